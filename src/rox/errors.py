@@ -1,0 +1,159 @@
+"""Exceptions raised by rox.
+
+Every error rox raises on purpose derives from :class:`RoxError`, and each also derives from the
+builtin exception it resembles, so ``except ValueError`` keeps working for users who do not know rox::
+
+    RoxError
+    ├── WorkspaceError
+    │   ├── EngineNotSupportedError   (ValueError)  the workspace URL names an engine rox cannot open
+    │   └── TableNotFoundError        (KeyError)    a canonical table is unknown or empty
+    ├── IngestError                   (ValueError)
+    │   ├── SourceError               (OSError)     a file is missing, unreadable or of an unknown format
+    │   ├── MappingError                            a TOML column mapping is malformed
+    │   ├── SchemaError                             a required column is missing / a column has the wrong type
+    │   └── ValidationError                         rows break a rule; carries every problem found
+    ├── MetricError                   (ValueError)  a metric was asked for with impossible settings
+    ├── NotFittedError                (ValueError, AttributeError)  a model was used before fit()
+    └── ConvergenceError              (RuntimeError)  a model fit did not converge
+
+The CLI maps each class to an exit code in one place (:data:`EXIT_CODES`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = [
+    "EXIT_CODES",
+    "ConvergenceError",
+    "EngineNotSupportedError",
+    "IngestError",
+    "MappingError",
+    "MetricError",
+    "NotFittedError",
+    "RoxError",
+    "RowProblem",
+    "SchemaError",
+    "SourceError",
+    "TableNotFoundError",
+    "ValidationError",
+    "WorkspaceError",
+]
+
+
+class RoxError(Exception):
+    """Base class of every error rox raises on purpose."""
+
+
+class WorkspaceError(RoxError):
+    """A workspace cannot be opened or does not hold what was asked for."""
+
+
+class EngineNotSupportedError(WorkspaceError, ValueError):
+    """The workspace URL names an engine that rox cannot open."""
+
+
+class TableNotFoundError(WorkspaceError, KeyError):
+    """A table name is not one of the canonical tables, or the table holds no data yet."""
+
+    def __str__(self) -> str:  # KeyError quotes its message; show it plainly.
+        return str(self.args[0]) if self.args else ""
+
+
+class IngestError(RoxError, ValueError):
+    """Input data could not be loaded."""
+
+
+class SourceError(IngestError, OSError):
+    """A source file is missing, unreadable, or of a format rox does not read."""
+
+
+class MappingError(IngestError):
+    """A column mapping (TOML) is malformed or names something that does not exist."""
+
+
+class SchemaError(IngestError):
+    """The input lacks a required column, or a column cannot hold what the table needs."""
+
+
+@dataclass(frozen=True)
+class RowProblem:
+    """One rule broken by one row of an input.
+
+    Attributes
+    ----------
+    source : str
+        File name (or ``"<DataFrame>"``) the row came from.
+    row : int
+        1-based data row number in that source (the header line is not counted).
+    column : str
+        Canonical column the problem is about (the user's own column name is given in ``rule``
+        when a mapping renamed it).
+    value : str | None
+        The offending value as read, or ``None`` when it was missing.
+    rule : str
+        What was expected, in plain words.
+    """
+
+    source: str
+    row: int
+    column: str
+    value: str | None
+    rule: str
+
+    def __str__(self) -> str:
+        shown = "missing" if self.value is None else repr(self.value)
+        return f"{self.source}, row {self.row}, column {self.column!r}: {shown}: {self.rule}"
+
+
+class ValidationError(IngestError):
+    """Rows of an input break the rules of their table; nothing was loaded.
+
+    Attributes
+    ----------
+    problems : list of RowProblem
+        The problems found (at most ``limit`` of them are kept; ``n_invalid`` counts all rows).
+    n_invalid : int
+        Number of invalid rows.
+    n_rows : int
+        Number of rows read.
+    """
+
+    def __init__(self, problems: list[RowProblem], n_invalid: int, n_rows: int) -> None:
+        self.problems = problems
+        self.n_invalid = n_invalid
+        self.n_rows = n_rows
+        first = problems[0] if problems else None
+        head = f"{n_invalid:,} of {n_rows:,} rows are invalid; nothing was loaded"
+        detail = f". First: {first}" if first else ""
+        hint = " (use on_error='quarantine' to load the valid rows and keep the others in 'rejects')"
+        super().__init__(head + detail + hint)
+
+
+class MetricError(RoxError, ValueError):
+    """A metric or test was asked for with settings that cannot work (unknown column, bad period...)."""
+
+
+class NotFittedError(RoxError, ValueError, AttributeError):
+    """A model was used before :meth:`fit` was called."""
+
+
+class ConvergenceError(RoxError, RuntimeError):
+    """A model fit did not converge; the message lists what to try."""
+
+
+#: Exit code of the ``rox`` command for each error class (most specific class wins).
+EXIT_CODES: dict[type[RoxError], int] = {
+    RoxError: 1,
+    WorkspaceError: 3,
+    EngineNotSupportedError: 3,
+    TableNotFoundError: 4,
+    IngestError: 5,
+    SourceError: 6,
+    MappingError: 7,
+    SchemaError: 8,
+    ValidationError: 9,
+    MetricError: 10,
+    NotFittedError: 11,
+    ConvergenceError: 12,
+}

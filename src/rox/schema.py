@@ -1,0 +1,260 @@
+"""The canonical tables of a rox workspace and the scales of experience metrics.
+
+Every analysis reads these five tables; ingestion maps a user's columns onto them. Column types are
+declared (ibis type strings), times are stored in UTC, and columns a user brings that are not
+listed here are kept, after the canonical ones, as attributes.
+
+Two bookkeeping columns are added to every table by ingestion:
+
+``_key``
+    The row's natural key (``order_id``, ``response_id``, ``case_id``, ``customer_id``), or an
+    MD5 hash of the row's canonical content where the table has no key column, so that loading the
+    same file twice adds nothing the second time.
+``_load_id``
+    The load that brought the row (see the ``rox_loads`` table).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+__all__ = [
+    "DEFAULT_SCALES",
+    "METRICS",
+    "TABLES",
+    "Column",
+    "Metric",
+    "Scale",
+    "TableSpec",
+    "table_spec",
+]
+
+Metric = Literal["nps", "csat", "ces"]
+METRICS: tuple[Metric, ...] = ("nps", "csat", "ces")
+
+KEY_COLUMN = "_key"
+LOAD_COLUMN = "_load_id"
+
+
+@dataclass(frozen=True)
+class Column:
+    """A column of a canonical table.
+
+    Attributes
+    ----------
+    name : str
+        Canonical name.
+    dtype : str
+        Ibis type: ``string``, ``float64``, ``int64`` or ``timestamp`` (always stored as UTC).
+    required : bool
+        Whether every input must provide it (and every row must have a value).
+    doc : str
+        What the column holds, with its unit.
+    """
+
+    name: str
+    dtype: str
+    required: bool = False
+    doc: str = ""
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """A canonical table: its columns, natural key and time column."""
+
+    name: str
+    columns: tuple[Column, ...]
+    key: tuple[str, ...] = ()
+    time_column: str | None = None
+    doc: str = ""
+
+    @property
+    def required(self) -> tuple[str, ...]:
+        """Names of the required columns."""
+        return tuple(c.name for c in self.columns if c.required)
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """Names of all canonical columns, in order."""
+        return tuple(c.name for c in self.columns)
+
+    def column(self, name: str) -> Column:
+        """Return the column called ``name``."""
+        for c in self.columns:
+            if c.name == name:
+                return c
+        raise KeyError(name)
+
+
+_S, _F, _I, _T = "string", "float64", "int64", "timestamp"
+
+TABLES: dict[str, TableSpec] = {
+    spec.name: spec
+    for spec in (
+        TableSpec(
+            "customers",
+            (
+                Column("customer_id", _S, True, "the customer's identifier"),
+                Column("first_seen", _T, doc="first contact with the brand (UTC)"),
+                Column("segment", _S, doc="marketing segment"),
+                Column("region", _S, doc="geographic region"),
+            ),
+            key=("customer_id",),
+            time_column="first_seen",
+            doc="one row per customer, with any attributes",
+        ),
+        TableSpec(
+            "transactions",
+            (
+                Column("customer_id", _S, True, "who bought"),
+                Column("ts", _T, True, "when (UTC)"),
+                Column("amount", _F, True, "revenue of the transaction, in the brand's currency"),
+                Column("order_id", _S, doc="order identifier; the natural key when given"),
+                Column("channel", _S, doc="sales channel"),
+                Column("product", _S, doc="product or product category"),
+                Column("quantity", _F, doc="units (never negative)"),
+            ),
+            key=("order_id",),
+            time_column="ts",
+            doc="purchases: one row per order (or order line)",
+        ),
+        TableSpec(
+            "events",
+            (
+                Column("customer_id", _S, True, "whose journey"),
+                Column("ts", _T, True, "when the touchpoint happened (UTC)"),
+                Column("step", _S, True, "the touchpoint, e.g. 'test_drive_booking'"),
+                Column("channel", _S, doc="channel of the touchpoint, e.g. 'web', 'dealer', 'app'"),
+                Column("session_id", _S, doc="session the event belongs to"),
+                Column("journey", _S, doc="journey the event belongs to, when known"),
+            ),
+            time_column="ts",
+            doc="omnichannel touchpoint events",
+        ),
+        TableSpec(
+            "responses",
+            (
+                Column("ts", _T, True, "when the response was given (UTC)"),
+                Column("metric", _S, True, "'nps', 'csat' or 'ces'"),
+                Column("score", _F, True, "the answer, on the response's scale"),
+                Column("response_id", _S, doc="response identifier; the natural key when given"),
+                Column("customer_id", _S, doc="who answered, when known"),
+                Column("scale", _S, doc="scale as 'low-high', e.g. '0-10' (filled at ingest)"),
+                Column("touchpoint", _S, doc="the touchpoint the survey was about"),
+                Column("channel", _S, doc="channel of the touchpoint or of the survey"),
+                Column("comment", _S, doc="free-text comment"),
+                Column("language", _S, doc="language of the comment (ISO 639-1)"),
+                Column("weight", _F, doc="survey weight (1 when not given)"),
+            ),
+            key=("response_id",),
+            time_column="ts",
+            doc="survey responses (feedback)",
+        ),
+        TableSpec(
+            "cases",
+            (
+                Column("case_id", _S, True, "case identifier"),
+                Column("customer_id", _S, True, "the customer followed up"),
+                Column("opened_at", _T, True, "when the case was opened (UTC)"),
+                Column("status", _S, True, "open, in_progress, closed ..."),
+                Column("response_id", _S, doc="the response that opened the case"),
+                Column("owner", _S, doc="who is responsible"),
+                Column("due_at", _T, doc="when it must be resolved (UTC)"),
+                Column("closed_at", _T, doc="when it was closed (UTC)"),
+                Column("resolution", _S, doc="how it was resolved"),
+            ),
+            key=("case_id",),
+            time_column="opened_at",
+            doc="closed-loop follow-up cases",
+        ),
+    )
+}
+
+
+def table_spec(name: str) -> TableSpec:
+    """Return the spec of canonical table ``name``.
+
+    Raises
+    ------
+    TableNotFoundError
+        If ``name`` is not a canonical table.
+    """
+    from rox.errors import TableNotFoundError
+
+    try:
+        return TABLES[name]
+    except KeyError:
+        known = ", ".join(TABLES)
+        raise TableNotFoundError(f"unknown table {name!r}; the canonical tables are: {known}") from None
+
+
+@dataclass(frozen=True)
+class Scale:
+    """The answer scale of a metric and where its categories start.
+
+    Attributes
+    ----------
+    low, high : float
+        Lowest and highest possible answer (inclusive).
+    top_from : float
+        Answers at or above this count as the good category: promoters (NPS), satisfied (CSAT),
+        easy (CES).
+    bottom_to : float | None
+        NPS only: answers at or below this are detractors.
+
+    Notes
+    -----
+    Defaults follow the conventions in DESIGN.md: NPS 0-10 (promoter 9-10, detractor 0-6; Reichheld
+    2003), CSAT 1-5 with top-2-box satisfied (4-5), CES 1-7 with easy = 5-7 (CEB / Gartner CES 2.0).
+    Other scales are declared, never guessed.
+    """
+
+    low: float
+    high: float
+    top_from: float
+    bottom_to: float | None = None
+    name: str = field(default="", compare=False)
+
+    def __post_init__(self) -> None:
+        if not self.low < self.high:
+            raise ValueError(f"scale low ({self.low}) must be below high ({self.high})")
+        if not self.low <= self.top_from <= self.high:
+            raise ValueError(f"top_from={self.top_from} is outside the scale {self.low}-{self.high}")
+        if self.bottom_to is not None and not self.low <= self.bottom_to < self.top_from:
+            raise ValueError(
+                f"bottom_to={self.bottom_to} must lie in {self.low}-{self.high} and below top_from"
+            )
+
+    @property
+    def label(self) -> str:
+        """The scale as stored in ``responses.scale``: ``'low-high'``."""
+        return f"{_num(self.low)}-{_num(self.high)}"
+
+    @classmethod
+    def parse(cls, metric: str, label: str) -> Scale:
+        """Return the scale stored as ``label`` for ``metric``, with default category cut-offs.
+
+        Cut-offs for a non-default range keep the default rule: top-2-box for CSAT, top 3 points for
+        CES; NPS must be on 0-10.
+        """
+        low_s, _, high_s = label.partition("-")
+        low, high = float(low_s), float(high_s)
+        default = DEFAULT_SCALES[metric]
+        if (low, high) == (default.low, default.high):
+            return default
+        if metric == "nps":
+            raise ValueError("NPS is defined on 0-10 only; declare its cut-offs explicitly")
+        top_from = high - 1 if metric == "csat" else high - 2
+        return cls(low, high, top_from)
+
+
+def _num(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else str(x)
+
+
+DEFAULT_SCALES: dict[str, Scale] = {
+    "nps": Scale(0, 10, top_from=9, bottom_to=6, name="nps"),
+    "csat": Scale(1, 5, top_from=4, name="csat"),
+    "ces": Scale(1, 7, top_from=5, name="ces"),
+}

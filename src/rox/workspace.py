@@ -1,0 +1,270 @@
+"""The workspace: one Ibis backend holding the canonical tables.
+
+Open one with :func:`rox.open`. Every analysis takes a :class:`Workspace` (or an Ibis table) and
+pushes its aggregation down to the workspace's engine; only small results come back to Python.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+import ibis
+import pandas as pd
+
+from rox import _engines
+from rox.errors import TableNotFoundError
+from rox.results import Result
+from rox.schema import DEFAULT_SCALES, KEY_COLUMN, LOAD_COLUMN, TABLES, Scale, table_spec
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    import ibis.expr.types as ir
+
+    from rox.ingest.load import LoadReport
+    from rox.ingest.mapping import ColumnMapping
+
+__all__ = ["Workspace", "WorkspaceDescription", "open_workspace"]
+
+#: Bookkeeping tables every workspace has besides the canonical ones.
+LOADS_TABLE = "rox_loads"
+REJECTS_TABLE = "rejects"
+SCALES_TABLE = "rox_scales"
+
+_IBIS_TYPES = {"string": "string", "float64": "float64", "int64": "int64", "timestamp": "timestamp('UTC')"}
+
+_SYSTEM_SCHEMAS: dict[str, dict[str, str]] = {
+    LOADS_TABLE: {
+        "load_id": "int64",
+        "table_name": "string",
+        "source": "string",
+        "loaded_at": "timestamp('UTC')",
+        "rows_read": "int64",
+        "rows_loaded": "int64",
+        "rows_rejected": "int64",
+        "rows_skipped": "int64",
+    },
+    REJECTS_TABLE: {
+        "load_id": "int64",
+        "table_name": "string",
+        "source": "string",
+        "row": "int64",
+        "column": "string",
+        "value": "string",
+        "rule": "string",
+        "record": "string",
+    },
+    SCALES_TABLE: {
+        "metric": "string",
+        "scale": "string",
+        "low": "float64",
+        "high": "float64",
+        "top_from": "float64",
+        "bottom_to": "float64",
+    },
+}
+
+
+def canonical_schema(name: str) -> ibis.Schema:
+    """The Ibis schema a canonical table is created with (bookkeeping columns last)."""
+    spec = table_spec(name)
+    cols = {c.name: _IBIS_TYPES[c.dtype] for c in spec.columns}
+    cols[KEY_COLUMN] = "string"
+    cols[LOAD_COLUMN] = "int64"
+    return ibis.schema(cols)
+
+
+@dataclass(frozen=True, eq=False)
+class WorkspaceDescription(Result):
+    """What a workspace holds: one row per table with its row count, columns and time span.
+
+    Attributes
+    ----------
+    frame : pandas.DataFrame
+        Columns ``table``, ``rows``, ``columns``, ``first``, ``last`` (UTC; empty for tables without
+        a time column or without rows).
+    url : str
+        The workspace URL.
+    """
+
+    url: str = ""
+
+    def __repr__(self) -> str:
+        return f"Workspace {self.url}\n{self.frame.to_string(index=False)}"
+
+
+class Workspace:
+    """A set of canonical tables on one engine.
+
+    Do not construct directly: use :func:`rox.open`.
+
+    Parameters
+    ----------
+    backend : ibis backend
+        The connection holding the tables.
+    url : str
+        The URL it was opened from.
+
+    Examples
+    --------
+    >>> import rox
+    >>> ws = rox.open("duckdb://:memory:")
+    >>> ws.describe().to_frame()["table"].tolist()
+    ['customers', 'transactions', 'events', 'responses', 'cases']
+    """
+
+    def __init__(self, backend: Any, url: str, *, read_only: bool = False) -> None:
+        self.backend = backend
+        self.url = url
+        self.read_only = read_only
+        if not read_only:
+            self._create_missing_tables()
+
+    # -- tables -----------------------------------------------------------------------------------
+    def _create_missing_tables(self) -> None:
+        existing = set(self.backend.list_tables())
+        for name in TABLES:
+            if name not in existing:
+                self.backend.create_table(name, schema=canonical_schema(name))
+        for name, cols in _SYSTEM_SCHEMAS.items():
+            if name not in existing:
+                self.backend.create_table(name, schema=ibis.schema(cols))
+
+    def table(self, name: str) -> ir.Table:
+        """Return canonical table ``name`` as an Ibis table expression.
+
+        Raises
+        ------
+        TableNotFoundError
+            If ``name`` is neither a canonical table nor a bookkeeping table of the workspace.
+        """
+        if name not in TABLES and name not in _SYSTEM_SCHEMAS:
+            table_spec(name)  # raises with the list of canonical tables
+        if name not in self.backend.list_tables():
+            raise TableNotFoundError(f"workspace {self.url} has no table {name!r}")
+        return self.backend.table(name)
+
+    def __getitem__(self, name: str) -> ir.Table:
+        return self.table(name)
+
+    def count(self, name: str) -> int:
+        """Number of rows in table ``name``."""
+        return int(self.table(name).count().execute())
+
+    def require_rows(self, name: str) -> ir.Table:
+        """Return table ``name``, raising :class:`TableNotFoundError` if it holds no rows."""
+        t = self.table(name)
+        if self.count(name) == 0:
+            raise TableNotFoundError(
+                f"table {name!r} of workspace {self.url} is empty; load it with "
+                f"`rox ingest {name} FILE` or Workspace.ingest({name!r}, ...)"
+            )
+        return t
+
+    def describe(self) -> WorkspaceDescription:
+        """Describe the canonical tables: rows, columns and time span of each."""
+        rows = []
+        for name, spec in TABLES.items():
+            t = self.table(name)
+            aggs: dict[str, Any] = {"rows": t.count()}
+            if spec.time_column:
+                aggs["first"] = t[spec.time_column].min()
+                aggs["last"] = t[spec.time_column].max()
+            got = t.aggregate(**aggs).execute().iloc[0]
+            cols = [c for c in t.columns if c not in (KEY_COLUMN, LOAD_COLUMN)]
+            rows.append(
+                {
+                    "table": name,
+                    "rows": int(got["rows"]),
+                    "columns": ", ".join(cols),
+                    "first": got.get("first"),
+                    "last": got.get("last"),
+                }
+            )
+        frame = pd.DataFrame(rows, columns=["table", "rows", "columns", "first", "last"])
+        return WorkspaceDescription(frame=frame, url=self.url)
+
+    # -- scales -----------------------------------------------------------------------------------
+    def scale(self, metric: str, label: str | None = None) -> Scale:
+        """Return the scale of ``metric`` stored as ``label`` (default: the metric's default scale).
+
+        Scales declared at ingest (with their own cut-offs) are looked up in ``rox_scales``; other
+        labels get the default cut-off rule (:meth:`rox.schema.Scale.parse`).
+        """
+        if label is None:
+            return DEFAULT_SCALES[metric]
+        declared = self.declared_scales()
+        if (metric, label) in declared:
+            return declared[(metric, label)]
+        return Scale.parse(metric, label)
+
+    def declared_scales(self) -> Mapping[tuple[str, str], Scale]:
+        """Scales declared by column mappings at ingest, keyed by ``(metric, label)``."""
+        df = self.table(SCALES_TABLE).execute()
+        out: dict[tuple[str, str], Scale] = {}
+        for r in df.itertuples(index=False):
+            bottom = None if pd.isna(r.bottom_to) else float(r.bottom_to)
+            out[(r.metric, r.scale)] = Scale(float(r.low), float(r.high), float(r.top_from), bottom)
+        return out
+
+    # -- ingestion --------------------------------------------------------------------------------
+    def ingest(
+        self,
+        table: str,
+        source: Any,
+        *,
+        mapping: ColumnMapping | str | os.PathLike[str] | Mapping[str, Any] | None = None,
+        on_error: Literal["raise", "quarantine"] = "raise",
+        progress: Callable[[int], None] | None = None,
+    ) -> LoadReport:
+        """Load ``source`` into canonical table ``table``, atomically.
+
+        See :func:`rox.ingest.ingest` for the parameters.
+        """
+        from rox.ingest.load import ingest
+
+        return ingest(self, table, source, mapping=mapping, on_error=on_error, progress=progress)
+
+    # -- lifecycle --------------------------------------------------------------------------------
+    def close(self) -> None:
+        """Close the connection."""
+        self.backend.disconnect()
+
+    def __enter__(self) -> Workspace:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Workspace({self.url!r})"
+
+
+def open_workspace(url: str | os.PathLike[str] | None = None, *, read_only: bool = False) -> Workspace:
+    """Open (or create) the workspace named by ``url``.
+
+    Parameters
+    ----------
+    url : str or path, optional
+        ``duckdb:///abs/path.duckdb``, ``duckdb://:memory:`` or a plain path to a DuckDB file.
+        Default: ``$ROX_WORKSPACE``, else ``rox.duckdb`` in the current folder.
+    read_only : bool, default False
+        Open without creating missing tables and without write access.
+
+    Returns
+    -------
+    Workspace
+
+    Raises
+    ------
+    EngineNotSupportedError
+        If the URL names an engine rox cannot open.
+    WorkspaceError
+        If the database cannot be opened (for example another process holds the DuckDB file).
+    """
+    parsed = _engines.parse_url(url if url is not None else _engines.default_url())
+    backend = _engines.connect(parsed, read_only=read_only)
+    return Workspace(backend, str(parsed), read_only=read_only)
