@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from rox.errors import RoxError
 from rox.workspace import Workspace
-from rox.workspace import open_workspace as open  # noqa: A001 - rox.open(url) is the entry point
+from rox.workspace import open_workspace as open
 
 __version__ = "0.1.0"
 

@@ -33,9 +33,8 @@ class EngineURL:
     location: str
 
     def __str__(self) -> str:
-        return f"{self.engine}://{self.location}" if self.engine != "duckdb" else (
-            f"duckdb://{self.location}" if self.location == ":memory:" else f"duckdb:///{self.location}"
-        )
+        # An absolute path starts with "/", which makes the usual three slashes of a file URL.
+        return f"{self.engine}://{self.location}"
 
 
 def default_url() -> str:
@@ -66,7 +65,8 @@ def parse_url(url: str | os.PathLike[str]) -> EngineURL:
             "use a DuckDB file (duckdb:///path/file.duckdb)"
         )
     raise EngineNotSupportedError(
-        f"unknown workspace URL scheme {scheme!r} in {text!r}; expected duckdb:///path/file.duckdb, "
+        f"unknown workspace URL scheme {scheme!r} in {text!r}; "
+        "expected duckdb:///path/file.duckdb, "
         "duckdb://:memory: or a plain file path"
     )
 
@@ -83,8 +83,15 @@ def connect(url: EngineURL, *, read_only: bool = False) -> Any:
         raise EngineNotSupportedError(url.engine)
     if url.location != ":memory:":
         parent = Path(url.location).parent
+        if read_only and not Path(url.location).exists():
+            raise WorkspaceError(
+                f"workspace {url.location} does not exist; "
+                "create it with `rox demo` or `rox ingest`"
+            )
         if not parent.is_dir():
-            raise WorkspaceError(f"cannot create workspace {url.location}: folder {parent} does not exist")
+            raise WorkspaceError(
+                f"cannot create workspace {url.location}: folder {parent} does not exist"
+            )
     try:
         con = ibis.duckdb.connect(url.location, read_only=read_only)
     except Exception as exc:  # duckdb raises IOException / ConnectionException subclasses

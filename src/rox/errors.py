@@ -1,20 +1,21 @@
 """Exceptions raised by rox.
 
 Every error rox raises on purpose derives from :class:`RoxError`, and each also derives from the
-builtin exception it resembles, so ``except ValueError`` keeps working for users who do not know rox::
+builtin exception it resembles, so ``except ValueError`` keeps working for code that does not
+know rox::
 
     RoxError
     ├── WorkspaceError
-    │   ├── EngineNotSupportedError   (ValueError)  the workspace URL names an engine rox cannot open
-    │   └── TableNotFoundError        (KeyError)    a canonical table is unknown or empty
-    ├── IngestError                   (ValueError)
-    │   ├── SourceError               (OSError)     a file is missing, unreadable or of an unknown format
-    │   ├── MappingError                            a TOML column mapping is malformed
-    │   ├── SchemaError                             a required column is missing / a column has the wrong type
-    │   └── ValidationError                         rows break a rule; carries every problem found
-    ├── MetricError                   (ValueError)  a metric was asked for with impossible settings
-    ├── NotFittedError                (ValueError, AttributeError)  a model was used before fit()
-    └── ConvergenceError              (RuntimeError)  a model fit did not converge
+    │   ├── EngineNotSupportedError  (ValueError)  the URL names an engine rox cannot open
+    │   └── TableNotFoundError       (KeyError)    a canonical table is unknown or empty
+    ├── IngestError                  (ValueError)
+    │   ├── SourceError              (OSError)     a file is missing, unreadable, of unknown format
+    │   ├── MappingError                           a TOML column mapping is malformed
+    │   ├── SchemaError                            a required column is missing or mistyped
+    │   └── ValidationError                        rows break a rule; carries the problems found
+    ├── MetricError                  (ValueError)  a metric was asked for with impossible settings
+    ├── NotFittedError               (ValueError, AttributeError)  a model was used before fit()
+    └── ConvergenceError             (RuntimeError)  a model fit did not converge
 
 The CLI maps each class to an exit code in one place (:data:`EXIT_CODES`).
 """
@@ -31,8 +32,8 @@ __all__ = [
     "MappingError",
     "MetricError",
     "NotFittedError",
-    "RoxError",
     "RowProblem",
+    "RoxError",
     "SchemaError",
     "SourceError",
     "TableNotFoundError",
@@ -126,12 +127,14 @@ class ValidationError(IngestError):
         first = problems[0] if problems else None
         head = f"{n_invalid:,} of {n_rows:,} rows are invalid; nothing was loaded"
         detail = f". First: {first}" if first else ""
-        hint = " (use on_error='quarantine' to load the valid rows and keep the others in 'rejects')"
+        hint = (
+            " (use on_error='quarantine' to load the valid rows and keep the others in 'rejects')"
+        )
         super().__init__(head + detail + hint)
 
 
 class MetricError(RoxError, ValueError):
-    """A metric or test was asked for with settings that cannot work (unknown column, bad period...)."""
+    """A metric or test was asked for with settings that cannot work (unknown column, period...)."""
 
 
 class NotFittedError(RoxError, ValueError, AttributeError):
@@ -146,7 +149,7 @@ class ConvergenceError(RoxError, RuntimeError):
 EXIT_CODES: dict[type[RoxError], int] = {
     RoxError: 1,
     WorkspaceError: 3,
-    EngineNotSupportedError: 3,
+    EngineNotSupportedError: 13,
     TableNotFoundError: 4,
     IngestError: 5,
     SourceError: 6,

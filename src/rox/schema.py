@@ -186,7 +186,9 @@ def table_spec(name: str) -> TableSpec:
         return TABLES[name]
     except KeyError:
         known = ", ".join(TABLES)
-        raise TableNotFoundError(f"unknown table {name!r}; the canonical tables are: {known}") from None
+        raise TableNotFoundError(
+            f"unknown table {name!r}; the canonical tables are: {known}"
+        ) from None
 
 
 @dataclass(frozen=True)
@@ -220,7 +222,9 @@ class Scale:
         if not self.low < self.high:
             raise ValueError(f"scale low ({self.low}) must be below high ({self.high})")
         if not self.low <= self.top_from <= self.high:
-            raise ValueError(f"top_from={self.top_from} is outside the scale {self.low}-{self.high}")
+            raise ValueError(
+                f"top_from={self.top_from} is outside the scale {self.low}-{self.high}"
+            )
         if self.bottom_to is not None and not self.low <= self.bottom_to < self.top_from:
             raise ValueError(
                 f"bottom_to={self.bottom_to} must lie in {self.low}-{self.high} and below top_from"

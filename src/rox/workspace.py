@@ -34,7 +34,12 @@ LOADS_TABLE = "rox_loads"
 REJECTS_TABLE = "rejects"
 SCALES_TABLE = "rox_scales"
 
-_IBIS_TYPES = {"string": "string", "float64": "float64", "int64": "int64", "timestamp": "timestamp('UTC')"}
+_IBIS_TYPES = {
+    "string": "string",
+    "float64": "float64",
+    "int64": "int64",
+    "timestamp": "timestamp('UTC')",
+}
 
 _SYSTEM_SCHEMAS: dict[str, dict[str, str]] = {
     LOADS_TABLE: {
@@ -243,7 +248,9 @@ class Workspace:
         return f"Workspace({self.url!r})"
 
 
-def open_workspace(url: str | os.PathLike[str] | None = None, *, read_only: bool = False) -> Workspace:
+def open_workspace(
+    url: str | os.PathLike[str] | None = None, *, read_only: bool = False
+) -> Workspace:
     """Open (or create) the workspace named by ``url``.
 
     Parameters

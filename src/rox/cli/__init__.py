@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import sys
 
+from rich.markup import escape
+
 from rox.cli._app import app, err_console
 
 __all__ = ["app", "main"]
@@ -16,31 +18,16 @@ __all__ = ["app", "main"]
 
 def main() -> None:
     """Run the ``rox`` command; rox errors print one line and exit non-zero, never a traceback."""
-    from rox.errors import EXIT_CODES, RoxError
-
     # Importing the command modules registers their commands on ``app``.
     from rox.cli import commands  # noqa: F401
+    from rox.errors import EXIT_CODES, RoxError
 
     try:
-        app(standalone_mode=False)
+        app()  # standalone: usage errors print click's message and exit 2
     except RoxError as exc:
         code = next(c for k, c in _by_specificity(EXIT_CODES) if isinstance(exc, k))
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True)
+        err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
         sys.exit(code)
-    except KeyboardInterrupt:
-        err_console.print("interrupted")
-        sys.exit(130)
-    except Exception as exc:
-        import click
-
-        if isinstance(exc, click.exceptions.Exit):
-            sys.exit(exc.exit_code)
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        if isinstance(exc, click.exceptions.Abort):
-            sys.exit(1)
-        raise
 
 
 def _by_specificity(codes: dict[type, int]) -> list[tuple[type, int]]:

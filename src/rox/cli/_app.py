@@ -19,10 +19,15 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 console = Console()
-err_console = Console(stderr=True)
+err_console = Console(stderr=True, soft_wrap=True)
 
 
-class OutputFormat(str, enum.Enum):
+@app.callback()
+def _root() -> None:
+    """Return on Experience: measure customer experience, connect it to value, act on it."""
+
+
+class OutputFormat(enum.StrEnum):
     """How a command prints its result."""
 
     table = "table"
@@ -59,7 +64,9 @@ def rich_table(frame: pd.DataFrame, *, title: str | None = None) -> Table:
     """A rich table of ``frame`` with numbers right-aligned and rounded for reading."""
     table = Table(title=title, header_style="bold")
     for col in frame.columns:
-        numeric = pd.api.types.is_numeric_dtype(frame[col]) and not pd.api.types.is_bool_dtype(frame[col])
+        numeric = pd.api.types.is_numeric_dtype(frame[col]) and not pd.api.types.is_bool_dtype(
+            frame[col]
+        )
         table.add_column(str(col), justify="right" if numeric else "left")
     for row in frame.itertuples(index=False):
         table.add_row(*(_cell(v) for v in row))
@@ -70,7 +77,13 @@ def _cell(value: Any) -> str:
     if value is None or (not isinstance(value, str) and pd.isna(value)):
         return ""
     if isinstance(value, float):
-        return f"{value:,.1f}" if abs(value) >= 100 else f"{value:.3g}" if abs(value) < 0.01 else f"{value:.2f}"
+        return (
+            f"{value:,.1f}"
+            if abs(value) >= 100
+            else f"{value:.3g}"
+            if abs(value) < 0.01
+            else f"{value:.2f}"
+        )
     if isinstance(value, pd.Timestamp):
         return value.strftime("%Y-%m-%d") if value == value.normalize() else value.isoformat()
     return str(value)

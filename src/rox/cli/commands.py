@@ -1,3 +1,5 @@
 """Imports every command module so that its commands register on the app."""
 
 from __future__ import annotations
+
+from rox.cli import workspace as workspace
