@@ -1,0 +1,122 @@
+"""Render a self-contained HTML report: one file, plotly.js inlined, no network access needed.
+
+Every piece of user text (titles, group names, table cells) is HTML-escaped here, in one place.
+"""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass, field
+from importlib.resources import files
+from string import Template
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+__all__ = ["Kpi", "Section", "render", "write"]
+
+
+@dataclass(frozen=True)
+class Kpi:
+    """A headline figure: label, value and its interval, already formatted."""
+
+    label: str
+    value: str
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class Section:
+    """One section of the report: a title, plain-text findings, then tables and figures."""
+
+    title: str
+    findings: tuple[str, ...] = ()
+    kpis: tuple[Kpi, ...] = ()
+    tables: tuple[pd.DataFrame, ...] = ()
+    figures: tuple[Any, ...] = field(default=(), compare=False)
+
+
+def render(title: str, sections: list[Section], *, meta: str = "") -> str:
+    """Return the report as one HTML document.
+
+    Parameters
+    ----------
+    title : str
+        Page title (escaped).
+    sections : list of Section
+        Content, in order.
+    meta : str
+        One line under the title (escaped), e.g. the workspace and the time span.
+    """
+    import plotly.offline
+
+    from rox import __version__
+
+    template = Template(files("rox.report").joinpath("templates/report.html").read_text("utf-8"))
+    body = "\n".join(_section(s) for s in sections)
+    return template.substitute(
+        title=html.escape(title),
+        meta=html.escape(meta),
+        body=body,
+        version=html.escape(__version__),
+        # plotly.js contains no "</script>" sequence, so it can be inlined as is.
+        plotlyjs=plotly.offline.get_plotlyjs(),
+    )
+
+
+def write(path: Path, title: str, sections: list[Section], *, meta: str = "") -> Path:
+    """Render the report and write it to ``path`` (UTF-8); return the path."""
+    path.write_text(render(title, sections, meta=meta), encoding="utf-8")
+    return path
+
+
+def _section(section: Section) -> str:
+    parts = [f"<section><h2>{html.escape(section.title)}</h2>"]
+    if section.kpis:
+        cards = "".join(
+            '<div class="kpi">'
+            f'<div class="label">{html.escape(k.label)}</div>'
+            f'<div class="value">{html.escape(k.value)}</div>'
+            f'<div class="ci">{html.escape(k.detail)}</div></div>'
+            for k in section.kpis
+        )
+        parts.append(f'<div class="kpis">{cards}</div>')
+    if section.findings:
+        items = "".join(f"<li>{html.escape(f)}</li>" for f in section.findings)
+        parts.append(f'<ul class="findings">{items}</ul>')
+    parts.extend(
+        f'<div class="figure">{fig.to_html(full_html=False, include_plotlyjs=False)}</div>'
+        for fig in section.figures
+    )
+    parts.extend(_table(t) for t in section.tables)
+    parts.append("</section>")
+    return "\n".join(parts)
+
+
+def _table(frame: pd.DataFrame) -> str:
+    numeric = [pd.api.types.is_numeric_dtype(frame[c]) for c in frame.columns]
+    head = "".join(
+        f'<th class="{"num" if n else ""}">{html.escape(str(c))}</th>'
+        for c, n in zip(frame.columns, numeric, strict=True)
+    )
+    rows = []
+    for rec in frame.itertuples(index=False):
+        cells = "".join(
+            f'<td class="{"num" if n else ""}">{html.escape(_fmt(v))}</td>'
+            for v, n in zip(rec, numeric, strict=True)
+        )
+        rows.append(f"<tr>{cells}</tr>")
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+
+
+def _fmt(value: Any) -> str:
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
+        return ""
+    if isinstance(value, float):
+        return f"{value:,.1f}" if abs(value) >= 10 else f"{value:.2f}"
+    if isinstance(value, pd.Timestamp):
+        return value.strftime("%Y-%m-%d")
+    return str(value)
