@@ -29,8 +29,9 @@ def test_validation_error_names_the_first_problem():
     result = str(ValidationError([problem], n_invalid=2, n_rows=10))
     expected = (
         "2 of 10 rows are invalid; nothing was loaded. First: r.csv, row 3, column 'score': '11': "
-        "score must be within the scale 0-10 (use on_error='quarantine' to load the valid rows "
-        "and keep the others in 'rejects')"
+        "score must be within the scale 0-10 (to load the valid rows and keep the others in the "
+        "'rejects' table, quarantine them: on_error='quarantine', or --on-error quarantine on the "
+        "command line)"
     )
     assert result == expected
     assert (

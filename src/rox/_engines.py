@@ -97,4 +97,7 @@ def connect(url: EngineURL, *, read_only: bool = False) -> Any:
     except Exception as exc:  # duckdb raises IOException / ConnectionException subclasses
         raise WorkspaceError(f"cannot open DuckDB workspace {url.location}: {exc}") from exc
     con.raw_sql("SET TimeZone = 'UTC'")
+    # Track query progress (rox shows it in its own progress bars) without DuckDB's printed bar.
+    con.raw_sql("SET enable_progress_bar = true")
+    con.raw_sql("SET enable_progress_bar_print = false")
     return con

@@ -128,7 +128,8 @@ class ValidationError(IngestError):
         head = f"{n_invalid:,} of {n_rows:,} rows are invalid; nothing was loaded"
         detail = f". First: {first}" if first else ""
         hint = (
-            " (use on_error='quarantine' to load the valid rows and keep the others in 'rejects')"
+            " (to load the valid rows and keep the others in the 'rejects' table, quarantine "
+            "them: on_error='quarantine', or --on-error quarantine on the command line)"
         )
         super().__init__(head + detail + hint)
 

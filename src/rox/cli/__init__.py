@@ -7,13 +7,17 @@ becomes a one-line message and an exit code (:data:`rox.errors.EXIT_CODES`).
 
 from __future__ import annotations
 
+import os
 import sys
 
 from rich.markup import escape
 
 from rox.cli._app import app, err_console
 
-__all__ = ["app", "main"]
+__all__ = ["INTERNAL_ERROR_EXIT_CODE", "app", "main"]
+
+#: Exit code of an unexpected error (a bug): EX_SOFTWARE from sysexits.h.
+INTERNAL_ERROR_EXIT_CODE = 70
 
 
 def main() -> None:
@@ -28,6 +32,15 @@ def main() -> None:
         code = next(c for k, c in _by_specificity(EXIT_CODES) if isinstance(exc, k))
         err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
         sys.exit(code)
+    except Exception as exc:
+        if os.environ.get("ROX_DEBUG"):
+            raise
+        err_console.print(
+            f"[bold red]error:[/] internal error ({type(exc).__name__}: {escape(str(exc))}); "
+            "this is a bug in rox, please report it (ROX_DEBUG=1 shows the traceback)",
+            highlight=False,
+        )
+        sys.exit(INTERNAL_ERROR_EXIT_CODE)
 
 
 def _by_specificity(codes: dict[type, int]) -> list[tuple[type, int]]:

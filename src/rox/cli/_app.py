@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import json
+from collections.abc import Callable, Iterator
 from typing import Annotated, Any
 
 import pandas as pd
 import typer
 from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 app = typer.Typer(
@@ -87,3 +90,19 @@ def _cell(value: Any) -> str:
     if isinstance(value, pd.Timestamp):
         return value.strftime("%Y-%m-%d") if value == value.normalize() else value.isoformat()
     return str(value)
+
+
+@contextlib.contextmanager
+def progress_bar(description: str) -> Iterator[Callable[[float], None]]:
+    """Show a rich progress bar on standard error; yields a callback taking the fraction done."""
+    bar = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.percentage:>3.0f}%"),
+        TimeElapsedColumn(),
+        console=err_console,
+        transient=True,
+    )
+    with bar:
+        task = bar.add_task(description, total=1.0)
+        yield lambda done: bar.update(task, completed=min(max(done, 0.0), 1.0))

@@ -2,4 +2,5 @@
 
 from __future__ import annotations
 
+from rox.cli import ingest as ingest
 from rox.cli import workspace as workspace

@@ -1,0 +1,97 @@
+"""``rox ingest`` and ``rox rejects``: load files into a workspace, and see what was refused."""
+
+from __future__ import annotations
+
+import enum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+import rox
+from rox.cli._app import (
+    FormatOption,
+    OutputFormat,
+    WorkspaceOption,
+    app,
+    console,
+    emit,
+    progress_bar,
+)
+from rox.ingest import ingest as load
+from rox.schema import TABLES
+
+
+class OnError(enum.StrEnum):
+    """What a load does with invalid rows."""
+
+    refuse = "raise"
+    quarantine = "quarantine"
+
+
+class InputFormat(enum.StrEnum):
+    """File formats, for files whose suffix does not tell."""
+
+    csv = "csv"
+    parquet = "parquet"
+    jsonl = "jsonl"
+
+
+@app.command()
+def ingest(
+    table: Annotated[str, typer.Argument(help=f"Canonical table: {', '.join(TABLES)}.")],
+    files: Annotated[list[Path], typer.Argument(help="CSV, Parquet or JSON-lines files.")],
+    mapping: Annotated[
+        Path | None, typer.Option("--mapping", "-m", help="TOML column mapping.")
+    ] = None,
+    on_error: Annotated[
+        OnError,
+        typer.Option(
+            "--on-error",
+            help="raise: refuse the load if any row is invalid; quarantine: load the valid rows "
+            "and write the others with their reasons to the 'rejects' table.",
+        ),
+    ] = OnError.refuse,
+    input_format: Annotated[
+        InputFormat | None,
+        typer.Option(
+            "--input-format", help="csv, parquet or jsonl, when the suffix does not tell."
+        ),
+    ] = None,
+    workspace: WorkspaceOption = None,
+    fmt: FormatOption = OutputFormat.table,
+) -> None:
+    """Load FILES into TABLE as one atomic load; re-loading the same rows adds nothing."""
+    with rox.open(workspace) as ws, progress_bar(f"Loading {table}") as advance:
+        report = load(
+            ws,
+            table,
+            [str(f) for f in files],
+            mapping=mapping,
+            on_error=on_error.value,
+            progress=advance,
+            fmt=None if input_format is None else input_format.value,
+        )
+    if fmt is OutputFormat.table:
+        console.print(str(report), highlight=False, markup=False)
+        for problem in report.problems[:5]:
+            console.print(f"  rejected: {problem}", highlight=False, markup=False)
+    emit(report.to_frame(), fmt, title=f"Load {report.load_id}")
+
+
+@app.command()
+def rejects(
+    load: Annotated[
+        int | None, typer.Argument(help="Load id (default: every load's rejects).")
+    ] = None,
+    limit: Annotated[int, typer.Option(help="Show at most this many.")] = 50,
+    workspace: WorkspaceOption = None,
+    fmt: FormatOption = OutputFormat.table,
+) -> None:
+    """Show rows refused by quarantining loads: source, row, column, value and the rule broken."""
+    with rox.open(workspace, read_only=True) as ws:
+        t = ws.table("rejects")
+        if load is not None:
+            t = t.filter(t.load_id == load)
+        frame = t.order_by(["load_id", "source", "row"]).limit(limit).execute()
+    emit(frame, fmt, title="Rejected rows")

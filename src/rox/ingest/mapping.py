@@ -1,0 +1,184 @@
+"""Column mappings: how a user's file maps onto a canonical table.
+
+A mapping is written in TOML (or given as a dict) and is optional: a file whose columns already
+carry the canonical names needs none.
+
+.. code-block:: toml
+
+    [columns]                 # your column = canonical column
+    "Response ID" = "response_id"
+    "Submitted" = "ts"
+    "Q1" = "score"
+
+    [constants]               # a value for every row, when the file does not carry it
+    metric = "nps"
+
+    [timestamps]
+    format = "%d/%m/%Y %H:%M" # strptime format; default: ISO 8601, as DuckDB parses it
+    timezone = "Europe/Paris" # zone of timestamps written without an offset; default UTC
+
+    [scales.csat]             # a non-default answer scale and its category cut-off
+    low = 1
+    high = 10
+    top_from = 9
+
+    ignore = ["Internal note"]  # columns not to load (others are kept as attributes)
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rox.errors import MappingError
+from rox.schema import KEY_COLUMN, LOAD_COLUMN, METRICS, Scale, TableSpec
+
+__all__ = ["ColumnMapping", "load_mapping"]
+
+_SECTIONS = {"columns", "constants", "timestamps", "scales", "ignore"}
+
+
+@dataclass(frozen=True)
+class ColumnMapping:
+    """How the columns of a source map onto a canonical table.
+
+    Attributes
+    ----------
+    columns : dict of str to str
+        Source column name to canonical column name.
+    constants : dict of str to str
+        Canonical column to a value given to every row (e.g. ``metric = "nps"``).
+    timestamp_format : str or None
+        A ``strptime`` format for every timestamp column; None parses ISO 8601.
+    timezone : str
+        IANA zone of timestamps written without an offset (default ``UTC``).
+    scales : dict of str to Scale
+        Answer scales of metrics that are not on their default scale.
+    ignore : tuple of str
+        Source columns not to load.
+    origin : str
+        Where the mapping came from (a file name), for error messages.
+    """
+
+    columns: Mapping[str, str] = field(default_factory=dict)
+    constants: Mapping[str, str] = field(default_factory=dict)
+    timestamp_format: str | None = None
+    timezone: str = "UTC"
+    scales: Mapping[str, Scale] = field(default_factory=dict)
+    ignore: tuple[str, ...] = ()
+    origin: str = "mapping"
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], origin: str = "mapping") -> ColumnMapping:
+        """Build a mapping from the parsed TOML document ``data``.
+
+        Raises
+        ------
+        MappingError
+            On an unknown section, a metric that does not exist or an invalid scale.
+        """
+        unknown = set(data) - _SECTIONS
+        if unknown:
+            raise MappingError(
+                f"{origin}: unknown section(s) {', '.join(sorted(unknown))}; "
+                f"expected {', '.join(sorted(_SECTIONS))}"
+            )
+        ts = dict(data.get("timestamps", {}))
+        bad_ts = set(ts) - {"format", "timezone"}
+        if bad_ts:
+            raise MappingError(
+                f"{origin}: unknown key(s) in [timestamps]: {', '.join(sorted(bad_ts))}; "
+                "expected format, timezone"
+            )
+        scales: dict[str, Scale] = {}
+        for metric, spec in dict(data.get("scales", {})).items():
+            if metric not in METRICS:
+                raise MappingError(
+                    f"{origin}: [scales.{metric}]: unknown metric; expected one of "
+                    f"{', '.join(METRICS)}"
+                )
+            try:
+                scales[metric] = Scale(
+                    float(spec["low"]),
+                    float(spec["high"]),
+                    float(spec["top_from"]),
+                    None if spec.get("bottom_to") is None else float(spec["bottom_to"]),
+                    name=metric,
+                )
+            except KeyError as exc:
+                raise MappingError(f"{origin}: [scales.{metric}] needs {exc.args[0]!r}") from None
+            except (TypeError, ValueError) as exc:
+                raise MappingError(f"{origin}: [scales.{metric}]: {exc}") from None
+            if metric == "nps" and scales[metric].bottom_to is None:
+                raise MappingError(f"{origin}: [scales.nps] needs bottom_to (detractors up to)")
+        return cls(
+            columns={str(k): str(v) for k, v in dict(data.get("columns", {})).items()},
+            constants={str(k): str(v) for k, v in dict(data.get("constants", {})).items()},
+            timestamp_format=ts.get("format"),
+            timezone=str(ts.get("timezone", "UTC")),
+            scales=scales,
+            ignore=tuple(str(c) for c in data.get("ignore", ())),
+            origin=origin,
+        )
+
+    def check(self, spec: TableSpec) -> None:
+        """Check the mapping against the canonical table it loads.
+
+        Raises
+        ------
+        MappingError
+            If it maps onto a column the table does not have, maps two columns onto one, or
+            sets a constant for an unknown column.
+        """
+        seen: dict[str, str] = {}
+        for source, target in self.columns.items():
+            if target in (KEY_COLUMN, LOAD_COLUMN):
+                raise MappingError(f"{self.origin}: {target!r} is reserved for rox")
+            if target not in spec.names:
+                raise MappingError(
+                    f"{self.origin}: column {source!r} maps to {target!r}, which table "
+                    f"{spec.name!r} does not have; its columns are {', '.join(spec.names)}"
+                )
+            if target in seen:
+                raise MappingError(
+                    f"{self.origin}: columns {seen[target]!r} and {source!r} both map to {target!r}"
+                )
+            seen[target] = source
+        for target in self.constants:
+            if target not in spec.names:
+                raise MappingError(
+                    f"{self.origin}: constant for {target!r}, which table {spec.name!r} does "
+                    f"not have; its columns are {', '.join(spec.names)}"
+                )
+        if self.scales and spec.name != "responses":
+            raise MappingError(f"{self.origin}: [scales] only applies to the responses table")
+
+
+def load_mapping(
+    mapping: ColumnMapping | str | os.PathLike[str] | Mapping[str, Any] | None,
+) -> ColumnMapping:
+    """Return ``mapping`` as a :class:`ColumnMapping`; a path is read as TOML.
+
+    Raises
+    ------
+    MappingError
+        If the file is missing or is not valid TOML, or the mapping is invalid.
+    """
+    if mapping is None:
+        return ColumnMapping()
+    if isinstance(mapping, ColumnMapping):
+        return mapping
+    if isinstance(mapping, Mapping):
+        return ColumnMapping.from_dict(mapping)
+    path = Path(mapping)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise MappingError(f"mapping file {path} does not exist") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise MappingError(f"mapping file {path} is not valid TOML: {exc}") from None
+    return ColumnMapping.from_dict(data, origin=str(path))

@@ -1,0 +1,327 @@
+"""The rules a row must satisfy to enter a canonical table, as DuckDB SQL over the staged rows.
+
+A :class:`LoadPlan` matches a source's columns to a canonical table and writes, for each canonical
+column, the expression that parses its value (``typed``), the raw text shown in messages, and the
+checks it must pass. Every check is a ``(condition, rule)`` pair of SQL expressions, so that one
+scan of the staged rows finds every problem of every row without pulling rows into Python.
+
+Rules
+-----
+- a required column is missing from the source: the whole source is refused (:class:`SchemaError`)
+- a required value is empty: ``missing value for required column``
+- a number does not parse or is not finite: ``not a number``
+- a timestamp does not parse: ``not a timestamp (expected ...)``
+- ``metric`` is not nps, csat or ces: ``unknown metric``
+- a ``score`` lies outside the metric's scale (declared in the mapping, the workspace, or default)
+- ``quantity`` is negative; ``weight`` is not positive
+- two rows share a natural key with different values (identical repeats are skipped)
+- a key is already in the workspace with different values (identical rows are skipped)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from rox.errors import MappingError, SchemaError
+from rox.ingest.mapping import ColumnMapping
+from rox.schema import DEFAULT_SCALES, KEY_COLUMN, LOAD_COLUMN, METRICS, Scale, TableSpec
+
+__all__ = ["ROW_COLUMN", "LoadPlan", "hash_sql", "ident", "literal"]
+
+#: Column of the staged rows holding each row's 1-based position in its source.
+ROW_COLUMN = "_rox_row"
+
+SQL_TYPES = {
+    "string": "VARCHAR",
+    "float64": "DOUBLE",
+    "int64": "BIGINT",
+    "timestamp": "TIMESTAMPTZ",
+}
+_NUMERIC = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "FLOAT", "DOUBLE", "DECIMAL")
+_UNSIGNED = ("UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT")
+_NAIVE_TIMES = ("TIMESTAMP", "TIMESTAMP_NS", "TIMESTAMP_MS", "TIMESTAMP_S", "DATE")
+_RESERVED = {KEY_COLUMN, LOAD_COLUMN, ROW_COLUMN}
+
+
+def ident(name: str) -> str:
+    """Quote ``name`` as a SQL identifier."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def literal(text: str) -> str:
+    """Quote ``text`` as a SQL string literal."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+def hash_sql(spec: TableSpec) -> str:
+    """MD5 of a row's canonical content; the same expression over staged and loaded rows."""
+    parts = ", ".join(f"coalesce(CAST({ident(c)} AS VARCHAR), chr(0))" for c in spec.names)
+    return f"md5(concat_ws(chr(31), {parts}))"
+
+
+@dataclass
+class ColumnRule:
+    """How one canonical column is filled and checked."""
+
+    name: str
+    origin: str | None  # the source column, or None (constant or absent)
+    raw: str  # the value as text (NULL when empty), for messages
+    typed: str  # the parsed value, of the canonical type
+    checks: list[tuple[str, str]] = field(default_factory=list)  # (condition, rule), SQL
+
+
+@dataclass
+class LoadPlan:
+    """How the rows of one source become rows of a canonical table.
+
+    Parameters
+    ----------
+    spec : TableSpec
+        The canonical table.
+    mapping : ColumnMapping
+        The user's mapping (may be empty).
+    source_types : dict of str to str
+        The staged source's columns and their DuckDB types.
+    source_name : str
+        For error messages.
+    known_scales : mapping of (metric, label) to Scale
+        Scales the workspace declares already.
+    """
+
+    spec: TableSpec
+    mapping: ColumnMapping
+    source_types: Mapping[str, str]
+    source_name: str
+    known_scales: Mapping[tuple[str, str], Scale] = field(default_factory=dict)
+    columns: dict[str, ColumnRule] = field(init=False)
+    extras: dict[str, str] = field(init=False)  # source column -> DuckDB type
+
+    def __post_init__(self) -> None:
+        self.mapping.check(self.spec)
+        origins = self._match_columns()
+        self.columns = {name: self._rule(name, origins.get(name)) for name in self.spec.names}
+        used = set(origins.values()) | set(self.mapping.ignore)
+        self.extras = {c: t for c, t in self.source_types.items() if c not in used}
+        for c in self.extras:
+            if c in _RESERVED or c in self.spec.names:
+                raise MappingError(
+                    f"{self.source_name}: column {c!r} clashes with a column rox writes; "
+                    "rename it in the mapping or list it under ignore"
+                )
+        if self.spec.name == "responses":
+            self._add_scale_rules()
+
+    # -- matching ---------------------------------------------------------------------------------
+    def _match_columns(self) -> dict[str, str]:
+        """Canonical column -> source column: the mapping first, then names (case-insensitive)."""
+        origins: dict[str, str] = {}
+        for source, target in self.mapping.columns.items():
+            if source not in self.source_types:
+                raise SchemaError(
+                    f"{self.source_name}: the mapping {self.mapping.origin} names column "
+                    f"{source!r}, which is not in the source (columns: {self._found()})"
+                )
+            origins[target] = source
+        by_lower = {c.strip().lower(): c for c in self.source_types}
+        for name in self.spec.names:
+            if name in origins or name in self.mapping.constants:
+                continue
+            found = by_lower.get(name)
+            if found is not None and found not in self.mapping.columns:
+                origins[name] = found
+        missing = [
+            n for n in self.spec.required if n not in origins and n not in self.mapping.constants
+        ]
+        if missing:
+            names = ", ".join(repr(m) for m in missing)
+            raise SchemaError(
+                f"{self.source_name}: missing required column(s) {names} for table "
+                f"{self.spec.name!r} (columns found: {self._found()}); map yours in a mapping "
+                f'file, e.g. [columns] "Your name" = "{missing[0]}"'
+            )
+        return origins
+
+    def _found(self) -> str:
+        return ", ".join(repr(c) for c in self.source_types) or "none"
+
+    # -- per-column rules -------------------------------------------------------------------------
+    def _rule(self, name: str, origin: str | None) -> ColumnRule:
+        column = self.spec.column(name)
+        sql_type = SQL_TYPES[column.dtype]
+        if origin is None and name not in self.mapping.constants:
+            null = f"CAST(NULL AS {sql_type})"
+            return ColumnRule(name, None, "CAST(NULL AS VARCHAR)", null)
+        if origin is None:
+            src_type = "VARCHAR"
+            value = literal(self.mapping.constants[name])
+        else:
+            src_type = self.source_types[origin].upper()
+            value = ident(origin)
+        raw = f"NULLIF(trim(CAST({value} AS VARCHAR)), '')"
+        where = "" if origin is None or origin == name else f" [source column {origin!r}]"
+        rule = ColumnRule(name, origin, raw, "")
+        # Checks run over the typed rows: the parsed value is the column itself, the text as read
+        # is ``_raw_<name>``.
+        got, text = ident(name), ident("_raw_" + name)
+        if column.dtype == "string":
+            rule.typed = f"lower({raw})" if name == "metric" else raw
+        elif column.dtype == "float64":
+            numeric = src_type.startswith(_NUMERIC + _UNSIGNED)
+            rule.typed = f"CAST({value} AS DOUBLE)" if numeric else f"TRY_CAST({raw} AS DOUBLE)"
+            rule.checks.append(
+                (
+                    f"{text} IS NOT NULL AND ({got} IS NULL OR NOT isfinite({got}))",
+                    literal("not a number" + where),
+                )
+            )
+        elif column.dtype == "timestamp":
+            rule.typed = self._timestamp(value, raw, src_type)
+            expected = (
+                f"the format {self.mapping.timestamp_format!r}"
+                if self.mapping.timestamp_format
+                else "ISO 8601, e.g. 2024-03-01 14:30:00 or 2024-03-01T14:30:00+01:00"
+            )
+            rule.checks.append(
+                (
+                    f"{text} IS NOT NULL AND {got} IS NULL",
+                    literal(f"not a timestamp (expected {expected}){where}"),
+                )
+            )
+        if column.required:
+            rule.checks.insert(
+                0, (f"{text} IS NULL", literal("missing value for required column" + where))
+            )
+        if name == "metric":
+            allowed = ", ".join(literal(m) for m in METRICS)
+            rule.checks.append(
+                (
+                    f"{got} IS NOT NULL AND {got} NOT IN ({allowed})",
+                    literal(f"unknown metric; expected one of {', '.join(METRICS)}{where}"),
+                )
+            )
+        elif name == "quantity":
+            rule.checks.append((f"{got} < 0", literal("negative quantity" + where)))
+        elif name == "weight":
+            rule.checks.append((f"{got} <= 0", literal("weight must be positive" + where)))
+        return rule
+
+    def _timestamp(self, value: str, raw: str, src_type: str) -> str:
+        tz = literal(self.mapping.timezone)
+        if src_type.startswith("TIMESTAMP WITH TIME ZONE") or src_type == "TIMESTAMPTZ":
+            return value
+        if src_type in _NAIVE_TIMES:
+            return f"timezone({tz}, CAST({value} AS TIMESTAMP))"
+        fmt = self.mapping.timestamp_format
+        if fmt:
+            parsed = f"try_strptime({raw}, {literal(fmt)})"
+            return parsed if "%z" in fmt or "%Z" in fmt else f"timezone({tz}, {parsed})"
+        offset = r"[0-9]:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)?\s*([zZ]|[+-][0-9]{2}(:?[0-9]{2})?)$"
+        has_offset = f"regexp_matches({raw}, {literal(offset)})"
+        # DuckDB wants seconds and no blank before an offset: "10:00 +02:00" -> "10:00:00+02:00".
+        seconds = r"([T\s][0-9]{1,2}:[0-9]{2})\s*([zZ]|[+-][0-9])"
+        blank = r"\s+([zZ]|[+-][0-9]{2}:?[0-9]{2})$"
+        unblanked = f"regexp_replace({raw}, {literal(blank)}, '\\1')"
+        with_seconds = f"regexp_replace({unblanked}, {literal(seconds)}, '\\1:00\\2')"
+        return (
+            f"CASE WHEN {has_offset} THEN TRY_CAST({with_seconds} AS TIMESTAMPTZ) "
+            f"ELSE timezone({tz}, TRY_CAST({raw} AS TIMESTAMP)) END"
+        )
+
+    # -- scales -----------------------------------------------------------------------------------
+    def declared_scales(self) -> dict[tuple[str, str], Scale]:
+        """Scales the mapping declares, checked against those the workspace knows."""
+        out = {}
+        for metric, scale in self.mapping.scales.items():
+            known = self.known_scales.get((metric, scale.label))
+            if known is not None and known != scale:
+                raise MappingError(
+                    f"{self.mapping.origin}: scale {scale.label} of {metric} is already declared "
+                    f"in the workspace with top_from={known.top_from}, bottom_to={known.bottom_to}"
+                )
+            out[(metric, scale.label)] = scale
+        return out
+
+    def _add_scale_rules(self) -> None:
+        given = self.columns["scale"]
+        label_of = {m: s.label for m, s in DEFAULT_SCALES.items()}
+        label_of.update({m: s.label for m, s in self.mapping.scales.items()})
+        default = " ".join(f"WHEN {literal(m)} THEN {literal(lab)}" for m, lab in label_of.items())
+        given_label = f"regexp_replace({given.raw}, '\\s', '', 'g')"
+        given.typed = f"coalesce({given_label}, CASE {self.columns['metric'].typed} {default} END)"
+        known = (
+            {(m, s.label): s for m, s in DEFAULT_SCALES.items()}
+            | dict(self.known_scales)
+            | self.declared_scales()
+        )
+        # Over the typed rows: "metric" and "scale" are parsed, "score" is a number.
+        metric, label, score = ident("metric"), ident("scale"), ident("score")
+        bounds = {}
+        for group, side in enumerate(("low", "high"), start=1):
+            cases = " ".join(
+                f"WHEN {metric} = {literal(m)} AND {label} = {literal(lab)} THEN {getattr(s, side)}"
+                for (m, lab), s in known.items()
+            )
+            parsed = (
+                f"TRY_CAST(regexp_extract({label}, "
+                f"'^(-?[0-9]+(?:\\.[0-9]+)?)-(-?[0-9]+(?:\\.[0-9]+)?)$', {group}) AS DOUBLE)"
+            )
+            bounds[side] = f"(CASE {cases} WHEN {metric} <> 'nps' THEN {parsed} END)"
+        low, high = bounds["low"], bounds["high"]
+        known_metric = f"{metric} IN ({', '.join(literal(m) for m in METRICS)})"
+        given.checks.append(
+            (
+                f"{known_metric} AND ({low} IS NULL OR {high} IS NULL OR {low} >= {high})",
+                f"CASE WHEN {metric} = 'nps' THEN 'unknown scale for nps; NPS is on 0-10 unless "
+                "the mapping declares [scales.nps]' ELSE 'not a scale; expected low-high, "
+                "e.g. 1-5' END",
+            )
+        )
+        self.columns["score"].checks.append(
+            (
+                f"{score} IS NOT NULL AND {low} < {high} AND ({score} < {low} OR {score} > {high})",
+                f"'outside the ' || {metric} || ' scale ' || {label}",
+            )
+        )
+
+    # -- SQL --------------------------------------------------------------------------------------
+    def typed_select(self, staged: str) -> str:
+        """SELECT turning staged rows into typed canonical rows, with raw text and keys."""
+        cols = [ROW_COLUMN]
+        cols += [f"{r.typed} AS {ident(n)}" for n, r in self.columns.items()]
+        cols += [f"{r.raw} AS {ident('_raw_' + n)}" for n, r in self.columns.items()]
+        cols += [ident(c) for c in self.extras]
+        inner = f"SELECT {', '.join(cols)} FROM {staged}"
+        return (
+            f"SELECT *, {self._key_sql()} AS {ident(KEY_COLUMN)}, "
+            f"{hash_sql(self.spec)} AS _rox_hash FROM ({inner}) AS t"
+        )
+
+    def _key_sql(self) -> str:
+        content = f"'h:' || {hash_sql(self.spec)}"
+        if not self.spec.key:
+            return content
+        key = self.spec.key[0]
+        return f"coalesce(CAST({ident(key)} AS VARCHAR), {content})"
+
+    def problems_select(self, typed: str) -> str:
+        """SELECT of (row, column, value, rule): one row per rule broken, over the typed rows."""
+        parts = [
+            f'SELECT {ROW_COLUMN} AS row, {literal(n)} AS "column", '
+            f"{ident('_raw_' + n)} AS value, {rule} AS rule FROM {typed} WHERE {cond}"
+            for n, r in self.columns.items()
+            for cond, rule in r.checks
+        ]
+        if not parts:
+            return (
+                'SELECT NULL::BIGINT AS row, NULL AS "column", NULL AS value, NULL AS rule LIMIT 0'
+            )
+        return "\nUNION ALL\n".join(parts)
+
+    def key_label(self) -> str:
+        """Name of the key in messages: the natural key column or 'content'."""
+        return self.spec.key[0] if self.spec.key else "content"
+
+    def insert_columns(self) -> list[str]:
+        """Columns written to the canonical table (canonical, extras, key)."""
+        return [*self.spec.names, *self.extras, KEY_COLUMN]

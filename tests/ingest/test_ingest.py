@@ -1,0 +1,389 @@
+"""Ingestion: every source kind, every bad-input kind with its exact message, atomicity, idempotence."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import polars as pl
+import pytest
+
+import rox
+from rox.errors import MappingError, SchemaError, SourceError, ValidationError, WorkspaceError
+from rox.ingest import ColumnMapping
+
+
+def _responses(n: int = 3) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "response_id": [f"r{i}" for i in range(1, n + 1)],
+            "ts": [f"2024-01-{i:02d} 10:00:00" for i in range(1, n + 1)],
+            "metric": ["nps"] * n,
+            "score": [10, 7, 3, 9, 0, 8][:n],
+        }
+    )
+
+
+def _write_csv(path: Path, frame: pd.DataFrame) -> Path:
+    frame.to_csv(path, index=False)
+    return path
+
+
+def _snapshot(ws: rox.Workspace) -> dict[str, int]:
+    tables = ["customers", "transactions", "events", "responses", "cases", "rejects", "rox_loads"]
+    return {name: ws.count(name) for name in tables}
+
+
+# -- sources ---------------------------------------------------------------------------------------
+@pytest.mark.parametrize("kind", ["csv", "parquet", "jsonl", "pandas", "polars"])
+def test_every_source_kind_loads_the_same_rows(ws, tmp_path, kind):
+    frame = _responses()
+    if kind == "csv":
+        source = _write_csv(tmp_path / "r.csv", frame)
+    elif kind == "parquet":
+        source = tmp_path / "r.parquet"
+        frame.to_parquet(source)
+    elif kind == "jsonl":
+        source = tmp_path / "r.jsonl"
+        frame.to_json(source, orient="records", lines=True)
+    elif kind == "pandas":
+        source = frame
+    else:
+        source = pl.from_pandas(frame)
+    report = ws.ingest("responses", source)
+    assert (report.rows_read, report.rows_loaded, report.rows_rejected) == (3, 3, 0)
+    got = ws.table("responses").order_by("response_id").execute()
+    assert got["score"].tolist() == [10.0, 7.0, 3.0]
+    assert got["scale"].tolist() == ["0-10"] * 3
+    assert str(got["ts"].dt.tz) == "UTC"
+    assert got["ts"].iloc[0] == pd.Timestamp("2024-01-01 10:00", tz="UTC")
+    assert got["_load_id"].unique().tolist() == [report.load_id]
+
+
+def test_typed_sources_keep_their_types(ws):
+    frame = pd.DataFrame(
+        {
+            "customer_id": ["c1", "c2"],
+            "ts": pd.to_datetime(["2024-03-01 12:00", "2024-03-02 12:00"]).tz_localize(
+                "Europe/Paris"
+            ),
+            "amount": [19.99, 250.0],
+            "quantity": [1, 3],
+        }
+    )
+    ws.ingest("transactions", frame)
+    got = ws.table("transactions").order_by("customer_id").execute()
+    assert got["ts"].iloc[0] == pd.Timestamp("2024-03-01 11:00", tz="UTC")
+    assert got["amount"].tolist() == [19.99, 250.0]
+    assert got["quantity"].tolist() == [1.0, 3.0]
+
+
+def test_extra_columns_are_kept_as_attributes(ws):
+    frame = _responses().assign(store=["Lyon", "Paris", "Nice"])
+    ws.ingest("responses", frame)
+    got = ws.table("responses").order_by("response_id").execute()
+    assert got["store"].tolist() == ["Lyon", "Paris", "Nice"]
+    # a later load without the attribute leaves it empty for its rows
+    ws.ingest("responses", _responses(4).iloc[[3]])
+    assert ws.table("responses").execute()["store"].isna().sum() == 1
+
+
+# -- mapping ---------------------------------------------------------------------------------------
+def test_toml_mapping_renames_parses_dates_in_a_zone_and_sets_constants(ws, tmp_path):
+    source = tmp_path / "survey.csv"
+    source.write_text("ID,Submitted,Q1\na,05/01/2024 09:30,4\nb,06/07/2024 18:00,5\n")
+    mapping = tmp_path / "survey.toml"
+    mapping.write_text(
+        '[columns]\nID = "response_id"\nSubmitted = "ts"\nQ1 = "score"\n'
+        '[constants]\nmetric = "csat"\n'
+        '[timestamps]\nformat = "%d/%m/%Y %H:%M"\ntimezone = "Europe/Paris"\n'
+    )
+    ws.ingest("responses", source, mapping=mapping)
+    got = ws.table("responses").order_by("response_id").execute()
+    # 09:30 in Paris in January is 08:30 UTC; 18:00 in July (summer time) is 16:00 UTC
+    assert got["ts"].tolist() == [
+        pd.Timestamp("2024-01-05 08:30", tz="UTC"),
+        pd.Timestamp("2024-07-06 16:00", tz="UTC"),
+    ]
+    assert got["metric"].tolist() == ["csat", "csat"]
+    assert got["scale"].tolist() == ["1-5", "1-5"]
+
+
+def test_mapping_declares_a_scale_that_the_workspace_remembers(ws):
+    frame = pd.DataFrame({"ts": ["2024-01-01"] * 2, "metric": ["csat"] * 2, "score": [10, 2]})
+    mapping = {"scales": {"csat": {"low": 1, "high": 10, "top_from": 8}}}
+    ws.ingest("responses", frame, mapping=mapping)
+    assert ws.table("responses").execute()["scale"].tolist() == ["1-10", "1-10"]
+    assert ws.scale("csat", "1-10").top_from == 8
+    # a conflicting declaration of the same scale is refused
+    conflicting = {"scales": {"csat": {"low": 1, "high": 10, "top_from": 9}}}
+    with pytest.raises(MappingError, match="already declared in the workspace with top_from=8"):
+        ws.ingest("responses", frame.assign(score=[9, 9]), mapping=conflicting)
+
+
+def test_scale_column_in_the_file_is_used(ws):
+    frame = pd.DataFrame(
+        {"ts": ["2024-01-01"] * 2, "metric": ["ces"] * 2, "score": [5, 2], "scale": ["1-5", "1-7"]}
+    )
+    ws.ingest("responses", frame)
+    assert sorted(ws.table("responses").execute()["scale"]) == ["1-5", "1-7"]
+
+
+@pytest.mark.parametrize(
+    ("mapping", "message"),
+    [
+        ({"colums": {}}, "unknown section(s) colums"),
+        ({"columns": {"Q1": "scroe"}}, "column 'Q1' maps to 'scroe', which table 'responses'"),
+        ({"columns": {"a": "score", "b": "score"}}, "columns 'a' and 'b' both map to 'score'"),
+        ({"scales": {"nps": {"low": 0, "high": 5, "top_from": 5}}}, "[scales.nps] needs bottom_to"),
+        ({"scales": {"foo": {"low": 0, "high": 5, "top_from": 5}}}, "unknown metric"),
+        ({"scales": {"csat": {"low": 1, "high": 5}}}, "[scales.csat] needs 'top_from'"),
+        ({"timestamps": {"fmt": "%d"}}, "unknown key(s) in [timestamps]: fmt"),
+    ],
+)
+def test_bad_mappings_are_refused_with_the_reason(ws, mapping, message):
+    with pytest.raises(MappingError) as err:
+        ws.ingest("responses", _responses(), mapping=mapping)
+    assert message in str(err.value)
+
+
+def test_mapping_file_errors(ws, tmp_path):
+    with pytest.raises(MappingError, match="does not exist"):
+        ws.ingest("responses", _responses(), mapping=tmp_path / "nope.toml")
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[columns\n")
+    with pytest.raises(MappingError, match="is not valid TOML"):
+        ws.ingest("responses", _responses(), mapping=bad)
+
+
+def test_mapping_naming_a_column_the_file_lacks(ws):
+    with pytest.raises(SchemaError, match="names column 'Score', which is not in the source"):
+        ws.ingest("responses", _responses(), mapping=ColumnMapping(columns={"Score": "score"}))
+
+
+# -- bad input: the exact message for each rule --------------------------------------------------
+def _one_bad(ws, tmp_path, table, frame, *, mapping=None):
+    source = _write_csv(tmp_path / "bad.csv", frame)
+    with pytest.raises(ValidationError) as err:
+        ws.ingest(table, source, mapping=mapping)
+    return err.value
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "expected"),
+    [
+        (
+            "ts",
+            "yesterday",
+            "'yesterday': not a timestamp (expected ISO 8601, e.g. "
+            "2024-03-01 14:30:00 or 2024-03-01T14:30:00+01:00)",
+        ),
+        ("ts", "", "missing: missing value for required column"),
+        ("score", "11", "'11': outside the nps scale 0-10"),
+        ("score", "-1", "'-1': outside the nps scale 0-10"),
+        ("score", "ten", "'ten': not a number"),
+        ("score", "nan", "'nan': not a number"),
+        ("metric", "nsp", "'nsp': unknown metric; expected one of nps, csat, ces"),
+    ],
+)
+def test_each_bad_response_value_is_named(ws, tmp_path, column, value, expected):
+    frame = _responses().astype({column: object})
+    frame.loc[1, column] = value
+    err = _one_bad(ws, tmp_path, "responses", frame)
+    assert (err.n_invalid, err.n_rows) == (1, 3)
+    assert str(err.problems[0]) == f"{tmp_path / 'bad.csv'}, row 2, column {column!r}: {expected}"
+
+
+def test_negative_quantity_and_unparsable_amount(ws, tmp_path):
+    frame = pd.DataFrame(
+        {
+            "order_id": ["o1", "o2", "o3"],
+            "customer_id": ["c1", "c1", "c2"],
+            "ts": ["2024-01-01", "2024-01-02", "2024-01-03"],
+            "amount": ["10", "12,50", "8"],
+            "quantity": [1, 1, -2],
+        }
+    )
+    err = _one_bad(ws, tmp_path, "transactions", frame)
+    assert [(p.row, p.column, p.value, p.rule) for p in err.problems] == [
+        (2, "amount", "12,50", "not a number"),
+        (3, "quantity", "-2", "negative quantity"),
+    ]
+
+
+def test_nps_on_an_undeclared_scale_and_a_malformed_scale(ws, tmp_path):
+    frame = pd.DataFrame(
+        {
+            "ts": ["2024-01-01"] * 2,
+            "metric": ["nps", "csat"],
+            "score": [3, 3],
+            "scale": ["1-5", "five"],
+        }
+    )
+    err = _one_bad(ws, tmp_path, "responses", frame)
+    assert [p.rule for p in err.problems] == [
+        "unknown scale for nps; NPS is on 0-10 unless the mapping declares [scales.nps]",
+        "not a scale; expected low-high, e.g. 1-5",
+    ]
+
+
+def test_mapped_column_is_named_in_the_rule(ws, tmp_path):
+    frame = _responses().rename(columns={"score": "Q1"}).astype({"Q1": object})
+    frame.loc[0, "Q1"] = 12
+    err = _one_bad(ws, tmp_path, "responses", frame, mapping={"columns": {"Q1": "score"}})
+    assert err.problems[0].rule == "outside the nps scale 0-10"
+    frame.loc[0, "Q1"] = "x"
+    err = _one_bad(ws, tmp_path, "responses", frame, mapping={"columns": {"Q1": "score"}})
+    assert err.problems[0].rule == "not a number [source column 'Q1']"
+
+
+def test_missing_required_column_refuses_the_file(ws, tmp_path):
+    source = _write_csv(tmp_path / "r.csv", _responses().drop(columns=["score"]))
+    with pytest.raises(SchemaError) as err:
+        ws.ingest("responses", source)
+    assert str(err.value) == (
+        f"{source}: missing required column(s) 'score' for table 'responses' (columns found: "
+        "'response_id', 'ts', 'metric'); map yours in a mapping file, e.g. "
+        '[columns] "Your name" = "score"'
+    )
+
+
+def test_duplicate_key_with_different_values_in_one_file(ws, tmp_path):
+    frame = _responses()
+    frame.loc[2, "response_id"] = "r1"
+    err = _one_bad(ws, tmp_path, "responses", frame)
+    assert str(err.problems[0]).endswith(
+        "row 3, column 'response_id': 'r1': duplicate response_id: row 1 has the same "
+        "response_id with different values"
+    )
+
+
+def test_key_already_loaded_with_different_values_is_rejected_not_overwritten(ws):
+    ws.ingest("responses", _responses())
+    changed = _responses().assign(score=[10, 7, 4])
+    with pytest.raises(ValidationError, match="already loaded with different values"):
+        ws.ingest("responses", changed)
+    report = ws.ingest("responses", changed, on_error="quarantine")
+    assert (report.rows_loaded, report.rows_skipped, report.rows_rejected) == (0, 2, 1)
+    assert ws.table("responses").execute()["score"].sort_values().tolist() == [3.0, 7.0, 10.0]
+
+
+def test_unreadable_sources(ws, tmp_path):
+    with pytest.raises(SourceError, match="no such file"):
+        ws.ingest("responses", tmp_path / "nope.csv")
+    odd = tmp_path / "r.xlsx"
+    odd.write_bytes(b"PK")
+    with pytest.raises(SourceError, match="cannot tell the format from the suffix '.xlsx'"):
+        ws.ingest("responses", odd)
+    broken = tmp_path / "r.parquet"
+    broken.write_text("not parquet")
+    with pytest.raises(SourceError, match="cannot read it as parquet"):
+        ws.ingest("responses", broken)
+    with pytest.raises(SourceError, match="cannot ingest a dict"):
+        ws.ingest("responses", {"ts": []})
+
+
+def test_unknown_table_and_bad_policy(ws):
+    with pytest.raises(rox.errors.TableNotFoundError, match="unknown table 'response'"):
+        ws.ingest("response", _responses())
+    with pytest.raises(rox.errors.IngestError, match="on_error must be"):
+        ws.ingest("responses", _responses(), on_error="skip")
+
+
+def test_read_only_workspace_refuses_loads(tmp_path):
+    rox.open(tmp_path / "w.duckdb").close()
+    with rox.open(tmp_path / "w.duckdb", read_only=True) as ws, pytest.raises(WorkspaceError):
+        ws.ingest("responses", _responses())
+
+
+# -- atomicity and quarantine ---------------------------------------------------------------------
+def test_a_failing_file_leaves_the_workspace_unchanged(ws_file, tmp_path):
+    ws_file.ingest("responses", _responses(2))
+    before = _snapshot(ws_file)
+    good = _write_csv(tmp_path / "good.csv", _responses(4).iloc[2:])
+    bad_frame = _responses(6).iloc[4:].astype({"score": object})
+    bad_frame.loc[5, "score"] = "x"
+    bad = _write_csv(tmp_path / "bad.csv", bad_frame)
+    # two files are one load: the good file is not loaded either
+    with pytest.raises(ValidationError, match=r"bad.csv, row 2, column 'score'"):
+        ws_file.ingest("responses", [good, bad])
+    assert _snapshot(ws_file) == before
+    # nothing half-written is left: the same load succeeds once the bad row is fixed
+    bad_frame.loc[5, "score"] = 8
+    _write_csv(tmp_path / "bad.csv", bad_frame)
+    report = ws_file.ingest("responses", [good, bad])
+    assert report.rows_loaded == 4
+    assert report.frame["rows_loaded"].tolist() == [2, 2]
+
+
+def test_quarantine_loads_the_valid_rows_and_keeps_every_rejected_row(ws, tmp_path):
+    frame = _responses(6).astype({"score": object, "metric": object})
+    frame.loc[1, "score"] = 42
+    frame.loc[3, ["metric", "score"]] = ["nope", "x"]
+    source = _write_csv(tmp_path / "r.csv", frame)
+    report = ws.ingest("responses", source, on_error="quarantine")
+    assert (report.rows_read, report.rows_loaded, report.rows_rejected) == (6, 4, 2)
+    rejects = ws.table("rejects").order_by(["row", "column"]).execute()
+    assert rejects[["row", "column", "value"]].values.tolist() == [
+        [2, "score", "42"],
+        [4, "metric", "nope"],
+        [4, "score", "x"],
+    ]
+    assert set(rejects["load_id"]) == {report.load_id}
+    record = json.loads(rejects["record"].iloc[0])
+    assert record == {
+        "response_id": "r2",
+        "ts": "2024-01-02 10:00:00",
+        "metric": "nps",
+        "score": "42",
+    }
+    loads = ws.table("rox_loads").execute()
+    assert loads[["rows_read", "rows_loaded", "rows_rejected"]].values.tolist() == [[6, 4, 2]]
+
+
+def test_large_csv_reports_the_right_row(ws, tmp_path):
+    n = 200_000
+    frame = pd.DataFrame(
+        {
+            "ts": "2024-01-01",
+            "metric": "csat",
+            "score": (pd.RangeIndex(n) % 5 + 1).astype(object),
+        }
+    )
+    frame.loc[171_234, "score"] = 6
+    source = _write_csv(tmp_path / "big.csv", frame)
+    with pytest.raises(ValidationError) as err:
+        ws.ingest("responses", source)
+    assert (err.value.problems[0].row, err.value.problems[0].value) == (171_235, "6")
+
+
+# -- idempotence ----------------------------------------------------------------------------------
+def test_reingesting_the_same_file_adds_nothing(ws, tmp_path):
+    source = _write_csv(tmp_path / "r.csv", _responses())
+    first = ws.ingest("responses", source)
+    second = ws.ingest("responses", source)
+    assert (first.rows_loaded, second.rows_loaded, second.rows_skipped) == (3, 0, 3)
+    assert ws.count("responses") == 3
+    assert second.load_id == first.load_id + 1
+
+
+def test_rows_without_natural_key_are_deduplicated_by_content(ws):
+    events = pd.DataFrame(
+        {
+            "customer_id": ["c1", "c1", "c1"],
+            "ts": ["2024-01-01 10:00", "2024-01-01 10:05", "2024-01-01 10:00"],
+            "step": ["website_visit", "configurator", "website_visit"],
+        }
+    )
+    report = ws.ingest("events", events)
+    assert (report.rows_loaded, report.rows_skipped) == (2, 1)
+    assert ws.ingest("events", events).rows_loaded == 0
+    assert ws.count("events") == 2
+
+
+def test_progress_is_reported_up_to_done(ws):
+    seen: list[float] = []
+    ws.ingest("responses", _responses(), progress=seen.append)
+    assert seen == sorted(seen)
+    assert seen[-1] == 1.0
