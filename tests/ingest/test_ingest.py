@@ -1,4 +1,4 @@
-"""Ingestion: every source kind, every bad-input kind with its exact message, atomicity, idempotence."""
+"""Ingestion: every source kind, every bad input with its exact message, atomicity, idempotence."""
 
 from __future__ import annotations
 
@@ -274,7 +274,7 @@ def test_unreadable_sources(ws, tmp_path):
         ws.ingest("responses", tmp_path / "nope.csv")
     odd = tmp_path / "r.xlsx"
     odd.write_bytes(b"PK")
-    with pytest.raises(SourceError, match="cannot tell the format from the suffix '.xlsx'"):
+    with pytest.raises(SourceError, match=r"cannot tell the format from the suffix '\.xlsx'"):
         ws.ingest("responses", odd)
     broken = tmp_path / "r.parquet"
     broken.write_text("not parquet")
