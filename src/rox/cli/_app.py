@@ -52,15 +52,25 @@ WorkspaceOption = Annotated[
 ]
 
 
-def emit(frame: pd.DataFrame, fmt: OutputFormat, *, title: str | None = None) -> None:
-    """Print ``frame`` in the requested format on standard output."""
+def emit(
+    frame: pd.DataFrame,
+    fmt: OutputFormat,
+    *,
+    title: str | None = None,
+    table: pd.DataFrame | None = None,
+) -> None:
+    """Print ``frame`` in the requested format on standard output.
+
+    ``table``, when given, is a compact view of ``frame`` used for the rich table only (CSV and
+    JSON always carry every column).
+    """
     if fmt is OutputFormat.csv:
         typer.echo(frame.to_csv(index=False), nl=False)
     elif fmt is OutputFormat.json:
         records = json.loads(frame.to_json(orient="records", date_format="iso"))
         typer.echo(json.dumps(records, indent=2, ensure_ascii=False))
     else:
-        console.print(rich_table(frame, title=title))
+        console.print(rich_table(frame if table is None else table, title=title))
 
 
 def rich_table(frame: pd.DataFrame, *, title: str | None = None) -> Table:
