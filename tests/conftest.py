@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 import rox
-
-if TYPE_CHECKING:
-    from collections.abc import Iterator
-    from pathlib import Path
 
 
 @pytest.fixture
@@ -24,4 +21,21 @@ def ws() -> Iterator[rox.Workspace]:
 def ws_file(tmp_path: Path) -> Iterator[rox.Workspace]:
     """An empty DuckDB-file workspace under ``tmp_path``."""
     with rox.open(tmp_path / "ws.duckdb") as workspace:
+        yield workspace
+
+
+@pytest.fixture(scope="session")
+def demo_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A DuckDB file holding the demo brand (5,000 customers, seed 7), built once per session."""
+    from rox.demo import build
+
+    path = tmp_path_factory.mktemp("demo") / "demo.duckdb"
+    build(path, n_customers=5_000, seed=7).close()
+    return path
+
+
+@pytest.fixture
+def demo(demo_path: Path) -> Iterator[rox.Workspace]:
+    """The session's demo workspace, open read-only."""
+    with rox.open(demo_path, read_only=True) as workspace:
         yield workspace
