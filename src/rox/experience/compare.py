@@ -88,14 +88,17 @@ def parse_period(spec: Any) -> tuple[pd.Timestamp, pd.Timestamp, str]:
     """Return ``(start, end, label)`` of a period.
 
     ``"2024-07"`` (month), ``"2024Q3"``, ``"2024H2"``, ``"2024"``, ``"2024-W05"`` (ISO week),
-    ``"START:END"`` (end exclusive) or a ``(start, end)`` pair.
+    ``"START:END"`` (end exclusive), a ``(start, end)`` pair or a ``(start, end, label)``
+    triple.
 
     Raises
     ------
     MetricError
         If the period cannot be read.
     """
-    if isinstance(spec, tuple | list) and len(spec) == 2:
+    if isinstance(spec, tuple | list) and len(spec) == 3:
+        start, end, label = spec
+    elif isinstance(spec, tuple | list) and len(spec) == 2:
         start, end = spec
         label = f"{pd.Timestamp(start):%Y-%m-%d} to {pd.Timestamp(end):%Y-%m-%d}"
     elif isinstance(spec, str) and ":" in spec and not spec.count(":") > 1:
@@ -451,11 +454,15 @@ def _verdict(r: Any, metric: str, min_n: int, correction: str) -> str:
             f"Not judged: too few responses ({r.n_a:,} in {r.a}, {r.n_b:,} in {r.b}; "
             f"at least {min_n} each are needed)."
         )
-    p_text = f"p = {r.p_value:.2g}" + (
-        f", {r.p_adjusted:.2g} after {'Holm' if correction == 'holm' else 'BH'} correction"
-        if correction != "none"
-        else ""
-    )
+    p_text = f"p {_p(r.p_value)}"
+    if correction != "none":
+        name_of = "Holm" if correction == "holm" else "Benjamini-Hochberg"
+        adjusted = _p(r.p_adjusted)
+        p_text = (
+            f"p {adjusted} after {name_of} correction"
+            if adjusted == _p(r.p_value)
+            else f"{p_text}, {adjusted.removeprefix('= ')} after {name_of} correction"
+        )
     if r.significant:
         way = "higher" if r.difference > 0 else "lower"
         return (
@@ -467,6 +474,10 @@ def _verdict(r: Any, metric: str, min_n: int, correction: str) -> str:
         f"{p_text}); with these samples only differences of about {r.detectable:.1f} {unit} "
         "or more would be detected."
     )
+
+
+def _p(value: float) -> str:
+    return "< 0.001" if value < 0.001 else f"= {value:.2g}"
 
 
 def _paired(

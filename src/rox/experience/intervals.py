@@ -184,5 +184,5 @@ def two_sided_p(z: ArrayLike) -> Array:
 
 
 def detectable_difference(se: ArrayLike, alpha: float = 0.05, power: float = 0.8) -> Array:
-    """Smallest true difference a two-sided test at ``alpha`` detects with ``power`` given ``se``."""
+    """Smallest difference a two-sided test at ``alpha`` detects with ``power``, given ``se``."""
     return (z_value(1 - alpha) + float(stats.norm.ppf(power))) * np.asarray(se, dtype="float64")

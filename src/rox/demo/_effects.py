@@ -1,0 +1,115 @@
+"""The effects planted in the demo brand, in words and in numbers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["PLANTED", "DemoEffects"]
+
+PLANTED: dict[str, str] = {
+    "financing_friction": (
+        "The financing step hurts: CSAT there averages about 2.9 of 5 against about 4.1 at the "
+        "other touchpoints, CES about 3.5 of 7 against about 5.3, and half of the customers who "
+        "reach financing never purchase, the steepest drop-off of the funnel."
+    ),
+    "detractors_buy_less": (
+        "Detractors (latent NPS 0-6) come back for service and accessories at half the rate of "
+        "other owners and stop transacting sooner (mean active life 1.25 years against 3-4 years)."
+    ),
+    "promoters_refer": (
+        "Promoters refer about 3 times as many new customers as passives, detractors almost none "
+        "(customers.referred_by names the referrer)."
+    ),
+    "service_change": (
+        "A service change in month 19 (July 2024 with the default start) lifts NPS by about 11 "
+        "points and service-visit CSAT by about 0.25 for every response given from then on."
+    ),
+}
+"""One sentence per planted effect, keyed by the effect's name."""
+
+
+@dataclass(frozen=True)
+class DemoEffects:
+    """The numbers behind the planted effects (and the brand's other behaviour).
+
+    Probabilities are per customer (or per event) and in [0, 1]; durations are in days or years as
+    named. The defaults are what :func:`rox.demo.generate` uses.
+
+    Attributes
+    ----------
+    class_p : tuple of float
+        Share of promoters, passives and detractors (the latent attitude NPS measures).
+    class_noise : float
+        Chance an NPS answer reflects a random class rather than the customer's own.
+    funnel_continue : tuple of float
+        Chance of going on from each funnel step to the next (ad_click → website_visit, ...,
+        purchase → delivery). Financing → purchase is the planted friction.
+    organic_share : float
+        Share of non-referred customers who start at the website instead of an ad click.
+    csat_p, csat_p_financing : tuple of float
+        Probabilities of CSAT 1..5 at most touchpoints and after financing.
+    ces_p, ces_p_financing : tuple of float
+        Probabilities of CES 1..7 at most touchpoints and after financing.
+    class_score_shift : float
+        Chance a promoter's CSAT/CES answer is one point higher (a detractor's one point lower).
+    response_rate : tuple of float
+        Chance of answering the CSAT, CES and NPS surveys.
+    comment_rate : float
+        Chance an answer carries a comment.
+    service_interval_days : float
+        Mean days between service visits of a promoter or passive.
+    detractor_rate_ratio : float
+        Detractors' service and accessory purchase rate relative to other owners.
+    lifetime_years : tuple of float
+        Mean active life after delivery of promoters, passives and detractors (exponential).
+    accessory_p : float
+        Chance of an accessory purchase at delivery and at each service visit.
+    support_rate : tuple of float
+        Support calls per active year of promoters, passives and detractors.
+    complaint_p : tuple of float
+        Chance a support call turns into a complaint, by class.
+    repurchase_p : tuple of float
+        Chance of buying another vehicle 1.5–3 years after delivery, by class.
+    referral_share : float
+        Share of customers who come by referral (when an earlier buyer exists).
+    referral_weight : tuple of float
+        Relative chance of being the referrer for promoters, passives and detractors.
+    service_change_month : int
+        Months after the start when the service change lands (0-based: 18 is the 19th month).
+    nps_lift : float
+        From the service change on, chance an NPS answer moves up one class.
+    service_csat_lift : float
+        From the service change on, chance a service-visit CSAT answer is one point higher.
+    """
+
+    class_p: tuple[float, float, float] = (0.45, 0.30, 0.25)
+    class_noise: float = 0.10
+    funnel_continue: tuple[float, ...] = (0.90, 0.85, 0.75, 0.90, 0.90, 0.90, 0.85, 0.50, 0.98)
+    organic_share: float = 0.15
+    csat_p: tuple[float, ...] = (0.03, 0.05, 0.12, 0.38, 0.42)
+    csat_p_financing: tuple[float, ...] = (0.15, 0.22, 0.30, 0.23, 0.10)
+    ces_p: tuple[float, ...] = (0.02, 0.03, 0.07, 0.13, 0.25, 0.30, 0.20)
+    ces_p_financing: tuple[float, ...] = (0.12, 0.18, 0.22, 0.20, 0.15, 0.08, 0.05)
+    class_score_shift: float = 0.25
+    response_rate: tuple[float, float, float] = (0.35, 0.30, 0.40)
+    comment_rate: float = 0.5
+    service_interval_days: float = 180.0
+    detractor_rate_ratio: float = 0.5
+    lifetime_years: tuple[float, float, float] = (4.0, 3.0, 1.25)
+    accessory_p: float = 0.3
+    support_rate: tuple[float, float, float] = (0.3, 0.5, 1.0)
+    complaint_p: tuple[float, float, float] = (0.05, 0.15, 0.40)
+    repurchase_p: tuple[float, float, float] = (0.25, 0.12, 0.03)
+    referral_share: float = 0.15
+    referral_weight: tuple[float, float, float] = (3.0, 1.0, 0.05)
+    service_change_month: int = 18
+    nps_lift: float = 0.2
+    service_csat_lift: float = 0.3
+
+    def __post_init__(self) -> None:
+        if len(self.funnel_continue) != 9:
+            raise ValueError("funnel_continue needs one chance per funnel transition (9)")
+        for name in ("csat_p", "csat_p_financing", "ces_p", "ces_p_financing", "class_p"):
+            probs = getattr(self, name)
+            if abs(sum(probs) - 1.0) > 1e-9:
+                raise ValueError(f"{name} must sum to 1, got {sum(probs)}")

@@ -1,0 +1,114 @@
+"""The HTML report of a workspace: every analysis that has data, as sections of one page.
+
+Each section builder takes the workspace and returns a :class:`~rox.report.html.Section` or None
+(when its data is missing); :data:`SECTIONS` lists them in order, so that an analysis adds itself
+to the report by adding a builder.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+from rox.experience import compare, measure
+from rox.report.headline import NAMES, TOUCHPOINT, Headline, format_value, headline
+from rox.report.html import Kpi, Section, write
+from rox.viz.experience import bars, comparison, trend
+
+if TYPE_CHECKING:
+    from rox.workspace import Workspace
+
+__all__ = ["SECTIONS", "build_sections", "write_report"]
+
+
+def _headline_section(ws: Workspace, result: Headline) -> Section:
+    kpis = tuple(
+        Kpi(
+            label=NAMES[r.metric],
+            value=format_value(r.metric, r.estimate),
+            detail=f"{format_value(r.metric, r.ci_low)} to {format_value(r.metric, r.ci_high)}"
+            f" · n = {r.n:,}",
+        )
+        for r in result.frame.itertuples()
+    )
+    return Section("Headline", findings=result.findings, kpis=kpis)
+
+
+def _metric_section(metric: str) -> Callable[[Workspace, Headline], Section | None]:
+    def build(ws: Workspace, result: Headline) -> Section | None:
+        if metric not in set(result.frame["metric"]):
+            return None
+        figures = [
+            trend(
+                measure(ws, metric, period="quarter"),
+                title=f"{NAMES[metric]} by quarter, with 95% intervals",
+            )
+        ]
+        tables: list[pd.DataFrame] = []
+        findings: list[str] = []
+        if TOUCHPOINT in ws.table("responses").columns:
+            by_touchpoint = measure(ws, metric, by=TOUCHPOINT)
+            if len(by_touchpoint) > 1:
+                figures.append(
+                    bars(by_touchpoint, title=f"{NAMES[metric]} by touchpoint, with 95% intervals")
+                )
+                tested = compare(ws, metric, by=TOUCHPOINT)
+                figures.append(
+                    comparison(tested, title=f"{NAMES[metric]}: each touchpoint against all others")
+                )
+                findings = [
+                    v
+                    for v, s in zip(tested.verdicts, tested.frame["significant"], strict=True)
+                    if s
+                ]
+            tables.append(by_touchpoint.to_frame().drop(columns=["se"]))
+        return Section(
+            NAMES[metric], findings=tuple(findings), tables=tuple(tables), figures=tuple(figures)
+        )
+
+    return build
+
+
+def _data_section(ws: Workspace, result: Headline) -> Section:
+    del result
+    return Section("Data", tables=(ws.describe().to_frame(),))
+
+
+#: The report's sections, in order.
+SECTIONS: list[Callable[[Workspace, Headline], Section | None]] = [
+    _headline_section,
+    _metric_section("nps"),
+    _metric_section("csat"),
+    _metric_section("ces"),
+    _data_section,
+]
+
+
+def build_sections(ws: Workspace, result: Headline | None = None) -> list[Section]:
+    """Compute every section that has data."""
+    result = result or headline(ws)
+    return [s for build in SECTIONS if (s := build(ws, result)) is not None]
+
+
+def write_report(
+    ws: Workspace,
+    path: str | Path,
+    *,
+    headline: Headline | None = None,
+    title: str = "Return on Experience",
+) -> Path:
+    """Write the self-contained HTML report of ``ws`` to ``path``; return the path."""
+    path = Path(path)
+    if not path.parent.is_dir():
+        from rox.errors import WorkspaceError
+
+        raise WorkspaceError(f"cannot write the report: folder {path.parent} does not exist")
+    description = ws.describe().to_frame()
+    span = description.dropna(subset=["first"])
+    meta = f"Workspace {ws.url}"
+    if len(span):
+        meta += f" · data from {span['first'].min():%Y-%m-%d} to {span['last'].max():%Y-%m-%d}"
+    return write(path, title, build_sections(ws, headline), meta=meta)
