@@ -104,7 +104,13 @@ def _cell(value: Any) -> str:
 
 @contextlib.contextmanager
 def progress_bar(description: str) -> Iterator[Callable[[float], None]]:
-    """Show a rich progress bar on standard error; yields a callback taking the fraction done."""
+    """Show a rich progress bar on standard error; yields a callback taking the fraction done.
+
+    Nothing is drawn when standard error is not a terminal (pipes, CI logs).
+    """
+    if not err_console.is_terminal:
+        yield lambda done: None
+        return
     bar = Progress(
         TextColumn("{task.description}"),
         BarColumn(),

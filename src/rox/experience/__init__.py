@@ -13,6 +13,7 @@ from rox.experience.metrics import (
     csat,
     measure,
     nps,
+    scorecard,
 )
 from rox.experience.planning import SampleSizePlan, sample_size
 
@@ -29,4 +30,5 @@ __all__ = [
     "measure",
     "nps",
     "sample_size",
+    "scorecard",
 ]

@@ -32,7 +32,6 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from rox.errors import MetricError
 from rox.experience import intervals
@@ -394,8 +393,8 @@ def _judge(
         diff = p["estimate_b"].to_numpy(float) - p["estimate_a"].to_numpy(float)
         with np.errstate(divide="ignore", invalid="ignore"):
             df = se**4 / (se_a**4 / (na - 1) + se_b**4 / (nb - 1))
-            p_value = 2 * stats.t.sf(np.abs(diff / se), df)
-            t = stats.t.ppf(1 - alpha / 2, df)
+            p_value = intervals.t_two_sided_p(diff / se, df)
+            t = intervals.t_quantile(1 - alpha / 2, df)
         low, high = diff - t * se, diff + t * se
         test = "Welch t-test"
     return _finish(p, metric, keys, p_value, low, high, se, alpha, power, min_n, correction, test)

@@ -28,7 +28,7 @@ from typing import Literal
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from scipy import stats
+from scipy import special
 
 __all__ = [
     "NPSMethod",
@@ -36,10 +36,13 @@ __all__ = [
     "detectable_difference",
     "mean_t",
     "newcombe_difference",
+    "normal_quantile",
     "nps_adjusted_wald",
     "nps_bootstrap",
     "nps_variance",
     "nps_wald",
+    "t_quantile",
+    "t_two_sided_p",
     "two_sided_p",
     "wilson",
     "z_value",
@@ -54,11 +57,26 @@ def z_value(level: float) -> float:
     """Two-sided standard normal quantile for confidence ``level`` (1.96 for 0.95)."""
     if not 0 < level < 1:
         raise ValueError(f"confidence level must be between 0 and 1, not {level}")
-    return float(stats.norm.ppf(0.5 + level / 2))
+    return float(special.ndtri(0.5 + level / 2))
 
 
 def _arrays(*values: ArrayLike) -> list[Array]:
     return [np.asarray(v, dtype="float64") for v in values]
+
+
+def normal_quantile(q: float) -> float:
+    """Standard normal quantile (``scipy.special.ndtri``)."""
+    return float(special.ndtri(q))
+
+
+def t_quantile(q: float, df: ArrayLike) -> Array:
+    """Student t quantile with ``df`` degrees of freedom (``scipy.special.stdtrit``)."""
+    return special.stdtrit(np.asarray(df, dtype="float64"), q)
+
+
+def t_two_sided_p(t: ArrayLike, df: ArrayLike) -> Array:
+    """Two-sided p-value of Student t statistics ``t`` with ``df`` degrees of freedom."""
+    return 2 * special.stdtr(np.asarray(df, dtype="float64"), -np.abs(np.asarray(t, dtype=float)))
 
 
 def nps_variance(p: ArrayLike, d: ArrayLike) -> Array:
@@ -161,7 +179,7 @@ def mean_t(mean: ArrayLike, sd: ArrayLike, n: ArrayLike, level: float = 0.95) ->
     m_, s_, n_ = _arrays(mean, sd, n)
     with np.errstate(divide="ignore", invalid="ignore"):
         se = np.where(n_ >= 2, s_ / np.sqrt(n_), np.nan)
-        t = stats.t.ppf(0.5 + level / 2, np.where(n_ >= 2, n_ - 1, np.nan))
+        t = t_quantile(0.5 + level / 2, np.where(n_ >= 2, n_ - 1, np.nan))
     return m_, se, m_ - t * se, m_ + t * se
 
 
@@ -180,9 +198,9 @@ def newcombe_difference(
 
 def two_sided_p(z: ArrayLike) -> Array:
     """Two-sided p-value of standard normal statistics ``z``."""
-    return 2 * stats.norm.sf(np.abs(np.asarray(z, dtype="float64")))
+    return 2 * special.ndtr(-np.abs(np.asarray(z, dtype="float64")))
 
 
 def detectable_difference(se: ArrayLike, alpha: float = 0.05, power: float = 0.8) -> Array:
     """Smallest difference a two-sided test at ``alpha`` detects with ``power``, given ``se``."""
-    return (z_value(1 - alpha) + float(stats.norm.ppf(power))) * np.asarray(se, dtype="float64")
+    return (z_value(1 - alpha) + float(special.ndtri(power))) * np.asarray(se, dtype="float64")

@@ -17,11 +17,21 @@ from rox.errors import MetricError
 from rox.experience.estimates import METHODS, estimate, summarise
 from rox.experience.query import ScoreQuery
 from rox.results import Result
+from rox.schema import METRICS
 
 if TYPE_CHECKING:
     from rox.workspace import Workspace
 
-__all__ = ["DEFAULT_MIN_N", "ExperienceResult", "ces", "counts", "csat", "measure", "nps"]
+__all__ = [
+    "DEFAULT_MIN_N",
+    "ExperienceResult",
+    "ces",
+    "counts",
+    "csat",
+    "measure",
+    "nps",
+    "scorecard",
+]
 
 #: Groups with fewer responses than this are flagged ``low_n`` and never ranked.
 DEFAULT_MIN_N = 30
@@ -85,14 +95,8 @@ def measure(
     by: str | Sequence[str] | None = None,
     period: str | None = None,
     *,
-    since: Any = None,
-    until: Any = None,
-    where: Mapping[str, Any] | None = None,
     method: str | None = None,
-    level: float = 0.95,
-    min_n: int = DEFAULT_MIN_N,
-    n_resamples: int = 2000,
-    seed: int | None = 0,
+    **options: Any,
 ) -> ExperienceResult:
     """Compute ``metric`` by ``by`` and ``period``; :func:`nps`, :func:`csat` and :func:`ces`.
 
@@ -101,73 +105,80 @@ def measure(
     ExperienceResult
         Empty (no rows) when no response matches.
     """
-    if metric not in METHODS:
-        raise MetricError(f"unknown metric {metric!r}; expected one of {', '.join(METHODS)}")
-    method = method or METHODS[metric][0]
-    if method not in METHODS[metric]:
-        raise MetricError(
-            f"unknown interval method {method!r} for {metric}; expected one of "
-            f"{', '.join(METHODS[metric])}"
-        )
-    query = ScoreQuery(
-        metric, by=tuple(_columns(by)), period=period, since=since, until=until, where=where
-    )
-    full = compute(ws, query, method=method, level=level, n_resamples=n_resamples, seed=seed)
-    keep = [
-        *query.group_columns,
-        "n",
-        "n_eff",
-        "estimate",
-        "ci_low",
-        "ci_high",
-        "se",
-        *_SHARES[metric],
-    ]
-    frame = full.reindex(columns=keep)
-    frame["low_n"] = frame["n"] < min_n
-    return ExperienceResult(
-        frame=frame.reset_index(drop=True),
-        metric=metric,
-        by=query.by,
-        period=period,
-        method=method,
-        level=level,
-        min_n=min_n,
-    )
+    methods = None if method is None else {metric: method}
+    return scorecard(ws, by, period, metrics=(metric,), methods=methods, **options)[metric]
 
 
-def compute(
+def scorecard(
     ws: Workspace,
-    query: ScoreQuery,
+    by: str | Sequence[str] | None = None,
+    period: str | None = None,
     *,
-    method: str | None = None,
+    metrics: Sequence[str] = METRICS,
+    methods: Mapping[str, str] | None = None,
+    since: Any = None,
+    until: Any = None,
+    where: Mapping[str, Any] | None = None,
     level: float = 0.95,
+    min_n: int = DEFAULT_MIN_N,
     n_resamples: int = 2000,
     seed: int | None = 0,
-) -> pd.DataFrame:
-    """Run ``query`` and return every statistic per group (including ``center`` and ``values``)."""
-    assert query.metric is not None
+) -> dict[str, ExperienceResult]:
+    """NPS, CSAT and CES together, from one scan of the responses.
+
+    Parameters are those of :func:`nps`; ``methods`` maps a metric to its interval method.
+
+    Returns
+    -------
+    dict of str to ExperienceResult
+        One result per metric in ``metrics`` (empty where the metric has no responses).
+
+    Examples
+    --------
+    >>> import rox
+    >>> ws = rox.demo.build("duckdb://:memory:", n_customers=2_000, seed=7)
+    >>> card = rox.experience.scorecard(ws, by="channel", period="month")
+    >>> sorted(card)
+    ['ces', 'csat', 'nps']
+    """
+    chosen: dict[str, str] = {}
+    for metric in metrics:
+        if metric not in METHODS:
+            raise MetricError(f"unknown metric {metric!r}; expected one of {', '.join(METHODS)}")
+        chosen[metric] = (methods or {}).get(metric) or METHODS[metric][0]
+        if chosen[metric] not in METHODS[metric]:
+            raise MetricError(
+                f"unknown interval method {chosen[metric]!r} for {metric}; expected one of "
+                f"{', '.join(METHODS[metric])}"
+            )
+    only = metrics[0] if len(metrics) == 1 else None
+    query = ScoreQuery(
+        only, by=tuple(_columns(by)), period=period, since=since, until=until, where=where
+    )
     dist = query.fetch(ws)
     keys = query.group_columns
-    if dist.empty:
-        return pd.DataFrame(
-            columns=[
-                *keys,
-                "metric",
-                "n",
-                "n_eff",
-                "estimate",
-                "ci_low",
-                "ci_high",
-                "se",
-                "center",
-                *_SHARES[query.metric],
-            ]
+    out = {}
+    for metric, method in chosen.items():
+        part = dist[dist["metric"] == metric]
+        keep = [*keys, "n", "n_eff", "estimate", "ci_low", "ci_high", "se", *_SHARES[metric]]
+        if part.empty:
+            frame = pd.DataFrame(columns=keep)
+        else:
+            summary = summarise(part, keys, ws.scale, with_values=method == "bootstrap")
+            frame = estimate(
+                summary, metric, method=method, level=level, n_resamples=n_resamples, seed=seed
+            ).reindex(columns=keep)
+        frame["low_n"] = frame["n"] < min_n
+        out[metric] = ExperienceResult(
+            frame=frame.reset_index(drop=True),
+            metric=metric,
+            by=query.by,
+            period=period,
+            method=method,
+            level=level,
+            min_n=min_n,
         )
-    summary = summarise(dist, keys, ws.scale, with_values=method == "bootstrap")
-    return estimate(
-        summary, query.metric, method=method, level=level, n_resamples=n_resamples, seed=seed
-    )
+    return out
 
 
 def _columns(by: str | Sequence[str] | None) -> list[str]:

@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
-from scipy import stats
 
 from rox.errors import MetricError
 from rox.experience import intervals
@@ -116,7 +115,7 @@ def sample_size(
         goal = "margin"
         text = f"±{target:g} points at {level:.0%} confidence"
     else:
-        zb = float(stats.norm.ppf(power))
+        zb = intervals.normal_quantile(power)
         n = (z + zb) ** 2 * 2 * variance / e**2 - pseudo
         goal = "difference"
         text = f"a change of {target:g} points (two-sided, α = {1 - level:.2g}, power {power:.0%})"

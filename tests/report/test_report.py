@@ -1,0 +1,68 @@
+"""The HTML report: self-contained, every analysis present, all user text escaped."""
+
+from __future__ import annotations
+
+import re
+
+import pandas as pd
+import pytest
+
+import rox
+from rox.report.headline import headline
+from rox.report.workspace_report import build_sections, write_report
+from rox.testing import insert_rows
+
+HOSTILE = "<script>window.__pwned = 1</script>&\"'"
+
+
+@pytest.fixture
+def hostile_ws(ws):
+    n = 120
+    frame = pd.DataFrame(
+        {
+            "ts": pd.date_range("2024-01-01", periods=n, freq="3D", tz="UTC"),
+            "metric": ["nps", "csat", "ces"] * (n // 3),
+            "score": [9.0, 4.0, 6.0, 3.0, 2.0, 2.0] * (n // 6),
+            "scale": ["0-10", "1-5", "1-7"] * (n // 3),
+            "touchpoint": [HOSTILE, "dealer"] * (n // 2),
+            "comment": [HOSTILE] * n,
+        }
+    )
+    insert_rows(ws, "responses", frame)
+    return ws
+
+
+def test_report_escapes_user_text_everywhere(hostile_ws, tmp_path):
+    path = write_report(hostile_ws, tmp_path / "r.html")
+    text = path.read_text(encoding="utf-8")
+    assert "<script>window.__pwned" not in text
+    assert "&lt;script&gt;window.__pwned = 1&lt;/script&gt;&amp;&quot;&#x27;" in text
+
+
+def test_report_is_self_contained(hostile_ws, tmp_path):
+    text = write_report(hostile_ws, tmp_path / "r.html").read_text(encoding="utf-8")
+    assert not re.search(r"<script[^>]+src=", text)
+    assert not re.search(r"<link[^>]+href=\"https?:", text)
+
+
+def test_sections_follow_the_data(ws, hostile_ws):
+    titles = [s.title for s in build_sections(hostile_ws)]
+    assert titles == ["Headline", "NPS", "CSAT", "CES", "Data"]
+
+
+def test_empty_workspace_still_reports(tmp_path):
+    with rox.open("duckdb://:memory:") as ws:
+        result = headline(ws)
+        assert result.findings == (
+            "No survey responses yet: load some with `rox ingest responses FILE`.",
+        )
+        titles = [s.title for s in build_sections(ws, result)]
+        assert titles == ["Headline", "Data"]
+
+
+def test_headline_on_the_demo(demo):
+    result = headline(demo)
+    assert result.frame["metric"].tolist() == ["nps", "csat", "ces"]
+    worst = result.frame.set_index("metric")["worst_touchpoint"]
+    assert worst["csat"] == "financing" and worst["ces"] == "financing"
+    assert any("financing" in line for line in result.findings)

@@ -1,0 +1,195 @@
+"""The rox command end to end on the demo brand: every command, every format, clean errors."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from rox.errors import EXIT_CODES, MetricError, SourceError, ValidationError
+
+
+def rox(*args: str, workspace: Path | None = None, cwd: Path | None = None):
+    """Run ``python -m rox ARGS`` and return the completed process."""
+    env_args = ["--workspace", str(workspace)] if workspace is not None else []
+    return subprocess.run(
+        [sys.executable, "-m", "rox", *args, *env_args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=300,
+        env={"COLUMNS": "200", "PATH": "/usr/bin:/bin", "HOME": str(cwd or Path.cwd())},
+    )
+
+
+@pytest.mark.parametrize("metric", ["nps", "csat", "ces"])
+def test_metric_commands_in_every_format(demo_path, metric):
+    table = rox(metric, "--by", "touchpoint", workspace=demo_path)
+    assert table.returncode == 0, table.stderr
+    assert "interval" in table.stdout
+    csv = rox(
+        metric,
+        "--by",
+        "touchpoint,channel",
+        "--period",
+        "quarter",
+        "-f",
+        "csv",
+        workspace=demo_path,
+    )
+    frame = pd.read_csv(io.StringIO(csv.stdout))
+    assert list(frame.columns[:3]) == ["touchpoint", "channel", "period"]
+    assert {"estimate", "ci_low", "ci_high", "n", "low_n"} <= set(frame.columns)
+    records = json.loads(rox(metric, "-f", "json", workspace=demo_path).stdout)
+    assert len(records) == 1 and records[0]["n"] > 0
+
+
+def test_metric_with_since_until(demo_path):
+    whole = json.loads(rox("nps", "-f", "json", workspace=demo_path).stdout)[0]["n"]
+    part = json.loads(
+        rox(
+            "nps",
+            "-f",
+            "json",
+            "--since",
+            "2024-01-01",
+            "--until",
+            "2025-01-01",
+            workspace=demo_path,
+        ).stdout
+    )[0]["n"]
+    assert 0 < part < whole
+
+
+def test_compare_periods_and_groups(demo_path):
+    out = rox(
+        "compare",
+        "nps",
+        "--a",
+        "2023-07-01:2024-07-01",
+        "--b",
+        "2024-07-01:2025-07-01",
+        workspace=demo_path,
+    )
+    assert out.returncode == 0, out.stderr
+    assert "a real difference" in out.stdout
+    groups = json.loads(
+        rox("compare", "csat", "--by", "touchpoint", "-f", "json", workspace=demo_path).stdout
+    )
+    worst = min(groups, key=lambda r: r["difference"])
+    assert worst["b"] == "financing" and worst["significant"]
+
+
+def test_sample_size(demo_path):
+    out = rox("sample-size", "nps", "--margin", "5")
+    assert out.stdout.startswith("NPS: 1,534 responses are needed")
+    plan = json.loads(
+        rox(
+            "sample-size",
+            "nps",
+            "--difference",
+            "10",
+            "--from-workspace",
+            "-f",
+            "json",
+            workspace=demo_path,
+        ).stdout
+    )
+    assert plan[0]["goal"] == "difference" and plan[0]["n"] > 0
+
+
+def test_info_lists_the_tables(demo_path):
+    records = json.loads(rox("info", "-f", "json", workspace=demo_path).stdout)
+    rows = {r["table"]: r["rows"] for r in records}
+    assert rows["customers"] == 5_000 and rows["responses"] > 0
+
+
+def test_ingest_and_rejects(tmp_path):
+    ws = tmp_path / "w.duckdb"
+    good = tmp_path / "good.csv"
+    good.write_text("ts,metric,score\n2024-01-01,nps,9\n2024-01-02,nps,3\n")
+    bad = tmp_path / "bad.csv"
+    bad.write_text("ts,metric,score\n2024-01-01,nps,9\n2024-01-02,nps,12\n")
+    first = rox("ingest", "responses", str(good), workspace=ws)
+    assert first.returncode == 0, first.stderr
+    assert "Loaded 2 of 2 rows into responses" in first.stdout
+    again = rox("ingest", "responses", str(good), workspace=ws)
+    assert "Loaded 0 of 2 rows" in again.stdout and "2 skipped" in again.stdout
+    refused = rox("ingest", "responses", str(bad), workspace=ws)
+    assert refused.returncode == EXIT_CODES[ValidationError]
+    assert refused.stderr.startswith("error: 1 of 2 rows are invalid; nothing was loaded.")
+    assert "Traceback" not in refused.stderr
+    kept = rox("ingest", "responses", str(bad), "--on-error", "quarantine", workspace=ws)
+    assert kept.returncode == 0
+    rejects = pd.read_csv(io.StringIO(rox("rejects", "-f", "csv", workspace=ws).stdout))
+    assert rejects[["row", "column", "value"]].values.tolist() == [[2, "score", 12]]
+
+
+def test_ingest_with_a_mapping(tmp_path):
+    ws = tmp_path / "w.duckdb"
+    source = tmp_path / "s.csv"
+    source.write_text("When,Q1\n01/02/2024,4\n")
+    mapping = tmp_path / "m.toml"
+    mapping.write_text(
+        '[columns]\nWhen = "ts"\nQ1 = "score"\n[constants]\nmetric = "csat"\n'
+        '[timestamps]\nformat = "%d/%m/%Y"\n'
+    )
+    out = rox("ingest", "responses", str(source), "--mapping", str(mapping), workspace=ws)
+    assert out.returncode == 0, out.stderr
+    record = json.loads(rox("csat", "-f", "json", workspace=ws).stdout)[0]
+    assert (record["n"], record["estimate"]) == (1, 100.0)
+
+
+@pytest.mark.parametrize(
+    ("args", "error", "message"),
+    [
+        (
+            ["ingest", "responses", "/nonexistent.csv"],
+            SourceError,
+            "/nonexistent.csv: no such file",
+        ),
+        (["nps", "--by", "shop"], MetricError, "cannot break down by 'shop'"),
+        (
+            ["compare", "nps", "--a", "2024Q5", "--b", "2024Q1"],
+            MetricError,
+            "cannot read the period '2024Q5'",
+        ),
+    ],
+)
+def test_errors_are_one_line_with_their_exit_code(demo_path, tmp_path, args, error, message):
+    ws = demo_path if args[0] != "ingest" else tmp_path / "w.duckdb"
+    out = rox(*args, workspace=ws)
+    assert out.returncode == EXIT_CODES[error]
+    assert out.stderr.startswith(f"error: {message}")
+    assert out.stderr.count("\n") == 1
+    assert "Traceback" not in out.stderr
+
+
+def test_missing_workspace_is_a_clear_error(tmp_path):
+    out = rox("nps", workspace=tmp_path / "none.duckdb")
+    assert out.returncode == 3
+    assert "does not exist; create it with `rox demo` or `rox ingest`" in out.stderr
+
+
+def test_usage_errors_exit_2(demo_path):
+    out = rox("nps", "--period", "fortnight", workspace=demo_path)
+    assert out.returncode == 2
+    assert "Traceback" not in out.stderr
+
+
+def test_demo_builds_analyses_and_writes_the_report(tmp_path):
+    out = rox("demo", "--customers", "2000", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert "NPS is" in out.stdout and "CSAT is" in out.stdout
+    report = tmp_path / "rox-report.html"
+    assert report.is_file() and (tmp_path / "rox-demo.duckdb").is_file()
+    assert "Return on Experience" in report.read_text(encoding="utf-8")
+    again = rox("demo", "--customers", "2000", "-f", "json", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    headline = json.loads(again.stdout[again.stdout.index("[") :])
+    assert [r["metric"] for r in headline] == ["nps", "csat", "ces"]
