@@ -7,10 +7,37 @@ import rox
 
 def test_public_names():
     result = sorted(rox.__all__)
-    expected = sorted(["RoxError", "Workspace", "__version__", "open"])
+    expected = sorted(["RoxError", "Workspace", "__version__", "errors", "open"])
     assert result == expected
     for name in rox.__all__:
         assert hasattr(rox, name)
+
+
+def test_analysis_packages_load_on_first_use():
+    assert rox.experience.nps.__module__ == "rox.experience.metrics"
+    assert callable(rox.demo.build)
+    assert "experience" in dir(rox)
+
+
+def test_experience_api():
+    expected = sorted(
+        [
+            "DEFAULT_MIN_N",
+            "Comparison",
+            "ExperienceResult",
+            "SampleSizePlan",
+            "adjust_pvalues",
+            "ces",
+            "compare",
+            "counts",
+            "csat",
+            "measure",
+            "nps",
+            "sample_size",
+            "scorecard",
+        ]
+    )
+    assert sorted(rox.experience.__all__) == expected
 
 
 def test_package_ships_type_information():
