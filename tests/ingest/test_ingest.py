@@ -368,18 +368,24 @@ def test_reingesting_the_same_file_adds_nothing(ws, tmp_path):
     assert second.load_id == first.load_id + 1
 
 
-def test_rows_without_natural_key_are_deduplicated_by_content(ws):
-    events = pd.DataFrame(
+def test_rows_without_natural_key_are_keyed_by_content_and_occurrence(ws):
+    transactions = pd.DataFrame(
         {
             "customer_id": ["c1", "c1", "c1"],
-            "ts": ["2024-01-01 10:00", "2024-01-01 10:05", "2024-01-01 10:00"],
-            "step": ["website_visit", "configurator", "website_visit"],
+            "ts": ["2024-01-01", "2024-01-01", "2024-01-02"],
+            "amount": [9.99, 9.99, 5.0],
         }
     )
-    report = ws.ingest("events", events)
-    assert (report.rows_loaded, report.rows_skipped) == (2, 1)
-    assert ws.ingest("events", events).rows_loaded == 0
-    assert ws.count("events") == 2
+    # two identical purchases on one day are two purchases: both are kept
+    report = ws.ingest("transactions", transactions)
+    assert (report.rows_loaded, report.rows_skipped) == (3, 0)
+    # loading the same rows again adds nothing
+    assert ws.ingest("transactions", transactions).rows_skipped == 3
+    assert ws.count("transactions") == 3
+    # a later export with a third identical purchase adds just that one
+    more = pd.concat([transactions, transactions.iloc[[0]]])
+    assert ws.ingest("transactions", more).rows_loaded == 1
+    assert ws.count("transactions") == 4
 
 
 def test_progress_is_reported_up_to_done(ws):

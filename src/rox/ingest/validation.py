@@ -292,17 +292,21 @@ class LoadPlan:
         cols += [f"{r.raw} AS {ident('_raw_' + n)}" for n, r in self.columns.items()]
         cols += [ident(c) for c in self.extras]
         inner = f"SELECT {', '.join(cols)} FROM {staged}"
-        return (
-            f"SELECT *, {self._key_sql()} AS {ident(KEY_COLUMN)}, "
-            f"{hash_sql(self.spec)} AS _rox_hash FROM ({inner}) AS t"
-        )
+        hashed = f"SELECT *, {hash_sql(self.spec)} AS _rox_hash FROM ({inner}) AS t"
+        return f"SELECT *, {self._key_sql()} AS {ident(KEY_COLUMN)} FROM ({hashed}) AS h"
 
     def _key_sql(self) -> str:
-        content = f"'h:' || {hash_sql(self.spec)}"
+        """The row key: the natural key, else the content hash and the occurrence number.
+
+        Identical rows of one source (two equal purchases on a day) are distinct rows, numbered
+        1, 2, ... in source order, so none is lost; loading the same source again gives the same
+        keys, so nothing is added twice.
+        """
+        occurrence = f"row_number() OVER (PARTITION BY _rox_hash ORDER BY {ROW_COLUMN})"
+        content = f"'h:' || _rox_hash || ':' || {occurrence}"
         if not self.spec.key:
             return content
-        key = self.spec.key[0]
-        return f"coalesce(CAST({ident(key)} AS VARCHAR), {content})"
+        return f"coalesce(CAST({ident(self.spec.key[0])} AS VARCHAR), {content})"
 
     def problems_select(self, typed: str) -> str:
         """SELECT of (row, column, value, rule): one row per rule broken, over the typed rows."""
