@@ -1,0 +1,195 @@
+"""RFM summaries of the transactions, computed in the engine.
+
+Per customer, over a calibration period (and optionally a holdout period after it):
+
+``frequency`` (x)
+    Repeat purchase occasions: days with a purchase after the first one. Several transactions of a
+    customer on one day count as one purchase (the convention of Fader, Hardie & Lee 2005).
+``recency`` (t_x)
+    Time from the first purchase to the last repeat purchase (0 without repeat purchases).
+``T``
+    Time from the first purchase to the end of the calibration period.
+``monetary``
+    Mean spend of the repeat purchase days (NaN without repeat purchases), as Gamma-Gamma uses it.
+
+Times are in ``unit`` (days or weeks), from calendar days (UTC). The likelihoods of BG/NBD and
+Pareto/NBD depend only on (x, t_x, T), so :meth:`RFM.compressed` returns the distinct triples with
+their counts: all a fit needs, however many customers there are.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+import ibis
+import pandas as pd
+
+from rox.errors import MetricError, TableNotFoundError
+from rox.results import Result
+
+if TYPE_CHECKING:
+    import ibis.expr.types as ir
+
+    from rox.workspace import Workspace
+
+__all__ = ["RFM", "UNITS", "rfm", "rfm_expr"]
+
+Unit = Literal["days", "weeks"]
+#: Days per time unit.
+UNITS: dict[str, float] = {"days": 1.0, "weeks": 7.0}
+
+
+@dataclass(frozen=True, eq=False)
+class RFM(Result):
+    """Per-customer RFM summary.
+
+    Attributes
+    ----------
+    frame : pandas.DataFrame
+        One row per customer: ``customer_id``, ``frequency``, ``recency``, ``T``, ``monetary``,
+        ``first_purchase`` and, with a holdout, ``frequency_holdout``, ``monetary_holdout`` and
+        ``duration_holdout``.
+    unit : str
+        ``days`` or ``weeks``.
+    calibration_end : pandas.Timestamp
+        Last day of the calibration period.
+    holdout_end : pandas.Timestamp or None
+        Last day of the holdout period.
+    """
+
+    unit: str = "weeks"
+    calibration_end: pd.Timestamp | None = None
+    holdout_end: pd.Timestamp | None = None
+
+    def compressed(self) -> pd.DataFrame:
+        """Distinct ``(frequency, recency, T)`` rows with their ``count`` of customers."""
+        return compress(self.frame)
+
+
+def compress(frame: pd.DataFrame) -> pd.DataFrame:
+    """Distinct ``(frequency, recency, T)`` rows of ``frame`` with their ``count``."""
+    out = (
+        frame.groupby(["frequency", "recency", "T"], sort=True).size().rename("count").reset_index()
+    )
+    out["count"] = out["count"].astype("int64")
+    return out
+
+
+def _day(value: Any, name: str) -> pd.Timestamp | None:
+    if value is None:
+        return None
+    try:
+        ts = pd.Timestamp(value)
+    except (TypeError, ValueError):
+        raise MetricError(f"{name}={value!r} is not a date") from None
+    if ts.tzinfo is not None:
+        ts = ts.tz_convert("UTC").tz_localize(None)
+    return ts.normalize()
+
+
+def rfm_expr(
+    transactions: ir.Table,
+    *,
+    calibration_end: pd.Timestamp,
+    holdout_end: pd.Timestamp | None = None,
+    unit: Unit = "weeks",
+) -> ir.Table:
+    """The RFM summary as an Ibis expression over a transactions table (see :func:`rfm`)."""
+    t = transactions
+    day = t.ts.date().name("day")
+    daily = t.group_by([t.customer_id, day]).aggregate(amount=t.amount.sum())
+    cal_end = ibis.literal(calibration_end.date())
+    cal = daily.filter(daily.day <= cal_end)
+    per = cal.group_by(cal.customer_id).aggregate(
+        first_purchase=cal.day.min(),
+        last_purchase=cal.day.max(),
+        days=cal.count(),
+        total=cal.amount.sum(),
+        first_amount=cal.amount.argmin(cal.day),
+    )
+    scale = UNITS[unit]
+    repeat = per.days - 1
+    out = per.select(
+        customer_id=per.customer_id,
+        frequency=repeat,
+        recency=per.last_purchase.delta(per.first_purchase, unit="day").cast("float64") / scale,
+        T=cal_end.delta(per.first_purchase, unit="day").cast("float64") / scale,
+        monetary=ibis.cases(
+            (repeat > 0, (per.total - per.first_amount) / repeat.cast("float64")),
+            else_=ibis.null("float64"),
+        ),
+        first_purchase=per.first_purchase,
+    )
+    if holdout_end is None:
+        return out
+    hold = daily.filter((daily.day > cal_end) & (daily.day <= ibis.literal(holdout_end.date())))
+    per_hold = hold.group_by(hold.customer_id).aggregate(
+        frequency_holdout=hold.count(), spend_holdout=hold.amount.sum()
+    )
+    joined = out.left_join(per_hold, out.customer_id == per_hold.customer_id)
+    duration = (holdout_end - calibration_end).days / scale
+    return joined.select(
+        *[joined[c] for c in out.columns],
+        frequency_holdout=joined.frequency_holdout.fill_null(0),
+        monetary_holdout=ibis.cases(
+            (joined.frequency_holdout > 0, joined.spend_holdout / joined.frequency_holdout),
+            else_=ibis.null("float64"),
+        ),
+        duration_holdout=ibis.literal(duration),
+    )
+
+
+def rfm(
+    ws: Workspace | ir.Table,
+    *,
+    calibration_end: Any = None,
+    holdout_end: Any = None,
+    unit: Unit = "weeks",
+) -> RFM:
+    """Summarise each customer's transactions as frequency, recency, T and monetary value.
+
+    Parameters
+    ----------
+    ws : Workspace or Ibis table
+        A workspace (its ``transactions``) or a table with ``customer_id``, ``ts``, ``amount``.
+    calibration_end : date-like, optional
+        Last day (inclusive) of the calibration period. Default: the day of the last transaction.
+    holdout_end : date-like, optional
+        Last day of a holdout period starting the day after ``calibration_end``; adds the holdout
+        columns.
+    unit : {'weeks', 'days'}
+        Unit of recency and T.
+
+    Returns
+    -------
+    RFM
+
+    Examples
+    --------
+    >>> import rox
+    >>> ws = rox.demo.build("duckdb://:memory:", n_customers=2_000, seed=7)
+    >>> summary = rox.value.rfm(ws, calibration_end="2025-06-30")
+    >>> summary.to_frame().columns[:4].tolist()
+    ['customer_id', 'frequency', 'recency', 'T']
+    """
+    if unit not in UNITS:
+        raise MetricError(f"unknown unit {unit!r}; expected one of {', '.join(UNITS)}")
+    table = ws.table("transactions") if hasattr(ws, "table") else ws
+    if calibration_end is None:
+        last = table.ts.max().execute()
+        if last is None or pd.isna(last):
+            raise TableNotFoundError("there are no transactions to summarise")
+        calibration_end = last
+    cal_end = _day(calibration_end, "calibration_end")
+    hold_end = _day(holdout_end, "holdout_end")
+    assert cal_end is not None
+    if hold_end is not None and hold_end <= cal_end:
+        raise MetricError("holdout_end must be after calibration_end")
+    frame = rfm_expr(table, calibration_end=cal_end, holdout_end=hold_end, unit=unit).execute()
+    frame = frame.sort_values("customer_id", kind="stable").reset_index(drop=True)
+    frame["frequency"] = frame["frequency"].astype("int64")
+    frame["first_purchase"] = pd.to_datetime(frame["first_purchase"])
+    if "frequency_holdout" in frame:
+        frame["frequency_holdout"] = frame["frequency_holdout"].astype("int64")
+    return RFM(frame=frame, unit=unit, calibration_end=cal_end, holdout_end=hold_end)
