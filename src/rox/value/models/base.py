@@ -49,6 +49,29 @@ class CustomerModel:
         """Names of the fitted parameters, in order (covariate coefficients last)."""
         return self.base_params
 
+    @classmethod
+    def from_params(cls, **params: float) -> CustomerModel:
+        """A model with given parameters (for scenarios and simulation checks), not fitted.
+
+        Examples
+        --------
+        >>> from rox.value.models import BetaGeoModel
+        >>> BetaGeoModel.from_params(r=0.243, alpha=4.414, a=0.793, b=2.426)
+        BetaGeoModel(r=0.243, alpha=4.414, a=0.793, b=2.426; given parameters)
+        """
+        model = cls()
+        missing = [p for p in model.param_names if p not in params]
+        unknown = [p for p in params if p not in model.param_names]
+        if missing or unknown:
+            raise ValueError(
+                f"{cls.__name__} takes exactly {', '.join(model.param_names)}"
+                + (f"; missing {', '.join(missing)}" if missing else "")
+                + (f"; unknown {', '.join(unknown)}" if unknown else "")
+            )
+        values = np.array([float(params[p]) for p in model.param_names])
+        model._fit = FitResult(values, np.full(len(values), np.nan), float("nan"), 0, 0.0)
+        return model
+
     # -- fitted state -----------------------------------------------------------------------------
     def _fitted(self) -> FitResult:
         if self._fit is None:
@@ -88,6 +111,8 @@ class CustomerModel:
         if self._fit is None:
             return f"{type(self).__name__}()"
         values = ", ".join(f"{k}={v:.4g}" for k, v in self.params_.items())
+        if np.isnan(self.log_likelihood_):
+            return f"{type(self).__name__}({values}; given parameters)"
         return (
             f"{type(self).__name__}({values}; log-likelihood {self.log_likelihood_:,.1f}, "
             f"{self.n_customers_:,.0f} customers)"

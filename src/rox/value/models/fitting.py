@@ -141,6 +141,13 @@ def fit(
         if value < 1e10 and gnorm < _GRADIENT_TOLERANCE and not at_bound.any():
             params = natural(res.x)
             se = _standard_errors(objective, res.x, total, pos)
+            if np.isnan(se).any():
+                weak = [n for n, e in zip(names, se, strict=True) if np.isnan(e)]
+                raise ConvergenceError(
+                    f"the data do not identify the model: the likelihood is flat in "
+                    f"{', '.join(weak)} (estimates {', '.join(f'{v:.3g}' for v in params)}); "
+                    "more customers, or more with repeat purchases, are needed"
+                )
             return FitResult(params, se, -value * total, int(res.nit), gnorm)
         reason = res.message if isinstance(res.message, str) else str(res.message)
         if at_bound.any():
