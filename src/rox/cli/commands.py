@@ -5,4 +5,5 @@ from __future__ import annotations
 from rox.cli import demo as demo
 from rox.cli import experience as experience
 from rox.cli import ingest as ingest
+from rox.cli import value as value
 from rox.cli import workspace as workspace

@@ -1,5 +1,36 @@
-"""Customer value: RFM summaries, lifetime-value models, churn and retention, concentration."""
+"""Customer value: RFM summaries, lifetime-value models, churn and retention, concentration.
 
+All heavy aggregation (RFM, cohorts, churn, survival inputs, revenue per customer) runs in the
+workspace's engine; the models fit on the compressed summaries (:mod:`rox.value.models`).
+"""
+
+from rox.value.clv import CLV, clv
+from rox.value.concentration import Concentration, concentration, gini
+from rox.value.retention import (
+    CohortRetention,
+    Survival,
+    churn_rates,
+    cohorts,
+    project_retention,
+    survival,
+)
 from rox.value.rfm import RFM, rfm
+from rox.value.validation import HoldoutValidation, validate
 
-__all__ = ["RFM", "rfm"]
+__all__ = [
+    "CLV",
+    "RFM",
+    "CohortRetention",
+    "Concentration",
+    "HoldoutValidation",
+    "Survival",
+    "churn_rates",
+    "clv",
+    "cohorts",
+    "concentration",
+    "gini",
+    "project_retention",
+    "rfm",
+    "survival",
+    "validate",
+]

@@ -1,0 +1,126 @@
+"""``rox clv``, ``rox retention`` and ``rox pareto``: customer value from the transactions."""
+
+from __future__ import annotations
+
+import enum
+from typing import Annotated
+
+import pandas as pd
+import typer
+
+import rox
+from rox.cli._app import FormatOption, OutputFormat, WorkspaceOption, app, console, emit
+from rox.value import churn_rates, clv, cohorts, concentration
+
+
+class PurchaseModel(enum.StrEnum):
+    """Purchase models."""
+
+    bgnbd = "bgnbd"
+    paretonbd = "paretonbd"
+
+
+class CohortPeriod(enum.StrEnum):
+    """Periods of cohorts."""
+
+    week = "week"
+    month = "month"
+    quarter = "quarter"
+    year = "year"
+
+
+class RetentionView(enum.StrEnum):
+    """What ``rox retention`` shows."""
+
+    matrix = "matrix"
+    counts = "counts"
+    churn = "churn"
+
+
+@app.command(name="clv")
+def clv_command(
+    horizon: Annotated[float, typer.Option(help="Weeks ahead to value.")] = 52.0,
+    margin: Annotated[float, typer.Option(help="Share of revenue that is profit.")] = 1.0,
+    discount_rate: Annotated[float, typer.Option(help="Annual discount rate.")] = 0.1,
+    model: Annotated[PurchaseModel, typer.Option(help="Purchase model.")] = PurchaseModel.bgnbd,
+    calibration_end: Annotated[
+        str | None, typer.Option(help="Fit on transactions up to this day (default: all).")
+    ] = None,
+    top: Annotated[int, typer.Option(help="Customers to list (0: only the totals).")] = 20,
+    workspace: WorkspaceOption = None,
+    fmt: FormatOption = OutputFormat.table,
+) -> None:
+    """Fit BG/NBD (or Pareto/NBD) and Gamma-Gamma; value every customer over a horizon."""
+    with rox.open(workspace, read_only=True) as ws:
+        result = clv(
+            ws,
+            calibration_end=calibration_end,
+            horizon=horizon,
+            margin=margin,
+            discount_rate=discount_rate,
+            model=model.value,
+        )
+    if fmt is not OutputFormat.table:
+        emit(result.to_frame() if top == 0 else result.to_frame().head(top), fmt)
+        return
+    console.print(repr(result.purchase_model), highlight=False, markup=False)
+    console.print(repr(result.spend_model), highlight=False, markup=False)
+    emit(result.aggregate(), fmt, title="Customer base")
+    if top:
+        emit(result.to_frame().head(top), fmt, title=f"Top {top} customers by CLV")
+
+
+@app.command()
+def retention(
+    period: Annotated[CohortPeriod, typer.Option(help="Cohort and period length.")] = (
+        CohortPeriod.month
+    ),
+    view: Annotated[RetentionView, typer.Option(help="Rates, counts, or churn per period.")] = (
+        RetentionView.matrix
+    ),
+    workspace: WorkspaceOption = None,
+    fmt: FormatOption = OutputFormat.table,
+) -> None:
+    """Acquisition-cohort retention (cohort x period), or churn rates per period."""
+    with rox.open(workspace, read_only=True) as ws:
+        if view is RetentionView.churn:
+            emit(churn_rates(ws, period.value), fmt, title=f"Churn by {period.value}")
+            return
+        result = cohorts(ws, period.value)
+    if fmt is not OutputFormat.table:
+        emit(result.to_frame(), fmt)
+        return
+    values = "retention" if view is RetentionView.matrix else "active"
+    matrix = result.matrix(values)
+    matrix.columns = [str(c) for c in matrix.columns]
+    table = matrix.reset_index()
+    table["cohort"] = table["cohort"].dt.strftime("%Y-%m-%d")
+    emit(table, fmt, title=f"{values.capitalize()} by {period.value} since acquisition")
+
+
+@app.command()
+def pareto(
+    top: Annotated[float, typer.Option(help="Top share of customers to report.")] = 0.2,
+    workspace: WorkspaceOption = None,
+    fmt: FormatOption = OutputFormat.table,
+) -> None:
+    """How concentrated is revenue? Share of the top customers, Gini, Lorenz curve."""
+    with rox.open(workspace, read_only=True) as ws:
+        result = concentration(ws, top=top)
+    if fmt is OutputFormat.table:
+        console.print(str(result), highlight=False)
+        points = result.frame.iloc[::10].reset_index(drop=True)
+        emit(points, fmt, title="Lorenz curve")
+    else:
+        summary = pd.DataFrame(
+            [
+                {
+                    "customers": result.customers,
+                    "total": result.total,
+                    "top": result.top,
+                    "top_share": result.top_share,
+                    "gini": result.gini,
+                }
+            ]
+        )
+        emit(summary if fmt is OutputFormat.json else result.to_frame(), fmt)

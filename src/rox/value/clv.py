@@ -1,0 +1,183 @@
+"""Customer lifetime value: expected purchases x expected spend, discounted, per customer.
+
+CLV over a horizon is summed month by month (the discrete approximation of Fader, Hardie & Lee
+2005, "RFM and CLV", also used by lifetimes)::
+
+    CLV_i = margin * E[M_i] * sum_k (E[Y_i(t_k)] - E[Y_i(t_{k-1})]) / (1 + d)^(t_k / year)
+
+with E[Y_i(t)] the purchase model's expected purchases of customer i in the next t (BG/NBD or
+Pareto/NBD), E[M_i] the Gamma-Gamma expected spend, d the annual discount rate and t_k the end of
+month k.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from rox.errors import MetricError
+from rox.results import Result
+from rox.value.models import BetaGeoModel, GammaGammaModel, ParetoNBDModel
+from rox.value.rfm import RFM, UNITS, rfm
+
+if TYPE_CHECKING:
+    from rox.value.models.transactions import _TransactionModel
+    from rox.workspace import Workspace
+
+__all__ = ["CLV", "clv", "discounted_value"]
+
+PurchaseModel = Literal["bgnbd", "paretonbd"]
+_MODELS = {"bgnbd": BetaGeoModel, "paretonbd": ParetoNBDModel}
+_DAYS_PER_YEAR = 365.25
+
+
+@dataclass(frozen=True, eq=False)
+class CLV(Result):
+    """Customer lifetime value per customer, with the models behind it.
+
+    Attributes
+    ----------
+    frame : pandas.DataFrame
+        One row per customer: ``customer_id``, ``frequency``, ``recency``, ``T``, ``monetary``,
+        ``p_alive``, ``expected_purchases`` (in the horizon), ``expected_spend`` (per purchase)
+        and ``clv`` (discounted margin over the horizon), sorted by ``clv``, highest first.
+    purchase_model, spend_model
+        The fitted models.
+    horizon : float
+        In ``unit``.
+    """
+
+    purchase_model: Any = None
+    spend_model: Any = None
+    horizon: float = 0.0
+    unit: str = "weeks"
+    margin: float = 1.0
+    discount_rate: float = 0.0
+    summary: RFM | None = field(default=None, repr=False)
+
+    _plotter = "rox.viz.value:plot_clv"
+
+    @property
+    def total(self) -> float:
+        """The customer base's value: the sum of CLV."""
+        return float(self.frame["clv"].sum())
+
+    def aggregate(self) -> pd.DataFrame:
+        """Totals: customers, expected purchases, expected value, mean and median CLV."""
+        f = self.frame
+        return pd.DataFrame(
+            [
+                {
+                    "customers": len(f),
+                    "expected_purchases": f["expected_purchases"].sum(),
+                    "clv_total": f["clv"].sum(),
+                    "clv_mean": f["clv"].mean(),
+                    "clv_median": f["clv"].median(),
+                    "active_share": f["p_alive"].mean(),
+                    "horizon": f"{self.horizon:g} {self.unit}",
+                }
+            ]
+        )
+
+
+def discounted_value(
+    purchase_model: _TransactionModel,
+    data: pd.DataFrame,
+    spend: np.ndarray,
+    *,
+    horizon: float,
+    unit: str = "weeks",
+    margin: float = 1.0,
+    discount_rate: float = 0.1,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Discounted value and expected purchases of each customer over ``horizon`` (see module)."""
+    days = UNITS[unit]
+    month = _DAYS_PER_YEAR / 12 / days
+    ends = np.append(np.arange(month, horizon, month), horizon)
+    value = np.zeros(len(data))
+    before = np.zeros(len(data))
+    for t in ends:
+        cumulative = purchase_model.expected_purchases(float(t), data)
+        years = t * days / _DAYS_PER_YEAR
+        value += (cumulative - before) / (1 + discount_rate) ** years
+        before = cumulative
+    return margin * spend * value, before
+
+
+def clv(
+    ws: Workspace | RFM,
+    *,
+    calibration_end: Any = None,
+    horizon: float = 52.0,
+    unit: Literal["weeks", "days"] = "weeks",
+    margin: float = 1.0,
+    discount_rate: float = 0.1,
+    model: PurchaseModel = "bgnbd",
+) -> CLV:
+    """Fit the purchase and spend models on the transactions and value every customer.
+
+    Parameters
+    ----------
+    ws : Workspace or RFM
+        A workspace (its transactions are summarised in the engine) or an RFM summary.
+    calibration_end : date-like, optional
+        Fit on transactions up to this day (default: the last one).
+    horizon : float
+        How far ahead to value, in ``unit`` (default one year).
+    margin : float
+        Share of revenue that is profit (1 = value revenue).
+    discount_rate : float
+        Annual discount rate.
+    model : {'bgnbd', 'paretonbd'}
+        Purchase model.
+
+    Returns
+    -------
+    CLV
+
+    Examples
+    --------
+    >>> import rox
+    >>> ws = rox.demo.build("duckdb://:memory:", n_customers=5_000, seed=7)
+    >>> value = rox.value.clv(ws, horizon=52, margin=0.2)
+    >>> value.frame.columns[-3:].tolist()
+    ['expected_purchases', 'expected_spend', 'clv']
+    """
+    if model not in _MODELS:
+        raise MetricError(f"unknown purchase model {model!r}; expected bgnbd or paretonbd")
+    if horizon <= 0 or margin < 0 or discount_rate < 0:
+        raise MetricError("horizon must be positive, margin and discount_rate non-negative")
+    summary = ws if isinstance(ws, RFM) else rfm(ws, calibration_end=calibration_end, unit=unit)
+    unit = summary.unit  # type: ignore[assignment]
+    frame = summary.frame
+    purchases = _MODELS[model]().fit(summary)
+    spending = GammaGammaModel().fit(frame)
+    spend = spending.expected_spend(frame)
+    value, expected = discounted_value(
+        purchases,
+        frame,
+        spend,
+        horizon=horizon,
+        unit=unit,
+        margin=margin,
+        discount_rate=discount_rate,
+    )
+    out = frame[["customer_id", "frequency", "recency", "T", "monetary"]].copy()
+    out["p_alive"] = purchases.p_alive(frame)
+    out["expected_purchases"] = expected
+    out["expected_spend"] = spend
+    out["clv"] = value
+    out = out.sort_values("clv", ascending=False, kind="stable").reset_index(drop=True)
+    return CLV(
+        frame=out,
+        purchase_model=purchases,
+        spend_model=spending,
+        horizon=horizon,
+        unit=unit,
+        margin=margin,
+        discount_rate=discount_rate,
+        summary=summary,
+    )
