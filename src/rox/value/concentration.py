@@ -31,7 +31,8 @@ def gini(values: Any) -> float:
     n, total = len(x), x.sum()
     if n == 0 or total == 0:
         return float("nan")
-    return float(2 * np.sum(np.arange(1, n + 1) * x) / (n * total) - (n + 1) / n)
+    g = 2 * np.sum(np.arange(1, n + 1) * x) / (n * total) - (n + 1) / n
+    return float(np.clip(g, 0.0, 1.0))  # rounding can leave -1e-16 for equal values
 
 
 @dataclass(frozen=True, eq=False)
