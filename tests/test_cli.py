@@ -193,3 +193,22 @@ def test_demo_builds_analyses_and_writes_the_report(tmp_path):
     assert again.returncode == 0, again.stderr
     headline = json.loads(again.stdout[again.stdout.index("[") :])
     assert [r["metric"] for r in headline] == ["nps", "csat", "ces"]
+
+
+def test_value_commands(demo_path):
+    out = rox("clv", "--top", "5", "--margin", "0.2", "-f", "json", workspace=demo_path)
+    assert out.returncode == 0, out.stderr
+    records = json.loads(out.stdout)
+    assert len(records) == 5 and records[0]["clv"] >= records[-1]["clv"]
+    table = rox("retention", "--period", "quarter", workspace=demo_path)
+    assert table.returncode == 0 and "since acquisition" in table.stdout
+    churn = pd.read_csv(
+        io.StringIO(
+            rox(
+                "retention", "--view", "churn", "--period", "year", "-f", "csv", workspace=demo_path
+            ).stdout
+        )
+    )
+    assert {"period", "churn_rate"} <= set(churn.columns)
+    pareto = rox("pareto", workspace=demo_path)
+    assert pareto.stdout.startswith("The top 20% of ")

@@ -184,6 +184,15 @@ def test_no_repeat_purchases_cannot_be_fitted():
         GammaGammaModel().fit(data.assign(monetary=np.nan))
 
 
+def test_no_dropout_is_the_nbd_limit_with_a_note():
+    # p ~ Beta(0.001, 1000): practically nobody drops out
+    data = simulate_bgnbd(20_000, 0.5, 5.0, 0.001, 1000.0, T=52.0, seed=8)
+    model = BetaGeoModel().fit(data)
+    assert model.notes_ and model.notes_[0].startswith("no dropout is evident in these data")
+    assert model.params_[["r", "alpha"]].to_numpy() == pytest.approx([0.5, 5.0], rel=0.1)
+    assert np.all(model.p_alive(data) > 0.999)
+
+
 def test_single_customer_is_refused_clearly():
     data = pd.DataFrame({"frequency": [1], "recency": [5.0], "T": [30.0]})
     with pytest.raises(ConvergenceError):

@@ -9,7 +9,15 @@ import pandas as pd
 import typer
 
 import rox
-from rox.cli._app import FormatOption, OutputFormat, WorkspaceOption, app, console, emit
+from rox.cli._app import (
+    FormatOption,
+    OutputFormat,
+    WorkspaceOption,
+    app,
+    console,
+    emit,
+    err_console,
+)
 from rox.value import churn_rates, clv, cohorts, concentration
 
 
@@ -60,6 +68,8 @@ def clv_command(
             discount_rate=discount_rate,
             model=model.value,
         )
+    for note in result.purchase_model.notes_ + result.spend_model.notes_:
+        err_console.print(f"note: {note}", highlight=False, markup=False)
     if fmt is not OutputFormat.table:
         emit(result.to_frame() if top == 0 else result.to_frame().head(top), fmt)
         return

@@ -206,8 +206,12 @@ def _frames(
 
 
 def _str(values: pa.Array) -> pd.api.extensions.ExtensionArray:
-    """Pandas' default string column (Arrow-backed, NaN for missing) over Arrow strings."""
-    return pd.arrays.ArrowStringArray(values, dtype=_STR)
+    """Pandas' default string column (Arrow-backed, NaN for missing) over Arrow strings.
+
+    ``pd.array`` rather than the ``ArrowStringArray`` constructor, whose signature differs
+    between pandas 2 and 3.
+    """
+    return pd.array(values, dtype=_STR)
 
 
 def _labels(names: tuple[str, ...], codes: np.ndarray) -> pd.api.extensions.ExtensionArray:

@@ -91,6 +91,11 @@ class CustomerModel:
         )
 
     @property
+    def notes_(self) -> tuple[str, ...]:
+        """Diagnostics of the fit to read before using it (empty when there are none)."""
+        return self._fitted().notes
+
+    @property
     def log_likelihood_(self) -> float:
         """Maximised log-likelihood."""
         return self._fitted().log_likelihood

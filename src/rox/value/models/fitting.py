@@ -51,6 +51,8 @@ class FitResult:
         Optimiser iterations of the successful start.
     gradient_norm : float
         Largest absolute gradient at the optimum (per customer, log-parameter space).
+    notes : tuple of str
+        Diagnostics the user should read (e.g. a limit case the model reduced to).
     """
 
     params: Array
@@ -58,6 +60,7 @@ class FitResult:
     log_likelihood: float
     n_iter: int
     gradient_norm: float
+    notes: tuple[str, ...] = ()
 
 
 def fit(
@@ -67,6 +70,7 @@ def fit(
     *,
     names: Sequence[str],
     positive: Sequence[bool] | None = None,
+    limit_case: Callable[[Array, list[str]], str | None] | None = None,
     lower: float = 1e-8,
     upper: float = 1e8,
     restarts: int = 4,
@@ -87,6 +91,10 @@ def fit(
     positive : sequence of bool, optional
         Which parameters are positive (fitted on the log scale, within ``lower`` and ``upper``);
         the others (covariate coefficients) are free in [-50, 50]. Default: all positive.
+    limit_case : callable, optional
+        Called with the estimates and the names of the parameters the likelihood is flat in;
+        returns a note when that is a known limit of the model (accepted, with the note), or
+        None (the fit fails).
     lower, upper : float
         Bounds of the positive parameters (natural scale).
     restarts : int
@@ -141,8 +149,11 @@ def fit(
         if value < 1e10 and gnorm < _GRADIENT_TOLERANCE and not at_bound.any():
             params = natural(res.x)
             se = _standard_errors(objective, res.x, total, pos)
-            if np.isnan(se).any():
-                weak = [n for n, e in zip(names, se, strict=True) if np.isnan(e)]
+            weak = [n for n, e in zip(names, se, strict=True) if np.isnan(e)]
+            note = limit_case(params, weak) if weak and limit_case is not None else None
+            if note is not None:
+                return FitResult(params, se, -value * total, int(res.nit), gnorm, (note,))
+            if weak:
                 raise ConvergenceError(
                     f"the data do not identify the model: the likelihood is flat in "
                     f"{', '.join(weak)} (estimates {', '.join(f'{v:.3g}' for v in params)}); "

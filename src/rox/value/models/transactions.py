@@ -187,6 +187,7 @@ class _TransactionModel(CustomerModel):
             w,
             names=self.param_names,
             positive=positive,
+            limit_case=self._limit_case,
         )
         self.n_customers_ = float(w.sum())
         return self
@@ -194,6 +195,24 @@ class _TransactionModel(CustomerModel):
     def _loglik(
         self, params: np.ndarray, x: np.ndarray, tx: np.ndarray, T: np.ndarray, z: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:
+        raise NotImplementedError
+
+    #: The dropout parameters, and the name of the model without dropout they reduce to.
+    _dropout: ClassVar[tuple[tuple[str, ...], str]] = ((), "")
+
+    def _limit_case(self, params: np.ndarray, flat: list[str]) -> str | None:
+        """Accept the no-dropout limit: the likelihood is then flat in the dropout parameters."""
+        names, reduced = self._dropout
+        if not flat or not set(flat) <= set(names) or self._dropout_level(params) > 1e-3:
+            return None
+        return (
+            f"no dropout is evident in these data: {', '.join(flat)} run to the no-dropout limit "
+            f"(dropout level {self._dropout_level(params):.2g}), where {self.label} equals the "
+            f"{reduced} model; predictions are that model's, and the standard errors of "
+            f"{', '.join(flat)} are undefined"
+        )
+
+    def _dropout_level(self, params: np.ndarray) -> float:
         raise NotImplementedError
 
     def _rows_for_prediction(self, data: Any, recency: Any, T: Any) -> tuple[np.ndarray, ...]:
@@ -239,6 +258,11 @@ class BetaGeoModel(_TransactionModel):
     base_params = ("r", "alpha", "a", "b")
     label = "BG/NBD"
     _scaled = (("alpha", -1), ("a", 1), ("b", 1))
+    _dropout = (("a", "b"), "NBD")
+
+    def _dropout_level(self, params: np.ndarray) -> float:
+        """Mean dropout probability after a purchase, a / (a + b)."""
+        return float(params[2] / (params[2] + params[3]))
 
     def _start(self, x: np.ndarray, tx: np.ndarray, T: np.ndarray) -> list[float]:
         rate = max(float(np.mean(x / np.maximum(T, 1e-9))), 1e-3)
@@ -303,6 +327,11 @@ class ParetoNBDModel(_TransactionModel):
     base_params = ("r", "alpha", "s", "beta")
     label = "Pareto/NBD"
     _scaled = (("alpha", -1), ("beta", -1))
+    _dropout = (("s", "beta"), "NBD")
+
+    def _dropout_level(self, params: np.ndarray) -> float:
+        """Mean dropout rate per unit of time relative to the purchase rate, (s/beta)/(r/alpha)."""
+        return float((params[2] / params[3]) / (params[0] / params[1]))
 
     def _start(self, x, tx, T):
         rate = max(float(np.mean(x / np.maximum(T, 1e-9))), 1e-3)
