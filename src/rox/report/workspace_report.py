@@ -72,6 +72,42 @@ def _metric_section(metric: str) -> Callable[[Workspace, Headline], Section | No
     return build
 
 
+def _value_section(ws: Workspace, result: Headline) -> Section | None:
+    """Customer value: CLV over the next year, concentration, retention by cohort."""
+    del result
+    if ws.count("transactions") == 0:
+        return None
+    from rox.errors import ConvergenceError
+    from rox.value import clv, cohorts, concentration
+    from rox.viz.value import plot_clv, plot_cohorts, plot_lorenz
+
+    findings: list[str] = []
+    tables: list[pd.DataFrame] = []
+    figures = []
+    try:
+        value = clv(ws, horizon=52)
+    except ConvergenceError as exc:
+        findings.append(f"The lifetime-value model could not be fitted: {exc}.")
+    else:
+        total = value.aggregate().iloc[0]
+        findings.append(
+            f"The {int(total['customers']):,} customers are expected to bring "
+            f"{total['clv_total']:,.0f} in revenue over the next 52 weeks (discounted at 10% a "
+            f"year; median customer {total['clv_median']:,.0f})."
+        )
+        findings.extend(value.purchase_model.notes_)
+        tables.append(value.aggregate())
+        figures.append(plot_clv(value))
+        top = concentration(value)
+        findings.append(str(top))
+        figures.append(plot_lorenz(top))
+    findings.append(str(concentration(ws)))
+    figures.append(plot_cohorts(cohorts(ws, "quarter")))
+    return Section(
+        "Customer value", findings=tuple(findings), tables=tuple(tables), figures=tuple(figures)
+    )
+
+
 def _data_section(ws: Workspace, result: Headline) -> Section:
     del result
     return Section("Data", tables=(ws.describe().to_frame(),))
@@ -83,6 +119,7 @@ SECTIONS: list[Callable[[Workspace, Headline], Section | None]] = [
     _metric_section("nps"),
     _metric_section("csat"),
     _metric_section("ces"),
+    _value_section,
     _data_section,
 ]
 
