@@ -71,6 +71,10 @@ def parse_url(url: str | os.PathLike[str]) -> EngineURL:
     )
 
 
+#: DuckDB memory limit of file workspaces unless ``ROX_MEMORY_LIMIT`` says otherwise.
+DEFAULT_MEMORY_LIMIT = "2GB"
+
+
 def connect(url: EngineURL, *, read_only: bool = False) -> Any:
     """Open the Ibis backend for ``url``.
 
@@ -97,6 +101,14 @@ def connect(url: EngineURL, *, read_only: bool = False) -> Any:
     except Exception as exc:  # duckdb raises IOException / ConnectionException subclasses
         raise WorkspaceError(f"cannot open DuckDB workspace {url.location}: {exc}") from exc
     con.raw_sql("SET TimeZone = 'UTC'")
+    if url.location != ":memory:":
+        # Bound DuckDB's memory; beyond it, large loads and aggregations spill to <file>.tmp.
+        limit = os.environ.get("ROX_MEMORY_LIMIT", DEFAULT_MEMORY_LIMIT)
+        try:
+            con.raw_sql(f"SET memory_limit = '{limit}'")
+        except Exception as exc:
+            msg = f"ROX_MEMORY_LIMIT={limit!r} is not a memory size: {exc}"
+            raise WorkspaceError(msg) from None
     # Track query progress (rox shows it in its own progress bars) without DuckDB's printed bar.
     con.raw_sql("SET enable_progress_bar = true")
     con.raw_sql("SET enable_progress_bar_print = false")

@@ -254,7 +254,13 @@ def _load_one(
         if name != ROW_COLUMN
     }
     plan = LoadPlan(spec, mapping, types, src.name, known_scales)
-    step("parse", f"CREATE OR REPLACE TEMP TABLE {_TYPED} AS {plan.typed_select(_RAW)}")
+    key = plan.natural_key_origin()
+    complete = (
+        key is not None
+        and not con.execute(f"SELECT count(*) FROM {_RAW} WHERE {key} IS NULL").fetchone()[0]
+    )
+    typed = plan.typed_select(_RAW, keys_complete=complete)
+    step("parse", f"CREATE OR REPLACE TEMP TABLE {_TYPED} AS {typed}")
     step("check", f"CREATE OR REPLACE TEMP TABLE {_PROBLEMS} AS {plan.problems_select(_TYPED)}")
     _check_keys(con, plan, table)
     n_rows = int(con.execute(f"SELECT count(*) FROM {_RAW}").fetchone()[0])

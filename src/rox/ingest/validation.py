@@ -56,7 +56,12 @@ def literal(text: str) -> str:
 
 def hash_sql(spec: TableSpec) -> str:
     """MD5 of a row's canonical content; the same expression over staged and loaded rows."""
-    parts = ", ".join(f"coalesce(CAST({ident(c)} AS VARCHAR), chr(0))" for c in spec.names)
+    # timestamps enter as epoch microseconds: formatting them with a time zone is slow
+    values = [
+        f"epoch_us({ident(c.name)})" if c.dtype == "timestamp" else ident(c.name)
+        for c in spec.columns
+    ]
+    parts = ", ".join(f"coalesce(CAST({v} AS VARCHAR), chr(0))" for v in values)
     return f"md5(concat_ws(chr(31), {parts}))"
 
 
@@ -213,20 +218,29 @@ class LoadPlan:
         if src_type in _NAIVE_TIMES:
             return f"timezone({tz}, CAST({value} AS TIMESTAMP))"
         fmt = self.mapping.timestamp_format
+        if not fmt and self.mapping.timezone.upper() == "UTC":
+            # the session is in UTC: one cast reads naive times as UTC and honours offsets; the
+            # regular expressions only run on what it cannot read
+            return f"coalesce(TRY_CAST({raw} AS TIMESTAMPTZ), {self._offset_timestamp(raw)})"
         if fmt:
             parsed = f"try_strptime({raw}, {literal(fmt)})"
             return parsed if "%z" in fmt or "%Z" in fmt else f"timezone({tz}, {parsed})"
         offset = r"[0-9]:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)?\s*([zZ]|[+-][0-9]{2}(:?[0-9]{2})?)$"
         has_offset = f"regexp_matches({raw}, {literal(offset)})"
+        return (
+            f"CASE WHEN {has_offset} THEN {self._offset_timestamp(raw)} "
+            f"ELSE timezone({tz}, TRY_CAST({raw} AS TIMESTAMP)) END"
+        )
+
+    @staticmethod
+    def _offset_timestamp(raw: str) -> str:
+        """Parse a time written with an offset, normalised to what DuckDB reads."""
         # DuckDB wants seconds and no blank before an offset: "10:00 +02:00" -> "10:00:00+02:00".
         seconds = r"([T\s][0-9]{1,2}:[0-9]{2})\s*([zZ]|[+-][0-9])"
         blank = r"\s+([zZ]|[+-][0-9]{2}:?[0-9]{2})$"
         unblanked = f"regexp_replace({raw}, {literal(blank)}, '\\1')"
         with_seconds = f"regexp_replace({unblanked}, {literal(seconds)}, '\\1:00\\2')"
-        return (
-            f"CASE WHEN {has_offset} THEN TRY_CAST({with_seconds} AS TIMESTAMPTZ) "
-            f"ELSE timezone({tz}, TRY_CAST({raw} AS TIMESTAMP)) END"
-        )
+        return f"TRY_CAST({with_seconds} AS TIMESTAMPTZ)"
 
     # -- scales -----------------------------------------------------------------------------------
     def declared_scales(self) -> dict[tuple[str, str], Scale]:
@@ -247,7 +261,7 @@ class LoadPlan:
         label_of = {m: s.label for m, s in DEFAULT_SCALES.items()}
         label_of.update({m: s.label for m, s in self.mapping.scales.items()})
         default = " ".join(f"WHEN {literal(m)} THEN {literal(lab)}" for m, lab in label_of.items())
-        given_label = f"regexp_replace({given.raw}, '\\s', '', 'g')"
+        given_label = f"replace({given.raw}, ' ', '')"
         given.typed = f"coalesce({given_label}, CASE {self.columns['metric'].typed} {default} END)"
         known = (
             {(m, s.label): s for m, s in DEFAULT_SCALES.items()}
@@ -285,15 +299,32 @@ class LoadPlan:
         )
 
     # -- SQL --------------------------------------------------------------------------------------
-    def typed_select(self, staged: str) -> str:
-        """SELECT turning staged rows into typed canonical rows, with raw text and keys."""
+    def typed_select(self, staged: str, *, keys_complete: bool = False) -> str:
+        """SELECT turning staged rows into typed canonical rows, with raw text and keys.
+
+        ``keys_complete``: every staged row has its natural key, so no row needs the content key
+        (and its window over the whole source is skipped).
+        """
         cols = [ROW_COLUMN]
         cols += [f"{r.typed} AS {ident(n)}" for n, r in self.columns.items()]
-        cols += [f"{r.raw} AS {ident('_raw_' + n)}" for n, r in self.columns.items()]
+        # the text as read is kept only where a rule may need to show it
+        cols += [f"{r.raw} AS {ident('_raw_' + n)}" for n, r in self.columns.items() if r.checks]
         cols += [ident(c) for c in self.extras]
         inner = f"SELECT {', '.join(cols)} FROM {staged}"
         hashed = f"SELECT *, {hash_sql(self.spec)} AS _rox_hash FROM ({inner}) AS t"
-        return f"SELECT *, {self._key_sql()} AS {ident(KEY_COLUMN)} FROM ({hashed}) AS h"
+        key = (
+            f"CAST({ident(self.spec.key[0])} AS VARCHAR)"
+            if keys_complete and self.spec.key
+            else self._key_sql()
+        )
+        return f"SELECT *, {key} AS {ident(KEY_COLUMN)} FROM ({hashed}) AS h"
+
+    def natural_key_origin(self) -> str | None:
+        """The source expression of the natural key, if the source carries it."""
+        if not self.spec.key:
+            return None
+        rule = self.columns[self.spec.key[0]]
+        return rule.raw if rule.origin is not None else None
 
     def _key_sql(self) -> str:
         """The row key: the natural key, else the content hash and the occurrence number.
