@@ -206,6 +206,17 @@ class Workspace:
             return declared[(metric, label)]
         return Scale.parse(metric, label)
 
+    def scale_lookup(self) -> Callable[[str, str | None], Scale]:
+        """:meth:`scale` with the declared scales read once (for many lookups in one analysis)."""
+        declared = self.declared_scales()
+
+        def lookup(metric: str, label: str | None = None) -> Scale:
+            if label is None:
+                return DEFAULT_SCALES[metric]
+            return declared.get((metric, label)) or Scale.parse(metric, label)
+
+        return lookup
+
     def declared_scales(self) -> Mapping[tuple[str, str], Scale]:
         """Scales declared by column mappings at ingest, keyed by ``(metric, label)``."""
         df = self.table(SCALES_TABLE).execute()

@@ -281,7 +281,7 @@ def _estimates(
     cols = [*keys, "n", "estimate", "se", "center", "n_eff", "top"]
     if dist.empty:
         return pd.DataFrame(columns=cols)
-    summary = summarise(dist, keys, ws.scale)
+    summary = summarise(dist, keys, ws.scale_lookup())
     assert query.metric is not None
     return estimate(summary, query.metric, level=level, n_resamples=n_resamples, seed=seed)[cols]
 
@@ -308,6 +308,7 @@ def _group_pairs(
     """One row per comparison of groups of ``column``: two groups, each vs reference or rest."""
     query = ScoreQuery(metric, by=(column,), since=since, until=until, where=where)
     dist = query.fetch(ws)
+    scale_of = ws.scale_lookup()
     values = sorted(dist[column].dropna().unique().tolist(), key=str)
     if groups is not None:
         if len(groups) != 2:
@@ -337,7 +338,7 @@ def _group_pairs(
             ].sum()
             est.append(
                 estimate(
-                    summarise(pooled, [], ws.scale),
+                    summarise(pooled, [], scale_of),
                     metric,
                     level=level,
                     n_resamples=n_resamples,
@@ -556,6 +557,6 @@ def _customer_scores(
     dist = query.fetch(ws)
     if dist.empty:
         return pd.DataFrame(columns=[*keys, "x"])
-    s = summarise(dist, keys, ws.scale)
+    s = summarise(dist, keys, ws.scale_lookup())
     x = s["top"] - s["bottom"] if metric == "nps" else s["top"] if metric == "csat" else s["mean"]
     return s[keys].assign(x=x.to_numpy())

@@ -41,20 +41,16 @@ def summarise(
     ``values`` (for the bootstrap of a mean).
     """
     dist = dist.copy()
-    labels = dist[["metric", "scale"]].drop_duplicates()
-    cut = {}
-    for metric, label in labels.itertuples(index=False):
-        label = None if pd.isna(label) else label
-        cut[(metric, label)] = scale_of(metric, label)
-    labels_of_rows = dist["scale"].astype(object).where(dist["scale"].notna(), None)
-    scale_key = list(zip(dist["metric"], labels_of_rows, strict=True))
-    sc = [cut[k] for k in scale_key]
-    low = np.array([s.low for s in sc])
-    high = np.array([s.high for s in sc])
-    top_from = np.array([s.top_from for s in sc])
-    bottom_to = np.array([np.nan if s.bottom_to is None else s.bottom_to for s in sc])
-    d_low = np.array([DEFAULT_SCALES[m].low for m in dist["metric"]])
-    d_high = np.array([DEFAULT_SCALES[m].high for m in dist["metric"]])
+    # one lookup per distinct (metric, scale), then vectorised: the cut-offs of every row
+    label = dist["scale"].astype(object).where(dist["scale"].notna(), "")
+    pairs = pd.MultiIndex.from_arrays([dist["metric"], label])
+    cuts = {}
+    for metric, lab in pairs.unique():
+        sc, default = scale_of(metric, lab or None), DEFAULT_SCALES[metric]
+        bottom = np.nan if sc.bottom_to is None else sc.bottom_to
+        cuts[(metric, lab)] = (sc.low, sc.high, sc.top_from, bottom, default.low, default.high)
+    table = pd.DataFrame.from_dict(cuts, orient="index").reindex(pairs).to_numpy(dtype="float64")
+    low, high, top_from, bottom_to, d_low, d_high = table.T
     score = dist["score"].to_numpy(dtype="float64")
     w = dist["w"].to_numpy(dtype="float64")
     x = d_low + (score - low) / (high - low) * (d_high - d_low)

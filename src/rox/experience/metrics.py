@@ -157,6 +157,7 @@ def scorecard(
     )
     dist = query.fetch(ws)
     keys = query.group_columns
+    scale_of = ws.scale_lookup()
     out = {}
     for metric, method in chosen.items():
         part = dist[dist["metric"] == metric]
@@ -164,7 +165,7 @@ def scorecard(
         if part.empty:
             frame = pd.DataFrame(columns=keep)
         else:
-            summary = summarise(part, keys, ws.scale, with_values=method == "bootstrap")
+            summary = summarise(part, keys, scale_of, with_values=method == "bootstrap")
             frame = estimate(
                 summary, metric, method=method, level=level, n_resamples=n_resamples, seed=seed
             ).reindex(columns=keep)
