@@ -23,7 +23,17 @@ __version__ = "0.1.0"
 
 __all__ = ["RoxError", "Workspace", "__version__", "errors", "open"]
 
-_SUBPACKAGES = {"demo", "experience", "ingest", "report", "schema", "testing", "value", "viz"}
+_SUBPACKAGES = {
+    "demo",
+    "experience",
+    "ingest",
+    "journey",
+    "report",
+    "schema",
+    "testing",
+    "value",
+    "viz",
+}
 
 
 def __getattr__(name: str) -> Any:

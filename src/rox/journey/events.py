@@ -1,0 +1,151 @@
+"""Journeys: each customer's events split into journeys, cleaned and ordered, in the engine.
+
+A journey is, unless split otherwise, the events sharing a ``journey`` value (or, where that is
+empty, a customer's whole history), in time order — as a case is in process mining. Other splits:
+by an inactivity ``gap`` (a new journey starts after that long without an event), or from a
+``start`` step to a ``goal`` step. Cleaning rules: ``merge`` steps by regular expression,
+``exclude`` steps, ``collapse`` immediate repeats of a step.
+
+:meth:`JourneyQuery.events` returns the Ibis table every journey analysis starts from:
+``journey_id, customer_id, ts, step, channel, seq`` (0-based position in the journey),
+``next_step``, ``next_ts``, ``next_channel``, ``n_events`` (length of the journey) and
+``is_last``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+import ibis
+import pandas as pd
+
+from rox.errors import MetricError
+
+if TYPE_CHECKING:
+    import ibis.expr.types as ir
+
+    from rox.workspace import Workspace
+
+__all__ = ["JourneyQuery"]
+
+
+def _ts(value: Any, name: str) -> Any:
+    if value is None:
+        return None
+    try:
+        ts = pd.Timestamp(value)
+    except (TypeError, ValueError):
+        raise MetricError(f"{name}={value!r} is not a date") from None
+    return (ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")).to_pydatetime()
+
+
+@dataclass(frozen=True)
+class JourneyQuery:
+    """Which events make journeys, and how they are split and cleaned.
+
+    Parameters
+    ----------
+    journey : str, optional
+        Keep only journeys whose ``journey`` value contains this text (e.g. ``"purchase"``).
+    gap : timedelta or str, optional
+        Split each customer's events into journeys after this long without an event
+        (``"30min"``, ``"7D"``); overrides the ``journey`` column.
+    start, goal : str, optional
+        Keep each journey from its first ``start`` step to its first ``goal`` step after it
+        (journeys without ``start`` are dropped).
+    merge : mapping of str to str, optional
+        Regular expression -> step name (``{"^service_": "service"}``).
+    exclude : sequence of str
+        Steps to drop.
+    collapse : bool
+        Collapse immediate repeats of a step into one event.
+    since, until : date-like, optional
+        Keep events with ``since <= ts < until``.
+    """
+
+    journey: str | None = None
+    gap: Any = None
+    start: str | None = None
+    goal: str | None = None
+    merge: Mapping[str, str] = field(default_factory=dict)
+    exclude: Sequence[str] = ()
+    collapse: bool = False
+    since: Any = None
+    until: Any = None
+
+    def events(self, ws: Workspace) -> ir.Table:
+        """The cleaned, ordered journey events (see the module docstring)."""
+        e = ws.require_rows("events")
+        if self.since is not None:
+            e = e.filter(e.ts >= _ts(self.since, "since"))
+        if self.until is not None:
+            e = e.filter(e.ts < _ts(self.until, "until"))
+        step = e.step
+        if self.merge:
+            step = ibis.cases(
+                *[(e.step.re_search(p), name) for p, name in self.merge.items()], else_=e.step
+            )
+        e = e.mutate(step=step)
+        if self.exclude:
+            e = e.filter(~e.step.isin(list(self.exclude)))
+        if self.journey is not None:
+            e = e.filter(e.journey.contains(self.journey))
+        e = self._with_journey_id(e)
+        if self.collapse:
+            by_journey = ibis.window(group_by=e.journey_id, order_by=[e.ts, e.step])
+            e = e.mutate(_prev=e.step.lag().over(by_journey))
+            e = e.filter(e._prev.isnull() | (e._prev != e.step)).drop("_prev")
+        if self.start is not None or self.goal is not None:
+            e = self._trim(e)
+        w = ibis.window(group_by=e.journey_id, order_by=[e.ts, e.step])
+        whole = ibis.window(group_by=e.journey_id)
+        e = e.select(
+            journey_id=e.journey_id,
+            customer_id=e.customer_id,
+            ts=e.ts,
+            step=e.step,
+            channel=e.channel,
+            seq=ibis.row_number().over(w),
+            next_step=e.step.lead().over(w),
+            next_ts=e.ts.lead().over(w),
+            next_channel=e.channel.lead().over(w),
+            n_events=e.count().over(whole),
+        )
+        return e.mutate(is_last=e.next_step.isnull())
+
+    def _with_journey_id(self, e: ir.Table) -> ir.Table:
+        if self.gap is None:
+            return e.mutate(journey_id=e.journey.fill_null(e.customer_id))
+        try:
+            gap = self.gap if isinstance(self.gap, timedelta) else pd.Timedelta(self.gap)
+        except ValueError:
+            raise MetricError(f"gap={self.gap!r} is not a duration (e.g. '30min', '7D')") from None
+        seconds = gap.total_seconds()
+        if seconds <= 0:
+            raise MetricError(f"gap must be positive, not {self.gap!r}")
+        by_customer = ibis.window(group_by=e.customer_id, order_by=[e.ts, e.step])
+        prev = e.ts.lag().over(by_customer)
+        e = e.mutate(
+            _new=(prev.isnull() | ((e.ts.epoch_seconds() - prev.epoch_seconds()) > seconds)).cast(
+                "int64"
+            )
+        )
+        # number the journeys of a customer: a running count of journey starts
+        running = ibis.window(group_by=e.customer_id, order_by=[e.ts, e.step], rows=(None, 0))
+        e = e.mutate(_number=e._new.sum().over(running))
+        return e.mutate(journey_id=e.customer_id.concat("#", e._number.cast("string"))).drop(
+            "_new", "_number"
+        )
+
+    def _trim(self, e: ir.Table) -> ir.Table:
+        whole = ibis.window(group_by=e.journey_id)
+        if self.start is not None:
+            start_ts = e.ts.min(where=e.step == self.start).over(whole)
+            e = e.mutate(_start=start_ts).filter(lambda t: t._start.notnull() & (t.ts >= t._start))
+        if self.goal is not None:
+            goal_ts = e.ts.min(where=e.step == self.goal).over(ibis.window(group_by=e.journey_id))
+            e = e.mutate(_goal=goal_ts).filter(lambda t: t._goal.isnull() | (t.ts <= t._goal))
+        return e.drop(*[c for c in ("_start", "_goal") if c in e.columns])

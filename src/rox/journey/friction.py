@@ -1,0 +1,257 @@
+"""Friction points: where journeys stall, loop, come back for help, or end, and what it costs.
+
+For each step of the journeys (computed in the engine):
+
+``exit_rate``
+    journeys whose last event is this step, among the journeys reaching it (the goal excluded:
+    ending there is success);
+``median_wait_hours``
+    median time from the step to the next one (dwell / wait);
+``loop_rate``
+    share of journeys reaching the step that visit it more than once;
+``repeat_contact_rate``
+    share of the step's events followed by the same step for the same customer within
+    ``repeat_within`` (a second support call within 7 days);
+``csat``, ``ces``
+    the experience recorded at that touchpoint (``responses.touchpoint`` equal to the step);
+``lost_value``
+    exits x (share of the journeys going on from the step that reach the goal) x (mean revenue
+    of a customer whose journey reaches the goal): the revenue the exits would have brought had
+    they continued like the others. Revenue until a CLV is attached.
+
+Steps are ranked by ``lost_value``. :func:`audit` states the top friction point, its evidence and
+its cost in plain words (the seed question: "audit one key customer journey, identify a single
+friction point").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import ibis
+import numpy as np
+import pandas as pd
+
+from rox.errors import MetricError
+from rox.experience import scorecard
+from rox.journey.events import JourneyQuery
+from rox.results import Result
+
+if TYPE_CHECKING:
+    from rox.workspace import Workspace
+
+__all__ = ["Audit", "FrictionTable", "audit", "friction"]
+
+
+@dataclass(frozen=True, eq=False)
+class FrictionTable(Result):
+    """Steps ranked by friction (see the module docstring for the columns)."""
+
+    goal: str | None = None
+    journeys: int = 0
+    conversion: float = float("nan")
+
+    _plotter: ClassVar[str | None] = "rox.viz.journey:plot_friction"
+
+
+def _goal(e: Any) -> str:
+    """Default goal: the most common last step of the longest quarter of journeys."""
+    lengths = e.n_events
+    cutoff = e.filter(e.is_last).n_events.quantile(0.75).execute()
+    last = e.filter(e.is_last & (lengths >= cutoff))
+    top = last.group_by("step").aggregate(n=last.count()).order_by(ibis.desc("n")).limit(1)
+    got = top.execute()
+    if got.empty:
+        raise MetricError("no journeys to audit")
+    return str(got["step"].iloc[0])
+
+
+def friction(
+    ws: Workspace,
+    query: JourneyQuery | None = None,
+    *,
+    goal: str | None = None,
+    repeat_within: Any = "7D",
+    **options: Any,
+) -> FrictionTable:
+    """Rank the steps of the journeys by friction.
+
+    Parameters
+    ----------
+    goal : str, optional
+        The step that counts as success (default: the most common last step of the longest
+        quarter of journeys).
+    repeat_within : duration
+        Window of a repeated contact.
+    query, **options
+        How journeys are built (e.g. ``journey="purchase"``).
+    """
+    if query is not None and options:
+        raise MetricError("pass either a JourneyQuery or its options, not both")
+    e = (query or JourneyQuery(**options)).events(ws)
+    goal = goal or _goal(e)
+    within = pd.Timedelta(repeat_within).total_seconds()
+    reached_goal = e.filter(e.step == goal).select("journey_id").distinct().mutate(won=True)
+    j = e.left_join(reached_goal, "journey_id").mutate(won=lambda t: t.won.fill_null(False))
+    per_journey_step = j.group_by(["journey_id", "step"]).aggregate(
+        visits=j.count(),
+        won=j.won.max(),
+        ended=j.is_last.max(),
+        wait=((j.next_ts.epoch_seconds() - j.ts.epoch_seconds()) / 3600.0).median(),
+    )
+    p = per_journey_step
+    steps = (
+        p.group_by("step")
+        .aggregate(
+            journeys=p.count(),
+            exits=(p.ended & ~p.won).cast("int64").sum(),
+            continued=(~p.ended).cast("int64").sum(),
+            continued_won=(~p.ended & p.won).cast("int64").sum(),
+            loops=(p.visits > 1).cast("int64").sum(),
+            median_wait_hours=p.wait.median(),
+        )
+        .execute()
+    )
+    # repeated contacts: the same customer at the same step again within the window
+    by_customer = ibis.window(group_by=[j.customer_id, j.step], order_by=j.ts)
+    gaps = j.mutate(_next=j.ts.lead().over(by_customer))
+    again = (
+        gaps.group_by("step")
+        .aggregate(
+            events=gaps.count(),
+            repeats=((gaps._next.epoch_seconds() - gaps.ts.epoch_seconds()) <= within)
+            .cast("int64")
+            .sum(),
+        )
+        .execute()
+    )
+    steps = steps.merge(again, on="step", how="left")
+    totals = (
+        j.aggregate(journeys=j.journey_id.nunique(), won=j.journey_id.nunique(where=j.won))
+        .execute()
+        .iloc[0]
+    )
+    value = _value_per_goal(ws, j)
+    steps["exit_rate"] = np.where(steps["step"] == goal, np.nan, steps["exits"] / steps["journeys"])
+    steps["loop_rate"] = steps["loops"] / steps["journeys"]
+    steps["repeat_contact_rate"] = steps["repeats"].astype("float64").fillna(0) / steps["events"]
+    go_on = steps["continued_won"] / steps["continued"].replace(0, np.nan)
+    steps["lost_conversions"] = np.where(
+        steps["step"] == goal, 0.0, steps["exits"] * go_on.fillna(0)
+    )
+    steps["lost_value"] = steps["lost_conversions"] * value
+    steps = steps.merge(_experience(ws), on="step", how="left")
+    steps = steps.sort_values(["lost_value", "exit_rate"], ascending=False, na_position="last")
+    cols = [
+        "step",
+        "journeys",
+        "exits",
+        "exit_rate",
+        "median_wait_hours",
+        "loop_rate",
+        "repeat_contact_rate",
+        "csat",
+        "ces",
+        "lost_conversions",
+        "lost_value",
+    ]
+    journeys = int(totals["journeys"])
+    return FrictionTable(
+        frame=steps[cols].reset_index(drop=True),
+        goal=goal,
+        journeys=journeys,
+        conversion=float(totals["won"]) / journeys if journeys else np.nan,
+    )
+
+
+def _value_per_goal(ws: Workspace, j: Any) -> float:
+    """Mean revenue of a customer whose journey reached the goal (0 without transactions)."""
+    t = ws.table("transactions")
+    winners = j.filter(j.won).select("customer_id").distinct()
+    spend = t.join(winners, "customer_id").group_by("customer_id").aggregate(v=t.amount.sum())
+    got = spend.v.mean().execute()
+    return 0.0 if got is None or pd.isna(got) else float(got)
+
+
+def _experience(ws: Workspace) -> pd.DataFrame:
+    """CSAT (% satisfied) and CES (mean) by touchpoint, for the steps that have them."""
+    if "touchpoint" not in ws.table("responses").columns or ws.count("responses") == 0:
+        return pd.DataFrame(columns=["step", "csat", "ces"])
+    card = scorecard(ws, by="touchpoint", metrics=("csat", "ces"))
+    out = None
+    for metric in ("csat", "ces"):
+        f = (
+            card[metric]
+            .frame[["touchpoint", "estimate"]]
+            .rename(columns={"touchpoint": "step", "estimate": metric})
+        )
+        out = f if out is None else out.merge(f, on="step", how="outer")
+    return out
+
+
+@dataclass(frozen=True, eq=False)
+class Audit(Result):
+    """The top friction point of a journey, with its evidence and cost.
+
+    Attributes
+    ----------
+    frame : pandas.DataFrame
+        The friction table it was chosen from.
+    step : str
+    findings : tuple of str
+        The answer in plain words, most important first.
+    """
+
+    step: str = ""
+    findings: tuple[str, ...] = ()
+
+    def __str__(self) -> str:
+        return "\n".join(self.findings)
+
+
+def audit(
+    ws: Workspace, journey: str | None = None, *, goal: str | None = None, **options: Any
+) -> Audit:
+    """Audit one key journey and identify its single most costly friction point.
+
+    Examples
+    --------
+    >>> import rox
+    >>> ws = rox.demo.build("duckdb://:memory:", n_customers=5_000, seed=7)
+    >>> rox.journey.audit(ws, "purchase", goal="purchase").step
+    'financing'
+    """
+    table = friction(ws, journey=journey, goal=goal, **options)
+    f = table.frame
+    ranked = f[f["step"] != table.goal]
+    if ranked.empty:
+        raise MetricError("the journeys have no step besides the goal")
+    top = ranked.iloc[0]
+    others = ranked.iloc[1:]
+    name = f"the {journey} journey" if journey else "the journeys"
+    lines = [
+        f"In {name} ({table.journeys:,} journeys, {table.conversion:.0%} reach "
+        f"{table.goal}), the biggest friction point is {top['step']}.",
+        f"{top['exit_rate']:.0%} of the {int(top['journeys']):,} journeys that reach "
+        f"{top['step']} end there, against a median of {others['exit_rate'].median():.0%} at the "
+        "other steps.",
+    ]
+    rest = ranked[ranked["step"] != top["step"]]
+    for metric, label, unit in (("csat", "CSAT", "% satisfied"), ("ces", "CES", " (1-7)")):
+        if pd.notna(top[metric]) and rest[metric].notna().any():
+            fmt = "{:.0f}" if metric == "csat" else "{:.2f}"
+            lines.append(
+                f"{label} at {top['step']} is {fmt.format(top[metric])}{unit}, against "
+                f"{fmt.format(rest[metric].median())}{unit} at the other touchpoints (median)."
+            )
+    if top["median_wait_hours"] == top["median_wait_hours"]:
+        lines.append(
+            f"Journeys that go on wait a median {top['median_wait_hours']:.0f} hours there."
+        )
+    lines.append(
+        f"Cost: {int(top['exits']):,} journeys lost; had they gone on like the others, about "
+        f"{top['lost_conversions']:,.0f} more would have reached {table.goal}, worth about "
+        f"{top['lost_value']:,.0f} in revenue."
+    )
+    return Audit(frame=f, step=str(top["step"]), findings=tuple(lines))

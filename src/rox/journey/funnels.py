@@ -1,0 +1,205 @@
+"""Funnels: how many journeys go through ordered steps, where they drop off, how long it takes.
+
+Two orders, as in PostHog and Amplitude:
+
+``ordered`` (default)
+    each step happens after the previous one (other steps may come in between);
+``strict``
+    each step is the very next event of the journey after the previous one.
+
+A journey enters at its first visit of the first step; every later step must come within
+``window`` of that entry. Conversion rates carry Wilson intervals; the time to convert (entry to
+last step) is summarised by its median and 90th percentile. A breakdown splits journeys by the
+channel of their entry event, by a customers column (e.g. ``segment``) or by the period of entry.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import ibis
+import numpy as np
+import pandas as pd
+
+from rox.errors import MetricError
+from rox.experience.intervals import wilson
+from rox.experience.query import PERIODS
+from rox.journey.events import JourneyQuery
+from rox.results import Result
+
+if TYPE_CHECKING:
+    import ibis.expr.types as ir
+
+    from rox.workspace import Workspace
+
+__all__ = ["Funnel", "funnel"]
+
+
+@dataclass(frozen=True, eq=False)
+class Funnel(Result):
+    """Conversion through ordered steps.
+
+    Attributes
+    ----------
+    frame : pandas.DataFrame
+        One row per (group and) step: ``step``, ``position``, ``journeys`` (reaching it),
+        ``conversion`` (from the first step), ``step_conversion`` (from the previous step) with
+        ``ci_low``/``ci_high`` (Wilson, 95%), ``drop_off`` (journeys lost since the previous step),
+        ``median_hours`` and ``p90_hours`` from entry to this step.
+    times : pandas.DataFrame
+        Hours from entry to the last step, per converted journey (the distribution).
+    steps : tuple of str
+    mode : str
+    by : str or None
+    """
+
+    times: pd.DataFrame | None = None
+    steps: tuple[str, ...] = ()
+    mode: str = "ordered"
+    by: str | None = None
+
+    _plotter: ClassVar[str | None] = "rox.viz.journey:plot_funnel"
+
+
+def _entries(e: ir.Table, first: str, by: str | None, ws: Workspace) -> ir.Table:
+    entry = e.filter(e.step == first)
+    w = ibis.window(group_by=entry.journey_id, order_by=[entry.ts, entry.seq])
+    entry = entry.mutate(_k=ibis.row_number().over(w)).filter(lambda t: t._k == 0)
+    cols: dict[str, Any] = {"journey_id": entry.journey_id, "t0": entry.ts, "s0": entry.seq}
+    if by is None:
+        cols["group"] = ibis.literal("all")
+    elif by == "channel":
+        cols["group"] = entry.channel.fill_null("(none)")
+    elif by in PERIODS:
+        cols["group"] = entry.ts.truncate(PERIODS[by]).date().cast("string")
+    else:
+        customers = ws.table("customers")
+        if by not in customers.columns:
+            raise MetricError(
+                f"cannot break a funnel down by {by!r}: use channel, a period "
+                f"({', '.join(PERIODS)}) or a customers column"
+            )
+        entry = entry.left_join(customers.select("customer_id", by), "customer_id")
+        cols = {
+            "journey_id": entry.journey_id,
+            "t0": entry.ts,
+            "s0": entry.seq,
+            "group": entry[by].cast("string").fill_null("(none)"),
+        }
+    return entry.select(**cols)
+
+
+def funnel(
+    ws: Workspace,
+    steps: Sequence[str],
+    *,
+    mode: str = "ordered",
+    window: Any = "30D",
+    by: str | None = None,
+    query: JourneyQuery | None = None,
+    level: float = 0.95,
+    **options: Any,
+) -> Funnel:
+    """Conversion and drop-off through ``steps``.
+
+    Parameters
+    ----------
+    steps : sequence of str
+        At least two steps, in order.
+    mode : {'ordered', 'strict'}
+        See the module docstring.
+    window : timedelta or str
+        Conversion window from entry (``"30D"``, ``"12h"``).
+    by : str, optional
+        ``channel`` (of the entry event), a period (``day`` .. ``year``, of entry) or a column of
+        ``customers``.
+    query : JourneyQuery, optional
+        How journeys are built (or pass its options, such as ``journey="purchase"``).
+
+    Examples
+    --------
+    >>> import rox
+    >>> ws = rox.demo.build("duckdb://:memory:", n_customers=2_000, seed=7)
+    >>> f = rox.journey.funnel(ws, ["configurator", "test_drive_booking", "purchase"],
+    ...                        window="120D")
+    >>> f.to_frame()["journeys"].is_monotonic_decreasing
+    True
+    """
+    steps = list(steps)
+    if len(steps) < 2:
+        raise MetricError("a funnel needs at least two steps")
+    if mode not in ("ordered", "strict"):
+        raise MetricError("mode must be 'ordered' or 'strict'")
+    try:
+        span = window if isinstance(window, timedelta) else pd.Timedelta(window)
+    except ValueError:
+        raise MetricError(f"window={window!r} is not a duration (e.g. '30D', '12h')") from None
+    if query is not None and options:
+        raise MetricError("pass either a JourneyQuery or its options, not both")
+    e = (query or JourneyQuery(**options)).events(ws)
+    reached = _entries(e, steps[0], by, ws)
+    limit = span.total_seconds()
+    reached = reached.mutate(t_0=reached.t0, s_0=reached.s0)
+    for i, step in enumerate(steps[1:], start=1):
+        cand = e.filter(e.step == step).select(journey_id="journey_id", ts="ts", seq="seq")
+        j = reached.left_join(cand, "journey_id")
+        prev_ts, prev_seq = j[f"t_{i - 1}"], j[f"s_{i - 1}"]
+        ok = (j.seq == prev_seq + 1) if mode == "strict" else (j.ts > prev_ts)
+        ok = ok & ((j.ts.epoch_seconds() - j.t0.epoch_seconds()) <= limit)
+        j = j.mutate(
+            _ts=ibis.cases((ok, j.ts), else_=ibis.null("timestamp('UTC')")),
+            _seq=ibis.cases((ok, j.seq), else_=ibis.null("int64")),
+        )
+        keep = list(reached.columns)
+        nxt = j.group_by(keep).aggregate(**{f"t_{i}": j._ts.min(), f"s_{i}": j._seq.min()})
+        reached = nxt
+    per = reached.select(
+        "journey_id",
+        "group",
+        *[
+            ((reached[f"t_{i}"].epoch_seconds() - reached.t0.epoch_seconds()) / 3600.0).name(
+                f"h_{i}"
+            )
+            for i in range(len(steps))
+        ],
+    ).execute()
+    return _summarise(per, steps, mode, by, level)
+
+
+def _summarise(
+    per: pd.DataFrame, steps: list[str], mode: str, by: str | None, level: float
+) -> Funnel:
+    rows = []
+    for group, g in per.groupby("group", sort=True):
+        entered = len(g)
+        previous = entered
+        for i, step in enumerate(steps):
+            hours = g[f"h_{i}"].dropna()
+            n = len(hours)
+            _, _, lo, hi = wilson(n / previous if previous else np.nan, previous, level)
+            rows.append(
+                {
+                    "group": group,
+                    "step": step,
+                    "position": i + 1,
+                    "journeys": n,
+                    "conversion": n / entered if entered else np.nan,
+                    "step_conversion": n / previous if previous else np.nan,
+                    "ci_low": float(lo),
+                    "ci_high": float(hi),
+                    "drop_off": previous - n,
+                    "median_hours": float(hours.median()) if n else np.nan,
+                    "p90_hours": float(hours.quantile(0.9)) if n else np.nan,
+                }
+            )
+            previous = n
+    frame = pd.DataFrame(rows)
+    frame = frame.drop(columns="group") if by is None else frame.rename(columns={"group": by})
+    last = f"h_{len(steps) - 1}"
+    times = per.loc[per[last].notna(), ["group", last]].rename(columns={last: "hours"})
+    return Funnel(
+        frame=frame, times=times.reset_index(drop=True), steps=tuple(steps), mode=mode, by=by
+    )

@@ -1,0 +1,202 @@
+"""Journey maps: the directly-follows graph, path variants, and paths around a step.
+
+The directly-follows graph (process mining's DFG; van der Aalst, *Process Mining*, 2016) counts,
+for each pair of steps A -> B, how often B directly follows A in a journey, with the customers
+concerned and the time between; with the steps journeys start and end at. A *variant* is the
+complete sequence of steps of a journey. All counted in the engine from
+:meth:`rox.journey.JourneyQuery.events`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import pandas as pd
+
+from rox.errors import MetricError
+from rox.journey.events import JourneyQuery
+from rox.results import Result
+
+if TYPE_CHECKING:
+    from rox.workspace import Workspace
+
+__all__ = ["JourneyMap", "PathTable", "journey_map", "paths", "variants"]
+
+_HOUR = 3600.0
+SEPARATOR = " > "
+
+
+def _query(query: JourneyQuery | None, options: dict[str, Any]) -> JourneyQuery:
+    if query is not None and options:
+        raise MetricError("pass either a JourneyQuery or its options, not both")
+    return query or JourneyQuery(**options)
+
+
+@dataclass(frozen=True, eq=False)
+class JourneyMap(Result):
+    """The directly-follows graph of the journeys.
+
+    Attributes
+    ----------
+    frame : pandas.DataFrame
+        One row per transition: ``source``, ``target``, ``transitions``, ``customers``,
+        ``share`` (of all transitions), ``median_hours`` and ``p90_hours`` between the two.
+    starts, ends : pandas.DataFrame
+        ``step`` and ``journeys`` starting / ending there.
+    journeys, events : int
+        Counted over all journeys (before any top-N filter).
+    """
+
+    starts: pd.DataFrame | None = None
+    ends: pd.DataFrame | None = None
+    journeys: int = 0
+    events: int = 0
+
+    _plotter: ClassVar[str | None] = "rox.viz.journey:plot_map"
+
+
+def journey_map(
+    ws: Workspace,
+    query: JourneyQuery | None = None,
+    *,
+    top: int | None = None,
+    coverage: float | None = None,
+    **options: Any,
+) -> JourneyMap:
+    """Count the transitions between steps (the directly-follows graph).
+
+    Parameters
+    ----------
+    query : JourneyQuery, optional
+        How to build journeys; or pass its options (``journey=``, ``gap=``, ...) directly.
+    top : int, optional
+        Keep the ``top`` most frequent transitions.
+    coverage : float, optional
+        Keep the most frequent transitions that together make this share of all transitions.
+
+    Examples
+    --------
+    >>> import rox
+    >>> ws = rox.demo.build("duckdb://:memory:", n_customers=2_000, seed=7)
+    >>> m = rox.journey.journey_map(ws, journey="purchase", top=10)
+    >>> m.to_frame().columns[:3].tolist()
+    ['source', 'target', 'transitions']
+    """
+    e = _query(query, options).events(ws)
+    moves = e.filter(e.next_step.notnull())
+    hours = (moves.next_ts.epoch_seconds() - moves.ts.epoch_seconds()) / _HOUR
+    edges = (
+        moves.group_by([moves.step.name("source"), moves.next_step.name("target")])
+        .aggregate(
+            transitions=moves.count(),
+            customers=moves.customer_id.nunique(),
+            median_hours=hours.median(),
+            p90_hours=hours.quantile(0.9),
+        )
+        .execute()
+    )
+    totals = e.aggregate(events=e.count(), journeys=e.journey_id.nunique()).execute().iloc[0]
+    first = e.filter(e.seq == 0)
+    starts = first.group_by("step").aggregate(journeys=first.count()).execute()
+    last = e.filter(e.is_last)
+    ends = last.group_by("step").aggregate(journeys=last.count()).execute()
+    edges = edges.sort_values(
+        ["transitions", "source", "target"], ascending=[False, True, True]
+    ).reset_index(drop=True)
+    total = edges["transitions"].sum()
+    edges["share"] = edges["transitions"] / total if total else 0.0
+    if coverage is not None:
+        if not 0 < coverage <= 1:
+            raise MetricError("coverage must be a share in (0, 1]")
+        keep = (edges["share"].cumsum() - edges["share"]) < coverage
+        edges = edges[keep]
+    if top is not None:
+        edges = edges.head(top)
+    cols = ["source", "target", "transitions", "customers", "share", "median_hours", "p90_hours"]
+    return JourneyMap(
+        frame=edges[cols].reset_index(drop=True),
+        starts=starts.sort_values("journeys", ascending=False).reset_index(drop=True),
+        ends=ends.sort_values("journeys", ascending=False).reset_index(drop=True),
+        journeys=int(totals["journeys"]),
+        events=int(totals["events"]),
+    )
+
+
+@dataclass(frozen=True, eq=False)
+class PathTable(Result):
+    """Paths with their counts: ``path``, ``steps``, ``journeys``, ``share``, ``median_hours``."""
+
+    _plotter: ClassVar[str | None] = "rox.viz.journey:plot_paths"
+
+
+def variants(
+    ws: Workspace, query: JourneyQuery | None = None, *, top: int | None = 20, **options: Any
+) -> PathTable:
+    """The most common complete paths (variants), with their share and median duration."""
+    e = _query(query, options).events(ws)
+    per = e.group_by("journey_id").aggregate(
+        path=e.step.group_concat(SEPARATOR, order_by=[e.seq]),
+        steps=e.count(),
+        hours=(e.ts.max().epoch_seconds() - e.ts.min().epoch_seconds()) / _HOUR,
+    )
+    out = (
+        per.group_by(["path", "steps"])
+        .aggregate(journeys=per.count(), median_hours=per.hours.median())
+        .execute()
+    )
+    return _paths_result(out, top)
+
+
+def paths(
+    ws: Workspace,
+    step: str,
+    *,
+    direction: str = "after",
+    depth: int = 3,
+    query: JourneyQuery | None = None,
+    top: int | None = 20,
+    **options: Any,
+) -> PathTable:
+    """What happens after (or before) a step.
+
+    For each journey at its first visit of ``step``: the step and the next (``direction="after"``)
+    or previous (``"before"``) ``depth`` steps, counted as paths.
+    """
+    if direction not in ("after", "before"):
+        raise MetricError("direction must be 'after' or 'before'")
+    if depth < 1:
+        raise MetricError("depth must be at least 1")
+    e = _query(query, options).events(ws)
+    at = e.filter(e.step == step).group_by("journey_id").aggregate(at=e.seq.min(), at_ts=e.ts.min())
+    j = e.join(at, "journey_id")
+    if direction == "after":
+        window = j.filter((j.seq >= j.at) & (j.seq <= j.at + depth))
+    else:
+        window = j.filter((j.seq <= j.at) & (j.seq >= j.at - depth))
+    per = window.group_by("journey_id").aggregate(
+        path=window.step.group_concat(SEPARATOR, order_by=[window.seq]),
+        steps=window.count(),
+        hours=(window.ts.max().epoch_seconds() - window.ts.min().epoch_seconds()) / _HOUR,
+    )
+    # journeys that end right at the step are paths of one step
+    out = (
+        per.group_by(["path", "steps"])
+        .aggregate(journeys=per.count(), median_hours=per.hours.median())
+        .execute()
+    )
+    if out.empty:
+        raise MetricError(f"no journey visits the step {step!r}")
+    return _paths_result(out, top)
+
+
+def _paths_result(out: pd.DataFrame, top: int | None) -> PathTable:
+    total = out["journeys"].sum()
+    out["share"] = out["journeys"] / total if total else 0.0
+    out = out.sort_values(["journeys", "path"], ascending=[False, True])
+    if top is not None:
+        out = out.head(top)
+    out["steps"] = out["steps"].astype("int64")
+    return PathTable(
+        frame=out[["path", "steps", "journeys", "share", "median_hours"]].reset_index(drop=True)
+    )
