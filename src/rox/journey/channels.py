@@ -46,7 +46,8 @@ class ChannelSwitching(Result):
 
     def matrix(self) -> pd.DataFrame:
         """From-channel x to-channel counts."""
-        return self.frame.pivot(index="source", columns="target", values="moves").fillna(0)
+        matrix = self.frame.pivot(index="source", columns="target", values="moves")
+        return matrix.fillna(0).astype("int64")
 
 
 def channel_switching(
