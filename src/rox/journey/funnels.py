@@ -173,7 +173,8 @@ def _summarise(
     per: pd.DataFrame, steps: list[str], mode: str, by: str | None, level: float
 ) -> Funnel:
     rows = []
-    for group, g in per.groupby("group", sort=True):
+    groups = list(per.groupby("group", sort=True)) or [("all", per)]
+    for group, g in groups:
         entered = len(g)
         previous = entered
         for i, step in enumerate(steps):

@@ -1,0 +1,259 @@
+"""Journeys on hand-built logs (exact counts), by property, and the planted demo friction."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import rox
+from rox.errors import MetricError
+from rox.journey import (
+    JourneyQuery,
+    audit,
+    channel_switching,
+    friction,
+    funnel,
+    journey_map,
+    paths,
+    variants,
+)
+from rox.testing import insert_rows
+
+T0 = pd.Timestamp("2024-01-01", tz="UTC")
+
+
+def _log(ws, journeys: dict[str, list], *, customer=None, channel=None, hours: float = 1.0):
+    """Insert journeys given as {journey_id: [step, ...]}, one event per ``hours``."""
+    rows = []
+    for j, steps in journeys.items():
+        for i, step in enumerate(steps):
+            name, ch = step if isinstance(step, tuple) else (step, channel)
+            rows.append(
+                {
+                    "customer_id": customer or j.split("-")[0],
+                    "ts": T0 + pd.Timedelta(hours * i, "h"),
+                    "step": name,
+                    "channel": ch,
+                    "journey": j,
+                }
+            )
+    insert_rows(ws, "events", pd.DataFrame(rows))
+    return ws
+
+
+LOG = {
+    "a-1": ["visit", "configure", "quote", "buy"],
+    "b-1": ["visit", "configure", "configure", "quote"],
+    "c-1": ["visit", "quote", "buy"],
+    "d-1": ["visit"],
+}
+
+
+def test_journey_map_by_hand(ws):
+    m = journey_map(_log(ws, LOG))
+    got = {(r.source, r.target): r.transitions for r in m.frame.itertuples()}
+    assert got == {
+        ("visit", "configure"): 2,
+        ("configure", "quote"): 2,
+        ("quote", "buy"): 2,
+        ("configure", "configure"): 1,
+        ("visit", "quote"): 1,
+    }
+    assert m.journeys == 4 and m.events == 12
+    assert m.starts.set_index("step")["journeys"].to_dict() == {"visit": 4}
+    assert m.ends.set_index("step")["journeys"].to_dict() == {"buy": 2, "quote": 1, "visit": 1}
+    assert m.frame.set_index(["source", "target"]).loc[("visit", "configure"), "median_hours"] == 1
+    assert m.frame["share"].sum() == pytest.approx(1)
+
+
+def test_top_and_coverage_filters(ws):
+    m = journey_map(_log(ws, LOG), top=2)
+    assert len(m.frame) == 2
+    covered = journey_map(ws, coverage=0.5).frame
+    assert covered["share"].sum() >= 0.5 and covered["share"].iloc[:-1].sum() < 0.5
+
+
+def test_variants_and_paths_by_hand(ws):
+    v = variants(_log(ws, LOG)).frame
+    assert dict(zip(v["path"], v["journeys"], strict=True)) == {
+        "visit > configure > quote > buy": 1,
+        "visit > configure > configure > quote": 1,
+        "visit > quote > buy": 1,
+        "visit": 1,
+    }
+    assert v["share"].sum() == pytest.approx(1)
+    after = paths(ws, "quote", depth=1).frame
+    assert dict(zip(after["path"], after["journeys"], strict=True)) == {
+        "quote > buy": 2,
+        "quote": 1,
+    }
+    before = paths(ws, "quote", direction="before", depth=1).frame
+    assert dict(zip(before["path"], before["journeys"], strict=True)) == {
+        "configure > quote": 2,
+        "visit > quote": 1,
+    }
+    with pytest.raises(MetricError, match="no journey visits the step 'pay'"):
+        paths(ws, "pay")
+
+
+def test_cleaning_rules(ws):
+    _log(ws, LOG)
+    collapsed = variants(ws, collapse=True).frame
+    assert "visit > configure > quote" in set(collapsed["path"])
+    merged = variants(ws, merge={"^(configure|quote)$": "offer"}, collapse=True).frame
+    assert "visit > offer > buy" in set(merged["path"])
+    dropped = journey_map(ws, exclude=["configure"]).frame
+    assert "configure" not in set(dropped["source"]) | set(dropped["target"])
+    trimmed = variants(ws, start="configure", goal="quote").frame
+    assert set(trimmed["path"]) == {"configure > quote", "configure > configure > quote"}
+
+
+def test_split_by_gap(ws):
+    rows = pd.DataFrame(
+        {
+            "customer_id": ["x"] * 4,
+            "ts": [
+                T0,
+                T0 + pd.Timedelta("1h"),
+                T0 + pd.Timedelta("10D"),
+                T0 + pd.Timedelta("10D1h"),
+            ],
+            "step": ["visit", "quote", "visit", "buy"],
+        }
+    )
+    insert_rows(ws, "events", rows)
+    got = variants(ws, gap="7D").frame
+    assert dict(zip(got["path"], got["journeys"], strict=True)) == {
+        "visit > quote": 1,
+        "visit > buy": 1,
+    }
+    assert variants(ws).frame["path"].tolist() == ["visit > quote > visit > buy"]
+    with pytest.raises(MetricError, match="not a duration"):
+        variants(ws, gap="soon")
+
+
+def test_funnel_ordered_and_strict_by_hand(ws):
+    _log(ws, LOG)
+    ordered = funnel(ws, ["visit", "quote", "buy"]).frame
+    assert ordered["journeys"].tolist() == [4, 3, 2]
+    assert ordered["drop_off"].tolist() == [0, 1, 1]
+    assert ordered["step_conversion"].tolist() == pytest.approx([1, 0.75, 2 / 3])
+    assert ordered["median_hours"].tolist() == [0, 2, 2.5]
+    strict = funnel(ws, ["visit", "quote", "buy"], mode="strict").frame
+    assert strict["journeys"].tolist() == [4, 1, 1]  # only c goes visit -> quote directly
+    short = funnel(ws, ["visit", "buy"], window="2h30min").frame
+    assert short["journeys"].tolist() == [4, 1]  # a buys after 3h, c after 2h
+    with pytest.raises(MetricError, match="at least two steps"):
+        funnel(ws, ["visit"])
+
+
+def test_funnel_breakdown_by_channel(ws):
+    _log(
+        ws,
+        {
+            "a-1": [("visit", "web"), ("buy", "web")],
+            "b-1": [("visit", "app")],
+            "c-1": [("visit", "web")],
+        },
+    )
+    f = funnel(ws, ["visit", "buy"], by="channel").frame
+    got = f.set_index(["channel", "step"])["journeys"].to_dict()
+    assert got == {("app", "visit"): 1, ("app", "buy"): 0, ("web", "visit"): 2, ("web", "buy"): 1}
+
+
+def test_friction_and_channels_by_hand(ws):
+    _log(
+        ws,
+        {
+            "a-1": [("visit", "web"), ("pay", "web"), ("buy", "dealer")],
+            "b-1": [("visit", "web"), ("pay", "web")],
+            "c-1": [("visit", "app"), ("pay", "web")],
+            "d-1": [("visit", "web"), ("buy", "dealer")],
+        },
+    )
+    insert_rows(
+        ws,
+        "transactions",
+        pd.DataFrame({"customer_id": ["a", "d"], "ts": [T0, T0], "amount": [100.0, 300.0]}),
+    )
+    table = friction(ws, goal="buy")
+    f = table.frame.set_index("step")
+    assert f.loc["pay", "exit_rate"] == pytest.approx(2 / 3)
+    # of the journeys going on from "pay", all reached "buy": 2 exits x 1.0 x mean value 200
+    assert f.loc["pay", "lost_value"] == pytest.approx(400)
+    assert table.frame["step"].iloc[0] == "pay"
+    assert table.conversion == 0.5
+    moves = channel_switching(ws)
+    assert moves.cross_channel_share == 0.75
+    assert moves.matrix().loc["web", "dealer"] == 2  # a and d
+
+
+def test_repeated_contacts(ws):
+    rows = pd.DataFrame(
+        {
+            "customer_id": ["x", "x", "x", "y"],
+            "ts": [T0, T0 + pd.Timedelta("2D"), T0 + pd.Timedelta("30D"), T0],
+            "step": ["support_call"] * 4,
+        }
+    )
+    insert_rows(ws, "events", rows)
+    f = friction(ws, goal="support_call").frame.set_index("step")
+    assert f.loc["support_call", "repeat_contact_rate"] == pytest.approx(1 / 4)
+
+
+_steps = st.sampled_from(["a", "b", "c", "d"])
+
+
+@pytest.fixture(scope="module")
+def scratch():
+    with rox.open("duckdb://:memory:") as ws:
+        yield ws
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(st.lists(st.lists(_steps, min_size=1, max_size=8), min_size=1, max_size=12))
+def test_properties(scratch, journeys):
+    scratch.backend.raw_sql("DELETE FROM events")
+    _log(scratch, {f"j{i}-1": steps for i, steps in enumerate(journeys)})
+    m = journey_map(scratch)
+    n_events = sum(len(s) for s in journeys)
+    # every event but the last of each journey starts exactly one transition
+    assert m.frame["transitions"].sum() == n_events - len(journeys)
+    assert m.starts["journeys"].sum() == m.ends["journeys"].sum() == len(journeys)
+    assert variants(scratch, top=None).frame["journeys"].sum() == len(journeys)
+    f = funnel(scratch, ["a", "b", "c"]).frame
+    assert np.all(np.diff(f["journeys"].to_numpy()) <= 0)
+
+
+def test_query_options_and_errors(ws):
+    _log(ws, LOG)
+    with pytest.raises(MetricError, match="either a JourneyQuery or its options"):
+        journey_map(ws, JourneyQuery(), journey="x")
+    assert journey_map(ws, journey="a-").journeys == 1
+    assert journey_map(ws, since="2030-01-01").journeys == 0
+
+
+# -- the planted demo friction ---------------------------------------------------------------
+def test_audit_finds_the_planted_financing_friction(demo):
+    result = audit(demo, "purchase", goal="purchase")
+    assert result.step == "financing"
+    assert result.findings[0].startswith("In the purchase journey")
+    assert any("CSAT at financing" in line for line in result.findings)
+    # and without telling it the goal
+    assert audit(demo, "purchase").step == "financing"
+
+
+def test_demo_funnel_drops_most_after_financing(demo):
+    f = funnel(
+        demo,
+        ["configurator", "test_drive_booking", "quote", "financing", "purchase"],
+        window="180D",
+        journey="purchase",
+    ).frame
+    worst = f.iloc[1:].sort_values("step_conversion").iloc[0]
+    assert worst["step"] == "purchase"  # the step after financing converts worst
