@@ -212,3 +212,33 @@ def test_value_commands(demo_path):
     assert {"period", "churn_rate"} <= set(churn.columns)
     pareto = rox("pareto", workspace=demo_path)
     assert pareto.stdout.startswith("The top 20% of ")
+
+
+def test_journey_commands(demo_path):
+    out = rox("audit", "--journey", "purchase", workspace=demo_path)
+    assert out.returncode == 0, out.stderr
+    assert "the biggest friction point is financing" in out.stdout
+    edges = json.loads(
+        rox(
+            "journey", "map", "--top", "5", "-j", "purchase", "-f", "json", workspace=demo_path
+        ).stdout
+    )
+    assert len(edges) == 5 and edges[0]["transitions"] >= edges[-1]["transitions"]
+    steps = "configurator,quote,financing,purchase"
+    f = pd.read_csv(
+        io.StringIO(
+            rox(
+                "journey", "funnel", steps, "--window", "180D", "-f", "csv", workspace=demo_path
+            ).stdout
+        )
+    )
+    assert f["step"].tolist() == steps.split(",")
+    assert f["journeys"].is_monotonic_decreasing
+    paths = rox("journey", "paths", "financing", "--depth", "1", "-f", "json", workspace=demo_path)
+    assert {p["path"] for p in json.loads(paths.stdout)} >= {"financing", "financing > purchase"}
+    friction = json.loads(
+        rox("journey", "friction", "-j", "purchase", "-f", "json", workspace=demo_path).stdout
+    )
+    assert friction[0]["step"] == "financing"
+    channels = rox("journey", "channels", workspace=demo_path)
+    assert "journeys use more than one channel" in channels.stdout

@@ -201,10 +201,13 @@ class Audit(Result):
     step : str
     findings : tuple of str
         The answer in plain words, most important first.
+    friction : FrictionTable
+        The full ranking (for its figure).
     """
 
     step: str = ""
     findings: tuple[str, ...] = ()
+    friction: FrictionTable | None = None
 
     def __str__(self) -> str:
         return "\n".join(self.findings)
@@ -254,4 +257,4 @@ def audit(
         f"{top['lost_conversions']:,.0f} more would have reached {table.goal}, worth about "
         f"{top['lost_value']:,.0f} in revenue."
     )
-    return Audit(frame=f, step=str(top["step"]), findings=tuple(lines))
+    return Audit(frame=f, step=str(top["step"]), findings=tuple(lines), friction=table)

@@ -90,6 +90,10 @@ def headline(ws: Workspace) -> Headline:
         rows.append(row)
     if not rows:
         findings.append("No survey responses yet: load some with `rox ingest responses FILE`.")
+    if ws.count("events"):
+        from rox.journey import audit
+
+        findings.extend(audit(ws).findings[:2])
     frame = pd.DataFrame(
         rows, columns=["metric", "n", "estimate", "ci_low", "ci_high", "worst_touchpoint", "change"]
     )

@@ -108,6 +108,23 @@ def _value_section(ws: Workspace, result: Headline) -> Section | None:
     )
 
 
+def _journey_section(ws: Workspace, result: Headline) -> Section | None:
+    """Journeys: the audit of the whole journey, its map and its friction ranking."""
+    del result
+    if ws.count("events") == 0:
+        return None
+    from rox.journey import audit, journey_map
+    from rox.viz.journey import plot_friction, plot_map
+
+    check = audit(ws)
+    return Section(
+        "Journeys",
+        findings=check.findings,
+        tables=(check.to_frame().head(10),),
+        figures=(plot_friction(check.friction), plot_map(journey_map(ws, top=25))),
+    )
+
+
 def _data_section(ws: Workspace, result: Headline) -> Section:
     del result
     return Section("Data", tables=(ws.describe().to_frame(),))
@@ -120,6 +137,7 @@ SECTIONS: list[Callable[[Workspace, Headline], Section | None]] = [
     _metric_section("csat"),
     _metric_section("ces"),
     _value_section,
+    _journey_section,
     _data_section,
 ]
 
