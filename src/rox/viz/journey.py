@@ -48,9 +48,16 @@ def plot_map(result: JourneyMap, *, title: str | None = None, **_: Any) -> go.Fi
     columns: dict[int, list[str]] = {}
     for step, k in sorted(layer.items(), key=lambda kv: (kv[1], kv[0])):
         columns.setdefault(k, []).append(step)
-    pos = {s: (k, i - (len(col) - 1) / 2) for k, col in columns.items() for i, s in enumerate(col)}
+    # a snake of rows of five layers, so that long journeys stay readable
+    per_row = 5
+    pos = {}
+    for k, col in columns.items():
+        row, place = divmod(k, per_row)
+        x = place if row % 2 == 0 else per_row - 1 - place
+        for i, step in enumerate(col):
+            pos[step] = (x + 0.25 * i, -2.0 * row - 0.7 * i)
     fig = go.Figure()
-    width = edges["transitions"] / max(edges["transitions"].max(), 1) * 8 + 0.5
+    width = edges["transitions"] / max(edges["transitions"].max(), 1) * 4 + 0.5
     for (a, b, n, h), w in zip(
         edges[["source", "target", "transitions", "median_hours"]].itertuples(index=False),
         width,
@@ -68,10 +75,13 @@ def plot_map(result: JourneyMap, *, title: str | None = None, **_: Any) -> go.Fi
             ayref="y",
             showarrow=True,
             arrowhead=2,
+            arrowsize=0.6,
             arrowwidth=float(w),
             arrowcolor=_BLUE,
-            opacity=0.6,
+            opacity=0.55,
             text="",
+            standoff=8,
+            startstandoff=8,
             hovertext=f"{a} → {b}: {n:,} (median {h:.1f} h)",
         )
     names = list(pos)
