@@ -97,14 +97,15 @@ def discounted_value(
     days = UNITS[unit]
     month = _DAYS_PER_YEAR / 12 / days
     ends = np.append(np.arange(month, horizon, month), horizon)
-    value = np.zeros(len(data))
-    before = np.zeros(len(data))
+    rows, index = purchase_model.distinct_rows(data)  # predictions depend on (x, t_x, T) only
+    value = np.zeros(len(rows[0]))
+    before = np.zeros(len(rows[0]))
     for t in ends:
-        cumulative = purchase_model.expected_purchases(float(t), data)
+        cumulative = purchase_model._expected(float(t), *rows)
         years = t * days / _DAYS_PER_YEAR
         value += (cumulative - before) / (1 + discount_rate) ** years
         before = cumulative
-    return margin * spend * value, before
+    return margin * spend * value[index], before[index]
 
 
 def clv(

@@ -121,8 +121,9 @@ def fit(
         params = natural(theta)
         with np.errstate(all="ignore"):
             ll, grad = loglik(params)
-        value = -float(w @ ll) / total
-        g = -(w @ grad) * np.where(pos, params, 1.0) / total
+        # plain numpy reductions, not BLAS: on small problems BLAS threads cost more than they give
+        value = -float(np.sum(w * ll)) / total
+        g = -np.sum(grad * w[:, None], axis=0) * np.where(pos, params, 1.0) / total
         if not np.isfinite(value) or not np.all(np.isfinite(g)):
             return 1e10, np.zeros_like(theta)
         return value, g

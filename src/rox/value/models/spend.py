@@ -34,22 +34,42 @@ def gamma_gamma_loglik(
     p: float, q: float, gamma: float, x: np.ndarray, m: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """Log-density of each customer's mean spend and its gradient in (p, q, gamma)."""
-    psi = special.digamma
-    px = p * x
-    denom = gamma + x * m
-    ll = (
-        special.gammaln(px + q)
-        - special.gammaln(px)
-        - special.gammaln(q)
-        + q * np.log(gamma)
-        + (px - 1) * np.log(m)
-        + px * np.log(x)
-        - (px + q) * np.log(denom)
-    )
-    d_p = x * (psi(px + q) - psi(px) + np.log(m) + np.log(x) - np.log(denom))
-    d_q = psi(px + q) - psi(q) + np.log(gamma) - np.log(denom)
-    d_gamma = q / gamma - (px + q) / denom
-    return ll, np.column_stack([d_p, d_q, d_gamma])
+    return _GammaGammaRows(x, m)(p, q, gamma)
+
+
+class _GammaGammaRows:
+    """The Gamma-Gamma log-likelihood over fixed data, with the per-row constants computed once.
+
+    The gamma-function terms depend on x only, so they are evaluated once per distinct x (a few
+    hundred values) and broadcast; only ``log(gamma + x m)`` is computed per row at each step.
+    """
+
+    def __init__(self, x: np.ndarray, m: np.ndarray) -> None:
+        self.x = x
+        self.m = m
+        self.log_m = np.log(m)
+        self.values, self.index = np.unique(x, return_inverse=True)
+        self.log_x = np.log(x)
+
+    def __call__(self, p: float, q: float, gamma: float) -> tuple[np.ndarray, np.ndarray]:
+        psi = special.digamma
+        ux = self.values
+        g_terms = special.gammaln(p * ux + q) - special.gammaln(p * ux) - special.gammaln(q)
+        d_terms = psi(p * ux + q) - psi(p * ux)
+        dq_terms = psi(p * ux + q) - psi(q)
+        x, px = self.x, p * self.x
+        log_denom = np.log(gamma + x * self.m)
+        ll = (
+            g_terms[self.index]
+            + q * np.log(gamma)
+            + (px - 1) * self.log_m
+            + px * self.log_x
+            - (px + q) * log_denom
+        )
+        d_p = x * (d_terms[self.index] + self.log_m + self.log_x - log_denom)
+        d_q = dq_terms[self.index] + np.log(gamma) - log_denom
+        d_gamma = q / gamma - (px + q) / (gamma + x * self.m)
+        return ll, np.column_stack([d_p, d_q, d_gamma])
 
 
 class GammaGammaModel(CustomerModel):
@@ -81,8 +101,9 @@ class GammaGammaModel(CustomerModel):
         x, m, w = _spend_rows(data, monetary, weights)
         start = [1.0, 2.0, float(np.mean(m))]
         try:
+            rows = _GammaGammaRows(x, m)
             self._fit = fitting.fit(
-                lambda p: gamma_gamma_loglik(p[0], p[1], p[2], x, m),
+                lambda p: rows(p[0], p[1], p[2]),
                 start,
                 w,
                 names=self.param_names,

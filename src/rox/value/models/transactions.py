@@ -228,6 +228,56 @@ class _TransactionModel(CustomerModel):
         )
         return x, tx, t, z
 
+    def distinct_rows(
+        self,
+        data: Any,
+        recency: Any = None,
+        T: Any = None,
+    ) -> tuple[tuple[np.ndarray, ...], np.ndarray]:
+        """The distinct (x, t_x, T, covariates) rows of ``data`` and each customer's row index.
+
+        Predictions depend on nothing else, so they are computed once per distinct row.
+        """
+        x, tx, t, z = self._rows_for_prediction(data, recency, T)
+        keys = [x, tx, t, *z.T]
+        codes, uniques = pd.MultiIndex.from_arrays(keys).factorize()
+        values = [
+            np.asarray(uniques.get_level_values(i), dtype="float64") for i in range(len(keys))
+        ]
+        uz = np.column_stack(values[3:]) if len(values) > 3 else np.zeros((len(uniques), 0))
+        return (values[0], values[1], values[2], uz), np.asarray(codes)
+
+    def p_alive(self, data: Any, recency: Any = None, T: Any = None) -> np.ndarray:
+        """Probability that each customer is still active at the end of their observation."""
+        rows, index = self.distinct_rows(data, recency, T)
+        return self._p_alive(*rows)[index]
+
+    def expected_purchases(
+        self, t: float, data: Any, recency: Any = None, T: Any = None
+    ) -> np.ndarray:
+        """Expected repeat purchases of each customer in the next ``t``."""
+        rows, index = self.distinct_rows(data, recency, T)
+        return self._expected(float(t), *rows)[index]
+
+    def _p_alive(
+        self,
+        x: np.ndarray,
+        tx: np.ndarray,
+        T: np.ndarray,
+        z: np.ndarray,
+    ) -> np.ndarray:
+        raise NotImplementedError
+
+    def _expected(
+        self,
+        t: float,
+        x: np.ndarray,
+        tx: np.ndarray,
+        T: np.ndarray,
+        z: np.ndarray,
+    ) -> np.ndarray:
+        raise NotImplementedError
+
 
 class BetaGeoModel(_TransactionModel):
     """BG/NBD model of repeat purchasing (Fader, Hardie & Lee 2005).
@@ -282,9 +332,8 @@ class BetaGeoModel(_TransactionModel):
         return ll, np.column_stack(grads)
 
     # -- predictions ------------------------------------------------------------------------------
-    def p_alive(self, data: Any, recency: Any = None, T: Any = None) -> np.ndarray:
-        """Probability that each customer is still active at T (FHL 2005, eq. 11)."""
-        x, tx, t, z = self._rows_for_prediction(data, recency, T)
+    def _p_alive(self, x, tx, t, z):
+        """P(alive) at T (FHL 2005, eq. 11), per distinct row."""
         r, alpha, a, b = self._individual(self._fitted().params, z)
         has = x > 0
         with np.errstate(all="ignore"):
@@ -295,16 +344,13 @@ class BetaGeoModel(_TransactionModel):
             )
         return np.where(has, 1.0 / (1.0 + np.exp(log_ratio)), 1.0)
 
-    def expected_purchases(
-        self, t: float, data: Any, recency: Any = None, T: Any = None
-    ) -> np.ndarray:
-        """Expected repeat purchases of each customer in the next ``t`` (FHL 2005, eq. 10)."""
-        x, _, tt, z = self._rows_for_prediction(data, recency, T)
+    def _expected(self, t, x, tx, tt, z):
+        """E[Y(t) | x, t_x, T] (FHL 2005, eq. 10), per distinct row."""
         r, alpha, a, b = self._individual(self._fitted().params, z)
         hyp = special.hyp2f1(r + x, b + x, a + b + x - 1, t / (alpha + tt + t))
         first = (a + b + x - 1) / (a - 1)
         second = 1 - ((alpha + tt) / (alpha + tt + t)) ** (r + x) * hyp
-        return first * second * self.p_alive(data, recency, T)
+        return first * second * self._p_alive(x, tx, tt, z)
 
     def expected_purchases_new(self, t: Any) -> np.ndarray:
         """Expected purchases in (0, t] of a new customer, E[X(t)] (FHL 2005, eq. 7)."""
@@ -351,20 +397,16 @@ class ParetoNBDModel(_TransactionModel):
             grads[:, j] = (value(params + step) - value(params - step)) / (2 * h)
         return ll, grads
 
-    def p_alive(self, data: Any, recency: Any = None, T: Any = None) -> np.ndarray:
-        """Probability that each customer is still active at T (Fader & Hardie 2005 note)."""
-        x, tx, t, z = self._rows_for_prediction(data, recency, T)
+    def _p_alive(self, x, tx, t, z):
+        """P(alive) at T (Fader & Hardie 2005 note), per distinct row."""
         r, alpha, s, beta = self._individual(self._fitted().params, z)
         _, log_term1, log_term2 = paretonbd_loglik(r, alpha, s, beta, x, tx, t)
         return 1.0 / (1.0 + np.exp(log_term2 - log_term1))
 
-    def expected_purchases(
-        self, t: float, data: Any, recency: Any = None, T: Any = None
-    ) -> np.ndarray:
-        """Expected repeat purchases in the next ``t`` (SMC 1987; Fader & Hardie 2005 note)."""
-        x, _, tt, z = self._rows_for_prediction(data, recency, T)
+    def _expected(self, t, x, tx, tt, z):
+        """E[Y(t) | x, t_x, T] (SMC 1987; Fader & Hardie 2005 note), per distinct row."""
         r, alpha, s, beta = self._individual(self._fitted().params, z)
-        alive = self.p_alive(data, recency, T)
+        alive = self._p_alive(x, tx, tt, z)
         with np.errstate(divide="ignore", invalid="ignore"):
             general = (
                 (r + x)
