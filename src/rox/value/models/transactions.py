@@ -49,28 +49,51 @@ def _logaddexp_masked(a: np.ndarray, b: np.ndarray, mask: np.ndarray) -> tuple[n
 
 
 def bgnbd_loglik(
-    r: Any, alpha: Any, a: Any, b: Any, x: np.ndarray, tx: np.ndarray, T: np.ndarray
+    r: Any,
+    alpha: Any,
+    a: Any,
+    b: Any,
+    x: np.ndarray,
+    tx: np.ndarray,
+    T: np.ndarray,
+    *,
+    distinct: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> tuple[np.ndarray, ...]:
-    """BG/NBD log-likelihood per customer and its partial derivatives in (r, alpha, a, b)."""
+    """BG/NBD log-likelihood per customer and its partial derivatives in (r, alpha, a, b).
+
+    ``distinct``: the distinct values of x and each row's index into them; with scalar r, a and
+    b the gamma-function terms are then evaluated once per distinct x (the slow part).
+    """
     psi = special.digamma
+    if distinct is not None and np.ndim(a) == 0 and np.ndim(b) == 0 and np.ndim(r) == 0:
+        ux, idx = distinct
+
+        def by_x(fn: Any) -> np.ndarray:
+            return fn(ux)[idx]
+    else:
+
+        def by_x(fn: Any) -> np.ndarray:
+            return fn(x)
+
     A = (
-        special.gammaln(r + x)
+        by_x(lambda v: special.gammaln(r + v) + special.gammaln(b + v) - special.gammaln(a + b + v))
         - special.gammaln(r)
         + r * np.log(alpha)
-        + special.gammaln(b + x)
         + special.gammaln(a + b)
-        - special.gammaln(a + b + x)
         - special.gammaln(b)
     )
     B = -(r + x) * np.log(alpha + T)
     has = x > 0
     bx1 = np.where(has, b + x - 1, 1.0)
-    C = np.log(a) - np.log(bx1) - (r + x) * np.log(alpha + tx)
+    log_alpha_tx = np.log(alpha + tx)
+    log_alpha_t = np.log(alpha + T)
+    C = np.log(a) - np.log(bx1) - (r + x) * log_alpha_tx
     L, wb, wc = _logaddexp_masked(B, C, has)
-    d_r = psi(r + x) - psi(r) + np.log(alpha) - wb * np.log(alpha + T) - wc * np.log(alpha + tx)
+    d_r = by_x(lambda v: psi(r + v)) - psi(r) + np.log(alpha) - wb * log_alpha_t - wc * log_alpha_tx
     d_alpha = r / alpha - wb * (r + x) / (alpha + T) - wc * (r + x) / (alpha + tx)
-    d_a = psi(a + b) - psi(a + b + x) + wc / a
-    d_b = psi(b + x) + psi(a + b) - psi(a + b + x) - psi(b) - wc / bx1
+    psi_abx = by_x(lambda v: psi(a + b + v))
+    d_a = psi(a + b) - psi_abx + wc / a
+    d_b = by_x(lambda v: psi(b + v)) + psi(a + b) - psi_abx - psi(b) - wc / bx1
     return A + L, d_r, d_alpha, d_a, d_b
 
 
@@ -136,6 +159,15 @@ class _TransactionModel(CustomerModel):
         x, tx, t, w = purchase_rows(compressed)
         z = compressed[list(self.covariates)].to_numpy(dtype="float64")
         return x, tx, t, w, z
+
+    def _distinct_x(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Distinct frequencies and each row's index into them (cached for one fit's data)."""
+        cached = getattr(self, "_x_cache", None)
+        if cached is None or cached[0] is not x:
+            values, index = np.unique(x, return_inverse=True)
+            self._x_cache = (x, values, index)
+            cached = self._x_cache
+        return cached[1], cached[2]
 
     def _individual(self, params: np.ndarray, z: np.ndarray) -> list[np.ndarray]:
         """Each row's base parameters after the covariates' scaling."""
@@ -320,7 +352,19 @@ class BetaGeoModel(_TransactionModel):
 
     def _loglik(self, params, x, tx, T, z):
         r, alpha, a, b = self._individual(params, z)
-        ll, d_r, d_alpha, d_a, d_b = bgnbd_loglik(r, alpha, a, b, x, tx, T)
+        if self.covariates:
+            ll, d_r, d_alpha, d_a, d_b = bgnbd_loglik(r, alpha, a, b, x, tx, T)
+        else:
+            ll, d_r, d_alpha, d_a, d_b = bgnbd_loglik(
+                params[0],
+                params[1],
+                params[2],
+                params[3],
+                x,
+                tx,
+                T,
+                distinct=self._distinct_x(x),
+            )
         grads = [d_r, d_alpha, d_a, d_b]
         if self.covariates:
             # chain rule: alpha_i = alpha exp(-g.z), a_i = a exp(g.z), b_i = b exp(g.z)
