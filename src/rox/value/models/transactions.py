@@ -129,6 +129,15 @@ def paretonbd_loglik(
     return ll, log_term1, log_term2
 
 
+def _group_codes(keys: list[np.ndarray]) -> np.ndarray:
+    """Dense group numbers of the rows of several columns, by hashing one column at a time."""
+    codes = np.zeros(len(keys[0]), dtype="int64")
+    for key in keys:
+        column, uniques = pd.factorize(key)
+        codes = pd.factorize(codes * len(uniques) + column)[0]
+    return codes
+
+
 class _TransactionModel(CustomerModel):
     """Shared data handling of BG/NBD and Pareto/NBD: rows, covariates, compression."""
 
@@ -272,12 +281,13 @@ class _TransactionModel(CustomerModel):
         """
         x, tx, t, z = self._rows_for_prediction(data, recency, T)
         keys = [x, tx, t, *z.T]
-        codes, uniques = pd.MultiIndex.from_arrays(keys).factorize()
-        values = [
-            np.asarray(uniques.get_level_values(i), dtype="float64") for i in range(len(keys))
-        ]
-        uz = np.column_stack(values[3:]) if len(values) > 3 else np.zeros((len(uniques), 0))
-        return (values[0], values[1], values[2], uz), np.asarray(codes)
+        codes = _group_codes(keys)
+        n = int(codes.max()) + 1 if len(codes) else 0
+        first = np.empty(n, dtype="int64")
+        first[codes[::-1]] = np.arange(len(codes) - 1, -1, -1)  # first row of each group
+        values = [k[first] for k in keys]
+        uz = np.column_stack(values[3:]) if len(values) > 3 else np.zeros((n, 0))
+        return (values[0], values[1], values[2], uz), codes
 
     def p_alive(self, data: Any, recency: Any = None, T: Any = None) -> np.ndarray:
         """Probability that each customer is still active at the end of their observation."""
