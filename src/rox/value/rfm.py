@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import ibis
 import pandas as pd
+import pyarrow as pa
 
 from rox.errors import MetricError, TableNotFoundError
 from rox.results import Result
@@ -47,7 +48,8 @@ class RFM(Result):
     Attributes
     ----------
     frame : pandas.DataFrame
-        One row per customer: ``customer_id``, ``frequency``, ``recency``, ``T``, ``monetary``,
+        One row per customer (in no particular order): ``customer_id``, ``frequency``,
+        ``recency``, ``T``, ``monetary``,
         ``first_purchase`` and, with a holdout, ``frequency_holdout``, ``monetary_holdout`` and
         ``duration_holdout``.
     unit : str
@@ -186,10 +188,16 @@ def rfm(
     assert cal_end is not None
     if hold_end is not None and hold_end <= cal_end:
         raise MetricError("holdout_end must be after calibration_end")
-    frame = rfm_expr(table, calibration_end=cal_end, holdout_end=hold_end, unit=unit).execute()
-    frame = frame.sort_values("customer_id", kind="stable").reset_index(drop=True)
+    expr = rfm_expr(table, calibration_end=cal_end, holdout_end=hold_end, unit=unit)
+    # Arrow-backed strings: converting 10M customer ids to Python strings costs seconds
+    strings = pd.StringDtype("pyarrow")
+    arrow = expr.to_pyarrow()
+    frame = arrow.to_pandas(
+        types_mapper={pa.string(): strings, pa.large_string(): strings}.get,
+        date_as_object=False,
+    )
     frame["frequency"] = frame["frequency"].astype("int64")
-    frame["first_purchase"] = pd.to_datetime(frame["first_purchase"])
+    frame["first_purchase"] = frame["first_purchase"].astype("datetime64[ns]")
     if "frequency_holdout" in frame:
         frame["frequency_holdout"] = frame["frequency_holdout"].astype("int64")
     return RFM(frame=frame, unit=unit, calibration_end=cal_end, holdout_end=hold_end)
