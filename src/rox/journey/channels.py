@@ -56,7 +56,7 @@ def channel_switching(
     """Count channel moves within journeys and the share of cross-channel journeys."""
     if query is not None and options:
         raise MetricError("pass either a JourneyQuery or its options, not both")
-    e = (query or JourneyQuery(**options)).events(ws)
+    e = (query or JourneyQuery(**options)).events(ws).cache()
     e = e.mutate(
         channel=e.channel.fill_null("(none)"), next_channel=e.next_channel.fill_null("(none)")
     )

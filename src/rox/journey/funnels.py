@@ -139,7 +139,7 @@ def funnel(
         raise MetricError(f"window={window!r} is not a duration (e.g. '30D', '12h')") from None
     if query is not None and options:
         raise MetricError("pass either a JourneyQuery or its options, not both")
-    e = (query or JourneyQuery(**options)).events(ws)
+    e = (query or JourneyQuery(**options)).events(ws).cache()
     reached = _entries(e, steps[0], by, ws)
     limit = span.total_seconds()
     reached = reached.mutate(t_0=reached.t0, s_0=reached.s0)

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
+import ibis
 import pandas as pd
 
 from rox.errors import MetricError
@@ -83,7 +84,7 @@ def journey_map(
     >>> m.to_frame().columns[:3].tolist()
     ['source', 'target', 'transitions']
     """
-    e = _query(query, options).events(ws)
+    e = _query(query, options).events(ws).cache()
     moves = e.filter(e.next_step.notnull())
     hours = (moves.next_ts.epoch_seconds() - moves.ts.epoch_seconds()) / _HOUR
     edges = (
@@ -134,18 +135,31 @@ def variants(
     ws: Workspace, query: JourneyQuery | None = None, *, top: int | None = 20, **options: Any
 ) -> PathTable:
     """The most common complete paths (variants), with their share and median duration."""
-    e = _query(query, options).events(ws)
+    e = _query(query, options).events(ws).cache()
+    # Identify each journey's sequence by position-tagged hashes summed over its events (no ordered
+    # aggregate, which cannot spill to disk), then spell out only the variants kept.
+    tagged = e.step.concat("@", e.seq.cast("string")).hash()
     per = e.group_by("journey_id").aggregate(
-        path=e.step.group_concat(SEPARATOR, order_by=[e.seq]),
+        k1=(tagged % 1_000_000_007).sum(),
+        k2=(tagged % 998_244_353).sum(),
         steps=e.count(),
         hours=(e.ts.max().epoch_seconds() - e.ts.min().epoch_seconds()) / _HOUR,
     )
+    groups = per.group_by(["k1", "k2", "steps"]).aggregate(
+        journeys=per.count(), median_hours=per.hours.median(), example=per.journey_id.min()
+    )
+    if top is not None:
+        groups = groups.order_by([ibis.desc("journeys"), "example"]).limit(top)
+    chosen = e.join(
+        groups.select("example", "journeys", "median_hours", "steps"),
+        e.journey_id == groups.example,
+    )
     out = (
-        per.group_by(["path", "steps"])
-        .aggregate(journeys=per.count(), median_hours=per.hours.median())
+        chosen.group_by(["example", "journeys", "median_hours", "steps"])
+        .aggregate(path=chosen.step.group_concat(SEPARATOR, order_by=[chosen.seq]))
         .execute()
     )
-    return _paths_result(out, top)
+    return _paths_result(out, None, total=int(per.count().execute()))
 
 
 def paths(
@@ -167,7 +181,7 @@ def paths(
         raise MetricError("direction must be 'after' or 'before'")
     if depth < 1:
         raise MetricError("depth must be at least 1")
-    e = _query(query, options).events(ws)
+    e = _query(query, options).events(ws).cache()
     at = e.filter(e.step == step).group_by("journey_id").aggregate(at=e.seq.min(), at_ts=e.ts.min())
     j = e.join(at, "journey_id")
     if direction == "after":
@@ -190,8 +204,8 @@ def paths(
     return _paths_result(out, top)
 
 
-def _paths_result(out: pd.DataFrame, top: int | None) -> PathTable:
-    total = out["journeys"].sum()
+def _paths_result(out: pd.DataFrame, top: int | None, total: int | None = None) -> PathTable:
+    total = out["journeys"].sum() if total is None else total
     out["share"] = out["journeys"] / total if total else 0.0
     out = out.sort_values(["journeys", "path"], ascending=[False, True])
     if top is not None:
