@@ -109,6 +109,10 @@ def connect(url: EngineURL, *, read_only: bool = False) -> Any:
         except Exception as exc:
             msg = f"ROX_MEMORY_LIMIT={limit!r} is not a memory size: {exc}"
             raise WorkspaceError(msg) from None
+    # Results that need an order ask for it (ORDER BY); without this, window functions and
+    # materialisations over 10M rows run out of memory instead of spilling (measured, journeys).
+    # Ingestion turns it back on while it numbers the rows of a file.
+    con.raw_sql("SET preserve_insertion_order = false")
     # Track query progress (rox shows it in its own progress bars) without DuckDB's printed bar.
     con.raw_sql("SET enable_progress_bar = true")
     con.raw_sql("SET enable_progress_bar_print = false")

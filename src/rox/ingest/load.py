@@ -209,6 +209,7 @@ def ingest(
         con.execute("ROLLBACK")
         raise
     finally:
+        con.execute("SET preserve_insertion_order = false")
         tracker.stop()
         for view in views:
             con.unregister(view)
@@ -237,6 +238,8 @@ def _load_one(
 ) -> tuple[dict[str, Any], list[RowProblem]]:
     """Stage, check and write one source inside the open transaction."""
     spec = table_spec(table)
+    # row numbers are the rows' positions in the file: keep the file's order while numbering
+    con.execute("SET preserve_insertion_order = true")
     try:
         step(
             "read",
@@ -246,6 +249,7 @@ def _load_one(
     except duckdb.Error as exc:
         first_line = str(exc).strip().splitlines()[0]
         raise SourceError(f"{src.name}: cannot read it as {src.kind}: {first_line}") from None
+    con.execute("SET preserve_insertion_order = false")  # (also reset by ingest() on failure)
     types = {
         name: dtype
         for name, dtype in con.execute(
