@@ -150,15 +150,13 @@ def variants(
     )
     if top is not None:
         groups = groups.order_by([ibis.desc("journeys"), "example"]).limit(top)
-    chosen = e.join(
-        groups.select("example", "journeys", "median_hours", "steps"),
-        e.journey_id == groups.example,
-    )
-    out = (
-        chosen.group_by(["example", "journeys", "median_hours", "steps"])
-        .aggregate(path=chosen.step.group_concat(SEPARATOR, order_by=[chosen.seq]))
-        .execute()
-    )
+    kept = groups.select("example", "journeys", "median_hours", "steps").cache()
+    chosen = e.join(kept, e.journey_id == kept.example).select("example", "seq", "step")
+    # spelled out in pandas from (example, seq, step) rows: DuckDB cannot spill an ordered
+    # string aggregate, and these rows are only the kept variants' examples
+    rows = chosen.to_pyarrow().to_pandas().sort_values(["example", "seq"])
+    spelled = rows.groupby("example", sort=False)["step"].agg(SEPARATOR.join).rename("path")
+    out = kept.execute().merge(spelled, left_on="example", right_index=True)
     return _paths_result(out, None, total=int(per.count().execute()))
 
 
