@@ -1,0 +1,628 @@
+"""Benchmark: journey map + variants + a 5-step funnel, rox against pm4py and a bare DuckDB scan.
+
+The issue's targets, on the same machine, in the same run, on the same Parquet / DuckDB data, over
+1M and 10M events:
+
+* rox (journey map + variants) at least 10x faster than pm4py (``discover_dfg`` + variants);
+* rox (journey map + variants + 5-step funnel) within 3x of one bare DuckDB scan that counts the
+  events by step (the practical limit of any query over the table);
+* peak memory of rox under 4 GB at 10M events;
+* on a sample log, rox's transition counts and variants equal pm4py's.
+
+What is timed (wall time, interleaved runs after one warm-up of each side; medians reported):
+
+(a) ``rox``    ``rox.journey.journey_map`` + ``rox.journey.variants(top=None)`` +
+               ``rox.journey.funnel`` over five steps, each end to end from the DuckDB workspace
+               (Ibis expressions, DuckDB queries, pandas results); each part is also reported;
+(b) ``pm4py``  ``pandas.read_parquet`` of the same events (timed apart: reported with and without),
+               ``pm4py.format_dataframe``, ``pm4py.discover_dfg`` and ``pm4py.get_variants``.
+               pm4py has no funnel, so pm4py is compared with rox's map + variants only;
+(c) ``bare``   ``SELECT step, count(*) FROM events GROUP BY step`` on the workspace's table.
+
+Loading is not timed: the events are generated with numpy (seeded) as a Markov chain over 15 steps
+with an end state, written to Parquet in chunks, and ingested once into a DuckDB file workspace.
+Timestamps strictly increase within a journey (whole seconds, at least one apart), so that the
+order of events within a journey has no ties: pm4py orders a case by timestamp only, rox by
+timestamp then step; on tie-free data they agree.
+
+Peak memory is measured per side in a child process (``--only rox|pm4py|bare``) as the peak
+resident set (``VmHWM``), DuckDB's buffers included.
+
+Usage::
+
+    python bench/bench_journey.py --events 1000000 10000000
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import io
+import json
+import os
+import platform
+import pstats
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from _measure import status_mib
+
+STEPS = [
+    "visit_website",
+    "configure",
+    "view_offers",
+    "test_drive_booking",
+    "test_drive",
+    "dealer_visit",
+    "financing_quote",
+    "trade_in",
+    "order",
+    "contract",
+    "payment",
+    "delivery_scheduled",
+    "delivery",
+    "support_contact",
+    "survey",
+]
+FUNNEL = ["visit_website", "configure", "test_drive", "order", "delivery"]
+CHANNELS = ["web", "app", "dealer", "phone", "email"]
+START = np.datetime64("2023-01-01T00:00:00", "s")
+SPAN_S = 2 * 365 * 86_400
+MAX_LEN = 60
+#: Scales each step's drop-off (end) probability: 0.55 gives journeys of about 6.6 events.
+DROP = 0.55
+SEP = " > "
+
+
+# -- data -----------------------------------------------------------------------------------------
+def chain(seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The Markov chain the journeys follow: start distribution, transitions, mean gaps.
+
+    Returns
+    -------
+    start : numpy.ndarray
+        Probability of each step being a journey's first.
+    p : numpy.ndarray
+        ``(15, 16)`` transition probabilities; the last column is the end of the journey.
+    gap_hours : numpy.ndarray
+        Mean hours (exponential) before the next event, by the current step.
+    """
+    rng = np.random.default_rng(seed)
+    n = len(STEPS)
+    idx = {s: i for i, s in enumerate(STEPS)}
+    start = np.zeros(n)
+    start[[idx["visit_website"], idx["configure"], idx["dealer_visit"], idx["support_contact"]]] = [
+        0.62,
+        0.13,
+        0.15,
+        0.10,
+    ]
+    p = np.zeros((n, n + 1))
+    # the main path: mostly forward, sometimes a step skipped, sometimes back, some drop-off
+    forward = {
+        "visit_website": {"configure": 0.45, "view_offers": 0.2, "visit_website": 0.08},
+        "configure": {"view_offers": 0.35, "test_drive_booking": 0.25, "configure": 0.1},
+        "view_offers": {"test_drive_booking": 0.3, "configure": 0.15, "dealer_visit": 0.2},
+        "test_drive_booking": {"test_drive": 0.7, "support_contact": 0.1},
+        "test_drive": {"dealer_visit": 0.3, "financing_quote": 0.3, "order": 0.15},
+        "dealer_visit": {"financing_quote": 0.3, "test_drive": 0.15, "order": 0.2, "trade_in": 0.1},
+        "financing_quote": {"order": 0.35, "trade_in": 0.15, "dealer_visit": 0.15},
+        "trade_in": {"order": 0.45, "financing_quote": 0.2},
+        "order": {"contract": 0.8, "support_contact": 0.08},
+        "contract": {"payment": 0.85, "support_contact": 0.05},
+        "payment": {"delivery_scheduled": 0.85, "support_contact": 0.08},
+        "delivery_scheduled": {"delivery": 0.85, "support_contact": 0.1},
+        "delivery": {"survey": 0.45, "support_contact": 0.15},
+        "support_contact": {"support_contact": 0.1, "survey": 0.2, "delivery_scheduled": 0.1},
+        "survey": {"support_contact": 0.05},
+    }
+    for source, targets in forward.items():
+        row = p[idx[source]]
+        for target, prob in targets.items():
+            row[idx[target]] = prob
+        # a little noise everywhere, the rest to the end state
+        row[:n] += rng.dirichlet(np.ones(n)) * 0.04
+        end = DROP * max(0.0, 1.0 - row[:n].sum())
+        row[:n] *= (1.0 - end) / row[:n].sum()
+        row[n] = end
+    gap_hours = rng.uniform(0.05, 72.0, size=n)
+    return start, p, gap_hours
+
+
+def _journeys(
+    rng: np.random.Generator, n: int, start: np.ndarray, p: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Walk ``n`` journeys through the chain: step codes (flat) and journey lengths."""
+    end = p.shape[1] - 1
+    cum = np.cumsum(p, axis=1)
+    state = np.searchsorted(np.cumsum(start), rng.random(n), side="right")
+    paths = np.full((n, MAX_LEN), -1, dtype=np.int16)
+    alive = np.arange(n)
+    for pos in range(MAX_LEN):
+        paths[alive, pos] = state
+        nxt = (rng.random(len(alive))[:, None] > cum[state]).sum(axis=1)
+        keep = nxt != end
+        alive, state = alive[keep], nxt[keep]
+        if not len(alive):
+            break
+    lengths = (paths >= 0).sum(axis=1)
+    return paths[paths >= 0], lengths
+
+
+def chunks(events: int, seed: int, chunk: int = 1_000_000) -> Iterator[pa.Table]:
+    """Yield the event log as Arrow tables of about ``chunk`` events, whole journeys each."""
+    start, p, gap_hours = chain(seed)
+    rng = np.random.default_rng(seed + 1)
+    mean_len = 6.6  # a first guess; corrected from what was drawn
+    done, first_journey = 0, 0
+    n_customers = max(1, int(events / mean_len / 1.3))
+    while done < events:
+        want = min(chunk, events - done)
+        n = max(1, int(want / mean_len))
+        codes, lengths = _journeys(rng, n, start, p)
+        # keep whole journeys, at most the events still wanted
+        keep = int(np.searchsorted(np.cumsum(lengths), want, side="right"))
+        keep = max(keep, 1)
+        lengths = lengths[:keep]
+        codes = codes[: lengths.sum()]
+        mean_len = float(np.mean(lengths))
+        journey = np.repeat(np.arange(first_journey, first_journey + keep), lengths)
+        customer = np.repeat(rng.integers(0, n_customers, size=keep), lengths)
+        # strictly increasing whole seconds within a journey: no ties in the event order
+        gaps = np.ceil(rng.exponential(gap_hours[codes] * 3600.0)).astype(np.int64) + 1
+        starts = np.cumsum(lengths) - lengths
+        gaps[starts] = rng.integers(0, SPAN_S, size=keep)
+        offset = np.cumsum(gaps)
+        offset -= np.repeat(offset[starts] - gaps[starts], lengths)
+        ts = START + offset.astype("timedelta64[s]")
+        steps = pa.array(np.asarray(STEPS, dtype=object)[codes], type=pa.string())
+        yield pa.table(
+            {
+                "customer_id": pa.array(np.char.add("c", customer.astype(str)), type=pa.string()),
+                "ts": pa.array(ts, type=pa.timestamp("s", tz="UTC")).cast(
+                    pa.timestamp("us", tz="UTC")
+                ),
+                "step": steps,
+                "channel": pa.array(
+                    np.asarray(CHANNELS, dtype=object)[rng.integers(0, len(CHANNELS), len(codes))],
+                    type=pa.string(),
+                ),
+                "session_id": pa.nulls(len(codes), type=pa.string()),
+                "journey": pa.array(np.char.add("j", journey.astype(str)), type=pa.string()),
+            }
+        )
+        done += len(codes)
+        first_journey += keep
+
+
+def write_parquet(path: Path, events: int, seed: int) -> int:
+    """Write the event log to ``path`` in chunks; return the number of events."""
+    writer = None
+    total = 0
+    try:
+        for table in chunks(events, seed):
+            if writer is None:
+                writer = pq.ParquetWriter(path, table.schema)
+            writer.write_table(table)
+            total += table.num_rows
+    finally:
+        if writer is not None:
+            writer.close()
+    return total
+
+
+# -- the contenders -------------------------------------------------------------------------------
+def run_rox(
+    ws: Any, parts: dict[str, list[float]] | None = None, skip: tuple[str, ...] = ()
+) -> dict[str, Any]:
+    """Journey map, all variants and the 5-step funnel; per-part times into ``parts``.
+
+    Parts named in ``skip`` (those that failed in the warm-up) are left out.
+    """
+    import rox
+
+    out: dict[str, Any] = {}
+    calls: dict[str, Callable[[], Any]] = {
+        "map": lambda: rox.journey.journey_map(ws),
+        "variants": lambda: rox.journey.variants(ws, top=None),
+        "funnel": lambda: rox.journey.funnel(ws, FUNNEL, window="30D"),
+    }
+    for name, call in calls.items():
+        if name in skip:
+            continue
+        start = time.perf_counter()
+        out[name] = call()
+        if parts is not None:
+            parts.setdefault(name, []).append(time.perf_counter() - start)
+    return out
+
+
+def read_events(parquet: Path) -> pd.DataFrame:
+    """The columns pm4py needs, read from the Parquet file into pandas."""
+    return pd.read_parquet(parquet, columns=["journey", "step", "ts"])
+
+
+def run_pm4py(df: pd.DataFrame) -> dict[str, Any]:
+    """``format_dataframe`` + ``discover_dfg`` + ``get_variants`` on the events DataFrame."""
+    import pm4py
+
+    log = pm4py.format_dataframe(df, case_id="journey", activity_key="step", timestamp_key="ts")
+    dfg, starts, ends = pm4py.discover_dfg(log)
+    variants = pm4py.get_variants(log)
+    return {"dfg": dfg, "starts": starts, "ends": ends, "variants": variants}
+
+
+BARE = "SELECT step, count(*) AS n FROM events GROUP BY step"
+
+
+def run_bare(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    return con.execute(BARE).df()
+
+
+# -- correctness ----------------------------------------------------------------------------------
+def check_agreement(mine: dict[str, Any], peer: dict[str, Any]) -> dict[str, int]:
+    """Assert rox's transitions, starts, ends and variant counts equal pm4py's exactly."""
+    edges = mine["map"].frame
+    triples = zip(edges.source, edges.target, edges.transitions, strict=True)
+    ours = {(s, t): int(n) for s, t, n in triples}
+    theirs = {k: int(v) for k, v in peer["dfg"].items()}
+    assert ours == theirs, _diff("transitions", ours, theirs)
+    for name in ("starts", "ends"):
+        frame = getattr(mine["map"], name)
+        ours_se = {s: int(n) for s, n in zip(frame.step, frame.journeys, strict=True)}
+        theirs_se = {k: int(v) for k, v in peer[name].items()}
+        assert ours_se == theirs_se, _diff(name, ours_se, theirs_se)
+    if "variants" not in mine:
+        return {"transitions": len(ours), "variants": "not compared (rox variants failed)"}
+    v = mine["variants"].frame
+    ours_v = {tuple(p.split(SEP)): int(n) for p, n in zip(v.path, v.journeys, strict=True)}
+    theirs_v = {tuple(k): _count(c) for k, c in peer["variants"].items()}
+    assert ours_v == theirs_v, _diff("variants", ours_v, theirs_v)
+    return {"transitions": len(ours), "variants": len(ours_v), "journeys": sum(ours_v.values())}
+
+
+def _count(value: Any) -> int:
+    # pm4py returns counts (recent versions) or lists of cases (older ones)
+    return int(value) if np.isscalar(value) else len(value)
+
+
+def _diff(what: str, ours: dict[Any, int], theirs: dict[Any, int]) -> str:
+    keys = set(ours) | set(theirs)
+    bad = [(k, ours.get(k), theirs.get(k)) for k in keys if ours.get(k) != theirs.get(k)]
+    return f"{what}: {len(bad)} differ, e.g. {bad[:5]}"
+
+
+# -- measurement ----------------------------------------------------------------------------------
+def _time(fn: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def only(
+    side: str, workspace: Path, parquet: Path, repeats: int, skip: tuple[str, ...] = ()
+) -> dict[str, float]:
+    """Child mode: run one side ``repeats`` times; report its timings and memory."""
+    if side == "bare":
+        con = duckdb.connect(str(workspace), read_only=True)
+
+        def fn() -> object:
+            return run_bare(con)
+
+    elif side == "pm4py":
+        import pm4py  # noqa: F401  (imported before the baseline)
+
+        def fn() -> object:
+            return run_pm4py(read_events(parquet))
+
+    else:
+        import rox
+
+        ws = rox.open(workspace, read_only=True)
+
+        def fn() -> object:
+            return run_rox(ws, skip=skip)
+
+    baseline = status_mib("VmRSS")
+    times = [_time(fn) for _ in range(repeats)]
+    return {
+        "baseline_mib": baseline,
+        "peak_mib": status_mib("VmHWM"),
+        "median_s": statistics.median(times),
+    }
+
+
+def _child(
+    side: str, workspace: Path, parquet: Path, repeats: int, skip: tuple[str, ...] = ()
+) -> dict[str, float]:
+    cmd = [sys.executable, __file__, "--only", side, "--workspace", str(workspace)]
+    cmd += [arg for name in skip for arg in ("--skip", name)]
+    cmd += ["--parquet", str(parquet), "--repeats", str(repeats)]
+    done = subprocess.run(cmd, capture_output=True, check=True)
+    return json.loads(done.stdout.decode().strip().splitlines()[-1])
+
+
+def machine() -> dict[str, Any]:
+    """Facts about the machine and the versions measured."""
+    import ibis
+
+    import rox
+
+    versions: dict[str, Any] = {}
+    try:
+        import pm4py
+
+        versions["pm4py"] = pm4py.__version__
+    except ImportError:
+        versions["pm4py"] = None
+    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return {
+        "cpus": os.cpu_count(),
+        "memory_gib": round(mem, 1),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "duckdb": duckdb.__version__,
+        "ibis": ibis.__version__,
+        "pandas": pd.__version__,
+        "numpy": np.__version__,
+        "pyarrow": pa.__version__,
+        "rox": getattr(rox, "__version__", "dev"),
+        **versions,
+    }
+
+
+def prepare(workdir: Path, events: int, seed: int) -> tuple[Path, Path, int]:
+    """Parquet file and DuckDB workspace of ``events`` events (reused when already there)."""
+    import rox
+
+    parquet = workdir / f"events_{events}.parquet"
+    workspace = workdir / f"journey_{events}.duckdb"
+    if not parquet.exists():
+        start = time.perf_counter()
+        n = write_parquet(parquet, events, seed)
+        print(f"wrote {n:,} events to {parquet} in {time.perf_counter() - start:.1f} s")
+        workspace.unlink(missing_ok=True)
+    n = pq.ParquetFile(parquet).metadata.num_rows
+    ws = rox.open(workspace)
+    try:
+        have = ws.count("events")
+        if have != n:
+            if have:
+                ws.backend.con.execute("DELETE FROM events")
+            start = time.perf_counter()
+            ws.ingest("events", str(parquet))
+            ws.backend.con.execute("CHECKPOINT")
+            print(f"ingested {n:,} events into {workspace} in {time.perf_counter() - start:.1f} s")
+    finally:
+        ws.close()
+    return parquet, workspace, n
+
+
+def bench_size(args: argparse.Namespace, events: int) -> dict[str, Any]:
+    """Run the three sides on one log size; return the report of that size."""
+    import rox
+
+    parquet, workspace, n = prepare(args.workdir, events, args.seed)
+    with_pm4py = n <= args.pm4py_max_events
+    repeats = args.repeats if n <= 2_000_000 else args.repeats_large
+
+    ws = rox.open(workspace, read_only=True)
+    con = ws.backend.con
+
+    # warm-ups, which also check that rox and pm4py agree; a rox part that fails is reported
+    failed: dict[str, str] = {}
+    mine: dict[str, Any] = {}
+    for name in ("map", "variants", "funnel"):
+        others = tuple(p for p in ("map", "variants", "funnel") if p != name)
+        try:
+            mine.update(run_rox(ws, skip=others))
+        except duckdb.Error as exc:
+            failed[name] = f"{type(exc).__name__}: {str(exc).splitlines()[0]}"
+            print(f"{n:,} events: rox {name} FAILED: {failed[name]}")
+    skip = tuple(failed)
+    run_bare(con)
+    agreement: dict[str, Any] | str = "not checked (pm4py not run at this size)"
+    if with_pm4py:
+        agreement = check_agreement(mine, run_pm4py(read_events(parquet)))
+        print(f"{n:,} events: rox and pm4py agree exactly: {agreement}")
+    m = mine["map"]
+    empty = pd.DataFrame({"step": [], "journeys": []})
+    funnel = mine["funnel"].frame if "funnel" in mine else empty
+    facts = {
+        "journeys": m.journeys,
+        "events": m.events,
+        "steps": len(STEPS),
+        "transitions": len(m.frame),
+        "variants": len(mine["variants"].frame) if "variants" in mine else None,
+        "funnel": dict(zip(funnel.step, funnel.journeys.astype(int), strict=True)),
+    }
+    del mine
+
+    times: dict[str, list[float]] = {"rox": [], "bare": []}
+    parts: dict[str, list[float]] = {}
+    if with_pm4py:
+        times.update({"pm4py_read": [], "pm4py": []})
+    for _ in range(repeats):
+        times["rox"].append(_time(lambda: run_rox(ws, parts, skip)))
+        times["bare"].append(_time(lambda: run_bare(con)))
+        if with_pm4py:
+            start = time.perf_counter()
+            df = read_events(parquet)
+            times["pm4py_read"].append(time.perf_counter() - start)
+            times["pm4py"].append(_time(lambda df=df: run_pm4py(df)))
+            del df
+    ws.close()
+
+    med = {k: statistics.median(v) for k, v in times.items()}
+    med_parts = {k: statistics.median(v) for k, v in parts.items()}
+    med_parts.update({name: float("nan") for name in failed})
+    rox_mv = med_parts["map"] + med_parts["variants"]
+    ratios = {
+        "rox_over_bare": med["rox"] / med["bare"],
+        "rox_map_variants_over_bare": rox_mv / med["bare"],
+        "rox_map_over_bare": med_parts["map"] / med["bare"],
+    }
+    if with_pm4py:
+        ratios["pm4py_over_rox"] = med["pm4py"] / rox_mv
+        ratios["pm4py_with_read_over_rox"] = (med["pm4py"] + med["pm4py_read"]) / rox_mv
+
+    memory: dict[str, dict[str, float]] = {}
+    if not args.no_memory:
+        sides = ["rox", "bare"] + (["pm4py"] if with_pm4py else [])
+        for side in sides:
+            memory[side] = _child(side, workspace, parquet, 1, skip if side == "rox" else ())
+            print(f"{n:,} events: peak memory of {side}: {memory[side]['peak_mib']:,.0f} MiB")
+
+    report = {
+        "events": n,
+        "repeats": repeats,
+        "rox_memory_limit": os.environ.get("ROX_MEMORY_LIMIT", "rox default (2GB)"),
+        "data": facts,
+        "times_s": times,
+        "parts_s": parts,
+        "median_s": med,
+        "median_parts_s": med_parts,
+        "ratios": ratios,
+        "memory_mib": memory,
+        "agreement": agreement,
+        "rox_failed": failed,
+    }
+    if args.profile:
+        report["profile"] = profile_rox(workspace)
+    return report
+
+
+def profile_rox(workspace: Path, top: int = 25) -> str:
+    """cProfile of one rox run (map + variants + funnel), by cumulative time."""
+    import rox
+
+    ws = rox.open(workspace, read_only=True)
+    run_rox(ws)
+    prof = cProfile.Profile()
+    prof.enable()
+    run_rox(ws)
+    prof.disable()
+    ws.close()
+    buf = io.StringIO()
+    stats = pstats.Stats(prof, stream=buf).sort_stats("cumulative")
+    stats.print_stats(r"rox[/\\]journey|workspace\.py.*require_rows|\(execute\)|\(count\)", top)
+    return buf.getvalue()
+
+
+def _table(report: dict[str, Any]) -> str:
+    n = report["events"]
+    med, parts = report["median_s"], report["median_parts_s"]
+    mem = report["memory_mib"]
+    d = report["data"]
+    lines = [
+        f"{n:,} events, {d['journeys']:,} journeys, {d['transitions']} transitions, "
+        f"{d['variants'] or 0:,} variants; {report['repeats']} interleaved runs each",
+        "",
+        "| side | median (s) | × bare scan | peak RSS (MiB) |",
+        "|---|---:|---:|---:|",
+    ]
+    bare = med["bare"]
+
+    def row(label: str, secs: float, side: str | None = None) -> None:
+        peak = f"{mem[side]['peak_mib']:,.0f}" if side and side in mem else ""
+        lines.append(f"| {label} | {secs:.3f} | {secs / bare:.2f} | {peak} |")
+
+    row("rox map + variants + funnel", med["rox"], "rox")
+    row("  rox `journey_map`", parts["map"])
+    row("  rox `variants(top=None)`", parts["variants"])
+    row("  rox `funnel` (5 steps)", parts["funnel"])
+    row("  rox map + variants", parts["map"] + parts["variants"])
+    if "pm4py" in med:
+        row("pm4py format + discover_dfg + get_variants", med["pm4py"], "pm4py")
+        row("  pm4py incl. `pd.read_parquet`", med["pm4py"] + med["pm4py_read"])
+        row("  `pd.read_parquet` alone", med["pm4py_read"])
+    row("bare DuckDB `count(*) GROUP BY step`", bare, "bare")
+    r = report["ratios"]
+    lines.append("")
+    if "pm4py_over_rox" in r:
+        lines.append(
+            f"pm4py / rox (map + variants): {r['pm4py_over_rox']:.1f}x "
+            f"({r['pm4py_with_read_over_rox']:.1f}x with the Parquet read) — target ≥ 10x: "
+            f"{'met' if r['pm4py_over_rox'] >= 10 else 'NOT met'}"
+        )
+    lines.append(
+        f"rox / bare scan: {r['rox_over_bare']:.1f}x (map + variants + funnel), "
+        f"{r['rox_map_variants_over_bare']:.1f}x (map + variants), "
+        f"{r['rox_map_over_bare']:.1f}x (map alone) — target ≤ 3x: "
+        f"{'met' if r['rox_over_bare'] <= 3 else 'NOT met'}"
+    )
+    if "rox" in mem:
+        ok = mem["rox"]["peak_mib"] < 4 * 1024
+        lines.append(
+            f"rox peak memory: {mem['rox']['peak_mib']:,.0f} MiB — target < 4 GB: "
+            f"{'met' if ok else 'NOT met'}"
+        )
+    lines.append(f"agreement with pm4py: {report['agreement']}")
+    for name, error in report["rox_failed"].items():
+        lines.append(f"rox {name} FAILED (not timed): {error}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, nargs="+", default=[1_000_000, 10_000_000])
+    parser.add_argument("--repeats", type=int, default=5, help="timed runs per side (≤ 2M events)")
+    parser.add_argument("--repeats-large", type=int, default=3, help="timed runs above 2M events")
+    parser.add_argument(
+        "--pm4py-max-events",
+        type=int,
+        default=20_000_000,
+        help="run pm4py only on logs up to this many events",
+    )
+    parser.add_argument("--workdir", type=Path, help="keep Parquet + workspaces here (reused)")
+    parser.add_argument("--seed", type=int, default=20240601)
+    parser.add_argument("--out", type=Path, help="also write the results as JSON here")
+    parser.add_argument("--no-memory", action="store_true", help="skip the per-side memory runs")
+    parser.add_argument("--profile", action="store_true", help="cProfile one rox run per size")
+    parser.add_argument("--only", choices=["rox", "pm4py", "bare"], help=argparse.SUPPRESS)
+    parser.add_argument("--workspace", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--skip", action="append", default=[], help=argparse.SUPPRESS)
+    parser.add_argument("--parquet", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+
+    if args.only:
+        result = only(args.only, args.workspace, args.parquet, args.repeats, tuple(args.skip))
+        sys.stdout.write(json.dumps(result) + "\n")
+        return 0
+
+    tmp = None
+    if args.workdir is None:
+        tmp = tempfile.TemporaryDirectory(prefix="rox-bench-journey-")
+        args.workdir = Path(tmp.name)
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    try:
+        reports = []
+        for events in args.events:
+            report = bench_size(args, events)
+            print(_table(report))
+            if "profile" in report:
+                print(report["profile"])
+            reports.append(report)
+        if args.out:
+            out = {"benchmark": "journey", "machine": machine(), "sizes": reports}
+            args.out.write_text(json.dumps(out, indent=2, default=str) + "\n")
+    finally:
+        if tmp is not None:
+            tmp.cleanup()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
