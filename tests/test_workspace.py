@@ -132,3 +132,16 @@ def test_timestamps_truncate_in_utc_whatever_the_machine_zone(monkeypatch):
         t = ws.table("responses")
         result = t.select(m=t.ts.truncate("M")).execute()["m"].iloc[0]
     assert result == pd.Timestamp("2024-01-01")
+
+
+def test_memory_limit_of_file_workspaces(tmp_path, monkeypatch):
+    with rox.open(tmp_path / "a.duckdb") as ws:
+        limit = ws.backend.con.execute("SELECT current_setting('memory_limit')").fetchone()[0]
+        assert limit == "1.8 GiB"  # 2 GB
+    monkeypatch.setenv("ROX_MEMORY_LIMIT", "500MB")
+    with rox.open(tmp_path / "b.duckdb") as ws:
+        limit = ws.backend.con.execute("SELECT current_setting('memory_limit')").fetchone()[0]
+        assert limit.startswith("476")  # 500 MB in MiB
+    monkeypatch.setenv("ROX_MEMORY_LIMIT", "lots")
+    with pytest.raises(rox.errors.WorkspaceError, match="ROX_MEMORY_LIMIT='lots' is not a memory"):
+        rox.open(tmp_path / "c.duckdb")
