@@ -199,12 +199,7 @@ class Workspace:
         Scales declared at ingest (with their own cut-offs) are looked up in ``rox_scales``; other
         labels get the default cut-off rule (:meth:`rox.schema.Scale.parse`).
         """
-        if label is None:
-            return DEFAULT_SCALES[metric]
-        declared = self.declared_scales()
-        if (metric, label) in declared:
-            return declared[(metric, label)]
-        return Scale.parse(metric, label)
+        return self.scale_lookup()(metric, label)
 
     def scale_lookup(self) -> Callable[[str, str | None], Scale]:
         """:meth:`scale` with the declared scales read once (for many lookups in one analysis)."""

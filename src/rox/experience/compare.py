@@ -48,6 +48,24 @@ __all__ = ["Comparison", "adjust_pvalues", "compare", "parse_period"]
 Correction = Literal["holm", "bh", "none"]
 _UNITS = {"nps": "points", "csat": "points", "ces": "points on the 1-7 scale"}
 _NAMES = {"nps": "NPS", "csat": "CSAT", "ces": "CES"}
+#: Columns of a comparison after the group columns.
+COMPARISON_COLUMNS = (
+    "a",
+    "b",
+    "n_a",
+    "n_b",
+    "estimate_a",
+    "estimate_b",
+    "difference",
+    "ci_low",
+    "ci_high",
+    "p_value",
+    "p_adjusted",
+    "significant",
+    "detectable",
+    "low_n",
+    "verdict",
+)
 #: What a group is compared with when neither ``groups`` nor ``reference`` is given.
 OTHERS = "all others"
 
@@ -424,24 +442,7 @@ def _finish(
     p["significant"] = (p["p_adjusted"] < alpha).fillna(False).astype(bool)
     p["detectable"] = intervals.detectable_difference(se, alpha, power)
     p["verdict"] = [_verdict(r, metric, min_n, used) for r in p.itertuples(index=False)]
-    cols = [
-        *keys,
-        "a",
-        "b",
-        "n_a",
-        "n_b",
-        "estimate_a",
-        "estimate_b",
-        "difference",
-        "ci_low",
-        "ci_high",
-        "p_value",
-        "p_adjusted",
-        "significant",
-        "detectable",
-        "low_n",
-        "verdict",
-    ]
+    cols = [*keys, *COMPARISON_COLUMNS]
     return Comparison(
         frame=p[cols].reset_index(drop=True), metric=metric, test=test, correction=used, alpha=alpha
     )

@@ -15,7 +15,7 @@ import pandas as pd
 
 from rox.errors import MetricError
 from rox.experience.estimates import METHODS, estimate, summarise
-from rox.experience.query import ScoreQuery
+from rox.experience.query import ScoreQuery, as_columns
 from rox.results import Result
 from rox.schema import METRICS
 
@@ -153,7 +153,7 @@ def scorecard(
             )
     only = metrics[0] if len(metrics) == 1 else None
     query = ScoreQuery(
-        only, by=tuple(_columns(by)), period=period, since=since, until=until, where=where
+        only, by=tuple(as_columns(by)), period=period, since=since, until=until, where=where
     )
     dist = query.fetch(ws)
     keys = query.group_columns
@@ -180,12 +180,6 @@ def scorecard(
             min_n=min_n,
         )
     return out
-
-
-def _columns(by: str | Sequence[str] | None) -> list[str]:
-    from rox.experience.query import as_columns
-
-    return as_columns(by)
 
 
 def nps(
@@ -261,7 +255,7 @@ def counts(
 ) -> pd.DataFrame:
     """Number of responses per metric, group and period (and the weighted total ``w``)."""
     query = ScoreQuery(
-        None, by=tuple(_columns(by)), period=period, since=since, until=until, where=where
+        None, by=tuple(as_columns(by)), period=period, since=since, until=until, where=where
     )
     dist = query.fetch(ws)
     group = [*query.group_columns, "metric"]

@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import pandas as pd
 
-from rox.errors import MetricError
 from rox.experience import compare, measure
 from rox.journey.events import JourneyQuery
 from rox.results import Result
@@ -54,9 +53,7 @@ def channel_switching(
     ws: Workspace, query: JourneyQuery | None = None, **options: Any
 ) -> ChannelSwitching:
     """Count channel moves within journeys and the share of cross-channel journeys."""
-    if query is not None and options:
-        raise MetricError("pass either a JourneyQuery or its options, not both")
-    e = (query or JourneyQuery(**options)).events(ws).cache()
+    e = JourneyQuery.resolve(query, options).events(ws).cache()
     e = e.mutate(
         channel=e.channel.fill_null("(none)"), next_channel=e.next_channel.fill_null("(none)")
     )

@@ -76,6 +76,13 @@ class JourneyQuery:
     since: Any = None
     until: Any = None
 
+    @classmethod
+    def resolve(cls, query: JourneyQuery | None, options: Mapping[str, Any]) -> JourneyQuery:
+        """The query an analysis was given: ``query`` itself, or one built from its options."""
+        if query is not None and options:
+            raise MetricError("pass either a JourneyQuery or its options, not both")
+        return query or cls(**options)
+
     def events(self, ws: Workspace) -> ir.Table:
         """The cleaned, ordered journey events (see the module docstring)."""
         e = ws.require_rows("events")

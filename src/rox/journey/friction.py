@@ -87,9 +87,7 @@ def friction(
     query, **options
         How journeys are built (e.g. ``journey="purchase"``).
     """
-    if query is not None and options:
-        raise MetricError("pass either a JourneyQuery or its options, not both")
-    e = (query or JourneyQuery(**options)).events(ws).cache()
+    e = JourneyQuery.resolve(query, options).events(ws).cache()
     goal = goal or _goal(e)
     within = pd.Timedelta(repeat_within).total_seconds()
     reached_goal = e.filter(e.step == goal).select("journey_id").distinct().mutate(won=True)

@@ -137,9 +137,7 @@ def funnel(
         span = window if isinstance(window, timedelta) else pd.Timedelta(window)
     except ValueError:
         raise MetricError(f"window={window!r} is not a duration (e.g. '30D', '12h')") from None
-    if query is not None and options:
-        raise MetricError("pass either a JourneyQuery or its options, not both")
-    e = (query or JourneyQuery(**options)).events(ws).cache()
+    e = JourneyQuery.resolve(query, options).events(ws).cache()
     reached = _entries(e, steps[0], by, ws)
     limit = span.total_seconds()
     reached = reached.mutate(t_0=reached.t0, s_0=reached.s0)

@@ -28,12 +28,6 @@ _HOUR = 3600.0
 SEPARATOR = " > "
 
 
-def _query(query: JourneyQuery | None, options: dict[str, Any]) -> JourneyQuery:
-    if query is not None and options:
-        raise MetricError("pass either a JourneyQuery or its options, not both")
-    return query or JourneyQuery(**options)
-
-
 @dataclass(frozen=True, eq=False)
 class JourneyMap(Result):
     """The directly-follows graph of the journeys.
@@ -84,7 +78,7 @@ def journey_map(
     >>> m.to_frame().columns[:3].tolist()
     ['source', 'target', 'transitions']
     """
-    e = _query(query, options).events(ws).cache()
+    e = JourneyQuery.resolve(query, options).events(ws).cache()
     moves = e.filter(e.next_step.notnull())
     hours = (moves.next_ts.epoch_seconds() - moves.ts.epoch_seconds()) / _HOUR
     edges = (
@@ -135,7 +129,7 @@ def variants(
     ws: Workspace, query: JourneyQuery | None = None, *, top: int | None = 20, **options: Any
 ) -> PathTable:
     """The most common complete paths (variants), with their share and median duration."""
-    e = _query(query, options).events(ws).cache()
+    e = JourneyQuery.resolve(query, options).events(ws).cache()
     # Identify each journey's sequence by position-tagged hashes summed over its events (no ordered
     # aggregate, which cannot spill to disk), then spell out only the variants kept.
     tagged = e.step.concat("@", e.seq.cast("string")).hash()
@@ -179,7 +173,7 @@ def paths(
         raise MetricError("direction must be 'after' or 'before'")
     if depth < 1:
         raise MetricError("depth must be at least 1")
-    e = _query(query, options).events(ws).cache()
+    e = JourneyQuery.resolve(query, options).events(ws).cache()
     at = e.filter(e.step == step).group_by("journey_id").aggregate(at=e.seq.min(), at_ts=e.ts.min())
     j = e.join(at, "journey_id")
     if direction == "after":

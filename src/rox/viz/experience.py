@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 import plotly.graph_objects as go
 
+from rox.experience.compare import COMPARISON_COLUMNS
+
 if TYPE_CHECKING:
     from rox.experience.compare import Comparison
     from rox.experience.metrics import ExperienceResult
@@ -122,7 +124,7 @@ def bars(result: ExperienceResult, *, title: str | None = None) -> go.Figure:
 def comparison(result: Comparison, *, title: str | None = None) -> go.Figure:
     """Each difference with its interval: significant ones coloured, unjudged ones grey."""
     frame = result.frame
-    keys = [c for c in frame.columns if c not in _COMPARISON_COLUMNS]
+    keys = [c for c in frame.columns if c not in COMPARISON_COLUMNS]
     label = frame["b"].astype(str) + " vs " + frame["a"].astype(str)
     if keys:
         label = frame[keys].astype(str).agg(" / ".join, axis=1) + ": " + label
@@ -159,21 +161,3 @@ def comparison(result: Comparison, *, title: str | None = None) -> go.Figure:
 
 
 plot_comparison = comparison
-
-_COMPARISON_COLUMNS = {
-    "a",
-    "b",
-    "n_a",
-    "n_b",
-    "estimate_a",
-    "estimate_b",
-    "difference",
-    "ci_low",
-    "ci_high",
-    "p_value",
-    "p_adjusted",
-    "significant",
-    "detectable",
-    "low_n",
-    "verdict",
-}
