@@ -71,12 +71,12 @@ def test_default_workspace_is_rox_duckdb_in_current_folder(tmp_path, monkeypatch
 @pytest.mark.parametrize(
     ("url", "expected"),
     [
-        ("spark://local[2]", "spark:// workspaces are not available"),
-        ("postgres://u@127.0.0.1/db", "postgres:// workspaces are not available"),
+        ("spark://local[2]", r"'spark://local\[2\]' names no lake"),
+        ("spark://local[2]?lake=/x&warehouse=y", "unknown option 'warehouse'"),
         ("mysql://x", "unknown workspace URL scheme 'mysql'"),
     ],
 )
-def test_unknown_engine_is_a_clear_error(url, expected):
+def test_bad_workspace_url_is_a_clear_error(url, expected):
     with pytest.raises(EngineNotSupportedError, match=expected) as info:
         rox.open(url)
     assert isinstance(info.value, ValueError)

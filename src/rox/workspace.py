@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any, Literal
 import ibis
 import pandas as pd
 
-from rox import _engines
-from rox.errors import TableNotFoundError
+from rox import engines
+from rox.errors import TableNotFoundError, WorkspaceError
 from rox.results import Result
 from rox.schema import DEFAULT_SCALES, KEY_COLUMN, LOAD_COLUMN, TABLES, Scale, table_spec
 
@@ -41,7 +41,7 @@ _IBIS_TYPES = {
     "timestamp": "timestamp('UTC')",
 }
 
-_SYSTEM_SCHEMAS: dict[str, dict[str, str]] = {
+SYSTEM_TABLES: dict[str, dict[str, str]] = {
     LOADS_TABLE: {
         "load_id": "int64",
         "table_name": "string",
@@ -108,10 +108,17 @@ class Workspace:
 
     Parameters
     ----------
+    engine : rox.engines.Engine
+        The engine holding the tables.
+    read_only : bool, default False
+        Refuse loads and do not create missing tables.
+
+    Attributes
+    ----------
     backend : ibis backend
-        The connection holding the tables.
+        The connection every analysis runs on.
     url : str
-        The URL it was opened from.
+        The URL it was opened from (without any password).
 
     Examples
     --------
@@ -121,22 +128,23 @@ class Workspace:
     ['customers', 'transactions', 'events', 'responses', 'cases']
     """
 
-    def __init__(self, backend: Any, url: str, *, read_only: bool = False) -> None:
-        self.backend = backend
-        self.url = url
+    def __init__(self, engine: engines.Engine, *, read_only: bool = False) -> None:
+        self.engine = engine
+        self.backend = engine.backend
+        self.url = str(engine.url)
         self.read_only = read_only
         if not read_only:
             self._create_missing_tables()
 
     # -- tables -----------------------------------------------------------------------------------
     def _create_missing_tables(self) -> None:
-        existing = set(self.backend.list_tables())
+        existing = self.engine.list_tables()
         for name in TABLES:
             if name not in existing:
-                self.backend.create_table(name, schema=canonical_schema(name))
-        for name, cols in _SYSTEM_SCHEMAS.items():
+                self.engine.create_table(name, canonical_schema(name))
+        for name, cols in SYSTEM_TABLES.items():
             if name not in existing:
-                self.backend.create_table(name, schema=ibis.schema(cols))
+                self.engine.create_table(name, ibis.schema(cols))
 
     def table(self, name: str) -> ir.Table:
         """Return canonical table ``name`` as an Ibis table expression.
@@ -146,7 +154,7 @@ class Workspace:
         TableNotFoundError
             If ``name`` is neither a canonical table nor a bookkeeping table of the workspace.
         """
-        if name not in TABLES and name not in _SYSTEM_SCHEMAS:
+        if name not in TABLES and name not in SYSTEM_TABLES:
             table_spec(name)  # raises with the list of canonical tables
         if name not in self.backend.list_tables():
             raise TableNotFoundError(f"workspace {self.url} has no table {name!r}")
@@ -239,10 +247,27 @@ class Workspace:
 
         return ingest(self, table, source, mapping=mapping, on_error=on_error, progress=progress)
 
+    def append_rows(
+        self,
+        rows: Mapping[str, Any],
+        *,
+        new_columns: Mapping[str, Mapping[str, str]] | None = None,
+    ) -> None:
+        """Append Arrow ``rows`` (table → pyarrow.Table) as they are, as one commit of the engine.
+
+        No validation happens here: this is the last step of :meth:`ingest` (and of
+        :func:`rox.testing.insert_rows`). ``new_columns`` (table → column → Ibis type) are added
+        first.
+        """
+        partition = {
+            name: spec.time_column for name, spec in TABLES.items() if spec.time_column is not None
+        }
+        self.engine.append(rows, new_columns=new_columns, partition=partition)
+
     # -- lifecycle --------------------------------------------------------------------------------
     def close(self) -> None:
         """Close the connection."""
-        self.backend.disconnect()
+        self.engine.close()
 
     def __enter__(self) -> Workspace:
         return self
@@ -255,17 +280,28 @@ class Workspace:
 
 
 def open_workspace(
-    url: str | os.PathLike[str] | None = None, *, read_only: bool = False
+    url: str | os.PathLike[str] | Any | None = None,
+    *,
+    read_only: bool = False,
+    lake: str | None = None,
+    partition: str = "day",
 ) -> Workspace:
     """Open (or create) the workspace named by ``url``.
 
     Parameters
     ----------
-    url : str or path, optional
-        ``duckdb:///abs/path.duckdb``, ``duckdb://:memory:`` or a plain path to a DuckDB file.
+    url : str, path or SparkSession, optional
+        ``duckdb:///abs/path.duckdb``, ``duckdb://:memory:``, a plain path to a DuckDB file,
+        ``postgres://user:password@host:port/db``, ``spark://local[2]?lake=/folder`` (see
+        :mod:`rox.engines`), or an existing ``SparkSession`` (give ``lake``).
         Default: ``$ROX_WORKSPACE``, else ``rox.duckdb`` in the current folder.
     read_only : bool, default False
         Open without creating missing tables and without write access.
+    lake : str, optional
+        With a SparkSession: the folder (local, ``hdfs://``, ``s3a://``, ``dbfs:/``) holding the
+        tables as Parquet.
+    partition : {'day', 'month', 'none'}, default 'day'
+        With a SparkSession: how tables with a time column are laid out in the lake.
 
     Returns
     -------
@@ -278,6 +314,16 @@ def open_workspace(
     WorkspaceError
         If the database cannot be opened (for example another process holds the DuckDB file).
     """
-    parsed = _engines.parse_url(url if url is not None else _engines.default_url())
-    backend = _engines.connect(parsed, read_only=read_only)
-    return Workspace(backend, str(parsed), read_only=read_only)
+    if _is_spark_session(url):
+        from rox.engines.spark import SparkEngine
+
+        engine = SparkEngine.from_session(url, lake or "", partition=partition)
+        return Workspace(engine, read_only=read_only)
+    if lake is not None or partition != "day":
+        raise WorkspaceError("lake= and partition= are for a SparkSession; a URL says ?lake=")
+    parsed = engines.parse_url(url if url is not None else engines.default_url())
+    return Workspace(engines.connect(parsed, read_only=read_only), read_only=read_only)
+
+
+def _is_spark_session(obj: object) -> bool:
+    return type(obj).__name__ == "SparkSession" and type(obj).__module__.startswith("pyspark")

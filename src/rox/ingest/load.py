@@ -17,12 +17,14 @@ never an overwrite. Each load is recorded in ``rox_loads``.
 from __future__ import annotations
 
 import os
+import tempfile
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 import duckdb
+import ibis
 import pandas as pd
 
 from rox.errors import IngestError, RowProblem, SourceError, ValidationError, WorkspaceError
@@ -161,9 +163,64 @@ def ingest(
     sources = list(source) if isinstance(source, list | tuple) else [source]
     if not sources:
         raise IngestError("nothing to load: no source given")
-    con = ws.backend.con
     known_scales = ws.declared_scales()
-    load_id = int(con.execute("SELECT coalesce(max(load_id), 0) + 1 FROM rox_loads").fetchone()[0])
+    loads = ws.table("rox_loads")
+    load_id = int(loads.load_id.max().fill_null(0).execute()) + 1
+    if ws.engine.name == "duckdb":
+        # validate and write inside the workspace itself, in one transaction
+        rows, problems = _load(
+            ws, spec.name, sources, plan_mapping, known_scales, load_id, on_error, progress, fmt
+        )
+    else:
+        # validate in a DuckDB staging database next to this process, then append what it
+        # accepted to the workspace's engine as one commit
+        from rox.workspace import open_workspace
+
+        with tempfile.TemporaryDirectory(prefix="rox-stage-") as folder:
+            stage = open_workspace(f"duckdb://{folder}/stage.duckdb")
+            try:
+                rows, problems = _stage(
+                    ws,
+                    stage,
+                    spec.name,
+                    sources,
+                    plan_mapping,
+                    known_scales,
+                    load_id,
+                    on_error,
+                    progress,
+                    fmt,
+                )
+            finally:
+                stage.close()
+    if progress is not None:
+        progress(1.0)
+    frame = pd.DataFrame(
+        rows, columns=["source", "rows_read", "rows_loaded", "rows_rejected", "rows_skipped"]
+    )
+    return LoadReport(
+        frame=frame, load_id=load_id, table=spec.name, problems=problems[:PROBLEMS_KEPT]
+    )
+
+
+def _load(
+    ws: Workspace,
+    table: str,
+    sources: list[Any],
+    mapping: ColumnMapping,
+    known_scales: Mapping[Any, Any],
+    load_id: int,
+    on_error: str,
+    progress: Callable[[float], None] | None,
+    fmt: Format | None,
+    existing: Callable[[Any], Any] | None = None,
+) -> tuple[list[dict[str, Any]], list[RowProblem]]:
+    """Read, check and write ``sources`` into DuckDB workspace ``ws`` in one transaction.
+
+    ``existing`` (for staged loads) returns the rows of the real table with the given keys, so
+    that key checks see what the workspace already holds.
+    """
+    con = ws.backend.con
     tracker = _Progress(con, progress, len(sources))
     rows: list[dict[str, Any]] = []
     problems: list[RowProblem] = []
@@ -177,24 +234,25 @@ def ingest(
             counts, first = _load_one(
                 con,
                 ws,
-                spec.name,
+                table,
                 src,
-                plan_mapping,
+                mapping,
                 known_scales,
                 load_id,
                 on_error,
                 tracker.at(i),
+                existing,
             )
             rows.append(counts)
             problems.extend(first)
-        if rows and plan_mapping.scales:
-            _declare_scales(con, plan_mapping, known_scales)
+        if rows and mapping.scales:
+            _declare_scales(con, mapping, known_scales)
         con.executemany(
             "INSERT INTO rox_loads VALUES (?, ?, ?, now(), ?, ?, ?, ?)",
             [
                 [
                     load_id,
-                    spec.name,
+                    table,
                     r["source"],
                     r["rows_read"],
                     r["rows_loaded"],
@@ -215,14 +273,54 @@ def ingest(
             con.unregister(view)
         for temp in (_RAW, _TYPED, _PROBLEMS, _SKIPPED):
             con.execute(f"DROP TABLE IF EXISTS {temp}")
-    if progress is not None:
-        progress(1.0)
-    frame = pd.DataFrame(
-        rows, columns=["source", "rows_read", "rows_loaded", "rows_rejected", "rows_skipped"]
+    return rows, problems
+
+
+def _stage(
+    ws: Workspace,
+    stage: Workspace,
+    table: str,
+    sources: list[Any],
+    mapping: ColumnMapping,
+    known_scales: Mapping[Any, Any],
+    load_id: int,
+    on_error: str,
+    progress: Callable[[float], None] | None,
+    fmt: Format | None,
+) -> tuple[list[dict[str, Any]], list[RowProblem]]:
+    """Load into DuckDB workspace ``stage``, then append the accepted rows to ``ws``."""
+    target = ws.table(table).schema()
+    have = dict(stage.table(table).schema().items())
+    extras = {name: dtype for name, dtype in target.items() if name not in have}
+    if extras:
+        stage.append_rows({}, new_columns={table: {n: str(d) for n, d in extras.items()}})
+
+    def existing(keys: Any) -> Any:
+        wanted = ibis.memtable(keys)
+        t = ws.table(table)
+        return t.semi_join(wanted, t[KEY_COLUMN] == wanted[KEY_COLUMN]).to_pyarrow()
+
+    rows, problems = _load(
+        stage, table, sources, mapping, known_scales, load_id, on_error, progress, fmt, existing
     )
-    return LoadReport(
-        frame=frame, load_id=load_id, table=spec.name, problems=problems[:PROBLEMS_KEPT]
+    loaded = stage.table(table).schema()
+    new_columns = {n: str(d) for n, d in loaded.items() if n not in target}
+
+    def of_load(name: str) -> Any:
+        t = stage.table(name)
+        column = LOAD_COLUMN if name == table else "load_id"
+        return t.filter(t[column] == load_id).to_pyarrow()
+
+    ws.append_rows(
+        {
+            table: of_load(table),
+            "rejects": of_load("rejects"),
+            "rox_scales": stage.table("rox_scales").to_pyarrow(),
+            "rox_loads": of_load("rox_loads"),  # last: the record that the load happened
+        },
+        new_columns={table: new_columns} if new_columns else None,
     )
+    return rows, problems
 
 
 def _load_one(
@@ -235,6 +333,7 @@ def _load_one(
     load_id: int,
     on_error: str,
     step: Callable[[str, str], None],
+    existing: Callable[[Any], Any] | None = None,
 ) -> tuple[dict[str, Any], list[RowProblem]]:
     """Stage, check and write one source inside the open transaction."""
     spec = table_spec(table)
@@ -266,6 +365,8 @@ def _load_one(
     typed = plan.typed_select(_RAW, keys_complete=complete)
     step("parse", f"CREATE OR REPLACE TEMP TABLE {_TYPED} AS {typed}")
     step("check", f"CREATE OR REPLACE TEMP TABLE {_PROBLEMS} AS {plan.problems_select(_TYPED)}")
+    if existing is not None:
+        _copy_existing(con, table, existing)
     _check_keys(con, plan, table)
     n_rows = int(con.execute(f"SELECT count(*) FROM {_RAW}").fetchone()[0])
     n_invalid = int(con.execute(f"SELECT count(DISTINCT row) FROM {_PROBLEMS}").fetchone()[0])
@@ -308,6 +409,20 @@ def _load_one(
         "rows_skipped": n_skipped,
     }
     return counts, first
+
+
+def _copy_existing(con: Any, table: str, existing: Callable[[Any], Any]) -> None:
+    """Copy the workspace's rows with the source's keys into the staging table."""
+    keys = con.execute(
+        f"SELECT DISTINCT {KEY_COLUMN} FROM {_TYPED} EXCEPT SELECT {KEY_COLUMN} FROM {ident(table)}"
+    ).to_arrow_table()
+    if not keys.num_rows:
+        return
+    old = existing(keys)
+    if old.num_rows:
+        con.register("_rox_existing", old)
+        con.execute(f"INSERT INTO {ident(table)} BY NAME SELECT * FROM _rox_existing")
+        con.unregister("_rox_existing")
 
 
 def _check_keys(con: Any, plan: LoadPlan, table: str) -> None:

@@ -65,13 +65,14 @@ def channel_switching(
     )
     per = e.group_by("journey_id").aggregate(channels=e.channel.nunique())
     totals = (
-        per.aggregate(journeys=per.count(), cross=(per.channels > 1).cast("int64").sum())
+        per.aggregate(journeys=per.count(), cross=per.count(where=per.channels > 1))
         .execute()
         .iloc[0]
     )
     journeys = int(totals["journeys"])
     share = float(totals["cross"]) / journeys if journeys else float("nan")
-    frame = frame.sort_values("moves", ascending=False).reset_index(drop=True)
+    frame = frame.sort_values(["moves", "source", "target"], ascending=[False, True, True])
+    frame = frame.reset_index(drop=True)
     return ChannelSwitching(frame=frame, cross_channel_share=share, journeys=journeys)
 
 

@@ -136,8 +136,8 @@ class JourneyQuery:
         by_customer = ibis.window(group_by=e.customer_id, order_by=[e.ts, e.step])
         prev = e.ts.lag().over(by_customer)
         e = e.mutate(
-            _new=(prev.isnull() | ((e.ts.epoch_seconds() - prev.epoch_seconds()) > seconds)).cast(
-                "int64"
+            _new=ibis.ifelse(
+                prev.isnull() | ((e.ts.epoch_seconds() - prev.epoch_seconds()) > seconds), 1, 0
             )
         )
         # number the journeys of a customer: a running count of journey starts

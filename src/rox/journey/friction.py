@@ -96,17 +96,18 @@ def friction(
         visits=j.count(),
         won=j.won.max(),
         ended=j.is_last.max(),
-        wait=((j.next_ts.epoch_seconds() - j.ts.epoch_seconds()) / 3600.0).median(),
+        # median of whole seconds, then hours: exact on every engine
+        wait=(j.next_ts.epoch_seconds() - j.ts.epoch_seconds()).median() / 3600.0,
     )
     p = per_journey_step
     steps = (
         p.group_by("step")
         .aggregate(
             journeys=p.count(),
-            exits=(p.ended & ~p.won).cast("int64").sum(),
-            continued=(~p.ended).cast("int64").sum(),
-            continued_won=(~p.ended & p.won).cast("int64").sum(),
-            loops=(p.visits > 1).cast("int64").sum(),
+            exits=p.count(where=p.ended & ~p.won),
+            continued=p.count(where=~p.ended),
+            continued_won=p.count(where=~p.ended & p.won),
+            loops=p.count(where=p.visits > 1),
             median_wait_hours=p.wait.median(),
         )
         .execute()
@@ -118,9 +119,9 @@ def friction(
         gaps.group_by("step")
         .aggregate(
             events=gaps.count(),
-            repeats=((gaps._next.epoch_seconds() - gaps.ts.epoch_seconds()) <= within)
-            .cast("int64")
-            .sum(),
+            repeats=gaps.count(
+                where=(gaps._next.epoch_seconds() - gaps.ts.epoch_seconds()) <= within
+            ),
         )
         .execute()
     )
@@ -140,7 +141,9 @@ def friction(
     )
     steps["lost_value"] = steps["lost_conversions"] * value
     steps = steps.merge(_experience(ws), on="step", how="left")
-    steps = steps.sort_values(["lost_value", "exit_rate"], ascending=False, na_position="last")
+    steps = steps.sort_values(
+        ["lost_value", "exit_rate", "step"], ascending=[False, False, True], na_position="last"
+    )
     cols = [
         "step",
         "journeys",

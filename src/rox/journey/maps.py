@@ -20,6 +20,8 @@ from rox.journey.events import JourneyQuery
 from rox.results import Result
 
 if TYPE_CHECKING:
+    import ibis.expr.types as ir
+
     from rox.workspace import Workspace
 
 __all__ = ["JourneyMap", "PathTable", "journey_map", "paths", "variants"]
@@ -80,14 +82,15 @@ def journey_map(
     """
     e = JourneyQuery.resolve(query, options).events(ws).cache()
     moves = e.filter(e.next_step.notnull())
-    hours = (moves.next_ts.epoch_seconds() - moves.ts.epoch_seconds()) / _HOUR
+    # quantiles of whole seconds, then hours: the same on every engine
+    seconds = moves.next_ts.epoch_seconds() - moves.ts.epoch_seconds()
     edges = (
         moves.group_by([moves.step.name("source"), moves.next_step.name("target")])
         .aggregate(
             transitions=moves.count(),
             customers=moves.customer_id.nunique(),
-            median_hours=hours.median(),
-            p90_hours=hours.quantile(0.9),
+            median_hours=seconds.median() / _HOUR,
+            p90_hours=seconds.quantile(0.9) / _HOUR,
         )
         .execute()
     )
@@ -111,8 +114,8 @@ def journey_map(
     cols = ["source", "target", "transitions", "customers", "share", "median_hours", "p90_hours"]
     return JourneyMap(
         frame=edges[cols].reset_index(drop=True),
-        starts=starts.sort_values("journeys", ascending=False).reset_index(drop=True),
-        ends=ends.sort_values("journeys", ascending=False).reset_index(drop=True),
+        starts=_by_journeys(starts),
+        ends=_by_journeys(ends),
         journeys=int(totals["journeys"]),
         events=int(totals["events"]),
     )
@@ -137,10 +140,12 @@ def variants(
         k1=(tagged % 1_000_000_007).sum(),
         k2=(tagged % 998_244_353).sum(),
         steps=e.count(),
-        hours=(e.ts.max().epoch_seconds() - e.ts.min().epoch_seconds()) / _HOUR,
+        seconds=e.ts.max().epoch_seconds() - e.ts.min().epoch_seconds(),
     )
     groups = per.group_by(["k1", "k2", "steps"]).aggregate(
-        journeys=per.count(), median_hours=per.hours.median(), example=per.journey_id.min()
+        journeys=per.count(),
+        median_hours=per.seconds.median() / _HOUR,
+        example=per.journey_id.min(),
     )
     if top is not None:
         groups = groups.order_by([ibis.desc("journeys"), "example"]).limit(top)
@@ -180,20 +185,44 @@ def paths(
         window = j.filter((j.seq >= j.at) & (j.seq <= j.at + depth))
     else:
         window = j.filter((j.seq <= j.at) & (j.seq >= j.at - depth))
+    # the path spelled from one column per position (ordered string aggregation is not portable:
+    # PySpark has none); positions are consecutive, so a missing one ends the path
+    positions = range(depth + 1) if direction == "after" else range(-depth, 1)  # from the step
     per = window.group_by("journey_id").aggregate(
-        path=window.step.group_concat(SEPARATOR, order_by=[window.seq]),
         steps=window.count(),
-        hours=(window.ts.max().epoch_seconds() - window.ts.min().epoch_seconds()) / _HOUR,
+        seconds=window.ts.max().epoch_seconds() - window.ts.min().epoch_seconds(),
+        **{
+            f"s{i}": window.step.max(where=window.seq == window.at + k)
+            for i, k in enumerate(positions)
+        },
     )
+    anchor = 0 if direction == "after" else depth
+
+    def piece(i: int) -> ir.StringValue:
+        s = per[f"s{i}"]
+        if i == anchor:
+            return s
+        text = s.concat(SEPARATOR) if i < anchor else ibis.literal(SEPARATOR).concat(s)
+        return s.isnull().ifelse("", text)
+
+    pieces = [piece(i) for i in range(depth + 1)]
+    path = pieces[0].concat(*pieces[1:])
+    per = per.select("steps", "seconds", path=path)
     # journeys that end right at the step are paths of one step
     out = (
         per.group_by(["path", "steps"])
-        .aggregate(journeys=per.count(), median_hours=per.hours.median())
+        .aggregate(journeys=per.count(), median_hours=per.seconds.median() / _HOUR)
         .execute()
     )
     if out.empty:
         raise MetricError(f"no journey visits the step {step!r}")
     return _paths_result(out, top)
+
+
+def _by_journeys(frame: pd.DataFrame) -> pd.DataFrame:
+    """Most journeys first, ties by step (engines return groups in any order)."""
+    ordered = frame.sort_values(["journeys", "step"], ascending=[False, True])
+    return ordered.reset_index(drop=True)
 
 
 def _paths_result(out: pd.DataFrame, top: int | None, total: int | None = None) -> PathTable:

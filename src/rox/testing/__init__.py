@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import pandas as pd
+import pyarrow as pa
 
 from rox.schema import KEY_COLUMN, LOAD_COLUMN, table_spec
 
@@ -42,4 +43,6 @@ def insert_rows(ws: Workspace, table: str, frame: pd.DataFrame) -> None:
             col = col.astype("string").astype(object).where(col.notna(), None)
         out[name] = col
     del spec
-    ws.backend.insert(table, out)
+    ws.append_rows(
+        {table: pa.Table.from_pandas(out, schema=target.to_pyarrow(), preserve_index=False)}
+    )

@@ -171,7 +171,8 @@ def clv(
     out["expected_purchases"] = expected
     out["expected_spend"] = spend
     out["clv"] = value
-    out = out.sort_values("clv", ascending=False, kind="stable").reset_index(drop=True)
+    # ties by customer: engines return the summary's rows in any order
+    out = out.sort_values(["clv", "customer_id"], ascending=[False, True]).reset_index(drop=True)
     return CLV(
         frame=out,
         purchase_model=purchases,

@@ -125,12 +125,14 @@ def rfm_expr(
     )
     if holdout_end is None:
         return out
-    hold = daily.filter((daily.day > cal_end) & (daily.day <= ibis.literal(holdout_end.date())))
+    hold_end = ibis.literal(holdout_end.date())
+    hold = daily.filter((daily.day > cal_end) & (daily.day <= hold_end))
     per_hold = hold.group_by(hold.customer_id).aggregate(
         frequency_holdout=hold.count(), spend_holdout=hold.amount.sum()
     )
     joined = out.left_join(per_hold, out.customer_id == per_hold.customer_id)
-    duration = (holdout_end - calibration_end).days / scale
+    # the same day arithmetic as recency and T (a float literal is NUMERIC on PostgreSQL)
+    duration = hold_end.delta(cal_end, unit="day").cast("float64") / scale
     return joined.select(
         *[joined[c] for c in out.columns],
         frequency_holdout=joined.frequency_holdout.fill_null(0),
@@ -138,7 +140,7 @@ def rfm_expr(
             (joined.frequency_holdout > 0, joined.spend_holdout / joined.frequency_holdout),
             else_=ibis.null("float64"),
         ),
-        duration_holdout=ibis.literal(duration),
+        duration_holdout=duration,
     )
 
 

@@ -1,0 +1,204 @@
+"""Engines: the only place that knows how each backend is opened, stores tables and its quirks.
+
+A workspace is named by a URL:
+
+=============================================  ===================================================
+``duckdb:///abs/path/file.duckdb``             a DuckDB file (the embedded default)
+``duckdb://relative/file.duckdb``              a DuckDB file relative to the current folder
+``duckdb://:memory:``                          an in-memory DuckDB database
+``path/to/file.duckdb``                        a plain path means a DuckDB file
+``postgres://user:password@host:port/db``      a PostgreSQL database (``postgresql://`` too)
+``spark://local[2]?lake=/data/rox``            Apache Spark in local mode, tables in a Parquet lake
+``spark://yarn?lake=hdfs:///rox``              Spark on a cluster manager (``yarn``, ``k8s://...``,
+                                               ``host:7077`` for a standalone master)
+``spark://?lake=/data/rox``                    the active Spark session (spark-submit, Databricks)
+``spark://local[2]?lake=/x&partition=month``   lay tables out by month (``day``, the default;
+                                               ``month``; ``none``)
+=============================================  ===================================================
+
+Every engine gives an Ibis backend (all analyses are Ibis expressions) and an :class:`Engine` that
+creates the canonical tables and appends validated rows to them: inside one transaction on DuckDB
+and PostgreSQL, as Parquet files partitioned by day on Spark.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs, urlsplit, urlunsplit
+
+from rox.errors import EngineNotSupportedError
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    import ibis
+    import pyarrow as pa
+
+__all__ = ["Engine", "EngineURL", "connect", "default_url", "parse_url"]
+
+DEFAULT_FILE = "rox.duckdb"
+ENV_VAR = "ROX_WORKSPACE"
+
+
+@dataclass(frozen=True)
+class EngineURL:
+    """A parsed workspace URL.
+
+    Attributes
+    ----------
+    engine : {'duckdb', 'postgres', 'spark'}
+    location : str
+        DuckDB: the file path or ``:memory:``. PostgreSQL: the connection URL. Spark: the master
+        (empty for the active session).
+    options : tuple of (str, str)
+        Query options (``lake=`` for Spark).
+    """
+
+    engine: str
+    location: str
+    options: tuple[tuple[str, str], ...] = ()
+
+    def option(self, name: str, default: str | None = None) -> str | None:
+        """Value of query option ``name``."""
+        return dict(self.options).get(name, default)
+
+    def __str__(self) -> str:
+        if self.engine == "postgres":
+            # never show a password in messages, reprs or reports
+            parts = urlsplit(self.location)
+            netloc = parts.netloc
+            if parts.password is not None:
+                netloc = netloc.replace(f":{parts.password}@", ":***@", 1)
+            return urlunsplit(parts._replace(netloc=netloc))
+        query = "&".join(f"{k}={v}" for k, v in self.options)
+        # An absolute path starts with "/", which makes the usual three slashes of a file URL.
+        return f"{self.engine}://{self.location}" + (f"?{query}" if query else "")
+
+
+def default_url() -> str:
+    """The workspace used when none is named: ``$ROX_WORKSPACE``, else ``rox.duckdb`` here."""
+    return os.environ.get(ENV_VAR) or DEFAULT_FILE
+
+
+def parse_url(url: str | os.PathLike[str]) -> EngineURL:
+    """Parse a workspace URL (see the module docstring).
+
+    Raises
+    ------
+    EngineNotSupportedError
+        If the scheme names an engine rox does not know, or a Spark URL has no ``lake``.
+    """
+    text = os.fspath(url)
+    scheme, sep, rest = text.partition("://")
+    if not sep:
+        return EngineURL("duckdb", str(Path(text).expanduser().resolve()))
+    scheme = scheme.lower()
+    if scheme == "duckdb":
+        if rest in (":memory:", "memory", ""):
+            return EngineURL("duckdb", ":memory:")
+        return EngineURL("duckdb", str(Path(rest).expanduser().resolve()))
+    if scheme in ("postgres", "postgresql"):
+        return EngineURL("postgres", f"postgresql://{rest}")
+    if scheme == "spark":
+        master, _, query = rest.partition("?")
+        options = {k: v[-1] for k, v in parse_qs(query, keep_blank_values=True).items()}
+        unknown = sorted(set(options) - {"lake", "partition"})
+        if unknown:
+            raise EngineNotSupportedError(
+                f"unknown option {unknown[0]!r} in {text!r}; a Spark workspace takes "
+                "?lake=FOLDER and optionally &partition=day|month|none"
+            )
+        partition = options.get("partition", "day")
+        if partition not in ("day", "month", "none"):
+            raise EngineNotSupportedError(
+                f"partition={partition!r} in {text!r}: expected day, month or none"
+            )
+        lake = options.get("lake")
+        if not lake:
+            raise EngineNotSupportedError(
+                f"{text!r} names no lake: a Spark workspace keeps its tables as Parquet in a "
+                "folder, e.g. spark://local[2]?lake=/data/rox"
+            )
+        if "://" not in lake and not lake.startswith("dbfs:"):
+            lake = str(Path(lake).expanduser().resolve())
+        extra = (("partition", partition),) if "partition" in options else ()
+        return EngineURL("spark", master, (("lake", lake), *extra))
+    raise EngineNotSupportedError(
+        f"unknown workspace URL scheme {scheme!r} in {text!r}; "
+        "expected duckdb:///path/file.duckdb, duckdb://:memory:, a plain file path, "
+        "postgres://user@host/db or spark://local[2]?lake=/folder"
+    )
+
+
+class Engine:
+    """How one engine stores the canonical tables.
+
+    Attributes
+    ----------
+    url : EngineURL
+    backend : ibis backend
+        The connection every analysis runs on.
+    """
+
+    name = ""
+
+    def __init__(self, url: EngineURL, backend: Any) -> None:
+        self.url = url
+        self.backend = backend
+
+    def list_tables(self) -> set[str]:
+        """Names of the tables the workspace has."""
+        return set(self.backend.list_tables())
+
+    def create_table(self, name: str, schema: ibis.Schema) -> None:
+        """Create empty table ``name``."""
+        self.backend.create_table(name, schema=schema)
+
+    def append(
+        self,
+        rows: Mapping[str, pa.Table],
+        *,
+        new_columns: Mapping[str, Mapping[str, str]] | None = None,
+        partition: Mapping[str, str] | None = None,
+    ) -> None:
+        """Append ``rows`` (table name → Arrow rows with the table's columns) as one commit.
+
+        Parameters
+        ----------
+        rows : mapping of str to pyarrow.Table
+        new_columns : mapping of str to mapping of str to str, optional
+            Columns to add first, per table: name → Ibis type.
+        partition : mapping of str to str, optional
+            The time column of each table, for engines that lay tables out by day.
+        """
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Close the connection."""
+        self.backend.disconnect()
+
+
+def connect(url: EngineURL, *, read_only: bool = False) -> Engine:
+    """Open the engine named by ``url``.
+
+    Raises
+    ------
+    WorkspaceError
+        If the database, server or session cannot be opened.
+    """
+    if url.engine == "duckdb":
+        from rox.engines.duckdb import DuckDBEngine
+
+        return DuckDBEngine.open(url, read_only=read_only)
+    if url.engine == "postgres":
+        from rox.engines.postgres import PostgresEngine
+
+        return PostgresEngine.open(url, read_only=read_only)
+    if url.engine == "spark":
+        from rox.engines.spark import SparkEngine
+
+        return SparkEngine.open(url, read_only=read_only)
+    raise EngineNotSupportedError(url.engine)  # pragma: no cover - parse_url refuses others

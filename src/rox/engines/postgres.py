@@ -1,0 +1,76 @@
+"""PostgreSQL: a database server shared by several processes (the service's store)."""
+
+from __future__ import annotations
+
+import io
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
+
+from rox.engines import Engine, EngineURL
+from rox.errors import WorkspaceError
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    import pyarrow as pa
+
+#: Rows sent per COPY chunk (bounds the memory of the CSV buffer).
+_COPY_CHUNK = 200_000
+
+
+class PostgresEngine(Engine):
+    """A PostgreSQL database; appends are one transaction of ``COPY`` statements."""
+
+    name = "postgres"
+
+    @classmethod
+    def open(cls, url: EngineURL, *, read_only: bool = False) -> PostgresEngine:
+        """Connect (Ibis sets the session's time zone to UTC)."""
+        import ibis
+
+        try:
+            backend = ibis.connect(url.location)
+        except Exception as exc:  # psycopg.OperationalError and friends
+            parts = urlsplit(url.location)
+            where = f"{parts.hostname or 'localhost'}:{parts.port or 5432}{parts.path}"
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise WorkspaceError(f"cannot connect to PostgreSQL at {where}: {first}") from None
+        if read_only:
+            with backend.con.cursor() as cur:
+                cur.execute("SET default_transaction_read_only = on")
+        return cls(url, backend)
+
+    def append(
+        self,
+        rows: Mapping[str, pa.Table],
+        *,
+        new_columns: Mapping[str, Mapping[str, str]] | None = None,
+        partition: Mapping[str, str] | None = None,
+    ) -> None:
+        """Add columns and ``COPY`` the rows in, all in one transaction."""
+        import ibis
+        import pyarrow.csv as pacsv
+        from ibis.backends.sql.datatypes import PostgresType
+
+        from rox.ingest.validation import ident
+
+        con = self.backend.con
+        with con.transaction(), con.cursor() as cur:
+            for table, columns in (new_columns or {}).items():
+                for column, dtype in columns.items():
+                    sql_type = PostgresType.from_ibis(ibis.dtype(dtype)).sql("postgres")
+                    cur.execute(
+                        f"ALTER TABLE {ident(table)} ADD COLUMN IF NOT EXISTS "
+                        f"{ident(column)} {sql_type}"
+                    )
+            options = pacsv.WriteOptions(include_header=False, quoting_style="needed")
+            for table, data in rows.items():
+                if not data.num_rows:
+                    continue
+                names = ", ".join(ident(c) for c in data.column_names)
+                with cur.copy(f"COPY {ident(table)} ({names}) FROM STDIN (FORMAT csv)") as copy:
+                    for batch in data.to_batches(max_chunksize=_COPY_CHUNK):
+                        buffer = io.BytesIO()
+                        # nulls are written as nothing, empty strings as "": COPY tells them apart
+                        pacsv.write_csv(batch, buffer, options)
+                        copy.write(buffer.getvalue())

@@ -1,0 +1,185 @@
+"""Apache Spark: the canonical tables as Parquet in a lake folder, queried through Ibis's PySpark.
+
+Each table is a folder ``<lake>/<table>/``; tables with a time column are partitioned by its UTC day
+(``_date=YYYY-MM-DD``, the default) or month (``_month=YYYY-MM``, for lakes whose days are small:
+every partition is at least one file, and many tiny files make Spark slow), or not at all.
+
+The session sees each table as a temporary view over its folder (read with schema merging, so
+columns added by later loads appear), re-registered after every append. The view leaves out the
+partition column, so a table has the same columns on every engine. One workspace per session at a
+time: the views are named after the tables.
+
+An append writes the data tables first and the load record (``rox_loads``) last, each as one
+Spark write job (whose files appear only when the job commits). A failure between two jobs can
+leave rows without their load record; loading the same source again skips the rows already there
+(rox's loads are idempotent) and writes the record.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING, Any
+
+from rox.engines import Engine, EngineURL
+from rox.errors import WorkspaceError
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    import ibis
+    import pyarrow as pa
+
+#: The hive-style partition column of each layout, and the format of its values.
+PARTITIONS = {"day": ("_date", "yyyy-MM-dd"), "month": ("_month", "yyyy-MM")}
+
+
+def local_session(master: str) -> Any:
+    """Build (or reuse) a SparkSession for ``master`` with rox's settings.
+
+    Local sessions bind to 127.0.0.1, run without the web UI and use few shuffle partitions
+    (adaptive execution coalesces them further).
+    """
+    from pyspark.sql import SparkSession
+
+    builder = SparkSession.builder.appName("rox").config("spark.sql.session.timeZone", "UTC")
+    if master:
+        builder = builder.master(
+            master
+            if "://" in master or master.startswith(("local", "yarn"))
+            else f"spark://{master}"
+        )
+    if not master or master.startswith("local"):
+        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+        builder = (
+            builder.config("spark.ui.enabled", "false")
+            .config("spark.sql.shuffle.partitions", "8")
+            .config("spark.driver.memory", os.environ.get("ROX_SPARK_DRIVER_MEMORY", "4g"))
+            .config("spark.ui.showConsoleProgress", "false")
+        )
+    session = builder.getOrCreate()
+    session.sparkContext.setLogLevel(os.environ.get("ROX_SPARK_LOG_LEVEL", "ERROR"))
+    return session
+
+
+class SparkEngine(Engine):
+    """A Spark session over a Parquet lake folder."""
+
+    name = "spark"
+
+    def __init__(
+        self, url: EngineURL, backend: Any, session: Any, lake: str, partition: str = "day"
+    ) -> None:
+        super().__init__(url, backend)
+        self.session = session
+        self.lake = lake.rstrip("/")
+        self.partition = partition
+        self._schemas: dict[str, Any] = {}
+
+    @classmethod
+    def open(cls, url: EngineURL, *, read_only: bool = False) -> SparkEngine:
+        """Start or reuse the session named by ``url`` and register the lake's tables."""
+        try:
+            session = local_session(url.location)
+        except Exception as exc:  # Java missing, bad master URL, ...
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise WorkspaceError(f"cannot start Spark for {url}: {first}") from None
+        lake, partition = url.option("lake") or "", url.option("partition", "day") or "day"
+        return cls.from_session(session, lake, partition=partition, url=url)
+
+    @classmethod
+    def from_session(
+        cls, session: Any, lake: str, *, partition: str = "day", url: EngineURL | None = None
+    ) -> SparkEngine:
+        """Use an existing SparkSession (spark-submit, Databricks) with tables under ``lake``."""
+        import ibis
+
+        if not lake:
+            raise WorkspaceError("a Spark workspace needs a lake folder for its Parquet tables")
+        backend = ibis.pyspark.connect(session)
+        url = url or EngineURL("spark", "", (("lake", lake), ("partition", partition)))
+        return cls(url, backend, session, lake, partition)
+
+    def path(self, table: str) -> str:
+        """Folder of ``table`` in the lake."""
+        return f"{self.lake}/{table}"
+
+    def list_tables(self) -> set[str]:
+        """Tables of the lake (registering each as a view of this session)."""
+        from rox.schema import TABLES
+        from rox.workspace import SYSTEM_TABLES
+
+        return {name for name in (*TABLES, *SYSTEM_TABLES) if self._register(name)}
+
+    def _register(self, table: str) -> bool:
+        """(Re-)register the view of ``table``; False if the lake has no such table yet."""
+        from pyspark.errors import AnalysisException
+
+        if not self._exists(self.path(table)):
+            if table in self._schemas:  # created in this session, no rows yet
+                self._empty(table).createOrReplaceTempView(table)
+                return True
+            return False
+        try:
+            frame = self.session.read.option("mergeSchema", "true").parquet(self.path(table))
+        except AnalysisException as exc:
+            if "PATH_NOT_FOUND" in str(exc) or "UNABLE_TO_INFER_SCHEMA" in str(exc):
+                if table in self._schemas:  # created in this session, no rows yet
+                    self._empty(table).createOrReplaceTempView(table)
+                    return True
+                return False
+            raise
+        frame = frame.drop(*(column for column, _ in PARTITIONS.values()))
+        frame.createOrReplaceTempView(table)
+        return True
+
+    def _exists(self, path: str) -> bool:
+        """Whether ``path`` exists (asked of Hadoop's file system, which knows every lake)."""
+        jvm = getattr(self.session, "_jvm", None)
+        if jvm is None:  # Spark Connect: reading a missing folder raises PATH_NOT_FOUND instead
+            return True
+        hadoop_path = jvm.org.apache.hadoop.fs.Path(path)
+        conf = self.session._jsc.hadoopConfiguration()
+        return bool(hadoop_path.getFileSystem(conf).exists(hadoop_path))
+
+    def _empty(self, table: str) -> Any:
+        from ibis.backends.pyspark.datatypes import PySparkSchema
+
+        schema = PySparkSchema.from_ibis(self._schemas[table])
+        return self.session.createDataFrame([], schema)
+
+    def create_table(self, name: str, schema: ibis.Schema) -> None:
+        """Declare ``name``; its folder appears with the first rows written to it."""
+        self._schemas[name] = schema
+        self._empty(name).createOrReplaceTempView(name)
+
+    def append(
+        self,
+        rows: Mapping[str, pa.Table],
+        *,
+        new_columns: Mapping[str, Mapping[str, str]] | None = None,
+        partition: Mapping[str, str] | None = None,
+    ) -> None:
+        """Write ``rows`` as Parquet (partitioned by day where a time column is given)."""
+        from pyspark.sql import functions as F
+
+        time_columns = partition or {}
+        layout = PARTITIONS.get(self.partition)
+        for table, data in rows.items():
+            if not data.num_rows:
+                continue
+            frame = self.session.createDataFrame(data)
+            if layout is None or table not in time_columns:
+                frame.write.mode("append").parquet(self.path(table))
+                continue
+            column, pattern = layout
+            frame = frame.withColumn(column, F.date_format(F.col(time_columns[table]), pattern))
+            # one file per partition and load, written by as many tasks as there are partitions
+            frame = frame.repartition(column)
+            frame.write.mode("append").partitionBy(column).parquet(self.path(table))
+        for table in {*rows, *(new_columns or {})}:
+            self._register(table)
+
+    def close(self) -> None:
+        """Drop this workspace's views; the session stays (it may be shared)."""
+        for name in self.list_tables():
+            self.session.catalog.dropTempView(name)
