@@ -158,7 +158,7 @@ class Workspace:
             table_spec(name)  # raises with the list of canonical tables
         if name not in self.backend.list_tables():
             raise TableNotFoundError(f"workspace {self.url} has no table {name!r}")
-        return self.backend.table(name)
+        return self.engine.table(name)
 
     def __getitem__(self, name: str) -> ir.Table:
         return self.table(name)

@@ -153,6 +153,10 @@ class Engine:
         """Names of the tables the workspace has."""
         return set(self.backend.list_tables())
 
+    def table(self, name: str) -> ibis.Table:
+        """Table ``name`` as an Ibis expression."""
+        return self.backend.table(name)
+
     def create_table(self, name: str, schema: ibis.Schema) -> None:
         """Create empty table ``name``."""
         self.backend.create_table(name, schema=schema)

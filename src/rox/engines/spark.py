@@ -1,8 +1,8 @@
 """Apache Spark: the canonical tables as Parquet in a lake folder, queried through Ibis's PySpark.
 
-Each table is a folder ``<lake>/<table>/``; tables with a time column are partitioned by its UTC day
-(``_date=YYYY-MM-DD``, the default) or month (``_month=YYYY-MM``, for lakes whose days are small:
-every partition is at least one file, and many tiny files make Spark slow), or not at all.
+Each table is a folder ``<lake>/<table>/``; tables with a time column are partitioned by its UTC
+day (``rox_day=YYYY-MM-DD``, the default) or month (``rox_month=YYYY-MM``, for lakes whose days are
+small: every partition is at least one file, and many tiny files make Spark slow), or not at all.
 
 The session sees each table as a temporary view over its folder (read with schema merging, so
 columns added by later loads appear), re-registered after every append. The view leaves out the
@@ -29,8 +29,9 @@ if TYPE_CHECKING:
     import ibis
     import pyarrow as pa
 
-#: The hive-style partition column of each layout, and the format of its values.
-PARTITIONS = {"day": ("_date", "yyyy-MM-dd"), "month": ("_month", "yyyy-MM")}
+#: The hive-style partition column of each layout, and the format of its values (no leading
+#: underscore: Arrow and other Parquet readers skip folders named ``_*``).
+PARTITIONS = {"day": ("rox_day", "yyyy-MM-dd"), "month": ("rox_month", "yyyy-MM")}
 
 
 def local_session(master: str) -> Any:
@@ -131,6 +132,16 @@ class SparkEngine(Engine):
         frame = frame.drop(*(column for column, _ in PARTITIONS.values()))
         frame.createOrReplaceTempView(table)
         return True
+
+    def table(self, name: str) -> ibis.Table:
+        """Table ``name``, its timestamps marked as UTC (Spark's are instants shown in UTC)."""
+        t = self.backend.table(name)
+        naive = [
+            c for c, dtype in t.schema().items() if dtype.is_timestamp() and not dtype.timezone
+        ]
+        if not naive:
+            return t
+        return t.mutate(**{c: t[c].cast("timestamp('UTC')") for c in naive})
 
     def _exists(self, path: str) -> bool:
         """Whether ``path`` exists (asked of Hadoop's file system, which knows every lake)."""

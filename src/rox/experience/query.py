@@ -167,7 +167,9 @@ class ScoreQuery:
             frame["period"] = pd.to_datetime(frame["period"]).dt.tz_localize(None)
         for c in self.by:
             frame[c] = frame[c].astype(object).where(frame[c].notna(), None)
-        return frame
+        # engines return groups in any order; the bootstrap's draws follow the rows' order
+        keys = [c for c in frame.columns if c not in ("n", "w", "w2")]
+        return frame.sort_values(keys, kind="stable", na_position="last").reset_index(drop=True)
 
 
 def _public(columns: Sequence[str]) -> list[str]:

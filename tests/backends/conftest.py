@@ -1,0 +1,138 @@
+"""The engines the cross-backend tests run on: DuckDB, a real PostgreSQL server, Spark local mode.
+
+The PostgreSQL server is a throwaway cluster (``initdb`` + ``pg_ctl``) under a temporary folder,
+listening on 127.0.0.1 on a free port, started once per test session; every workspace gets its own
+database. Spark runs in local mode (``local[2]``), one session per test session; every workspace
+gets its own lake folder. Both are required: a missing server binary or Java fails the tests
+(``.ci/run`` installs them), it never skips them.
+"""
+
+from __future__ import annotations
+
+import glob
+import itertools
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import rox
+
+BACKENDS = ("duckdb", "postgres", "spark")
+_MARKS = {"postgres": pytest.mark.postgres, "spark": pytest.mark.spark}
+_databases = itertools.count(1)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _postgres_bin() -> Path:
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+    if found:
+        return Path(found[-1]).parent
+    initdb = shutil.which("initdb")
+    if initdb is None:
+        pytest.fail("PostgreSQL server binaries not found: apt-get install postgresql (.ci/run)")
+    return Path(initdb).parent
+
+
+class PostgresServer:
+    """A PostgreSQL cluster of the test session (trust authentication, user ``rox``)."""
+
+    def __init__(self, folder: Path) -> None:
+        self.bin = _postgres_bin()
+        self.folder = folder
+        self.data = folder / "data"
+        self.port = _free_port()
+        # initdb refuses to run as root: run the server as the postgres system user then
+        self.user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+
+    def _run(self, *args: str) -> None:
+        subprocess.run([*self.user, *args], check=True, capture_output=True, timeout=120)
+
+    def start(self) -> None:
+        if self.user:
+            shutil.chown(self.folder, "postgres")
+        self._run(str(self.bin / "initdb"), "-D", str(self.data), "-A", "trust", "-U", "rox")
+        options = f"-p {self.port} -k {self.folder} -c listen_addresses=127.0.0.1 -c fsync=off"
+        log = str(self.folder / "server.log")
+        self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-o", options, "-l", log, "-w",
+                  "start")  # fmt: skip
+
+    def stop(self) -> None:
+        self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "stop")
+
+    def url(self, database: str = "postgres") -> str:
+        return f"postgres://rox@127.0.0.1:{self.port}/{database}"
+
+    def new_database(self) -> str:
+        """Create an empty database and return its URL."""
+        import psycopg
+
+        name = f"rox_test_{next(_databases)}"
+        with psycopg.connect(
+            self.url().replace("postgres://", "postgresql://"), autocommit=True
+        ) as c:
+            c.execute(f"CREATE DATABASE {name}")
+        return self.url(name)
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """A PostgreSQL server on 127.0.0.1, for the whole test session."""
+    # not under pytest's temp folder: its parents are private to this user, and the server may
+    # run as the postgres user
+    folder = Path(tempfile.mkdtemp(prefix="rox-postgres-"))
+    server = PostgresServer(folder)
+    started = time.perf_counter()
+    server.start()
+    print(f"PostgreSQL started in {time.perf_counter() - started:.1f} s on port {server.port}")
+    try:
+        yield server
+    finally:
+        server.stop()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def spark_session() -> Iterator[object]:
+    """A local-mode Spark session (two cores), for the whole test session."""
+    if shutil.which("java") is None:
+        pytest.fail("Java not found: apt-get install openjdk-17-jre-headless (.ci/run)")
+    from rox.engines.spark import local_session
+
+    session = local_session("local[2]")
+    yield session
+    session.stop()
+
+
+def new_workspace_url(backend: str, request: pytest.FixtureRequest, folder: Path) -> str:
+    """The URL of a new, empty workspace on ``backend``."""
+    if backend == "duckdb":
+        return str(folder / "ws.duckdb")
+    if backend == "postgres":
+        return request.getfixturevalue("postgres_server").new_database()
+    request.getfixturevalue("spark_session")
+    return f"spark://local[2]?lake={folder / 'lake'}"
+
+
+@pytest.fixture(params=[pytest.param(b, marks=_MARKS.get(b, ())) for b in BACKENDS])
+def backend(request: pytest.FixtureRequest) -> str:
+    """Each engine in turn."""
+    return str(request.param)
+
+
+@pytest.fixture
+def any_ws(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[rox.Workspace]:
+    """An empty workspace on each engine in turn."""
+    with rox.open(new_workspace_url(backend, request, tmp_path)) as ws:
+        yield ws

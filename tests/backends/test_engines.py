@@ -1,0 +1,144 @@
+"""Workspaces on every engine: loads are atomic, quarantined, idempotent and kept; CDNOW's fit.
+
+Each test runs on DuckDB, on a real PostgreSQL server and on Spark local mode (see conftest.py).
+"""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+from tests.backends.conftest import new_workspace_url
+from tests.ingest.test_ingest import _responses, _snapshot, _write_csv
+from tests.value.conftest import CDNOW, cdnow_transactions
+
+import rox
+from rox.errors import ValidationError, WorkspaceError
+from rox.value.models import BetaGeoModel
+
+
+def test_a_failing_load_leaves_the_workspace_unchanged(any_ws, tmp_path):
+    any_ws.ingest("responses", _responses(2))
+    before = _snapshot(any_ws)
+    good = _write_csv(tmp_path / "good.csv", _responses(4).iloc[2:])
+    bad_frame = _responses(6).iloc[4:].astype({"score": object})
+    bad_frame.loc[5, "score"] = "x"
+    bad = _write_csv(tmp_path / "bad.csv", bad_frame)
+    with pytest.raises(ValidationError, match=r"bad.csv, row 2, column 'score'"):
+        any_ws.ingest("responses", [good, bad])
+    assert _snapshot(any_ws) == before
+
+
+def test_quarantine_keeps_every_rejected_row_with_its_reason(any_ws, tmp_path):
+    frame = _responses(6).astype({"score": object, "metric": object})
+    frame.loc[1, "score"] = 42
+    frame.loc[3, ["metric", "score"]] = ["nope", "x"]
+    report = any_ws.ingest(
+        "responses", _write_csv(tmp_path / "r.csv", frame), on_error="quarantine"
+    )
+    assert (report.rows_read, report.rows_loaded, report.rows_rejected) == (6, 4, 2)
+    rejects = any_ws.table("rejects").order_by(["row", "column"]).execute()
+    assert rejects[["row", "column", "value"]].values.tolist() == [
+        [2, "score", "42"],
+        [4, "metric", "nope"],
+        [4, "score", "x"],
+    ]
+    assert json.loads(rejects["record"].iloc[0])["score"] == "42"
+    loads = any_ws.table("rox_loads").execute()
+    assert loads[["load_id", "rows_read", "rows_loaded", "rows_rejected"]].values.tolist() == [
+        [report.load_id, 6, 4, 2]
+    ]
+
+
+def test_loads_are_idempotent_and_never_overwrite(any_ws, tmp_path):
+    source = _write_csv(tmp_path / "r.csv", _responses())
+    first = any_ws.ingest("responses", source)
+    second = any_ws.ingest("responses", source)
+    assert (first.rows_loaded, second.rows_loaded, second.rows_skipped) == (3, 0, 3)
+    assert second.load_id == first.load_id + 1
+    changed = _responses().assign(score=[10, 7, 4])
+    report = any_ws.ingest("responses", changed, on_error="quarantine")
+    assert (report.rows_loaded, report.rows_rejected, report.rows_skipped) == (0, 1, 2)
+    scores = any_ws.table("responses").order_by("response_id").execute()["score"].tolist()
+    assert scores == [10.0, 7.0, 3.0]
+
+
+def test_extra_columns_and_declared_scales_are_kept(any_ws):
+    any_ws.ingest("responses", _responses().assign(store=["Lyon", "Paris", "Nice"]))
+    any_ws.ingest("responses", _responses(4).iloc[[3]])
+    got = any_ws.table("responses").order_by("response_id").execute()
+    assert got["store"].tolist()[:3] == ["Lyon", "Paris", "Nice"]
+    assert pd.isna(got["store"].iloc[3])
+    frame = pd.DataFrame({"ts": ["2024-01-01"] * 2, "metric": ["csat"] * 2, "score": [10, 2]})
+    scales = {"scales": {"csat": {"low": 1, "high": 10, "top_from": 8}}}
+    any_ws.ingest("responses", frame, mapping=scales)
+    assert any_ws.scale("csat", "1-10").top_from == 8
+    result = rox.experience.csat(any_ws).frame
+    assert result["n"].tolist() == [2]
+
+
+def test_a_workspace_is_still_there_when_opened_again(backend, request, tmp_path):
+    url = new_workspace_url(backend, request, tmp_path)
+    with rox.open(url) as ws:
+        ws.ingest("responses", _responses().assign(store=["Lyon", "Paris", "Nice"]))
+    with rox.open(url) as ws:
+        assert ws.count("responses") == 3
+        assert "store" in ws.table("responses").columns
+        assert ws.count("rox_loads") == 1
+        assert ws.ingest("responses", _responses()).rows_skipped == 3
+
+
+def test_cdnow_loaded_into_each_engine_gives_the_published_fit(any_ws):
+    """BG/NBD on CDNOW (Fader, Hardie & Lee 2005): r=0.243, alpha=4.414, a=0.793, b=2.426."""
+    any_ws.ingest(
+        "transactions", cdnow_transactions(), mapping={"timestamps": {"format": "%Y%m%d"}}
+    )
+    summary = rox.value.rfm(any_ws, calibration_end="1997-09-30")
+    published = pd.read_csv(CDNOW / "cdnow_customers_summary.csv")
+    assert len(summary.frame) == len(published) == 2357
+    assert summary.frame["frequency"].sum() == published["frequency"].sum()
+    model = BetaGeoModel().fit(summary)
+    assert model.params_.round(3).tolist() == [0.243, 4.414, 0.793, 2.426]
+    assert model.log_likelihood_ == pytest.approx(-9582.4, abs=0.05)
+
+
+# -- engine specifics ------------------------------------------------------------------------------
+@pytest.mark.spark
+def test_spark_lake_is_parquet_partitioned_by_day(spark_session, tmp_path):
+    with rox.open(f"spark://local[2]?lake={tmp_path / 'lake'}") as ws:
+        ws.ingest("responses", _responses())
+        assert "rox_day" not in ws.table("responses").columns
+    days = sorted(p.name for p in (tmp_path / "lake" / "responses").iterdir() if p.is_dir())
+    assert days == ["rox_day=2024-01-01", "rox_day=2024-01-02", "rox_day=2024-01-03"]
+    assert list((tmp_path / "lake" / "responses" / days[0]).glob("*.parquet"))
+    # a lake can also be read by any Parquet reader, partitions included
+    frame = pd.read_parquet(tmp_path / "lake" / "responses")
+    assert sorted(frame["response_id"]) == ["r1", "r2", "r3"]
+
+
+@pytest.mark.spark
+def test_an_existing_spark_session_can_be_used(spark_session, tmp_path):
+    with rox.open(spark_session, lake=str(tmp_path / "lake"), partition="none") as ws:
+        ws.ingest("responses", _responses())
+        assert ws.url == f"spark://?lake={tmp_path / 'lake'}&partition=none"
+        assert rox.experience.nps(ws).frame["n"].tolist() == [3]
+    assert list((tmp_path / "lake" / "responses").glob("*.parquet"))
+
+
+def test_session_options_need_a_session():
+    with pytest.raises(WorkspaceError, match="lake= and partition= are for a SparkSession"):
+        rox.open("duckdb://:memory:", lake="/tmp/x")
+
+
+@pytest.mark.postgres
+def test_postgres_password_is_never_shown(postgres_server):
+    url = postgres_server.new_database().replace("rox@", "rox:s3cret@")
+    with rox.open(url) as ws:  # trust authentication: the password is not checked
+        assert "s3cret" not in ws.url and "s3cret" not in repr(ws)
+        assert ws.url.startswith("postgresql://rox:***@127.0.0.1:")
+
+
+def test_unreachable_postgres_is_a_clear_error():
+    with pytest.raises(WorkspaceError, match=r"cannot connect to PostgreSQL at 127.0.0.1:9/rox"):
+        rox.open("postgres://rox:pw@127.0.0.1:9/rox")
