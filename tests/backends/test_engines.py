@@ -98,7 +98,11 @@ def test_cdnow_loaded_into_each_engine_gives_the_published_fit(any_ws):
     published = pd.read_csv(CDNOW / "cdnow_customers_summary.csv")
     assert len(summary.frame) == len(published) == 2357
     assert summary.frame["frequency"].sum() == published["frequency"].sum()
-    model = BetaGeoModel().fit(summary)
+    # the engine compresses the customers to the likelihood's sufficient statistics
+    stats = rox.value.sufficient_statistics(any_ws, calibration_end="1997-09-30")
+    assert (len(stats), stats["count"].sum()) == (1016, 2357)
+    pd.testing.assert_frame_equal(stats, summary.compressed(), check_dtype=False)
+    model = BetaGeoModel().fit(stats)
     assert model.params_.round(3).tolist() == [0.243, 4.414, 0.793, 2.426]
     assert model.log_likelihood_ == pytest.approx(-9582.4, abs=0.05)
 

@@ -96,6 +96,10 @@ ANALYSES: dict[str, tuple[Callable[[rox.Workspace], Any], str | None]] = {
         lambda ws: value.rfm(ws, calibration_end="2025-06-30").compressed(),
         None,
     ),
+    "sufficient statistics": (
+        lambda ws: value.sufficient_statistics(ws, calibration_end="2025-06-30"),
+        None,
+    ),
     "cohorts": (value.cohorts, None),
     "churn rates": (value.churn_rates, None),
     "survival": (value.survival, None),

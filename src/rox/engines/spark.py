@@ -106,10 +106,7 @@ class SparkEngine(Engine):
 
     def list_tables(self) -> set[str]:
         """Tables of the lake (registering each as a view of this session)."""
-        from rox.schema import TABLES
-        from rox.workspace import SYSTEM_TABLES
-
-        return {name for name in (*TABLES, *SYSTEM_TABLES) if self._register(name)}
+        return {name for name in _table_names() if self._register(name)}
 
     def _register(self, table: str) -> bool:
         """(Re-)register the view of ``table``; False if the lake has no such table yet."""
@@ -192,5 +189,13 @@ class SparkEngine(Engine):
 
     def close(self) -> None:
         """Drop this workspace's views; the session stays (it may be shared)."""
-        for name in self.list_tables():
-            self.session.catalog.dropTempView(name)
+        for name in _table_names():
+            self.session.catalog.dropTempView(name)  # False when there is no such view
+
+
+def _table_names() -> tuple[str, ...]:
+    """The canonical and bookkeeping tables every workspace has."""
+    from rox.schema import TABLES
+    from rox.workspace import SYSTEM_TABLES  # (rox.workspace imports the engines)
+
+    return (*TABLES, *SYSTEM_TABLES)

@@ -14,7 +14,7 @@ from rox.value.retention import (
     project_retention,
     survival,
 )
-from rox.value.rfm import RFM, rfm
+from rox.value.rfm import RFM, rfm, sufficient_statistics
 from rox.value.validation import HoldoutValidation, validate
 
 __all__ = [
@@ -31,6 +31,7 @@ __all__ = [
     "gini",
     "project_retention",
     "rfm",
+    "sufficient_statistics",
     "survival",
     "validate",
 ]

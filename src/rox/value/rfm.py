@@ -177,6 +177,25 @@ def rfm(
     >>> summary.to_frame().columns[:4].tolist()
     ['customer_id', 'frequency', 'recency', 'T']
     """
+    expr, cal_end, hold_end = _expression(ws, calibration_end, holdout_end, unit)
+    # Arrow-backed strings: converting 10M customer ids to Python strings costs seconds
+    strings = pd.StringDtype("pyarrow")
+    arrow = expr.to_pyarrow()
+    frame = arrow.to_pandas(
+        types_mapper={pa.string(): strings, pa.large_string(): strings}.get,
+        date_as_object=False,
+    )
+    frame["frequency"] = frame["frequency"].astype("int64")
+    frame["first_purchase"] = frame["first_purchase"].astype("datetime64[ns]")
+    if "frequency_holdout" in frame:
+        frame["frequency_holdout"] = frame["frequency_holdout"].astype("int64")
+    return RFM(frame=frame, unit=unit, calibration_end=cal_end, holdout_end=hold_end)
+
+
+def _expression(
+    ws: Workspace | ir.Table, calibration_end: Any, holdout_end: Any, unit: Unit
+) -> tuple[ir.Table, pd.Timestamp, pd.Timestamp | None]:
+    """The RFM expression of :func:`rfm`'s arguments, with the resolved period ends."""
     if unit not in UNITS:
         raise MetricError(f"unknown unit {unit!r}; expected one of {', '.join(UNITS)}")
     table = ws.table("transactions") if hasattr(ws, "table") else ws
@@ -191,15 +210,31 @@ def rfm(
     if hold_end is not None and hold_end <= cal_end:
         raise MetricError("holdout_end must be after calibration_end")
     expr = rfm_expr(table, calibration_end=cal_end, holdout_end=hold_end, unit=unit)
-    # Arrow-backed strings: converting 10M customer ids to Python strings costs seconds
-    strings = pd.StringDtype("pyarrow")
-    arrow = expr.to_pyarrow()
-    frame = arrow.to_pandas(
-        types_mapper={pa.string(): strings, pa.large_string(): strings}.get,
-        date_as_object=False,
-    )
-    frame["frequency"] = frame["frequency"].astype("int64")
-    frame["first_purchase"] = frame["first_purchase"].astype("datetime64[ns]")
-    if "frequency_holdout" in frame:
-        frame["frequency_holdout"] = frame["frequency_holdout"].astype("int64")
-    return RFM(frame=frame, unit=unit, calibration_end=cal_end, holdout_end=hold_end)
+    return expr, cal_end, hold_end
+
+
+def sufficient_statistics(
+    ws: Workspace | ir.Table, *, calibration_end: Any = None, unit: Unit = "weeks"
+) -> pd.DataFrame:
+    """The distinct ``(frequency, recency, T)`` rows with their ``count``, computed in the engine.
+
+    All the BG/NBD and Pareto/NBD likelihoods need (Fader, Hardie & Lee 2005): customers with the
+    same frequency, recency and age contribute the same term. The engine groups them, so only a
+    few thousand rows reach Python however many customers there are (on CDNOW: 2,357 customers,
+    1,016 rows; the rows grow with the number of distinct purchase days, not of customers).
+
+    Parameters are those of :func:`rfm`. The result equals ``rfm(...).compressed()``, and fits
+    with ``BetaGeoModel().fit(stats)`` or ``ParetoNBDModel().fit(stats)``.
+
+    Examples
+    --------
+    >>> import rox
+    >>> ws = rox.demo.build("duckdb://:memory:", n_customers=2_000, seed=7)
+    >>> stats = rox.value.sufficient_statistics(ws, calibration_end="2025-06-30")
+    >>> stats.columns.tolist()
+    ['frequency', 'recency', 'T', 'count']
+    """
+    expr, _, _ = _expression(ws, calibration_end, None, unit)
+    stats = expr.group_by(["frequency", "recency", "T"]).aggregate(count=expr.count())
+    out = stats.execute().sort_values(["frequency", "recency", "T"]).reset_index(drop=True)
+    return out.astype({"frequency": "int64", "count": "int64"})
