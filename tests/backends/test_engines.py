@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 from tests.backends.conftest import new_workspace_url
 from tests.ingest.test_ingest import _responses, _snapshot, _write_csv
+from tests.test_cli import rox as rox_command
 from tests.value.conftest import CDNOW, cdnow_transactions
 
 import rox
@@ -146,3 +147,18 @@ def test_postgres_password_is_never_shown(postgres_server):
 def test_unreachable_postgres_is_a_clear_error():
     with pytest.raises(WorkspaceError, match=r"cannot connect to PostgreSQL at 127.0.0.1:9/rox"):
         rox.open("postgres://rox:pw@127.0.0.1:9/rox")
+
+
+@pytest.mark.postgres
+def test_the_command_line_works_on_postgres(postgres_server, tmp_path):
+    url = postgres_server.new_database()
+    source = _write_csv(tmp_path / "r.csv", _responses(6))
+    loaded = rox_command("ingest", "responses", str(source), workspace=url, cwd=tmp_path)
+    assert loaded.returncode == 0, loaded.stderr
+    done = rox_command("nps", "--format", "json", workspace=url, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    with rox.open(url) as ws:
+        expected = rox.experience.nps(ws).frame
+    got = json.loads(done.stdout)
+    assert got[0]["n"] == 6
+    assert got[0]["estimate"] == pytest.approx(expected["estimate"].iloc[0])
