@@ -18,6 +18,8 @@ leave rows without their load record; loading the same source again skips the ro
 from __future__ import annotations
 
 import os
+import tempfile
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rox.engines import Engine, EngineURL
@@ -37,28 +39,35 @@ PARTITIONS = {"day": ("rox_day", "yyyy-MM-dd"), "month": ("rox_month", "yyyy-MM"
 def local_session(master: str) -> Any:
     """Build (or reuse) a SparkSession for ``master`` with rox's settings.
 
-    Local sessions bind to 127.0.0.1, run without the web UI and use few shuffle partitions
+    An empty master means the running session (as is, or ``local[*]`` if there is none). Local
+    sessions bind to 127.0.0.1, run without the web UI and use few shuffle partitions
     (adaptive execution coalesces them further).
     """
     from pyspark.sql import SparkSession
 
-    builder = SparkSession.builder.appName("rox").config("spark.sql.session.timeZone", "UTC")
-    if master:
-        builder = builder.master(
-            master
-            if "://" in master or master.startswith(("local", "yarn"))
-            else f"spark://{master}"
-        )
-    if not master or master.startswith("local"):
+    if not master:
+        # spark-submit, Databricks, a notebook: the running session, with its own settings
+        active = SparkSession.getActiveSession()
+        if active is not None:
+            return active
+        master = "local[*]"
+    if "://" not in master and not master.startswith(("local", "yarn")):
+        master = f"spark://{master}"  # a standalone master given as host:port
+    builder = SparkSession.builder.appName("rox").master(master)
+    builder = builder.config("spark.sql.session.timeZone", "UTC")
+    if master.startswith("local"):
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
         builder = (
             builder.config("spark.ui.enabled", "false")
             .config("spark.sql.shuffle.partitions", "8")
             .config("spark.driver.memory", os.environ.get("ROX_SPARK_DRIVER_MEMORY", "4g"))
             .config("spark.ui.showConsoleProgress", "false")
+            # rox keeps tables in its lake; Spark's own warehouse folder stays out of the way
+            .config("spark.sql.warehouse.dir", str(Path(tempfile.gettempdir()) / "rox-spark"))
         )
     session = builder.getOrCreate()
-    session.sparkContext.setLogLevel(os.environ.get("ROX_SPARK_LOG_LEVEL", "ERROR"))
+    if master.startswith("local"):
+        session.sparkContext.setLogLevel(os.environ.get("ROX_SPARK_LOG_LEVEL", "ERROR"))
     return session
 
 
