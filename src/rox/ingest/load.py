@@ -1,8 +1,11 @@
 """Atomic, idempotent loads into a workspace's canonical tables.
 
-A load reads its sources with DuckDB, parses and checks every row in the engine
+A load reads its sources with DuckDB, parses and checks every row in DuckDB
 (:mod:`rox.ingest.validation`), and then, in one transaction, either writes every valid row or
-nothing:
+nothing. On a DuckDB workspace all of it happens inside the workspace. On PostgreSQL and Spark it
+happens in a DuckDB staging database on this machine, which first fetches the workspace's rows with
+the same keys; the accepted rows, the rejects and the load record are then appended by the engine
+(:meth:`rox.engines.Engine.append`: one transaction on PostgreSQL, Parquet write jobs on Spark).
 
 - ``on_error="raise"`` (default): one invalid row and nothing is loaded; the
   :class:`~rox.errors.ValidationError` names the source, row, column, value and rule.
@@ -116,7 +119,7 @@ def ingest(
     Parameters
     ----------
     ws : Workspace
-        Where to load (a DuckDB workspace).
+        Where to load (any engine).
     table : str
         Canonical table: customers, transactions, events, responses or cases.
     source : path, DataFrame, pyarrow Table, or a list of them
