@@ -6,6 +6,7 @@ Each test runs on DuckDB, on a real PostgreSQL server and on Spark local mode (s
 from __future__ import annotations
 
 import json
+import threading
 
 import pandas as pd
 import pytest
@@ -162,3 +163,25 @@ def test_the_command_line_works_on_postgres(postgres_server, tmp_path):
     got = json.loads(done.stdout)
     assert got[0]["n"] == 6
     assert got[0]["estimate"] == pytest.approx(expected["estimate"].iloc[0])
+
+
+@pytest.mark.postgres
+def test_concurrent_loads_on_postgres_never_share_an_id_or_a_row(postgres_server):
+    url = postgres_server.new_database()
+    with rox.open(url) as first, rox.open(url) as second:
+        raced = []
+        once = threading.Lock()
+
+        def meanwhile(done: float) -> None:
+            # while the first load is being checked, another process commits the same rows
+            with once:
+                if not raced:
+                    raced.append(second.ingest("responses", _responses()))
+
+        with pytest.raises(WorkspaceError, match=r"another load \(id 1\) was committed"):
+            first.ingest("responses", _responses(), progress=meanwhile)
+        assert raced[0].rows_loaded == 3
+        again = first.ingest("responses", _responses())
+        assert (again.load_id, again.rows_loaded, again.rows_skipped) == (2, 0, 3)
+        assert first.count("responses") == 3
+        assert first.table("rox_loads").load_id.execute().sort_values().tolist() == [1, 2]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import io
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from rox.engines import Engine, EngineURL
@@ -56,6 +56,7 @@ class PostgresEngine(Engine):
 
         con = self.backend.con
         with con.transaction(), con.cursor() as cur:
+            _claim_load_ids(cur, rows.get("rox_loads"))
             for table, columns in (new_columns or {}).items():
                 for column, dtype in columns.items():
                     sql_type = PostgresType.from_ibis(ibis.dtype(dtype)).sql("postgres")
@@ -74,3 +75,23 @@ class PostgresEngine(Engine):
                         # nulls are written as nothing, empty strings as "": COPY tells them apart
                         pacsv.write_csv(batch, buffer, options)
                         copy.write(buffer.getvalue())
+
+
+def _claim_load_ids(cur: Any, loads: pa.Table | None) -> None:
+    """Refuse to commit a load whose id another process committed first.
+
+    Loads are checked against what the workspace held when they started; a load committed by
+    another process in between could hold the same keys. The lock makes commits take turns, and
+    a load that lost the race writes nothing: loading it again skips what the other load added.
+    """
+    if loads is None or not loads.num_rows:
+        return
+    cur.execute("LOCK TABLE rox_loads IN SHARE ROW EXCLUSIVE MODE")
+    cur.execute("SELECT coalesce(max(load_id), 0) FROM rox_loads")
+    latest = int(cur.fetchone()[0])
+    mine = min(loads.column("load_id").to_pylist())
+    if latest >= mine:
+        raise WorkspaceError(
+            f"another load (id {latest}) was committed to this workspace while this one was being "
+            "checked; nothing was written. Load again: rows already loaded will be skipped"
+        )
