@@ -5,7 +5,7 @@ The same data (generated with numpy, seeded), at each size of ``--events``, in o
 * **DuckDB**: ``rox.open("<workdir>/<n>/bench.duckdb")`` (rox's defaults: 2 threads, 2 GB memory
   limit);
 * **Spark local[2]**: ``rox.open("spark://local[2]?lake=<workdir>/<n>/lake")``, the tables as
-  Parquet partitioned by UTC day (``<lake>/<table>/_date=YYYY-MM-DD/part-0.parquet``), rox's
+  Parquet partitioned by UTC day (``<lake>/<table>/rox_day=YYYY-MM-DD/part-0.parquet``), rox's
   session settings (``local_session``: 8 shuffle partitions, driver memory 4g);
 * **Spark local[1]**: the same lake on one core, for Spark's parallel efficiency 1 → 2 cores.
 
@@ -15,12 +15,13 @@ the pandas result:
 
 (a) journeys: ``rox.journey.journey_map(ws)`` + ``rox.journey.variants(ws, top=20)`` +
     ``rox.journey.funnel(ws, FUNNEL)`` (five steps, 30-day window);
-(b) RFM: ``rox.value.rfm(ws, calibration_end="2024-09-30").compressed()``: the engine computes
-    one row per customer, which comes back to Python, where ``compressed()`` groups the distinct
-    (frequency, recency, T) triples. For reference (not in the total) the same triples are also
-    counted in the engine (``rfm_expr(...).group_by(...)``), so that only they come back.
+(b) RFM: ``rox.value.sufficient_statistics(ws, calibration_end="2024-09-30")``: the distinct
+    (frequency, recency, T) triples with their counts, grouped in the engine, so only they come
+    back to Python. Also timed and reported (not in the total, which is (a) + (b)):
+    ``rox.value.rfm(ws, calibration_end="2024-09-30").compressed()``, where the engine returns one
+    row per customer and pandas groups the triples (the two results must be equal).
 
-The total is (a) + (b). Opening the workspace (for Spark: starting the JVM) is timed apart.
+Opening the workspace (for Spark: starting the JVM) is timed apart.
 
 Data: ``events / 10`` customers with one journey each, about 10 events per journey (a Markov chain
 over 12 steps that ends after each step with probability 0.1; the last journey is cut so that
@@ -36,28 +37,40 @@ sizes up to it are also loaded with ``ws.ingest`` into a fresh Spark lake and a 
 
 Before timing, the warm-up results of DuckDB and of each Spark side are compared: transition,
 customer, start and end counts of the journey map, the 20 variants with their counts, the funnel
-counts, the compressed RFM triples and a digest of every customer's (frequency, recency, T,
-monetary).
+counts, the RFM triples with their counts, a digest of every customer's (frequency, recency, T)
+and two sums of the customers' monetary values (equal to a relative 1e-12: they are means of
+float sums, which engines add in different orders).
 
 Each side runs in its own child process (``--only duckdb|spark --master local[k]``), driven by the
-parent over a pipe, so that a Spark master per process is possible and each side's memory is its
-own. Peak memory is the peak of the summed resident sets of the child and its descendants (the
-Spark JVM is a child of Python), sampled every 0.2 s with psutil; ``VmHWM`` of each process is
-reported too.
+parent over a pipe and kept for all sizes (so one Spark master per process, each side's memory its
+own, and a JVM started once: the first open of a Spark side includes the JVM start). Spark local[1]
+above ``--spark1-large`` events (default 2M) runs ``--spark1-repeats-large`` times (default 1; one
+run takes many minutes on this machine), without a separate warm-up when its JVM is warm from a
+smaller size of the same run (its first run then also gives the results that are compared).
+
+Peak memory is the peak of the summed resident sets of the child and its descendants (the Spark
+JVM is a child of Python), sampled every 0.2 s with psutil, per size; ``VmHWM`` of each process
+(since it started) is reported too.
 
 The projection fits ``time = a * N**b`` (least squares on logs over the sizes run), the parallel
 efficiency ``E = T(local[1]) / (2 * T(local[2]))`` and the serial fraction ``f = 1 / E - 1``
 (Amdahl), and extrapolates to ``--project-events`` (default 1B) on one 2-core machine and on
 clusters of ``--project-cores`` cores (see ``projection``).
 
-Usage (from the repository root, in the benchmark venv with the Spark extra)::
+Usage (from the repository root, in the benchmark venv with the Spark extra; the results in
+docs/scale-out.md come from the first two commands, merged by the third)::
 
-    bench/.venv/bin/python bench/bench_scale.py --events 1000000 10000000 --workdir /tmp/bs
+    bench/.venv/bin/python bench/bench_scale.py --events 1000000 10000000 --workdir /tmp/bs \
+        --out /tmp/bs/scale.json
+    bench/.venv/bin/python bench/bench_scale.py --events 3000000 --workdir /tmp/bs \
+        --out /tmp/bs/scale3m.json
+    bench/.venv/bin/python bench/bench_scale.py --from-json /tmp/bs/scale.json /tmp/bs/scale3m.json
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -69,7 +82,7 @@ import threading
 import time
 import traceback
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -104,6 +117,8 @@ SPAN_S = 366 * 86_400  # 2024 is a leap year
 END_P = 0.1
 CALIBRATION_END = "2024-09-30"
 PARTS = ("map", "variants", "funnel", "rfm")
+#: What the growth fits and the efficiency are computed for.
+FIT_PARTS = (*PARTS, "total", "rfm_frame", "total_frame")
 SIDES = {"duckdb": ("duckdb", ""), "spark2": ("spark", "local[2]"), "spark1": ("spark", "local[1]")}
 LABELS = {"duckdb": "DuckDB (2 threads)", "spark2": "Spark local[2]", "spark1": "Spark local[1]"}
 
@@ -120,7 +135,12 @@ def chain(seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     n = len(STEPS)
     idx = {s: i for i, s in enumerate(STEPS)}
     start = np.zeros(n)
-    for step, prob in {"visit": 0.7, "configure": 0.15, "dealer_visit": 0.1, "support": 0.05}.items():
+    for step, prob in {
+        "visit": 0.7,
+        "configure": 0.15,
+        "dealer_visit": 0.1,
+        "support": 0.05,
+    }.items():
         start[idx[step]] = prob
     forward = {
         "visit": {"configure": 0.4, "view_offers": 0.25, "visit": 0.1},
@@ -237,18 +257,24 @@ def generate(events: int, seed: int) -> tuple[pa.Table, pa.Table, dict[str, int]
 
 
 def write_lake(lake: Path, name: str, table: pa.Table) -> int:
-    """Write ``table`` as ``<lake>/<name>/_date=YYYY-MM-DD/part-0.parquet``; return the files."""
+    """Write ``table`` as ``<lake>/<name>/rox_day=YYYY-MM-DD/part-0.parquet``; return the files.
+
+    The partition column is the one rox's Spark engine lays days out by (``PARTITIONS["day"]``).
+    """
+    from rox.engines.spark import PARTITIONS
+
+    column = PARTITIONS["day"][0]
     day = pc.strftime(table["ts"], format="%Y-%m-%d")
     ds.write_dataset(
-        table.append_column("_date", day),
+        table.append_column(column, day),
         base_dir=str(lake / name),
         format="parquet",
-        partitioning=ds.partitioning(pa.schema([("_date", pa.string())]), flavor="hive"),
+        partitioning=ds.partitioning(pa.schema([(column, pa.string())]), flavor="hive"),
         basename_template="part-{i}.parquet",
         existing_data_behavior="delete_matching",
         max_partitions=4096,
     )
-    return len(list((lake / name).glob("_date=*/*.parquet")))
+    return len(list((lake / name).glob(f"{column}=*/*.parquet")))
 
 
 def load_duckdb(db: Path, lake: Path) -> None:
@@ -322,14 +348,10 @@ def run_part(ws: Any, name: str) -> Any:
     if name == "funnel":
         return rox.journey.funnel(ws, FUNNEL, window="30D")
     if name == "rfm":
+        return rox.value.sufficient_statistics(ws, calibration_end=CALIBRATION_END)
+    if name == "rfm_frame":
         summary = rox.value.rfm(ws, calibration_end=CALIBRATION_END)
         return summary, summary.compressed()
-    if name == "rfm_engine":
-        from rox.value.rfm import rfm_expr
-
-        expr = rfm_expr(ws.table("transactions"), calibration_end=pd.Timestamp(CALIBRATION_END))
-        counted = expr.group_by(["frequency", "recency", "T"]).aggregate(count=expr.count())
-        return counted.to_pyarrow().to_pandas()
     raise ValueError(name)
 
 
@@ -365,111 +387,130 @@ def check_payload(results: dict[str, Any]) -> dict[str, Any]:
     if "funnel" in results:
         out["funnel"] = [int(j) for j in results["funnel"].frame.journeys]
     if "rfm" in results:
-        summary, comp = results["rfm"]
+        stats = results["rfm"]
+        out["rfm_stats_rows"] = len(stats)
+        out["rfm_stats"] = [
+            [int(a), float(b), float(c), int(d)]
+            for a, b, c, d in stats[["frequency", "recency", "T", "count"]].itertuples(index=False)
+        ]
+    if "rfm_frame" in results:
+        summary, comp = results["rfm_frame"]
         frame = summary.frame
         out["rfm_rows"] = len(frame)
         out["rfm_compressed_rows"] = len(comp)
-        out["rfm_compressed"] = [
-            [int(a), float(b), float(c), int(d)]
-            for a, b, c, d in comp[["frequency", "recency", "T", "count"]].itertuples(index=False)
-        ]
         ids = frame["customer_id"].astype(str)
         out["rfm_digest"] = _digest(
             pd.DataFrame(
                 {"id": ids, "x": frame["frequency"], "t_x": frame["recency"], "T": frame["T"]}
             )
         )
-        out["rfm_monetary_digest"] = _digest(
-            pd.DataFrame({"id": ids, "m": frame["monetary"].astype("float64").round(6)})
-        )
-    if "rfm_engine" in results and "rfm" in results:
-        mine = results["rfm_engine"].sort_values(["frequency", "recency", "T"])
-        theirs = results["rfm"][1]
-        out["rfm_engine_equals_compressed"] = bool(
-            np.array_equal(mine["count"].to_numpy(), theirs["count"].to_numpy())
-            and np.array_equal(mine["frequency"].to_numpy(), theirs["frequency"].to_numpy())
-            and np.allclose(mine[["recency", "T"]].to_numpy(), theirs[["recency", "T"]].to_numpy())
+        # monetary is a mean of float sums, equal across engines only to rounding (measured at
+        # 10M: 4.5e-13 at most): compared as two sums, a plain one and one weighted by the id
+        money = frame["monetary"].astype("float64").fillna(0.0).to_numpy()
+        weight = (pd.util.hash_pandas_object(ids, index=False).to_numpy() % 2**20) / 2**20
+        out["rfm_monetary_sums"] = [float(money.sum()), float((weight * money).sum())]
+    if "rfm" in results and "rfm_frame" in results:
+        cols = ["frequency", "recency", "T", "count"]
+        mine = results["rfm"][cols].reset_index(drop=True)
+        theirs = results["rfm_frame"][1][cols].reset_index(drop=True)
+        out["rfm_stats_equal_compressed"] = bool(
+            mine.shape == theirs.shape and (mine.to_numpy() == theirs.to_numpy()).all()
         )
     return out
 
 
-def serve(engine: str, master: str, folder: Path) -> int:
-    """Child mode: open one workspace, then run the workload on each ``run`` read from stdin.
-
-    Replies are JSON lines on the original stdout; anything else (the JVM's output included) goes
-    to stderr.
-    """
-    reply = os.fdopen(os.dup(1), "w", buffering=1)
-    os.dup2(2, 1)
-    sys.stdout = sys.stderr
-    import rox
-
-    start = time.perf_counter()
-    if engine == "duckdb":
-        ws = rox.open(str(folder / "bench.duckdb"))
-    else:
-        ws = rox.open(f"spark://{master}?lake={folder / 'lake'}")
-    opened = time.perf_counter() - start
-    reply.write(json.dumps({"open_s": opened, "pid": os.getpid()}) + "\n")
-    failed: dict[str, str] = {}
-    for line in sys.stdin:
-        command = line.strip()
-        if command == "quit":
-            break
-        parts: dict[str, float] = {}
-        results: dict[str, Any] = {}
-        for name in (*PARTS, "rfm_engine"):
-            if name in failed:
-                continue
-            start = time.perf_counter()
-            try:
-                results[name] = run_part(ws, name)
-            except Exception:
-                failed[name] = traceback.format_exc()
-                sys.stderr.write(failed[name])
-                continue
-            parts[name] = time.perf_counter() - start
-        out: dict[str, Any] = {"parts": parts, "failed": failed}
-        if command == "warm":
-            out["check"] = check_payload(results)
-        del results
-        reply.write(json.dumps(out) + "\n")
+def _vmhwm() -> dict[str, float]:
+    """Peak resident set (``VmHWM``, MiB) of this process and of each of its descendants."""
     import psutil
 
-    me = psutil.Process()
     hwm = {"python": status_mib("VmHWM")}
-    for child in me.children(recursive=True):
+    for child in psutil.Process().children(recursive=True):
         try:
             text = Path(f"/proc/{child.pid}/status").read_text()
         except OSError:
             continue
         for row in text.splitlines():
             if row.startswith("VmHWM:"):
-                hwm[f"{child.name()}:{child.pid}"] = int(row.split()[1]) / 1024
-    ws.close()
-    reply.write(json.dumps({"vmhwm_mib": hwm}) + "\n")
+                hwm[child.name()] = hwm.get(child.name(), 0.0) + int(row.split()[1]) / 1024
+    return hwm
+
+
+def serve(engine: str, master: str) -> int:
+    """Child mode: run the commands read from stdin, one JSON reply line each.
+
+    ``open FOLDER`` opens that size's workspace (closing the previous one; the Spark session and
+    so its JVM stay), ``warm`` and ``run`` run the workload (``warm`` also returns what the sides
+    must agree on), ``memory`` returns ``VmHWM`` of this process tree, ``quit`` ends. Replies go to
+    the original stdout; anything else (the JVM's output included) goes to stderr.
+    """
+    reply = os.fdopen(os.dup(1), "w", buffering=1)
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    import rox
+
+    ws: Any = None
+    failed: dict[str, str] = {}
+    for line in sys.stdin:
+        command, _, arg = line.strip().partition(" ")
+        out: dict[str, Any] = {}
+        if command == "quit":
+            break
+        if command == "open":
+            if ws is not None:
+                ws.close()
+            folder = Path(arg)
+            start = time.perf_counter()
+            if engine == "duckdb":
+                ws = rox.open(str(folder / "bench.duckdb"))
+            else:
+                ws = rox.open(f"spark://{master}?lake={folder / 'lake'}")
+            out = {"open_s": time.perf_counter() - start, "pid": os.getpid()}
+            failed = {}
+        elif command == "memory":
+            out = {"vmhwm_mib": _vmhwm()}
+        else:
+            parts: dict[str, float] = {}
+            results: dict[str, Any] = {}
+            for name in (*PARTS, "rfm_frame"):
+                if name in failed:
+                    continue
+                start = time.perf_counter()
+                try:
+                    results[name] = run_part(ws, name)
+                except Exception:
+                    failed[name] = traceback.format_exc()
+                    sys.stderr.write(failed[name])
+                    continue
+                parts[name] = time.perf_counter() - start
+            out = {"parts": parts, "failed": failed}
+            if command == "warm":
+                out["check"] = check_payload(results)
+            del results
+        reply.write(json.dumps(out) + "\n")
+    if ws is not None:
+        ws.close()
     reply.close()
     return 0
 
 
 class Worker:
-    """A child process holding one open workspace; tracks the peak RSS of its process tree."""
+    """A child process running one side; tracks the peak RSS of its process tree."""
 
-    def __init__(self, side: str, folder: Path) -> None:
+    def __init__(self, side: str, log: Path) -> None:
         engine, master = SIDES[side]
         self.side = side
-        self.log = (folder / f"{side}.log").open("a")
-        cmd = [sys.executable, __file__, "--only", engine, "--folder", str(folder)]
+        self.log = log.open("a")
+        cmd = [sys.executable, __file__, "--only", engine]
         if master:
             cmd += ["--master", master]
         self.proc = subprocess.Popen(
             cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log, text=True
         )
         self.peak_mib = 0.0
+        self.runs = 0  # workload runs so far (a Spark side's JVM is warm after one)
         self._stop = threading.Event()
         self._sampler = threading.Thread(target=self._sample, daemon=True)
         self._sampler.start()
-        self.hello = self._read()
 
     def _sample(self) -> None:
         import psutil
@@ -478,37 +519,33 @@ class Worker:
         while not self._stop.is_set():
             try:
                 procs = [root, *root.children(recursive=True)]
-                rss = 0
-                for proc in procs:
-                    try:
-                        rss += proc.memory_info().rss
-                    except psutil.Error:
-                        pass
             except psutil.Error:
                 break
+            rss = 0
+            for proc in procs:
+                with contextlib.suppress(psutil.Error):
+                    rss += proc.memory_info().rss
             self.peak_mib = max(self.peak_mib, rss / 2**20)
             self._stop.wait(0.2)
 
-    def _read(self) -> dict[str, Any]:
-        assert self.proc.stdout is not None
+    def ask(self, command: str) -> dict[str, Any]:
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.write(command + "\n")
+        self.proc.stdin.flush()
+        self.runs += command in ("warm", "run")
         line = self.proc.stdout.readline()
         if not line:
             raise RuntimeError(f"{self.side} worker died; see {self.log.name}")
         return json.loads(line)
 
-    def ask(self, command: str) -> dict[str, Any]:
+    def close(self) -> None:
         assert self.proc.stdin is not None
-        self.proc.stdin.write(command + "\n")
-        self.proc.stdin.flush()
-        return self._read()
-
-    def close(self) -> dict[str, Any]:
-        facts = self.ask("quit")
-        self.proc.wait(timeout=120)
+        self.proc.stdin.write("quit\n")
+        self.proc.stdin.close()
+        self.proc.wait(timeout=300)
         self._stop.set()
         self._sampler.join()
         self.log.close()
-        return facts
 
 
 # -- ws.ingest ------------------------------------------------------------------------------------
@@ -559,6 +596,9 @@ def compare(reference: dict[str, Any], other: dict[str, Any]) -> dict[str, Any]:
     for key, value in reference.items():
         if key == "map_hours":
             continue
+        if key == "rfm_monetary_sums" and key in other:
+            out[key] = bool(np.allclose(value, other[key], rtol=1e-12, atol=0.0))
+            continue
         out[key] = "missing" if key not in other else other[key] == value
     hours = reference.get("map_hours", {})
     theirs = other.get("map_hours", {})
@@ -567,10 +607,11 @@ def compare(reference: dict[str, Any], other: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def bench_size(args: argparse.Namespace, events: int) -> dict[str, Any]:
+def bench_size(args: argparse.Namespace, events: int, workers: dict[str, Worker]) -> dict[str, Any]:
+    """Load one size, run every side on it (interleaved), compare their results."""
     folder = args.workdir / f"n{events}"
     facts = prepare(folder, events, args.seed)
-    sides = ["duckdb", "spark2"] + (["spark1"] if events <= args.spark1_max_events else [])
+    sides = [s for s in workers if s != "spark1" or events <= args.spark1_max_events]
     ingest: dict[str, Any] = {}
     if events <= args.ingest_max_events:
         for side in ("duckdb", "spark2"):
@@ -578,31 +619,46 @@ def bench_size(args: argparse.Namespace, events: int) -> dict[str, Any]:
             ingest[side] = run_ingest(side, folder)
             ingest[side]["wall_s"] = time.perf_counter() - start
             say(f"{events:,} events: ws.ingest on {LABELS[side]}: {ingest[side]}")
-    workers: dict[str, Worker] = {}
+    # Spark local[1] on large sizes: a run takes many minutes, so fewer runs, and no separate
+    # warm-up when its JVM is warm from a smaller size (the first run also returns the check).
+    plan = dict.fromkeys(sides, (True, args.repeats))
+    if "spark1" in plan and events > args.spark1_large and workers["spark1"].runs:
+        plan["spark1"] = (False, args.spark1_repeats_large)
+    opened: dict[str, float] = {}
+    for side in sides:
+        workers[side].peak_mib = 0.0
+        opened[side] = workers[side].ask(f"open {folder}")["open_s"]
+        say(f"{events:,} events: {LABELS[side]} opened in {opened[side]:.1f} s")
     times: dict[str, dict[str, list[float]]] = {s: {} for s in sides}
     checks: dict[str, Any] = {}
     failed: dict[str, dict[str, str]] = {}
-    try:
-        for side in sides:
-            workers[side] = Worker(side, folder)
-            say(f"{events:,} events: {LABELS[side]} opened in {workers[side].hello['open_s']:.1f} s")
-        for side in sides:
-            start = time.perf_counter()
-            got = workers[side].ask("warm")
-            say(f"{events:,} events: {LABELS[side]} warm-up {time.perf_counter() - start:.1f} s")
+
+    def record(side: str, got: dict[str, Any]) -> None:
+        if "check" in got:
             checks[side] = got["check"]
-            failed[side] = got["failed"]
-        for r in range(args.repeats):
-            order = sides[r % len(sides) :] + sides[: r % len(sides)]
-            for side in order:
-                got = workers[side].ask("run")
-                for part, secs in got["parts"].items():
-                    times[side].setdefault(part, []).append(secs)
-                total = sum(got["parts"].get(p, 0.0) for p in PARTS)
-                times[side].setdefault("total", []).append(total)
-                say(f"{events:,} events: {LABELS[side]} run {r + 1}: {total:.2f} s {got['parts']}")
-    finally:
-        closing = {side: w.close() for side, w in workers.items()}
+        failed[side] = got["failed"]
+
+    for side in sides:
+        if plan[side][0]:
+            start = time.perf_counter()
+            record(side, workers[side].ask("warm"))
+            say(f"{events:,} events: {LABELS[side]} warm-up {time.perf_counter() - start:.1f} s")
+    for r in range(max(repeats for _, repeats in plan.values())):
+        order = sides[r % len(sides) :] + sides[: r % len(sides)]
+        for side in order:
+            if r >= plan[side][1]:
+                continue
+            got = workers[side].ask("run" if side in checks else "warm")
+            record(side, got)
+            for part, secs in got["parts"].items():
+                times[side].setdefault(part, []).append(secs)
+            total = sum(got["parts"].get(p, 0.0) for p in PARTS)
+            times[side].setdefault("total", []).append(total)
+            with_frame = total - got["parts"].get("rfm", 0.0) + got["parts"].get("rfm_frame", 0.0)
+            times[side].setdefault("total_frame", []).append(with_frame)
+            parts = ", ".join(f"{k} {v:.2f}" for k, v in got["parts"].items())
+            say(f"{events:,} events: {LABELS[side]} run {r + 1}: {total:.2f} s ({parts})")
+    vmhwm = {side: workers[side].ask("memory")["vmhwm_mib"] for side in sides}
     medians = {
         side: {part: statistics.median(v) for part, v in parts.items()}
         for side, parts in times.items()
@@ -612,12 +668,13 @@ def bench_size(args: argparse.Namespace, events: int) -> dict[str, Any]:
     return {
         "events": events,
         "facts": facts,
-        "repeats": args.repeats,
+        "runs": {side: len(times[side].get("total", [])) for side in sides},
+        "warm_up": {side: plan[side][0] for side in sides},
         "times_s": times,
         "median_s": medians,
-        "open_s": {side: w.hello["open_s"] for side, w in workers.items()},
-        "peak_tree_mib": {side: w.peak_mib for side, w in workers.items()},
-        "vmhwm_mib": {side: closing[side]["vmhwm_mib"] for side in sides},
+        "open_s": opened,
+        "peak_tree_mib": {side: workers[side].peak_mib for side in sides},
+        "vmhwm_mib": vmhwm,
         "agreement": agreement,
         "failed": {side: f for side, f in failed.items() if f},
         "ingest": ingest,
@@ -627,8 +684,9 @@ def bench_size(args: argparse.Namespace, events: int) -> dict[str, Any]:
             "funnel": ref.get("funnel"),
             "rfm_rows": ref.get("rfm_rows"),
             "rfm_compressed_rows": ref.get("rfm_compressed_rows"),
-            "rfm_engine_equals_compressed": {
-                s: checks[s].get("rfm_engine_equals_compressed") for s in sides
+            "rfm_stats_rows": ref.get("rfm_stats_rows"),
+            "rfm_stats_equal_compressed": {
+                s: checks[s].get("rfm_stats_equal_compressed") for s in sides
             },
         },
     }
@@ -644,14 +702,18 @@ def fit(sizes: list[int], secs: list[float]) -> tuple[float, float]:
 def projection(reports: list[dict[str, Any]], target: int, cores: list[int]) -> dict[str, Any]:
     """Fit the growth of each side's time and extrapolate to ``target`` events.
 
-    Measured: the times at each size (so ``a``, ``b``) and, where local[1] ran, the efficiency
-    ``E = T1 / (2 * T2)`` at the largest size. Projected:
+    Measured: the median times at each size, so ``a`` and ``b`` of ``T = a * N**b`` (and, as a
+    cross-check, ``c`` and ``d`` of ``T = c + d * N``: a fixed cost plus a cost per event), and
+    where local[1] ran, the parallel efficiency ``E = T1 / (2 * T2)``. Projected:
 
-    * one 2-core machine: ``T2(target) = a2 * target**b2`` (DuckDB and Spark local[2]);
-    * one core: ``T1(target) = a1 * target**b1`` (or ``2 * E * T2(target)`` without local[1] fits);
-    * ``C`` cores at constant efficiency (optimistic): ``T1(target) / (C * E)``;
-    * ``C`` cores by Amdahl with the serial fraction ``f = 1/E - 1`` seen on 1 → 2 cores:
-      ``T1(target) * (f + (1 - f) / C)``.
+    * one 2-core machine: ``T2(target) = a2 * target**b2`` (DuckDB and Spark local[2]), or
+      ``c2 + d2 * target`` (both are carried through the cluster projection);
+    * one core: ``T1(target) = 2 * E * T2(target)`` (E at the largest size local[1] ran; the
+      local[1] fit is reported too);
+    * ``C`` cores at the efficiency measured on 1 → 2 cores (an optimistic bound: efficiency does
+      not rise with more cores): ``T1(target) / (C * E)``;
+    * ``C`` cores by Amdahl's law with the serial fraction seen on 1 → 2 cores,
+      ``f = 1/E - 1`` (clipped to [0, 1]): ``T1(target) * (f + (1 - f) / C)``.
     """
     out: dict[str, Any] = {"target": target, "fits": {}}
     for side in ("duckdb", "spark2", "spark1"):
@@ -659,46 +721,62 @@ def projection(reports: list[dict[str, Any]], target: int, cores: list[int]) -> 
         if len(pts) < 2:
             continue
         sizes = [n for n, _ in pts]
-        fits = {}
-        for part in (*PARTS, "total"):
+        fits: dict[str, Any] = {"sizes": sizes}
+        for part in FIT_PARTS:
             if all(part in m for _, m in pts):
-                a, b = fit(sizes, [m[part] for _, m in pts])
-                fits[part] = {"a": a, "b": b, "at_target_s": a * target**b}
-        out["fits"][side] = {"sizes": sizes, **fits}
-    eff = {}
+                secs = [m[part] for _, m in pts]
+                a, b = fit(sizes, secs)
+                d, c = np.polyfit(sizes, secs, 1)
+                fits[part] = {
+                    "a": a,
+                    "b": b,
+                    "at_target_s": a * target**b,
+                    "fixed_s": float(c),
+                    "per_million_s": float(d) * 1e6,
+                    "affine_at_target_s": float(c + d * target),
+                }
+        out["fits"][side] = fits
+    eff: dict[int, dict[str, float]] = {}
     for r in reports:
         m = r["median_s"]
         if "spark1" in m:
             eff[r["events"]] = {
                 part: m["spark1"][part] / (2 * m["spark2"][part])
-                for part in (*PARTS, "total")
+                for part in FIT_PARTS
                 if part in m["spark1"] and part in m["spark2"]
             }
     out["efficiency"] = eff
     fits = out["fits"]
-    if not eff or "spark2" not in fits or "total" not in fits["spark2"]:
+    if not eff or "total" not in fits.get("spark2", {}):
         return out
     largest = max(eff)
     e = eff[largest]["total"]
-    serial = max(0.0, 1.0 / e - 1.0)
-    t2 = fits["spark2"]["total"]["at_target_s"]
-    t1 = fits["spark1"]["total"]["at_target_s"] if "spark1" in fits else 2 * e * t2
+    serial = min(1.0, max(0.0, 1.0 / e - 1.0))
     out["cluster"] = {
         "efficiency_used": e,
         "efficiency_at": largest,
         "serial_fraction": serial,
-        "t1_target_s": t1,
-        "t2_target_s": t2,
-        "cores": {
-            c: {"constant_efficiency_s": t1 / (c * min(e, 1.0)), "amdahl_s": t1 * (serial + (1 - serial) / c)}
-            for c in cores
-        },
     }
+    for model, key in (("power", "at_target_s"), ("linear", "affine_at_target_s")):
+        t2 = fits["spark2"]["total"][key]
+        t1 = 2 * e * t2  # one core at the measured efficiency, so that C = 2 gives T2 back
+        out["cluster"][model] = {
+            "t1_target_s": t1,
+            "t2_target_s": t2,
+            "cores": {
+                c: {
+                    "constant_efficiency_s": t1 / (c * min(e, 1.0)),
+                    "amdahl_s": t1 * (serial + (1 - serial) / c),
+                }
+                for c in cores
+            },
+        }
     return out
 
 
 # -- report ---------------------------------------------------------------------------------------
 def machine() -> dict[str, Any]:
+    """Facts about the machine, the versions measured and the commit of rox."""
     import duckdb
     import ibis
     import pyspark
@@ -719,7 +797,15 @@ def machine() -> dict[str, Any]:
         "java": java.splitlines()[0] if java else None,
         "spark_driver_memory": os.environ.get("ROX_SPARK_DRIVER_MEMORY", "4g"),
         "rox_memory_limit": os.environ.get("ROX_MEMORY_LIMIT", "2GB"),
+        "rox_commit": _git("rev-parse", "HEAD"),
+        "rox_src_changed": bool(_git("status", "--porcelain", "--", "src")),
     }
+
+
+def _git(*args: str) -> str:
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True)
+    return done.stdout.strip()
 
 
 def _fmt(secs: float | None) -> str:
@@ -729,6 +815,8 @@ def _fmt(secs: float | None) -> str:
 
 
 def _duration(secs: float) -> str:
+    if secs < 0:
+        return "n/a (negative slope)"
     if secs < 120:
         return f"{secs:.0f} s"
     if secs < 7200:
@@ -736,116 +824,150 @@ def _duration(secs: float) -> str:
     return f"{secs / 3600:.1f} h"
 
 
+NAMES = {
+    "map": "`journey_map`",
+    "variants": "`variants(top=20)`",
+    "funnel": "`funnel` (5 steps)",
+    "rfm": "`sufficient_statistics` (RFM in the engine)",
+    "total": "**total** (journeys + `sufficient_statistics`)",
+    "rfm_frame": "`rfm(...).compressed()` (RFM per customer)",
+    "total_frame": "total with `rfm(...).compressed()` instead",
+}
+
+
+def _size_markdown(r: dict[str, Any]) -> list[str]:
+    n, med, f = r["events"], r["median_s"], r["facts"]
+    sides = list(med)
+    one = "spark1" in sides
+    runs = ", ".join(
+        f"{LABELS[s]} {r['runs'][s]}" + ("" if r["warm_up"][s] else " (no separate warm-up)")
+        for s in sides
+    )
+    lines = [
+        f"#### {n:,} events",
+        "",
+        f"{f['customers']:,} customers (one journey each), {f['transactions']:,} transactions "
+        f"({f['buyers']:,} buyers); lake {f['lake_mib']:.0f} MiB in {f['files']['events']} + "
+        f"{f['files']['transactions']} files, DuckDB file {f['duckdb_mib']:.0f} MiB. "
+        f"Median wall time (s); runs: {runs}.",
+        "",
+        "| part | "
+        + " | ".join(LABELS[s] for s in sides)
+        + " | Spark[2] / DuckDB |"
+        + (" Spark[1] / Spark[2] |" if one else ""),
+        "|---|" + "---:|" * len(sides) + "---:|" + ("---:|" if one else ""),
+    ]
+    for part, label in NAMES.items():
+        row = f"| {label} | " + " | ".join(_fmt(med[s].get(part)) for s in sides)
+        d, s2 = med["duckdb"].get(part), med["spark2"].get(part)
+        row += f" | {s2 / d:.1f}x |" if d and s2 else " | — |"
+        if one:
+            s1 = med["spark1"].get(part)
+            row += f" {s1 / s2:.2f} |" if s1 and s2 else " — |"
+        lines.append(row)
+    blank = " | |" + (" |" if one else "")
+    lines.append(
+        "| open the workspace | " + " | ".join(_fmt(r["open_s"][s]) for s in sides) + blank
+    )
+    lines.append(
+        "| peak RSS of the process tree (MiB) | "
+        + " | ".join(f"{r['peak_tree_mib'][s]:,.0f}" for s in sides)
+        + blank
+    )
+    lines.append("")
+    lines.append(
+        f"Loading (not in the workload): generate {f['generate_s']:.1f} s, write the lake "
+        f"{f['lake_write_s']:.1f} s, DuckDB `INSERT ... SELECT` from the lake "
+        f"{f['duckdb_load_s']:.1f} s."
+    )
+    for side, got in r["ingest"].items():
+        if "error" in got:
+            lines.append(f"`ws.ingest` on {LABELS[side]}: FAILED ({got['error']}).")
+        else:
+            lines.append(
+                f"`ws.ingest` on {LABELS[side]}: events {got['events_s']:.1f} s, transactions "
+                f"{got['transactions_s']:.1f} s (+ open {got['open_s']:.1f} s; "
+                f"{got['events_count']:,} + {got['transactions_count']:,} rows)."
+            )
+    rf = r["result_facts"]
+    lines.append(
+        f"RFM: `sufficient_statistics` returns {rf['rfm_stats_rows']:,} rows; `rfm()` returns "
+        f"{rf['rfm_rows']:,} rows (one per customer with a purchase by {CALIBRATION_END}, of "
+        f"{f['customers']:,} customers), which `compressed()` turns into "
+        f"{rf['rfm_compressed_rows']:,} rows in pandas; equal to `sufficient_statistics`: "
+        f"{rf['rfm_stats_equal_compressed']}. Funnel: {rf['funnel'][0]:,} journeys enter, and as "
+        "many rows come back to pandas."
+    )
+    for side, agree in r["agreement"].items():
+        bad = [k for k, v in agree.items() if k != "map_hours_max_abs_diff" and v is not True]
+        verdict = "identical" if not bad else f"DIFFERENT in {', '.join(bad)}"
+        lines.append(
+            f"{LABELS[side]} vs DuckDB: {verdict}; map hours differ by at most "
+            f"{agree['map_hours_max_abs_diff']:.2g} h."
+        )
+    for side, fails in r["failed"].items():
+        for part, tb in fails.items():
+            lines.append(f"{LABELS[side]} `{part}` FAILED: {tb.strip().splitlines()[-1]}")
+    lines.append("")
+    return lines
+
+
+def _projection_markdown(proj: dict[str, Any]) -> list[str]:
+    target = proj["target"]
+    lines = [
+        "#### Growth and projection",
+        "",
+        f"| side | part | b in T = a·N^b | T at {target:,} (power law) | fixed + per 1M events "
+        f"| T at {target:,} (fixed + linear) |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
+    for side, fits in proj["fits"].items():
+        for part in FIT_PARTS:
+            if part in fits:
+                g = fits[part]
+                lines.append(
+                    f"| {LABELS[side]} | {part} | {g['b']:.2f} | {_duration(g['at_target_s'])} "
+                    f"| {g['fixed_s']:.1f} s + {g['per_million_s']:.2f} s "
+                    f"| {_duration(g['affine_at_target_s'])} |"
+                )
+    lines.append("")
+    for n, e in proj["efficiency"].items():
+        parts = ", ".join(f"{k} {v:.2f}" for k, v in e.items())
+        lines.append(f"Parallel efficiency E = T1 / (2·T2) at {n:,} events: {parts}.")
+    c = proj.get("cluster")
+    if c:
+        power, linear = c["power"], c["linear"]
+        lines.append(
+            f"Used: E = {c['efficiency_used']:.2f} (total, {c['efficiency_at']:,} events), "
+            f"serial fraction f = 1/E − 1 = {c['serial_fraction']:.2f}; at {target:,} events "
+            f"T2 = {_duration(power['t2_target_s'])} (power law) or "
+            f"{_duration(linear['t2_target_s'])} (fixed + linear) on two cores, T1 = 2·E·T2 = "
+            f"{_duration(power['t1_target_s'])} or {_duration(linear['t1_target_s'])} on one."
+        )
+        lines += [
+            "",
+            "| cores | power law: T1 / (C·E) | power law: T1·(f + (1 − f)/C) "
+            "| fixed + linear: T1 / (C·E) | fixed + linear: T1·(f + (1 − f)/C) |",
+            "|---:|---:|---:|---:|---:|",
+        ]
+        for cores in power["cores"]:
+            p, q = power["cores"][cores], linear["cores"][cores]
+            lines.append(
+                f"| {cores} | {_duration(p['constant_efficiency_s'])} "
+                f"| {_duration(p['amdahl_s'])} | {_duration(q['constant_efficiency_s'])} "
+                f"| {_duration(q['amdahl_s'])} |"
+            )
+    lines.append("")
+    return lines
+
+
 def markdown(reports: list[dict[str, Any]], proj: dict[str, Any]) -> str:
+    """The results as markdown: one table per size, then the growth fits and the projection."""
     lines: list[str] = []
     for r in reports:
-        n, med, f = r["events"], r["median_s"], r["facts"]
-        sides = list(med)
-        lines += [
-            f"### {n:,} events",
-            "",
-            f"{f['customers']:,} customers (journeys), {f['transactions']:,} transactions "
-            f"({f['buyers']:,} buyers); lake {f['lake_mib']:.0f} MiB in "
-            f"{f['files']['events']} + {f['files']['transactions']} files, DuckDB file "
-            f"{f['duckdb_mib']:.0f} MiB. Median of {r['repeats']} interleaved runs (s):",
-            "",
-            "| part | " + " | ".join(LABELS[s] for s in sides) + " | Spark[2] / DuckDB |"
-            + (" Spark[1] / Spark[2] |" if "spark1" in sides else ""),
-            "|---|" + "---:|" * len(sides) + "---:|" + ("---:|" if "spark1" in sides else ""),
-        ]
-        names = {
-            "map": "`journey_map`",
-            "variants": "`variants(top=20)`",
-            "funnel": "`funnel` (5 steps)",
-            "rfm": "`rfm(...).compressed()`",
-            "total": "**total**",
-            "rfm_engine": "(ref.) RFM triples counted in the engine",
-        }
-        for part, label in names.items():
-            vals = [med[s].get(part) for s in sides]
-            row = f"| {label} | " + " | ".join(_fmt(v) for v in vals)
-            d, s2 = med["duckdb"].get(part), med["spark2"].get(part)
-            row += f" | {s2 / d:.1f}x |" if d and s2 else " | — |"
-            if "spark1" in sides:
-                s1 = med["spark1"].get(part)
-                row += f" {s1 / s2:.2f} |" if s1 and s2 else " — |"
-            lines.append(row)
-        lines.append(
-            "| open the workspace | " + " | ".join(_fmt(r["open_s"][s]) for s in sides) + " | | "
-            + ("|" if "spark1" in sides else "")
-        )
-        lines.append(
-            "| peak RSS, process tree (MiB) | "
-            + " | ".join(f"{r['peak_tree_mib'][s]:,.0f}" for s in sides)
-            + " | | "
-            + ("|" if "spark1" in sides else "")
-        )
-        lines.append("")
-        rf = r["result_facts"]
-        lines.append(
-            f"Loading (not timed in the workload): generate {f['generate_s']:.1f} s, write the lake "
-            f"{f['lake_write_s']:.1f} s, DuckDB `INSERT ... SELECT` from it {f['duckdb_load_s']:.1f} s."
-        )
-        for side, got in r["ingest"].items():
-            if "error" in got:
-                lines.append(f"`ws.ingest` on {LABELS[side]}: FAILED ({got['error']}).")
-            else:
-                lines.append(
-                    f"`ws.ingest` on {LABELS[side]}: events {got['events_s']:.1f} s, transactions "
-                    f"{got['transactions_s']:.1f} s (open {got['open_s']:.1f} s; "
-                    f"{got['events_count']:,} + {got['transactions_count']:,} rows)."
-                )
-        lines.append(
-            f"RFM: the engine returns {rf['rfm_rows']:,} rows (one per customer with a purchase "
-            f"by {CALIBRATION_END}, of {f['customers']:,} customers); `compressed()` makes "
-            f"{rf['rfm_compressed_rows']:,} distinct (frequency, recency, T) rows in pandas."
-        )
-        lines.append(
-            f"Funnel: {rf['funnel'][0]:,} journeys enter, i.e. as many rows come back to pandas."
-        )
-        for side, agree in r["agreement"].items():
-            bad = [k for k, v in agree.items() if k != "map_hours_max_abs_diff" and v is not True]
-            verdict = "identical" if not bad else f"DIFFER in {', '.join(bad)}"
-            lines.append(
-                f"{LABELS[side]} vs DuckDB: {verdict} (map transitions and customers, starts, ends, "
-                f"20 variants, funnel counts, RFM triples and per-customer digest); map hours "
-                f"differ by at most {agree['map_hours_max_abs_diff']:.2g} h."
-            )
-        for side, fails in r["failed"].items():
-            for part, tb in fails.items():
-                last = tb.strip().splitlines()[-1]
-                lines.append(f"{LABELS[side]} `{part}` FAILED: {last}")
-        lines.append("")
+        lines += _size_markdown(r)
     if proj.get("fits"):
-        lines += ["### Growth and projection", ""]
-        lines.append("| side | part | b (time ∝ N^b) | projected at {:,} events |".format(proj["target"]))
-        lines.append("|---|---|---:|---:|")
-        for side, fits in proj["fits"].items():
-            for part in (*PARTS, "total"):
-                if part in fits:
-                    g = fits[part]
-                    lines.append(
-                        f"| {LABELS[side]} | {part} | {g['b']:.2f} | {_duration(g['at_target_s'])} |"
-                    )
-        lines.append("")
-        for n, e in proj["efficiency"].items():
-            parts = ", ".join(f"{k} {v:.2f}" for k, v in e.items())
-            lines.append(f"Parallel efficiency T1/(2·T2) at {n:,} events: {parts}.")
-        c = proj.get("cluster")
-        if c:
-            lines.append(
-                f"Used: E = {c['efficiency_used']:.2f} (total, {c['efficiency_at']:,} events), "
-                f"serial fraction f = 1/E − 1 = {c['serial_fraction']:.2f}; "
-                f"T1({proj['target']:,}) = {_duration(c['t1_target_s'])}, "
-                f"T2 = {_duration(c['t2_target_s'])}."
-            )
-            lines += ["", "| cores | constant efficiency T1/(C·E) | Amdahl T1·(f + (1−f)/C) |"]
-            lines.append("|---:|---:|---:|")
-            for cores, v in c["cores"].items():
-                lines.append(
-                    f"| {cores} | {_duration(v['constant_efficiency_s'])} "
-                    f"| {_duration(v['amdahl_s'])} |"
-                )
+        lines += _projection_markdown(proj)
     return "\n".join(lines)
 
 
@@ -859,11 +981,26 @@ def main(argv: list[str] | None = None) -> int:
         "--spark1-max-events", type=int, default=10**12, help="run local[1] up to this size"
     )
     parser.add_argument(
+        "--spark1-large",
+        type=int,
+        default=2_000_000,
+        help="above this size, local[1] runs without a separate warm-up ...",
+    )
+    parser.add_argument(
+        "--spark1-repeats-large", type=int, default=1, help="... and this many times"
+    )
+    parser.add_argument(
         "--ingest-max-events", type=int, default=1_000_000, help="time ws.ingest up to this size"
     )
     parser.add_argument("--project-events", type=int, default=1_000_000_000)
     parser.add_argument("--project-cores", type=int, nargs="+", default=[2, 8, 32, 128])
     parser.add_argument("--out", type=Path, help="also write the results as JSON here")
+    parser.add_argument(
+        "--from-json",
+        type=Path,
+        nargs="+",
+        help="only print the tables and the projection of earlier runs' --out files (merged)",
+    )
     parser.add_argument("--only", choices=["duckdb", "spark"], help=argparse.SUPPRESS)
     parser.add_argument("--ingest", choices=["duckdb", "spark"], help=argparse.SUPPRESS)
     parser.add_argument("--master", default="", help=argparse.SUPPRESS)
@@ -872,30 +1009,42 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
 
     if args.only:
-        return serve(args.only, args.master, args.folder)
+        return serve(args.only, args.master)
     if args.ingest:
         return ingest_child(args.ingest, args.master, args.folder)
+    if args.from_json:
+        saved = [r for f in args.from_json for r in json.loads(f.read_text())["sizes"]]
+        saved.sort(key=lambda r: r["events"])
+        say(markdown(saved, projection(saved, args.project_events, args.project_cores)))
+        return 0
 
     began = time.perf_counter()
     args.workdir.mkdir(parents=True, exist_ok=True)
-    reports = []
-    for events in args.events:
-        reports.append(bench_size(args, events))
-        say(markdown(reports[-1:], {}))
-    proj = projection(reports, args.project_events, args.project_cores)
-    wall = time.perf_counter() - began
+    sides = ["duckdb", "spark2"] + (["spark1"] if args.spark1_max_events > 0 else [])
+    workers = {side: Worker(side, args.workdir / f"{side}.log") for side in sides}
+    reports: list[dict[str, Any]] = []
+    proj: dict[str, Any] = {}
+    try:
+        for events in args.events:
+            reports.append(bench_size(args, events, workers))
+            say(markdown(reports[-1:], {}))
+            proj = projection(reports, args.project_events, args.project_cores)
+            if args.out:
+                out = {
+                    "benchmark": "scale",
+                    "machine": machine(),
+                    "argv": sys.argv,
+                    "wall_s": time.perf_counter() - began,
+                    "sizes": reports,
+                    "projection": proj,
+                }
+                args.out.write_text(json.dumps(out, indent=2, default=str) + "\n")
+    finally:
+        for worker in workers.values():
+            worker.close()
     say(markdown(reports, proj))
-    say(f"\nwhole run: {wall / 60:.1f} min")
-    if args.out:
-        out = {
-            "benchmark": "scale",
-            "machine": machine(),
-            "argv": sys.argv,
-            "wall_s": wall,
-            "sizes": reports,
-            "projection": proj,
-        }
-        args.out.write_text(json.dumps(out, indent=2, default=str) + "\n")
+    say(json.dumps(machine(), indent=2))
+    say(f"\nwhole run: {(time.perf_counter() - began) / 60:.1f} min")
     return 0
 
 
