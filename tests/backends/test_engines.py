@@ -124,6 +124,17 @@ def test_spark_lake_is_parquet_partitioned_by_day(spark_session, tmp_path):
 
 
 @pytest.mark.spark
+def test_a_relative_lake_is_relative_to_this_process(spark_session, tmp_path, monkeypatch):
+    # the JVM started in another folder; the lake must still land here
+    monkeypatch.chdir(tmp_path)
+    with rox.open(spark_session, lake="here", partition="none") as ws:
+        ws.ingest("responses", _responses())
+    assert list((tmp_path / "here" / "responses").glob("*.parquet"))
+    with rox.open("spark://local[2]?lake=here&partition=none") as ws:
+        assert ws.count("responses") == 3
+
+
+@pytest.mark.spark
 def test_an_existing_spark_session_can_be_used(spark_session, tmp_path):
     with rox.open(spark_session, lake=str(tmp_path / "lake"), partition="none") as ws:
         ws.ingest("responses", _responses())

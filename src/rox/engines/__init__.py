@@ -122,8 +122,7 @@ def parse_url(url: str | os.PathLike[str]) -> EngineURL:
                 f"{text!r} names no lake: a Spark workspace keeps its tables as Parquet in a "
                 "folder, e.g. spark://local[2]?lake=/data/rox"
             )
-        if "://" not in lake and not lake.startswith("dbfs:"):
-            lake = str(Path(lake).expanduser().resolve())
+        lake = lake_path(lake)
         extra = (("partition", partition),) if "partition" in options else ()
         return EngineURL("spark", master, (("lake", lake), *extra))
     raise EngineNotSupportedError(
@@ -131,6 +130,17 @@ def parse_url(url: str | os.PathLike[str]) -> EngineURL:
         "expected duckdb:///path/file.duckdb, duckdb://:memory:, a plain file path, "
         "postgres://user@host/db or spark://local[2]?lake=/folder"
     )
+
+
+def lake_path(lake: str) -> str:
+    """A lake folder as Spark should see it.
+
+    Local paths are made absolute (relative to this process's folder, not the JVM's, which may
+    have started elsewhere); URLs (``hdfs://``, ``s3a://``, ``dbfs:/``) are kept as given.
+    """
+    if "://" in lake or lake.startswith("dbfs:"):
+        return lake
+    return str(Path(lake).expanduser().resolve())
 
 
 class Engine:

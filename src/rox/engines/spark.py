@@ -22,7 +22,7 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rox.engines import Engine, EngineURL
+from rox.engines import Engine, EngineURL, lake_path
 from rox.errors import WorkspaceError
 
 if TYPE_CHECKING:
@@ -105,6 +105,7 @@ class SparkEngine(Engine):
 
         if not lake:
             raise WorkspaceError("a Spark workspace needs a lake folder for its Parquet tables")
+        lake = lake_path(lake)
         backend = ibis.pyspark.connect(session)
         url = url or EngineURL("spark", "", (("lake", lake), ("partition", partition)))
         return cls(url, backend, session, lake, partition)
