@@ -166,14 +166,20 @@ def ingest(
     sources = list(source) if isinstance(source, list | tuple) else [source]
     if not sources:
         raise IngestError("nothing to load: no source given")
-    known_scales = ws.declared_scales()
     loads = ws.table("rox_loads")
-    load_id = int(loads.load_id.max().fill_null(0).execute()) + 1
+    job = _Job(
+        table=spec.name,
+        sources=sources,
+        mapping=plan_mapping,
+        known_scales=ws.declared_scales(),
+        load_id=int(loads.load_id.max().fill_null(0).execute()) + 1,
+        on_error=on_error,
+        progress=progress,
+        fmt=fmt,
+    )
     if ws.engine.name == "duckdb":
         # validate and write inside the workspace itself, in one transaction
-        rows, problems = _load(
-            ws, spec.name, sources, plan_mapping, known_scales, load_id, on_error, progress, fmt
-        )
+        rows, problems = _load(ws, job)
     else:
         # validate in a DuckDB staging database next to this process, then append what it
         # accepted to the workspace's engine as one commit
@@ -182,18 +188,7 @@ def ingest(
         with tempfile.TemporaryDirectory(prefix="rox-stage-") as folder:
             stage = open_workspace(f"duckdb://{folder}/stage.duckdb")
             try:
-                rows, problems = _stage(
-                    ws,
-                    stage,
-                    spec.name,
-                    sources,
-                    plan_mapping,
-                    known_scales,
-                    load_id,
-                    on_error,
-                    progress,
-                    fmt,
-                )
+                rows, problems = _stage(ws, stage, job)
             finally:
                 stage.close()
     if progress is not None:
@@ -202,60 +197,65 @@ def ingest(
         rows, columns=["source", "rows_read", "rows_loaded", "rows_rejected", "rows_skipped"]
     )
     return LoadReport(
-        frame=frame, load_id=load_id, table=spec.name, problems=problems[:PROBLEMS_KEPT]
+        frame=frame, load_id=job.load_id, table=spec.name, problems=problems[:PROBLEMS_KEPT]
     )
 
 
+@dataclass(frozen=True)
+class _Job:
+    """One load's settings, as :func:`ingest` resolved them."""
+
+    table: str
+    sources: list[Any]
+    mapping: ColumnMapping
+    known_scales: Mapping[Any, Any]
+    load_id: int
+    on_error: str
+    progress: Callable[[float], None] | None
+    fmt: Format | None
+
+
 def _load(
-    ws: Workspace,
-    table: str,
-    sources: list[Any],
-    mapping: ColumnMapping,
-    known_scales: Mapping[Any, Any],
-    load_id: int,
-    on_error: str,
-    progress: Callable[[float], None] | None,
-    fmt: Format | None,
-    existing: Callable[[Any], Any] | None = None,
+    ws: Workspace, job: _Job, existing: Callable[[Any], Any] | None = None
 ) -> tuple[list[dict[str, Any]], list[RowProblem]]:
-    """Read, check and write ``sources`` into DuckDB workspace ``ws`` in one transaction.
+    """Read, check and write ``job.sources`` into DuckDB workspace ``ws`` in one transaction.
 
     ``existing`` (for staged loads) returns the rows of the real table with the given keys, so
     that key checks see what the workspace already holds.
     """
     con = ws.backend.con
-    tracker = _Progress(con, progress, len(sources))
+    tracker = _Progress(con, job.progress, len(job.sources))
     rows: list[dict[str, Any]] = []
     problems: list[RowProblem] = []
     views: list[str] = []
     con.execute("BEGIN TRANSACTION")
     try:
-        for i, item in enumerate(sources):
-            src = open_source(con, item, fmt=fmt)
+        for i, item in enumerate(job.sources):
+            src = open_source(con, item, fmt=job.fmt)
             if src.kind == "frame":
                 views.append(src.relation)
             counts, first = _load_one(
                 con,
                 ws,
-                table,
+                job.table,
                 src,
-                mapping,
-                known_scales,
-                load_id,
-                on_error,
+                job.mapping,
+                job.known_scales,
+                job.load_id,
+                job.on_error,
                 tracker.at(i),
                 existing,
             )
             rows.append(counts)
             problems.extend(first)
-        if rows and mapping.scales:
-            _declare_scales(con, mapping, known_scales)
+        if rows and job.mapping.scales:
+            _declare_scales(con, job.mapping, job.known_scales)
         con.executemany(
             "INSERT INTO rox_loads VALUES (?, ?, ?, now(), ?, ?, ?, ?)",
             [
                 [
-                    load_id,
-                    table,
+                    job.load_id,
+                    job.table,
                     r["source"],
                     r["rows_read"],
                     r["rows_loaded"],
@@ -280,18 +280,10 @@ def _load(
 
 
 def _stage(
-    ws: Workspace,
-    stage: Workspace,
-    table: str,
-    sources: list[Any],
-    mapping: ColumnMapping,
-    known_scales: Mapping[Any, Any],
-    load_id: int,
-    on_error: str,
-    progress: Callable[[float], None] | None,
-    fmt: Format | None,
+    ws: Workspace, stage: Workspace, job: _Job
 ) -> tuple[list[dict[str, Any]], list[RowProblem]]:
     """Load into DuckDB workspace ``stage``, then append the accepted rows to ``ws``."""
+    table, load_id = job.table, job.load_id
     target = ws.table(table).schema()
     have = dict(stage.table(table).schema().items())
     extras = {name: dtype for name, dtype in target.items() if name not in have}
@@ -303,9 +295,7 @@ def _stage(
         t = ws.table(table)
         return t.semi_join(wanted, t[KEY_COLUMN] == wanted[KEY_COLUMN]).to_pyarrow()
 
-    rows, problems = _load(
-        stage, table, sources, mapping, known_scales, load_id, on_error, progress, fmt, existing
-    )
+    rows, problems = _load(stage, job, existing)
     loaded = stage.table(table).schema()
     new_columns = {n: str(d) for n, d in loaded.items() if n not in target}
 
