@@ -215,3 +215,81 @@ def test_sklearn_protocol():
     assert model.get_params() == {"covariates": ("a",)}
     model.set_params(covariates=())
     assert model.covariates == ()
+
+
+# -- the Newton path: exact second derivatives ----------------------------------------------------
+def _numeric_hessian(gradient, params: np.ndarray) -> np.ndarray:
+    """Central differences of the analytic gradient: (rows, i, j)."""
+    cols = []
+    for j in range(len(params)):
+        h = 1e-6 * params[j]
+        step = np.zeros_like(params)
+        step[j] = h
+        cols.append((gradient(params + step) - gradient(params - step)) / (2 * h))
+    return np.stack(cols, axis=2)
+
+
+def _lower_triangle(hess, n: int) -> np.ndarray:
+    k = len(hess)
+    out = np.empty((n, k, k))
+    for i in range(k):
+        for j in range(i + 1):
+            out[:, i, j] = out[:, j, i] = np.broadcast_to(hess[i][j], (n,))
+    return out
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    params=st.tuples(
+        st.floats(0.05, 5), st.floats(0.5, 50), st.floats(0.05, 5), st.floats(0.2, 20)
+    ),
+    seed=st.integers(0, 10_000),
+)
+def test_bgnbd_second_derivatives_match_finite_differences(params, seed):
+    from rox.value.models.transactions import bgnbd_loglik
+
+    rng = np.random.default_rng(seed)
+    x = rng.integers(0, 12, 40).astype(float)
+    T = rng.uniform(1, 60, 40)
+    tx = np.where(x > 0, rng.uniform(0, 1, 40) * T, 0.0)
+    p = np.array(params)
+    *_, hess = bgnbd_loglik(*p, x, tx, T, curvature=True)
+    numeric = _numeric_hessian(lambda q: np.column_stack(bgnbd_loglik(*q, x, tx, T)[1:]), p)
+    assert _lower_triangle(hess, 40) == pytest.approx(numeric, rel=1e-5, abs=1e-6)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    params=st.tuples(st.floats(0.5, 20), st.floats(1.2, 20), st.floats(0.5, 100)),
+    seed=st.integers(0, 10_000),
+)
+def test_gamma_gamma_totals_are_the_weighted_rows_and_exact_derivatives(params, seed):
+    from rox.value.models.spend import _GammaGammaRows
+
+    rng = np.random.default_rng(seed)
+    x, m = rng.integers(1, 15, 40).astype(float), rng.uniform(1, 200, 40)
+    w = rng.integers(1, 5, 40).astype(float)
+    rows = _GammaGammaRows(x, m, w)
+    p = np.array(params)
+    ll, grad, hess = rows.totals(p)
+    per_row, per_row_grad = rows(*p)
+    assert ll == pytest.approx(float(w @ per_row), rel=1e-10)
+    assert grad == pytest.approx(w @ per_row_grad, rel=1e-8, abs=1e-8)
+    numeric = _numeric_hessian(lambda q: rows.totals(q)[1][None, :], p)[0]
+    assert hess == pytest.approx(numeric, rel=1e-5, abs=1e-5)
+
+
+@pytest.mark.parametrize("model", [BetaGeoModel, GammaGammaModel])
+def test_newton_and_the_general_path_find_the_same_fit(cdnow_rfm, model, monkeypatch):
+    from rox.value.models import fitting
+
+    newton = model().fit(cdnow_rfm)
+    assert newton._fit.n_iter < 15  # Newton's handful of steps, not L-BFGS-B's
+    monkeypatch.setattr(fitting, "_newton", lambda *args: None)
+    general = model().fit(cdnow_rfm)
+    assert newton.params_.to_numpy() == pytest.approx(general.params_.to_numpy(), rel=1e-5)
+    assert newton.log_likelihood_ == pytest.approx(general.log_likelihood_, rel=1e-10)
+    # exact Hessian against central differences of the gradient
+    assert newton.standard_errors_.to_numpy() == pytest.approx(
+        general.standard_errors_.to_numpy(), rel=1e-3
+    )

@@ -23,11 +23,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 import ibis
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 
 from rox.errors import MetricError, TableNotFoundError
 from rox.results import Result
+from rox.value.distinct import first_rows, group_codes
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir
@@ -71,11 +73,15 @@ class RFM(Result):
 
 def compress(frame: pd.DataFrame) -> pd.DataFrame:
     """Distinct ``(frequency, recency, T)`` rows of ``frame`` with their ``count``."""
-    out = (
-        frame.groupby(["frequency", "recency", "T"], sort=True).size().rename("count").reset_index()
+    keys = [frame[c].to_numpy(dtype="float64") for c in ("frequency", "recency", "T")]
+    codes = group_codes(keys)
+    first = first_rows(codes)
+    x, tx, t = (k[first] for k in keys)
+    count = np.bincount(codes, minlength=len(first)).astype("int64")
+    order = np.lexsort((t, tx, x))
+    return pd.DataFrame(
+        {"frequency": x[order], "recency": tx[order], "T": t[order], "count": count[order]}
     )
-    out["count"] = out["count"].astype("int64")
-    return out
 
 
 def _day(value: Any, name: str) -> pd.Timestamp | None:

@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 from scipy import special
 
+from rox.value.distinct import first_rows, group_codes, on_distinct
 from rox.value.models import fitting
 from rox.value.models.base import CustomerModel, purchase_rows
 
@@ -58,11 +59,17 @@ def bgnbd_loglik(
     T: np.ndarray,
     *,
     distinct: tuple[np.ndarray, np.ndarray] | None = None,
-) -> tuple[np.ndarray, ...]:
+    curvature: bool = False,
+) -> tuple[Any, ...]:
     """BG/NBD log-likelihood per customer and its partial derivatives in (r, alpha, a, b).
 
     ``distinct``: the distinct values of x and each row's index into them; with scalar r, a and
     b the gamma-function terms are then evaluated once per distinct x (the slow part).
+    ``curvature``: also return the second derivatives (scalar parameters only), as the lower
+    triangle ``h[i][j]`` of per-row arrays or scalars shared by all rows. With
+    ``L = log(e^B + e^C)`` the last term of the log-likelihood and ``w_B``, ``w_C`` its
+    weights, ``L'' = w_B B'' + w_C C'' + w_B w_C (B' - C')(B' - C')^T``; the gamma-function
+    terms give trigamma differences.
     """
     psi = special.digamma
     if distinct is not None and np.ndim(a) == 0 and np.ndim(b) == 0 and np.ndim(r) == 0:
@@ -94,7 +101,32 @@ def bgnbd_loglik(
     psi_abx = by_x(lambda v: psi(a + b + v))
     d_a = psi(a + b) - psi_abx + wc / a
     d_b = by_x(lambda v: psi(b + v)) + psi(a + b) - psi_abx - psi(b) - wc / bx1
-    return A + L, d_r, d_alpha, d_a, d_b
+    if not curvature:
+        return A + L, d_r, d_alpha, d_a, d_b
+    psi1 = lambda v: special.polygamma(1, v)  # noqa: E731
+    psi1_abx = by_x(lambda v: psi1(a + b + v))
+    # B' - C' (B' = (-ln(alpha+T), -(r+x)/(alpha+T), 0, 0); C' = (-ln(alpha+t_x),
+    # -(r+x)/(alpha+t_x), 1/a, -1/(b+x-1)))
+    inv_t, inv_tx = 1.0 / (alpha + T), 1.0 / (alpha + tx)
+    delta = (log_alpha_tx - log_alpha_t, (r + x) * (inv_tx - inv_t), -1.0 / a, 1.0 / bx1)
+    wbc = wb * wc
+    h_rr = by_x(lambda v: psi1(r + v)) - psi1(r) + wbc * delta[0] ** 2
+    h_ar = 1.0 / alpha - wb * inv_t - wc * inv_tx + wbc * delta[0] * delta[1]
+    h_aa = -r / alpha**2 + (r + x) * (wb * inv_t**2 + wc * inv_tx**2) + wbc * delta[1] ** 2
+    h_ab = psi1(a + b) - psi1_abx
+    h_bb = by_x(lambda v: psi1(b + v)) + psi1(a + b) - psi1_abx - psi1(b) + wc / bx1**2
+    hess = [
+        [h_rr],
+        [h_ar, h_aa],
+        [wbc * delta[0] * delta[2], wbc * delta[1] * delta[2], h_ab - wc / a**2 + wbc / a**2],
+        [
+            wbc * delta[0] * delta[3],
+            wbc * delta[1] * delta[3],
+            h_ab + wbc * delta[2] * delta[3],
+            h_bb + wbc * delta[3] ** 2,
+        ],
+    ]
+    return A + L, d_r, d_alpha, d_a, d_b, hess
 
 
 def _log_hyp2f1(a: np.ndarray, b: np.ndarray, c: np.ndarray, z: np.ndarray) -> np.ndarray:
@@ -129,13 +161,21 @@ def paretonbd_loglik(
     return ll, log_term1, log_term2
 
 
-def _group_codes(keys: list[np.ndarray]) -> np.ndarray:
-    """Dense group numbers of the rows of several columns, by hashing one column at a time."""
-    codes = np.zeros(len(keys[0]), dtype="int64")
-    for key in keys:
-        column, uniques = pd.factorize(key)
-        codes = pd.factorize(codes * len(uniques) + column)[0]
-    return codes
+def weighted_hessian(hess: list[list[Any]], w: np.ndarray) -> np.ndarray:
+    """The (k, k) sum over rows of a lower-triangle Hessian of per-row arrays or shared scalars."""
+    k = len(hess)
+    total = float(w.sum())
+    out = np.empty((k, k))
+    for i in range(k):
+        for j in range(i + 1):
+            hij = hess[i][j]
+            out[i, j] = out[j, i] = float(w @ hij) if np.ndim(hij) else float(hij) * total
+    return out
+
+
+def _matrix(columns: Sequence[np.ndarray], n: int) -> np.ndarray:
+    """Covariate columns as the (n, k) matrix (k may be 0)."""
+    return np.column_stack(columns) if columns else np.zeros((n, 0))
 
 
 class _TransactionModel(CustomerModel):
@@ -178,9 +218,11 @@ class _TransactionModel(CustomerModel):
             cached = self._x_cache
         return cached[1], cached[2]
 
-    def _individual(self, params: np.ndarray, z: np.ndarray) -> list[np.ndarray]:
-        """Each row's base parameters after the covariates' scaling."""
+    def _individual(self, params: np.ndarray, z: np.ndarray) -> list[Any]:
+        """Each row's base parameters after the covariates' scaling (scalars without any)."""
         k = len(self.base_params)
+        if not self.covariates:
+            return [float(p) for p in params[:k]]
         values = [np.full(len(z), p) for p in params[:k]]
         coefs = (
             params[k:].reshape(len(self._scaled), len(self.covariates))
@@ -192,7 +234,7 @@ class _TransactionModel(CustomerModel):
             values[i] = values[i] * np.exp(sign * (z @ g))
         return values
 
-    def _start(self, x: np.ndarray, tx: np.ndarray, T: np.ndarray) -> list[float]:
+    def _start(self, x: np.ndarray, tx: np.ndarray, T: np.ndarray, w: np.ndarray) -> list[float]:
         raise NotImplementedError
 
     def fit(
@@ -220,7 +262,7 @@ class _TransactionModel(CustomerModel):
                 raise ValueError("pass a DataFrame holding the covariate columns")
         else:
             x, tx, t, w, z = self._data(data, weights)
-        start = self._start(x, tx, t) + [0.0] * (len(self._scaled) * len(self.covariates))
+        start = self._start(x, tx, t, w) + [0.0] * (len(self._scaled) * len(self.covariates))
         positive = [True] * len(self.base_params) + [False] * (len(start) - len(self.base_params))
         self._fit = fitting.fit(
             lambda p: self._loglik(p, x, tx, t, z),
@@ -229,9 +271,16 @@ class _TransactionModel(CustomerModel):
             names=self.param_names,
             positive=positive,
             limit_case=self._limit_case,
+            curvature=None if self.covariates else self._curvature(x, tx, t, w),
         )
         self.n_customers_ = float(w.sum())
         return self
+
+    def _curvature(
+        self, x: np.ndarray, tx: np.ndarray, T: np.ndarray, w: np.ndarray
+    ) -> fitting.LogLikelihoodWithCurvature | None:
+        """The log-likelihood with its second derivatives, where the model has them."""
+        return None
 
     def _loglik(
         self, params: np.ndarray, x: np.ndarray, tx: np.ndarray, T: np.ndarray, z: np.ndarray
@@ -261,7 +310,12 @@ class _TransactionModel(CustomerModel):
             x, tx, t, _ = purchase_rows(data, recency, T)
             return x, tx, t, np.zeros((len(x), 0))
         frame = data.frame if hasattr(data, "frame") else data
-        x, tx, t, _ = purchase_rows(frame.drop(columns=["count"], errors="ignore"))
+        if not isinstance(frame, pd.DataFrame):
+            raise TypeError("pass an RFM result, a DataFrame, or frequency, recency and T arrays")
+        missing = {"frequency", "recency", "T"} - set(frame.columns)
+        if missing:
+            raise ValueError(f"the data lacks column(s) {', '.join(sorted(missing))}")
+        x, tx, t, _ = purchase_rows(frame["frequency"], frame["recency"], frame["T"])
         z = (
             frame[list(self.covariates)].to_numpy(dtype="float64")
             if self.covariates
@@ -281,25 +335,23 @@ class _TransactionModel(CustomerModel):
         """
         x, tx, t, z = self._rows_for_prediction(data, recency, T)
         keys = [x, tx, t, *z.T]
-        codes = _group_codes(keys)
-        n = int(codes.max()) + 1 if len(codes) else 0
-        first = np.empty(n, dtype="int64")
-        first[codes[::-1]] = np.arange(len(codes) - 1, -1, -1)  # first row of each group
+        codes = group_codes(keys)
+        first = first_rows(codes)
         values = [k[first] for k in keys]
-        uz = np.column_stack(values[3:]) if len(values) > 3 else np.zeros((n, 0))
+        uz = np.column_stack(values[3:]) if len(values) > 3 else np.zeros((len(first), 0))
         return (values[0], values[1], values[2], uz), codes
 
+    # Predictions are computed per customer; each model evaluates its costly special functions
+    # once per distinct row of what they depend on (``on_distinct``).
     def p_alive(self, data: Any, recency: Any = None, T: Any = None) -> np.ndarray:
         """Probability that each customer is still active at the end of their observation."""
-        rows, index = self.distinct_rows(data, recency, T)
-        return self._p_alive(*rows)[index]
+        return self._p_alive(*self._rows_for_prediction(data, recency, T))
 
     def expected_purchases(
         self, t: float, data: Any, recency: Any = None, T: Any = None
     ) -> np.ndarray:
         """Expected repeat purchases of each customer in the next ``t``."""
-        rows, index = self.distinct_rows(data, recency, T)
-        return self._expected(float(t), *rows)[index]
+        return self._expected(float(t), *self._rows_for_prediction(data, recency, T))
 
     def _p_alive(
         self,
@@ -356,38 +408,50 @@ class BetaGeoModel(_TransactionModel):
         """Mean dropout probability after a purchase, a / (a + b)."""
         return float(params[2] / (params[2] + params[3]))
 
-    def _start(self, x: np.ndarray, tx: np.ndarray, T: np.ndarray) -> list[float]:
-        rate = max(float(np.mean(x / np.maximum(T, 1e-9))), 1e-3)
-        return [1.0, 1.0 / rate, 1.0, 3.0]
+    def _start(self, x: np.ndarray, tx: np.ndarray, T: np.ndarray, w: np.ndarray) -> list[float]:
+        """Starting values: r and alpha by the method of moments of the purchase rates x/T.
+
+        As if nobody dropped out: a Gamma mixture of Poisson rates has
+        Var(x/T) = r/alpha^2 + E[1/T] r/alpha.
+        """
+        span = np.maximum(T, 1e-9)
+        rates = x / span
+        mean = max(float(np.average(rates, weights=w)), 1e-3)
+        excess = float(np.average((rates - mean) ** 2, weights=w)) - mean * float(
+            np.average(1 / span, weights=w)
+        )
+        r = float(np.clip(mean**2 / excess, 0.01, 100.0)) if excess > 0 else 1.0
+        return [r, r / mean, 1.0, 3.0]
+
+    def _curvature(self, x, tx, T, w):
+        def totals(params: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+            r, alpha, a, b = params
+            ll, *grad, hess = bgnbd_loglik(
+                r, alpha, a, b, x, tx, T, distinct=self._distinct_x(x), curvature=True
+            )
+            return float(w @ ll), np.array([w @ g for g in grad]), weighted_hessian(hess, w)
+
+        return totals
 
     def _loglik(self, params, x, tx, T, z):
+        if not self.covariates:
+            r, alpha, a, b = params
+            ll, *grads = bgnbd_loglik(r, alpha, a, b, x, tx, T, distinct=self._distinct_x(x))
+            return ll, np.column_stack(grads)
         r, alpha, a, b = self._individual(params, z)
-        if self.covariates:
-            ll, d_r, d_alpha, d_a, d_b = bgnbd_loglik(r, alpha, a, b, x, tx, T)
-        else:
-            ll, d_r, d_alpha, d_a, d_b = bgnbd_loglik(
-                params[0],
-                params[1],
-                params[2],
-                params[3],
-                x,
-                tx,
-                T,
-                distinct=self._distinct_x(x),
-            )
+        ll, d_r, d_alpha, d_a, d_b = bgnbd_loglik(r, alpha, a, b, x, tx, T)
         grads = [d_r, d_alpha, d_a, d_b]
-        if self.covariates:
-            # chain rule: alpha_i = alpha exp(-g.z), a_i = a exp(g.z), b_i = b exp(g.z)
-            grads[1] = d_alpha * alpha / params[1]
-            grads[2] = d_a * a / params[2]
-            grads[3] = d_b * b / params[3]
-            for sign, d_base, value in ((-1, d_alpha, alpha), (1, d_a, a), (1, d_b, b)):
-                grads.extend(((sign * d_base * value)[:, None] * z).T)
+        # chain rule: alpha_i = alpha exp(-g.z), a_i = a exp(g.z), b_i = b exp(g.z)
+        grads[1] = d_alpha * alpha / params[1]
+        grads[2] = d_a * a / params[2]
+        grads[3] = d_b * b / params[3]
+        for sign, d_base, value in ((-1, d_alpha, alpha), (1, d_a, a), (1, d_b, b)):
+            grads.extend(((sign * d_base * value)[:, None] * z).T)
         return ll, np.column_stack(grads)
 
     # -- predictions ------------------------------------------------------------------------------
     def _p_alive(self, x, tx, t, z):
-        """P(alive) at T (FHL 2005, eq. 11), per distinct row."""
+        """P(alive) at T (FHL 2005, eq. 11): a closed form in logs, cheap per customer."""
         r, alpha, a, b = self._individual(self._fitted().params, z)
         has = x > 0
         with np.errstate(all="ignore"):
@@ -399,9 +463,15 @@ class BetaGeoModel(_TransactionModel):
         return np.where(has, 1.0 / (1.0 + np.exp(log_ratio)), 1.0)
 
     def _expected(self, t, x, tx, tt, z):
-        """E[Y(t) | x, t_x, T] (FHL 2005, eq. 10), per distinct row."""
-        r, alpha, a, b = self._individual(self._fitted().params, z)
-        hyp = special.hyp2f1(r + x, b + x, a + b + x - 1, t / (alpha + tt + t))
+        """E[Y(t) | x, t_x, T] (FHL 2005, eq. 10); the 2F1 term once per distinct (x, T)."""
+        params = self._fitted().params
+
+        def hyp(x: np.ndarray, tt: np.ndarray, *z: np.ndarray) -> np.ndarray:
+            r, alpha, a, b = self._individual(params, _matrix(z, len(x)))
+            return special.hyp2f1(r + x, b + x, a + b + x - 1, t / (alpha + tt + t))
+
+        r, alpha, a, b = self._individual(params, z)
+        hyp = on_distinct(hyp, x, tt, *z.T)
         first = (a + b + x - 1) / (a - 1)
         second = 1 - ((alpha + tt) / (alpha + tt + t)) ** (r + x) * hyp
         return first * second * self._p_alive(x, tx, tt, z)
@@ -433,7 +503,7 @@ class ParetoNBDModel(_TransactionModel):
         """Mean dropout rate per unit of time relative to the purchase rate, (s/beta)/(r/alpha)."""
         return float((params[2] / params[3]) / (params[0] / params[1]))
 
-    def _start(self, x, tx, T):
+    def _start(self, x, tx, T, w):
         rate = max(float(np.mean(x / np.maximum(T, 1e-9))), 1e-3)
         return [0.5, 0.5 / rate, 0.5, float(np.mean(T))]
 
@@ -452,13 +522,18 @@ class ParetoNBDModel(_TransactionModel):
         return ll, grads
 
     def _p_alive(self, x, tx, t, z):
-        """P(alive) at T (Fader & Hardie 2005 note), per distinct row."""
-        r, alpha, s, beta = self._individual(self._fitted().params, z)
-        _, log_term1, log_term2 = paretonbd_loglik(r, alpha, s, beta, x, tx, t)
-        return 1.0 / (1.0 + np.exp(log_term2 - log_term1))
+        """P(alive) at T (Fader & Hardie 2005 note), once per distinct row (two 2F1 terms)."""
+        params = self._fitted().params
+
+        def alive(x: np.ndarray, tx: np.ndarray, t: np.ndarray, *z: np.ndarray) -> np.ndarray:
+            r, alpha, s, beta = self._individual(params, _matrix(z, len(x)))
+            _, log_term1, log_term2 = paretonbd_loglik(r, alpha, s, beta, x, tx, t)
+            return 1.0 / (1.0 + np.exp(log_term2 - log_term1))
+
+        return on_distinct(alive, x, tx, t, *z.T)
 
     def _expected(self, t, x, tx, tt, z):
-        """E[Y(t) | x, t_x, T] (SMC 1987; Fader & Hardie 2005 note), per distinct row."""
+        """E[Y(t) | x, t_x, T] (SMC 1987; Fader & Hardie 2005 note)."""
         r, alpha, s, beta = self._individual(self._fitted().params, z)
         alive = self._p_alive(x, tx, tt, z)
         with np.errstate(divide="ignore", invalid="ignore"):
