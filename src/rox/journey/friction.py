@@ -35,7 +35,7 @@ import pandas as pd
 
 from rox.errors import MetricError
 from rox.experience import scorecard
-from rox.journey.events import JourneyQuery
+from rox.journey.events import JourneyQuery, Journeys, journey_events
 from rox.results import Result
 
 if TYPE_CHECKING:
@@ -68,7 +68,7 @@ def _goal(e: Any) -> str:
 
 
 def friction(
-    ws: Workspace,
+    ws: Workspace | Journeys,
     query: JourneyQuery | None = None,
     *,
     goal: str | None = None,
@@ -87,7 +87,7 @@ def friction(
     query, **options
         How journeys are built (e.g. ``journey="purchase"``).
     """
-    e = JourneyQuery.resolve(query, options).events(ws).cache()
+    ws, e = journey_events(ws, query, options)
     goal = goal or _goal(e)
     within = pd.Timedelta(repeat_within).total_seconds()
     reached_goal = e.filter(e.step == goal).select("journey_id").distinct().mutate(won=True)
@@ -97,7 +97,7 @@ def friction(
         won=j.won.max(),
         ended=j.is_last.max(),
         # median of whole seconds, then hours: exact on every engine
-        wait=(j.next_ts.epoch_seconds() - j.ts.epoch_seconds()).median() / 3600.0,
+        wait=(j.next_epoch_s - j.epoch_s).median() / 3600.0,
     )
     p = per_journey_step
     steps = (
@@ -114,14 +114,12 @@ def friction(
     )
     # repeated contacts: the same customer at the same step again within the window
     by_customer = ibis.window(group_by=[j.customer_id, j.step], order_by=j.ts)
-    gaps = j.mutate(_next=j.ts.lead().over(by_customer))
+    gaps = j.mutate(_next=j.epoch_s.lead().over(by_customer))
     again = (
         gaps.group_by("step")
         .aggregate(
             events=gaps.count(),
-            repeats=gaps.count(
-                where=(gaps._next.epoch_seconds() - gaps.ts.epoch_seconds()) <= within
-            ),
+            repeats=gaps.count(where=(gaps._next - gaps.epoch_s) <= within),
         )
         .execute()
     )

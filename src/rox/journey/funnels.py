@@ -27,7 +27,7 @@ import pandas as pd
 from rox.errors import MetricError
 from rox.experience.intervals import wilson
 from rox.experience.query import PERIODS
-from rox.journey.events import JourneyQuery
+from rox.journey.events import JourneyQuery, Journeys, journey_events
 from rox.results import Result
 
 if TYPE_CHECKING:
@@ -68,7 +68,12 @@ def _entries(e: ir.Table, first: str, by: str | None, ws: Workspace) -> ir.Table
     entry = e.filter(e.step == first)
     w = ibis.window(group_by=entry.journey_id, order_by=[entry.ts, entry.seq])
     entry = entry.mutate(_k=ibis.row_number().over(w)).filter(lambda t: t._k == 0)
-    cols: dict[str, Any] = {"journey_id": entry.journey_id, "t0": entry.ts, "s0": entry.seq}
+    cols: dict[str, Any] = {
+        "journey_id": entry.journey_id,
+        "t0": entry.ts,
+        "e0": entry.epoch_s,
+        "s0": entry.seq,
+    }
     if by is None:
         cols["group"] = ibis.literal("all")
     elif by == "channel":
@@ -86,6 +91,7 @@ def _entries(e: ir.Table, first: str, by: str | None, ws: Workspace) -> ir.Table
         cols = {
             "journey_id": entry.journey_id,
             "t0": entry.ts,
+            "e0": entry.epoch_s,
             "s0": entry.seq,
             "group": entry[by].cast("string").fill_null("(none)"),
         }
@@ -93,7 +99,7 @@ def _entries(e: ir.Table, first: str, by: str | None, ws: Workspace) -> ir.Table
 
 
 def funnel(
-    ws: Workspace,
+    ws: Workspace | Journeys,
     steps: Sequence[str],
     *,
     mode: str = "ordered",
@@ -137,32 +143,30 @@ def funnel(
         span = window if isinstance(window, timedelta) else pd.Timedelta(window)
     except ValueError:
         raise MetricError(f"window={window!r} is not a duration (e.g. '30D', '12h')") from None
-    e = JourneyQuery.resolve(query, options).events(ws).cache()
+    ws, e = journey_events(ws, query, options)
     reached = _entries(e, steps[0], by, ws)
     limit = span.total_seconds()
-    reached = reached.mutate(t_0=reached.t0, s_0=reached.s0)
+    reached = reached.mutate(t_0=reached.t0, s_0=reached.s0, e_0=reached.e0)
     for i, step in enumerate(steps[1:], start=1):
-        cand = e.filter(e.step == step).select(journey_id="journey_id", ts="ts", seq="seq")
+        cand = e.filter(e.step == step).select("journey_id", "ts", "seq", "epoch_s")
         j = reached.left_join(cand, "journey_id")
         prev_ts, prev_seq = j[f"t_{i - 1}"], j[f"s_{i - 1}"]
         ok = (j.seq == prev_seq + 1) if mode == "strict" else (j.ts > prev_ts)
-        ok = ok & ((j.ts.epoch_seconds() - j.t0.epoch_seconds()) <= limit)
+        ok = ok & ((j.epoch_s - j.e0) <= limit)
+        # the first qualifying event: earliest time, then position (its seconds come with it)
         j = j.mutate(
             _ts=ibis.cases((ok, j.ts), else_=ibis.null("timestamp('UTC')")),
             _seq=ibis.cases((ok, j.seq), else_=ibis.null("int64")),
+            _e=ibis.cases((ok, j.epoch_s), else_=ibis.null(j.epoch_s.type())),
         )
         keep = list(reached.columns)
-        nxt = j.group_by(keep).aggregate(**{f"t_{i}": j._ts.min(), f"s_{i}": j._seq.min()})
-        reached = nxt
+        reached = j.group_by(keep).aggregate(
+            **{f"t_{i}": j._ts.min(), f"s_{i}": j._seq.min(), f"e_{i}": j._e.min()}
+        )
     per = reached.select(
         "journey_id",
         "group",
-        *[
-            ((reached[f"t_{i}"].epoch_seconds() - reached.t0.epoch_seconds()) / 3600.0).name(
-                f"h_{i}"
-            )
-            for i in range(len(steps))
-        ],
+        *[((reached[f"e_{i}"] - reached.e0) / 3600.0).name(f"h_{i}") for i in range(len(steps))],
     ).execute()
     return _summarise(per, steps, mode, by, level)
 
@@ -199,6 +203,7 @@ def _summarise(
     frame = frame.drop(columns="group") if by is None else frame.rename(columns={"group": by})
     last = f"h_{len(steps) - 1}"
     times = per.loc[per[last].notna(), ["group", last]].rename(columns={last: "hours"})
+    times = times.sort_values(["group", "hours"])  # engines return rows in any order
     return Funnel(
         frame=frame, times=times.reset_index(drop=True), steps=tuple(steps), mode=mode, by=by
     )

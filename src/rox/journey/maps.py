@@ -13,10 +13,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import ibis
+import numpy as np
 import pandas as pd
 
 from rox.errors import MetricError
-from rox.journey.events import JourneyQuery
+from rox.journey.events import JourneyQuery, Journeys, journey_events
 from rox.results import Result
 
 if TYPE_CHECKING:
@@ -54,7 +55,7 @@ class JourneyMap(Result):
 
 
 def journey_map(
-    ws: Workspace,
+    ws: Workspace | Journeys,
     query: JourneyQuery | None = None,
     *,
     top: int | None = None,
@@ -80,10 +81,10 @@ def journey_map(
     >>> m.to_frame().columns[:3].tolist()
     ['source', 'target', 'transitions']
     """
-    e = JourneyQuery.resolve(query, options).events(ws).cache()
+    ws, e = journey_events(ws, query, options)
     moves = e.filter(e.next_step.notnull())
     # quantiles of whole seconds, then hours: the same on every engine
-    seconds = moves.next_ts.epoch_seconds() - moves.ts.epoch_seconds()
+    seconds = moves.next_epoch_s - moves.epoch_s
     edges = (
         moves.group_by([moves.step.name("source"), moves.next_step.name("target")])
         .aggregate(
@@ -94,11 +95,17 @@ def journey_map(
         )
         .execute()
     )
-    totals = e.aggregate(events=e.count(), journeys=e.journey_id.nunique()).execute().iloc[0]
-    first = e.filter(e.seq == 0)
-    starts = first.group_by("step").aggregate(journeys=first.count()).execute()
-    last = e.filter(e.is_last)
-    ends = last.group_by("step").aggregate(journeys=last.count()).execute()
+    by_step = (
+        e.group_by("step")
+        .aggregate(
+            events=e.count(), starts=e.count(where=e.seq == 0), ends=e.count(where=e.is_last)
+        )
+        .execute()
+    )
+    starts, ends = (
+        by_step.loc[by_step[c] > 0, ["step", c]].rename(columns={c: "journeys"})
+        for c in ("starts", "ends")
+    )
     edges = edges.sort_values(
         ["transitions", "source", "target"], ascending=[False, True, True]
     ).reset_index(drop=True)
@@ -116,8 +123,8 @@ def journey_map(
         frame=edges[cols].reset_index(drop=True),
         starts=_by_journeys(starts),
         ends=_by_journeys(ends),
-        journeys=int(totals["journeys"]),
-        events=int(totals["events"]),
+        journeys=int(by_step["starts"].sum()),  # each journey has one first event
+        events=int(by_step["events"].sum()),
     )
 
 
@@ -129,10 +136,14 @@ class PathTable(Result):
 
 
 def variants(
-    ws: Workspace, query: JourneyQuery | None = None, *, top: int | None = 20, **options: Any
+    ws: Workspace | Journeys,
+    query: JourneyQuery | None = None,
+    *,
+    top: int | None = 20,
+    **options: Any,
 ) -> PathTable:
     """The most common complete paths (variants), with their share and median duration."""
-    e = JourneyQuery.resolve(query, options).events(ws).cache()
+    ws, e = journey_events(ws, query, options)
     # Identify each journey's sequence by position-tagged hashes summed over its events (no ordered
     # aggregate, which cannot spill to disk), then spell out only the variants kept.
     tagged = e.step.concat("@", e.seq.cast("string")).hash()
@@ -140,13 +151,15 @@ def variants(
         k1=(tagged % 1_000_000_007).sum(),
         k2=(tagged % 998_244_353).sum(),
         steps=e.count(),
-        seconds=e.ts.max().epoch_seconds() - e.ts.min().epoch_seconds(),
+        seconds=e.epoch_s.max() - e.epoch_s.min(),
     )
     groups = per.group_by(["k1", "k2", "steps"]).aggregate(
         journeys=per.count(),
         median_hours=per.seconds.median() / _HOUR,
         example=per.journey_id.min(),
     )
+    groups = groups.cache()  # one row per variant; counted and cut below without recomputing
+    total = int(groups.journeys.sum().execute() or 0)
     if top is not None:
         groups = groups.order_by([ibis.desc("journeys"), "example"]).limit(top)
     kept = groups.select("example", "journeys", "median_hours", "steps").cache()
@@ -154,13 +167,12 @@ def variants(
     # spelled out in pandas from (example, seq, step) rows: DuckDB cannot spill an ordered
     # string aggregate, and these rows are only the kept variants' examples
     rows = chosen.to_pyarrow().to_pandas().sort_values(["example", "seq"])
-    spelled = rows.groupby("example", sort=False)["step"].agg(SEPARATOR.join).rename("path")
-    out = kept.execute().merge(spelled, left_on="example", right_index=True)
-    return _paths_result(out, None, total=int(per.count().execute()))
+    out = kept.execute().merge(_spell(rows), left_on="example", right_index=True)
+    return _paths_result(out, None, total=total)
 
 
 def paths(
-    ws: Workspace,
+    ws: Workspace | Journeys,
     step: str,
     *,
     direction: str = "after",
@@ -178,7 +190,7 @@ def paths(
         raise MetricError("direction must be 'after' or 'before'")
     if depth < 1:
         raise MetricError("depth must be at least 1")
-    e = JourneyQuery.resolve(query, options).events(ws).cache()
+    ws, e = journey_events(ws, query, options)
     at = e.filter(e.step == step).group_by("journey_id").aggregate(at=e.seq.min(), at_ts=e.ts.min())
     j = e.join(at, "journey_id")
     if direction == "after":
@@ -190,7 +202,7 @@ def paths(
     positions = range(depth + 1) if direction == "after" else range(-depth, 1)  # from the step
     per = window.group_by("journey_id").aggregate(
         steps=window.count(),
-        seconds=window.ts.max().epoch_seconds() - window.ts.min().epoch_seconds(),
+        seconds=window.epoch_s.max() - window.epoch_s.min(),
         **{
             f"s{i}": window.step.max(where=window.seq == window.at + k)
             for i, k in enumerate(positions)
@@ -217,6 +229,19 @@ def paths(
     if out.empty:
         raise MetricError(f"no journey visits the step {step!r}")
     return _paths_result(out, top)
+
+
+def _spell(rows: pd.DataFrame) -> pd.Series:
+    """``path`` per ``example`` from its (example, seq, step) rows, sorted by example and seq.
+
+    A plain loop over the group boundaries: pandas' per-group ``agg`` costs ~30x more here.
+    """
+    examples = rows["example"].to_numpy()
+    starts = np.flatnonzero(np.r_[True, examples[1:] != examples[:-1]]) if len(rows) else []
+    ends = np.r_[starts[1:], len(rows)] if len(rows) else []
+    steps = rows["step"].tolist()
+    paths = [SEPARATOR.join(steps[a:b]) for a, b in zip(starts, ends, strict=True)]
+    return pd.Series(paths, index=examples[starts] if len(rows) else [], name="path", dtype=object)
 
 
 def _by_journeys(frame: pd.DataFrame) -> pd.DataFrame:
