@@ -145,3 +145,30 @@ def test_memory_limit_of_file_workspaces(tmp_path, monkeypatch):
     monkeypatch.setenv("ROX_MEMORY_LIMIT", "lots")
     with pytest.raises(rox.errors.WorkspaceError, match="ROX_MEMORY_LIMIT='lots' is not a memory"):
         rox.open(tmp_path / "c.duckdb")
+
+
+def test_duckdb_epoch_seconds_and_utc_day_equal_the_portable_forms():
+    # DuckDB's own epoch() replaces Ibis's TIMESTAMPTZ->TIMESTAMP cast (cheaper); same values
+    import ibis
+
+    ws = rox.open("duckdb://:memory:")
+    ts = pd.to_datetime(
+        [
+            "1969-12-31 23:59:59.5",
+            "1970-01-01 00:00:00",
+            "2024-02-29 23:59:59.999",
+            "2024-03-01 00:00:00.001",
+            "2038-01-19 03:14:08",
+        ],
+        utc=True,
+        format="ISO8601",
+    )
+    t = ibis.memtable({"ts": ts})
+    out = ws.backend.execute(
+        t.select(
+            epoch=ws.engine.epoch_seconds(t.ts), day=ws.engine.utc_date(t.ts), date=t.ts.date()
+        )
+    )
+    assert out["epoch"].tolist() == (ts.as_unit("us").asi8 / 1e6).tolist()
+    days = ts.tz_localize(None).normalize().tolist()
+    assert pd.to_datetime(out["day"]).tolist() == pd.to_datetime(out["date"]).tolist() == days

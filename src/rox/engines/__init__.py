@@ -195,6 +195,10 @@ class Engine:
         """Seconds since 1970-01-01 UTC of a UTC timestamp column, for durations."""
         return ts.epoch_seconds()
 
+    def utc_date(self, ts: ir.TimestampValue) -> ir.DateValue:
+        """The UTC calendar day of a UTC timestamp column."""
+        return ts.date()
+
     def close(self) -> None:
         """Close the connection."""
         self.backend.disconnect()

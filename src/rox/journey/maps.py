@@ -21,7 +21,10 @@ from rox.journey.events import JourneyQuery, Journeys, journey_events
 from rox.results import Result
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     import ibis.expr.types as ir
+    import pyarrow as pa
 
     from rox.workspace import Workspace
 
@@ -162,13 +165,12 @@ def variants(
     total = int(groups.journeys.sum().execute() or 0)
     if top is not None:
         groups = groups.order_by([ibis.desc("journeys"), "example"]).limit(top)
-    kept = groups.select("example", "journeys", "median_hours", "steps").cache()
-    chosen = e.join(kept, e.journey_id == kept.example).select("example", "seq", "step")
-    # spelled out in pandas from (example, seq, step) rows: DuckDB cannot spill an ordered
-    # string aggregate, and these rows are only the kept variants' examples
-    rows = chosen.to_pyarrow().to_pandas().sort_values(["example", "seq"])
-    out = kept.execute().merge(_spell(rows), left_on="example", right_index=True)
-    return _paths_result(out, None, total=total)
+    kept = groups.select("example", "journeys", "median_hours", "steps")
+    # each kept variant's example journey, event by event, ordered in the engine; spelled out in
+    # Python (an ordered string aggregate is not portable, nor spillable by DuckDB)
+    chosen = e.join(kept, e.journey_id == kept.example)
+    rows = chosen.select(*kept.columns, "seq", "step").order_by(["example", "seq"]).to_pyarrow()
+    return _paths_result(_spell(rows, kept.columns), None, total=total)
 
 
 def paths(
@@ -231,17 +233,22 @@ def paths(
     return _paths_result(out, top)
 
 
-def _spell(rows: pd.DataFrame) -> pd.Series:
-    """``path`` per ``example`` from its (example, seq, step) rows, sorted by example and seq.
+def _spell(rows: pa.Table, columns: Sequence[str]) -> pd.DataFrame:
+    """One row per example journey: its ``columns`` and its ``path``.
 
-    A plain loop over the group boundaries: pandas' per-group ``agg`` costs ~30x more here.
+    ``rows`` are the examples' events ordered by example and ``seq``, so each journey starts at
+    ``seq == 0``; a plain loop over those boundaries (pandas' per-group ``agg`` costs ~30x more).
     """
-    examples = rows["example"].to_numpy()
-    starts = np.flatnonzero(np.r_[True, examples[1:] != examples[:-1]]) if len(rows) else []
-    ends = np.r_[starts[1:], len(rows)] if len(rows) else []
-    steps = rows["step"].tolist()
-    paths = [SEPARATOR.join(steps[a:b]) for a, b in zip(starts, ends, strict=True)]
-    return pd.Series(paths, index=examples[starts] if len(rows) else [], name="path", dtype=object)
+    starts = np.flatnonzero(rows.column("seq").to_numpy() == 0)
+    ends = np.r_[starts[1:], rows.num_rows].astype("int64")
+    # steps through their dictionary: a few distinct names, picked per event without Arrow's
+    # per-value Python conversion
+    coded = rows.column("step").combine_chunks().dictionary_encode()
+    names = np.array(coded.dictionary.to_pylist(), dtype=object)
+    steps = names[coded.indices.to_numpy(zero_copy_only=False)].tolist()
+    out = rows.select(list(columns)).take(starts).to_pandas()
+    out["path"] = [SEPARATOR.join(steps[a:b]) for a, b in zip(starts, ends, strict=True)]
+    return out
 
 
 def _by_journeys(frame: pd.DataFrame) -> pd.DataFrame:
@@ -253,7 +260,12 @@ def _by_journeys(frame: pd.DataFrame) -> pd.DataFrame:
 def _paths_result(out: pd.DataFrame, top: int | None, total: int | None = None) -> PathTable:
     total = out["journeys"].sum() if total is None else total
     out["share"] = out["journeys"] / total if total else 0.0
-    out = out.sort_values(["journeys", "path"], ascending=[False, True])
+    # most journeys first, ties by path: paths sorted by Python, then a stable sort by journeys
+    # (pandas would factorize the long path strings first, at several times the cost)
+    spelled = out["path"].tolist()
+    by_path = np.array(sorted(range(len(out)), key=spelled.__getitem__), dtype="int64")
+    journeys = out["journeys"].to_numpy()[by_path]
+    out = out.iloc[by_path[np.argsort(-journeys, kind="stable")]]
     if top is not None:
         out = out.head(top)
     out["steps"] = out["steps"].astype("int64")

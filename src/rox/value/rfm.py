@@ -32,6 +32,8 @@ from rox.results import Result
 from rox.value.distinct import first_rows, group_codes
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     import ibis.expr.types as ir
 
     from rox.workspace import Workspace
@@ -102,10 +104,15 @@ def rfm_expr(
     calibration_end: pd.Timestamp,
     holdout_end: pd.Timestamp | None = None,
     unit: Unit = "weeks",
+    utc_date: Callable[[ir.TimestampValue], ir.DateValue] | None = None,
 ) -> ir.Table:
-    """The RFM summary as an Ibis expression over a transactions table (see :func:`rfm`)."""
+    """The RFM summary as an Ibis expression over a transactions table (see :func:`rfm`).
+
+    ``utc_date`` turns the timestamps into days (default ``ts.date()``; a workspace passes its
+    engine's fastest form).
+    """
     t = transactions
-    day = t.ts.date().name("day")
+    day = (t.ts.date() if utc_date is None else utc_date(t.ts)).name("day")
     daily = t.group_by([t.customer_id, day]).aggregate(amount=t.amount.sum())
     cal_end = ibis.literal(calibration_end.date())
     cal = daily.filter(daily.day <= cal_end)
@@ -205,6 +212,7 @@ def _expression(
     if unit not in UNITS:
         raise MetricError(f"unknown unit {unit!r}; expected one of {', '.join(UNITS)}")
     table = ws.table("transactions") if hasattr(ws, "table") else ws
+    utc_date = ws.engine.utc_date if hasattr(ws, "engine") else None
     if calibration_end is None:
         last = table.ts.max().execute()
         if last is None or pd.isna(last):
@@ -215,7 +223,9 @@ def _expression(
     assert cal_end is not None
     if hold_end is not None and hold_end <= cal_end:
         raise MetricError("holdout_end must be after calibration_end")
-    expr = rfm_expr(table, calibration_end=cal_end, holdout_end=hold_end, unit=unit)
+    expr = rfm_expr(
+        table, calibration_end=cal_end, holdout_end=hold_end, unit=unit, utc_date=utc_date
+    )
     return expr, cal_end, hold_end
 
 
