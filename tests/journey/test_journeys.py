@@ -142,6 +142,9 @@ def test_funnel_ordered_and_strict_by_hand(ws):
     assert ordered["drop_off"].tolist() == [0, 1, 1]
     assert ordered["step_conversion"].tolist() == pytest.approx([1, 0.75, 2 / 3])
     assert ordered["median_hours"].tolist() == [0, 2, 2.5]
+    # a buys 3 h after its visit, c after 2 h: percentiles interpolate between them
+    times = funnel(ws, ["visit", "quote", "buy"]).times.set_index("percentile")["hours"]
+    assert times[[0, 50, 90, 100]].tolist() == pytest.approx([2.0, 2.5, 2.9, 3.0])
     strict = funnel(ws, ["visit", "quote", "buy"], mode="strict").frame
     assert strict["journeys"].tolist() == [4, 1, 1]  # only c goes visit -> quote directly
     short = funnel(ws, ["visit", "buy"], window="2h30min").frame
@@ -162,6 +165,11 @@ def test_funnel_breakdown_by_channel(ws):
     f = funnel(ws, ["visit", "buy"], by="channel").frame
     got = f.set_index(["channel", "step"])["journeys"].to_dict()
     assert got == {("app", "visit"): 1, ("app", "buy"): 0, ("web", "visit"): 2, ("web", "buy"): 1}
+    # time percentiles only for groups where somebody converted
+    times = funnel(ws, ["visit", "buy"], by="channel").times
+    assert set(times["channel"]) == {"web"} and times["hours"].eq(1.0).all()
+    nobody = funnel(ws, ["buy", "visit"])
+    assert nobody.frame["journeys"].tolist() == [1, 0] and nobody.times.empty
 
 
 def test_friction_and_channels_by_hand(ws):

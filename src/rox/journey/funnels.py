@@ -50,7 +50,8 @@ class Funnel(Result):
         ``ci_low``/``ci_high`` (Wilson, 95%), ``drop_off`` (journeys lost since the previous step),
         ``median_hours`` and ``p90_hours`` from entry to this step.
     times : pandas.DataFrame
-        Hours from entry to the last step, per converted journey (the distribution).
+        The distribution of hours from entry to the last step over the converted journeys:
+        ``percentile`` (0 = fastest, 100 = slowest) and ``hours``, per group (with ``by``).
     steps : tuple of str
     mode : str
     by : str or None
@@ -164,28 +165,40 @@ def funnel(
             **{f"t_{i}": j._ts.min(), f"s_{i}": j._seq.min(), f"e_{i}": j._e.min()}
         )
     per = reached.select(
-        "journey_id",
         "group",
         *[((reached[f"e_{i}"] - reached.e0) / 3600.0).name(f"h_{i}") for i in range(len(steps))],
-    ).execute()
-    return _summarise(per, steps, mode, by, level)
+    )
+    # summarised in the engine: one row per group comes back, however many journeys entered
+    stats: dict[str, Any] = {"entered": per.count()}
+    for i in range(len(steps)):
+        h = per[f"h_{i}"]
+        stats.update({f"n_{i}": h.count(), f"median_{i}": h.median(), f"p90_{i}": h.quantile(0.9)})
+    last = per[f"h_{len(steps) - 1}"]
+    stats.update({f"q_{k}": last.quantile(k / 100) for k in TIME_PERCENTILES})
+    summary = per.group_by("group").aggregate(**stats).execute()
+    return _summarise(summary, steps, mode, by, level)
+
+
+#: Percentiles of the time to convert reported in :attr:`Funnel.times`.
+TIME_PERCENTILES = (0, 5, 10, 25, 50, 75, 90, 95, 99, 100)
 
 
 def _summarise(
-    per: pd.DataFrame, steps: list[str], mode: str, by: str | None, level: float
+    summary: pd.DataFrame, steps: list[str], mode: str, by: str | None, level: float
 ) -> Funnel:
-    rows = []
-    groups = list(per.groupby("group", sort=True)) or [("all", per)]
-    for group, g in groups:
-        entered = len(g)
+    """The funnel table (Wilson intervals) and time percentiles from the engine's group rows."""
+    if summary.empty:  # nobody entered
+        summary = pd.DataFrame([{"group": "all", "entered": 0}])
+    rows, times = [], []
+    for rec in summary.sort_values("group").to_dict("records"):
+        entered = int(rec["entered"])
         previous = entered
         for i, step in enumerate(steps):
-            hours = g[f"h_{i}"].dropna()
-            n = len(hours)
+            n = int(rec.get(f"n_{i}", 0) or 0)
             _, _, lo, hi = wilson(n / previous if previous else np.nan, previous, level)
             rows.append(
                 {
-                    "group": group,
+                    "group": rec["group"],
                     "step": step,
                     "position": i + 1,
                     "journeys": n,
@@ -194,16 +207,23 @@ def _summarise(
                     "ci_low": float(lo),
                     "ci_high": float(hi),
                     "drop_off": previous - n,
-                    "median_hours": float(hours.median()) if n else np.nan,
-                    "p90_hours": float(hours.quantile(0.9)) if n else np.nan,
+                    "median_hours": _hours(rec, f"median_{i}", n),
+                    "p90_hours": _hours(rec, f"p90_{i}", n),
                 }
             )
             previous = n
+        if previous:
+            times += [
+                {"group": rec["group"], "percentile": k, "hours": _hours(rec, f"q_{k}", previous)}
+                for k in TIME_PERCENTILES
+            ]
     frame = pd.DataFrame(rows)
     frame = frame.drop(columns="group") if by is None else frame.rename(columns={"group": by})
-    last = f"h_{len(steps) - 1}"
-    times = per.loc[per[last].notna(), ["group", last]].rename(columns={last: "hours"})
-    times = times.sort_values(["group", "hours"])  # engines return rows in any order
-    return Funnel(
-        frame=frame, times=times.reset_index(drop=True), steps=tuple(steps), mode=mode, by=by
-    )
+    spread = pd.DataFrame(times, columns=["group", "percentile", "hours"])
+    spread = spread.drop(columns="group") if by is None else spread.rename(columns={"group": by})
+    return Funnel(frame=frame, times=spread, steps=tuple(steps), mode=mode, by=by)
+
+
+def _hours(rec: dict[str, Any], key: str, n: int) -> float:
+    value = rec.get(key)
+    return float(value) if n and value is not None and not pd.isna(value) else np.nan
