@@ -26,6 +26,7 @@ from scipy import special
 from rox.errors import ConvergenceError
 from rox.value.models import fitting
 from rox.value.models.base import CustomerModel
+from rox.value.models.special import trigamma
 
 __all__ = ["GammaGammaModel", "gamma_gamma_loglik"]
 
@@ -114,14 +115,14 @@ class _GammaGammaRows:
                 q * big_w / gamma - p * c - q * d,
             ]
         )
-        t_pq = special.polygamma(1, pu + q)
+        t_pq = trigamma(pu + q)
         h_pq = (wu * u) @ t_pq
         h_pg = -c
         h_qg = big_w / gamma - d
         hess = np.array(
             [
-                [(wu * u * u) @ (t_pq - special.polygamma(1, pu)), h_pq, h_pg],
-                [h_pq, wu @ t_pq - big_w * special.polygamma(1, q), h_qg],
+                [(wu * u * u) @ (t_pq - trigamma(pu)), h_pq, h_pg],
+                [h_pq, wu @ t_pq - big_w * trigamma(q), h_qg],
                 [h_pg, h_qg, -q * big_w / gamma**2 + p * e + q * f],
             ]
         )

@@ -36,6 +36,7 @@ from scipy import special
 from rox.value.distinct import first_rows, group_codes, on_distinct
 from rox.value.models import fitting
 from rox.value.models.base import CustomerModel, purchase_rows
+from rox.value.models.special import trigamma
 
 __all__ = ["BetaGeoModel", "ParetoNBDModel", "bgnbd_loglik", "paretonbd_loglik"]
 
@@ -103,7 +104,7 @@ def bgnbd_loglik(
     d_b = by_x(lambda v: psi(b + v)) + psi(a + b) - psi_abx - psi(b) - wc / bx1
     if not curvature:
         return A + L, d_r, d_alpha, d_a, d_b
-    psi1 = lambda v: special.polygamma(1, v)  # noqa: E731
+    psi1 = trigamma
     psi1_abx = by_x(lambda v: psi1(a + b + v))
     # B' - C' (B' = (-ln(alpha+T), -(r+x)/(alpha+T), 0, 0); C' = (-ln(alpha+t_x),
     # -(r+x)/(alpha+t_x), 1/a, -1/(b+x-1)))
