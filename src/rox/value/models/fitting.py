@@ -6,9 +6,8 @@ gradient with respect to the model's parameters; this module does the rest, once
 - positive parameters are optimised on the log scale (covariate coefficients as they are);
 - a model that supplies the second derivatives of its log-likelihood (BG/NBD and Gamma-Gamma
   without covariates) is fitted by Newton's method with a line search, which needs a handful of
-  evaluations, and its standard errors
-  come from that exact Hessian; whenever Newton does not end at an interior maximum with a
-  positive-definite Hessian, the fit falls back to the general path below;
+  evaluations, and its standard errors come from that exact Hessian; whenever Newton does not end
+  at a well-determined interior maximum, the fit falls back to the general path below;
 - the general path: L-BFGS-B with the analytic gradient, from the model's starting values and then
   from perturbed restarts if that fails;
 - rows carry weights (the number of customers sharing the row), so a fit on the distinct
@@ -202,9 +201,10 @@ def _newton(
     The Hessian is shifted to positive definite where it is not (Nocedal & Wright 2006,
     sec. 3.4). Returns None unless it ends at an interior maximum with a positive-definite
     information matrix; the general path then decides, with its restarts and limit cases.
-    Written out rather than SciPy's ``trust-exact`` (same iterations): on 3-4 parameters
-    SciPy's per-iteration bookkeeping cost more than the likelihood itself (measured on CDNOW,
-    bench/bench_clv.py).
+    Written out rather than SciPy's ``trust-exact``, which took as many steps but reports
+    failure ("a bad approximation caused failure to predict improvement") when it reaches the
+    float noise of these objectives, and whose per-step bookkeeping on 3-4 parameters costs as
+    much as a likelihood evaluation (profiled on CDNOW).
     """
     k = len(theta0)
     lo, hi = np.array(bounds).T

@@ -311,12 +311,8 @@ class _TransactionModel(CustomerModel):
             x, tx, t, _ = purchase_rows(data, recency, T)
             return x, tx, t, np.zeros((len(x), 0))
         frame = data.frame if hasattr(data, "frame") else data
-        if not isinstance(frame, pd.DataFrame):
-            raise TypeError("pass an RFM result, a DataFrame, or frequency, recency and T arrays")
-        missing = {"frequency", "recency", "T"} - set(frame.columns)
-        if missing:
-            raise ValueError(f"the data lacks column(s) {', '.join(sorted(missing))}")
-        x, tx, t, _ = purchase_rows(frame["frequency"], frame["recency"], frame["T"])
+        # per customer: a ``count`` column is not a weight here
+        x, tx, t, _ = purchase_rows(frame, weights=np.ones(len(frame)))
         z = (
             frame[list(self.covariates)].to_numpy(dtype="float64")
             if self.covariates
