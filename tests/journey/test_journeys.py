@@ -69,6 +69,19 @@ def test_journey_map_by_hand(ws):
     assert m.frame["share"].sum() == pytest.approx(1)
 
 
+def test_journey_events_columns_by_hand(ws):
+    e = JourneyQuery().events(_log(ws, LOG)).execute().sort_values(["journey_id", "seq"])
+    b = e[e["journey_id"] == "b-1"]
+    assert b["seq"].tolist() == [0, 1, 2, 3]
+    assert b["n_events"].tolist() == [4, 4, 4, 4]  # the whole journey, on every event
+    assert b["next_step"].tolist() == ["configure", "configure", "quote", None]
+    assert b["is_last"].tolist() == [False, False, False, True]
+    assert (b["next_epoch_s"].dropna() - b["epoch_s"].iloc[:3]).tolist() == [3600.0] * 3
+    assert e.groupby("journey_id")["n_events"].first().to_dict() == {
+        j: len(steps) for j, steps in LOG.items()
+    }
+
+
 def test_top_and_coverage_filters(ws):
     m = journey_map(_log(ws, LOG), top=2)
     assert len(m.frame) == 2

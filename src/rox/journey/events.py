@@ -114,8 +114,9 @@ class JourneyQuery:
         # epoch seconds once per event: durations are then integer differences (a timestamp-with-
         # time-zone to epoch conversion per use cost more than the journey's ordering on DuckDB)
         e = e.mutate(epoch_s=ws.engine.epoch_seconds(e.ts))
+        # one window specification for all (its frame is the whole journey): engines then order
+        # each journey once (a separate unordered window for the length cost DuckDB a 15% more)
         w = ibis.window(group_by=e.journey_id, order_by=[e.ts, e.step])
-        whole = ibis.window(group_by=e.journey_id)
         e = e.select(
             journey_id=e.journey_id,
             customer_id=e.customer_id,
@@ -128,7 +129,7 @@ class JourneyQuery:
             next_ts=e.ts.lead().over(w),
             next_epoch_s=e.epoch_s.lead().over(w),
             next_channel=e.channel.lead().over(w),
-            n_events=e.count().over(whole),
+            n_events=e.count().over(w),
         )
         return e.mutate(is_last=e.next_step.isnull())
 
