@@ -24,7 +24,7 @@ from rox.report.headline import headline
 
 N_CUSTOMERS = 1_500
 SEED = 3
-FUNNEL = ["configure", "test_drive", "financing", "purchase"]
+FUNNEL = ["configurator", "test_drive_booking", "quote", "financing", "purchase"]
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +61,7 @@ def _frames(result: Any) -> dict[str, pd.DataFrame]:
     if isinstance(result, pd.DataFrame):
         return {"frame": result}
     out = {"frame": result.to_frame()}
-    for name in ("starts", "ends"):
+    for name in ("starts", "ends", "times"):
         if isinstance(getattr(result, name, None), pd.DataFrame):
             out[name] = getattr(result, name)
     return out
@@ -72,6 +72,12 @@ def _in_order(frame: pd.DataFrame, key: str | None) -> pd.DataFrame:
     if key is not None:
         frame = frame.sort_values(key, kind="stable").reset_index(drop=True)
     return frame
+
+
+def _on_prepared(ws: rox.Workspace, analysis: Callable[[Any], Any]) -> Any:
+    """An analysis on journeys prepared once (rox.journey.prepare), then released."""
+    with journey.prepare(ws, journey="purchase") as journeys:
+        return analysis(journeys)
 
 
 ANALYSES: dict[str, tuple[Callable[[rox.Workspace], Any], str | None]] = {
@@ -108,12 +114,17 @@ ANALYSES: dict[str, tuple[Callable[[rox.Workspace], Any], str | None]] = {
     "variants": (lambda ws: journey.variants(ws, top=None), None),
     "paths after": (lambda ws: journey.paths(ws, "financing"), None),
     "paths before": (lambda ws: journey.paths(ws, "purchase", direction="before", depth=2), None),
-    "funnel": (lambda ws: journey.funnel(ws, FUNNEL, by="channel"), None),
+    "funnel": (lambda ws: journey.funnel(ws, FUNNEL, by="channel", window="180D"), None),
     "funnel strict in a window": (
-        lambda ws: journey.funnel(ws, FUNNEL, mode="strict", window="7D"),
+        lambda ws: journey.funnel(ws, FUNNEL[:2], mode="strict", window="7D"),
         None,
     ),
     "journeys split by gap": (lambda ws: journey.journey_map(ws, gap="14D"), None),
+    "journey map, prepared": (lambda ws: _on_prepared(ws, journey.journey_map), None),
+    "funnel, prepared": (
+        lambda ws: _on_prepared(ws, lambda j: journey.funnel(j, FUNNEL, window="180D")),
+        None,
+    ),
     "friction": (journey.friction, None),
     "channel switching": (journey.channel_switching, None),
     "channel consistency": (journey.consistency, None),

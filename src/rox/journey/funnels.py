@@ -164,9 +164,10 @@ def funnel(
         reached = j.group_by(keep).aggregate(
             **{f"t_{i}": j._ts.min(), f"s_{i}": j._seq.min(), f"e_{i}": j._e.min()}
         )
+    # seconds from entry to each step; quantiles of seconds, turned into hours in Python (a float
+    # literal in the engine is a decimal on Spark, which would round the hours to 6 places)
     per = reached.select(
-        "group",
-        *[((reached[f"e_{i}"] - reached.e0) / 3600.0).name(f"h_{i}") for i in range(len(steps))],
+        "group", *[(reached[f"e_{i}"] - reached.e0).name(f"h_{i}") for i in range(len(steps))]
     )
     # summarised in the engine: one row per group comes back, however many journeys entered
     stats: dict[str, Any] = {"entered": per.count()}
@@ -225,5 +226,6 @@ def _summarise(
 
 
 def _hours(rec: dict[str, Any], key: str, n: int) -> float:
+    """A duration the engine summarised in seconds, in hours (NaN where no journey got there)."""
     value = rec.get(key)
-    return float(value) if n and value is not None and not pd.isna(value) else np.nan
+    return float(value) / 3600.0 if n and value is not None and not pd.isna(value) else np.nan
