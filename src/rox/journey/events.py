@@ -226,4 +226,4 @@ def journey_events(
                 "workspace (or prepare again)"
             )
         return source.ws, source.events
-    return source, JourneyQuery.resolve(query, options).events(source).cache()
+    return source, prepare(source, query, **options).events

@@ -21,9 +21,9 @@ gradient with respect to the model's parameters; this module does the rest, once
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -49,16 +49,10 @@ _NEWTON_MAX_STEP = 5.0
 _NEWTON_MAX_SE = 3.0  # on the fitting scale: a log-parameter known only to a factor of e^3
 
 
-class _Blas:
+@functools.cache
+def _thread_pools() -> ThreadpoolController:
     """The BLAS thread pools, found once per process (finding them costs ~3 ms a fit)."""
-
-    controller: ThreadpoolController | None = None
-
-    @classmethod
-    def one_thread(cls) -> Any:
-        if cls.controller is None:
-            cls.controller = ThreadpoolController()
-        return cls.controller.limit(limits=1, user_api="blas")
+    return ThreadpoolController()
 
 
 @dataclass(frozen=True)
@@ -160,7 +154,7 @@ def fit(
 
     # L-BFGS-B's BLAS calls on a handful of parameters are slower threaded than not (measured:
     # 6 ms per step with OpenBLAS threads on a busy 2-core machine, bench/bench_clv.py)
-    with _Blas.one_thread():
+    with _thread_pools().limit(limits=1, user_api="blas"):
         if curvature is not None:
             x0 = _start(start, pos, lower, upper)
             found = _newton(curvature, x0, total, pos, bounds, natural)
