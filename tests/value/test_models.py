@@ -293,3 +293,14 @@ def test_newton_and_the_general_path_find_the_same_fit(cdnow_rfm, model, monkeyp
     assert newton.standard_errors_.to_numpy() == pytest.approx(
         general.standard_errors_.to_numpy(), rel=1e-3
     )
+
+
+def test_sbg_without_heterogeneity_is_the_geometric_limit_with_a_note():
+    # every customer churns with probability 0.2 per period: no heterogeneity to find
+    survivors = np.round(10_000 * 0.8 ** np.arange(10))
+    model = ShiftedBetaGeoModel().fit(survivors)
+    assert model.notes_ and model.notes_[0].startswith("no heterogeneity is evident")
+    a, b = model.params_.to_numpy()
+    assert a / (a + b) == pytest.approx(0.2, rel=1e-3) and a + b > 1e3
+    assert model.standard_errors_.isna().all()
+    assert model.retention_rate(3) == pytest.approx([0.8] * 3, rel=1e-3)

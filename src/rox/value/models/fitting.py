@@ -46,7 +46,11 @@ _NEWTON_GTOL = 1e-10  # Newton's stopping rule: gradient norm of the same object
 _NEWTON_ACCEPT = 1e-7  # largest gradient component accepted at Newton's end
 _NEWTON_MAXITER = 100
 _NEWTON_MAX_STEP = 5.0
-_NEWTON_MAX_SE = 3.0  # on the fitting scale: a log-parameter known only to a factor of e^3
+#: Largest standard error of a positive parameter on the log scale (one known only to a factor of
+#: e^3 is not identified by the data). Both paths use it: a flat direction must be recognised
+#: from the size of its standard error, not from the sign of a nearly zero variance, which
+#: floating point decides (it differed between CPUs with and without AVX-512).
+_MAX_LOG_SE = 3.0
 
 
 @functools.cache
@@ -254,7 +258,7 @@ def _newton(
     var = np.diag(cov)
     # a well-determined maximum: no direction nearly flat (a flat one means the data may not
     # identify the model; the general path then decides and explains)
-    if np.any(var <= 0) or np.any(np.sqrt(var) > _NEWTON_MAX_SE) or np.linalg.cond(hess) > 1e10:
+    if np.any(var <= 0) or np.any(np.sqrt(var) > _MAX_LOG_SE) or np.linalg.cond(hess) > 1e10:
         return None
     params = natural(theta)
     se = np.where(pos, params, 1.0) * np.sqrt(var)
@@ -297,9 +301,14 @@ def _fit(
         if value < 1e10 and gnorm < _GRADIENT_TOLERANCE and not at_bound.any():
             params = natural(res.x)
             se = _standard_errors(objective, res.x, total, pos)
-            weak = [n for n, e in zip(names, se, strict=True) if np.isnan(e)]
+            weak = [
+                n
+                for n, e, v, p in zip(names, se, params, pos, strict=True)
+                if np.isnan(e) or (p and e > _MAX_LOG_SE * v)
+            ]
             note = limit_case(params, weak) if weak and limit_case is not None else None
             if note is not None:
+                se = np.where(np.isin(names, weak), np.nan, se)  # undefined in the limit
                 return FitResult(params, se, -value * total, int(res.nit), gnorm, (note,))
             if weak:
                 raise ConvergenceError(

@@ -80,7 +80,9 @@ class ShiftedBetaGeoModel(CustomerModel):
             d_b = np.append(pb - gb, sb - gb)
             return ll, np.column_stack([d_a, d_b])
 
-        self._fit = fitting.fit(loglik, [1.0, 1.0], weights, names=self.param_names)
+        self._fit = fitting.fit(
+            loglik, [1.0, 1.0], weights, names=self.param_names, limit_case=_no_heterogeneity
+        )
         self.n_customers_ = float(s[0])
         self.periods_ = len(s) - 1
         return self
@@ -110,3 +112,20 @@ class ShiftedBetaGeoModel(CustomerModel):
                 "retention_rate": rate,
             }
         )
+
+
+def _no_heterogeneity(params: np.ndarray, flat: list[str]) -> str | None:
+    """Accept the shifted-geometric limit of the sBG (Fader & Hardie 2007).
+
+    When every customer churns with the same probability, the beta distribution of that
+    probability collapses to a point: alpha and beta grow without bound at a fixed ratio.
+    """
+    a, b = params
+    if set(flat) - {"alpha", "beta"} or 1.0 / (a + b) > 1e-3:
+        return None
+    return (
+        f"no heterogeneity is evident in these data: alpha and beta run to the limit where every "
+        f"customer churns with the same probability, {a / (a + b):.3g} per period (alpha + beta "
+        f"= {a + b:.3g}); there sBG equals the shifted-geometric model, whose predictions these "
+        "are; the standard errors of alpha and beta are undefined"
+    )
