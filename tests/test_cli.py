@@ -242,3 +242,20 @@ def test_journey_commands(demo_path):
     assert friction[0]["step"] == "financing"
     channels = rox("journey", "channels", workspace=demo_path)
     assert "journeys use more than one channel" in channels.stdout
+
+
+def test_journey_index_command(demo_path, tmp_path):
+    path = tmp_path / "demo.duckdb"
+    path.write_bytes(demo_path.read_bytes())
+    shown = json.loads(rox("journey", "index", "--status", "-f", "json", workspace=path).stdout)
+    assert shown[0]["fresh"] is True and shown[0]["journeys"].startswith("as loaded")
+    built = rox("journey", "index", "--gap", "14D", "--exclude", "survey", "-f", "json",
+                workspace=path)  # fmt: skip
+    assert built.returncode == 0, built.stderr
+    info = json.loads(built.stdout)[0]
+    assert info["journeys"] == "exclude=['survey']; gap=14 days 00:00:00" and info["fresh"]
+    assert "Journey index dropped." in rox("journey", "index", "--drop", workspace=path).stdout
+    missing = rox("journey", "index", "--status", workspace=path)
+    assert missing.returncode == 1 and "has no journey index" in missing.stdout
+    both = rox("journey", "index", "--status", "--drop", workspace=path)
+    assert both.returncode == 2

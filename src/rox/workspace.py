@@ -34,6 +34,11 @@ LOADS_TABLE = "rox_loads"
 REJECTS_TABLE = "rejects"
 SCALES_TABLE = "rox_scales"
 
+#: Tables rox derives from the canonical ones and keeps up to date (see :mod:`rox.journey.index`).
+DERIVED_TABLES = tuple(
+    f"rox_journey_{name}" for name in ("index", "events", "summary", "edges", "steps", "variants")
+)
+
 _IBIS_TYPES = {
     "string": "string",
     "float64": "float64",
@@ -152,9 +157,9 @@ class Workspace:
         Raises
         ------
         TableNotFoundError
-            If ``name`` is neither a canonical table nor a bookkeeping table of the workspace.
+            If ``name`` is not a canonical, bookkeeping or derived table of the workspace.
         """
-        if name not in TABLES and name not in SYSTEM_TABLES:
+        if name not in TABLES and name not in SYSTEM_TABLES and name not in DERIVED_TABLES:
             table_spec(name)  # raises with the list of canonical tables
         if name not in self.backend.list_tables():
             raise TableNotFoundError(f"workspace {self.url} has no table {name!r}")

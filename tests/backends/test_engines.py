@@ -111,6 +111,42 @@ def test_cdnow_loaded_into_each_engine_gives_the_published_fit(any_ws):
 
 # -- engine specifics ------------------------------------------------------------------------------
 @pytest.mark.spark
+def test_the_journey_index_is_kept_by_loads(backend, request, tmp_path):
+    def events(rows):
+        return pd.DataFrame(rows, columns=["customer_id", "ts", "step", "journey"])
+
+    url = new_workspace_url(backend, request, tmp_path)
+    any_ws = rox.open(url)
+    any_ws.ingest("events", events([("a", "2024-01-01 10:00", "visit", "a-1"),
+                                    ("a", "2024-01-01 12:00", "buy", "a-1"),
+                                    ("b", "2024-01-02 09:00", "visit", "b-1")]))  # fmt: skip
+    rox.journey.build_index(any_ws)
+    # a late event between two of a's, and a new journey: the load rebuilds the index
+    any_ws.ingest("events", events([("a", "2024-01-01 11:00", "quote", "a-1"),
+                                    ("c", "2024-01-03 08:00", "visit", "c-1")]))  # fmt: skip
+    info = rox.journey.index_info(any_ws)
+    assert info.fresh and info.events == 5 and info.through_load == 2
+    assert rox.journey.prepare(any_ws).indexed
+    m = rox.journey.journey_map(any_ws)
+    v = rox.journey.variants(any_ws, top=None)
+    assert set(zip(m.frame.source, m.frame.target, m.frame.transitions, strict=True)) == {
+        ("visit", "quote", 1),
+        ("quote", "buy", 1),
+    }
+    assert dict(zip(v.frame.path, v.frame.journeys, strict=True)) == {
+        "visit": 2,
+        "visit > quote > buy": 1,
+    }
+    # a new session finds the index (on Spark: in the lake) and it is still fresh
+    any_ws.close()
+    with rox.open(url) as again:
+        assert rox.journey.index_info(again).fresh
+        assert rox.journey.prepare(again).indexed
+        assert rox.journey.drop_index(again) is True
+        assert rox.journey.index_info(again) is None
+        assert not rox.journey.prepare(again).indexed
+
+
 def test_spark_lake_is_parquet_partitioned_by_day(spark_session, tmp_path):
     with rox.open(f"spark://local[2]?lake={tmp_path / 'lake'}") as ws:
         ws.ingest("responses", _responses())

@@ -168,6 +168,13 @@ def test_the_demo_has_the_same_rows_everywhere(reference, other):
         assert keys[0] == keys[1]
 
 
+def test_the_demo_journey_index_is_built_and_used_everywhere(reference, other):
+    for ws in (reference, other):
+        info = journey.index_info(ws)
+        assert info is not None and info.fresh and info.events == ws.count("events")
+        assert journey.prepare(ws).indexed
+
+
 def test_timestamps_come_back_in_utc(reference, other):
     got = other.table("events").order_by(["_key"]).limit(5).execute()
     want = reference.table("events").order_by(["_key"]).limit(5).execute()

@@ -1,10 +1,12 @@
-"""``rox journey map|paths|funnel|friction|channels`` and ``rox audit``."""
+"""``rox journey map|paths|funnel|friction|channels|index`` and ``rox audit``."""
 
 from __future__ import annotations
 
 import enum
+import json
 from typing import Annotated
 
+import pandas as pd
 import typer
 
 import rox
@@ -19,10 +21,13 @@ from rox.cli._app import (
 from rox.journey import (
     JourneyQuery,
     audit,
+    build_index,
     channel_switching,
     consistency,
+    drop_index,
     friction,
     funnel,
+    index_info,
     journey_map,
     paths,
     variants,
@@ -75,6 +80,16 @@ def _query(
     return JourneyQuery(
         journey=journey, gap=gap, exclude=steps, collapse=collapse, since=since, until=until
     )
+
+
+def _describe(query: JourneyQuery) -> str:
+    """The options of ``query`` that differ from the defaults, in words."""
+    options = {k: v for k, v in json.loads(query.key()).items() if v not in (None, [], False)}
+    if "gap_seconds" in options:
+        options["gap"] = str(pd.Timedelta(seconds=options.pop("gap_seconds")))
+    if not options:
+        return "as loaded (the journey column, else each customer's history)"
+    return "; ".join(f"{k}={v}" for k, v in sorted(options.items()))
 
 
 @journey_app.command(name="map")
@@ -206,6 +221,51 @@ def channels_command(
         emit(spread.drop(columns="verdict"), fmt, title=f"{metric.upper()} across channels")
     else:
         emit(moves.to_frame(), fmt)
+
+
+@journey_app.command(name="index")
+def index_command(
+    journey: JourneyName = None,
+    gap: Gap = None,
+    exclude: Exclude = None,
+    collapse: Collapse = False,
+    since: Since = None,
+    until: Until = None,
+    status: Annotated[bool, typer.Option("--status", help="Show the index; change nothing.")] = (
+        False
+    ),
+    drop: Annotated[bool, typer.Option("--drop", help="Drop the index.")] = False,
+    workspace: WorkspaceOption = None,
+    fmt: FormatOption = OutputFormat.table,
+) -> None:
+    """Keep these journeys ordered in the workspace, rebuilt on every load of events.
+
+    Every journey analysis of the same journeys then reads the index instead of ordering the
+    events again.
+    """
+    if status and drop:
+        raise typer.BadParameter("--status and --drop do not go together")
+    with rox.open(workspace, read_only=status) as ws:
+        if drop:
+            dropped = drop_index(ws)
+            console.print("Journey index dropped." if dropped else "There was no journey index.")
+            return
+        if status:
+            info = index_info(ws)
+        else:
+            with console.status("Building the journey index..."):
+                info = build_index(ws, _query(journey, gap, exclude, collapse, since, until))
+    if info is None:
+        console.print("This workspace has no journey index; build one with `rox journey index`.")
+        raise typer.Exit(1)
+    row = {
+        "journeys": _describe(info.query),
+        "events": info.events,
+        "through_load": info.through_load,
+        "built_at": info.built_at,
+        "fresh": info.fresh,
+    }
+    emit(pd.DataFrame([row]), fmt, title="Journey index")
 
 
 @app.command(name="audit")

@@ -1,4 +1,7 @@
-"""Build the demo brand into a workspace, chunk by chunk, through :meth:`rox.Workspace.ingest`."""
+"""Build the demo brand into a workspace, chunk by chunk, through :meth:`rox.Workspace.ingest`.
+
+The journey index (:mod:`rox.journey.index`) is built once, after the last chunk.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from rox.demo._effects import DemoEffects
 from rox.demo.brand import TABLE_NAMES, generate_chunks
+from rox.journey.index import build_index
 from rox.workspace import open_workspace
 
 if TYPE_CHECKING:
@@ -65,6 +69,8 @@ def build(
                 ws.ingest(name, frames[name])
                 if progress is not None:
                     progress((i + (j + 1) / len(TABLE_NAMES)) / n_chunks)
+        # the journeys every analysis starts from, ordered once for all of them
+        build_index(ws)
     except BaseException:
         ws.close()
         raise

@@ -159,6 +159,7 @@ class Engine:
     def __init__(self, url: EngineURL, backend: Any) -> None:
         self.url = url
         self.backend = backend
+        self._fixed: dict[str, ibis.Table] = {}
 
     def list_tables(self) -> set[str]:
         """Names of the tables the workspace has."""
@@ -167,6 +168,17 @@ class Engine:
     def table(self, name: str) -> ibis.Table:
         """Table ``name`` as an Ibis expression."""
         return self.backend.table(name)
+
+    def fixed_table(self, name: str) -> ibis.Table:
+        """Table ``name``, for a table whose columns never change once it exists.
+
+        The expression is kept (asking for a table's schema costs a query on most backends): for
+        the bookkeeping tables and the tables written by :meth:`replace_table`, whose expressions
+        are forgotten when replaced or dropped.
+        """
+        if name not in self._fixed:
+            self._fixed[name] = self.table(name)
+        return self._fixed[name]
 
     def create_table(self, name: str, schema: ibis.Schema) -> None:
         """Create empty table ``name``."""
@@ -190,6 +202,19 @@ class Engine:
             The time column of each table, for engines that lay tables out by day.
         """
         raise NotImplementedError
+
+    def replace_table(self, name: str, expr: ir.Table) -> None:
+        """Store the result of ``expr`` as table ``name``, replacing any table of that name.
+
+        For tables rox derives from the canonical ones (the journey index), never for those.
+        """
+        self._fixed.pop(name, None)
+        self.backend.create_table(name, expr, overwrite=True)
+
+    def drop_table(self, name: str) -> None:
+        """Drop table ``name`` if there is one (a derived table, never a canonical one)."""
+        self._fixed.pop(name, None)
+        self.backend.drop_table(name, force=True)
 
     def epoch_seconds(self, ts: ir.TimestampValue) -> ir.NumericValue:
         """Seconds since 1970-01-01 UTC of a UTC timestamp column, for durations."""

@@ -197,6 +197,22 @@ class SparkEngine(Engine):
         for table in {*rows, *(new_columns or {})}:
             self._register(table)
 
+    def replace_table(self, name: str, expr: ibis.Table) -> None:
+        """Write the result of ``expr`` as the lake folder of ``name`` (overwritten)."""
+        self._fixed.pop(name, None)
+        self.backend._run_pre_execute_hooks(expr)  # registers in-memory tables
+        frame = self.session.sql(self.backend.compile(expr))
+        frame.write.mode("overwrite").parquet(self.path(name))
+        self._register(name)
+
+    def drop_table(self, name: str) -> None:
+        """Delete the lake folder of ``name`` and its view."""
+        self._fixed.pop(name, None)
+        jvm = self.session._jvm
+        path = jvm.org.apache.hadoop.fs.Path(self.path(name))
+        path.getFileSystem(self.session._jsc.hadoopConfiguration()).delete(path, True)
+        self.session.catalog.dropTempView(name)
+
     def close(self) -> None:
         """Drop this workspace's views; the session stays (it may be shared)."""
         for name in _table_names():
@@ -204,8 +220,8 @@ class SparkEngine(Engine):
 
 
 def _table_names() -> tuple[str, ...]:
-    """The canonical and bookkeeping tables every workspace has."""
+    """The canonical, bookkeeping and derived tables a workspace may have."""
     from rox.schema import TABLES
-    from rox.workspace import SYSTEM_TABLES  # (rox.workspace imports the engines)
+    from rox.workspace import DERIVED_TABLES, SYSTEM_TABLES  # (rox.workspace imports the engines)
 
-    return (*TABLES, *SYSTEM_TABLES)
+    return (*TABLES, *SYSTEM_TABLES, *DERIVED_TABLES)

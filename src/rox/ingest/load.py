@@ -14,7 +14,8 @@ the same keys; the accepted rows, the rejects and the load record are then appen
 
 Rows already in the workspace with the same key and the same content are skipped, so loading a
 file twice adds nothing the second time; the same key with different content is a rejected row,
-never an overwrite. Each load is recorded in ``rox_loads``.
+never an overwrite. Each load is recorded in ``rox_loads``. A load of events rebuilds the journey
+index, if the workspace has one (:mod:`rox.journey.index`).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from __future__ import annotations
 import os
 import tempfile
 import threading
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
@@ -191,14 +193,36 @@ def ingest(
                 rows, problems = _stage(ws, stage, job)
             finally:
                 stage.close()
-    if progress is not None:
-        progress(1.0)
     frame = pd.DataFrame(
         rows, columns=["source", "rows_read", "rows_loaded", "rows_rejected", "rows_skipped"]
     )
+    if spec.name == "events" and frame["rows_loaded"].sum():
+        _refresh_journey_index(ws)
+    if progress is not None:
+        progress(1.0)
     return LoadReport(
         frame=frame, load_id=job.load_id, table=spec.name, problems=problems[:PROBLEMS_KEPT]
     )
+
+
+def _refresh_journey_index(ws: Workspace) -> None:
+    """Rebuild the workspace's journey index, if it has one, after a load of events.
+
+    The load has committed by now: if the rebuild fails, the load stands, the index is dropped
+    (analyses then order the events themselves) and a warning says so.
+    """
+    from rox.journey.index import JourneyIndexWarning, drop_index, refresh_index
+
+    try:
+        refresh_index(ws)
+    except Exception as exc:  # the load is committed; say what happened to the index
+        drop_index(ws)
+        warnings.warn(
+            f"the events were loaded, but rebuilding the journey index failed ({exc}); it was "
+            "dropped: rebuild it with rox.journey.build_index",
+            JourneyIndexWarning,
+            stacklevel=3,
+        )
 
 
 @dataclass(frozen=True)

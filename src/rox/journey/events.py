@@ -13,12 +13,14 @@ by an inactivity ``gap`` (a new journey starts after that long without an event)
 
 Every analysis computes (and orders) these events itself; to run several analyses on the same
 journeys, :func:`prepare` them once and pass the :class:`Journeys` instead of the workspace: the
-ordering, the costly part, is then done once.
+ordering, the costly part, is then done once. The journey index (:mod:`rox.journey.index`) keeps
+one such preparation in the workspace, rebuilt on every load of events.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import json
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -33,7 +35,14 @@ if TYPE_CHECKING:
 
     from rox.workspace import Workspace
 
-__all__ = ["JourneyQuery", "Journeys", "journey_events", "prepare"]
+__all__ = [
+    "JourneyQuery",
+    "Journeys",
+    "journey_events",
+    "journey_summary",
+    "journeys_of",
+    "prepare",
+]
 
 
 def _ts(value: Any, name: str) -> Any:
@@ -87,6 +96,35 @@ class JourneyQuery:
             raise MetricError("pass either a JourneyQuery or its options, not both")
         return query or cls(**options)
 
+    def key(self) -> str:
+        """The query as canonical JSON: equal for queries that build the same journeys."""
+        gap = None if self.gap is None else self._gap_seconds()
+        since, until = (_ts(v, n) for v, n in ((self.since, "since"), (self.until, "until")))
+        return json.dumps(
+            {
+                "journey": self.journey,
+                "gap_seconds": gap,
+                "start": self.start,
+                "goal": self.goal,
+                "merge": [[p, name] for p, name in self.merge.items()],  # in order: first wins
+                "exclude": sorted(self.exclude),
+                "collapse": bool(self.collapse),
+                "since": since.isoformat() if since else None,
+                "until": until.isoformat() if until else None,
+            },
+            sort_keys=True,
+        )
+
+    @classmethod
+    def from_key(cls, key: str) -> JourneyQuery:
+        """The query :meth:`key` describes."""
+        d = json.loads(key)
+        gap = d.pop("gap_seconds")
+        return cls(
+            **{**d, "merge": dict(d["merge"]), "exclude": tuple(d["exclude"])},
+            gap=None if gap is None else timedelta(seconds=gap),
+        )
+
     def events(self, ws: Workspace) -> ir.Table:
         """The cleaned, ordered journey events (see the module docstring)."""
         e = ws.require_rows("events")
@@ -136,13 +174,7 @@ class JourneyQuery:
     def _with_journey_id(self, e: ir.Table) -> ir.Table:
         if self.gap is None:
             return e.mutate(journey_id=e.journey.fill_null(e.customer_id))
-        try:
-            gap = self.gap if isinstance(self.gap, timedelta) else pd.Timedelta(self.gap)
-        except ValueError:
-            raise MetricError(f"gap={self.gap!r} is not a duration (e.g. '30min', '7D')") from None
-        seconds = gap.total_seconds()
-        if seconds <= 0:
-            raise MetricError(f"gap must be positive, not {self.gap!r}")
+        seconds = self._gap_seconds()
         by_customer = ibis.window(group_by=e.customer_id, order_by=[e.ts, e.step])
         prev = e.ts.lag().over(by_customer)
         e = e.mutate(
@@ -157,6 +189,16 @@ class JourneyQuery:
             "_new", "_number"
         )
 
+    def _gap_seconds(self) -> float:
+        try:
+            gap = self.gap if isinstance(self.gap, timedelta) else pd.Timedelta(self.gap)
+        except ValueError:
+            raise MetricError(f"gap={self.gap!r} is not a duration (e.g. '30min', '7D')") from None
+        seconds = gap.total_seconds()
+        if seconds <= 0:
+            raise MetricError(f"gap must be positive, not {self.gap!r}")
+        return seconds
+
     def _trim(self, e: ir.Table) -> ir.Table:
         whole = ibis.window(group_by=e.journey_id)
         if self.start is not None:
@@ -168,12 +210,34 @@ class JourneyQuery:
         return e.drop(*[c for c in ("_start", "_goal") if c in e.columns])
 
 
+def journey_summary(events: ir.Table) -> ir.Table:
+    """One row per journey, with the key of its variant (its sequence of steps).
+
+    Columns: ``journey_id, customer_id, steps, seconds`` (first to last event) and ``k1, k2``,
+    which with ``steps`` identify the variant.
+
+    The variant key is a sum of position-tagged hashes over the journey's events, taken modulo two
+    primes: no ordered aggregate (which cannot spill to disk, nor is portable), and two independent
+    sums, so that distinct sequences share a key only if both collide.
+    """
+    tagged = events.step.concat("@", events.seq.cast("string")).hash()
+    return events.group_by("journey_id").aggregate(
+        customer_id=events.customer_id.min(),
+        steps=events.count(),
+        seconds=events.epoch_s.max() - events.epoch_s.min(),
+        k1=(tagged % 1_000_000_007).sum(),
+        k2=(tagged % 998_244_353).sum(),
+    )
+
+
 @dataclass(eq=False)
 class Journeys:
     """Journeys prepared once for several analyses: their events, ordered and kept in the engine.
 
     Pass it to any journey analysis in place of the workspace. Release it (or use it as a context
-    manager) to free the engine's copy; on DuckDB it is a temporary table of the session.
+    manager) to free the engine's copy; on DuckDB it is a temporary table of the session. Journeys
+    read from the workspace's journey index (:mod:`rox.journey.index`) cost nothing to prepare and
+    are not dropped on release.
 
     Attributes
     ----------
@@ -181,14 +245,36 @@ class Journeys:
     query : JourneyQuery
     events : ibis Table
         :meth:`JourneyQuery.events`, materialised.
+    indexed : bool
+        Whether these are the workspace's journey index.
+    stored : mapping of str to ibis Table
+        Aggregates of these journeys the index keeps (see :meth:`aggregate`).
     """
 
     ws: Workspace
     query: JourneyQuery
     events: ir.Table
+    indexed: bool = False
+    stored: dict[str, ir.Table] = field(default_factory=dict, repr=False)
+
+    @property
+    def summary(self) -> ir.Table:
+        """One row per journey (:func:`journey_summary`), materialised on first use."""
+        if "summary" not in self.stored:
+            self.stored["summary"] = journey_summary(self.events).cache()
+        return self.stored["summary"]
+
+    def aggregate(self, name: str, build: Callable[[Journeys], ir.Table]) -> ir.Table:
+        """The aggregate ``build(self)``, read from the journey index where it keeps it."""
+        stored = self.stored.get(name)
+        return build(self) if stored is None else stored
 
     def release(self) -> None:
-        """Free the materialised events."""
+        """Free the materialised events (the journey index stays)."""
+        if self.indexed:
+            return
+        for table in self.stored.values():
+            table.release()
         self.events.release()
 
     def __enter__(self) -> Journeys:
@@ -201,6 +287,9 @@ class Journeys:
 def prepare(ws: Workspace, query: JourneyQuery | None = None, **options: Any) -> Journeys:
     """Build the journeys once for several analyses (see :class:`Journeys`).
 
+    When the workspace's journey index (:func:`rox.journey.build_index`) holds these journeys and
+    is up to date, it is used as it is.
+
     Examples
     --------
     >>> import rox
@@ -211,19 +300,29 @@ def prepare(ws: Workspace, query: JourneyQuery | None = None, **options: Any) ->
     >>> m.journeys == v.frame["journeys"].sum() or m.journeys > 0
     True
     """
+    from rox.journey.index import indexed_journeys
+
     resolved = JourneyQuery.resolve(query, options)
-    return Journeys(ws, resolved, resolved.events(ws).cache())
+    return indexed_journeys(ws, resolved) or Journeys(ws, resolved, resolved.events(ws).cache())
 
 
-def journey_events(
+def journeys_of(
     source: Workspace | Journeys, query: JourneyQuery | None, options: Mapping[str, Any]
-) -> tuple[Workspace, ir.Table]:
-    """The workspace and the journey events an analysis runs on (computed, or prepared)."""
+) -> Journeys:
+    """The journeys an analysis runs on: ``source`` if prepared, else prepared from ``source``."""
     if isinstance(source, Journeys):
         if query is not None or options:
             raise MetricError(
                 "these journeys were prepared with their own query; to use another, pass the "
                 "workspace (or prepare again)"
             )
-        return source.ws, source.events
-    return source, prepare(source, query, **options).events
+        return source
+    return prepare(source, query, **options)
+
+
+def journey_events(
+    source: Workspace | Journeys, query: JourneyQuery | None, options: Mapping[str, Any]
+) -> tuple[Workspace, ir.Table]:
+    """The workspace and the journey events an analysis runs on (computed, or prepared)."""
+    journeys = journeys_of(source, query, options)
+    return journeys.ws, journeys.events

@@ -66,21 +66,20 @@ class Funnel(Result):
 
 
 def _entries(e: ir.Table, first: str, by: str | None, ws: Workspace) -> ir.Table:
-    entry = e.filter(e.step == first)
-    w = ibis.window(group_by=entry.journey_id, order_by=[entry.ts, entry.seq])
-    entry = entry.mutate(_k=ibis.row_number().over(w)).filter(lambda t: t._k == 0)
-    cols: dict[str, Any] = {
-        "journey_id": entry.journey_id,
-        "t0": entry.ts,
-        "e0": entry.epoch_s,
-        "s0": entry.seq,
-    }
+    """Each journey's entry: its first visit of ``first`` (``journey_id, t0, e0, s0, group``)."""
+    visits = e.filter(e.step == first)
+    # the first visit is the one of lowest position (positions follow time, then step)
+    entry = visits.group_by("journey_id").aggregate(
+        t0=visits.ts.min(), e0=visits.epoch_s.min(), s0=visits.seq.min()
+    )
     if by is None:
-        cols["group"] = ibis.literal("all")
-    elif by == "channel":
-        cols["group"] = entry.channel.fill_null("(none)")
-    elif by in PERIODS:
-        cols["group"] = entry.ts.truncate(PERIODS[by]).date().cast("string")
+        return entry.mutate(group=ibis.literal("all"))
+    if by in PERIODS:
+        return entry.mutate(group=entry.t0.truncate(PERIODS[by]).date().cast("string"))
+    # the entry event itself, for its channel or customer
+    event = visits.join(entry, [visits.journey_id == entry.journey_id, visits.seq == entry.s0])
+    if by == "channel":
+        group = event.channel.fill_null("(none)")
     else:
         customers = ws.table("customers")
         if by not in customers.columns:
@@ -88,15 +87,9 @@ def _entries(e: ir.Table, first: str, by: str | None, ws: Workspace) -> ir.Table
                 f"cannot break a funnel down by {by!r}: use channel, a period "
                 f"({', '.join(PERIODS)}) or a customers column"
             )
-        entry = entry.left_join(customers.select("customer_id", by), "customer_id")
-        cols = {
-            "journey_id": entry.journey_id,
-            "t0": entry.ts,
-            "e0": entry.epoch_s,
-            "s0": entry.seq,
-            "group": entry[by].cast("string").fill_null("(none)"),
-        }
-    return entry.select(**cols)
+        event = event.left_join(customers.select("customer_id", by), "customer_id")
+        group = event[by].cast("string").fill_null("(none)")
+    return event.select("journey_id", "t0", "e0", "s0", group=group)
 
 
 def funnel(
@@ -145,30 +138,30 @@ def funnel(
     except ValueError:
         raise MetricError(f"window={window!r} is not a duration (e.g. '30D', '12h')") from None
     ws, e = journey_events(ws, query, options)
-    reached = _entries(e, steps[0], by, ws)
+    entries = _entries(e, steps[0], by, ws)
     limit = span.total_seconds()
-    reached = reached.mutate(t_0=reached.t0, s_0=reached.s0, e_0=reached.e0)
-    for i, step in enumerate(steps[1:], start=1):
-        cand = e.filter(e.step == step).select("journey_id", "ts", "seq", "epoch_s")
-        j = reached.left_join(cand, "journey_id")
-        prev_ts, prev_seq = j[f"t_{i - 1}"], j[f"s_{i - 1}"]
-        ok = (j.seq == prev_seq + 1) if mode == "strict" else (j.ts > prev_ts)
-        ok = ok & ((j.epoch_s - j.e0) <= limit)
-        # the first qualifying event: earliest time, then position (its seconds come with it)
-        j = j.mutate(
-            _ts=ibis.cases((ok, j.ts), else_=ibis.null("timestamp('UTC')")),
-            _seq=ibis.cases((ok, j.seq), else_=ibis.null("int64")),
-            _e=ibis.cases((ok, j.epoch_s), else_=ibis.null(j.epoch_s.type())),
+    # One table per step: the journeys that reached it, with when (t), where (s) and the seconds
+    # since 1970 (e) of their first qualifying visit. Each is the previous one joined to that
+    # step's visits (inner: a journey that stopped stays stopped), grouped by journey alone.
+    reached = entries.select("journey_id", "e0", t="t0", s="s0", e="e0")
+    stages = [reached]
+    for step in steps[1:]:
+        visits = e.filter(e.step == step).select("journey_id", "ts", "seq", "epoch_s")
+        j = reached.join(visits, "journey_id")
+        ok = (j.seq == j.s + 1) if mode == "strict" else (j.ts > j.t)
+        j = j.filter(ok & ((j.epoch_s - j.e0) <= limit))
+        # the first qualifying visit: earliest time, which is also the lowest position
+        reached = j.group_by(["journey_id", "e0"]).aggregate(
+            t=j.ts.min(), s=j.seq.min(), e=j.epoch_s.min()
         )
-        keep = list(reached.columns)
-        reached = j.group_by(keep).aggregate(
-            **{f"t_{i}": j._ts.min(), f"s_{i}": j._seq.min(), f"e_{i}": j._e.min()}
-        )
+        stages.append(reached)
+    per = entries.select("journey_id", "group", "e0", e_0="e0")
+    for i, stage in enumerate(stages[1:], start=1):
+        per = per.left_join(stage.select("journey_id", **{f"e_{i}": stage.e}), "journey_id")
+        per = per.drop([c for c in per.columns if c.startswith("journey_id_")])
     # seconds from entry to each step; quantiles of seconds, turned into hours in Python (a float
     # literal in the engine is a decimal on Spark, which would round the hours to 6 places)
-    per = reached.select(
-        "group", *[(reached[f"e_{i}"] - reached.e0).name(f"h_{i}") for i in range(len(steps))]
-    )
+    per = per.select("group", *[(per[f"e_{i}"] - per.e0).name(f"h_{i}") for i in range(len(steps))])
     # summarised in the engine: one row per group comes back, however many journeys entered
     stats: dict[str, Any] = {"entered": per.count()}
     for i in range(len(steps)):
