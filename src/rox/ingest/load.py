@@ -20,6 +20,7 @@ index, if the workspace has one (:mod:`rox.journey.index`).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 import threading
@@ -216,7 +217,9 @@ def _refresh_journey_index(ws: Workspace) -> None:
     try:
         refresh_index(ws)
     except Exception as exc:  # the load is committed; say what happened to the index
-        drop_index(ws)
+        # (should even the drop fail, the index is stale by now: no analysis would use it)
+        with contextlib.suppress(Exception):
+            drop_index(ws)
         warnings.warn(
             f"the events were loaded, but rebuilding the journey index failed ({exc}); it was "
             "dropped: rebuild it with rox.journey.build_index",
