@@ -77,6 +77,8 @@ def test_the_demo_is_indexed_and_analyses_use_it(demo):
     assert prepare(demo).events.count().execute() == info.events
     # another query is computed, not read from the index
     assert not prepare(demo, journey="purchase").indexed
+    assert index_info(demo, JourneyQuery(journey="purchase")) is None
+    assert index_info(demo, JourneyQuery()).fresh
 
 
 def test_index_gives_the_same_results_as_computing(demo_copy):

@@ -166,22 +166,26 @@ def build_index(ws: Workspace, query: JourneyQuery | None = None, **options: Any
     return JourneyIndex(resolved, built_at, through_load, n_events, fresh=True)
 
 
-def index_info(ws: Workspace) -> JourneyIndex | None:
-    """The workspace's journey index (None if it has none)."""
+def index_info(ws: Workspace, query: JourneyQuery | None = None) -> JourneyIndex | None:
+    """The workspace's journey index, as recorded, and whether it is fresh.
+
+    None if the workspace has none, or if ``query`` is given and the index holds other journeys
+    (then the events are not counted, which costs a scan on some engines).
+    """
     if REGISTRY not in ws.engine.backend.list_tables():
         return None
-    # the record and the current state of the events, in one query
-    rows = ws.engine.fixed_table(REGISTRY).cross_join(_state(ws)).to_pyarrow().to_pylist()
-    if not rows:
+    rows = ws.engine.fixed_table(REGISTRY).to_pyarrow().to_pylist()
+    if not rows or (query is not None and rows[0]["query"] != query.key()):
         return None
     row = rows[0]
     through_load, n_events = int(row["through_load"]), int(row["events"])
+    state = _state(ws).to_pyarrow().to_pylist()[0]  # (counting the events costs a scan)
     return JourneyIndex(
         query=JourneyQuery.from_key(row["query"]),
         built_at=row["built_at"],
         through_load=through_load,
         events=n_events,
-        fresh=(int(row["last"] or 0), int(row["n"])) == (through_load, n_events),
+        fresh=(int(state["last"] or 0), int(state["n"])) == (through_load, n_events),
     )
 
 
@@ -203,8 +207,8 @@ def refresh_index(ws: Workspace) -> JourneyIndex | None:
 
 def indexed_journeys(ws: Workspace, query: JourneyQuery) -> Journeys | None:
     """The journeys of ``query`` from the index, if the index holds them and is fresh."""
-    info = index_info(ws)
-    if info is None or info.query.key() != query.key():
+    info = index_info(ws, query)
+    if info is None:
         return None
     if not info.fresh:
         warnings.warn(
