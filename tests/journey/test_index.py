@@ -199,3 +199,10 @@ def test_query_keys_name_the_same_journeys_alike():
         != JourneyQuery(merge={"^ab": "y", "^a": "x"}).key()
     )
     assert JourneyQuery(collapse=True).key() != JourneyQuery().key()
+
+
+def test_the_workspace_knows_every_table_of_the_index():
+    from rox.journey.index import EVENTS, REGISTRY, TABLES
+    from rox.workspace import DERIVED_TABLES
+
+    assert set(DERIVED_TABLES) == {REGISTRY, EVENTS, *TABLES.values()}
