@@ -40,6 +40,9 @@ LogLikelihood = Callable[[Array], tuple[Array, Array]]
 #: ``f(params) -> (log-likelihood, gradient, Hessian)``, each summed over the rows with their
 #: weights, in the natural parameters; shapes (), (k,), (k, k).
 LogLikelihoodWithCurvature = Callable[[Array], tuple[float, Array, Array]]
+#: A model's known limit: (estimates, names of the parameters the likelihood is flat in) ->
+#: (note, names of the parameters whose standard errors are undefined), or None.
+LimitCase = Callable[[Array, list[str]], tuple[str, list[str]] | None]
 
 _GRADIENT_TOLERANCE = 1e-3  # on the mean log-likelihood per customer, in log-parameter space
 _NEWTON_GTOL = 1e-10  # Newton's stopping rule: gradient norm of the same objective
@@ -94,7 +97,7 @@ def fit(
     *,
     names: Sequence[str],
     positive: Sequence[bool] | None = None,
-    limit_case: Callable[[Array, list[str]], str | None] | None = None,
+    limit_case: LimitCase | None = None,
     lower: float = 1e-8,
     upper: float = 1e8,
     restarts: int = 4,
@@ -117,9 +120,10 @@ def fit(
         Which parameters are positive (fitted on the log scale, within ``lower`` and ``upper``);
         the others (covariate coefficients) are free in [-50, 50]. Default: all positive.
     limit_case : callable, optional
-        Called with the estimates and the names of the parameters the likelihood is flat in;
-        returns a note when that is a known limit of the model (accepted, with the note), or
-        None (the fit fails).
+        Called with the estimates and the names of the parameters the likelihood is flat in (if
+        any) once the general path has converged; returns a note and the parameters whose
+        standard errors are undefined when the fit is at a known limit of the model (accepted,
+        with the note), or None (a fit flat in some parameter then fails).
     lower, upper : float
         Bounds of the positive parameters (natural scale).
     restarts : int
@@ -275,7 +279,7 @@ def _fit(
     bounds: list[tuple[float, float]],
     natural: Callable[[Array], Array],
     total: float,
-    limit_case: Callable[[Array, list[str]], str | None] | None,
+    limit_case: LimitCase | None,
     restarts: int,
     seed: int,
 ) -> FitResult:
@@ -306,9 +310,10 @@ def _fit(
                 for n, e, v, p in zip(names, se, params, pos, strict=True)
                 if np.isnan(e) or (p and e > _MAX_LOG_SE * v)
             ]
-            note = limit_case(params, weak) if weak and limit_case is not None else None
-            if note is not None:
-                se = np.where(np.isin(names, weak), np.nan, se)  # undefined in the limit
+            limit = limit_case(params, weak) if limit_case is not None else None
+            if limit is not None:
+                note, undefined = limit
+                se = np.where(np.isin(names, undefined), np.nan, se)
                 return FitResult(params, se, -value * total, int(res.nit), gnorm, (note,))
             if weak:
                 raise ConvergenceError(

@@ -291,17 +291,18 @@ class _TransactionModel(CustomerModel):
     #: The dropout parameters, and the name of the model without dropout they reduce to.
     _dropout: ClassVar[tuple[tuple[str, ...], str]] = ((), "")
 
-    def _limit_case(self, params: np.ndarray, flat: list[str]) -> str | None:
+    def _limit_case(self, params: np.ndarray, flat: list[str]) -> tuple[str, list[str]] | None:
         """Accept the no-dropout limit: the likelihood is then flat in the dropout parameters."""
         names, reduced = self._dropout
         if not flat or not set(flat) <= set(names) or self._dropout_level(params) > 1e-3:
             return None
-        return (
+        note = (
             f"no dropout is evident in these data: {', '.join(flat)} run to the no-dropout limit "
             f"(dropout level {self._dropout_level(params):.2g}), where {self.label} equals the "
             f"{reduced} model; predictions are that model's, and the standard errors of "
             f"{', '.join(flat)} are undefined"
         )
+        return note, flat
 
     def _dropout_level(self, params: np.ndarray) -> float:
         raise NotImplementedError
