@@ -307,3 +307,17 @@ def test_prepared_journeys_give_the_same_results(demo):
     # released: the engine's copy is gone
     with pytest.raises(Exception):  # noqa: B017 - the engine's own error for a dropped table
         journeys.events.count().execute()
+
+
+def test_journeys_prepared_twice_share_the_engine_copy_until_both_are_released(demo):
+    first, second = (
+        rox.journey.prepare(demo, journey="purchase"),
+        rox.journey.prepare(demo, journey="purchase"),
+    )
+    n = journey_map(second).events
+    first.release()
+    first.release()  # a second release is a no-op
+    assert journey_map(second).events == n  # still there
+    second.release()
+    with pytest.raises(Exception):  # noqa: B017 - the engine's own error for a dropped table
+        second.events.count().execute()

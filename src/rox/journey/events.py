@@ -20,6 +20,7 @@ one such preparation in the workspace, rebuilt on every load of events.
 from __future__ import annotations
 
 import json
+import weakref
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -270,8 +271,16 @@ class Journeys:
         return build(self) if stored is None else stored
 
     def release(self) -> None:
-        """Free the materialised events (the journey index stays)."""
-        if self.indexed:
+        """Free the materialised events (the journey index stays).
+
+        Journeys prepared twice from the same query share the engine's copy (Ibis caches by
+        expression): it is freed when the last of them is released.
+        """
+        if self.indexed or self not in _HOLDERS:
+            return
+        _HOLDERS.discard(self)
+        name = self.events.get_name()
+        if any(other.events.get_name() == name for other in _HOLDERS):
             return
         for table in self.stored.values():
             table.release()
@@ -303,7 +312,16 @@ def prepare(ws: Workspace, query: JourneyQuery | None = None, **options: Any) ->
     from rox.journey.index import indexed_journeys
 
     resolved = JourneyQuery.resolve(query, options)
-    return indexed_journeys(ws, resolved) or Journeys(ws, resolved, resolved.events(ws).cache())
+    indexed = indexed_journeys(ws, resolved)
+    if indexed is not None:
+        return indexed
+    journeys = Journeys(ws, resolved, resolved.events(ws).cache())
+    _HOLDERS.add(journeys)
+    return journeys
+
+
+#: Prepared journeys not yet released (weakly: those nobody holds are freed by Ibis's finalizer).
+_HOLDERS: weakref.WeakSet[Journeys] = weakref.WeakSet()
 
 
 def journeys_of(
