@@ -635,29 +635,26 @@ def _table(report: dict[str, Any]) -> str:
         peak = f"{mem[side]['peak_mib']:,.0f}" if side and side in mem else ""
         lines.append(f"| {label} | {secs:.3f} | {secs / bare:.2f} | {peak} |")
 
-    row("rox map + variants + funnel", med["rox"], "rox")
-    row("  rox `journey_map`", parts["map"])
-    row("  rox `variants(top=None)`", parts["variants"])
-    row("  rox `funnel` (5 steps)", parts["funnel"])
-    row("  rox map + variants", parts["map"] + parts["variants"])
+    def analyses(title: str, total: float, side: str, times: dict[str, float]) -> None:
+        """A side's total, then each part, then what is compared with pm4py."""
+        row(title, total, side)
+        compared = ["map", "variants"]
+        if "prepare" in times:
+            row("  `prepare` (events ordered once)", times["prepare"])
+            compared.insert(0, "prepare")
+        row("  `journey_map`", times["map"])
+        row("  `variants(top=None)`", times["variants"])
+        row("  `funnel` (5 steps)", times["funnel"])
+        row(f"  {' + '.join(compared)}", sum(times[name] for name in compared))
+
+    analyses("rox map + variants + funnel", med["rox"], "rox", parts)
     prepared = report["median_prepared_parts_s"]
     if prepared:
-        row("rox prepared: prepare + map + variants + funnel", med["rox_prepared"], "rox-prepared")
-        row("  `prepare` (events ordered once)", prepared["prepare"])
-        row("  `journey_map`", prepared["map"])
-        row("  `variants(top=None)`", prepared["variants"])
-        row("  `funnel` (5 steps)", prepared["funnel"])
-        row(
-            "  prepare + map + variants",
-            prepared["prepare"] + prepared["map"] + prepared["variants"],
-        )
+        title = "rox prepared: prepare + map + variants + funnel"
+        analyses(title, med["rox_prepared"], "rox-prepared", prepared)
     indexed = report["median_indexed_parts_s"]
     if indexed:
-        row("rox indexed: map + variants + funnel", med["rox_indexed"], "rox-indexed")
-        row("  `journey_map`", indexed["map"])
-        row("  `variants(top=None)`", indexed["variants"])
-        row("  `funnel` (5 steps)", indexed["funnel"])
-        row("  map + variants", indexed["map"] + indexed["variants"])
+        analyses("rox indexed: map + variants + funnel", med["rox_indexed"], "rox-indexed", indexed)
         row("  (the index's build, once per load of events)", med["index_build"])
     if "pm4py" in med:
         row("pm4py format + discover_dfg + get_variants", med["pm4py"], "pm4py")

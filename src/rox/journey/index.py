@@ -97,16 +97,26 @@ class JourneyIndex:
     fresh: bool
 
 
-def _state(ws: Workspace) -> ir.Table:
-    """The state an index must have been built from to be fresh, as one row.
+def _state(ws: Workspace) -> tuple[int, int]:
+    """What an index must have been built from to be fresh: (last load of events, events).
 
-    ``last`` is the last load of events (null if none), ``n`` the number of events.
+    Counting the events costs a scan on some engines.
     """
     loads = ws.engine.fixed_table("rox_loads")  # both are created with the workspace
     loads = loads.filter(loads.table_name == "events")
     # (events may gain columns, but a count names none: the kept expression counts them all)
     events = ws.engine.fixed_table("events")
-    return loads.aggregate(last=loads.load_id.max()).cross_join(events.aggregate(n=events.count()))
+    both = loads.aggregate(last=loads.load_id.max()).cross_join(events.aggregate(n=events.count()))
+    row = both.to_pyarrow().to_pylist()[0]
+    return int(row["last"] or 0), int(row["n"])
+
+
+def _record(ws: Workspace) -> dict[str, Any] | None:
+    """The index's record (query, built_at, through_load, events), or None if there is none."""
+    if REGISTRY not in ws.engine.backend.list_tables():
+        return None
+    rows = ws.engine.fixed_table(REGISTRY).to_pyarrow().to_pylist()
+    return rows[0] if rows else None
 
 
 def build_index(ws: Workspace, query: JourneyQuery | None = None, **options: Any) -> JourneyIndex:
@@ -131,8 +141,7 @@ def build_index(ws: Workspace, query: JourneyQuery | None = None, **options: Any
     if ws.read_only:
         raise WorkspaceError(f"workspace {ws.url} is open read-only; cannot build an index in it")
     resolved = JourneyQuery.resolve(query, options)
-    state = _state(ws).to_pyarrow().to_pylist()[0]
-    through_load, n_events = int(state["last"] or 0), int(state["n"])
+    through_load, n_events = _state(ws)
     # no index while it is rebuilt: should a step fail, analyses compute journeys themselves
     ws.engine.drop_table(REGISTRY)
     events = resolved.events(ws)
@@ -172,26 +181,22 @@ def index_info(ws: Workspace, query: JourneyQuery | None = None) -> JourneyIndex
     None if the workspace has none, or if ``query`` is given and the index holds other journeys
     (then the events are not counted, which costs a scan on some engines).
     """
-    if REGISTRY not in ws.engine.backend.list_tables():
+    row = _record(ws)
+    if row is None or (query is not None and row["query"] != query.key()):
         return None
-    rows = ws.engine.fixed_table(REGISTRY).to_pyarrow().to_pylist()
-    if not rows or (query is not None and rows[0]["query"] != query.key()):
-        return None
-    row = rows[0]
     through_load, n_events = int(row["through_load"]), int(row["events"])
-    state = _state(ws).to_pyarrow().to_pylist()[0]  # (counting the events costs a scan)
     return JourneyIndex(
         query=JourneyQuery.from_key(row["query"]),
         built_at=row["built_at"],
         through_load=through_load,
         events=n_events,
-        fresh=(int(state["last"] or 0), int(state["n"])) == (through_load, n_events),
+        fresh=_state(ws) == (through_load, n_events),
     )
 
 
 def drop_index(ws: Workspace) -> bool:
     """Drop the journey index; False if there was none."""
-    had = index_info(ws) is not None
+    had = _record(ws) is not None
     for name in (REGISTRY, EVENTS, *TABLES.values()):
         ws.engine.drop_table(name)
     return had
@@ -199,10 +204,10 @@ def drop_index(ws: Workspace) -> bool:
 
 def refresh_index(ws: Workspace) -> JourneyIndex | None:
     """Rebuild the journey index, if the workspace has one (after a load of events)."""
-    info = index_info(ws)
-    if info is None:
+    row = _record(ws)
+    if row is None:
         return None
-    return build_index(ws, info.query)
+    return build_index(ws, JourneyQuery.from_key(row["query"]))
 
 
 def indexed_journeys(ws: Workspace, query: JourneyQuery) -> Journeys | None:
