@@ -161,7 +161,7 @@ class Workspace:
         """
         if name not in TABLES and name not in SYSTEM_TABLES and name not in DERIVED_TABLES:
             table_spec(name)  # raises with the list of canonical tables
-        if name not in self.backend.list_tables():
+        if not self.engine.has_table(name):
             raise TableNotFoundError(f"workspace {self.url} has no table {name!r}")
         return self.engine.table(name)
 

@@ -165,6 +165,10 @@ class Engine:
         """Names of the tables the workspace has."""
         return set(self.backend.list_tables())
 
+    def has_table(self, name: str) -> bool:
+        """Whether the connection has table ``name``."""
+        return name in self.backend.list_tables()
+
     def table(self, name: str) -> ibis.Table:
         """Table ``name`` as an Ibis expression."""
         return self.backend.table(name)
