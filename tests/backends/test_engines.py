@@ -142,8 +142,11 @@ def test_the_journey_index_is_kept_by_loads(backend, request, tmp_path):
     with rox.open(url) as again:
         assert rox.journey.index_info(again).fresh
         assert rox.journey.prepare(again).indexed
+        assert again.engine.has_table("rox_journey_index")
         assert rox.journey.drop_index(again) is True
         assert rox.journey.index_info(again) is None
+        assert not again.engine.has_table("rox_journey_index")
+        assert again.engine.has_table("events") and not again.engine.has_table("no_such_table")
         assert not rox.journey.prepare(again).indexed
 
 

@@ -13,9 +13,10 @@ of events, in the engine, and keeps the result as tables of the workspace:
     :func:`~rox.journey.events.journey_summary`: one row per journey, with its variant key;
 ``rox_journey_edges``, ``rox_journey_steps``, ``rox_journey_variants``
     what every journey map and variant table of these journeys is computed from (the transitions
-    with their counts and times; each step's events, starts and ends; each variant's count, time
-    and example), by the same expressions as without an index (:func:`~rox.journey.maps.edge_table`
-    and its siblings), so that results are the same either way;
+    with their counts and times; each step's events, starts and ends; each variant's count, time,
+    example and path, spelled out and ranked), by the same expressions as without an index
+    (:func:`~rox.journey.maps.edge_table` and its siblings), so that results are the same either
+    way;
 ``rox_journey_index``
     one row: the query (:meth:`JourneyQuery.key`), when it was built, and the state of the
     events it was built from (the last load of events and the number of events).
@@ -40,7 +41,7 @@ import ibis
 
 from rox.errors import WorkspaceError
 from rox.journey.events import JourneyQuery, Journeys, journey_summary
-from rox.journey.maps import edge_table, step_table, variant_table
+from rox.journey.maps import edge_table, spelled_variant_table, step_table
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir
@@ -64,7 +65,7 @@ AGGREGATES: dict[str, Callable[[Journeys], ir.Table]] = {
     "summary": lambda journeys: journey_summary(journeys.events),
     "edges": edge_table,
     "steps": step_table,
-    "variants": variant_table,
+    "variants": spelled_variant_table,
 }
 TABLES = {name: f"rox_journey_{name}" for name in AGGREGATES}
 
@@ -97,25 +98,32 @@ class JourneyIndex:
     fresh: bool
 
 
-def _state(ws: Workspace) -> tuple[int, int]:
-    """What an index must have been built from to be fresh: (last load of events, events).
-
-    Counting the events costs a scan on some engines.
-    """
+def _state(ws: Workspace) -> ir.Table:
+    """What an index must have been built from to be fresh, as one row: ``last`` load of events,
+    ``n`` events (counting them costs a scan on some engines)."""
     loads = ws.engine.fixed_table("rox_loads")  # both are created with the workspace
     loads = loads.filter(loads.table_name == "events")
     # (events may gain columns, but a count names none: the kept expression counts them all)
     events = ws.engine.fixed_table("events")
-    both = loads.aggregate(last=loads.load_id.max()).cross_join(events.aggregate(n=events.count()))
-    row = both.to_pyarrow().to_pylist()[0]
-    return int(row["last"] or 0), int(row["n"])
+    return loads.aggregate(last=loads.load_id.max().fill_null(0)).cross_join(
+        events.aggregate(n=events.count())
+    )
 
 
-def _record(ws: Workspace) -> dict[str, Any] | None:
-    """The index's record (query, built_at, through_load, events), or None if there is none."""
-    if REGISTRY not in ws.engine.backend.list_tables():
+def _record(
+    ws: Workspace, query: JourneyQuery | None = None, *, with_state: bool = True
+) -> dict[str, Any] | None:
+    """The index's record (query, built_at, through_load, events), with the events' state (last,
+    n) in the same query; None if there is no index, or if it holds other journeys than ``query``.
+    """
+    if not ws.engine.has_table(REGISTRY):
         return None
-    rows = ws.engine.fixed_table(REGISTRY).to_pyarrow().to_pylist()
+    record = ws.engine.fixed_table(REGISTRY)
+    if query is not None:
+        record = record.filter(record.query == query.key())
+    if with_state:
+        record = record.cross_join(_state(ws))
+    rows = record.to_pyarrow().to_pylist()
     return rows[0] if rows else None
 
 
@@ -141,7 +149,8 @@ def build_index(ws: Workspace, query: JourneyQuery | None = None, **options: Any
     if ws.read_only:
         raise WorkspaceError(f"workspace {ws.url} is open read-only; cannot build an index in it")
     resolved = JourneyQuery.resolve(query, options)
-    through_load, n_events = _state(ws)
+    state = _state(ws).to_pyarrow().to_pylist()[0]
+    through_load, n_events = int(state["last"]), int(state["n"])
     # no index while it is rebuilt: should a step fail, analyses compute journeys themselves
     ws.engine.drop_table(REGISTRY)
     events = resolved.events(ws)
@@ -178,11 +187,10 @@ def build_index(ws: Workspace, query: JourneyQuery | None = None, **options: Any
 def index_info(ws: Workspace, query: JourneyQuery | None = None) -> JourneyIndex | None:
     """The workspace's journey index, as recorded, and whether it is fresh.
 
-    None if the workspace has none, or if ``query`` is given and the index holds other journeys
-    (then the events are not counted, which costs a scan on some engines).
+    None if the workspace has none, or if ``query`` is given and the index holds other journeys.
     """
-    row = _record(ws)
-    if row is None or (query is not None and row["query"] != query.key()):
+    row = _record(ws, query)
+    if row is None:
         return None
     through_load, n_events = int(row["through_load"]), int(row["events"])
     return JourneyIndex(
@@ -190,13 +198,13 @@ def index_info(ws: Workspace, query: JourneyQuery | None = None) -> JourneyIndex
         built_at=row["built_at"],
         through_load=through_load,
         events=n_events,
-        fresh=_state(ws) == (through_load, n_events),
+        fresh=(int(row["last"]), int(row["n"])) == (through_load, n_events),
     )
 
 
 def drop_index(ws: Workspace) -> bool:
     """Drop the journey index; False if there was none."""
-    had = _record(ws) is not None
+    had = ws.engine.has_table(REGISTRY)
     for name in (REGISTRY, EVENTS, *TABLES.values()):
         ws.engine.drop_table(name)
     return had
@@ -204,7 +212,7 @@ def drop_index(ws: Workspace) -> bool:
 
 def refresh_index(ws: Workspace) -> JourneyIndex | None:
     """Rebuild the journey index, if the workspace has one (after a load of events)."""
-    row = _record(ws)
+    row = _record(ws, with_state=False)
     if row is None:
         return None
     return build_index(ws, JourneyQuery.from_key(row["query"]))
