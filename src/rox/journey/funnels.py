@@ -141,9 +141,10 @@ def funnel(
     entries = _entries(e, steps[0], by, ws)
     limit = span.total_seconds()
     # One table per step: the journeys that reached it, with when (t), where (s) and the seconds
-    # since 1970 (e) of their first qualifying visit. Each is the previous one joined to that
-    # step's visits (inner: a journey that stopped stays stopped), grouped by journey alone.
-    reached = entries.select("journey_id", "e0", t="t0", s="s0", e="e0")
+    # since 1970 (e) of their first qualifying visit, and their entry (e0) and group. Each is the
+    # previous one joined to that step's visits (inner: a journey that stopped stays stopped),
+    # grouped by journey.
+    reached = entries.select("journey_id", "e0", "group", t="t0", s="s0", e="e0")
     stages = [reached]
     for step in steps[1:]:
         visits = e.filter(e.step == step).select("journey_id", "ts", "seq", "epoch_s")
@@ -151,25 +152,33 @@ def funnel(
         ok = (j.seq == j.s + 1) if mode == "strict" else (j.ts > j.t)
         j = j.filter(ok & ((j.epoch_s - j.e0) <= limit))
         # the first qualifying visit: earliest time, which is also the lowest position
-        reached = j.group_by(["journey_id", "e0"]).aggregate(
+        reached = j.group_by(["journey_id", "e0", "group"]).aggregate(
             t=j.ts.min(), s=j.seq.min(), e=j.epoch_s.min()
         )
         stages.append(reached)
-    per = entries.select("journey_id", "group", "e0", e_0="e0")
-    for i, stage in enumerate(stages[1:], start=1):
-        per = per.left_join(stage.select("journey_id", **{f"e_{i}": stage.e}), "journey_id")
-        per = per.drop([c for c in per.columns if c.startswith("journey_id_")])
-    # seconds from entry to each step; quantiles of seconds, turned into hours in Python (a float
-    # literal in the engine is a decimal on Spark, which would round the hours to 6 places)
-    per = per.select("group", *[(per[f"e_{i}"] - per.e0).name(f"h_{i}") for i in range(len(steps))])
-    # summarised in the engine: one row per group comes back, however many journeys entered
-    stats: dict[str, Any] = {"entered": per.count()}
-    for i in range(len(steps)):
-        h = per[f"h_{i}"]
-        stats.update({f"n_{i}": h.count(), f"median_{i}": h.median(), f"p90_{i}": h.quantile(0.9)})
-    last = per[f"h_{len(steps) - 1}"]
-    stats.update({f"q_{k}": last.quantile(k / 100) for k in TIME_PERCENTILES})
-    summary = per.group_by("group").aggregate(**stats).execute()
+    # Each step summarised per group from its own table (no join back to the entries): journeys,
+    # and the seconds from entry, whose quantiles are turned into hours in Python (a float literal
+    # in the engine is a decimal on Spark, which would round the hours to 6 places); for the last
+    # step also the spread of the time to convert. One query: one row per group and step returns.
+    last = len(steps) - 1
+    parts = []
+    for i, stage in enumerate(stages):
+        h = stage.e - stage.e0
+        quantiles = {
+            f"q_{k}": h.quantile(k / 100) if i == last else ibis.null("float64")
+            for k in TIME_PERCENTILES
+        }
+        parts.append(
+            stage.group_by("group")
+            .aggregate(
+                n=stage.count(),
+                median=h.median().cast("float64"),
+                p90=h.quantile(0.9).cast("float64"),
+                **{name: q.cast("float64") for name, q in quantiles.items()},
+            )
+            .mutate(position=ibis.literal(i, "int64"))
+        )
+    summary = ibis.union(*parts).execute()
     return _summarise(summary, steps, mode, by, level)
 
 
@@ -180,19 +189,25 @@ TIME_PERCENTILES = (0, 5, 10, 25, 50, 75, 90, 95, 99, 100)
 def _summarise(
     summary: pd.DataFrame, steps: list[str], mode: str, by: str | None, level: float
 ) -> Funnel:
-    """The funnel table (Wilson intervals) and time percentiles from the engine's group rows."""
-    if summary.empty:  # nobody entered
-        summary = pd.DataFrame([{"group": "all", "entered": 0}])
+    """The funnel table (Wilson intervals) and time percentiles from the engine's rows.
+
+    ``summary`` has one row per group and step reached (``position`` 0 is the entry): journeys
+    ``n``, ``median`` and ``p90`` seconds from entry and, for the last step, ``q_<k>``.
+    """
+    by_key = summary.set_index(["group", "position"])
+    reached = {(g, int(i)): rec for (g, i), rec in by_key.iterrows()}
+    groups = sorted({g for g, _ in reached}) or ["all"]  # none: nobody entered
     rows, times = [], []
-    for rec in summary.sort_values("group").to_dict("records"):
-        entered = int(rec["entered"])
+    for group in groups:
+        entered = int(reached[group, 0]["n"]) if (group, 0) in reached else 0
         previous = entered
         for i, step in enumerate(steps):
-            n = int(rec.get(f"n_{i}", 0) or 0)
+            rec = reached.get((group, i))
+            n = 0 if rec is None else int(rec["n"])
             _, _, lo, hi = wilson(n / previous if previous else np.nan, previous, level)
             rows.append(
                 {
-                    "group": rec["group"],
+                    "group": group,
                     "step": step,
                     "position": i + 1,
                     "journeys": n,
@@ -201,14 +216,15 @@ def _summarise(
                     "ci_low": float(lo),
                     "ci_high": float(hi),
                     "drop_off": previous - n,
-                    "median_hours": _hours(rec, f"median_{i}", n),
-                    "p90_hours": _hours(rec, f"p90_{i}", n),
+                    "median_hours": _hours(rec, "median", n),
+                    "p90_hours": _hours(rec, "p90", n),
                 }
             )
             previous = n
         if previous:
+            rec = reached[group, len(steps) - 1]
             times += [
-                {"group": rec["group"], "percentile": k, "hours": _hours(rec, f"q_{k}", previous)}
+                {"group": group, "percentile": k, "hours": _hours(rec, f"q_{k}", previous)}
                 for k in TIME_PERCENTILES
             ]
     frame = pd.DataFrame(rows)
@@ -218,7 +234,7 @@ def _summarise(
     return Funnel(frame=frame, times=spread, steps=tuple(steps), mode=mode, by=by)
 
 
-def _hours(rec: dict[str, Any], key: str, n: int) -> float:
+def _hours(rec: Any, key: str, n: int) -> float:
     """A duration the engine summarised in seconds, in hours (NaN where no journey got there)."""
-    value = rec.get(key)
+    value = None if rec is None else rec.get(key)
     return float(value) / 3600.0 if n and value is not None and not pd.isna(value) else np.nan
