@@ -99,8 +99,11 @@ class JourneyIndex:
 
 
 def _state(ws: Workspace) -> ir.Table:
-    """What an index must have been built from to be fresh, as one row: ``last`` load of events,
-    ``n`` events (counting them costs a scan on some engines)."""
+    """The events' state, which a fresh index was built from: one row, ``last``, ``n``.
+
+    ``last`` is the last load of events, ``n`` the number of events (counting them costs a scan
+    on some engines).
+    """
     loads = ws.engine.fixed_table("rox_loads")  # both are created with the workspace
     loads = loads.filter(loads.table_name == "events")
     # (events may gain columns, but a count names none: the kept expression counts them all)
@@ -113,8 +116,10 @@ def _state(ws: Workspace) -> ir.Table:
 def _record(
     ws: Workspace, query: JourneyQuery | None = None, *, with_state: bool = True
 ) -> dict[str, Any] | None:
-    """The index's record (query, built_at, through_load, events), with the events' state (last,
-    n) in the same query; None if there is no index, or if it holds other journeys than ``query``.
+    """The index's record (query, built_at, through_load, events), and the events' state.
+
+    The state (:func:`_state`: ``last``, ``n``) comes in the same query. None if there is no
+    index, or if it holds other journeys than ``query``.
     """
     if not ws.engine.has_table(REGISTRY):
         return None

@@ -162,7 +162,12 @@ def spelled_variant_table(journeys: Journeys) -> ir.Table:
     rank = np.empty(len(out), dtype="int64")
     rank[_order(out)] = np.arange(len(out))
     out = out.drop(columns="variant").assign(rank=rank, total=int(out["journeys"].sum()))
-    schema = {**groups.drop("variant").schema(), "path": "string", "rank": "int64", "total": "int64"}
+    schema = {
+        **groups.drop("variant").schema(),
+        "path": "string",
+        "rank": "int64",
+        "total": "int64",
+    }
     return ibis.memtable(out, schema=schema)
 
 
