@@ -26,6 +26,7 @@ from rox.journey import (
     prepare,
     variants,
 )
+from rox.journey.maps import variant_table
 from rox.testing import insert_rows
 
 STEPS = ["configurator", "test_drive_booking", "quote", "financing", "purchase"]
@@ -88,6 +89,18 @@ def test_index_gives_the_same_results_as_computing(demo_copy):
     assert drop_index(demo_copy) is False
     for name, run in ANALYSES.items():
         _assert_same(indexed[name], run(demo_copy), name)
+
+
+def test_an_index_without_spelled_variants_still_serves_them(demo_copy):
+    """Indexes built before the variants were kept spelled out (with their examples only)."""
+    spelled = variants(demo_copy, top=None)
+    assert {"path", "rank", "total"} <= set(prepare(demo_copy).stored["variants"].columns)
+    demo_copy.engine.replace_table("rox_journey_variants", variant_table(prepare(demo_copy)))
+    journeys = prepare(demo_copy)
+    assert journeys.indexed and "path" not in journeys.stored["variants"].columns
+    _assert_same(variants(demo_copy, top=None), spelled, "variants from examples")
+    computed = variants(demo_copy, JourneyQuery(since="1900-01-01"), top=7)  # not the index's
+    _assert_same(variants(demo_copy, top=7), computed, "top 7")
 
 
 def test_index_of_another_query(demo_copy):
