@@ -8,7 +8,11 @@ the settings rox uses (UTC, no insertion-order preservation), and prints the med
 * ``+ customers``: the same with distinct customers per edge;
 * ``+ quantiles``: the same with the exact median and 90th percentile of the time between;
 * ``ordered events``: the ordered events materialised once (what ``rox.journey.prepare`` does);
-* ``variant keys``: per journey, position-tagged hashes, then grouped into variants.
+* ``variant keys``: per journey, position-tagged hashes, then grouped into variants;
+* ``funnel counts``: the benchmark's 5-step ordered funnel (30-day window), journeys per step
+  only (no times, no intervals): the events of the five steps read once, then for each step the
+  journeys still in the funnel joined to its visits and grouped by journey. It needs no order of
+  the events, so it runs on the events as loaded.
 
 No rox code runs: this is what any engine-side implementation pays before Python sees a row.
 
@@ -54,6 +58,33 @@ QUERIES = {
               from ordered group by journey)
         group by all""",
 }
+
+
+def _funnel_counts(steps: list[str], window_s: int) -> str:
+    """Journeys reaching each of ``steps`` in order (each later than the last) within the window."""
+    quoted = ", ".join(f"'{s}'" for s in steps)
+    stages = [
+        f"s0 as (select journey, min(ts) as t, min(epoch(ts)) as e0 from f "
+        f"where step = '{steps[0]}' group by journey)"
+    ]
+    for i, step in enumerate(steps[1:], start=1):
+        stages.append(
+            f"s{i} as (select p.journey, min(v.ts) as t, p.e0 from s{i - 1} p join f v "
+            f"on v.journey = p.journey and v.step = '{step}' and v.ts > p.t "
+            f"and epoch(v.ts) - p.e0 <= {window_s} group by p.journey, p.e0)"
+        )
+    counts = ", ".join(f"(select count(*) from s{i})" for i in range(len(steps)))
+    return (
+        f"with f as materialized (select journey, step, ts from events where step in ({quoted})), "
+        + ", ".join(stages)
+        + f" select {counts}"
+    )
+
+
+# the funnel of bench_journey.py (FUNNEL there), 30-day window
+QUERIES["funnel counts"] = _funnel_counts(
+    ["visit_website", "configure", "test_drive", "order", "delivery"], 30 * 86_400
+)
 
 
 def main(argv: list[str] | None = None) -> None:
