@@ -895,8 +895,8 @@ def _size_markdown(r: dict[str, Any]) -> list[str]:
         f"{rf['rfm_rows']:,} rows (one per customer with a purchase by {CALIBRATION_END}, of "
         f"{f['customers']:,} customers), which `compressed()` turns into "
         f"{rf['rfm_compressed_rows']:,} rows in pandas; equal to `sufficient_statistics`: "
-        f"{rf['rfm_stats_equal_compressed']}. Funnel: {rf['funnel'][0]:,} journeys enter, and as "
-        "many rows come back to pandas."
+        f"{rf['rfm_stats_equal_compressed']}. Funnel: {rf['funnel'][0]:,} journeys enter; it is "
+        "summarised in the engine, one row per step coming back to pandas."
     )
     for side, agree in r["agreement"].items():
         bad = [k for k, v in agree.items() if k != "map_hours_max_abs_diff" and v is not True]
