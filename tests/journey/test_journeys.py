@@ -212,6 +212,47 @@ def test_friction_and_channels_by_hand(ws):
     assert moves.matrix().loc["web", "dealer"] == 2  # a and d
 
 
+def test_friction_columns_by_hand(ws):
+    h = lambda hours: T0 + pd.Timedelta(hours, "h")  # noqa: E731
+    log = [  # (journey, at hour, step); the customer is the journey's prefix
+        ("a-1", 0, "visit"), ("a-1", 1, "help"), ("a-1", 5, "help"), ("a-1", 6, "help"),
+        ("a-1", 7, "buy"),
+        ("a-2", 72, "help"),  # the same customer asks again, in another journey
+        ("b-1", 0, "visit"), ("b-1", 2, "help"), ("b-1", 12, "help"),
+        ("c-1", 0, "visit"), ("c-1", 10, "buy"),
+    ]  # fmt: skip
+    rows = pd.DataFrame(
+        [{"customer_id": j[0], "ts": h(at), "step": step, "journey": j} for j, at, step in log]
+    )
+    insert_rows(ws, "events", rows)
+    insert_rows(
+        ws,
+        "transactions",
+        pd.DataFrame({"customer_id": ["a", "c"], "ts": [T0, T0], "amount": [100.0, 300.0]}),
+    )
+    table = friction(ws, goal="buy")
+    f = table.frame.set_index("step")
+    assert (table.journeys, table.conversion) == (4, 0.5)
+    assert f["journeys"].to_dict() == {"help": 3, "visit": 3, "buy": 2}
+    assert f["exits"].to_dict() == {"help": 2, "visit": 0, "buy": 0}  # a-2 and b-1 end at help
+    assert f.loc["help", "exit_rate"] == pytest.approx(2 / 3)
+    assert np.isnan(f.loc["buy", "exit_rate"])  # reaching the goal is no exit
+    assert f.loc["help", "loop_rate"] == pytest.approx(2 / 3)  # a-1 and b-1
+    # waits over the visits: help 4, 1, 1 (a-1) and 10 (b-1) hours; visit 1, 2 and 10 hours
+    assert f.loc["help", "median_wait_hours"] == pytest.approx(2.5)
+    assert f.loc["visit", "median_wait_hours"] == pytest.approx(2.0)
+    assert np.isnan(f.loc["buy", "median_wait_hours"])  # the journeys end there
+    # a's help at 1, 5, 6 h and 72 h: three come back within 7 days; b's at 2 h does
+    assert f.loc["help", "repeat_contact_rate"] == pytest.approx(4 / 6)
+    # the one journey going on from help reached buy: 2 exits x 1.0 x mean value (100 + 300) / 2
+    assert f.loc["help", "lost_conversions"] == pytest.approx(2)
+    assert f.loc["help", "lost_value"] == pytest.approx(400)
+    assert table.frame["step"].iloc[0] == "help"
+    rox.journey.build_index(ws)
+    assert rox.journey.prepare(ws).indexed
+    pd.testing.assert_frame_equal(friction(ws, goal="buy").frame, table.frame)
+
+
 def test_repeated_contacts(ws):
     rows = pd.DataFrame(
         {

@@ -6,7 +6,8 @@ For each step of the journeys (computed in the engine):
     journeys whose last event is this step, among the journeys reaching it (the goal excluded:
     ending there is success);
 ``median_wait_hours``
-    median time from the step to the next one (dwell / wait);
+    median time from a visit of the step to the journey's next event (dwell / wait), over the
+    step's visits, as the journey map's times between steps and pm4py's performance DFG;
 ``loop_rate``
     share of journeys reaching the step that visit it more than once;
 ``repeat_contact_rate``
@@ -90,49 +91,39 @@ def friction(
     ws, e = journey_events(ws, query, options)
     goal = goal or _goal(e)
     within = pd.Timedelta(repeat_within).total_seconds()
-    reached_goal = e.filter(e.step == goal).select("journey_id").distinct().mutate(won=True)
-    j = e.left_join(reached_goal, "journey_id").mutate(won=lambda t: t.won.fill_null(False))
-    per_journey_step = j.group_by(["journey_id", "step"]).aggregate(
-        visits=j.count(),
-        won=j.won.max(),
-        ended=j.is_last.max(),
-        # median of whole seconds, then hours: exact on every engine
-        wait=(j.next_epoch_s - j.epoch_s).median() / 3600.0,
+    # Per journey and step: visits, whether the journey ends there, whether it reached the goal.
+    # Every journey ends at exactly one step, so the totals are sums of the ended pairs.
+    p = e.group_by(["journey_id", "step"]).aggregate(visits=e.count(), ended=e.is_last.max())
+    won = e.filter(e.step == goal).select("journey_id").distinct().mutate(won=True)
+    p = p.left_join(won, "journey_id").mutate(won=lambda t: t.won.fill_null(False))
+    per_step = p.group_by("step").aggregate(
+        journeys=p.count(),
+        ended=p.count(where=p.ended),
+        ended_won=p.count(where=p.ended & p.won),
+        exits=p.count(where=p.ended & ~p.won),
+        continued=p.count(where=~p.ended),
+        continued_won=p.count(where=~p.ended & p.won),
+        loops=p.count(where=p.visits > 1),
     )
-    p = per_journey_step
-    steps = (
-        p.group_by("step")
-        .aggregate(
-            journeys=p.count(),
-            exits=p.count(where=p.ended & ~p.won),
-            continued=p.count(where=~p.ended),
-            continued_won=p.count(where=~p.ended & p.won),
-            loops=p.count(where=p.visits > 1),
-            median_wait_hours=p.wait.median(),
-        )
-        .execute()
+    # Per event: the wait before the next step (median of whole seconds, then hours: exact on
+    # every engine) and repeated contacts, the same customer at the same step again within the
+    # window (one window over each customer's visits of each step).
+    visits = ibis.window(group_by=[e.customer_id, e.step], order_by=e.epoch_s)
+    v = e.mutate(next_visit_epoch_s=e.epoch_s.lead().over(visits))
+    per_event = v.group_by("step").aggregate(
+        events=v.count(),
+        # (never null: a conditional count of nulls alone is null on Spark)
+        repeats=v.count(
+            where=v.next_visit_epoch_s.notnull() & ((v.next_visit_epoch_s - v.epoch_s) <= within)
+        ),
+        median_wait_hours=(v.next_epoch_s - v.epoch_s).median() / 3600.0,
     )
-    # repeated contacts: the same customer at the same step again within the window
-    by_customer = ibis.window(group_by=[j.customer_id, j.step], order_by=j.ts)
-    gaps = j.mutate(_next=j.epoch_s.lead().over(by_customer))
-    again = (
-        gaps.group_by("step")
-        .aggregate(
-            events=gaps.count(),
-            repeats=gaps.count(where=(gaps._next - gaps.epoch_s) <= within),
-        )
-        .execute()
-    )
-    steps = steps.merge(again, on="step", how="left")
-    totals = (
-        j.aggregate(journeys=j.journey_id.nunique(), won=j.journey_id.nunique(where=j.won))
-        .execute()
-        .iloc[0]
-    )
-    value = _value_per_goal(ws, j)
+    steps = per_step.join(per_event, "step").execute()
+    journeys, won_journeys = int(steps["ended"].sum()), int(steps["ended_won"].sum())
+    value = _value_per_goal(ws, e, goal)
     steps["exit_rate"] = np.where(steps["step"] == goal, np.nan, steps["exits"] / steps["journeys"])
     steps["loop_rate"] = steps["loops"] / steps["journeys"]
-    steps["repeat_contact_rate"] = steps["repeats"].astype("float64").fillna(0) / steps["events"]
+    steps["repeat_contact_rate"] = steps["repeats"] / steps["events"]
     go_on = steps["continued_won"] / steps["continued"].replace(0, np.nan)
     steps["lost_conversions"] = np.where(
         steps["step"] == goal, 0.0, steps["exits"] * go_on.fillna(0)
@@ -155,19 +146,18 @@ def friction(
         "lost_conversions",
         "lost_value",
     ]
-    journeys = int(totals["journeys"])
     return FrictionTable(
         frame=steps[cols].reset_index(drop=True),
         goal=goal,
         journeys=journeys,
-        conversion=float(totals["won"]) / journeys if journeys else np.nan,
+        conversion=won_journeys / journeys if journeys else np.nan,
     )
 
 
-def _value_per_goal(ws: Workspace, j: Any) -> float:
+def _value_per_goal(ws: Workspace, e: Any, goal: str) -> float:
     """Mean revenue of a customer whose journey reached the goal (0 without transactions)."""
     t = ws.table("transactions")
-    winners = j.filter(j.won).select("customer_id").distinct()
+    winners = e.filter(e.step == goal).select("customer_id").distinct()
     spend = t.join(winners, "customer_id").group_by("customer_id").aggregate(v=t.amount.sum())
     got = spend.v.mean().execute()
     return 0.0 if got is None or pd.isna(got) else float(got)
