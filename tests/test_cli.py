@@ -240,6 +240,11 @@ def test_journey_commands(demo_path):
         rox("journey", "friction", "-j", "purchase", "-f", "json", workspace=demo_path).stdout
     )
     assert friction[0]["step"] == "financing"
+    assert {"customers_affected", "value_at_risk"} <= set(friction[0])
+    by_revenue = rox("journey", "friction", "--value", "revenue", workspace=demo_path)
+    assert "value: revenue to date" in by_revenue.stdout.replace("\n", " ")
+    bad = rox("journey", "friction", "--value", "margin", workspace=demo_path)
+    assert bad.returncode == 2 and "margin" in bad.stderr
     channels = rox("journey", "channels", workspace=demo_path)
     assert "journeys use more than one channel" in channels.stdout
 

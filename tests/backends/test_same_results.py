@@ -126,11 +126,20 @@ ANALYSES: dict[str, tuple[Callable[[rox.Workspace], Any], str | None]] = {
         None,
     ),
     "friction": (journey.friction, None),
+    "friction priced by a CLV": (lambda ws: journey.friction(ws, value=_a_clv(ws)), None),
     "channel switching": (journey.channel_switching, None),
     "channel consistency": (journey.consistency, None),
     "audit": (journey.audit, None),
     "headline": (headline, None),
 }
+
+
+def _a_clv(ws: rox.Workspace) -> value.CLV:
+    """A CLV per customer, given (the demo's transactions do not identify the model): it is
+    joined to the journeys in the engine."""
+    ids = sorted(ws.table("customers").customer_id.execute())
+    frame = pd.DataFrame({"customer_id": ids, "clv": np.arange(len(ids), dtype=float)})
+    return value.CLV(frame=frame, horizon=52)
 
 
 @pytest.mark.parametrize("name", list(ANALYSES))

@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from tests.value.conftest import cdnow_transactions
 
 import rox
 from rox.errors import MetricError
@@ -21,6 +22,7 @@ from rox.journey import (
     variants,
 )
 from rox.testing import insert_rows
+from rox.value import CLV
 
 T0 = pd.Timestamp("2024-01-01", tz="UTC")
 
@@ -248,9 +250,50 @@ def test_friction_columns_by_hand(ws):
     assert f.loc["help", "lost_conversions"] == pytest.approx(2)
     assert f.loc["help", "lost_value"] == pytest.approx(400)
     assert table.frame["step"].iloc[0] == "help"
+    # who left at help (a in a-2, b in b-1) and their revenue: b has none; 2 customers cannot
+    # fit a lifetime-value model, which the table says
+    assert f["customers_affected"].to_dict() == {"help": 2, "visit": 0, "buy": 0}
+    assert f.loc["help", "value_at_risk"] == pytest.approx(100)
+    assert table.value_basis == "revenue to date"
+    assert "could not be fitted" in table.value_note
+    # a CLV given prices the same customers: lost 2 x mean CLV of the winners a and c
+    given = CLV(
+        frame=pd.DataFrame({"customer_id": ["a", "b", "c"], "clv": [50.0, 20.0, 500.0]}),
+        horizon=52,
+    )
+    priced = friction(ws, goal="buy", value=given)
+    g = priced.frame.set_index("step")
+    assert g.loc["help", "value_at_risk"] == pytest.approx(70)
+    assert g.loc["help", "lost_value"] == pytest.approx(2 * 275)
+    assert (priced.value_basis, priced.value_note) == ("CLV over the next 52 weeks", "")
+    with pytest.raises(MetricError, match=r"expected 'clv', 'revenue' or a rox\.value\.CLV"):
+        friction(ws, goal="buy", value="margin")
     rox.journey.build_index(ws)
     assert rox.journey.prepare(ws).indexed
     pd.testing.assert_frame_equal(friction(ws, goal="buy").frame, table.frame)
+
+
+def test_friction_prices_exits_with_the_fitted_clv():
+    """By default, customers are valued by BG/NBD + Gamma-Gamma CLV where the model fits."""
+    with rox.open("duckdb://:memory:") as ws:
+        ws.ingest(
+            "transactions", cdnow_transactions(), mapping={"timestamps": {"format": "%Y%m%d"}}
+        )
+        value = rox.value.clv(ws).frame.set_index("customer_id")["clv"]
+        winners, leavers = ["1", "2", "3"], ["4", "5", "6", "7"]
+        log = {f"{c}-1": ["visit", "buy"] for c in winners}
+        log |= {f"{c}-1": ["visit", "help"] for c in leavers}
+        log["8-1"] = ["visit", "help", "buy"]  # the one journey going on from help converts
+        table = friction(_log(ws, log), goal="buy")
+    f = table.frame.set_index("step")
+    assert table.value_basis == "CLV over the next 52 weeks, discounted at 10% a year"
+    assert table.value_note == ""
+    assert f.loc["help", "customers_affected"] == 4
+    assert f.loc["help", "value_at_risk"] == pytest.approx(value[leavers].sum())
+    # 4 exits x 1.0 (of those going on, all convert) x the winners' mean CLV
+    mean_won = value[[*winners, "8"]].mean()
+    assert f.loc["help", "lost_value"] == pytest.approx(4 * mean_won)
+    assert f.loc["visit", "value_at_risk"] == 0  # nobody ends there
 
 
 def test_repeated_contacts(ws):

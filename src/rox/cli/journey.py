@@ -48,6 +48,23 @@ class FunnelMode(enum.StrEnum):
     strict = "strict"
 
 
+class ValueBasis(enum.StrEnum):
+    """How ``friction`` and ``audit`` value customers."""
+
+    clv = "clv"
+    revenue = "revenue"
+
+
+ValueOption = Annotated[
+    ValueBasis,
+    typer.Option(
+        "--value",
+        help="How customers are valued: their CLV (BG/NBD + Gamma-Gamma, next 52 weeks; revenue "
+        "to date if the model cannot be fitted), or their revenue to date.",
+    ),
+]
+
+
 class Direction(enum.StrEnum):
     """Paths after or before a step."""
 
@@ -183,13 +200,19 @@ def friction_command(
     collapse: Collapse = False,
     since: Since = None,
     until: Until = None,
+    value: ValueOption = ValueBasis.clv,
     workspace: WorkspaceOption = None,
     fmt: FormatOption = OutputFormat.table,
 ) -> None:
     """Steps ranked by friction: exits, waits, loops, repeat contacts, experience, lost value."""
     with rox.open(workspace, read_only=True) as ws:
-        result = friction(ws, _query(journey, gap, exclude, collapse, since, until), goal=goal)
-    emit(result.to_frame(), fmt, title=f"Friction points (goal: {result.goal})")
+        query = _query(journey, gap, exclude, collapse, since, until)
+        result = friction(ws, query, goal=goal, value=value.value)
+    emit(
+        result.to_frame(),
+        fmt,
+        title=f"Friction points (goal: {result.goal}; value: {result.value_basis})",
+    )
 
 
 @journey_app.command(name="channels")
@@ -272,12 +295,13 @@ def index_command(
 def audit_command(
     journey: JourneyName = None,
     goal: Annotated[str | None, typer.Option(help="The step that counts as success.")] = None,
+    value: ValueOption = ValueBasis.clv,
     workspace: WorkspaceOption = None,
     fmt: FormatOption = OutputFormat.table,
 ) -> None:
     """Audit one key customer journey and identify its single most costly friction point."""
     with rox.open(workspace, read_only=True) as ws:
-        result = audit(ws, journey, goal=goal)
+        result = audit(ws, journey, goal=goal, value=value.value)
     if fmt is OutputFormat.table:
         for line in result.findings:
             console.print(line, highlight=False, markup=False)

@@ -15,10 +15,18 @@ For each step of the journeys (computed in the engine):
     ``repeat_within`` (a second support call within 7 days);
 ``csat``, ``ces``
     the experience recorded at that touchpoint (``responses.touchpoint`` equal to the step);
+``customers_affected``, ``value_at_risk``
+    the customers whose journeys end at the step without reaching the goal, and the sum of their
+    value;
 ``lost_value``
-    exits x (share of the journeys going on from the step that reach the goal) x (mean revenue
-    of a customer whose journey reaches the goal): the revenue the exits would have brought had
-    they continued like the others. Revenue until a CLV is attached.
+    exits x (share of the journeys going on from the step that reach the goal) x (mean value of
+    a customer whose journey reaches the goal): the value the exits would have brought had they
+    continued like the others.
+
+A customer's value is their customer lifetime value (:func:`rox.value.clv`: BG/NBD and
+Gamma-Gamma, the next 52 weeks discounted at 10% a year, or a :class:`~rox.value.CLV` given), or
+their revenue to date where the lifetime-value model cannot be fitted or revenue is asked for;
+:attr:`FrictionTable.value_basis` says which.
 
 Steps are ranked by ``lost_value``. :func:`audit` states the top friction point, its evidence and
 its cost in plain words (the seed question: "audit one key customer journey, identify a single
@@ -34,10 +42,11 @@ import ibis
 import numpy as np
 import pandas as pd
 
-from rox.errors import MetricError
+from rox.errors import ConvergenceError, MetricError
 from rox.experience import scorecard
 from rox.journey.events import JourneyQuery, Journeys, journey_events
 from rox.results import Result
+from rox.value import CLV, clv
 
 if TYPE_CHECKING:
     from rox.workspace import Workspace
@@ -47,11 +56,25 @@ __all__ = ["Audit", "FrictionTable", "audit", "friction"]
 
 @dataclass(frozen=True, eq=False)
 class FrictionTable(Result):
-    """Steps ranked by friction (see the module docstring for the columns)."""
+    """Steps ranked by friction (see the module docstring for the columns).
+
+    Attributes
+    ----------
+    goal : str
+    journeys : int
+    conversion : float
+        Share of the journeys reaching the goal.
+    value_basis : str
+        What a customer's value is: a CLV (with its horizon), or revenue to date.
+    value_note : str
+        Why the value is not the one asked for (the model could not be fitted), or "".
+    """
 
     goal: str | None = None
     journeys: int = 0
     conversion: float = float("nan")
+    value_basis: str = ""
+    value_note: str = ""
 
     _plotter: ClassVar[str | None] = "rox.viz.journey:plot_friction"
 
@@ -74,6 +97,7 @@ def friction(
     *,
     goal: str | None = None,
     repeat_within: Any = "7D",
+    value: CLV | str = "clv",
     **options: Any,
 ) -> FrictionTable:
     """Rank the steps of the journeys by friction.
@@ -85,8 +109,21 @@ def friction(
         quarter of journeys).
     repeat_within : duration
         Window of a repeated contact.
+    value : {'clv', 'revenue'} or CLV
+        How customers are valued: ``'clv'`` fits :func:`rox.value.clv` on the transactions (and
+        falls back to revenue to date if the model cannot be fitted), ``'revenue'`` takes revenue
+        to date, a :class:`~rox.value.CLV` (e.g. ``rox.value.clv(ws, margin=0.2)``) is used as
+        it is.
     query, **options
         How journeys are built (e.g. ``journey="purchase"``).
+
+    Examples
+    --------
+    >>> import rox
+    >>> ws = rox.demo.build("duckdb://:memory:", n_customers=5_000, seed=7)
+    >>> table = rox.journey.friction(ws, journey="purchase", goal="purchase", value="revenue")
+    >>> table.frame["step"].iloc[0], table.value_basis
+    ('financing', 'revenue to date')
     """
     ws, e = journey_events(ws, query, options)
     goal = goal or _goal(e)
@@ -120,7 +157,22 @@ def friction(
     )
     steps = per_step.join(per_event, "step").execute()
     journeys, won_journeys = int(steps["ended"].sum()), int(steps["ended_won"].sum())
-    value = _value_per_goal(ws, e, goal)
+    # The customers whose journeys end at a step without the goal, and what they are worth. The
+    # values are joined in pandas: a CLV is fitted in Python, and a read-only workspace on some
+    # engines cannot take a table from Python.
+    values, basis, note = _customer_values(ws, value)
+    lost = e.filter(e.is_last).anti_join(won, "journey_id").select("step", "customer_id")
+    lost = lost.distinct().execute()
+    lost["value"] = lost["customer_id"].map(values).fillna(0.0)
+    at_risk = lost.groupby("step").agg(
+        customers_affected=("customer_id", "size"), value_at_risk=("value", "sum")
+    )
+    steps = steps.merge(at_risk, on="step", how="left")
+    steps = steps.fillna({"customers_affected": 0, "value_at_risk": 0.0})
+    steps["customers_affected"] = steps["customers_affected"].astype("int64")
+    winners = e.filter(e.step == goal).select("customer_id").distinct().execute()["customer_id"]
+    valued = values.reindex(winners).dropna()
+    per_goal = float(valued.mean()) if len(valued) else 0.0
     steps["exit_rate"] = np.where(steps["step"] == goal, np.nan, steps["exits"] / steps["journeys"])
     steps["loop_rate"] = steps["loops"] / steps["journeys"]
     steps["repeat_contact_rate"] = steps["repeats"] / steps["events"]
@@ -128,7 +180,7 @@ def friction(
     steps["lost_conversions"] = np.where(
         steps["step"] == goal, 0.0, steps["exits"] * go_on.fillna(0)
     )
-    steps["lost_value"] = steps["lost_conversions"] * value
+    steps["lost_value"] = steps["lost_conversions"] * per_goal
     steps = steps.merge(_experience(ws), on="step", how="left")
     steps = steps.sort_values(
         ["lost_value", "exit_rate", "step"], ascending=[False, False, True], na_position="last"
@@ -143,6 +195,8 @@ def friction(
         "repeat_contact_rate",
         "csat",
         "ces",
+        "customers_affected",
+        "value_at_risk",
         "lost_conversions",
         "lost_value",
     ]
@@ -151,16 +205,35 @@ def friction(
         goal=goal,
         journeys=journeys,
         conversion=won_journeys / journeys if journeys else np.nan,
+        value_basis=basis,
+        value_note=note,
     )
 
 
-def _value_per_goal(ws: Workspace, e: Any, goal: str) -> float:
-    """Mean revenue of a customer whose journey reached the goal (0 without transactions)."""
+def _customer_values(ws: Workspace, value: CLV | str = "clv") -> tuple[pd.Series, str, str]:
+    """Each customer's value (by ``customer_id``), its basis, and why not the one asked for.
+
+    The reason is "" when it is the one asked for. See :func:`friction`'s ``value``. Customers
+    without transactions have none.
+    """
+    if isinstance(value, CLV):
+        basis = f"CLV over the next {value.horizon:g} {value.unit}"
+        if value.discount_rate:
+            basis += f", discounted at {value.discount_rate:.0%} a year"
+        if value.margin != 1:
+            basis += f", at a {value.margin:.0%} margin"
+        return value.frame.set_index("customer_id")["clv"].astype("float64"), basis, ""
+    if value not in ("clv", "revenue"):
+        raise MetricError(f"value={value!r}: expected 'clv', 'revenue' or a rox.value.CLV")
+    note = ""
+    if value == "clv" and ws.count("transactions"):
+        try:
+            return _customer_values(ws, clv(ws))
+        except (ConvergenceError, MetricError) as exc:
+            note = f"the lifetime-value model could not be fitted ({exc}); revenue to date is used"
     t = ws.table("transactions")
-    winners = e.filter(e.step == goal).select("customer_id").distinct()
-    spend = t.join(winners, "customer_id").group_by("customer_id").aggregate(v=t.amount.sum())
-    got = spend.v.mean().execute()
-    return 0.0 if got is None or pd.isna(got) else float(got)
+    revenue = t.group_by("customer_id").aggregate(value=t.amount.sum()).execute()
+    return revenue.set_index("customer_id")["value"].astype("float64"), "revenue to date", note
 
 
 def _experience(ws: Workspace) -> pd.DataFrame:
@@ -207,6 +280,15 @@ def audit(
 ) -> Audit:
     """Audit one key journey and identify its single most costly friction point.
 
+    Parameters
+    ----------
+    journey : str, optional
+        Keep the journeys whose ``journey`` value contains this text.
+    goal : str, optional
+        The step that counts as success (see :func:`friction`).
+    **options
+        :func:`friction`'s other options (``value=``, ``repeat_within=``, how journeys are built).
+
     Examples
     --------
     >>> import rox
@@ -241,9 +323,16 @@ def audit(
         lines.append(
             f"Journeys that go on wait a median {top['median_wait_hours']:.0f} hours there."
         )
-    lines.append(
+    worth = "revenue" if table.value_basis.startswith("revenue") else "lifetime value"
+    cost = (
         f"Cost: {int(top['exits']):,} journeys lost; had they gone on like the others, about "
         f"{top['lost_conversions']:,.0f} more would have reached {table.goal}, worth about "
-        f"{top['lost_value']:,.0f} in revenue."
+        f"{top['lost_value']:,.0f} in {worth}."
     )
+    if top["value_at_risk"] > 0:
+        cost += (
+            f" The {int(top['customers_affected']):,} customers who left there hold "
+            f"{top['value_at_risk']:,.0f} in {table.value_basis}."
+        )
+    lines.append(cost)
     return Audit(frame=f, step=str(top["step"]), findings=tuple(lines), friction=table)
