@@ -3,16 +3,18 @@
 Runs on the workspaces ``bench_journey.py`` writes (``--workdir``: ``journey_<n>.duckdb`` and its
 indexed copy ``journey_<n>_indexed.duckdb``), in one run, interleaved, after one warm-up each:
 
-* ``rox``: ``rox.journey.friction(ws, goal=GOAL)`` on the workspace as loaded (the journeys are
-  ordered by the analysis itself), end to end to its pandas frame;
+* ``rox``: ``rox.journey.friction(ws, goal=GOAL, value="revenue")`` on the workspace as loaded
+  (the journeys are ordered by the analysis itself), end to end to its pandas frame;
 * ``rox indexed``: the same on the copy with the journey index (the journeys ordered at load);
 * ``bare``: hand-written DuckDB SQL over the ``events`` table that computes the same per-step
   columns (journeys reaching the step, exits, journeys going on and those of them reaching the goal,
-  loops, events, repeated contacts within 7 days, median wait to the next event), with its own
-  ordering of each journey: what the table costs with no library at all.
+  loops, events, repeated contacts within 7 days, median wait to the next event, the customers
+  whose journeys end at the step without the goal and their revenue), with its own ordering of
+  each journey: what the table costs with no library at all.
 
-The goal is the one rox picks by default on this data (``survey``), given to both. Before timing,
-the script checks that rox's columns equal the SQL's exactly. Peak memory (``VmHWM``) of each side
+The goal is the one rox picks by default on this data (``survey``), given to both, and so is
+``value="revenue"`` (the benchmark's workspaces hold no transactions: no model to fit). Before
+timing, the script checks that rox's columns equal the SQL's. Peak memory (``VmHWM``) of each side
 is measured in a child process.
 
 Usage::
@@ -45,7 +47,7 @@ COLUMNS = ["journeys", "exits", "continued", "continued_won", "loops", "events",
 # as any implementation needs; then the per-journey-step and per-event aggregates.
 BARE = f"""
 with e as (
-    select journey, step, epoch(ts) as es,
+    select journey, customer_id, step, epoch(ts) as es,
            lead(epoch(ts)) over (partition by journey order by ts, step) as nx,
            lead(epoch(ts)) over (partition by customer_id, step order by ts) as nv
     from events),
@@ -62,8 +64,15 @@ per_step as (
 per_event as (
     select step, count(*) as events, count(*) filter (where nv - es <= {WITHIN_S}) as repeats,
            median(nx - es) / 3600 as median_wait_hours
-    from e group by step)
-select * from per_step join per_event using (step) order by step
+    from e group by step),
+lost as (
+    select distinct step, customer_id from e
+    where nx is null and journey not in (select journey from won)),
+revenue as (select customer_id, sum(amount) as value from transactions group by customer_id),
+affected as (
+    select step, count(*) as customers_affected, coalesce(sum(value), 0) as value_at_risk
+    from lost left join revenue using (customer_id) group by step)
+select * from per_step join per_event using (step) left join affected using (step) order by step
 """
 
 
@@ -74,7 +83,7 @@ def run_bare(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
 def run_rox(ws: Any) -> pd.DataFrame:
     import rox
 
-    return rox.journey.friction(ws, goal=GOAL).frame
+    return rox.journey.friction(ws, goal=GOAL, value="revenue").frame
 
 
 def check(rox_frame: pd.DataFrame, bare: pd.DataFrame) -> None:
@@ -82,8 +91,10 @@ def check(rox_frame: pd.DataFrame, bare: pd.DataFrame) -> None:
     r = rox_frame.set_index("step").sort_index()
     b = bare.set_index("step").sort_index()
     assert list(r.index) == list(b.index), (r.index, b.index)
-    for col in ("journeys", "exits"):
+    b = b.fillna({"customers_affected": 0, "value_at_risk": 0.0})
+    for col in ("journeys", "exits", "customers_affected"):
         assert (r[col].to_numpy() == b[col].to_numpy()).all(), col
+    np.testing.assert_allclose(r["value_at_risk"], b["value_at_risk"], rtol=1e-9)
     np.testing.assert_allclose(r["loop_rate"], b["loops"] / b["journeys"], rtol=1e-12)
     np.testing.assert_allclose(r["repeat_contact_rate"], b["repeats"] / b["events"], rtol=1e-12)
     np.testing.assert_allclose(r["median_wait_hours"], b["median_wait_hours"], rtol=1e-9)

@@ -126,6 +126,7 @@ def friction(
     ('financing', 'revenue to date')
     """
     ws, e = journey_events(ws, query, options)
+    values, basis, note = _customer_values(ws, value)
     goal = goal or _goal(e)
     within = pd.Timedelta(repeat_within).total_seconds()
     # Per journey and step: visits, whether the journey ends there, whether it reached the goal.
@@ -155,21 +156,21 @@ def friction(
         ),
         median_wait_hours=(v.next_epoch_s - v.epoch_s).median() / 3600.0,
     )
-    steps = per_step.join(per_event, "step").execute()
-    journeys, won_journeys = int(steps["ended"].sum()), int(steps["ended_won"].sum())
-    # The customers whose journeys end at a step without the goal, and what they are worth. The
-    # values are joined in pandas: a CLV is fitted in Python, and a read-only workspace on some
-    # engines cannot take a table from Python.
-    values, basis, note = _customer_values(ws, value)
+    # The customers whose journeys end at a step without the goal, counted in the same query.
     lost = e.filter(e.is_last).anti_join(won, "journey_id").select("step", "customer_id")
-    lost = lost.distinct().execute()
-    lost["value"] = lost["customer_id"].map(values).fillna(0.0)
-    at_risk = lost.groupby("step").agg(
-        customers_affected=("customer_id", "size"), value_at_risk=("value", "sum")
-    )
-    steps = steps.merge(at_risk, on="step", how="left")
-    steps = steps.fillna({"customers_affected": 0, "value_at_risk": 0.0})
+    lost = lost.distinct()
+    affected = lost.group_by("step").aggregate(customers_affected=lost.count())
+    steps = per_step.join(per_event, "step").left_join(affected, "step").execute()
+    steps["customers_affected"] = pd.to_numeric(steps["customers_affected"]).fillna(0)
     steps["customers_affected"] = steps["customers_affected"].astype("int64")
+    journeys, won_journeys = int(steps["ended"].sum()), int(steps["ended_won"].sum())
+    # What they are worth, joined in pandas (a CLV is fitted in Python, and a read-only workspace
+    # on some engines cannot take a table from Python): only where some customer has a value.
+    steps["value_at_risk"] = 0.0
+    if len(values):
+        pairs = lost.execute()
+        at_risk = pairs["customer_id"].map(values).fillna(0.0).groupby(pairs["step"]).sum()
+        steps["value_at_risk"] = steps["step"].map(at_risk).fillna(0.0).astype("float64")
     winners = e.filter(e.step == goal).select("customer_id").distinct().execute()["customer_id"]
     valued = values.reindex(winners).dropna()
     per_goal = float(valued.mean()) if len(valued) else 0.0

@@ -162,14 +162,17 @@ def plot_friction(result: FrictionTable, *, title: str | None = None, **_: Any) 
                 "colorscale": [[0, _BLUE], [1, _RED]],
                 "colorbar": {"title": "exit rate"},
             },
-            customdata=np.column_stack([f["exit_rate"], f["journeys"]]),
+            customdata=np.column_stack(
+                [f["exit_rate"], f["journeys"], f["customers_affected"], f["value_at_risk"]]
+            ),
             hovertemplate="%{y}: lost %{x:,.0f}; exit rate %{customdata[0]:.0%} of "
-            "%{customdata[1]:,} journeys<extra></extra>",
+            "%{customdata[1]:,} journeys; %{customdata[2]:,} customers left, holding "
+            f"%{{customdata[3]:,.0f}} ({result.value_basis})<extra></extra>",
         )
     )
     fig.update_layout(
         title=title or f"Friction points (goal: {result.goal})",
-        xaxis_title="value lost to exits",
+        xaxis_title=f"value lost to exits ({result.value_basis or 'revenue'})",
         template="plotly_white",
         height=max(300, 30 * len(f) + 120),
     )
