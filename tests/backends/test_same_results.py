@@ -80,6 +80,16 @@ def _on_prepared(ws: rox.Workspace, analysis: Callable[[Any], Any]) -> Any:
         return analysis(journeys)
 
 
+def _priced_friction(ws: rox.Workspace) -> journey.FrictionTable:
+    """Friction with a CLV given for every customer (the demo's transactions do not identify the
+    model), so that the customers who left hold some value."""
+    ids = sorted(ws.table("customers").customer_id.execute())
+    frame = pd.DataFrame({"customer_id": ids, "clv": np.arange(len(ids), dtype=float)})
+    table = journey.friction(ws, value=value.CLV(frame=frame, horizon=52))
+    assert table.frame["value_at_risk"].sum() > 0
+    return table
+
+
 ANALYSES: dict[str, tuple[Callable[[rox.Workspace], Any], str | None]] = {
     "nps": (experience.nps, None),
     "csat by touchpoint and month": (
@@ -126,20 +136,12 @@ ANALYSES: dict[str, tuple[Callable[[rox.Workspace], Any], str | None]] = {
         None,
     ),
     "friction": (journey.friction, None),
-    "friction priced by a CLV": (lambda ws: journey.friction(ws, value=_a_clv(ws)), None),
+    "friction priced by a CLV": (_priced_friction, None),
     "channel switching": (journey.channel_switching, None),
     "channel consistency": (journey.consistency, None),
     "audit": (journey.audit, None),
     "headline": (headline, None),
 }
-
-
-def _a_clv(ws: rox.Workspace) -> value.CLV:
-    """A CLV per customer, given (the demo's transactions do not identify the model): it is
-    joined to the journeys in the engine."""
-    ids = sorted(ws.table("customers").customer_id.execute())
-    frame = pd.DataFrame({"customer_id": ids, "clv": np.arange(len(ids), dtype=float)})
-    return value.CLV(frame=frame, horizon=52)
 
 
 @pytest.mark.parametrize("name", list(ANALYSES))
