@@ -296,6 +296,47 @@ def test_friction_prices_exits_with_the_fitted_clv():
     assert f.loc["visit", "value_at_risk"] == 0  # nobody ends there
 
 
+def test_friction_value_falls_back_and_matches_ids():
+    with rox.open("duckdb://:memory:") as ws:
+        ws.ingest(
+            "transactions", cdnow_transactions(), mapping={"timestamps": {"format": "%Y%m%d"}}
+        )
+        fitted = rox.value.clv(ws)
+        _log(ws, {"1-1": ["visit", "buy"], "2-1": ["visit", "help"], "3-1": ["visit", "help"]})
+        default = friction(ws, goal="buy")
+        # ids given as numbers (a CLV fitted elsewhere) are matched as the text they are here
+        numbered = CLV(
+            frame=fitted.frame.assign(customer_id=lambda f: f["customer_id"].astype(int))
+        )
+        pd.testing.assert_frame_equal(friction(ws, goal="buy", value=numbered).frame, default.frame)
+        assert default.frame.set_index("step").loc["help", "value_at_risk"] > 0
+        # a refund leaving a repeat customer's spend at zero: Gamma-Gamma cannot value them
+        refund = pd.DataFrame(
+            {"customer_id": ["99999"] * 2, "ts": ["19970101", "19970301"], "amount": [10.0, -10.0]}
+        )
+        ws.ingest("transactions", refund, mapping={"timestamps": {"format": "%Y%m%d"}})
+        fallback = friction(ws, goal="buy")
+    assert fallback.value_basis == "revenue to date"
+    assert "could not be fitted" in fallback.value_note
+
+
+def test_friction_without_values_ranks_by_lost_conversions(ws):
+    # help: its one journey ends there, but nobody going on from help shows what it would be
+    # worth; visit: one exit, and 2 of the 3 going on reach buy
+    _log(ws, {"a-1": ["visit", "help"], "b-1": ["visit", "buy"], "c-1": ["visit"],
+              "d-1": ["visit", "buy"]})  # fmt: skip
+    table = friction(ws, goal="buy")
+    assert table.frame["step"].tolist()[:2] == ["visit", "help"]
+    assert table.frame["lost_conversions"].iloc[0] == pytest.approx(2 / 3)
+    assert table.value_note == "there are no transactions to fit a lifetime-value model on"
+    found = audit(ws, goal="buy")
+    assert found.step == "visit" and "worth about" not in str(found)
+    assert str(found).endswith(
+        "Customers are valued by revenue to date: there are no transactions to fit a "
+        "lifetime-value model on."
+    )
+
+
 def test_repeated_contacts(ws):
     rows = pd.DataFrame(
         {

@@ -16,8 +16,9 @@ For each step of the journeys (computed in the engine):
 ``csat``, ``ces``
     the experience recorded at that touchpoint (``responses.touchpoint`` equal to the step);
 ``customers_affected``, ``value_at_risk``
-    the customers whose journeys end at the step without reaching the goal, and the sum of their
-    value;
+    the customers with a journey that ends at the step without reaching the goal (they may have
+    reached it in another journey), and the sum of their value; a customer can count at several
+    steps, so these do not add up across steps;
 ``lost_value``
     exits x (share of the journeys going on from the step that reach the goal) x (mean value of
     a customer whose journey reaches the goal): the value the exits would have brought had they
@@ -183,8 +184,11 @@ def friction(
     )
     steps["lost_value"] = steps["lost_conversions"] * per_goal
     steps = steps.merge(_experience(ws), on="step", how="left")
+    # (without values, lost_value is 0 everywhere: the lost conversions rank the steps)
     steps = steps.sort_values(
-        ["lost_value", "exit_rate", "step"], ascending=[False, False, True], na_position="last"
+        ["lost_value", "lost_conversions", "exit_rate", "step"],
+        ascending=[False, False, False, True],
+        na_position="last",
     )
     cols = [
         "step",
@@ -214,8 +218,8 @@ def friction(
 def _customer_values(ws: Workspace, value: CLV | str = "clv") -> tuple[pd.Series, str, str]:
     """Each customer's value (by ``customer_id``), its basis, and why not the one asked for.
 
-    The reason is "" when it is the one asked for. See :func:`friction`'s ``value``. Customers
-    without transactions have none.
+    The reason is "" when it is the one asked for; otherwise revenue to date is used. See
+    :func:`friction`'s ``value``. Customers without transactions have none.
     """
     if isinstance(value, CLV):
         basis = f"CLV over the next {value.horizon:g} {value.unit}"
@@ -223,15 +227,24 @@ def _customer_values(ws: Workspace, value: CLV | str = "clv") -> tuple[pd.Series
             basis += f", discounted at {value.discount_rate:.0%} a year"
         if value.margin != 1:
             basis += f", at a {value.margin:.0%} margin"
-        return value.frame.set_index("customer_id")["clv"].astype("float64"), basis, ""
+        values = value.frame.set_index("customer_id")["clv"].astype("float64")
+        values.index = values.index.astype(str)  # customer ids are text in every workspace
+        return values, basis, ""
     if value not in ("clv", "revenue"):
         raise MetricError(f"value={value!r}: expected 'clv', 'revenue' or a rox.value.CLV")
     note = ""
-    if value == "clv" and ws.count("transactions"):
-        try:
-            return _customer_values(ws, clv(ws))
-        except (ConvergenceError, MetricError) as exc:
-            note = f"the lifetime-value model could not be fitted ({exc}); revenue to date is used"
+    if value == "clv":
+        if not ws.count("transactions"):
+            note = "there are no transactions to fit a lifetime-value model on"
+        else:
+            try:
+                fitted = clv(ws)
+            except (ConvergenceError, ValueError) as exc:  # (a MetricError is a ValueError)
+                note = f"the lifetime-value model could not be fitted ({exc})"
+            else:
+                if np.isfinite(fitted.frame["clv"]).all():
+                    return _customer_values(ws, fitted)
+                note = "the lifetime-value model gave some customers no finite value"
     t = ws.table("transactions")
     revenue = t.group_by("customer_id").aggregate(value=t.amount.sum()).execute()
     return revenue.set_index("customer_id")["value"].astype("float64"), "revenue to date", note
@@ -322,18 +335,20 @@ def audit(
             )
     if top["median_wait_hours"] == top["median_wait_hours"]:
         lines.append(
-            f"Journeys that go on wait a median {top['median_wait_hours']:.0f} hours there."
+            f"Visits there wait a median {top['median_wait_hours']:.0f} hours for the next step."
         )
     worth = "revenue" if table.value_basis.startswith("revenue") else "lifetime value"
     cost = (
         f"Cost: {int(top['exits']):,} journeys lost; had they gone on like the others, about "
-        f"{top['lost_conversions']:,.0f} more would have reached {table.goal}, worth about "
-        f"{top['lost_value']:,.0f} in {worth}."
+        f"{top['lost_conversions']:,.0f} more would have reached {table.goal}"
     )
+    cost += f", worth about {top['lost_value']:,.0f} in {worth}." if top["lost_value"] else "."
     if top["value_at_risk"] > 0:
         cost += (
-            f" The {int(top['customers_affected']):,} customers who left there hold "
+            f" The {int(top['customers_affected']):,} customers whose journeys ended there hold "
             f"{top['value_at_risk']:,.0f} in {table.value_basis}."
         )
     lines.append(cost)
+    if table.value_note:
+        lines.append(f"Customers are valued by {table.value_basis}: {table.value_note}.")
     return Audit(frame=f, step=str(top["step"]), findings=tuple(lines), friction=table)
