@@ -108,11 +108,17 @@ def _open(path: Path) -> Any:
     return rox.open(path, read_only=True)
 
 
+def _connect(path: Path) -> duckdb.DuckDBPyConnection:
+    """The workspace's file in bare DuckDB, with the settings rox uses."""
+    con = duckdb.connect(str(path), read_only=True)
+    con.execute("set timezone = 'UTC'; set preserve_insertion_order = false")
+    return con
+
+
 def only(side: str, path: Path, repeats: int) -> dict[str, float]:
     """Child mode: one side ``repeats`` times; its median and peak resident set."""
     if side == "bare":
-        con = duckdb.connect(str(path), read_only=True)
-        con.execute("set timezone = 'UTC'; set preserve_insertion_order = false")
+        con = _connect(path)
 
         def fn() -> object:
             return run_bare(con)
@@ -138,8 +144,7 @@ def measure(workdir: Path, n: int, repeats: int) -> dict[str, Any]:
     import rox
 
     assert not rox.journey.prepare(ws).indexed and rox.journey.prepare(iws).indexed
-    con = duckdb.connect(str(plain), read_only=True)
-    con.execute("set timezone = 'UTC'; set preserve_insertion_order = false")
+    con = _connect(plain)
     bare = run_bare(con)
     mine = run_rox(ws)
     check(mine, bare)

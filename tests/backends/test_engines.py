@@ -13,7 +13,7 @@ import pytest
 from tests.backends.conftest import new_workspace_url
 from tests.ingest.test_ingest import _responses, _snapshot, _write_csv
 from tests.test_cli import rox as rox_command
-from tests.value.conftest import CDNOW, cdnow_transactions
+from tests.value.conftest import CDNOW, ingest_cdnow
 
 import rox
 from rox.errors import ValidationError, WorkspaceError
@@ -93,9 +93,7 @@ def test_a_workspace_is_still_there_when_opened_again(backend, request, tmp_path
 
 def test_cdnow_loaded_into_each_engine_gives_the_published_fit(any_ws):
     """BG/NBD on CDNOW (Fader, Hardie & Lee 2005): r=0.243, alpha=4.414, a=0.793, b=2.426."""
-    any_ws.ingest(
-        "transactions", cdnow_transactions(), mapping={"timestamps": {"format": "%Y%m%d"}}
-    )
+    ingest_cdnow(any_ws)
     summary = rox.value.rfm(any_ws, calibration_end="1997-09-30")
     published = pd.read_csv(CDNOW / "cdnow_customers_summary.csv")
     assert len(summary.frame) == len(published) == 2357

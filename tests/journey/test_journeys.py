@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from tests.value.conftest import cdnow_transactions
+from tests.value.conftest import ingest_cdnow
 
 import rox
 from rox.errors import MetricError
@@ -44,6 +44,12 @@ def _log(ws, journeys: dict[str, list], *, customer=None, channel=None, hours: f
             )
     insert_rows(ws, "events", pd.DataFrame(rows))
     return ws
+
+
+def _spend(ws, amounts: dict[str, float]) -> None:
+    """One transaction per customer, at ``T0``, of the given amounts."""
+    frame = pd.DataFrame({"customer_id": list(amounts), "amount": list(amounts.values())})
+    insert_rows(ws, "transactions", frame.assign(ts=T0))
 
 
 LOG = {
@@ -197,11 +203,7 @@ def test_friction_and_channels_by_hand(ws):
             "d-1": [("visit", "web"), ("buy", "dealer")],
         },
     )
-    insert_rows(
-        ws,
-        "transactions",
-        pd.DataFrame({"customer_id": ["a", "d"], "ts": [T0, T0], "amount": [100.0, 300.0]}),
-    )
+    _spend(ws, {"a": 100.0, "d": 300.0})
     table = friction(ws, goal="buy")
     f = table.frame.set_index("step")
     assert f.loc["pay", "exit_rate"] == pytest.approx(2 / 3)
@@ -227,11 +229,7 @@ def test_friction_columns_by_hand(ws):
         [{"customer_id": j[0], "ts": h(at), "step": step, "journey": j} for j, at, step in log]
     )
     insert_rows(ws, "events", rows)
-    insert_rows(
-        ws,
-        "transactions",
-        pd.DataFrame({"customer_id": ["a", "c"], "ts": [T0, T0], "amount": [100.0, 300.0]}),
-    )
+    _spend(ws, {"a": 100.0, "c": 300.0})
     table = friction(ws, goal="buy")
     f = table.frame.set_index("step")
     assert (table.journeys, table.conversion) == (4, 0.5)
@@ -276,9 +274,7 @@ def test_friction_columns_by_hand(ws):
 def test_friction_prices_exits_with_the_fitted_clv():
     """By default, customers are valued by BG/NBD + Gamma-Gamma CLV where the model fits."""
     with rox.open("duckdb://:memory:") as ws:
-        ws.ingest(
-            "transactions", cdnow_transactions(), mapping={"timestamps": {"format": "%Y%m%d"}}
-        )
+        ingest_cdnow(ws)
         value = rox.value.clv(ws).frame.set_index("customer_id")["clv"]
         winners, leavers = ["1", "2", "3"], ["4", "5", "6", "7"]
         log = {f"{c}-1": ["visit", "buy"] for c in winners}
@@ -298,9 +294,7 @@ def test_friction_prices_exits_with_the_fitted_clv():
 
 def test_friction_value_falls_back_and_matches_ids():
     with rox.open("duckdb://:memory:") as ws:
-        ws.ingest(
-            "transactions", cdnow_transactions(), mapping={"timestamps": {"format": "%Y%m%d"}}
-        )
+        ingest_cdnow(ws)
         fitted = rox.value.clv(ws)
         _log(ws, {"1-1": ["visit", "buy"], "2-1": ["visit", "help"], "3-1": ["visit", "help"]})
         default = friction(ws, goal="buy")

@@ -31,14 +31,17 @@ def cdnow_transactions() -> pd.DataFrame:
     )
 
 
+def ingest_cdnow(ws: rox.Workspace) -> rox.Workspace:
+    """Load the CDNOW sample's transactions into ``ws`` (its dates are ``YYYYMMDD``)."""
+    ws.ingest("transactions", cdnow_transactions(), mapping={"timestamps": {"format": "%Y%m%d"}})
+    return ws
+
+
 @pytest.fixture(scope="session")
 def cdnow_ws():
     """A workspace holding the CDNOW sample's transactions."""
     with rox.open("duckdb://:memory:") as ws:
-        ws.ingest(
-            "transactions", cdnow_transactions(), mapping={"timestamps": {"format": "%Y%m%d"}}
-        )
-        yield ws
+        yield ingest_cdnow(ws)
 
 
 @pytest.fixture(scope="session")

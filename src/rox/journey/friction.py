@@ -167,14 +167,14 @@ def friction(
     journeys, won_journeys = int(steps["ended"].sum()), int(steps["ended_won"].sum())
     # What they are worth, joined in pandas (a CLV is fitted in Python, and a read-only workspace
     # on some engines cannot take a table from Python): only where some customer has a value.
-    steps["value_at_risk"] = 0.0
+    steps["value_at_risk"], per_goal = 0.0, 0.0
     if len(values):
         pairs = lost.execute()
         at_risk = pairs["customer_id"].map(values).fillna(0.0).groupby(pairs["step"]).sum()
         steps["value_at_risk"] = steps["step"].map(at_risk).fillna(0.0).astype("float64")
-    winners = e.filter(e.step == goal).select("customer_id").distinct().execute()["customer_id"]
-    valued = values.reindex(winners).dropna()
-    per_goal = float(valued.mean()) if len(valued) else 0.0
+        winners = e.filter(e.step == goal).select("customer_id").distinct().execute()
+        valued = values.reindex(winners["customer_id"]).dropna()
+        per_goal = float(valued.mean()) if len(valued) else 0.0
     steps["exit_rate"] = np.where(steps["step"] == goal, np.nan, steps["exits"] / steps["journeys"])
     steps["loop_rate"] = steps["loops"] / steps["journeys"]
     steps["repeat_contact_rate"] = steps["repeats"] / steps["events"]
@@ -215,6 +215,10 @@ def friction(
     )
 
 
+#: The value basis of customers valued by their revenue to date.
+REVENUE = "revenue to date"
+
+
 def _customer_values(ws: Workspace, value: CLV | str = "clv") -> tuple[pd.Series, str, str]:
     """Each customer's value (by ``customer_id``), its basis, and why not the one asked for.
 
@@ -222,14 +226,9 @@ def _customer_values(ws: Workspace, value: CLV | str = "clv") -> tuple[pd.Series
     :func:`friction`'s ``value``. Customers without transactions have none.
     """
     if isinstance(value, CLV):
-        basis = f"CLV over the next {value.horizon:g} {value.unit}"
-        if value.discount_rate:
-            basis += f", discounted at {value.discount_rate:.0%} a year"
-        if value.margin != 1:
-            basis += f", at a {value.margin:.0%} margin"
         values = value.frame.set_index("customer_id")["clv"].astype("float64")
         values.index = values.index.astype(str)  # customer ids are text in every workspace
-        return values, basis, ""
+        return values, value.basis, ""
     if value not in ("clv", "revenue"):
         raise MetricError(f"value={value!r}: expected 'clv', 'revenue' or a rox.value.CLV")
     note = ""
@@ -247,7 +246,7 @@ def _customer_values(ws: Workspace, value: CLV | str = "clv") -> tuple[pd.Series
                 note = "the lifetime-value model gave some customers no finite value"
     t = ws.table("transactions")
     revenue = t.group_by("customer_id").aggregate(value=t.amount.sum()).execute()
-    return revenue.set_index("customer_id")["value"].astype("float64"), "revenue to date", note
+    return revenue.set_index("customer_id")["value"].astype("float64"), REVENUE, note
 
 
 def _experience(ws: Workspace) -> pd.DataFrame:
@@ -337,7 +336,7 @@ def audit(
         lines.append(
             f"Visits there wait a median {top['median_wait_hours']:.0f} hours for the next step."
         )
-    worth = "revenue" if table.value_basis.startswith("revenue") else "lifetime value"
+    worth = "revenue" if table.value_basis == REVENUE else "lifetime value"
     cost = (
         f"Cost: {int(top['exits']):,} journeys lost; had they gone on like the others, about "
         f"{top['lost_conversions']:,.0f} more would have reached {table.goal}"

@@ -61,6 +61,20 @@ class CLV(Result):
     _plotter = "rox.viz.value:plot_clv"
 
     @property
+    def basis(self) -> str:
+        """What the values are, in words.
+
+        For example ``"CLV over the next 52 weeks, discounted at 10% a year"``, and the margin when
+        not all revenue is profit.
+        """
+        basis = f"CLV over the next {self.horizon:g} {self.unit}"
+        if self.discount_rate:
+            basis += f", discounted at {self.discount_rate:.0%} a year"
+        if self.margin != 1:
+            basis += f", at a {self.margin:.0%} margin"
+        return basis
+
+    @property
     def total(self) -> float:
         """The customer base's value: the sum of CLV."""
         return float(self.frame["clv"].sum())
