@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import ibis
 import ibis.expr.datatypes as dt
 
+from rox._sql import ident
 from rox.engines import Engine, EngineURL
 from rox.errors import WorkspaceError
 
@@ -108,8 +109,6 @@ class DuckDBEngine(Engine):
         """Append in one transaction (the columns of ``rows`` are matched by name)."""
         import ibis
         from ibis.backends.sql.datatypes import DuckDBType
-
-        from rox.ingest.validation import ident
 
         con = self.backend.con
         con.execute("BEGIN TRANSACTION")

@@ -6,6 +6,7 @@ import io
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from rox._sql import ident
 from rox.engines import Engine, EngineURL
 from rox.errors import WorkspaceError
 
@@ -51,8 +52,6 @@ class PostgresEngine(Engine):
         import ibis
         import pyarrow.csv as pacsv
         from ibis.backends.sql.datatypes import PostgresType
-
-        from rox.ingest.validation import ident
 
         con = self.backend.con
         with con.transaction(), con.cursor() as cur:

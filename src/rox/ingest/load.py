@@ -33,10 +33,11 @@ import duckdb
 import ibis
 import pandas as pd
 
+from rox._sql import ident, literal
 from rox.errors import IngestError, RowProblem, SourceError, ValidationError, WorkspaceError
 from rox.ingest.mapping import ColumnMapping, load_mapping
 from rox.ingest.sources import Format, Source, open_source
-from rox.ingest.validation import ROW_COLUMN, LoadPlan, hash_sql, ident, literal
+from rox.ingest.validation import ROW_COLUMN, LoadPlan, hash_sql
 from rox.results import Result
 from rox.schema import KEY_COLUMN, LOAD_COLUMN, table_spec
 

@@ -23,11 +23,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from rox._sql import ident, literal
 from rox.errors import MappingError, SchemaError
 from rox.ingest.mapping import ColumnMapping
 from rox.schema import DEFAULT_SCALES, KEY_COLUMN, LOAD_COLUMN, METRICS, Scale, TableSpec
 
-__all__ = ["ROW_COLUMN", "LoadPlan", "hash_sql", "ident", "literal"]
+__all__ = ["ROW_COLUMN", "LoadPlan", "hash_sql"]
 
 #: Column of the staged rows holding each row's 1-based position in its source.
 ROW_COLUMN = "_rox_row"
@@ -42,16 +43,6 @@ _NUMERIC = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "FLOAT", "DOU
 _UNSIGNED = ("UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT")
 _NAIVE_TIMES = ("TIMESTAMP", "TIMESTAMP_NS", "TIMESTAMP_MS", "TIMESTAMP_S", "DATE")
 _RESERVED = {KEY_COLUMN, LOAD_COLUMN, ROW_COLUMN}
-
-
-def ident(name: str) -> str:
-    """Quote ``name`` as a SQL identifier."""
-    return '"' + name.replace('"', '""') + '"'
-
-
-def literal(text: str) -> str:
-    """Quote ``text`` as a SQL string literal."""
-    return "'" + text.replace("'", "''") + "'"
 
 
 def hash_sql(spec: TableSpec) -> str:
