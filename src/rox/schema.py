@@ -21,9 +21,17 @@ from typing import Literal
 
 __all__ = [
     "DEFAULT_SCALES",
+    "DERIVED",
+    "DERIVED_TABLES",
+    "JOURNEY_INDEX_TABLES",
+    "LOADS_TABLE",
     "METRICS",
+    "REJECTS_TABLE",
+    "SCALES_TABLE",
+    "SYSTEM_TABLES",
     "TABLES",
     "Column",
+    "DerivedTables",
     "Metric",
     "Scale",
     "TableSpec",
@@ -170,6 +178,93 @@ TABLES: dict[str, TableSpec] = {
         ),
     )
 }
+
+
+# -- the tables beside the canonical ones --------------------------------------------------------
+#: Bookkeeping tables every workspace has besides the canonical ones.
+LOADS_TABLE = "rox_loads"
+REJECTS_TABLE = "rejects"
+SCALES_TABLE = "rox_scales"
+
+#: Columns (ibis type strings) of the bookkeeping tables.
+SYSTEM_TABLES: dict[str, dict[str, str]] = {
+    LOADS_TABLE: {
+        "load_id": "int64",
+        "table_name": "string",
+        "source": "string",
+        "loaded_at": "timestamp('UTC')",
+        "rows_read": "int64",
+        "rows_loaded": "int64",
+        "rows_rejected": "int64",
+        "rows_skipped": "int64",
+    },
+    REJECTS_TABLE: {
+        "load_id": "int64",
+        "table_name": "string",
+        "source": "string",
+        "row": "int64",
+        "column": "string",
+        "value": "string",
+        "rule": "string",
+        "record": "string",
+    },
+    SCALES_TABLE: {
+        "metric": "string",
+        "scale": "string",
+        "low": "float64",
+        "high": "float64",
+        "top_from": "float64",
+        "bottom_to": "float64",
+    },
+}
+
+#: The tables of the journey index (:mod:`rox.journey.index`), by role: its record (``index``),
+#: the ordered events (``events``) and the aggregates computed from them.
+JOURNEY_INDEX_TABLES: dict[str, str] = {
+    name: f"rox_journey_{name}"
+    for name in ("index", "events", "summary", "edges", "steps", "variants")
+}
+
+
+@dataclass(frozen=True)
+class DerivedTables:
+    """Tables rox derives from a canonical table and rebuilds after each load of it.
+
+    The data layer names the refresher instead of importing it: ingestion calls
+    ``refresh`` (``"module:function"``, taking the workspace) after a load of ``source`` has
+    committed, so that the analysis that owns the tables stays above the data layer.
+
+    Attributes
+    ----------
+    name : str
+        What the tables are, for messages.
+    source : str
+        The canonical table whose loads refresh them.
+    tables : tuple of str
+        The tables, all of them (dropped, listed and registered together).
+    refresh : str
+        ``"module:function"`` called as ``function(workspace)`` after a load of ``source``; it
+        handles its own failures (the load stands whatever happens to the derived tables).
+    """
+
+    name: str
+    source: str
+    tables: tuple[str, ...]
+    refresh: str
+
+
+#: Every set of derived tables a workspace may hold.
+DERIVED: tuple[DerivedTables, ...] = (
+    DerivedTables(
+        name="journey index",
+        source="events",
+        tables=tuple(JOURNEY_INDEX_TABLES.values()),
+        refresh="rox.journey.index:refresh_after_load",
+    ),
+)
+
+#: The names of all derived tables.
+DERIVED_TABLES: tuple[str, ...] = tuple(t for d in DERIVED for t in d.tables)
 
 
 def table_spec(name: str) -> TableSpec:

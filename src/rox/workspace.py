@@ -17,7 +17,17 @@ import pandas as pd
 from rox import engines
 from rox.errors import TableNotFoundError, WorkspaceError
 from rox.results import Result
-from rox.schema import DEFAULT_SCALES, KEY_COLUMN, LOAD_COLUMN, TABLES, Scale, table_spec
+from rox.schema import (
+    DEFAULT_SCALES,
+    DERIVED_TABLES,
+    KEY_COLUMN,
+    LOAD_COLUMN,
+    SCALES_TABLE,
+    SYSTEM_TABLES,
+    TABLES,
+    Scale,
+    table_spec,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -29,52 +39,11 @@ if TYPE_CHECKING:
 
 __all__ = ["Workspace", "WorkspaceDescription", "open_workspace"]
 
-#: Bookkeeping tables every workspace has besides the canonical ones.
-LOADS_TABLE = "rox_loads"
-REJECTS_TABLE = "rejects"
-SCALES_TABLE = "rox_scales"
-
-#: Tables rox derives from the canonical ones and keeps up to date (see :mod:`rox.journey.index`).
-DERIVED_TABLES = tuple(
-    f"rox_journey_{name}" for name in ("index", "events", "summary", "edges", "steps", "variants")
-)
-
 _IBIS_TYPES = {
     "string": "string",
     "float64": "float64",
     "int64": "int64",
     "timestamp": "timestamp('UTC')",
-}
-
-SYSTEM_TABLES: dict[str, dict[str, str]] = {
-    LOADS_TABLE: {
-        "load_id": "int64",
-        "table_name": "string",
-        "source": "string",
-        "loaded_at": "timestamp('UTC')",
-        "rows_read": "int64",
-        "rows_loaded": "int64",
-        "rows_rejected": "int64",
-        "rows_skipped": "int64",
-    },
-    REJECTS_TABLE: {
-        "load_id": "int64",
-        "table_name": "string",
-        "source": "string",
-        "row": "int64",
-        "column": "string",
-        "value": "string",
-        "rule": "string",
-        "record": "string",
-    },
-    SCALES_TABLE: {
-        "metric": "string",
-        "scale": "string",
-        "low": "float64",
-        "high": "float64",
-        "top_from": "float64",
-        "bottom_to": "float64",
-    },
 }
 
 

@@ -216,6 +216,6 @@ def test_query_keys_name_the_same_journeys_alike():
 
 def test_the_workspace_knows_every_table_of_the_index():
     from rox.journey.index import EVENTS, REGISTRY, TABLES
-    from rox.workspace import DERIVED_TABLES
+    from rox.schema import DERIVED_TABLES
 
     assert set(DERIVED_TABLES) == {REGISTRY, EVENTS, *TABLES.values()}

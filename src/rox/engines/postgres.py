@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 from rox._sql import ident
 from rox.engines import Engine, EngineURL
 from rox.errors import WorkspaceError
+from rox.schema import LOADS_TABLE
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -55,7 +56,7 @@ class PostgresEngine(Engine):
 
         con = self.backend.con
         with con.transaction(), con.cursor() as cur:
-            _claim_load_ids(cur, rows.get("rox_loads"))
+            _claim_load_ids(cur, rows.get(LOADS_TABLE))
             for table, columns in (new_columns or {}).items():
                 for column, dtype in columns.items():
                     sql_type = PostgresType.from_ibis(ibis.dtype(dtype)).sql("postgres")
@@ -85,8 +86,8 @@ def _claim_load_ids(cur: Any, loads: pa.Table | None) -> None:
     """
     if loads is None or not loads.num_rows:
         return
-    cur.execute("LOCK TABLE rox_loads IN SHARE ROW EXCLUSIVE MODE")
-    cur.execute("SELECT coalesce(max(load_id), 0) FROM rox_loads")
+    cur.execute(f"LOCK TABLE {LOADS_TABLE} IN SHARE ROW EXCLUSIVE MODE")
+    cur.execute(f"SELECT coalesce(max(load_id), 0) FROM {LOADS_TABLE}")
     latest = int(cur.fetchone()[0])
     mine = min(loads.column("load_id").to_pylist())
     if latest >= mine:

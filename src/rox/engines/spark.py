@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from rox.engines import Engine, EngineURL, lake_path
 from rox.errors import WorkspaceError
+from rox.schema import DERIVED_TABLES, SYSTEM_TABLES, TABLES
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -221,7 +222,4 @@ class SparkEngine(Engine):
 
 def _table_names() -> tuple[str, ...]:
     """The canonical, bookkeeping and derived tables a workspace may have."""
-    from rox.schema import TABLES
-    from rox.workspace import DERIVED_TABLES, SYSTEM_TABLES  # (rox.workspace imports the engines)
-
     return (*TABLES, *SYSTEM_TABLES, *DERIVED_TABLES)

@@ -20,11 +20,10 @@ index, if the workspace has one (:mod:`rox.journey.index`).
 
 from __future__ import annotations
 
-import contextlib
+import importlib
 import os
 import tempfile
 import threading
-import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
@@ -39,7 +38,15 @@ from rox.ingest.mapping import ColumnMapping, load_mapping
 from rox.ingest.sources import Format, Source, open_source
 from rox.ingest.validation import ROW_COLUMN, LoadPlan, hash_sql
 from rox.results import Result
-from rox.schema import KEY_COLUMN, LOAD_COLUMN, table_spec
+from rox.schema import (
+    DERIVED,
+    KEY_COLUMN,
+    LOAD_COLUMN,
+    LOADS_TABLE,
+    REJECTS_TABLE,
+    SCALES_TABLE,
+    table_spec,
+)
 
 if TYPE_CHECKING:
     from rox.workspace import Workspace
@@ -170,7 +177,7 @@ def ingest(
     sources = list(source) if isinstance(source, list | tuple) else [source]
     if not sources:
         raise IngestError("nothing to load: no source given")
-    loads = ws.table("rox_loads")
+    loads = ws.table(LOADS_TABLE)
     job = _Job(
         table=spec.name,
         sources=sources,
@@ -198,8 +205,8 @@ def ingest(
     frame = pd.DataFrame(
         rows, columns=["source", "rows_read", "rows_loaded", "rows_rejected", "rows_skipped"]
     )
-    if spec.name == "events" and frame["rows_loaded"].sum():
-        _refresh_journey_index(ws)
+    if frame["rows_loaded"].sum():
+        _refresh_derived(ws, spec.name)
     if progress is not None:
         progress(1.0)
     return LoadReport(
@@ -207,26 +214,16 @@ def ingest(
     )
 
 
-def _refresh_journey_index(ws: Workspace) -> None:
-    """Rebuild the workspace's journey index, if it has one, after a load of events.
+def _refresh_derived(ws: Workspace, table: str) -> None:
+    """Rebuild the tables derived from ``table`` (:data:`rox.schema.DERIVED`), by their refresher.
 
-    The load has committed by now: if the rebuild fails, the load stands, the index is dropped
-    (analyses then order the events themselves) and a warning says so.
+    The refresher is named, not imported, so that the data layer does not reach up into the
+    analysis that owns the derived tables; each refresher handles its own failures.
     """
-    from rox.journey.index import JourneyIndexWarning, drop_index, refresh_index
-
-    try:
-        refresh_index(ws)
-    except Exception as exc:  # the load is committed; say what happened to the index
-        # (should even the drop fail, the index is stale by now: no analysis would use it)
-        with contextlib.suppress(Exception):
-            drop_index(ws)
-        warnings.warn(
-            f"the events were loaded, but rebuilding the journey index failed ({exc}); it was "
-            "dropped: rebuild it with rox.journey.build_index",
-            JourneyIndexWarning,
-            stacklevel=3,
-        )
+    for derived in DERIVED:
+        if derived.source == table:
+            module, _, name = derived.refresh.partition(":")
+            getattr(importlib.import_module(module), name)(ws)
 
 
 @dataclass(frozen=True)
@@ -279,7 +276,7 @@ def _load(
         if rows and job.mapping.scales:
             _declare_scales(con, job.mapping, job.known_scales)
         con.executemany(
-            "INSERT INTO rox_loads VALUES (?, ?, ?, now(), ?, ?, ?, ?)",
+            f"INSERT INTO {LOADS_TABLE} VALUES (?, ?, ?, now(), ?, ?, ?, ?)",
             [
                 [
                     job.load_id,
@@ -335,9 +332,9 @@ def _stage(
     ws.append_rows(
         {
             table: of_load(table),
-            "rejects": of_load("rejects"),
-            "rox_scales": stage.table("rox_scales").to_pyarrow(),
-            "rox_loads": of_load("rox_loads"),  # last: the record that the load happened
+            REJECTS_TABLE: of_load(REJECTS_TABLE),
+            SCALES_TABLE: stage.table(SCALES_TABLE).to_pyarrow(),
+            LOADS_TABLE: of_load(LOADS_TABLE),  # last: the record that the load happened
         },
         new_columns={table: new_columns} if new_columns else None,
     )
@@ -403,7 +400,7 @@ def _load_one(
     if n_invalid:
         record = "json_object(" + ", ".join(f"{literal(c)}, r.{ident(c)}" for c in types) + ")"
         con.execute(
-            f"INSERT INTO rejects SELECT {load_id}, {literal(table)}, {literal(src.name)}, "
+            f"INSERT INTO {REJECTS_TABLE} SELECT {load_id}, {literal(table)}, {literal(src.name)}, "
             f'p.row, p."column", p.value, p.rule, {record} '
             f"FROM {_PROBLEMS} AS p JOIN {_RAW} AS r ON r.{ROW_COLUMN} = p.row "
             'ORDER BY p.row, p."column"'
@@ -505,7 +502,7 @@ def _declare_scales(con: Any, mapping: ColumnMapping, known: Mapping[Any, Any]) 
     for metric, scale in mapping.scales.items():
         if (metric, scale.label) not in known:
             con.execute(
-                "INSERT INTO rox_scales VALUES (?, ?, ?, ?, ?, ?)",
+                f"INSERT INTO {SCALES_TABLE} VALUES (?, ?, ?, ?, ?, ?)",
                 [metric, scale.label, scale.low, scale.high, scale.top_from, scale.bottom_to],
             )
 

@@ -31,6 +31,7 @@ say so with a :class:`JourneyIndexWarning`.
 
 from __future__ import annotations
 
+import contextlib
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -42,6 +43,7 @@ import ibis
 from rox.errors import WorkspaceError
 from rox.journey.events import JourneyQuery, Journeys, journey_summary
 from rox.journey.maps import edge_table, spelled_variant_table, step_table
+from rox.schema import JOURNEY_INDEX_TABLES, LOADS_TABLE
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir
@@ -55,10 +57,11 @@ __all__ = [
     "drop_index",
     "index_info",
     "indexed_journeys",
+    "refresh_after_load",
     "refresh_index",
 ]
 
-REGISTRY, EVENTS = "rox_journey_index", "rox_journey_events"
+REGISTRY, EVENTS = JOURNEY_INDEX_TABLES["index"], JOURNEY_INDEX_TABLES["events"]
 
 #: What the index keeps besides the events, in the order built: name -> how it is computed.
 AGGREGATES: dict[str, Callable[[Journeys], ir.Table]] = {
@@ -67,7 +70,7 @@ AGGREGATES: dict[str, Callable[[Journeys], ir.Table]] = {
     "steps": step_table,
     "variants": spelled_variant_table,
 }
-TABLES = {name: f"rox_journey_{name}" for name in AGGREGATES}
+TABLES = {name: JOURNEY_INDEX_TABLES[name] for name in AGGREGATES}
 
 
 class JourneyIndexWarning(UserWarning):
@@ -104,7 +107,7 @@ def _state(ws: Workspace) -> ir.Table:
     ``last`` is the last load of events, ``n`` the number of events (counting them costs a scan
     on some engines).
     """
-    loads = ws.engine.fixed_table("rox_loads")  # both are created with the workspace
+    loads = ws.engine.fixed_table(LOADS_TABLE)  # both are created with the workspace
     loads = loads.filter(loads.table_name == "events")
     # (events may gain columns, but a count names none: the kept expression counts them all)
     events = ws.engine.fixed_table("events")
@@ -221,6 +224,27 @@ def refresh_index(ws: Workspace) -> JourneyIndex | None:
     if row is None:
         return None
     return build_index(ws, JourneyQuery.from_key(row["query"]))
+
+
+def refresh_after_load(ws: Workspace) -> None:
+    """Rebuild the journey index, if the workspace has one, after a load of events.
+
+    Named as the refresher of the index in :data:`rox.schema.DERIVED`, and called by ingestion
+    once the load has committed: if the rebuild fails, the load stands, the index is dropped
+    (analyses then order the events themselves) and a :class:`JourneyIndexWarning` says so.
+    """
+    try:
+        refresh_index(ws)
+    except Exception as exc:  # the load is committed; say what happened to the index
+        # (should even the drop fail, the index is stale by now: no analysis would use it)
+        with contextlib.suppress(Exception):
+            drop_index(ws)
+        warnings.warn(
+            f"the events were loaded, but rebuilding the journey index failed ({exc}); it was "
+            "dropped: rebuild it with rox.journey.build_index",
+            JourneyIndexWarning,
+            stacklevel=4,
+        )
 
 
 def indexed_journeys(ws: Workspace, query: JourneyQuery) -> Journeys | None:
