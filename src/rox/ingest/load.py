@@ -32,6 +32,7 @@ import duckdb
 import ibis
 import pandas as pd
 
+from rox import engines
 from rox._sql import ident, literal
 from rox.errors import IngestError, RowProblem, SourceError, ValidationError, WorkspaceError
 from rox.ingest.mapping import ColumnMapping, load_mapping
@@ -194,10 +195,10 @@ def ingest(
     else:
         # validate in a DuckDB staging database next to this process, then append what it
         # accepted to the workspace's engine as one commit
-        from rox.workspace import open_workspace
-
         with tempfile.TemporaryDirectory(prefix="rox-stage-") as folder:
-            stage = open_workspace(f"duckdb://{folder}/stage.duckdb")
+            # a workspace of the same class, on DuckDB (rox.workspace is the layer above)
+            url = engines.parse_url(f"duckdb://{folder}/stage.duckdb")
+            stage = type(ws)(engines.connect(url))
             try:
                 rows, problems = _stage(ws, stage, job)
             finally:
