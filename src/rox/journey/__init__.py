@@ -6,16 +6,17 @@ the journey index (:func:`build_index`) keeps that ordering in the workspace, re
 """
 
 from rox.journey.channels import ChannelSwitching, channel_switching, consistency
-from rox.journey.events import JourneyQuery, Journeys, prepare
-from rox.journey.friction import Audit, FrictionTable, audit, friction
-from rox.journey.funnels import Funnel, funnel
-from rox.journey.index import (
+from rox.journey.events import (
     JourneyIndex,
     JourneyIndexWarning,
-    build_index,
-    drop_index,
+    JourneyQuery,
+    Journeys,
     index_info,
+    prepare,
 )
+from rox.journey.friction import Audit, FrictionTable, audit, friction
+from rox.journey.funnels import Funnel, funnel
+from rox.journey.index import build_index, drop_index
 from rox.journey.maps import JourneyMap, PathTable, journey_map, paths, variants
 
 __all__ = [

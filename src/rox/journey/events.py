@@ -20,16 +20,19 @@ one such preparation in the workspace, rebuilt on every load of events.
 from __future__ import annotations
 
 import json
+import warnings
 import weakref
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import ibis
 import pandas as pd
 
+from rox._time import utc_timestamp
 from rox.errors import MetricError
+from rox.schema import JOURNEY_INDEX_TABLES, LOADS_TABLE
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir
@@ -37,8 +40,14 @@ if TYPE_CHECKING:
     from rox.workspace import Workspace
 
 __all__ = [
+    "JourneyIndex",
+    "JourneyIndexWarning",
     "JourneyQuery",
     "Journeys",
+    "events_state",
+    "index_info",
+    "index_record",
+    "indexed_journeys",
     "journey_events",
     "journey_summary",
     "journeys_of",
@@ -46,14 +55,9 @@ __all__ = [
 ]
 
 
-def _ts(value: Any, name: str) -> Any:
-    if value is None:
-        return None
-    try:
-        ts = pd.Timestamp(value)
-    except (TypeError, ValueError):
-        raise MetricError(f"{name}={value!r} is not a date") from None
-    return (ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")).to_pydatetime()
+def _ts(value: Any, name: str) -> datetime | None:
+    ts = utc_timestamp(value, name)
+    return None if ts is None else ts.to_pydatetime()
 
 
 @dataclass(frozen=True)
@@ -293,6 +297,110 @@ class Journeys:
         self.release()
 
 
+# -- the journey index as stored (built by rox.journey.index) -----------------------------------
+_REGISTRY, _EVENTS = JOURNEY_INDEX_TABLES["index"], JOURNEY_INDEX_TABLES["events"]
+#: The index's aggregate tables (what :data:`rox.journey.index.AGGREGATES` builds), by name.
+_STORED = {k: v for k, v in JOURNEY_INDEX_TABLES.items() if k not in ("index", "events")}
+
+
+class JourneyIndexWarning(UserWarning):
+    """The journey index does not match the events; analyses order the events themselves."""
+
+
+@dataclass(frozen=True)
+class JourneyIndex:
+    """The workspace's journey index, as recorded.
+
+    Attributes
+    ----------
+    query : JourneyQuery
+        The journeys it holds.
+    built_at : datetime
+    through_load : int
+        The last load of events it includes (0: none).
+    events : int
+        Events of the workspace when it was built.
+    fresh : bool
+        Whether it still matches the events.
+    """
+
+    query: JourneyQuery
+    built_at: datetime
+    through_load: int
+    events: int
+    fresh: bool
+
+
+def events_state(ws: Workspace) -> ir.Table:
+    """The events' state, which a fresh index was built from: one row, ``last``, ``n``.
+
+    ``last`` is the last load of events, ``n`` the number of events (counting them costs a scan
+    on some engines).
+    """
+    loads = ws.engine.fixed_table(LOADS_TABLE)  # both are created with the workspace
+    loads = loads.filter(loads.table_name == "events")
+    # (events may gain columns, but a count names none: the kept expression counts them all)
+    events = ws.engine.fixed_table("events")
+    return loads.aggregate(last=loads.load_id.max().fill_null(0)).cross_join(
+        events.aggregate(n=events.count())
+    )
+
+
+def index_record(
+    ws: Workspace, query: JourneyQuery | None = None, *, with_state: bool = True
+) -> dict[str, Any] | None:
+    """The index's record (query, built_at, through_load, events), and the events' state.
+
+    The state (:func:`events_state`: ``last``, ``n``) comes in the same query. None if there is no
+    index, or if it holds other journeys than ``query``.
+    """
+    if not ws.engine.has_table(_REGISTRY):
+        return None
+    record = ws.engine.fixed_table(_REGISTRY)
+    if query is not None:
+        record = record.filter(record.query == query.key())
+    if with_state:
+        record = record.cross_join(events_state(ws))
+    rows = record.to_pyarrow().to_pylist()
+    return rows[0] if rows else None
+
+
+def index_info(ws: Workspace, query: JourneyQuery | None = None) -> JourneyIndex | None:
+    """The workspace's journey index, as recorded, and whether it is fresh.
+
+    None if the workspace has none, or if ``query`` is given and the index holds other journeys.
+    """
+    row = index_record(ws, query)
+    if row is None:
+        return None
+    through_load, n_events = int(row["through_load"]), int(row["events"])
+    return JourneyIndex(
+        query=JourneyQuery.from_key(row["query"]),
+        built_at=row["built_at"],
+        through_load=through_load,
+        events=n_events,
+        fresh=(int(row["last"]), int(row["n"])) == (through_load, n_events),
+    )
+
+
+def indexed_journeys(ws: Workspace, query: JourneyQuery) -> Journeys | None:
+    """The journeys of ``query`` from the index, if the index holds them and is fresh."""
+    info = index_info(ws, query)
+    if info is None:
+        return None
+    if not info.fresh:
+        warnings.warn(
+            f"the journey index of {ws.url} was built from {info.events:,} events (through load "
+            f"{info.through_load}) and no longer matches the events; journeys are computed "
+            "without it. Rebuild it with rox.journey.build_index (or `rox journey index`).",
+            JourneyIndexWarning,
+            stacklevel=4,
+        )
+        return None
+    stored = {name: ws.engine.fixed_table(table) for name, table in _STORED.items()}
+    return Journeys(ws, query, ws.engine.fixed_table(_EVENTS), indexed=True, stored=stored)
+
+
 def prepare(ws: Workspace, query: JourneyQuery | None = None, **options: Any) -> Journeys:
     """Build the journeys once for several analyses (see :class:`Journeys`).
 
@@ -309,8 +417,6 @@ def prepare(ws: Workspace, query: JourneyQuery | None = None, **options: Any) ->
     >>> m.journeys == v.frame["journeys"].sum() or m.journeys > 0
     True
     """
-    from rox.journey.index import indexed_journeys
-
     resolved = JourneyQuery.resolve(query, options)
     indexed = indexed_journeys(ws, resolved)
     if indexed is not None:

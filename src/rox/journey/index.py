@@ -27,6 +27,9 @@ events, in full: exact for every definition of journeys (a late event can reorde
 join two journeys split by a gap). An index that does not match the events (rows appended other
 than by a load) is not used: analyses then order the events themselves, as without an index, and
 say so with a :class:`JourneyIndexWarning`.
+
+This module builds, refreshes and drops the index; reading it (:func:`index_info`, and the
+journeys an analysis gets from it) lives in :mod:`rox.journey.events`, below every analysis.
 """
 
 from __future__ import annotations
@@ -34,16 +37,23 @@ from __future__ import annotations
 import contextlib
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import ibis
 
 from rox.errors import WorkspaceError
-from rox.journey.events import JourneyQuery, Journeys, journey_summary
+from rox.journey.events import (
+    JourneyIndex,
+    JourneyIndexWarning,
+    JourneyQuery,
+    Journeys,
+    events_state,
+    index_record,
+    journey_summary,
+)
 from rox.journey.maps import edge_table, spelled_variant_table, step_table
-from rox.schema import JOURNEY_INDEX_TABLES, LOADS_TABLE
+from rox.schema import JOURNEY_INDEX_TABLES
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir
@@ -51,12 +61,8 @@ if TYPE_CHECKING:
     from rox.workspace import Workspace
 
 __all__ = [
-    "JourneyIndex",
-    "JourneyIndexWarning",
     "build_index",
     "drop_index",
-    "index_info",
-    "indexed_journeys",
     "refresh_after_load",
     "refresh_index",
 ]
@@ -71,68 +77,6 @@ AGGREGATES: dict[str, Callable[[Journeys], ir.Table]] = {
     "variants": spelled_variant_table,
 }
 TABLES = {name: JOURNEY_INDEX_TABLES[name] for name in AGGREGATES}
-
-
-class JourneyIndexWarning(UserWarning):
-    """The journey index does not match the events; analyses order the events themselves."""
-
-
-@dataclass(frozen=True)
-class JourneyIndex:
-    """The workspace's journey index, as recorded.
-
-    Attributes
-    ----------
-    query : JourneyQuery
-        The journeys it holds.
-    built_at : datetime
-    through_load : int
-        The last load of events it includes (0: none).
-    events : int
-        Events of the workspace when it was built.
-    fresh : bool
-        Whether it still matches the events.
-    """
-
-    query: JourneyQuery
-    built_at: datetime
-    through_load: int
-    events: int
-    fresh: bool
-
-
-def _state(ws: Workspace) -> ir.Table:
-    """The events' state, which a fresh index was built from: one row, ``last``, ``n``.
-
-    ``last`` is the last load of events, ``n`` the number of events (counting them costs a scan
-    on some engines).
-    """
-    loads = ws.engine.fixed_table(LOADS_TABLE)  # both are created with the workspace
-    loads = loads.filter(loads.table_name == "events")
-    # (events may gain columns, but a count names none: the kept expression counts them all)
-    events = ws.engine.fixed_table("events")
-    return loads.aggregate(last=loads.load_id.max().fill_null(0)).cross_join(
-        events.aggregate(n=events.count())
-    )
-
-
-def _record(
-    ws: Workspace, query: JourneyQuery | None = None, *, with_state: bool = True
-) -> dict[str, Any] | None:
-    """The index's record (query, built_at, through_load, events), and the events' state.
-
-    The state (:func:`_state`: ``last``, ``n``) comes in the same query. None if there is no
-    index, or if it holds other journeys than ``query``.
-    """
-    if not ws.engine.has_table(REGISTRY):
-        return None
-    record = ws.engine.fixed_table(REGISTRY)
-    if query is not None:
-        record = record.filter(record.query == query.key())
-    if with_state:
-        record = record.cross_join(_state(ws))
-    rows = record.to_pyarrow().to_pylist()
-    return rows[0] if rows else None
 
 
 def build_index(ws: Workspace, query: JourneyQuery | None = None, **options: Any) -> JourneyIndex:
@@ -157,7 +101,7 @@ def build_index(ws: Workspace, query: JourneyQuery | None = None, **options: Any
     if ws.read_only:
         raise WorkspaceError(f"workspace {ws.url} is open read-only; cannot build an index in it")
     resolved = JourneyQuery.resolve(query, options)
-    state = _state(ws).to_pyarrow().to_pylist()[0]
+    state = events_state(ws).to_pyarrow().to_pylist()[0]
     through_load, n_events = int(state["last"]), int(state["n"])
     # no index while it is rebuilt: should a step fail, analyses compute journeys themselves
     ws.engine.drop_table(REGISTRY)
@@ -192,24 +136,6 @@ def build_index(ws: Workspace, query: JourneyQuery | None = None, **options: Any
     return JourneyIndex(resolved, built_at, through_load, n_events, fresh=True)
 
 
-def index_info(ws: Workspace, query: JourneyQuery | None = None) -> JourneyIndex | None:
-    """The workspace's journey index, as recorded, and whether it is fresh.
-
-    None if the workspace has none, or if ``query`` is given and the index holds other journeys.
-    """
-    row = _record(ws, query)
-    if row is None:
-        return None
-    through_load, n_events = int(row["through_load"]), int(row["events"])
-    return JourneyIndex(
-        query=JourneyQuery.from_key(row["query"]),
-        built_at=row["built_at"],
-        through_load=through_load,
-        events=n_events,
-        fresh=(int(row["last"]), int(row["n"])) == (through_load, n_events),
-    )
-
-
 def drop_index(ws: Workspace) -> bool:
     """Drop the journey index; False if there was none."""
     had = ws.engine.has_table(REGISTRY)
@@ -220,7 +146,7 @@ def drop_index(ws: Workspace) -> bool:
 
 def refresh_index(ws: Workspace) -> JourneyIndex | None:
     """Rebuild the journey index, if the workspace has one (after a load of events)."""
-    row = _record(ws, with_state=False)
+    row = index_record(ws, with_state=False)
     if row is None:
         return None
     return build_index(ws, JourneyQuery.from_key(row["query"]))
@@ -245,21 +171,3 @@ def refresh_after_load(ws: Workspace) -> None:
             JourneyIndexWarning,
             stacklevel=4,
         )
-
-
-def indexed_journeys(ws: Workspace, query: JourneyQuery) -> Journeys | None:
-    """The journeys of ``query`` from the index, if the index holds them and is fresh."""
-    info = index_info(ws, query)
-    if info is None:
-        return None
-    if not info.fresh:
-        warnings.warn(
-            f"the journey index of {ws.url} was built from {info.events:,} events (through load "
-            f"{info.through_load}) and no longer matches the events; journeys are computed "
-            "without it. Rebuild it with rox.journey.build_index (or `rox journey index`).",
-            JourneyIndexWarning,
-            stacklevel=4,
-        )
-        return None
-    stored = {name: ws.engine.fixed_table(table) for name, table in TABLES.items()}
-    return Journeys(ws, query, ws.engine.fixed_table(EVENTS), indexed=True, stored=stored)
