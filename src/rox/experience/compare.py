@@ -96,6 +96,11 @@ class Comparison(Result):
     _plotter: ClassVar[str | None] = "rox.viz.experience:plot_comparison"
 
     @property
+    def group_columns(self) -> list[str]:
+        """The columns naming the group each comparison is made within (empty: none)."""
+        return [c for c in self.frame.columns if c not in COMPARISON_COLUMNS]
+
+    @property
     def verdicts(self) -> list[str]:
         """The plain-language verdict of each comparison."""
         return self.frame["verdict"].tolist()

@@ -11,8 +11,6 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 import plotly.graph_objects as go
 
-from rox.experience.compare import COMPARISON_COLUMNS
-
 if TYPE_CHECKING:
     from rox.experience.compare import Comparison
     from rox.experience.metrics import ExperienceResult
@@ -124,7 +122,7 @@ def bars(result: ExperienceResult, *, title: str | None = None) -> go.Figure:
 def comparison(result: Comparison, *, title: str | None = None) -> go.Figure:
     """Each difference with its interval: significant ones coloured, unjudged ones grey."""
     frame = result.frame
-    keys = [c for c in frame.columns if c not in COMPARISON_COLUMNS]
+    keys = result.group_columns
     label = frame["b"].astype(str) + " vs " + frame["a"].astype(str)
     if keys:
         label = frame[keys].astype(str).agg(" / ".join, axis=1) + ": " + label
