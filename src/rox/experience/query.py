@@ -16,11 +16,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from rox._time import PERIODS as PERIODS
+from rox._time import Period as Period
+from rox._time import utc_timestamp
 from rox.errors import MetricError
 from rox.schema import METRICS
 
@@ -31,9 +33,6 @@ if TYPE_CHECKING:
 
 __all__ = ["PERIODS", "Period", "ScoreQuery", "as_columns"]
 
-Period = Literal["day", "week", "month", "quarter", "year"]
-#: Period names and the Ibis truncation unit of each (weeks start on Monday, ISO 8601).
-PERIODS: dict[str, str] = {"day": "D", "week": "W", "month": "M", "quarter": "Q", "year": "Y"}
 
 #: Columns of the score distribution, after the group columns.
 DISTRIBUTION_COLUMNS = ("metric", "scale", "score", "n", "w", "w2")
@@ -46,18 +45,6 @@ def as_columns(by: str | Sequence[str] | None) -> list[str]:
     if isinstance(by, str):
         return [c.strip() for c in by.split(",") if c.strip()]
     return list(by)
-
-
-def _as_timestamp(value: str | date | datetime | pd.Timestamp | None) -> pd.Timestamp | None:
-    if value is None:
-        return None
-    try:
-        ts = pd.Timestamp(value)
-    except (ValueError, TypeError):
-        raise MetricError(
-            f"{value!r} is not a date; expected e.g. 2024-03-01 or 2024-03-01T14:30"
-        ) from None
-    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
 
 
 @dataclass(frozen=True)
@@ -96,7 +83,7 @@ class ScoreQuery:
             raise MetricError(
                 f"unknown period {self.period!r}; expected one of {', '.join(PERIODS)}"
             )
-        since, until = _as_timestamp(self.since), _as_timestamp(self.until)
+        since, until = utc_timestamp(self.since), utc_timestamp(self.until)
         if since is not None and until is not None and since >= until:
             raise MetricError(f"since ({since:%Y-%m-%d}) must be before until ({until:%Y-%m-%d})")
         object.__setattr__(self, "since", since)

@@ -24,9 +24,9 @@ import ibis
 import numpy as np
 import pandas as pd
 
+from rox._stats import wilson
+from rox._time import PERIODS
 from rox.errors import MetricError
-from rox.experience.intervals import wilson
-from rox.experience.query import PERIODS
 from rox.journey.events import JourneyQuery, Journeys, journey_events
 from rox.results import Result
 

@@ -24,8 +24,8 @@ import ibis
 import numpy as np
 import pandas as pd
 
+from rox._time import PERIODS
 from rox.errors import MetricError
-from rox.experience.query import PERIODS
 from rox.results import Result
 from rox.value.models import ShiftedBetaGeoModel
 

@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from rox._time import utc_day
 from rox.errors import MetricError, TableNotFoundError
 from rox.results import Result
 from rox.value.distinct import first_rows, group_codes
@@ -84,18 +85,6 @@ def compress(frame: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(
         {"frequency": x[order], "recency": tx[order], "T": t[order], "count": count[order]}
     )
-
-
-def _day(value: Any, name: str) -> pd.Timestamp | None:
-    if value is None:
-        return None
-    try:
-        ts = pd.Timestamp(value)
-    except (TypeError, ValueError):
-        raise MetricError(f"{name}={value!r} is not a date") from None
-    if ts.tzinfo is not None:
-        ts = ts.tz_convert("UTC").tz_localize(None)
-    return ts.normalize()
 
 
 def rfm_expr(
@@ -218,8 +207,8 @@ def _expression(
         if last is None or pd.isna(last):
             raise TableNotFoundError("there are no transactions to summarise")
         calibration_end = last
-    cal_end = _day(calibration_end, "calibration_end")
-    hold_end = _day(holdout_end, "holdout_end")
+    cal_end = utc_day(calibration_end, "calibration_end")
+    hold_end = utc_day(holdout_end, "holdout_end")
     assert cal_end is not None
     if hold_end is not None and hold_end <= cal_end:
         raise MetricError("holdout_end must be after calibration_end")
