@@ -3,7 +3,7 @@
 All are fitted by the one core in :mod:`rox.value.models.fitting`.
 """
 
-from rox.value.models.retention import ShiftedBetaGeoModel
+from rox.value.models.sbg import ShiftedBetaGeoModel
 from rox.value.models.spend import GammaGammaModel
 from rox.value.models.transactions import BetaGeoModel, ParetoNBDModel
 
