@@ -15,7 +15,7 @@ from rox.value.retention import (
     survival,
 )
 from rox.value.rfm import RFM, rfm, sufficient_statistics
-from rox.value.validation import HoldoutValidation, validate
+from rox.value.holdout import HoldoutValidation, validate
 
 __all__ = [
     "CLV",

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from rox.value.clv import CLV
     from rox.value.concentration import Concentration
     from rox.value.retention import CohortRetention, Survival
-    from rox.value.validation import HoldoutValidation
+    from rox.value.holdout import HoldoutValidation
 
 __all__ = ["plot_clv", "plot_cohorts", "plot_lorenz", "plot_survival", "plot_validation"]
 
