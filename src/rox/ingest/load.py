@@ -1,7 +1,7 @@
 """Atomic, idempotent loads into a workspace's canonical tables.
 
 A load reads its sources with DuckDB, parses and checks every row in DuckDB
-(:mod:`rox.ingest.validation`), and then, in one transaction, either writes every valid row or
+(:mod:`rox.ingest.rules`), and then, in one transaction, either writes every valid row or
 nothing. On a DuckDB workspace all of it happens inside the workspace. On PostgreSQL and Spark it
 happens in a DuckDB staging database on this machine, which first fetches the workspace's rows with
 the same keys; the accepted rows, the rejects and the load record are then appended by the engine
@@ -37,7 +37,7 @@ from rox._sql import ident, literal
 from rox.errors import IngestError, RowProblem, SourceError, ValidationError, WorkspaceError
 from rox.ingest.mapping import ColumnMapping, load_mapping
 from rox.ingest.sources import Format, Source, open_source
-from rox.ingest.validation import ROW_COLUMN, LoadPlan, hash_sql
+from rox.ingest.rules import ROW_COLUMN, LoadPlan, hash_sql
 from rox.results import Result
 from rox.schema import (
     DERIVED,
