@@ -36,8 +36,8 @@ from rox import engines
 from rox._sql import ident, literal
 from rox.errors import IngestError, RowProblem, SourceError, ValidationError, WorkspaceError
 from rox.ingest.mapping import ColumnMapping, load_mapping
-from rox.ingest.sources import Format, Source, open_source
 from rox.ingest.rules import ROW_COLUMN, LoadPlan, hash_sql
+from rox.ingest.sources import Format, Source, open_source
 from rox.results import Result
 from rox.schema import (
     DERIVED,

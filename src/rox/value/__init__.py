@@ -6,6 +6,7 @@ workspace's engine; the models fit on the compressed summaries (:mod:`rox.value.
 
 from rox.value.clv import CLV, clv
 from rox.value.concentration import Concentration, concentration, gini
+from rox.value.holdout import HoldoutValidation, validate
 from rox.value.retention import (
     CohortRetention,
     Survival,
@@ -15,7 +16,6 @@ from rox.value.retention import (
     survival,
 )
 from rox.value.rfm import RFM, rfm, sufficient_statistics
-from rox.value.holdout import HoldoutValidation, validate
 
 __all__ = [
     "CLV",

@@ -13,8 +13,8 @@ from plotly.subplots import make_subplots
 if TYPE_CHECKING:
     from rox.value.clv import CLV
     from rox.value.concentration import Concentration
-    from rox.value.retention import CohortRetention, Survival
     from rox.value.holdout import HoldoutValidation
+    from rox.value.retention import CohortRetention, Survival
 
 __all__ = ["plot_clv", "plot_cohorts", "plot_lorenz", "plot_survival", "plot_validation"]
 
