@@ -302,7 +302,7 @@ class Scale:
 
     Notes
     -----
-    Defaults follow the conventions in DESIGN.md: NPS 0-10 (promoter 9-10, detractor 0-6; Reichheld
+    Defaults follow the usual conventions: NPS 0-10 (promoter 9-10, detractor 0-6; Reichheld
     2003), CSAT 1-5 with top-2-box satisfied (4-5), CES 1-7 with easy = 5-7 (CEB / Gartner CES 2.0).
     Other scales are declared, never guessed.
     """
