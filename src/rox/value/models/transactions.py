@@ -77,11 +77,11 @@ def bgnbd_loglik(
         ux, idx = distinct
 
         def by_x(fn: Any) -> np.ndarray:
-            return fn(ux)[idx]
+            return np.asarray(fn(ux)[idx])
     else:
 
         def by_x(fn: Any) -> np.ndarray:
-            return fn(x)
+            return np.asarray(fn(x))
 
     A = (
         by_x(lambda v: special.gammaln(r + v) + special.gammaln(b + v) - special.gammaln(a + b + v))
@@ -132,7 +132,7 @@ def bgnbd_loglik(
 
 def _log_hyp2f1(a: np.ndarray, b: np.ndarray, c: np.ndarray, z: np.ndarray) -> np.ndarray:
     with np.errstate(all="ignore"):
-        return np.log(special.hyp2f1(a, b, c, z))
+        return np.asarray(np.log(special.hyp2f1(a, b, c, z)))
 
 
 def paretonbd_loglik(
@@ -421,7 +421,9 @@ class BetaGeoModel(_TransactionModel):
         r = float(np.clip(mean**2 / excess, 0.01, 100.0)) if excess > 0 else 1.0
         return [r, r / mean, 1.0, 3.0]
 
-    def _curvature(self, x, tx, T, w):
+    def _curvature(
+        self, x: np.ndarray, tx: np.ndarray, T: np.ndarray, w: np.ndarray
+    ) -> fitting.LogLikelihoodWithCurvature:
         def totals(params: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
             r, alpha, a, b = params
             ll, *grad, hess = bgnbd_loglik(
@@ -431,7 +433,9 @@ class BetaGeoModel(_TransactionModel):
 
         return totals
 
-    def _loglik(self, params, x, tx, T, z):
+    def _loglik(
+        self, params: np.ndarray, x: np.ndarray, tx: np.ndarray, T: np.ndarray, z: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
         if not self.covariates:
             r, alpha, a, b = params
             ll, *grads = bgnbd_loglik(r, alpha, a, b, x, tx, T, distinct=self._distinct_x(x))
@@ -448,7 +452,7 @@ class BetaGeoModel(_TransactionModel):
         return ll, np.column_stack(grads)
 
     # -- predictions ------------------------------------------------------------------------------
-    def _p_alive(self, x, tx, t, z):
+    def _p_alive(self, x: np.ndarray, tx: np.ndarray, t: np.ndarray, z: np.ndarray) -> np.ndarray:
         """P(alive) at T (FHL 2005, eq. 11): a closed form in logs, cheap per customer."""
         r, alpha, a, b = self._individual(self._fitted().params, z)
         has = x > 0
@@ -460,26 +464,28 @@ class BetaGeoModel(_TransactionModel):
             )
         return np.where(has, 1.0 / (1.0 + np.exp(log_ratio)), 1.0)
 
-    def _expected(self, t, x, tx, tt, z):
+    def _expected(
+        self, t: float, x: np.ndarray, tx: np.ndarray, tt: np.ndarray, z: np.ndarray
+    ) -> np.ndarray:
         """E[Y(t) | x, t_x, T] (FHL 2005, eq. 10); the 2F1 term once per distinct (x, T)."""
         params = self._fitted().params
 
-        def hyp(x: np.ndarray, tt: np.ndarray, *z: np.ndarray) -> np.ndarray:
+        def hyp_of(x: np.ndarray, tt: np.ndarray, *z: np.ndarray) -> np.ndarray:
             r, alpha, a, b = self._individual(params, _matrix(z, len(x)))
-            return special.hyp2f1(r + x, b + x, a + b + x - 1, t / (alpha + tt + t))
+            return np.asarray(special.hyp2f1(r + x, b + x, a + b + x - 1, t / (alpha + tt + t)))
 
         r, alpha, a, b = self._individual(params, z)
-        hyp = on_distinct(hyp, x, tt, *z.T)
+        hyp = on_distinct(hyp_of, x, tt, *z.T)
         first = (a + b + x - 1) / (a - 1)
         second = 1 - ((alpha + tt) / (alpha + tt + t)) ** (r + x) * hyp
-        return first * second * self._p_alive(x, tx, tt, z)
+        return np.asarray(first * second * self._p_alive(x, tx, tt, z))
 
     def expected_purchases_new(self, t: Any) -> np.ndarray:
         """Expected purchases in (0, t] of a new customer, E[X(t)] (FHL 2005, eq. 7)."""
         r, alpha, a, b = self._fitted().params[:4]
         t = np.asarray(t, dtype="float64")
         hyp = special.hyp2f1(r, b, a + b - 1, t / (alpha + t))
-        return (a + b - 1) / (a - 1) * (1 - (alpha / (alpha + t)) ** r * hyp)
+        return np.asarray((a + b - 1) / (a - 1) * (1 - (alpha / (alpha + t)) ** r * hyp))
 
 
 class ParetoNBDModel(_TransactionModel):
@@ -501,11 +507,13 @@ class ParetoNBDModel(_TransactionModel):
         """Mean dropout rate per unit of time relative to the purchase rate, (s/beta)/(r/alpha)."""
         return float((params[2] / params[3]) / (params[0] / params[1]))
 
-    def _start(self, x, tx, T, w):
+    def _start(self, x: np.ndarray, tx: np.ndarray, T: np.ndarray, w: np.ndarray) -> list[float]:
         rate = max(float(np.mean(x / np.maximum(T, 1e-9))), 1e-3)
         return [0.5, 0.5 / rate, 0.5, float(np.mean(T))]
 
-    def _loglik(self, params, x, tx, T, z):
+    def _loglik(
+        self, params: np.ndarray, x: np.ndarray, tx: np.ndarray, T: np.ndarray, z: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
         def value(p: np.ndarray) -> np.ndarray:
             r, alpha, s, beta = self._individual(p, z)
             return paretonbd_loglik(r, alpha, s, beta, x, tx, T)[0]
@@ -519,18 +527,20 @@ class ParetoNBDModel(_TransactionModel):
             grads[:, j] = (value(params + step) - value(params - step)) / (2 * h)
         return ll, grads
 
-    def _p_alive(self, x, tx, t, z):
+    def _p_alive(self, x: np.ndarray, tx: np.ndarray, t: np.ndarray, z: np.ndarray) -> np.ndarray:
         """P(alive) at T (Fader & Hardie 2005 note), once per distinct row (two 2F1 terms)."""
         params = self._fitted().params
 
         def alive(x: np.ndarray, tx: np.ndarray, t: np.ndarray, *z: np.ndarray) -> np.ndarray:
             r, alpha, s, beta = self._individual(params, _matrix(z, len(x)))
             _, log_term1, log_term2 = paretonbd_loglik(r, alpha, s, beta, x, tx, t)
-            return 1.0 / (1.0 + np.exp(log_term2 - log_term1))
+            return np.asarray(1.0 / (1.0 + np.exp(log_term2 - log_term1)))
 
         return on_distinct(alive, x, tx, t, *z.T)
 
-    def _expected(self, t, x, tx, tt, z):
+    def _expected(
+        self, t: float, x: np.ndarray, tx: np.ndarray, tt: np.ndarray, z: np.ndarray
+    ) -> np.ndarray:
         """E[Y(t) | x, t_x, T] (SMC 1987; Fader & Hardie 2005 note)."""
         r, alpha, s, beta = self._individual(self._fitted().params, z)
         alive = self._p_alive(x, tx, tt, z)
@@ -542,12 +552,12 @@ class ParetoNBDModel(_TransactionModel):
                 * (1 - ((beta + tt) / (beta + tt + t)) ** (s - 1))
             )
             at_one = (r + x) * (beta + tt) / (alpha + tt) * np.log((beta + tt + t) / (beta + tt))
-        return np.where(np.isclose(s, 1.0), at_one, general) * alive
+        return np.asarray(np.where(np.isclose(s, 1.0), at_one, general) * alive)
 
     def expected_purchases_new(self, t: Any) -> np.ndarray:
         """Expected purchases in (0, t] of a new customer (SMC 1987)."""
         r, alpha, s, beta = self._fitted().params[:4]
         t = np.asarray(t, dtype="float64")
         if np.isclose(s, 1.0):
-            return r * beta / alpha * np.log((beta + t) / beta)
-        return r * beta / (alpha * (s - 1)) * (1 - (beta / (beta + t)) ** (s - 1))
+            return np.asarray(r * beta / alpha * np.log((beta + t) / beta))
+        return np.asarray(r * beta / (alpha * (s - 1)) * (1 - (beta / (beta + t)) ** (s - 1)))
