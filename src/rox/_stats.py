@@ -60,12 +60,15 @@ def normal_quantile(q: float) -> float:
 
 def t_quantile(q: float, df: ArrayLike) -> Array:
     """Student t quantile with ``df`` degrees of freedom (``scipy.special.stdtrit``)."""
-    return special.stdtrit(np.asarray(df, dtype="float64"), q)
+    out: Array = special.stdtrit(np.asarray(df, dtype="float64"), q)
+    return out
 
 
 def t_two_sided_p(t: ArrayLike, df: ArrayLike) -> Array:
     """Two-sided p-value of Student t statistics ``t`` with ``df`` degrees of freedom."""
-    return 2 * special.stdtr(np.asarray(df, dtype="float64"), -np.abs(np.asarray(t, dtype=float)))
+    t_ = np.asarray(t, dtype="float64")
+    tail: Array = special.stdtr(np.asarray(df, dtype="float64"), -np.abs(t_))
+    return 2 * tail
 
 
 def wilson(p: ArrayLike, n: ArrayLike, level: float = 0.95) -> tuple[Array, ...]:
@@ -116,7 +119,8 @@ def newcombe_difference(
 
 def two_sided_p(z: ArrayLike) -> Array:
     """Two-sided p-value of standard normal statistics ``z``."""
-    return 2 * special.ndtr(-np.abs(np.asarray(z, dtype="float64")))
+    tail: Array = special.ndtr(-np.abs(np.asarray(z, dtype="float64")))
+    return 2 * tail
 
 
 def detectable_difference(se: ArrayLike, alpha: float = 0.05, power: float = 0.8) -> Array:

@@ -7,7 +7,7 @@ without a zone is taken to be UTC, one with a zone is converted to it.
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Literal
+from typing import Literal, TypeAlias
 
 import pandas as pd
 
@@ -20,7 +20,7 @@ Period = Literal["day", "week", "month", "quarter", "year"]
 PERIODS: dict[str, str] = {"day": "D", "week": "W", "month": "M", "quarter": "Q", "year": "Y"}
 
 #: What a user may give as a date or time.
-DateLike = str | date | datetime | pd.Timestamp
+DateLike: TypeAlias = str | date | datetime | pd.Timestamp
 
 
 def utc_timestamp(value: DateLike | None, name: str | None = None) -> pd.Timestamp | None:

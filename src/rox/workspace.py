@@ -211,7 +211,7 @@ class Workspace:
         *,
         mapping: ColumnMapping | str | os.PathLike[str] | Mapping[str, Any] | None = None,
         on_error: Literal["raise", "quarantine"] = "raise",
-        progress: Callable[[int], None] | None = None,
+        progress: Callable[[float], None] | None = None,
     ) -> LoadReport:
         """Load ``source`` into canonical table ``table``, atomically.
 

@@ -98,7 +98,7 @@ def _cell(value: Any) -> str:
             else f"{value:.2f}"
         )
     if isinstance(value, pd.Timestamp):
-        return value.strftime("%Y-%m-%d") if value == value.normalize() else value.isoformat()
+        return str(value.strftime("%Y-%m-%d") if value == value.normalize() else value.isoformat())
     return str(value)
 
 

@@ -250,7 +250,7 @@ class _Transactions:
 
 
 def _vehicle_price(rng: np.random.Generator, segment: np.ndarray) -> np.ndarray:
-    return (
+    return np.asarray(
         38_000.0
         * np.asarray(cat.SEGMENT_PRICE)[segment]
         * np.exp(0.2 * rng.standard_normal(len(segment)))

@@ -239,7 +239,7 @@ def _rank(cust: np.ndarray, step: np.ndarray | None = None) -> np.ndarray:
     idx = np.arange(len(cust))
     first = np.maximum.accumulate(np.where(starts, idx, 0))
     before = counts[first] - (1 if step is None else step[first])
-    return counts - before
+    return np.asarray(counts - before)
 
 
 def _suffixed(ids: pa.Array, sep: str, number: np.ndarray) -> pd.api.extensions.ExtensionArray:

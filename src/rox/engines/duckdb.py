@@ -23,7 +23,8 @@ if TYPE_CHECKING:
 DEFAULT_MEMORY_LIMIT = "2GB"
 
 
-@ibis.udf.scalar.builtin(name="epoch")
+# ibis's udf decorators carry no annotations: mypy cannot see the function they return
+@ibis.udf.scalar.builtin(name="epoch")  # type: ignore[untyped-decorator]
 def _epoch(ts: dt.Timestamp(timezone="UTC")) -> dt.float64:  # type: ignore[valid-type]
     """DuckDB's epoch(): seconds since 1970 of a timestamp with time zone."""
 

@@ -103,7 +103,7 @@ class Comparison(Result):
     @property
     def verdicts(self) -> list[str]:
         """The plain-language verdict of each comparison."""
-        return self.frame["verdict"].tolist()
+        return [str(v) for v in self.frame["verdict"]]
 
 
 def parse_period(spec: Any) -> tuple[pd.Timestamp, pd.Timestamp, str]:

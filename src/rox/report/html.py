@@ -118,5 +118,5 @@ def _fmt(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:,.1f}" if abs(value) >= 10 else f"{value:.2f}"
     if isinstance(value, pd.Timestamp):
-        return value.strftime("%Y-%m-%d")
+        return str(value.strftime("%Y-%m-%d"))
     return str(value)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -117,11 +117,14 @@ def _journey_section(ws: Workspace, result: Headline) -> Section | None:
     from rox.viz.journey import plot_friction, plot_map
 
     check = audit(ws)
+    figures: tuple[Any, ...] = (plot_map(journey_map(ws, top=25)),)
+    if check.friction is not None:
+        figures = (plot_friction(check.friction), *figures)
     return Section(
         "Journeys",
         findings=check.findings,
         tables=(check.to_frame().head(10),),
-        figures=(plot_friction(check.friction), plot_map(journey_map(ws, top=25))),
+        figures=figures,
     )
 
 

@@ -19,7 +19,7 @@ def on_distinct(fn: Callable[..., np.ndarray], *columns: np.ndarray) -> np.ndarr
     """``fn(*columns)``, evaluated once per distinct row of the columns and spread to every row."""
     codes = group_codes(list(columns))
     first = first_rows(codes)
-    return np.asarray(fn(*(np.asarray(c)[first] for c in columns)))[codes]
+    return np.asarray(np.asarray(fn(*(np.asarray(c)[first] for c in columns)))[codes])
 
 
 def group_codes(keys: list[np.ndarray]) -> np.ndarray:
@@ -36,12 +36,12 @@ def group_codes(keys: list[np.ndarray]) -> np.ndarray:
     codes = pd.factorize(mixed)[0]
     first = first_rows(codes)
     if all(_equal(key, key[first][codes]) for key in keys):
-        return codes
+        return np.asarray(codes)
     codes = np.zeros(len(keys[0]), dtype="int64")
     for key in keys:
         column, uniques = pd.factorize(key)
         codes = pd.factorize(codes * len(uniques) + column)[0]
-    return codes
+    return np.asarray(codes)
 
 
 def _equal(a: np.ndarray, b: np.ndarray) -> bool:
@@ -54,7 +54,7 @@ def _splitmix64(z: np.ndarray) -> np.ndarray:
     z = z + np.uint64(0x9E3779B97F4A7C15)
     z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
     z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-    return z ^ (z >> np.uint64(31))
+    return np.asarray(z ^ (z >> np.uint64(31)))
 
 
 def first_rows(codes: np.ndarray) -> np.ndarray:

@@ -95,7 +95,7 @@ class CohortRetention(Result):
         if rows.empty:
             raise MetricError(f"no cohort starting {cohort}")
         full = rows.set_index("period")["surviving"].reindex(range(int(rows["period"].max()) + 1))
-        return full.bfill().fillna(0).to_numpy()
+        return np.asarray(full.bfill().fillna(0).to_numpy())
 
 
 def cohorts(ws: Workspace, period: str = "month") -> CohortRetention:

@@ -200,7 +200,7 @@ def _expression(
     """The RFM expression of :func:`rfm`'s arguments, with the resolved period ends."""
     if unit not in UNITS:
         raise MetricError(f"unknown unit {unit!r}; expected one of {', '.join(UNITS)}")
-    table = ws.table("transactions") if hasattr(ws, "table") else ws
+    table: ir.Table = ws.table("transactions") if hasattr(ws, "table") else ws
     utc_date = ws.engine.utc_date if hasattr(ws, "engine") else None
     if calibration_end is None:
         last = table.ts.max().execute()

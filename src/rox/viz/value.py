@@ -37,7 +37,8 @@ def plot_clv(result: CLV, *, title: str | None = None, **_: Any) -> go.Figure:
 
 def plot_validation(result: HoldoutValidation, *, title: str | None = None, **_: Any) -> go.Figure:
     """Tracking curve (if computed) and holdout purchases by calibration frequency."""
-    has_tracking = result.tracking is not None
+    tr = result.tracking
+    has_tracking = tr is not None
     fig = make_subplots(
         rows=1,
         cols=2 if has_tracking else 1,
@@ -45,8 +46,7 @@ def plot_validation(result: HoldoutValidation, *, title: str | None = None, **_:
         + ["Holdout purchases by calibration frequency"],
     )
     col = 1
-    if has_tracking:
-        tr = result.tracking
+    if tr is not None:
         fig.add_trace(
             go.Scatter(x=tr["t"], y=tr["actual"], name="actual", line={"color": _BLUE}),
             row=1,

@@ -94,14 +94,14 @@ class ShiftedBetaGeoModel(CustomerModel):
     def survival(self, periods: int | Any) -> np.ndarray:
         """S(t) for t = 0..periods (or at the given periods)."""
         a, b = self._fitted().params
-        t = np.arange(periods + 1) if np.isscalar(periods) else np.asarray(periods, float)
-        return np.exp(special.betaln(a, b + t) - special.betaln(a, b))
+        t = np.arange(periods + 1) if np.ndim(periods) == 0 else np.asarray(periods, float)
+        return np.asarray(np.exp(np.asarray(special.betaln(a, b + t) - special.betaln(a, b))))
 
     def retention_rate(self, periods: int | Any) -> np.ndarray:
         """Retention rate r_t = (b + t - 1)/(a + b + t - 1) for t = 1..periods."""
         a, b = self._fitted().params
-        t = np.arange(1, periods + 1) if np.isscalar(periods) else np.asarray(periods, float)
-        return (b + t - 1) / (a + b + t - 1)
+        t = np.arange(1, periods + 1) if np.ndim(periods) == 0 else np.asarray(periods, float)
+        return np.asarray((b + t - 1) / (a + b + t - 1))
 
     def projection(self, periods: int, cohort_size: float | None = None) -> pd.DataFrame:
         """Projected survivors and retention rates for periods 0..``periods``."""

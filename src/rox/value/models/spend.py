@@ -183,7 +183,7 @@ class GammaGammaModel(CustomerModel):
             m = np.nan_to_num(np.asarray(monetary, dtype="float64"))
         population = gamma * p / (q - 1)
         weight = p * x / (p * x + q - 1)
-        return (1 - weight) * population + weight * m
+        return np.asarray((1 - weight) * population + weight * m)
 
     def population_mean_spend(self) -> float:
         """Mean spend per transaction in the population, gamma p / (q - 1) (q > 1)."""
