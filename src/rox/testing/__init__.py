@@ -1,18 +1,33 @@
-"""Helpers for testing code that uses rox: fixtures' data loading and hypothesis strategies."""
+"""Helpers for testing code that uses rox (as ``polars.testing`` is for Polars).
+
+- :func:`insert_rows`: put rows in a workspace as they are, without validation;
+- :func:`responses_frame`: a small canonical responses frame;
+- :func:`table_counts`: the rows of every table, to check that a failed load changed nothing;
+- :func:`run_cli`: run the ``rox`` command in a subprocess;
+- :mod:`rox.testing.strategies`: Hypothesis strategies of responses and journeys (needs
+  ``hypothesis``, in the ``test`` extra).
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import pyarrow as pa
 
-from rox.schema import KEY_COLUMN, LOAD_COLUMN, table_spec
+from rox.schema import KEY_COLUMN, LOAD_COLUMN, LOADS_TABLE, REJECTS_TABLE, TABLES, table_spec
 
 if TYPE_CHECKING:
     from rox.workspace import Workspace
 
-__all__ = ["insert_rows"]
+__all__ = ["insert_rows", "responses_frame", "run_cli", "table_counts"]
+
+#: The answer scale of each metric by default, as stored in ``responses.scale``.
+_SCALES = {"nps": "0-10", "csat": "1-5", "ces": "1-7"}
 
 
 def insert_rows(ws: Workspace, table: str, frame: pd.DataFrame) -> None:
@@ -45,4 +60,65 @@ def insert_rows(ws: Workspace, table: str, frame: pd.DataFrame) -> None:
     del spec
     ws.append_rows(
         {table: pa.Table.from_pandas(out, schema=target.to_pyarrow(), preserve_index=False)}
+    )
+
+
+def responses_frame(
+    metric: str, scores: list[float], start: str = "2024-01-01", **columns: list[Any]
+) -> pd.DataFrame:
+    """Canonical responses: one per score, hourly from ``start`` (UTC), on the default scale.
+
+    ``columns`` add columns (one value per score), such as ``channel`` or ``response_id``.
+
+    Examples
+    --------
+    >>> responses_frame("nps", [10, 7, 3], channel=["web", "app", "web"])[["metric", "score"]]
+      metric  score
+    0    nps   10.0
+    1    nps    7.0
+    2    nps    3.0
+    """
+    n = len(scores)
+    frame = pd.DataFrame(
+        {
+            "ts": pd.date_range(start, periods=n, freq="h", tz="UTC"),
+            "metric": [metric] * n,
+            "score": [float(s) for s in scores],
+            "scale": [_SCALES[metric]] * n,
+        }
+    )
+    for name, values in columns.items():
+        frame[name] = values
+    return frame
+
+
+def table_counts(ws: Workspace) -> dict[str, int]:
+    """Rows of each canonical table, of ``rejects`` and of ``rox_loads``."""
+    return {name: ws.count(name) for name in (*TABLES, REJECTS_TABLE, LOADS_TABLE)}
+
+
+def run_cli(
+    *args: str,
+    workspace: str | os.PathLike[str] | None = None,
+    cwd: str | os.PathLike[str] | None = None,
+    timeout: float = 300,
+) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m rox ARGS [--workspace WORKSPACE]`` and return the completed process.
+
+    The environment is bare (``PATH``, ``HOME`` = ``cwd``, a wide terminal), as a new user's
+    shell would be, except for ``PYTHONPATH``, kept so that the same rox is run.
+    """
+    workspace_args = ["--workspace", str(workspace)] if workspace is not None else []
+    env = {"COLUMNS": "200", "PATH": "/usr/bin:/bin", "HOME": str(cwd or Path.cwd())}
+    if "PYTHONPATH" in os.environ:
+        env["PYTHONPATH"] = os.environ["PYTHONPATH"]
+    # no shell: the arguments go to this interpreter's rox as they are
+    return subprocess.run(  # noqa: S603
+        [sys.executable, "-m", "rox", *args, *workspace_args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=timeout,
+        env=env,
+        check=False,
     )
