@@ -64,9 +64,13 @@ def insert_rows(ws: Workspace, table: str, frame: pd.DataFrame) -> None:
 
 
 def responses_frame(
-    metric: str, scores: list[float], start: str = "2024-01-01", **columns: list[Any]
+    metric: str,
+    scores: list[float],
+    start: str = "2024-01-01",
+    freq: str = "h",
+    **columns: list[Any],
 ) -> pd.DataFrame:
-    """Canonical responses: one per score, hourly from ``start`` (UTC), on the default scale.
+    """Canonical responses: one per score, each ``freq`` from ``start`` (UTC), on the default scale.
 
     ``columns`` add columns (one value per score), such as ``channel`` or ``response_id``.
 
@@ -81,7 +85,7 @@ def responses_frame(
     n = len(scores)
     frame = pd.DataFrame(
         {
-            "ts": pd.date_range(start, periods=n, freq="h", tz="UTC"),
+            "ts": pd.date_range(start, periods=n, freq=freq, tz="UTC"),
             "metric": [metric] * n,
             "score": [float(s) for s in scores],
             "scale": [_SCALES[metric]] * n,
