@@ -4,27 +4,12 @@ from __future__ import annotations
 
 import io
 import json
-import subprocess
-import sys
-from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from rox.errors import EXIT_CODES, MetricError, SourceError, ValidationError
-
-
-def rox(*args: str, workspace: Path | None = None, cwd: Path | None = None):
-    """Run ``python -m rox ARGS`` and return the completed process."""
-    env_args = ["--workspace", str(workspace)] if workspace is not None else []
-    return subprocess.run(
-        [sys.executable, "-m", "rox", *args, *env_args],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        timeout=300,
-        env={"COLUMNS": "200", "PATH": "/usr/bin:/bin", "HOME": str(cwd or Path.cwd())},
-    )
+from rox.testing import run_cli as rox
 
 
 @pytest.mark.parametrize("metric", ["nps", "csat", "ces"])

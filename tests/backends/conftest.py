@@ -17,7 +17,7 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -123,6 +123,12 @@ def new_workspace_url(backend: str, request: pytest.FixtureRequest, folder: Path
         return request.getfixturevalue("postgres_server").new_database()
     request.getfixturevalue("spark_session")
     return f"spark://local[2]?lake={folder / 'lake'}"
+
+
+@pytest.fixture(scope="session")
+def workspace_url() -> Callable[[str, pytest.FixtureRequest, Path], str]:
+    """:func:`new_workspace_url`, for the tests (a fixture: tests do not import one another)."""
+    return new_workspace_url
 
 
 @pytest.fixture(params=[pytest.param(b, marks=_MARKS.get(b, ())) for b in BACKENDS])

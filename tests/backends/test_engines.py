@@ -10,26 +10,35 @@ import threading
 
 import pandas as pd
 import pytest
-from tests.backends.conftest import new_workspace_url
-from tests.ingest.test_ingest import _responses, _snapshot, _write_csv
-from tests.test_cli import rox as rox_command
-from tests.value.conftest import CDNOW, ingest_cdnow
 
 import rox
 from rox.errors import ValidationError, WorkspaceError
+from rox.testing import responses_frame, run_cli, table_counts
 from rox.value.models import BetaGeoModel
+
+
+def _responses(n: int = 3) -> pd.DataFrame:
+    """``n`` NPS responses r1, r2, ... (scores 10, 7, 3, 9, 0, 8), daily at 10:00 from Jan 1."""
+    ids = [f"r{i}" for i in range(1, n + 1)]
+    scores = [10, 7, 3, 9, 0, 8][:n]
+    return responses_frame("nps", scores, start="2024-01-01 10:00", freq="D", response_id=ids)
+
+
+def _write_csv(path, frame: pd.DataFrame):
+    frame.to_csv(path, index=False)
+    return path
 
 
 def test_a_failing_load_leaves_the_workspace_unchanged(any_ws, tmp_path):
     any_ws.ingest("responses", _responses(2))
-    before = _snapshot(any_ws)
+    before = table_counts(any_ws)
     good = _write_csv(tmp_path / "good.csv", _responses(4).iloc[2:])
     bad_frame = _responses(6).iloc[4:].astype({"score": object})
     bad_frame.loc[5, "score"] = "x"
     bad = _write_csv(tmp_path / "bad.csv", bad_frame)
     with pytest.raises(ValidationError, match=r"bad.csv, row 2, column 'score'"):
         any_ws.ingest("responses", [good, bad])
-    assert _snapshot(any_ws) == before
+    assert table_counts(any_ws) == before
 
 
 def test_quarantine_keeps_every_rejected_row_with_its_reason(any_ws, tmp_path):
@@ -80,8 +89,8 @@ def test_extra_columns_and_declared_scales_are_kept(any_ws):
     assert result["n"].tolist() == [2]
 
 
-def test_a_workspace_is_still_there_when_opened_again(backend, request, tmp_path):
-    url = new_workspace_url(backend, request, tmp_path)
+def test_a_workspace_is_still_there_when_opened_again(backend, request, tmp_path, workspace_url):
+    url = workspace_url(backend, request, tmp_path)
     with rox.open(url) as ws:
         ws.ingest("responses", _responses().assign(store=["Lyon", "Paris", "Nice"]))
     with rox.open(url) as ws:
@@ -91,11 +100,11 @@ def test_a_workspace_is_still_there_when_opened_again(backend, request, tmp_path
         assert ws.ingest("responses", _responses()).rows_skipped == 3
 
 
-def test_cdnow_loaded_into_each_engine_gives_the_published_fit(any_ws):
+def test_cdnow_loaded_into_each_engine_gives_the_published_fit(any_ws, ingest_cdnow, cdnow_folder):
     """BG/NBD on CDNOW (Fader, Hardie & Lee 2005): r=0.243, alpha=4.414, a=0.793, b=2.426."""
     ingest_cdnow(any_ws)
     summary = rox.value.rfm(any_ws, calibration_end="1997-09-30")
-    published = pd.read_csv(CDNOW / "cdnow_customers_summary.csv")
+    published = pd.read_csv(cdnow_folder / "cdnow_customers_summary.csv")
     assert len(summary.frame) == len(published) == 2357
     assert summary.frame["frequency"].sum() == published["frequency"].sum()
     # the engine compresses the customers to the likelihood's sufficient statistics
@@ -109,11 +118,11 @@ def test_cdnow_loaded_into_each_engine_gives_the_published_fit(any_ws):
 
 # -- engine specifics ------------------------------------------------------------------------------
 @pytest.mark.spark
-def test_the_journey_index_is_kept_by_loads(backend, request, tmp_path):
+def test_the_journey_index_is_kept_by_loads(backend, request, tmp_path, workspace_url):
     def events(rows):
         return pd.DataFrame(rows, columns=["customer_id", "ts", "step", "journey"])
 
-    url = new_workspace_url(backend, request, tmp_path)
+    url = workspace_url(backend, request, tmp_path)
     any_ws = rox.open(url)
     any_ws.ingest("events", events([("a", "2024-01-01 10:00", "visit", "a-1"),
                                     ("a", "2024-01-01 12:00", "buy", "a-1"),
@@ -202,9 +211,9 @@ def test_unreachable_postgres_is_a_clear_error():
 def test_the_command_line_works_on_postgres(postgres_server, tmp_path):
     url = postgres_server.new_database()
     source = _write_csv(tmp_path / "r.csv", _responses(6))
-    loaded = rox_command("ingest", "responses", str(source), workspace=url, cwd=tmp_path)
+    loaded = run_cli("ingest", "responses", str(source), workspace=url, cwd=tmp_path)
     assert loaded.returncode == 0, loaded.stderr
-    done = rox_command("nps", "--format", "json", workspace=url, cwd=tmp_path)
+    done = run_cli("nps", "--format", "json", workspace=url, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     with rox.open(url) as ws:
         expected = rox.experience.nps(ws).frame

@@ -15,7 +15,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from tests.backends.conftest import new_workspace_url
 
 import rox
 import rox.demo
@@ -46,9 +45,9 @@ OTHERS = [
 
 
 @pytest.fixture(scope="module", params=OTHERS)
-def other(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
+def other(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, workspace_url):
     """The same demo brand loaded into PostgreSQL, then into Spark (by month: small days)."""
-    url = new_workspace_url(request.param, request, tmp_path_factory.mktemp(request.param))
+    url = workspace_url(request.param, request, tmp_path_factory.mktemp(request.param))
     if request.param == "spark":
         url += "&partition=month"
     ws = rox.demo.build(url, n_customers=N_CUSTOMERS, seed=SEED)

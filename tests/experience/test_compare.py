@@ -9,8 +9,7 @@ import pytest
 from rox.errors import MetricError
 from rox.experience import compare, intervals, sample_size
 from rox.experience.compare import OTHERS, parse_period
-
-from .conftest import responses
+from rox.testing import responses_frame as responses
 
 
 def _two_periods(a_scores, b_scores, metric="nps", **columns):

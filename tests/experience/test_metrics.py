@@ -11,9 +11,8 @@ from hypothesis import strategies as st
 import rox
 from rox.errors import MetricError
 from rox.experience import ces, counts, csat, nps
-from rox.testing import insert_rows
-
-from .conftest import responses
+from rox.testing import insert_rows, strategies
+from rox.testing import responses_frame as responses
 
 
 def test_nps_by_hand(load):
@@ -172,9 +171,6 @@ def test_result_to_polars_and_plot(load):
     assert {t.type for t in trend.data} == {"scatter"}
 
 
-_groups = st.sampled_from(["web", "app", "dealer"])
-
-
 @pytest.fixture(scope="module")
 def scratch():
     """One workspace reused (emptied) by each hypothesis example."""
@@ -192,12 +188,11 @@ def _nps_of(ws: rox.Workspace, frame: pd.DataFrame, by: str | None = None) -> pd
     max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(
-    data=st.lists(st.tuples(st.integers(0, 10), _groups), min_size=1, max_size=80),
+    frame=strategies.responses("nps", groups=("web", "app", "dealer"), max_size=80),
     seed=st.integers(0, 1000),
 )
-def test_properties_bounds_order_and_breakdown_totals(scratch, data, seed):
-    scores, channels = zip(*data, strict=True)
-    frame = responses("nps", list(scores), channel=list(channels))
+def test_properties_bounds_order_and_breakdown_totals(scratch, frame, seed):
+    scores = frame["score"].to_numpy()
     whole = _nps_of(scratch, frame).iloc[0]
     parts = _nps_of(scratch, frame, by="channel")
     shuffled = _nps_of(scratch, frame.sample(frac=1, random_state=seed)).iloc[0]
@@ -210,5 +205,5 @@ def test_properties_bounds_order_and_breakdown_totals(scratch, data, seed):
     assert parts["n"].sum() == whole["n"]
     weighted = (parts["estimate"] * parts["n"]).sum() / parts["n"].sum()
     assert weighted == pytest.approx(whole["estimate"], abs=1e-9)
-    expected = 100 * (np.mean(np.array(scores) >= 9) - np.mean(np.array(scores) <= 6))
+    expected = 100 * (np.mean(scores >= 9) - np.mean(scores <= 6))
     assert whole["estimate"] == pytest.approx(expected)

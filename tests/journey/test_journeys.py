@@ -6,8 +6,6 @@ import numpy as np
 import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
-from tests.value.conftest import ingest_cdnow
 
 import rox
 from rox.errors import MetricError
@@ -21,7 +19,7 @@ from rox.journey import (
     paths,
     variants,
 )
-from rox.testing import insert_rows
+from rox.testing import insert_rows, strategies
 from rox.value import CLV
 
 T0 = pd.Timestamp("2024-01-01", tz="UTC")
@@ -271,7 +269,7 @@ def test_friction_columns_by_hand(ws):
     pd.testing.assert_frame_equal(friction(ws, goal="buy").frame, table.frame)
 
 
-def test_friction_prices_exits_with_the_fitted_clv():
+def test_friction_prices_exits_with_the_fitted_clv(ingest_cdnow):
     """By default, customers are valued by BG/NBD + Gamma-Gamma CLV where the model fits."""
     with rox.open("duckdb://:memory:") as ws:
         ingest_cdnow(ws)
@@ -292,7 +290,7 @@ def test_friction_prices_exits_with_the_fitted_clv():
     assert f.loc["visit", "value_at_risk"] == 0  # nobody ends there
 
 
-def test_friction_value_falls_back_and_matches_ids():
+def test_friction_value_falls_back_and_matches_ids(ingest_cdnow):
     with rox.open("duckdb://:memory:") as ws:
         ingest_cdnow(ws)
         fitted = rox.value.clv(ws)
@@ -344,9 +342,6 @@ def test_repeated_contacts(ws):
     assert f.loc["support_call", "repeat_contact_rate"] == pytest.approx(1 / 4)
 
 
-_steps = st.sampled_from(["a", "b", "c", "d"])
-
-
 @pytest.fixture(scope="module")
 def scratch():
     with rox.open("duckdb://:memory:") as ws:
@@ -356,7 +351,7 @@ def scratch():
 @settings(
     max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
-@given(st.lists(st.lists(_steps, min_size=1, max_size=8), min_size=1, max_size=12))
+@given(strategies.journeys(steps=("a", "b", "c", "d"), max_journeys=12, max_steps=8))
 def test_properties(scratch, journeys):
     scratch.backend.raw_sql("DELETE FROM events")
     _log(scratch, {f"j{i}-1": steps for i, steps in enumerate(journeys)})

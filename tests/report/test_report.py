@@ -4,32 +4,9 @@ from __future__ import annotations
 
 import re
 
-import pandas as pd
-import pytest
-
 import rox
 from rox.report.headline import headline
 from rox.report.workspace_report import build_sections, write_report
-from rox.testing import insert_rows
-
-HOSTILE = "<script>window.__pwned = 1</script>&\"'"
-
-
-@pytest.fixture
-def hostile_ws(ws):
-    n = 120
-    frame = pd.DataFrame(
-        {
-            "ts": pd.date_range("2024-01-01", periods=n, freq="3D", tz="UTC"),
-            "metric": ["nps", "csat", "ces"] * (n // 3),
-            "score": [9.0, 4.0, 6.0, 3.0, 2.0, 2.0] * (n // 6),
-            "scale": ["0-10", "1-5", "1-7"] * (n // 3),
-            "touchpoint": [HOSTILE, "dealer"] * (n // 2),
-            "comment": [HOSTILE] * n,
-        }
-    )
-    insert_rows(ws, "responses", frame)
-    return ws
 
 
 def test_report_escapes_user_text_everywhere(hostile_ws, tmp_path):

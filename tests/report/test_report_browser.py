@@ -8,8 +8,6 @@ import pytest
 
 from rox.report.workspace_report import write_report
 
-from .test_report import HOSTILE, hostile_ws  # noqa: F401 (fixture)
-
 pytestmark = pytest.mark.browser
 
 FLAGS = [
@@ -34,7 +32,7 @@ def browser():
         b.close()
 
 
-def test_report_renders_offline_in_chromium(browser, hostile_ws, tmp_path):  # noqa: F811
+def test_report_renders_offline_in_chromium(browser, hostile_ws, hostile_text, tmp_path):
     path = write_report(hostile_ws, tmp_path / "r.html")
     page = browser.new_page()
     errors: list[str] = []
@@ -51,5 +49,5 @@ def test_report_renders_offline_in_chromium(browser, hostile_ws, tmp_path):  # n
     assert [u for u in requests if not u.startswith(("file:", "data:", "blob:"))] == []
     # the hostile touchpoint name is shown as text and its script never ran
     assert page.evaluate("window.__pwned") is None
-    assert HOSTILE in page.inner_text("body")
+    assert hostile_text in page.inner_text("body")
     page.close()
