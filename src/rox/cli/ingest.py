@@ -18,6 +18,7 @@ from rox.cli._app import (
     emit,
     progress_bar,
 )
+from rox.errors import LoadCancelledError
 from rox.ingest import ingest as load
 from rox.schema import TABLES
 
@@ -58,20 +59,34 @@ def ingest(
             "--input-format", help="csv, parquet or jsonl, when the suffix does not tell."
         ),
     ] = None,
+    encoding: Annotated[
+        str | None,
+        typer.Option(
+            "--encoding",
+            help="Text encoding of the files when not UTF-8, e.g. cp1252 (Windows, Western "
+            "Europe), latin-1, utf-16.",
+        ),
+    ] = None,
     workspace: WorkspaceOption = None,
     fmt: FormatOption = OutputFormat.table,
 ) -> None:
     """Load FILES into TABLE as one atomic load; re-loading the same rows adds nothing."""
-    with rox.open(workspace) as ws, progress_bar(f"Loading {table}") as advance:
-        report = load(
-            ws,
-            table,
-            [str(f) for f in files],
-            mapping=mapping,
-            on_error=on_error.value,
-            progress=advance,
-            fmt=None if input_format is None else input_format.value,
-        )
+    try:
+        with rox.open(workspace) as ws, progress_bar(f"Loading {table}") as advance:
+            report = load(
+                ws,
+                table,
+                [str(f) for f in files],
+                mapping=mapping,
+                on_error=on_error.value,
+                progress=advance,
+                fmt=None if input_format is None else input_format.value,
+                encoding=encoding,
+            )
+    except KeyboardInterrupt as exc:  # outside the load's transaction: nothing was written
+        if isinstance(exc, LoadCancelledError):
+            raise
+        raise LoadCancelledError("load cancelled (interrupted); nothing was written") from None
     if fmt is OutputFormat.table:
         console.print(str(report), highlight=False, markup=False)
         for problem in report.problems[:5]:
