@@ -14,7 +14,7 @@ know rox::
     │   ├── MappingError                           a TOML column mapping is malformed
     │   ├── SchemaError                            a required column is missing or mistyped
     │   └── ValidationError                        rows break a rule; carries the problems found
-    ├── LoadCancelledError           (KeyboardInterrupt)  a load was interrupted; nothing written
+    ├── LoadCancelledError           (RuntimeError)  a load was interrupted (Ctrl-C); nothing written
     ├── MetricError                  (ValueError)  a metric was asked for with impossible settings
     ├── NotFittedError               (ValueError, AttributeError)  a model was used before fit()
     └── ConvergenceError             (RuntimeError)  a model fit did not converge
@@ -72,8 +72,12 @@ class WorkspaceWriteError(WorkspaceError, OSError):
     """
 
 
-class LoadCancelledError(RoxError, KeyboardInterrupt):
-    """A load was interrupted (Ctrl-C) and rolled back: nothing was written."""
+class LoadCancelledError(RoxError, RuntimeError):
+    """A load was interrupted (Ctrl-C) and rolled back: nothing was written.
+
+    Not a :class:`KeyboardInterrupt`: the interrupt has been handled (the load rolled back), and
+    the ``rox`` command reports it in one line with exit code 130.
+    """
 
 
 class IngestError(RoxError, ValueError):

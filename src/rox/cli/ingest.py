@@ -41,9 +41,13 @@ class InputFormat(enum.StrEnum):
 @app.command()
 def ingest(
     table: Annotated[str, typer.Argument(help=f"Canonical table: {', '.join(TABLES)}.")],
-    files: Annotated[list[Path], typer.Argument(help="CSV, Parquet or JSON-lines files.")],
+    # readable=False: rox itself says why a file cannot be read (an I/O error, not a usage error)
+    files: Annotated[
+        list[Path], typer.Argument(help="CSV, Parquet or JSON-lines files.", readable=False)
+    ],
     mapping: Annotated[
-        Path | None, typer.Option("--mapping", "-m", help="TOML column mapping.")
+        Path | None,
+        typer.Option("--mapping", "-m", help="TOML column mapping.", readable=False),
     ] = None,
     on_error: Annotated[
         OnError,
@@ -83,9 +87,7 @@ def ingest(
                 fmt=None if input_format is None else input_format.value,
                 encoding=encoding,
             )
-    except KeyboardInterrupt as exc:  # outside the load's transaction: nothing was written
-        if isinstance(exc, LoadCancelledError):
-            raise
+    except KeyboardInterrupt:  # outside the load's transaction: nothing was written
         raise LoadCancelledError("load cancelled (interrupted); nothing was written") from None
     if fmt is OutputFormat.table:
         console.print(str(report), highlight=False, markup=False)

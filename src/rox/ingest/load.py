@@ -44,6 +44,7 @@ from rox.errors import (
     LoadCancelledError,
     MappingError,
     RowProblem,
+    RoxError,
     ValidationError,
     WorkspaceError,
     WorkspaceWriteError,
@@ -455,7 +456,7 @@ _WRITE_FAILURES = (
 def _translated(exc: BaseException, ws: Workspace) -> BaseException:
     """The rox error a failed load should raise instead of ``exc`` (``exc`` itself if none)."""
     text = str(exc)
-    if isinstance(exc, LoadCancelledError):
+    if isinstance(exc, RoxError):  # said already (a SourceError is an OSError too)
         return exc
     if isinstance(exc, KeyboardInterrupt | duckdb.InterruptException) or (
         isinstance(exc, RuntimeError) and "interrupted" in text.lower()
