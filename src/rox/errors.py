@@ -14,7 +14,7 @@ know rox::
     │   ├── MappingError                           a TOML column mapping is malformed
     │   ├── SchemaError                            a required column is missing or mistyped
     │   └── ValidationError                        rows break a rule; carries the problems found
-    ├── LoadCancelledError           (RuntimeError)  a load was interrupted (Ctrl-C); nothing written
+    ├── LoadCancelledError           (RuntimeError)  a load was interrupted; nothing written
     ├── MetricError                  (ValueError)  a metric was asked for with impossible settings
     ├── NotFittedError               (ValueError, AttributeError)  a model was used before fit()
     └── ConvergenceError             (RuntimeError)  a model fit did not converge

@@ -307,7 +307,8 @@ CASES: list[Case] = [
         "malformed_json_line",
         "responses",
         {
-            "r.jsonl": b'{"ts": "2024-01-01", "metric": "nps", "score": 9}\n{"ts": "2024-01-02", "metr\n'
+            "r.jsonl": b'{"ts": "2024-01-01", "metric": "nps", "score": 9}\n'
+            b'{"ts": "2024-01-02", "metr\n'
         },
         6,
         "cannot read it as JSON lines: Malformed JSON",
