@@ -504,3 +504,11 @@ def test_an_encoding_is_read_and_the_rows_are_unicode(ws, tmp_path):
         ws.ingest("responses", source)
     ws.ingest("responses", source, mapping={"encoding": "cp1252"})
     assert ws.table("responses").execute()["comment"].tolist() == ["très bien 5 €"]
+
+
+def test_a_top_level_key_written_inside_a_scale_is_refused():
+    # TOML puts `ignore` after [scales.csat] inside that table: say so instead of ignoring it
+    with pytest.raises(MappingError, match=r"unknown key\(s\) in \[scales.csat\]: ignore"):
+        ColumnMapping.from_dict(
+            {"scales": {"csat": {"low": 1, "high": 10, "top_from": 8, "ignore": ["x"]}}}
+        )

@@ -16,6 +16,7 @@ from rox.cli._app import (
     app,
     console,
     emit,
+    err_console,
     progress_bar,
 )
 from rox.errors import LoadCancelledError
@@ -93,6 +94,9 @@ def ingest(
         console.print(str(report), highlight=False, markup=False)
         for problem in report.problems[:5]:
             console.print(f"  rejected: {problem}", highlight=False, markup=False)
+    else:  # the frame goes to standard output; what else the report says, to standard error
+        for note in report.notes:
+            err_console.print(f"note: {note}", highlight=False, markup=False)
     emit(report.to_frame(), fmt, title=f"Load {report.load_id}")
 
 

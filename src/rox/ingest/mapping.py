@@ -146,6 +146,17 @@ class ColumnMapping:
                 raise MappingError(f"{origin}: [{section}] must be a table of name = value")
         scales: dict[str, Scale] = {}
         for metric, spec in dict(data.get("scales", {})).items():
+            extra = (
+                set(spec) - {"low", "high", "top_from", "bottom_to"}
+                if isinstance(spec, Mapping)
+                else set()
+            )
+            if extra:
+                raise MappingError(
+                    f"{origin}: unknown key(s) in [scales.{metric}]: {', '.join(sorted(extra))}; "
+                    "expected low, high, top_from, bottom_to (top-level keys such as ignore and "
+                    "encoding go before the first [section])"
+                )
             if metric not in METRICS:
                 raise MappingError(
                     f"{origin}: [scales.{metric}]: unknown metric; expected one of "

@@ -91,8 +91,7 @@ def line_problems(con: Any, src: Source, table: str) -> int:
     if CSV_REJECTS[0] not in listed:
         return 0
     bad = con.execute(
-        f"SELECT line, error_type, left(csv_line, 200), error_message FROM {CSV_REJECTS[0]} "
-        "ORDER BY line"
+        f"SELECT line, error_type, csv_line, error_message FROM {CSV_REJECTS[0]} ORDER BY line"
     ).fetchall()
     if not bad:
         return 0
