@@ -19,8 +19,14 @@ from hypothesis import HealthCheck, given, settings
 
 import rox
 from rox.cli import main
-from rox.errors import EXIT_CODES, IngestError, MappingError, SchemaError, SourceError
-from rox.errors import ValidationError
+from rox.errors import (
+    EXIT_CODES,
+    IngestError,
+    MappingError,
+    SchemaError,
+    SourceError,
+    ValidationError,
+)
 
 #: What ``rox ingest`` may end with on a bad file: success (with rejects), or one of the
 #: documented ingestion errors (docs/ingest.md).

@@ -50,7 +50,13 @@ from rox.errors import (
     WorkspaceWriteError,
 )
 from rox.ingest.mapping import ColumnMapping, check_encoding, load_mapping
-from rox.ingest.reading import csv_header_notes, line_problems, read_error, text_problems
+from rox.ingest.reading import (
+    csv_header_notes,
+    jsonl_by_lines,
+    line_problems,
+    read_error,
+    text_problems,
+)
 from rox.ingest.sources import (
     CSV_REJECTS,
     Format,
@@ -367,6 +373,25 @@ def _load(
     that key checks see what the workspace already holds. ``notes`` receives what the report
     should say besides the counts.
     """
+    start = len(notes) if notes is not None else 0
+    by_lines: set[int] = set()
+    while True:
+        try:
+            return _load_once(ws, job, existing, notes, by_lines)
+        except _ReadByLines as exc:  # rolled back: load again, that source read line by line
+            by_lines.add(exc.args[0])
+            if notes is not None:
+                del notes[start:]
+
+
+def _load_once(
+    ws: Workspace,
+    job: _Job,
+    existing: Callable[[Any], Any] | None,
+    notes: list[str] | None,
+    by_lines: set[int],
+) -> tuple[list[dict[str, Any]], list[RowProblem]]:
+    """One try of :func:`_load`."""
     con = ws.backend.con
     _check_mapping_on_engine(con, job.mapping)
     tracker = _Progress(con, job.progress, len(job.sources))
@@ -394,6 +419,7 @@ def _load(
                 tracker.at(i),
                 existing,
                 notes if notes is not None else [],
+                i in by_lines,
             )
             rows.append(counts)
             problems.extend(first)
@@ -415,6 +441,9 @@ def _load(
             ],
         )
         con.execute("COMMIT")
+    except _ReadByLines:
+        _rollback(con)
+        raise _ReadByLines(i) from None
     except BaseException as exc:
         _rollback(con)
         translated = _translated(exc, ws)
@@ -542,29 +571,45 @@ def _load_one(
     step: Callable[[str, str], None],
     existing: Callable[[Any], Any] | None = None,
     notes: list[str] | None = None,
+    by_lines: bool = False,
 ) -> tuple[dict[str, Any], list[RowProblem]]:
-    """Stage, check and write one source inside the open transaction."""
+    """Stage, check and write one source inside the open transaction.
+
+    ``by_lines``: read a JSON-lines source line by line (a previous try found a broken line).
+
+    Raises
+    ------
+    _ReadByLines
+        If DuckDB's reader refused a JSON-lines source for a malformed line.
+    """
     spec = table_spec(table)
     for temp in CSV_REJECTS:  # the CSV reader refuses to reuse them
         con.execute(f"DROP TABLE IF EXISTS {temp}")
-    try:
-        if src.kind == "jsonl":
-            # ids as JSON values, never through a float (see json_with_text_columns)
-            src = json_with_text_columns(con, src, lambda c: _is_id(mapping, c))
-        # row numbers are the rows' positions in the file: keep the file's order while numbering
-        con.execute("SET preserve_insertion_order = true")
-        step(
-            "read",
-            f"CREATE OR REPLACE TEMP TABLE {_RAW} AS "
-            f"SELECT row_number() OVER () AS {ROW_COLUMN}, * FROM {src.relation}",
-        )
-    except duckdb.Error as exc:
-        if isinstance(exc, duckdb.InterruptException) or _translated(exc, ws) is not exc:
-            raise
-        raise read_error(src, exc) from None
+    if by_lines:
+        # a line is not JSON: read the file line by line, and refuse only that line
+        line_problems(con, src, _LINES)  # (creates the table, empty for JSON lines)
+        n_lines = jsonl_by_lines(con, src, _RAW, _LINES, ROW_COLUMN, lambda c: _is_id(mapping, c))
+    else:
+        try:
+            if src.kind == "jsonl":
+                # ids as JSON values, never through a float (see json_with_text_columns)
+                src = json_with_text_columns(con, src, lambda c: _is_id(mapping, c))
+            # row numbers are the rows' positions in the file: keep the file's order
+            con.execute("SET preserve_insertion_order = true")
+            step(
+                "read",
+                f"CREATE OR REPLACE TEMP TABLE {_RAW} AS "
+                f"SELECT row_number() OVER () AS {ROW_COLUMN}, * FROM {src.relation}",
+            )
+        except duckdb.Error as exc:
+            if isinstance(exc, duckdb.InterruptException) or _translated(exc, ws) is not exc:
+                raise
+            if src.kind == "jsonl" and "Malformed JSON" in str(exc) and _plain(src):
+                raise _ReadByLines from None  # the failed read has aborted the transaction
+            raise read_error(src, exc) from None
+        n_lines = line_problems(con, src, _LINES)
     con.execute("SET preserve_insertion_order = false")  # (also reset by ingest() on failure)
-    n_lines = line_problems(con, src, _LINES)
-    if n_lines:
+    if n_lines and src.kind == "csv":
         # the reader kept the other rows in order: give each its position in the file back
         con.execute(
             f"UPDATE {_RAW} SET {ROW_COLUMN} = {ROW_COLUMN} + "
@@ -705,6 +750,15 @@ def _check_keys(con: Any, plan: LoadPlan, table: str) -> None:
         """
     )
     con.execute("DROP TABLE _rox_keys")
+
+
+class _ReadByLines(Exception):  # a signal from _load_one to _load, never raised out of them
+    """A JSON-lines source has a malformed line: load again, reading it line by line."""
+
+
+def _plain(src: Source) -> bool:
+    """Whether ``src`` is an uncompressed file (which can be read again line by line)."""
+    return src.path is not None and not src.path.lower().endswith(".gz")
 
 
 def _is_id(mapping: ColumnMapping, column: str) -> bool:

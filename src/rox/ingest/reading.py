@@ -9,14 +9,17 @@ can act on:
   cut-off last line), each becoming a problem of its row, so that a quarantining load puts it in
   ``rejects`` and loads the rest; a file that is not UTF-8 is refused whole, with the encoding
   option to use;
+- JSON lines that are not JSON (:func:`jsonl_by_lines`): DuckDB's reader refuses the whole file,
+  so the file is read again line by line, and each broken line becomes a problem of its row;
 - values that read but are broken (:func:`text_problems`): a NUL byte, a quote never closed;
 - repeated header names (:func:`csv_header_notes`), which DuckDB renames (``score``, ``score_1``).
 """
 
 from __future__ import annotations
 
+import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import duckdb
@@ -24,7 +27,14 @@ import duckdb
 from rox.errors import SourceError
 from rox.ingest.sources import CSV_REJECTS, Source
 
-__all__ = ["LINE_COLUMN", "csv_header_notes", "line_problems", "read_error", "text_problems"]
+__all__ = [
+    "LINE_COLUMN",
+    "csv_header_notes",
+    "jsonl_by_lines",
+    "line_problems",
+    "read_error",
+    "text_problems",
+]
 
 #: The ``column`` of a problem about a whole line of a file (it could not be split into fields).
 LINE_COLUMN = "<line>"
@@ -108,6 +118,49 @@ def line_problems(con: Any, src: Source, table: str) -> int:
         rows.append((row, LINE_COLUMN, text, rule, row - i))
     con.executemany(f"INSERT INTO {table} VALUES (?, ?, ?, ?, ?)", rows)
     return len(rows)
+
+
+def jsonl_by_lines(
+    con: Any, src: Source, staged: str, table: str, row: str, is_id: Callable[[str], bool]
+) -> int:
+    """Stage the valid lines of JSON-lines file ``src`` in ``staged``, its broken ones in ``table``.
+
+    The slow path, taken only when DuckDB's reader refused the file: each line is parsed on its
+    own, the valid ones are typed by the structure of them all (ids as JSON values, as
+    :func:`rox.ingest.sources.json_with_text_columns` does), and each line that is not JSON is a
+    problem of its row. Rows are line numbers (blank lines count, and hold no row). Returns the
+    number of broken lines.
+
+    Raises
+    ------
+    SourceError
+        If no line is valid JSON, or the file cannot be read as text.
+    """
+    path = "'" + str(src.path).replace("'", "''") + "'"
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE _rox_jsonl AS SELECT n, l[n] AS line "
+        f"FROM (SELECT string_split(content, chr(10)) AS l FROM read_text({path})), "
+        "range(1, len(l) + 1) AS r(n) WHERE trim(l[n]) <> ''"
+    )
+    (structure,) = con.execute(
+        "SELECT json_group_structure(CAST(line AS JSON)) FROM _rox_jsonl WHERE json_valid(line)"
+    ).fetchone()
+    shape = json.loads(structure) if structure else None
+    if not isinstance(shape, dict) or not shape:
+        raise SourceError(f"{src.name}: cannot read it as JSON lines: no line is a JSON object")
+    shape = {k: ("JSON" if is_id(k) or v == "NULL" else v) for k, v in shape.items()}
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE {staged} AS SELECT n AS {row}, "
+        "unnest(json_transform(line, ?)) FROM _rox_jsonl WHERE json_valid(line) ORDER BY n",
+        [json.dumps(shape)],
+    )
+    con.execute(
+        f"INSERT INTO {table} SELECT n, '{LINE_COLUMN}', line, 'line ' || n || ' is not valid "
+        "JSON (is it cut off?)', NULL FROM _rox_jsonl WHERE NOT json_valid(line)"
+    )
+    (n,) = con.execute(f"SELECT count(*) FROM {table}").fetchone()
+    con.execute("DROP TABLE _rox_jsonl")
+    return int(n)
 
 
 def text_problems(types: Mapping[str, str], kind: str, staged: str, row: str) -> str | None:

@@ -309,6 +309,30 @@ CASES: list[Case] = [
         {
             "r.jsonl": b'{"ts": "2024-01-01", "metric": "nps", "score": 9}\n'
             b'{"ts": "2024-01-02", "metr\n'
+            b'{"ts": "2024-01-03", "metric": "nps", "score": 7}\n'
+        },
+        9,
+        'row 2, column \'<line>\': \'{"ts": "2024-01-02", "metr\': line 2 is not valid JSON',
+    ),
+    Case(
+        "malformed_json_line_quarantined",
+        "responses",
+        {
+            "r.jsonl": b'{"ts": "2024-01-01", "metric": "nps", "score": 9}\n'
+            b'{"ts": "2024-01-02", "metr\n'
+            b'{"ts": "2024-01-03", "metric": "nps", "score": 7}\n'
+        },
+        0,
+        "Loaded 2 of 3 rows into responses (1 rejected",
+        args=("--on-error", "quarantine"),
+    ),
+    Case(
+        "malformed_json_gzipped",
+        "responses",
+        {
+            "r.jsonl.gz": gzip.compress(
+                b'{"ts": "2024-01-01", "metric": "nps", "score": 9}\n{"ts', mtime=0
+            )
         },
         6,
         "cannot read it as JSON lines: Malformed JSON",
