@@ -169,27 +169,36 @@ def text_problems(types: Mapping[str, str], kind: str, staged: str, row: str) ->
     - any text value holding a NUL byte (``chr(0)``): no id or label legitimately does;
     - in a CSV, a value that opens a quote and never closes it (an odd number of ``"`` after an
       opening one): the reader took the rest of the line literally.
+
+    One scan of the staged rows finds both, in every text column.
     """
     texts = [c for c, t in types.items() if t.upper() == "VARCHAR"]
     if not texts:
         return None
-    parts = []
+    found, any_found = [], []
     for c in texts:
         q = '"' + c.replace('"', '""') + '"'
         name = "'" + c.replace("'", "''") + "'"
-        parts.append(
-            f"SELECT {row} AS row, {name} AS \"column\", replace({q}, chr(0), '\\0') AS value, "
-            f"'contains a NUL byte (\\0): not text' AS rule FROM {staged} "
-            f"WHERE contains({q}, chr(0))"
+        nul = f"contains({q}, chr(0))"
+        found.append(
+            f"CASE WHEN {nul} THEN {{'column': {name}, 'value': replace({q}, chr(0), '\\0'), "
+            "'rule': 'contains a NUL byte (\\0): not text'} END"
         )
+        any_found.append(nul)
         if kind == "csv":
+            opened = f"starts_with({q}, '\"')"
             odd = f"(length({q}) - length(replace({q}, '\"', ''))) % 2 = 1"
-            parts.append(
-                f"SELECT {row}, {name}, {q}, 'a quote opened here is never closed; the rest of "
-                f"the line was read as text' FROM {staged} "
-                f"WHERE starts_with({q}, '\"') AND {odd}"
+            found.append(
+                f"CASE WHEN {opened} AND {odd} THEN {{'column': {name}, 'value': {q}, 'rule': "
+                "'a quote opened here is never closed; the rest of the line was read as text'} "
+                "END"
             )
-    return "\nUNION ALL\n".join(parts)
+            any_found.append(opened)
+    return (
+        'SELECT row, p."column", p.value, p.rule FROM ('
+        f"SELECT {row} AS row, unnest(list_filter([{', '.join(found)}], x -> x IS NOT NULL)) AS p "
+        f"FROM {staged} WHERE {' OR '.join(any_found)})"
+    )
 
 
 def csv_header_notes(con: Any, src: Source, names: list[str]) -> list[str]:
