@@ -7,12 +7,14 @@ know rox::
     RoxError
     ├── WorkspaceError
     │   ├── EngineNotSupportedError  (ValueError)  the URL names an engine rox cannot open
-    │   └── TableNotFoundError       (KeyError)    a canonical table is unknown or empty
+    │   ├── TableNotFoundError       (KeyError)    a canonical table is unknown or empty
+    │   └── WorkspaceWriteError      (OSError)     the engine cannot write (permission, full disk)
     ├── IngestError                  (ValueError)
     │   ├── SourceError              (OSError)     a file is missing, unreadable, of unknown format
     │   ├── MappingError                           a TOML column mapping is malformed
     │   ├── SchemaError                            a required column is missing or mistyped
     │   └── ValidationError                        rows break a rule; carries the problems found
+    ├── LoadCancelledError           (RuntimeError)  a load was interrupted; nothing written
     ├── MetricError                  (ValueError)  a metric was asked for with impossible settings
     ├── NotFittedError               (ValueError, AttributeError)  a model was used before fit()
     └── ConvergenceError             (RuntimeError)  a model fit did not converge
@@ -29,6 +31,7 @@ __all__ = [
     "ConvergenceError",
     "EngineNotSupportedError",
     "IngestError",
+    "LoadCancelledError",
     "MappingError",
     "MetricError",
     "NotFittedError",
@@ -39,6 +42,7 @@ __all__ = [
     "TableNotFoundError",
     "ValidationError",
     "WorkspaceError",
+    "WorkspaceWriteError",
 ]
 
 
@@ -59,6 +63,21 @@ class TableNotFoundError(WorkspaceError, KeyError):
 
     def __str__(self) -> str:  # KeyError quotes its message; show it plainly.
         return str(self.args[0]) if self.args else ""
+
+
+class WorkspaceWriteError(WorkspaceError, OSError):
+    """The engine could not write to the workspace (no permission, no space left on device).
+
+    The message gives the operating system's own reason; the load that hit it wrote nothing.
+    """
+
+
+class LoadCancelledError(RoxError, RuntimeError):
+    """A load was interrupted (Ctrl-C) and rolled back: nothing was written.
+
+    Not a :class:`KeyboardInterrupt`: the interrupt has been handled (the load rolled back), and
+    the ``rox`` command reports it in one line with exit code 130.
+    """
 
 
 class IngestError(RoxError, ValueError):
@@ -151,6 +170,8 @@ EXIT_CODES: dict[type[RoxError], int] = {
     RoxError: 1,
     WorkspaceError: 3,
     EngineNotSupportedError: 13,
+    WorkspaceWriteError: 14,
+    LoadCancelledError: 130,  # as a shell reports a command stopped by SIGINT (128 + 2)
     TableNotFoundError: 4,
     IngestError: 5,
     SourceError: 6,

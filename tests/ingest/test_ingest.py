@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -393,3 +394,121 @@ def test_progress_is_reported_up_to_done(ws):
     ws.ingest("responses", _responses(), progress=seen.append)
     assert seen == sorted(seen)
     assert seen[-1] == 1.0
+
+
+# -- #15: ids are exact text, timestamps plausible, lines named ------------------------------------
+def test_json_ids_never_pass_through_a_float(ws, tmp_path):
+    source = tmp_path / "c.jsonl"
+    records = [
+        {"customer_id": 9007199254740993},
+        {"customer_id": 9007199254740992},
+        {"customer_id": 0.5},
+    ]
+    source.write_text("".join(json.dumps(r) + "\n" for r in records))
+    report = ws.ingest("customers", source, on_error="quarantine")
+    assert (report.rows_loaded, report.rows_rejected) == (2, 1)
+    result = sorted(ws.table("customers").execute()["customer_id"])
+    assert result == ["9007199254740992", "9007199254740993"]
+    assert report.problems[0].row == 3 and report.problems[0].rule.startswith("not an exact id")
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (123.0, "123"),
+        (-7.0, "-7"),
+        (9007199254740991.0, "9007199254740991"),  # 2^53 - 1: exact
+        (9007199254740992.0, None),  # 2^53: its neighbour 2^53 + 1 reads the same
+        (1.5, None),
+        (float("nan"), None),
+    ],
+)
+def test_float_ids_are_kept_only_when_exact(ws, tmp_path, value, expected):
+    source = tmp_path / "c.parquet"
+    pd.DataFrame({"customer_id": [value]}).to_parquet(source)
+    report = ws.ingest("customers", source, on_error="quarantine")
+    result = ws.table("customers").execute()["customer_id"].tolist()
+    if expected is None:
+        # NaN is a missing id, any other a float that is not exact
+        assert report.rows_rejected == 1 and result == []
+    else:
+        assert result == [expected]
+
+
+@pytest.mark.parametrize(
+    ("ts", "ok"),
+    [
+        ("1899-12-31 23:59:59", False),
+        ("1900-01-01 00:00:00", True),
+        ("2100-12-31 23:59:59", True),
+        ("2101-01-01 00:00:00", False),
+        ("infinity", False),
+        ("epoch", False),
+    ],
+)
+def test_timestamps_outside_the_plausible_range_are_refused(ws, ts, ok):
+    frame = pd.DataFrame({"ts": [ts], "metric": ["nps"], "score": [9]})
+    report = ws.ingest("responses", frame, on_error="quarantine")
+    assert report.rows_loaded == int(ok)
+
+
+def test_the_plausible_range_is_set_in_the_mapping(ws):
+    frame = pd.DataFrame(
+        {"ts": ["1850-06-01", "1849-12-31"], "metric": ["nps"] * 2, "score": [9, 8]}
+    )
+    mapping = {"timestamps": {"earliest": "1850-01-01", "latest": "2030-12-31"}}
+    with pytest.raises(ValidationError) as err:
+        ws.ingest("responses", frame, mapping=mapping)
+    assert [p.row for p in err.value.problems] == [2]
+    assert "outside the plausible range 1850-01-01 to 2030-12-31" in err.value.problems[0].rule
+
+
+def test_rows_after_a_broken_line_keep_their_place_in_the_file(ws, tmp_path):
+    source = tmp_path / "r.csv"
+    source.write_text(
+        "response_id,ts,metric,score\n"
+        "r1,2024-01-01,nps,9\n"
+        "r2,2024-01-02,nps,8,extra\n"
+        "r3,2024-01-03,nps,99\n"  # row 3: outside the scale
+        "r4,2024-01-0\n"
+        "r5,2024-01-05,nps,1\n"
+    )
+    report = ws.ingest("responses", source, on_error="quarantine")
+    assert (report.rows_read, report.rows_loaded, report.rows_rejected) == (5, 2, 3)
+    result = [(p.row, p.column) for p in report.problems]
+    assert result == [(2, "<line>"), (3, "score"), (4, "<line>")]
+    rejects = ws.table("rejects").execute().sort_values("row")
+    assert json.loads(rejects["record"].iloc[0]) == {"line": "r2,2024-01-02,nps,8,extra"}
+
+
+@pytest.mark.parametrize(
+    ("mapping", "says"),
+    [
+        ({"ignore": "comment"}, "ignore must be a list of column names"),
+        ({"timestamps": {"timezone": "/etc/passwd"}}, "is not a time zone name"),
+        ({"timestamps": {"earliest": "soon"}}, "'soon' is not a date"),
+        ({"timestamps": {"earliest": "2000-01-01", "latest": "1999-01-01"}}, "is after latest"),
+        ({"encoding": "nope"}, "unknown text encoding 'nope'"),
+        ({"encoding": "rot13"}, "unknown text encoding 'rot13'"),  # a codec, but not of text
+    ],
+)
+def test_malformed_mappings_are_refused(mapping, says):
+    with pytest.raises(MappingError, match=re.escape(says)):
+        ColumnMapping.from_dict(mapping)
+
+
+def test_an_encoding_is_read_and_the_rows_are_unicode(ws, tmp_path):
+    source = tmp_path / "r.csv"
+    source.write_bytes("ts,metric,score,comment\n2024-01-01,nps,9,très bien 5 €\n".encode("cp1252"))
+    with pytest.raises(SourceError, match="is not UTF-8 text"):
+        ws.ingest("responses", source)
+    ws.ingest("responses", source, mapping={"encoding": "cp1252"})
+    assert ws.table("responses").execute()["comment"].tolist() == ["très bien 5 €"]
+
+
+def test_a_top_level_key_written_inside_a_scale_is_refused():
+    # TOML puts `ignore` after [scales.csat] inside that table: say so instead of ignoring it
+    with pytest.raises(MappingError, match=r"unknown key\(s\) in \[scales.csat\]: ignore"):
+        ColumnMapping.from_dict(
+            {"scales": {"csat": {"low": 1, "high": 10, "top_from": 8, "ignore": ["x"]}}}
+        )

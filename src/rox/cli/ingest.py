@@ -16,8 +16,10 @@ from rox.cli._app import (
     app,
     console,
     emit,
+    err_console,
     progress_bar,
 )
+from rox.errors import LoadCancelledError
 from rox.ingest import ingest as load
 from rox.schema import TABLES
 
@@ -40,9 +42,13 @@ class InputFormat(enum.StrEnum):
 @app.command()
 def ingest(
     table: Annotated[str, typer.Argument(help=f"Canonical table: {', '.join(TABLES)}.")],
-    files: Annotated[list[Path], typer.Argument(help="CSV, Parquet or JSON-lines files.")],
+    # readable=False: rox itself says why a file cannot be read (an I/O error, not a usage error)
+    files: Annotated[
+        list[Path], typer.Argument(help="CSV, Parquet or JSON-lines files.", readable=False)
+    ],
     mapping: Annotated[
-        Path | None, typer.Option("--mapping", "-m", help="TOML column mapping.")
+        Path | None,
+        typer.Option("--mapping", "-m", help="TOML column mapping.", readable=False),
     ] = None,
     on_error: Annotated[
         OnError,
@@ -58,24 +64,39 @@ def ingest(
             "--input-format", help="csv, parquet or jsonl, when the suffix does not tell."
         ),
     ] = None,
+    encoding: Annotated[
+        str | None,
+        typer.Option(
+            "--encoding",
+            help="Text encoding of the files when not UTF-8, e.g. cp1252 (Windows, Western "
+            "Europe), latin-1, utf-16.",
+        ),
+    ] = None,
     workspace: WorkspaceOption = None,
     fmt: FormatOption = OutputFormat.table,
 ) -> None:
     """Load FILES into TABLE as one atomic load; re-loading the same rows adds nothing."""
-    with rox.open(workspace) as ws, progress_bar(f"Loading {table}") as advance:
-        report = load(
-            ws,
-            table,
-            [str(f) for f in files],
-            mapping=mapping,
-            on_error=on_error.value,
-            progress=advance,
-            fmt=None if input_format is None else input_format.value,
-        )
+    try:
+        with rox.open(workspace) as ws, progress_bar(f"Loading {table}") as advance:
+            report = load(
+                ws,
+                table,
+                [str(f) for f in files],
+                mapping=mapping,
+                on_error=on_error.value,
+                progress=advance,
+                fmt=None if input_format is None else input_format.value,
+                encoding=encoding,
+            )
+    except KeyboardInterrupt:  # outside the load's transaction: nothing was written
+        raise LoadCancelledError("load cancelled (interrupted); nothing was written") from None
     if fmt is OutputFormat.table:
         console.print(str(report), highlight=False, markup=False)
         for problem in report.problems[:5]:
             console.print(f"  rejected: {problem}", highlight=False, markup=False)
+    else:  # the frame goes to standard output; what else the report says, to standard error
+        for note in report.notes:
+            err_console.print(f"note: {note}", highlight=False, markup=False)
     emit(report.to_frame(), fmt, title=f"Load {report.load_id}")
 
 

@@ -4,7 +4,7 @@ See :func:`ingest` (also :meth:`rox.Workspace.ingest`) and :mod:`rox.ingest.mapp
 column mapping.
 """
 
-from rox.ingest.load import LoadReport, ingest
+from rox.ingest.load import LoadReport, ingest, reconcile
 from rox.ingest.mapping import ColumnMapping, load_mapping
 
-__all__ = ["ColumnMapping", "LoadReport", "ingest", "load_mapping"]
+__all__ = ["ColumnMapping", "LoadReport", "ingest", "load_mapping", "reconcile"]

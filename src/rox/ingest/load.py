@@ -16,16 +16,23 @@ Rows already in the workspace with the same key and the same content are skipped
 file twice adds nothing the second time; the same key with different content is a rejected row,
 never an overwrite. Each load is recorded in ``rox_loads``. A load of events rebuilds the journey
 index, if the workspace has one (:mod:`rox.journey.index`).
+
+A load is all or nothing even across a crash: every row carries its ``_load_id``, and before each
+load :func:`reconcile` removes what an interrupted load left behind (rows whose load has no record
+in ``rox_loads``, or a last load whose record does not match its rows). DuckDB alone does not
+guarantee it: killed during the commit of a large load, DuckDB 1.5.6 was seen to keep the big
+table's rows and lose the one-row record written in the same transaction (docs/ingest.md).
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
 import tempfile
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Literal
 
 import duckdb
@@ -34,10 +41,32 @@ import pandas as pd
 
 from rox import engines
 from rox._sql import ident, literal
-from rox.errors import IngestError, RowProblem, SourceError, ValidationError, WorkspaceError
-from rox.ingest.mapping import ColumnMapping, load_mapping
+from rox.errors import (
+    IngestError,
+    LoadCancelledError,
+    MappingError,
+    RowProblem,
+    RoxError,
+    ValidationError,
+    WorkspaceError,
+    WorkspaceWriteError,
+)
+from rox.ingest.mapping import ColumnMapping, check_encoding, load_mapping
+from rox.ingest.reading import (
+    csv_header_notes,
+    jsonl_by_lines,
+    line_problems,
+    read_error,
+    text_problems,
+)
 from rox.ingest.rules import ROW_COLUMN, LoadPlan, hash_sql
-from rox.ingest.sources import Format, Source, open_source
+from rox.ingest.sources import (
+    CSV_REJECTS,
+    Format,
+    Source,
+    json_with_text_columns,
+    open_source,
+)
 from rox.results import Result
 from rox.schema import (
     DERIVED,
@@ -46,18 +75,20 @@ from rox.schema import (
     LOADS_TABLE,
     REJECTS_TABLE,
     SCALES_TABLE,
+    TABLES,
     table_spec,
 )
 
 if TYPE_CHECKING:
     from rox.workspace import Workspace
 
-__all__ = ["LoadReport", "ingest"]
+__all__ = ["LoadReport", "ingest", "reconcile"]
 
 #: How many problems a ValidationError or LoadReport carries (the rejects table keeps them all).
 PROBLEMS_KEPT = 20
 
 _RAW, _TYPED, _PROBLEMS, _SKIPPED = "_rox_raw", "_rox_typed", "_rox_problems", "_rox_skipped"
+_LINES = "_rox_lines"  # CSV lines the reader could not split into fields
 # Share of a source's load time spent in each step, for the progress callback.
 _STEPS = {"read": 0.55, "parse": 0.2, "check": 0.1, "write": 0.15}
 
@@ -77,11 +108,15 @@ class LoadReport(Result):
         The canonical table loaded.
     problems : list of RowProblem
         The first problems found (all of them are in the ``rejects`` table).
+    notes : list of str
+        What the user should know that is not a rejected row: a repeated header name, what
+        :func:`reconcile` removed of an interrupted earlier load.
     """
 
     load_id: int = 0
     table: str = ""
     problems: list[RowProblem] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
     @property
     def rows_read(self) -> int:
@@ -110,7 +145,8 @@ class LoadReport(Result):
             extra.append(f"{self.rows_skipped:,} skipped as already loaded or repeated")
         if self.rows_rejected:
             extra.append(f"{self.rows_rejected:,} rejected, see `rox rejects {self.load_id}`")
-        return text + (f" ({'; '.join(extra)})" if extra else "") + f" [load {self.load_id}]"
+        text += (f" ({'; '.join(extra)})" if extra else "") + f" [load {self.load_id}]"
+        return "\n".join([text, *(f"note: {n}" for n in self.notes)])
 
     def __repr__(self) -> str:
         return str(self)
@@ -125,6 +161,7 @@ def ingest(
     on_error: Literal["raise", "quarantine"] = "raise",
     progress: Callable[[float], None] | None = None,
     fmt: Format | None = None,
+    encoding: str | None = None,
 ) -> LoadReport:
     """Load ``source`` into canonical table ``table`` of ``ws``, atomically.
 
@@ -146,6 +183,9 @@ def ingest(
         Called with the fraction done (0 to 1) while the load runs.
     fmt : {'csv', 'parquet', 'jsonl'}, optional
         Format of files whose suffix does not tell.
+    encoding : str, optional
+        Text encoding of CSV and JSON-lines files that are not UTF-8 (a Python codec name such
+        as ``cp1252``); overrides the mapping's ``encoding``.
 
     Returns
     -------
@@ -159,6 +199,10 @@ def ingest(
         If a source lacks a required column; nothing was loaded.
     SourceError, MappingError
         If a source cannot be read or the mapping is invalid; nothing was loaded.
+    WorkspaceWriteError
+        If the engine cannot write (no permission, disk full); nothing was loaded.
+    LoadCancelledError
+        If the load was interrupted (Ctrl-C); nothing was loaded.
 
     Examples
     --------
@@ -175,9 +219,12 @@ def ingest(
     spec = table_spec(table)
     plan_mapping = load_mapping(mapping)
     plan_mapping.check(spec)
+    if encoding is not None:
+        plan_mapping = replace(plan_mapping, encoding=check_encoding(encoding, "encoding option"))
     sources = list(source) if isinstance(source, list | tuple) else [source]
     if not sources:
         raise IngestError("nothing to load: no source given")
+    notes = reconcile(ws)
     loads = ws.table(LOADS_TABLE)
     job = _Job(
         table=spec.name,
@@ -191,7 +238,7 @@ def ingest(
     )
     if ws.engine.name == "duckdb":
         # validate and write inside the workspace itself, in one transaction
-        rows, problems = _load(ws, job)
+        rows, problems = _load(ws, job, notes=notes)
     else:
         # validate in a DuckDB staging database next to this process, then append what it
         # accepted to the workspace's engine as one commit
@@ -200,7 +247,7 @@ def ingest(
             url = engines.parse_url(f"duckdb://{folder}/stage.duckdb")
             stage = type(ws)(engines.connect(url))
             try:
-                rows, problems = _stage(ws, stage, job)
+                rows, problems = _stage(ws, stage, job, notes)
             finally:
                 stage.close()
     frame = pd.DataFrame(
@@ -211,8 +258,85 @@ def ingest(
     if progress is not None:
         progress(1.0)
     return LoadReport(
-        frame=frame, load_id=job.load_id, table=spec.name, problems=problems[:PROBLEMS_KEPT]
+        frame=frame,
+        load_id=job.load_id,
+        table=spec.name,
+        problems=problems[:PROBLEMS_KEPT],
+        notes=notes,
     )
+
+
+def reconcile(ws: Workspace) -> list[str]:
+    """Remove what an interrupted load left in a DuckDB workspace; return what was done.
+
+    Every row a load writes carries its ``_load_id`` (``load_id`` in ``rejects``), and the load's
+    record in ``rox_loads`` gives its counts. After a crash, a load is kept only when it is whole:
+
+    - rows whose load id is above every recorded load (the record was lost, or never written)
+      are removed;
+    - the last recorded load must hold exactly the rows and rejects its record counts; if not,
+      its rows, rejects and record are removed.
+
+    A load that completed is never touched (earlier loads cannot be in flight: one process writes
+    a DuckDB file at a time). :func:`ingest` calls this before each load; call it after a crash to
+    clean up at once. Other engines commit a load in one engine transaction (PostgreSQL) or write
+    the record last (Spark), and are left as they are.
+
+    Returns
+    -------
+    list of str
+        One sentence per repair (empty when the workspace was consistent).
+    """
+    if ws.engine.name != "duckdb" or ws.read_only:
+        return []
+    con = ws.backend.con
+    notes: list[str] = []
+    targets = [(name, LOAD_COLUMN) for name in TABLES] + [(REJECTS_TABLE, "load_id")]
+    con.execute("BEGIN TRANSACTION")
+    try:
+        last = int(
+            con.execute(f"SELECT coalesce(max(load_id), 0) FROM {LOADS_TABLE}").fetchone()[0]
+        )
+        for name, column in targets:
+            (n,) = con.execute(
+                f"SELECT count(*) FROM {ident(name)} WHERE {ident(column)} > ?", [last]
+            ).fetchone()
+            if n:
+                con.execute(f"DELETE FROM {ident(name)} WHERE {ident(column)} > ?", [last])
+                notes.append(
+                    f"removed {n:,} rows of {name} written by an interrupted load that was never "
+                    "recorded (the process was stopped while it committed)"
+                )
+        record = con.execute(
+            "SELECT any_value(table_name), sum(rows_loaded), sum(rows_rejected) "
+            f"FROM {LOADS_TABLE} "
+            "WHERE load_id = ?",
+            [last],
+        ).fetchone()
+        if last and record[0] in TABLES:
+            table, loaded, rejected = record[0], int(record[1]), int(record[2])
+            (have,) = con.execute(
+                f"SELECT count(*) FROM {ident(table)} WHERE {LOAD_COLUMN} = ?", [last]
+            ).fetchone()
+            (have_rejected,) = con.execute(
+                f"SELECT count(*) FROM (SELECT DISTINCT source, row FROM {REJECTS_TABLE} "
+                "WHERE load_id = ?)",
+                [last],
+            ).fetchone()
+            if (have, have_rejected) != (loaded, rejected):
+                con.execute(f"DELETE FROM {ident(table)} WHERE {LOAD_COLUMN} = ?", [last])
+                con.execute(f"DELETE FROM {REJECTS_TABLE} WHERE load_id = ?", [last])
+                con.execute(f"DELETE FROM {LOADS_TABLE} WHERE load_id = ?", [last])
+                notes.append(
+                    f"removed load {last} of {table}: its record counts {loaded:,} rows and "
+                    f"{rejected:,} rejected, but {have:,} and {have_rejected:,} were found (the "
+                    "process was stopped while it committed); load its files again"
+                )
+        con.execute("COMMIT")
+    except BaseException as exc:
+        _rollback(con)
+        raise _translated(exc, ws) from exc
+    return notes
 
 
 def _refresh_derived(ws: Workspace, table: str) -> None:
@@ -242,24 +366,52 @@ class _Job:
 
 
 def _load(
-    ws: Workspace, job: _Job, existing: Callable[[Any], Any] | None = None
+    ws: Workspace,
+    job: _Job,
+    existing: Callable[[Any], Any] | None = None,
+    *,
+    notes: list[str] | None = None,
 ) -> tuple[list[dict[str, Any]], list[RowProblem]]:
     """Read, check and write ``job.sources`` into DuckDB workspace ``ws`` in one transaction.
 
     ``existing`` (for staged loads) returns the rows of the real table with the given keys, so
-    that key checks see what the workspace already holds.
+    that key checks see what the workspace already holds. ``notes`` receives what the report
+    should say besides the counts.
     """
+    start = len(notes) if notes is not None else 0
+    by_lines: set[int] = set()
+    while True:
+        try:
+            return _load_once(ws, job, existing, notes, by_lines)
+        except _ReadByLines as exc:  # rolled back: load again, that source read line by line
+            by_lines.add(exc.args[0])
+            if notes is not None:
+                del notes[start:]
+
+
+def _load_once(
+    ws: Workspace,
+    job: _Job,
+    existing: Callable[[Any], Any] | None,
+    notes: list[str] | None,
+    by_lines: set[int],
+) -> tuple[list[dict[str, Any]], list[RowProblem]]:
+    """One try of :func:`_load`."""
     con = ws.backend.con
+    _check_mapping_on_engine(con, job.mapping)
     tracker = _Progress(con, job.progress, len(job.sources))
     rows: list[dict[str, Any]] = []
     problems: list[RowProblem] = []
     views: list[str] = []
+    temporary: list[str] = []
     con.execute("BEGIN TRANSACTION")
     try:
         for i, item in enumerate(job.sources):
-            src = open_source(con, item, fmt=job.fmt)
+            src = open_source(con, item, fmt=job.fmt, encoding=job.mapping.encoding)
             if src.kind == "frame":
                 views.append(src.relation)
+            if src.temporary and src.path:
+                temporary.append(src.path)
             counts, first = _load_one(
                 con,
                 ws,
@@ -271,6 +423,8 @@ def _load(
                 job.on_error,
                 tracker.at(i),
                 existing,
+                notes if notes is not None else [],
+                i in by_lines,
             )
             rows.append(counts)
             problems.extend(first)
@@ -292,21 +446,89 @@ def _load(
             ],
         )
         con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
+    except _ReadByLines:
+        _rollback(con)
+        raise _ReadByLines(i) from None
+    except BaseException as exc:
+        _rollback(con)
+        translated = _translated(exc, ws)
+        if translated is exc:
+            raise
+        raise translated from exc
     finally:
-        con.execute("SET preserve_insertion_order = false")
         tracker.stop()
-        for view in views:
-            con.unregister(view)
-        for temp in (_RAW, _TYPED, _PROBLEMS, _SKIPPED):
-            con.execute(f"DROP TABLE IF EXISTS {temp}")
+        # after a failed commit the database may refuse everything: the cause is what matters
+        with contextlib.suppress(duckdb.Error):
+            con.execute("SET preserve_insertion_order = false")
+            for view in views:
+                con.unregister(view)
+            for temp in (_RAW, _TYPED, _PROBLEMS, _SKIPPED, _LINES, *CSV_REJECTS):
+                con.execute(f"DROP TABLE IF EXISTS {temp}")
+        for path in temporary:
+            with contextlib.suppress(OSError):
+                os.unlink(path)
     return rows, problems
 
 
+def _rollback(con: Any) -> None:
+    """Roll back the open transaction, if any is left (a failed COMMIT has closed it already)."""
+    with contextlib.suppress(duckdb.Error):
+        con.execute("ROLLBACK")
+
+
+#: Words of the operating system's reasons for a failed write, as DuckDB passes them on.
+_WRITE_FAILURES = (
+    "No space left on device",
+    "Permission denied",
+    "Read-only file system",
+    "Disk quota exceeded",
+    "could not write",
+    "Could not write",
+)
+
+
+def _translated(exc: BaseException, ws: Workspace) -> BaseException:
+    """The rox error a failed load should raise instead of ``exc`` (``exc`` itself if none)."""
+    text = str(exc)
+    if isinstance(exc, RoxError):  # said already (a SourceError is an OSError too)
+        return exc
+    if isinstance(exc, KeyboardInterrupt | duckdb.InterruptException) or (
+        isinstance(exc, RuntimeError) and "interrupted" in text.lower()
+    ):
+        return LoadCancelledError("load cancelled (interrupted); nothing was written")
+    if isinstance(exc, duckdb.Error | OSError) and any(w in text for w in _WRITE_FAILURES):
+        reason = next(w for w in _WRITE_FAILURES if w in text)
+        detail = text.strip().splitlines()[0]
+        return WorkspaceWriteError(
+            f"cannot write to workspace {ws.url}: {reason} ({detail}); nothing was loaded"
+        )
+    return exc
+
+
+def _check_mapping_on_engine(con: Any, mapping: ColumnMapping) -> None:
+    """Refuse a time zone or timestamp format that DuckDB does not know, before reading rows."""
+    if mapping.timezone.upper() != "UTC":
+        (known,) = con.execute(
+            "SELECT count(*) FROM pg_timezone_names() WHERE name = ?", [mapping.timezone]
+        ).fetchone()
+        if not known:
+            raise MappingError(
+                f"{mapping.origin}: [timestamps] timezone {mapping.timezone!r} is not a time zone "
+                "DuckDB knows; expected an IANA name such as 'Europe/Paris' or 'America/New_York'"
+            )
+    if mapping.timestamp_format:
+        try:
+            con.execute("SELECT try_strptime('', ?)", [mapping.timestamp_format])
+        except duckdb.Error as exc:
+            reason = str(exc).strip().splitlines()[0].split("Error: ", 1)[-1]
+            raise MappingError(
+                f"{mapping.origin}: [timestamps] format {mapping.timestamp_format!r} is not a "
+                f"strptime format DuckDB knows ({reason}); e.g. '%d/%m/%Y %H:%M'"
+            ) from None
+
+
 def _stage(
-    ws: Workspace, stage: Workspace, job: _Job
+    ws: Workspace, stage: Workspace, job: _Job, notes: list[str]
 ) -> tuple[list[dict[str, Any]], list[RowProblem]]:
     """Load into DuckDB workspace ``stage``, then append the accepted rows to ``ws``."""
     table, load_id = job.table, job.load_id
@@ -321,7 +543,7 @@ def _stage(
         t = ws.table(table)
         return t.semi_join(wanted, t[KEY_COLUMN] == wanted[KEY_COLUMN]).to_pyarrow()
 
-    rows, problems = _load(stage, job, existing)
+    rows, problems = _load(stage, job, existing, notes=notes)
     loaded = stage.table(table).schema()
     new_columns = {n: str(d) for n, d in loaded.items() if n not in target}
 
@@ -353,21 +575,51 @@ def _load_one(
     on_error: str,
     step: Callable[[str, str], None],
     existing: Callable[[Any], Any] | None = None,
+    notes: list[str] | None = None,
+    by_lines: bool = False,
 ) -> tuple[dict[str, Any], list[RowProblem]]:
-    """Stage, check and write one source inside the open transaction."""
+    """Stage, check and write one source inside the open transaction.
+
+    ``by_lines``: read a JSON-lines source line by line (a previous try found a broken line).
+
+    Raises
+    ------
+    _ReadByLines
+        If DuckDB's reader refused a JSON-lines source for a malformed line.
+    """
     spec = table_spec(table)
-    # row numbers are the rows' positions in the file: keep the file's order while numbering
-    con.execute("SET preserve_insertion_order = true")
-    try:
-        step(
-            "read",
-            f"CREATE OR REPLACE TEMP TABLE {_RAW} AS "
-            f"SELECT row_number() OVER () AS {ROW_COLUMN}, * FROM {src.relation}",
-        )
-    except duckdb.Error as exc:
-        first_line = str(exc).strip().splitlines()[0]
-        raise SourceError(f"{src.name}: cannot read it as {src.kind}: {first_line}") from None
+    for temp in CSV_REJECTS:  # the CSV reader refuses to reuse them
+        con.execute(f"DROP TABLE IF EXISTS {temp}")
+    if by_lines:
+        # a line is not JSON: read the file line by line, and refuse only that line
+        line_problems(con, src, _LINES)  # (creates the table, empty for JSON lines)
+        n_lines = jsonl_by_lines(con, src, _RAW, _LINES, ROW_COLUMN, lambda c: _is_id(mapping, c))
+    else:
+        try:
+            if src.kind == "jsonl":
+                # ids as JSON values, never through a float (see json_with_text_columns)
+                src = json_with_text_columns(con, src, lambda c: _is_id(mapping, c))
+            # row numbers are the rows' positions in the file: keep the file's order
+            con.execute("SET preserve_insertion_order = true")
+            step(
+                "read",
+                f"CREATE OR REPLACE TEMP TABLE {_RAW} AS "
+                f"SELECT row_number() OVER () AS {ROW_COLUMN}, * FROM {src.relation}",
+            )
+        except duckdb.Error as exc:
+            if isinstance(exc, duckdb.InterruptException) or _translated(exc, ws) is not exc:
+                raise
+            if src.kind == "jsonl" and "Malformed JSON" in str(exc) and _plain(src):
+                raise _ReadByLines from None  # the failed read has aborted the transaction
+            raise read_error(src, exc) from None
+        n_lines = line_problems(con, src, _LINES)
     con.execute("SET preserve_insertion_order = false")  # (also reset by ingest() on failure)
+    if n_lines and src.kind == "csv":
+        # the reader kept the other rows in order: give each its position in the file back
+        con.execute(
+            f"UPDATE {_RAW} SET {ROW_COLUMN} = {ROW_COLUMN} + "
+            f"(SELECT count(*) FROM {_LINES} AS l WHERE l.before < {_RAW}.{ROW_COLUMN})"
+        )
     types = {
         name: dtype
         for name, dtype in con.execute(
@@ -375,6 +627,8 @@ def _load_one(
         ).fetchall()
         if name != ROW_COLUMN
     }
+    if notes is not None:
+        notes.extend(csv_header_notes(con, src, list(types)))
     plan = LoadPlan(spec, mapping, types, src.name, known_scales)
     key = plan.natural_key_origin()
     complete = (
@@ -384,10 +638,18 @@ def _load_one(
     typed = plan.typed_select(_RAW, keys_complete=complete)
     step("parse", f"CREATE OR REPLACE TEMP TABLE {_TYPED} AS {typed}")
     step("check", f"CREATE OR REPLACE TEMP TABLE {_PROBLEMS} AS {plan.problems_select(_TYPED)}")
+    con.execute(f'INSERT INTO {_PROBLEMS} SELECT row, "column", value, rule FROM {_LINES}')
+    broken = text_problems(types, src.kind, _RAW, ROW_COLUMN)
+    if broken is not None:
+        con.execute(f"INSERT INTO {_PROBLEMS} {broken}")
+    stored = _stored_types(con, table)
+    conflicts = _attribute_conflicts(table, plan.extras, stored)
+    if conflicts is not None:
+        con.execute(f"INSERT INTO {_PROBLEMS} {conflicts}")
     if existing is not None:
         _copy_existing(con, table, existing)
     _check_keys(con, plan, table)
-    n_rows = int(con.execute(f"SELECT count(*) FROM {_RAW}").fetchone()[0])
+    n_rows = int(con.execute(f"SELECT count(*) FROM {_RAW}").fetchone()[0]) + n_lines
     n_invalid = int(con.execute(f"SELECT count(DISTINCT row) FROM {_PROBLEMS}").fetchone()[0])
     first = [
         RowProblem(src.name, int(r), c, v, rule)
@@ -400,13 +662,17 @@ def _load_one(
         raise ValidationError(first, n_invalid, n_rows)
     if n_invalid:
         record = "json_object(" + ", ".join(f"{literal(c)}, r.{ident(c)}" for c in types) + ")"
+        # a line that could not be split into fields is kept as it was read
+        record = (
+            f"CASE WHEN r.{ROW_COLUMN} IS NULL THEN json_object('line', p.value) ELSE {record} END"
+        )
         con.execute(
             f"INSERT INTO {REJECTS_TABLE} SELECT {load_id}, {literal(table)}, {literal(src.name)}, "
             f'p.row, p."column", p.value, p.rule, {record} '
-            f"FROM {_PROBLEMS} AS p JOIN {_RAW} AS r ON r.{ROW_COLUMN} = p.row "
+            f"FROM {_PROBLEMS} AS p LEFT JOIN {_RAW} AS r ON r.{ROW_COLUMN} = p.row "
             'ORDER BY p.row, p."column"'
         )
-    _add_extra_columns(con, ws, table, plan.extras)
+    _add_extra_columns(con, table, plan.extras, stored)
     cols = plan.insert_columns()
     select = ", ".join(ident(c) for c in cols)
     step(
@@ -491,11 +757,72 @@ def _check_keys(con: Any, plan: LoadPlan, table: str) -> None:
     con.execute("DROP TABLE _rox_keys")
 
 
-def _add_extra_columns(con: Any, ws: Workspace, table: str, extras: Mapping[str, str]) -> None:
-    """Add the source's extra columns to the table (kept as attributes) if it lacks them."""
-    have = set(ws.table(table).columns)
+class _ReadByLines(Exception):  # a signal from _load_one to _load, never raised out of them
+    """A JSON-lines source has a malformed line: load again, reading it line by line."""
+
+
+def _plain(src: Source) -> bool:
+    """Whether ``src`` is an uncompressed file (which can be read again line by line)."""
+    return src.path is not None and not src.path.lower().endswith(".gz")
+
+
+def _is_id(mapping: ColumnMapping, column: str) -> bool:
+    """Whether source ``column`` lands in an id column (``*_id``), by the mapping or its name."""
+    return mapping.columns.get(column, column.strip().lower()).endswith("_id")
+
+
+def _stored_types(con: Any, table: str) -> dict[str, str]:
+    """The table's columns, by lower-case name (DuckDB names ignore case), and their types."""
+    return {
+        name.lower(): dtype
+        for name, dtype in con.execute(
+            "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = ?",
+            [table],
+        ).fetchall()
+    }
+
+
+def _attribute_conflicts(
+    table: str, extras: Mapping[str, str], stored: Mapping[str, str]
+) -> str | None:
+    """SELECT of the problems of attribute values that the stored column's type cannot hold.
+
+    An attribute keeps the type of its first load: a later source whose values do not convert
+    (``'many'`` into an integer column, ``1.5`` into an integer column) has those rows refused.
+    """
+    parts = []
     for name, dtype in extras.items():
-        if name not in have:
+        have = stored.get(name.lower())
+        if have is None or have.upper() == dtype.upper() or have.upper() == "VARCHAR":
+            continue
+        col = ident(name)
+        converted = f"TRY_CAST({col} AS {have})"
+        lossy = (
+            ""
+            if dtype.upper() == "VARCHAR"
+            else f" OR CAST({converted} AS {dtype}) IS DISTINCT FROM {col}"
+        )
+        rule = (
+            f"not a value of type {have}, which attribute column {name!r} of {table} holds "
+            "(its type was set by its first load)"
+        )
+        parts.append(
+            f'SELECT {ROW_COLUMN} AS row, {literal(name)} AS "column", CAST({col} AS VARCHAR), '
+            f"{literal(rule)} FROM {_TYPED} "
+            f"WHERE {col} IS NOT NULL AND ({converted} IS NULL{lossy})"
+        )
+    return "\nUNION ALL\n".join(parts) if parts else None
+
+
+def _add_extra_columns(
+    con: Any, table: str, extras: Mapping[str, str], stored: Mapping[str, str]
+) -> None:
+    """Add the source's extra columns to the table (kept as attributes) if it lacks them.
+
+    Names ignore case, as in DuckDB: a ``Store`` column fills an existing ``store`` attribute.
+    """
+    for name, dtype in extras.items():
+        if name.lower() not in stored:
             con.execute(f"ALTER TABLE {ident(table)} ADD COLUMN {ident(name)} {dtype}")
 
 

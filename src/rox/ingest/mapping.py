@@ -10,24 +10,34 @@ carry the canonical names needs none.
     "Submitted" = "ts"
     "Q1" = "score"
 
+    ignore = ["Internal note"]  # columns not to load (others are kept as attributes)
+    encoding = "cp1252"         # the files' text encoding, when not UTF-8 (any Python codec)
+
     [constants]               # a value for every row, when the file does not carry it
     metric = "nps"
 
     [timestamps]
     format = "%d/%m/%Y %H:%M" # strptime format; default: ISO 8601, as DuckDB parses it
     timezone = "Europe/Paris" # zone of timestamps written without an offset; default UTC
+    earliest = "1900-01-01"   # timestamps before this are refused per row (default 1900-01-01)
+    latest = "2100-12-31"     # ... and after this day (default 2100-12-31)
 
     [scales.csat]             # a non-default answer scale and its category cut-off
     low = 1
     high = 10
     top_from = 9
 
-    ignore = ["Internal note"]  # columns not to load (others are kept as attributes)
+Top-level keys (``ignore``, ``encoding``) come before the first ``[section]``: TOML puts a key
+written after a section header inside that section.
 """
 
 from __future__ import annotations
 
+import codecs
+import datetime as dt
+import json
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -39,7 +49,12 @@ from rox.schema import KEY_COLUMN, LOAD_COLUMN, METRICS, Scale, TableSpec
 
 __all__ = ["ColumnMapping", "load_mapping"]
 
-_SECTIONS = {"columns", "constants", "timestamps", "scales", "ignore"}
+_SECTIONS = {"columns", "constants", "timestamps", "scales", "ignore", "encoding"}
+_TS_KEYS = {"format", "timezone", "earliest", "latest"}
+#: Default range of plausible timestamps; a value outside it is a per-row error.
+EARLIEST, LATEST = dt.date(1900, 1, 1), dt.date(2100, 12, 31)
+# an IANA zone name: letters, digits, '_', '+', '-' in '/'-separated parts (no '..', no leading '/')
+_ZONE = re.compile(r"[A-Za-z][A-Za-z0-9_+\-]*(/[A-Za-z0-9_+\-]+)*")
 
 
 @dataclass(frozen=True)
@@ -60,6 +75,10 @@ class ColumnMapping:
         Answer scales of metrics that are not on their default scale.
     ignore : tuple of str
         Source columns not to load.
+    encoding : str or None
+        Text encoding of the source files (a Python codec name); None means UTF-8.
+    earliest, latest : datetime.date
+        The range of plausible timestamps (inclusive, UTC days); values outside it are refused.
     origin : str
         Where the mapping came from (a file name), for error messages.
     """
@@ -70,6 +89,9 @@ class ColumnMapping:
     timezone: str = "UTC"
     scales: Mapping[str, Scale] = field(default_factory=dict)
     ignore: tuple[str, ...] = ()
+    encoding: str | None = None
+    earliest: dt.date = EARLIEST
+    latest: dt.date = LATEST
     origin: str = "mapping"
 
     @classmethod
@@ -88,14 +110,53 @@ class ColumnMapping:
                 f"expected {', '.join(sorted(_SECTIONS))}"
             )
         ts = dict(data.get("timestamps", {}))
-        bad_ts = set(ts) - {"format", "timezone"}
+        bad_ts = set(ts) - _TS_KEYS
         if bad_ts:
             raise MappingError(
                 f"{origin}: unknown key(s) in [timestamps]: {', '.join(sorted(bad_ts))}; "
-                "expected format, timezone"
+                f"expected {', '.join(sorted(_TS_KEYS))}"
             )
+        fmt, zone = ts.get("format"), ts.get("timezone", "UTC")
+        if fmt is not None and (not isinstance(fmt, str) or not fmt.strip()):
+            raise MappingError(f"{origin}: [timestamps] format must be a strptime format string")
+        if not isinstance(zone, str) or not _ZONE.fullmatch(zone):
+            raise MappingError(
+                f"{origin}: [timestamps] timezone {zone!r} is not a time zone name; expected an "
+                "IANA name such as 'Europe/Paris' or 'UTC'"
+            )
+        earliest, latest = (
+            _day(ts.get(k, d), f"{origin}: [timestamps] {k}")
+            for k, d in (("earliest", EARLIEST), ("latest", LATEST))
+        )
+        if earliest > latest:
+            raise MappingError(
+                f"{origin}: [timestamps] earliest {earliest} is after latest {latest}"
+            )
+        ignore = data.get("ignore", [])
+        if not isinstance(ignore, list | tuple) or not all(isinstance(c, str) for c in ignore):
+            raise MappingError(
+                f"{origin}: ignore must be a list of column names, e.g. "
+                f"ignore = {json.dumps([ignore])}, not {ignore!r}"
+            )
+        encoding = data.get("encoding")
+        if encoding is not None:
+            encoding = check_encoding(encoding, origin)
+        for section in ("columns", "constants"):
+            if not isinstance(data.get(section, {}), Mapping):
+                raise MappingError(f"{origin}: [{section}] must be a table of name = value")
         scales: dict[str, Scale] = {}
         for metric, spec in dict(data.get("scales", {})).items():
+            extra = (
+                set(spec) - {"low", "high", "top_from", "bottom_to"}
+                if isinstance(spec, Mapping)
+                else set()
+            )
+            if extra:
+                raise MappingError(
+                    f"{origin}: unknown key(s) in [scales.{metric}]: {', '.join(sorted(extra))}; "
+                    "expected low, high, top_from, bottom_to (top-level keys such as ignore and "
+                    "encoding go before the first [section])"
+                )
             if metric not in METRICS:
                 raise MappingError(
                     f"{origin}: [scales.{metric}]: unknown metric; expected one of "
@@ -118,10 +179,13 @@ class ColumnMapping:
         return cls(
             columns={str(k): str(v) for k, v in dict(data.get("columns", {})).items()},
             constants={str(k): str(v) for k, v in dict(data.get("constants", {})).items()},
-            timestamp_format=ts.get("format"),
-            timezone=str(ts.get("timezone", "UTC")),
+            timestamp_format=fmt,
+            timezone=zone,
             scales=scales,
-            ignore=tuple(str(c) for c in data.get("ignore", ())),
+            ignore=tuple(ignore),
+            encoding=encoding,
+            earliest=earliest,
+            latest=latest,
             origin=origin,
         )
 
@@ -179,6 +243,46 @@ def load_mapping(
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise MappingError(f"mapping file {path} does not exist") from None
+    except IsADirectoryError:
+        raise MappingError(f"mapping file {path} is a directory, not a TOML file") from None
+    except UnicodeDecodeError as exc:
+        raise MappingError(
+            f"mapping file {path} is not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at "
+            f"offset {exc.start}); TOML files are UTF-8: save it as UTF-8"
+        ) from None
+    except OSError as exc:
+        raise MappingError(f"cannot read mapping file {path}: {exc.strerror or exc}") from None
     except tomllib.TOMLDecodeError as exc:
         raise MappingError(f"mapping file {path} is not valid TOML: {exc}") from None
     return ColumnMapping.from_dict(data, origin=str(path))
+
+
+def check_encoding(encoding: object, origin: str = "encoding") -> str:
+    """Return the canonical name of text encoding ``encoding`` (a Python codec).
+
+    Raises
+    ------
+    MappingError
+        If Python knows no such text encoding.
+    """
+    try:
+        info = codecs.lookup(str(encoding))
+    except LookupError:
+        info = None
+    if not isinstance(encoding, str) or info is None or not info._is_text_encoding:
+        raise MappingError(
+            f"{origin}: unknown text encoding {encoding!r}; expected a name such as 'utf-8', "
+            "'cp1252' (Windows Western Europe), 'latin-1' or 'utf-16'"
+        )
+    return info.name
+
+
+def _day(value: object, where: str) -> dt.date:
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    try:
+        return dt.date.fromisoformat(str(value))
+    except ValueError:
+        raise MappingError(f"{where}: {value!r} is not a date (expected YYYY-MM-DD)") from None

@@ -10,7 +10,11 @@ Rules
 - a required column is missing from the source: the whole source is refused (:class:`SchemaError`)
 - a required value is empty: ``missing value for required column``
 - a number does not parse or is not finite: ``not a number``
-- a timestamp does not parse: ``not a timestamp (expected ...)``
+- a timestamp does not parse, or is a special value (``infinity``, ``epoch``):
+  ``not a timestamp (expected ...)``; it lies outside the plausible range (default 1900-01-01 to
+  2100-12-31, set in the mapping): ``outside the plausible range ...``
+- an id (a ``*_id`` column) is not text or an exact whole number (a float such as ``1.5e16``):
+  ``not an exact id ...``; ids are always stored as text, so ``123`` from JSON equals ``"123"``
 - ``metric`` is not nps, csat or ces: ``unknown metric``
 - a ``score`` lies outside the metric's scale (declared in the mapping, the workspace, or default)
 - ``quantity`` is negative; ``weight`` is not positive
@@ -43,6 +47,9 @@ _NUMERIC = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "FLOAT", "DOU
 _UNSIGNED = ("UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT")
 _NAIVE_TIMES = ("TIMESTAMP", "TIMESTAMP_NS", "TIMESTAMP_MS", "TIMESTAMP_S", "DATE")
 _RESERVED = {KEY_COLUMN, LOAD_COLUMN, ROW_COLUMN}
+_INTEGERS = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UHUGEINT", *_UNSIGNED)
+#: 2**53: every whole number below it is exact in a double, and no larger one is known to be.
+_EXACT_IN_DOUBLE = 9007199254740992
 
 
 def hash_sql(spec: TableSpec) -> str:
@@ -54,6 +61,36 @@ def hash_sql(spec: TableSpec) -> str:
     ]
     parts = ", ".join(f"coalesce(CAST({v} AS VARCHAR), chr(0))" for v in values)
     return f"md5(concat_ws(chr(31), {parts}))"
+
+
+def _exact_id(value: str, raw: str, src_type: str) -> str:
+    """An id read from a non-text column, as exact text, or NULL where it is not exact.
+
+    Integers are written in full; a floating-point value only when it is a whole number below
+    2^53 (``123.0`` -> ``'123'``); a JSON value by its type (text, integer or such a float).
+    """
+
+    def from_float(v: str) -> str:
+        return (
+            f"CASE WHEN isfinite({v}) AND {v} = trunc({v}) AND abs({v}) < {_EXACT_IN_DOUBLE} "
+            f"THEN CAST(CAST({v} AS BIGINT) AS VARCHAR) END"
+        )
+
+    if src_type == "JSON":
+        return (
+            f"CASE json_type({value}) WHEN 'VARCHAR' THEN {raw} WHEN 'BIGINT' THEN {raw} "
+            f"WHEN 'UBIGINT' THEN {raw} "
+            f"WHEN 'DOUBLE' THEN {from_float(f'CAST({value} AS DOUBLE)')} END"
+        )
+    if src_type.startswith(_INTEGERS):
+        return f"CAST({value} AS VARCHAR)"
+    if src_type.startswith("DECIMAL"):
+        return (
+            f"CASE WHEN {value} = trunc({value}) THEN CAST(CAST({value} AS HUGEINT) AS VARCHAR) END"
+        )
+    if src_type.startswith(("FLOAT", "DOUBLE", "REAL")):
+        return from_float(f"CAST({value} AS DOUBLE)")
+    return raw
 
 
 @dataclass
@@ -154,13 +191,27 @@ class LoadPlan:
         else:
             src_type = self.source_types[origin].upper()
             value = ident(origin)
-        raw = f"NULLIF(trim(CAST({value} AS VARCHAR)), '')"
+        # a JSON value (ids read from JSON lines) shows as its text: "abc" -> abc
+        text_of = f"({value} ->> '$')" if src_type == "JSON" else f"CAST({value} AS VARCHAR)"
+        raw = f"NULLIF(trim({text_of}), '')"
         where = "" if origin is None or origin == name else f" [source column {origin!r}]"
         rule = ColumnRule(name, origin, raw, "")
         # Checks run over the typed rows: the parsed value is the column itself, the text as read
         # is ``_raw_<name>``.
         got, text = ident(name), ident("_raw_" + name)
-        if column.dtype == "string":
+        if column.dtype == "string" and name.endswith("_id") and src_type != "VARCHAR":
+            rule.typed = _exact_id(value, raw, src_type)
+            rule.checks.append(
+                (
+                    f"{text} IS NOT NULL AND {got} IS NULL",
+                    literal(
+                        "not an exact id: an id is text or a whole number; a floating-point id "
+                        f"must be a whole number below 2^53 ({_EXACT_IN_DOUBLE}) to be exact, "
+                        f"so store ids as text{where}"
+                    ),
+                )
+            )
+        elif column.dtype == "string":
             rule.typed = f"lower({raw})" if name == "metric" else raw
         elif column.dtype == "float64":
             numeric = src_type.startswith(_NUMERIC + _UNSIGNED)
@@ -184,6 +235,18 @@ class LoadPlan:
                     literal(f"not a timestamp (expected {expected}){where}"),
                 )
             )
+            first, last = self.mapping.earliest, self.mapping.latest
+            rule.checks.append(
+                (
+                    f"{got} IS NOT NULL AND (NOT isfinite({got}) "
+                    f"OR {got} < TIMESTAMPTZ '{first.isoformat()} 00:00:00+00' "
+                    f"OR {got} >= TIMESTAMPTZ '{last.isoformat()} 00:00:00+00' + INTERVAL 1 DAY)",
+                    literal(
+                        f"outside the plausible range {first} to {last} (UTC); set [timestamps] "
+                        f"earliest and latest in the mapping to widen it{where}"
+                    ),
+                )
+            )
         if column.required:
             rule.checks.insert(
                 0, (f"{text} IS NULL", literal("missing value for required column" + where))
@@ -203,6 +266,13 @@ class LoadPlan:
         return rule
 
     def _timestamp(self, value: str, raw: str, src_type: str) -> str:
+        parsed = self._parse_timestamp(value, raw, src_type)
+        if src_type.startswith(("TIMESTAMP", "DATE")):
+            return parsed
+        # text without a digit is no date, whatever DuckDB makes of it ('epoch', 'infinity')
+        return f"CASE WHEN regexp_matches({raw}, '[0-9]') THEN {parsed} END"
+
+    def _parse_timestamp(self, value: str, raw: str, src_type: str) -> str:
         tz = literal(self.mapping.timezone)
         if src_type.startswith("TIMESTAMP WITH TIME ZONE") or src_type == "TIMESTAMPTZ":
             return value
