@@ -8,7 +8,6 @@ from typing import Annotated
 
 import typer
 
-import rox
 from rox.cli._app import (
     FormatOption,
     OutputFormat,
@@ -16,6 +15,7 @@ from rox.cli._app import (
     app,
     console,
     emit,
+    open_workspace,
     progress_bar,
 )
 from rox.ingest import ingest as load
@@ -62,7 +62,10 @@ def ingest(
     fmt: FormatOption = OutputFormat.table,
 ) -> None:
     """Load FILES into TABLE as one atomic load; re-loading the same rows adds nothing."""
-    with rox.open(workspace) as ws, progress_bar(f"Loading {table}") as advance:
+    with (
+        open_workspace(workspace, read_only=False, create=True) as ws,
+        progress_bar(f"Loading {table}") as advance,
+    ):
         report = load(
             ws,
             table,
@@ -89,9 +92,17 @@ def rejects(
     fmt: FormatOption = OutputFormat.table,
 ) -> None:
     """Show rows refused by quarantining loads: source, row, column, value and the rule broken."""
-    with rox.open(workspace, read_only=True) as ws:
+    with open_workspace(workspace) as ws:
         t = ws.table("rejects")
         if load is not None:
             t = t.filter(t.load_id == load)
         frame = t.order_by(["load_id", "source", "row"]).limit(limit).execute()
+    if frame.empty and fmt is OutputFormat.table:
+        which = "" if load is None else f" in load {load}"
+        console.print(
+            f"No rejected rows{which}: rows are kept here only by `rox ingest ... "
+            "--on-error quarantine`.",
+            highlight=False,
+        )
+        return
     emit(frame, fmt, title="Rejected rows")
