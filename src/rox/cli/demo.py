@@ -74,12 +74,12 @@ def demo(
             url = ws.url
         reuse = built is not None
         if reuse:
-            console.print(
+            err_console.print(
                 f"Using the demo brand built earlier in {url} ({built}; --force rebuilds it).",
                 highlight=False,
             )
         elif rows.sum() == 0:
-            console.print(
+            err_console.print(
                 f"Found an empty workspace {url}, not built by rox demo; building the demo "
                 "brand in it.",
                 highlight=False,
