@@ -91,7 +91,7 @@ def decimals_for(values: Iterable[float], *, money_column: bool = False) -> int:
     (3, 2, 0)
     """
     finite = [abs(v) for v in values if v is not None and math.isfinite(v)]
-    largest = max(finite, default=0.0)
+    largest = float(f"{max(finite, default=0.0):.4g}")  # 9.9999999 is 10 to four digits
     if money_column:
         return 0 if largest >= 100 or largest == 0 else 2
     if largest == 0:

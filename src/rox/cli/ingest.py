@@ -18,7 +18,6 @@ from rox.cli._app import (
     open_workspace,
     progress_bar,
 )
-from rox.ingest import ingest as load
 from rox.schema import TABLES
 
 
@@ -62,6 +61,8 @@ def ingest(
     fmt: FormatOption = OutputFormat.table,
 ) -> None:
     """Load FILES into TABLE as one atomic load; re-loading the same rows adds nothing."""
+    from rox.ingest import ingest as load
+
     with (
         open_workspace(workspace, read_only=False, create=True) as ws,
         progress_bar(f"Loading {table}") as advance,

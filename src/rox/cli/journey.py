@@ -8,7 +8,7 @@ import functools
 import inspect
 import json
 from collections.abc import Callable
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, get_type_hints
 
 import pandas as pd
 import typer
@@ -23,20 +23,9 @@ from rox.cli._app import (
     open_workspace,
     require,
 )
-from rox.journey import (
-    JourneyQuery,
-    audit,
-    build_index,
-    channel_switching,
-    consistency,
-    drop_index,
-    friction,
-    funnel,
-    index_info,
-    journey_map,
-    paths,
-    variants,
-)
+
+if TYPE_CHECKING:
+    from rox.journey import JourneyQuery
 
 journey_app = typer.Typer(
     name="journey",
@@ -128,17 +117,21 @@ _JOURNEY_OPTIONS = tuple(
         ("until", Until, None),
     )
 )
-#: Journeys as loaded (what a command's ``query`` is before the options fill it).
-_AS_LOADED = JourneyQuery()
 #: Options every command ends with.
 _LAST = ("value", "workspace", "fmt")
 
 
 def journey_options(command: Callable[..., None]) -> Callable[..., None]:
     """Give ``command`` the journey options; it receives them as one ``query: JourneyQuery``."""
-    signature = inspect.signature(command, eval_str=True)
+    # the annotations, evaluated without importing rox.journey (imported when a command runs)
+    hints = get_type_hints(command, localns={"JourneyQuery": object}, include_extras=True)
+    signature = inspect.signature(command)
     keyword = inspect.Parameter.KEYWORD_ONLY  # typer passes every parameter by name
-    own = [p.replace(kind=keyword) for p in signature.parameters.values() if p.name != "query"]
+    own = [
+        p.replace(kind=keyword, annotation=hints[p.name])
+        for p in signature.parameters.values()
+        if p.name != "query"
+    ]
     first = [p for p in own if p.name not in _LAST]
     last = [p for p in own if p.name in _LAST]
     names = [p.name for p in _JOURNEY_OPTIONS]
@@ -148,9 +141,9 @@ def journey_options(command: Callable[..., None]) -> Callable[..., None]:
         query = _query(**{name: kwargs.pop(name) for name in names})
         command(query=query, **kwargs)
 
-    with_query.__signature__ = signature.replace(  # type: ignore[attr-defined]
-        parameters=[*first, *_JOURNEY_OPTIONS, *last]
-    )
+    parameters = [*first, *_JOURNEY_OPTIONS, *last]
+    with_query.__signature__ = signature.replace(parameters=parameters)  # type: ignore[attr-defined]
+    with_query.__annotations__ = {p.name: p.annotation for p in parameters} | {"return": None}
     return with_query
 
 
@@ -165,6 +158,8 @@ def _query(
     since: str | None,
     until: str | None,
 ) -> JourneyQuery:
+    from rox.journey import JourneyQuery
+
     steps = tuple(s.strip() for s in exclude.split(",")) if exclude else ()
     renames: dict[str, str] = {}
     for rule in merge or ():
@@ -201,11 +196,13 @@ def _describe(query: JourneyQuery) -> str:
 @journey_options
 def map_command(
     top: Annotated[int | None, typer.Option(help="Keep the most frequent transitions.")] = 25,
-    query: JourneyQuery = _AS_LOADED,
+    query: JourneyQuery | None = None,
     workspace: WorkspaceOption = None,
     fmt: FormatOption = OutputFormat.table,
 ) -> None:
     """The journey map: transitions between steps, with customers and time between."""
+    from rox.journey import journey_map
+
     with open_workspace(workspace) as ws:
         require(ws, "events")
         result = journey_map(ws, query, top=top)
@@ -225,11 +222,13 @@ def paths_command(
     ),
     depth: Annotated[int, typer.Option(help="Steps after/before.")] = 3,
     top: Annotated[int, typer.Option(help="Most common paths to show.")] = 20,
-    query: JourneyQuery = _AS_LOADED,
+    query: JourneyQuery | None = None,
     workspace: WorkspaceOption = None,
     fmt: FormatOption = OutputFormat.table,
 ) -> None:
     """The most common paths: whole journeys (variants), or after/before a step."""
+    from rox.journey import paths, variants
+
     with open_workspace(workspace) as ws:
         require(ws, "events")
         if step is None:
@@ -250,11 +249,13 @@ def funnel_command(
     by: Annotated[str | None, typer.Option(help="channel, a period, or a customers column.")] = (
         None
     ),
-    query: JourneyQuery = _AS_LOADED,
+    query: JourneyQuery | None = None,
     workspace: WorkspaceOption = None,
     fmt: FormatOption = OutputFormat.table,
 ) -> None:
     """Conversion and drop-off through ordered steps, with Wilson intervals."""
+    from rox.journey import funnel
+
     names = [s.strip() for s in steps.split(",") if s.strip()]
     with open_workspace(workspace) as ws:
         require(ws, "events")
@@ -273,12 +274,14 @@ def funnel_command(
 @journey_options
 def friction_command(
     goal: GoalOption = None,
-    query: JourneyQuery = _AS_LOADED,
+    query: JourneyQuery | None = None,
     value: ValueOption = ValueBasis.clv,
     workspace: WorkspaceOption = None,
     fmt: FormatOption = OutputFormat.table,
 ) -> None:
     """Steps ranked by friction: exits, waits, loops, repeat contacts, experience, lost value."""
+    from rox.journey import friction
+
     with open_workspace(workspace) as ws:
         require(ws, "events")
         currency = ws.currency
@@ -297,11 +300,13 @@ def channels_command(
     metric: Annotated[str, typer.Option(help="Experience metric compared across channels.")] = (
         "csat"
     ),
-    query: JourneyQuery = _AS_LOADED,
+    query: JourneyQuery | None = None,
     workspace: WorkspaceOption = None,
     fmt: FormatOption = OutputFormat.table,
 ) -> None:
     """Channel switching within journeys, and experience consistency across channels."""
+    from rox.journey import channel_switching, consistency
+
     with open_workspace(workspace) as ws:
         require(ws, "events")
         moves = channel_switching(ws, query)
@@ -322,7 +327,7 @@ def channels_command(
 @journey_app.command(name="index")
 @journey_options
 def index_command(
-    query: JourneyQuery = _AS_LOADED,
+    query: JourneyQuery | None = None,
     status: Annotated[bool, typer.Option("--status", help="Show the index; change nothing.")] = (
         False
     ),
@@ -335,6 +340,8 @@ def index_command(
     Every journey analysis of the same journeys then reads the index instead of ordering the
     events again.
     """
+    from rox.journey import build_index, drop_index, index_info
+
     if status and drop:
         raise typer.BadParameter("--status and --drop do not go together")
     with open_workspace(workspace, read_only=status) as ws:
@@ -365,14 +372,17 @@ def index_command(
 @journey_options
 def audit_command(
     goal: GoalOption = None,
-    query: JourneyQuery = _AS_LOADED,
+    query: JourneyQuery | None = None,
     value: ValueOption = ValueBasis.clv,
     workspace: WorkspaceOption = None,
     fmt: FormatOption = OutputFormat.table,
 ) -> None:
     """Audit one key customer journey and identify its single most costly friction point."""
-    options = {f.name: getattr(query, f.name) for f in dataclasses.fields(query)}
-    journey = options.pop("journey")
+    from rox.journey import audit
+
+    fields = dataclasses.fields(query) if query is not None else ()
+    options = {f.name: getattr(query, f.name) for f in fields}
+    journey = options.pop("journey", None)
     with open_workspace(workspace) as ws:
         require(ws, "events")
         result = audit(ws, journey, goal=goal, value=value.value, **options)

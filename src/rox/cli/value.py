@@ -19,7 +19,6 @@ from rox.cli._app import (
     open_workspace,
     require,
 )
-from rox.value import churn_rates, clv, cohorts, concentration
 
 
 class PurchaseModel(enum.StrEnum):
@@ -60,6 +59,8 @@ def clv_command(
     fmt: FormatOption = OutputFormat.table,
 ) -> None:
     """Fit BG/NBD (or Pareto/NBD) and Gamma-Gamma; value every customer over a horizon."""
+    from rox.value import clv
+
     with open_workspace(workspace) as ws:
         require(ws, "transactions")
         currency = ws.currency
@@ -100,6 +101,8 @@ def retention(
     fmt: FormatOption = OutputFormat.table,
 ) -> None:
     """Acquisition-cohort retention (cohort x period), or churn rates per period."""
+    from rox.value import churn_rates, cohorts
+
     with open_workspace(workspace) as ws:
         require(ws, "transactions")
         if view is RetentionView.churn:
@@ -124,6 +127,8 @@ def pareto(
     fmt: FormatOption = OutputFormat.table,
 ) -> None:
     """How concentrated is revenue? Share of the top customers, Gini, Lorenz curve."""
+    from rox.value import concentration
+
     with open_workspace(workspace) as ws:
         require(ws, "transactions")
         result = concentration(ws, top=top)
