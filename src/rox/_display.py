@@ -180,7 +180,7 @@ def _timestamp(value: Any) -> str:
     if value is None or pd.isna(value):
         return ""
     ts = pd.Timestamp(value)
-    return ts.strftime("%Y-%m-%d") if ts == ts.normalize() else ts.strftime("%Y-%m-%d %H:%M")
+    return str(ts.strftime("%Y-%m-%d" if ts == ts.normalize() else "%Y-%m-%d %H:%M"))
 
 
 def _cell(value: Any) -> str:
