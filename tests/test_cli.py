@@ -4,12 +4,38 @@ from __future__ import annotations
 
 import io
 import json
+import sys
+from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from rox.errors import EXIT_CODES, MetricError, SourceError, ValidationError
+from rox.errors import (
+    EXIT_CODES,
+    MetricError,
+    SourceError,
+    TableNotFoundError,
+    ValidationError,
+    WorkspaceError,
+)
 from rox.testing import run_cli as rox
+
+
+def rox_here(args: list[str], cwd: Path, monkeypatch, capsys) -> tuple[int, str, str]:
+    """Run ``rox ARGS`` in this process, in ``cwd``, without ROX_WORKSPACE: (code, out, err)."""
+    from rox.cli import main
+
+    monkeypatch.chdir(cwd)
+    monkeypatch.delenv("ROX_WORKSPACE", raising=False)
+    monkeypatch.setenv("COLUMNS", "200")
+    monkeypatch.setattr(sys, "argv", ["rox", *args])
+    try:
+        main()
+        code = 0
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    out, err = capsys.readouterr()
+    return code, out, err
 
 
 @pytest.mark.parametrize("metric", ["nps", "csat", "ces"])
@@ -172,7 +198,9 @@ def test_demo_builds_analyses_and_writes_the_report(tmp_path):
     assert out.returncode == 0, out.stderr
     assert "NPS is" in out.stdout and "CSAT is" in out.stdout
     report = tmp_path / "rox-report.html"
-    assert report.is_file() and (tmp_path / "rox-demo.duckdb").is_file()
+    # the default workspace, which every other command opens (#14)
+    assert report.is_file() and (tmp_path / "rox.duckdb").is_file()
+    assert rox("nps", cwd=tmp_path).returncode == 0
     assert "Return on Experience" in report.read_text(encoding="utf-8")
     again = rox("demo", "--customers", "2000", "-f", "json", cwd=tmp_path)
     assert again.returncode == 0, again.stderr
@@ -249,3 +277,177 @@ def test_journey_index_command(demo_path, tmp_path):
     assert missing.returncode == 1 and "has no journey index" in missing.stdout
     both = rox("journey", "index", "--status", "--drop", workspace=path)
     assert both.returncode == 2
+
+
+# -- the first hour (#14) -------------------------------------------------------------------------
+
+#: Every command that reads a canonical table, with the table it needs.
+_NEEDS = [
+    (["nps"], "responses"),
+    (["nps", "--by", "touchpoint,channel", "--period", "month", "--format", "csv"], "responses"),
+    (["csat", "-f", "json"], "responses"),
+    (["ces"], "responses"),
+    (["compare", "nps", "--a", "2024H1", "--b", "2024H2"], "responses"),
+    (["compare", "csat", "--by", "touchpoint"], "responses"),
+    (["sample-size", "nps", "--margin", "3", "--from-workspace"], "responses"),
+    (["clv"], "transactions"),
+    (["retention", "--period", "quarter"], "transactions"),
+    (["pareto"], "transactions"),
+    (["audit", "--journey", "purchase"], "events"),
+    (["journey", "map"], "events"),
+    (["journey", "paths"], "events"),
+    (["journey", "funnel", "configurator,quote"], "events"),
+    (["journey", "friction"], "events"),
+    (["journey", "channels"], "events"),
+    (["journey", "index"], "events"),
+]
+
+
+@pytest.mark.parametrize(("args", "table"), _NEEDS, ids=[" ".join(a) for a, _ in _NEEDS])
+def test_a_command_on_an_empty_workspace_says_what_to_load(
+    tmp_path, monkeypatch, capsys, args, table
+):
+    import rox
+
+    rox.open(tmp_path / "rox.duckdb").close()
+    code, out, err = rox_here(args, tmp_path, monkeypatch, capsys)
+    assert code == EXIT_CODES[TableNotFoundError] == 4
+    assert f"has no {table}; load it with `rox ingest {table} FILE`" in err
+    assert out == ""
+
+
+def test_a_partly_filled_workspace_names_the_missing_table(tmp_path, monkeypatch, capsys):
+    import rox
+
+    with rox.open(tmp_path / "rox.duckdb") as ws:
+        ws.ingest(
+            "responses", pd.DataFrame({"ts": ["2024-01-01"], "metric": ["nps"], "score": [9]})
+        )
+    assert rox_here(["nps", "-f", "csv"], tmp_path, monkeypatch, capsys)[0] == 0
+    code, _, err = rox_here(["clv"], tmp_path, monkeypatch, capsys)
+    assert code == 4 and "has no transactions" in err
+    code, _, err = rox_here(["report"], tmp_path, monkeypatch, capsys)
+    assert code == 0, err
+    assert "note: no transactions, so the report leaves out customer value" in err
+    assert "note: no events, so the report leaves out the journeys" in err
+    assert (tmp_path / "rox-report.html").is_file()
+
+
+def test_report_on_an_empty_workspace_says_there_is_nothing_to_report(
+    tmp_path, monkeypatch, capsys
+):
+    import rox
+
+    rox.open(tmp_path / "rox.duckdb").close()
+    code, _, err = rox_here(["report"], tmp_path, monkeypatch, capsys)
+    assert code == 4 and "holds no responses, transactions or events" in err
+    assert not (tmp_path / "rox-report.html").exists()
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["ingest", "responses", "/nonexistent.csv"],
+        ["config", "currency", "EURO"],
+        ["nps"],
+        ["info"],
+        ["journey", "index", "--drop"],
+    ],
+)
+def test_a_failing_command_leaves_no_workspace_behind(tmp_path, monkeypatch, capsys, args):
+    code, _, err = rox_here(args, tmp_path, monkeypatch, capsys)
+    assert code not in (0, 70), err
+    assert err.startswith("error: ")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_writing_commands_create_the_default_workspace(tmp_path, monkeypatch, capsys):
+    source = tmp_path / "r.csv"
+    source.write_text("ts,metric,score\n2024-01-01,nps,9\n")
+    code, _, err = rox_here(["ingest", "responses", str(source)], tmp_path, monkeypatch, capsys)
+    assert code == 0, err
+    assert (tmp_path / "rox.duckdb").is_file()
+
+
+def test_rox_demo_refuses_a_workspace_it_did_not_build(tmp_path, monkeypatch, capsys):
+    source = tmp_path / "r.csv"
+    source.write_text("ts,metric,score\n2024-01-01,nps,9\n")
+    rox_here(["ingest", "responses", str(source)], tmp_path, monkeypatch, capsys)
+    code, _, err = rox_here(["demo", "--customers", "1000"], tmp_path, monkeypatch, capsys)
+    assert code == EXIT_CODES[WorkspaceError]
+    assert "holds data rox demo did not build (1 responses)" in err
+    assert "--force" in err
+    code, out, _ = rox_here(["nps", "-f", "json"], tmp_path, monkeypatch, capsys)
+    assert json.loads(out)[0]["n"] == 1  # left as it was
+
+
+def test_rox_demo_builds_in_an_empty_workspace_and_says_so(tmp_path, monkeypatch, capsys):
+    import rox
+
+    rox.open(tmp_path / "rox.duckdb").close()  # what a failed command used to leave behind
+    code, _, err = rox_here(["demo", "--customers", "1000"], tmp_path, monkeypatch, capsys)
+    assert code == 0, err
+    assert "Found an empty workspace" in err and "not built by rox demo" in err
+    with rox.open(tmp_path / "rox.duckdb", read_only=True) as ws:
+        assert ws.settings() == {"currency": "EUR", "demo": "customers=1000 seed=7"}
+
+
+def test_help_says_how_the_workspace_is_chosen_and_shows_no_bool_type():
+    out = rox("--help")
+    text = " ".join(out.stdout.split())
+    assert "--workspace (-w)" in text and "ROX_WORKSPACE" in text and "rox.duckdb" in text
+    for command in (["--help"], ["demo", "--help"], ["journey", "index", "--help"]):
+        assert "<bool>" not in rox(*command).stdout
+
+
+def test_csv_and_tables_are_rounded_and_json_keeps_full_precision(demo_path):
+    csv = rox("nps", "--by", "touchpoint,channel", "--period", "month", "-f", "csv",
+              workspace=demo_path).stdout  # fmt: skip
+    frame = pd.read_csv(io.StringIO(csv), dtype=str, keep_default_na=False)
+    numbers = frame[["estimate", "ci_low", "ci_high", "promoters", "passives", "se"]]
+    assert not numbers.map(lambda v: "e-" in v or len(v.partition(".")[2]) > 3).any().any()
+    assert set(frame["low_n"]) <= {"yes", "no"}
+    records = json.loads(rox("nps", "--by", "touchpoint", "-f", "json", workspace=demo_path).stdout)
+    assert any(len(str(r["ci_low"]).partition(".")[2]) > 3 for r in records)
+    table = rox("compare", "csat", "--by", "touchpoint", workspace=demo_path).stdout
+    assert "<0.001" in table and " True " not in table and " False " not in table
+
+
+def test_money_is_shown_with_the_workspace_currency(demo_path, tmp_path):
+    path = tmp_path / "demo.duckdb"
+    path.write_bytes(demo_path.read_bytes())
+    assert rox("config", "currency", "usd", workspace=path).stdout.strip() == "currency = USD"
+    audit = rox("audit", "--journey", "purchase", "--value", "revenue", workspace=path)
+    assert "worth about USD " in " ".join(audit.stdout.split())
+    bad = rox("config", "currency", "dollars", workspace=path)
+    assert bad.returncode == EXIT_CODES[WorkspaceError] and "ISO 4217" in bad.stderr
+    unknown = rox("config", "colour", "red", workspace=path)
+    assert unknown.returncode == 2
+
+
+def test_every_journey_command_takes_the_journey_options():
+    from typer.main import get_command
+
+    from rox.cli import app, commands  # noqa: F401 - registers the commands
+
+    root = get_command(app)
+    journey = root.commands["journey"]
+    wanted = {"--journey", "--gap", "--start", "--end", "--merge", "--exclude", "--collapse",
+              "--since", "--until"}  # fmt: skip
+    commands_ = [*journey.commands.values(), root.commands["audit"]]
+    for command in commands_:
+        options = {o for p in command.params for o in p.opts}
+        assert wanted <= options, command.name
+
+
+def test_start_end_and_merge_reach_the_journey_query(demo_path, tmp_path):
+    path = tmp_path / "demo.duckdb"
+    path.write_bytes(demo_path.read_bytes())
+    built = rox("journey", "index", "--start", "configurator", "--end", "purchase",
+                "--merge", "^test_drive_=test_drive", "-f", "json", workspace=path)  # fmt: skip
+    assert built.returncode == 0, built.stderr
+    described = json.loads(built.stdout)[0]["journeys"]
+    assert "start=configurator" in described and "end=purchase" in described
+    assert "merge=[['^test_drive_', 'test_drive']]" in described
+    bad = rox("journey", "paths", "--merge", "test_drive", workspace=path)
+    assert bad.returncode == 2 and "PATTERN=STEP" in bad.stderr

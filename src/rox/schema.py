@@ -28,6 +28,7 @@ __all__ = [
     "METRICS",
     "REJECTS_TABLE",
     "SCALES_TABLE",
+    "SETTINGS_TABLE",
     "SYSTEM_TABLES",
     "TABLES",
     "Column",
@@ -185,6 +186,7 @@ TABLES: dict[str, TableSpec] = {
 LOADS_TABLE = "rox_loads"
 REJECTS_TABLE = "rejects"
 SCALES_TABLE = "rox_scales"
+SETTINGS_TABLE = "rox_settings"
 
 #: Columns (ibis type strings) of the bookkeeping tables.
 SYSTEM_TABLES: dict[str, dict[str, str]] = {
@@ -215,6 +217,11 @@ SYSTEM_TABLES: dict[str, dict[str, str]] = {
         "high": "float64",
         "top_from": "float64",
         "bottom_to": "float64",
+    },
+    SETTINGS_TABLE: {
+        "key": "string",
+        "value": "string",
+        "set_at": "timestamp('UTC')",
     },
 }
 

@@ -23,6 +23,7 @@ from rox.schema import (
     KEY_COLUMN,
     LOAD_COLUMN,
     SCALES_TABLE,
+    SETTINGS_TABLE,
     SYSTEM_TABLES,
     TABLES,
     Scale,
@@ -38,6 +39,11 @@ if TYPE_CHECKING:
     from rox.ingest.mapping import ColumnMapping
 
 __all__ = ["Workspace", "WorkspaceDescription", "open_workspace"]
+
+#: The setting a workspace built by ``rox demo`` carries (see :meth:`Workspace.settings`).
+DEMO_SETTING = "demo"
+#: The workspace's currency (an ISO 4217 code), shown wherever money is.
+CURRENCY_SETTING = "currency"
 
 _IBIS_TYPES = {
     "string": "string",
@@ -202,6 +208,51 @@ class Workspace:
             bottom = None if pd.isna(r.bottom_to) else float(r.bottom_to)
             out[(r.metric, r.scale)] = Scale(float(r.low), float(r.high), float(r.top_from), bottom)
         return out
+
+    # -- settings ---------------------------------------------------------------------------------
+    def settings(self) -> dict[str, str]:
+        """The workspace's settings (``currency``, and ``demo`` in a workspace ``rox demo`` built).
+
+        Settings are kept in the ``rox_settings`` table, one row per change; the last change of a
+        key wins. A workspace created before settings existed has none.
+        """
+        if not self.engine.has_table(SETTINGS_TABLE):
+            return {}
+        rows = self.table(SETTINGS_TABLE).order_by("set_at").execute()
+        return {str(r.key): str(r.value) for r in rows.itertuples(index=False)}
+
+    def set_setting(self, key: str, value: str) -> None:
+        """Store setting ``key`` (see :meth:`settings`); ``currency`` must be an ISO 4217 code.
+
+        Raises
+        ------
+        WorkspaceError
+            If the workspace is read-only, or ``currency`` is not three letters.
+        """
+        if self.read_only:
+            raise WorkspaceError(f"workspace {self.url} is open read-only; settings not changed")
+        if key == CURRENCY_SETTING:
+            value = value.strip().upper()
+            if len(value) != 3 or not value.isascii() or not value.isalpha():
+                raise WorkspaceError(
+                    f"currency {value!r} is not an ISO 4217 code: expected three letters such as "
+                    "EUR, USD or GBP"
+                )
+        import pyarrow as pa
+
+        row = pa.table(
+            {
+                "key": [key],
+                "value": [value],
+                "set_at": pa.array([pd.Timestamp.now(tz="UTC")], pa.timestamp("us", tz="UTC")),
+            }
+        )
+        self.append_rows({SETTINGS_TABLE: row})
+
+    @property
+    def currency(self) -> str | None:
+        """ISO 4217 code of the money amounts in the workspace, if one was set."""
+        return self.settings().get(CURRENCY_SETTING)
 
     # -- ingestion --------------------------------------------------------------------------------
     def ingest(

@@ -192,7 +192,7 @@ def test_building_needs_a_writable_workspace(demo):
     [
         JourneyQuery(),
         JourneyQuery(journey="purchase", collapse=True),
-        JourneyQuery(gap="30min", start="visit", goal="buy"),
+        JourneyQuery(gap="30min", start="visit", end="buy"),
         JourneyQuery(merge={"^a": "x", "^b": "y"}, exclude=["c", "b"]),
         JourneyQuery(since="2024-01-01", until=pd.Timestamp("2024-06-01", tz="Europe/Paris")),
     ],

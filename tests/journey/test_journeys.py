@@ -126,7 +126,7 @@ def test_cleaning_rules(ws):
     assert "visit > offer > buy" in set(merged["path"])
     dropped = journey_map(ws, exclude=["configure"]).frame
     assert "configure" not in set(dropped["source"]) | set(dropped["target"])
-    trimmed = variants(ws, start="configure", goal="quote").frame
+    trimmed = variants(ws, start="configure", end="quote").frame
     assert set(trimmed["path"]) == {"configure > quote", "configure > configure > quote"}
 
 

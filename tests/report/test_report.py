@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+import pandas as pd
+
 import rox
 from rox.report.headline import headline
 from rox.report.workspace_report import build_sections, write_report
@@ -43,3 +45,31 @@ def test_headline_on_the_demo(demo):
     worst = result.frame.set_index("metric")["worst_touchpoint"]
     assert worst["csat"] == "financing" and worst["ces"] == "financing"
     assert any("financing" in line for line in result.findings)
+
+
+def test_report_tables_are_rounded_with_flags_as_badges_and_money_in_the_currency(hostile_text):
+    from rox.report.html import Section, render
+
+    table = pd.DataFrame(
+        {
+            "group": [hostile_text, "dealer"],
+            "estimate": [9.999999999999998, 5.551115123125783e-15],
+            "p_adjusted": [0.0, 0.5],
+            "low_n": [True, False],
+            "value_at_risk": [150_994_603.4, 0.0],
+        }
+    )
+    page = render("t", [Section("s", tables=(table,))], currency="EUR")
+    cells = re.findall(r"<td[^>]*>(.*?)</td>", page)
+    assert cells == [
+        "&lt;script&gt;window.__pwned = 1&lt;/script&gt;&amp;&quot;&#x27;",
+        "10.00",
+        "&lt;0.001",
+        '<span class="badge" title="too few responses to trust">low n</span>',
+        "EUR 150,994,603",
+        "dealer",
+        "0.00",
+        "0.500",
+        "",
+        "EUR 0",
+    ]

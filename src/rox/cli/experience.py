@@ -8,8 +8,16 @@ from typing import Annotated
 import pandas as pd
 import typer
 
-import rox
-from rox.cli._app import FormatOption, OutputFormat, WorkspaceOption, app, console, emit
+from rox.cli._app import (
+    FormatOption,
+    OutputFormat,
+    WorkspaceOption,
+    app,
+    console,
+    emit,
+    open_workspace,
+    require,
+)
 from rox.experience import compare as compare_metric
 from rox.experience import measure, sample_size
 from rox.experience.metrics import DEFAULT_MIN_N
@@ -75,7 +83,8 @@ def _metric_command(metric: str, summary: str) -> None:
         workspace: WorkspaceOption = None,
         fmt: FormatOption = OutputFormat.table,
     ) -> None:
-        with rox.open(workspace, read_only=True) as ws:
+        with open_workspace(workspace) as ws:
+            require(ws, "responses")
             result = measure(
                 ws,
                 metric,
@@ -91,7 +100,8 @@ def _metric_command(metric: str, summary: str) -> None:
             console.print(f"No {metric} responses match.", highlight=False)
             return
         title = f"{metric.upper()} ({result.method}, {level:.0%} interval)"
-        emit(result.to_frame(), fmt, title=title, table=_compact(result.to_frame()))
+        frame = result.to_frame()
+        emit(frame, fmt, title=title, table=lambda: _compact(frame))
 
     command.__doc__ = summary
     app.command(name=metric)(command)
@@ -137,7 +147,8 @@ def compare(
         raise typer.BadParameter("give both --a and --b", param_hint="--a/--b")
     periods = None if a is None else [a, b]
     pair = None if groups is None else [g.strip() for g in groups.split(",")]
-    with rox.open(workspace, read_only=True) as ws:
+    with open_workspace(workspace) as ws:
+        require(ws, "responses")
         result = compare_metric(
             ws,
             metric.value,
@@ -183,7 +194,8 @@ def sample_size_command(
 ) -> None:
     """Responses needed for a margin of error, or to detect a difference."""
     if from_workspace:
-        with rox.open(workspace, read_only=True) as ws:
+        with open_workspace(workspace) as ws:
+            require(ws, "responses")
             plan = sample_size(
                 metric.value, margin=margin, difference=difference, ws=ws, level=level, power=power
             )

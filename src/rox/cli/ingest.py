@@ -8,7 +8,6 @@ from typing import Annotated
 
 import typer
 
-import rox
 from rox.cli._app import (
     FormatOption,
     OutputFormat,
@@ -17,6 +16,7 @@ from rox.cli._app import (
     console,
     emit,
     err_console,
+    open_workspace,
     progress_bar,
 )
 from rox.errors import LoadCancelledError
@@ -77,7 +77,10 @@ def ingest(
 ) -> None:
     """Load FILES into TABLE as one atomic load; re-loading the same rows adds nothing."""
     try:
-        with rox.open(workspace) as ws, progress_bar(f"Loading {table}") as advance:
+        with (
+            open_workspace(workspace, read_only=False, create=True) as ws,
+            progress_bar(f"Loading {table}") as advance,
+        ):
             report = load(
                 ws,
                 table,
@@ -110,9 +113,17 @@ def rejects(
     fmt: FormatOption = OutputFormat.table,
 ) -> None:
     """Show rows refused by quarantining loads: source, row, column, value and the rule broken."""
-    with rox.open(workspace, read_only=True) as ws:
+    with open_workspace(workspace) as ws:
         t = ws.table("rejects")
         if load is not None:
             t = t.filter(t.load_id == load)
         frame = t.order_by(["load_id", "source", "row"]).limit(limit).execute()
+    if frame.empty and fmt is OutputFormat.table:
+        which = "" if load is None else f" in load {load}"
+        console.print(
+            f"No rejected rows{which}: rows are kept here only by `rox ingest ... "
+            "--on-error quarantine`.",
+            highlight=False,
+        )
+        return
     emit(frame, fmt, title="Rejected rows")

@@ -8,7 +8,6 @@ from typing import Annotated
 import pandas as pd
 import typer
 
-import rox
 from rox.cli._app import (
     FormatOption,
     OutputFormat,
@@ -17,8 +16,9 @@ from rox.cli._app import (
     console,
     emit,
     err_console,
+    open_workspace,
+    require,
 )
-from rox.value import churn_rates, clv, cohorts, concentration
 
 
 class PurchaseModel(enum.StrEnum):
@@ -59,7 +59,11 @@ def clv_command(
     fmt: FormatOption = OutputFormat.table,
 ) -> None:
     """Fit BG/NBD (or Pareto/NBD) and Gamma-Gamma; value every customer over a horizon."""
-    with rox.open(workspace, read_only=True) as ws:
+    from rox.value import clv
+
+    with open_workspace(workspace) as ws:
+        require(ws, "transactions")
+        currency = ws.currency
         result = clv(
             ws,
             calibration_end=calibration_end,
@@ -75,9 +79,14 @@ def clv_command(
         return
     console.print(repr(result.purchase_model), highlight=False, markup=False)
     console.print(repr(result.spend_model), highlight=False, markup=False)
-    emit(result.aggregate(), fmt, title="Customer base")
+    emit(result.aggregate(), fmt, title="Customer base", currency=currency)
     if top:
-        emit(result.to_frame().head(top), fmt, title=f"Top {top} customers by CLV")
+        emit(
+            result.to_frame().head(top),
+            fmt,
+            title=f"Top {top} customers by CLV",
+            currency=currency,
+        )
 
 
 @app.command()
@@ -92,7 +101,10 @@ def retention(
     fmt: FormatOption = OutputFormat.table,
 ) -> None:
     """Acquisition-cohort retention (cohort x period), or churn rates per period."""
-    with rox.open(workspace, read_only=True) as ws:
+    from rox.value import churn_rates, cohorts
+
+    with open_workspace(workspace) as ws:
+        require(ws, "transactions")
         if view is RetentionView.churn:
             emit(churn_rates(ws, period.value), fmt, title=f"Churn by {period.value}")
             return
@@ -115,7 +127,10 @@ def pareto(
     fmt: FormatOption = OutputFormat.table,
 ) -> None:
     """How concentrated is revenue? Share of the top customers, Gini, Lorenz curve."""
-    with rox.open(workspace, read_only=True) as ws:
+    from rox.value import concentration
+
+    with open_workspace(workspace) as ws:
+        require(ws, "transactions")
         result = concentration(ws, top=top)
     if fmt is OutputFormat.table:
         console.print(str(result), highlight=False)

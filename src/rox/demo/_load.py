@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from rox.demo._effects import DemoEffects
 from rox.demo.brand import TABLE_NAMES, generate_chunks
 from rox.journey.index import build_index
-from rox.workspace import open_workspace
+from rox.workspace import CURRENCY_SETTING, DEMO_SETTING, open_workspace
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -28,6 +28,7 @@ def build(
     progress: Callable[[float], None] | None = None,
     chunk_size: int = 250_000,
     effects: DemoEffects | None = None,
+    currency: str = "EUR",
 ) -> Workspace:
     """Generate the demo brand and load it into the workspace at ``url``.
 
@@ -46,6 +47,8 @@ def build(
         Customers generated and loaded at a time (bounds memory).
     effects : DemoEffects, optional
         Sizes of the planted effects.
+    currency : str, default "EUR"
+        ISO 4217 code of the brand's money amounts, stored as the workspace's ``currency``.
 
     Returns
     -------
@@ -71,6 +74,9 @@ def build(
                     progress((i + (j + 1) / len(TABLE_NAMES)) / n_chunks)
         # the journeys every analysis starts from, ordered once for all of them
         build_index(ws)
+        ws.set_setting(CURRENCY_SETTING, currency)
+        # the marker `rox demo` recognises its own workspaces by
+        ws.set_setting(DEMO_SETTING, f"customers={n_customers} seed={seed}")
     except BaseException:
         ws.close()
         raise

@@ -3,7 +3,7 @@
 A journey is, unless split otherwise, the events sharing a ``journey`` value (or, where that is
 empty, a customer's whole history), in time order — as a case is in process mining. Other splits:
 by an inactivity ``gap`` (a new journey starts after that long without an event), or from a
-``start`` step to a ``goal`` step. Cleaning rules: ``merge`` steps by regular expression,
+``start`` step to an ``end`` step. Cleaning rules: ``merge`` steps by regular expression,
 ``exclude`` steps, ``collapse`` immediate repeats of a step.
 
 :meth:`JourneyQuery.events` returns the Ibis table every journey analysis starts from:
@@ -71,9 +71,10 @@ class JourneyQuery:
     gap : timedelta or str, optional
         Split each customer's events into journeys after this long without an event
         (``"30min"``, ``"7D"``); overrides the ``journey`` column.
-    start, goal : str, optional
-        Keep each journey from its first ``start`` step to its first ``goal`` step after it
-        (journeys without ``start`` are dropped).
+    start, end : str, optional
+        Keep each journey from its first ``start`` step to its first ``end`` step after it
+        (journeys without ``start`` are dropped). ``end`` was called ``goal`` before #14; the
+        success step of :func:`rox.journey.friction` is its ``goal``.
     merge : mapping of str to str, optional
         Regular expression -> step name (``{"^service_": "service"}``).
     exclude : sequence of str
@@ -87,7 +88,7 @@ class JourneyQuery:
     journey: str | None = None
     gap: Any = None
     start: str | None = None
-    goal: str | None = None
+    end: str | None = None
     merge: Mapping[str, str] = field(default_factory=dict)
     exclude: Sequence[str] = ()
     collapse: bool = False
@@ -110,7 +111,7 @@ class JourneyQuery:
                 "journey": self.journey,
                 "gap_seconds": gap,
                 "start": self.start,
-                "goal": self.goal,
+                "end": self.end,
                 "merge": [[p, name] for p, name in self.merge.items()],  # in order: first wins
                 "exclude": sorted(self.exclude),
                 "collapse": bool(self.collapse),
@@ -125,6 +126,8 @@ class JourneyQuery:
         """The query :meth:`key` describes."""
         d = json.loads(key)
         gap = d.pop("gap_seconds")
+        if "goal" in d:  # a key stored before the cut-off step was renamed ``end`` (#14)
+            d["end"] = d.pop("goal")
         return cls(
             **{**d, "merge": dict(d["merge"]), "exclude": tuple(d["exclude"])},
             gap=None if gap is None else timedelta(seconds=gap),
@@ -152,7 +155,7 @@ class JourneyQuery:
             by_journey = ibis.window(group_by=e.journey_id, order_by=[e.ts, e.step])
             e = e.mutate(_prev=e.step.lag().over(by_journey))
             e = e.filter(e._prev.isnull() | (e._prev != e.step)).drop("_prev")
-        if self.start is not None or self.goal is not None:
+        if self.start is not None or self.end is not None:
             e = self._trim(e)
         # epoch seconds once per event: durations are then integer differences (a timestamp-with-
         # time-zone to epoch conversion per use cost more than the journey's ordering on DuckDB)
@@ -209,10 +212,10 @@ class JourneyQuery:
         if self.start is not None:
             start_ts = e.ts.min(where=e.step == self.start).over(whole)
             e = e.mutate(_start=start_ts).filter(lambda t: t._start.notnull() & (t.ts >= t._start))
-        if self.goal is not None:
-            goal_ts = e.ts.min(where=e.step == self.goal).over(ibis.window(group_by=e.journey_id))
-            e = e.mutate(_goal=goal_ts).filter(lambda t: t._goal.isnull() | (t.ts <= t._goal))
-        return e.drop(*[c for c in ("_start", "_goal") if c in e.columns])
+        if self.end is not None:
+            end_ts = e.ts.min(where=e.step == self.end).over(ibis.window(group_by=e.journey_id))
+            e = e.mutate(_end=end_ts).filter(lambda t: t._end.isnull() | (t.ts <= t._end))
+        return e.drop(*[c for c in ("_start", "_end") if c in e.columns])
 
 
 def journey_summary(events: ir.Table) -> ir.Table:

@@ -43,6 +43,7 @@ import ibis
 import numpy as np
 import pandas as pd
 
+from rox._display import money
 from rox.errors import ConvergenceError, MetricError
 from rox.experience import scorecard
 from rox.journey.events import JourneyQuery, Journeys, journey_events
@@ -341,11 +342,13 @@ def audit(
         f"Cost: {int(top['exits']):,} journeys lost; had they gone on like the others, about "
         f"{top['lost_conversions']:,.0f} more would have reached {table.goal}"
     )
-    cost += f", worth about {top['lost_value']:,.0f} in {worth}." if top["lost_value"] else "."
+    currency = (ws.ws if isinstance(ws, Journeys) else ws).currency
+    lost, at_risk = (money(top[c], currency) for c in ("lost_value", "value_at_risk"))
+    cost += f", worth about {lost} in {worth}." if top["lost_value"] else "."
     if top["value_at_risk"] > 0:
         cost += (
             f" The {int(top['customers_affected']):,} customers whose journeys ended there hold "
-            f"{top['value_at_risk']:,.0f} in {table.value_basis}."
+            f"{at_risk} in {table.value_basis}."
         )
     lines.append(cost)
     if table.value_note:

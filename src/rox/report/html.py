@@ -39,7 +39,9 @@ class Section:
     figures: tuple[Any, ...] = field(default=(), compare=False)
 
 
-def render(title: str, sections: list[Section], *, meta: str = "") -> str:
+def render(
+    title: str, sections: list[Section], *, meta: str = "", currency: str | None = None
+) -> str:
     """Return the report as one HTML document.
 
     Parameters
@@ -50,13 +52,15 @@ def render(title: str, sections: list[Section], *, meta: str = "") -> str:
         Content, in order.
     meta : str
         One line under the title (escaped), e.g. the workspace and the time span.
+    currency : str, optional
+        ISO 4217 code shown with the money in the tables.
     """
     import plotly.offline
 
     from rox import __version__
 
     template = Template(files("rox.report").joinpath("templates/report.html").read_text("utf-8"))
-    body = "\n".join(_section(s) for s in sections)
+    body = "\n".join(_section(s, currency) for s in sections)
     return template.substitute(
         title=html.escape(title),
         meta=html.escape(meta),
@@ -67,13 +71,20 @@ def render(title: str, sections: list[Section], *, meta: str = "") -> str:
     )
 
 
-def write(path: Path, title: str, sections: list[Section], *, meta: str = "") -> Path:
+def write(
+    path: Path,
+    title: str,
+    sections: list[Section],
+    *,
+    meta: str = "",
+    currency: str | None = None,
+) -> Path:
     """Render the report and write it to ``path`` (UTF-8); return the path."""
-    path.write_text(render(title, sections, meta=meta), encoding="utf-8")
+    path.write_text(render(title, sections, meta=meta, currency=currency), encoding="utf-8")
     return path
 
 
-def _section(section: Section) -> str:
+def _section(section: Section, currency: str | None = None) -> str:
     parts = [f"<section><h2>{html.escape(section.title)}</h2>"]
     if section.kpis:
         cards = "".join(
@@ -91,32 +102,36 @@ def _section(section: Section) -> str:
         f'<div class="figure">{fig.to_html(full_html=False, include_plotlyjs=False)}</div>'
         for fig in section.figures
     )
-    parts.extend(_table(t) for t in section.tables)
+    parts.extend(_table(t, currency) for t in section.tables)
     parts.append("</section>")
     return "\n".join(parts)
 
 
-def _table(frame: pd.DataFrame) -> str:
-    numeric = [pd.api.types.is_numeric_dtype(frame[c]) for c in frame.columns]
+def _table(frame: pd.DataFrame, currency: str | None = None) -> str:
+    from rox._display import SMALL_FLAGS, display_frame
+
+    numeric = [
+        pd.api.types.is_numeric_dtype(frame[c]) and not pd.api.types.is_bool_dtype(frame[c])
+        for c in frame.columns
+    ]
+    shown = display_frame(frame, "html", currency=currency)
     head = "".join(
         f'<th class="{"num" if n else ""}">{html.escape(str(c))}</th>'
         for c, n in zip(frame.columns, numeric, strict=True)
     )
+    badges = set(SMALL_FLAGS.values())
     rows = []
-    for rec in frame.itertuples(index=False):
+    for rec in shown.itertuples(index=False):
         cells = "".join(
-            f'<td class="{"num" if n else ""}">{html.escape(_fmt(v))}</td>'
+            f'<td class="{"num" if n else ""}">{_cell(v, badges)}</td>'
             for v, n in zip(rec, numeric, strict=True)
         )
         rows.append(f"<tr>{cells}</tr>")
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
 
 
-def _fmt(value: Any) -> str:
-    if value is None or (not isinstance(value, str) and pd.isna(value)):
-        return ""
-    if isinstance(value, float):
-        return f"{value:,.1f}" if abs(value) >= 10 else f"{value:.2f}"
-    if isinstance(value, pd.Timestamp):
-        return str(value.strftime("%Y-%m-%d"))
-    return str(value)
+def _cell(text: str, badges: set[str]) -> str:
+    """A cell's text, escaped; a small-sample flag as a badge a reader notices."""
+    if text in badges:
+        return f'<span class="badge" title="too few responses to trust">{html.escape(text)}</span>'
+    return html.escape(text)

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from rox._display import money
 from rox.experience import compare, measure
 from rox.report.headline import NAMES, TOUCHPOINT, Headline, format_value, headline
 from rox.report.html import Kpi, Section, write
@@ -90,10 +91,12 @@ def _value_section(ws: Workspace, result: Headline) -> Section | None:
         findings.append(f"The lifetime-value model could not be fitted: {exc}.")
     else:
         total = value.aggregate().iloc[0]
+        currency = ws.currency
         findings.append(
             f"The {int(total['customers']):,} customers are expected to bring "
-            f"{total['clv_total']:,.0f} in revenue over the next 52 weeks (discounted at 10% a "
-            f"year; median customer {total['clv_median']:,.0f})."
+            f"{money(total['clv_total'], currency)} in revenue over the next 52 weeks "
+            f"(discounted at 10% a year; median customer "
+            f"{money(total['clv_median'], currency)})."
         )
         findings.extend(value.purchase_model.notes_)
         tables.append(value.aggregate())
@@ -169,4 +172,4 @@ def write_report(
     meta = f"Workspace {ws.url}"
     if len(span):
         meta += f" · data from {span['first'].min():%Y-%m-%d} to {span['last'].max():%Y-%m-%d}"
-    return write(path, title, build_sections(ws, headline), meta=meta)
+    return write(path, title, build_sections(ws, headline), meta=meta, currency=ws.currency)
