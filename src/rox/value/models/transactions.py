@@ -263,6 +263,8 @@ class _TransactionModel(CustomerModel):
                 raise ValueError("pass a DataFrame holding the covariate columns")
         else:
             x, tx, t, w, z = self._data(data, weights)
+        self.limit_model_ = None
+        self._rows = (x, tx, t, w)  # for a limit case's own fit
         start = self._start(x, tx, t, w) + [0.0] * (len(self._scaled) * len(self.covariates))
         positive = [True] * len(self.base_params) + [False] * (len(start) - len(self.base_params))
         self._fit = fitting.fit(
@@ -290,6 +292,9 @@ class _TransactionModel(CustomerModel):
 
     #: The dropout parameters, and the name of the model without dropout they reduce to.
     _dropout: ClassVar[tuple[tuple[str, ...], str]] = ((), "")
+    #: The model of a limit case this fit reduced to and whose predictions it gives, or None.
+    limit_model_: _TransactionModel | None = None
+    _rows: tuple[np.ndarray, ...] = ()
 
     def _limit_case(self, params: np.ndarray, flat: list[str]) -> tuple[str, list[str]] | None:
         """Accept the no-dropout limit: the likelihood is then flat in the dropout parameters."""
@@ -406,6 +411,45 @@ class BetaGeoModel(_TransactionModel):
         """Mean dropout probability after a purchase, a / (a + b)."""
         return float(params[2] / (params[2] + params[3]))
 
+    def _limit_case(self, params: np.ndarray, flat: list[str]) -> tuple[str, list[str]] | None:
+        """The no-dropout limit, or the limit of a common dropout probability.
+
+        As a and b grow at a fixed ratio, p ~ Beta(a, b) collapses to p = a / (a + b) and BG/NBD
+        to :class:`~rox.value.models.CommonDropoutModel`. A fit is at that limit when the
+        likelihood is flat only in a and b, a + b is large, and the BG/NBD log-likelihood is
+        within 0.01 of that model's maximum (fitted here, explicitly); its predictions are then
+        that model's. The flat direction is not always seen in the standard errors (on the ridge
+        they come from finite differences of a nearly constant function), so a + b >= 1000 with
+        the log-likelihood at the limit's maximum is enough: a beta distribution that narrow
+        (standard deviation below 0.016) is a common probability for any data. Where the
+        optimiser stops along the ridge is decided by floating point, so neither that point's
+        standard errors nor its exact a and b are used.
+        """
+        found = super()._limit_case(params, flat)
+        a, b = params[2], params[3]
+        if found is not None or self.covariates or set(flat) - {"a", "b"}:
+            return found
+        if a + b < 1e3:
+            return None
+        from rox.value.models.common_dropout import CommonDropoutModel  # a cycle at import
+
+        x, tx, t, w = self._rows
+        limit = CommonDropoutModel().fit(x, tx, t, weights=w)
+        r, alpha = params[:2]
+        fitted = float(w @ bgnbd_loglik(r, alpha, a, b, x, tx, t)[0])
+        if abs(fitted - limit.log_likelihood_) > 0.01:
+            return None
+        self.limit_model_ = limit
+        values = ", ".join(f"{k}={v:.4g}" for k, v in limit.params_.items())
+        note = (
+            f"every customer drops out with about the same probability after a purchase: a and b "
+            f"run to the limit a + b -> infinity at a / (a + b) = {a / (a + b):.3g} (a + b = "
+            f"{a + b:.3g}), where BG/NBD equals the NBD with a common dropout probability; that "
+            f"model was fitted ({values}; log-likelihood {limit.log_likelihood_:,.1f}) and the "
+            "predictions are its; the standard errors of a and b are undefined"
+        )
+        return note, ["a", "b"]
+
     def _start(self, x: np.ndarray, tx: np.ndarray, T: np.ndarray, w: np.ndarray) -> list[float]:
         """Starting values: r and alpha by the method of moments of the purchase rates x/T.
 
@@ -450,6 +494,8 @@ class BetaGeoModel(_TransactionModel):
     # -- predictions ------------------------------------------------------------------------------
     def _p_alive(self, x, tx, t, z):
         """P(alive) at T (FHL 2005, eq. 11): a closed form in logs, cheap per customer."""
+        if self.limit_model_ is not None:
+            return self.limit_model_._p_alive(x, tx, t, z)
         r, alpha, a, b = self._individual(self._fitted().params, z)
         has = x > 0
         with np.errstate(all="ignore"):
@@ -462,6 +508,8 @@ class BetaGeoModel(_TransactionModel):
 
     def _expected(self, t, x, tx, tt, z):
         """E[Y(t) | x, t_x, T] (FHL 2005, eq. 10); the 2F1 term once per distinct (x, T)."""
+        if self.limit_model_ is not None:
+            return self.limit_model_._expected(t, x, tx, tt, z)
         params = self._fitted().params
 
         def hyp(x: np.ndarray, tt: np.ndarray, *z: np.ndarray) -> np.ndarray:
@@ -476,6 +524,8 @@ class BetaGeoModel(_TransactionModel):
 
     def expected_purchases_new(self, t: Any) -> np.ndarray:
         """Expected purchases in (0, t] of a new customer, E[X(t)] (FHL 2005, eq. 7)."""
+        if self.limit_model_ is not None:
+            return self.limit_model_.expected_purchases_new(t)
         r, alpha, a, b = self._fitted().params[:4]
         t = np.asarray(t, dtype="float64")
         hyp = special.hyp2f1(r, b, a + b - 1, t / (alpha + t))
