@@ -36,6 +36,7 @@ from scipy import special
 from rox.value.distinct import first_rows, group_codes, on_distinct
 from rox.value.models import fitting
 from rox.value.models.base import CustomerModel, purchase_rows
+from rox.value.models.pareto_gradient import paretonbd_loglik_gradient, paretonbd_totals
 from rox.value.models.special import trigamma
 
 __all__ = ["BetaGeoModel", "ParetoNBDModel", "bgnbd_loglik", "paretonbd_loglik"]
@@ -552,22 +553,65 @@ class ParetoNBDModel(_TransactionModel):
         return float((params[2] / params[3]) / (params[0] / params[1]))
 
     def _start(self, x, tx, T, w):
+        """Starting values: mean purchase rate r/alpha as observed, beta = alpha.
+
+        With beta = alpha the hypergeometric argument z is 0, where its series converges at once.
+        """
         rate = max(float(np.mean(x / np.maximum(T, 1e-9))), 1e-3)
-        return [0.5, 0.5 / rate, 0.5, float(np.mean(T))]
+        return [0.5, 0.5 / rate, 0.5, 0.5 / rate]
+
+    def _curvature(self, x, tx, T, w):
+        """Exact totals for Newton's method (:mod:`~rox.value.models.pareto_gradient`).
+
+        NaN where some row's series has not converged: Newton then gives way to the general path.
+        """
+        code_a, code_b = group_codes([x, tx]), group_codes([x, T])
+        pairs = (first_rows(code_a), code_a, first_rows(code_b), code_b)
+
+        def totals(params: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+            # a trial point far from the maximum may need long series: Newton steps back instead
+            ll, grad, hess, _ = paretonbd_totals(params, x, tx, T, w, max_terms=64, distinct=pairs)
+            return ll, grad, hess
+
+        return totals
 
     def _loglik(self, params, x, tx, T, z):
-        def value(p: np.ndarray) -> np.ndarray:
-            r, alpha, s, beta = self._individual(p, z)
-            return paretonbd_loglik(r, alpha, s, beta, x, tx, T)[0]
+        """The log-likelihood and its exact gradient (:mod:`~rox.value.models.pareto_gradient`).
 
-        ll = value(params)
-        grads = np.empty((len(x), len(params)))
-        for j in range(len(params)):
-            h = 1e-6 * max(abs(params[j]), 1e-2)
-            step = np.zeros_like(params)
-            step[j] = h
-            grads[:, j] = (value(params + step) - value(params - step)) / (2 * h)
-        return ll, grads
+        Rows where the gradient's series does not converge (alpha and beta far apart) take the
+        value from SciPy's 2F1 and central differences of it; covariates by the chain rule
+        (alpha_i = alpha exp(-g.z), beta_i = beta exp(-g.z)).
+        """
+        r, alpha, s, beta = self._individual(params, z)
+        ll, grad, _, ok = paretonbd_loglik_gradient(r, alpha, s, beta, x, tx, T)
+        if not ok.all():
+            ll, grad = ll.copy(), grad.copy()
+            rows = ~ok
+
+            def part(v: Any) -> Any:
+                return v[rows] if np.ndim(v) else v
+
+            own = [part(v) for v in (r, alpha, s, beta)]
+            ll[rows] = paretonbd_loglik(*own, x[rows], tx[rows], T[rows])[0]
+            for j in range(4):
+                h = 1e-6 * max(float(np.max(np.abs(own[j]))), 1e-2)
+                up, down = list(own), list(own)
+                up[j], down[j] = own[j] + h, own[j] - h
+                grad[rows, j] = (
+                    paretonbd_loglik(*up, x[rows], tx[rows], T[rows])[0]
+                    - paretonbd_loglik(*down, x[rows], tx[rows], T[rows])[0]
+                ) / (2 * h)
+        if not self.covariates:
+            return ll, grad
+        out = [
+            grad[:, 0],
+            grad[:, 1] * alpha / params[1],
+            grad[:, 2],
+            grad[:, 3] * beta / params[3],
+        ]
+        out.extend(((-grad[:, 1] * alpha)[:, None] * z).T)
+        out.extend(((-grad[:, 3] * beta)[:, None] * z).T)
+        return ll, np.column_stack(out)
 
     def _p_alive(self, x, tx, t, z):
         """P(alive) at T (Fader & Hardie 2005 note), once per distinct row (two 2F1 terms)."""
