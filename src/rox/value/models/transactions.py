@@ -533,6 +533,11 @@ class BetaGeoModel(_TransactionModel):
         return (a + b - 1) / (a - 1) * (1 - (alpha / (alpha + t)) ** r * hyp)
 
 
+#: Largest hypergeometric argument z = |alpha - beta| / max(alpha, beta) (at t = 0) that
+#: Newton's path evaluates; beyond it the general path decides (its series fall back to SciPy).
+_NEWTON_MAX_Z = 0.75
+
+
 class ParetoNBDModel(_TransactionModel):
     """Pareto/NBD model of repeat purchasing (Schmittlein, Morrison & Colombo 1987).
 
@@ -553,7 +558,7 @@ class ParetoNBDModel(_TransactionModel):
         return float((params[2] / params[3]) / (params[0] / params[1]))
 
     def _start(self, x, tx, T, w):
-        """Starting values: mean purchase rate r/alpha as observed, beta = alpha.
+        """Starting values: the observed mean purchase rate r/alpha at r = 0.5; beta = alpha.
 
         With beta = alpha the hypergeometric argument z is 0, where its series converges at once.
         """
@@ -569,8 +574,12 @@ class ParetoNBDModel(_TransactionModel):
         pairs = (first_rows(code_a), code_a, first_rows(code_b), code_b)
 
         def totals(params: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
-            # a trial point far from the maximum may need long series: Newton steps back instead
-            ll, grad, hess, _ = paretonbd_totals(params, x, tx, T, w, max_terms=64, distinct=pairs)
+            # a trial point far from the maximum may need long series (z near 1 where alpha and
+            # beta are far apart): refused at once, Newton's line search steps back instead
+            alpha, beta = params[1], params[3]
+            if abs(alpha - beta) / max(alpha, beta) > _NEWTON_MAX_Z:
+                return float("nan"), np.full(4, np.nan), np.full((4, 4), np.nan)
+            ll, grad, hess, _ = paretonbd_totals(params, x, tx, T, w, max_terms=128, distinct=pairs)
             return ll, grad, hess
 
         return totals
@@ -583,7 +592,7 @@ class ParetoNBDModel(_TransactionModel):
         (alpha_i = alpha exp(-g.z), beta_i = beta exp(-g.z)).
         """
         r, alpha, s, beta = self._individual(params, z)
-        ll, grad, _, ok = paretonbd_loglik_gradient(r, alpha, s, beta, x, tx, T)
+        ll, grad, _, ok = paretonbd_loglik_gradient(r, alpha, s, beta, x, tx, T, max_terms=64)
         if not ok.all():
             ll, grad = ll.copy(), grad.copy()
             rows = ~ok
