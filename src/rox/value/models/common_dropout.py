@@ -131,7 +131,7 @@ class CommonDropoutModel(_TransactionModel):
     def _dropout_level(self, params: np.ndarray) -> float:
         return float(params[2])
 
-    def _p_alive(self, x, tx, t, z):
+    def _p_alive(self, x: np.ndarray, tx: np.ndarray, t: np.ndarray, z: np.ndarray) -> np.ndarray:
         """P(alive) at T (FHL 2005 eq. 11 in the limit; see module)."""
         r, alpha, p = self._fitted().params
         has = x > 0
@@ -139,16 +139,18 @@ class CommonDropoutModel(_TransactionModel):
             log_ratio = (
                 np.log(p) - np.log1p(-p) + (r + x) * (np.log(alpha + t) - np.log(alpha + tx))
             )
-        return np.where(has, 1.0 / (1.0 + np.exp(log_ratio)), 1.0)
+        return np.asarray(np.where(has, 1.0 / (1.0 + np.exp(log_ratio)), 1.0))
 
-    def _expected(self, t, x, tx, tt, z):
+    def _expected(
+        self, t: float, x: np.ndarray, tx: np.ndarray, tt: np.ndarray, z: np.ndarray
+    ) -> np.ndarray:
         """E[Y(t) | x, t_x, T] (FHL 2005 eq. 10 in the limit; see module)."""
         r, alpha, p = self._fitted().params
         kept = ((alpha + tt) / (alpha + tt + p * t)) ** (r + x)
-        return (1 - kept) / p * self._p_alive(x, tx, tt, z)
+        return np.asarray((1 - kept) / p * self._p_alive(x, tx, tt, z))
 
     def expected_purchases_new(self, t: Any) -> np.ndarray:
         """Expected purchases in (0, t] of a new customer (FHL 2005 eq. 7 in the limit)."""
         r, alpha, p = self._fitted().params
         t = np.asarray(t, dtype="float64")
-        return (1 - (alpha / (alpha + p * t)) ** r) / p
+        return np.asarray((1 - (alpha / (alpha + p * t)) ** r) / p)

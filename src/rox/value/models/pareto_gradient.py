@@ -348,7 +348,7 @@ def paretonbd_loglik_gradient(
     h_b = p.tails[1][2][p.codes[1]]
 
     def outer(g: np.ndarray) -> np.ndarray:
-        return g[:, :, None] * g[:, None, :]
+        return np.asarray(g[:, :, None] * g[:, None, :])
 
     h_i = (
         p.wa[:, None, None] * (h_a + outer(p.g_a))
