@@ -618,15 +618,17 @@ class ParetoNBDModel(_TransactionModel):
                 return v[rows] if np.ndim(v) else v
 
             own = [part(v) for v in (r, alpha, s, beta)]
-            ll[rows] = paretonbd_loglik(*own, x[rows], tx[rows], T[rows])[0]
+            xr, txr, tr = x[rows], tx[rows], T[rows]
+
+            def value(q: list[Any]) -> np.ndarray:
+                return paretonbd_loglik(q[0], q[1], q[2], q[3], xr, txr, tr)[0]
+
+            ll[rows] = value(own)
             for j in range(4):
                 h = 1e-6 * max(float(np.max(np.abs(own[j]))), 1e-2)
                 up, down = list(own), list(own)
                 up[j], down[j] = own[j] + h, own[j] - h
-                grad[rows, j] = (
-                    paretonbd_loglik(*up, x[rows], tx[rows], T[rows])[0]
-                    - paretonbd_loglik(*down, x[rows], tx[rows], T[rows])[0]
-                ) / (2 * h)
+                grad[rows, j] = (value(up) - value(down)) / (2 * h)
         if not self.covariates:
             return ll, grad
         out = [
