@@ -25,16 +25,6 @@ RUN_PAGES = ("cli.md", "experience.md", "journey.md", "value.md")
 
 #: The demo the default run builds: small, for speed.
 SMALL_DEMO = "rox demo --customers 5000"
-_CLV_NOT_IDENTIFIED = (
-    "#14: on the default 20,000-customer demo BG/NBD is not identified (exit 12: 'the likelihood "
-    "is flat in a, b'); the CLV model is being fixed on another branch"
-)
-#: Lines known to fail on the default demo, with the reason. Each is a strict xfail: when the
-#: fix lands the test passes unexpectedly and fails the run, so the line is flipped on at merge.
-KNOWN_FAILING = {
-    "rox clv --horizon 52 --margin 0.25": _CLV_NOT_IDENTIFIED,
-    "rox clv --horizon 52 --margin 0.25 --top 20": _CLV_NOT_IDENTIFIED,
-}
 
 
 def _env(home: Path) -> dict[str, str]:
@@ -83,15 +73,9 @@ def _docs_lines() -> list[tuple[str, str]]:
     return out
 
 
-def _params(lines: list[tuple[str, str]], *, known: bool) -> list[pytest.param]:
+def _params(lines: list[tuple[str, str]]) -> list[pytest.param]:
     return [
-        pytest.param(
-            line,
-            id=f"{where}:{i}:{line[:60]}",
-            marks=[pytest.mark.xfail(strict=True, reason=KNOWN_FAILING[line])]
-            if known and line in KNOWN_FAILING
-            else [],
-        )
+        pytest.param(line, id=f"{where}:{i}:{line[:60]}")
         for i, (where, line) in enumerate(lines, 1)
     ]
 
@@ -126,19 +110,19 @@ def _runs(line: str, folder: Path) -> None:
 _README = [("README", line) for line in _readme_cli_lines()]
 
 
-@pytest.mark.parametrize("line", _params(_README, known=False))
+@pytest.mark.parametrize("line", _params(_README))
 def test_readme_cli_block_runs_after_rox_demo(first_hour, line):
     _runs(line, first_hour)
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("line", _params(_README, known=True))
+@pytest.mark.parametrize("line", _params(_README))
 def test_readme_cli_block_runs_after_the_default_rox_demo(first_hour_default, line):
     _runs(line, first_hour_default)
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("line", _params(_docs_lines(), known=True))
+@pytest.mark.parametrize("line", _params(_docs_lines()))
 def test_docs_shell_examples_run_after_rox_demo(first_hour_default, line):
     _runs(line, first_hour_default)
 

@@ -73,6 +73,7 @@ _TRANSACTIONS = Case(
 CASES: dict[type, Case] = {
     models.BetaGeoModel: _TRANSACTIONS,
     models.ParetoNBDModel: _TRANSACTIONS,
+    models.CommonDropoutModel: _TRANSACTIONS,
     models.GammaGammaModel: Case(
         data=_spend,
         predictions={

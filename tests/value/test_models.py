@@ -279,7 +279,7 @@ def test_gamma_gamma_totals_are_the_weighted_rows_and_exact_derivatives(params, 
     assert hess == pytest.approx(numeric, rel=1e-5, abs=1e-5)
 
 
-@pytest.mark.parametrize("model", [BetaGeoModel, GammaGammaModel])
+@pytest.mark.parametrize("model", [BetaGeoModel, GammaGammaModel, ParetoNBDModel])
 def test_newton_and_the_general_path_find_the_same_fit(cdnow_rfm, model, monkeypatch):
     from rox.value.models import fitting
 

@@ -22,8 +22,9 @@ from rox.cli._app import (
 
 
 class PurchaseModel(enum.StrEnum):
-    """Purchase models."""
+    """Purchase models (``auto``: the better of BG/NBD and Pareto/NBD, see rox.value.choice)."""
 
+    auto = "auto"
     bgnbd = "bgnbd"
     paretonbd = "paretonbd"
 
@@ -50,7 +51,10 @@ def clv_command(
     horizon: Annotated[float, typer.Option(help="Weeks ahead to value.")] = 52.0,
     margin: Annotated[float, typer.Option(help="Share of revenue that is profit.")] = 1.0,
     discount_rate: Annotated[float, typer.Option(help="Annual discount rate.")] = 0.1,
-    model: Annotated[PurchaseModel, typer.Option(help="Purchase model.")] = PurchaseModel.bgnbd,
+    model: Annotated[
+        PurchaseModel,
+        typer.Option(help="Purchase model (auto: the better of bgnbd and paretonbd, by BIC)."),
+    ] = PurchaseModel.auto,
     calibration_end: Annotated[
         str | None, typer.Option(help="Fit on transactions up to this day (default: all).")
     ] = None,
@@ -58,7 +62,7 @@ def clv_command(
     workspace: WorkspaceOption = None,
     fmt: FormatOption = OutputFormat.table,
 ) -> None:
-    """Fit BG/NBD (or Pareto/NBD) and Gamma-Gamma; value every customer over a horizon."""
+    """Fit BG/NBD or Pareto/NBD (the better, by default) and Gamma-Gamma; value every customer."""
     from rox.value import clv
 
     with open_workspace(workspace) as ws:
@@ -77,6 +81,8 @@ def clv_command(
     if fmt is not OutputFormat.table:
         emit(result.to_frame() if top == 0 else result.to_frame().head(top), fmt)
         return
+    if result.choice is not None:
+        console.print(f"Purchase model: {result.choice}", highlight=False, markup=False)
     console.print(repr(result.purchase_model), highlight=False, markup=False)
     console.print(repr(result.spend_model), highlight=False, markup=False)
     emit(result.aggregate(), fmt, title="Customer base", currency=currency)

@@ -57,7 +57,10 @@ class DemoEffects:
     comment_rate : float
         Chance an answer carries a comment.
     service_interval_days : float
-        Mean days between service visits of a promoter or passive.
+        Mean days between service visits of a promoter or passive (visits are a Poisson process
+        while the owner is active).
+    service_rate_shape : float
+        Shape of the Gamma distribution of owners' service rates (smaller: more heterogeneous).
     detractor_rate_ratio : float
         Detractors' service and accessory purchase rate relative to other owners.
     lifetime_years : tuple of float
@@ -94,6 +97,7 @@ class DemoEffects:
     response_rate: tuple[float, float, float] = (0.35, 0.30, 0.40)
     comment_rate: float = 0.5
     service_interval_days: float = 180.0
+    service_rate_shape: float = 2.0
     detractor_rate_ratio: float = 0.5
     lifetime_years: tuple[float, float, float] = (4.0, 3.0, 1.25)
     accessory_p: float = 0.3

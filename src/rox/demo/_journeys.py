@@ -18,7 +18,7 @@ VEHICLE, SERVICE, ACCESSORIES = 0, 1, 2
 PRODUCTS: tuple[str, ...] = ("vehicle", "service", "accessories")
 
 _JOURNEY_PURCHASE, _JOURNEY_OWNERSHIP = 0, 1
-_MAX_SERVICES = 12
+_MAX_SERVICES = 40
 _MAX_CALLS = 8
 _NO_SHOW = 0.06
 
@@ -283,9 +283,14 @@ def _ownership(
     t = delivered[acc] + delay(rng, int(acc.sum()), 3_600.0, 3 * cat.DAY, 1.0)
     tx.add(owners[acc], t, ACCESSORIES, *_accessories(rng, int(acc.sum())))
 
-    # Service visits: gamma gaps, slower for detractors, until the customer lapses.
-    gap = eff.service_interval_days * cat.DAY / rate
-    gaps = rng.gamma(4.0, (gap / 4.0)[:, None], size=(m, _MAX_SERVICES))
+    # Service visits: a Poisson process while the owner is active, at a rate that varies across
+    # owners (Gamma-distributed, halved for detractors). Visits are as irregular as the
+    # buy-till-you-die models assume, so lapsed owners show as long silences (a regular schedule
+    # would hide dropout: every owner's gap would look the same).
+    mean_rate = rate / (eff.service_interval_days * cat.DAY)
+    shape = eff.service_rate_shape
+    owner_rate = rng.gamma(shape, mean_rate / shape)
+    gaps = rng.exponential(1.0, size=(m, _MAX_SERVICES)) / owner_rate[:, None]
     visit_at = delivered[:, None] + np.cumsum(gaps, axis=1)
     row, _ = np.nonzero(visit_at < active_end[:, None])
     visit_t = visit_at[visit_at < active_end[:, None]]

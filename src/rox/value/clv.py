@@ -20,17 +20,17 @@ import pandas as pd
 
 from rox.errors import MetricError
 from rox.results import Result
-from rox.value.models import BetaGeoModel, GammaGammaModel, ParetoNBDModel
+from rox.value.choice import CANDIDATES, ModelChoice, choose_purchase_model
+from rox.value.models import GammaGammaModel
 from rox.value.rfm import RFM, UNITS, rfm
 
 if TYPE_CHECKING:
-    from rox.value.models.transactions import _TransactionModel
+    from rox.value.models.purchase_base import _TransactionModel
     from rox.workspace import Workspace
 
 __all__ = ["CLV", "clv", "discounted_value"]
 
-PurchaseModel = Literal["bgnbd", "paretonbd"]
-_MODELS = {"bgnbd": BetaGeoModel, "paretonbd": ParetoNBDModel}
+PurchaseModel = Literal["auto", "bgnbd", "paretonbd"]
 _DAYS_PER_YEAR = 365.25
 
 
@@ -46,6 +46,9 @@ class CLV(Result):
         and ``clv`` (discounted margin over the horizon), sorted by ``clv``, highest first.
     purchase_model, spend_model
         The fitted models.
+    choice : ModelChoice
+        Which purchase model was used and why (``str(choice)`` says it in words; its frame has
+        every candidate's scores).
     horizon : float
         In ``unit``.
     """
@@ -57,6 +60,7 @@ class CLV(Result):
     margin: float = 1.0
     discount_rate: float = 0.0
     summary: RFM | None = field(default=None, repr=False)
+    choice: ModelChoice | None = field(default=None, repr=False)
 
     _plotter = "rox.viz.value:plot_clv"
 
@@ -126,11 +130,12 @@ def clv(
     ws: Workspace | RFM,
     *,
     calibration_end: Any = None,
+    holdout_end: Any = None,
     horizon: float = 52.0,
     unit: Literal["weeks", "days"] = "weeks",
     margin: float = 1.0,
     discount_rate: float = 0.1,
-    model: PurchaseModel = "bgnbd",
+    model: PurchaseModel = "auto",
 ) -> CLV:
     """Fit the purchase and spend models on the transactions and value every customer.
 
@@ -140,14 +145,19 @@ def clv(
         A workspace (its transactions are summarised in the engine) or an RFM summary.
     calibration_end : date-like, optional
         Fit on transactions up to this day (default: the last one).
+    holdout_end : date-like, optional
+        With ``calibration_end``: the end of a holdout period, on which ``model="auto"`` judges
+        the candidates' predictions (without one, it uses the BIC).
     horizon : float
         How far ahead to value, in ``unit`` (default one year).
     margin : float
         Share of revenue that is profit (1 = value revenue).
     discount_rate : float
         Annual discount rate.
-    model : {'bgnbd', 'paretonbd'}
-        Purchase model.
+    model : {'auto', 'bgnbd', 'paretonbd'}
+        Purchase model. ``auto`` (the default) fits BG/NBD and Pareto/NBD (each possibly at a
+        recognised limit) and keeps the one with the better holdout predictions, or the lower
+        BIC without a holdout (:mod:`rox.value.choice`); ``CLV.choice`` says which and why.
 
     Returns
     -------
@@ -161,14 +171,18 @@ def clv(
     >>> value.frame.columns[-3:].tolist()
     ['expected_purchases', 'expected_spend', 'clv']
     """
-    if model not in _MODELS:
-        raise MetricError(f"unknown purchase model {model!r}; expected bgnbd or paretonbd")
+    if model != "auto" and model not in CANDIDATES:
+        raise MetricError(f"unknown purchase model {model!r}; expected auto, bgnbd or paretonbd")
     if horizon <= 0 or margin < 0 or discount_rate < 0:
         raise MetricError("horizon must be positive, margin and discount_rate non-negative")
-    summary = ws if isinstance(ws, RFM) else rfm(ws, calibration_end=calibration_end, unit=unit)
+    summary = (
+        ws
+        if isinstance(ws, RFM)
+        else rfm(ws, calibration_end=calibration_end, holdout_end=holdout_end, unit=unit)
+    )
     unit = summary.unit  # type: ignore[assignment]
     frame = summary.frame
-    purchases = _MODELS[model]().fit(summary)
+    purchases, choice = choose_purchase_model(summary, model)
     spending = GammaGammaModel().fit(frame)
     spend = spending.expected_spend(frame)
     value, expected = discounted_value(
@@ -196,4 +210,5 @@ def clv(
         margin=margin,
         discount_rate=discount_rate,
         summary=summary,
+        choice=choice,
     )

@@ -23,7 +23,7 @@ from rox.results import Result
 from rox.value.rfm import RFM, UNITS
 
 if TYPE_CHECKING:
-    from rox.value.models.transactions import _TransactionModel
+    from rox.value.models.purchase_base import _TransactionModel
     from rox.workspace import Workspace
 
 __all__ = ["HoldoutValidation", "validate"]

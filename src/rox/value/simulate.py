@@ -66,20 +66,27 @@ def simulate_paretonbd(
     beta: float,
     T: float | np.ndarray = 52.0,
     *,
+    holdout: float = 0.0,
     seed: int = 0,
 ) -> pd.DataFrame:
     """Summaries of ``n`` customers drawn from Pareto/NBD(r, alpha, s, beta), observed for ``T``.
 
     Purchases at rate lambda ~ Gamma(r, 1/alpha) during an exponential lifetime of rate
-    mu ~ Gamma(s, 1/beta) (Schmittlein, Morrison & Colombo 1987).
+    mu ~ Gamma(s, 1/beta) (Schmittlein, Morrison & Colombo 1987). With ``holdout`` > 0, the
+    purchases in the following ``holdout`` are counted as ``frequency_holdout``.
     """
     rng = np.random.default_rng(seed)
     t_obs = np.broadcast_to(np.asarray(T, dtype="float64"), (n,)).copy()
     lam = rng.gamma(r, 1.0 / alpha, size=n)
     mu = rng.gamma(s, 1.0 / beta, size=n)
-    end = np.minimum(rng.exponential(1.0 / mu), t_obs)
+    life = rng.exponential(1.0 / mu)
+    end = np.minimum(life, t_obs)
     x = rng.poisson(lam * end)
     # given x purchases in (0, end], the last one is the max of x uniforms on (0, end]
     u = rng.random(n) ** (1.0 / np.maximum(x, 1))
     last = np.where(x > 0, u * end, 0.0)
-    return pd.DataFrame({"frequency": x, "recency": last, "T": t_obs})
+    out = pd.DataFrame({"frequency": x, "recency": last, "T": t_obs})
+    if holdout > 0:
+        alive_after = np.clip(np.minimum(life, t_obs + holdout) - t_obs, 0.0, None)
+        out["frequency_holdout"] = rng.poisson(lam * alive_after)
+    return out

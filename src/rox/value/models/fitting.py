@@ -103,6 +103,7 @@ def fit(
     restarts: int = 4,
     seed: int = 0,
     curvature: LogLikelihoodWithCurvature | None = None,
+    newton_starts: Sequence[Sequence[float]] = (),
 ) -> FitResult:
     """Maximise ``sum(weights * loglik(params))``.
 
@@ -133,6 +134,9 @@ def fit(
     curvature : callable, optional
         The weighted total log-likelihood with its gradient and Hessian (see
         :data:`LogLikelihoodWithCurvature`); given, the fit tries Newton's method first.
+    newton_starts : sequence of sequences of float, optional
+        Further starting values for Newton's method, tried in order when it fails from
+        ``start`` (before the general path, which starts from ``start``).
 
     Raises
     ------
@@ -164,10 +168,11 @@ def fit(
     # 6 ms per step with OpenBLAS threads on a busy 2-core machine, bench/bench_clv.py)
     with _thread_pools().limit(limits=1, user_api="blas"):
         if curvature is not None:
-            x0 = _start(start, pos, lower, upper)
-            found = _newton(curvature, x0, total, pos, bounds, natural)
-            if found is not None:
-                return found
+            for first in (start, *newton_starts):
+                x0 = _start(first, pos, lower, upper)
+                found = _newton(curvature, x0, total, pos, bounds, natural)
+                if found is not None:
+                    return found
         return _fit(
             objective,
             start,
