@@ -51,7 +51,7 @@ import numpy as np
 import pandas as pd
 
 from rox.errors import ConvergenceError, MetricError
-from rox.journey.events import journey_events
+from rox.journey.events import JourneyQuery
 from rox.journey.friction import _goal as default_goal
 from rox.schema import DEFAULT_SCALES
 from rox.value import CLV, clv
@@ -336,7 +336,8 @@ def _friction(ws: Workspace, journey: str | None, goal: str | None) -> tuple[ir.
         return empty.mutate(
             journeys=ibis.literal(0, "int64"), friction_points=ibis.literal(0, "int64")
         ), goal
-    _, e = journey_events(ws, None, {"journey": journey} if journey else {})
+    # (not prepared: a prepared, cached table would outlive the profile's workspace)
+    e = JourneyQuery(journey=journey).events(ws)
     goal = goal or default_goal(e)
     won = e.filter(e.step == goal).select("journey_id").distinct().mutate(won=True)
     ends = e.filter(e.is_last).left_join(won, "journey_id")
