@@ -1,32 +1,48 @@
 """A bootstrap of group means from sufficient statistics: cheap at a million customers.
 
-The engine returns, per group, the customers' values sorted and cut into at most ``bins``
-quantile bins, each with its count ``n``, mean ``mu`` and (population) variance ``var``. A group
-with no more customers than bins has one customer per bin, so its statistics are its values.
+The engine groups each group's customers into narrow value bins (:func:`value_bin`: bins whose
+edges grow geometrically, ``resolution`` wide on the log scale, about 1% apart by default) and
+returns each bin's count ``n``, mean ``mu`` and population variance ``var``. Customers whose values
+differ by more than the bin width are in different bins, each with ``var`` 0.
 
 Each replicate gives every customer a Poisson(1) weight (the Poisson bootstrap: Hanley &
 MacGibbon 2006, "Creating non-parametric bootstrap samples using Poisson frequencies", Computer
 Methods and Programs in Biomedicine 83; Chamandy et al. 2012, "Estimating uncertainty for massive
-data streams", Google). The weights of a bin's ``n`` customers sum to ``M ~ Poisson(n)``, and the
-bin's weighted sum given ``M`` has mean ``M mu`` and variance ``M var``; it is drawn as
-``M mu + sqrt(M var) Z`` with ``Z`` standard normal (exact when ``var`` is 0, i.e. one customer
-or equal values per bin; otherwise exact in its first two moments). The replicate's mean is the
-sum over bins divided by the sum of ``M``. The cost is ``replicates x bins`` per group, whatever
+data streams", Google). The weights of a bin's ``n`` customers sum to ``M ~ Poisson(n)``, and,
+given ``M``, the bin's weighted sum has mean ``M mu`` and variance ``M var``. A replicate's total
+is ``sum(M mu) + sqrt(sum(M var)) Z`` with one standard normal ``Z`` (the within-bin parts are
+independent, so their sum is drawn at once); its mean is that total over ``sum(M)``. This is the
+exact Poisson bootstrap when every ``var`` is 0 (one value per bin), and otherwise exact in the
+first two moments of each bin's contribution. The cost is ``replicates x bins`` per group, whatever
 the number of customers.
 
 Seed design (what an independent check must repeat): one ``numpy.random.default_rng(seed)``; for
 each group in order, ``M = rng.poisson(n, size=(replicates, bins))`` over its bins in order of
-increasing value, then, only if some ``var`` > 0, ``Z = rng.standard_normal((replicates, bins))``.
+increasing value, then, only if some ``var`` > 0, ``Z = rng.standard_normal(replicates)``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["bootstrap_means"]
+if TYPE_CHECKING:
+    import ibis.expr.types as ir
+
+__all__ = ["bootstrap_means", "value_bin"]
+
+
+def value_bin(value: ir.NumericValue, resolution: float) -> ir.IntegerValue:
+    """The bin of each value: ``floor(sign(v) ln(1 + |v|) / resolution)``, as an Ibis expression.
+
+    Bins are ordered as the values are; a bin spans a factor of about ``exp(resolution)`` for
+    values well above 1 (and an absolute width of about ``resolution`` near 0).
+    """
+    scaled = (value.abs() + 1).ln() * value.sign() / resolution
+    return scaled.floor().cast("int64")
 
 
 def bootstrap_means(
@@ -41,7 +57,7 @@ def bootstrap_means(
     Parameters
     ----------
     bins : pandas.DataFrame
-        Columns ``group``, ``bin`` (order of increasing value), ``n`` (customers), ``mu`` (mean)
+        Columns ``group``, ``bin`` (ordered as the values), ``n`` (customers), ``mu`` (mean)
         and ``var`` (population variance, 0 for one customer).
     groups : sequence
         The groups to draw for, in the order the draws are made.
@@ -65,7 +81,7 @@ def bootstrap_means(
         m = rng.poisson(n, size=(replicates, len(n))).astype("float64")
         total = m @ mu
         if (var > 0).any():
-            total += (np.sqrt(m * var) * rng.standard_normal((replicates, len(n)))).sum(axis=1)
+            total += np.sqrt(m @ var) * rng.standard_normal(replicates)
         count = m.sum(axis=1)
         with np.errstate(invalid="ignore", divide="ignore"):
             out[group] = np.where(count > 0, total / count, np.nan)

@@ -33,12 +33,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
-import ibis
 import numpy as np
 import pandas as pd
 
 from rox.errors import MetricError
-from rox.impact.bootstrap import bootstrap_means
+from rox.impact.bootstrap import bootstrap_means, value_bin
 from rox.impact.profile import GROUPS, ExperienceProfile, profile
 from rox.results import Result
 from rox.value.retention import survival
@@ -118,7 +117,7 @@ def worth(
     reference: str | None = None,
     confidence: float = 0.95,
     replicates: int = 1000,
-    bins: int = 1000,
+    resolution: float = 0.05,
     retention_days: int = 365,
     random_state: int | None = 0,
     **options: Any,
@@ -139,9 +138,9 @@ def worth(
         Level of the intervals, in (0, 1).
     replicates : int
         Bootstrap replicates.
-    bins : int
-        Most quantile bins per group the bootstrap resamples (a group with fewer customers is
-        resampled customer by customer; see :mod:`rox.impact.bootstrap`).
+    resolution : float
+        Width of the bootstrap's value bins on the log scale (0.05: customers whose values
+        differ by more than about 5% are resampled apart; see :mod:`rox.impact.bootstrap`).
     retention_days : int
         Days after the first purchase at which retention is read from the Kaplan-Meier curve.
     random_state : int or None
@@ -168,8 +167,8 @@ def worth(
     """
     if not 0 < confidence < 1:
         raise MetricError(f"confidence={confidence}: expected a level between 0 and 1")
-    if replicates < 1 or bins < 1:
-        raise MetricError("replicates and bins must be positive")
+    if replicates < 1 or not resolution > 0:
+        raise MetricError("replicates and resolution must be positive")
     p = ws if isinstance(ws, ExperienceProfile) else profile(ws, **options)
     if isinstance(ws, ExperienceProfile) and options:
         raise MetricError("pass the profile's options to profile(), not to worth(), with a profile")
@@ -181,19 +180,40 @@ def worth(
         )
     t = p.table
     t = t.mutate(_group=t[by].cast("string").fill_null(MISSING))
-    points = (
-        t.group_by("_group")
+    # One aggregate in the engine: per group and narrow value bin, the sufficient statistics of
+    # the bootstrap (count, mean, variance) and the sums the point estimates need.
+    t = t.mutate(_bin=value_bin(t.clv, resolution))
+    stats = (
+        t.group_by(["_group", "_bin"])
         .aggregate(
-            customers=t.count(),
-            clv=t.clv.mean(),
-            p_alive=t.p_alive.mean(),
-            spend=t.spend.mean(),
-            clv_total=t.clv.sum(),
+            n=t.count(),
+            mu=t.clv.mean(),
+            var=t.clv.var(how="pop"),
+            clv_sum=t.clv.sum(),
+            alive_n=t.p_alive.count(),
+            alive_sum=t.p_alive.sum(),
+            spend_sum=t.spend.sum(),
         )
         .execute()
+        .rename(columns={"_group": "group", "_bin": "bin"})
     )
-    order = _order(by, points["_group"].tolist())
-    points = points.set_index("_group").loc[order].reset_index()
+    for column in ("var", "alive_sum", "spend_sum", "mu", "clv_sum"):
+        stats[column] = pd.to_numeric(stats[column]).astype("float64").fillna(0.0)
+    stats["n"] = stats["n"].astype("int64")
+    sums = stats.groupby("group")[["n", "clv_sum", "alive_n", "alive_sum", "spend_sum"]].sum()
+    order = _order(by, sums.index.tolist())
+    sums = sums.loc[order]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        points = pd.DataFrame(
+            {
+                "_group": order,
+                "customers": sums["n"].to_numpy(),
+                "clv": (sums["clv_sum"] / sums["n"]).to_numpy(),
+                "p_alive": (sums["alive_sum"] / sums["alive_n"].replace(0, np.nan)).to_numpy(),
+                "spend": (sums["spend_sum"] / sums["n"]).to_numpy(),
+                "clv_total": sums["clv_sum"].to_numpy(),
+            }
+        )
     if reference is None:
         default = REFERENCES.get(by)  # (e.g. no detractors in the data: no ratio)
         reference = default if default in order else None
@@ -201,16 +221,6 @@ def worth(
         raise MetricError(
             f"reference group {reference!r} is not among the {by} groups: {', '.join(order)}"
         )
-    # The bootstrap's input: each group's values cut into quantile bins, summarised in the engine.
-    w = ibis.window(group_by=t["_group"], order_by=[t.clv, t.customer_id])
-    binned = t.mutate(_bin=ibis.ntile(bins).over(w))
-    stats = (
-        binned.group_by(["_group", "_bin"])
-        .aggregate(n=binned.count(), mu=binned.clv.mean(), var=binned.clv.var(how="pop"))
-        .execute()
-        .rename(columns={"_group": "group", "_bin": "bin"})
-    )
-    stats["var"] = pd.to_numeric(stats["var"]).fillna(0.0)
     draws = bootstrap_means(stats, order, replicates=replicates, random_state=random_state)
     alpha = (1 - confidence) / 2
     q = [100 * alpha, 100 * (1 - alpha)]
