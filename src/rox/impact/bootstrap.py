@@ -32,7 +32,7 @@ import pandas as pd
 if TYPE_CHECKING:
     import ibis.expr.types as ir
 
-__all__ = ["bootstrap_means", "value_bin"]
+__all__ = ["bin_statistics", "bootstrap_means", "value_bin"]
 
 
 def value_bin(value: ir.NumericValue, resolution: float) -> ir.IntegerValue:
@@ -43,6 +43,35 @@ def value_bin(value: ir.NumericValue, resolution: float) -> ir.IntegerValue:
     """
     scaled = (value.abs() + 1).ln() * value.sign() / resolution
     return scaled.floor().cast("int64")
+
+
+def bin_statistics(
+    t: ir.Table, group: ir.Value, resolution: float, **sums: ir.Scalar
+) -> pd.DataFrame:
+    """Per group and value bin of ``t.clv``: ``n``, ``mu``, ``var``, ``clv_sum`` and ``sums``.
+
+    One aggregate run by the engine; ``group`` is an expression over ``t`` (its label), ``sums``
+    further aggregates over ``t`` (their nulls come back as 0). Columns: ``group``, ``bin``, ``n``,
+    ``mu``, ``var``, ``clv_sum`` and the names of ``sums``.
+    """
+    t = t.mutate(_group=group, _bin=value_bin(t.clv, resolution))
+    aggregates = {name: expr.name(name) for name, expr in sums.items()}
+    stats = (
+        t.group_by(["_group", "_bin"])
+        .aggregate(
+            n=t.count(),
+            mu=t.clv.mean(),
+            var=t.clv.var(how="pop"),
+            clv_sum=t.clv.sum(),
+            **aggregates,
+        )
+        .execute()
+        .rename(columns={"_group": "group", "_bin": "bin"})
+    )
+    for column in ("mu", "var", "clv_sum", *sums):
+        stats[column] = pd.to_numeric(stats[column]).astype("float64").fillna(0.0)
+    stats["n"] = stats["n"].astype("int64")
+    return stats
 
 
 def bootstrap_means(

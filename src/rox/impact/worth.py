@@ -37,7 +37,7 @@ import numpy as np
 import pandas as pd
 
 from rox.errors import MetricError
-from rox.impact.bootstrap import bootstrap_means, value_bin
+from rox.impact.bootstrap import bin_statistics, bootstrap_means
 from rox.impact.profile import GROUPS, ExperienceProfile, profile
 from rox.results import Result
 from rox.value.retention import survival
@@ -179,27 +179,16 @@ def worth(
             "(the experience groups, or a column of customers)"
         )
     t = p.table
-    t = t.mutate(_group=t[by].cast("string").fill_null(MISSING))
     # One aggregate in the engine: per group and narrow value bin, the sufficient statistics of
     # the bootstrap (count, mean, variance) and the sums the point estimates need.
-    t = t.mutate(_bin=value_bin(t.clv, resolution))
-    stats = (
-        t.group_by(["_group", "_bin"])
-        .aggregate(
-            n=t.count(),
-            mu=t.clv.mean(),
-            var=t.clv.var(how="pop"),
-            clv_sum=t.clv.sum(),
-            alive_n=t.p_alive.count(),
-            alive_sum=t.p_alive.sum(),
-            spend_sum=t.spend.sum(),
-        )
-        .execute()
-        .rename(columns={"_group": "group", "_bin": "bin"})
+    stats = bin_statistics(
+        t,
+        t[by].cast("string").fill_null(MISSING),
+        resolution,
+        alive_n=t.p_alive.count(),
+        alive_sum=t.p_alive.sum(),
+        spend_sum=t.spend.sum(),
     )
-    for column in ("var", "alive_sum", "spend_sum", "mu", "clv_sum"):
-        stats[column] = pd.to_numeric(stats[column]).astype("float64").fillna(0.0)
-    stats["n"] = stats["n"].astype("int64")
     sums = stats.groupby("group")[["n", "clv_sum", "alive_n", "alive_sum", "spend_sum"]].sum()
     order = _order(by, sums.index.tolist())
     sums = sums.loc[order]
