@@ -78,3 +78,13 @@ def test_bad_by_is_a_clear_error(small_path):
     assert "'colour'" in out.stderr
     assert "nps_group, csat_band, ces_band, friction, segment" in out.stderr
     assert "Traceback" not in out.stderr
+
+
+def test_rox_says_what_moving_detractors_is_worth(small_path):
+    out = run("--value", "revenue", "--rox", "--replicates", "200", workspace=small_path)
+    assert out.returncode == 0, out.stderr
+    # detractors c2 (15) and c5 (25) at the passives' mean (20): 2 x (20 - 20) = 0
+    assert "Moving the 2 customers of nps_group 'detractor' to the level of 'passive'" in out.stdout
+    assert "worth about 0 (" in out.stdout
+    assert "associational" in out.stdout
+    assert "Placebo (experience shuffled across customers)" in out.stdout

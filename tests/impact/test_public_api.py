@@ -6,7 +6,9 @@ import rox
 
 
 def test_impact_api():
-    expected = sorted(["ExperienceProfile", "Worth", "profile", "worth"])
+    expected = sorted(
+        ["Counterfactual", "ExperienceProfile", "Worth", "counterfactual", "profile", "worth"]
+    )
     assert sorted(rox.impact.__all__) == expected
     assert "impact" in dir(rox)
 

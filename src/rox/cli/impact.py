@@ -18,7 +18,7 @@ from rox.cli._app import (
     err_console,
 )
 from rox.cli.journey import JourneyName, ValueBasis, ValueOption
-from rox.impact import worth
+from rox.impact import counterfactual, profile, worth
 
 
 @app.command(name="worth")
@@ -45,21 +45,27 @@ def worth_command(
     value: ValueOption = ValueBasis.clv,
     replicates: Annotated[int, typer.Option(help="Bootstrap replicates.")] = 1000,
     seed: Annotated[int, typer.Option(help="Seed of the bootstrap.")] = 0,
+    rox_: Annotated[
+        bool,
+        typer.Option(
+            "--rox",
+            help="Also say what moving the worse group to the better level is worth (detractors to "
+            "passive, ...), with its placebo (shuffled experience).",
+        ),
+    ] = False,
     workspace: WorkspaceOption = None,
     fmt: FormatOption = OutputFormat.table,
 ) -> None:
     """Mean CLV (95% bootstrap interval), P(alive), spend and retention by experience group."""
     with rox.open(workspace, read_only=True) as ws:
-        result = worth(
-            ws,
-            by,
-            reference=reference,
-            replicates=replicates,
-            random_state=seed,
-            value=value.value,
-            journey=journey,
-            goal=goal,
-        )
+        profiled = profile(ws, value=value.value, journey=journey, goal=goal)
+        result = worth(profiled, by, reference=reference, replicates=replicates, random_state=seed)
+        moves = [
+            counterfactual(
+                profiled, by=by, placebo=placebo, replicates=replicates, random_state=seed
+            )
+            for placebo in ((False, True) if rox_ else ())
+        ]
     if result.value_note:
         err_console.print(
             f"note: customers are valued by {result.value_basis}: {result.value_note}",
@@ -67,6 +73,8 @@ def worth_command(
             markup=False,
         )
     if fmt is not OutputFormat.table:
+        for move in moves:  # (standard output keeps the machine-readable table only)
+            err_console.print(str(move), highlight=False, markup=False)
         emit(result.to_frame(), fmt)
         return
     frame = result.frame
@@ -97,3 +105,5 @@ def worth_command(
             highlight=False,
             markup=False,
         )
+    for move in moves:
+        console.print(str(move), highlight=False, markup=False)
