@@ -18,8 +18,9 @@ else that differs between the groups drives value), and that the target group's 
 reachable by changing experience. :attr:`Counterfactual.assumptions` lists them with the result.
 
 Refutation: with ``placebo=True`` the groups are shuffled across customers (within strata) before
-the computation, in the engine, by a seeded hash; the ROX of shuffled experience should vanish
-(its interval should cover 0). A ROX whose placebo does not vanish is not to be trusted.
+the computation, in the engine, by a seeded hash of each customer's number; the ROX of shuffled
+experience should vanish (its interval should cover 0). A ROX whose placebo does not vanish is
+not to be trusted.
 """
 
 from __future__ import annotations
@@ -252,17 +253,26 @@ def counterfactual(
     )
 
 
+#: A prime above any number of customers, and the multiplier of the shuffle (Knuth's 2^32 / phi).
+_PRIME, _MULTIPLIER = 4_294_967_311, 2_654_435_761
+
+
 def _shuffled(t: ir.Table, seed: int | None) -> ir.Table:
-    """``t`` with ``_label`` permuted across its rows within ``_stratum`` (a seeded hash order)."""
-    salt = str(0 if seed is None else seed)
+    """``t`` with ``_label`` permuted across its rows within ``_stratum``.
+
+    Customers are numbered in ``customer_id`` order (k = 0, 1, ...) and reordered by the seeded
+    multiplicative hash ``(k * m + 97531) mod 4294967311`` with ``m = 2654435761 * (seed + 1) mod
+    4294967311`` (a prime: each seed gives another order), computed the same way by every engine;
+    the labels, in ``customer_id`` order, are dealt in that order.
+    """
+    multiplier = _MULTIPLIER * ((0 if seed is None else seed) + 1) % _PRIME or _MULTIPLIER
     by_id = ibis.window(group_by=t["_stratum"], order_by=t.customer_id)
-    by_hash = ibis.window(
-        group_by=t["_stratum"],
-        order_by=[(t.customer_id.cast("string") + salt).hash(), t.customer_id],
-    )
-    labels = t.select("_stratum", "_label", _pos=ibis.row_number().over(by_id))
-    people = t.drop("_label").mutate(_pos=ibis.row_number().over(by_hash))
+    numbered = t.mutate(_pos=ibis.row_number().over(by_id))
+    numbered = numbered.mutate(_key=(numbered["_pos"] * multiplier + 97_531) % _PRIME)
+    by_key = ibis.window(group_by=numbered["_stratum"], order_by=numbered["_key"])
+    labels = numbered.select("_stratum", "_label", "_pos")
+    people = numbered.drop("_label", "_pos").mutate(_pos=ibis.row_number().over(by_key))
     joined = people.join(
         labels, [people["_stratum"] == labels["_stratum"], people["_pos"] == labels["_pos"]]
     )
-    return joined.select(people, labels["_label"])
+    return joined.select(people, labels["_label"]).drop("_key")
