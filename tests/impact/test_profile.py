@@ -115,3 +115,19 @@ def test_declared_scale_cut_offs_are_respected_and_means_rescaled(ws):
 def test_bad_value_is_named(small):
     with pytest.raises(MetricError, match="value='margin'"):
         rox.impact.profile(small, value="margin")
+
+
+def test_profile_columns_in_order_and_a_clashing_attribute_left_out(ws):
+    from rox.impact.profile import PROFILE_COLUMNS
+
+    ws.ingest("customers", pd.DataFrame({"customer_id": ["a"], "spend": ["high"], "tier": ["x"]}))
+    ws.ingest(
+        "transactions",
+        pd.DataFrame({"customer_id": ["a"], "ts": ["2024-01-01"], "amount": [5.0]}),
+    )
+    p = rox.impact.profile(ws, value="revenue")
+    f = p.to_frame()
+    assert tuple(f.columns[: len(PROFILE_COLUMNS)]) == PROFILE_COLUMNS
+    assert "tier" in p.attributes
+    assert "spend" not in p.attributes
+    assert f.loc[0, "spend"] == 5.0

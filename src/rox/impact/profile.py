@@ -76,6 +76,30 @@ GROUPS: dict[str, tuple[str, ...]] = {
 }
 
 
+#: The profile's own columns, in order (the customers' attributes follow).
+PROFILE_COLUMNS = (
+    "customer_id",
+    "nps_latest",
+    "nps_mean",
+    "nps_group",
+    "csat_mean",
+    "csat_band",
+    "ces_mean",
+    "ces_band",
+    "responses",
+    "days_since_response",
+    "journeys",
+    "friction_points",
+    "friction",
+    "support_contacts",
+    "complaints",
+    "purchases",
+    "spend",
+    "clv",
+    "p_alive",
+)
+
+
 @dataclass(frozen=True, eq=False)
 class ExperienceProfile:
     """Each customer's experience and value, as an Ibis table (see the module for the columns).
@@ -162,8 +186,9 @@ def profile(
     ['detractor', 'no response', 'passive', 'promoter']
     """
     customers = ws.table("customers")
+    # (a customers column named like a profile column is left out: the profile's is kept)
     attributes = tuple(
-        c for c in customers.columns if not c.startswith("_") and c not in ("customer_id",)
+        c for c in customers.columns if not c.startswith("_") and c not in PROFILE_COLUMNS
     )
     base = _customer_ids(ws).left_join(customers.select("customer_id", *attributes), "customer_id")
     base = base.select("customer_id", *attributes)
