@@ -18,7 +18,7 @@ import pytest
 
 import rox
 import rox.demo
-from rox import experience, journey, value
+from rox import experience, impact, journey, value
 from rox.report.headline import headline
 
 N_CUSTOMERS = 1_500
@@ -140,6 +140,23 @@ ANALYSES: dict[str, tuple[Callable[[rox.Workspace], Any], str | None]] = {
     "channel consistency": (journey.consistency, None),
     "audit": (journey.audit, None),
     "headline": (headline, None),
+    "worth by NPS group": (
+        lambda ws: impact.worth(ws, journey="purchase", goal="purchase", value="revenue"),
+        None,
+    ),
+    "worth by friction": (
+        lambda ws: impact.worth(ws, "friction", journey="purchase", goal="purchase"),
+        None,
+    ),
+    "counterfactual and its placebo": (
+        lambda ws: pd.concat(
+            [
+                impact.counterfactual(ws, strata="segment", placebo=placebo, value="revenue").frame
+                for placebo in (False, True)
+            ]
+        ),
+        None,
+    ),
 }
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from rox.cli import demo as demo
 from rox.cli import experience as experience
+from rox.cli import impact as impact
 from rox.cli import ingest as ingest
 from rox.cli import journey as journey
 from rox.cli import value as value

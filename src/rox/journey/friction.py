@@ -81,8 +81,12 @@ class FrictionTable(Result):
     _plotter: ClassVar[str | None] = "rox.viz.journey:plot_friction"
 
 
-def _goal(e: Any) -> str:
-    """Default goal: the most common last step of the longest quarter of journeys."""
+def default_goal(e: Any) -> str:
+    """The success step assumed when none is given.
+
+    The most common last step of the longest quarter of journeys; ``e`` is the ordered journey
+    events (:meth:`JourneyQuery.events`).
+    """
     lengths = e.n_events
     cutoff = e.filter(e.is_last).n_events.quantile(0.75).execute()
     last = e.filter(e.is_last & (lengths >= cutoff))
@@ -129,7 +133,7 @@ def friction(
     """
     ws, e = journey_events(ws, query, options)
     values, basis, note = _customer_values(ws, value)
-    goal = goal or _goal(e)
+    goal = goal or default_goal(e)
     within = pd.Timedelta(repeat_within).total_seconds()
     # Per journey and step: visits, whether the journey ends there, whether it reached the goal.
     # Every journey ends at exactly one step, so the totals are sums of the ended pairs.

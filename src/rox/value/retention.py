@@ -185,7 +185,7 @@ class Survival(Result):
 
 def survival(
     ws: Workspace,
-    by: str | None = None,
+    by: str | ir.Table | None = None,
     *,
     inactive_after: int = 365,
     as_of: Any = None,
@@ -194,8 +194,9 @@ def survival(
 
     Parameters
     ----------
-    by : str, optional
-        A column of ``customers`` to compare groups.
+    by : str or ibis Table, optional
+        A column of ``customers`` to compare groups, or a table of ``customer_id`` and one group
+        column (e.g. an experience group computed in the engine).
     inactive_after : int
         Days without a purchase after which a customer counts as lost (at their last purchase).
     as_of : date-like, optional
@@ -213,11 +214,12 @@ def survival(
     )
     rows = per.select(customer_id=per.customer_id, duration=duration, lost=lost)
     if by is not None:
-        customers = ws.table("customers")
-        if by not in customers.columns:
+        groups = by if not isinstance(by, str) else ws.table("customers")
+        name = by if isinstance(by, str) else next(c for c in by.columns if c != "customer_id")
+        if name not in groups.columns:
             raise MetricError(f"customers have no column {by!r}")
-        rows = rows.left_join(customers.select("customer_id", by), "customer_id")
-        group = rows[by].cast("string").fill_null("(none)")
+        rows = rows.left_join(groups.select("customer_id", name), "customer_id")
+        group = rows[name].cast("string").fill_null("(none)")
     else:
         group = ibis.literal("all")
     packed = (

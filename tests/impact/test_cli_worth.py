@@ -1,0 +1,91 @@
+"""``rox worth`` on the hand-built workspace: the values printed in every format.
+
+Valued by revenue to date (``--value revenue``), by latest NPS answer: promoters c1 (120) and c4
+(300), passives c3 (40) and c8 (0), detractors c2 (15) and c5 (25), no answer c6 (20), c7 (40).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import rox
+from rox.errors import EXIT_CODES, MetricError
+
+SRC = str(Path(rox.__file__).resolve().parents[1])
+
+
+def run(*args: str, workspace: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "rox", "worth", *args, "--workspace", str(workspace)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "COLUMNS": "200", "PYTHONPATH": SRC},
+    )
+
+
+EXPECTED = {
+    "promoter": (2, 210.0, 10.5),
+    "passive": (2, 20.0, 1.0),
+    "detractor": (2, 20.0, 1.0),
+    "no response": (2, 30.0, 1.5),
+}
+
+
+def test_json_has_one_object_per_group(small_path):
+    out = run("--value", "revenue", "--goal", "purchase", "--format", "json", workspace=small_path)
+    assert out.returncode == 0, out.stderr
+    rows = json.loads(out.stdout)
+    assert [r["nps_group"] for r in rows] == list(EXPECTED)
+    for r in rows:
+        customers, clv, ratio = EXPECTED[r["nps_group"]]
+        assert r["customers"] == customers
+        assert r["clv"] == pytest.approx(clv)
+        assert r["clv_ratio"] == pytest.approx(ratio)
+        assert r["clv_low"] <= r["clv"] <= r["clv_high"]
+        assert {"p_alive", "retention", "spend"} <= set(r)
+
+
+def test_csv_by_band(small_path):
+    out = run("--by", "csat_band", "--value", "revenue", "--format", "csv", workspace=small_path)
+    assert out.returncode == 0, out.stderr
+    frame = pd.read_csv(io.StringIO(out.stdout))
+    assert frame["csat_band"].tolist() == ["satisfied", "not satisfied", "no response"]
+    # satisfied c1 (120); not satisfied c2 (15); the other six (300 + 40 + 25 + 20 + 40 + 0) / 6
+    # (CSV is rounded for reading: money to whole units; JSON keeps full precision)
+    assert frame["clv"].tolist() == [120.0, 15.0, 71.0]
+    assert frame["clv_ratio"].tolist() == pytest.approx([8.0, 1.0, 425 / 90], abs=5e-4)
+
+
+def test_table_states_the_multiple(small_path):
+    out = run("--value", "revenue", workspace=small_path)
+    assert out.returncode == 0, out.stderr
+    assert "promoter" in out.stdout
+    assert "10.50× that of detractor" in out.stdout
+    assert "associational" in out.stdout
+
+
+def test_bad_by_is_a_clear_error(small_path):
+    out = run("--by", "colour", "--value", "revenue", workspace=small_path)
+    assert out.returncode == EXIT_CODES[MetricError]
+    assert "'colour'" in out.stderr
+    assert "nps_group, csat_band, ces_band, friction, segment" in out.stderr
+    assert "Traceback" not in out.stderr
+
+
+def test_rox_says_what_moving_detractors_is_worth(small_path):
+    out = run("--value", "revenue", "--rox", "--replicates", "200", workspace=small_path)
+    assert out.returncode == 0, out.stderr
+    # detractors c2 (15) and c5 (25) at the passives' mean (20): 2 x (20 - 20) = 0
+    assert "Moving the 2 customers of nps_group 'detractor' to the level of 'passive'" in out.stdout
+    assert "worth about 0 (" in out.stdout
+    assert "associational" in out.stdout
+    assert "Placebo (experience shuffled across customers)" in out.stdout
