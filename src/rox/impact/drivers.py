@@ -520,10 +520,12 @@ def _check_counts(
 
 def _check_corr(corr: NDArray[np.float64], specs: list[_Driver]) -> None:
     names = ["the outcome", *(repr(s.name) for s in specs)]
-    bad = [names[i] for i in range(len(names)) if not np.isfinite(corr[i]).all()]
-    if bad:
+    broken = (~np.isfinite(corr)).sum(axis=1)
+    if broken.any():
+        worst = int(np.argmax(broken))  # a constant variable breaks its whole row
+        role = "nothing to explain" if worst == 0 else "it cannot be a driver"
         raise MetricError(
-            f"{bad[0]} has the same value for every customer analysed; it cannot be a driver"
+            f"{names[worst]} has the same value for every customer analysed; {role}"
         )
     vals, vecs = np.linalg.eigh(corr[1:, 1:])
     if vals[0] <= 1e-8:
