@@ -276,7 +276,7 @@ def test_complete_cases_match_pingouin_on_the_customers(ws):
     pingouin = pytest.importorskip("pingouin")
     wide = _survey(400, seed=1, missing=0.1)
     _load(ws, wide)
-    result = key_drivers(ws, "nps", n_boot=200)
+    result = key_drivers(ws, "nps", missing="complete", n_boot=200)
     complete = wide.dropna()
     table = pingouin.linear_regression(complete[DRIVERS], complete["nps"], relimp=True)
     expected = table.set_index("names")["relimp"]
@@ -364,7 +364,9 @@ def test_attribute_columns_become_indicators(ws):
     wide = _survey(300, seed=9)
     _load(ws, wide)
     segments = np.where(np.arange(300) % 3 == 0, "fleet", "family")
-    insert_rows(ws, "customers", pd.DataFrame({"customer_id": wide.customer_id, "segment": segments}))
+    insert_rows(
+        ws, "customers", pd.DataFrame({"customer_id": wide.customer_id, "segment": segments})
+    )
     result = key_drivers(ws, "nps", drivers=["csat:delivery"], attributes=["segment"], n_boot=0)
     # family is the most frequent value, so it is the reference.
     assert list(result.to_frame()["driver"]) == ["csat:delivery", "segment=fleet"]
@@ -379,7 +381,8 @@ def test_attribute_columns_become_indicators(ws):
         ({"drivers": ["csat:checkout"]}, "no csat answers at touchpoint 'checkout'"),
         ({"drivers": ["colour"]}, "neither 'metric:touchpoint' nor a column of customers"),
         ({"outcome": "csat", "drivers": ["csat:delivery"]}, "cannot also be its driver"),
-        ({"min_n": 1000}, "have every driver (min_n=1000)"),
+        ({"min_n": 1000, "missing": "complete"}, "have every driver (min_n=1000)"),
+        ({"min_n": 1000}, "customers have both the outcome and 'csat:delivery' (min_n=1000)"),
         ({"outcome": "detractor", "missing": "pairwise"}, "needs complete cases"),
         ({"level": 1.0}, "strictly between 0 and 1"),
     ],
@@ -400,9 +403,9 @@ def test_a_constant_driver_is_named(ws):
 
 def test_min_n_boundary(ws):
     _load(ws, _survey(50, seed=12))
-    assert key_drivers(ws, "nps", min_n=50, n_boot=0).n_customers == 50
+    assert key_drivers(ws, "nps", missing="complete", min_n=50, n_boot=0).n_customers == 50
     with pytest.raises(MetricError, match="only 50 of the 50"):
-        key_drivers(ws, "nps", min_n=51, n_boot=0)
+        key_drivers(ws, "nps", missing="complete", min_n=51, n_boot=0)
 
 
 # -- the demo brand -----------------------------------------------------------------------------
@@ -459,10 +462,27 @@ def test_cli_drivers_json(demo_path):
     assert [r["rank_rw"] for r in records] == [1, 2]
     assert {"driver", "rw", "rw_low", "rw_high", "lmg", "ranks_differ"} <= set(records[0])
     table = subprocess.run(
-        [sys.executable, "-m", "rox", "drivers", "--workspace", str(demo_path)],
+        [sys.executable, "-m", "rox", "drivers", "--missing", "complete", "-w", str(demo_path)],
         capture_output=True,
         text=True,
         env=env,
         timeout=300,
     )
-    assert table.returncode == 10 and "missing" in table.stderr
+    assert table.returncode == 10 and "--missing pairwise" in table.stderr
+
+
+def test_quadrant_figure_draws_every_driver_escaped(ws):
+    wide = _survey(200, seed=13)
+    _load(ws, wide)
+    insert_rows(
+        ws,
+        "customers",
+        pd.DataFrame({"customer_id": wide.customer_id, "segment": ["<b>"] * 50 + ["basic"] * 150}),
+    )
+    result = key_drivers(ws, "nps", attributes=["segment"], n_boot=50)
+    fig = result.plot()
+    point = fig.data[0]
+    expected = ["csat:delivery", "csat:financing", "csat:website", "segment=&lt;b&gt;"]
+    assert sorted(point.text) == expected
+    np.testing.assert_allclose(point.y, result.frame["rw"])
+    assert fig.layout.shapes[1].y0 == pytest.approx(result.r2 / 4)

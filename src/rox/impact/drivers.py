@@ -26,13 +26,14 @@ One row per customer who has the outcome and at least one driver:
   ``"segment=fleet"``). By default, every touchpoint with answers of ``driver_metric`` (CSAT, or CES
   for the ``csat`` outcome).
 
-Missing driver values (``missing=``): ``"complete"`` (default) keeps the customers who have every
-driver and reports how many were dropped (``n_dropped``); ``"pairwise"`` computes each correlation
-from the customers who have both variables (``pandas.DataFrame.corr``'s rule), which keeps far more
-customers when touchpoints are surveyed sparsely, at a price: each correlation rests on different
-customers, the matrix may not be positive definite (then an error says so), and ``n`` differs by
-pair. Every correlation must rest on at least ``min_n`` customers. The binary outcomes need complete
-cases (a logistic regression is fitted on rows).
+Missing driver values (``missing=``): ``"complete"`` keeps the customers who have every driver and
+reports how many were dropped (``n_dropped``); ``"pairwise"`` computes each correlation from the
+customers who have both variables (``pandas.DataFrame.corr``'s rule). Touchpoint surveys are sparse
+(a customer answers at a few touchpoints, not all: on the demo brand no customer answers at every
+CSAT touchpoint), so ``pairwise`` is the default for ``nps`` and ``csat``, at a price: each
+correlation rests on different customers, the matrix may not be positive definite (then an error
+says so), and ``n`` differs by pair. Every correlation must rest on at least ``min_n`` customers.
+The binary outcomes need complete cases (a logistic regression is fitted on rows), their default.
 
 How it is computed
 ------------------
@@ -176,7 +177,7 @@ def key_drivers(
     drivers: Sequence[str] | None = None,
     driver_metric: str | None = None,
     attributes: Sequence[str] = (),
-    missing: Literal["complete", "pairwise"] = "complete",
+    missing: Literal["complete", "pairwise"] | None = None,
     min_n: int = 30,
     inactive_after: int = 365,
     level: float = 0.95,
@@ -199,8 +200,9 @@ def key_drivers(
         Metric of the default drivers: ``csat``, or ``ces`` for the ``csat`` outcome.
     attributes : sequence of str
         ``customers`` columns added to the drivers.
-    missing : {'complete', 'pairwise'}
-        Missing-value policy (module docstring).
+    missing : {'complete', 'pairwise'}, optional
+        Missing-value policy (module docstring); default ``pairwise`` for ``nps`` and ``csat``,
+        ``complete`` for the binary outcomes.
     min_n : int
         Fewest customers any correlation may rest on.
     inactive_after : int
@@ -238,6 +240,9 @@ def key_drivers(
     """
     if outcome not in OUTCOMES:
         raise MetricError(f"unknown outcome {outcome!r}; expected one of {', '.join(OUTCOMES)}")
+    binary = OUTCOMES[outcome]
+    if missing is None:
+        missing = "complete" if binary else "pairwise"
     if missing not in ("complete", "pairwise"):
         raise MetricError(f"missing={missing!r}; expected 'complete' or 'pairwise'")
     if not 0 < level < 1:
@@ -247,7 +252,6 @@ def key_drivers(
             f"n_boot={n_boot}, blocks={blocks}, min_n={min_n}: expected n_boot >= 0, "
             "blocks >= 2 and min_n >= 2"
         )
-    binary = OUTCOMES[outcome]
     if binary and missing != "complete":
         raise MetricError(
             f"the {outcome} outcome is binary: its logistic regression needs complete cases "
@@ -362,10 +366,11 @@ def _resolve_drivers(
 
 def _attribute_drivers(ws: Workspace, column: str) -> list[_Driver]:
     customers = ws.table("customers")
-    if column not in customers.columns or column == "customer_id":
+    usable = [c for c in customers.columns if c != "customer_id" and not c.startswith("_")]
+    if column not in usable:
         raise MetricError(
             f"driver {column!r} is neither 'metric:touchpoint' nor a column of customers "
-            f"(columns: {', '.join(c for c in customers.columns if c != 'customer_id')})"
+            f"(columns: {', '.join(usable)})"
         )
     dtype = customers.schema()[column]
     if dtype.is_numeric() or dtype.is_boolean():
@@ -509,7 +514,7 @@ def _check_counts(
             f"have every driver (min_n={min_n}); choose fewer drivers, or missing='pairwise' "
             "(--missing pairwise)"
         )
-    low = np.argwhere(n < min_n)
+    low = np.argwhere(np.triu(n < min_n, k=1))
     if len(low):
         i, j = low[0]
         raise MetricError(
@@ -524,9 +529,7 @@ def _check_corr(corr: NDArray[np.float64], specs: list[_Driver]) -> None:
     if broken.any():
         worst = int(np.argmax(broken))  # a constant variable breaks its whole row
         role = "nothing to explain" if worst == 0 else "it cannot be a driver"
-        raise MetricError(
-            f"{names[worst]} has the same value for every customer analysed; {role}"
-        )
+        raise MetricError(f"{names[worst]} has the same value for every customer analysed; {role}")
     vals, vecs = np.linalg.eigh(corr[1:, 1:])
     if vals[0] <= 1e-8:
         involved = [names[i + 1] for i in np.flatnonzero(np.abs(vecs[:, 0]) > 0.3)]
