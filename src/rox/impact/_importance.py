@@ -47,6 +47,7 @@ __all__ = [
     "MAX_LMG_DRIVERS",
     "lmg",
     "logistic_relative_weights",
+    "pair_correlations",
     "r_squared",
     "relative_weights",
     "sqrtm_psd",
@@ -157,3 +158,19 @@ def logistic_relative_weights(rxx: Array, coef_std: Array, r_yp: Array) -> Array
     sd_logit = np.sqrt(np.sum(coef_std * (rxx @ coef_std[..., None])[..., 0], axis=-1))
     beta = b * (np.asarray(r_yp) / sd_logit)[..., None]
     return np.asarray(((lam**2) @ (beta**2)[..., None])[..., 0], dtype=np.float64)
+
+
+def pair_correlations(n: Array, s: Array, q: Array, p: Array) -> Array:
+    """Correlations from pair counts and sums (stacks of (q, q) matrices).
+
+    ``n[i, j]`` customers have both variables ``i`` and ``j``; over them, ``s[i, j]`` and
+    ``q[i, j]`` are the sum and the sum of squares of variable ``i``, and ``p[i, j]`` is the sum
+    of the products. Pearson's formula then gives each correlation (``pandas``' pairwise rule).
+    """
+    st = np.swapaxes(s, -1, -2)
+    var = n * q - s**2
+    with np.errstate(invalid="ignore", divide="ignore"):
+        corr = (n * p - s * st) / np.sqrt(var * np.swapaxes(var, -1, -2))
+    idx = np.arange(corr.shape[-1])
+    corr[..., idx, idx] = 1.0
+    return np.asarray(corr, dtype=np.float64)

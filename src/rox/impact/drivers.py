@@ -82,8 +82,9 @@ import ibis
 import numpy as np
 import pandas as pd
 
-from rox.errors import ConvergenceError, MetricError
+from rox.errors import MetricError
 from rox.impact import _importance as imp
+from rox.impact._logistic import bootstrap_logistic, fit_logistic
 from rox.results import Result
 
 if TYPE_CHECKING:
@@ -99,7 +100,6 @@ __all__ = ["OUTCOMES", "KeyDrivers", "key_drivers"]
 Outcome = Literal["nps", "csat", "detractor", "churn"]
 #: The outcomes and whether each is binary.
 OUTCOMES: dict[str, bool] = {"nps": False, "csat": False, "detractor": True, "churn": True}
-_MAX_NEWTON = 50
 
 
 @dataclass(frozen=True)
@@ -265,14 +265,14 @@ def key_drivers(
     n_used = int(stats["N"][:, 0, 0].sum())
     _check_counts(stats["N"].sum(axis=0), specs, min_n, n_used, n_with_any, missing)
     total = {k: v.sum(axis=0) for k, v in stats.items() if k not in ("min", "max")}
-    corr = _corr(total["N"], total["S"], total["Q"], total["P"])
+    corr = imp.pair_correlations(total["N"], total["S"], total["Q"], total["P"])
     _check_corr(corr, specs)
     weights_b = _bootstrap_weights(stats["N"].shape[0], n_boot, seed)
 
     if binary:
-        logit = _fit_logistic(table, specs, total)
+        logit = fit_logistic(table, len(specs), total)
         rw = imp.logistic_relative_weights(corr[1:, 1:], logit.coef_std, np.asarray(logit.r_yp))
-        boot_rw = _boot_logistic(stats, logit, weights_b)
+        boot_rw = bootstrap_logistic(stats, logit, weights_b)
         lmg = np.full(len(specs), np.nan)
         boot_lmg = None
         r2 = float(logit.r_yp**2)
@@ -280,7 +280,9 @@ def key_drivers(
     else:
         rw = imp.relative_weights(corr)
         lmg = imp.lmg(corr) if len(specs) <= imp.MAX_LMG_DRIVERS else np.full(len(specs), np.nan)
-        boot_corr = _corr(*(np.einsum("bk,k...->b...", weights_b, stats[k]) for k in "NSQP"))
+        boot_corr = imp.pair_correlations(
+            *(np.einsum("bk,k...->b...", weights_b, stats[k]) for k in "NSQP")
+        )
         ok = np.isfinite(boot_corr).all(axis=(1, 2))
         boot_corr = boot_corr[ok]
         boot_rw = imp.relative_weights(boot_corr) if len(boot_corr) else np.empty((0, len(specs)))
@@ -481,24 +483,6 @@ def _block_stats(table: ir.Table, q: int, pairwise: bool) -> dict[str, NDArray[n
     return mats | extremes
 
 
-def _corr(
-    n: NDArray[np.float64], s: NDArray[np.float64], q: NDArray[np.float64], p: NDArray[np.float64]
-) -> NDArray[np.float64]:
-    """Correlations from pair counts and sums (stacks of (q, q) matrices).
-
-    ``n[i, j]`` customers have both variables ``i`` and ``j``; over them, ``s[i, j]`` and
-    ``q[i, j]`` are the sum and the sum of squares of variable ``i``, and ``p[i, j]`` is the sum
-    of the products. Pearson's formula then gives each correlation (``pandas``' pairwise rule).
-    """
-    st = np.swapaxes(s, -1, -2)
-    var = n * q - s**2
-    with np.errstate(invalid="ignore", divide="ignore"):
-        corr = (n * p - s * st) / np.sqrt(var * np.swapaxes(var, -1, -2))
-    idx = np.arange(corr.shape[-1])
-    corr[..., idx, idx] = 1.0
-    return np.asarray(corr, dtype=np.float64)
-
-
 def _check_counts(
     n: NDArray[np.float64],
     specs: list[_Driver],
@@ -546,108 +530,8 @@ def _bootstrap_weights(k: int, n_boot: int, seed: int) -> NDArray[np.float64]:
     return rng.multinomial(k, np.full(k, 1.0 / k), size=n_boot).astype(float)
 
 
-@dataclass(frozen=True)
-class _Logit:
-    """A logistic fit on the standardised drivers, with its per-block score and information."""
-
-    coef_std: NDArray[np.float64]  # slopes per standard deviation of each driver
-    theta: NDArray[np.float64]  # intercept and slopes on the standardised drivers
-    mean: NDArray[np.float64]
-    sd: NDArray[np.float64]
-    r_yp: float
-    score_b: NDArray[np.float64]  # (blocks, 1 + p)
-    info_b: NDArray[np.float64]  # (blocks, 1 + p, 1 + p)
-    yp_b: NDArray[np.float64]  # (blocks, 5): sums of y, y**2, p, p**2, y*p
-
-
-def _fit_logistic(
-    table: ir.Table, specs: list[_Driver], total: dict[str, NDArray[np.float64]]
-) -> _Logit:
-    """Newton-Raphson for the logistic regression of ``v0`` on the drivers, in the engine."""
-    n = total["N"][0, 0]
-    p = len(specs)
-    mean = total["S"].diagonal()[1:] / n
-    sd = np.sqrt((total["P"].diagonal()[1:] - n * mean**2) / (n - 1))
-    z = [ibis.literal(1.0)] + [(table[f"v{j + 1}"] - mean[j]) / sd[j] for j in range(p)]
-    y = table.v0
-    ybar = total["S"][0, 0] / n
-    if not 0 < ybar < 1:
-        raise MetricError(f"every customer analysed has the outcome = {ybar:g}; nothing to explain")
-    theta = np.zeros(p + 1)
-    theta[0] = np.log(ybar / (1 - ybar))
-    for _ in range(_MAX_NEWTON):
-        eta = sum((float(theta[i]) * z[i] for i in range(1, p + 1)), ibis.literal(float(theta[0])))
-        prob = 1.0 / (1.0 + (-eta).exp())
-        w = prob * (1.0 - prob)
-        agg: dict[str, ir.Value] = {}
-        for i in range(p + 1):
-            agg[f"u{i}"] = ((y - prob) * z[i]).sum()
-            for j in range(i, p + 1):
-                agg[f"h{i}_{j}"] = (w * z[i] * z[j]).sum()
-        agg |= {
-            "y1": y.sum(),
-            "y2": (y * y).sum(),
-            "p1": prob.sum(),
-            "p2": (prob * prob).sum(),
-            "yp": (y * prob).sum(),
-        }
-        frame = table.group_by("_block").aggregate(**agg).order_by("_block").execute()
-        score_b = frame[[f"u{i}" for i in range(p + 1)]].to_numpy(dtype=float)
-        info_b = np.zeros((len(frame), p + 1, p + 1))
-        for i in range(p + 1):
-            for j in range(i, p + 1):
-                info_b[:, i, j] = info_b[:, j, i] = frame[f"h{i}_{j}"]
-        try:
-            step = np.linalg.solve(info_b.sum(axis=0), score_b.sum(axis=0))
-        except np.linalg.LinAlgError:
-            step = np.full(p + 1, np.inf)
-        if not np.isfinite(step).all() or np.abs(theta + step).max() > 30:
-            break
-        theta = theta + step
-        if np.abs(step).max() < 1e-8:
-            yp_b = frame[["y1", "y2", "p1", "p2", "yp"]].to_numpy(dtype=float)
-            r_yp = _corr_yp(yp_b.sum(axis=0), n)
-            return _Logit(theta[1:].copy(), theta, mean, sd, r_yp, score_b, info_b, yp_b)
-    raise ConvergenceError(
-        "the logistic regression of the outcome on the drivers did not converge (coefficients "
-        "grow without bound: some driver separates churned from retained, or detractors from "
-        "the others, perfectly). Try: fewer drivers; dropping a driver that only one group has; "
-        "more customers."
-    )
-
-
-def _corr_yp(sums: NDArray[np.float64], n: NDArray[np.float64] | float) -> Any:
-    """Correlation of outcome and fitted probability from the sums of y, y**2, p, p**2, y*p."""
-    y1, y2, p1, p2, yp = np.moveaxis(sums, -1, 0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return (n * yp - y1 * p1) / np.sqrt((n * y2 - y1**2) * (n * p2 - p1**2))
-
-
-def _boot_logistic(
-    stats: dict[str, NDArray[np.float64]], fit: _Logit, weights: NDArray[np.float64]
-) -> NDArray[np.float64]:
-    """Replicates of the logistic relative weights: one Newton step per resample (Hu & K. 2000)."""
-    if not len(weights):
-        return np.empty((0, len(fit.coef_std)))
-    n = weights @ stats["N"][:, 0, 0]
-    corr = _corr(*(np.einsum("bk,k...->b...", weights, stats[k]) for k in "NSQP"))
-    info = np.einsum("bk,kij->bij", weights, fit.info_b)
-    score = weights @ fit.score_b
-    with np.errstate(invalid="ignore"):
-        theta = fit.theta + np.linalg.solve(info, score[..., None])[..., 0]
-    s = np.einsum("bk,k...->b...", weights, stats["S"])[:, 1:, 0]
-    p2 = np.einsum("bk,k...->b...", weights, stats["P"]).diagonal(axis1=1, axis2=2)[:, 1:]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        sd = np.sqrt((p2 - s**2 / n[:, None]) / (n[:, None] - 1))
-    coef_std = theta[:, 1:] * sd / fit.sd
-    r_yp = _corr_yp(weights @ fit.yp_b, n)
-    ok = np.isfinite(corr).all(axis=(1, 2)) & np.isfinite(coef_std).all(axis=1)
-    out = np.full(coef_std.shape, np.nan)
-    out[ok] = imp.logistic_relative_weights(corr[ok][:, 1:, 1:], coef_std[ok], r_yp[ok])
-    return out
-
-
-def _percentiles(values: NDArray[np.float64], level: float) -> tuple[float, float]:
+def _percentiles(values: NDArray[np.float64], level: float) -> tuple[Any, Any]:
+    """Percentile interval at ``level`` over the replicates (rows); NaN with fewer than two."""
     if len(values) < 2:
         return float("nan"), float("nan")
     lo, hi = np.quantile(values, [(1 - level) / 2, (1 + level) / 2], axis=0)
