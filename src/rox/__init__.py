@@ -26,6 +26,7 @@ __all__ = ["RoxError", "Workspace", "__version__", "errors", "open"]
 _SUBPACKAGES = {
     "demo",
     "experience",
+    "impact",
     "ingest",
     "journey",
     "report",
