@@ -486,3 +486,26 @@ def test_quadrant_figure_draws_every_driver_escaped(ws):
     assert sorted(point.text) == expected
     np.testing.assert_allclose(point.y, result.frame["rw"])
     assert fig.layout.shapes[1].y0 == pytest.approx(result.r2 / 4)
+
+
+def test_indefinite_pairwise_replicates_are_left_out():
+    """Regression (#16): a replicate of pairwise correlations can be indefinite; its weights ran to
+    1e30 and made the upper limits meaningless."""
+    import rox.demo
+
+    ws = rox.demo.build("duckdb://:memory:", n_customers=1_500, seed=3)
+    drivers = ["csat:dealer_visit", "ces:configurator", "csat:test_drive_visit"]
+    result = key_drivers(ws, "nps", drivers=drivers, attributes=["segment"], min_n=10)
+    frame = result.to_frame()
+    assert result.n_boot < 500  # some replicates were indefinite, and left out
+    assert (frame["rw_high"] <= result.r2_high).all() and result.r2_high < 1
+    assert (frame["lmg_high"] <= result.r2_high).all()
+    ws.close()
+
+
+def test_collinear_drivers_are_refused(ws):
+    wide = _survey(100, seed=14)
+    wide["website"] = wide["delivery"]
+    _load(ws, wide)
+    with pytest.raises(MetricError, match=r"singular or not positive definite.*'csat:website'"):
+        key_drivers(ws, "nps", missing="complete")

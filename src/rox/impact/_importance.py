@@ -48,6 +48,7 @@ __all__ = [
     "lmg",
     "logistic_relative_weights",
     "pair_correlations",
+    "positive_definite",
     "r_squared",
     "relative_weights",
     "sqrtm_psd",
@@ -174,3 +175,17 @@ def pair_correlations(n: Array, s: Array, q: Array, p: Array) -> Array:
     idx = np.arange(corr.shape[-1])
     corr[..., idx, idx] = 1.0
     return np.asarray(corr, dtype=np.float64)
+
+
+def positive_definite(corr: Array, tol: float = 1e-8) -> NDArray[np.bool_]:
+    """Which of a stack of correlation matrices (outcome and drivers) are positive definite.
+
+    A matrix of pairwise correlations can be indefinite (each pair rests on different customers):
+    its R**2 can then exceed 1 and its weights mean nothing, so such bootstrap replicates are left
+    out (and such a point estimate is refused).
+    """
+    finite = np.isfinite(corr).all(axis=(-2, -1))
+    ok = np.zeros(corr.shape[:-2], dtype=bool)
+    if finite.any():
+        ok[finite] = np.linalg.eigvalsh(corr[finite])[..., 0] > tol
+    return ok

@@ -120,7 +120,7 @@ def bootstrap_logistic(
         sd = np.sqrt((p2 - s**2 / n[:, None]) / (n[:, None] - 1))
     coef_std = theta[:, 1:] * sd / fit.sd
     r_yp = _corr_yp(weights @ fit.yp_b, n)
-    ok = np.isfinite(corr).all(axis=(1, 2)) & np.isfinite(coef_std).all(axis=1)
+    ok = imp.positive_definite(corr) & np.isfinite(coef_std).all(axis=1) & np.isfinite(r_yp)
     out = np.full(coef_std.shape, np.nan)
     out[ok] = imp.logistic_relative_weights(corr[ok][:, 1:, 1:], coef_std[ok], r_yp[ok])
     return out

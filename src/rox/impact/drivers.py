@@ -141,7 +141,8 @@ class KeyDrivers(Result):
     missing : str
     level : float
     n_boot : int
-        Bootstrap replicates that gave finite values.
+        Bootstrap replicates used: those whose correlation matrix is positive definite (a
+        replicate of pairwise correlations can be indefinite; it is left out).
     blocks : int
         Blocks of customers the bootstrap resamples.
     """
@@ -284,8 +285,7 @@ def key_drivers(
         boot_corr = imp.pair_correlations(
             *(np.einsum("bk,k...->b...", weights_b, stats[k]) for k in "NSQP")
         )
-        ok = np.isfinite(boot_corr).all(axis=(1, 2))
-        boot_corr = boot_corr[ok]
+        boot_corr = boot_corr[imp.positive_definite(boot_corr)]
         boot_rw = imp.relative_weights(boot_corr) if len(boot_corr) else np.empty((0, len(specs)))
         boot_lmg = imp.lmg(boot_corr) if np.isfinite(lmg).all() and len(boot_corr) else None
         r2 = float(imp.r_squared(corr))
@@ -515,13 +515,14 @@ def _check_corr(corr: NDArray[np.float64], specs: list[_Driver]) -> None:
         worst = int(np.argmax(broken))  # a constant variable breaks its whole row
         role = "nothing to explain" if worst == 0 else "it cannot be a driver"
         raise MetricError(f"{names[worst]} has the same value for every customer analysed; {role}")
-    vals, vecs = np.linalg.eigh(corr[1:, 1:])
+    vals, vecs = np.linalg.eigh(corr)
     if vals[0] <= 1e-8:
-        involved = [names[i + 1] for i in np.flatnonzero(np.abs(vecs[:, 0]) > 0.3)]
+        involved = [names[i] for i in np.flatnonzero(np.abs(vecs[:, 0]) > 0.3)]
         raise MetricError(
-            "the drivers' correlation matrix is singular or not positive definite (collinear "
-            f"drivers, or inconsistent pairwise correlations) around {', '.join(involved)}; "
-            "drop one of them"
+            "the correlation matrix of the outcome and drivers is singular or not positive "
+            "definite (collinear drivers, an outcome fully determined by them, or inconsistent "
+            f"pairwise correlations) around {', '.join(involved)}; drop a driver, or use "
+            "missing='complete'"
         )
 
 
