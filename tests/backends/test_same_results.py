@@ -19,11 +19,12 @@ from tests.backends.conftest import new_workspace_url
 
 import rox
 import rox.demo
-from rox import experience, journey, value
+from rox import experience, impact, journey, value
 from rox.report.headline import headline
 
 N_CUSTOMERS = 1_500
 SEED = 3
+DRIVERS = ["csat:dealer_visit", "ces:configurator", "csat:test_drive_visit"]
 FUNNEL = ["configurator", "test_drive_booking", "quote", "financing", "purchase"]
 
 
@@ -141,6 +142,14 @@ ANALYSES: dict[str, tuple[Callable[[rox.Workspace], Any], str | None]] = {
     "channel consistency": (journey.consistency, None),
     "audit": (journey.audit, None),
     "headline": (headline, None),
+    "key drivers": (
+        lambda ws: impact.key_drivers(ws, drivers=DRIVERS, attributes=["segment"], min_n=10),
+        None,
+    ),
+    "key drivers of churn": (
+        lambda ws: impact.key_drivers(ws, "churn", drivers=DRIVERS[1:2], min_n=10),
+        None,
+    ),
 }
 
 

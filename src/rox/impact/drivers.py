@@ -410,7 +410,7 @@ def _customer_table(
         last = t.group_by("customer_id").aggregate(last=t.ts.max().date())
         lost = last.select(
             "customer_id",
-            v0=(end_day.delta(last["last"], unit="day") > inactive_after).cast("float64"),
+            v0=_as_float(end_day.delta(last["last"], unit="day") > inactive_after),
         )
         per = lost if per is None else lost.inner_join(per, "customer_id")
     attrs = [s for s in specs if s.column is not None]
@@ -420,7 +420,7 @@ def _customer_table(
         for s in attrs:
             i = specs.index(s) + 1
             c = customers[s.column]
-            cols[f"v{i}"] = (c == s.level if s.level is not None else c).cast("float64")
+            cols[f"v{i}"] = _as_float(c == s.level if s.level is not None else c)
         attr_table = customers.select("customer_id", **cols)
         assert per is not None  # the outcome always comes from responses or transactions
         per = per.left_join(attr_table, "customer_id").drop("customer_id_right")
@@ -428,7 +428,7 @@ def _customer_table(
     if outcome == "detractor":
         label = ws.table("responses").filter(lambda t: t.metric == "nps").scale.max().execute()
         cut = ws.scale("nps", label).bottom_to
-        per = per.mutate(v0=(per.v0 <= cut).cast("float64"))
+        per = per.mutate(v0=_as_float(per.v0 <= cut))
     names = [f"v{i}" for i in range(len(specs) + 1)]
     per = per.select("customer_id", *[per[c].cast("float64") for c in names])
     per = per.filter(per.v0.notnull() & ibis.or_(*[per[c].notnull() for c in names[1:]]))
@@ -436,6 +436,13 @@ def _customer_table(
     if missing == "complete":
         per = per.filter(ibis.and_(*[per[c].notnull() for c in names[1:]]))
     return per, n_with_any
+
+
+def _as_float(value: ir.Value) -> ir.Value:
+    """``value`` as float64; booleans through int32 (PostgreSQL casts no boolean to a double)."""
+    if value.type().is_boolean():
+        value = value.cast("int32")
+    return value.cast("float64")
 
 
 def _block_stats(table: ir.Table, q: int, pairwise: bool) -> dict[str, NDArray[np.float64]]:
