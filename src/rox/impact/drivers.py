@@ -260,10 +260,11 @@ def key_drivers(
             "(missing='complete')"
         )
     specs = _resolve_drivers(ws, outcome, drivers, driver_metric, attributes)
-    table, n_with_any = _customer_table(ws, outcome, specs, inactive_after, missing)
+    table = _customer_table(ws, outcome, specs, inactive_after)
     table = table.mutate(_block=ibis.row_number().over(order_by=table.customer_id) % blocks)
     q = len(specs) + 1
     stats = _block_stats(table, q, missing == "pairwise")
+    n_with_any = int(stats.pop("n_any").sum())
     n_used = int(stats["N"][:, 0, 0].sum())
     _check_counts(stats["N"].sum(axis=0), specs, min_n, n_used, n_with_any, missing)
     total = {k: v.sum(axis=0) for k, v in stats.items() if k not in ("min", "max")}
@@ -272,7 +273,10 @@ def key_drivers(
     weights_b = _bootstrap_weights(stats["N"].shape[0], n_boot, seed)
 
     if binary:
-        logit = fit_logistic(table, len(specs), total)
+        # Newton-Raphson reads the per-customer table once per iteration: build it once.
+        complete = table.filter(ibis.and_(*[table[f"v{j}"].notnull() for j in range(1, q)]))
+        with complete.cache() as cached:
+            logit = fit_logistic(cached, len(specs), total)
         rw = imp.logistic_relative_weights(corr[1:, 1:], logit.coef_std, np.asarray(logit.r_yp))
         boot_rw = bootstrap_logistic(stats, logit, weights_b)
         lmg = np.full(len(specs), np.nan)
@@ -318,12 +322,8 @@ def _resolve_drivers(
     attributes: Sequence[str],
 ) -> list[_Driver]:
     r = ws.require_rows("responses")
-    seen = (
-        r.filter(r.customer_id.notnull() & r.touchpoint.notnull())
-        .group_by(["metric", "touchpoint", "scale"])
-        .aggregate(n=r.customer_id.nunique())
-        .execute()
-    )
+    r = r.filter(r.customer_id.notnull() & r.touchpoint.notnull())
+    seen = r.group_by(["metric", "touchpoint", "scale"]).aggregate(n=r.count()).execute()
     metric = driver_metric or ("ces" if outcome == "csat" else "csat")
     names = list(drivers) if drivers is not None else []
     if drivers is None:
@@ -390,8 +390,8 @@ def _attribute_drivers(ws: Workspace, column: str) -> list[_Driver]:
 
 
 def _customer_table(
-    ws: Workspace, outcome: str, specs: list[_Driver], inactive_after: int, missing: str
-) -> tuple[ir.Table, int]:
+    ws: Workspace, outcome: str, specs: list[_Driver], inactive_after: int
+) -> ir.Table:
     """Per customer: ``customer_id``, ``v0`` (outcome) and ``v1..vp`` (drivers)."""
     r = ws.require_rows("responses")
     r = r.filter(r.customer_id.notnull())
@@ -432,10 +432,7 @@ def _customer_table(
     names = [f"v{i}" for i in range(len(specs) + 1)]
     per = per.select("customer_id", *[per[c].cast("float64") for c in names])
     per = per.filter(per.v0.notnull() & ibis.or_(*[per[c].notnull() for c in names[1:]]))
-    n_with_any = int(per.count().execute())
-    if missing == "complete":
-        per = per.filter(ibis.and_(*[per[c].notnull() for c in names[1:]]))
-    return per, n_with_any
+    return per
 
 
 def _as_float(value: ir.Value) -> ir.Value:
@@ -446,16 +443,22 @@ def _as_float(value: ir.Value) -> ir.Value:
 
 
 def _block_stats(table: ir.Table, q: int, pairwise: bool) -> dict[str, NDArray[np.float64]]:
-    """Per block: the (q, q) matrices N, S, Q, P of pair counts and sums (``_corr``), min, max."""
+    """Per block: pair counts and sums, each variable's min and max, customers before filtering.
+
+    Returns the (q, q) matrices ``N``, ``S``, ``Q``, ``P`` of :func:`pair_correlations` per block,
+    ``min`` and ``max`` per block and variable, and ``n_any``, the customers of each block before
+    complete cases are kept.
+    """
     v = [table[f"v{i}"] for i in range(q)]
-    agg: dict[str, ir.Value] = {"n": table.count()}
+    keep = None if pairwise else ibis.and_(*[x.notnull() for x in v[1:]])
+    agg: dict[str, ir.Value] = {"n_any": table.count(), "n": table.count(where=keep)}
     for i in range(q):
-        agg[f"min{i}"] = v[i].min()
-        agg[f"max{i}"] = v[i].max()
+        agg[f"min{i}"] = v[i].min(where=keep)
+        agg[f"max{i}"] = v[i].max(where=keep)
         for j in range(i, q):
-            agg[f"P{i}_{j}"] = (v[i] * v[j]).sum()
+            agg[f"P{i}_{j}"] = (v[i] * v[j]).sum(where=keep)
         if not pairwise:
-            agg[f"S{i}"] = v[i].sum()
+            agg[f"S{i}"] = v[i].sum(where=keep)
             continue
         agg[f"S{i}_{i}"] = v[i].sum()
         for j in range(q):
@@ -488,7 +491,7 @@ def _block_stats(table: ir.Table, q: int, pairwise: bool) -> dict[str, NDArray[n
         mats["N"][:] = n[:, None, None]
         mats["S"][:] = s[:, :, None]
         mats["Q"][:] = np.diagonal(mats["P"], axis1=1, axis2=2)[:, :, None]
-    return mats | extremes
+    return mats | extremes | {"n_any": frame["n_any"].to_numpy(dtype=float)}
 
 
 def _check_counts(
