@@ -449,8 +449,11 @@ def _block_stats(table: ir.Table, q: int, pairwise: bool) -> dict[str, NDArray[n
     ``min`` and ``max`` per block and variable, and ``n_any``, the customers of each block before
     complete cases are kept.
     """
+    keep = None
+    if not pairwise:  # one predicate column, not the same AND in every aggregate's filter
+        table = table.mutate(_keep=ibis.and_(*[table[f"v{i}"].notnull() for i in range(1, q)]))
+        keep = table._keep
     v = [table[f"v{i}"] for i in range(q)]
-    keep = None if pairwise else ibis.and_(*[x.notnull() for x in v[1:]])
     agg: dict[str, ir.Value] = {"n_any": table.count(), "n": table.count(where=keep)}
     for i in range(q):
         agg[f"min{i}"] = v[i].min(where=keep)
