@@ -509,3 +509,17 @@ def test_collinear_drivers_are_refused(ws):
     _load(ws, wide)
     with pytest.raises(MetricError, match=r"singular or not positive definite.*'csat:website'"):
         key_drivers(ws, "nps", missing="complete")
+
+
+def test_logistic_bootstrap_with_blocks_lacking_complete_cases(ws):
+    """Regression (#16): blocks are dealt among customers with any driver; a block without a
+    complete case has no logistic score row, and the replicates failed to line up."""
+    wide = _survey(400, seed=15, missing=0.5)
+    _load(ws, wide)
+    result = key_drivers(ws, "detractor", blocks=400, n_boot=100, min_n=20)
+    complete = wide.dropna()
+    assert result.blocks == wide[DRIVERS].notna().any(axis=1).sum() > len(complete)
+    assert result.n_customers == len(complete)
+    assert result.n_boot > 50
+    frame = result.to_frame()
+    assert (frame["rw_low"] <= frame["rw"]).all() and (frame["rw"] <= frame["rw_high"]).all()

@@ -42,8 +42,14 @@ class Logit:
     yp_b: NDArray[np.float64]  # (blocks, 5): sums of y, y**2, p, p**2, y*p
 
 
-def fit_logistic(table: ir.Table, p: int, total: dict[str, NDArray[np.float64]]) -> Logit:
-    """Newton-Raphson for the logistic regression of ``v0`` on the drivers, in the engine."""
+def fit_logistic(
+    table: ir.Table, p: int, total: dict[str, NDArray[np.float64]], blocks: NDArray[np.int64]
+) -> Logit:
+    """Newton-Raphson for the logistic regression of ``v0`` on the drivers, in the engine.
+
+    ``blocks`` are the block numbers of the sufficient statistics, in order; the per-block score
+    and information come back in the same order (zero for a block without complete cases).
+    """
     n = total["N"][0, 0]
     mean = total["S"].diagonal()[1:] / n
     sd = np.sqrt((total["P"].diagonal()[1:] - n * mean**2) / (n - 1))
@@ -70,7 +76,13 @@ def fit_logistic(table: ir.Table, p: int, total: dict[str, NDArray[np.float64]])
             "p2": (prob * prob).sum(),
             "yp": (y * prob).sum(),
         }
-        frame = table.group_by("_block").aggregate(**agg).order_by("_block").execute()
+        frame = (
+            table.group_by("_block")
+            .aggregate(**agg)
+            .execute()
+            .set_index("_block")
+            .reindex(blocks, fill_value=0.0)
+        )
         score_b = frame[[f"u{i}" for i in range(p + 1)]].to_numpy(dtype=float)
         info_b = np.zeros((len(frame), p + 1, p + 1))
         for i in range(p + 1):

@@ -265,6 +265,7 @@ def key_drivers(
     q = len(specs) + 1
     stats = _block_stats(table, q, missing == "pairwise")
     n_with_any = int(stats.pop("n_any").sum())
+    block_ids = stats.pop("block").astype(np.int64)
     n_used = int(stats["N"][:, 0, 0].sum())
     _check_counts(stats["N"].sum(axis=0), specs, min_n, n_used, n_with_any, missing)
     total = {k: v.sum(axis=0) for k, v in stats.items() if k not in ("min", "max")}
@@ -276,7 +277,7 @@ def key_drivers(
         # Newton-Raphson reads the per-customer table once per iteration: build it once.
         complete = table.filter(ibis.and_(*[table[f"v{j}"].notnull() for j in range(1, q)]))
         with complete.cache() as cached:
-            logit = fit_logistic(cached, len(specs), total)
+            logit = fit_logistic(cached, len(specs), total, block_ids)
         rw = imp.logistic_relative_weights(corr[1:, 1:], logit.coef_std, np.asarray(logit.r_yp))
         boot_rw = bootstrap_logistic(stats, logit, weights_b)
         lmg = np.full(len(specs), np.nan)
@@ -494,7 +495,14 @@ def _block_stats(table: ir.Table, q: int, pairwise: bool) -> dict[str, NDArray[n
         mats["N"][:] = n[:, None, None]
         mats["S"][:] = s[:, :, None]
         mats["Q"][:] = np.diagonal(mats["P"], axis1=1, axis2=2)[:, :, None]
-    return mats | extremes | {"n_any": frame["n_any"].to_numpy(dtype=float)}
+    return (
+        mats
+        | extremes
+        | {
+            "n_any": frame["n_any"].to_numpy(dtype=float),
+            "block": frame["_block"].to_numpy(dtype=np.int64),
+        }
+    )
 
 
 def _check_counts(
