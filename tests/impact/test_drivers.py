@@ -523,3 +523,9 @@ def test_logistic_bootstrap_with_blocks_lacking_complete_cases(ws):
     assert result.n_boot > 50
     frame = result.to_frame()
     assert (frame["rw_low"] <= frame["rw"]).all() and (frame["rw"] <= frame["rw_high"]).all()
+
+
+def test_too_few_complete_cases_for_a_binary_outcome_suggests_fewer_drivers(ws):
+    _load(ws, _survey(100, seed=16, missing=0.5))
+    with pytest.raises(MetricError, match=r"fewer drivers \(a binary outcome needs complete"):
+        key_drivers(ws, "detractor", min_n=90)

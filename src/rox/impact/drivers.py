@@ -267,7 +267,7 @@ def key_drivers(
     n_with_any = int(stats.pop("n_any").sum())
     block_ids = stats.pop("block").astype(np.int64)
     n_used = int(stats["N"][:, 0, 0].sum())
-    _check_counts(stats["N"].sum(axis=0), specs, min_n, n_used, n_with_any, missing)
+    _check_counts(stats["N"].sum(axis=0), specs, min_n, n_used, n_with_any, missing, binary)
     total = {k: v.sum(axis=0) for k, v in stats.items() if k not in ("min", "max")}
     corr = imp.pair_correlations(total["N"], total["S"], total["Q"], total["P"])
     _check_corr(corr, specs)
@@ -512,13 +512,18 @@ def _check_counts(
     n_used: int,
     n_with_any: int,
     missing: str,
+    binary: bool,
 ) -> None:
     names = ["the outcome", *(repr(s.name) for s in specs)]
     if missing == "complete" and n_used < min_n:
+        fix = "choose fewer drivers" + (
+            " (a binary outcome needs complete cases)"
+            if binary
+            else ", or missing='pairwise' (--missing pairwise)"
+        )
         raise MetricError(
             f"only {n_used:,} of the {n_with_any:,} customers with the outcome and some driver "
-            f"have every driver (min_n={min_n}); choose fewer drivers, or missing='pairwise' "
-            "(--missing pairwise)"
+            f"have every driver (min_n={min_n}); {fix}"
         )
     low = np.argwhere(np.triu(n < min_n, k=1))
     if len(low):
