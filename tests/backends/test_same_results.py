@@ -23,6 +23,7 @@ from rox.report.headline import headline
 
 N_CUSTOMERS = 1_500
 SEED = 3
+DRIVERS = ["csat:dealer_visit", "ces:configurator", "csat:test_drive_visit"]
 FUNNEL = ["configurator", "test_drive_booking", "quote", "financing", "purchase"]
 
 
@@ -155,6 +156,14 @@ ANALYSES: dict[str, tuple[Callable[[rox.Workspace], Any], str | None]] = {
                 for placebo in (False, True)
             ]
         ),
+        None,
+    ),
+    "key drivers": (
+        lambda ws: impact.key_drivers(ws, drivers=DRIVERS, attributes=["segment"], min_n=10),
+        None,
+    ),
+    "key drivers of churn": (
+        lambda ws: impact.key_drivers(ws, "churn", drivers=DRIVERS[1:2], min_n=10),
         None,
     ),
 }

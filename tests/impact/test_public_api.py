@@ -7,7 +7,17 @@ import rox
 
 def test_impact_api():
     expected = sorted(
-        ["Counterfactual", "ExperienceProfile", "Worth", "counterfactual", "profile", "worth"]
+        [
+            "OUTCOMES",
+            "Counterfactual",
+            "ExperienceProfile",
+            "KeyDrivers",
+            "Worth",
+            "counterfactual",
+            "key_drivers",
+            "profile",
+            "worth",
+        ]
     )
     assert sorted(rox.impact.__all__) == expected
     assert "impact" in dir(rox)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rox.cli import demo as demo
+from rox.cli import drivers as drivers
 from rox.cli import experience as experience
 from rox.cli import impact as impact
 from rox.cli import ingest as ingest

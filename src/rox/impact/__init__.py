@@ -1,18 +1,22 @@
-"""What experience is worth: experience joined to value (see docs/impact.md).
+"""What experience is worth, and what drives it: experience joined to value (docs/impact.md).
 
 The impact layer sits above the analyses (:mod:`rox.experience`, :mod:`rox.value`,
 :mod:`rox.journey`) and below the outputs; none of the analyses imports it.
 """
 
 from rox.impact.counterfactual import Counterfactual, counterfactual
+from rox.impact.drivers import OUTCOMES, KeyDrivers, key_drivers
 from rox.impact.profile import ExperienceProfile, profile
 from rox.impact.worth import Worth, worth
 
 __all__ = [
+    "OUTCOMES",
     "Counterfactual",
     "ExperienceProfile",
+    "KeyDrivers",
     "Worth",
     "counterfactual",
+    "key_drivers",
     "profile",
     "worth",
 ]

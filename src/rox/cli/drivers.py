@@ -1,0 +1,101 @@
+"""``rox drivers``: which touchpoints and attributes drive NPS, CSAT, detractors or churn."""
+
+from __future__ import annotations
+
+import enum
+from typing import Annotated
+
+import typer
+
+import rox
+from rox.cli._app import FormatOption, OutputFormat, WorkspaceOption, app, console, emit
+from rox.impact import key_drivers
+
+
+class DriverOutcome(enum.StrEnum):
+    """What the drivers explain."""
+
+    nps = "nps"
+    csat = "csat"
+    detractor = "detractor"
+    churn = "churn"
+
+
+class Missing(enum.StrEnum):
+    """Missing-value policies."""
+
+    complete = "complete"
+    pairwise = "pairwise"
+
+
+def _names(text: str | None) -> list[str] | None:
+    return None if text is None else [t.strip() for t in text.split(",") if t.strip()]
+
+
+@app.command(name="drivers")
+def drivers_command(
+    outcome: Annotated[
+        DriverOutcome, typer.Option(help="Outcome per customer (docs/drivers.md).")
+    ] = DriverOutcome.nps,
+    drivers: Annotated[
+        str | None,
+        typer.Option(
+            help="Drivers, comma-separated: metric:touchpoint (csat:financing) or customers "
+            "columns (default: every touchpoint's CSAT; CES for --outcome csat)."
+        ),
+    ] = None,
+    attributes: Annotated[
+        str | None, typer.Option(help="Customers columns added to the drivers, comma-separated.")
+    ] = None,
+    missing: Annotated[
+        Missing | None,
+        typer.Option(
+            help="Keep customers with every driver (complete), or pair by pair (pairwise; the "
+            "default for nps and csat; detractor and churn need complete).",
+            show_default=False,
+        ),
+    ] = None,
+    min_n: Annotated[
+        int, typer.Option("--min-n", help="Fewest customers a correlation may rest on.")
+    ] = 30,
+    inactive_after: Annotated[
+        int, typer.Option(help="Days without a purchase that count as churn (--outcome churn).")
+    ] = 365,
+    n_boot: Annotated[int, typer.Option("--n-boot", help="Bootstrap replicates.")] = 500,
+    level: Annotated[float, typer.Option(help="Confidence level of the intervals.")] = 0.95,
+    workspace: WorkspaceOption = None,
+    fmt: FormatOption = OutputFormat.table,
+) -> None:
+    """Key drivers: relative weights and Shapley (LMG) shares of R², with intervals."""
+    with rox.open(workspace, read_only=True) as ws:
+        result = key_drivers(
+            ws,
+            outcome.value,
+            drivers=_names(drivers),
+            attributes=_names(attributes) or (),
+            missing=None if missing is None else missing.value,
+            min_n=min_n,
+            inactive_after=inactive_after,
+            n_boot=n_boot,
+            level=level,
+        )
+    frame = result.to_frame()
+    if fmt is not OutputFormat.table:
+        emit(frame, fmt)
+        return
+    kind = "pseudo-R²" if result.binary else "R²"
+    title = (
+        f"Drivers of {result.outcome}: {kind} {result.r2:.3f} "
+        f"({result.r2_low:.3f}-{result.r2_high:.3f}), {result.n_customers:,} customers "
+        f"({result.missing} cases, {result.n_dropped:,} dropped)"
+    )
+    cols = ["driver", "n", "performance", "rw", "rw_low", "rw_high", "rw_pct"]
+    if not result.binary:
+        cols += ["lmg", "lmg_pct", "ranks_differ"]
+    emit(frame, fmt, title=title, table=frame[cols])
+    if not result.binary and frame["ranks_differ"].any():
+        console.print(
+            "Relative weights and LMG rank some drivers differently (ranks_differ): "
+            "read those drivers as close.",
+            highlight=False,
+        )

@@ -1,0 +1,623 @@
+"""Key drivers: which touchpoints and customer attributes drive NPS, satisfaction or churn.
+
+What the data are
+-----------------
+One row per customer who has the outcome and at least one driver:
+
+- **outcome** (``outcome=``):
+
+  ``nps``
+      the customer's mean NPS answer (0-10), all NPS responses;
+  ``csat``
+      the customer's mean CSAT answer over every touchpoint (its drivers cannot be CSAT scores,
+      which make it up; by default they are the CES touchpoints);
+  ``detractor``
+      1 when the customer's mean NPS answer is at or below the scale's detractor cut-off (6 on
+      0-10), else 0 (binary);
+  ``churn``
+      1 when the customer's last transaction is more than ``inactive_after`` days before the last
+      transaction in the workspace (the definition of :func:`rox.value.survival`), else 0; only
+      customers with transactions (binary).
+
+- **drivers** (``drivers=``): ``"metric:touchpoint"`` is the customer's mean answer of that metric
+  at that touchpoint (``"csat:financing"``, ``"ces:support_call"``), from ``responses``; any other
+  name is a column of ``customers`` (numeric and boolean columns as they are; a text column becomes
+  one 0/1 indicator per value, except its most frequent value, the reference, named
+  ``"segment=fleet"``). By default, every touchpoint with answers of ``driver_metric`` (CSAT, or CES
+  for the ``csat`` outcome).
+
+Missing driver values (``missing=``): ``"complete"`` keeps the customers who have every driver and
+reports how many were dropped (``n_dropped``); ``"pairwise"`` computes each correlation from the
+customers who have both variables (``pandas.DataFrame.corr``'s rule). Touchpoint surveys are sparse
+(a customer answers at a few touchpoints, not all: on the demo brand no customer answers at every
+CSAT touchpoint), so ``pairwise`` is the default for ``nps`` and ``csat``, at a price: each
+correlation rests on different customers, the matrix may not be positive definite (then an error
+says so), and ``n`` differs by pair. Every correlation must rest on at least ``min_n`` customers.
+The binary outcomes need complete cases (a logistic regression is fitted on rows), their default.
+
+How it is computed
+------------------
+The engine builds the per-customer table (one group-by over ``responses``, joins for churn and
+attributes) and returns, per block of customers, the count, sums, sums of squares and cross-product
+sums of the outcome and drivers (for ``pairwise``, each restricted to the customers having both):
+one scan, whatever the number of responses. The correlation matrix, Johnson's relative weights and
+the Shapley decomposition of R**2 over all ``2**p`` subsets (LMG) are computed from those few
+numbers (:mod:`rox.impact._importance`); both sets of importances sum to the explained R**2.
+
+For a binary outcome, the logistic regression is fitted by Newton-Raphson in the engine (one
+aggregation of the score and information per iteration), and the relative weights follow
+Tonidandel & LeBreton (2010), as ``rwa::rwa_logit``; they sum to the squared correlation of the
+outcome with the fitted probability. There is no LMG column for binary outcomes.
+
+Bootstrap intervals without re-scanning rows
+--------------------------------------------
+Customers are dealt into ``blocks`` blocks in turn (``row_number() over (order by customer_id) mod
+blocks``, the same on every engine), and the sufficient statistics come back per block. A bootstrap
+replicate resamples blocks with replacement (multinomial counts over the blocks) and adds up their
+statistics, so ``n_boot`` replicates cost ``n_boot x blocks`` additions in numpy and no query. The
+blocks are independent groups of customers, so this is the customer (cluster) bootstrap with the
+block as the unit; with as many blocks as customers (the default when there are at most
+``blocks`` customers) it is exactly the nonparametric bootstrap over customers. For the logistic
+variant, each replicate takes one Newton step from the full-data fit on its resampled score and
+information (the estimating-function bootstrap of Hu & Kalbfleisch 2000), and the fitted
+probabilities stay at the full-data fit. Intervals are percentile intervals at ``level``.
+
+References
+----------
+Johnson, J. W. (2000). A heuristic method for estimating the relative weight of predictor
+variables in multiple regression. *Multivariate Behavioral Research*, 35(1), 1-19.
+Lindeman, R. H., Merenda, P. F., & Gold, R. Z. (1980). *Introduction to Bivariate and
+Multivariate Analysis*. Scott, Foresman. Groemping, U. (2006). *J. Statistical Software*, 17(1).
+Tonidandel, S., & LeBreton, J. M. (2010). *Organizational Research Methods*, 13(4), 767-781.
+Hu, F., & Kalbfleisch, J. D. (2000). The estimating function bootstrap. *Canadian Journal of
+Statistics*, 28(3), 449-481.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
+
+import ibis
+import numpy as np
+import pandas as pd
+
+from rox.errors import MetricError
+from rox.impact import _importance as imp
+from rox.impact._logistic import bootstrap_logistic, fit_logistic
+from rox.results import Result
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    import ibis.expr.types as ir
+    from numpy.typing import NDArray
+
+    from rox.workspace import Workspace
+
+__all__ = ["OUTCOMES", "KeyDrivers", "key_drivers"]
+
+Outcome = Literal["nps", "csat", "detractor", "churn"]
+#: The outcomes and whether each is binary.
+OUTCOMES: dict[str, bool] = {"nps": False, "csat": False, "detractor": True, "churn": True}
+
+
+@dataclass(frozen=True)
+class _Driver:
+    name: str
+    metric: str | None = None
+    touchpoint: str | None = None
+    column: str | None = None
+    level: str | None = None
+
+    def expr(self, r: ir.Table) -> ir.Value:
+        return r.score.mean(where=(r.metric == self.metric) & (r.touchpoint == self.touchpoint))
+
+
+@dataclass(frozen=True, eq=False)
+class KeyDrivers(Result):
+    """Importance of each driver for an outcome, with bootstrap intervals.
+
+    Attributes
+    ----------
+    frame : pandas.DataFrame
+        One row per driver, most important (relative weight) first: ``driver``, ``metric``,
+        ``touchpoint`` (empty for attributes), ``n`` (customers with the driver), ``performance``
+        (mean of the driver, in its unit), ``performance_pct`` (that mean on 0-100 of the driver's
+        observed range), ``correlation`` (with the outcome), ``rw``, ``rw_low``, ``rw_high``
+        (Johnson's relative weight, a share of R**2, with its interval), ``rw_pct`` (percent of
+        R**2), ``lmg``, ``lmg_low``, ``lmg_high``, ``lmg_pct`` (the same for LMG; empty for binary
+        outcomes), ``rank_rw``, ``rank_lmg`` and ``ranks_differ`` (the two methods rank the driver
+        differently).
+    outcome : str
+    binary : bool
+        True for ``detractor`` and ``churn`` (logistic relative weights).
+    r2, r2_low, r2_high : float
+        Explained variance (pseudo-R**2 for binary outcomes) and its interval.
+    n_customers : int
+        Customers in the analysis.
+    n_dropped : int
+        Customers with the outcome and some driver left out for a missing driver (``complete``).
+    missing : str
+    level : float
+    n_boot : int
+        Bootstrap replicates used: those whose correlation matrix is positive definite (a
+        replicate of pairwise correlations can be indefinite; it is left out).
+    blocks : int
+        Blocks of customers the bootstrap resamples.
+    """
+
+    outcome: str = "nps"
+    binary: bool = False
+    r2: float = float("nan")
+    r2_low: float = float("nan")
+    r2_high: float = float("nan")
+    n_customers: int = 0
+    n_dropped: int = 0
+    missing: str = "complete"
+    level: float = 0.95
+    n_boot: int = 0
+    blocks: int = 0
+
+    _plotter: ClassVar[str | None] = "rox.viz.drivers:plot_drivers"
+
+    def __repr__(self) -> str:
+        head = (
+            f"KeyDrivers of {self.outcome}: R2 = {self.r2:.3f} "
+            f"({self.level:.0%} interval {self.r2_low:.3f}-{self.r2_high:.3f}), "
+            f"{self.n_customers:,} customers ({self.missing}, {self.n_dropped:,} dropped)"
+        )
+        cols = ["driver", "n", "performance", "rw", "rw_low", "rw_high", "rw_pct", "lmg"]
+        return f"{head}\n{self.frame[cols].to_string(index=False, max_rows=30)}"
+
+
+def key_drivers(
+    ws: Workspace,
+    outcome: Outcome = "nps",
+    *,
+    drivers: Sequence[str] | None = None,
+    driver_metric: str | None = None,
+    attributes: Sequence[str] = (),
+    missing: Literal["complete", "pairwise"] | None = None,
+    min_n: int = 30,
+    inactive_after: int = 365,
+    level: float = 0.95,
+    n_boot: int = 500,
+    blocks: int = 200,
+    seed: int = 0,
+) -> KeyDrivers:
+    """Which touchpoints and attributes drive an outcome: relative weights and LMG, with intervals.
+
+    Parameters
+    ----------
+    ws : Workspace
+        Needs ``responses`` (and ``transactions`` for ``churn``, ``customers`` for attributes).
+    outcome : {'nps', 'csat', 'detractor', 'churn'}
+        What is explained (module docstring: one value per customer).
+    drivers : sequence of str, optional
+        ``"metric:touchpoint"`` scores and ``customers`` columns; default every touchpoint with
+        answers of ``driver_metric``.
+    driver_metric : {'csat', 'ces', 'nps'}, optional
+        Metric of the default drivers: ``csat``, or ``ces`` for the ``csat`` outcome.
+    attributes : sequence of str
+        ``customers`` columns added to the drivers.
+    missing : {'complete', 'pairwise'}, optional
+        Missing-value policy (module docstring); default ``pairwise`` for ``nps`` and ``csat``,
+        ``complete`` for the binary outcomes.
+    min_n : int
+        Fewest customers any correlation may rest on.
+    inactive_after : int
+        Days without a purchase after which a customer has churned (``churn`` only).
+    level : float
+        Confidence level of the percentile intervals, in (0, 1).
+    n_boot : int
+        Bootstrap replicates (0: no intervals).
+    blocks : int
+        Blocks of customers resampled by the bootstrap (module docstring).
+    seed : int
+        Seed of the bootstrap's random numbers (the result is reproducible).
+
+    Returns
+    -------
+    KeyDrivers
+
+    Raises
+    ------
+    MetricError
+        Unknown outcome, driver, touchpoint or column; too few customers; a driver without
+        variation; collinear drivers; mixed answer scales.
+    ConvergenceError
+        The logistic regression of a binary outcome does not converge (separation).
+
+    Examples
+    --------
+    >>> import rox.demo
+    >>> from rox.impact import key_drivers
+    >>> ws = rox.demo.build("duckdb://:memory:", n_customers=20_000, seed=7)
+    >>> result = key_drivers(ws, "nps")  # every touchpoint's CSAT, pairwise
+    >>> result.n_customers
+    1514
+    >>> bool(abs(result.to_frame()["lmg"].sum() - result.r2) < 1e-9)
+    True
+    """
+    if outcome not in OUTCOMES:
+        raise MetricError(f"unknown outcome {outcome!r}; expected one of {', '.join(OUTCOMES)}")
+    binary = OUTCOMES[outcome]
+    if missing is None:
+        missing = "complete" if binary else "pairwise"
+    if missing not in ("complete", "pairwise"):
+        raise MetricError(f"missing={missing!r}; expected 'complete' or 'pairwise'")
+    if not 0 < level < 1:
+        raise MetricError(f"level={level} must lie strictly between 0 and 1")
+    if n_boot < 0 or blocks < 2 or min_n < 2:
+        raise MetricError(
+            f"n_boot={n_boot}, blocks={blocks}, min_n={min_n}: expected n_boot >= 0, "
+            "blocks >= 2 and min_n >= 2"
+        )
+    if binary and missing != "complete":
+        raise MetricError(
+            f"the {outcome} outcome is binary: its logistic regression needs complete cases "
+            "(missing='complete')"
+        )
+    specs = _resolve_drivers(ws, outcome, drivers, driver_metric, attributes)
+    table = _customer_table(ws, outcome, specs, inactive_after)
+    table = table.mutate(_block=ibis.row_number().over(order_by=table.customer_id) % blocks)
+    q = len(specs) + 1
+    stats = _block_stats(table, q, missing == "pairwise")
+    n_with_any = int(stats.pop("n_any").sum())
+    block_ids = stats.pop("block").astype(np.int64)
+    n_used = int(stats["N"][:, 0, 0].sum())
+    _check_counts(stats["N"].sum(axis=0), specs, min_n, n_used, n_with_any, missing, binary)
+    total = {k: v.sum(axis=0) for k, v in stats.items() if k not in ("min", "max")}
+    corr = imp.pair_correlations(total["N"], total["S"], total["Q"], total["P"])
+    _check_corr(corr, specs)
+    weights_b = _bootstrap_weights(stats["N"].shape[0], n_boot, seed)
+
+    if binary:
+        # Newton-Raphson reads the per-customer table once per iteration: build it once.
+        complete = table.filter(ibis.and_(*[table[f"v{j}"].notnull() for j in range(1, q)]))
+        with complete.cache() as cached:
+            logit = fit_logistic(cached, len(specs), total, block_ids)
+        rw = imp.logistic_relative_weights(corr[1:, 1:], logit.coef_std, np.asarray(logit.r_yp))
+        boot_rw = bootstrap_logistic(stats, logit, weights_b)
+        lmg = np.full(len(specs), np.nan)
+        boot_lmg = None
+        r2 = float(logit.r_yp**2)
+        boot_r2 = boot_rw.sum(axis=1)
+    else:
+        rw = imp.relative_weights(corr)
+        lmg = imp.lmg(corr) if len(specs) <= imp.MAX_LMG_DRIVERS else np.full(len(specs), np.nan)
+        boot_corr = imp.pair_correlations(
+            *(np.einsum("bk,k...->b...", weights_b, stats[k]) for k in "NSQP")
+        )
+        boot_corr = boot_corr[imp.positive_definite(boot_corr)]
+        boot_rw = imp.relative_weights(boot_corr) if len(boot_corr) else np.empty((0, len(specs)))
+        boot_lmg = imp.lmg(boot_corr) if np.isfinite(lmg).all() and len(boot_corr) else None
+        r2 = float(imp.r_squared(corr))
+        boot_r2 = boot_rw.sum(axis=1)
+
+    boot_rw = boot_rw[np.isfinite(boot_rw).all(axis=1)]
+    frame = _frame(specs, total, stats, corr, rw, lmg, boot_rw, boot_lmg, level)
+    lo, hi = _percentiles(boot_r2[np.isfinite(boot_r2)], level)
+    return KeyDrivers(
+        frame=frame,
+        outcome=outcome,
+        binary=binary,
+        r2=r2,
+        r2_low=lo,
+        r2_high=hi,
+        n_customers=n_used,
+        n_dropped=n_with_any - n_used if missing == "complete" else 0,
+        missing=missing,
+        level=level,
+        n_boot=len(boot_rw),
+        blocks=int(stats["N"].shape[0]),
+    )
+
+
+def _resolve_drivers(
+    ws: Workspace,
+    outcome: str,
+    drivers: Sequence[str] | None,
+    driver_metric: str | None,
+    attributes: Sequence[str],
+) -> list[_Driver]:
+    r = ws.require_rows("responses")
+    r = r.filter(r.customer_id.notnull() & r.touchpoint.notnull())
+    seen = r.group_by(["metric", "touchpoint", "scale"]).aggregate(n=r.count()).execute()
+    metric = driver_metric or ("ces" if outcome == "csat" else "csat")
+    names = list(drivers) if drivers is not None else []
+    if drivers is None:
+        tps = seen.loc[seen["metric"] == metric, "touchpoint"].drop_duplicates().sort_values()
+        if tps.empty:
+            raise MetricError(f"no {metric} answers carry a touchpoint; name the drivers")
+        names = [f"{metric}:{tp}" for tp in tps]
+    names += [a for a in attributes if a not in names]
+    if not names:
+        raise MetricError("no drivers: give drivers= or attributes=")
+    specs: list[_Driver] = []
+    for name in names:
+        if ":" in name:
+            m, _, tp = name.partition(":")
+            known = seen.loc[seen["metric"] == m, "touchpoint"]
+            if tp not in set(known):
+                raise MetricError(
+                    f"driver {name!r}: no {m} answers at touchpoint {tp!r}; expected one of "
+                    f"{', '.join(sorted(map(str, known))) or '(none)'}"
+                )
+            if outcome == "csat" and m == "csat":
+                raise MetricError(
+                    f"driver {name!r}: the csat outcome is the mean of the CSAT answers, so a "
+                    "CSAT score cannot also be its driver; use CES scores or attributes"
+                )
+            specs.append(_Driver(name, metric=m, touchpoint=tp))
+        else:
+            specs.extend(_attribute_drivers(ws, name))
+    used = {s.metric for s in specs if s.metric} | (
+        {"nps"} if outcome in ("nps", "detractor") else {"csat"} if outcome == "csat" else set()
+    )
+    scales = seen[seen["metric"].isin(used)].groupby("metric")["scale"].nunique()
+    mixed = scales[scales > 1]
+    if not mixed.empty:
+        raise MetricError(
+            f"{mixed.index[0]} answers come on several scales; key drivers need one scale per "
+            "metric (filter the responses, or rescale them at ingestion)"
+        )
+    if len({s.name for s in specs}) != len(specs):
+        raise MetricError(f"a driver is named twice in {[s.name for s in specs]}")
+    return specs
+
+
+def _attribute_drivers(ws: Workspace, column: str) -> list[_Driver]:
+    customers = ws.table("customers")
+    usable = [c for c in customers.columns if c != "customer_id" and not c.startswith("_")]
+    if column not in usable:
+        raise MetricError(
+            f"driver {column!r} is neither 'metric:touchpoint' nor a column of customers "
+            f"(columns: {', '.join(usable)})"
+        )
+    dtype = customers.schema()[column]
+    if dtype.is_numeric() or dtype.is_boolean():
+        return [_Driver(column, column=column)]
+    if not dtype.is_string():
+        raise MetricError(f"customers.{column} is {dtype}; expected a number, boolean or text")
+    counts = customers[column].value_counts().execute()
+    counts = counts[counts[column].notna()].sort_values(
+        [f"{column}_count", column], ascending=[False, True]
+    )
+    if len(counts) < 2:
+        raise MetricError(f"customers.{column} has fewer than two values; it cannot drive anything")
+    return [_Driver(f"{column}={v}", column=column, level=str(v)) for v in counts[column][1:]]
+
+
+def _customer_table(
+    ws: Workspace, outcome: str, specs: list[_Driver], inactive_after: int
+) -> ir.Table:
+    """Per customer: ``customer_id``, ``v0`` (outcome) and ``v1..vp`` (drivers)."""
+    r = ws.require_rows("responses")
+    r = r.filter(r.customer_id.notnull())
+    agg: dict[str, ir.Value] = {
+        f"v{i + 1}": s.expr(r) for i, s in enumerate(specs) if s.metric is not None
+    }
+    if outcome in ("nps", "detractor"):
+        agg["v0"] = r.score.mean(where=r.metric == "nps")
+    elif outcome == "csat":
+        agg["v0"] = r.score.mean(where=r.metric == "csat")
+    per = r.group_by("customer_id").aggregate(**agg) if agg else None
+    if outcome == "churn":
+        t = ws.require_rows("transactions")
+        end = pd.Timestamp(t.ts.max().execute())
+        end_day = ibis.literal((end.tz_localize(None) if end.tzinfo else end).date())
+        last = t.group_by("customer_id").aggregate(last=t.ts.max().date())
+        lost = last.select(
+            "customer_id",
+            v0=_as_float(end_day.delta(last["last"], unit="day") > inactive_after),
+        )
+        per = lost if per is None else lost.inner_join(per, "customer_id")
+    attrs = [s for s in specs if s.column is not None]
+    if attrs:
+        customers = ws.table("customers")
+        cols = {}
+        for s in attrs:
+            i = specs.index(s) + 1
+            c = customers[s.column]
+            cols[f"v{i}"] = _as_float(c == s.level if s.level is not None else c)
+        attr_table = customers.select("customer_id", **cols)
+        assert per is not None  # the outcome always comes from responses or transactions
+        per = per.left_join(attr_table, "customer_id").drop("customer_id_right")
+    assert per is not None
+    if outcome == "detractor":
+        label = ws.table("responses").filter(lambda t: t.metric == "nps").scale.max().execute()
+        cut = ws.scale("nps", label).bottom_to
+        per = per.mutate(v0=_as_float(per.v0 <= cut))
+    names = [f"v{i}" for i in range(len(specs) + 1)]
+    per = per.select("customer_id", *[per[c].cast("float64") for c in names])
+    per = per.filter(per.v0.notnull() & ibis.or_(*[per[c].notnull() for c in names[1:]]))
+    return per
+
+
+def _as_float(value: ir.Value) -> ir.Value:
+    """``value`` as float64; booleans through int32 (PostgreSQL casts no boolean to a double)."""
+    if value.type().is_boolean():
+        value = value.cast("int32")
+    return value.cast("float64")
+
+
+def _block_stats(table: ir.Table, q: int, pairwise: bool) -> dict[str, NDArray[np.float64]]:
+    """Per block: pair counts and sums, each variable's min and max, customers before filtering.
+
+    Returns the (q, q) matrices ``N``, ``S``, ``Q``, ``P`` of :func:`pair_correlations` per block,
+    ``min`` and ``max`` per block and variable, and ``n_any``, the customers of each block before
+    complete cases are kept.
+    """
+    keep = None
+    if not pairwise:  # one predicate column, not the same AND in every aggregate's filter
+        table = table.mutate(_keep=ibis.and_(*[table[f"v{i}"].notnull() for i in range(1, q)]))
+        keep = table._keep
+    v = [table[f"v{i}"] for i in range(q)]
+    agg: dict[str, ir.Value] = {"n_any": table.count(), "n": table.count(where=keep)}
+    for i in range(q):
+        agg[f"min{i}"] = v[i].min(where=keep)
+        agg[f"max{i}"] = v[i].max(where=keep)
+        for j in range(i, q):
+            agg[f"P{i}_{j}"] = (v[i] * v[j]).sum(where=keep)
+        if not pairwise:
+            agg[f"S{i}"] = v[i].sum(where=keep)
+            continue
+        agg[f"S{i}_{i}"] = v[i].sum()
+        for j in range(q):
+            if j != i:
+                agg[f"S{i}_{j}"] = v[i].sum(where=v[j].notnull())
+                agg[f"Q{i}_{j}"] = (v[i] * v[i]).sum(where=v[j].notnull())
+            if j >= i:
+                agg[f"N{i}_{j}"] = v[i].count(where=v[j].notnull())
+    frame = table.group_by("_block").aggregate(**agg).order_by("_block").execute()
+    extremes = {
+        name: np.stack([frame[f"{name}{i}"].to_numpy(dtype=float) for i in range(q)], axis=1)
+        for name in ("min", "max")
+    }
+    frame = frame.fillna(0.0)
+    k = len(frame)
+    mats = {name: np.zeros((k, q, q)) for name in "NSQP"}
+    for i in range(q):
+        for j in range(i, q):
+            mats["P"][:, i, j] = mats["P"][:, j, i] = frame[f"P{i}_{j}"]
+    if pairwise:
+        for i in range(q):
+            for j in range(q):
+                mats["S"][:, i, j] = frame[f"S{i}_{j}"]
+                mats["Q"][:, i, j] = frame[f"Q{i}_{j}"] if j != i else frame[f"P{i}_{i}"]
+                if j >= i:
+                    mats["N"][:, i, j] = mats["N"][:, j, i] = frame[f"N{i}_{j}"]
+    else:
+        n = frame["n"].to_numpy(dtype=float)
+        s = np.stack([frame[f"S{i}"].to_numpy(dtype=float) for i in range(q)], axis=1)
+        mats["N"][:] = n[:, None, None]
+        mats["S"][:] = s[:, :, None]
+        mats["Q"][:] = np.diagonal(mats["P"], axis1=1, axis2=2)[:, :, None]
+    return (
+        mats
+        | extremes
+        | {
+            "n_any": frame["n_any"].to_numpy(dtype=float),
+            "block": frame["_block"].to_numpy(dtype=np.int64),
+        }
+    )
+
+
+def _check_counts(
+    n: NDArray[np.float64],
+    specs: list[_Driver],
+    min_n: int,
+    n_used: int,
+    n_with_any: int,
+    missing: str,
+    binary: bool,
+) -> None:
+    names = ["the outcome", *(repr(s.name) for s in specs)]
+    if missing == "complete" and n_used < min_n:
+        fix = "choose fewer drivers" + (
+            " (a binary outcome needs complete cases)"
+            if binary
+            else ", or missing='pairwise' (--missing pairwise)"
+        )
+        raise MetricError(
+            f"only {n_used:,} of the {n_with_any:,} customers with the outcome and some driver "
+            f"have every driver (min_n={min_n}); {fix}"
+        )
+    low = np.argwhere(np.triu(n < min_n, k=1))
+    if len(low):
+        i, j = low[0]
+        raise MetricError(
+            f"only {int(n[i, j]):,} customers have both {names[i]} and {names[j]} "
+            f"(min_n={min_n}); drop one of them, or lower min_n"
+        )
+
+
+def _check_corr(corr: NDArray[np.float64], specs: list[_Driver]) -> None:
+    names = ["the outcome", *(repr(s.name) for s in specs)]
+    broken = (~np.isfinite(corr)).sum(axis=1)
+    if broken.any():
+        worst = int(np.argmax(broken))  # a constant variable breaks its whole row
+        role = "nothing to explain" if worst == 0 else "it cannot be a driver"
+        raise MetricError(f"{names[worst]} has the same value for every customer analysed; {role}")
+    vals, vecs = np.linalg.eigh(corr)
+    if vals[0] <= 1e-8:
+        involved = [names[i] for i in np.flatnonzero(np.abs(vecs[:, 0]) > 0.3)]
+        raise MetricError(
+            "the correlation matrix of the outcome and drivers is singular or not positive "
+            "definite (collinear drivers, an outcome fully determined by them, or inconsistent "
+            f"pairwise correlations) around {', '.join(involved)}; drop a driver, or use "
+            "missing='complete'"
+        )
+
+
+def _bootstrap_weights(k: int, n_boot: int, seed: int) -> NDArray[np.float64]:
+    """Multinomial counts of each of ``k`` blocks in ``n_boot`` resamples of ``k`` blocks."""
+    rng = np.random.default_rng(seed)
+    return rng.multinomial(k, np.full(k, 1.0 / k), size=n_boot).astype(float)
+
+
+def _percentiles(values: NDArray[np.float64], level: float) -> tuple[Any, Any]:
+    """Percentile interval at ``level`` over the replicates (rows); NaN with fewer than two."""
+    if len(values) < 2:
+        return float("nan"), float("nan")
+    lo, hi = np.quantile(values, [(1 - level) / 2, (1 + level) / 2], axis=0)
+    return lo, hi
+
+
+def _ranks(values: NDArray[np.float64]) -> NDArray[np.int64]:
+    order = np.argsort(-values, kind="stable")
+    ranks = np.empty(len(values), dtype=np.int64)
+    ranks[order] = np.arange(1, len(values) + 1)
+    return ranks
+
+
+def _frame(
+    specs: list[_Driver],
+    total: dict[str, NDArray[np.float64]],
+    stats: dict[str, NDArray[np.float64]],
+    corr: NDArray[np.float64],
+    rw: NDArray[np.float64],
+    lmg: NDArray[np.float64],
+    boot_rw: NDArray[np.float64],
+    boot_lmg: NDArray[np.float64] | None,
+    level: float,
+) -> pd.DataFrame:
+    n = total["N"].diagonal()[1:]
+    perf = total["S"].diagonal()[1:] / n
+    low = np.nanmin(stats["min"], axis=0)[1:]
+    high = np.nanmax(stats["max"], axis=0)[1:]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        perf_pct = np.where(high > low, 100 * (perf - low) / (high - low), np.nan)
+    r2_rw, r2_lmg = rw.sum(), lmg.sum()
+    rw_lo, rw_hi = _percentiles(boot_rw, level)
+    if boot_lmg is not None:
+        boot_lmg = boot_lmg[np.isfinite(boot_lmg).all(axis=1)]
+        lmg_lo, lmg_hi = _percentiles(boot_lmg, level)
+    else:
+        lmg_lo = lmg_hi = np.full(len(specs), np.nan)
+    has_lmg = bool(np.isfinite(lmg).all())
+    frame = pd.DataFrame(
+        {
+            "driver": [s.name for s in specs],
+            "metric": [s.metric for s in specs],
+            "touchpoint": [s.touchpoint for s in specs],
+            "n": n.astype(np.int64),
+            "performance": perf,
+            "performance_pct": perf_pct,
+            "correlation": corr[1:, 0],
+            "rw": rw,
+            "rw_low": np.broadcast_to(rw_lo, rw.shape),
+            "rw_high": np.broadcast_to(rw_hi, rw.shape),
+            "rw_pct": 100 * rw / r2_rw,
+            "lmg": lmg,
+            "lmg_low": np.broadcast_to(lmg_lo, lmg.shape),
+            "lmg_high": np.broadcast_to(lmg_hi, lmg.shape),
+            "lmg_pct": 100 * lmg / r2_lmg if has_lmg else np.nan,
+            "rank_rw": _ranks(rw),
+            "rank_lmg": _ranks(lmg) if has_lmg else pd.array([pd.NA] * len(specs), "Int64"),
+            "ranks_differ": (_ranks(rw) != _ranks(lmg)) if has_lmg else False,
+        }
+    )
+    return frame.sort_values("rank_rw", kind="stable").reset_index(drop=True)

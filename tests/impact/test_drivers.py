@@ -1,0 +1,533 @@
+"""Key drivers (#16): relative weights and LMG against hand computation, pingouin and properties."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from rox.errors import MetricError
+from rox.impact import key_drivers
+from rox.impact._importance import lmg, logistic_relative_weights, r_squared, relative_weights
+from rox.testing import insert_rows
+
+# -- independent reference computations (no rox code) -------------------------------------------
+
+
+def _r2(corr: np.ndarray, subset: tuple[int, ...]) -> float:
+    """R**2 of the outcome (index 0) on the drivers ``subset`` (1-based), by matrix inverse."""
+    if not subset:
+        return 0.0
+    idx = list(subset)
+    r = corr[0, idx]
+    return float(r @ np.linalg.inv(corr[np.ix_(idx, idx)]) @ r)
+
+
+def _lmg_by_orderings(corr: np.ndarray) -> np.ndarray:
+    """LMG as its definition says: the gain in R**2 of each driver, averaged over all orders."""
+    p = corr.shape[0] - 1
+    gains = np.zeros(p)
+    orders = list(itertools.permutations(range(1, p + 1)))
+    for order in orders:
+        for k, j in enumerate(order):
+            gains[j - 1] += _r2(corr, tuple(order[: k + 1])) - _r2(corr, tuple(order[:k]))
+    return gains / len(orders)
+
+
+def _data_with_correlation(corr: np.ndarray, n: int = 60, seed: int = 3) -> np.ndarray:
+    """Rows whose sample correlation matrix is exactly ``corr`` (whitened noise x Cholesky)."""
+    rng = np.random.default_rng(seed)
+    e = rng.normal(size=(n, corr.shape[0]))
+    e -= e.mean(axis=0)
+    e = e @ np.linalg.inv(np.linalg.cholesky(np.cov(e, rowvar=False))).T
+    return e @ np.linalg.cholesky(corr).T
+
+
+def _johnson_by_svd(y: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """Johnson (2000) the way the paper (and rwa) computes it: SVD of the standardised data."""
+    xs = (x - x.mean(axis=0)) / x.std(axis=0, ddof=1)
+    ys = (y - y.mean()) / y.std(ddof=1)
+    p_, _, qt = np.linalg.svd(xs, full_matrices=False)
+    z = p_ @ qt
+    zs = (z - z.mean(axis=0)) / z.std(axis=0, ddof=1)
+    lam = np.linalg.lstsq(zs, xs, rcond=None)[0]
+    beta = np.linalg.lstsq(zs, ys, rcond=None)[0]
+    return (lam**2).T @ (beta**2)
+
+
+def _logit_irls(y: np.ndarray, x: np.ndarray) -> np.ndarray:
+    design = np.column_stack([np.ones(len(y)), x])
+    theta = np.zeros(design.shape[1])
+    for _ in range(100):
+        prob = 1 / (1 + np.exp(-design @ theta))
+        step = np.linalg.solve(
+            design.T @ (design * (prob * (1 - prob))[:, None]), design.T @ (y - prob)
+        )
+        theta += step
+        if np.abs(step).max() < 1e-12:
+            break
+    return theta
+
+
+def _rwa_logit(y: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """R's rwa::rwa_logit, step by step (Tonidandel & LeBreton 2010)."""
+    xs = (x - x.mean(axis=0)) / x.std(axis=0, ddof=1)
+    p_, _, qt = np.linalg.svd(xs, full_matrices=False)
+    z = p_ @ qt
+    zs = (z - z.mean(axis=0)) / z.std(axis=0, ddof=1)
+    lam = np.linalg.lstsq(zs, xs, rcond=None)[0]
+    theta = _logit_irls(y, zs)
+    b = theta[1:]
+    eta = theta[0] + zs @ b
+    prob = 1 / (1 + np.exp(-eta))
+    rsq = np.corrcoef(prob, y)[0, 1] ** 2
+    beta = b * np.sqrt(rsq) / eta.std(ddof=1)
+    return (lam**2).T @ (beta**2)
+
+
+# -- the hand-made case -------------------------------------------------------------------------
+
+#: Outcome and three drivers; the drivers correlate with each other.
+HAND = np.array(
+    [
+        [1.0, 0.5, 0.4, 0.3],
+        [0.5, 1.0, 0.3, 0.2],
+        [0.4, 0.3, 1.0, 0.1],
+        [0.3, 0.2, 0.1, 1.0],
+    ]
+)
+
+
+def test_three_drivers_lmg_by_hand():
+    result = lmg(HAND)
+    expected = _lmg_by_orderings(HAND)
+    np.testing.assert_allclose(result, expected, rtol=1e-12)
+    # Two of the six orders written out for driver 1: first (r1**2), and last.
+    assert _r2(HAND, (1,)) == pytest.approx(0.25)
+    assert result.sum() == pytest.approx(_r2(HAND, (1, 2, 3)), rel=1e-12)
+
+
+def test_three_drivers_relative_weights_by_svd_of_data():
+    data = _data_with_correlation(HAND)
+    np.testing.assert_allclose(np.corrcoef(data, rowvar=False), HAND, atol=1e-12)
+    result = relative_weights(HAND)
+    expected = _johnson_by_svd(data[:, 0], data[:, 1:])
+    np.testing.assert_allclose(result, expected, rtol=1e-10)
+    assert result.sum() == pytest.approx(_r2(HAND, (1, 2, 3)), rel=1e-12)
+
+
+def test_uncorrelated_drivers_get_their_squared_correlation():
+    corr = np.eye(4)
+    corr[0, 1:] = corr[1:, 0] = [0.5, 0.3, 0.1]
+    expected = np.array([0.25, 0.09, 0.01])
+    np.testing.assert_allclose(relative_weights(corr), expected, atol=1e-12)
+    np.testing.assert_allclose(lmg(corr), expected, atol=1e-12)
+
+
+def test_two_drivers_lmg_closed_form():
+    r1, r2, r12 = 0.6, 0.4, 0.5
+    corr = np.array([[1, r1, r2], [r1, 1, r12], [r2, r12, 1]])
+    full = (r1**2 + r2**2 - 2 * r1 * r2 * r12) / (1 - r12**2)
+    expected = [(r1**2 + full - r2**2) / 2, (r2**2 + full - r1**2) / 2]
+    np.testing.assert_allclose(lmg(corr), expected, rtol=1e-12)
+
+
+#: Relative weights rank driver 3 first, LMG ranks driver 2 first (found by search, checked by
+#: the independent computations below).
+DISAGREE = np.array(
+    [
+        [1.0, 0.36, 0.43, -0.46],
+        [0.36, 1.0, 0.24, -0.67],
+        [0.43, 0.24, 1.0, 0.21],
+        [-0.46, -0.67, 0.21, 1.0],
+    ]
+)
+
+
+def test_the_two_methods_can_rank_differently():
+    rw = _johnson_by_svd(*np.split(_data_with_correlation(DISAGREE), [1], axis=1))
+    shapley = _lmg_by_orderings(DISAGREE)
+    assert np.argmax(rw) == 2 and np.argmax(shapley) == 1  # the premise, computed independently
+    np.testing.assert_allclose(relative_weights(DISAGREE), rw.ravel(), rtol=1e-10)
+    np.testing.assert_allclose(lmg(DISAGREE), shapley, rtol=1e-12)
+
+
+# -- properties ---------------------------------------------------------------------------------
+
+
+@st.composite
+def correlation_matrices(draw):
+    p = draw(st.integers(2, 6))
+    seed = draw(st.integers(0, 2**32 - 1))
+    rng = np.random.default_rng(seed)
+    data = rng.normal(size=(3 * (p + 1) + 5, p + 1)) @ rng.normal(size=(p + 1, p + 1))
+    return np.corrcoef(data, rowvar=False)
+
+
+@settings(max_examples=60, deadline=None)
+@given(correlation_matrices(), st.randoms(use_true_random=False))
+def test_shares_sum_to_r2_are_nonnegative_and_follow_the_drivers(corr, random):
+    r2 = _r2(corr, tuple(range(1, corr.shape[0])))
+    rw, shapley = relative_weights(corr), lmg(corr)
+    assert rw.sum() == pytest.approx(r2, rel=1e-8, abs=1e-10)
+    assert shapley.sum() == pytest.approx(r2, rel=1e-8, abs=1e-10)
+    assert r_squared(corr) == pytest.approx(r2, rel=1e-8, abs=1e-10)
+    assert (rw >= -1e-12).all() and (shapley >= -1e-12).all()
+    perm = list(range(corr.shape[0] - 1))
+    random.shuffle(perm)
+    order = [0, *(1 + i for i in perm)]
+    permuted = corr[np.ix_(order, order)]
+    np.testing.assert_allclose(relative_weights(permuted), rw[perm], rtol=1e-8, atol=1e-12)
+    np.testing.assert_allclose(lmg(permuted), shapley[perm], rtol=1e-8, atol=1e-12)
+
+
+def test_lmg_matches_pingouin():
+    pingouin = pytest.importorskip("pingouin")
+    rng = np.random.default_rng(16)
+    x = rng.normal(size=(300, 4)) @ np.array(
+        [[1, 0.5, 0.2, 0], [0, 1, 0.4, 0.3], [0, 0, 1, 0.5], [0, 0, 0, 1]]
+    )
+    y = x @ [0.6, 0.3, 0.0, -0.4] + rng.normal(size=300)
+    frame = pd.DataFrame(x, columns=["a", "b", "c", "d"])
+    table = pingouin.linear_regression(frame, y, relimp=True)
+    expected = table.set_index("names").loc[["a", "b", "c", "d"], "relimp"].to_numpy()
+    result = lmg(np.corrcoef(np.column_stack([y, x]), rowvar=False))
+    np.testing.assert_allclose(result, expected, rtol=1e-8)
+
+
+def test_logistic_weights_match_rwa_logit_steps():
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(500, 3)) @ np.array([[1, 0.4, 0], [0, 1, 0.3], [0, 0, 1]])
+    y = (rng.random(500) < 1 / (1 + np.exp(-(x @ [1.0, -0.5, 0.0])))).astype(float)
+    expected = _rwa_logit(y, x)
+    theta = _logit_irls(y, (x - x.mean(axis=0)) / x.std(axis=0, ddof=1))
+    eta = theta[0] + ((x - x.mean(axis=0)) / x.std(axis=0, ddof=1)) @ theta[1:]
+    r_yp = np.corrcoef(1 / (1 + np.exp(-eta)), y)[0, 1]
+    result = logistic_relative_weights(np.corrcoef(x, rowvar=False), theta[1:], np.asarray(r_yp))
+    np.testing.assert_allclose(result, expected, rtol=1e-8)
+    assert result.sum() == pytest.approx(r_yp**2, rel=1e-10)
+
+
+# -- from the workspace -------------------------------------------------------------------------
+
+
+def _survey(n: int, seed: int, *, missing: float = 0.0, nps_of=None) -> pd.DataFrame:
+    """Per customer: NPS and CSAT at three touchpoints, driven by one latent attitude.
+
+    ``delivery`` drives NPS most, ``financing`` less, ``website`` not at all (independent).
+    """
+    rng = np.random.default_rng(seed)
+    z = rng.normal(size=n)
+    wide = pd.DataFrame(
+        {
+            "customer_id": [f"C{i:05d}" for i in range(n)],
+            "delivery": np.clip(np.round(3.5 + 0.9 * z + rng.normal(0, 0.8, n)), 1, 5),
+            "financing": np.clip(np.round(3 + 0.5 * z + rng.normal(0, 1.0, n)), 1, 5),
+            "website": np.clip(np.round(3.5 + rng.normal(0, 1.0, n)), 1, 5),
+        }
+    )
+    nps = 7 + 1.8 * z + rng.normal(0, 1.2, n) if nps_of is None else nps_of(wide, rng)
+    wide["nps"] = np.clip(np.round(nps), 0, 10)
+    for col in ("delivery", "financing", "website"):
+        wide.loc[rng.random(n) < missing, col] = np.nan
+    return wide
+
+
+def _load(ws, wide: pd.DataFrame) -> None:
+    rows = [
+        {
+            "customer_id": r.customer_id,
+            "metric": "nps",
+            "score": r.nps,
+            "scale": "0-10",
+            "touchpoint": "relationship",
+        }
+        for r in wide.itertuples()
+    ]
+    for tp in ("delivery", "financing", "website"):
+        rows += [
+            {
+                "customer_id": cid,
+                "metric": "csat",
+                "score": s,
+                "scale": "1-5",
+                "touchpoint": tp,
+            }
+            for cid, s in zip(wide.customer_id, wide[tp], strict=True)
+            if not np.isnan(s)
+        ]
+    frame = pd.DataFrame(rows)
+    frame["ts"] = pd.Timestamp("2024-01-01", tz="UTC")
+    insert_rows(ws, "responses", frame)
+
+
+DRIVERS = ["delivery", "financing", "website"]
+
+
+def test_complete_cases_match_pingouin_on_the_customers(ws):
+    pingouin = pytest.importorskip("pingouin")
+    wide = _survey(400, seed=1, missing=0.1)
+    _load(ws, wide)
+    result = key_drivers(ws, "nps", missing="complete", n_boot=200)
+    complete = wide.dropna()
+    table = pingouin.linear_regression(complete[DRIVERS], complete["nps"], relimp=True)
+    expected = table.set_index("names")["relimp"]
+    frame = result.to_frame().set_index("touchpoint")
+    np.testing.assert_allclose(frame.loc[DRIVERS, "lmg"], expected.loc[DRIVERS], rtol=1e-8)
+    data = complete[["nps", *DRIVERS]].to_numpy()
+    expected_rw = _johnson_by_svd(data[:, 0], data[:, 1:])
+    np.testing.assert_allclose(frame.loc[DRIVERS, "rw"], expected_rw, rtol=1e-8)
+    assert result.n_customers == len(complete)
+    with_some_driver = wide[DRIVERS].notna().any(axis=1).sum()
+    assert result.n_dropped == with_some_driver - len(complete) > 0
+    assert result.r2 == pytest.approx(table["r2"].iloc[0], rel=1e-8)
+    assert frame["rw"].sum() == pytest.approx(result.r2) == frame["lmg"].sum()
+    # The planted order, and intervals that hold their estimate.
+    assert list(result.to_frame()["touchpoint"]) == ["delivery", "financing", "website"]
+    assert (frame["rw_low"] <= frame["rw"]).all() and (frame["rw"] <= frame["rw_high"]).all()
+    assert frame.loc["website", "rw_high"] < frame.loc["financing", "rw_low"]
+    assert result.r2_low < result.r2 < result.r2_high
+    assert not frame["ranks_differ"].any()
+
+
+def test_pairwise_correlations_are_pandas_pairwise(ws):
+    wide = _survey(300, seed=2, missing=0.4)
+    _load(ws, wide)
+    result = key_drivers(ws, "nps", missing="pairwise", n_boot=0)
+    kept = wide[wide[DRIVERS].notna().any(axis=1)]
+    corr = kept[["nps", *DRIVERS]].corr()  # pandas: pairwise complete observations
+    frame = result.to_frame().set_index("touchpoint")
+    np.testing.assert_allclose(frame.loc[DRIVERS, "correlation"], corr.loc[DRIVERS, "nps"])
+    np.testing.assert_allclose(frame.loc[DRIVERS, "lmg"], lmg(corr.to_numpy()), rtol=1e-10)
+    np.testing.assert_allclose(frame.loc[DRIVERS, "n"], kept[DRIVERS].notna().sum())
+    np.testing.assert_allclose(frame.loc[DRIVERS, "performance"], kept[DRIVERS].mean())
+    assert result.n_customers == len(kept) and result.n_dropped == 0
+
+
+def test_one_block_per_customer_is_the_customer_bootstrap(ws):
+    _load(ws, _survey(60, seed=4))
+    result = key_drivers(ws, "nps", blocks=500, n_boot=100)
+    assert result.blocks == 60
+    again = key_drivers(ws, "nps", blocks=500, n_boot=100)
+    pd.testing.assert_frame_equal(result.to_frame(), again.to_frame())  # seeded
+
+
+def test_detractor_outcome_independent_driver_gets_about_zero(ws):
+    def nps_of(wide, rng):
+        # NPS follows delivery only; website and financing are noise for it.
+        return 2.5 * (wide["delivery"] - 3) + 7 + rng.normal(0, 1.5, len(wide))
+
+    wide = _survey(1500, seed=6, nps_of=nps_of)
+    _load(ws, wide)
+    result = key_drivers(ws, "detractor", n_boot=200)
+    frame = result.to_frame().set_index("touchpoint")
+    assert result.binary and frame["lmg"].isna().all()
+    assert frame.loc["delivery", "rw"] > 0.2
+    assert frame.loc["website", "rw"] < 0.005
+    assert frame.loc["website", "rw_high"] < frame.loc["delivery", "rw_low"]
+    y = (wide["nps"] <= 6).to_numpy(dtype=float)
+    expected = _rwa_logit(y, wide[DRIVERS].to_numpy())
+    np.testing.assert_allclose(frame.loc[DRIVERS, "rw"], expected, rtol=1e-6)
+    assert frame["rw"].sum() == pytest.approx(result.r2)
+
+
+def test_churn_outcome_from_transactions(ws):
+    wide = _survey(600, seed=8)
+    _load(ws, wide)
+    rng = np.random.default_rng(8)
+    churned = rng.random(len(wide)) < 1 / (1 + np.exp(2.0 * (wide["delivery"] - 3.5)))
+    last = np.where(churned, "2024-01-10", "2025-06-01")
+    tx = pd.DataFrame(
+        {
+            "customer_id": list(wide.customer_id) * 2,
+            "ts": pd.to_datetime(["2024-01-01"] * len(wide) + list(last), utc=True),
+            "amount": 10.0,
+        }
+    )
+    insert_rows(ws, "transactions", tx)
+    result = key_drivers(ws, "churn", n_boot=100, inactive_after=365)
+    frame = result.to_frame().set_index("touchpoint")
+    expected = _rwa_logit(churned.to_numpy(dtype=float), wide[DRIVERS].to_numpy())
+    np.testing.assert_allclose(frame.loc[DRIVERS, "rw"], expected, rtol=1e-6)
+    assert frame["rank_rw"].idxmin() == "delivery"
+
+
+def test_attribute_columns_become_indicators(ws):
+    wide = _survey(300, seed=9)
+    _load(ws, wide)
+    segments = np.where(np.arange(300) % 3 == 0, "fleet", "family")
+    insert_rows(
+        ws, "customers", pd.DataFrame({"customer_id": wide.customer_id, "segment": segments})
+    )
+    result = key_drivers(ws, "nps", drivers=["csat:delivery"], attributes=["segment"], n_boot=0)
+    # family is the most frequent value, so it is the reference.
+    assert list(result.to_frame()["driver"]) == ["csat:delivery", "segment=fleet"]
+    frame = result.to_frame().set_index("driver")
+    assert frame.loc["segment=fleet", "performance"] == pytest.approx(1 / 3, abs=0.01)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"outcome": "loyalty"}, "unknown outcome 'loyalty'"),
+        ({"drivers": ["csat:checkout"]}, "no csat answers at touchpoint 'checkout'"),
+        ({"drivers": ["colour"]}, "neither 'metric:touchpoint' nor a column of customers"),
+        ({"outcome": "csat", "drivers": ["csat:delivery"]}, "cannot also be its driver"),
+        ({"min_n": 1000, "missing": "complete"}, "have every driver (min_n=1000)"),
+        ({"min_n": 1000}, "customers have both the outcome and 'csat:delivery' (min_n=1000)"),
+        ({"outcome": "detractor", "missing": "pairwise"}, "needs complete cases"),
+        ({"level": 1.0}, "strictly between 0 and 1"),
+    ],
+)
+def test_bad_requests_say_what_was_expected(ws, kwargs, message):
+    _load(ws, _survey(100, seed=10, missing=0.1))
+    with pytest.raises(MetricError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        key_drivers(ws, **kwargs)
+
+
+def test_a_constant_driver_is_named(ws):
+    wide = _survey(100, seed=11)
+    wide["website"] = 4.0
+    _load(ws, wide)
+    with pytest.raises(MetricError, match="'csat:website' has the same value for every customer"):
+        key_drivers(ws, "nps")
+
+
+def test_min_n_boundary(ws):
+    _load(ws, _survey(50, seed=12))
+    assert key_drivers(ws, "nps", missing="complete", min_n=50, n_boot=0).n_customers == 50
+    with pytest.raises(MetricError, match="only 50 of the 50"):
+        key_drivers(ws, "nps", missing="complete", min_n=51, n_boot=0)
+
+
+# -- the demo brand -----------------------------------------------------------------------------
+
+
+def test_demo_drivers_agree_with_pandas(demo):
+    """The demo plants no driver order (every touchpoint's score follows the customer's latent
+    class with the same chance, docs/demo.md); check the engine against pandas on it instead."""
+    drivers = ["csat:dealer_visit", "csat:financing", "csat:test_drive_visit"]
+    result = key_drivers(demo, "nps", drivers=drivers, missing="pairwise", min_n=20)
+    r = demo.table("responses").execute()
+    wide = r[r.metric == "csat"].pivot_table(
+        index="customer_id", columns="touchpoint", values="score", aggfunc="mean"
+    )
+    nps = r[r.metric == "nps"].groupby("customer_id")["score"].mean().rename("nps")
+    data = wide.join(nps, how="inner")[["nps", "dealer_visit", "financing", "test_drive_visit"]]
+    data = data[data.iloc[:, 1:].notna().any(axis=1)]
+    corr = data.corr().to_numpy()
+    frame = result.to_frame().set_index("driver").loc[drivers]
+    np.testing.assert_allclose(frame["rw"], relative_weights(corr), rtol=1e-9)
+    np.testing.assert_allclose(frame["lmg"], lmg(corr), rtol=1e-9)
+    assert result.n_customers == len(data)
+    assert (frame["correlation"] > 0).sum() >= 2
+
+
+def test_cli_drivers_json(demo_path):
+    env = {**os.environ, "COLUMNS": "200"}
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "rox",
+            "drivers",
+            "--outcome",
+            "nps",
+            "--drivers",
+            "csat:dealer_visit,csat:financing",
+            "--missing",
+            "pairwise",
+            "--min-n",
+            "20",
+            "--format",
+            "json",
+            "--workspace",
+            str(demo_path),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stderr
+    records = json.loads(out.stdout)
+    assert [r["rank_rw"] for r in records] == [1, 2]
+    assert {"driver", "rw", "rw_low", "rw_high", "lmg", "ranks_differ"} <= set(records[0])
+    table = subprocess.run(
+        [sys.executable, "-m", "rox", "drivers", "--missing", "complete", "-w", str(demo_path)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert table.returncode == 10 and "--missing pairwise" in table.stderr
+
+
+def test_quadrant_figure_draws_every_driver_escaped(ws):
+    wide = _survey(200, seed=13)
+    _load(ws, wide)
+    insert_rows(
+        ws,
+        "customers",
+        pd.DataFrame({"customer_id": wide.customer_id, "segment": ["<b>"] * 50 + ["basic"] * 150}),
+    )
+    result = key_drivers(ws, "nps", attributes=["segment"], n_boot=50)
+    fig = result.plot()
+    point = fig.data[0]
+    expected = ["csat:delivery", "csat:financing", "csat:website", "segment=&lt;b&gt;"]
+    assert sorted(point.text) == expected
+    np.testing.assert_allclose(point.y, result.frame["rw"])
+    assert fig.layout.shapes[1].y0 == pytest.approx(result.r2 / 4)
+
+
+def test_indefinite_pairwise_replicates_are_left_out():
+    """Regression (#16): a replicate of pairwise correlations can be indefinite; its weights ran to
+    1e30 and made the upper limits meaningless."""
+    import rox.demo
+
+    ws = rox.demo.build("duckdb://:memory:", n_customers=1_500, seed=3)
+    drivers = ["csat:dealer_visit", "ces:configurator", "csat:test_drive_visit"]
+    # (9 customers answered both dealer_visit and test_drive_visit since the demo's service
+    # visits became a Poisson process: min_n 8 keeps the pair in)
+    result = key_drivers(ws, "nps", drivers=drivers, attributes=["segment"], min_n=8)
+    frame = result.to_frame()
+    assert result.n_boot < 500  # some replicates were indefinite, and left out
+    assert (frame["rw_high"] <= result.r2_high).all() and result.r2_high < 1
+    assert (frame["lmg_high"] <= result.r2_high).all()
+    ws.close()
+
+
+def test_collinear_drivers_are_refused(ws):
+    wide = _survey(100, seed=14)
+    wide["website"] = wide["delivery"]
+    _load(ws, wide)
+    with pytest.raises(MetricError, match=r"singular or not positive definite.*'csat:website'"):
+        key_drivers(ws, "nps", missing="complete")
+
+
+def test_logistic_bootstrap_with_blocks_lacking_complete_cases(ws):
+    """Regression (#16): blocks are dealt among customers with any driver; a block without a
+    complete case has no logistic score row, and the replicates failed to line up."""
+    wide = _survey(400, seed=15, missing=0.5)
+    _load(ws, wide)
+    result = key_drivers(ws, "detractor", blocks=400, n_boot=100, min_n=20)
+    complete = wide.dropna()
+    assert result.blocks == wide[DRIVERS].notna().any(axis=1).sum() > len(complete)
+    assert result.n_customers == len(complete)
+    assert result.n_boot > 50
+    frame = result.to_frame()
+    assert (frame["rw_low"] <= frame["rw"]).all() and (frame["rw"] <= frame["rw_high"]).all()
+
+
+def test_too_few_complete_cases_for_a_binary_outcome_suggests_fewer_drivers(ws):
+    _load(ws, _survey(100, seed=16, missing=0.5))
+    with pytest.raises(MetricError, match=r"fewer drivers \(a binary outcome needs complete"):
+        key_drivers(ws, "detractor", min_n=90)
