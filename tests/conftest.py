@@ -75,6 +75,18 @@ def pytest_configure(config: pytest.Config) -> None:
         os.environ["JAVA_HOME"] = home
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under pytest-xdist (scripts/test), keep the Spark tests on one worker: one JVM, not two.
+
+    Takes effect with ``--dist loadgroup``; the other tests are shared out as usual.
+    """
+    if not config.pluginmanager.hasplugin("xdist"):
+        return
+    for item in items:
+        if item.get_closest_marker("spark") is not None:
+            item.add_marker(pytest.mark.xdist_group("spark"))
+
+
 @pytest.fixture
 def ws() -> Iterator[rox.Workspace]:
     """An empty in-memory DuckDB workspace."""

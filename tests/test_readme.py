@@ -46,5 +46,5 @@ def test_the_test_script_is_executable_and_provisions_chromium_itself():
     assert script.stat().st_mode & 0o111, "scripts/test must be executable"
     commands = _commands(script.read_text())
     assert any("apt-get install" in c and "chromium" in c for c in commands)
-    assert any(c.startswith("pytest -n 2") for c in commands)
+    assert any(c.startswith("pytest -n 2 --dist loadgroup") for c in commands)
     assert any("-m slow" in c for c in commands)
