@@ -228,6 +228,20 @@ def test_nps_on_an_undeclared_scale_and_a_malformed_scale(ws, tmp_path):
     ]
 
 
+def test_a_scale_needs_low_below_high(ws, tmp_path):
+    """#22: a scale low-high is one only when low < high: 5-5 is refused, 4-5 taken."""
+    frame = pd.DataFrame(
+        {"ts": ["2024-01-01"] * 2, "metric": ["csat"] * 2, "score": [5, 5], "scale": ["5-5", "6-5"]}
+    )
+    err = _one_bad(ws, tmp_path, "responses", frame)
+    assert [(p.row, p.column, p.value, p.rule) for p in err.problems] == [
+        (1, "scale", "5-5", "not a scale; expected low-high, e.g. 1-5"),
+        (2, "scale", "6-5", "not a scale; expected low-high, e.g. 1-5"),
+    ]
+    ws.ingest("responses", frame.assign(scale="4-5"))
+    assert ws.table("responses").execute()["scale"].tolist() == ["4-5", "4-5"]
+
+
 def test_mapped_column_is_named_in_the_rule(ws, tmp_path):
     frame = _responses().rename(columns={"score": "Q1"}).astype({"Q1": object})
     frame.loc[0, "Q1"] = 12

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import duckdb
 import numpy as np
 import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from tests.value.conftest import ingest_cdnow
+from scipy import stats
+from tests.value.conftest import clv_by_hand, ingest_cdnow
 
 import rox
 from rox.errors import MetricError
@@ -23,6 +25,7 @@ from rox.journey import (
 )
 from rox.testing import insert_rows
 from rox.value import CLV
+from rox.value.models import BetaGeoModel, GammaGammaModel
 
 T0 = pd.Timestamp("2024-01-01", tz="UTC")
 
@@ -174,6 +177,38 @@ def test_funnel_ordered_and_strict_by_hand(ws):
         funnel(ws, ["visit"])
 
 
+def _wilson_by_hand(k: int, n: int) -> tuple[float, float]:
+    """Wilson (1927) score interval at 95%, written out.
+
+    (p + z²/2n ± z √(p(1-p)/n + z²/4n²)) / (1 + z²/n), z the normal 97.5% quantile (scipy).
+    """
+    z = stats.norm.ppf(0.975)
+    p = k / n
+    centre = (p + z**2 / (2 * n)) / (1 + z**2 / n)
+    half = z * np.sqrt(p * (1 - p) / n + z**2 / (4 * n**2)) / (1 + z**2 / n)
+    return centre - half, centre + half
+
+
+def test_funnel_step_interval_is_wilson_on_the_previous_step(ws):
+    """#22: ci_low/ci_high: Wilson interval of step_conversion, out of the previous step."""
+    f = funnel(_log(ws, LOG), ["visit", "quote", "buy"]).frame
+    # visit 4 of 4 entered, quote 3 of 4, buy 2 of 3 (not 2 of the 4 entered)
+    expected = [_wilson_by_hand(4, 4), _wilson_by_hand(3, 4), _wilson_by_hand(2, 3)]
+    result = [*f["ci_low"], *f["ci_high"]]
+    assert result == pytest.approx([lo for lo, _ in expected] + [hi for _, hi in expected])
+    assert expected[2][0] != pytest.approx(_wilson_by_hand(2, 4)[0])  # the denominators differ
+
+
+def test_funnel_window_is_inclusive(ws):
+    """#22: a step exactly ``window`` after the entry is in the window; one second later is not."""
+    _log(ws, LOG)  # c buys 2 h after its visit, a after 3 h
+    at = funnel(ws, ["visit", "buy"], window="2h").frame
+    assert at["journeys"].tolist() == [4, 1]  # c, at exactly 2 h
+    before = funnel(ws, ["visit", "buy"], window=pd.Timedelta("2h") - pd.Timedelta("1s")).frame
+    assert before["journeys"].tolist() == [4, 0]
+    assert funnel(ws, ["visit", "buy"], window="3h").frame["journeys"].tolist() == [4, 2]
+
+
 def test_funnel_breakdown_by_channel(ws):
     _log(
         ws,
@@ -275,7 +310,22 @@ def test_friction_prices_exits_with_the_fitted_clv():
     """By default, customers are valued by BG/NBD + Gamma-Gamma CLV where the model fits."""
     with rox.open("duckdb://:memory:") as ws:
         ingest_cdnow(ws)
-        value = rox.value.clv(ws).frame.set_index("customer_id")["clv"]
+        # the expected values: each customer's CLV written out from the closed forms, with the
+        # parameters of the two models fitted on the same summary (not rox.value.clv)
+        summary = rox.value.rfm(ws)
+        bgnbd = tuple(BetaGeoModel().fit(summary).params_)
+        spend = tuple(GammaGammaModel().fit(summary.frame).params_)
+        rows = summary.frame.set_index("customer_id")
+        value = pd.Series(
+            {
+                c: clv_by_hand(
+                    r["frequency"], r["recency"], r["T"],
+                    0.0 if r["frequency"] == 0 else r["monetary"],
+                    bgnbd, spend, horizon=52, days_per_unit=7, margin=1.0, discount_rate=0.1,
+                )
+                for c, r in rows.loc[[str(i) for i in range(1, 9)]].iterrows()
+            }
+        )  # fmt: skip
         winners, leavers = ["1", "2", "3"], ["4", "5", "6", "7"]
         log = {f"{c}-1": ["visit", "buy"] for c in winners}
         log |= {f"{c}-1": ["visit", "help"] for c in leavers}
@@ -342,6 +392,34 @@ def test_repeated_contacts(ws):
     insert_rows(ws, "events", rows)
     f = friction(ws, goal="support_call").frame.set_index("step")
     assert f.loc["support_call", "repeat_contact_rate"] == pytest.approx(1 / 4)
+
+
+def test_repeat_contact_window_is_inclusive(ws):
+    """#22: a contact exactly ``repeat_within`` after the last repeats it; a second later not."""
+    week = pd.Timedelta("7D")
+    rows = pd.DataFrame(
+        {
+            "customer_id": ["x"] * 3,
+            "ts": [T0, T0 + week, T0 + 2 * week + pd.Timedelta("1s")],
+            "step": ["support_call"] * 3,
+        }
+    )
+    insert_rows(ws, "events", rows)
+    f = friction(ws, goal="support_call").frame.set_index("step")
+    # of the three calls, only the first is followed by another within 7 days (exactly 7)
+    assert f.loc["support_call", "repeat_contact_rate"] == pytest.approx(1 / 3)
+    wider = friction(ws, goal="support_call", repeat_within="7D1s").frame.set_index("step")
+    assert wider.loc["support_call", "repeat_contact_rate"] == pytest.approx(2 / 3)
+
+
+def test_exit_rate_counts_only_journeys_that_end_without_the_goal(ws):
+    """#22: a journey that reached the goal and then ended elsewhere is no exit."""
+    _log(ws, {"a-1": ["visit", "buy", "help"], "b-1": ["visit", "help"], "c-1": ["visit", "help"]})
+    f = friction(ws, goal="buy").frame.set_index("step")
+    # all three journeys end at help; b and c never bought, a did
+    assert f.loc["help", "journeys"] == 3
+    assert f.loc["help", "exits"] == 2
+    assert f.loc["help", "exit_rate"] == pytest.approx(2 / 3)
 
 
 _steps = st.sampled_from(["a", "b", "c", "d"])
@@ -424,7 +502,7 @@ def test_prepared_journeys_give_the_same_results(demo):
         with pytest.raises(MetricError, match="prepared with their own query"):
             journey_map(journeys, journey="service")
     # released: the engine's copy is gone
-    with pytest.raises(Exception):  # noqa: B017 - the engine's own error for a dropped table
+    with pytest.raises(duckdb.CatalogException, match=r"Table with name \S+ does not exist"):
         journeys.events.count().execute()
 
 
@@ -438,5 +516,5 @@ def test_journeys_prepared_twice_share_the_engine_copy_until_both_are_released(d
     first.release()  # a second release is a no-op
     assert journey_map(second).events == n  # still there
     second.release()
-    with pytest.raises(Exception):  # noqa: B017 - the engine's own error for a dropped table
+    with pytest.raises(duckdb.CatalogException, match=r"Table with name \S+ does not exist"):
         second.events.count().execute()

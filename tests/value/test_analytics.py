@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from tests.value.conftest import clv_by_hand
 
 import rox
 from rox.errors import MetricError
@@ -91,6 +92,27 @@ def test_clv_on_cdnow(cdnow_rfm):
     assert value.total < flat["clv"].sum()
     assert clv(cdnow_rfm, horizon=104, margin=0.3).total > value.total
     assert value.aggregate()["customers"].iloc[0] == 2357
+
+
+@pytest.mark.parametrize("customer", ["1", "18", "1009"])
+def test_clv_of_one_customer_by_hand(cdnow_rfm, customer):
+    """#22: the absolute CLV, from the BG/NBD and Gamma-Gamma closed forms and the discount rate."""
+    value = clv(cdnow_rfm, horizon=52, margin=0.3, discount_rate=0.1)
+    row = value.frame.set_index("customer_id").loc[customer]
+    expected = clv_by_hand(
+        row["frequency"],
+        row["recency"],
+        row["T"],
+        0.0 if row["frequency"] == 0 else row["monetary"],
+        tuple(value.purchase_model.params_),
+        tuple(value.spend_model.params_),
+        horizon=52,
+        days_per_unit=7,
+        margin=0.3,
+        discount_rate=0.1,
+    )
+    assert row["clv"] == pytest.approx(expected, abs=1e-6, rel=0)
+    assert expected > 0.01  # a value worth checking to 1e-6
 
 
 def test_clv_rejects_bad_settings(cdnow_rfm):
@@ -197,7 +219,10 @@ def test_concentration_top_share_by_hand(ws):
 
 @given(st.lists(st.floats(0, 1e6), min_size=1, max_size=200))
 def test_concentration_invariants(values):
-    if sum(values) == 0:
+    if sum(values) == 0:  # nothing to share out: refused, and Gini is undefined
+        with pytest.raises(MetricError, match="no value to measure"):
+            concentration(values, top=0.2)
+        assert np.isnan(gini(values))
         return
     result = concentration(values, top=0.2)
     assert 0 <= result.gini <= 1
