@@ -23,6 +23,7 @@ from rox.value import (
     survival,
     validate,
 )
+from rox.value.clv import discounted_value
 from rox.value.models import BetaGeoModel
 
 
@@ -115,11 +116,36 @@ def test_clv_of_one_customer_by_hand(cdnow_rfm, customer):
     assert expected > 0.01  # a value worth checking to 1e-6
 
 
+def test_clv_defaults_and_basis(cdnow_rfm):
+    """Default CLV: revenue (margin 1) over 52 weeks discounted at 10% a year, said in words."""
+    value = clv(cdnow_rfm)
+    row = value.frame.set_index("customer_id").loc["1"]
+    expected = clv_by_hand(
+        row["frequency"], row["recency"], row["T"], row["monetary"],
+        tuple(value.purchase_model.params_), tuple(value.spend_model.params_),
+    )  # fmt: skip
+    assert row["clv"] == pytest.approx(expected, abs=1e-6, rel=0)
+    assert value.basis == "CLV over the next 52 weeks, discounted at 10% a year"
+    # the lower-level function has the same defaults
+    spend = value.spend_model.expected_spend(cdnow_rfm.frame)
+    low, _ = discounted_value(value.purchase_model, cdnow_rfm.frame, spend, horizon=52)
+    ids = cdnow_rfm.frame["customer_id"]
+    assert low == pytest.approx(value.frame.set_index("customer_id").loc[ids, "clv"].to_numpy())
+    other = clv(cdnow_rfm, horizon=26, margin=0.3, discount_rate=0.0)
+    assert other.basis == "CLV over the next 26 weeks, at a 30% margin"
+
+
 def test_clv_rejects_bad_settings(cdnow_rfm):
     with pytest.raises(MetricError, match="unknown purchase model"):
         clv(cdnow_rfm, model="nbd")
     with pytest.raises(MetricError, match="horizon must be positive"):
         clv(cdnow_rfm, horizon=0)
+    for bad in ({"margin": -0.01}, {"discount_rate": -0.01}):
+        with pytest.raises(MetricError, match="margin and discount_rate non-negative"):
+            clv(cdnow_rfm, **bad)
+    # the bounds themselves are allowed: no margin is worth nothing, no discount is allowed
+    assert clv(cdnow_rfm, margin=0.0).total == 0
+    assert clv(cdnow_rfm, discount_rate=0.0).total > clv(cdnow_rfm).total
 
 
 # -- validation -----------------------------------------------------------------------------------
