@@ -209,6 +209,36 @@ def test_funnel_window_is_inclusive(ws):
     assert funnel(ws, ["visit", "buy"], window="3h").frame["journeys"].tolist() == [4, 2]
 
 
+def test_funnel_columns_breakdowns_level_and_errors_by_hand(ws):
+    _log(ws, LOG)
+    segments = pd.DataFrame({"customer_id": ["a", "b", "c"], "segment": ["x", "x", "y"]})
+    insert_rows(ws, "customers", segments)  # d has no customers row
+    f = funnel(ws, ["visit", "quote", "buy"]).frame
+    assert f["position"].tolist() == [1, 2, 3]
+    assert f["conversion"].tolist() == pytest.approx([1, 0.75, 0.5])
+    # hours from entry: quote at 2 h (a), 3 h (b), 1 h (c); buy at 3 h (a), 2 h (c)
+    assert f["p90_hours"].tolist() == pytest.approx([0, 2.8, 2.9])
+    by_segment = funnel(ws, ["visit", "quote", "buy"], by="segment").frame
+    got = by_segment.groupby("segment")["journeys"].apply(list).to_dict()
+    assert got == {"(none)": [1, 0, 0], "x": [2, 2, 1], "y": [1, 1, 1]}
+    by_month = funnel(ws, ["visit", "quote", "buy"], by="month").frame
+    assert set(by_month["month"]) == {"2024-01-01"}
+    assert by_month["journeys"].tolist() == [4, 3, 2]
+    # a 90% interval: z is the normal 95% quantile
+    z = stats.norm.ppf(0.95)
+    p, n = 3 / 4, 4
+    centre = (p + z**2 / (2 * n)) / (1 + z**2 / n)
+    half = z * np.sqrt(p * (1 - p) / n + z**2 / (4 * n**2)) / (1 + z**2 / n)
+    level = funnel(ws, ["visit", "quote", "buy"], level=0.9).frame.iloc[1]
+    assert (level["ci_low"], level["ci_high"]) == pytest.approx((centre - half, centre + half))
+    with pytest.raises(MetricError, match="mode must be 'ordered' or 'strict'"):
+        funnel(ws, ["visit", "buy"], mode="loose")
+    with pytest.raises(MetricError, match="window='soon' is not a duration"):
+        funnel(ws, ["visit", "buy"], window="soon")
+    with pytest.raises(MetricError, match="cannot break a funnel down by 'colour'"):
+        funnel(ws, ["visit", "buy"], by="colour")
+
+
 def test_funnel_breakdown_by_channel(ws):
     _log(
         ws,
@@ -304,6 +334,45 @@ def test_friction_columns_by_hand(ws):
     rox.journey.build_index(ws)
     assert rox.journey.prepare(ws).indexed
     pd.testing.assert_frame_equal(friction(ws, goal="buy").frame, table.frame)
+
+
+def test_audit_in_words_by_hand(ws):
+    """The default goal, the touchpoint's experience and the audit's sentences, worked out."""
+    _log(ws, {"a-1": ["visit", "help", "buy"], "b-1": ["visit", "help"], "c-1": ["visit", "help"],
+              "d-1": ["visit", "buy"], "e-1": ["visit", "help", "help", "buy"]})  # fmt: skip
+    _spend(ws, {"a": 100.0, "d": 300.0, "e": 200.0})
+    scores = [("csat", "help", 5), ("csat", "help", 2), ("csat", "help", 1), ("csat", "visit", 5),
+              ("ces", "help", 2), ("ces", "help", 4), ("ces", "visit", 6)]  # fmt: skip
+    responses = pd.DataFrame(scores, columns=["metric", "touchpoint", "score"]).assign(
+        ts=T0, scale=lambda f: f["metric"].map({"csat": "1-5", "ces": "1-7"})
+    )
+    insert_rows(ws, "responses", responses)
+    # the longest quarter of journeys (4 and 3 events) ends at buy: the default goal
+    table = friction(ws, value="revenue")
+    assert table.goal == "buy"
+    f = table.frame.set_index("step")
+    assert f.loc["help", "csat"] == pytest.approx(100 / 3) and f.loc["visit", "csat"] == 100
+    assert f.loc["help", "ces"] == pytest.approx(3) and f.loc["visit", "ces"] == 6
+    assert f.loc["help", "loop_rate"] == pytest.approx(1 / 4)  # e
+    assert str(audit(ws, value="revenue")).splitlines() == [
+        "In the journeys (5 journeys, 60% reach buy), the biggest friction point is help.",
+        "50% of the 4 journeys that reach help end there, against a median of 0% at the other "
+        "steps.",
+        "CSAT at help is 33% satisfied, against 100% satisfied at the other touchpoints (median).",
+        "CES at help is 3.00 (1-7), against 6.00 (1-7) at the other touchpoints (median).",
+        "Visits there wait a median 1 hours for the next step.",
+        # 2 exits x 1.0 (a and e went on, both bought) x mean revenue of a, d, e (200)
+        "Cost: 2 journeys lost; had they gone on like the others, about 2 more would have reached "
+        "buy, worth about 400 in revenue.",
+    ]
+
+
+def test_audit_needs_journeys_and_a_step_besides_the_goal(ws):
+    _log(ws, {"a-1": ["buy"], "b-1": ["buy"]})
+    with pytest.raises(MetricError, match="the journeys have no step besides the goal"):
+        audit(ws, goal="buy")
+    with pytest.raises(MetricError, match="no journeys to audit"):
+        friction(ws, journey="nothing")
 
 
 def test_friction_prices_exits_with_the_fitted_clv():
