@@ -221,6 +221,12 @@ def test_funnel_columns_breakdowns_level_and_errors_by_hand(ws):
     by_segment = funnel(ws, ["visit", "quote", "buy"], by="segment").frame
     got = by_segment.groupby("segment")["journeys"].apply(list).to_dict()
     assert got == {"(none)": [1, 0, 0], "x": [2, 2, 1], "y": [1, 1, 1]}
+    # a group whose journeys all stop at entry: conversion and drop-off from its own entries
+    stopped = by_segment[by_segment["segment"] == "(none)"]
+    assert stopped["conversion"].tolist() == [1, 0, 0]
+    assert stopped["drop_off"].tolist() == [0, 1, 0]
+    # "after the previous step" is strictly later: a step repeated needs a second visit (b's)
+    assert funnel(ws, ["configure", "configure"]).frame["journeys"].tolist() == [2, 1]
     by_month = funnel(ws, ["visit", "quote", "buy"], by="month").frame
     assert set(by_month["month"]) == {"2024-01-01"}
     assert by_month["journeys"].tolist() == [4, 3, 2]

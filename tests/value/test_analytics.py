@@ -93,6 +93,15 @@ def test_clv_on_cdnow(cdnow_rfm):
     assert value.total < flat["clv"].sum()
     assert clv(cdnow_rfm, horizon=104, margin=0.3).total > value.total
     assert value.aggregate()["customers"].iloc[0] == 2357
+    assert f.columns.tolist() == [
+        "customer_id", "frequency", "recency", "T", "monetary", "p_alive",
+        "expected_purchases", "expected_spend", "clv",
+    ]  # fmt: skip
+    assert f.index.equals(pd.RangeIndex(len(f)))
+    # equal values (the many one-time buyers of a day) are ordered by customer id
+    ties = f[f.duplicated("clv", keep=False)]
+    assert len(ties) > 100
+    assert all(g.is_monotonic_increasing for _, g in ties.groupby("clv")["customer_id"])
 
 
 @pytest.mark.parametrize("customer", ["1", "18", "1009"])
@@ -146,6 +155,9 @@ def test_clv_rejects_bad_settings(cdnow_rfm):
     # the bounds themselves are allowed: no margin is worth nothing, no discount is allowed
     assert clv(cdnow_rfm, margin=0.0).total == 0
     assert clv(cdnow_rfm, discount_rate=0.0).total > clv(cdnow_rfm).total
+    # any positive horizon, any non-negative rate: half a week, 150% a year
+    assert 0 < clv(cdnow_rfm, horizon=0.5).total < clv(cdnow_rfm, horizon=1).total
+    assert clv(cdnow_rfm, discount_rate=1.5).total < clv(cdnow_rfm).total
 
 
 # -- validation -----------------------------------------------------------------------------------
