@@ -401,6 +401,11 @@ def run_module(
     return result
 
 
+def _key(module: str, mutant: Mutant) -> str:
+    """A mutant's name: module, line, node index and operator (stable while the source is)."""
+    return f"{module}:{mutant.line}:{mutant.index}:{mutant.kind}"
+
+
 def markdown(results: list[ModuleResult], equivalent: dict[str, str] | None = None) -> str:
     """The score table and the surviving mutants."""
     equivalent = equivalent or {}
@@ -412,7 +417,7 @@ def markdown(results: list[ModuleResult], equivalent: dict[str, str] | None = No
     survivors = []
     for r in results:
         alive = [m for m in r.mutants if m.status == "survived"]
-        eq = [m for m in alive if f"{r.module}:{m.line}:{m.description}" in equivalent]
+        eq = [m for m in alive if _key(r.module, m) in equivalent]
         scored = len(r.mutants) - len(eq)
         score = r.killed / scored if scored else float("nan")
         tests = ", ".join(Path(t).name for t in r.tests) + (f" `-k {r.select}`" if r.select else "")
@@ -421,9 +426,10 @@ def markdown(results: list[ModuleResult], equivalent: dict[str, str] | None = No
             f"{len(eq)} | {score:.0%} |"
         )
         for m in alive:
-            why = equivalent.get(f"{r.module}:{m.line}:{m.description}", "")
+            why = equivalent.get(_key(r.module, m), "")
             survivors.append(
-                f"- `{r.module}:{m.line}` `{m.description}`" + (f": {why}" if why else "")
+                f"- `{_key(r.module, m)}` `{m.description}`"
+                + (f": equivalent, {why}" if why else "")
             )
     return "\n".join([*lines, "", "Surviving mutants:", "", *survivors])
 
@@ -436,7 +442,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--list", action="store_true", help="show the modules and their tests")
     parser.add_argument("--out", type=Path, help="write the results as JSON (appended per module)")
     parser.add_argument("--from-json", type=Path, nargs="+", help="print tables of earlier runs")
-    parser.add_argument("--equivalent", type=Path, help="JSON {module:line:description: why}")
+    parser.add_argument("--equivalent", type=Path, help="JSON {module:line:index:kind: why}")
     parser.add_argument("--timeout-factor", type=float, default=3.0)
     parser.add_argument("--limit", type=int, help="at most this many mutants per module")
     parser.add_argument("--quiet", action="store_true")

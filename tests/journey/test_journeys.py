@@ -448,12 +448,23 @@ def test_friction_without_values_ranks_by_lost_conversions(ws):
     assert table.frame["step"].tolist()[:2] == ["visit", "help"]
     assert table.frame["lost_conversions"].iloc[0] == pytest.approx(2 / 3)
     assert table.value_note == "there are no transactions to fit a lifetime-value model on"
+    assert (table.frame["value_at_risk"] == 0).all() and (table.frame["lost_value"] == 0).all()
     found = audit(ws, goal="buy")
     assert found.step == "visit" and "worth about" not in str(found)
     assert str(found).endswith(
         "Customers are valued by revenue to date: there are no transactions to fit a "
         "lifetime-value model on."
     )
+
+
+def test_friction_when_no_winner_has_a_value(ws):
+    """Leavers hold revenue, the one buyer has none: value at risk, but no value lost."""
+    _log(ws, {"a-1": ["visit", "buy"], "b-1": ["visit"]})
+    _spend(ws, {"b": 50.0})
+    f = friction(ws, goal="buy", value="revenue").frame.set_index("step")
+    assert f.loc["visit", "value_at_risk"] == 50
+    assert f.loc["visit", "lost_conversions"] == 1  # b left; a went on and bought
+    assert (f["lost_value"] == 0).all()
 
 
 def test_repeated_contacts(ws):
