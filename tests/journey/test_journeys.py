@@ -467,6 +467,19 @@ def test_friction_when_no_winner_has_a_value(ws):
     assert (f["lost_value"] == 0).all()
 
 
+def test_friction_ranks_ties_by_exit_rate_then_step(ws):
+    """No values, no lost conversions: the exit rate ranks, then the step's name; goal last."""
+    _log(ws, {"a-1": ["visit", "buy"], "b-1": ["x"], "c-1": ["y", "buy"], "d-1": ["z"]})
+    table = friction(ws, goal="buy")
+    assert table.frame["step"].tolist() == ["x", "z", "visit", "y", "buy"]
+    assert table.frame.index.equals(pd.RangeIndex(5))
+    assert table.frame.columns.tolist() == [
+        "step", "journeys", "exits", "exit_rate", "median_wait_hours", "loop_rate",
+        "repeat_contact_rate", "csat", "ces", "customers_affected", "value_at_risk",
+        "lost_conversions", "lost_value",
+    ]  # fmt: skip
+
+
 def test_repeated_contacts(ws):
     rows = pd.DataFrame(
         {
