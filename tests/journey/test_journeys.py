@@ -225,6 +225,10 @@ def test_funnel_columns_breakdowns_level_and_errors_by_hand(ws):
     stopped = by_segment[by_segment["segment"] == "(none)"]
     assert stopped["conversion"].tolist() == [1, 0, 0]
     assert stopped["drop_off"].tolist() == [0, 1, 0]
+    # a first step nobody visits: nobody entered, so no conversion to speak of (not 0%)
+    nobody = funnel(ws, ["pay", "buy"]).frame
+    assert nobody["journeys"].tolist() == [0, 0]
+    assert nobody[["conversion", "step_conversion", "ci_low", "ci_high"]].isna().all(axis=None)
     # "after the previous step" is strictly later: a step repeated needs a second visit (b's)
     assert funnel(ws, ["configure", "configure"]).frame["journeys"].tolist() == [2, 1]
     by_month = funnel(ws, ["visit", "quote", "buy"], by="month").frame
