@@ -377,6 +377,24 @@ def test_audit_in_words_by_hand(ws):
     ]
 
 
+def test_audit_goal_single_response_and_small_values(ws):
+    """Goal: ends the journeys at least as long as the 75th percentile (3 events: a, b, c)."""
+    _log(ws, {"a-1": ["visit", "help", "buy"], "b-1": ["visit", "help", "buy"],
+              "c-1": ["visit", "x", "help"], "d-1": ["buy"]})  # fmt: skip
+    _spend(ws, {"a": 10.0, "b": 10.0, "c": 0.5})
+    one = pd.DataFrame({"ts": [T0], "metric": ["csat"], "score": [5], "scale": ["1-5"]})
+    insert_rows(ws, "responses", one.assign(touchpoint="help"))
+    result = audit(ws, value="revenue")
+    assert result.friction.goal == "buy" and result.step == "help"
+    f = result.frame.set_index("step")
+    assert f.loc["help", "csat"] == 100  # one response is enough to show
+    # no other touchpoint has a CSAT to compare with: no CSAT sentence
+    assert not any(line.startswith("CSAT") for line in result.findings)
+    # c holds 0.5 in revenue: a value at risk, however small, is said
+    assert f.loc["help", "value_at_risk"] == 0.5
+    assert "The 1 customers whose journeys ended there hold 0 in revenue to date." in str(result)
+
+
 def test_audit_needs_journeys_and_a_step_besides_the_goal(ws):
     _log(ws, {"a-1": ["buy"], "b-1": ["buy"]})
     with pytest.raises(MetricError, match="the journeys have no step besides the goal"):
