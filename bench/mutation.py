@@ -368,14 +368,14 @@ def run_module(
         if before != [(m.index, m.kind, m.line) for m in mutants[: len(before)]]:
             raise SystemExit(f"{module}: the source changed since the previous run")
         mutants = mutants[: len(before)]
-        done = {m.index: m for m in previous.mutants if m.status != "survived"}
+        done = {(m.index, m.kind): m for m in previous.mutants if m.status != "survived"}
     else:
         done = {}
     timeout = max(timeout_factor * baseline, baseline + 30)
     try:
         for n, mutant in enumerate(mutants, 1):
-            kept = done.get(mutant.index)
-            if kept is not None and kept.kind == mutant.kind:
+            kept = done.get((mutant.index, mutant.kind))
+            if kept is not None:
                 result.mutants.append(kept)  # killed before: the tests only grew
                 continue
             if mutant.line not in covered:
