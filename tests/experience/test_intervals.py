@@ -136,3 +136,32 @@ def test_adjusted_pvalues_are_at_least_the_raw_ones(p):
 def test_detectable_difference():
     # (1.96 + 0.8416) * se
     assert float(intervals.detectable_difference(1.0)) == pytest.approx(2.8016, abs=1e-4)
+
+
+def test_confidence_level_is_strictly_between_0_and_1():
+    assert intervals.z_value(0.95) == pytest.approx(1.959964, rel=1e-6)
+    assert intervals.z_value(0.999) == pytest.approx(3.290527, rel=1e-6)  # below 1: accepted
+    assert intervals.z_value(0.001) == pytest.approx(0.001253, rel=1e-3)  # above 0: accepted
+    for level in (0.0, 1.0, 1.5, -0.1):
+        with pytest.raises(ValueError, match=f"between 0 and 1, not {level}"):
+            intervals.z_value(level)
+
+
+def test_wald_nps_is_clipped_to_the_range():
+    # 9 promoters of 10 (Wald): 0.9 +- 1.96 sqrt(0.09 / 10) = 0.714 to 1.086, clipped at 1
+    _, _, low, high = intervals.nps_wald(0.9, 0.0, 10)
+    assert (float(low), float(high)) == pytest.approx((0.9 - 1.959964 * 0.3 / np.sqrt(10), 1.0))
+    _, _, low, high = intervals.nps_wald(0.0, 0.9, 10)
+    assert (float(low), float(high)) == pytest.approx((-1.0, -0.9 + 1.959964 * 0.3 / np.sqrt(10)))
+
+
+def test_adjusted_wald_with_no_and_one_response():
+    # n = 0: the shares (NaN from 0 / 0) are not used; only the pseudo-responses count
+    center, se, low, high = intervals.nps_adjusted_wald(np.nan, np.nan, 0)
+    assert float(center) == 0 and float(se) == pytest.approx(np.sqrt(0.5 / 3))
+    assert (float(low), float(high)) == pytest.approx((-0.8001, 0.8001), abs=1e-4)
+    # n = 1, one promoter: shares (1 + 3/4) / 4 and (0 + 3/4) / 4
+    center, se, _, _ = intervals.nps_adjusted_wald(1.0, 0.0, 1)
+    pa, da = 1.75 / 4, 0.75 / 4
+    assert float(center) == pytest.approx(pa - da)
+    assert float(se) == pytest.approx(np.sqrt((pa + da - (pa - da) ** 2) / 4))
