@@ -165,3 +165,35 @@ def test_adjusted_wald_with_no_and_one_response():
     pa, da = 1.75 / 4, 0.75 / 4
     assert float(center) == pytest.approx(pa - da)
     assert float(se) == pytest.approx(np.sqrt((pa + da - (pa - da) ** 2) / 4))
+
+
+def test_adjusted_wald_is_clipped_to_the_range():
+    # 5 promoters of 5: shares 5.75 / 8 and 0.75 / 8, interval 0.625 +- 1.96 * 0.2296, clipped at 1
+    pa, da = 5.75 / 8, 0.75 / 8
+    half = 1.959964 * np.sqrt((pa + da - (pa - da) ** 2) / 8)
+    _, _, low, high = intervals.nps_adjusted_wald(1.0, 0.0, 5)
+    assert (float(low), float(high)) == pytest.approx((pa - da - half, 1.0))
+    _, _, low, high = intervals.nps_adjusted_wald(0.0, 1.0, 5)
+    assert (float(low), float(high)) == pytest.approx((-1.0, da - pa + half))
+
+
+def test_bootstrap_center_defaults_and_small_groups():
+    center, se, low, high = intervals.nps_bootstrap([0.5, 1.0, 0.5], [0.2, 0.0, 0.2], [100, 1, 0])
+    assert center.tolist() == pytest.approx([0.3, 1.0, 0.3])  # p - d, as observed
+    # one response, a promoter: every resample is +1
+    assert (low[1], high[1], se[1]) == (1.0, 1.0, 0.0)
+    assert np.isnan([low[2], high[2], se[2]]).all()  # no responses: no interval
+    assert low[0] < 0.3 < high[0]
+    # documented defaults: 2,000 resamples, seed 0 (the same interval on every run)
+    default = intervals.nps_bootstrap(0.5, 0.2, 100)
+    again = intervals.nps_bootstrap(0.5, 0.2, 100, n_resamples=2000, seed=0)
+    assert [float(v) for v in again] == [float(v) for v in default]
+    other = intervals.nps_bootstrap(0.5, 0.2, 100, n_resamples=2001, seed=0)
+    assert [float(v) for v in other] != [float(v) for v in default]
+
+
+def test_bootstrap_percentiles_follow_the_level():
+    # at level 0.5 the percentile interval is the 25th to 75th: about 0.674 Wald se either side
+    _, _, lw, hw = intervals.nps_wald(0.5, 0.2, 400, level=0.5)
+    _, _, lb, hb = intervals.nps_bootstrap(0.5, 0.2, 400, level=0.5, n_resamples=20_000, seed=1)
+    assert (float(lb), float(hb)) == pytest.approx((float(lw), float(hw)), abs=0.005)
