@@ -197,3 +197,21 @@ def test_bootstrap_percentiles_follow_the_level():
     _, _, lw, hw = intervals.nps_wald(0.5, 0.2, 400, level=0.5)
     _, _, lb, hb = intervals.nps_bootstrap(0.5, 0.2, 400, level=0.5, n_resamples=20_000, seed=1)
     assert (float(lb), float(hb)) == pytest.approx((float(lw), float(hw)), abs=0.005)
+
+
+def test_wilson_se_wald_proportion_and_t_with_two_responses_by_hand():
+    # wilson's se is the Wald standard error sqrt(p (1 - p) / n)
+    assert float(intervals.wilson(0.8, 10)[1]) == pytest.approx(np.sqrt(0.16 / 10))
+    # Wald proportion interval at the default 95%: 0.5 +- 1.96 * 0.05
+    _, se, low, high = intervals.proportion_wald(0.5, 100)
+    assert (float(se), float(low), float(high)) == pytest.approx((0.05, 0.402002, 0.597998))
+    # two responses, 1 and 3: mean 2, sd sqrt(2), se 1, t(0.975, 1) = 12.706205
+    _, se, low, high = intervals.mean_t(2.0, np.sqrt(2), 2)
+    assert (float(se), float(low), float(high)) == pytest.approx((1.0, -10.706205, 14.706205))
+
+
+def test_detectable_difference_by_hand():
+    # (z_0.975 + z_0.8) se = (1.959964 + 0.841621) se
+    assert intervals.detectable_difference([1.0, 2.0]).tolist() == pytest.approx(
+        [2.801585, 5.603170], rel=1e-6
+    )
