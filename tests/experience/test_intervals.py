@@ -215,3 +215,13 @@ def test_detectable_difference_by_hand():
     assert intervals.detectable_difference([1.0, 2.0]).tolist() == pytest.approx(
         [2.801585, 5.603170], rel=1e-6
     )
+
+
+def test_two_sided_p_values_by_hand():
+    # normal: P(|Z| > 1.959964) = 0.05, either sign; Student t with 4 df: P(|T| > 2.776445) = 0.05
+    assert intervals.two_sided_p([1.959964, -1.959964, 0.0]).tolist() == pytest.approx(
+        [0.05, 0.05, 1.0], abs=1e-7
+    )
+    assert intervals.t_two_sided_p([2.776445, -2.776445], 4).tolist() == pytest.approx(
+        [0.05, 0.05], abs=1e-7
+    )
