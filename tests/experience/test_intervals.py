@@ -165,6 +165,9 @@ def test_adjusted_wald_with_no_and_one_response():
     pa, da = 1.75 / 4, 0.75 / 4
     assert float(center) == pytest.approx(pa - da)
     assert float(se) == pytest.approx(np.sqrt((pa + da - (pa - da) ** 2) / 4))
+    # n = 1, one detractor: the shares mirrored
+    center, _, _, _ = intervals.nps_adjusted_wald(0.0, 1.0, 1)
+    assert float(center) == pytest.approx(da - pa)
 
 
 def test_adjusted_wald_is_clipped_to_the_range():
