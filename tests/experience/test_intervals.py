@@ -208,6 +208,8 @@ def test_wilson_se_wald_proportion_and_t_with_two_responses_by_hand():
     # Wald proportion interval at the default 95%: 0.5 +- 1.96 * 0.05
     _, se, low, high = intervals.proportion_wald(0.5, 100)
     assert (float(se), float(low), float(high)) == pytest.approx((0.05, 0.402002, 0.597998))
+    # 9 of 10: 0.9 + 1.96 * 0.0949 = 1.086, clipped at 1
+    assert float(intervals.proportion_wald(0.9, 10)[3]) == 1.0
     # two responses, 1 and 3: mean 2, sd sqrt(2), se 1, t(0.975, 1) = 12.706205
     _, se, low, high = intervals.mean_t(2.0, np.sqrt(2), 2)
     assert (float(se), float(low), float(high)) == pytest.approx((1.0, -10.706205, 14.706205))
