@@ -407,3 +407,17 @@ def test_progress_is_reported_up_to_done(ws):
     ws.ingest("responses", _responses(), progress=seen.append)
     assert seen == sorted(seen)
     assert seen[-1] == 1.0
+
+
+def test_metric_case_and_time_zones_by_hand(ws):
+    """Metric names in any case; local times to UTC (by zone name or by the offset written)."""
+    frame = pd.DataFrame({"ts": ["2024-05-01 09:30"], "metric": ["NPS"], "score": [9]})
+    ws.ingest("responses", frame, mapping={"timestamps": {"timezone": "Europe/Paris"}})
+    got = ws.table("responses").execute()
+    assert got["metric"].tolist() == ["nps"]
+    assert got["ts"].tolist() == [pd.Timestamp("2024-05-01 07:30", tz="UTC")]  # CEST is UTC+2
+    written = pd.DataFrame({"ts": ["01/05/2024 09:30 +0100"], "metric": ["csat"], "score": [4]})
+    mapping = {"timestamps": {"format": "%d/%m/%Y %H:%M %z", "timezone": "Europe/Paris"}}
+    ws.ingest("responses", written, mapping=mapping)  # the offset written wins over the zone
+    ts = ws.table("responses").filter(lambda t: t.metric == "csat").execute()["ts"]
+    assert ts.tolist() == [pd.Timestamp("2024-05-01 08:30", tz="UTC")]
