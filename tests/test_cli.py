@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import sys
 from pathlib import Path
 
+import duckdb
+import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats
 
 from rox.errors import (
     EXIT_CODES,
@@ -57,7 +61,42 @@ def test_metric_commands_in_every_format(demo_path, metric):
     assert list(frame.columns[:3]) == ["touchpoint", "channel", "period"]
     assert {"estimate", "ci_low", "ci_high", "n", "low_n"} <= set(frame.columns)
     records = json.loads(rox(metric, "-f", "json", workspace=demo_path).stdout)
-    assert len(records) == 1 and records[0]["n"] > 0
+    assert len(records) == 1
+    # #22: the values, against the raw responses read with plain DuckDB and written-out formulas
+    scores = _raw_scores(demo_path, metric)
+    n, z = len(scores), stats.norm.ppf(0.975)
+    result = records[0]
+    assert result["n"] == n > 0
+    if metric == "nps":  # Rocks (2016) adjusted Wald: 3/4 promoter and detractor added, n + 3
+        p, d = (scores >= 9).mean(), (scores <= 6).mean()
+        pa, da = (n * p + 0.75) / (n + 3), (n * d + 0.75) / (n + 3)
+        half = z * np.sqrt((pa + da - (pa - da) ** 2) / (n + 3))
+        expected = [100 * (p - d), 100 * (pa - da - half), 100 * (pa - da + half)]
+    elif metric == "csat":  # share of 4-5 with its Wilson interval
+        expected = [
+            100 * (scores >= 4).mean(),
+            *(100 * w for w in _wilson(int((scores >= 4).sum()), n)),
+        ]
+    else:  # mean effort with its Student t interval
+        half = stats.t.ppf(0.975, n - 1) * scores.std(ddof=1) / np.sqrt(n)
+        expected = [scores.mean(), scores.mean() - half, scores.mean() + half]
+        assert result["easy"] == pytest.approx(100 * (scores >= 5).mean())
+    assert [result["estimate"], result["ci_low"], result["ci_high"]] == pytest.approx(expected)
+
+
+def _raw_scores(demo_path: Path, metric: str) -> np.ndarray:
+    """The scores of one metric in the demo file, read with DuckDB alone (no rox)."""
+    with duckdb.connect(str(demo_path), read_only=True) as con:
+        rows = con.execute("SELECT score FROM responses WHERE metric = ?", [metric]).fetchall()
+    return np.array([r[0] for r in rows], dtype=float)
+
+
+def _wilson(k: int, n: int) -> tuple[float, float]:
+    """Wilson (1927) 95% score interval of k successes in n, written out."""
+    z, p = stats.norm.ppf(0.975), k / n
+    centre = (p + z**2 / (2 * n)) / (1 + z**2 / n)
+    half = z * np.sqrt(p * (1 - p) / n + z**2 / (4 * n**2)) / (1 + z**2 / n)
+    return centre - half, centre + half
 
 
 def test_metric_with_since_until(demo_path):
@@ -112,11 +151,19 @@ def test_sample_size(demo_path):
         ).stdout
     )
     assert plan[0]["goal"] == "difference" and plan[0]["n"] > 0
+    # worst case, written out: n = z^2 V / E^2 - 3 with V = 1 (Rocks 2016), E = 0.05
+    assert out.stdout.startswith(f"NPS: {math.ceil(stats.norm.ppf(0.975) ** 2 / 0.05**2 - 3):,}")
 
 
 def test_info_lists_the_tables(demo_path):
     records = json.loads(rox("info", "-f", "json", workspace=demo_path).stdout)
     rows = {r["table"]: r["rows"] for r in records}
+    with duckdb.connect(str(demo_path), read_only=True) as con:
+        expected = {
+            t: con.execute(f"SELECT count(*) FROM {t}").fetchone()[0]  # the four fixed names
+            for t in ("customers", "transactions", "events", "responses")
+        }
+    assert {t: rows[t] for t in expected} == expected
     assert rows["customers"] == 5_000 and rows["responses"] > 0
 
 
@@ -246,7 +293,14 @@ def test_journey_commands(demo_path):
         )
     )
     assert f["step"].tolist() == steps.split(",")
-    assert f["journeys"].is_monotonic_decreasing
+    assert f["journeys"].is_monotonic_decreasing and (f["journeys"] > 0).all()
+    # #22: each step's interval is Wilson's for the journeys reaching it of those reaching the
+    # previous step, written out here
+    previous = f["journeys"].shift(fill_value=f["journeys"].iloc[0])
+    expected = [_wilson(k, n) for k, n in zip(f["journeys"], previous, strict=True)]
+    # (CSV is rounded for reading, to 3 decimals here; JSON keeps full precision)
+    assert f["ci_low"].tolist() == pytest.approx([lo for lo, _ in expected], abs=5e-4)
+    assert f["ci_high"].tolist() == pytest.approx([hi for _, hi in expected], abs=5e-4)
     paths = rox("journey", "paths", "financing", "--depth", "1", "-f", "json", workspace=demo_path)
     assert {p["path"] for p in json.loads(paths.stdout)} >= {"financing", "financing > purchase"}
     friction = json.loads(

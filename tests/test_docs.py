@@ -1,29 +1,203 @@
-"""The documentation's examples run, and its tables agree with the code."""
+"""The documentation's examples run, show what their text says they show, and its tables agree.
+
+Each page's python blocks run in order in one namespace, as a reader would run them. After a block,
+the checks registered for it (keyed by the page and a snippet of the block) assert what the page
+claims of its output: counts that are non-zero, the planted effect it says is found, numbers quoted
+in its comments. The demo's exact numbers may change with its generator, so the checks hold to what
+the text states (an ordering, a bound, a number the page prints from the same block), not to a
+snapshot. A check whose snippet no longer matches a block fails, so a docs edit cannot drop it.
+"""
 
 from __future__ import annotations
 
+import math
 import re
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
+import numpy as np
+import pandas as pd
 import pytest
+from scipy import stats
 
 from rox.errors import EXIT_CODES
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 PAGES = sorted(p for p in DOCS.glob("*.md") if "```python" in p.read_text(encoding="utf-8"))
+#: Pages whose examples need an engine other than DuckDB, with its marker.
+ENGINE_MARKS = {"scale-out.md": pytest.mark.spark}
+
+Check = Callable[[dict[str, Any]], None]
+CHECKS: dict[tuple[str, str], Check] = {}
+
+
+def check(page: str, snippet: str) -> Callable[[Check], Check]:
+    """Register a check to run after the block of ``page`` that contains ``snippet``."""
+
+    def register(fn: Check) -> Check:
+        CHECKS[page, snippet] = fn
+        return fn
+
+    return register
 
 
 def _python_blocks(page: Path) -> list[str]:
     return re.findall(r"```python\n(.*?)```", page.read_text(encoding="utf-8"), flags=re.S)
 
 
-@pytest.mark.parametrize("page", PAGES, ids=[p.name for p in PAGES])
-def test_python_examples_run(page, tmp_path, monkeypatch):
-    """Every python block of a page runs, in order, in one namespace (as a reader would)."""
+def _funnel_counts(frame: pd.DataFrame) -> list[int]:
+    counts = frame["journeys"].tolist()
+    assert all(n > 0 for n in counts), f"a step nobody reaches: {counts}"
+    assert counts == sorted(counts, reverse=True)
+    return counts
+
+
+# -- experience.md --------------------------------------------------------------------------------
+@check("experience.md", "nps = rox.experience.nps(ws)")
+def _experience_metrics(ns: dict[str, Any]) -> None:
+    row = ns["nps"].to_frame().iloc[0]
+    assert row["n"] > 0 and row["ci_low"] < row["estimate"] < row["ci_high"]
+    # "financing is where it hurts": the lowest CSAT of the touchpoints
+    lowest = ns["by_touchpoint"].to_frame().sort_values("estimate")
+    assert lowest["touchpoint"].iloc[0] == "financing"
+    assert ns["fig"].data  # one trace per segment at least
+
+
+@check("experience.md", 'periods=["2023-07-01:2024-07-01", "2024H2"]')
+def _experience_compare(ns: dict[str, Any]) -> None:
+    # a plain-language verdict naming both periods, with the p-value
+    verdict = ns["result"].verdicts[0]
+    assert "2023-07-01:2024-07-01" in verdict and "2024H2" in verdict and "p " in verdict
+    groups = ns["by_group"].to_frame()
+    assert set(groups["a"]) == {"(all others)"} or len(groups) > 1
+    assert (groups["p_adjusted"].dropna() >= groups["p_value"].dropna()).all()
+
+
+@check("experience.md", 'sample_size("nps", margin=5)')
+def _experience_sample_size(ns: dict[str, Any]) -> None:
+    import rox
+
+    # "1,534 responses (worst case)": n = z^2 V / E^2 - 3 with V = 1 (p = d = 0.5), E = 0.05
+    z = stats.norm.ppf(0.975)
+    assert math.ceil(z**2 / 0.05**2 - 3) == 1534
+    assert rox.experience.sample_size("nps", margin=5).frame["n"].iloc[0] == 1534
+    # CSAT at 80% satisfied, +-2 points: z^2 p (1 - p) / E^2
+    expected = math.ceil(z**2 * 0.8 * 0.2 / 0.02**2)
+    assert rox.experience.sample_size("csat", margin=2, satisfied=80).frame["n"].iloc[0] == expected
+
+
+# -- ingest.md ------------------------------------------------------------------------------------
+@check("ingest.md", 'report = ws.ingest("responses", survey)')
+def _ingest_report(ns: dict[str, Any]) -> None:
+    assert str(ns["report"]).startswith("Loaded 3 of 3 rows into responses [load 1]")
+    attrs = ns["ws"].table("responses").execute()
+    assert "store" in attrs.columns or "attributes" in attrs.columns  # kept as an attribute
+
+
+@check("ingest.md", '"scales": {"csat": {"low": 1, "high": 10, "top_from": 8}}')
+def _ingest_scale(ns: dict[str, Any]) -> None:
+    assert ns["ws"].scale("csat", "1-10").top_from == 8
+    assert ns["ws"].count("responses") == 5
+
+
+@check("ingest.md", 'on_error="quarantine"')
+def _ingest_quarantine(ns: dict[str, Any]) -> None:
+    # both rows are bad (11 is outside 0-10, "yesterday" is no time): both quarantined
+    assert ns["report"].rows_rejected == 2
+    rejects = ns["ws"].table("rejects").execute()
+    assert {"score", "ts"} <= set(rejects["column"])
+
+
+# -- journey.md -----------------------------------------------------------------------------------
+@check("journey.md", 'rox.journey.journey_map(ws, journey="purchase", top=15)')
+def _journey_map(ns: dict[str, Any]) -> None:
+    frame = ns["m"].to_frame()
+    assert 0 < len(frame) <= 15 and (frame["transitions"] > 0).all()
+    assert ns["after"].to_frame()["path"].str.startswith("financing").all()
+
+
+@check("journey.md", 'window="180D", journey="purchase"')
+def _journey_funnel(ns: dict[str, Any]) -> None:
+    frame = ns["f"].to_frame()
+    assert frame["step"].tolist() == [
+        "configurator", "test_drive_booking", "quote", "financing", "purchase"
+    ]  # fmt: skip
+    _funnel_counts(frame)
+    # (a Wilson bound at a share of 1 is 1 to within rounding)
+    assert (frame["ci_low"] <= frame["step_conversion"] + 1e-12).all()
+    assert (frame["step_conversion"] <= frame["ci_high"] + 1e-12).all()
+    # the planted friction: the step after financing converts worst (docs/demo.md)
+    assert frame.iloc[1:].sort_values("step_conversion")["step"].iloc[0] == "purchase"
+
+
+@check("journey.md", "print(rox.journey.audit(ws, ")
+def _journey_audit(ns: dict[str, Any]) -> None:
+    import rox
+
+    # "on the demo brand it finds the planted friction at financing"
+    assert rox.journey.audit(ns["ws"], "purchase").step == "financing"
+    assert ns["table"].frame["journeys"].gt(0).all()
+
+
+@check("journey.md", "moves = rox.journey.channel_switching(")
+def _journey_channels(ns: dict[str, Any]) -> None:
+    assert 0 < ns["moves"].cross_channel_share < 1
+
+
+# -- value.md -------------------------------------------------------------------------------------
+@check("value.md", 'BetaGeoModel(covariates=["vip"])')
+def _value_covariate(ns: dict[str, Any]) -> None:
+    # "about 2": group 1 was simulated with alpha 3.0 against 6.0, i.e. a rate twice as high
+    ratio = 1 / np.exp(ns["model"].params_["alpha:vip"])
+    ratio = max(ratio, 1 / ratio)
+    assert ratio == pytest.approx(2, rel=0.1)
+
+
+@check("value.md", "value = rox.value.clv(ws, horizon=52, margin=0.25")
+def _value_clv(ns: dict[str, Any]) -> None:
+    totals = ns["value"].aggregate().iloc[0]
+    assert totals["customers"] > 0 and totals["clv_total"] > 0
+    assert totals["clv_total"] == pytest.approx(ns["value"].to_frame()["clv"].sum())
+
+
+@check("value.md", "print(rox.value.concentration(ws))")
+def _value_concentration(ns: dict[str, Any]) -> None:
+    import rox
+
+    result = rox.value.concentration(ns["ws"])
+    assert str(result).startswith(f"The top 20% of {result.customers:,} customers hold")
+    assert 0.2 < result.top_share < 1 and 0 < result.gini < 1
+
+
+# -- scale-out.md ---------------------------------------------------------------------------------
+@check("scale-out.md", 'rox.demo.build("spark://local[2]')
+def _scale_out_funnel(ns: dict[str, Any]) -> None:
+    _funnel_counts(ns["funnel"].to_frame())
+
+
+@pytest.mark.parametrize(
+    "page",
+    [pytest.param(p, marks=ENGINE_MARKS.get(p.name, ())) for p in PAGES],
+    ids=[p.name for p in PAGES],
+)
+def test_python_examples_run_and_show_what_they_say(page, tmp_path, monkeypatch):
+    """Every python block of a page runs, in order, in one namespace; then its checks pass."""
     monkeypatch.chdir(tmp_path)
     namespace: dict = {"__name__": f"docs.{page.stem}"}
-    for block in _python_blocks(page):
+    blocks = _python_blocks(page)
+    checks = {snippet: fn for (name, snippet), fn in CHECKS.items() if name == page.name}
+    for block in blocks:
         exec(compile(block, str(page), "exec"), namespace)
+        for snippet, fn in checks.items():
+            if snippet in block:
+                fn(namespace)
+    missing = [s for s in checks if not any(s in b for b in blocks)]
+    assert not missing, f"{page.name}: no block contains {missing}"
+
+
+def test_every_check_names_a_page_with_examples():
+    assert {page for page, _ in CHECKS} <= {p.name for p in PAGES}
 
 
 def test_cli_exit_codes_table_matches_the_code():

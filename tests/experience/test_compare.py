@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats
 
 from rox.errors import MetricError
 from rox.experience import compare, intervals, sample_size
@@ -28,10 +29,18 @@ def test_nps_difference_by_hand(load):
     row = compare(ws, "nps", periods=["2024-01", "2024-02"]).frame.iloc[0]
     assert (row["n_a"], row["n_b"]) == (40, 40)
     assert row["difference"] == pytest.approx(37.5)
-    ca, sa, _, _ = intervals.nps_adjusted_wald(0.5, 0.25, 40)
-    cb, sb, _, _ = intervals.nps_adjusted_wald(0.75, 0.125, 40)
-    z = (cb - ca) / np.sqrt(sa**2 + sb**2)
-    assert row["p_value"] == pytest.approx(float(intervals.two_sided_p(z)))
+    # #22, written out (Rocks 2016): each side gets 3/4 promoter, 3/2 passive, 3/4 detractor
+    # pseudo-responses; var of NPS = p + d - (p - d)^2 over n + 3; z and the interval from scipy
+    pa, da = 20.75 / 43, 10.75 / 43
+    pb, db = 30.75 / 43, 5.75 / 43
+    var_a = (pa + da - (pa - da) ** 2) / 43
+    var_b = (pb + db - (pb - db) ** 2) / 43
+    diff, se = 100 * ((pb - db) - (pa - da)), 100 * np.sqrt(var_a + var_b)
+    assert row["p_value"] == pytest.approx(2 * stats.norm.sf(diff / se), rel=1e-9)
+    # the 95% interval: diff ± 1.959964 se (not 1.645, a 90% interval)
+    z = stats.norm.ppf(0.975)
+    assert (row["ci_low"], row["ci_high"]) == pytest.approx((diff - z * se, diff + z * se))
+    assert (row["ci_low"], row["ci_high"]) == pytest.approx((2.2882, 67.4792), abs=1e-4)
     assert bool(row["significant"])
     assert row["verdict"].startswith("NPS is 37.5 points higher in 2024-02 than in 2024-01")
 
@@ -56,6 +65,11 @@ def test_csat_difference_uses_newcombe(load):
     assert row["difference"] == pytest.approx(-20.0)
     # Newcombe (1998) example (a), mirrored: -0.3339 to -0.0524
     assert (row["ci_low"], row["ci_high"]) == pytest.approx((-33.39, -5.24), abs=0.01)
+    # #22: the pooled two-proportion z-test, written out: se0 = sqrt(pool (1 - pool) (1/na + 1/nb))
+    pool = (56 + 48) / (70 + 80)
+    z = (48 / 80 - 56 / 70) / np.sqrt(pool * (1 - pool) * (1 / 70 + 1 / 80))
+    assert row["p_value"] == pytest.approx(2 * stats.norm.sf(abs(z)), rel=1e-9)
+    assert row["p_value"] == pytest.approx(0.008045, abs=1e-6)  # z = -2.6502
 
 
 def test_ces_difference_uses_welch(load):

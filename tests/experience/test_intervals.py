@@ -136,3 +136,97 @@ def test_adjusted_pvalues_are_at_least_the_raw_ones(p):
 def test_detectable_difference():
     # (1.96 + 0.8416) * se
     assert float(intervals.detectable_difference(1.0)) == pytest.approx(2.8016, abs=1e-4)
+
+
+def test_confidence_level_is_strictly_between_0_and_1():
+    assert intervals.z_value(0.95) == pytest.approx(1.959964, rel=1e-6)
+    assert intervals.z_value(0.999) == pytest.approx(3.290527, rel=1e-6)  # below 1: accepted
+    assert intervals.z_value(0.001) == pytest.approx(0.001253, rel=1e-3)  # above 0: accepted
+    for level in (0.0, 1.0, 1.5, -0.1):
+        with pytest.raises(ValueError, match=f"between 0 and 1, not {level}"):
+            intervals.z_value(level)
+
+
+def test_wald_nps_is_clipped_to_the_range():
+    # 9 promoters of 10 (Wald): 0.9 +- 1.96 sqrt(0.09 / 10) = 0.714 to 1.086, clipped at 1
+    _, _, low, high = intervals.nps_wald(0.9, 0.0, 10)
+    assert (float(low), float(high)) == pytest.approx((0.9 - 1.959964 * 0.3 / np.sqrt(10), 1.0))
+    _, _, low, high = intervals.nps_wald(0.0, 0.9, 10)
+    assert (float(low), float(high)) == pytest.approx((-1.0, -0.9 + 1.959964 * 0.3 / np.sqrt(10)))
+
+
+def test_adjusted_wald_with_no_and_one_response():
+    # n = 0: the shares (NaN from 0 / 0) are not used; only the pseudo-responses count
+    center, se, low, high = intervals.nps_adjusted_wald(np.nan, np.nan, 0)
+    assert float(center) == 0 and float(se) == pytest.approx(np.sqrt(0.5 / 3))
+    assert (float(low), float(high)) == pytest.approx((-0.8001, 0.8001), abs=1e-4)
+    # n = 1, one promoter: shares (1 + 3/4) / 4 and (0 + 3/4) / 4
+    center, se, _, _ = intervals.nps_adjusted_wald(1.0, 0.0, 1)
+    pa, da = 1.75 / 4, 0.75 / 4
+    assert float(center) == pytest.approx(pa - da)
+    assert float(se) == pytest.approx(np.sqrt((pa + da - (pa - da) ** 2) / 4))
+    # n = 1, one detractor: the shares mirrored
+    center, _, _, _ = intervals.nps_adjusted_wald(0.0, 1.0, 1)
+    assert float(center) == pytest.approx(da - pa)
+
+
+def test_adjusted_wald_is_clipped_to_the_range():
+    # 5 promoters of 5: shares 5.75 / 8 and 0.75 / 8, interval 0.625 +- 1.96 * 0.2296, clipped at 1
+    pa, da = 5.75 / 8, 0.75 / 8
+    half = 1.959964 * np.sqrt((pa + da - (pa - da) ** 2) / 8)
+    _, _, low, high = intervals.nps_adjusted_wald(1.0, 0.0, 5)
+    assert (float(low), float(high)) == pytest.approx((pa - da - half, 1.0))
+    _, _, low, high = intervals.nps_adjusted_wald(0.0, 1.0, 5)
+    assert (float(low), float(high)) == pytest.approx((-1.0, da - pa + half))
+
+
+def test_bootstrap_center_defaults_and_small_groups():
+    center, se, low, high = intervals.nps_bootstrap([0.5, 1.0, 0.5], [0.2, 0.0, 0.2], [100, 1, 0])
+    assert center.tolist() == pytest.approx([0.3, 1.0, 0.3])  # p - d, as observed
+    # one response, a promoter: every resample is +1
+    assert (low[1], high[1], se[1]) == (1.0, 1.0, 0.0)
+    assert np.isnan([low[2], high[2], se[2]]).all()  # no responses: no interval
+    assert low[0] < 0.3 < high[0]
+    # documented defaults: 2,000 resamples, seed 0 (the same interval on every run)
+    default = intervals.nps_bootstrap(0.5, 0.2, 100)
+    again = intervals.nps_bootstrap(0.5, 0.2, 100, n_resamples=2000, seed=0)
+    assert [float(v) for v in again] == [float(v) for v in default]
+    other = intervals.nps_bootstrap(0.5, 0.2, 100, n_resamples=2001, seed=0)
+    assert [float(v) for v in other] != [float(v) for v in default]
+
+
+def test_bootstrap_percentiles_follow_the_level():
+    # at level 0.5 the percentile interval is the 25th to 75th: about 0.674 Wald se either side
+    _, _, lw, hw = intervals.nps_wald(0.5, 0.2, 400, level=0.5)
+    _, _, lb, hb = intervals.nps_bootstrap(0.5, 0.2, 400, level=0.5, n_resamples=20_000, seed=1)
+    assert (float(lb), float(hb)) == pytest.approx((float(lw), float(hw)), abs=0.005)
+
+
+def test_wilson_se_wald_proportion_and_t_with_two_responses_by_hand():
+    # wilson's se is the Wald standard error sqrt(p (1 - p) / n)
+    assert float(intervals.wilson(0.8, 10)[1]) == pytest.approx(np.sqrt(0.16 / 10))
+    # Wald proportion interval at the default 95%: 0.5 +- 1.96 * 0.05
+    _, se, low, high = intervals.proportion_wald(0.5, 100)
+    assert (float(se), float(low), float(high)) == pytest.approx((0.05, 0.402002, 0.597998))
+    # 9 of 10: 0.9 + 1.96 * 0.0949 = 1.086, clipped at 1
+    assert float(intervals.proportion_wald(0.9, 10)[3]) == 1.0
+    # two responses, 1 and 3: mean 2, sd sqrt(2), se 1, t(0.975, 1) = 12.706205
+    _, se, low, high = intervals.mean_t(2.0, np.sqrt(2), 2)
+    assert (float(se), float(low), float(high)) == pytest.approx((1.0, -10.706205, 14.706205))
+
+
+def test_detectable_difference_by_hand():
+    # (z_0.975 + z_0.8) se = (1.959964 + 0.841621) se
+    assert intervals.detectable_difference([1.0, 2.0]).tolist() == pytest.approx(
+        [2.801585, 5.603170], rel=1e-6
+    )
+
+
+def test_two_sided_p_values_by_hand():
+    # normal: P(|Z| > 1.959964) = 0.05, either sign; Student t with 4 df: P(|T| > 2.776445) = 0.05
+    assert intervals.two_sided_p([1.959964, -1.959964, 0.0]).tolist() == pytest.approx(
+        [0.05, 0.05, 1.0], abs=1e-7
+    )
+    assert intervals.t_two_sided_p([2.776445, -2.776445], 4).tolist() == pytest.approx(
+        [0.05, 0.05], abs=1e-7
+    )

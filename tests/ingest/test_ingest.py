@@ -229,6 +229,20 @@ def test_nps_on_an_undeclared_scale_and_a_malformed_scale(ws, tmp_path):
     ]
 
 
+def test_a_scale_needs_low_below_high(ws, tmp_path):
+    """#22: a scale low-high is one only when low < high: 5-5 is refused, 4-5 taken."""
+    frame = pd.DataFrame(
+        {"ts": ["2024-01-01"] * 2, "metric": ["csat"] * 2, "score": [5, 5], "scale": ["5-5", "6-5"]}
+    )
+    err = _one_bad(ws, tmp_path, "responses", frame)
+    assert [(p.row, p.column, p.value, p.rule) for p in err.problems] == [
+        (1, "scale", "5-5", "not a scale; expected low-high, e.g. 1-5"),
+        (2, "scale", "6-5", "not a scale; expected low-high, e.g. 1-5"),
+    ]
+    ws.ingest("responses", frame.assign(scale="4-5"))
+    assert ws.table("responses").execute()["scale"].tolist() == ["4-5", "4-5"]
+
+
 def test_mapped_column_is_named_in_the_rule(ws, tmp_path):
     frame = _responses().rename(columns={"score": "Q1"}).astype({"Q1": object})
     frame.loc[0, "Q1"] = 12
@@ -512,3 +526,17 @@ def test_a_top_level_key_written_inside_a_scale_is_refused():
         ColumnMapping.from_dict(
             {"scales": {"csat": {"low": 1, "high": 10, "top_from": 8, "ignore": ["x"]}}}
         )
+
+
+def test_metric_case_and_time_zones_by_hand(ws):
+    """Metric names in any case; local times to UTC (by zone name or by the offset written)."""
+    frame = pd.DataFrame({"ts": ["2024-05-01 09:30"], "metric": ["NPS"], "score": [9]})
+    ws.ingest("responses", frame, mapping={"timestamps": {"timezone": "Europe/Paris"}})
+    got = ws.table("responses").execute()
+    assert got["metric"].tolist() == ["nps"]
+    assert got["ts"].tolist() == [pd.Timestamp("2024-05-01 07:30", tz="UTC")]  # CEST is UTC+2
+    written = pd.DataFrame({"ts": ["01/05/2024 09:30 +0100"], "metric": ["csat"], "score": [4]})
+    mapping = {"timestamps": {"format": "%d/%m/%Y %H:%M %z", "timezone": "Europe/Paris"}}
+    ws.ingest("responses", written, mapping=mapping)  # the offset written wins over the zone
+    ts = ws.table("responses").filter(lambda t: t.metric == "csat").execute()["ts"]
+    assert ts.tolist() == [pd.Timestamp("2024-05-01 08:30", tz="UTC")]

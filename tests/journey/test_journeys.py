@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import duckdb
 import numpy as np
 import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from scipy import stats
 
 import rox
 from rox.errors import MetricError
@@ -21,6 +24,7 @@ from rox.journey import (
 )
 from rox.testing import insert_rows, strategies
 from rox.value import CLV
+from rox.value.models import BetaGeoModel, GammaGammaModel
 
 T0 = pd.Timestamp("2024-01-01", tz="UTC")
 
@@ -172,6 +176,78 @@ def test_funnel_ordered_and_strict_by_hand(ws):
         funnel(ws, ["visit"])
 
 
+def _wilson_by_hand(k: int, n: int) -> tuple[float, float]:
+    """Wilson (1927) score interval at 95%, written out.
+
+    (p + z²/2n ± z √(p(1-p)/n + z²/4n²)) / (1 + z²/n), z the normal 97.5% quantile (scipy).
+    """
+    z = stats.norm.ppf(0.975)
+    p = k / n
+    centre = (p + z**2 / (2 * n)) / (1 + z**2 / n)
+    half = z * np.sqrt(p * (1 - p) / n + z**2 / (4 * n**2)) / (1 + z**2 / n)
+    return centre - half, centre + half
+
+
+def test_funnel_step_interval_is_wilson_on_the_previous_step(ws):
+    """#22: ci_low/ci_high: Wilson interval of step_conversion, out of the previous step."""
+    f = funnel(_log(ws, LOG), ["visit", "quote", "buy"]).frame
+    # visit 4 of 4 entered, quote 3 of 4, buy 2 of 3 (not 2 of the 4 entered)
+    expected = [_wilson_by_hand(4, 4), _wilson_by_hand(3, 4), _wilson_by_hand(2, 3)]
+    result = [*f["ci_low"], *f["ci_high"]]
+    assert result == pytest.approx([lo for lo, _ in expected] + [hi for _, hi in expected])
+    assert expected[2][0] != pytest.approx(_wilson_by_hand(2, 4)[0])  # the denominators differ
+
+
+def test_funnel_window_is_inclusive(ws):
+    """#22: a step exactly ``window`` after the entry is in the window; one second later is not."""
+    _log(ws, LOG)  # c buys 2 h after its visit, a after 3 h
+    at = funnel(ws, ["visit", "buy"], window="2h").frame
+    assert at["journeys"].tolist() == [4, 1]  # c, at exactly 2 h
+    before = funnel(ws, ["visit", "buy"], window=pd.Timedelta("2h") - pd.Timedelta("1s")).frame
+    assert before["journeys"].tolist() == [4, 0]
+    assert funnel(ws, ["visit", "buy"], window="3h").frame["journeys"].tolist() == [4, 2]
+
+
+def test_funnel_columns_breakdowns_level_and_errors_by_hand(ws):
+    _log(ws, LOG)
+    segments = pd.DataFrame({"customer_id": ["a", "b", "c"], "segment": ["x", "x", "y"]})
+    insert_rows(ws, "customers", segments)  # d has no customers row
+    f = funnel(ws, ["visit", "quote", "buy"]).frame
+    assert f["position"].tolist() == [1, 2, 3]
+    assert f["conversion"].tolist() == pytest.approx([1, 0.75, 0.5])
+    # hours from entry: quote at 2 h (a), 3 h (b), 1 h (c); buy at 3 h (a), 2 h (c)
+    assert f["p90_hours"].tolist() == pytest.approx([0, 2.8, 2.9])
+    by_segment = funnel(ws, ["visit", "quote", "buy"], by="segment").frame
+    got = by_segment.groupby("segment")["journeys"].apply(list).to_dict()
+    assert got == {"(none)": [1, 0, 0], "x": [2, 2, 1], "y": [1, 1, 1]}
+    # a group whose journeys all stop at entry: conversion and drop-off from its own entries
+    stopped = by_segment[by_segment["segment"] == "(none)"]
+    assert stopped["conversion"].tolist() == [1, 0, 0]
+    assert stopped["drop_off"].tolist() == [0, 1, 0]
+    # a first step nobody visits: nobody entered, so no conversion to speak of (not 0%)
+    nobody = funnel(ws, ["pay", "buy"]).frame
+    assert nobody["journeys"].tolist() == [0, 0]
+    assert nobody[["conversion", "step_conversion", "ci_low", "ci_high"]].isna().all(axis=None)
+    # "after the previous step" is strictly later: a step repeated needs a second visit (b's)
+    assert funnel(ws, ["configure", "configure"]).frame["journeys"].tolist() == [2, 1]
+    by_month = funnel(ws, ["visit", "quote", "buy"], by="month").frame
+    assert set(by_month["month"]) == {"2024-01-01"}
+    assert by_month["journeys"].tolist() == [4, 3, 2]
+    # a 90% interval: z is the normal 95% quantile
+    z = stats.norm.ppf(0.95)
+    p, n = 3 / 4, 4
+    centre = (p + z**2 / (2 * n)) / (1 + z**2 / n)
+    half = z * np.sqrt(p * (1 - p) / n + z**2 / (4 * n**2)) / (1 + z**2 / n)
+    level = funnel(ws, ["visit", "quote", "buy"], level=0.9).frame.iloc[1]
+    assert (level["ci_low"], level["ci_high"]) == pytest.approx((centre - half, centre + half))
+    with pytest.raises(MetricError, match="mode must be 'ordered' or 'strict'"):
+        funnel(ws, ["visit", "buy"], mode="loose")
+    with pytest.raises(MetricError, match="window='soon' is not a duration"):
+        funnel(ws, ["visit", "buy"], window="soon")
+    with pytest.raises(MetricError, match="cannot break a funnel down by 'colour'"):
+        funnel(ws, ["visit", "buy"], by="colour")
+
+
 def test_funnel_breakdown_by_channel(ws):
     _log(
         ws,
@@ -269,16 +345,93 @@ def test_friction_columns_by_hand(ws):
     pd.testing.assert_frame_equal(friction(ws, goal="buy").frame, table.frame)
 
 
-def test_friction_prices_exits_with_the_fitted_clv(ingest_cdnow):
-    """By default, customers are valued by BG/NBD + Gamma-Gamma CLV where the model fits."""
+def test_audit_in_words_by_hand(ws):
+    """The default goal, the touchpoint's experience and the audit's sentences, worked out."""
+    _log(ws, {"a-1": ["visit", "help", "buy"], "b-1": ["visit", "help"], "c-1": ["visit", "help"],
+              "d-1": ["visit", "buy"], "e-1": ["visit", "help", "help", "buy"]})  # fmt: skip
+    _spend(ws, {"a": 100.0, "d": 300.0, "e": 200.0})
+    scores = [("csat", "help", 5), ("csat", "help", 2), ("csat", "help", 1), ("csat", "visit", 5),
+              ("ces", "help", 2), ("ces", "help", 4), ("ces", "visit", 6)]  # fmt: skip
+    responses = pd.DataFrame(scores, columns=["metric", "touchpoint", "score"]).assign(
+        ts=T0, scale=lambda f: f["metric"].map({"csat": "1-5", "ces": "1-7"})
+    )
+    insert_rows(ws, "responses", responses)
+    # the longest quarter of journeys (4 and 3 events) ends at buy: the default goal
+    table = friction(ws, value="revenue")
+    assert table.goal == "buy"
+    f = table.frame.set_index("step")
+    assert f.loc["help", "csat"] == pytest.approx(100 / 3) and f.loc["visit", "csat"] == 100
+    assert f.loc["help", "ces"] == pytest.approx(3) and f.loc["visit", "ces"] == 6
+    assert f.loc["help", "loop_rate"] == pytest.approx(1 / 4)  # e
+    assert str(audit(ws, value="revenue")).splitlines() == [
+        "In the journeys (5 journeys, 60% reach buy), the biggest friction point is help.",
+        "50% of the 4 journeys that reach help end there, against a median of 0% at the other "
+        "steps.",
+        "CSAT at help is 33% satisfied, against 100% satisfied at the other touchpoints (median).",
+        "CES at help is 3.00 (1-7), against 6.00 (1-7) at the other touchpoints (median).",
+        "Visits there wait a median 1 hours for the next step.",
+        # 2 exits x 1.0 (a and e went on, both bought) x mean revenue of a, d, e (200)
+        "Cost: 2 journeys lost; had they gone on like the others, about 2 more would have reached "
+        "buy, worth about 400 in revenue.",
+    ]
+
+
+def test_audit_goal_single_response_and_small_values(ws):
+    """Goal: ends the journeys at least as long as the 75th percentile (3 events: a, b, c)."""
+    _log(ws, {"a-1": ["visit", "help", "buy"], "b-1": ["visit", "help", "buy"],
+              "c-1": ["visit", "x", "help"], "d-1": ["buy"]})  # fmt: skip
+    _spend(ws, {"a": 10.0, "b": 10.0, "c": 0.5})
+    one = pd.DataFrame({"ts": [T0], "metric": ["csat"], "score": [5], "scale": ["1-5"]})
+    insert_rows(ws, "responses", one.assign(touchpoint="help"))
+    result = audit(ws, value="revenue")
+    assert result.friction.goal == "buy" and result.step == "help"
+    f = result.frame.set_index("step")
+    assert f.loc["help", "csat"] == 100  # one response is enough to show
+    # no other touchpoint has a CSAT to compare with: no CSAT sentence
+    assert not any(line.startswith("CSAT") for line in result.findings)
+    # c holds 0.5 in revenue: a value at risk, however small, is said
+    assert f.loc["help", "value_at_risk"] == 0.5
+    assert "The 1 customers whose journeys ended there hold 0 in revenue to date." in str(result)
+
+
+def test_audit_needs_journeys_and_a_step_besides_the_goal(ws):
+    _log(ws, {"a-1": ["buy"], "b-1": ["buy"]})
+    with pytest.raises(MetricError, match="the journeys have no step besides the goal"):
+        audit(ws, goal="buy")
+    with pytest.raises(MetricError, match="no journeys to audit"):
+        friction(ws, journey="nothing")
+
+
+def test_friction_prices_exits_with_the_fitted_clv(ingest_cdnow, clv_by_hand):
+    """Customers are valued by their CLV: here a BG/NBD + Gamma-Gamma CLV, given explicitly.
+
+    (The default, ``model="auto"``, picks Pareto/NBD on the whole CDNOW sample by BIC; the hand
+    computation is of BG/NBD, so the model is named.)
+    """
     with rox.open("duckdb://:memory:") as ws:
         ingest_cdnow(ws)
-        value = rox.value.clv(ws).frame.set_index("customer_id")["clv"]
+        # the expected values: each customer's CLV written out from the closed forms, with the
+        # parameters of the two models fitted on the same summary (not rox.value.clv)
+        summary = rox.value.rfm(ws)
+        bgnbd = tuple(BetaGeoModel().fit(summary).params_)
+        spend = tuple(GammaGammaModel().fit(summary.frame).params_)
+        rows = summary.frame.set_index("customer_id")
+        value = pd.Series(
+            {
+                c: clv_by_hand(
+                    r["frequency"], r["recency"], r["T"],
+                    0.0 if r["frequency"] == 0 else r["monetary"],
+                    bgnbd, spend, horizon=52, days_per_unit=7, margin=1.0, discount_rate=0.1,
+                )
+                for c, r in rows.loc[[str(i) for i in range(1, 9)]].iterrows()
+            }
+        )  # fmt: skip
         winners, leavers = ["1", "2", "3"], ["4", "5", "6", "7"]
         log = {f"{c}-1": ["visit", "buy"] for c in winners}
         log |= {f"{c}-1": ["visit", "help"] for c in leavers}
         log["8-1"] = ["visit", "help", "buy"]  # the one journey going on from help converts
-        table = friction(_log(ws, log), goal="buy")
+        given = rox.value.clv(ws, model="bgnbd", horizon=52, discount_rate=0.1)
+        table = friction(_log(ws, log), goal="buy", value=given)
     f = table.frame.set_index("step")
     assert table.value_basis == "CLV over the next 52 weeks, discounted at 10% a year"
     assert table.value_note == ""
@@ -321,12 +474,36 @@ def test_friction_without_values_ranks_by_lost_conversions(ws):
     assert table.frame["step"].tolist()[:2] == ["visit", "help"]
     assert table.frame["lost_conversions"].iloc[0] == pytest.approx(2 / 3)
     assert table.value_note == "there are no transactions to fit a lifetime-value model on"
+    assert (table.frame["value_at_risk"] == 0).all() and (table.frame["lost_value"] == 0).all()
     found = audit(ws, goal="buy")
     assert found.step == "visit" and "worth about" not in str(found)
     assert str(found).endswith(
         "Customers are valued by revenue to date: there are no transactions to fit a "
         "lifetime-value model on."
     )
+
+
+def test_friction_when_no_winner_has_a_value(ws):
+    """Leavers hold revenue, the one buyer has none: value at risk, but no value lost."""
+    _log(ws, {"a-1": ["visit", "buy"], "b-1": ["visit"]})
+    _spend(ws, {"b": 50.0})
+    f = friction(ws, goal="buy", value="revenue").frame.set_index("step")
+    assert f.loc["visit", "value_at_risk"] == 50
+    assert f.loc["visit", "lost_conversions"] == 1  # b left; a went on and bought
+    assert (f["lost_value"] == 0).all()
+
+
+def test_friction_ranks_ties_by_exit_rate_then_step(ws):
+    """No values, no lost conversions: the exit rate ranks, then the step's name; goal last."""
+    _log(ws, {"a-1": ["visit", "buy"], "b-1": ["x"], "c-1": ["y", "buy"], "d-1": ["z"]})
+    table = friction(ws, goal="buy")
+    assert table.frame["step"].tolist() == ["x", "z", "visit", "y", "buy"]
+    assert table.frame.index.equals(pd.RangeIndex(5))
+    assert table.frame.columns.tolist() == [
+        "step", "journeys", "exits", "exit_rate", "median_wait_hours", "loop_rate",
+        "repeat_contact_rate", "csat", "ces", "customers_affected", "value_at_risk",
+        "lost_conversions", "lost_value",
+    ]  # fmt: skip
 
 
 def test_repeated_contacts(ws):
@@ -340,6 +517,37 @@ def test_repeated_contacts(ws):
     insert_rows(ws, "events", rows)
     f = friction(ws, goal="support_call").frame.set_index("step")
     assert f.loc["support_call", "repeat_contact_rate"] == pytest.approx(1 / 4)
+
+
+def test_repeat_contact_window_is_inclusive(ws):
+    """#22: a contact exactly ``repeat_within`` after the last repeats it; a second later not."""
+    week = pd.Timedelta("7D")
+    rows = pd.DataFrame(
+        {
+            "customer_id": ["x"] * 3,
+            "ts": [T0, T0 + week, T0 + 2 * week + pd.Timedelta("1s")],
+            "step": ["support_call"] * 3,
+        }
+    )
+    insert_rows(ws, "events", rows)
+    f = friction(ws, goal="support_call").frame.set_index("step")
+    # of the three calls, only the first is followed by another within 7 days (exactly 7)
+    assert f.loc["support_call", "repeat_contact_rate"] == pytest.approx(1 / 3)
+    wider = friction(ws, goal="support_call", repeat_within="7D1s").frame.set_index("step")
+    assert wider.loc["support_call", "repeat_contact_rate"] == pytest.approx(2 / 3)
+
+
+def test_exit_rate_counts_only_journeys_that_end_without_the_goal(ws):
+    """#22: a journey that reached the goal and then ended elsewhere is no exit."""
+    _log(ws, {"a-1": ["visit", "buy", "help"], "b-1": ["visit", "help"], "c-1": ["visit", "help"]})
+    f = friction(ws, goal="buy").frame.set_index("step")
+    # all three journeys end at help; b and c never bought, a did
+    assert f.loc["help", "journeys"] == 3
+    assert f.loc["help", "exits"] == 2
+    assert f.loc["help", "exit_rate"] == pytest.approx(2 / 3)
+
+
+_steps = st.sampled_from(["a", "b", "c", "d"])
 
 
 @pytest.fixture(scope="module")
@@ -419,7 +627,7 @@ def test_prepared_journeys_give_the_same_results(demo):
         with pytest.raises(MetricError, match="prepared with their own query"):
             journey_map(journeys, journey="service")
     # released: the engine's copy is gone
-    with pytest.raises(Exception):  # noqa: B017 - the engine's own error for a dropped table
+    with pytest.raises(duckdb.CatalogException, match=r"Table with name \S+ does not exist"):
         journeys.events.count().execute()
 
 
@@ -433,5 +641,5 @@ def test_journeys_prepared_twice_share_the_engine_copy_until_both_are_released(d
     first.release()  # a second release is a no-op
     assert journey_map(second).events == n  # still there
     second.release()
-    with pytest.raises(Exception):  # noqa: B017 - the engine's own error for a dropped table
+    with pytest.raises(duckdb.CatalogException, match=r"Table with name \S+ does not exist"):
         second.events.count().execute()

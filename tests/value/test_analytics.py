@@ -22,6 +22,7 @@ from rox.value import (
     survival,
     validate,
 )
+from rox.value.clv import discounted_value
 from rox.value.models import BetaGeoModel
 
 
@@ -91,6 +92,55 @@ def test_clv_on_cdnow(cdnow_rfm):
     assert value.total < flat["clv"].sum()
     assert clv(cdnow_rfm, horizon=104, margin=0.3).total > value.total
     assert value.aggregate()["customers"].iloc[0] == 2357
+    assert f.columns.tolist() == [
+        "customer_id", "frequency", "recency", "T", "monetary", "p_alive",
+        "expected_purchases", "expected_spend", "clv",
+    ]  # fmt: skip
+    assert f.index.equals(pd.RangeIndex(len(f)))
+    # equal values (the many one-time buyers of a day) are ordered by customer id
+    ties = f[f.duplicated("clv", keep=False)]
+    assert len(ties) > 100
+    assert all(g.is_monotonic_increasing for _, g in ties.groupby("clv")["customer_id"])
+
+
+@pytest.mark.parametrize("customer", ["1", "18", "1009"])
+def test_clv_of_one_customer_by_hand(cdnow_rfm, customer, clv_by_hand):
+    """#22: the absolute CLV, from the BG/NBD and Gamma-Gamma closed forms and the discount rate."""
+    value = clv(cdnow_rfm, horizon=52, margin=0.3, discount_rate=0.1)
+    row = value.frame.set_index("customer_id").loc[customer]
+    expected = clv_by_hand(
+        row["frequency"],
+        row["recency"],
+        row["T"],
+        0.0 if row["frequency"] == 0 else row["monetary"],
+        tuple(value.purchase_model.params_),
+        tuple(value.spend_model.params_),
+        horizon=52,
+        days_per_unit=7,
+        margin=0.3,
+        discount_rate=0.1,
+    )
+    assert row["clv"] == pytest.approx(expected, abs=1e-6, rel=0)
+    assert expected > 0.01  # a value worth checking to 1e-6
+
+
+def test_clv_defaults_and_basis(cdnow_rfm, clv_by_hand):
+    """Default CLV: revenue (margin 1) over 52 weeks discounted at 10% a year, said in words."""
+    value = clv(cdnow_rfm)
+    row = value.frame.set_index("customer_id").loc["1"]
+    expected = clv_by_hand(
+        row["frequency"], row["recency"], row["T"], row["monetary"],
+        tuple(value.purchase_model.params_), tuple(value.spend_model.params_),
+    )  # fmt: skip
+    assert row["clv"] == pytest.approx(expected, abs=1e-6, rel=0)
+    assert value.basis == "CLV over the next 52 weeks, discounted at 10% a year"
+    # the lower-level function has the same defaults
+    spend = value.spend_model.expected_spend(cdnow_rfm.frame)
+    low, _ = discounted_value(value.purchase_model, cdnow_rfm.frame, spend, horizon=52)
+    ids = cdnow_rfm.frame["customer_id"]
+    assert low == pytest.approx(value.frame.set_index("customer_id").loc[ids, "clv"].to_numpy())
+    other = clv(cdnow_rfm, horizon=26, margin=0.3, discount_rate=0.0)
+    assert other.basis == "CLV over the next 26 weeks, at a 30% margin"
 
 
 def test_clv_rejects_bad_settings(cdnow_rfm):
@@ -98,6 +148,15 @@ def test_clv_rejects_bad_settings(cdnow_rfm):
         clv(cdnow_rfm, model="nbd")
     with pytest.raises(MetricError, match="horizon must be positive"):
         clv(cdnow_rfm, horizon=0)
+    for bad in ({"margin": -0.01}, {"discount_rate": -0.01}):
+        with pytest.raises(MetricError, match="margin and discount_rate non-negative"):
+            clv(cdnow_rfm, **bad)
+    # the bounds themselves are allowed: no margin is worth nothing, no discount is allowed
+    assert clv(cdnow_rfm, margin=0.0).total == 0
+    assert clv(cdnow_rfm, discount_rate=0.0).total > clv(cdnow_rfm).total
+    # any positive horizon, any non-negative rate: half a week, 150% a year
+    assert 0 < clv(cdnow_rfm, horizon=0.5).total < clv(cdnow_rfm, horizon=1).total
+    assert clv(cdnow_rfm, discount_rate=1.5).total < clv(cdnow_rfm).total
 
 
 # -- validation -----------------------------------------------------------------------------------
@@ -197,7 +256,10 @@ def test_concentration_top_share_by_hand(ws):
 
 @given(st.lists(st.floats(0, 1e6), min_size=1, max_size=200))
 def test_concentration_invariants(values):
-    if sum(values) == 0:
+    if sum(values) == 0:  # nothing to share out: refused, and Gini is undefined
+        with pytest.raises(MetricError, match="no value to measure"):
+            concentration(values, top=0.2)
+        assert np.isnan(gini(values))
         return
     result = concentration(values, top=0.2)
     assert 0 <= result.gini <= 1

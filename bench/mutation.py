@@ -1,0 +1,516 @@
+"""Mutation testing of rox's core modules: plant classic small bugs one at a time, run the tests.
+
+A mutant survives when the tests mapped to its module all pass with the bug in place; the score
+of a module is the share of its mutants the tests kill. Why not mutmut 3: it rewrites every
+function into a trampoline and first runs the whole test suite to learn which tests reach which
+function, which this project's shared 2-core machine does not allow (never the whole suite), and
+it cannot be told "this module, these few test files". This runner is small and does one thing:
+
+- **Operators** (classic, as in mutmut / PIT), applied with :mod:`ast` to the code inside
+  functions (not docstrings, annotations, decorators or string literals):
+  comparison boundary (``<`` <-> ``<=``, ``>`` <-> ``>=``) and negation (``<`` -> ``>=``,
+  ``==`` <-> ``!=``, ``in`` <-> ``not in``, ``is`` <-> ``is not``); arithmetic swaps
+  (``+`` <-> ``-``, ``*`` <-> ``/``, ``**`` -> ``*``, ``//`` -> ``/``, ``&`` <-> ``|``, and the
+  augmented forms); number constants ``c -> c + 1``; ``True`` <-> ``False``; ``and`` <-> ``or``;
+  dropping a unary ``not`` / ``-`` / ``~``.
+- **Isolation**: ``src/`` is copied once to a temporary folder; each mutant is written over its
+  module there (never in the checkout) and bytecode is never written, so no stale ``.pyc`` can
+  serve an earlier mutant.
+- **Speed**: the runner imports the heavy third-party libraries (ibis, DuckDB, pandas, pyarrow,
+  scipy, pytest; not hypothesis, a pytest plugin) once, then forks one child per mutant; the child
+  imports rox from the copy and runs ``pytest -x`` on the module's test files only. A child that
+  runs longer than ``--timeout-factor`` times the unmutated run is killed and counted as killed
+  (timeout). A first, traced run of the unmutated tests records which lines of the module they
+  run; a mutant on a line they never run survives without a run (marked so in the results).
+- **Re-runs**: ``--retry results.json`` runs only the mutants that survived a previous run (the
+  module's source must be unchanged), after tests were added to kill them.
+
+Usage (from the repository root, with the project's venv)::
+
+    python bench/mutation.py --list                         # the modules and their test files
+    python bench/mutation.py value/clv.py experience/intervals.py --out /tmp/mut.json
+    python bench/mutation.py --from-json /tmp/mut.json      # the markdown table again
+
+Results are recorded in docs/benchmarks.md ("Mutation testing").
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import copy
+import json
+import os
+import shutil
+import signal
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SRC = ROOT / "src"
+
+#: Each core module (under src/rox) and the few test files (with an optional -k) that test it.
+#: Tests that build the 5,000-customer demo are left out where a module has hand-built tests:
+#: a demo build per mutant would cost minutes on the shared machine.
+MODULES: dict[str, tuple[list[str], str | None]] = {
+    "value/clv.py": (["tests/value/test_analytics.py"], "clv"),
+    "experience/intervals.py": (["tests/experience/test_intervals.py"], None),
+    "experience/estimates.py": (["tests/experience/test_metrics.py"], None),
+    "experience/compare.py": (["tests/experience/test_compare.py"], None),
+    "journey/funnels.py": (["tests/journey/test_journeys.py"], "funnel and not demo"),
+    "journey/friction.py": (
+        ["tests/journey/test_journeys.py"],
+        "(friction or repeat or exit_rate or fitted_clv or audit) and not demo and not planted",
+    ),
+    "journey/maps.py": (
+        ["tests/journey/test_journeys.py"],
+        "(map or variants or paths or cleaning or split or properties or query) and not demo",
+    ),
+    "ingest/rules.py": (["tests/ingest/test_ingest.py"], None),
+    "value/models/transactions.py": (
+        ["tests/value/test_models.py", "tests/value/test_cpu_paths.py"],
+        None,
+    ),
+    "value/models/spend.py": (["tests/value/test_models.py"], None),
+    "value/models/sbg.py": (["tests/value/test_models.py"], None),
+    "value/models/purchase_base.py": (["tests/value/test_models.py"], None),
+    "value/models/common_dropout.py": (["tests/value/test_common_dropout.py"], None),
+    "value/models/pareto_gradient.py": (["tests/value/test_pareto_gradient.py"], None),
+    "value/choice.py": (["tests/value/test_choice.py"], None),
+    "impact/worth.py": (["tests/impact/test_worth.py", "tests/impact/test_bootstrap.py"], None),
+    "impact/bootstrap.py": (["tests/impact/test_bootstrap.py"], None),
+    "impact/drivers.py": (["tests/impact/test_drivers.py"], None),
+    "impact/_importance.py": (["tests/impact/test_drivers.py"], None),
+    "value/models/fitting.py": (["tests/value/test_models.py"], None),
+    "value/models/base.py": (["tests/value/test_models.py"], None),
+    "value/models/special.py": (["tests/value/test_models.py"], None),
+}
+
+_BOUNDARY = {ast.Lt: ast.LtE, ast.LtE: ast.Lt, ast.Gt: ast.GtE, ast.GtE: ast.Gt}
+_NEGATE = {
+    ast.Lt: ast.GtE, ast.LtE: ast.Gt, ast.Gt: ast.LtE, ast.GtE: ast.Lt,
+    ast.Eq: ast.NotEq, ast.NotEq: ast.Eq, ast.In: ast.NotIn, ast.NotIn: ast.In,
+    ast.Is: ast.IsNot, ast.IsNot: ast.Is,
+}  # fmt: skip
+_ARITH = {
+    ast.Add: ast.Sub, ast.Sub: ast.Add, ast.Mult: ast.Div, ast.Div: ast.Mult,
+    ast.Pow: ast.Mult, ast.FloorDiv: ast.Div, ast.BitAnd: ast.BitOr, ast.BitOr: ast.BitAnd,
+}  # fmt: skip
+_SYMBOL = {
+    ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">=", ast.Eq: "==", ast.NotEq: "!=",
+    ast.In: "in", ast.NotIn: "not in", ast.Is: "is", ast.IsNot: "is not", ast.Add: "+",
+    ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.Pow: "**", ast.FloorDiv: "//",
+    ast.BitAnd: "&", ast.BitOr: "|", ast.And: "and", ast.Or: "or", ast.Not: "not ",
+    ast.USub: "-", ast.Invert: "~",
+}  # fmt: skip
+
+
+@dataclass
+class Mutant:
+    """One planted bug: the ``index``-th mutable node of the module, changed by ``kind``."""
+
+    index: int
+    kind: str
+    line: int
+    description: str
+    status: str = ""  # killed, survived, timeout
+    seconds: float = 0.0
+
+
+@dataclass
+class ModuleResult:
+    module: str
+    tests: list[str]
+    select: str | None
+    baseline_seconds: float
+    mutants: list[Mutant] = field(default_factory=list)
+
+    @property
+    def killed(self) -> int:
+        return sum(m.status in ("killed", "timeout") for m in self.mutants)
+
+
+def _is_str(node: ast.AST) -> bool:
+    return isinstance(node, ast.JoinedStr) or (
+        isinstance(node, ast.Constant) and isinstance(node.value, str)
+    )
+
+
+def _mutable_nodes(tree: ast.Module) -> Iterator[ast.AST]:
+    """Nodes inside function bodies, in a fixed order, leaving out what is not behaviour."""
+
+    def walk(node: ast.AST, in_function: bool) -> Iterator[ast.AST]:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            body = node.body
+            if body and isinstance(body[0], ast.Expr) and _is_str(body[0].value):
+                body = body[1:]  # the docstring
+            # defaults are behaviour; annotations and decorators are not
+            for default in [*node.args.defaults, *node.args.kw_defaults]:
+                if default is not None:
+                    yield from walk(default, True)
+            for stmt in body:
+                yield from walk(stmt, True)
+            return
+        if isinstance(node, ast.ClassDef):
+            for stmt in node.body:
+                yield from walk(stmt, in_function)
+            return
+        if isinstance(node, ast.If) and ast.unparse(node.test) == "TYPE_CHECKING":
+            return
+        if isinstance(node, ast.JoinedStr | ast.AnnAssign) and not in_function:
+            return
+        if isinstance(node, ast.JoinedStr):
+            return  # messages: not mutated
+        if isinstance(node, ast.AnnAssign):
+            if node.value is not None:
+                yield from walk(node.value, in_function)
+            return
+        if isinstance(node, ast.Raise):
+            return  # the error raised is tested by message; its arguments are text
+        if in_function:
+            yield node
+        for child in ast.iter_child_nodes(node):
+            yield from walk(child, in_function)
+
+    yield from walk(tree, False)
+
+
+def _mutations(node: ast.AST) -> list[tuple[str, str]]:
+    """(kind, description) of the mutations of one node."""
+    out: list[tuple[str, str]] = []
+    if isinstance(node, ast.Compare):
+        for i, op in enumerate(node.ops):
+            for table, name in ((_BOUNDARY, "boundary"), (_NEGATE, "negate")):
+                new = table.get(type(op))
+                if new is not None:
+                    out.append((f"{name}:{i}", f"{_SYMBOL[type(op)]} -> {_SYMBOL[new]}"))
+    elif isinstance(node, ast.BinOp) and type(node.op) in _ARITH:
+        if not (_is_str(node.left) or _is_str(node.right)):
+            new = _ARITH[type(node.op)]
+            out.append(("arith", f"{_SYMBOL[type(node.op)]} -> {_SYMBOL[new]}"))
+    elif isinstance(node, ast.AugAssign) and type(node.op) in _ARITH:
+        new = _ARITH[type(node.op)]
+        out.append(("arith", f"{_SYMBOL[type(node.op)]}= -> {_SYMBOL[new]}="))
+    elif isinstance(node, ast.Constant):
+        if isinstance(node.value, bool):
+            out.append(("flip", f"{node.value} -> {not node.value}"))
+        elif isinstance(node.value, int | float) and not isinstance(node.value, complex):
+            out.append(("plus1", f"{node.value!r} -> {node.value + 1!r}"))
+    elif isinstance(node, ast.BoolOp):
+        new = ast.Or if isinstance(node.op, ast.And) else ast.And
+        out.append(("boolop", f"{_SYMBOL[type(node.op)]} -> {_SYMBOL[new]}"))
+    elif isinstance(node, ast.UnaryOp) and type(node.op) in (ast.Not, ast.USub, ast.Invert):
+        out.append(("drop", f"drop {_SYMBOL[type(node.op)].strip()}"))
+    return out
+
+
+class _Apply(ast.NodeTransformer):
+    def __init__(self, target: ast.AST, kind: str) -> None:
+        self.target, self.kind = target, kind
+
+    def visit(self, node: ast.AST) -> ast.AST:
+        if node is not self.target:
+            return super().visit(node)
+        kind = self.kind
+        if kind.startswith(("boundary", "negate")):
+            name, i = kind.split(":")
+            table = _BOUNDARY if name == "boundary" else _NEGATE
+            node.ops[int(i)] = table[type(node.ops[int(i)])]()  # type: ignore[attr-defined]
+        elif kind == "arith":
+            node.op = _ARITH[type(node.op)]()  # type: ignore[attr-defined]
+        elif kind == "plus1":
+            node.value = node.value + 1  # type: ignore[attr-defined]
+        elif kind == "flip":
+            node.value = not node.value  # type: ignore[attr-defined]
+        elif kind == "boolop":
+            node.op = ast.Or() if isinstance(node.op, ast.And) else ast.And()  # type: ignore[attr-defined]
+        elif kind == "drop":
+            return node.operand  # type: ignore[attr-defined,no-any-return]
+        return node
+
+
+def enumerate_mutants(source: str) -> list[Mutant]:
+    tree = ast.parse(source)
+    mutants = []
+    for index, node in enumerate(_mutable_nodes(tree)):
+        for kind, description in _mutations(node):
+            line = getattr(node, "lineno", 0)
+            mutants.append(Mutant(index, kind, line, description))
+    return mutants
+
+
+def mutate(source: str, mutant: Mutant) -> str:
+    tree = ast.parse(source)
+    target = next(n for i, n in enumerate(_mutable_nodes(tree)) if i == mutant.index)
+    tree = _Apply(target, mutant.kind).visit(copy.copy(tree))
+    return ast.unparse(ast.fix_missing_locations(tree))
+
+
+# -- running ---------------------------------------------------------------------------------
+def _preload() -> None:
+    """Import the heavy third-party libraries once, before forking (never rox itself)."""
+    import duckdb  # noqa: F401
+    import ibis
+    import ibis.backends.duckdb  # noqa: F401
+    import numpy  # noqa: F401
+    import pandas  # noqa: F401
+    import pyarrow  # noqa: F401
+    import pytest  # noqa: F401
+    import scipy.optimize
+    import scipy.special
+    import scipy.stats  # noqa: F401
+
+
+def _trace_lines(path: Path, out: Path) -> Callable[[], None]:
+    """Record the lines of ``path`` that run (in this process); the function returned saves them."""
+    import threading
+
+    target, lines = str(path), set()
+
+    def local(frame, event, arg):  # type: ignore[no-untyped-def]
+        if event == "line":
+            lines.add(frame.f_lineno)
+        return local
+
+    def tracer(frame, event, arg):  # type: ignore[no-untyped-def]
+        if frame.f_code.co_filename == target:
+            lines.add(frame.f_lineno)
+            return local
+        return None
+
+    sys.settrace(tracer)
+    threading.settrace(tracer)
+    return lambda: out.write_text(json.dumps(sorted(lines)))
+
+
+def _run_tests(
+    src: Path,
+    tests: list[str],
+    select: str | None,
+    timeout: float,
+    trace: tuple[Path, Path] | None = None,
+) -> tuple[str, float]:
+    """Fork, import rox from ``src`` and run the tests; 'passed', 'failed' or 'timeout'.
+
+    ``trace``: (module file, output file): record the module's lines that the tests run.
+    """
+    start = time.monotonic()
+    pid = os.fork()
+    if pid == 0:  # the child
+        try:
+            dump = _trace_lines(*trace) if trace is not None else None
+            os.setpgid(0, 0)
+            if not os.environ.get("ROX_MUTATION_DEBUG"):
+                devnull = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(devnull, 1)
+                os.dup2(devnull, 2)
+            sys.path[:] = [str(src), str(ROOT), *[p for p in sys.path if "/src" not in p]]
+            import pytest
+
+            import rox
+
+            if not rox.__file__.startswith(str(src)):
+                os._exit(4)  # rox must come from the mutated copy
+            args = [
+                *tests,
+                "-x",
+                "-q",
+                "-p",
+                "no:cacheprovider",
+                "-W",
+                "ignore::pytest.PytestUnraisableExceptionWarning",
+            ]
+            if select:
+                args += ["-k", select]
+            code = pytest.main(args)
+            if dump is not None:
+                dump()
+        except BaseException:
+            if os.environ.get("ROX_MUTATION_DEBUG"):
+                import traceback
+
+                traceback.print_exc()
+            code = 3
+        os._exit(int(code))
+    deadline = start + timeout
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            code = os.waitstatus_to_exitcode(status)
+            return ("passed" if code == 0 else "failed"), time.monotonic() - start
+        if time.monotonic() > deadline:
+            os.killpg(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            return "timeout", time.monotonic() - start
+        time.sleep(0.05)
+
+
+def run_module(
+    module: str,
+    work: Path,
+    *,
+    timeout_factor: float,
+    limit: int | None,
+    log: bool,
+    previous: ModuleResult | None = None,
+) -> ModuleResult:
+    """Run every mutant of ``module`` (or, given a ``previous`` run, only its survivors again)."""
+    tests, select = MODULES[module]
+    path = work / "rox" / module
+    original = path.read_text(encoding="utf-8")
+    covered_file = work.parent / "covered.json"
+    outcome, _ = _run_tests(work, tests, select, 3600, trace=(path, covered_file))
+    if outcome != "passed":
+        raise SystemExit(f"{module}: the unmutated tests do not pass ({outcome})")
+    covered = set(json.loads(covered_file.read_text()))
+    outcome, baseline = _run_tests(work, tests, select, timeout=3600)  # timed, untraced
+    result = ModuleResult(module, tests, select, round(baseline, 1))
+    mutants = enumerate_mutants(original)[:limit]
+    if previous is not None:
+        # the source must be the one the previous run mutated: same mutants, same order
+        before = [(m.index, m.kind, m.line) for m in previous.mutants]
+        if before != [(m.index, m.kind, m.line) for m in mutants[: len(before)]]:
+            raise SystemExit(f"{module}: the source changed since the previous run")
+        mutants = mutants[: len(before)]
+        done = {(m.index, m.kind): m for m in previous.mutants if m.status != "survived"}
+    else:
+        done = {}
+    timeout = max(timeout_factor * baseline, baseline + 30)
+    try:
+        for n, mutant in enumerate(mutants, 1):
+            kept = done.get((mutant.index, mutant.kind))
+            if kept is not None:
+                result.mutants.append(kept)  # killed before: the tests only grew
+                continue
+            if mutant.line not in covered:
+                # the tests never run this line: the mutant survives without a run
+                mutant.status, mutant.seconds = "survived", 0.0
+                mutant.description += " (line not run by the tests)"
+                result.mutants.append(mutant)
+                continue
+            path.write_text(mutate(original, mutant), encoding="utf-8")
+            outcome, seconds = _run_tests(work, tests, select, timeout)
+            mutant.status = {"passed": "survived", "failed": "killed"}.get(outcome, outcome)
+            mutant.seconds = round(seconds, 1)
+            result.mutants.append(mutant)
+            if log:
+                print(
+                    f"[{module} {n}/{len(mutants)}] line {mutant.line}: {mutant.description}"
+                    f" -> {mutant.status} ({seconds:.1f} s)",
+                    file=sys.stderr,
+                    flush=True,
+                )
+    finally:
+        path.write_text(original, encoding="utf-8")
+    return result
+
+
+def _key(module: str, mutant: Mutant) -> str:
+    """A mutant's name: module, line, node index and operator (stable while the source is)."""
+    return f"{module}:{mutant.line}:{mutant.index}:{mutant.kind}"
+
+
+def markdown(results: list[ModuleResult], equivalent: dict[str, str] | None = None) -> str:
+    """The score table and the surviving mutants."""
+    equivalent = equivalent or {}
+    lines = [
+        "| module | tests | mutants | killed | survived | judged equivalent "
+        "| score (non-equivalent) |",
+        "|---|---|---:|---:|---:|---:|---:|",
+    ]
+    survivors = []
+    for r in results:
+        alive = [m for m in r.mutants if m.status == "survived"]
+        eq = [m for m in alive if _key(r.module, m) in equivalent]
+        scored = len(r.mutants) - len(eq)
+        score = r.killed / scored if scored else float("nan")
+        tests = ", ".join(Path(t).name for t in r.tests) + (f" `-k {r.select}`" if r.select else "")
+        lines.append(
+            f"| `{r.module}` | {tests} | {len(r.mutants)} | {r.killed} | {len(alive)} | "
+            f"{len(eq)} | {score:.0%} |"
+        )
+        for m in alive:
+            why = equivalent.get(_key(r.module, m), "")
+            survivors.append(
+                f"- `{_key(r.module, m)}` `{m.description}`"
+                + (f": equivalent, {why}" if why else "")
+            )
+    return "\n".join([*lines, "", "Surviving mutants:", "", *survivors])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "modules", nargs="*", help="paths under src/rox (default: all core modules)"
+    )
+    parser.add_argument("--list", action="store_true", help="show the modules and their tests")
+    parser.add_argument("--out", type=Path, help="write the results as JSON (appended per module)")
+    parser.add_argument("--from-json", type=Path, nargs="+", help="print tables of earlier runs")
+    parser.add_argument("--equivalent", type=Path, help="JSON {module:line:index:kind: why}")
+    parser.add_argument("--timeout-factor", type=float, default=3.0)
+    parser.add_argument("--limit", type=int, help="at most this many mutants per module")
+    parser.add_argument("--quiet", action="store_true")
+    parser.add_argument(
+        "--retry", type=Path, help="a previous run's JSON: run its surviving mutants again"
+    )
+    args = parser.parse_args(argv)
+    equivalent = json.loads(args.equivalent.read_text()) if args.equivalent else {}
+    if args.list:
+        for module, (tests, select) in MODULES.items():
+            n = len(enumerate_mutants((SRC / "rox" / module).read_text(encoding="utf-8")))
+            print(
+                f"{module}: {n} mutants; {' '.join(tests)}" + (f" -k {select!r}" if select else "")
+            )
+        return 0
+    if args.from_json:
+        results = []
+        for path in args.from_json:
+            for r in json.loads(path.read_text()):
+                mutants = [Mutant(**m) for m in r.pop("mutants")]
+                results.append(ModuleResult(**r, mutants=mutants))
+        print(markdown(results, equivalent))
+        return 0
+    os.environ["PYTHONDONTWRITEBYTECODE"] = "1"
+    sys.dont_write_bytecode = True
+    _preload()
+    results: list[ModuleResult] = []
+    with tempfile.TemporaryDirectory(prefix="rox-mutation-") as tmp:
+        work = Path(tmp) / "src"
+        shutil.copytree(SRC, work, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        os.chdir(ROOT)
+        previous = {}
+        if args.retry:
+            for r in json.loads(args.retry.read_text()):
+                mutants = [Mutant(**m) for m in r.pop("mutants")]
+                for m in mutants:
+                    m.description = m.description.removesuffix(" (line not run by the tests)")
+                previous[r["module"]] = ModuleResult(**r, mutants=mutants)
+        for module in args.modules or list(previous or MODULES):
+            started = time.monotonic()
+            result = run_module(
+                module,
+                work,
+                timeout_factor=args.timeout_factor,
+                limit=args.limit,
+                log=not args.quiet,
+                previous=previous.get(module),
+            )
+            results.append(result)
+            print(
+                f"{module}: {result.killed}/{len(result.mutants)} killed "
+                f"in {time.monotonic() - started:.0f} s",
+                file=sys.stderr,
+                flush=True,
+            )
+            if args.out:
+                args.out.write_text(json.dumps([asdict(r) for r in results], indent=1))
+    print(markdown(results, equivalent))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
