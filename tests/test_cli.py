@@ -354,6 +354,10 @@ _NEEDS = [
     (["journey", "friction"], "events"),
     (["journey", "channels"], "events"),
     (["journey", "index"], "events"),
+    (["worth"], "transactions"),
+    (["worth", "--by", "segment", "-f", "json"], "transactions"),
+    (["drivers"], "responses"),
+    (["drivers", "--outcome", "churn"], "responses"),
 ]
 
 

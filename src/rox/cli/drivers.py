@@ -7,8 +7,16 @@ from typing import Annotated
 
 import typer
 
-import rox
-from rox.cli._app import FormatOption, OutputFormat, WorkspaceOption, app, console, emit
+from rox.cli._app import (
+    FormatOption,
+    OutputFormat,
+    WorkspaceOption,
+    app,
+    console,
+    emit,
+    open_workspace,
+    require,
+)
 from rox.impact import key_drivers
 
 
@@ -67,7 +75,8 @@ def drivers_command(
     fmt: FormatOption = OutputFormat.table,
 ) -> None:
     """Key drivers: relative weights and Shapley (LMG) shares of R², with intervals."""
-    with rox.open(workspace, read_only=True) as ws:
+    with open_workspace(workspace) as ws:
+        require(ws, "responses", *(["transactions"] if outcome is DriverOutcome.churn else []))
         result = key_drivers(
             ws,
             outcome.value,

@@ -7,7 +7,6 @@ from typing import Annotated
 import pandas as pd
 import typer
 
-import rox
 from rox.cli._app import (
     FormatOption,
     OutputFormat,
@@ -16,6 +15,8 @@ from rox.cli._app import (
     console,
     emit,
     err_console,
+    open_workspace,
+    require,
 )
 from rox.cli.journey import JourneyName, ValueBasis, ValueOption
 from rox.impact import counterfactual, profile, worth
@@ -57,7 +58,9 @@ def worth_command(
     fmt: FormatOption = OutputFormat.table,
 ) -> None:
     """Mean CLV (95% bootstrap interval), P(alive), spend and retention by experience group."""
-    with rox.open(workspace, read_only=True) as ws:
+    with open_workspace(workspace) as ws:
+        require(ws, "transactions")
+        currency = ws.currency
         profiled = profile(ws, value=value.value, journey=journey, goal=goal)
         result = worth(profiled, by, reference=reference, replicates=replicates, random_state=seed)
         moves = [
@@ -95,7 +98,7 @@ def worth_command(
         }
     )
     title = f"Value by {by} ({result.value_basis}; ratio to {result.reference})"
-    emit(frame, fmt, title=title, table=compact)
+    emit(frame, fmt, title=title, table=compact, currency=currency)
     if result.reference is not None:
         best = frame[frame[by] != result.reference].iloc[0]
         console.print(
