@@ -137,6 +137,7 @@ def test_the_readme_block_uses_the_shipped_examples():
                 assert (ROOT / word).is_file(), word
 
 
+@pytest.mark.slow  # 22 s: rox demo run again on the built workspace (CI runs it)
 def test_rox_demo_reuses_only_the_workspace_it_built(first_hour):
     again = _shell("rox demo -f json", first_hour)
     assert again.returncode == 0, again.stderr

@@ -41,9 +41,10 @@ def test_profile_carries_the_fitted_clv_of_every_buyer(cdnow):
     result = p.to_frame().set_index("customer_id")
     expected = fitted.frame.set_index("customer_id")
     assert len(result) == len(expected) == 2_357
+    # two fits of the same data agree to about 1e-12, not bit for bit (the sums' order may differ)
     for column in ("clv", "p_alive"):
         np.testing.assert_allclose(
-            result[column].loc[expected.index].to_numpy(), expected[column].to_numpy(), rtol=1e-12
+            result[column].loc[expected.index].to_numpy(), expected[column].to_numpy(), rtol=1e-9
         )
 
 

@@ -82,6 +82,7 @@ def test_the_demo_is_indexed_and_analyses_use_it(demo):
     assert index_info(demo, JourneyQuery()).fresh
 
 
+@pytest.mark.slow  # 26 s: every journey analysis twice on the demo (CI runs it)
 def test_index_gives_the_same_results_as_computing(demo_copy):
     indexed = {name: run(demo_copy) for name, run in ANALYSES.items()}
     assert drop_index(demo_copy) is True
