@@ -19,6 +19,10 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+
+#: One worker runs this module (scripts/test: pytest-xdist, --dist loadgroup), in order, as a
+#: newcomer would: the README's lines (which load examples/) before the docs' lines, on one demo.
+pytestmark = pytest.mark.xdist_group("first-hour")
 #: Docs pages whose shell examples are self-contained on the demo (demo.md builds a million
 #: customers, ingest.md and workspace.md name files of the reader's own).
 RUN_PAGES = ("cli.md", "experience.md", "journey.md", "value.md")
