@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import math
+import subprocess
 import sys
 from pathlib import Path
 
@@ -509,3 +510,15 @@ def test_start_end_and_merge_reach_the_journey_query(demo_path, tmp_path):
     assert "merge=[['^test_drive_', 'test_drive']]" in described
     bad = rox("journey", "paths", "--merge", "test_drive", workspace=path)
     assert bad.returncode == 2 and "PATTERN=STEP" in bad.stderr
+
+
+def test_the_command_line_imports_only_what_a_command_needs():
+    """`rox nps` stays quick to start (#14): the command modules import the analyses they call
+    when called, and the intervals it prints need no ``scipy.special`` (about 0.4 s to import)."""
+    code = (
+        "import sys, rox.cli.commands; "
+        "heavy = [m for m in ('rox.impact', 'rox.value', 'rox.journey', 'rox.ingest', 'rox.report',"
+        " 'scipy.special', 'plotly') if m in sys.modules]; print(','.join(heavy))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""

@@ -19,9 +19,10 @@ Power
 
 from __future__ import annotations
 
+from statistics import NormalDist
+
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from scipy import special
 
 __all__ = [
     "Array",
@@ -40,12 +41,14 @@ __all__ = [
 
 Array = NDArray[np.float64]
 
+_STANDARD_NORMAL = NormalDist()
+
 
 def z_value(level: float) -> float:
     """Two-sided standard normal quantile for confidence ``level`` (1.96 for 0.95)."""
     if not 0 < level < 1:
         raise ValueError(f"confidence level must be between 0 and 1, not {level}")
-    return float(special.ndtri(0.5 + level / 2))
+    return normal_quantile(0.5 + level / 2)
 
 
 def float_arrays(*values: ArrayLike) -> list[Array]:
@@ -54,18 +57,29 @@ def float_arrays(*values: ArrayLike) -> list[Array]:
 
 
 def normal_quantile(q: float) -> float:
-    """Standard normal quantile (``scipy.special.ndtri``)."""
-    return float(special.ndtri(q))
+    """Standard normal quantile (Wichura's AS 241 in :class:`statistics.NormalDist`).
+
+    It agrees with ``scipy.special.ndtri`` to 1e-15 relative on (1e-12, 1 - 1e-12), and spares
+    the command line the import of ``scipy.special`` (about 0.4 s) for the intervals most
+    commands print; the t and normal tail functions below import it when first called.
+    """
+    if not 0 < q < 1:
+        raise ValueError(f"a normal quantile needs 0 < q < 1, not {q}")
+    return _STANDARD_NORMAL.inv_cdf(q)
 
 
 def t_quantile(q: float, df: ArrayLike) -> Array:
     """Student t quantile with ``df`` degrees of freedom (``scipy.special.stdtrit``)."""
+    from scipy import special
+
     out: Array = special.stdtrit(np.asarray(df, dtype="float64"), q)
     return out
 
 
 def t_two_sided_p(t: ArrayLike, df: ArrayLike) -> Array:
     """Two-sided p-value of Student t statistics ``t`` with ``df`` degrees of freedom."""
+    from scipy import special
+
     t_ = np.asarray(t, dtype="float64")
     tail: Array = special.stdtr(np.asarray(df, dtype="float64"), -np.abs(t_))
     return 2 * tail
@@ -119,10 +133,12 @@ def newcombe_difference(
 
 def two_sided_p(z: ArrayLike) -> Array:
     """Two-sided p-value of standard normal statistics ``z``."""
+    from scipy import special
+
     tail: Array = special.ndtr(-np.abs(np.asarray(z, dtype="float64")))
     return 2 * tail
 
 
 def detectable_difference(se: ArrayLike, alpha: float = 0.05, power: float = 0.8) -> Array:
     """Smallest difference a two-sided test at ``alpha`` detects with ``power``, given ``se``."""
-    return (z_value(1 - alpha) + float(special.ndtri(power))) * np.asarray(se, dtype="float64")
+    return (z_value(1 - alpha) + normal_quantile(power)) * np.asarray(se, dtype="float64")

@@ -182,6 +182,15 @@ def test_sample_size_planner():
         sample_size("nps")
 
 
+@pytest.mark.parametrize("power", [0.0, 1.0])
+def test_sample_size_refuses_a_power_of_0_or_1(power):
+    with pytest.raises(MetricError, match="power must be between 0 and 1"):
+        sample_size("nps", difference=10, power=power)
+    # just inside the bounds, a plan (power near 1 needs many responses; near 0, few)
+    inside = 1e-9 if power == 0 else 1 - 1e-9
+    assert sample_size("nps", difference=10, power=inside).n >= 1
+
+
 def test_planner_margin_is_met_by_simulation():
     n = sample_size("nps", margin=5, promoters=50, detractors=20).n
     rng = np.random.default_rng(9)

@@ -17,7 +17,6 @@ from rox.cli._app import (
     open_workspace,
     require,
 )
-from rox.impact import key_drivers
 
 
 class DriverOutcome(enum.StrEnum):
@@ -77,6 +76,8 @@ def drivers_command(
     """Key drivers: relative weights and Shapley (LMG) shares of R², with intervals."""
     with open_workspace(workspace) as ws:
         require(ws, "responses", *(["transactions"] if outcome is DriverOutcome.churn else []))
+        from rox.impact import key_drivers
+
         result = key_drivers(
             ws,
             outcome.value,

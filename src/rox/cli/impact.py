@@ -19,7 +19,6 @@ from rox.cli._app import (
     require,
 )
 from rox.cli.journey import JourneyName, ValueBasis, ValueOption
-from rox.impact import counterfactual, profile, worth
 
 
 @app.command(name="worth")
@@ -61,6 +60,8 @@ def worth_command(
     with open_workspace(workspace) as ws:
         require(ws, "transactions")
         currency = ws.currency
+        from rox.impact import counterfactual, profile, worth
+
         profiled = profile(ws, value=value.value, journey=journey, goal=goal)
         result = worth(profiled, by, reference=reference, replicates=replicates, random_state=seed)
         moves = [

@@ -20,7 +20,6 @@ from rox.cli._app import (
     progress_bar,
 )
 from rox.errors import LoadCancelledError
-from rox.ingest import ingest as load
 from rox.schema import TABLES
 
 
@@ -81,6 +80,8 @@ def ingest(
             open_workspace(workspace, read_only=False, create=True) as ws,
             progress_bar(f"Loading {table}") as advance,
         ):
+            from rox.ingest import ingest as load
+
             report = load(
                 ws,
                 table,

@@ -105,6 +105,8 @@ def sample_size(
     assert target is not None
     if target <= 0:
         raise MetricError("the margin or difference must be positive")
+    if not 0 < power < 1:
+        raise MetricError(f"power must be between 0 and 1 (exclusive), not {power:g}")
     variance, assumption = _variance(metric, promoters, detractors, satisfied, sd, ws, filters)
     unit = 1.0 if metric == "ces" else 100.0
     e = target / unit
