@@ -10,3 +10,4 @@ from rox.cli import ingest as ingest
 from rox.cli import journey as journey
 from rox.cli import value as value
 from rox.cli import workspace as workspace
+from rox.cli import service as service
