@@ -177,9 +177,15 @@ class Writer:
                     by_table.setdefault(item.table, []).append(item)
             for table, group in by_table.items():
                 self._commit(table, group)
-            for item in items:
-                if isinstance(item, _Call):
-                    _run_call(item, self.ws)
+            calls = [item for item in items if isinstance(item, _Call)]
+            if calls:
+                # reads and exports use every core; batches one thread (rox.ingest.batch)
+                self.batches.con.execute("RESET threads")
+                try:
+                    for call in calls:
+                        _run_call(call, self.ws)
+                finally:
+                    self.batches.con.execute("SET threads = 1")
 
     def _commit(self, table: str, group: list[_Intake]) -> None:
         """Write ``group`` in one transaction; refuse, and write without, requests with problems."""
