@@ -319,9 +319,11 @@ def create_app(config: ServiceConfig) -> FastAPI:
 
     @app.post("/v1/customers/{customer_id}/erase", tags=["admin"], responses=_ERRORS)
     async def erase(customer_id: str, key: Admin) -> dict[str, Any]:
-        """GDPR erasure: delete every row of the customer from every table; audited."""
-        deleted = await _run(writer(), lambda ws: erase_customer(ws, customer_id, actor=key.key_id))
-        return {"deleted": deleted}
+        """GDPR erasure: every row of the customer deleted, every reference to them cleared."""
+        deleted, cleared = await _run(
+            writer(), lambda ws: erase_customer(ws, customer_id, actor=key.key_id)
+        )
+        return {"deleted": deleted, "cleared": cleared}
 
     @app.get("/healthz", tags=["health"])
     async def health() -> dict[str, Any]:

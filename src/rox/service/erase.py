@@ -4,7 +4,9 @@ Rows are found by the customer's id: in every table of the workspace with a ``cu
 column (the canonical tables, the journey index's events, any table a user added, and the
 temporary tables of the connection, such as the last batch the service checked), and in the
 ``rejects`` table, whose ``record`` holds refused rows as JSON and ``value`` the value refused.
-The derived journey index is rebuilt afterwards (its aggregates were computed with the
+A value equal to the customer's id in any other text column (an attribute naming them, such as
+another customer's ``referred_by``) is set to NULL: the row is someone else's, the reference to
+the erased customer goes. The derived journey index is rebuilt afterwards (its aggregates were computed with the
 customer's events). The audit record (``rox_audit``) names the act, who did it and how many rows
 went from which table; it stores the SHA-256 of the customer id, never the id, so that the audit
 does not keep what it records the erasure of. DuckDB is checkpointed, so that the deleted rows
@@ -33,7 +35,9 @@ def subject_hash(customer_id: str) -> str:
     return hashlib.sha256(customer_id.encode()).hexdigest()
 
 
-def erase_customer(ws: Workspace, customer_id: str, *, actor: str) -> dict[str, int]:
+def erase_customer(
+    ws: Workspace, customer_id: str, *, actor: str
+) -> tuple[dict[str, int], dict[str, int]]:
     """Delete every row of ``customer_id`` from every table of ``ws``, in one transaction.
 
     Parameters
@@ -47,8 +51,10 @@ def erase_customer(ws: Workspace, customer_id: str, *, actor: str) -> dict[str, 
 
     Returns
     -------
-    dict of str to int
+    deleted : dict of str to int
         Rows deleted, by table (tables without any of the customer's rows are left out).
+    cleared : dict of str to int
+        Values set to NULL, by ``table.column``, where other rows named the customer.
 
     Raises
     ------
@@ -81,9 +87,22 @@ def erase_customer(ws: Workspace, customer_id: str, *, actor: str) -> dict[str, 
         ).fetchone()
         if n:
             deleted[REJECTS_TABLE] = int(n)
+        cleared: dict[str, int] = {}
+        for table, column in con.execute(
+            "SELECT c.table_name, c.column_name FROM duckdb_columns() AS c "
+            "JOIN duckdb_tables() AS t USING (database_name, schema_name, table_name) "
+            "WHERE c.data_type = 'VARCHAR' AND c.column_name <> 'customer_id' AND NOT t.internal "
+            "ORDER BY 1, 2"
+        ).fetchall():
+            (n,) = con.execute(
+                f"UPDATE {ident(table)} SET {ident(column)} = NULL WHERE {ident(column)} = {who}"
+            ).fetchone()
+            if n:
+                cleared[f"{table}.{column}"] = int(n)
+        detail = json.dumps({"deleted": deleted, "cleared": cleared})
         con.execute(
             f"INSERT INTO {AUDIT_TABLE} VALUES (?, ?, 'erase', ?, ?)",
-            [datetime.now(UTC), actor, subject_hash(customer_id), json.dumps(deleted)],
+            [datetime.now(UTC), actor, subject_hash(customer_id), detail],
         )
         con.execute("COMMIT")
     except BaseException:
@@ -93,4 +112,4 @@ def erase_customer(ws: Workspace, customer_id: str, *, actor: str) -> dict[str, 
 
     refresh_index(ws)
     con.execute("CHECKPOINT")
-    return deleted
+    return deleted, cleared
