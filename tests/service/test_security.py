@@ -126,3 +126,17 @@ def test_rate_limits_per_key_and_per_client_answer_429_with_retry_after(tmp_path
         got = [client.get("/v1/cases") for _ in range(3)]
         assert [r.status_code for r in got] == [401, 401, 429]
         assert got[2].headers["retry-after"] == "4"
+
+
+def test_token_bucket_by_hand():
+    from rox.service.limits import RateLimiter
+
+    limiter = RateLimiter(rate=2.0, burst=3)  # 3 at once, then one every 0.5 s
+    assert [limiter.wait("a", now=10.0) for _ in range(3)] == [0.0, 0.0, 0.0]
+    assert limiter.wait("a", now=10.0) == pytest.approx(0.5)
+    assert limiter.wait("a", now=10.49) == pytest.approx(0.01)  # just short of a token
+    assert limiter.wait("a", now=10.5) == 0.0  # (the refused try took nothing)
+    assert limiter.wait("b", now=10.5) == 0.0  # another name, another bucket
+    assert limiter.wait("a", now=100.0) == 0.0  # refilled, but never above the burst:
+    assert [limiter.wait("a", now=100.0) for _ in range(3)] == [0.0, 0.0, pytest.approx(0.5)]
+    assert RateLimiter(rate=0, burst=1).wait("a") == 0.0  # no limit
