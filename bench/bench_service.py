@@ -35,7 +35,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 
-BARE = '''
+BARE = """
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from rox.service.models import Responses
@@ -46,7 +46,7 @@ app = FastAPI()
 @app.post("/v1/responses", status_code=201)
 async def post(body: Responses) -> JSONResponse:
     return JSONResponse({"received": 1}, status_code=201)
-'''
+"""
 
 
 def free_port() -> int:
@@ -208,7 +208,8 @@ def main() -> None:
     con.close()
     print(
         f"rox stored {stored} responses ({distinct} distinct) in {commits} commits "
-        f"({stored / max(commits, 1):.1f} per commit); ratio rox/bare {rates['rox'] / rates['bare']:.2f}"
+        f"({stored / max(commits, 1):.1f} per commit); "
+        f"ratio rox/bare {rates['rox'] / rates['bare']:.2f}"
     )
 
 

@@ -12,10 +12,10 @@ import rox
 
 pytest.importorskip("fastapi")
 
-from fastapi.testclient import TestClient  # noqa: E402
+from fastapi.testclient import TestClient
 
-from rox.service import ServiceConfig, create_app  # noqa: E402
-from rox.service.keys import create_key  # noqa: E402
+from rox.service import ServiceConfig, create_app
+from rox.service.keys import create_key
 
 
 @dataclass

@@ -6,11 +6,12 @@ temporary tables of the connection, such as the last batch the service checked),
 ``rejects`` table, whose ``record`` holds refused rows as JSON and ``value`` the value refused.
 A value equal to the customer's id in any other text column (an attribute naming them, such as
 another customer's ``referred_by``) is set to NULL: the row is someone else's, the reference to
-the erased customer goes. The derived journey index is rebuilt afterwards (its aggregates were computed with the
-customer's events). The audit record (``rox_audit``) names the act, who did it and how many rows
-went from which table; it stores the SHA-256 of the customer id, never the id, so that the audit
-does not keep what it records the erasure of. DuckDB is checkpointed, so that the deleted rows
-leave the database file and its write-ahead log.
+the erased customer goes. The derived journey index is rebuilt afterwards (its aggregates were
+computed with the customer's events). The audit record (``rox_audit``) names the act, who did it
+and how many rows went from which table; it stores the SHA-256 of the customer id, never the id,
+so that the audit does not keep what it records the erasure of. DuckDB is checkpointed, so that
+the write-ahead log no longer holds the deleted rows (see docs/service.md for the file's freed
+blocks).
 """
 
 from __future__ import annotations
