@@ -94,20 +94,21 @@ class BatchWriter:
         ).fetchone()
         self.last_load = int(last)
         self.scales: Mapping[tuple[str, str], Scale] = ws.declared_scales()
-        self._plans: dict[tuple[str, tuple[tuple[str, str], ...]], LoadPlan] = {}
+        self._plans: dict[tuple[str, str], LoadPlan] = {}
 
-    def _plan(self, table: str) -> LoadPlan:
-        types = tuple(
-            (name, dtype)
-            for name, dtype in self.con.execute(
-                f"SELECT column_name, column_type FROM (DESCRIBE {_INPUT})"
-            ).fetchall()
-            if name != ROW_COLUMN
-        )
-        key = (table, types)
+    def _plan(self, table: str, rows: pa.Table) -> LoadPlan:
+        """The plan of ``table`` for batches shaped as ``rows`` (made once per shape)."""
+        key = (table, str(rows.schema))
         if key not in self._plans:
-            spec = table_spec(table)
-            self._plans[key] = LoadPlan(spec, ColumnMapping(), dict(types), "service", self.scales)
+            types = {
+                name: dtype
+                for name, dtype in self.con.execute(
+                    f"SELECT column_name, column_type FROM (DESCRIBE {_INPUT})"
+                ).fetchall()
+                if name != ROW_COLUMN
+            }
+            self._plans[key] = LoadPlan(table_spec(table), ColumnMapping(), types, "service",
+                                        self.scales)  # fmt: skip
         return self._plans[key]
 
     def append(
@@ -142,24 +143,24 @@ class BatchWriter:
         con.register(_INPUT, numbered)
         con.execute("BEGIN TRANSACTION")
         try:
-            plan = self._plan(table)
+            plan = self._plan(table, rows)
             con.execute(f"CREATE OR REPLACE TEMP TABLE {_TYPED} AS {plan.typed_select(_INPUT)}")
             con.execute(
                 f"CREATE OR REPLACE TEMP TABLE {_PROBLEMS} AS {plan.problems_select(_TYPED)}"
             )
             _check_keys(con, plan, table)
-            problems = [
-                RowProblem(source, int(r), c, v, rule)
-                for r, c, v, rule in con.execute(
-                    f'SELECT row, "column", value, rule FROM {_PROBLEMS} ORDER BY row, "column"'
-                ).fetchall()
-            ]
+            # the problems, and the rows to skip, in one statement
+            found = con.execute(
+                f'SELECT row, "column", value, rule, false FROM {_PROBLEMS} '
+                f"UNION ALL SELECT row, NULL, NULL, NULL, true FROM {_SKIPPED} "
+                'ORDER BY row, "column"'
+            ).fetchall()
+            problems = [RowProblem(source, int(r), c, v, rule) for r, c, v, rule, skip in found
+                        if not skip]  # fmt: skip
             if problems:
                 con.execute("ROLLBACK")
                 return BatchResult(0, problems)
-            skipped = frozenset(
-                int(r) for (r,) in con.execute(f"SELECT row FROM {_SKIPPED}").fetchall()
-            )
+            skipped = frozenset(int(r) for r, _, _, _, skip in found if skip)
             load_id = self.last_load + 1
             select = ", ".join(ident(c) for c in plan.insert_columns())
             con.execute(
