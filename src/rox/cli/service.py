@@ -37,6 +37,14 @@ def serve_command(
     key_rate: Annotated[
         float, typer.Option(help="Requests per second per API key (429 above; 0: no limit).")
     ] = 1000.0,
+    webhook_secret: Annotated[
+        str | None,
+        typer.Option(
+            envvar="ROX_WEBHOOK_SECRET",
+            help="The whsec_ secret inbound webhooks are signed with (Standard Webhooks).",
+            show_default=False,
+        ),
+    ] = None,
     workspace: WorkspaceOption = None,
 ) -> None:
     """Run the intake service and admin API (docs at http://HOST:PORT/docs); needs rox[service]."""
@@ -60,6 +68,7 @@ def serve_command(
         client_burst=2 * client_rate,
         key_rate=key_rate,
         key_burst=2 * key_rate,
+        webhook_secret=webhook_secret,
     )
     err_console.print(f"rox service on http://{host}:{port} (docs at /docs), workspace {url}")
     uvicorn.run(create_app(config), host=host, port=port, log_level="warning")

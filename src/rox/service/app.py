@@ -37,6 +37,7 @@ from rox.service.models import (
     ResponseIn,
     Responses,
 )
+from rox.service.webhooks import formbricks_response, verified
 from rox.service.writer import IdempotencyConflict, Idempotent, RowsRefused, Writer
 
 if TYPE_CHECKING:
@@ -59,6 +60,9 @@ class ServiceConfig:
         Requests per second, and at once, per client IP address (429 above; 0: no limit).
     key_rate, key_burst : float
         Requests per second, and at once, per API key (429 above; 0: no limit).
+    webhook_secret : str, optional
+        The ``whsec_`` secret inbound webhooks are signed with (Standard Webhooks); without it
+        the webhook routes answer 404.
     switch_interval : float
         The process's thread switch interval while the app runs (:func:`sys.setswitchinterval`),
         in seconds: short, so that the writer thread is not kept waiting by the event loop.
@@ -71,6 +75,7 @@ class ServiceConfig:
     key_rate: float = 1000.0
     key_burst: float = 2000.0
     switch_interval: float = 0.0005
+    webhook_secret: str | None = None
 
 
 _bearer = HTTPBearer(
@@ -222,6 +227,75 @@ def create_app(config: ServiceConfig) -> FastAPI:
         rows = [e.model_dump(exclude_none=True) for e in items]
         single = isinstance(body, EventIn)
         return await intake("events", rows, single, request, key, idempotency_key)
+
+    # -- inbound webhooks (signed, no API key) ---------------------------------------------------
+    async def signed(request: Request) -> Any:
+        if config.webhook_secret is None:
+            raise HTTPException(404, "no webhook secret is configured (rox serve --webhook-secret)")
+        body = await request.body()
+        try:
+            return verified(config.webhook_secret, body, dict(request.headers))
+        except ServiceError as exc:
+            raise HTTPException(401, str(exc)) from None
+
+    def webhook_idem(request: Request, source: str) -> Idempotent | None:
+        message = request.headers.get("webhook-id")
+        if message is None:
+            return None
+        return Idempotent(f"webhook:{source}", message, request.url.path, message)
+
+    async def webhook_intake(
+        rows: list[dict[str, Any]], single: bool, idem: Idempotent | None
+    ) -> JSONResponse:
+        try:
+            answer = await asyncio.wrap_future(
+                writer().submit("responses", rows, single=single, idem=idem)
+            )
+        except RowsRefused as exc:
+            return JSONResponse({"detail": exc.errors}, status_code=422)
+        except IdempotencyConflict as exc:
+            return JSONResponse({"detail": str(exc)}, status_code=422)
+        except RoxError as exc:
+            return JSONResponse({"detail": f"not stored ({exc}); retry later"}, status_code=503,
+                                headers={"Retry-After": "1"})  # fmt: skip
+        return JSONResponse(answer, status_code=201)
+
+    unsigned: dict[int | str, dict[str, Any]] = {401: {"description": "signature not verified"}}
+
+    @app.post("/v1/webhooks/responses", status_code=201, response_model=IntakeAnswer,
+              tags=["webhooks"], responses=unsigned)  # fmt: skip
+    async def webhook_responses(request: Request) -> JSONResponse:
+        """Responses as ``POST /v1/responses`` takes them, signed (Standard Webhooks)."""
+        from pydantic import TypeAdapter
+        from pydantic import ValidationError as ShapeError
+
+        payload = await signed(request)
+        try:
+            body = TypeAdapter(Responses).validate_python(payload)
+        except ShapeError as exc:
+            return JSONResponse({"detail": json.loads(exc.json())}, status_code=422)
+        items = [body] if isinstance(body, ResponseIn) else body
+        rows = [r.model_dump(exclude_none=True) for r in items]
+        return await webhook_intake(
+            rows, isinstance(body, ResponseIn), webhook_idem(request, "generic")
+        )
+
+    @app.post("/v1/webhooks/formbricks", tags=["webhooks"], responses=unsigned)
+    async def webhook_formbricks(
+        request: Request,
+        score: Annotated[str, Query(max_length=200, description="question id of the score")],
+        metric: Literal["nps", "csat", "ces"] = "nps",
+        comment: Annotated[str | None, Query(max_length=200)] = None,
+    ) -> JSONResponse:
+        """A Formbricks webhook: the finished response is stored once; other events ignored."""
+        payload = await signed(request)
+        try:
+            row = formbricks_response(payload, score=score, metric=metric, comment=comment)
+        except ServiceError as exc:
+            return JSONResponse({"detail": str(exc)}, status_code=422)
+        if row is None:
+            return JSONResponse({"ignored": "not a finished response"}, status_code=200)
+        return await webhook_intake([row], True, webhook_idem(request, "formbricks"))
 
     # -- keys ------------------------------------------------------------------------------------
     @app.post("/v1/keys", status_code=201, response_model=KeyCreated, tags=["admin"],
