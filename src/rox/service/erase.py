@@ -10,8 +10,8 @@ the erased customer goes. The derived journey index is rebuilt afterwards (its a
 computed with the customer's events). The audit record (``rox_audit``) names the act, who did it
 and how many rows went from which table; it stores the SHA-256 of the customer id, never the id,
 so that the audit does not keep what it records the erasure of. DuckDB is checkpointed, so that
-the write-ahead log no longer holds the deleted rows (see docs/service.md for the file's freed
-blocks).
+the write-ahead log no longer holds the deleted rows; DuckDB may keep their bytes in freed blocks
+of the file until reused (measured; a copy of the database holds none: see docs/service.md).
 """
 
 from __future__ import annotations
