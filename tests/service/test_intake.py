@@ -157,3 +157,47 @@ def test_idempotency_survives_a_restart(tmp_path, response):
             answers.append(client.post("/v1/responses", json=body, headers=auth).json())
     assert answers[0] == answers[1]
     assert rows(path, "SELECT count(*) FROM responses") == [(1,)]
+
+
+def test_a_failed_commit_is_503_and_stores_nothing_then_the_service_goes_on(
+    service, response, monkeypatch
+):
+    from rox.errors import WorkspaceWriteError
+    from rox.ingest.batch import BatchWriter
+
+    real = BatchWriter.append
+    calls = []
+
+    def failing_once(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            raise WorkspaceWriteError("cannot write to workspace: No space left on device")
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(BatchWriter, "append", failing_once)
+    auth = service.auth("write")
+    failed = service.client.post("/v1/responses", json=response(1), headers=auth)
+    assert failed.status_code == 503
+    assert failed.headers["retry-after"] == "1"
+    assert "No space left" in failed.json()["detail"]
+    assert service.client.post("/v1/responses", json=response(1), headers=auth).status_code == 201
+    service.stop()
+    assert rows(service.path, "SELECT response_id FROM responses") == [("r1",)]
+
+
+def test_one_idempotency_key_sent_twice_at_once_is_stored_once(service, response):
+    auth = {**service.auth("write"), "Idempotency-Key": "together"}
+    body = {k: v for k, v in response(1).items() if k != "response_id"}
+    answers = []
+
+    def post() -> None:
+        answers.append(service.client.post("/v1/responses", json=body, headers=auth).json())
+
+    threads = [threading.Thread(target=post) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len({repr(a) for a in answers}) == 1
+    service.stop()
+    assert rows(service.path, "SELECT count(*) FROM responses") == [(1,)]

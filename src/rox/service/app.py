@@ -238,11 +238,12 @@ def create_app(config: ServiceConfig) -> FastAPI:
         except ServiceError as exc:
             raise HTTPException(401, str(exc)) from None
 
-    def webhook_idem(request: Request, source: str) -> Idempotent | None:
+    async def webhook_idem(request: Request, source: str) -> Idempotent | None:
         message = request.headers.get("webhook-id")
         if message is None:
             return None
-        return Idempotent(f"webhook:{source}", message, request.url.path, message)
+        digest = hashlib.sha256(await request.body()).hexdigest()
+        return Idempotent(f"webhook:{source}", message, request.url.path, digest)
 
     async def webhook_intake(
         rows: list[dict[str, Any]], single: bool, idem: Idempotent | None
@@ -277,7 +278,7 @@ def create_app(config: ServiceConfig) -> FastAPI:
         items = [body] if isinstance(body, ResponseIn) else body
         rows = [r.model_dump(exclude_none=True) for r in items]
         return await webhook_intake(
-            rows, isinstance(body, ResponseIn), webhook_idem(request, "generic")
+            rows, isinstance(body, ResponseIn), await webhook_idem(request, "generic")
         )
 
     @app.post("/v1/webhooks/formbricks", tags=["webhooks"], responses=unsigned)
@@ -295,7 +296,7 @@ def create_app(config: ServiceConfig) -> FastAPI:
             return JSONResponse({"detail": str(exc)}, status_code=422)
         if row is None:
             return JSONResponse({"ignored": "not a finished response"}, status_code=200)
-        return await webhook_intake([row], True, webhook_idem(request, "formbricks"))
+        return await webhook_intake([row], True, await webhook_idem(request, "formbricks"))
 
     # -- keys ------------------------------------------------------------------------------------
     @app.post("/v1/keys", status_code=201, response_model=KeyCreated, tags=["admin"],
