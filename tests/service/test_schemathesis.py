@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,25 +19,26 @@ import rox  # noqa: E402
 from rox.service import ServiceConfig, create_app  # noqa: E402
 from rox.service.keys import create_key  # noqa: E402
 
-_folder = Path(__import__("tempfile").mkdtemp(prefix="rox-schemathesis-"))
-_path = _folder / "w.duckdb"
-with rox.open(str(_path)) as _ws:
-    _TOKEN = create_key(_ws, "fuzz", ["admin"])[1]
-_APP = create_app(ServiceConfig(str(_path), client_rate=0, key_rate=0))
+# the app is made at collection (the schema is read from it); its workspace only when it starts
+_FOLDER = Path(tempfile.mkdtemp(prefix="rox-schemathesis-"))
+_APP = create_app(ServiceConfig(str(_FOLDER / "w.duckdb"), client_rate=0, key_rate=0))
 schema = schemathesis.openapi.from_asgi("/openapi.json", _APP)
 
 
 @pytest.fixture(scope="module")
 def client() -> Iterator[TestClient]:
-    with TestClient(_APP) as running:
+    with rox.open(str(_FOLDER / "w.duckdb")) as ws:
+        token = create_key(ws, "fuzz", ["admin"])[1]
+    with TestClient(_APP, headers={"Authorization": f"Bearer {token}"}) as running:
         yield running
+    shutil.rmtree(_FOLDER, ignore_errors=True)
 
 
 @pytest.mark.slow  # (10 operations x 25 requests: about 40 s here)
 @schema.parametrize()
 @settings(max_examples=25, suppress_health_check=list(HealthCheck), deadline=None)
 def test_no_generated_request_is_a_server_error(case, client):
-    kwargs = case.as_transport_kwargs(headers={"Authorization": f"Bearer {_TOKEN}"})
+    kwargs = case.as_transport_kwargs(headers=dict(client.headers))
     kwargs.pop("base_url", None)
     url = kwargs.pop("url")
     path = url.split("://", 1)[-1].split("/", 1)[-1]
