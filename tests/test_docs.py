@@ -170,6 +170,17 @@ def _value_concentration(ns: dict[str, Any]) -> None:
     assert 0.2 < result.top_share < 1 and 0 < result.gini < 1
 
 
+# -- service.md -----------------------------------------------------------------------------------
+@check("service.md", "kiosk = client.get(")
+def _service_intake(ns: dict[str, Any]) -> None:
+    assert ns["sent"].status_code == 201
+    assert ns["sent"].json()["stored"] == 2
+    (row,) = [r for r in ns["kiosk"] if r["channel"] == "kiosk"]
+    assert row["n"] == 2 and row["estimate"] == 0  # one promoter, one detractor
+    assert ns["refused"].status_code == 422
+    assert ns["refused"].json()["detail"][0]["msg"] == "outside the nps scale 0-10"
+
+
 # -- scale-out.md ---------------------------------------------------------------------------------
 @check("scale-out.md", 'rox.demo.build("spark://local[2]')
 def _scale_out_funnel(ns: dict[str, Any]) -> None:

@@ -17,7 +17,8 @@ know rox::
     ├── LoadCancelledError           (RuntimeError)  a load was interrupted; nothing written
     ├── MetricError                  (ValueError)  a metric was asked for with impossible settings
     ├── NotFittedError               (ValueError, AttributeError)  a model was used before fit()
-    └── ConvergenceError             (RuntimeError)  a model fit did not converge
+    ├── ConvergenceError             (RuntimeError)  a model fit did not converge
+    └── ServiceError                 (ValueError)    an unknown API key or scope (rox.service)
 
 The CLI maps each class to an exit code in one place (:data:`EXIT_CODES`).
 """
@@ -38,6 +39,7 @@ __all__ = [
     "RowProblem",
     "RoxError",
     "SchemaError",
+    "ServiceError",
     "SourceError",
     "TableNotFoundError",
     "ValidationError",
@@ -165,6 +167,10 @@ class ConvergenceError(RoxError, RuntimeError):
     """A model fit did not converge; the message lists what to try."""
 
 
+class ServiceError(RoxError, ValueError):
+    """The intake service was asked for something that cannot be (an unknown API key, scope...)."""
+
+
 #: Exit code of the ``rox`` command for each error class (most specific class wins).
 EXIT_CODES: dict[type[RoxError], int] = {
     RoxError: 1,
@@ -181,4 +187,5 @@ EXIT_CODES: dict[type[RoxError], int] = {
     MetricError: 10,
     NotFittedError: 11,
     ConvergenceError: 12,
+    ServiceError: 15,
 }

@@ -20,9 +20,12 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 __all__ = [
+    "API_KEYS_TABLE",
+    "AUDIT_TABLE",
     "DEFAULT_SCALES",
     "DERIVED",
     "DERIVED_TABLES",
+    "IDEMPOTENCY_TABLE",
     "JOURNEY_INDEX_TABLES",
     "LOADS_TABLE",
     "METRICS",
@@ -187,6 +190,11 @@ LOADS_TABLE = "rox_loads"
 REJECTS_TABLE = "rejects"
 SCALES_TABLE = "rox_scales"
 SETTINGS_TABLE = "rox_settings"
+#: The intake service's tables (:mod:`rox.service`): API keys (hashed), the answers kept for
+#: ``Idempotency-Key`` retries, and the audit trail of administrative acts (GDPR erasure).
+API_KEYS_TABLE = "rox_api_keys"
+IDEMPOTENCY_TABLE = "rox_idempotency"
+AUDIT_TABLE = "rox_audit"
 
 #: Columns (ibis type strings) of the bookkeeping tables.
 SYSTEM_TABLES: dict[str, dict[str, str]] = {
@@ -222,6 +230,31 @@ SYSTEM_TABLES: dict[str, dict[str, str]] = {
         "key": "string",
         "value": "string",
         "set_at": "timestamp('UTC')",
+    },
+    API_KEYS_TABLE: {
+        "key_id": "string",
+        "name": "string",
+        "scopes": "string",  # comma-separated: read, write, admin
+        "key_hash": "string",  # SHA-256 of the whole key, hex; the key itself is never stored
+        "created_at": "timestamp('UTC')",
+        "revoked_at": "timestamp('UTC')",
+    },
+    IDEMPOTENCY_TABLE: {
+        "principal": "string",  # the API key (key_id) that sent the request
+        "idempotency_key": "string",
+        "endpoint": "string",
+        "request_hash": "string",  # SHA-256 of the request body
+        "status": "int64",
+        "answer": "string",  # the JSON answered
+        "load_id": "int64",
+        "created_at": "timestamp('UTC')",
+    },
+    AUDIT_TABLE: {
+        "at": "timestamp('UTC')",
+        "actor": "string",  # the API key (key_id), or 'cli'
+        "action": "string",
+        "subject": "string",  # for an erasure: SHA-256 of the customer id, never the id
+        "detail": "string",  # JSON
     },
 }
 

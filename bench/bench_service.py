@@ -1,0 +1,217 @@
+"""Benchmark: sustained intake of ``rox serve`` against a bare FastAPI endpoint, same run.
+
+Two servers run in turn on 127.0.0.1, each one uvicorn process (uvloop, httptools):
+
+* ``rox``: ``rox serve`` on a fresh DuckDB workspace, limits off; each request posts one NPS
+  response (with a ``response_id``) to ``/v1/responses`` and is answered 201 only once its batch
+  is committed (group commit, one writer);
+* ``bare``: a FastAPI app whose ``POST /v1/responses`` validates the same body with the same
+  pydantic model (:class:`rox.service.models.ResponseIn`) and does nothing else.
+
+The load generator is this process: ``--concurrency`` keep-alive HTTP/1.1 connections (asyncio
+streams, requests pre-built), each sending its next request as soon as the last was answered,
+for ``--seconds`` seconds or ``--requests`` requests, whichever comes first, after a one-second
+warm-up. It reports requests/s (all answered 201), the latency median and p99, and for rox that
+the workspace holds exactly the responses acknowledged.
+
+Usage::
+
+    python bench/bench_service.py --seconds 15 --concurrency 64
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+BARE = """
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
+from rox.service.models import Responses
+
+app = FastAPI()
+
+
+@app.post("/v1/responses", status_code=201)
+async def post(body: Responses) -> JSONResponse:
+    return JSONResponse({"received": 1}, status_code=201)
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_up(port: int, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError("server did not start")
+
+
+def request_bytes(port: int, token: str | None, i: int, tag: str) -> bytes:
+    body = json.dumps(
+        {
+            "ts": "2026-05-01T10:00:00Z",
+            "metric": "nps",
+            "score": i % 11,
+            "response_id": f"{tag}-{i}",
+            "customer_id": f"c{i % 5000}",
+            "channel": "app",
+        }
+    ).encode()
+    auth = f"Authorization: Bearer {token}\r\n" if token else ""
+    head = (
+        f"POST /v1/responses HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n{auth}"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+    )
+    return head.encode() + body
+
+
+async def read_response(reader: asyncio.StreamReader) -> int:
+    head = await reader.readuntil(b"\r\n\r\n")
+    status = int(head.split(b" ", 2)[1])
+    length = 0
+    for line in head.split(b"\r\n"):
+        if line.lower().startswith(b"content-length:"):
+            length = int(line.split(b":", 1)[1])
+    await reader.readexactly(length)
+    return status
+
+
+async def load(
+    port: int, token: str | None, seconds: float, max_requests: int, concurrency: int, tag: str
+) -> tuple[int, float, list[float], int]:
+    counter = iter(range(10**9))
+    latencies: list[float] = []
+    failures = 0
+    warm_until = time.monotonic() + 1.0
+    start_box: list[float] = []
+    stop_at = warm_until + seconds
+    measured = 0
+
+    async def client() -> None:
+        nonlocal failures, measured
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        while time.monotonic() < stop_at and measured < max_requests:
+            i = next(counter)
+            t0 = time.monotonic()
+            writer.write(request_bytes(port, token, i, tag))
+            status = await read_response(reader)
+            t1 = time.monotonic()
+            if status != 201:
+                failures += 1
+            if t0 >= warm_until:
+                if not start_box:
+                    start_box.append(t0)
+                latencies.append(t1 - t0)
+                measured += 1
+        writer.close()
+
+    await asyncio.gather(*(client() for _ in range(concurrency)))
+    elapsed = time.monotonic() - start_box[0]
+    return measured, elapsed, latencies, failures
+
+
+def run_server(cmd: list[str], env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
+    proc = subprocess.Popen(cmd, env=env, cwd=ROOT)
+    wait_up(port, proc)
+    return proc
+
+
+def report(name: str, n: int, elapsed: float, lat: list[float], failures: int) -> float:
+    rate = n / elapsed
+    q = statistics.quantiles(lat, n=100)
+    print(
+        f"{name:5s} {n:7d} requests in {elapsed:5.1f} s: {rate:7.0f}/s, "
+        f"median {statistics.median(lat) * 1000:6.1f} ms, p99 {q[98] * 1000:6.1f} ms, "
+        f"failed {failures}"
+    )
+    return rate
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seconds", type=float, default=15)
+    parser.add_argument("--requests", type=int, default=100_000)
+    parser.add_argument("--concurrency", type=int, default=64)
+    args = parser.parse_args()
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    folder = Path(tempfile.mkdtemp(prefix="rox-bench-service-"))
+    (folder / "bare_app.py").write_text(BARE)
+    ws = folder / "intake.duckdb"
+    created = subprocess.run(
+        [sys.executable, "-m", "rox", "keys", "create", "bench", "-s", "write", "-w", str(ws)],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    token = created.stdout.strip()
+    rates = {}
+    # bare endpoint
+    port = free_port()
+    proc = run_server(
+        [sys.executable, "-m", "uvicorn", "bare_app:app", "--app-dir", str(folder),
+         "--port", str(port), "--log-level", "warning"],
+        env, port,
+    )  # fmt: skip
+    try:
+        n, el, lat, bad = asyncio.run(
+            load(port, None, args.seconds, args.requests, args.concurrency, "bare")
+        )
+    finally:
+        proc.terminate()
+        proc.wait()
+    rates["bare"] = report("bare", n, el, lat, bad)
+    # rox serve
+    port = free_port()
+    proc = run_server(
+        [sys.executable, "-m", "rox", "serve", "-w", str(ws), "--port", str(port),
+         "--client-rate", "0", "--key-rate", "0"],
+        env, port,
+    )  # fmt: skip
+    try:
+        n, el, lat, bad = asyncio.run(
+            load(port, token, args.seconds, args.requests, args.concurrency, "rox")
+        )
+    finally:
+        proc.terminate()
+        proc.wait()
+    rates["rox"] = report("rox", n, el, lat, bad)
+    import duckdb
+
+    con = duckdb.connect(str(ws), read_only=True)
+    stored, distinct = con.execute(
+        "SELECT count(*), count(DISTINCT response_id) FROM responses"
+    ).fetchone()
+    commits = con.execute("SELECT count(*) FROM rox_loads").fetchone()[0]
+    con.close()
+    print(
+        f"rox stored {stored} responses ({distinct} distinct) in {commits} commits "
+        f"({stored / max(commits, 1):.1f} per commit); "
+        f"ratio rox/bare {rates['rox'] / rates['bare']:.2f}"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,437 @@
+"""The FastAPI application: intake, API keys, admin reads, export and erasure.
+
+``create_app(config)`` builds it; ``rox serve`` runs it on uvicorn. Every route but ``/healthz``
+and the docs needs an API key (``Authorization: Bearer rox_...``) with the route's scope: 401
+without a valid key, 403 without the scope. See docs/service.md.
+"""
+
+# (no `from __future__ import annotations`: FastAPI reads the routes' annotations at runtime, and
+# the scope dependencies are local to create_app)
+import asyncio
+import contextlib
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Annotated, Any, Literal
+
+from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request
+from fastapi.responses import FileResponse, JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.background import BackgroundTask
+
+from rox.errors import MetricError, RoxError, ServiceError
+from rox.schema import METRICS, TABLES
+from rox.service.erase import erase_customer
+from rox.service.keys import ApiKey, create_key, key_hash, list_keys, revoke_key
+from rox.service.limits import BodyLimit, ClientRateLimit, RateLimiter, too_many
+from rox.service.models import (
+    EventIn,
+    Events,
+    IntakeAnswer,
+    KeyCreated,
+    KeyIn,
+    KeyOut,
+    ResponseIn,
+    Responses,
+)
+from rox.service.webhooks import formbricks_response, verified
+from rox.service.writer import IdempotencyConflict, Idempotent, RowsRefused, Writer
+
+if TYPE_CHECKING:
+    from rox.workspace import Workspace
+
+__all__ = ["ServiceConfig", "create_app"]
+
+
+@dataclass(frozen=True)
+class ServiceConfig:
+    """How the service runs (``rox serve`` options).
+
+    Attributes
+    ----------
+    workspace : str
+        The workspace URL or DuckDB file (the service is its one writer).
+    max_body : int
+        Largest request body, in bytes (413 above).
+    client_rate, client_burst : float
+        Requests per second, and at once, per client IP address (429 above; 0: no limit).
+    key_rate, key_burst : float
+        Requests per second, and at once, per API key (429 above; 0: no limit).
+    webhook_secret : str, optional
+        The ``whsec_`` secret inbound webhooks are signed with (Standard Webhooks); without it
+        the webhook routes answer 404.
+    switch_interval : float
+        The process's thread switch interval while the app runs (:func:`sys.setswitchinterval`),
+        in seconds: short, so that the writer thread is not kept waiting by the event loop.
+    """
+
+    workspace: str
+    max_body: int = 1_048_576
+    client_rate: float = 200.0
+    client_burst: float = 400.0
+    key_rate: float = 1000.0
+    key_burst: float = 2000.0
+    switch_interval: float = 0.0005
+    webhook_secret: str | None = None
+
+
+_bearer = HTTPBearer(
+    auto_error=False, description="an API key: `rox keys create NAME --scope write`"
+)
+Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        max_length=255,
+        description="any unique text per request: a retry with the same key returns the first "
+        "answer and stores nothing again; the same key with another body is 422",
+    ),
+]
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"description": "no API key, or an unknown or revoked one"},
+    403: {"description": "the key lacks the scope this route needs"},
+    413: {"description": "the body is over the size limit"},
+    429: {"description": "over the rate limit; see the Retry-After header"},
+}
+
+
+def create_app(config: ServiceConfig) -> FastAPI:
+    """Build the service for ``config`` (the workspace opens when the app starts)."""
+    state: dict[str, Any] = {}
+    key_limiter = RateLimiter(config.key_rate, config.key_burst)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        import sys
+
+        import rox
+
+        # The writer thread takes the GIL back after each DuckDB statement; with the default
+        # switch interval (5 ms) it waits up to that long each time while the event loop parses
+        # requests, which made a batch cost four times its work under load here.
+        sys.setswitchinterval(config.switch_interval)
+        writer = Writer(rox.open(config.workspace))
+        state["writer"] = writer
+        state["keys"] = {k.key_hash: k for k in await _run(writer, list_keys)}
+        try:
+            yield
+        finally:
+            await asyncio.to_thread(writer.stop)
+
+    app = FastAPI(
+        title="rox intake and admin API",
+        version="1",
+        description="Listens for responses and events, and serves metrics, exports and erasure. "
+        "See docs/service.md.",
+        lifespan=lifespan,
+    )
+
+    def writer() -> Writer:
+        w: Writer = state["writer"]
+        return w
+
+    def scoped(scope: str) -> Callable[[Credentials], ApiKey]:
+        def check(credentials: Credentials) -> ApiKey:
+            if credentials is None:
+                raise HTTPException(
+                    401, "an API key is needed: Authorization: Bearer rox_...", _challenge()
+                )
+            key: ApiKey | None = state["keys"].get(key_hash(credentials.credentials))
+            if key is None or key.revoked_at is not None:
+                raise HTTPException(401, "unknown or revoked API key", _challenge())
+            if not key.allows(scope):
+                raise HTTPException(403, f"this API key lacks the {scope!r} scope")
+            wait = key_limiter.wait(key.key_id)
+            if wait:
+                raise HTTPException(429, "too many requests with this API key", too_many(wait))
+            return key
+
+        return check
+
+    Read = Annotated[ApiKey, Depends(scoped("read"))]
+    Write = Annotated[ApiKey, Depends(scoped("write"))]
+    Admin = Annotated[ApiKey, Depends(scoped("admin"))]
+
+    async def intake(
+        table: str,
+        rows: list[dict[str, Any]],
+        single: bool,
+        request: Request,
+        key: ApiKey,
+        idempotency_key: str | None,
+    ) -> JSONResponse:
+        idem = None
+        if idempotency_key is not None:
+            digest = hashlib.sha256(await request.body()).hexdigest()
+            idem = Idempotent(key.key_id, idempotency_key, request.url.path, digest)
+        try:
+            answer = await asyncio.wrap_future(
+                writer().submit(table, rows, single=single, idem=idem)
+            )
+        except RowsRefused as exc:
+            return JSONResponse({"detail": exc.errors}, status_code=422)
+        except IdempotencyConflict as exc:
+            return JSONResponse(
+                {
+                    "detail": [
+                        {
+                            "loc": ["header", "idempotency-key"],
+                            "msg": str(exc),
+                            "type": "idempotency",
+                        }
+                    ]
+                },
+                status_code=422,
+            )
+        except RoxError as exc:  # the workspace refused the batch: nothing stored
+            return JSONResponse(
+                {"detail": f"not stored ({exc}); retry later"},
+                status_code=503,
+                headers={"Retry-After": "1"},
+            )
+        return JSONResponse(answer, status_code=201)
+
+    @app.post(
+        "/v1/responses",
+        status_code=201,
+        response_model=IntakeAnswer,
+        tags=["intake"],
+        responses=_ERRORS,
+        summary="Store one survey response or a batch (a JSON array)",
+    )
+    async def post_responses(
+        body: Responses, request: Request, key: Write, idempotency_key: IdempotencyKey = None
+    ) -> JSONResponse:
+        """Store responses; answered 201 only once they are committed to the workspace."""
+        items = [body] if isinstance(body, ResponseIn) else body
+        rows = [r.model_dump(exclude_none=True) for r in items]
+        single = isinstance(body, ResponseIn)
+        return await intake("responses", rows, single, request, key, idempotency_key)
+
+    @app.post(
+        "/v1/events",
+        status_code=201,
+        response_model=IntakeAnswer,
+        tags=["intake"],
+        responses=_ERRORS,
+        summary="Store one journey event or a batch (a JSON array)",
+    )
+    async def post_events(
+        body: Events, request: Request, key: Write, idempotency_key: IdempotencyKey = None
+    ) -> JSONResponse:
+        """Store events; answered 201 only once they are committed to the workspace."""
+        items = [body] if isinstance(body, EventIn) else body
+        rows = [e.model_dump(exclude_none=True) for e in items]
+        single = isinstance(body, EventIn)
+        return await intake("events", rows, single, request, key, idempotency_key)
+
+    # -- inbound webhooks (signed, no API key) ---------------------------------------------------
+    async def signed(request: Request) -> Any:
+        if config.webhook_secret is None:
+            raise HTTPException(404, "no webhook secret is configured (rox serve --webhook-secret)")
+        body = await request.body()
+        try:
+            return verified(config.webhook_secret, body, dict(request.headers))
+        except ServiceError as exc:
+            raise HTTPException(401, str(exc)) from None
+
+    async def webhook_idem(request: Request, source: str) -> Idempotent | None:
+        message = request.headers.get("webhook-id")
+        if message is None:
+            return None
+        digest = hashlib.sha256(await request.body()).hexdigest()
+        return Idempotent(f"webhook:{source}", message, request.url.path, digest)
+
+    async def webhook_intake(
+        rows: list[dict[str, Any]], single: bool, idem: Idempotent | None
+    ) -> JSONResponse:
+        try:
+            answer = await asyncio.wrap_future(
+                writer().submit("responses", rows, single=single, idem=idem)
+            )
+        except RowsRefused as exc:
+            return JSONResponse({"detail": exc.errors}, status_code=422)
+        except IdempotencyConflict as exc:
+            return JSONResponse({"detail": str(exc)}, status_code=422)
+        except RoxError as exc:
+            return JSONResponse({"detail": f"not stored ({exc}); retry later"}, status_code=503,
+                                headers={"Retry-After": "1"})  # fmt: skip
+        return JSONResponse(answer, status_code=201)
+
+    unsigned: dict[int | str, dict[str, Any]] = {401: {"description": "signature not verified"}}
+
+    @app.post("/v1/webhooks/responses", status_code=201, response_model=IntakeAnswer,
+              tags=["webhooks"], responses=unsigned)  # fmt: skip
+    async def webhook_responses(request: Request) -> JSONResponse:
+        """Responses as ``POST /v1/responses`` takes them, signed (Standard Webhooks)."""
+        from pydantic import TypeAdapter
+        from pydantic import ValidationError as ShapeError
+
+        payload = await signed(request)
+        try:
+            body = TypeAdapter(Responses).validate_python(payload)
+        except ShapeError as exc:
+            return JSONResponse({"detail": json.loads(exc.json())}, status_code=422)
+        items = [body] if isinstance(body, ResponseIn) else body
+        rows = [r.model_dump(exclude_none=True) for r in items]
+        return await webhook_intake(
+            rows, isinstance(body, ResponseIn), await webhook_idem(request, "generic")
+        )
+
+    @app.post("/v1/webhooks/formbricks", tags=["webhooks"], responses=unsigned)
+    async def webhook_formbricks(
+        request: Request,
+        score: Annotated[str, Query(max_length=200, description="question id of the score")],
+        metric: Literal["nps", "csat", "ces"] = "nps",
+        comment: Annotated[str | None, Query(max_length=200)] = None,
+    ) -> JSONResponse:
+        """A Formbricks webhook: the finished response is stored once; other events ignored."""
+        payload = await signed(request)
+        try:
+            row = formbricks_response(payload, score=score, metric=metric, comment=comment)
+        except ServiceError as exc:
+            return JSONResponse({"detail": str(exc)}, status_code=422)
+        if row is None:
+            return JSONResponse({"ignored": "not a finished response"}, status_code=200)
+        return await webhook_intake([row], True, await webhook_idem(request, "formbricks"))
+
+    # -- keys ------------------------------------------------------------------------------------
+    @app.post("/v1/keys", status_code=201, response_model=KeyCreated, tags=["admin"],
+              responses=_ERRORS)  # fmt: skip
+    async def post_key(body: KeyIn, key: Admin) -> dict[str, Any]:
+        """Create an API key; the key is in this answer only (stored as a hash)."""
+        made, text = await _run(writer(), lambda ws: create_key(ws, body.name, body.scopes))
+        state["keys"] = {**state["keys"], made.key_hash: made}
+        return {**made.public(), "key": text}
+
+    @app.get("/v1/keys", response_model=list[KeyOut], tags=["admin"], responses=_ERRORS)
+    async def get_keys(key: Admin) -> list[dict[str, Any]]:
+        """List the API keys (never the keys themselves)."""
+        return [k.public() for k in await _run(writer(), list_keys)]
+
+    @app.delete("/v1/keys/{key_id}", response_model=KeyOut, tags=["admin"],
+                responses={**_ERRORS, 404: {"description": "no such key"}})  # fmt: skip
+    async def delete_key(key_id: str, key: Admin) -> dict[str, Any]:
+        """Revoke an API key: it is refused from now on."""
+        try:
+            revoked: ApiKey = await _run(writer(), lambda ws: revoke_key(ws, key_id))
+        except ServiceError as exc:
+            raise HTTPException(404, str(exc)) from None
+        state["keys"] = {**state["keys"], revoked.key_hash: revoked}
+        return revoked.public()
+
+    # -- reads -----------------------------------------------------------------------------------
+    @app.get("/v1/metrics/{metric}", tags=["admin"], responses=_ERRORS)
+    async def get_metric(
+        metric: Literal["nps", "csat", "ces"],
+        key: Read,
+        by: Annotated[list[str] | None, Query(description="columns to group by")] = None,
+        period: Annotated[
+            Literal["day", "week", "month", "quarter", "year"] | None,
+            Query(description="time buckets"),
+        ] = None,
+        level: Annotated[float, Query(gt=0.5, lt=1)] = 0.95,
+    ) -> list[dict[str, Any]]:
+        """NPS, CSAT or CES with confidence intervals, by group and period (rox.experience)."""
+        from rox.experience import measure
+
+        assert metric in METRICS
+        try:
+            result = await _run(
+                writer(), lambda ws: measure(ws, metric, by=by or None, period=period, level=level)
+            )
+        except MetricError as exc:
+            raise HTTPException(422, str(exc)) from None
+        records: list[dict[str, Any]] = json.loads(
+            result.frame.to_json(orient="records", date_format="iso")
+        )
+        return records
+
+    @app.get("/v1/cases", tags=["admin"], responses=_ERRORS)
+    async def get_cases(
+        key: Read,
+        status: Annotated[str | None, Query(max_length=64)] = None,
+        limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
+    ) -> list[dict[str, Any]]:
+        """Cases of the ``cases`` table, newest first (optionally of one status)."""
+
+        def read(ws: "Workspace") -> Any:
+            t = ws.table("cases").drop("_key", "_load_id")
+            if status is not None:
+                t = t.filter(t.status == status)
+            return t.order_by(t.opened_at.desc()).limit(limit).execute()
+
+        frame = await _run(writer(), read)
+        records: list[dict[str, Any]] = json.loads(
+            frame.to_json(orient="records", date_format="iso")
+        )
+        return records
+
+    @app.get(
+        "/v1/export/{table}",
+        tags=["admin"],
+        responses={**_ERRORS, 200: {"content": {"text/csv": {}, "application/octet-stream": {}}}},
+        response_class=FileResponse,
+    )
+    async def export(
+        table: Literal["customers", "transactions", "events", "responses", "cases"],
+        key: Admin,
+        format: Literal["csv", "parquet"] = "csv",
+    ) -> FileResponse:
+        """A canonical table as CSV or Parquet (admin: it holds personal data)."""
+        assert table in TABLES
+        folder = tempfile.mkdtemp(prefix="rox-export-")
+        path = os.path.join(folder, f"{table}.{format}")
+
+        def write(ws: "Workspace") -> None:
+            t = ws.table(table).drop("_key", "_load_id")
+            if format == "csv":
+                t.to_csv(path)
+            else:
+                t.to_parquet(path)
+
+        await _run(writer(), write)
+        media = "text/csv" if format == "csv" else "application/octet-stream"
+        return FileResponse(
+            path,
+            media_type=media,
+            filename=os.path.basename(path),
+            background=BackgroundTask(_remove, path, folder),
+        )
+
+    @app.post("/v1/customers/{customer_id}/erase", tags=["admin"], responses=_ERRORS)
+    async def erase(customer_id: str, key: Admin) -> dict[str, Any]:
+        """GDPR erasure: every row of the customer deleted, every reference to them cleared."""
+        deleted, cleared = await _run(
+            writer(), lambda ws: erase_customer(ws, customer_id, actor=key.key_id)
+        )
+        return {"deleted": deleted, "cleared": cleared}
+
+    @app.get("/healthz", tags=["health"])
+    async def health() -> dict[str, Any]:
+        """Whether the service is up, and how many batches it committed."""
+        return {"status": "ok", "commits": writer().commits}
+
+    app.add_middleware(BodyLimit, limit=config.max_body)
+    app.add_middleware(
+        ClientRateLimit, limiter=RateLimiter(config.client_rate, config.client_burst)
+    )
+    return app
+
+
+async def _run(writer: Writer, fn: Callable[["Workspace"], Any]) -> Any:
+    """Run ``fn(workspace)`` on the writer's thread and wait for it."""
+    return await asyncio.wrap_future(writer.call(fn))
+
+
+def _challenge() -> dict[str, str]:
+    return {"WWW-Authenticate": "Bearer"}
+
+
+def _remove(path: str, folder: str) -> None:
+    with contextlib.suppress(OSError):
+        os.remove(path)
+        os.rmdir(folder)

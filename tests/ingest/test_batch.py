@@ -1,0 +1,76 @@
+"""``rox.ingest.batch``: the service's small batches obey the same rules as ``ingest``."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+import pytest
+
+import rox
+from rox.errors import ValidationError, WorkspaceError
+from rox.ingest.batch import BatchWriter
+
+ROWS = {
+    "ts": ["2026-05-01T10:00:00Z", "yesterday", "2026-05-01", "1850-01-01", "2026-05-02"],
+    "metric": ["nps", "nps", "CSAT", "ces", "nope"],
+    "score": [9.0, 5.0, 6.0, 3.0, 1.0],
+    "response_id": ["a", "b", "c", "d", "e"],
+}
+
+
+def test_the_problems_are_those_ingest_finds(tmp_path):
+    table = pa.table(ROWS)
+    with rox.open(str(tmp_path / "a.duckdb")) as ws:
+        with pytest.raises(ValidationError) as raised:
+            ws.ingest("responses", table)
+        expected = {(p.row, p.column, p.value, p.rule) for p in raised.value.problems}
+    with rox.open(str(tmp_path / "b.duckdb")) as ws:
+        result = BatchWriter(ws).append("responses", table)
+        got = {(p.row, p.column, p.value, p.rule) for p in result.problems}
+        assert ws.count("responses") == 0  # nothing written
+        assert ws.count("rox_loads") == 0
+    assert got == expected
+    assert {(r, c) for r, c, _, _ in got} == {(2, "ts"), (3, "score"), (4, "ts"), (5, "metric")}
+
+
+def test_a_valid_batch_is_one_load_and_repeats_are_skipped(tmp_path):
+    good = pa.table({k: v[:1] for k, v in ROWS.items()})
+    with rox.open(str(tmp_path / "c.duckdb")) as ws:
+        writer = BatchWriter(ws)
+        seen = []
+        first = writer.append("responses", good, also=lambda con, i, s: seen.append((i, s)))
+        assert (first.load_id, first.skipped, seen) == (1, frozenset(), [(1, frozenset())])
+        twice = pa.concat_tables([good, good])
+        again = writer.append("responses", twice)
+        assert again.skipped == frozenset({1, 2})
+        assert ws.count("responses") == 1
+        loads = ws.table("rox_loads").order_by("load_id").execute()
+        assert loads["rows_loaded"].tolist() == [1, 0]
+        assert loads["rows_skipped"].tolist() == [0, 2]
+        assert loads["source"].tolist() == ["service", "service"]
+        other = good.set_column(2, "score", pa.array([1.0]))
+        refused = writer.append("responses", other)
+        assert [(p.column, p.rule.split(";")[0]) for p in refused.problems] == [
+            ("response_id", "response_id already loaded with different values")
+        ]
+
+
+def test_what_also_writes_fails_with_the_batch(tmp_path):
+    good = pa.table({k: v[:1] for k, v in ROWS.items()})
+    with rox.open(str(tmp_path / "d.duckdb")) as ws:
+        writer = BatchWriter(ws)
+
+        def broken(con, load_id, skipped):
+            raise RuntimeError("disk on fire")
+
+        with pytest.raises(RuntimeError, match="disk on fire"):
+            writer.append("responses", good, also=broken)
+        assert ws.count("responses") == 0
+        assert ws.count("rox_loads") == 0
+        assert writer.append("responses", good).load_id == 1  # the number was not used
+
+
+def test_only_a_writable_duckdb_workspace(tmp_path):
+    path = tmp_path / "e.duckdb"
+    rox.open(str(path)).close()
+    with rox.open(str(path), read_only=True) as ws, pytest.raises(WorkspaceError):
+        BatchWriter(ws)
