@@ -540,3 +540,36 @@ def test_metric_case_and_time_zones_by_hand(ws):
     ws.ingest("responses", written, mapping=mapping)  # the offset written wins over the zone
     ts = ws.table("responses").filter(lambda t: t.metric == "csat").execute()["ts"]
     assert ts.tolist() == [pd.Timestamp("2024-05-01 08:30", tz="UTC")]
+
+
+def test_a_timestamp_format_is_used_in_utc_too(ws):
+    """A format is read with the format when the zone is UTC, the default (not cast as ISO)."""
+    frame = pd.DataFrame({"ts": ["03/04/2025 10:00"], "metric": ["nps"], "score": [9]})
+    ws.ingest("responses", frame, mapping={"timestamps": {"format": "%d/%m/%Y %H:%M"}})
+    got = ws.table("responses").execute()["ts"].tolist()
+    assert got == [pd.Timestamp("2025-04-03 10:00", tz="UTC")]  # the 3rd of April, not March 4th
+
+
+@pytest.mark.parametrize(
+    ("mapping", "clash"),
+    [
+        # the mapping reads `who` as customer_id: the source's own customer_id column is left over
+        ({"columns": {"who": "customer_id"}}, "customer_id"),
+        # a constant channel: the source's channel column is left over
+        ({"constants": {"channel": "web"}}, "channel"),
+    ],
+)
+def test_a_left_over_column_named_like_a_canonical_one_is_refused(ws, mapping, clash):
+    frame = pd.DataFrame(
+        {"ts": ["2025-01-01"], "metric": ["nps"], "score": [9], "who": ["a"],
+         "customer_id": ["b"], "channel": ["app"]}  # fmt: skip
+    )
+    with pytest.raises(MappingError, match=rf"column '{clash}' clashes with a column rox writes"):
+        ws.ingest("responses", frame, mapping=mapping)
+    assert ws.table("responses").count().execute() == 0
+
+
+def test_a_source_column_named_like_a_column_rox_keeps_is_refused(ws):
+    frame = pd.DataFrame({"ts": ["2025-01-01"], "metric": ["nps"], "score": [9], "_load_id": [7]})
+    with pytest.raises(MappingError, match=r"column '_load_id' clashes with a column rox writes"):
+        ws.ingest("responses", frame)
