@@ -157,6 +157,7 @@ def test_the_journey_index_is_kept_by_loads(backend, request, tmp_path, workspac
         assert not rox.journey.prepare(again).indexed
 
 
+@pytest.mark.spark
 def test_spark_lake_is_parquet_partitioned_by_day(spark_session, tmp_path):
     with rox.open(f"spark://local[2]?lake={tmp_path / 'lake'}") as ws:
         ws.ingest("responses", _responses())

@@ -540,3 +540,59 @@ def test_metric_case_and_time_zones_by_hand(ws):
     ws.ingest("responses", written, mapping=mapping)  # the offset written wins over the zone
     ts = ws.table("responses").filter(lambda t: t.metric == "csat").execute()["ts"]
     assert ts.tolist() == [pd.Timestamp("2024-05-01 08:30", tz="UTC")]
+
+
+def test_a_timestamp_format_is_used_in_utc_too(ws):
+    """A format is read with the format when the zone is UTC, the default (not cast as ISO)."""
+    frame = pd.DataFrame({"ts": ["03/04/2025 10:00"], "metric": ["nps"], "score": [9]})
+    ws.ingest("responses", frame, mapping={"timestamps": {"format": "%d/%m/%Y %H:%M"}})
+    got = ws.table("responses").execute()["ts"].tolist()
+    assert got == [pd.Timestamp("2025-04-03 10:00", tz="UTC")]  # the 3rd of April, not March 4th
+
+
+@pytest.mark.parametrize(
+    ("mapping", "clash"),
+    [
+        # the mapping reads `who` as customer_id: the source's own customer_id column is left over
+        ({"columns": {"who": "customer_id"}}, "customer_id"),
+        # a constant channel: the source's channel column is left over
+        ({"constants": {"channel": "web"}}, "channel"),
+    ],
+)
+def test_a_left_over_column_named_like_a_canonical_one_is_refused(ws, mapping, clash):
+    frame = pd.DataFrame(
+        {"ts": ["2025-01-01"], "metric": ["nps"], "score": [9], "who": ["a"],
+         "customer_id": ["b"], "channel": ["app"]}  # fmt: skip
+    )
+    with pytest.raises(MappingError, match=rf"column '{clash}' clashes with a column rox writes"):
+        ws.ingest("responses", frame, mapping=mapping)
+    assert ws.table("responses").count().execute() == 0
+
+
+def test_a_source_column_named_like_a_column_rox_keeps_is_refused(ws):
+    frame = pd.DataFrame({"ts": ["2025-01-01"], "metric": ["nps"], "score": [9], "_load_id": [7]})
+    with pytest.raises(MappingError, match=r"column '_load_id' clashes with a column rox writes"):
+        ws.ingest("responses", frame)
+
+
+def test_a_natural_key_counts_where_some_rows_lack_it(ws):
+    """Rows with a response_id are keyed by it even when other rows of the source have none (the
+    content key is then computed for those rows only): a changed row under a loaded id is
+    refused, a row without an id loaded again is skipped."""
+    first = _responses().assign(response_id=["r1", None, None])
+    ws.ingest("responses", first)
+    changed = first.assign(score=[5, first["score"][1], first["score"][2]])  # r1 was 10
+    with pytest.raises(ValidationError, match="already loaded with different values"):
+        ws.ingest("responses", changed)
+    assert ws.ingest("responses", first).rows_skipped == 3
+
+
+def test_events_have_no_natural_key_and_are_keyed_by_content(ws):
+    """Events carry no identifier: each row is keyed by its content and occurrence, so two
+    identical events are two rows, and the same file loaded again adds nothing."""
+    events = pd.DataFrame(
+        {"customer_id": ["c1", "c1", "c2"], "ts": ["2024-01-01 10:00"] * 3, "step": ["visit"] * 3}
+    )
+    assert ws.ingest("events", events).rows_loaded == 3
+    assert ws.ingest("events", events).rows_skipped == 3
+    assert ws.table("events").count().execute() == 3

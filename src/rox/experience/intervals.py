@@ -81,7 +81,8 @@ def nps_adjusted_wald(
 
     The shares are adjusted as ``(n p + 3/4) / (n + 3)`` and ``(n d + 3/4) / (n + 3)``, the
     variance is that of the adjusted NPS with ``n + 3`` responses, and the interval is clipped to
-    [-1, 1]. Defined for every n >= 0 (at n = 0 it is the whole range).
+    [-1, 1]. Defined for every n >= 0: at n = 0 only the pseudo-responses count, so it is
+    centred on 0 with half-width z sqrt(0.5 / 3) (-0.80 to 0.80 at 95%), not the whole range.
     """
     p_, d_, n_ = float_arrays(p, d, n)
     p_ = np.where(n_ > 0, p_, 0.0)

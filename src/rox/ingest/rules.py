@@ -274,7 +274,7 @@ class LoadPlan:
 
     def _parse_timestamp(self, value: str, raw: str, src_type: str) -> str:
         tz = literal(self.mapping.timezone)
-        if src_type.startswith("TIMESTAMP WITH TIME ZONE") or src_type == "TIMESTAMPTZ":
+        if src_type.startswith("TIMESTAMP WITH TIME ZONE"):  # (DuckDB names TIMESTAMPTZ so)
             return value
         if src_type in _NAIVE_TIMES:
             return f"timezone({tz}, CAST({value} AS TIMESTAMP))"
