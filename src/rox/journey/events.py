@@ -1,7 +1,11 @@
 """Journeys: each customer's events split into journeys, cleaned and ordered, in the engine.
 
 A journey is, unless split otherwise, the events sharing a ``journey`` value (or, where that is
-empty, a customer's whole history), in time order — as a case is in process mining. Other splits:
+empty, a customer's whole history), in time order — as a case is in process mining. Events of a
+journey that share a timestamp keep the order in which they were recorded (the ``_seq`` column
+ingestion writes: their row in the source, or the source's own order column, then the order of
+the loads; see :mod:`rox.schema`): every journey analysis orders by ``(ts, _seq)``
+(:func:`recorded_order`). Other splits:
 by an inactivity ``gap`` (a new journey starts after that long without an event), or from a
 ``start`` step to an ``end`` step. Cleaning rules: ``merge`` steps by regular expression,
 ``exclude`` steps, ``collapse`` immediate repeats of a step.
@@ -9,7 +13,8 @@ by an inactivity ``gap`` (a new journey starts after that long without an event)
 :meth:`JourneyQuery.events` returns the Ibis table every journey analysis starts from:
 ``journey_id, customer_id, ts, epoch_s`` (``ts`` in seconds since 1970, for durations),
 ``step, channel, seq`` (0-based position in the journey), ``next_step``, ``next_ts``,
-``next_epoch_s``, ``next_channel``, ``n_events`` (length of the journey) and ``is_last``.
+``next_epoch_s``, ``next_channel``, ``n_events`` (length of the journey), ``tied`` (whether the
+event shares its timestamp with another event of its journey) and ``is_last``.
 
 Every analysis computes (and orders) these events itself; to run several analyses on the same
 journeys, :func:`prepare` them once and pass the :class:`Journeys` instead of the workspace: the
@@ -32,7 +37,7 @@ import pandas as pd
 
 from rox._time import utc_timestamp
 from rox.errors import MetricError
-from rox.schema import JOURNEY_INDEX_TABLES, LOADS_TABLE
+from rox.schema import JOURNEY_INDEX_TABLES, LOAD_COLUMN, LOADS_TABLE, SEQ_COLUMN
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir
@@ -44,6 +49,7 @@ __all__ = [
     "JourneyIndexWarning",
     "JourneyQuery",
     "Journeys",
+    "TimeTies",
     "events_state",
     "index_info",
     "index_record",
@@ -52,7 +58,23 @@ __all__ = [
     "journey_summary",
     "journeys_of",
     "prepare",
+    "recorded_order",
+    "time_ties",
 ]
+
+
+def recorded_order(e: ir.Table) -> list[ir.Column]:
+    """The order of a journey's events: time, then the order in which they were recorded.
+
+    ``e`` is the events table (or an expression keeping its columns). Events sharing a timestamp
+    follow their recorded order (``_seq``): their row in the source (or the source's own order
+    column), then the order of the loads. A workspace created before rox recorded that order
+    (#21) has no ``_seq`` until its next load of events adds it: ties then follow the loads,
+    then the step's name (:func:`time_ties` says so).
+    """
+    if SEQ_COLUMN in e.columns:
+        return [e.ts, e[SEQ_COLUMN]]
+    return [e.ts, e[LOAD_COLUMN], e.step]
 
 
 def _ts(value: Any, name: str) -> datetime | None:
@@ -117,6 +139,9 @@ class JourneyQuery:
                 "collapse": bool(self.collapse),
                 "since": since.isoformat() if since else None,
                 "until": until.isoformat() if until else None,
+                # how the events of a journey are ordered: an index built before ties followed
+                # the recorded order (#21) has no such entry, matches no query, and is rebuilt
+                "order": "ts,_seq",
             },
             sort_keys=True,
         )
@@ -125,6 +150,7 @@ class JourneyQuery:
     def from_key(cls, key: str) -> JourneyQuery:
         """The query :meth:`key` describes."""
         d = json.loads(key)
+        d.pop("order", None)
         gap = d.pop("gap_seconds")
         if "goal" in d:  # a key stored before the cut-off step was renamed ``end`` (#14)
             d["end"] = d.pop("goal")
@@ -152,7 +178,7 @@ class JourneyQuery:
             e = e.filter(e.journey.contains(self.journey))
         e = self._with_journey_id(e)
         if self.collapse:
-            by_journey = ibis.window(group_by=e.journey_id, order_by=[e.ts, e.step])
+            by_journey = ibis.window(group_by=e.journey_id, order_by=recorded_order(e))
             e = e.mutate(_prev=e.step.lag().over(by_journey))
             e = e.filter(e._prev.isnull() | (e._prev != e.step)).drop("_prev")
         if self.start is not None or self.end is not None:
@@ -162,7 +188,7 @@ class JourneyQuery:
         e = e.mutate(epoch_s=ws.engine.epoch_seconds(e.ts))
         # one window specification for all (its frame is the whole journey): engines then order
         # each journey once (a separate unordered window for the length cost DuckDB a 15% more)
-        w = ibis.window(group_by=e.journey_id, order_by=[e.ts, e.step])
+        w = ibis.window(group_by=e.journey_id, order_by=recorded_order(e))
         e = e.select(
             journey_id=e.journey_id,
             customer_id=e.customer_id,
@@ -176,14 +202,19 @@ class JourneyQuery:
             next_epoch_s=e.epoch_s.lead().over(w),
             next_channel=e.channel.lead().over(w),
             n_events=e.count().over(w),
+            prev_ts=e.ts.lag().over(w),
         )
-        return e.mutate(is_last=e.next_step.isnull())
+        return e.mutate(
+            is_last=e.next_step.isnull(),
+            # (a comparison with the missing neighbour of a first or last event is null)
+            tied=(e.ts == e.next_ts).fill_null(False) | (e.ts == e.prev_ts).fill_null(False),
+        ).drop("prev_ts")
 
     def _with_journey_id(self, e: ir.Table) -> ir.Table:
         if self.gap is None:
             return e.mutate(journey_id=e.journey.fill_null(e.customer_id))
         seconds = self._gap_seconds()
-        by_customer = ibis.window(group_by=e.customer_id, order_by=[e.ts, e.step])
+        by_customer = ibis.window(group_by=e.customer_id, order_by=recorded_order(e))
         prev = e.ts.lag().over(by_customer)
         e = e.mutate(
             _new=ibis.ifelse(
@@ -191,7 +222,7 @@ class JourneyQuery:
             )
         )
         # number the journeys of a customer: a running count of journey starts
-        running = ibis.window(group_by=e.customer_id, order_by=[e.ts, e.step], rows=(None, 0))
+        running = ibis.window(group_by=e.customer_id, order_by=recorded_order(e), rows=(None, 0))
         e = e.mutate(_number=e._new.sum().over(running))
         return e.mutate(journey_id=e.customer_id.concat("#", e._number.cast("string"))).drop(
             "_new", "_number"
@@ -208,14 +239,17 @@ class JourneyQuery:
         return seconds
 
     def _trim(self, e: ir.Table) -> ir.Table:
-        whole = ibis.window(group_by=e.journey_id)
+        # by position in the journey, not by time: an event tied in time with the start (or the
+        # end) is kept only if it was recorded after it (before it)
+        ordered = ibis.window(group_by=e.journey_id, order_by=recorded_order(e))
+        e = e.mutate(_pos=ibis.row_number().over(ordered))
         if self.start is not None:
-            start_ts = e.ts.min(where=e.step == self.start).over(whole)
-            e = e.mutate(_start=start_ts).filter(lambda t: t._start.notnull() & (t.ts >= t._start))
+            start = e._pos.min(where=e.step == self.start).over(ibis.window(group_by=e.journey_id))
+            e = e.mutate(_start=start).filter(lambda t: t._start.notnull() & (t._pos >= t._start))
         if self.end is not None:
-            end_ts = e.ts.min(where=e.step == self.end).over(ibis.window(group_by=e.journey_id))
-            e = e.mutate(_end=end_ts).filter(lambda t: t._end.isnull() | (t.ts <= t._end))
-        return e.drop(*[c for c in ("_start", "_end") if c in e.columns])
+            end = e._pos.min(where=e.step == self.end).over(ibis.window(group_by=e.journey_id))
+            e = e.mutate(_end=end).filter(lambda t: t._end.isnull() | (t._pos <= t._end))
+        return e.drop(*[c for c in ("_pos", "_start", "_end") if c in e.columns])
 
 
 def journey_summary(events: ir.Table) -> ir.Table:
@@ -236,6 +270,62 @@ def journey_summary(events: ir.Table) -> ir.Table:
         k1=(tagged % 1_000_000_007).sum(),
         k2=(tagged % 998_244_353).sum(),
     )
+
+
+@dataclass(frozen=True)
+class TimeTies:
+    """How many events share their timestamp with another event of their journey.
+
+    Such events are ordered by the order in which they were recorded (:func:`recorded_order`).
+
+    Attributes
+    ----------
+    events : int
+        Events of the journeys.
+    tied : int
+        Those sharing their timestamp with at least one other event of the same journey.
+    recorded : bool
+        Whether the workspace records the order of its events (False: a workspace from before
+        #21, whose next load of events records it).
+    """
+
+    events: int
+    tied: int
+    recorded: bool = True
+
+    @property
+    def share(self) -> float:
+        """``tied / events`` (0 without events)."""
+        return self.tied / self.events if self.events else 0.0
+
+    def __str__(self) -> str:
+        if not self.tied:
+            return "no two events of a journey share a timestamp"
+        rule = (
+            "ties follow the recorded order"
+            if self.recorded
+            else "this workspace predates the recorded order: ties follow the loads, then the "
+            "step's name, until the next load of events records it"
+        )
+        return (
+            f"{self.share:.1%} of events ({self.tied:,} of {self.events:,}) share their "
+            f"timestamp with another event of their journey; {rule}"
+        )
+
+
+def time_ties(ws: Workspace) -> TimeTies:
+    """The events tied in time within their journey (by the ``journey`` column, else customer).
+
+    A data-quality note for ``rox info``: one aggregation of the events, without ordering them.
+    Journey maps report the same for the journeys they draw (:attr:`JourneyMap.ties`).
+    """
+    e = ws.table("events")
+    e = e.mutate(journey_id=e.journey.fill_null(e.customer_id))
+    groups = e.group_by(["journey_id", "ts"]).aggregate(n=e.count())
+    row = groups.aggregate(
+        events=groups.n.sum().fill_null(0), tied=groups.n.sum(where=groups.n > 1).fill_null(0)
+    ).to_pyarrow().to_pylist()[0]
+    return TimeTies(int(row["events"]), int(row["tied"]), recorded=SEQ_COLUMN in e.columns)
 
 
 @dataclass(eq=False)
