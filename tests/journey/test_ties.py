@@ -208,6 +208,7 @@ _events = st.lists(
 )
 
 
+@pytest.mark.slow  # two loads and four analyses per example: ~0.7 s each
 @settings(max_examples=40, deadline=None)
 @given(rows=_events)
 def test_a_tied_log_maps_as_its_untied_twin(rows):
