@@ -98,16 +98,19 @@ def run_rox(ws: Any) -> dict[str, Any]:
 def agreement(mine: dict[str, Any], peer: dict[str, Any]) -> dict[str, int]:
     """Assert exact equality of transitions, starts, ends and every variant's count."""
     edges = mine["map"].frame
-    ours = {(s, t): int(n) for s, t, n in zip(edges.source, edges.target, edges.transitions)}
+    ours = {
+        (s, t): int(n)
+        for s, t, n in zip(edges.source, edges.target, edges.transitions, strict=True)
+    }
     theirs = {k: int(v) for k, v in peer["dfg"].items()}
     assert ours == theirs, _diff("transitions", ours, theirs)
     for name in ("starts", "ends"):
         frame = getattr(mine["map"], name)
-        got = {s: int(n) for s, n in zip(frame.step, frame.journeys)}
+        got = {s: int(n) for s, n in zip(frame.step, frame.journeys, strict=True)}
         want = {k: int(v) for k, v in peer[name].items()}
         assert got == want, _diff(name, got, want)
     v = mine["variants"].frame
-    ours_v = {tuple(p.split(SEP)): int(n) for p, n in zip(v.path, v.journeys)}
+    ours_v = {tuple(p.split(SEP)): int(n) for p, n in zip(v.path, v.journeys, strict=True)}
     theirs_v = {tuple(k): _count(c) for k, c in peer["variants"].items()}
     assert ours_v == theirs_v, _diff("variants", ours_v, theirs_v)
     return {"transitions": len(ours), "variants": len(ours_v), "journeys": sum(ours_v.values())}
@@ -147,6 +150,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     import pm4py
+
     import rox
 
     folder = Path(tempfile.mkdtemp(prefix="rox-real-log-"))

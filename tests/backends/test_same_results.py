@@ -254,7 +254,7 @@ def test_a_log_tied_in_time_orders_alike_everywhere(other, tmp_path, request, wo
         assert seq["step"].tolist() == [*TIED_FIRST.step, *TIED_SECOND.step]
         assert sorted(journey.variants(ws, top=None).frame["path"]) == TIED_PATHS
         for analysis in (
-            lambda w: journey.journey_map(w),
+            journey.journey_map,
             lambda w: journey.paths(w, "browse", depth=2),
             lambda w: journey.funnel(w, ["zoom", "browse"]),
             lambda w: journey.journey_map(w, start="login", end="pay"),

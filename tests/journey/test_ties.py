@@ -6,6 +6,8 @@ order of its rows (then of its loads), never from rox's output.
 
 from __future__ import annotations
 
+import itertools
+
 import pandas as pd
 import pytest
 from hypothesis import given, settings
@@ -45,7 +47,7 @@ PATH_B = ["land", "zoom", "browse", "pay", "exit"]
 
 
 def _pairs(path: list[str]) -> list[tuple[str, str]]:
-    return list(zip(path[:-1], path[1:], strict=True))
+    return list(itertools.pairwise(path))
 
 
 def _transitions(m: journey.JourneyMap) -> dict[tuple[str, str], int]:
@@ -69,7 +71,7 @@ def test_ingestion_numbers_rows_in_the_order_recorded(tied):
 
 
 def test_map_follows_the_recorded_order(tied):
-    want = {pair: 1 for pair in _pairs(PATH_A) + _pairs(PATH_B)}
+    want = dict.fromkeys(_pairs(PATH_A) + _pairs(PATH_B), 1)
     m = journey.journey_map(tied)
     assert _transitions(m) == want
     assert dict(zip(m.starts.step, m.starts.journeys, strict=True)) == {"visit": 1, "land": 1}
@@ -100,7 +102,7 @@ def test_every_analysis_uses_the_same_order(tied):
 def test_start_end_and_gap_cut_by_position_not_time(tied):
     # login's tie-mate visit was recorded before it: dropped; confirm after pay: dropped
     cut = journey.journey_map(tied, start="login", end="pay")
-    assert _transitions(cut) == {pair: 1 for pair in _pairs(PATH_A[1:6])}
+    assert _transitions(cut) == dict.fromkeys(_pairs(PATH_A[1:6]), 1)
     # a one-hour gap never passes within a tie: each tie is a journey of its own
     split = journey.journey_map(tied, gap="30min")
     assert _transitions(split) == {
@@ -135,7 +137,7 @@ def test_the_index_follows_the_recorded_order(tied):
 def test_sources_of_one_load_follow_each_other():
     ws = rox.open("duckdb://:memory:")
     ws.ingest("events", [FIRST, SECOND])
-    want = {pair: 1 for pair in _pairs(PATH_A) + _pairs(PATH_B)}
+    want = dict.fromkeys(_pairs(PATH_A) + _pairs(PATH_B), 1)
     assert _transitions(journey.journey_map(ws)) == want
 
 
@@ -185,9 +187,9 @@ def test_a_workspace_from_before_21_gets_its_order_on_the_next_load(tmp_path):
     e = ws.table("events").order_by("_seq").execute()
     assert e["step"].tolist() == [*FIRST["step"], *SECOND["step"]]
     assert time_ties(ws).recorded
-    assert _transitions(journey.journey_map(ws)) == {
-        pair: 1 for pair in _pairs(PATH_A) + _pairs(PATH_B)
-    }
+    assert _transitions(journey.journey_map(ws)) == dict.fromkeys(
+        _pairs(PATH_A) + _pairs(PATH_B), 1
+    )
 
 
 def test_time_ties_by_hand(tied):
@@ -218,10 +220,8 @@ def test_a_tied_log_maps_as_its_untied_twin(rows):
     frame = pd.DataFrame(rows, columns=["customer_id", "tick", "step"])
     frame["ts"] = base + pd.to_timedelta(frame["tick"], unit="h")
     twin = frame.copy()
-    twin["rank"] = (
-        frame.reset_index().sort_values(["customer_id", "tick", "index"]).groupby("customer_id")
-        .cumcount().sort_index()  # fmt: skip
-    )
+    in_order = frame.reset_index().sort_values(["customer_id", "tick", "index"])
+    twin["rank"] = in_order.groupby("customer_id").cumcount().sort_index()
     twin["ts"] = base + pd.to_timedelta(twin["rank"], unit="s")
     got = []
     for log in (frame, twin):
@@ -229,7 +229,9 @@ def test_a_tied_log_maps_as_its_untied_twin(rows):
         ws.ingest("events", log[["customer_id", "ts", "step"]])
         m = journey.journey_map(ws)
         v = journey.variants(ws, top=None).frame
-        got.append((_transitions(m), m.starts, m.ends, sorted(zip(v.path, v.journeys))))
+        got.append(
+            (_transitions(m), m.starts, m.ends, sorted(zip(v.path, v.journeys, strict=True)))
+        )
     assert got[0][0] == got[1][0]
     assert got[0][1].equals(got[1][1]) and got[0][2].equals(got[1][2])
     assert got[0][3] == got[1][3]

@@ -550,9 +550,7 @@ def _stage(
 
     # the recorded order continues the workspace's (a workspace older than #21 has none)
     seq_base = (
-        int(ws.table(table)[SEQ_COLUMN].max().fill_null(0).execute())
-        if SEQ_COLUMN in target
-        else 0
+        int(ws.table(table)[SEQ_COLUMN].max().fill_null(0).execute()) if SEQ_COLUMN in target else 0
     )
     rows, problems = _load(stage, replace(job, seq_base=seq_base), existing, notes=notes)
     loaded = stage.table(table).schema()
@@ -744,9 +742,7 @@ def _recorded_order(
     the table, whichever is higher): by their row in the source, or, when the mapping names an
     ``order`` column, by that column (empty values last), then by row.
     """
-    (top,) = con.execute(
-        f"SELECT coalesce(max({SEQ_COLUMN}), 0) FROM {ident(table)}"
-    ).fetchone()
+    (top,) = con.execute(f"SELECT coalesce(max({SEQ_COLUMN}), 0) FROM {ident(table)}").fetchone()
     base = max(int(top), seq_base)
     if mapping.order is None:
         return f"({base} + t.{ROW_COLUMN})", ""

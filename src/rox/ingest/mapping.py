@@ -33,8 +33,8 @@ recorded its rows: each row's recorded order (the ``_seq`` column, which orders 
 timestamp in a journey) then follows that column, and the row's place in the file only where it
 ties or is empty. Without it, the recorded order is the rows' order in the file.
 
-Top-level keys (``ignore``, ``encoding``, ``order``) come before the first ``[section]``: TOML puts a key
-written after a section header inside that section.
+Top-level keys (``ignore``, ``encoding``, ``order``) come before the first ``[section]``: TOML
+puts a key written after a section header inside that section.
 """
 
 from __future__ import annotations
@@ -151,8 +151,7 @@ class ColumnMapping:
         order = data.get("order")
         if order is not None and (not isinstance(order, str) or not order.strip()):
             raise MappingError(
-                f"{origin}: order must name one source column (order = \"Event Seq\"), "
-                f"not {order!r}"
+                f'{origin}: order must name one source column (order = "Event Seq"), not {order!r}'
             )
         encoding = data.get("encoding")
         if encoding is not None:

@@ -322,9 +322,13 @@ def time_ties(ws: Workspace) -> TimeTies:
     e = ws.table("events")
     e = e.mutate(journey_id=e.journey.fill_null(e.customer_id))
     groups = e.group_by(["journey_id", "ts"]).aggregate(n=e.count())
-    row = groups.aggregate(
-        events=groups.n.sum().fill_null(0), tied=groups.n.sum(where=groups.n > 1).fill_null(0)
-    ).to_pyarrow().to_pylist()[0]
+    row = (
+        groups.aggregate(
+            events=groups.n.sum().fill_null(0), tied=groups.n.sum(where=groups.n > 1).fill_null(0)
+        )
+        .to_pyarrow()
+        .to_pylist()[0]
+    )
     return TimeTies(int(row["events"]), int(row["tied"]), recorded=SEQ_COLUMN in e.columns)
 
 

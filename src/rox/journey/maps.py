@@ -149,7 +149,7 @@ def edge_table(journeys: Journeys) -> ir.Table:
 
 
 def step_table(journeys: Journeys) -> ir.Table:
-    """Each step's ``events``, those ``tied`` in time, and the journeys ``starts``/``ends`` there."""
+    """Each step's ``events``, those ``tied`` in time, and the journeys starting/ending there."""
     e = journeys.events
     return e.group_by("step").aggregate(
         events=e.count(),

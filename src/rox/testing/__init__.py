@@ -43,7 +43,7 @@ def insert_rows(ws: Workspace, table: str, frame: pd.DataFrame) -> None:
 
     Missing canonical columns are filled with nulls; timestamps must be timezone-aware or are taken
     as UTC. Each row gets a unique ``_key``, ``_load_id`` 0 and a recorded order (``_seq``) that
-follows the frame's rows, after those already in the table. Use :meth:`Workspace.ingest` for
+    follows the frame's rows, after those already in the table. Use :meth:`Workspace.ingest` for
     real data.
     """
     spec = table_spec(table)
