@@ -17,6 +17,7 @@ import rox
 from rox import journey
 from rox.errors import MappingError
 from rox.journey.events import time_ties
+from rox.testing import run_cli
 
 T0, T1, T2 = "2024-03-01 09:00:00", "2024-03-01 10:00:00", "2024-03-01 11:00:00"
 
@@ -235,3 +236,16 @@ def test_a_tied_log_maps_as_its_untied_twin(rows):
     assert got[0][0] == got[1][0]
     assert got[0][1].equals(got[1][1]) and got[0][2].equals(got[1][2])
     assert got[0][3] == got[1][3]
+
+
+def test_rox_info_and_the_map_command_say_how_many_events_are_tied(tmp_path):
+    path = tmp_path / "tied.duckdb"
+    with rox.open(path) as ws:
+        ws.ingest("events", FIRST)
+        ws.ingest("events", SECOND)
+    note = "91.7% of events (11 of 12) share their timestamp with another event of their journey"
+    info = run_cli("info", workspace=path)
+    assert f"Events: {note}; ties follow the recorded order" in info.stdout
+    shown = run_cli("journey", "map", workspace=path)
+    assert f"Note: {note}" in shown.stdout
+    assert note not in run_cli("info", "-f", "json", workspace=path).stdout  # data only
