@@ -180,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
         med = {k: statistics.median(v) for k, v in times.items()}
         report = {
             "log": LOG.name,
-            "events": ties.events,
+            "events": ties.total,
             "tied_events": ties.tied,
             "tied_share": round(ties.share, 4),
             "agreement": agreed,

@@ -27,7 +27,7 @@ def info(workspace: WorkspaceOption = None, fmt: FormatOption = OutputFormat.tab
         settings = ws.settings()
         ties = time_ties(ws)
     emit(description.to_frame(), fmt, title=f"Workspace {description.url}")
-    if fmt is OutputFormat.table and ties.events:
+    if fmt is OutputFormat.table and ties.total:
         console.print(f"Events: {ties}", highlight=False, markup=False)
     if fmt is OutputFormat.table and settings:
         shown = ", ".join(f"{k} = {v}" for k, v in sorted(settings.items()))

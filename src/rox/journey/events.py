@@ -13,8 +13,7 @@ by an inactivity ``gap`` (a new journey starts after that long without an event)
 :meth:`JourneyQuery.events` returns the Ibis table every journey analysis starts from:
 ``journey_id, customer_id, ts, epoch_s`` (``ts`` in seconds since 1970, for durations),
 ``step, channel, seq`` (0-based position in the journey), ``next_step``, ``next_ts``,
-``next_epoch_s``, ``next_channel``, ``n_events`` (length of the journey), ``tied`` (whether the
-event shares its timestamp with another event of its journey) and ``is_last``.
+``next_epoch_s``, ``next_channel``, ``n_events`` (length of the journey) and ``is_last``.
 
 Every analysis computes (and orders) these events itself; to run several analyses on the same
 journeys, :func:`prepare` them once and pass the :class:`Journeys` instead of the workspace: the
@@ -202,13 +201,8 @@ class JourneyQuery:
             next_epoch_s=e.epoch_s.lead().over(w),
             next_channel=e.channel.lead().over(w),
             n_events=e.count().over(w),
-            prev_ts=e.ts.lag().over(w),
         )
-        return e.mutate(
-            is_last=e.next_step.isnull(),
-            # (a comparison with the missing neighbour of a first or last event is null)
-            tied=(e.ts == e.next_ts).fill_null(False) | (e.ts == e.prev_ts).fill_null(False),
-        ).drop("prev_ts")
+        return e.mutate(is_last=e.next_step.isnull())
 
     def _with_journey_id(self, e: ir.Table) -> ir.Table:
         if self.gap is None:
@@ -274,50 +268,57 @@ def journey_summary(events: ir.Table) -> ir.Table:
 
 @dataclass(frozen=True)
 class TimeTies:
-    """How many events share their timestamp with another event of their journey.
+    """Events of a journey that share a timestamp: a data-quality note.
 
     Such events are ordered by the order in which they were recorded (:func:`recorded_order`).
+    Counted over events (:func:`time_ties`: those sharing their timestamp with another event of
+    their journey) or over transitions (a journey map: those joining two events of the same
+    timestamp, which costs the map no extra pass over the events).
 
     Attributes
     ----------
-    events : int
-        Events of the journeys.
+    total : int
+        Events (or transitions) of the journeys.
     tied : int
-        Those sharing their timestamp with at least one other event of the same journey.
+        Those tied in time.
+    unit : {'events', 'transitions'}
     recorded : bool
         Whether the workspace records the order of its events (False: a workspace from before
         #21, whose next load of events records it).
     """
 
-    events: int
+    total: int
     tied: int
+    unit: str = "events"
     recorded: bool = True
 
     @property
     def share(self) -> float:
-        """``tied / events`` (0 without events)."""
-        return self.tied / self.events if self.events else 0.0
+        """``tied / total`` (0 when there is nothing)."""
+        return self.tied / self.total if self.total else 0.0
 
     def __str__(self) -> str:
         if not self.tied:
             return "no two events of a journey share a timestamp"
+        what = (
+            "share their timestamp with another event of their journey"
+            if self.unit == "events"
+            else "join two events with the same timestamp"
+        )
         rule = (
             "ties follow the recorded order"
             if self.recorded
             else "this workspace predates the recorded order: ties follow the loads, then the "
             "step's name, until the next load of events records it"
         )
-        return (
-            f"{self.share:.1%} of events ({self.tied:,} of {self.events:,}) share their "
-            f"timestamp with another event of their journey; {rule}"
-        )
+        return f"{self.share:.1%} of {self.unit} ({self.tied:,} of {self.total:,}) {what}; {rule}"
 
 
 def time_ties(ws: Workspace) -> TimeTies:
     """The events tied in time within their journey (by the ``journey`` column, else customer).
 
     A data-quality note for ``rox info``: one aggregation of the events, without ordering them.
-    Journey maps report the same for the journeys they draw (:attr:`JourneyMap.ties`).
+    Journey maps report the transitions tied in time (:attr:`JourneyMap.ties`).
     """
     e = ws.table("events")
     e = e.mutate(journey_id=e.journey.fill_null(e.customer_id))

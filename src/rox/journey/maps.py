@@ -56,8 +56,8 @@ class JourneyMap(Result):
     journeys, events : int
         Counted over all journeys (before any top-N filter).
     ties : TimeTies or None
-        The events sharing their timestamp with another event of their journey (ordered by the
-        order in which they were recorded): a data-quality note, also in ``str(map)``.
+        The transitions joining two events with the same timestamp (ordered by the order in
+        which they were recorded): a data-quality note, also in ``str(map)``.
     """
 
     starts: pd.DataFrame | None = None
@@ -121,15 +121,17 @@ def journey_map(
         edges = edges.head(top)
     cols = ["source", "target", "transitions", "customers", "share", "median_hours", "p90_hours"]
     tied = int(by_step["tied"].sum())
+    events = int(by_step["events"].sum())
     return JourneyMap(
         frame=edges[cols].reset_index(drop=True),
         starts=_by_journeys(starts),
         ends=_by_journeys(ends),
         journeys=int(by_step["starts"].sum()),  # each journey has one first event
-        events=int(by_step["events"].sum()),
+        events=events,
         ties=TimeTies(
-            int(by_step["events"].sum()),
+            events - int(by_step["starts"].sum()),  # every event but a journey's last moves on
             tied,
+            unit="transitions",
             recorded=not tied or SEQ_COLUMN in journeys.ws.table("events").columns,
         ),
     )
@@ -149,13 +151,16 @@ def edge_table(journeys: Journeys) -> ir.Table:
 
 
 def step_table(journeys: Journeys) -> ir.Table:
-    """Each step's ``events``, those ``tied`` in time, and the journeys starting/ending there."""
+    """Each step's ``events``, the journeys starting/ending there, and the moves ``tied`` in time.
+
+    ``tied``: the transitions from the step to an event with the same timestamp.
+    """
     e = journeys.events
     return e.group_by("step").aggregate(
         events=e.count(),
         starts=e.count(where=e.seq == 0),
         ends=e.count(where=e.is_last),
-        tied=e.count(where=e.tied),
+        tied=e.count(where=e.ts == e.next_ts),
     )
 
 
