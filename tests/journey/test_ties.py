@@ -251,3 +251,13 @@ def test_rox_info_and_the_map_command_say_how_many_events_are_tied(tmp_path):
     shown = run_cli("journey", "map", workspace=path)
     assert "Note: 60.0% of transitions (6 of 10) join two events with the same" in shown.stdout
     assert note not in run_cli("info", "-f", "json", workspace=path).stdout  # data only
+
+
+def test_channel_moves_follow_the_recorded_order():
+    # g: web then app then web, the first two tied in time, recorded in that order
+    rows = [("g", T0, "form", "web"), ("g", T0, "confirm", "app"), ("g", T1, "done", "web")]
+    ws = rox.open("duckdb://:memory:")
+    ws.ingest("events", pd.DataFrame(rows, columns=["customer_id", "ts", "step", "channel"]))
+    moves = journey.channel_switching(ws).frame
+    got = {(s, t): int(n) for s, t, n in zip(moves.source, moves.target, moves.moves, strict=True)}
+    assert got == {("web", "app"): 1, ("app", "web"): 1}  # by name: app > web, web > web
