@@ -30,9 +30,9 @@ What is timed (wall time, interleaved runs after one warm-up of each side; media
 
 Loading is not timed: the events are generated with numpy (seeded) as a Markov chain over 15 steps
 with an end state, written to Parquet in chunks, and ingested once into a DuckDB file workspace.
-Timestamps strictly increase within a journey (whole seconds, at least one apart), so that the
-order of events within a journey has no ties: pm4py orders a case by timestamp only, rox by
-timestamp then step; on tie-free data they agree.
+Timestamps strictly increase within a journey (whole seconds, at least one apart): the log has
+no ties. (Tied logs agree as well since #21: pm4py sorts a case by timestamp with a stable sort,
+rox by timestamp then the recorded order; see bench_real_log.py for a real log full of ties.)
 
 Peak memory is measured per side in a child process (``--only rox|pm4py|bare``) as the peak
 resident set (``VmHWM``), DuckDB's buffers included.

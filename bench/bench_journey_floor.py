@@ -9,6 +9,9 @@ the settings rox uses (UTC, no insertion-order preservation), and prints the med
 * ``+ quantiles``: the same with the exact median and 90th percentile of the time between;
 * ``ordered events``: the ordered events materialised once (what ``rox.journey.prepare`` does);
 * ``variant keys``: per journey, position-tagged hashes, then grouped into variants;
+* ``map + variants``: the floor of the map and all variants from raw events, as one script: the
+  ordered events materialised once, the edges with customers and quantiles counted on them, and
+  the variant keys (the sum of three of the rows above, run back to back);
 * ``funnel counts``: the benchmark's 5-step ordered funnel (30-day window), journeys per step
   only (no times, no intervals): the events of the five steps read once, then for each step the
   journeys still in the funnel joined to its visits and grouped by journey. It needs no order of
@@ -29,7 +32,8 @@ import time
 
 import duckdb
 
-ORDER = "window w as (partition by journey order by ts, step)"
+# rox's order since #21: time, then the order in which the events were recorded
+ORDER = "window w as (partition by journey order by ts, _seq)"
 EDGES = f"""
 select step, next_step, count(*) {{extra}}
 from (select customer_id, step, lead(step) over w as next_step,
@@ -81,6 +85,16 @@ def _funnel_counts(steps: list[str], window_s: int) -> str:
     )
 
 
+QUERIES["map + variants"] = ";\n".join(
+    [
+        QUERIES["ordered events"],
+        "select step, next_step, count(*), count(distinct customer_id), "
+        "quantile_cont(next_epoch_s - epoch_s, [0.5, 0.9]) from ordered "
+        "where next_step is not null group by all",
+        QUERIES["variant keys"],
+    ]
+)
+
 # the funnel of bench_journey.py (FUNNEL there), 30-day window
 QUERIES["funnel counts"] = _funnel_counts(
     ["visit_website", "configure", "test_drive", "order", "delivery"], 30 * 86_400
@@ -98,7 +112,8 @@ def main(argv: list[str] | None = None) -> None:
         times = []
         for _ in range(args.repeats):
             start = time.perf_counter()
-            con.execute(sql).fetchall()
+            for part in sql.split(";\n"):
+                con.execute(part).fetchall()
             times.append(time.perf_counter() - start)
         print(f"{name:>16}: {statistics.median(times):.3f} s")
 

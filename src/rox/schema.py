@@ -4,7 +4,7 @@ Every analysis reads these five tables; ingestion maps a user's columns onto the
 declared (ibis type strings), times are stored in UTC, and columns a user brings that are not
 listed here are kept, after the canonical ones, as attributes.
 
-Two bookkeeping columns are added to every table by ingestion:
+Three bookkeeping columns are added to every table by ingestion:
 
 ``_key``
     The row's natural key (``order_id``, ``response_id``, ``case_id``, ``customer_id``), or an
@@ -12,6 +12,12 @@ Two bookkeeping columns are added to every table by ingestion:
     same file twice adds nothing the second time.
 ``_load_id``
     The load that brought the row (see the ``rox_loads`` table).
+``_seq``
+    The order in which the row was recorded: an integer that increases with its row in its
+    source (or with the source's own order column, when the mapping names one), then with the
+    sources of a load in the order given, then with the loads (#21). Journey analyses order the
+    events of a journey by time, then by ``_seq``: events sharing a timestamp keep the order in
+    which they were recorded.
 """
 
 from __future__ import annotations
@@ -31,7 +37,9 @@ __all__ = [
     "METRICS",
     "REJECTS_TABLE",
     "SCALES_TABLE",
+    "SEQ_COLUMN",
     "SETTINGS_TABLE",
+    "SYSTEM_COLUMNS",
     "SYSTEM_TABLES",
     "TABLES",
     "Column",
@@ -47,6 +55,9 @@ METRICS: tuple[Metric, ...] = ("nps", "csat", "ces")
 
 KEY_COLUMN = "_key"
 LOAD_COLUMN = "_load_id"
+SEQ_COLUMN = "_seq"
+#: The bookkeeping columns every canonical table has, after its own.
+SYSTEM_COLUMNS = (KEY_COLUMN, LOAD_COLUMN, SEQ_COLUMN)
 
 
 @dataclass(frozen=True)

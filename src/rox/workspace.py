@@ -23,6 +23,7 @@ from rox.schema import (
     KEY_COLUMN,
     LOAD_COLUMN,
     SCALES_TABLE,
+    SEQ_COLUMN,
     SETTINGS_TABLE,
     SYSTEM_TABLES,
     TABLES,
@@ -59,6 +60,7 @@ def canonical_schema(name: str) -> ibis.Schema:
     cols = {c.name: _IBIS_TYPES[c.dtype] for c in spec.columns}
     cols[KEY_COLUMN] = "string"
     cols[LOAD_COLUMN] = "int64"
+    cols[SEQ_COLUMN] = "int64"
     return ibis.schema(cols)
 
 
@@ -167,7 +169,7 @@ class Workspace:
                 aggs["first"] = t[spec.time_column].min()
                 aggs["last"] = t[spec.time_column].max()
             got = t.aggregate(**aggs).execute().iloc[0]
-            cols = [c for c in t.columns if c not in (KEY_COLUMN, LOAD_COLUMN)]
+            cols = [c for c in t.columns if c not in (KEY_COLUMN, LOAD_COLUMN, SEQ_COLUMN)]
             rows.append(
                 {
                     "table": name,

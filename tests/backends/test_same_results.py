@@ -218,3 +218,50 @@ def test_timestamps_come_back_in_utc(reference, other):
     assert str(got["ts"].dt.tz) == "UTC"
     assert got["ts"].tolist() == want["ts"].tolist()
     assert np.isfinite(value.rfm(other).frame["T"]).all()
+
+
+# -- a log tied in time (#21): the same journeys on every engine, in the order recorded ---------
+_T = ["2024-03-01 09:00:00+00:00", "2024-03-01 10:00:00+00:00", "2024-03-01 11:00:00+00:00"]
+#: Ties at the first events (a), in the middle (b), a three-way tie at the end (a), and two
+#: across loads (TIED_SECOND): each recorded in an order that the steps' names reverse.
+TIED_FIRST = pd.DataFrame(
+    [("a", 0, "visit"), ("a", 0, "login"), ("b", 0, "land"), ("a", 1, "browse"),
+     ("b", 1, "zoom"), ("b", 1, "browse"), ("a", 2, "cart"), ("a", 2, "pay"),
+     ("a", 2, "confirm"), ("b", 2, "pay")],
+    columns=["customer_id", "tick", "step"],
+)  # fmt: skip
+TIED_SECOND = pd.DataFrame([("b", 2, "exit"), ("a", 1, "apply")], columns=TIED_FIRST.columns)
+TIED_PATHS = [
+    "land > zoom > browse > pay > exit",
+    "visit > login > browse > apply > cart > pay > confirm",
+]
+
+
+def _tied(url: str) -> rox.Workspace:
+    ws = rox.open(url)
+    for frame in (TIED_FIRST, TIED_SECOND):
+        ws.ingest("events", frame.assign(ts=[_T[t] for t in frame.tick]).drop(columns="tick"))
+    return ws
+
+
+def test_a_log_tied_in_time_orders_alike_everywhere(other, tmp_path, request, workspace_url):
+    engine = other.engine.name
+    (tmp_path / engine).mkdir()
+    url = workspace_url(engine, request, tmp_path / engine)
+    with _tied(str(tmp_path / "tied.duckdb")) as ref, _tied(url) as ws:
+        seq = ws.table("events").order_by("_seq").execute()
+        assert seq["_seq"].tolist() == list(range(1, 13))
+        assert seq["step"].tolist() == [*TIED_FIRST.step, *TIED_SECOND.step]
+        assert sorted(journey.variants(ws, top=None).frame["path"]) == TIED_PATHS
+        for analysis in (
+            journey.journey_map,
+            lambda w: journey.paths(w, "browse", depth=2),
+            lambda w: journey.funnel(w, ["zoom", "browse"]),
+            lambda w: journey.journey_map(w, start="login", end="pay"),
+        ):
+            got, want = _frames(analysis(ws)), _frames(analysis(ref))
+            for name, frame in want.items():
+                pd.testing.assert_frame_equal(
+                    _in_order(got[name], None), _in_order(frame, None), check_dtype=False
+                )
+        assert journey.journey_map(ws).ties == journey.journey_map(ref).ties

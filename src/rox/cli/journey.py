@@ -208,6 +208,8 @@ def map_command(
         result = journey_map(ws, query, top=top)
     title = f"Journey map: {result.journeys:,} journeys, {result.events:,} events"
     emit(result.to_frame(), fmt, title=title)
+    if fmt is OutputFormat.table and result.ties is not None and result.ties.tied:
+        console.print(f"Note: {result.ties}", highlight=False, markup=False)
 
 
 @journey_app.command(name="paths")

@@ -20,10 +20,15 @@ from rox.cli._app import (
 @app.command()
 def info(workspace: WorkspaceOption = None, fmt: FormatOption = OutputFormat.table) -> None:
     """Describe the workspace: tables, row counts, columns and time span."""
+    from rox.journey.events import time_ties
+
     with open_workspace(workspace) as ws:
         description = ws.describe()
         settings = ws.settings()
+        ties = time_ties(ws)
     emit(description.to_frame(), fmt, title=f"Workspace {description.url}")
+    if fmt is OutputFormat.table and ties.total:
+        console.print(f"Events: {ties}", highlight=False, markup=False)
     if fmt is OutputFormat.table and settings:
         shown = ", ".join(f"{k} = {v}" for k, v in sorted(settings.items()))
         console.print(f"Settings: {shown}", highlight=False, markup=False)

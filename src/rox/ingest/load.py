@@ -75,6 +75,7 @@ from rox.schema import (
     LOADS_TABLE,
     REJECTS_TABLE,
     SCALES_TABLE,
+    SEQ_COLUMN,
     TABLES,
     table_spec,
 )
@@ -363,6 +364,8 @@ class _Job:
     on_error: str
     progress: Callable[[float], None] | None
     fmt: Format | None
+    #: The recorded order (``_seq``) the load's rows start after (staged loads: the workspace's).
+    seq_base: int = 0
 
 
 def _load(
@@ -406,6 +409,7 @@ def _load_once(
     temporary: list[str] = []
     con.execute("BEGIN TRANSACTION")
     try:
+        record_order(con, job.table)
         for i, item in enumerate(job.sources):
             src = open_source(con, item, fmt=job.fmt, encoding=job.mapping.encoding)
             if src.kind == "frame":
@@ -425,6 +429,7 @@ def _load_once(
                 existing,
                 notes if notes is not None else [],
                 i in by_lines,
+                job.seq_base,
             )
             rows.append(counts)
             problems.extend(first)
@@ -462,7 +467,7 @@ def _load_once(
             con.execute("SET preserve_insertion_order = false")
             for view in views:
                 con.unregister(view)
-            for temp in (_RAW, _TYPED, _PROBLEMS, _SKIPPED, _LINES, *CSV_REJECTS):
+            for temp in (_RAW, _TYPED, _PROBLEMS, _SKIPPED, _LINES, "_rox_order", *CSV_REJECTS):
                 con.execute(f"DROP TABLE IF EXISTS {temp}")
         for path in temporary:
             with contextlib.suppress(OSError):
@@ -543,7 +548,11 @@ def _stage(
         t = ws.table(table)
         return t.semi_join(wanted, t[KEY_COLUMN] == wanted[KEY_COLUMN]).to_pyarrow()
 
-    rows, problems = _load(stage, job, existing, notes=notes)
+    # the recorded order continues the workspace's (a workspace older than #21 has none)
+    seq_base = (
+        int(ws.table(table)[SEQ_COLUMN].max().fill_null(0).execute()) if SEQ_COLUMN in target else 0
+    )
+    rows, problems = _load(stage, replace(job, seq_base=seq_base), existing, notes=notes)
     loaded = stage.table(table).schema()
     new_columns = {n: str(d) for n, d in loaded.items() if n not in target}
 
@@ -577,10 +586,13 @@ def _load_one(
     existing: Callable[[Any], Any] | None = None,
     notes: list[str] | None = None,
     by_lines: bool = False,
+    seq_base: int = 0,
 ) -> tuple[dict[str, Any], list[RowProblem]]:
     """Stage, check and write one source inside the open transaction.
 
     ``by_lines``: read a JSON-lines source line by line (a previous try found a broken line).
+    ``seq_base``: the recorded order the source's rows start after, at least (see
+    :func:`_recorded_order`).
 
     Raises
     ------
@@ -674,12 +686,14 @@ def _load_one(
         )
     _add_extra_columns(con, table, plan.extras, stored)
     cols = plan.insert_columns()
-    select = ", ".join(ident(c) for c in cols)
+    select = ", ".join(f"t.{ident(c)}" for c in cols)
+    seq, order_join = _recorded_order(con, table, src, mapping, types, seq_base)
     step(
         "write",
-        f"INSERT INTO {ident(table)} BY NAME SELECT {select}, {load_id} AS {LOAD_COLUMN} "
-        f"FROM {_TYPED} WHERE {ROW_COLUMN} NOT IN (SELECT row FROM {_PROBLEMS}) "
-        f"AND {ROW_COLUMN} NOT IN (SELECT row FROM {_SKIPPED}) ORDER BY {ROW_COLUMN}",
+        f"INSERT INTO {ident(table)} BY NAME SELECT {select}, {load_id} AS {LOAD_COLUMN}, "
+        f"{seq} AS {SEQ_COLUMN} FROM {_TYPED} AS t{order_join} "
+        f"WHERE t.{ROW_COLUMN} NOT IN (SELECT row FROM {_PROBLEMS}) "
+        f"AND t.{ROW_COLUMN} NOT IN (SELECT row FROM {_SKIPPED}) ORDER BY {seq}",
     )
     n_skipped = int(
         con.execute(
@@ -694,6 +708,54 @@ def _load_one(
         "rows_skipped": n_skipped,
     }
     return counts, first
+
+
+def record_order(con: Any, table: str) -> None:
+    """Give DuckDB table ``table`` its recorded-order column (``_seq``) if it has none.
+
+    A workspace created before #21 has no ``_seq``: the column is added, and every row numbered
+    by its load, then its place in the table. DuckDB keeps the rows of a table in the order they
+    were inserted, and each load inserted its rows in their order in the source, so this is the
+    order in which they were recorded. Runs inside the load's transaction.
+    """
+    if SEQ_COLUMN in _stored_types(con, table):
+        return
+    con.execute(f"ALTER TABLE {ident(table)} ADD COLUMN {SEQ_COLUMN} BIGINT")
+    con.execute(
+        f"UPDATE {ident(table)} SET {SEQ_COLUMN} = o._n FROM (SELECT rowid AS _r, "
+        f"row_number() OVER (ORDER BY {LOAD_COLUMN}, rowid) AS _n FROM {ident(table)}) AS o "
+        f"WHERE {ident(table)}.rowid = o._r"
+    )
+
+
+def _recorded_order(
+    con: Any,
+    table: str,
+    src: Source,
+    mapping: ColumnMapping,
+    types: Mapping[str, str],
+    seq_base: int,
+) -> tuple[str, str]:
+    """The ``_seq`` of the source's rows, as SQL over ``_TYPED AS t``, and the join it needs.
+
+    The rows continue the table's recorded order (after ``seq_base`` and every row already in
+    the table, whichever is higher): by their row in the source, or, when the mapping names an
+    ``order`` column, by that column (empty values last), then by row.
+    """
+    (top,) = con.execute(f"SELECT coalesce(max({SEQ_COLUMN}), 0) FROM {ident(table)}").fetchone()
+    base = max(int(top), seq_base)
+    if mapping.order is None:
+        return f"({base} + t.{ROW_COLUMN})", ""
+    if mapping.order not in types:
+        raise MappingError(
+            f"{mapping.origin}: order names column {mapping.order!r}, which {src.name} does not "
+            f"have; its columns are {', '.join(types)}"
+        )
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE _rox_order AS SELECT {ROW_COLUMN}, row_number() OVER "
+        f"(ORDER BY {ident(mapping.order)} NULLS LAST, {ROW_COLUMN}) AS _rox_pos FROM {_RAW}"
+    )
+    return f"({base} + o._rox_pos)", f" JOIN _rox_order AS o ON o.{ROW_COLUMN} = t.{ROW_COLUMN}"
 
 
 def _copy_existing(con: Any, table: str, existing: Callable[[Any], Any]) -> None:

@@ -12,6 +12,7 @@ carry the canonical names needs none.
 
     ignore = ["Internal note"]  # columns not to load (others are kept as attributes)
     encoding = "cp1252"         # the files' text encoding, when not UTF-8 (any Python codec)
+    order = "Event Seq"         # a column ordering the rows as the source system recorded them
 
     [constants]               # a value for every row, when the file does not carry it
     metric = "nps"
@@ -27,8 +28,13 @@ carry the canonical names needs none.
     high = 10
     top_from = 9
 
-Top-level keys (``ignore``, ``encoding``) come before the first ``[section]``: TOML puts a key
-written after a section header inside that section.
+``order`` names a source column (numbers or times) that gives the order in which the source system
+recorded its rows: each row's recorded order (the ``_seq`` column, which orders events sharing a
+timestamp in a journey) then follows that column, and the row's place in the file only where it
+ties or is empty. Without it, the recorded order is the rows' order in the file.
+
+Top-level keys (``ignore``, ``encoding``, ``order``) come before the first ``[section]``: TOML
+puts a key written after a section header inside that section.
 """
 
 from __future__ import annotations
@@ -45,11 +51,11 @@ from pathlib import Path
 from typing import Any
 
 from rox.errors import MappingError
-from rox.schema import KEY_COLUMN, LOAD_COLUMN, METRICS, Scale, TableSpec
+from rox.schema import METRICS, SYSTEM_COLUMNS, Scale, TableSpec
 
 __all__ = ["ColumnMapping", "load_mapping"]
 
-_SECTIONS = {"columns", "constants", "timestamps", "scales", "ignore", "encoding"}
+_SECTIONS = {"columns", "constants", "timestamps", "scales", "ignore", "encoding", "order"}
 _TS_KEYS = {"format", "timezone", "earliest", "latest"}
 #: Default range of plausible timestamps; a value outside it is a per-row error.
 EARLIEST, LATEST = dt.date(1900, 1, 1), dt.date(2100, 12, 31)
@@ -79,6 +85,9 @@ class ColumnMapping:
         Text encoding of the source files (a Python codec name); None means UTF-8.
     earliest, latest : datetime.date
         The range of plausible timestamps (inclusive, UTC days); values outside it are refused.
+    order : str or None
+        A source column giving the order in which the source system recorded its rows; None: the
+        rows' order in the file.
     origin : str
         Where the mapping came from (a file name), for error messages.
     """
@@ -92,6 +101,7 @@ class ColumnMapping:
     encoding: str | None = None
     earliest: dt.date = EARLIEST
     latest: dt.date = LATEST
+    order: str | None = None
     origin: str = "mapping"
 
     @classmethod
@@ -137,6 +147,11 @@ class ColumnMapping:
             raise MappingError(
                 f"{origin}: ignore must be a list of column names, e.g. "
                 f"ignore = {json.dumps([ignore])}, not {ignore!r}"
+            )
+        order = data.get("order")
+        if order is not None and (not isinstance(order, str) or not order.strip()):
+            raise MappingError(
+                f'{origin}: order must name one source column (order = "Event Seq"), not {order!r}'
             )
         encoding = data.get("encoding")
         if encoding is not None:
@@ -186,6 +201,7 @@ class ColumnMapping:
             encoding=encoding,
             earliest=earliest,
             latest=latest,
+            order=order,
             origin=origin,
         )
 
@@ -200,7 +216,7 @@ class ColumnMapping:
         """
         seen: dict[str, str] = {}
         for source, target in self.columns.items():
-            if target in (KEY_COLUMN, LOAD_COLUMN):
+            if target in SYSTEM_COLUMNS:
                 raise MappingError(f"{self.origin}: {target!r} is reserved for rox")
             if target not in spec.names:
                 raise MappingError(

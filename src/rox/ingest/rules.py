@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from rox._sql import ident, literal
 from rox.errors import MappingError, SchemaError
 from rox.ingest.mapping import ColumnMapping
-from rox.schema import DEFAULT_SCALES, KEY_COLUMN, LOAD_COLUMN, METRICS, Scale, TableSpec
+from rox.schema import DEFAULT_SCALES, KEY_COLUMN, METRICS, SYSTEM_COLUMNS, Scale, TableSpec
 
 __all__ = ["ROW_COLUMN", "LoadPlan", "hash_sql"]
 
@@ -46,7 +46,7 @@ SQL_TYPES = {
 _NUMERIC = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "FLOAT", "DOUBLE", "DECIMAL")
 _UNSIGNED = ("UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT")
 _NAIVE_TIMES = ("TIMESTAMP", "TIMESTAMP_NS", "TIMESTAMP_MS", "TIMESTAMP_S", "DATE")
-_RESERVED = {KEY_COLUMN, LOAD_COLUMN, ROW_COLUMN}
+_RESERVED = {*SYSTEM_COLUMNS, ROW_COLUMN}
 _INTEGERS = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UHUGEINT", *_UNSIGNED)
 #: 2**53: every whole number below it is exact in a double, and no larger one is known to be.
 _EXACT_IN_DOUBLE = 9007199254740992

@@ -1,7 +1,11 @@
 """Journeys: each customer's events split into journeys, cleaned and ordered, in the engine.
 
 A journey is, unless split otherwise, the events sharing a ``journey`` value (or, where that is
-empty, a customer's whole history), in time order — as a case is in process mining. Other splits:
+empty, a customer's whole history), in time order — as a case is in process mining. Events of a
+journey that share a timestamp keep the order in which they were recorded (the ``_seq`` column
+ingestion writes: their row in the source, or the source's own order column, then the order of
+the loads; see :mod:`rox.schema`): every journey analysis orders by ``(ts, _seq)``
+(:func:`recorded_order`). Other splits:
 by an inactivity ``gap`` (a new journey starts after that long without an event), or from a
 ``start`` step to an ``end`` step. Cleaning rules: ``merge`` steps by regular expression,
 ``exclude`` steps, ``collapse`` immediate repeats of a step.
@@ -32,7 +36,7 @@ import pandas as pd
 
 from rox._time import utc_timestamp
 from rox.errors import MetricError
-from rox.schema import JOURNEY_INDEX_TABLES, LOADS_TABLE
+from rox.schema import JOURNEY_INDEX_TABLES, LOAD_COLUMN, LOADS_TABLE, SEQ_COLUMN
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir
@@ -44,6 +48,7 @@ __all__ = [
     "JourneyIndexWarning",
     "JourneyQuery",
     "Journeys",
+    "TimeTies",
     "events_state",
     "index_info",
     "index_record",
@@ -52,7 +57,23 @@ __all__ = [
     "journey_summary",
     "journeys_of",
     "prepare",
+    "recorded_order",
+    "time_ties",
 ]
+
+
+def recorded_order(e: ir.Table) -> list[ir.Column]:
+    """The order of a journey's events: time, then the order in which they were recorded.
+
+    ``e`` is the events table (or an expression keeping its columns). Events sharing a timestamp
+    follow their recorded order (``_seq``): their row in the source (or the source's own order
+    column), then the order of the loads. A workspace created before rox recorded that order
+    (#21) has no ``_seq`` until its next load of events adds it: ties then follow the loads,
+    then the step's name (:func:`time_ties` says so).
+    """
+    if SEQ_COLUMN in e.columns:
+        return [e.ts, e[SEQ_COLUMN]]
+    return [e.ts, e[LOAD_COLUMN], e.step]
 
 
 def _ts(value: Any, name: str) -> datetime | None:
@@ -117,6 +138,9 @@ class JourneyQuery:
                 "collapse": bool(self.collapse),
                 "since": since.isoformat() if since else None,
                 "until": until.isoformat() if until else None,
+                # how the events of a journey are ordered: an index built before ties followed
+                # the recorded order (#21) has no such entry, matches no query, and is rebuilt
+                "order": "ts,_seq",
             },
             sort_keys=True,
         )
@@ -125,6 +149,7 @@ class JourneyQuery:
     def from_key(cls, key: str) -> JourneyQuery:
         """The query :meth:`key` describes."""
         d = json.loads(key)
+        d.pop("order", None)
         gap = d.pop("gap_seconds")
         if "goal" in d:  # a key stored before the cut-off step was renamed ``end`` (#14)
             d["end"] = d.pop("goal")
@@ -152,7 +177,7 @@ class JourneyQuery:
             e = e.filter(e.journey.contains(self.journey))
         e = self._with_journey_id(e)
         if self.collapse:
-            by_journey = ibis.window(group_by=e.journey_id, order_by=[e.ts, e.step])
+            by_journey = ibis.window(group_by=e.journey_id, order_by=recorded_order(e))
             e = e.mutate(_prev=e.step.lag().over(by_journey))
             e = e.filter(e._prev.isnull() | (e._prev != e.step)).drop("_prev")
         if self.start is not None or self.end is not None:
@@ -162,7 +187,7 @@ class JourneyQuery:
         e = e.mutate(epoch_s=ws.engine.epoch_seconds(e.ts))
         # one window specification for all (its frame is the whole journey): engines then order
         # each journey once (a separate unordered window for the length cost DuckDB a 15% more)
-        w = ibis.window(group_by=e.journey_id, order_by=[e.ts, e.step])
+        w = ibis.window(group_by=e.journey_id, order_by=recorded_order(e))
         e = e.select(
             journey_id=e.journey_id,
             customer_id=e.customer_id,
@@ -183,7 +208,7 @@ class JourneyQuery:
         if self.gap is None:
             return e.mutate(journey_id=e.journey.fill_null(e.customer_id))
         seconds = self._gap_seconds()
-        by_customer = ibis.window(group_by=e.customer_id, order_by=[e.ts, e.step])
+        by_customer = ibis.window(group_by=e.customer_id, order_by=recorded_order(e))
         prev = e.ts.lag().over(by_customer)
         e = e.mutate(
             _new=ibis.ifelse(
@@ -191,7 +216,7 @@ class JourneyQuery:
             )
         )
         # number the journeys of a customer: a running count of journey starts
-        running = ibis.window(group_by=e.customer_id, order_by=[e.ts, e.step], rows=(None, 0))
+        running = ibis.window(group_by=e.customer_id, order_by=recorded_order(e), rows=(None, 0))
         e = e.mutate(_number=e._new.sum().over(running))
         return e.mutate(journey_id=e.customer_id.concat("#", e._number.cast("string"))).drop(
             "_new", "_number"
@@ -208,14 +233,17 @@ class JourneyQuery:
         return seconds
 
     def _trim(self, e: ir.Table) -> ir.Table:
-        whole = ibis.window(group_by=e.journey_id)
+        # by position in the journey, not by time: an event tied in time with the start (or the
+        # end) is kept only if it was recorded after it (before it)
+        ordered = ibis.window(group_by=e.journey_id, order_by=recorded_order(e))
+        e = e.mutate(_pos=ibis.row_number().over(ordered))
         if self.start is not None:
-            start_ts = e.ts.min(where=e.step == self.start).over(whole)
-            e = e.mutate(_start=start_ts).filter(lambda t: t._start.notnull() & (t.ts >= t._start))
+            start = e._pos.min(where=e.step == self.start).over(ibis.window(group_by=e.journey_id))
+            e = e.mutate(_start=start).filter(lambda t: t._start.notnull() & (t._pos >= t._start))
         if self.end is not None:
-            end_ts = e.ts.min(where=e.step == self.end).over(ibis.window(group_by=e.journey_id))
-            e = e.mutate(_end=end_ts).filter(lambda t: t._end.isnull() | (t.ts <= t._end))
-        return e.drop(*[c for c in ("_start", "_end") if c in e.columns])
+            end = e._pos.min(where=e.step == self.end).over(ibis.window(group_by=e.journey_id))
+            e = e.mutate(_end=end).filter(lambda t: t._end.isnull() | (t._pos <= t._end))
+        return e.drop(*[c for c in ("_pos", "_start", "_end") if c in e.columns])
 
 
 def journey_summary(events: ir.Table) -> ir.Table:
@@ -236,6 +264,73 @@ def journey_summary(events: ir.Table) -> ir.Table:
         k1=(tagged % 1_000_000_007).sum(),
         k2=(tagged % 998_244_353).sum(),
     )
+
+
+@dataclass(frozen=True)
+class TimeTies:
+    """Events of a journey that share a timestamp: a data-quality note.
+
+    Such events are ordered by the order in which they were recorded (:func:`recorded_order`).
+    Counted over events (:func:`time_ties`: those sharing their timestamp with another event of
+    their journey) or over transitions (a journey map: those joining two events of the same
+    timestamp, which costs the map no extra pass over the events).
+
+    Attributes
+    ----------
+    total : int
+        Events (or transitions) of the journeys.
+    tied : int
+        Those tied in time.
+    unit : {'events', 'transitions'}
+    recorded : bool
+        Whether the workspace records the order of its events (False: a workspace from before
+        #21, whose next load of events records it).
+    """
+
+    total: int
+    tied: int
+    unit: str = "events"
+    recorded: bool = True
+
+    @property
+    def share(self) -> float:
+        """``tied / total`` (0 when there is nothing)."""
+        return self.tied / self.total if self.total else 0.0
+
+    def __str__(self) -> str:
+        if not self.tied:
+            return "no two events of a journey share a timestamp"
+        what = (
+            "share their timestamp with another event of their journey"
+            if self.unit == "events"
+            else "join two events with the same timestamp"
+        )
+        rule = (
+            "ties follow the recorded order"
+            if self.recorded
+            else "this workspace predates the recorded order: ties follow the loads, then the "
+            "step's name, until the next load of events records it"
+        )
+        return f"{self.share:.1%} of {self.unit} ({self.tied:,} of {self.total:,}) {what}; {rule}"
+
+
+def time_ties(ws: Workspace) -> TimeTies:
+    """The events tied in time within their journey (by the ``journey`` column, else customer).
+
+    A data-quality note for ``rox info``: one aggregation of the events, without ordering them.
+    Journey maps report the transitions tied in time (:attr:`JourneyMap.ties`).
+    """
+    e = ws.table("events")
+    e = e.mutate(journey_id=e.journey.fill_null(e.customer_id))
+    groups = e.group_by(["journey_id", "ts"]).aggregate(n=e.count())
+    row = (
+        groups.aggregate(
+            events=groups.n.sum().fill_null(0), tied=groups.n.sum(where=groups.n > 1).fill_null(0)
+        )
+        .to_pyarrow()
+        .to_pylist()[0]
+    )
+    return TimeTies(int(row["events"]), int(row["tied"]), recorded=SEQ_COLUMN in e.columns)
 
 
 @dataclass(eq=False)

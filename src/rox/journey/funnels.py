@@ -3,7 +3,8 @@
 Two orders, as in PostHog and Amplitude:
 
 ``ordered`` (default)
-    each step happens after the previous one (other steps may come in between);
+    each step comes after the previous one in the journey (other steps may come in between; a
+    step sharing the previous one's timestamp counts if it was recorded after it, #21);
 ``strict``
     each step is the very next event of the journey after the previous one.
 
@@ -68,7 +69,7 @@ class Funnel(Result):
 def _entries(e: ir.Table, first: str, by: str | None, ws: Workspace) -> ir.Table:
     """Each journey's entry: its first visit of ``first`` (``journey_id, t0, e0, s0, group``)."""
     visits = e.filter(e.step == first)
-    # the first visit is the one of lowest position (positions follow time, then step)
+    # the first visit is the one of lowest position (positions follow time, then recorded order)
     entry = visits.group_by("journey_id").aggregate(
         t0=visits.ts.min(), e0=visits.epoch_s.min(), s0=visits.seq.min()
     )
@@ -149,7 +150,7 @@ def funnel(
     for step in steps[1:]:
         visits = e.filter(e.step == step).select("journey_id", "ts", "seq", "epoch_s")
         j = reached.join(visits, "journey_id")
-        ok = (j.seq == j.s + 1) if mode == "strict" else (j.ts > j.t)
+        ok = (j.seq == j.s + 1) if mode == "strict" else (j.seq > j.s)
         j = j.filter(ok & ((j.epoch_s - j.e0) <= limit))
         # the first qualifying visit: earliest time, which is also the lowest position
         reached = j.group_by(["journey_id", "e0", "group"]).aggregate(

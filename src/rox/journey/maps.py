@@ -18,8 +18,15 @@ import pandas as pd
 import pyarrow.compute as pc
 
 from rox.errors import MetricError
-from rox.journey.events import JourneyQuery, Journeys, journey_events, journeys_of
+from rox.journey.events import (
+    JourneyQuery,
+    Journeys,
+    TimeTies,
+    journey_events,
+    journeys_of,
+)
 from rox.results import Result
+from rox.schema import SEQ_COLUMN
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -48,12 +55,20 @@ class JourneyMap(Result):
         ``step`` and ``journeys`` starting / ending there.
     journeys, events : int
         Counted over all journeys (before any top-N filter).
+    ties : TimeTies or None
+        The transitions joining two events with the same timestamp (ordered by the order in
+        which they were recorded): a data-quality note, also in ``str(map)``.
     """
 
     starts: pd.DataFrame | None = None
     ends: pd.DataFrame | None = None
     journeys: int = 0
     events: int = 0
+    ties: TimeTies | None = None
+
+    def __str__(self) -> str:
+        text = f"Journey map: {self.journeys:,} journeys, {self.events:,} events"
+        return text + (f"\nnote: {self.ties}" if self.ties is not None else "")
 
     _plotter: ClassVar[str | None] = "rox.viz.journey:plot_map"
 
@@ -105,12 +120,20 @@ def journey_map(
     if top is not None:
         edges = edges.head(top)
     cols = ["source", "target", "transitions", "customers", "share", "median_hours", "p90_hours"]
+    tied = int(by_step["tied"].sum())
+    events = int(by_step["events"].sum())
     return JourneyMap(
         frame=edges[cols].reset_index(drop=True),
         starts=_by_journeys(starts),
         ends=_by_journeys(ends),
         journeys=int(by_step["starts"].sum()),  # each journey has one first event
-        events=int(by_step["events"].sum()),
+        events=events,
+        ties=TimeTies(
+            events - int(by_step["starts"].sum()),  # every event but a journey's last moves on
+            tied,
+            unit="transitions",
+            recorded=not tied or SEQ_COLUMN in journeys.ws.table("events").columns,
+        ),
     )
 
 
@@ -128,10 +151,16 @@ def edge_table(journeys: Journeys) -> ir.Table:
 
 
 def step_table(journeys: Journeys) -> ir.Table:
-    """Each step's ``events``, and the journeys that ``starts`` and ``ends`` there."""
+    """Each step's ``events``, the journeys starting/ending there, and the moves ``tied`` in time.
+
+    ``tied``: the transitions from the step to an event with the same timestamp.
+    """
     e = journeys.events
     return e.group_by("step").aggregate(
-        events=e.count(), starts=e.count(where=e.seq == 0), ends=e.count(where=e.is_last)
+        events=e.count(),
+        starts=e.count(where=e.seq == 0),
+        ends=e.count(where=e.is_last),
+        tied=e.count(where=e.ts == e.next_ts),
     )
 
 

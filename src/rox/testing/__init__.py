@@ -19,7 +19,15 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 import pyarrow as pa
 
-from rox.schema import KEY_COLUMN, LOAD_COLUMN, LOADS_TABLE, REJECTS_TABLE, TABLES, table_spec
+from rox.schema import (
+    KEY_COLUMN,
+    LOAD_COLUMN,
+    LOADS_TABLE,
+    REJECTS_TABLE,
+    SEQ_COLUMN,
+    TABLES,
+    table_spec,
+)
 
 if TYPE_CHECKING:
     from rox.workspace import Workspace
@@ -34,7 +42,8 @@ def insert_rows(ws: Workspace, table: str, frame: pd.DataFrame) -> None:
     """Append ``frame`` to canonical ``table`` as is, without validation (for tests only).
 
     Missing canonical columns are filled with nulls; timestamps must be timezone-aware or are taken
-    as UTC. Each row gets a unique ``_key`` and ``_load_id`` 0. Use :meth:`Workspace.ingest` for
+    as UTC. Each row gets a unique ``_key``, ``_load_id`` 0 and a recorded order (``_seq``) that
+    follows the frame's rows, after those already in the table. Use :meth:`Workspace.ingest` for
     real data.
     """
     spec = table_spec(table)
@@ -48,6 +57,9 @@ def insert_rows(ws: Workspace, table: str, frame: pd.DataFrame) -> None:
             col = pd.Series([f"test-{start + i}" for i in range(len(frame))], index=frame.index)
         elif name == LOAD_COLUMN:
             col = pd.Series(0, index=frame.index, dtype="int64")
+        elif name == SEQ_COLUMN:
+            top = ws.table(table)[SEQ_COLUMN].max().fill_null(0).execute()
+            col = pd.Series(range(int(top) + 1, int(top) + 1 + len(frame)), index=frame.index)
         else:
             col = pd.Series(None, index=frame.index, dtype="object")
         if dtype.is_timestamp():
