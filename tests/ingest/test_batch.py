@@ -74,3 +74,22 @@ def test_only_a_writable_duckdb_workspace(tmp_path):
     rox.open(str(path)).close()
     with rox.open(str(path), read_only=True) as ws, pytest.raises(WorkspaceError):
         BatchWriter(ws)
+
+
+def test_batches_continue_the_recorded_order(tmp_path):
+    """Events posted in batches keep their order (#21): each batch's rows after every row already
+    stored, in their order in the batch, after a file load too; a batch that fails numbers
+    nothing."""
+    events = {"customer_id": ["c1", "c1"], "ts": ["2026-05-01T10:00:00Z"] * 2}
+    with rox.open(str(tmp_path / "e.duckdb")) as ws:
+        ws.ingest("events", pa.table({**events, "step": ["a", "b"]}))  # _seq 1, 2
+        writer = BatchWriter(ws)
+        writer.append("events", pa.table({**events, "step": ["c", "d"]}))  # 3, 4
+        bad = writer.append("events", pa.table({**events, "step": ["x", None]}))
+        assert bad.problems  # refused: no numbers used
+        writer.append("events", pa.table({**events, "step": ["e", "f"]}))  # 5, 6
+        got = ws.table("events").order_by("_seq").execute()
+        assert got["step"].tolist() == ["a", "b", "c", "d", "e", "f"]
+        assert got["_seq"].tolist() == [1, 2, 3, 4, 5, 6]
+        pairs = rox.journey.journey_map(ws).frame[["source", "target"]].values.tolist()
+        assert sorted(pairs) == [["a", "b"], ["b", "c"], ["c", "d"], ["d", "e"], ["e", "f"]]

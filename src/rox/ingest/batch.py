@@ -24,10 +24,10 @@ import duckdb
 
 from rox._sql import ident
 from rox.errors import RowProblem, WorkspaceError
-from rox.ingest.load import _check_keys, _translated, reconcile
+from rox.ingest.load import _check_keys, _translated, last_seq, reconcile, record_order
 from rox.ingest.mapping import ColumnMapping
 from rox.ingest.rules import ROW_COLUMN, LoadPlan
-from rox.schema import LOAD_COLUMN, LOADS_TABLE, Scale, table_spec
+from rox.schema import LOAD_COLUMN, LOADS_TABLE, SEQ_COLUMN, Scale, table_spec
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -95,6 +95,9 @@ class BatchWriter:
         self.last_load = int(last)
         self.scales: Mapping[tuple[str, str], Scale] = ws.declared_scales()
         self._plans: dict[tuple[str, str], LoadPlan] = {}
+        # the recorded order (``_seq``) each table's next batch starts after: this writer is the
+        # workspace's only one, so it is read once per table and then counted
+        self._last_seq: dict[str, int] = {}
 
     def _plan(self, table: str, rows: pa.Table) -> LoadPlan:
         """The plan of ``table`` for batches shaped as ``rows`` (made once per shape)."""
@@ -163,9 +166,14 @@ class BatchWriter:
             skipped = frozenset(int(r) for r, _, _, _, skip in found if skip)
             load_id = self.last_load + 1
             select = ", ".join(ident(c) for c in plan.insert_columns())
+            if table not in self._last_seq:
+                record_order(con, table)  # (a workspace from before the recorded order gains it)
+            base = self._last_seq.get(table)
+            base = last_seq(con, table) if base is None else base
+            seq = f"{base} + {ROW_COLUMN} AS {SEQ_COLUMN}"  # the batch's rows in their order
             con.execute(
-                f"INSERT INTO {ident(table)} BY NAME SELECT {select}, {load_id} AS {LOAD_COLUMN} "
-                f"FROM {_TYPED} WHERE {ROW_COLUMN} NOT IN (SELECT row FROM {_SKIPPED}) "
+                f"INSERT INTO {ident(table)} BY NAME SELECT {select}, {load_id} AS {LOAD_COLUMN}, "
+                f"{seq} FROM {_TYPED} WHERE {ROW_COLUMN} NOT IN (SELECT row FROM {_SKIPPED}) "
                 f"ORDER BY {ROW_COLUMN}"
             )
             con.execute(
@@ -193,6 +201,7 @@ class BatchWriter:
             with contextlib.suppress(duckdb.Error):
                 con.unregister(_INPUT)
         self.last_load = load_id
+        self._last_seq[table] = base + rows.num_rows
         return BatchResult(load_id, [], skipped)
 
 

@@ -728,6 +728,12 @@ def record_order(con: Any, table: str) -> None:
     )
 
 
+def last_seq(con: Any, table: str) -> int:
+    """The highest recorded order (``_seq``) in ``table`` (0 when empty): new rows come after it."""
+    (top,) = con.execute(f"SELECT coalesce(max({SEQ_COLUMN}), 0) FROM {ident(table)}").fetchone()
+    return int(top)
+
+
 def _recorded_order(
     con: Any,
     table: str,
@@ -742,8 +748,7 @@ def _recorded_order(
     the table, whichever is higher): by their row in the source, or, when the mapping names an
     ``order`` column, by that column (empty values last), then by row.
     """
-    (top,) = con.execute(f"SELECT coalesce(max({SEQ_COLUMN}), 0) FROM {ident(table)}").fetchone()
-    base = max(int(top), seq_base)
+    base = max(last_seq(con, table), seq_base)
     if mapping.order is None:
         return f"({base} + t.{ROW_COLUMN})", ""
     if mapping.order not in types:
