@@ -561,8 +561,14 @@ def test_a_timestamp_format_is_used_in_utc_too(ws):
 )
 def test_a_left_over_column_named_like_a_canonical_one_is_refused(ws, mapping, clash):
     frame = pd.DataFrame(
-        {"ts": ["2025-01-01"], "metric": ["nps"], "score": [9], "who": ["a"],
-         "customer_id": ["b"], "channel": ["app"]}  # fmt: skip
+        {
+            "ts": ["2025-01-01"],
+            "metric": ["nps"],
+            "score": [9],
+            "who": ["a"],
+            "customer_id": ["b"],
+            "channel": ["app"],
+        }
     )
     with pytest.raises(MappingError, match=rf"column '{clash}' clashes with a column rox writes"):
         ws.ingest("responses", frame, mapping=mapping)
