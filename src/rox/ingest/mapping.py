@@ -27,6 +27,11 @@ carry the canonical names needs none.
     high = 10
     top_from = 9
 
+    [redact]                  # personal data in free text, removed before it is stored
+    columns = ["comment"]     # default: comment; see rox.ingest.redact for the kinds
+    plates = ["it"]           # licence plates: presets it, de, fr or regular expressions
+    keep_original = "comment_original"  # a protected column for the original (default: none)
+
 Top-level keys (``ignore``, ``encoding``) come before the first ``[section]``: TOML puts a key
 written after a section header inside that section.
 """
@@ -45,11 +50,12 @@ from pathlib import Path
 from typing import Any
 
 from rox.errors import MappingError
+from rox.ingest.redact import Redaction
 from rox.schema import KEY_COLUMN, LOAD_COLUMN, METRICS, Scale, TableSpec
 
 __all__ = ["ColumnMapping", "load_mapping"]
 
-_SECTIONS = {"columns", "constants", "timestamps", "scales", "ignore", "encoding"}
+_SECTIONS = {"columns", "constants", "timestamps", "scales", "ignore", "encoding", "redact"}
 _TS_KEYS = {"format", "timezone", "earliest", "latest"}
 #: Default range of plausible timestamps; a value outside it is a per-row error.
 EARLIEST, LATEST = dt.date(1900, 1, 1), dt.date(2100, 12, 31)
@@ -79,6 +85,9 @@ class ColumnMapping:
         Text encoding of the source files (a Python codec name); None means UTF-8.
     earliest, latest : datetime.date
         The range of plausible timestamps (inclusive, UTC days); values outside it are refused.
+    redaction : Redaction
+        Which text columns have personal data removed at ingest (default: ``comment``), and
+        whether a protected column keeps the original (:mod:`rox.ingest.redact`).
     origin : str
         Where the mapping came from (a file name), for error messages.
     """
@@ -92,6 +101,7 @@ class ColumnMapping:
     encoding: str | None = None
     earliest: dt.date = EARLIEST
     latest: dt.date = LATEST
+    redaction: Redaction = field(default_factory=Redaction)
     origin: str = "mapping"
 
     @classmethod
@@ -186,6 +196,7 @@ class ColumnMapping:
             encoding=encoding,
             earliest=earliest,
             latest=latest,
+            redaction=Redaction.from_dict(data.get("redact", {}), origin),
             origin=origin,
         )
 
@@ -218,6 +229,12 @@ class ColumnMapping:
                     f"{self.origin}: constant for {target!r}, which table {spec.name!r} does "
                     f"not have; its columns are {', '.join(spec.names)}"
                 )
+        kept = self.redaction.keep_original
+        if kept is not None and (kept in spec.names or kept.startswith("_")):
+            raise MappingError(
+                f"{self.origin}: [redact] keep_original {kept!r} must be a new column, not a "
+                f"column of {spec.name!r} or a name starting with '_'"
+            )
         if self.scales and spec.name != "responses":
             raise MappingError(f"{self.origin}: [scales] only applies to the responses table")
 
