@@ -17,7 +17,8 @@ know rox::
     ├── LoadCancelledError           (RuntimeError)  a load was interrupted; nothing written
     ├── MetricError                  (ValueError)  a metric was asked for with impossible settings
     ├── NotFittedError               (ValueError, AttributeError)  a model was used before fit()
-    └── ConvergenceError             (RuntimeError)  a model fit did not converge
+    ├── ConvergenceError             (RuntimeError)  a model fit did not converge
+    └── MissingDependencyError       (ImportError)   an optional extra (rox[text]) is not installed
 
 The CLI maps each class to an exit code in one place (:data:`EXIT_CODES`).
 """
@@ -34,6 +35,7 @@ __all__ = [
     "LoadCancelledError",
     "MappingError",
     "MetricError",
+    "MissingDependencyError",
     "NotFittedError",
     "RowProblem",
     "RoxError",
@@ -165,6 +167,10 @@ class ConvergenceError(RoxError, RuntimeError):
     """A model fit did not converge; the message lists what to try."""
 
 
+class MissingDependencyError(RoxError, ImportError):
+    """An optional package that the analysis needs is not installed; the message names the extra."""
+
+
 #: Exit code of the ``rox`` command for each error class (most specific class wins).
 EXIT_CODES: dict[type[RoxError], int] = {
     RoxError: 1,
@@ -181,4 +187,5 @@ EXIT_CODES: dict[type[RoxError], int] = {
     MetricError: 10,
     NotFittedError: 11,
     ConvergenceError: 12,
+    MissingDependencyError: 15,
 }

@@ -1,0 +1,1 @@
+"""Voice of the customer: redaction, language, sentiment and themes of free-text comments."""
