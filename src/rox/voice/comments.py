@@ -119,13 +119,26 @@ def analyse(
     """
     frame, scales = _read(ws)
     texts = frame["comment"].astype(str).tolist()
-    detected = np.asarray(lang_mod.detect(texts, languages, language_method), dtype=object)
+    # each distinct text is read once (surveys repeat "ok", "good service" ...)
+    distinct, inverse = np.unique(np.asarray(texts, dtype=object).astype(str), return_inverse=True)
+    unique_texts = [str(t) for t in distinct]
+    found = lang_mod.detect(unique_texts, languages, language_method)
+    detected = np.asarray(found, dtype=object)[inverse]
     if "language" in frame.columns:
         given = frame["language"].astype("object").where(frame["language"].notna(), None)
         fill = (detected == lang_mod.UNKNOWN) & given.isin(list(languages)).to_numpy()
         detected[fill] = given.to_numpy()[fill]
     frame["language"] = detected
-    scores = sent_mod.score_many(texts, list(detected))
+    pairs = pd.DataFrame({"text": inverse, "language": detected})
+    firsts = pairs.drop_duplicates()
+    first_scores = sent_mod.score_many(
+        [unique_texts[i] for i in firsts["text"]], firsts["language"].tolist()
+    )
+    scores = (
+        pairs.merge(firsts.assign(score=first_scores), on=["text", "language"], how="left")["score"]
+        .astype("float64")
+        .tolist()
+    )
     frame["sentiment"] = np.asarray(scores, dtype="float64")
     frame["sentiment_label"] = [sent_mod.label_of(s) for s in scores]
     frame["sentiment_method"] = [sent_mod.method_for(lang) for lang in detected]

@@ -134,6 +134,21 @@ def _weights(langs: tuple[str, ...]) -> dict[str, tuple[tuple[int, float], ...]]
     return {w: tuple((i, 1.0 / len(idx)) for i in idx) for w, idx in owners.items()}
 
 
+@cache
+def _endings(langs: tuple[str, ...]) -> dict[str, tuple[int, ...]]:
+    """Ending -> indices of the languages it is typical of."""
+    out: dict[str, list[int]] = {}
+    for i, lang in enumerate(langs):
+        for ending in _ENDINGS[lang]:
+            out.setdefault(ending, []).append(i)
+    return {e: tuple(v) for e, v in out.items()}
+
+
+@cache
+def _letters(langs: tuple[str, ...]) -> tuple[tuple[int, frozenset[str]], ...]:
+    return tuple((i, frozenset(_LETTERS[lang])) for i, lang in enumerate(langs) if lang in _LETTERS)
+
+
 def _by_stopwords(
     text: str | None, langs: tuple[str, ...], weights: dict[str, tuple[tuple[int, float], ...]]
 ) -> str:
@@ -144,18 +159,19 @@ def _by_stopwords(
     if _too_short(words):
         return UNKNOWN
     counts = [0.0] * len(langs)
+    endings = _endings(langs)
     for word in words:
         if word.endswith(("'", "’")):  # an elision: l'auto, c'est, dell'app
             word = word[:-1]
         for i, w in weights.get(word, ()):
             counts[i] += w
-    for word in words:
-        for i, lang in enumerate(langs):
-            if len(word) > 4 and word.endswith(_ENDINGS[lang]):
-                counts[i] += 0.5
-    for i, lang in enumerate(langs):
-        letters = _LETTERS.get(lang, "")
-        if letters and any(ch in letters for ch in lowered):
+        if len(word) > 4:
+            for size in range(2, 7):
+                for i in endings.get(word[-size:], ()):
+                    counts[i] += 0.5
+    chars = set(lowered)
+    for i, letters in _letters(langs):
+        if chars & letters:
             counts[i] += 1.0
     ranked = sorted(range(len(langs)), key=counts.__getitem__, reverse=True)
     best = counts[ranked[0]]

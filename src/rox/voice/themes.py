@@ -47,7 +47,7 @@ from rox.errors import MetricError, MissingDependencyError, NotFittedError
 __all__ = ["ThemeModel", "compile_rules", "load_rules"]
 
 Method = Literal["nmf", "embeddings"]
-MAX_THEMES, MIN_THEMES = 15, 2
+MAX_THEMES, MIN_THEMES = 12, 2
 #: Themes whose comments' centres have at least this cosine are merged (see ``_merge``).
 MERGE_AT = 0.3
 _WORDS = re.compile(r"(?u)\b[^\W\d_][^\W\d_]+\b")
@@ -269,7 +269,10 @@ class ThemeModel:
         if self.method == "embeddings":
             scores = _embedding_scores(texts, k, self.random_state)
         else:
-            nmf = sk.NMF(n_components=k, init="nndsvda", random_state=self.random_state, max_iter=400)
+            nmf = sk.NMF(
+                n_components=k, init="nndsvda", random_state=self.random_state, max_iter=200,
+                tol=1e-3,
+            )
             with warnings.catch_warnings(), np.errstate(invalid="ignore"):
                 # an unconverged NMF still ranks each comment's themes; its loss report may take
                 # the root of a rounding-error negative
@@ -422,7 +425,7 @@ def _labels(
         if yake is None or not len(members):
             labels.append(fallback)
             continue
-        typical = members[np.argsort(-scores[members, j])[:30]]
+        typical = members[np.argsort(-scores[members, j])[:15]]
         text = ". ".join(dict.fromkeys(docs[i].strip().rstrip(".") for i in typical))
         lan = language if language in _STOP else "en"
         extractor = yake.KeywordExtractor(lan=lan, n=3, top=10, dedup_lim=0.7)
