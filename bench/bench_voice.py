@@ -103,7 +103,11 @@ def run_peer(n: int) -> dict[str, float]:
     theme = w.argmax(axis=1)
     t1 = time.perf_counter()
     assert len(theme) == n
-    return {"seconds": t1 - t0, "cpu_s": time.process_time() - c0, "no_term": float((w.sum(axis=1) == 0).mean())}
+    return {
+        "seconds": t1 - t0,
+        "cpu_s": time.process_time() - c0,
+        "no_term": float((w.sum(axis=1) == 0).mean()),
+    }
 
 
 def one(which: str, n: int) -> None:
@@ -128,7 +132,9 @@ def main() -> None:
     if args.one:
         one(args.one[0], int(args.one[1]))
         return
-    print("| comments | tool | median wall s | median CPU s | comments/s (wall) | peak MiB | notes |")
+    print(
+        "| comments | tool | median wall s | median CPU s | comments/s (wall) | peak MiB | notes |"
+    )
     print("| ---: | --- | ---: | ---: | ---: | ---: | --- |")
     for n in args.sizes:
         tools = ["rox", "peer"] if n <= args.peer_up_to else ["rox"]
@@ -138,7 +144,10 @@ def main() -> None:
             for tool in tools:  # interleaved
                 proc = subprocess.run(
                     [sys.executable, __file__, "--one", tool, str(n)],
-                    capture_output=True, text=True, check=True, cwd=Path(__file__).parent,
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                    cwd=Path(__file__).parent,
                 )
                 runs[tool].append(json.loads(proc.stdout.strip().splitlines()[-1]))
         medians = {t: statistics.median(r["seconds"] for r in rs) for t, rs in runs.items()}
@@ -156,9 +165,8 @@ def main() -> None:
             if "peer" in medians and tool == "rox":
                 notes += f"; {med / medians['peer']:.1f}x the peer's time"
             cpu = statistics.median(r["cpu_s"] for r in rs)
-            print(
-                f"| {n:,} | {tool} | {med:.2f} | {cpu:.2f} | {n / med:,.0f} | {peak:,.0f} | {notes} |"
-            )
+            cells = [f"{n:,}", tool, f"{med:.2f}", f"{cpu:.2f}", f"{n / med:,.0f}", f"{peak:,.0f}"]
+            print("| " + " | ".join([*cells, notes]) + " |")
 
 
 if __name__ == "__main__":

@@ -35,7 +35,6 @@ def main(folder: str) -> None:
         header = f"# derived from Pattern's {lang}-sentiment.xml (BSD-3-Clause, see PATTERN-LICENSE.txt) by scripts/derive_lexicons.py\n"
         body = "".join(f"{f}\t{p}\n" for f, p in lexicon.items())
         (OUT / f"{lang}-sentiment.tsv").write_text(header + body, encoding="utf-8")
-        print(lang, len(lexicon))
 
 
 if __name__ == "__main__":

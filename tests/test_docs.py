@@ -170,6 +170,25 @@ def _value_concentration(ns: dict[str, Any]) -> None:
     assert 0.2 < result.top_share < 1 and 0 < result.gini < 1
 
 
+# -- voice.md -------------------------------------------------------------------------------------
+@check("voice.md", 'ws.ingest("responses", frame, mapping={"redact"')
+def _voice_redaction(ns: dict[str, Any]) -> None:
+    stored = ns["stored"].iloc[0]
+    assert stored["comment"] == "Refund to [IBAN], mail [EMAIL]"
+    assert stored["comment_original"].startswith("Refund to IT60")
+
+
+@check("voice.md", "table = rox.voice.themes(ws)")
+def _voice_themes(ns: dict[str, Any]) -> None:
+    frame, planted = ns["frame"], ns["planted"]
+    assert frame["comments"].sum() == len(ns["table"].comments.frame)  # every comment has a theme
+    assert set(planted["language"]) >= {"en", "it"}
+    # the planted themes are complaints: customers who mention them give a lower NPS
+    assert (planted["nps_difference"].dropna() < 0).mean() >= 0.75
+    assert ns["priced"].frame["value_at_risk"].notna().all()
+    assert ns["comments"]["theme_id"].nunique() == 1
+
+
 # -- scale-out.md ---------------------------------------------------------------------------------
 @check("scale-out.md", 'rox.demo.build("spark://local[2]')
 def _scale_out_funnel(ns: dict[str, Any]) -> None:

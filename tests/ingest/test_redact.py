@@ -95,7 +95,11 @@ def test_kinds_can_be_chosen():
 
 def test_checksums_against_published_examples():
     # IBAN examples from the ECBS/SWIFT IBAN registry; card numbers are the issuers' test numbers
-    for valid in ("GB29 NWBK 6016 1331 9268 19", "FR14 2004 1010 0505 0001 3M02 606", "DE89 3704 0044 0532 0130 00"):
+    for valid in (
+        "GB29 NWBK 6016 1331 9268 19",
+        "FR14 2004 1010 0505 0001 3M02 606",
+        "DE89 3704 0044 0532 0130 00",
+    ):
         assert iban_valid(valid)
         assert not iban_valid(valid[:-1] + str((int(valid[-1]) + 1) % 10))
     for valid in ("4111111111111111", "5555555555554444", "378282246310005", "6011111111111117"):
@@ -145,7 +149,11 @@ def test_ingest_keeps_the_original_only_in_the_protected_column():
 def test_redaction_can_be_turned_off_and_misconfigured():
     ws = rox.open("duckdb://:memory:")
     frame = _responses(["a@b.it"])
-    ws.ingest("responses", frame, mapping={"columns": {"Kommentar": "comment"}, "redact": {"enabled": False}})
+    ws.ingest(
+        "responses",
+        frame,
+        mapping={"columns": {"Kommentar": "comment"}, "redact": {"enabled": False}},
+    )
     assert ws.table("responses").execute()["comment"].tolist() == ["a@b.it"]
     with pytest.raises(MappingError, match="unknown kind"):
         ws.ingest("responses", frame, mapping={"redact": {"kinds": ["dna"]}})

@@ -74,7 +74,11 @@ def test_voice_analysis_runs_with_the_network_cut():
     env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "PYTHONPATH")}
     env["HF_HUB_OFFLINE"] = "0"  # nothing may rely on an offline flag: the network itself is cut
     result = subprocess.run(
-        [*prefix, sys.executable, "-c", SCRIPT], capture_output=True, text=True, env=env, timeout=600
+        [*prefix, sys.executable, "-c", SCRIPT],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "offline ok" in result.stdout
@@ -123,7 +127,8 @@ def test_the_text_extra_adds_less_than_25_mb():
     """``pip install 'rox[text]'`` downloads less than 25 MB beyond rox's own dependencies.
 
     The wheels' size is measured from the installed packages (their files deflated, as in a
-    wheel); measured 2026-12: 13.6 MB (scikit-learn 9.2 MB of it; wordllama 19.1 MB and its stack 10.7 MB more). lingua (``rox[language]``,
+    wheel); measured 2026-12: 13.6 MB (scikit-learn 9.2 MB of it; wordllama 19.1 MB and its
+    stack 10.7 MB more). lingua (``rox[language]``,
     a 96 MB wheel) and wordllama (``rox[embeddings]``, 19 MB and its tokenizer stack) are separate
     extras for that reason.
     """

@@ -88,7 +88,8 @@ def test_english_is_vaders_compound_with_the_additions():
 
 
 @pytest.mark.parametrize(
-    ("value", "label"), [(0.05, "positive"), (0.0499, "neutral"), (-0.05, "negative"), (-0.0499, "neutral")]
+    ("value", "label"),
+    [(0.05, "positive"), (0.0499, "neutral"), (-0.05, "negative"), (-0.0499, "neutral")],
 )
 def test_label_cut_offs_on_both_sides(value, label):
     assert label_of(value) == label

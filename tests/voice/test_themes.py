@@ -50,7 +50,9 @@ def test_keyword_rules_take_precedence():
 
 def test_rules_from_toml(tmp_path):
     path = tmp_path / "themes.toml"
-    path.write_text('[themes]\n"app" = ["crash*", "freez*"]\n"paperwork" = "pratiche"\n', encoding="utf-8")
+    path.write_text(
+        '[themes]\n"app" = ["crash*", "freez*"]\n"paperwork" = "pratiche"\n', encoding="utf-8"
+    )
     assert load_rules(path) == {"app": ("crash*", "freez*"), "paperwork": ("pratiche",)}
     with pytest.raises(MetricError, match="expected a list of keywords"):
         load_rules({"empty": []})
@@ -77,7 +79,10 @@ def test_planted_demo_topics_are_recovered_in_both_languages(demo_themes):
     topic = c["comment"].map(planted_topic)
     planted = c[topic.notna()].assign(topic=topic[topic.notna()])
     assert {t for t, _ in planted["topic"]} == {
-        "financing paperwork", "delivery delays", "rude dealer", "app crashes"
+        "financing paperwork",
+        "delivery delays",
+        "rude dealer",
+        "app crashes",
     }
     assert {lang for _, lang in planted["topic"]} == {"en", "it"}
     for key, rows in planted.groupby("topic"):
@@ -89,7 +94,16 @@ def test_personal_data_planted_in_the_demo_was_redacted(demo_themes):
     c = demo_themes.comments.frame["comment"]
     planted = c[c.map(planted_topic).notna()]
     assert planted.str.contains(r"\[(?:PHONE|EMAIL|IBAN|NAME)\]").any()
-    for leak in ("@example", "+44 7700", "IT60", "GB82", "347 123", "030 1234", "Johnson", "Bianchi"):
+    for leak in (
+        "@example",
+        "+44 7700",
+        "IT60",
+        "GB82",
+        "347 123",
+        "030 1234",
+        "Johnson",
+        "Bianchi",
+    ):
         assert not c.str.contains(leak, regex=False).any(), leak
 
 
@@ -110,7 +124,9 @@ def test_theme_table_columns_and_nps_impact_by_hand(demo, demo_themes):
 
     assert row["n_nps_mentioning"] == inside.sum()
     assert row["n_nps_others"] == (~inside).sum()
-    assert row["nps_difference"] == pytest.approx(score(nps.loc[inside, "score"]) - score(nps.loc[~inside, "score"]))
+    assert row["nps_difference"] == pytest.approx(
+        score(nps.loc[inside, "score"]) - score(nps.loc[~inside, "score"])
+    )
     assert row["nps_difference_low"] < row["nps_difference"] < row["nps_difference_high"]
     # the planted comments are complaints: read as negative in both languages
     topic = c["comment"].map(planted_topic)

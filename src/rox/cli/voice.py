@@ -32,7 +32,11 @@ LanguagesOption = Annotated[
 ]
 ThemesOption = Annotated[
     int | None,
-    typer.Option("--n-themes", help="Themes per language (default: from the number of comments).", show_default=False),
+    typer.Option(
+        "--n-themes",
+        help="Themes per language (default: from the number of comments).",
+        show_default=False,
+    ),
 ]
 
 
@@ -50,7 +54,9 @@ def themes_command(
         str | None, typer.Option(help="Only the themes of this language (it, en, ...).")
     ] = None,
     period: Annotated[str, typer.Option(help="Period of the trend (--trend).")] = "month",
-    trend: Annotated[bool, typer.Option("--trend", help="Print the themes by period instead.")] = False,
+    trend: Annotated[
+        bool, typer.Option("--trend", help="Print the themes by period instead.")
+    ] = False,
     rules: RulesOption = None,
     languages: LanguagesOption = "en,it,de,fr,es",
     n_themes: ThemesOption = None,
@@ -61,7 +67,9 @@ def themes_command(
     with open_workspace(workspace) as ws:
         require(ws, "responses")
         result = themes(
-            ws, language=language, period=period,  # type: ignore[arg-type]
+            ws,
+            language=language,
+            period=period,  # type: ignore[arg-type]
             **_options(rules, languages, n_themes),  # type: ignore[arg-type]
         )
     if trend:
@@ -72,7 +80,9 @@ def themes_command(
         emit(frame, fmt)
         return
     level = f"{result.confidence:.0%}"
-    compact = frame[["theme_id", "theme", "language", "comments", "sentiment", "negative_share"]].copy()
+    compact = frame[
+        ["theme_id", "theme", "language", "comments", "sentiment", "negative_share"]
+    ].copy()
     compact["NPS difference"] = frame["nps_difference"]
     compact[f"{level} interval"] = [
         "" if lo != lo else f"{lo:.1f} to {hi:.1f}"
@@ -92,7 +102,10 @@ def comments_command(
     ] = None,
     language: Annotated[str | None, typer.Option(help="Only comments in this language.")] = None,
     contradicting: Annotated[
-        bool, typer.Option("--contradicting", help="Only comments whose sentiment contradicts the score.")
+        bool,
+        typer.Option(
+            "--contradicting", help="Only comments whose sentiment contradicts the score."
+        ),
     ] = False,
     limit: Annotated[int, typer.Option(help="At most this many comments (0: all).")] = 20,
     rules: RulesOption = None,
@@ -112,5 +125,18 @@ def comments_command(
         frame = frame[frame["contradicts"]]
     if limit > 0:
         frame = frame.head(limit)
-    cols = [c for c in ("response_id", "metric", "score", "language", "sentiment", "contradicts", "theme", "comment") if c in frame.columns]
+    cols = [
+        c
+        for c in (
+            "response_id",
+            "metric",
+            "score",
+            "language",
+            "sentiment",
+            "contradicts",
+            "theme",
+            "comment",
+        )
+        if c in frame.columns
+    ]
     emit(frame.reset_index(drop=True), fmt, title=f"{len(frame):,} comments", table=frame[cols])

@@ -193,7 +193,9 @@ def _frames(
     if planted is not None:
         mask = pa.array(planted != None)  # noqa: E711 (element-wise)
         texts = pc.if_else(mask, pa.array(planted, type=pa.string()), texts)
-        language = pc.if_else(mask, pa.array(answers["planted_language"], type=pa.string()), language)
+        language = pc.if_else(
+            mask, pa.array(answers["planted_language"], type=pa.string()), language
+        )
     frame = pd.DataFrame(
         {
             "ts": _ts(origin, answers["t"]),

@@ -9,8 +9,8 @@ What is found and what replaces it
     kept only when the ISO 13616 mod-97 check holds (the number rearranged and read as an
     integer leaves remainder 1 when divided by 97).
 ``card``  ``[CARD]``
-    13 to 19 digits (the first not 0), spaces or dashes allowed between groups, kept only when the Luhn check holds
-    (ISO/IEC 7812-1 annex B).
+    13 to 19 digits (the first not 0), spaces or dashes allowed between groups, kept only when
+    the Luhn check holds (ISO/IEC 7812-1 annex B).
 ``phone``  ``[PHONE]``
     International numbers (``+`` or ``00`` and a country code, then 6 to 13 digits in groups),
     Italian mobiles (``3xx``, 9 to 10 digits) and landlines (``0`` and 5 to 10 more digits), German
@@ -41,6 +41,7 @@ By default the ``comment`` column of ``responses`` is redacted and the original 
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -266,10 +267,8 @@ class Redaction:
         def batch(values: Any) -> Any:
             return pa.array(self.redact_many(values.to_pylist()), type=pa.string())
 
-        try:
+        with contextlib.suppress(duckdb.InvalidInputException, duckdb.CatalogException):
             con.remove_function(name)
-        except (duckdb.InvalidInputException, duckdb.CatalogException):
-            pass
         con.create_function(name, batch, ["VARCHAR"], "VARCHAR", type="arrow")
         try:
             sets = []
@@ -317,7 +316,7 @@ def _redact(text: str, kinds: Sequence[str], plates: Sequence[re.Pattern[str]]) 
     if "card" in kinds:
         text = _CARD.sub(_card, text)
     if "phone" in kinds:
-        # digits inside what looks like an IBAN or a card (with a wrong check) are no phone number either
+        # digits inside what looks like an IBAN or a card (with a wrong check) are no phone either
         ibans = [m.span() for p in (_IBAN, _CARD) for m in p.finditer(text)]
         text = _PHONE.sub(lambda m: _phone(m, ibans), text)
     for pattern in plates:

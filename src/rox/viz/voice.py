@@ -58,7 +58,8 @@ def theme_impact(result: ThemeTable, *, title: str | None = None, **_: Any) -> g
     fig.add_hline(y=0, line_color="#8a8a8a", line_width=1)
     level = f"{result.confidence:.0%}"
     fig.update_layout(
-        title=title or f"Theme impact: NPS of customers who mention it minus the others' ({level} interval)",
+        title=title
+        or f"Theme impact: NPS of customers who mention it minus the others' ({level} interval)",
         xaxis_title="comments",
         yaxis_title="NPS difference (points)",
         template="plotly_white",

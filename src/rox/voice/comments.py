@@ -113,7 +113,8 @@ def analyse(
     --------
     >>> import pandas as pd
     >>> from rox.voice import analyse
-    >>> frame = pd.DataFrame({"comment": ["The app crashes every time", "L'app va in crash di continuo"]})
+    >>> texts = ["The app crashes every time", "L'app va in crash di continuo"]
+    >>> frame = pd.DataFrame({"comment": texts})
     >>> analyse(frame).frame[["language", "sentiment_label"]].values.tolist()
     [['en', 'negative'], ['it', 'negative']]
     """
@@ -169,7 +170,8 @@ def contradictions(
     --------
     >>> import pandas as pd
     >>> f = pd.DataFrame({"sentiment_label": ["negative", "positive", "positive"],
-    ...                   "metric": ["nps", "nps", "csat"], "score": [10, 6, 3], "scale": ["0-10", "0-10", "1-5"]})
+    ...                   "metric": ["nps", "nps", "csat"], "score": [10, 6, 3],
+    ...                   "scale": ["0-10", "0-10", "1-5"]})
     >>> contradictions(f).tolist()
     [True, True, False]
     """

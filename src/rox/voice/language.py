@@ -7,8 +7,8 @@ Methods
     several languages counts ``1/k`` for each), half a point per word with an ending typical of
     it (``-zione``, ``-ing``, ``-ung`` ...) and a point for its distinctive letters (``ß``,
     ``ñ``, ``ç`` ...); the language with the highest count wins when it leads the next by at
-    least 0.5 and reaches 1. Fast (about a microsecond per word) and adequate for review-length text; it
-    knows en, it, de, fr, es, nl and pt.
+    least 0.5 and reaches 1. Fast (about a microsecond per word) and adequate for review-length
+    text; it knows en, it, de, fr, es, nl and pt.
 ``lingua`` (``pip install 'rox[language]'``)
     The ``lingua-language-detector`` package, built for the configured languages only (all 75
     take 1.3 GB; five take about 200 MB and 3 s to build, once per process, on first use).
@@ -45,8 +45,8 @@ _STOPWORDS: dict[str, str] = {
     "de": "der die das und ist nicht ich mit zu ein eine war es sehr auf für den dem des sich auch "
     "aber wir hat kein nach wenn mein meine wurde wurden bei von im vom zum zur noch nur "
     "immer schon alles jetzt dann weil oder wie uns habe hatte sind keine",
-    "fr": "le la les et est pas je un une de du des en que qui il avec pour très mais ne au sur été "
-    "ce était nous après quand mon ma mes aux cette ces sont ont avons tout tous toujours "
+    "fr": "le la les et est pas je un une de du des en que qui il avec pour très mais ne au sur "
+    "été ce était nous après quand mon ma mes aux cette ces sont ont avons tout tous toujours "
     "jamais encore déjà comme parce rien plus fait vous leur elle j c l d n qu",
     "es": "el la los las y es no un una de que en con por para muy pero se lo al del fue me mi "
     "está nos después cuando esta este estos han hemos todo todos siempre nunca todavía "
@@ -57,8 +57,28 @@ _STOPWORDS: dict[str, str] = {
 # endings typical of one language (half a word's weight each)
 _ENDINGS: dict[str, tuple[str, ...]] = {
     "en": ("ing", "ed", "ly", "tion", "ness", "ful", "less", "ould", "ight", "ough"),
-    "it": ("zione", "zioni", "mente", "ato", "ata", "ati", "ate", "ito", "ita", "uto", "are",
-           "ere", "ire", "ggio", "cchi", "gli", "issimo", "issima", "etto", "etta"),
+    "it": (
+        "zione",
+        "zioni",
+        "mente",
+        "ato",
+        "ata",
+        "ati",
+        "ate",
+        "ito",
+        "ita",
+        "uto",
+        "are",
+        "ere",
+        "ire",
+        "ggio",
+        "cchi",
+        "gli",
+        "issimo",
+        "issima",
+        "etto",
+        "etta",
+    ),
     "de": ("ung", "sch", "cht", "lich", "keit", "heit", "chen", "ich", "en"),
     "fr": ("eau", "eaux", "ement", "ée", "ées", "ait", "aient", "oir", "eur", "euse", "ique"),
     "es": ("ción", "ciones", "ado", "ada", "ido", "ida", "mente", "amos", "aron", "ería"),
@@ -211,5 +231,9 @@ def _lingua_detector(langs: tuple[str, ...]) -> Any:
     lingua = _lingua_module()
     chosen = [getattr(lingua.Language, _NAMES[c]) for c in langs]
     if len(chosen) < 2:  # lingua needs two languages to choose between
-        chosen.append(lingua.Language.ENGLISH if chosen[0] != lingua.Language.ENGLISH else lingua.Language.ITALIAN)
+        chosen.append(
+            lingua.Language.ENGLISH
+            if chosen[0] != lingua.Language.ENGLISH
+            else lingua.Language.ITALIAN
+        )
     return lingua.LanguageDetectorBuilder.from_languages(*chosen).build()

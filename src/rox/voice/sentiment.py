@@ -58,41 +58,109 @@ _NEGATE, _BOOST, _TURN = -0.74, 1.3, -0.5
 _CLAUSE = re.compile(r"[,;:.!?]+")
 # a negative word in the three words after these counts half, positively ("risolto il problema")
 _RESOLVED = frozenset(
-    "risolto risolta risolti risolte sistemato sistemata corretto riparato riparata eliminato "
-    "résolu résolue réglé réparé corrigé behoben gelöst repariert resuelto resuelta arreglado "
-    "reparado".split()
+    [
+        "risolto",
+        "risolta",
+        "risolti",
+        "risolte",
+        "sistemato",
+        "sistemata",
+        "corretto",
+        "riparato",
+        "riparata",
+        "eliminato",
+        "résolu",
+        "résolue",
+        "réglé",
+        "réparé",
+        "corrigé",
+        "behoben",
+        "gelöst",
+        "repariert",
+        "resuelto",
+        "resuelta",
+        "arreglado",
+        "reparado",
+    ]
 )
 _WORD = re.compile(r"[a-zàâäçéèêëíìîïñóòôöúùûüß]+")
 
 _RULES: dict[str, dict[str, frozenset[str]]] = {
     "it": {
         "negations": frozenset(
-            "non mai nessun nessuno nessuna niente nulla né senza neanche nemmeno neppure mal".split()
+            [
+                "non",
+                "mai",
+                "nessun",
+                "nessuno",
+                "nessuna",
+                "niente",
+                "nulla",
+                "né",
+                "senza",
+                "neanche",
+                "nemmeno",
+                "neppure",
+                "mal",
+            ]
         ),
         "boosters": frozenset(
-            "molto troppo davvero veramente proprio super estremamente assolutamente così "
-            "tanto particolarmente decisamente incredibilmente".split()
+            [
+                "molto",
+                "troppo",
+                "davvero",
+                "veramente",
+                "proprio",
+                "super",
+                "estremamente",
+                "assolutamente",
+                "così",
+                "tanto",
+                "particolarmente",
+                "decisamente",
+                "incredibilmente",
+            ]
         ),
         "turners": frozenset({"poco", "poca", "pochi", "poche"}),
         "contrasts": frozenset({"ma", "però", "tuttavia", "eppure"}),
     },
     "fr": {
-        "negations": frozenset("ne n pas jamais aucun aucune rien sans ni personne".split()),
+        "negations": frozenset(
+            ["ne", "n", "pas", "jamais", "aucun", "aucune", "rien", "sans", "ni", "personne"]
+        ),
         "boosters": frozenset(
-            "très trop vraiment super tellement si extrêmement absolument particulièrement".split()
+            [
+                "très",
+                "trop",
+                "vraiment",
+                "super",
+                "tellement",
+                "si",
+                "extrêmement",
+                "absolument",
+                "particulièrement",
+            ]
         ),
         "turners": frozenset({"peu"}),
         "contrasts": frozenset({"mais", "cependant", "pourtant", "toutefois"}),
     },
     "de": {
-        "negations": frozenset("nicht kein keine keinen keiner nie niemals ohne".split()),
-        "boosters": frozenset("sehr zu wirklich total extrem absolut echt super".split()),
+        "negations": frozenset(
+            ["nicht", "kein", "keine", "keinen", "keiner", "nie", "niemals", "ohne"]
+        ),
+        "boosters": frozenset(
+            ["sehr", "zu", "wirklich", "total", "extrem", "absolut", "echt", "super"]
+        ),
         "turners": frozenset({"wenig"}),
         "contrasts": frozenset({"aber", "jedoch", "trotzdem"}),
     },
     "es": {
-        "negations": frozenset("no nunca sin ni nada ningún ninguna ninguno jamás".split()),
-        "boosters": frozenset("muy demasiado realmente súper totalmente absolutamente tan".split()),
+        "negations": frozenset(
+            ["no", "nunca", "sin", "ni", "nada", "ningún", "ninguna", "ninguno", "jamás"]
+        ),
+        "boosters": frozenset(
+            ["muy", "demasiado", "realmente", "súper", "totalmente", "absolutamente", "tan"]
+        ),
         "turners": frozenset({"poco", "poca"}),
         "contrasts": frozenset({"pero", "sin embargo", "aunque"}),
     },
@@ -106,32 +174,108 @@ _PARTICIPLES = tuple(
 _CUES: dict[str, dict[str, float]] = {
     "de": {
         **dict.fromkeys(
-            "gut super toll schnell freundlich zufrieden perfekt prima klasse kompetent "
-            "hilfreich top empfehlen empfehlenswert danke pünktlich".split(),
+            [
+                "gut",
+                "super",
+                "toll",
+                "schnell",
+                "freundlich",
+                "zufrieden",
+                "perfekt",
+                "prima",
+                "klasse",
+                "kompetent",
+                "hilfreich",
+                "top",
+                "empfehlen",
+                "empfehlenswert",
+                "danke",
+                "pünktlich",
+            ],
             0.6,
         ),
-        **dict.fromkeys("hervorragend ausgezeichnet großartig wunderbar begeistert".split(), 0.9),
         **dict.fromkeys(
-            "schlecht langsam unfreundlich unzufrieden enttäuscht enttäuschend ärgerlich "
-            "problem probleme verspätung verspätet kaputt absturz abstürze stürzt teuer "
-            "mangelhaft unhöflich frech chaos".split(),
+            ["hervorragend", "ausgezeichnet", "großartig", "wunderbar", "begeistert"], 0.9
+        ),
+        **dict.fromkeys(
+            [
+                "schlecht",
+                "langsam",
+                "unfreundlich",
+                "unzufrieden",
+                "enttäuscht",
+                "enttäuschend",
+                "ärgerlich",
+                "problem",
+                "probleme",
+                "verspätung",
+                "verspätet",
+                "kaputt",
+                "absturz",
+                "abstürze",
+                "stürzt",
+                "teuer",
+                "mangelhaft",
+                "unhöflich",
+                "frech",
+                "chaos",
+            ],
             -0.6,
         ),
-        **dict.fromkeys("schrecklich furchtbar katastrophe katastrophal miserabel".split(), -0.9),
+        **dict.fromkeys(
+            ["schrecklich", "furchtbar", "katastrophe", "katastrophal", "miserabel"], -0.9
+        ),
     },
     "es": {
         **dict.fromkeys(
-            "bueno buena buenos rápido rápida amable amables contento contenta satisfecho "
-            "satisfecha recomiendo gracias puntual perfecto perfecta".split(),
+            [
+                "bueno",
+                "buena",
+                "buenos",
+                "rápido",
+                "rápida",
+                "amable",
+                "amables",
+                "contento",
+                "contenta",
+                "satisfecho",
+                "satisfecha",
+                "recomiendo",
+                "gracias",
+                "puntual",
+                "perfecto",
+                "perfecta",
+            ],
             0.6,
         ),
-        **dict.fromkeys("excelente genial fantástico fantástica encantado encantada".split(), 0.9),
         **dict.fromkeys(
-            "malo mala lento lenta decepcionado decepcionada decepción problema problemas "
-            "retraso tarde roto rota grosero grosera maleducado caro cara peor".split(),
+            ["excelente", "genial", "fantástico", "fantástica", "encantado", "encantada"], 0.9
+        ),
+        **dict.fromkeys(
+            [
+                "malo",
+                "mala",
+                "lento",
+                "lenta",
+                "decepcionado",
+                "decepcionada",
+                "decepción",
+                "problema",
+                "problemas",
+                "retraso",
+                "tarde",
+                "roto",
+                "rota",
+                "grosero",
+                "grosera",
+                "maleducado",
+                "caro",
+                "cara",
+                "peor",
+            ],
             -0.6,
         ),
-        **dict.fromkeys("terrible horrible pésimo pésima fatal desastre".split(), -0.9),
+        **dict.fromkeys(["terrible", "horrible", "pésimo", "pésima", "fatal", "desastre"], -0.9),
     },
 }
 
@@ -195,9 +339,7 @@ def score_many(texts: Sequence[str | None], languages: Sequence[str] | str) -> l
     MissingDependencyError
         If English is asked for and ``vaderSentiment`` (in ``rox[text]``) is not installed.
     """
-    langs: Iterable[str] = (
-        [languages] * len(texts) if isinstance(languages, str) else languages
-    )
+    langs: Iterable[str] = [languages] * len(texts) if isinstance(languages, str) else languages
     out: list[float] = []
     vader: Any = None
     for text, lang in zip(texts, langs, strict=True):
@@ -243,7 +385,10 @@ def _lexicon(language: str) -> dict[str, float]:
     if language in _CUES:
         return _CUES[language]
     # Pattern's lexicon, then rox's additions (which override)
-    return {**_read_lexicon(f"{language}-sentiment.tsv"), **_read_lexicon(f"{language}-additions.tsv")}
+    return {
+        **_read_lexicon(f"{language}-sentiment.tsv"),
+        **_read_lexicon(f"{language}-additions.tsv"),
+    }
 
 
 def _valence(word: str, lexicon: dict[str, float]) -> float | None:
@@ -292,7 +437,11 @@ def _rule_score(text: str, language: str) -> float:
         if polarity is None or word in rules["negations"]:
             continue
         v = polarity * _SCALE
-        before = [w for j, w in enumerate(words[max(0, i - 3) : i], max(0, i - 3)) if clause[j] == clause[i]]
+        before = [
+            w
+            for j, w in enumerate(words[max(0, i - 3) : i], max(0, i - 3))
+            if clause[j] == clause[i]
+        ]
         if before and before[-1] in rules["boosters"]:
             v *= _BOOST
         if v > 0 and before and before[-1] in rules["turners"]:

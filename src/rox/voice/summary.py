@@ -70,15 +70,15 @@ class ThemeTable(Result):
 
     def plot_trend(self, **kwargs: Any) -> Any:
         """A figure of each theme's share of the comments by period."""
-        from rox.viz.voice import theme_trend
+        import importlib
 
-        return theme_trend(self, **kwargs)
+        # (by name, as Result.plot does: an analysis never imports the figures)
+        return importlib.import_module("rox.viz.voice").theme_trend(self, **kwargs)
 
     def __str__(self) -> str:
         cols = ["theme", "language", "comments", "sentiment", "nps_difference"]
-        return f"Themes of {int(self.frame['comments'].sum()):,} comments\n" + self.frame[
-            cols
-        ].to_string(index=False, max_rows=30)
+        body: str = self.frame[cols].to_string(index=False, max_rows=30)
+        return f"Themes of {int(self.frame['comments'].sum()):,} comments\n{body}"
 
 
 def themes(
@@ -156,9 +156,7 @@ def themes(
     table["share"] = table["comments"] / total
     table["contradicting"] = table["contradicting"].astype("int64")
     table["examples"] = [
-        " | ".join(
-            grouped.get_group(t).nlargest(examples, "theme_weight")["comment"].astype(str)
-        )
+        " | ".join(grouped.get_group(t).nlargest(examples, "theme_weight")["comment"].astype(str))
         for t in table["theme_id"]
     ]
     has_customers = "customer_id" in f.columns and f["customer_id"].notna().any()
@@ -167,9 +165,12 @@ def themes(
         if has_customers
         else pd.DataFrame(columns=["theme_id", "customer_id", "sentiment_label"])
     )
-    table["customers"] = table["theme_id"].map(
-        mentions.groupby("theme_id")["customer_id"].nunique()
-    ).fillna(0).astype("int64")
+    table["customers"] = (
+        table["theme_id"]
+        .map(mentions.groupby("theme_id")["customer_id"].nunique())
+        .fillna(0)
+        .astype("int64")
+    )
     table = table.join(_nps_impact(source, mentions, table["theme_id"], confidence), on="theme_id")
     table = table.join(_values(value, mentions, table["theme_id"]), on="theme_id")
     table = table.sort_values(["comments", "theme_id"], ascending=[False, True])
@@ -225,18 +226,24 @@ def _nps_impact(
     p_a = np.divide(per_theme["promoters"], n_a, out=np.zeros_like(n_a), where=n_a > 0)
     d_a = np.divide(per_theme["detractors"], n_a, out=np.zeros_like(n_a), where=n_a > 0)
     n_b = total["n"] - n_a
-    p_b = np.divide(total["promoters"] - per_theme["promoters"], n_b, out=np.zeros_like(n_b), where=n_b > 0)
-    d_b = np.divide(total["detractors"] - per_theme["detractors"], n_b, out=np.zeros_like(n_b), where=n_b > 0)
+    p_b = np.divide(
+        total["promoters"] - per_theme["promoters"], n_b, out=np.zeros_like(n_b), where=n_b > 0
+    )
+    d_b = np.divide(
+        total["detractors"] - per_theme["detractors"], n_b, out=np.zeros_like(n_b), where=n_b > 0
+    )
     center_a, se_a, _, _ = intervals.nps_adjusted_wald(p_a, d_a, n_a, confidence)
     center_b, se_b, _, _ = intervals.nps_adjusted_wald(p_b, d_b, n_b, confidence)
     z = intervals.z_value(confidence)
     diff = center_a - center_b
     half = z * np.sqrt(se_a**2 + se_b**2)
-    out = pd.DataFrame(
+    return pd.DataFrame(
         {
             "nps_mentioning": np.where(n_a > 0, (p_a - d_a) * 100, np.nan),
             "nps_others": np.where(n_b > 0, (p_b - d_b) * 100, np.nan),
-            "nps_difference": np.where((n_a > 0) & (n_b > 0), (p_a - d_a - p_b + d_b) * 100, np.nan),
+            "nps_difference": np.where(
+                (n_a > 0) & (n_b > 0), (p_a - d_a - p_b + d_b) * 100, np.nan
+            ),
             "nps_difference_low": np.where((n_a > 0) & (n_b > 0), (diff - half) * 100, np.nan),
             "nps_difference_high": np.where((n_a > 0) & (n_b > 0), (diff + half) * 100, np.nan),
             "n_nps_mentioning": n_a.astype("int64"),
@@ -244,16 +251,13 @@ def _nps_impact(
         },
         index=pd.Index(theme_ids, name="theme_id"),
     )
-    return out
 
 
 def _values(value: Any, mentions: pd.DataFrame, theme_ids: pd.Series) -> pd.DataFrame:
     """Summed value of the customers who mention each theme, and of those who do negatively."""
     index = pd.Index(theme_ids, name="theme_id")
     if value is None:
-        return pd.DataFrame(
-            {"value_mentioning": np.nan, "value_at_risk": np.nan}, index=index
-        )
+        return pd.DataFrame({"value_mentioning": np.nan, "value_at_risk": np.nan}, index=index)
     if hasattr(value, "frame") and "clv" in getattr(value, "frame", pd.DataFrame()).columns:
         values = value.frame.set_index("customer_id")["clv"]
     elif isinstance(value, pd.Series):
@@ -276,7 +280,10 @@ def _values(value: Any, mentions: pd.DataFrame, theme_ids: pd.Series) -> pd.Data
         )
 
     return pd.DataFrame(
-        {"value_mentioning": summed(every).to_numpy(), "value_at_risk": summed(negative).to_numpy()},
+        {
+            "value_mentioning": summed(every).to_numpy(),
+            "value_at_risk": summed(negative).to_numpy(),
+        },
         index=index,
     )
 

@@ -32,6 +32,7 @@ Labels
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 import warnings
@@ -104,8 +105,10 @@ def load_rules(source: Mapping[str, Any] | str | Any) -> dict[str, tuple[str, ..
     for theme, words in source.items():
         if isinstance(words, str):
             words = [words]
-        if not isinstance(words, list | tuple) or not words or not all(
-            isinstance(w, str) and w.strip() for w in words
+        if (
+            not isinstance(words, list | tuple)
+            or not words
+            or not all(isinstance(w, str) and w.strip() for w in words)
         ):
             raise MetricError(f"theme {theme!r}: expected a list of keywords, not {words!r}")
         rules[str(theme)] = tuple(w.strip() for w in words)
@@ -185,9 +188,13 @@ class ThemeModel:
         if self.method not in ("nmf", "embeddings"):
             raise MetricError(f"unknown theme method {self.method!r}; expected nmf or embeddings")
         if self.n_themes != "auto" and (
-            not isinstance(self.n_themes, int) or isinstance(self.n_themes, bool) or self.n_themes < 1
+            not isinstance(self.n_themes, int)
+            or isinstance(self.n_themes, bool)
+            or self.n_themes < 1
         ):
-            raise MetricError(f"n_themes must be a positive integer or 'auto', not {self.n_themes!r}")
+            raise MetricError(
+                f"n_themes must be a positive integer or 'auto', not {self.n_themes!r}"
+            )
         n = len(texts)
         langs = list(languages) if languages is not None else ["unknown"] * n
         if len(langs) != n:
@@ -202,38 +209,58 @@ class ThemeModel:
         if self.rules:
             compiled = compile_rules(self.rules)
             for i, text in enumerate(texts):
-                best, hits = None, 0
+                chosen, hits = None, 0
                 for name, pattern in compiled:
                     found = len(pattern.findall(text or ""))
                     if found > hits:
-                        best, hits = name, found
-                if best is not None:
+                        chosen, hits = name, found
+                if chosen is not None:
                     ruled[i] = True
-                    theme[i] = theme_id[i] = best
+                    theme[i] = theme_id[i] = chosen
                     weight[i], source[i], group[i] = 1.0, "rule", "rule"
             for name, words in self.rules.items():
                 rows.append(
-                    {"theme_id": name, "theme": name, "group": "rule",
-                     "top_terms": ", ".join(words[:8]), "source": "rule"}
+                    {
+                        "theme_id": name,
+                        "theme": name,
+                        "group": "rule",
+                        "top_terms": ", ".join(words[:8]),
+                        "source": "rule",
+                    }
                 )
-        counts = pd.Series([lang for lang, r in zip(langs, ruled, strict=True) if not r]).value_counts()
+        counts = pd.Series(
+            [lang for lang, r in zip(langs, ruled, strict=True) if not r]
+        ).value_counts()
         big = {lang for lang, c in counts.items() if c >= self.min_comments and lang != "unknown"}
         grouped = np.array([lang if lang in big else "other" for lang in langs], dtype=object)
         for name in sorted(set(grouped[~ruled])):
             idx = np.flatnonzero((grouped == name) & ~ruled)
-            docs = [texts[i] or "" for i in idx]
+            docs = [str(texts[int(i)] or "") for i in idx]
             labels, terms, best, share, how = self._discover(docs, name)
             for j, (label, top) in enumerate(zip(labels, terms, strict=True)):
                 rows.append(
-                    {"theme_id": f"{name}-{j + 1}", "theme": label, "group": name,
-                     "top_terms": ", ".join(top), "source": "discovered"}
+                    {
+                        "theme_id": f"{name}-{j + 1}",
+                        "theme": label,
+                        "group": name,
+                        "top_terms": ", ".join(top),
+                        "source": "discovered",
+                    }
                 )
             theme[idx] = np.array(labels, dtype=object)[best]
-            theme_id[idx] = np.array([f"{name}-{j + 1}" for j in best], dtype=object)
+            theme_id[idx] = np.asarray([f"{name}-{int(j) + 1}" for j in best], dtype=object)
             weight[idx], source[idx], group[idx] = share, how, name
-        self.themes_ = pd.DataFrame(rows, columns=["theme_id", "theme", "group", "top_terms", "source"])
+        self.themes_ = pd.DataFrame(
+            rows, columns=["theme_id", "theme", "group", "top_terms", "source"]
+        )
         self.assignments_ = pd.DataFrame(
-            {"theme": theme, "theme_id": theme_id, "weight": weight, "source": source, "group": group}
+            {
+                "theme": theme,
+                "theme_id": theme_id,
+                "weight": weight,
+                "source": source,
+                "group": group,
+            }
         )
         return self
 
@@ -250,18 +277,27 @@ class ThemeModel:
     ) -> tuple[list[str], list[tuple[str, ...]], np.ndarray, np.ndarray, np.ndarray]:
         """Labels, top terms, each doc's theme index, weight and how it was assigned."""
         sk = _sklearn()
-        distinct, inverse = np.unique(np.asarray(docs, dtype=object).astype(str), return_inverse=True)
+        distinct, inverse = np.unique(
+            np.asarray(docs, dtype=object).astype(str), return_inverse=True
+        )
         texts = [str(t) for t in distinct]
         n = len(texts)
         vectorizer = sk.TfidfVectorizer(
-            analyzer=_Analyzer(language), min_df=2 if n >= 10 else 1, max_df=0.5 if n >= 10 else 1.0,
-            sublinear_tf=True, max_features=50_000, dtype=np.float32,
+            analyzer=_Analyzer(language),
+            min_df=2 if n >= 10 else 1,
+            max_df=0.5 if n >= 10 else 1.0,
+            sublinear_tf=True,
+            max_features=50_000,
+            dtype=np.float32,
         )
         try:
             x = vectorizer.fit_transform(texts)
         except ValueError:  # no term survives (all stop words, or a single short comment)
             return (
-                [f"{language} comments"], [()], np.zeros(len(docs), int), np.zeros(len(docs)),
+                [f"{language} comments"],
+                [()],
+                np.zeros(len(docs), int),
+                np.zeros(len(docs)),
                 np.full(len(docs), "nearest", dtype=object),
             )
         vocab = np.asarray(vectorizer.get_feature_names_out())
@@ -270,7 +306,10 @@ class ThemeModel:
             scores = _embedding_scores(texts, k, self.random_state)
         else:
             nmf = sk.NMF(
-                n_components=k, init="nndsvda", random_state=self.random_state, max_iter=200,
+                n_components=k,
+                init="nndsvda",
+                random_state=self.random_state,
+                max_iter=200,
                 tol=1e-3,
             )
             with warnings.catch_warnings(), np.errstate(invalid="ignore"):
@@ -304,8 +343,10 @@ class ThemeModel:
 
 
 class _Analyzer:
-    """Words (letters only, lower case, the language's stop words removed), lightly stemmed,
-    and the pairs of neighbouring words: ``crashes``, ``crashing`` -> ``crash``;
+    """Words and word pairs of a comment, lightly stemmed, for TF-IDF.
+
+    Words are letters only, lower case, the language's stop words removed, with the pairs of
+    neighbouring words: ``crashes``, ``crashing`` -> ``crash``;
     ``pratiche`` -> ``pratich``. The stemming strips a few regular endings (English ``-ing``,
     ``-ed``, ``-es``, ``-s``; Italian and Spanish the final vowel; French ``-es``, ``-s``, ``-e``;
     German ``-en``, ``-e``, ``-n``, ``-s``) from words long enough to keep a stem of 3 letters.
@@ -318,7 +359,7 @@ class _Analyzer:
 
     def __call__(self, text: str) -> list[str]:
         words = [self._stem(w) for w in _WORDS.findall(text.lower()) if w not in self.stop]
-        return words + [f"{a} {b}" for a, b in zip(words, words[1:], strict=False)]
+        return words + [f"{a} {b}" for a, b in itertools.pairwise(words)]
 
     def _stem(self, word: str) -> str:
         for ending in self.endings:
@@ -342,7 +383,9 @@ def _merge(scores: np.ndarray, x: Any, at: float) -> np.ndarray:
     for j in range(k):
         members = np.flatnonzero(best == j)
         if len(members):
-            centres[j] = np.asarray((x[members].multiply(1 / rows[members, None])).sum(axis=0)).ravel()
+            centres[j] = np.asarray(
+                (x[members].multiply(1 / rows[members, None])).sum(axis=0)
+            ).ravel()
     norms = np.linalg.norm(centres, axis=1)
     norms[norms == 0] = 1.0
     similar = (centres / norms[:, None]) @ (centres / norms[:, None]).T
@@ -406,12 +449,17 @@ def _nearest(sk: Any, docs: list[str], best: np.ndarray, empty: np.ndarray, k: i
             for j in range(k)
         ]
     )
-    sims = c[empty] @ centroids.T
-    return np.asarray(sims).argmax(axis=1)
+    sims = np.asarray(c[empty] @ centroids.T)
+    nearest: np.ndarray = sims.argmax(axis=1)
+    return nearest
 
 
 def _labels(
-    docs: list[str], best: np.ndarray, scores: np.ndarray, terms: list[tuple[str, ...]], language: str
+    docs: list[str],
+    best: np.ndarray,
+    scores: np.ndarray,
+    terms: list[tuple[str, ...]],
+    language: str,
 ) -> list[str]:
     """A readable label per theme: YAKE's top keyphrase of its most typical comments."""
     try:
@@ -463,4 +511,5 @@ def _embedding_scores(docs: list[str], k: int, seed: int) -> np.ndarray:
     km = KMeans(n_clusters=k, n_init=4, random_state=seed).fit(emb)
     centres = km.cluster_centers_ / np.linalg.norm(km.cluster_centers_, axis=1, keepdims=True)
     sims: np.ndarray = emb @ centres.T
-    return np.clip(sims, 0, None) + 1e-9 * (sims == sims.max(axis=1, keepdims=True))
+    out: np.ndarray = np.clip(sims, 0, None) + 1e-9 * (sims == sims.max(axis=1, keepdims=True))
+    return out
