@@ -113,7 +113,7 @@ def analyse(
     --------
     >>> import pandas as pd
     >>> from rox.voice import analyse
-    >>> texts = ["The app crashes every time", "L'app va in crash di continuo"]
+    >>> texts = ["The app crashes every time", "La consegna è arrivata con settimane di ritardo"]
     >>> frame = pd.DataFrame({"comment": texts})
     >>> analyse(frame).frame[["language", "sentiment_label"]].values.tolist()
     [['en', 'negative'], ['it', 'negative']]
