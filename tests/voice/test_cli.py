@@ -12,9 +12,9 @@ def test_themes_and_comments_commands(demo_path):
     assert result.returncode == 0, result.stderr
     rows = json.loads(result.stdout)
     assert {"theme", "comments", "nps_difference"} <= set(rows[0])
-    table = rox("themes", "--language", "it", workspace=demo_path)
+    table = rox("themes", "--language", "it", "--value", workspace=demo_path)
     assert table.returncode == 0, table.stderr
-    assert "NPS difference" in table.stdout
+    assert "NPS difference" in table.stdout and "value at risk" in table.stdout
     theme = rows[0]["theme_id"]
     listed = rox("comments", "--theme", theme, "--limit", "3", "-f", "json", workspace=demo_path)
     assert listed.returncode == 0, listed.stderr

@@ -57,6 +57,14 @@ def themes_command(
     trend: Annotated[
         bool, typer.Option("--trend", help="Print the themes by period instead.")
     ] = False,
+    value: Annotated[
+        bool,
+        typer.Option(
+            "--value",
+            help="Price each theme: the CLV of the customers who mention it, and of those who "
+            "do negatively (value at risk); fits the CLV model on the transactions.",
+        ),
+    ] = False,
     rules: RulesOption = None,
     languages: LanguagesOption = "en,it,de,fr,es",
     n_themes: ThemesOption = None,
@@ -66,8 +74,15 @@ def themes_command(
     """Themes of the comments: volume, sentiment, and the NPS of customers who mention them."""
     with open_workspace(workspace) as ws:
         require(ws, "responses")
+        clv = None
+        if value:
+            require(ws, "transactions")
+            from rox.value import clv as fit_clv
+
+            clv = fit_clv(ws)
         result = themes(
             ws,
+            value=clv,
             language=language,
             period=period,  # type: ignore[arg-type]
             **_options(rules, languages, n_themes),  # type: ignore[arg-type]
@@ -84,6 +99,8 @@ def themes_command(
         ["theme_id", "theme", "language", "comments", "sentiment", "negative_share"]
     ].copy()
     compact["NPS difference"] = frame["nps_difference"]
+    if value:
+        compact["value at risk"] = frame["value_at_risk"]
     compact[f"{level} interval"] = [
         "" if lo != lo else f"{lo:.1f} to {hi:.1f}"
         for lo, hi in zip(frame["nps_difference_low"], frame["nps_difference_high"], strict=True)
