@@ -121,7 +121,8 @@ def analyse(
     frame, scales = _read(ws)
     texts = frame["comment"].astype(str).tolist()
     # each distinct text is read once (surveys repeat "ok", "good service" ...)
-    distinct, inverse = np.unique(np.asarray(texts, dtype=object).astype(str), return_inverse=True)
+    # (factorize hashes the strings: no fixed-width copy of a million texts)
+    inverse, distinct = pd.factorize(pd.Series(texts, dtype=object))
     unique_texts = [str(t) for t in distinct]
     found = lang_mod.detect(unique_texts, languages, language_method)
     detected = np.asarray(found, dtype=object)[inverse]

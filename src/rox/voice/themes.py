@@ -277,9 +277,7 @@ class ThemeModel:
     ) -> tuple[list[str], list[tuple[str, ...]], np.ndarray, np.ndarray, np.ndarray]:
         """Labels, top terms, each doc's theme index, weight and how it was assigned."""
         sk = _sklearn()
-        distinct, inverse = np.unique(
-            np.asarray(docs, dtype=object).astype(str), return_inverse=True
-        )
+        inverse, distinct = pd.factorize(pd.Series(docs, dtype=object))
         texts = [str(t) for t in distinct]
         n = len(texts)
         vectorizer = sk.TfidfVectorizer(
