@@ -179,6 +179,23 @@ def _service_intake(ns: dict[str, Any]) -> None:
     assert row["n"] == 2 and row["estimate"] == 0  # one promoter, one detractor
     assert ns["refused"].status_code == 422
     assert ns["refused"].json()["detail"][0]["msg"] == "outside the nps scale 0-10"
+# -- voice.md -------------------------------------------------------------------------------------
+@check("voice.md", 'ws.ingest("responses", frame, mapping={"redact"')
+def _voice_redaction(ns: dict[str, Any]) -> None:
+    stored = ns["stored"].iloc[0]
+    assert stored["comment"] == "Refund to [IBAN], mail [EMAIL]"
+    assert stored["comment_original"].startswith("Refund to IT60")
+
+
+@check("voice.md", "table = rox.voice.themes(ws)")
+def _voice_themes(ns: dict[str, Any]) -> None:
+    frame, planted = ns["frame"], ns["planted"]
+    assert frame["comments"].sum() == len(ns["table"].comments.frame)  # every comment has a theme
+    assert set(planted["language"]) >= {"en", "it"}
+    # the planted themes are complaints: customers who mention them give a lower NPS
+    assert (planted["nps_difference"].dropna() < 0).mean() >= 0.75
+    assert ns["priced"].frame["value_at_risk"].notna().all()
+    assert ns["comments"]["theme_id"].nunique() == 1
 
 
 # -- scale-out.md ---------------------------------------------------------------------------------

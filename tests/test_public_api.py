@@ -40,6 +40,27 @@ def test_experience_api():
     assert sorted(rox.experience.__all__) == expected
 
 
+def test_voice_api():
+    expected = sorted(
+        [
+            "DEFAULT_LANGUAGES",
+            "Comments",
+            "Redaction",
+            "Sentiment",
+            "ThemeModel",
+            "ThemeTable",
+            "analyse",
+            "contradictions",
+            "detect",
+            "load_rules",
+            "redact",
+            "score",
+            "themes",
+        ]
+    )
+    assert sorted(rox.voice.__all__) == expected
+
+
 def test_package_ships_type_information():
     from importlib.resources import files
 

@@ -34,6 +34,7 @@ _SUBPACKAGES = {
     "testing",
     "value",
     "viz",
+    "voice",
 }
 
 

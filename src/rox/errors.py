@@ -18,7 +18,8 @@ know rox::
     ├── MetricError                  (ValueError)  a metric was asked for with impossible settings
     ├── NotFittedError               (ValueError, AttributeError)  a model was used before fit()
     ├── ConvergenceError             (RuntimeError)  a model fit did not converge
-    └── ServiceError                 (ValueError)    an unknown API key or scope (rox.service)
+    ├── ServiceError                 (ValueError)    an unknown API key or scope (rox.service)
+    └── MissingDependencyError       (ImportError)   an optional extra (rox[text]) is not installed
 
 The CLI maps each class to an exit code in one place (:data:`EXIT_CODES`).
 """
@@ -35,6 +36,7 @@ __all__ = [
     "LoadCancelledError",
     "MappingError",
     "MetricError",
+    "MissingDependencyError",
     "NotFittedError",
     "RowProblem",
     "RoxError",
@@ -169,6 +171,8 @@ class ConvergenceError(RoxError, RuntimeError):
 
 class ServiceError(RoxError, ValueError):
     """The intake service was asked for something that cannot be (an unknown API key, scope...)."""
+class MissingDependencyError(RoxError, ImportError):
+    """An optional package that the analysis needs is not installed; the message names the extra."""
 
 
 #: Exit code of the ``rox`` command for each error class (most specific class wins).
@@ -188,4 +192,5 @@ EXIT_CODES: dict[type[RoxError], int] = {
     NotFittedError: 11,
     ConvergenceError: 12,
     ServiceError: 15,
+    MissingDependencyError: 16,
 }

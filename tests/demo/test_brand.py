@@ -10,6 +10,7 @@ import pytest
 
 from rox.demo import PLANTED, DemoEffects, build, generate, generate_chunks
 from rox.demo._catalog import CHANNELS, FUNNEL_STEPS, STEPS
+from rox.demo._voice import planted_topic
 from rox.schema import DEFAULT_SCALES, TABLES
 
 START = pd.Timestamp("2023-01-01", tz="UTC")
@@ -100,7 +101,10 @@ def test_scores_lie_on_their_scales(brand):
         assert (group["score"] % 1 == 0).all()
     assert set(responses["metric"]) == {"nps", "csat", "ces"}
     assert responses["weight"].eq(1.0).all()
-    assert responses["language"].eq("en").all()
+    # English, but for the planted Italian comments (#18)
+    assert set(responses["language"]) == {"en", "it"}
+    italian = responses[responses["language"] == "it"]
+    assert italian["comment"].map(planted_topic).map(lambda t: t is not None and t[1] == "it").all()
     assert set(responses["channel"]) <= set(CHANNELS)
 
 

@@ -10,4 +10,5 @@ from rox.cli import ingest as ingest
 from rox.cli import journey as journey
 from rox.cli import service as service
 from rox.cli import value as value
+from rox.cli import voice as voice
 from rox.cli import workspace as workspace

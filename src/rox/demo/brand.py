@@ -24,6 +24,7 @@ from rox.demo import _catalog as cat
 from rox.demo._effects import DemoEffects
 from rox.demo._journeys import PRODUCTS, Brand, simulate
 from rox.demo._surveys import METRICS, SCALES, responses
+from rox.demo._voice import STREAM, plant
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -128,6 +129,11 @@ def generate_chunks(
         rng = np.random.default_rng([seed, i])
         brand = simulate(rng, n, end, eff)
         answers = responses(rng, brand, end, change, eff)
+        # the planted comment themes draw from their own stream: nothing else changes (#18)
+        voice = np.random.default_rng([seed, i, STREAM])
+        answers["planted"], answers["planted_language"] = plant(
+            voice, answers["comment"], answers["metric"], answers["score"], answers["touchpoint"]
+        )
         yield _frames(brand, answers, offset, origin)
 
 
@@ -181,6 +187,15 @@ def _frames(
     r_cid = cid.take(answers["cust"])
     metric = answers["metric"]
     comment = answers["comment"]
+    texts = cat.COMMENTS_ARROW.take(pa.array(comment, mask=comment < 0))
+    language = pa.array(np.full(len(metric), "en", dtype=object), type=pa.string())
+    planted = answers.get("planted")
+    if planted is not None:
+        mask = pa.array(planted != None)  # noqa: E711 (element-wise)
+        texts = pc.if_else(mask, pa.array(planted, type=pa.string()), texts)
+        language = pc.if_else(
+            mask, pa.array(answers["planted_language"], type=pa.string()), language
+        )
     frame = pd.DataFrame(
         {
             "ts": _ts(origin, answers["t"]),
@@ -191,8 +206,8 @@ def _frames(
             "scale": _labels(SCALES, metric),
             "touchpoint": _labels(cat.TOUCHPOINTS, answers["touchpoint"]),
             "channel": _labels(cat.CHANNELS, answers["channel"]),
-            "comment": _str(cat.COMMENTS_ARROW.take(pa.array(comment, mask=comment < 0))),
-            "language": _labels(("en",), np.zeros(len(metric), np.int8)),
+            "comment": _str(texts),
+            "language": _str(language),
             "weight": np.ones(len(metric)),
             "segment": _labels(cat.SEGMENTS, brand.segment[answers["cust"]]),
         }

@@ -632,16 +632,14 @@ def _load_one(
             f"UPDATE {_RAW} SET {ROW_COLUMN} = {ROW_COLUMN} + "
             f"(SELECT count(*) FROM {_LINES} AS l WHERE l.before < {_RAW}.{ROW_COLUMN})"
         )
-    types = {
-        name: dtype
-        for name, dtype in con.execute(
-            f"SELECT column_name, column_type FROM (DESCRIBE {_RAW})"
-        ).fetchall()
-        if name != ROW_COLUMN
-    }
-    if notes is not None:
-        notes.extend(csv_header_notes(con, src, list(types)))
+    types = _staged_types(con)
     plan = LoadPlan(spec, mapping, types, src.name, known_scales)
+    if _redact(con, plan, mapping):  # personal data out of the text before anything is kept
+        types = _staged_types(con)
+        plan = LoadPlan(spec, mapping, types, src.name, known_scales)
+    if notes is not None:
+        kept = mapping.redaction.keep_original  # (added by the redaction, not read)
+        notes.extend(csv_header_notes(con, src, [c for c in types if c != kept]))
     key = plan.natural_key_origin()
     complete = (
         key is not None
@@ -761,6 +759,35 @@ def _recorded_order(
         f"(ORDER BY {ident(mapping.order)} NULLS LAST, {ROW_COLUMN}) AS _rox_pos FROM {_RAW}"
     )
     return f"({base} + o._rox_pos)", f" JOIN _rox_order AS o ON o.{ROW_COLUMN} = t.{ROW_COLUMN}"
+def _staged_types(con: Any) -> dict[str, str]:
+    """The staged source's columns and their DuckDB types."""
+    return {
+        name: dtype
+        for name, dtype in con.execute(
+            f"SELECT column_name, column_type FROM (DESCRIBE {_RAW})"
+        ).fetchall()
+        if name != ROW_COLUMN
+    }
+
+
+def _redact(con: Any, plan: LoadPlan, mapping: ColumnMapping) -> bool:
+    """Redact personal data in the staged source's text columns; whether anything ran.
+
+    The columns are the canonical ones the mapping's ``[redact]`` names (default ``comment``),
+    found in the source as the plan matched them (:mod:`rox.ingest.redact`).
+    """
+    redaction = mapping.redaction
+    if not redaction.enabled:
+        return False
+    origins = [
+        rule.origin
+        for name, rule in plan.columns.items()
+        if name in redaction.columns and rule.origin is not None
+    ]
+    if not origins:
+        return False
+    redaction.apply_to_staged(con, _RAW, origins)
+    return True
 
 
 def _copy_existing(con: Any, table: str, existing: Callable[[Any], Any]) -> None:

@@ -28,6 +28,11 @@ carry the canonical names needs none.
     high = 10
     top_from = 9
 
+    [redact]                  # personal data in free text, removed before it is stored
+    columns = ["comment"]     # default: comment; see rox.ingest.redact for the kinds
+    plates = ["it"]           # licence plates: presets it, de, fr or regular expressions
+    keep_original = "comment_original"  # a protected column for the original (default: none)
+
 ``order`` names a source column (numbers or times) that gives the order in which the source system
 recorded its rows: each row's recorded order (the ``_seq`` column, which orders events sharing a
 timestamp in a journey) then follows that column, and the row's place in the file only where it
@@ -51,11 +56,14 @@ from pathlib import Path
 from typing import Any
 
 from rox.errors import MappingError
+from rox.ingest.redact import Redaction
 from rox.schema import METRICS, SYSTEM_COLUMNS, Scale, TableSpec
 
 __all__ = ["ColumnMapping", "load_mapping"]
 
-_SECTIONS = {"columns", "constants", "timestamps", "scales", "ignore", "encoding", "order"}
+_SECTIONS = {
+    "columns", "constants", "timestamps", "scales", "ignore", "encoding", "order", "redact"
+}  # fmt: skip
 _TS_KEYS = {"format", "timezone", "earliest", "latest"}
 #: Default range of plausible timestamps; a value outside it is a per-row error.
 EARLIEST, LATEST = dt.date(1900, 1, 1), dt.date(2100, 12, 31)
@@ -88,6 +96,9 @@ class ColumnMapping:
     order : str or None
         A source column giving the order in which the source system recorded its rows; None: the
         rows' order in the file.
+    redaction : Redaction
+        Which text columns have personal data removed at ingest (default: ``comment``), and
+        whether a protected column keeps the original (:mod:`rox.ingest.redact`).
     origin : str
         Where the mapping came from (a file name), for error messages.
     """
@@ -102,6 +113,7 @@ class ColumnMapping:
     earliest: dt.date = EARLIEST
     latest: dt.date = LATEST
     order: str | None = None
+    redaction: Redaction = field(default_factory=Redaction)
     origin: str = "mapping"
 
     @classmethod
@@ -202,6 +214,7 @@ class ColumnMapping:
             earliest=earliest,
             latest=latest,
             order=order,
+            redaction=Redaction.from_dict(data.get("redact", {}), origin),
             origin=origin,
         )
 
@@ -234,6 +247,12 @@ class ColumnMapping:
                     f"{self.origin}: constant for {target!r}, which table {spec.name!r} does "
                     f"not have; its columns are {', '.join(spec.names)}"
                 )
+        kept = self.redaction.keep_original
+        if kept is not None and (kept in spec.names or kept.startswith("_")):
+            raise MappingError(
+                f"{self.origin}: [redact] keep_original {kept!r} must be a new column, not a "
+                f"column of {spec.name!r} or a name starting with '_'"
+            )
         if self.scales and spec.name != "responses":
             raise MappingError(f"{self.origin}: [scales] only applies to the responses table")
 
