@@ -93,3 +93,14 @@ def test_batches_continue_the_recorded_order(tmp_path):
         assert got["_seq"].tolist() == [1, 2, 3, 4, 5, 6]
         pairs = rox.journey.journey_map(ws).frame[["source", "target"]].values.tolist()
         assert sorted(pairs) == [["a", "b"], ["b", "c"], ["c", "d"], ["d", "e"], ["e", "f"]]
+
+
+def test_a_batch_has_personal_data_redacted_before_it_is_stored(tmp_path):
+    """The service's rows are redacted as a file's are (#18): no original is kept."""
+    row = {k: v[:1] for k, v in ROWS.items()}
+    row["comment"] = ["write to mario.rossi@example.com, thanks Mario"]
+    with rox.open(str(tmp_path / "r.duckdb")) as ws:
+        BatchWriter(ws).append("responses", pa.table(row))
+        (stored,) = ws.table("responses").execute()["comment"].tolist()
+        assert "@" not in stored and "[EMAIL]" in stored
+        assert "comment_original" not in ws.table("responses").columns

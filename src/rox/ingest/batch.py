@@ -32,6 +32,7 @@ from rox.schema import LOAD_COLUMN, LOADS_TABLE, SEQ_COLUMN, Scale, table_spec
 if TYPE_CHECKING:
     import pyarrow as pa
 
+    from rox.ingest.redact import Redaction
     from rox.workspace import Workspace
 
 __all__ = ["BatchResult", "BatchWriter"]
@@ -95,6 +96,8 @@ class BatchWriter:
         self.last_load = int(last)
         self.scales: Mapping[tuple[str, str], Scale] = ws.declared_scales()
         self._plans: dict[tuple[str, str], LoadPlan] = {}
+        # the default mapping: canonical names, UTC, comments redacted (rox.ingest.redact)
+        self._mapping = ColumnMapping()
         # the recorded order (``_seq``) each table's next batch starts after: this writer is the
         # workspace's only one, so it is read once per table and then counted
         self._last_seq: dict[str, int] = {}
@@ -110,7 +113,7 @@ class BatchWriter:
                 ).fetchall()
                 if name != ROW_COLUMN
             }
-            self._plans[key] = LoadPlan(table_spec(table), ColumnMapping(), types, "service",
+            self._plans[key] = LoadPlan(table_spec(table), self._mapping, types, "service",
                                         self.scales)  # fmt: skip
         return self._plans[key]
 
@@ -142,6 +145,7 @@ class BatchWriter:
         BatchResult
         """
         con = self.con
+        rows = _redacted(rows, self._mapping.redaction)  # personal data out before it is kept
         numbered = rows.append_column(ROW_COLUMN, _row_numbers(rows.num_rows))
         con.register(_INPUT, numbered)
         con.execute("BEGIN TRANSACTION")
@@ -203,6 +207,24 @@ class BatchWriter:
         self.last_load = load_id
         self._last_seq[table] = base + rows.num_rows
         return BatchResult(load_id, [], skipped)
+
+
+def _redacted(rows: pa.Table, redaction: Redaction) -> pa.Table:
+    """``rows`` with personal data replaced in the text columns ``redaction`` names (#18).
+
+    The service stores no original: a protected ``keep_original`` column is a file load's option.
+    """
+    import pyarrow as pa
+
+    if not redaction.enabled:
+        return rows
+    for name in redaction.columns:
+        if name in rows.column_names:
+            clean = redaction.redact_many(rows.column(name).to_pylist())
+            rows = rows.set_column(
+                rows.column_names.index(name), name, pa.array(clean, pa.string())
+            )
+    return rows
 
 
 def _row_numbers(n: int) -> Any:
