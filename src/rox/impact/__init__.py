@@ -7,6 +7,7 @@ The impact layer sits above the analyses (:mod:`rox.experience`, :mod:`rox.value
 from rox.impact.counterfactual import Counterfactual, counterfactual
 from rox.impact.drivers import OUTCOMES, KeyDrivers, key_drivers
 from rox.impact.profile import ExperienceProfile, profile
+from rox.impact.rox_model import ROXModel, rox_model
 from rox.impact.worth import Worth, worth
 
 __all__ = [
@@ -14,9 +15,11 @@ __all__ = [
     "Counterfactual",
     "ExperienceProfile",
     "KeyDrivers",
+    "ROXModel",
     "Worth",
     "counterfactual",
     "key_drivers",
     "profile",
+    "rox_model",
     "worth",
 ]

@@ -100,6 +100,33 @@ class CustomerModel:
         """Maximised log-likelihood."""
         return self._fitted().log_likelihood
 
+    def parameter_draws(self, n: int, random_state: int | None = 0) -> np.ndarray:
+        """``n`` draws of the parameters from their asymptotic normal distribution.
+
+        Drawn on the fitting scale (log for positive parameters, so every draw is positive;
+        coefficients as they are) from ``N(estimate, inverse observed information)``, then
+        mapped back: the parametric uncertainty of anything computed from the parameters
+        (e.g. Krinsky & Robb 1986). Returns an array of shape ``(n, k)`` in
+        :attr:`param_names` order.
+
+        Raises
+        ------
+        NotFittedError
+            If the model is not fitted, or its fit has no covariance (given parameters, or a
+            fit at a limit of the model, whose flat directions have none).
+        """
+        found = self._fitted()
+        if found.covariance is None:
+            raise NotFittedError(
+                f"this {type(self).__name__} has no covariance of its estimates to draw from "
+                "(given parameters, or a fit at a limit of the model)"
+            )
+        positive = np.arange(len(found.params)) < len(self.base_params)
+        centre = np.where(positive, np.log(np.where(positive, found.params, 1.0)), found.params)
+        rng = np.random.default_rng(random_state)
+        theta = rng.multivariate_normal(centre, found.covariance, size=n, method="eigh")
+        return np.where(positive, np.exp(np.where(positive, theta, 0.0)), theta)
+
     def summary(self) -> pd.DataFrame:
         """Estimates, standard errors and 95% intervals (Wald, on the natural scale)."""
         est, se = self.params_, self.standard_errors_
