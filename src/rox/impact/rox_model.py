@@ -226,8 +226,16 @@ class ROXModel(Result):
 
     def __str__(self) -> str:
         years = f"{self.horizon_years:g} year" + ("" if self.horizon_years == 1 else "s")
-        main = self.frame.loc[self.frame["rox"].abs().idxmax()] if len(self.frame) else None
-        lead = f"; most of it from {main['meaning'].split(' (')[0]}" if main is not None else ""
+        lead = ""
+        if len(self.frame) and self.total:
+            main = self.frame.loc[self.frame["rox"].abs().idxmax()]
+            what = str(main["meaning"]).split(" (")[0]
+            share = float(main["share"])
+            lead = (
+                f"; most of it from {what}"
+                if share > 0.5
+                else f"; the largest part ({share:.0%}) from {what}"
+            )
         lines = [
             f"Moving every {self.move} to the level of {self.to} ({self.moved:,} customers) is "
             f"worth about {_short(self.total, self.currency)} "
@@ -427,6 +435,19 @@ def rox_model(
     point = model.evaluate(model.purchase.params_.to_numpy(), model.spend_params())
     rng_seed = 0 if random_state is None else random_state
     sample = model.draws(draws, rng_seed)
+    notes = list(model.notes)
+    finite = [d for d in sample if np.isfinite(d.total)]
+    if len(finite) < len(sample):
+        notes.append(
+            f"{len(sample) - len(finite)} of {draws} parametric draws gave no finite value (an "
+            "extreme draw of a poorly determined parameter) and are left out of the intervals"
+        )
+    if len(finite) < 2:
+        raise ConvergenceError(
+            "the ROX model's parameters are too poorly determined for intervals: fewer than two "
+            "parametric draws gave a finite value"
+        )
+    sample = finite
     alpha = (1 - confidence) / 2
     q = [100 * alpha, 100 * (1 - alpha)]
     totals = np.array([s.total for s in sample])
@@ -447,7 +468,6 @@ def rox_model(
         )
     per = model.per_customer(point, np.array([s.per_moved for s in sample]), q)
     nps = _nps_point(data, by, move, to, point.total, low, high)
-    notes = list(model.notes)
     observed = float(point.observed[model.moved].sum())
     r0, r1 = model.retention(point)
     elastic = retention_elasticity(r0, r1, discount_rate) if r0 > 0 else float("nan")
@@ -471,9 +491,10 @@ def rox_model(
             )
             fake_point = fake.evaluate(fake.purchase.params_.to_numpy(), fake.spend_params())
             fake_totals = np.array([s.total for s in fake.draws(draws, rng_seed)])
+            fake_totals = fake_totals[np.isfinite(fake_totals)]
             p_total = fake_point.total
             p_low, p_high = (float(v) for v in np.percentile(fake_totals, q))
-        except ConvergenceError as exc:
+        except (ConvergenceError, IndexError) as exc:
             notes.append(f"the placebo model could not be fitted ({exc})")
     return ROXModel(
         frame=pd.DataFrame(rows),
