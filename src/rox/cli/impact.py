@@ -63,9 +63,7 @@ def worth_command(
     to: Annotated[
         str | None, typer.Option(help="With --rox: the level it is moved to (default: the next).")
     ] = None,
-    horizon_years: Annotated[
-        float, typer.Option(help="With --rox: years of value counted.")
-    ] = 3.0,
+    horizon_years: Annotated[float, typer.Option(help="With --rox: years of value counted.")] = 3.0,
     draws: Annotated[
         int, typer.Option(help="With --rox: parametric draws behind the intervals.")
     ] = 200,
@@ -165,8 +163,7 @@ def worth_command(
         )
     if comparison is not None:
         console.print(
-            "Model-free comparison (difference in group means, associational): "
-            + str(comparison),
+            "Model-free comparison (difference in group means, associational): " + str(comparison),
             highlight=False,
             markup=False,
         )

@@ -100,12 +100,14 @@ def e_value(estimate: float, low: float, high: float, *, rare: bool = True) -> t
         if not v > 0:
             raise MetricError(f"e_value: {name}={v}: a ratio must be positive")
     if not low <= estimate <= high:
-        raise MetricError(f"e_value: expected low <= estimate <= high, got {low}, {estimate}, {high}")
+        raise MetricError(
+            f"e_value: expected low <= estimate <= high, got {low}, {estimate}, {high}"
+        )
 
     def as_rr(hr: float) -> float:
         if rare:
             return hr
-        return (1 - 0.5 ** math.sqrt(hr)) / (1 - 0.5 ** math.sqrt(1 / hr))
+        return float((1 - 0.5 ** math.sqrt(hr)) / (1 - 0.5 ** math.sqrt(1 / hr)))
 
     def e(rr: float) -> float:
         rr = 1 / rr if rr < 1 else rr
@@ -174,7 +176,7 @@ class ChurnHazard(Result):
             f"{self.customers:,} customers. Hazard ratios against passives (associational):"
         ]
         for r in self.frame[self.frame["model"] == "group"].itertuples():
-            lines.append(
+            lines.append(  # noqa: PERF401 (one line per covariate, formatted)
                 f"  {r.covariate}: {r.hazard_ratio:.2f} ({level} {r.low:.2f}–{r.high:.2f}); "
                 f"E-value {r.e_value:.2f} (interval {r.e_value_ci:.2f})"
             )
@@ -243,9 +245,7 @@ def churn_hazard(
     group = _fit(data, list(_COVARIATES), confidence)
     asym_cols = ["before_promoter", "before_detractor", NO_RESPONSE, "nps_drop", "nps_rise"]
     events = data["event"] == 1
-    changed = {
-        c: int((events & (data[c] > 0)).sum()) for c in ("nps_drop", "nps_rise")
-    }
+    changed = {c: int((events & (data[c] > 0)).sum()) for c in ("nps_drop", "nps_rise")}
     frames = [_rows(group, "group", confidence, rare)]
     asym = (float("nan"),) * 4
     notes = []

@@ -13,9 +13,12 @@ through the mechanisms of customer value:
    beta)``. Pareto/NBD, not BG/NBD, because its covariates multiply each customer's own rates:
    "the same customer with another experience" is then defined (the same lambda0_i, mu0_i,
    scaled), whereas BG/NBD's covariates reshape the distribution of the dropout probability.
-2. **Spend.** Gamma-Gamma (Fader, Hardie & Lee 2005) fitted per group of ``by`` (pooled where a
-   group cannot be fitted); a moved customer's expected spend per purchase is scaled by the
-   ratio of the target group's population mean spend to the moved group's.
+2. **Spend.** Gamma-Gamma (Fader, Hardie & Lee 2005; Fader & Hardie 2013) with a scale per group
+   of ``by``: the customers' spend per purchase is Gamma(p, nu), ``nu ~ Gamma(q, gamma_g)``
+   with p and q shared and ``gamma_g`` the group's, so a group's mean spend is ``gamma_g p /
+   (q - 1)`` and experience scales it (separate fits per group fail on small groups: one
+   likelihood, :func:`rox.value.models.spend.gamma_gamma_loglik`, fitted by the same core). A
+   moved customer's expected spend per purchase is multiplied by ``gamma_to / gamma_move``.
 3. **The counterfactual.** Every customer of group ``move`` gets group ``to``'s covariates from
    now on: their rates are multiplied by ``c_alpha = exp(-g_alpha[move])`` and ``c_beta =
    exp(-g_beta[move])``. Their past is kept: P(alive) now is the fitted model's. Given alive,
@@ -75,7 +78,8 @@ from rox.errors import ConvergenceError, MetricError
 from rox.impact.counterfactual import MOVES
 from rox.impact.profile import GROUPS, NO_RESPONSE, ExperienceProfile, profile
 from rox.results import Result
-from rox.value.models import GammaGammaModel, ParetoNBDModel
+from rox.value.models import ParetoNBDModel, fitting
+from rox.value.models.spend import gamma_gamma_loglik
 from rox.value.models.transactions import paretonbd_loglik
 from rox.value.rfm import UNITS, rfm_expr
 
@@ -141,7 +145,8 @@ class ROXModel(Result):
         95% Wald interval, and ``rate_ratio`` (exp of a covariate's coefficient: the factor on
         the purchase rate for ``alpha:`` and on the dropout rate for ``beta:``).
     spend_levels : pandas.DataFrame
-        Per group: the population mean spend per purchase of its Gamma-Gamma fit.
+        Per group: ``gamma`` (its scale) and ``mean_spend``, the population mean spend per
+        purchase ``gamma p / (q - 1)`` of the Gamma-Gamma fit.
     placebo_total, placebo_low, placebo_high : float
         The ROX with the groups shuffled across customers (NaN when not run).
     retention_observed, retention_counterfactual : float
@@ -367,7 +372,8 @@ def rox_model(
     margin : float
         Share of revenue that is profit.
     spend_by_group : bool
-        Fit Gamma-Gamma per group (True) or once for everyone (no spend channel).
+        Give the Gamma-Gamma spend model a scale per group (True), or one for everyone (no spend
+        channel).
     draws : int
         Parametric draws for the intervals.
     confidence : float
@@ -419,10 +425,7 @@ def rox_model(
         raise MetricError(f"move and to are both {move!r}: nothing to move")
     if isinstance(ws, ExperienceProfile) and options:
         raise MetricError("pass the profile's options to profile(), not here, with a profile")
-    if isinstance(ws, ExperienceProfile):
-        p = ws
-    else:
-        p = profile(ws, **{"value": "revenue", **options})
+    p = ws if isinstance(ws, ExperienceProfile) else profile(ws, **{"value": "revenue", **options})
     if p.workspace is None:
         raise MetricError("the profile has no workspace to read the transactions from")
     data = _customer_rows(p, by)
@@ -432,7 +435,7 @@ def rox_model(
             raise MetricError(f"no customer with a transaction is in {by} group {group!r} ({name})")
     currency = str(getattr(p.workspace, "currency", "") or "")
     model = _Valuation.fit(data, move, to, horizon_years, discount_rate, margin, spend_by_group)
-    point = model.evaluate(model.purchase.params_.to_numpy(), model.spend_params())
+    point = model.evaluate(model.purchase.params_.to_numpy(), model.spend.params)
     rng_seed = 0 if random_state is None else random_state
     sample = model.draws(draws, rng_seed)
     notes = list(model.notes)
@@ -489,7 +492,7 @@ def rox_model(
             fake = _Valuation.fit(
                 shuffled, move, to, horizon_years, discount_rate, margin, spend_by_group
             )
-            fake_point = fake.evaluate(fake.purchase.params_.to_numpy(), fake.spend_params())
+            fake_point = fake.evaluate(fake.purchase.params_.to_numpy(), fake.spend.params)
             fake_totals = np.array([s.total for s in fake.draws(draws, rng_seed)])
             fake_totals = fake_totals[np.isfinite(fake_totals)]
             p_total = fake_point.total
@@ -624,8 +627,8 @@ class _Valuation:
     moved: np.ndarray
     move_index: int
     purchase: ParetoNBDModel
-    spend: dict[str, GammaGammaModel]
-    pooled_spend: bool
+    spend: fitting.FitResult
+    spend_groups: list[str]
     move: str
     to: str
     horizon_years: float
@@ -649,45 +652,17 @@ class _Valuation:
         frame = data.copy()
         for g, c in zip(groups, covariates, strict=True):
             frame[c] = (frame["group"] == g).astype("float64")
-        try:
-            purchase = ParetoNBDModel(covariates=covariates).fit(frame)
-        except ConvergenceError as exc:
-            raise ConvergenceError(
-                f"the ROX model's Pareto/NBD with the {', '.join(groups)} covariates could not "
-                f"be fitted: {exc}"
-            ) from None
-        if purchase._fitted().covariance is None:
-            raise ConvergenceError(
-                "the ROX model's Pareto/NBD fit has no covariance for the intervals: "
-                + "; ".join(purchase.notes_)
-            )
         notes: list[str] = []
-        spend: dict[str, GammaGammaModel] = {}
-        pooled = not spend_by_group
-        if spend_by_group:
-            for g in (move, to, *(x for x in groups if x != move)):
-                rows = frame[(frame["group"] == g) & (frame["frequency"] > 0)]
-                try:
-                    m = GammaGammaModel().fit(rows)
-                except (ConvergenceError, ValueError) as exc:
-                    if g in (move, to):
-                        notes.append(
-                            f"spend could not be fitted for {g!r} alone ({exc}); one Gamma-Gamma "
-                            "for everyone is used, so the spend channel is 0"
-                        )
-                        pooled = True
-                        break
-                    continue
-                if not m.population_mean_spend() < float("inf") or m._fitted().covariance is None:
-                    notes.append(f"the spend model of {g!r} has no finite mean; pooled instead")
-                    pooled = pooled or g in (move, to)
-                    continue
-                spend[g] = m
-        if pooled or not spend:
-            spend = {}
-            pooled = True
-        if pooled:
-            spend[""] = GammaGammaModel().fit(frame[frame["frequency"] > 0])
+        try:
+            purchase = ParetoNBDModel(covariates=covariates)
+            purchase.fit(frame)
+            if purchase._fitted().covariance is None:
+                raise ConvergenceError("; ".join(purchase.notes_) or "no covariance")
+        except ConvergenceError as exc:
+            purchase = _homogeneous_dropout(frame, covariates, groups, exc)
+            notes.append(purchase.notes_[0])
+        spend_groups = sorted(frame["group"].unique()) if spend_by_group else [""]
+        spend = _fit_spend(frame, spend_groups)
         z = frame[covariates].to_numpy(dtype="float64")
         moved = (frame["group"] == move).to_numpy()
         return cls(
@@ -698,7 +673,7 @@ class _Valuation:
             move_index=covariates.index(_slug(move)),
             purchase=purchase,
             spend=spend,
-            pooled_spend=pooled,
+            spend_groups=spend_groups,
             move=move,
             to=to,
             horizon_years=horizon_years,
@@ -707,21 +682,13 @@ class _Valuation:
             notes=notes,
         )
 
-    def spend_params(self) -> dict[str, np.ndarray]:
-        return {g: m.params_.to_numpy() for g, m in self.spend.items()}
-
-    def spend_model(self, group: str) -> str:
-        """The key of the spend model valuing ``group`` ('' when pooled or not fitted alone)."""
-        return group if group in self.spend else ""
-
     def draws(self, n: int, seed: int) -> list[_Evaluation]:
         purchase = self.purchase.parameter_draws(n, seed)
-        spend = {g: m.parameter_draws(n, seed + 1 + i) for i, (g, m) in enumerate(self.spend.items())}
-        return [
-            self.evaluate(purchase[j], {g: d[j] for g, d in spend.items()}) for j in range(n)
-        ]
+        positive = [True] * len(self.spend.params)
+        spend = fitting.parameter_draws(self.spend, positive, n, seed + 1)
+        return [self.evaluate(purchase[j], spend[j]) for j in range(n)]
 
-    def evaluate(self, params: np.ndarray, spend: dict[str, np.ndarray]) -> _Evaluation:
+    def evaluate(self, params: np.ndarray, spend: np.ndarray) -> _Evaluation:
         """Value every customer under the observed and the counterfactual experience."""
         f, z, k = self.data, self.z, len(self.covariates)
         x = f["frequency"].to_numpy(dtype="float64")
@@ -767,25 +734,26 @@ class _Valuation:
             p_alive=p_alive,
         )
 
-    def _spend(self, params: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    def _spend(self, params: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Each customer's expected spend per purchase, observed and counterfactual.
 
-        Gamma-Gamma (Fader & Hardie 2013, eq. 5): ``(1 - w) gamma p/(q - 1) + w m`` with ``w =
-        p x / (p x + q - 1)``, by the customer's group's model; moved customers' spend times the
-        target group's population mean over the moved group's.
+        Gamma-Gamma (Fader & Hardie 2013, eq. 5): ``(1 - w) gamma_g p/(q - 1) + w m`` with ``w =
+        p x / (p x + q - 1)`` and ``gamma_g`` the customer's group's scale; a moved customer's
+        times ``gamma_to / gamma_move``.
         """
         f = self.data
         x = f["frequency"].to_numpy(dtype="float64")
         m = np.nan_to_num(f["monetary"].to_numpy(dtype="float64"))
-        keys = f["group"].map(self.spend_model).to_numpy()
-        out = np.empty(len(f))
-        means: dict[str, float] = {}
-        for key, (p, q, gamma) in params.items():
-            means[key] = gamma * p / (q - 1) if q > 1 else float("inf")
-            rows = keys == key
-            w = p * x[rows] / (p * x[rows] + q - 1)
-            out[rows] = (1 - w) * means[key] + w * m[rows]
-        ratio = means[self.spend_model(self.to)] / means[self.spend_model(self.move)]
+        p, q, gammas = params[0], params[1], params[2:]
+        index = {g: i for i, g in enumerate(self.spend_groups)}
+        if self.spend_groups == [""]:
+            gamma = np.full(len(f), gammas[0])
+            ratio = 1.0
+        else:
+            gamma = gammas[f["group"].map(index).to_numpy()]
+            ratio = gammas[index[self.to]] / gammas[index[self.move]]
+        w = p * x / (p * x + q - 1)
+        out = (1 - w) * gamma * p / (q - 1) + w * m
         return out, np.where(self.moved, out * ratio, out)
 
     def retention(self, point: _Evaluation) -> tuple[float, float]:
@@ -833,12 +801,118 @@ class _Valuation:
         return summary
 
     def spend_levels(self) -> pd.DataFrame:
+        p, q, gammas = self.spend.params[0], self.spend.params[1], self.spend.params[2:]
         return pd.DataFrame(
-            [
-                {"group": g or "(everyone)", "mean_spend": m.population_mean_spend()}
-                for g, m in self.spend.items()
-            ]
+            {
+                "group": [g or "(everyone)" for g in self.spend_groups],
+                "gamma": gammas,
+                "mean_spend": gammas * p / (q - 1) if q > 1 else np.inf,
+            }
         )
+
+
+def _fit_spend(frame: pd.DataFrame, groups: list[str]) -> fitting.FitResult:
+    """Gamma-Gamma with p and q shared and a scale gamma per group (``[""]``: one for all).
+
+    Fitted on the customers with repeat purchases (as Gamma-Gamma is) by the one fitting core;
+    the parameters are ``p, q, gamma_1, ..., gamma_G``.
+    """
+    rows = frame[frame["frequency"] > 0]
+    if len(rows) < 2:
+        raise ConvergenceError("the spend model needs at least two customers with repeat purchases")
+    x = rows["frequency"].to_numpy(dtype="float64")
+    m = rows["monetary"].to_numpy(dtype="float64")
+    code = (
+        np.zeros(len(rows), dtype=np.int64)
+        if groups == [""]
+        else rows["group"].map({g: i for i, g in enumerate(groups)}).to_numpy()
+    )
+    k = len(groups)
+
+    def loglik(params: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        p, q, gammas = params[0], params[1], params[2:]
+        ll, grad = gamma_gamma_loglik(p, q, gammas[code], x, m)
+        out = np.zeros((len(x), 2 + k))
+        out[:, :2] = grad[:, :2]
+        out[np.arange(len(x)), 2 + code] = grad[:, 2]
+        return ll, out
+
+    start = [1.0, 2.0] + [float(np.mean(m))] * k
+    try:
+        found = fitting.fit(
+            loglik,
+            start,
+            np.ones(len(x)),
+            names=["p", "q", *(f"gamma:{g}" if g else "gamma" for g in groups)],
+        )
+    except ConvergenceError as exc:
+        raise ConvergenceError(f"the ROX model's spend model could not be fitted: {exc}") from None
+    if found.covariance is None or not found.params[1] > 1:
+        raise ConvergenceError(
+            "the ROX model's spend model has no finite mean spend (q <= 1) or no covariance"
+        )
+    return found
+
+
+#: The dropout heterogeneity of the homogeneous-dropout fit: s fixed here, a coefficient of
+#: variation of the dropout rates within a group of 1/sqrt(s) = 10% (beyond a few hundred the
+#: hypergeometric terms of the likelihood overflow).
+HOMOGENEOUS_S = 100.0
+
+
+def _homogeneous_dropout(
+    frame: pd.DataFrame, covariates: list[str], groups: list[str], error: Exception
+) -> ParetoNBDModel:
+    """Pareto/NBD with s fixed at :data:`HOMOGENEOUS_S`: nearly one dropout rate per group.
+
+    Where the covariates explain the customers' dropout (the demo: every customer of a latent
+    class has the same mean life), the likelihood rises along the ridge s, beta -> infinity at a
+    fixed s/beta (the dropout rates' spread shrinks to nothing) and the free fit has no
+    well-defined maximum. With s fixed, the rest is fitted by the same likelihood and core
+    (:mod:`rox.value.models.fitting`); s has no variance in the draws.
+    """
+    model = ParetoNBDModel(covariates=covariates)
+    x, tx, t, w, z = model._data(frame)
+    model._rows = (x, tx, t, w)
+
+    def loglik(q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        full = np.concatenate([q[:2], [HOMOGENEOUS_S], q[2:]])
+        ll, grad = model._loglik(full, x, tx, t, z)
+        return ll, np.delete(grad, 2, axis=1)
+
+    start = model._start(x, tx, t, w)
+    k = len(covariates)
+    names = [n for n in model.param_names if n != "s"]
+    try:
+        found = fitting.fit(
+            loglik,
+            [start[0], start[1], start[1] * HOMOGENEOUS_S / start[2]] + [0.0] * (2 * k),
+            w,
+            names=names,
+            positive=[True, True, True] + [False] * (2 * k),
+        )
+    except ConvergenceError as exc:
+        raise ConvergenceError(
+            f"the ROX model's Pareto/NBD with the {', '.join(groups)} covariates could not be "
+            f"fitted ({error}), nor with a common dropout rate per group ({exc})"
+        ) from None
+    if found.covariance is None:
+        raise ConvergenceError(
+            "the ROX model's Pareto/NBD with a common dropout rate per group has no covariance"
+        )
+    params = np.insert(found.params, 2, HOMOGENEOUS_S)
+    se = np.insert(found.standard_errors, 2, np.nan)
+    cov = np.insert(np.insert(found.covariance, 2, 0.0, axis=0), 2, 0.0, axis=1)
+    note = (
+        f"the free Pareto/NBD fit ran along the ridge where every customer of a group has the "
+        f"same dropout rate ({error}); it was refitted with s fixed at {HOMOGENEOUS_S:g} (the "
+        f"dropout rates' spread within a group 1/sqrt(s) = {HOMOGENEOUS_S**-0.5:.0%})"
+    )
+    model._fit = fitting.FitResult(
+        params, se, found.log_likelihood, found.n_iter, found.gradient_norm, (note,), cov
+    )
+    model.n_customers_ = float(w.sum())
+    return model
 
 
 def _discounted_life(b: np.ndarray, s: float, horizon_years: float, rate: float) -> np.ndarray:

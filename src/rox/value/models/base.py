@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from rox.errors import NotFittedError
-from rox.value.models.fitting import FitResult
+from rox.value.models.fitting import FitResult, parameter_draws
 
 __all__ = ["CustomerModel", "purchase_rows"]
 
@@ -121,11 +121,8 @@ class CustomerModel:
                 f"this {type(self).__name__} has no covariance of its estimates to draw from "
                 "(given parameters, or a fit at a limit of the model)"
             )
-        positive = np.arange(len(found.params)) < len(self.base_params)
-        centre = np.where(positive, np.log(np.where(positive, found.params, 1.0)), found.params)
-        rng = np.random.default_rng(random_state)
-        theta = rng.multivariate_normal(centre, found.covariance, size=n, method="eigh")
-        return np.where(positive, np.exp(np.where(positive, theta, 0.0)), theta)
+        positive = [i < len(self.base_params) for i in range(len(found.params))]
+        return parameter_draws(found, positive, n, random_state)
 
     def summary(self) -> pd.DataFrame:
         """Estimates, standard errors and 95% intervals (Wald, on the natural scale)."""

@@ -32,7 +32,7 @@ from threadpoolctl import ThreadpoolController
 
 from rox.errors import ConvergenceError
 
-__all__ = ["FitResult", "LogLikelihood", "fit"]
+__all__ = ["FitResult", "LogLikelihood", "fit", "parameter_draws"]
 
 Array = NDArray[np.float64]
 #: ``f(params) -> (loglik per row, gradient per row and parameter)``; shapes (n,), (n, k).
@@ -277,7 +277,7 @@ def _newton(
     params = natural(theta)
     se = np.where(pos, params, 1.0) * np.sqrt(var)
     gnorm = float(np.max(np.abs(grad)))
-    return FitResult(params, se, -value * total, n_iter, gnorm, covariance=cov)
+    return FitResult(params, se, -value * total, n_iter, gnorm, covariance=np.asarray(cov, "f8"))
 
 
 def _fit(
@@ -371,3 +371,27 @@ def _standard_errors(
     scale = np.where(positive, np.exp(np.where(positive, theta, 0.0)), 1.0)
     with np.errstate(invalid="ignore"):
         return np.where(var > 0, scale * np.sqrt(np.abs(var)), np.nan), (cov + cov.T) / 2
+
+
+def parameter_draws(
+    found: FitResult, positive: Sequence[bool] | Array, n: int, random_state: int | None = 0
+) -> Array:
+    """``n`` draws of a fit's parameters from their asymptotic normal distribution.
+
+    Drawn on the fitting scale (log for the ``positive`` parameters, so every draw is positive;
+    the others as they are) from ``N(estimate, covariance)`` (:attr:`FitResult.covariance`, the
+    inverse observed information), then mapped back: the parametric uncertainty of anything
+    computed from the parameters (Krinsky & Robb 1986). Shape ``(n, k)``.
+
+    Raises
+    ------
+    ValueError
+        If the fit has no covariance.
+    """
+    if found.covariance is None:
+        raise ValueError("the fit has no covariance of its estimates to draw from")
+    pos = np.asarray(positive, bool)
+    centre = np.where(pos, np.log(np.where(pos, found.params, 1.0)), found.params)
+    rng = np.random.default_rng(random_state)
+    theta = rng.multivariate_normal(centre, found.covariance, size=n, method="eigh")
+    return np.asarray(np.where(pos, np.exp(np.where(pos, theta, 0.0)), theta))
