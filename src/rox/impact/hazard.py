@@ -258,8 +258,8 @@ def churn_hazard(
     else:
         model = _fit(data, asym_cols, confidence)
         frames.append(_rows(model, "asymmetry", confidence, rare))
-        b = model.params_
-        cov = model.variance_matrix_
+        b = model.summary["coef"]
+        cov = pd.DataFrame(np.asarray(model.variance_matrix_), index=b.index, columns=b.index)
         diff = float(b["nps_drop"] + b["nps_rise"])
         var = float(
             cov.loc["nps_drop", "nps_drop"]
