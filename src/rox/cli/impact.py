@@ -19,7 +19,7 @@ from rox.cli._app import (
     require,
 )
 from rox.cli.journey import JourneyName, ValueBasis, ValueOption
-from rox.errors import ConvergenceError
+from rox.errors import ConvergenceError, MetricError
 from rox.impact import ROXModel, counterfactual, profile, rox_model, worth
 from rox.impact.profile import GROUPS
 
@@ -101,7 +101,7 @@ def worth_command(
                     draws=draws,
                     random_state=seed,
                 )
-            except ConvergenceError as exc:
+            except (ConvergenceError, MetricError) as exc:
                 if fmt is not OutputFormat.table:
                     raise
                 failure = str(exc)

@@ -114,6 +114,8 @@ ASSUMPTIONS = (
     "experience does not change another's value (no interference)",
 )
 
+#: Customers with repeat purchases needed in the moved group and in the target group.
+MIN_REPEAT_CUSTOMERS = 20
 #: NPS of one customer of each group, for the points a move gains.
 _NPS_SCORE = {"promoter": 1, "passive": 0, "detractor": -1}
 _WEEKS_PER_YEAR = 365.25 / 7
@@ -392,7 +394,8 @@ def rox_model(
     Raises
     ------
     MetricError
-        On an unknown grouping or group, or a group without customers to move or to move to.
+        On an unknown grouping or group, or when the moved or the target group has fewer than
+        :data:`MIN_REPEAT_CUSTOMERS` customers with repeat purchases.
     ConvergenceError
         When the purchase model cannot be fitted with the covariates.
 
@@ -429,10 +432,14 @@ def rox_model(
     if p.workspace is None:
         raise MetricError("the profile has no workspace to read the transactions from")
     data = _customer_rows(p, by)
-    counts = data["group"].value_counts()
+    counts = data[data["frequency"] > 0]["group"].value_counts()
     for name, group in (("move", move), ("to", to)):
-        if counts.get(group, 0) == 0:
-            raise MetricError(f"no customer with a transaction is in {by} group {group!r} ({name})")
+        if counts.get(group, 0) < MIN_REPEAT_CUSTOMERS:
+            raise MetricError(
+                f"{by} group {group!r} ({name}) has {counts.get(group, 0)} customers with repeat "
+                f"purchases: the ROX model needs at least {MIN_REPEAT_CUSTOMERS} in each of the "
+                "two groups to estimate their purchase and dropout rates"
+            )
     currency = str(getattr(p.workspace, "currency", "") or "")
     model = _Valuation.fit(data, move, to, horizon_years, discount_rate, margin, spend_by_group)
     point = model.evaluate(model.purchase.params_.to_numpy(), model.spend.params)
