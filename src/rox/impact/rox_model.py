@@ -665,6 +665,12 @@ class _Valuation:
             purchase.fit(frame)
             if purchase._fitted().covariance is None:
                 raise ConvergenceError("; ".join(purchase.notes_) or "no covariance")
+            s_fitted = float(purchase.params_["s"])
+            if s_fitted > HOMOGENEOUS_S:
+                raise ConvergenceError(
+                    f"s = {s_fitted:.3g}, beyond {HOMOGENEOUS_S:g}: the dropout rates hardly vary "
+                    "within a group, and draws along that ridge overflow the likelihood's terms"
+                )
         except ConvergenceError as exc:
             purchase = _homogeneous_dropout(frame, covariates, groups, exc)
             notes.append(purchase.notes_[0])
