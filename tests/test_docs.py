@@ -64,7 +64,7 @@ def _impact_rox_model(ns: dict[str, Any]) -> None:
     assert model.moved == 138
     assert model.frame["rox"].sum() == pytest.approx(model.total)
     assert model.placebo_vanishes
-    hr, low, _ = hazard.hazard_ratio("detractor")
+    _, low, _ = hazard.hazard_ratio("detractor")
     assert low > 1
 
 

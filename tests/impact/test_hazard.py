@@ -47,7 +47,7 @@ def test_e_value_refuses_what_is_not_a_ratio():
         e_value(2.0, 2.5, 3.0)
 
 
-# -- a simulated brand with a known asymmetry -------------------------------------------------------
+# -- a simulated brand with a known asymmetry ------------------------------------------------------
 B_DROP, B_RISE = math.log(2.0), math.log(0.8)  # a drop doubles the hazard; a rise cuts it by 20%
 
 
@@ -102,7 +102,7 @@ def test_the_asymmetry_planted_in_a_simulation_is_recovered():
     assert "a drop hurts more than a rise helps" in str(result)
     # the levels have no effect of their own
     for level in ("promoter", "detractor"):
-        hr, low, high = result.hazard_ratio(f"before_{level}", "asymmetry")
+        _, low, high = result.hazard_ratio(f"before_{level}", "asymmetry")
         assert low < 1 < high
 
 

@@ -32,11 +32,12 @@ from rox.value.models import ParetoNBDModel, fitting
 WEEKS_PER_YEAR = 365.25 / 7
 
 
-# -- the pieces, by hand ----------------------------------------------------------------------------
+# -- the pieces, by hand ---------------------------------------------------------------------------
 def test_shapley_of_a_product_by_hand():
     # v = x y with x: 1 -> 2 and y: 1 -> 3: x gains 1 alone and 3 after y; y gains 2 and 4
     two = shapley(lambda s: (2 if "x" in s else 1) * (3 if "y" in s else 1), ("x", "y"))
     assert two == pytest.approx({"x": 2.0, "y": 3.0})
+
     # a third factor z: 1 -> 1.5; marginal gains over the coalitions without each player,
     # weighted 1/3 (none), 1/6, 1/6 (one other), 1/3 (both others):
     # x: 1, 3, 1.5, 4.5 -> 2.58333; y: 2, 4, 3, 6 -> 3.83333; z: 0.5, 1, 1.5, 3 -> 1.58333
@@ -60,7 +61,7 @@ def test_retention_elasticity_by_hand():
     assert retention_elasticity(0.80, 0.85, 0.10) == pytest.approx(0.275)
     assert retention_elasticity(0.85, 0.80, 0.10) == pytest.approx(2.6667 / 3.4 - 1, abs=1e-4)
     assert retention_elasticity(0.6, 0.6, 0.1) == 0.0
-    with pytest.raises(MetricError, match="retention after=1.2"):
+    with pytest.raises(MetricError, match=r"retention after=1\.2"):
         retention_elasticity(0.8, 1.2, 0.1)
 
 
@@ -83,7 +84,7 @@ def test_discounted_life_discounts_each_month_at_its_end():
     assert got == pytest.approx([f / 1.1 ** (1 / 12)])
 
 
-# -- the valuation, against the value package's CLV path and by hand --------------------------------
+# -- the valuation, against the value package's CLV path and by hand ---------------------------
 PARAMS = {"r": 2.0, "alpha": 60.0, "s": 2.5, "beta": 300.0}
 
 
@@ -196,7 +197,7 @@ def test_bad_arguments_are_clear_errors(small):
         rox.impact.rox_model(small, draws=1)
 
 
-# -- on the demo brand ------------------------------------------------------------------------------
+# -- on the demo brand -----------------------------------------------------------------------------
 #: The planted truth against passives (see the module's docstring).
 TRUE_PURCHASE_DETRACTOR = math.log(0.5)
 TRUE_DROPOUT_DETRACTOR = math.log(0.8 / (1 / 3))
