@@ -49,7 +49,7 @@ from scipy import stats
 from rox.errors import ConvergenceError, MetricError
 from rox.impact.profile import NO_RESPONSE, scored_responses
 from rox.results import Result
-from rox.value.retention import lifetimes
+from rox.value import lifetimes
 
 if TYPE_CHECKING:
     from rox.workspace import Workspace
