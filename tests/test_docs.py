@@ -53,6 +53,21 @@ def _funnel_counts(frame: pd.DataFrame) -> list[int]:
     return counts
 
 
+# -- impact.md ------------------------------------------------------------------------------------
+@check("impact.md", "model = rox.impact.rox_model(larger")
+def _impact_rox_model(ns: dict[str, Any]) -> None:
+    model, hazard = ns["model"], ns["hazard"]
+    # the page says: the planted effects recovered, worth money, placebo covering 0
+    c = model.coefficients.set_index("parameter")["estimate"]
+    assert c["alpha:is_detractor"] < 0 < c["beta:is_detractor"]
+    assert 0 < model.low < model.total < model.high
+    assert model.moved == 138
+    assert model.frame["rox"].sum() == pytest.approx(model.total)
+    assert model.placebo_vanishes
+    _, low, _ = hazard.hazard_ratio("detractor")
+    assert low > 1
+
+
 # -- experience.md --------------------------------------------------------------------------------
 @check("experience.md", "nps = rox.experience.nps(ws)")
 def _experience_metrics(ns: dict[str, Any]) -> None:
@@ -179,6 +194,8 @@ def _service_intake(ns: dict[str, Any]) -> None:
     assert row["n"] == 2 and row["estimate"] == 0  # one promoter, one detractor
     assert ns["refused"].status_code == 422
     assert ns["refused"].json()["detail"][0]["msg"] == "outside the nps scale 0-10"
+
+
 # -- voice.md -------------------------------------------------------------------------------------
 @check("voice.md", 'ws.ingest("responses", frame, mapping={"redact"')
 def _voice_redaction(ns: dict[str, Any]) -> None:

@@ -171,6 +171,8 @@ class ConvergenceError(RoxError, RuntimeError):
 
 class ServiceError(RoxError, ValueError):
     """The intake service was asked for something that cannot be (an unknown API key, scope...)."""
+
+
 class MissingDependencyError(RoxError, ImportError):
     """An optional package that the analysis needs is not installed; the message names the extra."""
 

@@ -19,6 +19,7 @@ import pytest
 import rox
 import rox.demo
 from rox import experience, impact, journey, value
+from rox.impact.rox_model import _customer_rows
 from rox.report.headline import headline
 
 N_CUSTOMERS = 1_500
@@ -158,6 +159,14 @@ ANALYSES: dict[str, tuple[Callable[[rox.Workspace], Any], str | None]] = {
         ),
         None,
     ),
+    # the ROX model's data: the RFM summary joined with each customer's group in the engine (the
+    # small demo has too few repeat-buying detractors for the model itself, which is fitted in
+    # Python on these rows, and gives the same fit on the same rows)
+    "ROX model rows": (
+        lambda ws: _customer_rows(impact.profile(ws, value="revenue"), "nps_group"),
+        "customer_id",
+    ),
+    "churn hazard": (lambda ws: impact.churn_hazard(ws).frame, None),
     "key drivers": (
         # (min_n 5: 9 of the small demo's customers answered both CSAT touchpoints)
         lambda ws: impact.key_drivers(ws, drivers=DRIVERS, attributes=["segment"], min_n=5),

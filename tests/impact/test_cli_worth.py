@@ -88,4 +88,21 @@ def test_rox_says_what_moving_detractors_is_worth(small_path):
     assert "Moving the 2 customers of nps_group 'detractor' to the level of 'passive'" in out.stdout
     assert "worth about 0 (" in out.stdout
     assert "associational" in out.stdout
-    assert "Placebo (experience shuffled across customers)" in out.stdout
+    # seven buyers cannot carry the ROX model: it says why, and the comparison is still printed
+    assert "note: the ROX model could not be fitted" in out.stderr
+    assert "needs at least 20 in each of the two groups" in out.stderr
+    assert "Model-free comparison (difference in group means, associational)" in out.stdout
+
+
+@pytest.mark.slow
+def test_rox_in_json_is_the_rox_by_channel(tmp_path):
+    path = tmp_path / "demo.duckdb"
+    rox.demo.build(path, n_customers=8_000, seed=7).close()
+    out = run("--rox", "--draws", "50", "--format", "json", workspace=path)
+    assert out.returncode == 0, out.stderr
+    rows = json.loads(out.stdout)
+    assert [r["channel"] for r in rows] == ["purchases", "dropout", "spend", "total"]
+    assert sum(r["rox"] for r in rows[:3]) == pytest.approx(rows[3]["rox"])
+    assert rows[3]["rox_low"] < rows[3]["rox"] < rows[3]["rox_high"]
+    assert "Moving every detractor to the level of passive" in out.stderr
+    assert "Placebo (experience shuffled across customers)" in out.stderr

@@ -9,13 +9,18 @@ def test_impact_api():
     expected = sorted(
         [
             "OUTCOMES",
+            "ChurnHazard",
             "Counterfactual",
             "ExperienceProfile",
             "KeyDrivers",
+            "ROXModel",
             "Worth",
+            "churn_hazard",
             "counterfactual",
+            "e_value",
             "key_drivers",
             "profile",
+            "rox_model",
             "worth",
         ]
     )

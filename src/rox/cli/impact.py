@@ -1,8 +1,8 @@
-"""``rox worth``: customer value by experience group (what experience is worth)."""
+"""``rox worth``: customer value by experience group, and with ``--rox`` the ROX model."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import pandas as pd
 import typer
@@ -19,6 +19,10 @@ from rox.cli._app import (
     require,
 )
 from rox.cli.journey import JourneyName, ValueBasis, ValueOption
+from rox.errors import ConvergenceError, MetricError
+
+if TYPE_CHECKING:
+    from rox.impact import ROXModel
 
 
 @app.command(name="worth")
@@ -49,27 +53,62 @@ def worth_command(
         bool,
         typer.Option(
             "--rox",
-            help="Also say what moving the worse group to the better level is worth (detractors to "
-            "passive, ...), with its placebo (shuffled experience).",
+            help="Say what moving the worse group to the better level is worth (detractors to "
+            "passive, ...) through the ROX model, by channel, with its placebo; CSV and JSON "
+            "then carry the ROX by channel.",
         ),
     ] = False,
+    move: Annotated[
+        str | None, typer.Option(help="With --rox: the group moved (default: the worse one).")
+    ] = None,
+    to: Annotated[
+        str | None, typer.Option(help="With --rox: the level it is moved to (default: the next).")
+    ] = None,
+    horizon_years: Annotated[float, typer.Option(help="With --rox: years of value counted.")] = 3.0,
+    draws: Annotated[
+        int, typer.Option(help="With --rox: parametric draws behind the intervals.")
+    ] = 200,
     workspace: WorkspaceOption = None,
     fmt: FormatOption = OutputFormat.table,
 ) -> None:
     """Mean CLV (95% bootstrap interval), P(alive), spend and retention by experience group."""
+    from rox.impact import counterfactual, profile, rox_model, worth
+    from rox.impact.profile import GROUPS
+
+    if rox_ and by not in GROUPS:
+        raise typer.BadParameter(
+            f"--rox moves customers between experience groups: --by must be one of "
+            f"{', '.join(GROUPS)}, not {by!r}"
+        )
+    model: ROXModel | None = None
     with open_workspace(workspace) as ws:
         require(ws, "transactions")
         currency = ws.currency
-        from rox.impact import counterfactual, profile, worth
-
         profiled = profile(ws, value=value.value, journey=journey, goal=goal)
         result = worth(profiled, by, reference=reference, replicates=replicates, random_state=seed)
-        moves = [
+        comparison = (
             counterfactual(
-                profiled, by=by, placebo=placebo, replicates=replicates, random_state=seed
+                profiled, by=by, move=move, to=to, replicates=replicates, random_state=seed
             )
-            for placebo in ((False, True) if rox_ else ())
-        ]
+            if rox_
+            else None
+        )
+        failure = ""
+        if rox_:
+            try:
+                model = rox_model(
+                    profiled,
+                    by=by,
+                    move=move,
+                    to=to,
+                    horizon_years=horizon_years,
+                    draws=draws,
+                    random_state=seed,
+                )
+            except (ConvergenceError, MetricError) as exc:
+                if fmt is not OutputFormat.table:
+                    raise
+                failure = str(exc)
     if result.value_note:
         err_console.print(
             f"note: customers are valued by {result.value_basis}: {result.value_note}",
@@ -77,8 +116,10 @@ def worth_command(
             markup=False,
         )
     if fmt is not OutputFormat.table:
-        for move in moves:  # (standard output keeps the machine-readable table only)
-            err_console.print(str(move), highlight=False, markup=False)
+        if model is not None:
+            err_console.print(str(model), highlight=False, markup=False)
+            emit(_channels(model), fmt)
+            return
         emit(result.to_frame(), fmt)
         return
     frame = result.frame
@@ -109,5 +150,41 @@ def worth_command(
             highlight=False,
             markup=False,
         )
-    for move in moves:
-        console.print(str(move), highlight=False, markup=False)
+    if model is not None:
+        emit(
+            _channels(model),
+            fmt,
+            title=f"ROX by channel ({model.horizon_years:g} years, {model.label})",
+            currency=currency,
+        )
+        console.print(str(model), highlight=False, markup=False)
+    elif failure:
+        err_console.print(
+            f"note: the ROX model could not be fitted ({failure}); the model-free comparison "
+            "follows",
+            highlight=False,
+            markup=False,
+        )
+    if comparison is not None:
+        console.print(
+            "Model-free comparison (difference in group means, associational): " + str(comparison),
+            highlight=False,
+            markup=False,
+        )
+
+
+def _channels(model: ROXModel) -> pd.DataFrame:
+    """The ROX by channel with a total row: ``channel``, ``rox``, ``rox_low``, ``rox_high``."""
+    rows = model.frame[["channel", "rox", "rox_low", "rox_high", "share"]]
+    total = pd.DataFrame(
+        [
+            {
+                "channel": "total",
+                "rox": model.total,
+                "rox_low": model.low,
+                "rox_high": model.high,
+                "share": 1.0,
+            }
+        ]
+    )
+    return pd.concat([rows, total], ignore_index=True)

@@ -16,7 +16,6 @@ from rox.cli._app import (
     open_workspace,
     require,
 )
-from rox.voice import analyse, load_rules, themes
 
 RulesOption = Annotated[
     Path | None,
@@ -41,6 +40,8 @@ ThemesOption = Annotated[
 
 
 def _options(rules: Path | None, languages: str, n_themes: int | None) -> dict[str, object]:
+    from rox.voice import load_rules
+
     return {
         "rules": None if rules is None else load_rules(rules),
         "languages": [c.strip() for c in languages.split(",") if c.strip()],
@@ -80,6 +81,8 @@ def themes_command(
             from rox.value import clv as fit_clv
 
             clv = fit_clv(ws)
+        from rox.voice import themes
+
         result = themes(
             ws,
             value=clv,
@@ -134,6 +137,8 @@ def comments_command(
     """Comments with their language, sentiment, score and theme (redacted at ingest)."""
     with open_workspace(workspace) as ws:
         require(ws, "responses")
+        from rox.voice import analyse
+
         result = analyse(ws, **_options(rules, languages, n_themes))  # type: ignore[arg-type]
     frame = result.with_theme(theme) if theme is not None else result.frame
     if language is not None:

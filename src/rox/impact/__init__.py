@@ -6,17 +6,24 @@ The impact layer sits above the analyses (:mod:`rox.experience`, :mod:`rox.value
 
 from rox.impact.counterfactual import Counterfactual, counterfactual
 from rox.impact.drivers import OUTCOMES, KeyDrivers, key_drivers
+from rox.impact.hazard import ChurnHazard, churn_hazard, e_value
 from rox.impact.profile import ExperienceProfile, profile
+from rox.impact.rox_model import ROXModel, rox_model
 from rox.impact.worth import Worth, worth
 
 __all__ = [
     "OUTCOMES",
+    "ChurnHazard",
     "Counterfactual",
     "ExperienceProfile",
     "KeyDrivers",
+    "ROXModel",
     "Worth",
+    "churn_hazard",
     "counterfactual",
+    "e_value",
     "key_drivers",
     "profile",
+    "rox_model",
     "worth",
 ]

@@ -1,4 +1,9 @@
-"""Return on experience, in its simplest honest form: moving one experience group to another.
+"""The model-free comparison: the value of moving one experience group to another's mean level.
+
+This is the group comparison behind the ROX, without a model: the difference in the groups' mean
+values (associational). :func:`rox.impact.rox_model` is the ROX model, which prices the same move
+through a fitted model of purchases, dropout and spend (causal under its listed assumptions),
+splits it into those channels and values one NPS point; ``rox worth --rox`` prints both.
 
 The value of moving every customer of a group (detractors, by default) to another group's level
 (passives) is the value they would hold at that level minus the value they hold now::

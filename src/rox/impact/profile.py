@@ -61,7 +61,7 @@ if TYPE_CHECKING:
 
     from rox.workspace import Workspace
 
-__all__ = ["NO_RESPONSE", "REVENUE", "ExperienceProfile", "profile"]
+__all__ = ["NO_RESPONSE", "REVENUE", "ExperienceProfile", "profile", "scored_responses"]
 
 #: The group of customers who never answered the metric's question.
 NO_RESPONSE = "no response"
@@ -300,8 +300,13 @@ def _scale_columns(ws: Workspace, r: ir.Table) -> dict[str, ir.Value]:
     return {k: ibis.cases(*v, else_=null) if v else null for k, v in cases.items()}
 
 
-def _experience(ws: Workspace, as_of: pd.Timestamp) -> ir.Table:
-    """Per customer: latest and mean answers, groups and bands, responses, days since the last."""
+def scored_responses(ws: Workspace) -> ir.Table:
+    """Every answer to an NPS, CSAT or CES question of a known customer, scored (an Ibis table).
+
+    The ``responses`` columns with ``customer_id`` as text, ``x`` (the answer rescaled to the
+    metric's default scale) and ``category``: the answer's NPS group (``promoter``,
+    ``passive``, ``detractor``), CSAT band or CES band by its scale's cut-offs.
+    """
     r = ws.table("responses")
     r = r.filter(r.customer_id.notnull(), r.metric.isin(list(DEFAULT_SCALES)))
     s = _scale_columns(ws, r)
@@ -319,7 +324,12 @@ def _experience(ws: Workspace, as_of: pd.Timestamp) -> ir.Table:
         (r.metric == "csat", ibis.ifelse(top, "satisfied", "not satisfied")),
         else_=ibis.ifelse(top, "easy", "not easy"),
     )
-    r = r.mutate(customer_id=r.customer_id.cast("string"), x=x, category=category)
+    return r.mutate(customer_id=r.customer_id.cast("string"), x=x, category=category)
+
+
+def _experience(ws: Workspace, as_of: pd.Timestamp) -> ir.Table:
+    """Per customer: latest and mean answers, groups and bands, responses, days since the last."""
+    r = scored_responses(ws)
     latest_first = ibis.window(
         group_by=[r.customer_id, r.metric], order_by=[ibis.desc(r.ts), ibis.desc(r._key)]
     )

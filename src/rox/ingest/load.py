@@ -759,6 +759,8 @@ def _recorded_order(
         f"(ORDER BY {ident(mapping.order)} NULLS LAST, {ROW_COLUMN}) AS _rox_pos FROM {_RAW}"
     )
     return f"({base} + o._rox_pos)", f" JOIN _rox_order AS o ON o.{ROW_COLUMN} = t.{ROW_COLUMN}"
+
+
 def _staged_types(con: Any) -> dict[str, str]:
     """The staged source's columns and their DuckDB types."""
     return {

@@ -12,6 +12,7 @@ from rox.value.retention import (
     Survival,
     churn_rates,
     cohorts,
+    lifetimes,
     project_retention,
     survival,
 )
@@ -29,6 +30,7 @@ __all__ = [
     "cohorts",
     "concentration",
     "gini",
+    "lifetimes",
     "project_retention",
     "rfm",
     "sufficient_statistics",

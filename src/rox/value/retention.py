@@ -34,7 +34,15 @@ if TYPE_CHECKING:
 
     from rox.workspace import Workspace
 
-__all__ = ["CohortRetention", "Survival", "churn_rates", "cohorts", "project_retention", "survival"]
+__all__ = [
+    "CohortRetention",
+    "Survival",
+    "churn_rates",
+    "cohorts",
+    "lifetimes",
+    "project_retention",
+    "survival",
+]
 
 _MONTHS = {"month": 1, "quarter": 3, "year": 12}
 
@@ -183,6 +191,25 @@ class Survival(Result):
     _plotter: ClassVar[str | None] = "rox.viz.value:plot_survival"
 
 
+def lifetimes(ws: Workspace, *, inactive_after: int = 365, as_of: Any = None) -> ir.Table:
+    """Each buying customer's observed life, as an Ibis table: the churn rule of :func:`survival`.
+
+    Columns ``customer_id``, ``first`` (the day of the first purchase), ``duration`` (days) and
+    ``lost``: a customer is lost at their last purchase when none followed within
+    ``inactive_after`` days before ``as_of`` (default: the last transaction); ``duration`` is
+    then first to last purchase, else first purchase to ``as_of`` (censored).
+    """
+    t = ws.require_rows("transactions")
+    end = pd.Timestamp(as_of if as_of is not None else t.ts.max().execute())
+    end_day = ibis.literal((end.tz_localize(None) if end.tzinfo else end).date())
+    per = t.group_by("customer_id").aggregate(first=t.ts.min().date(), last=t.ts.max().date())
+    lost = end_day.delta(per.last, unit="day") > inactive_after
+    duration = ibis.cases(
+        (lost, per.last.delta(per.first, unit="day")), else_=end_day.delta(per.first, unit="day")
+    )
+    return per.select(customer_id=per.customer_id, first=per.first, duration=duration, lost=lost)
+
+
 def survival(
     ws: Workspace,
     by: str | ir.Table | None = None,
@@ -204,15 +231,7 @@ def survival(
     """
     from lifelines import KaplanMeierFitter
 
-    t = ws.require_rows("transactions")
-    end = pd.Timestamp(as_of if as_of is not None else t.ts.max().execute())
-    end_day = ibis.literal((end.tz_localize(None) if end.tzinfo else end).date())
-    per = t.group_by("customer_id").aggregate(first=t.ts.min().date(), last=t.ts.max().date())
-    lost = end_day.delta(per.last, unit="day") > inactive_after
-    duration = ibis.cases(
-        (lost, per.last.delta(per.first, unit="day")), else_=end_day.delta(per.first, unit="day")
-    )
-    rows = per.select(customer_id=per.customer_id, duration=duration, lost=lost)
+    rows = lifetimes(ws, inactive_after=inactive_after, as_of=as_of)
     if by is not None:
         groups = by if not isinstance(by, str) else ws.table("customers")
         name = by if isinstance(by, str) else next(c for c in by.columns if c != "customer_id")

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from rox.errors import NotFittedError
-from rox.value.models.fitting import FitResult
+from rox.value.models.fitting import FitResult, parameter_draws
 
 __all__ = ["CustomerModel", "purchase_rows"]
 
@@ -99,6 +99,30 @@ class CustomerModel:
     def log_likelihood_(self) -> float:
         """Maximised log-likelihood."""
         return self._fitted().log_likelihood
+
+    def parameter_draws(self, n: int, random_state: int | None = 0) -> np.ndarray:
+        """``n`` draws of the parameters from their asymptotic normal distribution.
+
+        Drawn on the fitting scale (log for positive parameters, so every draw is positive;
+        coefficients as they are) from ``N(estimate, inverse observed information)``, then
+        mapped back: the parametric uncertainty of anything computed from the parameters
+        (e.g. Krinsky & Robb 1986). Returns an array of shape ``(n, k)`` in
+        :attr:`param_names` order.
+
+        Raises
+        ------
+        NotFittedError
+            If the model is not fitted, or its fit has no covariance (given parameters, or a
+            fit at a limit of the model, whose flat directions have none).
+        """
+        found = self._fitted()
+        if found.covariance is None:
+            raise NotFittedError(
+                f"this {type(self).__name__} has no covariance of its estimates to draw from "
+                "(given parameters, or a fit at a limit of the model)"
+            )
+        positive = [i < len(self.base_params) for i in range(len(found.params))]
+        return parameter_draws(found, positive, n, random_state)
 
     def summary(self) -> pd.DataFrame:
         """Estimates, standard errors and 95% intervals (Wald, on the natural scale)."""

@@ -32,7 +32,7 @@ from threadpoolctl import ThreadpoolController
 
 from rox.errors import ConvergenceError
 
-__all__ = ["FitResult", "LogLikelihood", "fit"]
+__all__ = ["FitResult", "LogLikelihood", "fit", "parameter_draws"]
 
 Array = NDArray[np.float64]
 #: ``f(params) -> (loglik per row, gradient per row and parameter)``; shapes (n,), (n, k).
@@ -80,6 +80,10 @@ class FitResult:
         Largest absolute gradient at the optimum (per customer, log-parameter space).
     notes : tuple of str
         Diagnostics the user should read (e.g. a limit case the model reduced to).
+    covariance : ndarray or None
+        The asymptotic covariance of the estimates on the fitting scale (log for positive
+        parameters, as they are for covariate coefficients): the inverse observed information
+        the standard errors come from; None where it is not known (given parameters).
     """
 
     params: Array
@@ -88,6 +92,7 @@ class FitResult:
     n_iter: int
     gradient_norm: float
     notes: tuple[str, ...] = ()
+    covariance: Array | None = None
 
 
 def fit(
@@ -271,7 +276,8 @@ def _newton(
         return None
     params = natural(theta)
     se = np.where(pos, params, 1.0) * np.sqrt(var)
-    return FitResult(params, se, -value * total, n_iter, float(np.max(np.abs(grad))))
+    gnorm = float(np.max(np.abs(grad)))
+    return FitResult(params, se, -value * total, n_iter, gnorm, covariance=np.asarray(cov, "f8"))
 
 
 def _fit(
@@ -309,7 +315,7 @@ def _fit(
         )
         if value < 1e10 and gnorm < _GRADIENT_TOLERANCE and not at_bound.any():
             params = natural(res.x)
-            se = _standard_errors(objective, res.x, total, pos)
+            se, cov = _standard_errors(objective, res.x, total, pos)
             weak = [
                 n
                 for n, e, v, p in zip(names, se, params, pos, strict=True)
@@ -319,14 +325,16 @@ def _fit(
             if limit is not None:
                 note, undefined = limit
                 se = np.where(np.isin(names, undefined), np.nan, se)
-                return FitResult(params, se, -value * total, int(res.nit), gnorm, (note,))
+                return FitResult(
+                    params, se, -value * total, int(res.nit), gnorm, (note,), covariance=None
+                )
             if weak:
                 raise ConvergenceError(
                     f"the data do not identify the model: the likelihood is flat in "
                     f"{', '.join(weak)} (estimates {', '.join(f'{v:.3g}' for v in params)}); "
                     "more customers, or more with repeat purchases, are needed"
                 )
-            return FitResult(params, se, -value * total, int(res.nit), gnorm)
+            return FitResult(params, se, -value * total, int(res.nit), gnorm, covariance=cov)
         reason = res.message if isinstance(res.message, str) else str(res.message)
         if at_bound.any():
             hit = [n for n, b in zip(names, at_bound, strict=True) if b]
@@ -341,8 +349,12 @@ def _fit(
 
 def _standard_errors(
     objective: Callable[[Array], tuple[float, Array]], theta: Array, total: float, positive: Array
-) -> Array:
-    """Standard errors from the Hessian in the fitting space (delta method for log scales)."""
+) -> tuple[Array, Array | None]:
+    """Standard errors from the Hessian in the fitting space (delta method for log scales).
+
+    Returns the standard errors (natural scale) and the covariance on the fitting scale (None
+    where the Hessian is singular).
+    """
     k = len(theta)
     h = 1e-5
     hess = np.empty((k, k))
@@ -354,8 +366,32 @@ def _standard_errors(
     try:
         cov = np.linalg.inv(hess)
     except np.linalg.LinAlgError:
-        return np.full(k, np.nan)
+        return np.full(k, np.nan), None
     var = np.diag(cov)
     scale = np.where(positive, np.exp(np.where(positive, theta, 0.0)), 1.0)
     with np.errstate(invalid="ignore"):
-        return np.where(var > 0, scale * np.sqrt(np.abs(var)), np.nan)
+        return np.where(var > 0, scale * np.sqrt(np.abs(var)), np.nan), (cov + cov.T) / 2
+
+
+def parameter_draws(
+    found: FitResult, positive: Sequence[bool] | Array, n: int, random_state: int | None = 0
+) -> Array:
+    """``n`` draws of a fit's parameters from their asymptotic normal distribution.
+
+    Drawn on the fitting scale (log for the ``positive`` parameters, so every draw is positive;
+    the others as they are) from ``N(estimate, covariance)`` (:attr:`FitResult.covariance`, the
+    inverse observed information), then mapped back: the parametric uncertainty of anything
+    computed from the parameters (Krinsky & Robb 1986). Shape ``(n, k)``.
+
+    Raises
+    ------
+    ValueError
+        If the fit has no covariance.
+    """
+    if found.covariance is None:
+        raise ValueError("the fit has no covariance of its estimates to draw from")
+    pos = np.asarray(positive, bool)
+    centre = np.where(pos, np.log(np.where(pos, found.params, 1.0)), found.params)
+    rng = np.random.default_rng(random_state)
+    theta = rng.multivariate_normal(centre, found.covariance, size=n, method="eigh")
+    return np.asarray(np.where(pos, np.exp(np.where(pos, theta, 0.0)), theta))
