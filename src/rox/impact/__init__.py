@@ -5,18 +5,30 @@ The impact layer sits above the analyses (:mod:`rox.experience`, :mod:`rox.value
 """
 
 from rox.impact.counterfactual import Counterfactual, counterfactual
+from rox.impact.did import DiD, did
 from rox.impact.drivers import OUTCOMES, KeyDrivers, key_drivers
+from rox.impact.initiative import Change, Initiative, Target, read_initiative
 from rox.impact.profile import ExperienceProfile, profile
+from rox.impact.roi import ROI, ValueModel, roi
 from rox.impact.worth import Worth, worth
 
 __all__ = [
     "OUTCOMES",
+    "ROI",
+    "Change",
     "Counterfactual",
+    "DiD",
     "ExperienceProfile",
+    "Initiative",
     "KeyDrivers",
+    "Target",
+    "ValueModel",
     "Worth",
     "counterfactual",
+    "did",
     "key_drivers",
     "profile",
+    "read_initiative",
+    "roi",
     "worth",
 ]
