@@ -1,4 +1,4 @@
-"""ROI versus ROX of an initiative: difference in differences by hand, on the demo's planted plan."""
+"""ROI versus ROX of an initiative: difference in differences by hand; the demo's planted plan."""
 
 from __future__ import annotations
 
@@ -42,9 +42,7 @@ def hand() -> rox.Workspace:
             ("c", "2024-08-01"): [9, 6, 8, 3],
         }
         rows = [
-            (f"{g}{k + 1}", day, s)
-            for (g, day), ss in scores.items()
-            for k, s in enumerate(ss)
+            (f"{g}{k + 1}", day, s) for (g, day), ss in scores.items() for k, s in enumerate(ss)
         ]
         ws.ingest(
             "responses",
@@ -253,7 +251,9 @@ def test_roi_and_rox_of_the_plan(brand):
     assert result.projected_value > 0
     assert result.projected_roi == pytest.approx((result.projected_value - 150_000) / 150_000)
     assert result.spend is not None and result.nps is not None
-    buyers = int(result.spend.frame.query("window == 'after - before' and group == 'target'")["n"].iloc[0])
+    buyers = int(
+        result.spend.frame.query("window == 'after - before' and group == 'target'")["n"].iloc[0]
+    )
     assert result.measured_money == pytest.approx(result.spend.effect * buyers)
     text = str(result)
     assert "ROI counts" not in text  # (the words are ROI/ROX, each said once)
@@ -270,8 +270,12 @@ def test_plugged_value_model(demo):
         return 1000.0, 900.0, 1100.0
 
     plan = Initiative(
-        "x", 500.0, Target("segment", ("family",)), pd.Timestamp("2025-01-01", tz="UTC"),
-        Change.parse("detractors to passive"), horizon_years=1,
+        "x",
+        500.0,
+        Target("segment", ("family",)),
+        pd.Timestamp("2025-01-01", tz="UTC"),
+        Change.parse("detractors to passive"),
+        horizon_years=1,
     )
     result = roi(demo, plan, value_model=flat, measure=False)
     assert calls == [("nps_group", "detractor", "passive")]
@@ -289,8 +293,12 @@ def test_points_move_detractors_first(demo):
         return 100.0, 100.0, 100.0
 
     plan = Initiative(
-        "x", 1.0, Target("segment", ("family",)), pd.Timestamp("2025-01-01", tz="UTC"),
-        Change(points=1.0), horizon_years=1,
+        "x",
+        1.0,
+        Target("segment", ("family",)),
+        pd.Timestamp("2025-01-01", tz="UTC"),
+        Change(points=1.0),
+        horizon_years=1,
     )
     result = roi(demo, plan, value_model=unit, measure=False)
     # 1% of the family's respondents, fewer than its detractors: a share of one detractor move
@@ -315,7 +323,9 @@ def test_cli_roi(brand):
     out = run("--initiative", str(EXAMPLE), "--workspace", str(brand), "--format", "json")
     assert out.returncode == 0, out.stderr
     figures = {r["figure"]: r for r in json.loads(out.stdout)}
-    assert {"projected value", "projected ROI", "measured ROI", "measured ROX value"} <= set(figures)
+    assert {"projected value", "projected ROI", "measured ROI", "measured ROX value"} <= set(
+        figures
+    )
     assert "Measured ROX" in out.stderr  # the words go to standard error with --format json
     table = run("-i", str(EXAMPLE), "--workspace", str(brand), "--no-measure")
     assert table.returncode == 0, table.stderr

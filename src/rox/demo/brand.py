@@ -130,7 +130,9 @@ def generate_chunks(
         brand = simulate(rng, n, end, eff)
         answers = responses(rng, brand, end, change, eff)
         # (its own stream, so that every other row of the brand is drawn as before)
-        _initiative(np.random.default_rng([seed, i, _INITIATIVE_STREAM]), brand, answers, launch, eff)
+        _initiative(
+            np.random.default_rng([seed, i, _INITIATIVE_STREAM]), brand, answers, launch, eff
+        )
         yield _frames(brand, answers, offset, origin)
 
 
@@ -166,9 +168,7 @@ def _initiative(
     answers["score"][idx] = score
     tx = brand.transactions
     lifted = (
-        (tx["t"] >= launch)
-        & treated[tx["cust"]]
-        & (tx["product"] != PRODUCTS.index("vehicle"))
+        (tx["t"] >= launch) & treated[tx["cust"]] & (tx["product"] != PRODUCTS.index("vehicle"))
     )
     tx["amount"] = np.where(
         lifted, np.round(tx["amount"] * (1 + eff.initiative_spend_lift), 2), tx["amount"]

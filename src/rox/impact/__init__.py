@@ -7,6 +7,7 @@ The impact layer sits above the analyses (:mod:`rox.experience`, :mod:`rox.value
 from rox.impact.counterfactual import Counterfactual, counterfactual
 from rox.impact.did import DiD, did
 from rox.impact.drivers import OUTCOMES, KeyDrivers, key_drivers
+from rox.impact.friction_value import audit, customer_values, friction, step_rox
 from rox.impact.initiative import Change, Initiative, Target, read_initiative
 from rox.impact.profile import ExperienceProfile, profile
 from rox.impact.roi import ROI, ValueModel, roi
@@ -24,11 +25,15 @@ __all__ = [
     "Target",
     "ValueModel",
     "Worth",
+    "audit",
     "counterfactual",
+    "customer_values",
     "did",
+    "friction",
     "key_drivers",
     "profile",
     "read_initiative",
     "roi",
+    "step_rox",
     "worth",
 ]

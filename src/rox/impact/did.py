@@ -471,16 +471,16 @@ def _cells_frame(cells: pd.DataFrame, outcome: str) -> pd.DataFrame:
             for g in ("target", "control")
             for w in ("before", "after")
         ]
-        for g in ("target", "control"):
-            rows.append(
-                {
-                    "group": g,
-                    "window": "after - before",
-                    "n": int(cells.loc[g, "n"]),
-                    "mean": float(cells.loc[g, "mean"]),
-                    "se": float(np.sqrt(cells.loc[g, "var"])),
-                }
-            )
+        rows.extend(
+            {
+                "group": g,
+                "window": "after - before",
+                "n": int(cells.loc[g, "n"]),
+                "mean": float(cells.loc[g, "mean"]),
+                "se": float(np.sqrt(cells.loc[g, "var"])),
+            }
+            for g in ("target", "control")
+        )
         return pd.DataFrame(rows)
     rows = [
         {

@@ -195,7 +195,8 @@ class Initiative:
         unknown = sorted(set(spec) - known)
         if unknown:
             raise MetricError(
-                f"unknown initiative key(s) {', '.join(unknown)}; expected {', '.join(sorted(known))}"
+                f"unknown initiative key(s) {', '.join(unknown)}; "
+                f"expected {', '.join(sorted(known))}"
             )
         missing = [k for k in ("name", "cost", "target", "start", "change") if k not in spec]
         if missing:
@@ -204,7 +205,7 @@ class Initiative:
         if not isinstance(target, Mapping) or len(target) != 1:
             raise MetricError(
                 "[target] needs exactly one key: touchpoint, channel or a column of customers "
-                "(e.g. segment = \"family\")"
+                '(e.g. segment = "family")'
             )
         ((kind, values),) = target.items()
         values = [values] if isinstance(values, str) else values
@@ -215,7 +216,9 @@ class Initiative:
             raise MetricError("[measure] must be a table (window_days, products)")
         extra = sorted(set(measure) - {"window_days", "products"})
         if extra:
-            raise MetricError(f"unknown [measure] key(s) {', '.join(extra)}: expected window_days, products")
+            raise MetricError(
+                f"unknown [measure] key(s) {', '.join(extra)}: expected window_days, products"
+            )
         try:
             cost = float(spec["cost"])
             horizon = float(spec.get("horizon_years", 3.0))

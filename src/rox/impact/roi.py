@@ -1,4 +1,4 @@
-"""ROI versus ROX of an initiative: the money of one project, and the value of the experiences it changed.
+"""ROI versus ROX of an initiative: one project's money, and the value of the experiences it changed.
 
 **Projected** (before, or without, measuring): the initiative's experience change
 (:class:`~rox.impact.initiative.Change`) is run through a value model restricted to the target's
@@ -216,18 +216,37 @@ def roi(
         payback = float("nan")
     rows = [
         _row("projected value", value, low, high, "money", whole.value_basis),
-        _row("projected ROI", (value - i.cost) / i.cost, (low - i.cost) / i.cost,
-             (high - i.cost) / i.cost, "ratio", "(value - cost) / cost"),
+        _row(
+            "projected ROI",
+            (value - i.cost) / i.cost,
+            (low - i.cost) / i.cost,
+            (high - i.cost) / i.cost,
+            "ratio",
+            "(value - cost) / cost",
+        ),
         _row("payback", payback, float("nan"), float("nan"), "months", "cost / value a month"),
     ]
     out: dict[str, Any] = {}
     notes: list[str] = []
     if measure:
         try:
-            n = did(ws, treated, i.start, outcome="nps", window_days=i.window_days,
-                    confidence=confidence)
-            s = did(ws, treated, i.start, outcome="spend", window_days=i.window_days,
-                    products=i.products, confidence=confidence)
+            n = did(
+                ws,
+                treated,
+                i.start,
+                outcome="nps",
+                window_days=i.window_days,
+                confidence=confidence,
+            )
+            s = did(
+                ws,
+                treated,
+                i.start,
+                outcome="spend",
+                window_days=i.window_days,
+                products=i.products,
+                confidence=confidence,
+            )
         except MetricError as exc:
             notes.append(f"Not measured: {exc}.")
         else:
@@ -238,25 +257,48 @@ def roi(
             rox, rox_low, rox_high = (sign * v for v in (rox, rox_low, rox_high))
             if sign < 0:
                 rox_low, rox_high = rox_high, rox_low
-            out = dict(
-                nps=n,
-                spend=s,
-                measured_money=money_gained,
-                measured_roi=(money_gained - i.cost) / i.cost,
-                measured_rox=rox,
-                measured_rox_low=rox_low,
-                measured_rox_high=rox_high,
-            )
+            out = {
+                "nps": n,
+                "spend": s,
+                "measured_money": money_gained,
+                "measured_roi": (money_gained - i.cost) / i.cost,
+                "measured_rox": rox,
+                "measured_rox_low": rox_low,
+                "measured_rox_high": rox_high,
+            }
             rows += [
-                _row("NPS difference in differences", n.effect, n.low, n.high, "NPS points",
-                     "causal under assumptions"),
-                _row("spend difference in differences", s.effect, s.low, s.high,
-                     "money per customer", "causal under assumptions"),
-                _row("measured money", money_gained, s.low * buyers, s.high * buyers, "money",
-                     f"{buyers} buying customers of the target"),
-                _row("measured ROI", (money_gained - i.cost) / i.cost,
-                     (s.low * buyers - i.cost) / i.cost, (s.high * buyers - i.cost) / i.cost,
-                     "ratio", "(money - cost) / cost"),
+                _row(
+                    "NPS difference in differences",
+                    n.effect,
+                    n.low,
+                    n.high,
+                    "NPS points",
+                    "causal under assumptions",
+                ),
+                _row(
+                    "spend difference in differences",
+                    s.effect,
+                    s.low,
+                    s.high,
+                    "money per customer",
+                    "causal under assumptions",
+                ),
+                _row(
+                    "measured money",
+                    money_gained,
+                    s.low * buyers,
+                    s.high * buyers,
+                    "money",
+                    f"{buyers} buying customers of the target",
+                ),
+                _row(
+                    "measured ROI",
+                    (money_gained - i.cost) / i.cost,
+                    (s.low * buyers - i.cost) / i.cost,
+                    (s.high * buyers - i.cost) / i.cost,
+                    "ratio",
+                    "(money - cost) / cost",
+                ),
                 _row("measured ROX value", rox, rox_low, rox_high, "money", whole.value_basis),
             ]
     return ROI(
@@ -274,14 +316,20 @@ def roi(
     )
 
 
-def _row(figure: str, estimate: float, low: float, high: float, unit: str, basis: str) -> dict[str, Any]:
-    return {"figure": figure, "estimate": estimate, "low": low, "high": high, "unit": unit,
-            "basis": basis}
+def _row(
+    figure: str, estimate: float, low: float, high: float, unit: str, basis: str
+) -> dict[str, Any]:
+    return {
+        "figure": figure,
+        "estimate": estimate,
+        "low": low,
+        "high": high,
+        "unit": unit,
+        "basis": basis,
+    }
 
 
-def _project(
-    p: ExperienceProfile, change: Change, model: ValueModel
-) -> tuple[float, float, float]:
+def _project(p: ExperienceProfile, change: Change, model: ValueModel) -> tuple[float, float, float]:
     """The value of ``change`` in ``p`` (see the module for ``+N NPS points``)."""
     if change.points is None:
         assert change.move is not None and change.to is not None

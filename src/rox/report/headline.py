@@ -91,7 +91,7 @@ def headline(ws: Workspace) -> Headline:
     if not rows:
         findings.append("No survey responses yet: load some with `rox ingest responses FILE`.")
     if ws.count("events"):
-        from rox.journey import audit
+        from rox.impact import audit
 
         findings.extend(audit(ws).findings[:2])
     frame = pd.DataFrame(

@@ -116,7 +116,8 @@ def _journey_section(ws: Workspace, result: Headline) -> Section | None:
     del result
     if ws.count("events") == 0:
         return None
-    from rox.journey import audit, journey_map
+    from rox.impact import audit
+    from rox.journey import journey_map
     from rox.viz.journey import plot_friction, plot_map
 
     check = audit(ws)
