@@ -240,7 +240,7 @@ def audit(
     rox: bool = True,
     **options: Any,
 ) -> Audit:
-    """:func:`rox.journey.audit` priced: the top friction point, its cost, what removing it is worth.
+    """The audit priced: the top friction point, its cost, and what removing it is worth.
 
     Parameters
     ----------

@@ -1,4 +1,4 @@
-"""ROI versus ROX of an initiative: one project's money, and the value of the experiences it changed.
+"""ROI versus ROX of an initiative: one project's money; the value of the experiences it changed.
 
 **Projected** (before, or without, measuring): the initiative's experience change
 (:class:`~rox.impact.initiative.Change`) is run through a value model restricted to the target's
