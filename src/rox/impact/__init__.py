@@ -9,6 +9,7 @@ from rox.impact.did import DiD, did
 from rox.impact.drivers import OUTCOMES, KeyDrivers, key_drivers
 from rox.impact.friction_value import audit, customer_values, friction, step_rox
 from rox.impact.initiative import Change, Initiative, Target, read_initiative
+from rox.impact.nonresponse import NonResponse, nonresponse
 from rox.impact.profile import ExperienceProfile, profile
 from rox.impact.roi import ROI, ValueModel, roi
 from rox.impact.worth import Worth, worth
@@ -22,6 +23,7 @@ __all__ = [
     "ExperienceProfile",
     "Initiative",
     "KeyDrivers",
+    "NonResponse",
     "Target",
     "ValueModel",
     "Worth",
@@ -31,6 +33,7 @@ __all__ = [
     "did",
     "friction",
     "key_drivers",
+    "nonresponse",
     "profile",
     "read_initiative",
     "roi",
