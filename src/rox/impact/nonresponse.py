@@ -4,8 +4,8 @@ rox knows every customer's value, not only the respondents'. The base is the cus
 have answered: by default those with a purchase (``base="buyers"``: a relationship survey reaches
 customers, not prospects), or every customer (``base="all"``). For a metric (NPS by default), a
 customer of the base is a respondent if they ever answered it (their group in the experience
-profile, :func:`rox.impact.profile`, is not ``no response``). Computed in the engine, only per-cell counts
-come back:
+profile, :func:`rox.impact.profile`, is not ``no response``). Computed in the engine, only
+per-cell counts come back:
 
 ``frame``
     Respondents against non-respondents: customers, mean recency (days from the last purchase to
