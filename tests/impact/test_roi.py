@@ -338,3 +338,13 @@ def test_cli_roi_bad_file(tmp_path, demo_path):
     out = run("-i", str(bad), "--workspace", str(demo_path))
     assert out.returncode != 0
     assert "the initiative needs target, start, change" in out.stderr
+
+
+def test_targets_from_events(small):
+    # the hand-built workspace: c2's journey has a financing step; c1 and c2 use no channel
+    got = Target("touchpoint", ("financing",)).customers(small).execute()
+    assert got["customer_id"].tolist() == ["c2"]
+    visits = Target("touchpoint", ("website_visit", "complaint")).customers(small).execute()
+    assert sorted(visits["customer_id"]) == ["c1", "c2", "c4"]
+    segment = Target("segment", ("b",)).customers(small).execute()
+    assert sorted(segment["customer_id"]) == ["c3", "c4", "c6"]
