@@ -254,7 +254,7 @@ def did(
     if outcome == "nps":
         per_bin = _nps_bins(ws, flag, lo, hi, width)
     else:
-        per_bin, panel = _spend_bins(ws, flag, lo, hi, width, bins, products)
+        per_bin, panel, spend_cells = _spend_bins(ws, flag, lo, hi, width, bins, products)
     per_bin["group"] = np.where(per_bin["treated"], "target", "control")
     per_bin["window"] = np.where(per_bin["bin"] < bins, "before", "after")
     if outcome == "nps":
@@ -287,7 +287,7 @@ def did(
         trend, trend_se, trend_p = trend_difference(years, d.to_numpy(), v.to_numpy())
     else:
         trend = trend_se = trend_p = float("nan")
-    frame = _cells_frame(cells, outcome)
+    frame = _cells_frame(cells, outcome, None if outcome == "nps" else spend_cells)
     return DiD(
         frame=frame,
         outcome=outcome,
@@ -382,8 +382,8 @@ def _spend_bins(
     width: float,
     bins: int,
     products: Sequence[str],
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Spend per panel customer by group and part, and the panel's changes by group."""
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Spend per panel customer by group and part, the changes by group, the four cells."""
     t = ws.table("transactions")
     if products:
         if "product" not in t.columns:
@@ -449,17 +449,15 @@ def _spend_bins(
     )
     cells["n"] = [n[g] for g, _ in cells.index]
     cells["mean"] = cells["s1"] / cells["n"]
-    cells.attrs["changes"] = changes
-    # (spend DiD on the panel: the cells' means, with the changes' standard errors)
-    out = changes.copy()
-    out.attrs["cells"] = cells
-    return frame, out
+    return frame, changes, cells
 
 
-def _cells_frame(cells: pd.DataFrame, outcome: str) -> pd.DataFrame:
-    """The four cells as a flat frame: group, window, n, mean, se."""
+def _cells_frame(
+    cells: pd.DataFrame, outcome: str, shown: pd.DataFrame | None = None
+) -> pd.DataFrame:
+    """The four cells as a flat frame: group, window, n, mean, se (spend: and the changes)."""
     if outcome == "spend":
-        shown = cells.attrs["cells"]
+        assert shown is not None
         rows = [
             {
                 "group": g,
