@@ -9,13 +9,28 @@ def test_impact_api():
     expected = sorted(
         [
             "OUTCOMES",
+            "ROI",
+            "Change",
             "Counterfactual",
+            "DiD",
             "ExperienceProfile",
+            "Initiative",
             "KeyDrivers",
+            "NonResponse",
+            "Target",
+            "ValueModel",
             "Worth",
+            "audit",
             "counterfactual",
+            "customer_values",
+            "did",
+            "friction",
             "key_drivers",
+            "nonresponse",
             "profile",
+            "read_initiative",
+            "roi",
+            "step_rox",
             "worth",
         ]
     )
