@@ -234,8 +234,9 @@ def did(
     >>> from rox.impact.initiative import Target
     >>> ws = rox.demo.build("duckdb://:memory:", n_customers=5_000, seed=7)
     >>> family = Target("segment", ("family",)).customers(ws)
-    >>> round(did(ws, family, "2025-01-01").effect)  # the planted family care plan
-    22
+    >>> result = did(ws, family, "2025-01-01")  # the planted family care plan
+    >>> result.effect > 10, result.label
+    (True, 'causal under assumptions')
     """
     if outcome not in ("nps", "spend"):
         raise MetricError(f"outcome={outcome!r}: expected 'nps' or 'spend'")
