@@ -124,6 +124,35 @@ def _ingest_quarantine(ns: dict[str, Any]) -> None:
     assert {"score", "ts"} <= set(rejects["column"])
 
 
+# -- impact.md ------------------------------------------------------------------------------------
+@check("impact.md", "result = rox.impact.roi(ws, plan)")
+def _impact_roi(ns: dict[str, Any]) -> None:
+    result = ns["result"]
+    figures = set(result.to_frame()["figure"])
+    assert {"projected value", "projected ROI", "measured ROI", "measured ROX value"} <= figures
+    # "ROI counts the money of this one project ... ROX counts the value of all the experiences"
+    assert "(the money of this one project)" in str(result)
+    assert "(the value of all the experiences it changed)" in str(result)
+    assert result.nps.low < result.nps.effect < result.nps.high
+
+
+@check("impact.md", "nr = rox.impact.nonresponse(ws)")
+def _impact_nonresponse(ns: dict[str, Any]) -> None:
+    nr = ns["nr"]
+    # raking brings the respondents' shares to the base's on every margin
+    comp = nr.composition
+    assert np.allclose(comp["weighted_share"], comp["base_share"])
+    assert nr.bias == nr.unweighted - nr.weighted
+    assert ns["by_propensity"].method == "propensity"
+
+
+@check("impact.md", "found = rox.impact.audit(ws, ")
+def _impact_friction(ns: dict[str, Any]) -> None:
+    assert ns["found"].step == "financing"
+    assert ns["found"].findings[-1].startswith("Removing the financing friction is worth about")
+    assert ns["worth_removing"].total > 0
+
+
 # -- journey.md -----------------------------------------------------------------------------------
 @check("journey.md", 'rox.journey.journey_map(ws, journey="purchase", top=15)')
 def _journey_map(ns: dict[str, Any]) -> None:

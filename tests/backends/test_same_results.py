@@ -86,7 +86,7 @@ def _priced_friction(ws: rox.Workspace) -> journey.FrictionTable:
     model), so that the customers who left hold some value."""
     ids = sorted(ws.table("customers").customer_id.execute())
     frame = pd.DataFrame({"customer_id": ids, "clv": np.arange(len(ids), dtype=float)})
-    table = journey.friction(ws, value=value.CLV(frame=frame, horizon=52))
+    table = impact.friction(ws, value=value.CLV(frame=frame, horizon=52))
     assert table.frame["value_at_risk"].sum() > 0
     return table
 

@@ -165,6 +165,7 @@ def test_planted_effects_are_documented():
         "detractors_buy_less",
         "promoters_refer",
         "service_change",
+        "family_care",
     }
     assert all(text.endswith(".") for text in PLANTED.values())
     with pytest.raises(ValueError, match="sum to 1"):
@@ -233,6 +234,38 @@ def test_nps_improves_significantly_after_the_service_change(brand):
     z = diff / (100.0 * np.sqrt(var(before) + var(after)))
     assert diff > 5.0
     assert z > 2.5
+
+
+def test_family_care_changes_only_its_own_rows():
+    """The plan draws from its own stream: without it, every other row is the same."""
+    on = generate(3_000, seed=7)
+    off = generate(
+        3_000, seed=7, effects=DemoEffects(initiative_nps_lift=0, initiative_spend_lift=0)
+    )
+    launch = pd.Timestamp("2025-01-01", tz="UTC")
+    for name in ("customers", "events"):
+        pd.testing.assert_frame_equal(on[name], off[name])
+    r_on, r_off = on["responses"], off["responses"]
+    treated = (r_on["metric"] == "nps") & (r_on["segment"] == "family") & (r_on["ts"] >= launch)
+    pd.testing.assert_frame_equal(r_on.drop(columns="score"), r_off.drop(columns="score"))
+    assert r_on.loc[~treated, "score"].equals(r_off.loc[~treated, "score"])
+    moved = r_on.loc[treated, "score"] != r_off.loc[treated, "score"]
+    assert moved.any()
+    up = r_on.loc[treated, "score"][moved]
+    was = r_off.loc[treated, "score"][moved]
+    # one class up: detractor answers become 7-8, passive answers 9-10
+    assert (
+        ((was <= 6) & up.isin([7.0, 8.0])) | (was.isin([7.0, 8.0]) & up.isin([9.0, 10.0]))
+    ).all()
+    t_on, t_off = on["transactions"], off["transactions"]
+    family = set(on["customers"].loc[on["customers"]["segment"] == "family", "customer_id"])
+    lifted = (t_on["ts"] >= launch) & t_on["customer_id"].isin(family)
+    lifted &= t_on["product"] != "vehicle"
+    pd.testing.assert_frame_equal(t_on.drop(columns="amount"), t_off.drop(columns="amount"))
+    assert t_on.loc[~lifted, "amount"].equals(t_off.loc[~lifted, "amount"])
+    np.testing.assert_allclose(
+        t_on.loc[lifted, "amount"], (t_off.loc[lifted, "amount"] * 1.5).round(2)
+    )
 
 
 # -- chunks ---------------------------------------------------------------------------------------

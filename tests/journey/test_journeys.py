@@ -12,11 +12,10 @@ from scipy import stats
 
 import rox
 from rox.errors import MetricError
+from rox.impact import audit, friction
 from rox.journey import (
     JourneyQuery,
-    audit,
     channel_switching,
-    friction,
     funnel,
     journey_map,
     paths,
@@ -363,7 +362,7 @@ def test_audit_in_words_by_hand(ws):
     assert f.loc["help", "csat"] == pytest.approx(100 / 3) and f.loc["visit", "csat"] == 100
     assert f.loc["help", "ces"] == pytest.approx(3) and f.loc["visit", "ces"] == 6
     assert f.loc["help", "loop_rate"] == pytest.approx(1 / 4)  # e
-    assert str(audit(ws, value="revenue")).splitlines() == [
+    assert str(audit(ws, value="revenue", rox=False)).splitlines() == [
         "In the journeys (5 journeys, 60% reach buy), the biggest friction point is help.",
         "50% of the 4 journeys that reach help end there, against a median of 0% at the other "
         "steps.",
@@ -374,6 +373,28 @@ def test_audit_in_words_by_hand(ws):
         "Cost: 2 journeys lost; had they gone on like the others, about 2 more would have reached "
         "buy, worth about 400 in revenue.",
     ]
+
+
+def test_audit_prices_removing_the_friction_by_hand(ws):
+    """rox.impact.audit's last line: the ROX of removing the top friction point, worked out."""
+    _log(ws, {"a-1": ["visit", "help", "buy"], "b-1": ["visit", "help"], "c-1": ["visit", "help"],
+              "d-1": ["visit", "buy"], "e-1": ["visit", "help", "help", "buy"]})  # fmt: skip
+    _spend(ws, {"a": 100.0, "b": 10.0, "c": 30.0, "d": 300.0, "e": 200.0})
+    found = audit(ws, value="revenue")
+    assert found.step == "help"
+    # met friction at help: b and c (mean 20); reached help and went on: a and e (mean 150);
+    # d never reached help and is left out: 2 x (150 - 20) = 260
+    move = rox.impact.step_rox(ws, "help", goal="buy", value="revenue")
+    assert move.total == pytest.approx(260)
+    assert move.low <= 260 <= move.high
+    assert found.findings[-1].startswith(
+        "Removing the help friction is worth about 260 (95% interval "
+    )
+    assert found.findings[-1].endswith(
+        "in revenue to date: the customers whose journeys ended there valued like those who "
+        "reached help and went on (associational)."
+    )
+    assert audit(ws, value="revenue", rox=False).findings == found.findings[:-1]
 
 
 def test_audit_goal_single_response_and_small_values(ws):

@@ -8,6 +8,8 @@ from rox.cli import experience as experience
 from rox.cli import impact as impact
 from rox.cli import ingest as ingest
 from rox.cli import journey as journey
+from rox.cli import nonresponse as nonresponse
+from rox.cli import roi as roi
 from rox.cli import service as service
 from rox.cli import value as value
 from rox.cli import voice as voice

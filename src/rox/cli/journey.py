@@ -282,7 +282,7 @@ def friction_command(
     fmt: FormatOption = OutputFormat.table,
 ) -> None:
     """Steps ranked by friction: exits, waits, loops, repeat contacts, experience, lost value."""
-    from rox.journey import friction
+    from rox.impact import friction
 
     with open_workspace(workspace) as ws:
         require(ws, "events")
@@ -379,8 +379,11 @@ def audit_command(
     workspace: WorkspaceOption = None,
     fmt: FormatOption = OutputFormat.table,
 ) -> None:
-    """Audit one key customer journey and identify its single most costly friction point."""
-    from rox.journey import audit
+    """Audit one key customer journey and identify its single most costly friction point.
+
+    The friction point is priced in lifetime value, with what removing it is worth.
+    """
+    from rox.impact import audit
 
     fields = dataclasses.fields(query) if query is not None else ()
     options = {f.name: getattr(query, f.name) for f in fields}

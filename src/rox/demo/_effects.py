@@ -24,6 +24,13 @@ PLANTED: dict[str, str] = {
         "A service change in month 19 (July 2024 with the default start) lifts NPS by about 11 "
         "points and service-visit CSAT by about 0.25 for every response given from then on."
     ),
+    "family_care": (
+        "An initiative, the family care plan, starts in month 25 (2025-01-01 with the default "
+        "start) for the family segment only: from then on each NPS answer of a family customer "
+        "moves up one class with chance 0.8 (about +25 NPS points), and their service and "
+        "accessory purchases are worth half as much again (x1.5); the other segments are its "
+        "untreated control (examples/initiative.toml)."
+    ),
 }
 """One sentence per planted effect, keyed by the effect's name."""
 
@@ -83,6 +90,15 @@ class DemoEffects:
         From the service change on, chance an NPS answer moves up one class.
     service_csat_lift : float
         From the service change on, chance a service-visit CSAT answer is one point higher.
+    initiative_month : int
+        Months after the start when the family care plan starts (0-based: 24 is the 25th month).
+    initiative_segment : str
+        The segment it treats.
+    initiative_nps_lift : float
+        From its start, chance a treated customer's NPS answer moves up one class.
+    initiative_spend_lift : float
+        From its start, the treated customers' service and accessory amounts are multiplied by
+        ``1 + initiative_spend_lift``.
     """
 
     class_p: tuple[float, float, float] = (0.45, 0.30, 0.25)
@@ -109,6 +125,10 @@ class DemoEffects:
     service_change_month: int = 18
     nps_lift: float = 0.2
     service_csat_lift: float = 0.3
+    initiative_month: int = 24
+    initiative_segment: str = "family"
+    initiative_nps_lift: float = 0.8
+    initiative_spend_lift: float = 0.5
 
     def __post_init__(self) -> None:
         if len(self.funnel_continue) != 9:

@@ -23,7 +23,7 @@ import pyarrow.compute as pc
 from rox.demo import _catalog as cat
 from rox.demo._effects import DemoEffects
 from rox.demo._journeys import PRODUCTS, Brand, simulate
-from rox.demo._surveys import METRICS, SCALES, responses
+from rox.demo._surveys import METRICS, NPS, SCALES, responses
 from rox.demo._voice import STREAM, plant
 
 if TYPE_CHECKING:
@@ -122,6 +122,7 @@ def generate_chunks(
     t0 = pd.Timestamp(start, tz="UTC")
     end = (t0 + pd.DateOffset(months=months) - t0).total_seconds()
     change = (t0 + pd.DateOffset(months=eff.service_change_month) - t0).total_seconds()
+    launch = (t0 + pd.DateOffset(months=eff.initiative_month) - t0).total_seconds()
     origin = np.datetime64(t0.tz_localize(None), "s")
     for i in range(math.ceil(n_customers / chunk_size)):
         offset = i * chunk_size
@@ -129,12 +130,55 @@ def generate_chunks(
         rng = np.random.default_rng([seed, i])
         brand = simulate(rng, n, end, eff)
         answers = responses(rng, brand, end, change, eff)
+        # (its own stream, so that every other row of the brand is drawn as before)
+        _initiative(
+            np.random.default_rng([seed, i, _INITIATIVE_STREAM]), brand, answers, launch, eff
+        )
         # the planted comment themes draw from their own stream: nothing else changes (#18)
         voice = np.random.default_rng([seed, i, STREAM])
         answers["planted"], answers["planted_language"] = plant(
             voice, answers["comment"], answers["metric"], answers["score"], answers["touchpoint"]
         )
         yield _frames(brand, answers, offset, origin)
+
+
+#: The third seed word of the initiative's own random stream.
+_INITIATIVE_STREAM = 16
+
+
+def _initiative(
+    rng: np.random.Generator,
+    brand: Brand,
+    answers: dict[str, np.ndarray],
+    launch: float,
+    eff: DemoEffects,
+) -> None:
+    """Plant the family care plan (``PLANTED["family_care"]``) in place.
+
+    From ``launch`` on, each NPS answer of a customer of the treated segment moves up one class
+    (detractor to passive, passive to promoter, its score redrawn from that class's scores) with
+    chance ``eff.initiative_nps_lift``, and the customer's service and accessory amounts are
+    multiplied by ``1 + eff.initiative_spend_lift``.
+    """
+    treated = brand.segment == cat.SEGMENTS.index(eff.initiative_segment)
+    nps = (answers["metric"] == NPS) & (answers["t"] >= launch) & treated[answers["cust"]]
+    idx = np.flatnonzero(nps)
+    score = answers["score"][idx]
+    up = rng.random(len(idx)) < eff.initiative_nps_lift
+    pick = rng.random(len(idx))
+    # (passive answers are 7 or 8, promoter answers 9 or 10: as _surveys draws them)
+    to_passive = up & (score <= 6)
+    to_promoter = up & (score >= 7) & (score <= 8)
+    score = np.where(to_passive, np.where(pick < 0.5, 7.0, 8.0), score)
+    score = np.where(to_promoter, np.where(pick < 0.45, 9.0, 10.0), score)
+    answers["score"][idx] = score
+    tx = brand.transactions
+    lifted = (
+        (tx["t"] >= launch) & treated[tx["cust"]] & (tx["product"] != PRODUCTS.index("vehicle"))
+    )
+    tx["amount"] = np.where(
+        lifted, np.round(tx["amount"] * (1 + eff.initiative_spend_lift), 2), tx["amount"]
+    )
 
 
 def _frames(

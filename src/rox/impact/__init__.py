@@ -5,25 +5,45 @@ The impact layer sits above the analyses (:mod:`rox.experience`, :mod:`rox.value
 """
 
 from rox.impact.counterfactual import Counterfactual, counterfactual
+from rox.impact.did import DiD, did
 from rox.impact.drivers import OUTCOMES, KeyDrivers, key_drivers
+from rox.impact.friction_value import audit, customer_values, friction, step_rox
 from rox.impact.hazard import ChurnHazard, churn_hazard, e_value
+from rox.impact.initiative import Change, Initiative, Target, read_initiative
+from rox.impact.nonresponse import NonResponse, nonresponse
 from rox.impact.profile import ExperienceProfile, profile
+from rox.impact.roi import ROI, ValueModel, roi
 from rox.impact.rox_model import ROXModel, rox_model
 from rox.impact.worth import Worth, worth
 
 __all__ = [
     "OUTCOMES",
+    "ROI",
+    "Change",
     "ChurnHazard",
     "Counterfactual",
+    "DiD",
     "ExperienceProfile",
+    "Initiative",
     "KeyDrivers",
+    "NonResponse",
     "ROXModel",
+    "Target",
+    "ValueModel",
     "Worth",
+    "audit",
     "churn_hazard",
     "counterfactual",
+    "customer_values",
+    "did",
     "e_value",
+    "friction",
     "key_drivers",
+    "nonresponse",
     "profile",
+    "read_initiative",
+    "roi",
     "rox_model",
+    "step_rox",
     "worth",
 ]

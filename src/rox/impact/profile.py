@@ -272,7 +272,7 @@ def _as_of(ws: Workspace, as_of: Any) -> pd.Timestamp:
     return max(k.tz_localize("UTC") if k.tzinfo is None else k.tz_convert("UTC") for k in known)
 
 
-def _scale_columns(ws: Workspace, r: ir.Table) -> dict[str, ir.Value]:
+def scale_columns(ws: Workspace, r: ir.Table) -> dict[str, ir.Value]:
     """Per response: its scale's low, high, top_from and bottom_to (declared scales respected)."""
     pairs = r.select("metric", "scale").distinct().execute()
     lookup = ws.scale_lookup()
@@ -309,7 +309,7 @@ def scored_responses(ws: Workspace) -> ir.Table:
     """
     r = ws.table("responses")
     r = r.filter(r.customer_id.notnull(), r.metric.isin(list(DEFAULT_SCALES)))
-    s = _scale_columns(ws, r)
+    s = scale_columns(ws, r)
     d_low = ibis.cases(*((r.metric == m, sc.low) for m, sc in DEFAULT_SCALES.items()))
     d_high = ibis.cases(*((r.metric == m, sc.high) for m, sc in DEFAULT_SCALES.items()))
     x = d_low + (r.score - s["low"]) / (s["high"] - s["low"]) * (d_high - d_low)

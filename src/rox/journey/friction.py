@@ -24,10 +24,11 @@ For each step of the journeys (computed in the engine):
     a customer whose journey reaches the goal): the value the exits would have brought had they
     continued like the others.
 
-A customer's value is their customer lifetime value (:func:`rox.value.clv`: BG/NBD and
-Gamma-Gamma, the next 52 weeks discounted at 10% a year, or a :class:`~rox.value.CLV` given), or
-their revenue to date where the lifetime-value model cannot be fitted or revenue is asked for;
-:attr:`FrictionTable.value_basis` says which.
+The values and the touchpoints' experience come from outside the journeys: this module measures
+the steps, and :func:`rox.impact.friction` prices them (it fits the customers' lifetime values and
+reads CSAT and CES by touchpoint, then calls :func:`friction` with ``values=`` and
+``experience=``). Without values, ``value_at_risk`` and ``lost_value`` are 0 and the lost
+conversions rank the steps.
 
 Steps are ranked by ``lost_value``. :func:`audit` states the top friction point, its evidence and
 its cost in plain words (the seed question: "audit one key customer journey, identify a single
@@ -44,16 +45,17 @@ import numpy as np
 import pandas as pd
 
 from rox._display import money
-from rox.errors import ConvergenceError, MetricError
-from rox.experience import scorecard
+from rox.errors import MetricError
 from rox.journey.events import JourneyQuery, Journeys, journey_events
 from rox.results import Result
-from rox.value import CLV, clv
 
 if TYPE_CHECKING:
     from rox.workspace import Workspace
 
-__all__ = ["Audit", "FrictionTable", "audit", "friction"]
+__all__ = ["REVENUE", "Audit", "FrictionTable", "audit", "friction"]
+
+#: The value basis of customers valued by their revenue to date.
+REVENUE = "revenue to date"
 
 
 @dataclass(frozen=True, eq=False)
@@ -67,7 +69,7 @@ class FrictionTable(Result):
     conversion : float
         Share of the journeys reaching the goal.
     value_basis : str
-        What a customer's value is: a CLV (with its horizon), or revenue to date.
+        What a customer's value is: a CLV (with its horizon), revenue to date, or "" (not valued).
     value_note : str
         Why the value is not the one asked for (the model could not be fitted), or "".
     """
@@ -103,7 +105,10 @@ def friction(
     *,
     goal: str | None = None,
     repeat_within: Any = "7D",
-    value: CLV | str = "clv",
+    values: pd.Series | None = None,
+    value_basis: str = "",
+    value_note: str = "",
+    experience: pd.DataFrame | None = None,
     **options: Any,
 ) -> FrictionTable:
     """Rank the steps of the journeys by friction.
@@ -115,11 +120,14 @@ def friction(
         quarter of journeys).
     repeat_within : duration
         Window of a repeated contact.
-    value : {'clv', 'revenue'} or CLV
-        How customers are valued: ``'clv'`` fits :func:`rox.value.clv` on the transactions (and
-        falls back to revenue to date if the model cannot be fitted), ``'revenue'`` takes revenue
-        to date, a :class:`~rox.value.CLV` (e.g. ``rox.value.clv(ws, margin=0.2)``) is used as
-        it is.
+    values : pandas.Series, optional
+        Each customer's value, indexed by ``customer_id`` (text): without it, nothing is priced.
+        :func:`rox.impact.friction` supplies it (a CLV, or revenue to date).
+    value_basis, value_note : str
+        What the values are, and why not the ones asked for ("" when they are).
+    experience : pandas.DataFrame, optional
+        ``step``, ``csat``, ``ces``: the experience recorded at each touchpoint (without it, the
+        columns are empty).
     query, **options
         How journeys are built (e.g. ``journey="purchase"``).
 
@@ -127,12 +135,13 @@ def friction(
     --------
     >>> import rox
     >>> ws = rox.demo.build("duckdb://:memory:", n_customers=5_000, seed=7)
-    >>> table = rox.journey.friction(ws, journey="purchase", goal="purchase", value="revenue")
+    >>> table = rox.journey.friction(ws, journey="purchase", goal="purchase")
     >>> table.frame["step"].iloc[0], table.value_basis
-    ('financing', 'revenue to date')
+    ('financing', '')
     """
     ws, e = journey_events(ws, query, options)
-    values, basis, note = _customer_values(ws, value)
+    if values is None:
+        values, value_basis = pd.Series(dtype="float64"), ""
     goal = goal or default_goal(e)
     within = pd.Timedelta(repeat_within).total_seconds()
     # Per journey and step: visits, whether the journey ends there, whether it reached the goal.
@@ -188,7 +197,9 @@ def friction(
         steps["step"] == goal, 0.0, steps["exits"] * go_on.fillna(0)
     )
     steps["lost_value"] = steps["lost_conversions"] * per_goal
-    steps = steps.merge(_experience(ws), on="step", how="left")
+    if experience is None:
+        experience = pd.DataFrame({"step": pd.Series(dtype=str), "csat": [], "ces": []})
+    steps = steps.merge(experience[["step", "csat", "ces"]], on="step", how="left")
     # (without values, lost_value is 0 everywhere: the lost conversions rank the steps)
     steps = steps.sort_values(
         ["lost_value", "lost_conversions", "exit_rate", "step"],
@@ -215,59 +226,9 @@ def friction(
         goal=goal,
         journeys=journeys,
         conversion=won_journeys / journeys if journeys else np.nan,
-        value_basis=basis,
-        value_note=note,
+        value_basis=value_basis,
+        value_note=value_note,
     )
-
-
-#: The value basis of customers valued by their revenue to date.
-REVENUE = "revenue to date"
-
-
-def _customer_values(ws: Workspace, value: CLV | str = "clv") -> tuple[pd.Series, str, str]:
-    """Each customer's value (by ``customer_id``), its basis, and why not the one asked for.
-
-    The reason is "" when it is the one asked for; otherwise revenue to date is used. See
-    :func:`friction`'s ``value``. Customers without transactions have none.
-    """
-    if isinstance(value, CLV):
-        values = value.frame.set_index("customer_id")["clv"].astype("float64")
-        values.index = values.index.astype(str)  # customer ids are text in every workspace
-        return values, value.basis, ""
-    if value not in ("clv", "revenue"):
-        raise MetricError(f"value={value!r}: expected 'clv', 'revenue' or a rox.value.CLV")
-    note = ""
-    if value == "clv":
-        if not ws.count("transactions"):
-            note = "there are no transactions to fit a lifetime-value model on"
-        else:
-            try:
-                fitted = clv(ws)
-            except (ConvergenceError, ValueError) as exc:  # (a MetricError is a ValueError)
-                note = f"the lifetime-value model could not be fitted ({exc})"
-            else:
-                if np.isfinite(fitted.frame["clv"]).all():
-                    return _customer_values(ws, fitted)
-                note = "the lifetime-value model gave some customers no finite value"
-    t = ws.table("transactions")
-    revenue = t.group_by("customer_id").aggregate(value=t.amount.sum()).execute()
-    return revenue.set_index("customer_id")["value"].astype("float64"), REVENUE, note
-
-
-def _experience(ws: Workspace) -> pd.DataFrame:
-    """CSAT (% satisfied) and CES (mean) by touchpoint, for the steps that have them."""
-    if "touchpoint" not in ws.table("responses").columns or ws.count("responses") == 0:
-        return pd.DataFrame(columns=["step", "csat", "ces"])
-    card = scorecard(ws, by="touchpoint", metrics=("csat", "ces"))
-    out = None
-    for metric in ("csat", "ces"):
-        f = (
-            card[metric]
-            .frame[["touchpoint", "estimate"]]
-            .rename(columns={"touchpoint": "step", "estimate": metric})
-        )
-        out = f if out is None else out.merge(f, on="step", how="outer")
-    return out
 
 
 @dataclass(frozen=True, eq=False)
@@ -294,7 +255,12 @@ class Audit(Result):
 
 
 def audit(
-    ws: Workspace, journey: str | None = None, *, goal: str | None = None, **options: Any
+    ws: Workspace,
+    journey: str | None = None,
+    *,
+    goal: str | None = None,
+    table: FrictionTable | None = None,
+    **options: Any,
 ) -> Audit:
     """Audit one key journey and identify its single most costly friction point.
 
@@ -304,8 +270,11 @@ def audit(
         Keep the journeys whose ``journey`` value contains this text.
     goal : str, optional
         The step that counts as success (see :func:`friction`).
+    table : FrictionTable, optional
+        The friction table to read (default: :func:`friction` of the journeys, not priced;
+        :func:`rox.impact.audit` passes a priced one).
     **options
-        :func:`friction`'s other options (``value=``, ``repeat_within=``, how journeys are built).
+        :func:`friction`'s other options (``repeat_within=``, how journeys are built).
 
     Examples
     --------
@@ -314,7 +283,8 @@ def audit(
     >>> rox.journey.audit(ws, "purchase", goal="purchase").step
     'financing'
     """
-    table = friction(ws, journey=journey, goal=goal, **options)
+    if table is None:
+        table = friction(ws, journey=journey, goal=goal, **options)
     f = table.frame
     ranked = f[f["step"] != table.goal]
     if ranked.empty:
@@ -355,6 +325,6 @@ def audit(
             f"{at_risk} in {table.value_basis}."
         )
     lines.append(cost)
-    if table.value_note:
+    if table.value_basis and table.value_note:
         lines.append(f"Customers are valued by {table.value_basis}: {table.value_note}.")
     return Audit(frame=f, step=str(top["step"]), findings=tuple(lines), friction=table)

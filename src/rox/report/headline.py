@@ -1,6 +1,9 @@
-"""The headline of a workspace: the experience figures, where experience is worst, what changed.
+"""The headline of a workspace: the money, the experience figures, the worst place, the change.
 
-Computation only (a :class:`Headline` result); :mod:`rox.report.workspace_report` draws it.
+Computation only (a :class:`Headline` result); :mod:`rox.report.workspace_report` draws it. The
+headline leads with the money: what moving every detractor to the passive level is worth
+(:func:`rox.impact.counterfactual`), and the promoter-to-detractor CLV multiple
+(:func:`rox.impact.worth`).
 """
 
 from __future__ import annotations
@@ -10,15 +13,146 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from rox.errors import MetricError
+from rox._display import money
+from rox.errors import ConvergenceError, MetricError
 from rox.experience import compare, measure
 from rox.results import Result
 from rox.schema import METRICS
 
 if TYPE_CHECKING:
+    from rox.impact import Counterfactual, KeyDrivers, Worth
+    from rox.journey import Audit
+    from rox.value import CLV
     from rox.workspace import Workspace
 
-__all__ = ["Headline", "format_value", "headline"]
+__all__ = ["ExperienceWorth", "Headline", "experience_worth", "format_value", "headline"]
+
+#: Bootstrap replicates of the report's intervals (worth, the ROX, the drivers).
+REPLICATES = 500
+
+
+@dataclass(frozen=True, eq=False)
+class ExperienceWorth:
+    """What experience is worth, for the report: CLV by NPS group, the ROX, drivers, friction.
+
+    Attributes
+    ----------
+    worth : Worth
+        Mean CLV by NPS group with intervals, and the ratios to detractors.
+    rox : Counterfactual
+        Every detractor moved to the passive level.
+    drivers : KeyDrivers or None
+        What drives NPS (None where it cannot be computed).
+    audit : Audit or None
+        The priced audit of the journeys (None without events).
+    currency : str or None
+    """
+
+    worth: Worth
+    rox: Counterfactual
+    drivers: KeyDrivers | None = None
+    audit: Audit | None = None
+    currency: str | None = None
+
+    def lead(self) -> str:
+        """The money, in one sentence: the headline's first line."""
+        r, cur = self.rox, self.currency
+        line = (
+            f"Moving every detractor to the passive level is worth about {money(r.total, cur)} "
+            f"({money(r.low, cur)} to {money(r.high, cur)}) in {r.value_basis}"
+        )
+        multiple = self.multiple()
+        if multiple is not None:
+            ratio, low, high = multiple
+            line += f"; a promoter is worth {ratio:.1f}x a detractor ({low:.1f}x to {high:.1f}x)"
+        return line + " (associational)."
+
+    def multiple(self) -> tuple[float, float, float] | None:
+        """The promoter-to-detractor CLV multiple, or None without both groups."""
+        try:
+            return self.worth.multiple("promoter")
+        except MetricError:
+            return None
+
+    def lines(self) -> tuple[str, ...]:
+        """The section's findings, in plain words."""
+        cur = self.currency
+        w = self.worth.frame.set_index(self.worth.by)
+        groups = [g for g in ("promoter", "passive", "detractor", "no response") if g in w.index]
+        out = [
+            f"Mean value per customer by NPS group, in {self.worth.value_basis} "
+            f"({self.worth.confidence:.0%} intervals): "
+            + "; ".join(
+                f"{g} {money(w.loc[g, 'clv'], cur)} ({money(w.loc[g, 'clv_low'], cur)} to "
+                f"{money(w.loc[g, 'clv_high'], cur)}; {int(w.loc[g, 'customers']):,} customers)"
+                for g in groups
+            )
+            + "."
+        ]
+        multiple = self.multiple()
+        if multiple is not None:
+            out.append(
+                f"The promoter-to-detractor multiple is {multiple[0]:.2f}x ({multiple[1]:.2f}x "
+                f"to {multiple[2]:.2f}x): the figure Bain asks every firm to measure for itself."
+            )
+        r = self.rox
+        moved = int(r.frame.loc[r.frame["rox"].notna(), "moved"].sum())
+        out.append(
+            f"Moving the {moved:,} detractors to the passive level is worth about "
+            f"{money(r.total, cur)} ({r.confidence:.0%} interval {money(r.low, cur)} to "
+            f"{money(r.high, cur)}) in {r.value_basis}; associational: an effect only if "
+            + "; ".join(r.assumptions)
+            + "."
+        )
+        if self.drivers is not None and len(self.drivers.frame):
+            top = self.drivers.frame.head(3)
+            out.append(
+                "What drives NPS most (share of the explained variance, relative weights): "
+                + "; ".join(f"{d.driver} {d.rw_pct:.0f}%" for d in top.itertuples())
+                + "."
+            )
+        if self.audit is not None:
+            out.extend(
+                line for line in self.audit.findings if line.startswith(("Cost:", "Removing the"))
+            )
+        return tuple(out)
+
+
+def experience_worth(ws: Workspace) -> ExperienceWorth | None:
+    """Compute what experience is worth in ``ws`` (None without transactions or NPS answers)."""
+    if not ws.count("transactions") or not ws.count("responses"):
+        return None
+    from rox.impact import audit, counterfactual, key_drivers, profile, worth
+    from rox.value import clv
+
+    value: CLV | str
+    try:
+        value = clv(ws)
+    except (ConvergenceError, ValueError):  # (a MetricError is a ValueError)
+        value = "revenue"
+    try:
+        p = profile(ws, value=value)
+        by_group = worth(p, "nps_group", replicates=REPLICATES)
+        move = counterfactual(p, replicates=REPLICATES)
+    except (ConvergenceError, MetricError):
+        return None
+    if move.total != move.total:  # no detractor or no passive: nothing to move
+        return None
+    drivers: KeyDrivers | None
+    try:
+        drivers = key_drivers(ws, n_boot=REPLICATES // 2)
+    except (ConvergenceError, MetricError):
+        drivers = None
+    checked: Audit | None = None
+    if ws.count("events"):
+        try:
+            checked = audit(ws, value=value)
+        except MetricError:
+            checked = None
+    return ExperienceWorth(
+        worth=by_group, rox=move, drivers=drivers, audit=checked, currency=ws.currency
+    )
+
 
 _FORMAT = {"nps": "{:+.1f}", "csat": "{:.1f}%", "ces": "{:.2f}"}
 NAMES = {"nps": "NPS", "csat": "CSAT", "ces": "CES"}
@@ -36,10 +170,13 @@ class Headline(Result):
         One row per metric with responses: ``metric``, ``n``, ``estimate``, ``ci_low``,
         ``ci_high``, ``worst_touchpoint`` and ``change`` (last six months vs the six before).
     findings : tuple of str
-        The headline in plain words, most important first.
+        The headline in plain words, most important first (the money first).
+    worth : ExperienceWorth or None
+        What experience is worth (None without transactions and NPS answers).
     """
 
     findings: tuple[str, ...] = ()
+    worth: ExperienceWorth | None = None
 
     def __str__(self) -> str:
         return "\n".join(self.findings)
@@ -51,12 +188,16 @@ def format_value(metric: str, value: float) -> str:
 
 
 def headline(ws: Workspace) -> Headline:
-    """Compute the headline of ``ws``: each metric with its interval, worst touchpoint, change.
+    """Compute the headline of ``ws``: the money, each metric, worst touchpoint, change.
 
-    The change compares the last six months of responses with the six months before them, with
-    the tests of :func:`rox.experience.compare`.
+    It leads with what experience is worth (:func:`experience_worth`) where there are
+    transactions and NPS answers. The change compares the last six months of responses with the
+    six months before them, with the tests of :func:`rox.experience.compare`.
     """
     rows, findings = [], []
+    worth = experience_worth(ws)
+    if worth is not None:
+        findings.append(worth.lead())
     last = ws.table("responses").ts.max().execute()
     for metric in METRICS:
         overall = measure(ws, metric).frame
@@ -93,11 +234,12 @@ def headline(ws: Workspace) -> Headline:
     if ws.count("events"):
         from rox.journey import audit
 
-        findings.extend(audit(ws).findings[:2])
+        checked = worth.audit if worth is not None and worth.audit is not None else audit(ws)
+        findings.extend(checked.findings[:2])
     frame = pd.DataFrame(
         rows, columns=["metric", "n", "estimate", "ci_low", "ci_high", "worst_touchpoint", "change"]
     )
-    return Headline(frame=frame, findings=tuple(findings))
+    return Headline(frame=frame, findings=tuple(findings), worth=worth)
 
 
 def _worst_touchpoint(ws: Workspace, metric: str) -> pd.Series | None:

@@ -111,15 +111,44 @@ def _value_section(ws: Workspace, result: Headline) -> Section | None:
     )
 
 
+def _worth_section(ws: Workspace, result: Headline) -> Section | None:
+    """What experience is worth: CLV by NPS group, the multiple, the ROX, drivers, friction."""
+    del ws
+    w = result.worth
+    if w is None:
+        return None
+    figures: list[Any] = [w.worth.plot()]
+    tables = [
+        w.worth.to_frame()[
+            ["nps_group", "customers", "clv", "clv_low", "clv_high", "clv_ratio", "p_alive"]
+        ],
+        w.rox.to_frame(),
+    ]
+    if w.drivers is not None:
+        figures.append(w.drivers.plot())
+        tables.append(
+            w.drivers.to_frame()[
+                ["driver", "n", "performance", "rw", "rw_low", "rw_high", "rw_pct"]
+            ]
+        )
+    return Section(
+        "What experience is worth",
+        findings=w.lines(),
+        tables=tuple(tables),
+        figures=tuple(figures),
+    )
+
+
 def _journey_section(ws: Workspace, result: Headline) -> Section | None:
     """Journeys: the audit of the whole journey, its map and its friction ranking."""
-    del result
     if ws.count("events") == 0:
         return None
-    from rox.journey import audit, journey_map
+    from rox.impact import audit
+    from rox.journey import journey_map
     from rox.viz.journey import plot_friction, plot_map
 
-    check = audit(ws)
+    priced = result.worth.audit if result.worth is not None else None
+    check = priced if priced is not None else audit(ws)
     figures: tuple[Any, ...] = (plot_map(journey_map(ws, top=25)),)
     if check.friction is not None:
         figures = (plot_friction(check.friction), *figures)
@@ -139,6 +168,7 @@ def _data_section(ws: Workspace, result: Headline) -> Section:
 #: The report's sections, in order.
 SECTIONS: list[Callable[[Workspace, Headline], Section | None]] = [
     _headline_section,
+    _worth_section,
     _metric_section("nps"),
     _metric_section("csat"),
     _metric_section("ces"),
