@@ -74,8 +74,14 @@ EXPECTED_PHASES = {
 
 
 @pytest.fixture
-def result(lifecycle_ws):
-    return rox.actions.lifecycle(lifecycle_ws, "quarter", rules=RECENCY)
+def value(given_clv):
+    """Hand-set values (so that no model is fitted on nine customers)."""
+    return given_clv({c: 1.0 for c in "abdefghkm"})
+
+
+@pytest.fixture
+def result(lifecycle_ws, value):
+    return rox.actions.lifecycle(lifecycle_ws, "quarter", rules=RECENCY, value=value)
 
 
 def _phases(result) -> dict[str, dict[str, str]]:
@@ -116,8 +122,16 @@ def test_spend_per_phase_is_the_periods_revenue(result):
     assert f.loc[("2024Q3", "active"), "spend"] == 40.0  # h on 09-30
     assert f.loc[("2024Q4", "reactivated"), "spend"] == 25.0  # g on 10-01
     assert f.loc[("2024Q4", "lapsed"), "spend"] == 0.0
-    # no CLV model fits five purchases of nine customers... or one does: either way stated
-    assert result.note or result.value_basis
+
+
+def test_recency_rule_when_no_model_can_be_fitted(lifecycle_ws):
+    # nine customers, two with repeat purchases: Gamma-Gamma is not identified
+    result = rox.actions.lifecycle(lifecycle_ws, "quarter", rules={"at_risk_after_days": 100,
+                                                                    "lapsed_after_days": 200})  # fmt: skip
+    assert "could be fitted" in result.note and "recency rule" in result.note
+    assert result.rules == LifecycleRules(**RECENCY)
+    assert _phases(result) == EXPECTED_PHASES
+    assert result.frame["clv"].isna().sum() == (result.frame["customers"] > 0).sum()
 
 
 def test_migration_matrix_by_hand(result):
@@ -157,8 +171,8 @@ def test_reactivation_rate(result):
     assert (low, high) == pytest.approx((center - half, center + half))
 
 
-def test_months_start_and_end_on_calendar_days(lifecycle_ws):
-    result = rox.actions.lifecycle(lifecycle_ws, "month", rules=RECENCY)
+def test_months_start_and_end_on_calendar_days(lifecycle_ws, value):
+    result = rox.actions.lifecycle(lifecycle_ws, "month", rules=RECENCY, value=value)
     periods = result.frame["period"].drop_duplicates().tolist()
     assert periods[0] == "2024-01" and periods[-1] == "2024-12" and len(periods) == 12
     f = result.frame.set_index(["period", "phase"])
@@ -170,24 +184,27 @@ def test_months_start_and_end_on_calendar_days(lifecycle_ws):
     assert h["customers"].sum() == 1
 
 
-def test_as_of_cuts_the_log(lifecycle_ws):
-    result = rox.actions.lifecycle(lifecycle_ws, "quarter", rules=RECENCY, as_of="2024-09-30")
+def test_as_of_cuts_the_log(lifecycle_ws, value):
+    result = rox.actions.lifecycle(
+        lifecycle_ws, "quarter", rules=RECENCY, value=value, as_of="2024-09-30"
+    )
     assert result.frame["period"].iloc[-1] == "2024Q3"
     assert _phases(result)["2024Q3"] == EXPECTED_PHASES["2024Q3"]
     # a partial quarter is read on the last day counted
-    cut = rox.actions.lifecycle(lifecycle_ws, "quarter", rules=RECENCY, as_of="2024-08-11")
+    cut = rox.actions.lifecycle(
+        lifecycle_ws, "quarter", rules=RECENCY, value=value, as_of="2024-08-11"
+    )
     assert str(cut.frame["period_end"].iloc[-1]) == "2024-08-11"
     # h on 08-11: 223 days since 01-01: lapsed; f: 150 days: at risk
     phases = _phases(cut)["2024Q3"]
     assert phases["h"] == "lapsed" and phases["f"] == "at risk"
 
 
-def test_p_alive_signal_at_both_sides_of_each_threshold(lifecycle_ws, given_clv, p_alive_by_hand):
+def test_p_alive_signal_at_both_sides_of_each_threshold(lifecycle_ws, value, p_alive_by_hand):
     # m: x = 2 repeat days, the last 36 days after the first (01-05 -> 02-10); T to each quarter's
     # end: 177 days (06-30), 269 (09-30), 361 (12-31)
     p2, p3, p4 = (p_alive_by_hand(2, 36, t) for t in (177, 269, 361))
     assert p2 > p3 > p4
-    value = given_clv({c: 1.0 for c in "abdefghkm"})
 
     def m_phases(at_risk: float, lapsed: float) -> list[str]:
         rules = {"at_risk_below": at_risk, "lapsed_below": lapsed}
@@ -220,13 +237,13 @@ def test_value_per_phase_is_todays_clv(lifecycle_ws, given_clv):
     assert f.loc[("2024Q4", "at risk"), "clv"] == 0.0  # nobody
 
 
-def test_rules_from_toml(tmp_path, lifecycle_ws):
+def test_rules_from_toml(tmp_path, lifecycle_ws, value):
     path = tmp_path / "rules.toml"
     path.write_text(
         '[lifecycle]\nsignal = "recency"\nat_risk_after_days = 100\nlapsed_after_days = 200\n'
     )
     assert LifecycleRules.from_toml(path) == LifecycleRules(**RECENCY)
-    result = rox.actions.lifecycle(lifecycle_ws, "quarter", rules=path)
+    result = rox.actions.lifecycle(lifecycle_ws, "quarter", rules=path, value=value)
     assert _phases(result) == EXPECTED_PHASES
 
 
