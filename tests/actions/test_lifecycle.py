@@ -24,7 +24,13 @@ reactivated.
 
 from __future__ import annotations
 
+import io
+import json
 import math
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -33,7 +39,9 @@ import pytest
 import rox
 from rox.actions import LifecycleRules
 from rox.actions.lifecycle import BEFORE, PHASES
-from rox.errors import MetricError
+from rox.errors import EXIT_CODES, MetricError
+
+SRC = str(Path(rox.__file__).resolve().parents[1])
 
 RECENCY = {"signal": "recency", "at_risk_after_days": 100, "lapsed_after_days": 200}
 
@@ -294,3 +302,55 @@ def test_figures(result):
     assert list(heat.data[0].y) == [BEFORE, *PHASES]
     with pytest.raises(ValueError, match="kind"):
         result.plot(kind="pie")
+
+
+@pytest.mark.slow  # four commands, each trying to fit a CLV on nine customers first
+def test_cli_with_a_rules_file(lifecycle_path, tmp_path):
+    rules = tmp_path / "rules.toml"
+    rules.write_text(
+        '[lifecycle]\nsignal = "recency"\nat_risk_after_days = 100\nlapsed_after_days = 200\n'
+    )
+    args = ["--period", "quarter", "--rules", str(rules), "--workspace", str(lifecycle_path)]
+    env = {**os.environ, "COLUMNS": "200", "PYTHONPATH": SRC}
+
+    def run(*more: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "rox", "lifecycle", *args, *more],
+                              capture_output=True, text=True, timeout=300, env=env)  # fmt: skip
+
+    out = run("--format", "json")
+    assert out.returncode == 0, out.stderr
+    rows = pd.DataFrame(json.loads(out.stdout))
+    lapsed = rows[(rows["period"] == "2024Q4") & (rows["phase"] == "lapsed")]
+    assert lapsed["customers"].tolist() == [6]
+    out = run("--show", "migration", "--format", "csv")
+    assert out.returncode == 0, out.stderr
+    matrix = pd.read_csv(io.StringIO(out.stdout)).set_index("from")
+    assert matrix.loc["lapsed", "reactivated"] == 1 and matrix.loc[BEFORE, "new"] == 9
+    out = run("--show", "reactivation")
+    assert out.returncode == 0 and "50.0% of lapsed customers reactivated" in out.stdout
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[lifecycle]\nsignl = 1\n")
+    out = subprocess.run(
+        [sys.executable, "-m", "rox", "lifecycle", "--rules", str(bad), "--workspace",
+         str(lifecycle_path)], capture_output=True, text=True, timeout=300, env=env,
+    )  # fmt: skip
+    assert out.returncode == EXIT_CODES[MetricError] and "signl" in out.stderr
+
+
+@pytest.mark.slow
+def test_demo_counts_are_sensible(demo):
+    result = rox.actions.lifecycle(demo, "quarter")
+    counts = result.counts()
+    buyers = demo.table("transactions").customer_id.nunique().execute()
+    # everyone is counted once a quarter from their first purchase on
+    assert counts["new"].sum() == buyers
+    np.testing.assert_array_equal(counts.sum(axis=1), counts["new"].cumsum())
+    assert result.rules.signal == "p_alive" and not result.note
+    last = counts.iloc[-1]
+    assert last["active"] > last["at risk"] > 0 and last["lapsed"] > 0
+    assert (counts["lapsed"].diff().dropna() >= -counts["reactivated"].iloc[1:]).all()
+    rate, low, high = result.reactivation_rate()
+    assert 0 < low <= rate <= high < 0.5  # lapsed customers seldom come back
+    # the at-risk and lapsed customers of the last quarter are worth less than the active ones
+    q = result.frame[result.frame["period"] == counts.index[-1]].set_index("phase")
+    assert q.loc["active", "clv_mean"] > q.loc["at risk", "clv_mean"] > q.loc["lapsed", "clv_mean"]
