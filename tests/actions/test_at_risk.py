@@ -114,7 +114,9 @@ def test_top_min_clv_and_lookback(at_risk_ws, given_clv, p_alive_by_hand):
     # p6's first on 10-03 (x = 0 there: P(alive) 1)
     short = rox.actions.at_risk(at_risk_ws, value=value, as_of="2024-12-31", lookback_days=89)
     p7 = short.frame.set_index("customer_id").loc["p7"]
-    expected = p_alive_by_hand(1, _days("2024-01-10", "2024-10-02"), _days("2024-01-10", "2024-10-03"))
+    expected = p_alive_by_hand(
+        1, _days("2024-01-10", "2024-10-02"), _days("2024-01-10", "2024-10-03")
+    )
     assert p7["p_alive_before"] == pytest.approx(expected, rel=1e-12)
 
 

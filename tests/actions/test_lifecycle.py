@@ -84,7 +84,7 @@ EXPECTED_PHASES = {
 @pytest.fixture
 def value(given_clv):
     """Hand-set values (so that no model is fitted on nine customers)."""
-    return given_clv({c: 1.0 for c in "abdefghkm"})
+    return given_clv(dict.fromkeys("abdefghkm", 1.0))
 
 
 @pytest.fixture
@@ -134,8 +134,8 @@ def test_spend_per_phase_is_the_periods_revenue(result):
 
 def test_recency_rule_when_no_model_can_be_fitted(lifecycle_ws):
     # nine customers, two with repeat purchases: Gamma-Gamma is not identified
-    result = rox.actions.lifecycle(lifecycle_ws, "quarter", rules={"at_risk_after_days": 100,
-                                                                    "lapsed_after_days": 200})  # fmt: skip
+    days = {"at_risk_after_days": 100, "lapsed_after_days": 200}
+    result = rox.actions.lifecycle(lifecycle_ws, "quarter", rules=days)
     assert "could be fitted" in result.note and "recency rule" in result.note
     assert result.rules == LifecycleRules(**RECENCY)
     assert _phases(result) == EXPECTED_PHASES

@@ -1,4 +1,4 @@
-"""P(alive) at any day: each customer's (x, t_x, T) at that day in the engine, the model once per row.
+"""P(alive) at any day: each customer's (x, t_x, T) at that day in the engine, the model per row.
 
 The buy-till-you-die models give the probability that a customer is still active given their
 purchases up to the end of their observation, P(alive | x, t_x, T): BG/NBD in closed form (Fader,
@@ -13,8 +13,8 @@ only the customer's history is cut at the day.
 Those triples are computed in the engine (whole days, as integers, the convention of
 :mod:`rox.value.rfm`: purchases on one day count once), only their **distinct** values come back
 (they repeat: a few per customer at most, far fewer than customers x periods), the fitted model
-evaluates its own formula on them (:meth:`~rox.value.models.purchase_base._TransactionModel.p_alive`,
-so every model and limit case is handled by its own code), and the result goes back to the engine
+evaluates its own formula on them (the model's ``p_alive``, so every model and limit case is
+handled by its own code), and the result goes back to the engine
 as a small table joined on the integer triple.
 """
 
@@ -40,8 +40,11 @@ TRIPLE = ("_x", "_tx_days", "_t_days")
 
 
 def daily_purchases(ws: Workspace, through: pd.Timestamp) -> ir.Table:
-    """Each customer's purchase days up to ``through`` (inclusive): ``customer_id``, ``day``,
-    ``amount`` (the day's revenue). Several transactions on one day are one purchase."""
+    """Each customer's purchase days up to ``through`` (inclusive).
+
+    Columns ``customer_id``, ``day``, ``amount`` (the day's revenue): several transactions on one
+    day are one purchase.
+    """
     t = ws.table("transactions")
     day = ws.engine.utc_date(t.ts).name("day")
     daily = t.group_by([t.customer_id.cast("string").name("customer_id"), day]).aggregate(

@@ -36,7 +36,7 @@ back, and the profile and contacts are read for those customers only.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import ibis
@@ -90,8 +90,11 @@ class AtRisk(Result):
     _plotter: ClassVar[str | None] = "rox.viz.actions:plot_at_risk"
 
     def records(self) -> list[dict[str, Any]]:
-        """One dict per customer: ``customer_id``, ``value_at_risk``, ``p_alive``, ``clv``,
-        ``reasons`` (list of str), as ``rox at-risk --format json`` prints them."""
+        """One dict per customer, as ``rox at-risk --format json`` prints them.
+
+        Keys ``customer_id``, ``value_at_risk``, ``p_alive``, ``p_alive_before``, ``clv`` and
+        ``reasons`` (a list of str).
+        """
         cols = ["customer_id", "value_at_risk", "p_alive", "p_alive_before", "clv", "reasons"]
         return [
             {k: (list(v) if k == "reasons" else v) for k, v in row.items()}
@@ -178,9 +181,9 @@ def at_risk(
         raise MetricError("at_risk needs a CLV with its fitted purchase model (rox.value.clv(ws))")
     since = end - pd.Timedelta(days=lookback_days)
     ranked = _ranked(ws, value, end, since, min_clv)
-    n_risk, total = ranked.aggregate(
-        n=ranked.count(), total=ranked.value_at_risk.sum()
-    ).execute().iloc[0]
+    n_risk, total = (
+        ranked.aggregate(n=ranked.count(), total=ranked.value_at_risk.sum()).execute().iloc[0]
+    )
     ordered = ranked.order_by([ibis.desc("value_at_risk"), "customer_id"])
     head = (ordered if top is None else ordered.limit(top)).execute()
     frame = _with_reasons(

@@ -439,9 +439,7 @@ def _phases(
     if rules.signal == "p_alive":
         assert value is not None
         alive = p_alive_table(g, value.purchase_model, value.unit)
-        g = g.left_join(alive, [g[c] == alive[c] for c in TRIPLE]).select(
-            g, p_alive=alive._p_alive
-        )
+        g = g.left_join(alive, [g[c] == alive[c] for c in TRIPLE]).select(g, p_alive=alive._p_alive)
         level = ibis.cases(
             (g.p_alive >= rules.at_risk_below, 0), (g.p_alive >= rules.lapsed_below, 1), else_=2
         )

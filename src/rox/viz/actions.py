@@ -97,7 +97,10 @@ def plot_at_risk(result: AtRisk, *, top: int = 20, title: str | None = None, **_
             y=f["customer_id"],
             orientation="h",
             marker_color=_COLORS["at risk"],
-            customdata=[[c, "<br>".join(html.escape(x) for x in r)] for c, r in zip(f["clv"], f["reasons"], strict=True)],
+            customdata=[
+                [c, "<br>".join(html.escape(x) for x in r)]
+                for c, r in zip(f["clv"], f["reasons"], strict=True)
+            ],
             hovertemplate=(
                 "%{y}: %{x:,.0f} at risk (CLV %{customdata[0]:,.0f})<br>%{customdata[1]}"
                 "<extra></extra>"
