@@ -104,6 +104,15 @@ def test_reasons_in_words(result, expected):
     assert f.loc["p1", "support_contacts"] == 2 and f.loc["p6", "complaints"] == 1
 
 
+def test_profile_carries_the_latest_nps_answers_day_and_touchpoint(at_risk_ws, given_clv):
+    p = rox.impact.profile(at_risk_ws, value=given_clv(CLV_VALUES), goal="purchase")
+    f = p.to_frame().set_index("customer_id")
+    assert str(f.loc["p1", "nps_latest_at"])[:10] == "2024-11-02"  # the 3, not the earlier 9
+    assert f.loc["p1", "nps_touchpoint"] == "financing"
+    assert f.loc["p6", "nps_touchpoint"] == "delivery"
+    assert pd.isna(f.loc["p2", "nps_latest_at"])  # answered CSAT only
+
+
 def test_top_min_clv_and_lookback(at_risk_ws, given_clv, p_alive_by_hand):
     value = given_clv(CLV_VALUES)
     top = rox.actions.at_risk(at_risk_ws, value=value, as_of="2024-12-31", top=2)
