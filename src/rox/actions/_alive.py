@@ -15,7 +15,8 @@ Those triples are computed in the engine (whole days, as integers, the conventio
 (they repeat: a few per customer at most, far fewer than customers x periods), the fitted model
 evaluates its own formula on them (the model's ``p_alive``, so every model and limit case is
 handled by its own code), and the result goes back to the engine
-as a small table joined on the integer triple.
+as a small table joined on the integer triple. The customers' lifetime values join the same way
+(:func:`value_table`).
 """
 
 from __future__ import annotations
@@ -30,9 +31,10 @@ from rox.value.rfm import UNITS
 if TYPE_CHECKING:
     import ibis.expr.types as ir
 
+    from rox.value import CLV
     from rox.workspace import Workspace
 
-__all__ = ["TRIPLE", "daily_purchases", "p_alive_table"]
+__all__ = ["TRIPLE", "daily_purchases", "p_alive_table", "value_table"]
 
 #: The integer columns a triple is joined on: repeat purchase days, days from the first purchase
 #: to the last one, days from the first purchase to the day P(alive) is read at.
@@ -78,3 +80,15 @@ def p_alive_table(triples: ir.Table, model: Any, unit: str) -> ir.Table:
     out = pd.DataFrame({c: distinct[c].astype("int64") for c in TRIPLE})
     out["_p_alive"] = model.p_alive(x, tx, t).astype("float64") if len(out) else []
     return ibis.memtable(out)
+
+
+def value_table(value: CLV) -> ir.Table:
+    """The customers' lifetime values (``customer_id``, ``clv``) as a table to join."""
+    return ibis.memtable(
+        pd.DataFrame(
+            {
+                "customer_id": value.frame["customer_id"].astype(str),  # ids are text everywhere
+                "clv": value.frame["clv"].astype("float64"),
+            }
+        )
+    )

@@ -43,7 +43,7 @@ import ibis
 import pandas as pd
 
 from rox._time import utc_day
-from rox.actions._alive import TRIPLE, daily_purchases, p_alive_table
+from rox.actions._alive import TRIPLE, daily_purchases, p_alive_table, value_table
 from rox.errors import MetricError
 from rox.impact.profile import profile
 from rox.results import Result
@@ -180,12 +180,18 @@ def at_risk(
     if value.purchase_model is None:
         raise MetricError("at_risk needs a CLV with its fitted purchase model (rox.value.clv(ws))")
     since = end - pd.Timedelta(days=lookback_days)
-    ranked = _ranked(ws, value, end, since, min_clv)
-    n_risk, total = (
-        ranked.aggregate(n=ranked.count(), total=ranked.value_at_risk.sum()).execute().iloc[0]
-    )
-    ordered = ranked.order_by([ibis.desc("value_at_risk"), "customer_id"])
-    head = (ordered if top is None else ordered.limit(top)).execute()
+    # the per-customer histories are aggregated once; the distinct ones go to the model, and
+    # the ranking (a join with their P(alive) and the CLV) is kept for the count and the head
+    with _histories(ws, end, since).cache() as per:
+        alive = _alive_on_both_days(per, value)
+        with _ranked(per, alive, value_table(value), min_clv).cache() as ranked:
+            n_risk, total = (
+                ranked.aggregate(n=ranked.count(), total=ranked.value_at_risk.sum())
+                .execute()
+                .iloc[0]
+            )
+            ordered = ranked.order_by([ibis.desc("value_at_risk"), "customer_id"])
+            head = (ordered if top is None else ordered.limit(top)).execute()
     frame = _with_reasons(
         ws, head, value, end, since, contact_days, journey, goal, support_steps, complaint_steps
     )
@@ -211,10 +217,8 @@ def _as_of(ws: Workspace, as_of: Any, value: CLV | None) -> pd.Timestamp:
     return day
 
 
-def _ranked(
-    ws: Workspace, value: CLV, end: pd.Timestamp, since: pd.Timestamp, min_clv: float
-) -> ir.Table:
-    """Per customer with a positive value at risk: CLV, P(alive) on both days, value at risk."""
+def _histories(ws: Workspace, end: pd.Timestamp, since: pd.Timestamp) -> ir.Table:
+    """Per customer: (x, t_x, T) in days on ``end`` and on ``since``, and days since a purchase."""
     d = daily_purchases(ws, end)
     tau = ibis.literal(since.date())
     before = d.day <= tau
@@ -227,7 +231,8 @@ def _ranked(
     )
     late = per.first_day > tau  # first purchase after tau: read at that purchase (0, 0, 0)
     end_day = ibis.literal(end.date())
-    per = per.mutate(
+    return per.select(
+        "customer_id",
         _x=per.days - 1,
         _tx_days=per.last_day.delta(per.first_day, unit="day"),
         _t_days=end_day.delta(per.first_day, unit="day"),
@@ -236,22 +241,22 @@ def _ranked(
         _t_before=ibis.ifelse(late, 0, tau.delta(per.first_day, unit="day")),
         days_since_purchase=end_day.delta(per.last_day, unit="day"),
     )
+
+
+def _alive_on_both_days(per: ir.Table, value: CLV) -> ir.Table:
+    """P(alive) of every distinct history of ``per``, on either day."""
     earlier = per.select(_x=per._x_before, _tx_days=per._tx_before, _t_days=per._t_before)
-    alive = p_alive_table(per.select(*TRIPLE).union(earlier), value.purchase_model, value.unit)
+    return p_alive_table(per.select(*TRIPLE).union(earlier), value.purchase_model, value.unit)
+
+
+def _ranked(per: ir.Table, alive: ir.Table, worth: ir.Table, min_clv: float) -> ir.Table:
+    """Per customer with a positive value at risk: CLV, P(alive) on both days, value at risk."""
     now = alive.view()
     p = per.left_join(now, [per[c] == now[c] for c in TRIPLE]).select(per, p_alive=now._p_alive)
     p = p.left_join(
         alive,
         [p._x_before == alive._x, p._tx_before == alive._tx_days, p._t_before == alive._t_days],
     ).select(p, p_alive_before=alive._p_alive)
-    worth = ibis.memtable(
-        pd.DataFrame(
-            {
-                "customer_id": value.frame["customer_id"].astype(str),
-                "clv": value.frame["clv"].astype("float64"),
-            }
-        )
-    )
     p = p.join(worth, p.customer_id == worth.customer_id).select(p, clv=worth.clv)
     drop = p.p_alive_before - p.p_alive
     p = p.mutate(value_at_risk=p.clv * ibis.greatest(drop, 0.0))

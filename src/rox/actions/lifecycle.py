@@ -43,7 +43,7 @@ import pandas as pd
 
 from rox._stats import wilson
 from rox._time import utc_day
-from rox.actions._alive import TRIPLE, daily_purchases, p_alive_table
+from rox.actions._alive import TRIPLE, daily_purchases, p_alive_table, value_table
 from rox.errors import ConvergenceError, MetricError
 from rox.results import Result
 from rox.value import CLV, clv
@@ -324,13 +324,22 @@ def lifecycle(
             lapsed_after_days=rules.lapsed_after_days,
         )
         note = f"{note}; phases by the recency rule instead of P(alive)"
-    table, periods = _phases(ws, period, rules, fitted, end)
-    with table.cache() as cached:
-        frame = _phase_counts(cached, periods)
-        moves = cached.group_by(["period_start", "from_phase", "phase"]).aggregate(
-            customers=cached.count()
-        )
-        moves = moves.execute()
+    grid, periods = _grid(ws, period, end)
+    worth = value_table(fitted) if fitted is not None else None
+    # the grid (window functions over every customer and period) is built once, P(alive) read
+    # on its distinct triples, and the phases (lags over it) once more for both aggregates
+    with grid.cache() as built:
+        alive = None
+        if rules.signal == "p_alive":
+            assert fitted is not None
+            alive = p_alive_table(built, fitted.purchase_model, fitted.unit)
+        with _classify(built, rules, alive, worth).cache() as cached:
+            frame = _phase_counts(cached, periods)
+            moves = cached.group_by(["period_start", "from_phase", "phase"]).aggregate(
+                customers=cached.count()
+            )
+            moves = moves.execute()
+    table = _classify(grid, rules, alive, worth)  # (for the caller: not cached)
     labels = dict(zip(periods["period_start"], periods["period"], strict=True))
     moves["period"] = moves["period_start"].map(lambda d: labels[pd.Timestamp(d).date()])
     moves = moves.rename(columns={"phase": "to_phase"})
@@ -400,10 +409,8 @@ def _period_table(first: pd.Timestamp, end: pd.Timestamp, period: str) -> pd.Dat
     )
 
 
-def _phases(
-    ws: Workspace, period: str, rules: LifecycleRules, value: CLV | None, end: pd.Timestamp
-) -> tuple[ir.Table, pd.DataFrame]:
-    """One row per customer and period with the phase and the phase a period before."""
+def _grid(ws: Workspace, period: str, end: pd.Timestamp) -> tuple[ir.Table, pd.DataFrame]:
+    """One row per customer and period from the first purchase's: purchases, running counts."""
     unit = _PERIODS[period][0]
     daily = daily_purchases(ws, end)
     first_day = daily.day.min().execute()
@@ -428,7 +435,11 @@ def _phases(
         _purchase_days=g.days.fill_null(0).sum().over(running),
         _last=g.last_day.max().over(running),
     )
-    g = g.mutate(
+    g = g.select(
+        "customer_id",
+        "period_start",
+        "period_end",
+        is_first=g.period_start == g.first_period,
         bought=g.days.notnull(),
         spend=g.spend.fill_null(0.0),
         _x=g._purchase_days - 1,
@@ -436,9 +447,14 @@ def _phases(
         _t_days=g.period_end.delta(g.first_day, unit="day"),
         days_since_purchase=g.period_end.delta(g._last, unit="day"),
     )
-    if rules.signal == "p_alive":
-        assert value is not None
-        alive = p_alive_table(g, value.purchase_model, value.unit)
+    return g, periods
+
+
+def _classify(
+    g: ir.Table, rules: LifecycleRules, alive: ir.Table | None, worth: ir.Table | None
+) -> ir.Table:
+    """The grid with each row's phase and the phase a period before (see the module)."""
+    if alive is not None:
         g = g.left_join(alive, [g[c] == alive[c] for c in TRIPLE]).select(g, p_alive=alive._p_alive)
         level = ibis.cases(
             (g.p_alive >= rules.at_risk_below, 0), (g.p_alive >= rules.lapsed_below, 1), else_=2
@@ -452,15 +468,7 @@ def _phases(
             else_=2,
         )
     g = g.mutate(_level=level)
-    if value is not None:
-        worth = ibis.memtable(
-            pd.DataFrame(
-                {
-                    "customer_id": value.frame["customer_id"].astype(str),
-                    "clv": value.frame["clv"].astype("float64"),
-                }
-            )
-        )
+    if worth is not None:
         g = g.left_join(worth, g.customer_id == worth.customer_id).select(g, clv=worth.clv)
     else:
         g = g.mutate(clv=ibis.null("float64"))
@@ -470,7 +478,7 @@ def _phases(
     ).fill_null(False)
     g = g.mutate(
         phase=ibis.cases(
-            (g.period_start == g.first_period, "new"),
+            (g.is_first, "new"),
             (g.bought & was_lapsed, "reactivated"),
             (g.bought | (g._level == 0), "active"),
             (g._level == 1, "at risk"),
@@ -478,7 +486,7 @@ def _phases(
         )
     )
     g = g.mutate(from_phase=g.phase.lag().over(step).fill_null(BEFORE))
-    out = g.select(
+    return g.select(
         "customer_id",
         "period_start",
         "period_end",
@@ -490,7 +498,6 @@ def _phases(
         "days_since_purchase",
         "clv",
     )
-    return out, periods
 
 
 def _phase_counts(t: ir.Table, periods: pd.DataFrame) -> pd.DataFrame:
