@@ -36,9 +36,8 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _measure import status_mib  # noqa: E402
-
-import rox  # noqa: E402
+import rox
+from _measure import status_mib
 
 TRUE_BG = {"r": 0.243, "alpha": 4.414, "a": 0.793, "b": 2.426}
 START = pd.Timestamp("2024-01-01")
