@@ -182,9 +182,9 @@ def at_risk(
     since = end - pd.Timedelta(days=lookback_days)
     # the per-customer histories are aggregated once; the distinct ones go to the model, and
     # the ranking (a join with their P(alive) and the CLV) is kept for the count and the head
-    with _histories(ws, end, since).cache() as per:
+    with ws.engine.cache(_histories(ws, end, since)) as per:
         alive = _alive_on_both_days(per, value)
-        with _ranked(per, alive, value_table(value), min_clv).cache() as ranked:
+        with ws.engine.cache(_ranked(per, alive, value_table(value), min_clv)) as ranked:
             n_risk, total = (
                 ranked.aggregate(n=ranked.count(), total=ranked.value_at_risk.sum())
                 .execute()

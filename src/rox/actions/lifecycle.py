@@ -328,12 +328,12 @@ def lifecycle(
     worth = value_table(fitted) if fitted is not None else None
     # the grid (window functions over every customer and period) is built once, P(alive) read
     # on its distinct triples, and the phases (lags over it) once more for both aggregates
-    with grid.cache() as built:
+    with ws.engine.cache(grid) as built:
         alive = None
         if rules.signal == "p_alive":
             assert fitted is not None
             alive = p_alive_table(built, fitted.purchase_model, fitted.unit)
-        with _classify(built, rules, alive, worth).cache() as cached:
+        with ws.engine.cache(_classify(built, rules, alive, worth)) as cached:
             frame = _phase_counts(cached, periods)
             moves = cached.group_by(["period_start", "from_phase", "phase"]).aggregate(
                 customers=cached.count()
