@@ -244,6 +244,32 @@ def _voice_themes(ns: dict[str, Any]) -> None:
     assert ns["comments"]["theme_id"].nunique() == 1
 
 
+# -- actions.md -----------------------------------------------------------------------------------
+@check("actions.md", 'life = rox.actions.lifecycle(ws, "quarter")')
+def _actions_lifecycle(ns: dict[str, Any]) -> None:
+    counts, moves = ns["counts"], ns["moves"]
+    # "the customer base grows from one quarter to the next"
+    totals = counts.sum(axis=1).tolist()
+    assert totals == sorted(totals) and totals[-1] > totals[0]
+    # "most customers who bought stay active", "a steady flow moves from active to at risk"
+    last = counts.iloc[-1]
+    assert last["active"] > last["at risk"] + last["lapsed"]
+    assert moves.loc["active", "at risk"] > 0
+    # "few lapsed customers come back: the reactivation rate is a few percent a quarter"
+    assert 0 < ns["rate"] < 0.1 and ns["low"] < ns["rate"] < ns["high"]
+    assert len(ns["fig"].data) == 5 and ns["heat"].data[0].type == "heatmap"
+
+
+@check("actions.md", "risk = rox.actions.at_risk(ws, top=20")
+def _actions_at_risk(ns: dict[str, Any]) -> None:
+    f = ns["risk"].frame
+    assert len(f) == 20 and f["value_at_risk"].is_monotonic_decreasing
+    assert (f["p_alive_before"] > f["p_alive"]).all()
+    first = ns["first"]
+    assert {"customer_id", "value_at_risk", "p_alive", "clv", "reasons"} <= set(first)
+    assert any(r.startswith("P(alive) fell from") for r in first["reasons"])
+
+
 # -- scale-out.md ---------------------------------------------------------------------------------
 @check("scale-out.md", 'rox.demo.build("spark://local[2]')
 def _scale_out_funnel(ns: dict[str, Any]) -> None:

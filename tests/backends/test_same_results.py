@@ -18,7 +18,7 @@ import pytest
 
 import rox
 import rox.demo
-from rox import experience, impact, journey, value
+from rox import actions, experience, impact, journey, value
 from rox.impact.rox_model import _customer_rows
 from rox.report.headline import headline
 
@@ -89,6 +89,16 @@ def _priced_friction(ws: rox.Workspace) -> journey.FrictionTable:
     table = impact.friction(ws, value=value.CLV(frame=frame, horizon=52))
     assert table.frame["value_at_risk"].sum() > 0
     return table
+
+
+def _lifecycle_frames(result: actions.Lifecycle) -> pd.DataFrame:
+    """A lifecycle's counts and value, then its moves and reactivation, as one frame."""
+    frames = [
+        result.frame.assign(period_start=result.frame["period_start"].astype(str)),
+        result.migrations,
+        result.reactivation,
+    ]
+    return pd.concat(frames, keys=["phases", "moves", "reactivation"]).reset_index(level=0)
 
 
 ANALYSES: dict[str, tuple[Callable[[rox.Workspace], Any], str | None]] = {
@@ -170,6 +180,18 @@ ANALYSES: dict[str, tuple[Callable[[rox.Workspace], Any], str | None]] = {
     "key drivers": (
         # (min_n 5: 9 of the small demo's customers answered both CSAT touchpoints)
         lambda ws: impact.key_drivers(ws, drivers=DRIVERS, attributes=["segment"], min_n=5),
+        None,
+    ),
+    "lifecycle by quarter, P(alive)": (
+        lambda ws: _lifecycle_frames(actions.lifecycle(ws, "quarter")),
+        None,
+    ),
+    "lifecycle by month, recency": (
+        lambda ws: _lifecycle_frames(actions.lifecycle(ws, rules={"signal": "recency"})),
+        None,
+    ),
+    "at risk": (
+        lambda ws: actions.at_risk(ws, top=50, journey="purchase", goal="purchase").to_frame(),
         None,
     ),
     "key drivers of churn": (

@@ -224,6 +224,15 @@ class Engine:
         """Seconds since 1970-01-01 UTC of a UTC timestamp column, for durations."""
         return ts.epoch_seconds()
 
+    def cache(self, expr: ir.Table) -> ir.Table:
+        """``expr.cache()`` (a context manager dropping the table), on this engine.
+
+        Its in-memory tables (``ibis.memtable``) are registered first: ibis 10's PySpark backend
+        caches a query without registering them, and Spark then cannot find them.
+        """
+        self.backend._register_in_memory_tables(expr)
+        return expr.cache()
+
     def utc_date(self, ts: ir.TimestampValue) -> ir.DateValue:
         """The UTC calendar day of a UTC timestamp column."""
         return ts.date()

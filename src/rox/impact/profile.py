@@ -8,6 +8,9 @@ back), with the columns:
     The customer.
 ``nps_latest``, ``nps_mean``
     The customer's latest NPS answer and the mean of their NPS answers (0-10).
+``nps_latest_at``, ``nps_touchpoint``
+    When the latest NPS answer was given (UTC) and the touchpoint it was about (null when not
+    recorded).
 ``nps_group``
     ``promoter``, ``passive`` or ``detractor`` by the latest NPS answer, with the cut-offs of the
     answer's scale (9-10 / 7-8 / 0-6 by default; declared scales use their declared cut-offs);
@@ -81,6 +84,8 @@ PROFILE_COLUMNS = (
     "customer_id",
     "nps_latest",
     "nps_mean",
+    "nps_latest_at",
+    "nps_touchpoint",
     "nps_group",
     "csat_mean",
     "csat_band",
@@ -209,6 +214,8 @@ def profile(
         "customer_id",
         nps_latest=p.nps_latest,
         nps_mean=p.nps_mean,
+        nps_latest_at=p.nps_latest_at,
+        nps_touchpoint=p.nps_touchpoint,
         nps_group=p.nps_group.fill_null(NO_RESPONSE),
         csat_mean=p.csat_mean,
         csat_band=p.csat_band.fill_null(NO_RESPONSE),
@@ -336,6 +343,8 @@ def _experience(ws: Workspace, as_of: pd.Timestamp) -> ir.Table:
     last = r.mutate(rank=ibis.row_number().over(latest_first)).filter(lambda t: t["rank"] == 0)
     latest = last.group_by("customer_id").aggregate(
         nps_latest=last.x.max(where=last.metric == "nps"),
+        nps_latest_at=last.ts.max(where=last.metric == "nps"),
+        nps_touchpoint=last.touchpoint.max(where=last.metric == "nps"),
         nps_group=last.category.max(where=last.metric == "nps"),
         csat_band=last.category.max(where=last.metric == "csat"),
         ces_band=last.category.max(where=last.metric == "ces"),
@@ -354,6 +363,8 @@ def _experience(ws: Workspace, as_of: pd.Timestamp) -> ir.Table:
         "customer_id",
         "nps_latest",
         "nps_mean",
+        "nps_latest_at",
+        "nps_touchpoint",
         "nps_group",
         "csat_mean",
         "csat_band",
