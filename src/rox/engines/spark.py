@@ -78,12 +78,20 @@ class SparkEngine(Engine):
     name = "spark"
 
     def __init__(
-        self, url: EngineURL, backend: Any, session: Any, lake: str, partition: str = "day"
+        self,
+        url: EngineURL,
+        backend: Any,
+        session: Any,
+        lake: str,
+        partition: str = "day",
+        *,
+        read_only: bool = False,
     ) -> None:
         super().__init__(url, backend)
         self.session = session
         self.lake = lake.rstrip("/")
         self.partition = partition
+        self.read_only = read_only
         self._schemas: dict[str, Any] = {}
 
     @classmethod
@@ -95,11 +103,17 @@ class SparkEngine(Engine):
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise WorkspaceError(f"cannot start Spark for {url}: {first}") from None
         lake, partition = url.option("lake") or "", url.option("partition", "day") or "day"
-        return cls.from_session(session, lake, partition=partition, url=url)
+        return cls.from_session(session, lake, partition=partition, url=url, read_only=read_only)
 
     @classmethod
     def from_session(
-        cls, session: Any, lake: str, *, partition: str = "day", url: EngineURL | None = None
+        cls,
+        session: Any,
+        lake: str,
+        *,
+        partition: str = "day",
+        url: EngineURL | None = None,
+        read_only: bool = False,
     ) -> SparkEngine:
         """Use an existing SparkSession (spark-submit, Databricks) with tables under ``lake``."""
         import ibis
@@ -109,7 +123,7 @@ class SparkEngine(Engine):
         lake = lake_path(lake)
         backend = ibis.pyspark.connect(session)
         url = url or EngineURL("spark", "", (("lake", lake), ("partition", partition)))
-        return cls(url, backend, session, lake, partition)
+        return cls(url, backend, session, lake, partition, read_only=read_only)
 
     def path(self, table: str) -> str:
         """Folder of ``table`` in the lake."""
@@ -118,6 +132,23 @@ class SparkEngine(Engine):
     def list_tables(self) -> set[str]:
         """Tables of the lake (registering each as a view of this session)."""
         return {name for name in _table_names() if self._register(name)}
+
+    def has_table(self, name: str) -> bool:
+        """Whether the lake has table ``name`` (registering its view if it has not been yet)."""
+        return super().has_table(name) or (name in _table_names() and self._register(name))
+
+    def declare_missing(self, schemas: Mapping[str, ibis.Schema]) -> None:
+        """Show the tables of ``schemas`` that have no folder yet as empty views (writing nothing)."""
+        existing = self.list_tables()
+        for name, schema in schemas.items():
+            if name not in existing:
+                self._schemas[name] = schema
+                self._empty(name).createOrReplaceTempView(name)
+
+    def _writable(self, what: str) -> None:
+        """Refuse ``what`` on a workspace opened read-only."""
+        if self.read_only:
+            raise WorkspaceError(f"workspace {self.url} is open read-only; cannot {what}")
 
     def _register(self, table: str) -> bool:
         """(Re-)register the view of ``table``; False if the lake has no such table yet."""
@@ -168,6 +199,7 @@ class SparkEngine(Engine):
 
     def create_table(self, name: str, schema: ibis.Schema) -> None:
         """Declare ``name``; its folder appears with the first rows written to it."""
+        self._writable(f"create table {name!r}")
         self._schemas[name] = schema
         self._empty(name).createOrReplaceTempView(name)
 
@@ -181,6 +213,7 @@ class SparkEngine(Engine):
         """Write ``rows`` as Parquet (partitioned by day where a time column is given)."""
         from pyspark.sql import functions as F
 
+        self._writable(f"write to {', '.join(sorted(rows))}")
         time_columns = partition or {}
         layout = PARTITIONS.get(self.partition)
         for table, data in rows.items():
@@ -200,6 +233,7 @@ class SparkEngine(Engine):
 
     def replace_table(self, name: str, expr: ibis.Table) -> None:
         """Write the result of ``expr`` as the lake folder of ``name`` (overwritten)."""
+        self._writable(f"write table {name!r}")
         self._fixed.pop(name, None)
         self.backend._run_pre_execute_hooks(expr)  # registers in-memory tables
         frame = self.session.sql(self.backend.compile(expr))
@@ -208,6 +242,7 @@ class SparkEngine(Engine):
 
     def drop_table(self, name: str) -> None:
         """Delete the lake folder of ``name`` and its view."""
+        self._writable(f"drop table {name!r}")
         self._fixed.pop(name, None)
         jvm = self.session._jvm
         path = jvm.org.apache.hadoop.fs.Path(self.path(name))
