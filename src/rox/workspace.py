@@ -21,6 +21,7 @@ from rox.schema import (
     DEFAULT_SCALES,
     DERIVED_TABLES,
     KEY_COLUMN,
+    RESULT_TABLES,
     LOAD_COLUMN,
     SCALES_TABLE,
     SETTINGS_TABLE,
@@ -131,9 +132,9 @@ class Workspace:
         Raises
         ------
         TableNotFoundError
-            If ``name`` is not a canonical, bookkeeping or derived table of the workspace.
+            If ``name`` is not a canonical, bookkeeping, derived or result table of the workspace.
         """
-        if name not in TABLES and name not in SYSTEM_TABLES and name not in DERIVED_TABLES:
+        if name not in (*TABLES, *SYSTEM_TABLES, *DERIVED_TABLES, *RESULT_TABLES):
             table_spec(name)  # raises with the list of canonical tables
         if not self.engine.has_table(name):
             raise TableNotFoundError(f"workspace {self.url} has no table {name!r}")

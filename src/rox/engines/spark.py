@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from rox.engines import Engine, EngineURL, lake_path
 from rox.errors import WorkspaceError
-from rox.schema import DERIVED_TABLES, SYSTEM_TABLES, TABLES
+from rox.schema import DERIVED_TABLES, RESULT_TABLES, SYSTEM_TABLES, TABLES
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -256,5 +256,5 @@ class SparkEngine(Engine):
 
 
 def _table_names() -> tuple[str, ...]:
-    """The canonical, bookkeeping and derived tables a workspace may have."""
-    return (*TABLES, *SYSTEM_TABLES, *DERIVED_TABLES)
+    """The canonical, bookkeeping, derived and result tables a workspace may have."""
+    return (*TABLES, *SYSTEM_TABLES, *DERIVED_TABLES, *RESULT_TABLES)
