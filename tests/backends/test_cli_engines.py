@@ -35,8 +35,14 @@ COMMANDS: dict[str, list[str]] = {
     "nps by channel": ["nps", "--by", "channel"],
     "csat by touchpoint and quarter": ["csat", "--by", "touchpoint", "--period", "quarter"],
     "ces by channel": ["ces", "--by", "channel"],
-    "compare periods": ["compare", "nps", "--a", "2024-01-01:2024-07-01",
-                        "--b", "2024-07-01:2025-01-01"],  # fmt: skip
+    "compare periods": [
+        "compare",
+        "nps",
+        "--a",
+        "2024-01-01:2024-07-01",
+        "--b",
+        "2024-07-01:2025-01-01",
+    ],
     "compare groups": ["compare", "csat", "--by", "touchpoint"],
     "sample-size": ["sample-size", "nps", "--difference", "10", "--from-workspace"],
     "clv": ["clv", "--top", "10", "--margin", "0.2"],
@@ -156,6 +162,4 @@ def test_same_json_as_duckdb(engine: str, name: str, loaded, tmp_path: Path) -> 
     # (the demo has no rejects: that command shows it can read an empty table, the same way)
     assert expected or name == "rejects", f"rox {name} printed nothing on DuckDB"
     differences = _differences(expected, got)
-    assert not differences, f"{len(differences)} differences, first: " + "; ".join(
-        differences[:5]
-    )
+    assert not differences, f"{len(differences)} differences, first: " + "; ".join(differences[:5])

@@ -138,7 +138,7 @@ class SparkEngine(Engine):
         return super().has_table(name) or (name in _table_names() and self._register(name))
 
     def declare_missing(self, schemas: Mapping[str, ibis.Schema]) -> None:
-        """Show the tables of ``schemas`` that have no folder yet as empty views (writing nothing)."""
+        """Show the tables of ``schemas`` without a folder yet as empty views (writing nothing)."""
         existing = self.list_tables()
         for name, schema in schemas.items():
             if name not in existing:

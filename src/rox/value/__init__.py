@@ -20,8 +20,8 @@ from rox.value.rfm import RFM, rfm, sufficient_statistics
 
 __all__ = [
     "CLV",
-    "CLVTable",
     "RFM",
+    "CLVTable",
     "CohortRetention",
     "Concentration",
     "HoldoutValidation",

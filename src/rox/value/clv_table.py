@@ -101,7 +101,8 @@ def clv_table(
     The values are those of :func:`rox.value.clv` with the same arguments: the same purchase
     model, fitted on the same rows (P(alive) and expected purchases equal); the spend model on
     its rows grouped, the same likelihood summed in another order, whose optimum moves within the
-    optimizer's tolerance (CLV within 1e-8 relative on CDNOW). The table is replaced on each call: a snapshot of the transactions at that time.
+    optimizer's tolerance (CLV within 1e-8 relative on CDNOW). The table is replaced on each
+    call: a snapshot of the transactions at that time.
 
     Parameters
     ----------
@@ -144,6 +145,7 @@ def clv_table(
     purchases, choice = choose_purchase_model(summary, model)
     repeat = customers.filter(customers.frequency > 0)
     pairs = repeat.group_by(["frequency", "monetary"]).aggregate(count=repeat.count()).execute()
+    pairs = pairs.sort_values(["frequency", "monetary"]).reset_index(drop=True)  # one sum order
     spending = GammaGammaModel().fit(pairs, weights=pairs["count"].to_numpy(dtype="float64"))
     # per distinct (x, t_x, T): P(alive) and the (discounted) expected purchases
     rows = tuple(stats[c].to_numpy(dtype="float64") for c in _KEYS)
