@@ -62,7 +62,18 @@ COMMANDS: dict[str, list[str]] = {
     "report": ["report"],  # its JSON: the headline findings (the HTML goes to a file)
     "worth": ["worth"],
     "worth by segment": ["worth", "--by", "segment", "--replicates", "200"],
-    "drivers": ["drivers", "--min-n", "5", "--n-boot", "50"],
+    # (the small demo: few customers answered two touchpoints, so one driver and an attribute)
+    "drivers": [
+        "drivers",
+        "--drivers",
+        "ces:configurator",
+        "--attributes",
+        "segment",
+        "--min-n",
+        "5",
+        "--n-boot",
+        "50",
+    ],
     "rejects": ["rejects"],
     "config": ["config"],
 }

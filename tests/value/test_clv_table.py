@@ -164,3 +164,18 @@ def test_python_memory_does_not_grow_with_customers():
     assert large["clv_table"] < 1.25 * rows * small["clv_table"], peaks
     assert large["clv_table"] < 2 * small["clv_table"], peaks
     assert large["clv_table"] < large["clv"] / 4, peaks
+
+
+def test_friction_prices_customers_from_the_table(tmp_path):
+    """friction(value=CLVTable) joins rox_clv in the engine: the values of value=CLV."""
+    import rox.demo
+
+    ws = rox.demo.build(tmp_path / "demo.duckdb", n_customers=1_000, seed=5)
+    with ws:
+        stored = rox.value.clv_table(ws, margin=0.2)
+        in_engine = rox.journey.friction(ws, journey="purchase", value=stored)
+        in_python = rox.journey.friction(ws, journey="purchase",
+                                         value=rox.value.clv(ws, margin=0.2))  # fmt: skip
+    assert in_engine.value_basis == in_python.value_basis == stored.basis
+    assert in_engine.frame["value_at_risk"].sum() > 0
+    pd.testing.assert_frame_equal(in_engine.frame, in_python.frame, check_exact=False, rtol=1e-7)

@@ -79,12 +79,13 @@ class PostgresEngine(Engine):
 
 
 def _allow_cached_tables(backend: Any) -> None:
-    """Let a read-only session create and drop the temporary tables of ``Table.cache()``.
+    """Let a read-only session create the temporary tables of ``Table.cache()`` and memtables.
 
     A read-only transaction refuses every CREATE and DROP, of temporary tables too; yet the
-    journeys an analysis prepares once are cached as one (:func:`rox.journey.prepare`). A
+    journeys an analysis prepares once are cached as one (:func:`rox.journey.prepare`), and a
+    table from Python (``ibis.memtable``: the customers' values of ``rox worth``) becomes one. A
     temporary table belongs to the session and vanishes with it, touching nothing of the
-    workspace: read-only is switched off around its creation and its drop only.
+    workspace: read-only is switched off around their creation and drop only.
     """
 
     def writable(step: Any) -> Any:
@@ -101,6 +102,7 @@ def _allow_cached_tables(backend: Any) -> None:
 
     backend._create_cached_table = writable(backend._create_cached_table)
     backend._drop_cached_table = writable(backend._drop_cached_table)
+    backend._register_in_memory_table = writable(backend._register_in_memory_table)
 
 
 def _claim_load_ids(cur: Any, loads: pa.Table | None) -> None:

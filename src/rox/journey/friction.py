@@ -48,9 +48,11 @@ from rox.errors import ConvergenceError, MetricError
 from rox.experience import scorecard
 from rox.journey.events import JourneyQuery, Journeys, journey_events
 from rox.results import Result
-from rox.value import CLV, clv
+from rox.value import CLV, CLVTable, clv
 
 if TYPE_CHECKING:
+    import ibis.expr.types as ir
+
     from rox.workspace import Workspace
 
 __all__ = ["Audit", "FrictionTable", "audit", "friction"]
@@ -103,7 +105,7 @@ def friction(
     *,
     goal: str | None = None,
     repeat_within: Any = "7D",
-    value: CLV | str = "clv",
+    value: CLV | CLVTable | str = "clv",
     **options: Any,
 ) -> FrictionTable:
     """Rank the steps of the journeys by friction.
@@ -115,11 +117,12 @@ def friction(
         quarter of journeys).
     repeat_within : duration
         Window of a repeated contact.
-    value : {'clv', 'revenue'} or CLV
+    value : {'clv', 'revenue'}, CLV or CLVTable
         How customers are valued: ``'clv'`` fits :func:`rox.value.clv` on the transactions (and
         falls back to revenue to date if the model cannot be fitted), ``'revenue'`` takes revenue
         to date, a :class:`~rox.value.CLV` (e.g. ``rox.value.clv(ws, margin=0.2)``) is used as
-        it is.
+        it is, and so is a :class:`~rox.value.CLVTable` (``rox.value.clv_table(ws)``). Revenue
+        and a CLVTable are joined to the customers in the engine: no customer comes to Python.
     query, **options
         How journeys are built (e.g. ``journey="purchase"``).
 
@@ -170,15 +173,23 @@ def friction(
     steps["customers_affected"] = pd.to_numeric(steps["customers_affected"]).fillna(0)
     steps["customers_affected"] = steps["customers_affected"].astype("int64")
     journeys, won_journeys = int(steps["ended"].sum()), int(steps["ended_won"].sum())
-    # What they are worth, joined in pandas (a CLV is fitted in Python, and a read-only workspace
-    # on some engines cannot take a table from Python): only where some customer has a value.
+    # What they are worth: customers without a value count for nothing
     steps["value_at_risk"], per_goal = 0.0, 0.0
-    if len(values):
+    winners = e.filter(e.step == goal).select("customer_id").distinct()
+    if not isinstance(values, pd.Series):  # a table of the engine: joined there
+        risk = lost.join(values, "customer_id")
+        at_risk = risk.group_by("step").aggregate(value_at_risk=risk.value.sum()).execute()
+        at_risk = at_risk.set_index("step")["value_at_risk"].astype("float64")
+        steps["value_at_risk"] = steps["step"].map(at_risk).fillna(0.0).astype("float64")
+        mean = winners.join(values, "customer_id").value.mean().execute()
+        per_goal = 0.0 if mean is None or pd.isna(mean) else float(mean)
+    elif len(values):
+        # a CLV fitted in Python, joined in pandas (a read-only workspace on some engines cannot
+        # take a table from Python)
         pairs = lost.execute()
         at_risk = pairs["customer_id"].map(values).fillna(0.0).groupby(pairs["step"]).sum()
         steps["value_at_risk"] = steps["step"].map(at_risk).fillna(0.0).astype("float64")
-        winners = e.filter(e.step == goal).select("customer_id").distinct().execute()
-        valued = values.reindex(winners["customer_id"]).dropna()
+        valued = values.reindex(winners.execute()["customer_id"]).dropna()
         per_goal = float(valued.mean()) if len(valued) else 0.0
     steps["exit_rate"] = np.where(steps["step"] == goal, np.nan, steps["exits"] / steps["journeys"])
     steps["loop_rate"] = steps["loops"] / steps["journeys"]
@@ -224,18 +235,27 @@ def friction(
 REVENUE = "revenue to date"
 
 
-def _customer_values(ws: Workspace, value: CLV | str = "clv") -> tuple[pd.Series, str, str]:
-    """Each customer's value (by ``customer_id``), its basis, and why not the one asked for.
+def _customer_values(
+    ws: Workspace, value: CLV | CLVTable | str = "clv"
+) -> tuple[pd.Series | ir.Table, str, str]:
+    """Each customer's value, its basis, and why not the one asked for.
 
-    The reason is "" when it is the one asked for; otherwise revenue to date is used. See
-    :func:`friction`'s ``value``. Customers without transactions have none.
+    The values are a Series by ``customer_id`` (a CLV fitted in Python) or a table of the engine
+    with ``customer_id`` and ``value``. The reason is "" when it is the one asked for; otherwise
+    revenue to date is used. See :func:`friction`'s ``value``. Customers without transactions
+    have none.
     """
+    if isinstance(value, CLVTable):
+        stored = ws.table(value.table)
+        return stored.select("customer_id", value=stored.clv), value.basis, ""
     if isinstance(value, CLV):
         values = value.frame.set_index("customer_id")["clv"].astype("float64")
         values.index = values.index.astype(str)  # customer ids are text in every workspace
         return values, value.basis, ""
     if value not in ("clv", "revenue"):
-        raise MetricError(f"value={value!r}: expected 'clv', 'revenue' or a rox.value.CLV")
+        raise MetricError(
+            f"value={value!r}: expected 'clv', 'revenue', a rox.value.CLV or a rox.value.CLVTable"
+        )
     note = ""
     if value == "clv":
         if not ws.count("transactions"):
@@ -250,8 +270,8 @@ def _customer_values(ws: Workspace, value: CLV | str = "clv") -> tuple[pd.Series
                     return _customer_values(ws, fitted)
                 note = "the lifetime-value model gave some customers no finite value"
     t = ws.table("transactions")
-    revenue = t.group_by("customer_id").aggregate(value=t.amount.sum()).execute()
-    return revenue.set_index("customer_id")["value"].astype("float64"), REVENUE, note
+    revenue = t.group_by("customer_id").aggregate(value=t.amount.sum().cast("float64"))
+    return revenue, REVENUE, note
 
 
 def _experience(ws: Workspace) -> pd.DataFrame:
