@@ -174,3 +174,25 @@ def test_same_json_as_duckdb(engine: str, name: str, loaded, tmp_path: Path) -> 
     assert expected or name == "rejects", f"rox {name} printed nothing on DuckDB"
     differences = _differences(expected, got)
     assert not differences, f"{len(differences)} differences, first: " + "; ".join(differences[:5])
+
+
+@pytest.mark.slow
+@pytest.mark.spark
+def test_the_issue_lines_work_from_a_fresh_shell(spark_session, tmp_path: Path) -> None:
+    """#20's lines: ROX_WORKSPACE names a relative lake; ingest, then nps, each a new process."""
+    examples = Path(__file__).resolve().parents[2] / "examples"
+    survey = ["responses", str(examples / "survey.csv"), "--mapping", str(examples / "survey.toml"),
+              "--on-error", "quarantine"]  # fmt: skip
+    printed = {}
+    for name, workspace in [("duckdb", "rox.duckdb"), ("spark", "spark://local[2]?lake=./lake")]:
+        folder = tmp_path / name
+        folder.mkdir()
+        env = {**os.environ, "ROX_WORKSPACE": workspace}
+        for args in (["ingest", *survey], ["nps", "--by", "channel", "--format", "json"]):
+            done = subprocess.run([sys.executable, "-m", "rox", *args], capture_output=True,
+                                  text=True, env=env, cwd=folder, timeout=600)  # fmt: skip
+            assert done.returncode == 0, done.stderr[-2000:]
+        printed[name] = json.loads(done.stdout)
+    assert (tmp_path / "spark" / "lake" / "responses").is_dir()
+    assert [r["channel"] for r in printed["spark"]] == ["dealer", "phone", "web"]
+    assert _differences(printed["duckdb"], printed["spark"]) == []
