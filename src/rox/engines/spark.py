@@ -93,6 +93,8 @@ class SparkEngine(Engine):
         self.partition = partition
         self.read_only = read_only
         self._schemas: dict[str, Any] = {}
+        #: the views this workspace registered (a view of the same name may be another lake's)
+        self._views: set[str] = set()
 
     @classmethod
     def open(cls, url: EngineURL, *, read_only: bool = False) -> SparkEngine:
@@ -135,15 +137,19 @@ class SparkEngine(Engine):
 
     def has_table(self, name: str) -> bool:
         """Whether the lake has table ``name`` (registering its view if it has not been yet)."""
-        return super().has_table(name) or (name in _table_names() and self._register(name))
+        return name in self._views or (name in _table_names() and self._register(name))
 
     def declare_missing(self, schemas: Mapping[str, ibis.Schema]) -> None:
-        """Show the tables of ``schemas`` without a folder yet as empty views (writing nothing)."""
-        existing = self.list_tables()
+        """Show the tables of ``schemas`` without a folder yet as empty views (writing nothing).
+
+        The others are registered when first used (:meth:`has_table`, :meth:`table`): reading a
+        table's schema from its Parquet files costs a Spark job, and a command reads few tables.
+        """
         for name, schema in schemas.items():
-            if name not in existing:
-                self._schemas[name] = schema
+            self._schemas[name] = schema
+            if not self._exists(self.path(name)):
                 self._empty(name).createOrReplaceTempView(name)
+                self._views.add(name)
 
     def _writable(self, what: str) -> None:
         """Refuse ``what`` on a workspace opened read-only."""
@@ -157,6 +163,7 @@ class SparkEngine(Engine):
         if not self._exists(self.path(table)):
             if table in self._schemas:  # created in this session, no rows yet
                 self._empty(table).createOrReplaceTempView(table)
+                self._views.add(table)
                 return True
             return False
         try:
@@ -165,15 +172,19 @@ class SparkEngine(Engine):
             if "PATH_NOT_FOUND" in str(exc) or "UNABLE_TO_INFER_SCHEMA" in str(exc):
                 if table in self._schemas:  # created in this session, no rows yet
                     self._empty(table).createOrReplaceTempView(table)
+                    self._views.add(table)
                     return True
                 return False
             raise
         frame = frame.drop(*(column for column, _ in PARTITIONS.values()))
         frame.createOrReplaceTempView(table)
+        self._views.add(table)
         return True
 
     def table(self, name: str) -> ibis.Table:
         """Table ``name``, its timestamps marked as UTC (Spark's are instants shown in UTC)."""
+        if name not in self._views:
+            self._register(name)
         t = self.backend.table(name)
         naive = [
             c for c, dtype in t.schema().items() if dtype.is_timestamp() and not dtype.timezone
@@ -202,6 +213,7 @@ class SparkEngine(Engine):
         self._writable(f"create table {name!r}")
         self._schemas[name] = schema
         self._empty(name).createOrReplaceTempView(name)
+        self._views.add(name)
 
     def append(
         self,
@@ -248,11 +260,13 @@ class SparkEngine(Engine):
         path = jvm.org.apache.hadoop.fs.Path(self.path(name))
         path.getFileSystem(self.session._jsc.hadoopConfiguration()).delete(path, True)
         self.session.catalog.dropTempView(name)
+        self._views.discard(name)
 
     def close(self) -> None:
         """Drop this workspace's views; the session stays (it may be shared)."""
         for name in _table_names():
             self.session.catalog.dropTempView(name)  # False when there is no such view
+        self._views.clear()
 
 
 def _table_names() -> tuple[str, ...]:
