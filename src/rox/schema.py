@@ -28,6 +28,7 @@ from typing import Literal
 __all__ = [
     "API_KEYS_TABLE",
     "AUDIT_TABLE",
+    "CLV_TABLE",
     "DEFAULT_SCALES",
     "DERIVED",
     "DERIVED_TABLES",
@@ -36,6 +37,7 @@ __all__ = [
     "LOADS_TABLE",
     "METRICS",
     "REJECTS_TABLE",
+    "RESULT_TABLES",
     "SCALES_TABLE",
     "SEQ_COLUMN",
     "SETTINGS_TABLE",
@@ -316,6 +318,12 @@ DERIVED: tuple[DerivedTables, ...] = (
 
 #: The names of all derived tables.
 DERIVED_TABLES: tuple[str, ...] = tuple(t for d in DERIVED for t in d.tables)
+
+#: The per-customer lifetime values :func:`rox.value.clv_table` keeps in the workspace.
+CLV_TABLE = "rox_clv"
+#: Tables an analysis writes its per-customer result to when asked (a snapshot, never refreshed:
+#: writing it again replaces it).
+RESULT_TABLES: tuple[str, ...] = (CLV_TABLE,)
 
 
 def table_spec(name: str) -> TableSpec:

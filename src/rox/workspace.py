@@ -22,6 +22,7 @@ from rox.schema import (
     DERIVED_TABLES,
     KEY_COLUMN,
     LOAD_COLUMN,
+    RESULT_TABLES,
     SCALES_TABLE,
     SEQ_COLUMN,
     SETTINGS_TABLE,
@@ -117,16 +118,15 @@ class Workspace:
         self.read_only = read_only
         if not read_only:
             self._create_missing_tables()
+        else:
+            self.engine.declare_missing(_schemas())
 
     # -- tables -----------------------------------------------------------------------------------
     def _create_missing_tables(self) -> None:
         existing = self.engine.list_tables()
-        for name in TABLES:
+        for name, schema in _schemas().items():
             if name not in existing:
-                self.engine.create_table(name, canonical_schema(name))
-        for name, cols in SYSTEM_TABLES.items():
-            if name not in existing:
-                self.engine.create_table(name, ibis.schema(cols))
+                self.engine.create_table(name, schema)
 
     def table(self, name: str) -> ir.Table:
         """Return canonical table ``name`` as an Ibis table expression.
@@ -134,9 +134,9 @@ class Workspace:
         Raises
         ------
         TableNotFoundError
-            If ``name`` is not a canonical, bookkeeping or derived table of the workspace.
+            If ``name`` is not a canonical, bookkeeping, derived or result table of the workspace.
         """
-        if name not in TABLES and name not in SYSTEM_TABLES and name not in DERIVED_TABLES:
+        if name not in (*TABLES, *SYSTEM_TABLES, *DERIVED_TABLES, *RESULT_TABLES):
             table_spec(name)  # raises with the list of canonical tables
         if not self.engine.has_table(name):
             raise TableNotFoundError(f"workspace {self.url} has no table {name!r}")
@@ -344,12 +344,19 @@ def open_workspace(
     if _is_spark_session(url):
         from rox.engines.spark import SparkEngine
 
-        engine = SparkEngine.from_session(url, lake or "", partition=partition)
+        engine = SparkEngine.from_session(url, lake or "", partition=partition, read_only=read_only)
         return Workspace(engine, read_only=read_only)
     if lake is not None or partition != "day":
         raise WorkspaceError("lake= and partition= are for a SparkSession; a URL says ?lake=")
     parsed = engines.parse_url(url if url is not None else engines.default_url())
     return Workspace(engines.connect(parsed, read_only=read_only), read_only=read_only)
+
+
+def _schemas() -> dict[str, ibis.Schema]:
+    """The schema of every canonical and bookkeeping table, in the order they are created."""
+    out = {name: canonical_schema(name) for name in TABLES}
+    out.update({name: ibis.schema(cols) for name, cols in SYSTEM_TABLES.items()})
+    return out
 
 
 def _is_spark_session(obj: object) -> bool:

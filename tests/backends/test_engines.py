@@ -100,6 +100,43 @@ def test_a_workspace_is_still_there_when_opened_again(backend, request, tmp_path
         assert ws.ingest("responses", _responses()).rows_skipped == 3
 
 
+def test_a_workspace_opened_read_only_reads_everything_and_writes_nothing(
+    backend, request, tmp_path, workspace_url
+):
+    """#20: as every analysis command opens it, in a connection that did not load the data."""
+    url = workspace_url(backend, request, tmp_path)
+    events = pd.DataFrame(
+        {
+            "customer_id": ["a", "a", "b", "b"],
+            "ts": pd.to_datetime(["2024-01-01 10:00", "2024-01-01 11:00"] * 2, utc=True),
+            "step": ["visit", "buy", "visit", "help"],
+        }
+    )
+    with rox.open(url) as ws:
+        ws.ingest("responses", _responses())
+        ws.ingest("events", events)
+    with rox.open(url, read_only=True) as ws:
+        assert rox.experience.nps(ws).frame["n"].tolist() == [3]  # registered
+        assert ws.count("rejects") == 0  # never written to (on Spark: no folder), read as empty
+        assert ws.settings() == {}
+        # a journey analysis prepares its journeys in a temporary table (PostgreSQL)
+        table = rox.journey.friction(ws, goal="buy", value="revenue")
+        assert table.frame.set_index("step").loc["help", "exits"] == 1
+        with pytest.raises(WorkspaceError, match="read-only"):
+            ws.ingest("responses", _responses())
+        with pytest.raises(WorkspaceError, match="read-only"):
+            ws.set_setting("currency", "EUR")
+        with pytest.raises(WorkspaceError, match="read-only"):
+            rox.journey.build_index(ws)
+        if backend == "spark":  # the engine itself refuses: nothing in the lake changes
+            with pytest.raises(WorkspaceError, match="read-only"):
+                ws.engine.drop_table("responses")
+            with pytest.raises(WorkspaceError, match="read-only"):
+                ws.engine.append({"responses": ws.table("responses").to_pyarrow()})
+    with rox.open(url, read_only=True) as ws:
+        assert ws.count("responses") == 3 and ws.count("events") == 4
+
+
 def test_cdnow_loaded_into_each_engine_gives_the_published_fit(any_ws, ingest_cdnow, cdnow_folder):
     """BG/NBD on CDNOW (Fader, Hardie & Lee 2005): r=0.243, alpha=4.414, a=0.793, b=2.426."""
     ingest_cdnow(any_ws)

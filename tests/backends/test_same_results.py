@@ -101,6 +101,13 @@ def _lifecycle_frames(result: actions.Lifecycle) -> pd.DataFrame:
     return pd.concat(frames, keys=["phases", "moves", "reactivation"]).reset_index(level=0)
 
 
+def _clv_in_engine(ws: rox.Workspace) -> pd.DataFrame:
+    """rox.value.clv_table's summary and the customers' rows it wrote, read back (#20 §3)."""
+    stored = value.clv_table(ws, calibration_end="2025-06-30", margin=0.2)
+    summary = stored.frame.iloc[0]
+    return ws.table("rox_clv").execute().assign(**{f"all_{c}": summary[c] for c in summary.index})
+
+
 ANALYSES: dict[str, tuple[Callable[[rox.Workspace], Any], str | None]] = {
     "nps": (experience.nps, None),
     "csat by touchpoint and month": (
@@ -123,6 +130,7 @@ ANALYSES: dict[str, tuple[Callable[[rox.Workspace], Any], str | None]] = {
         lambda ws: value.rfm(ws, calibration_end="2025-06-30").compressed(),
         None,
     ),
+    "clv in the engine": (_clv_in_engine, "customer_id"),
     "sufficient statistics": (
         lambda ws: value.sufficient_statistics(ws, calibration_end="2025-06-30"),
         None,

@@ -337,7 +337,7 @@ def test_friction_columns_by_hand(ws):
     assert g.loc["help", "value_at_risk"] == pytest.approx(70)
     assert g.loc["help", "lost_value"] == pytest.approx(2 * 275)
     assert (priced.value_basis, priced.value_note) == ("CLV over the next 52 weeks", "")
-    with pytest.raises(MetricError, match=r"expected 'clv', 'revenue' or a rox\.value\.CLV"):
+    with pytest.raises(MetricError, match=r"expected 'clv', 'revenue', a rox\.value\.CLV or a"):
         friction(ws, goal="buy", value="margin")
     rox.journey.build_index(ws)
     assert rox.journey.prepare(ws).indexed

@@ -188,6 +188,14 @@ class Engine:
         """Create empty table ``name``."""
         self.backend.create_table(name, schema=schema)
 
+    def declare_missing(self, schemas: Mapping[str, ibis.Schema]) -> None:
+        """Show the tables of ``schemas`` the workspace lacks as empty, without writing anything.
+
+        For a workspace opened read-only. Databases do nothing (a missing table stays missing);
+        a lake (Spark) has no folder for a table no rows were ever written to, and shows it as an
+        empty view, as the session that created the workspace did.
+        """
+
     def append(
         self,
         rows: Mapping[str, pa.Table],

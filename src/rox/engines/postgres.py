@@ -40,6 +40,7 @@ class PostgresEngine(Engine):
         if read_only:
             with backend.con.cursor() as cur:
                 cur.execute("SET default_transaction_read_only = on")
+            _allow_cached_tables(backend)
         return cls(url, backend)
 
     def append(
@@ -75,6 +76,33 @@ class PostgresEngine(Engine):
                         # nulls are written as nothing, empty strings as "": COPY tells them apart
                         pacsv.write_csv(batch, buffer, options)
                         copy.write(buffer.getvalue())
+
+
+def _allow_cached_tables(backend: Any) -> None:
+    """Let a read-only session create the temporary tables of ``Table.cache()`` and memtables.
+
+    A read-only transaction refuses every CREATE and DROP, of temporary tables too; yet the
+    journeys an analysis prepares once are cached as one (:func:`rox.journey.prepare`), and a
+    table from Python (``ibis.memtable``: the customers' values of ``rox worth``) becomes one. A
+    temporary table belongs to the session and vanishes with it, touching nothing of the
+    workspace: read-only is switched off around their creation and drop only.
+    """
+
+    def writable(step: Any) -> Any:
+        def run(*args: Any) -> Any:
+            with backend.con.cursor() as cur:
+                cur.execute("SET default_transaction_read_only = off")
+            try:
+                return step(*args)
+            finally:
+                with backend.con.cursor() as cur:
+                    cur.execute("SET default_transaction_read_only = on")
+
+        return run
+
+    backend._create_cached_table = writable(backend._create_cached_table)
+    backend._drop_cached_table = writable(backend._drop_cached_table)
+    backend._register_in_memory_table = writable(backend._register_in_memory_table)
 
 
 def _claim_load_ids(cur: Any, loads: pa.Table | None) -> None:

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from rox.engines import Engine, EngineURL, lake_path
 from rox.errors import WorkspaceError
-from rox.schema import DERIVED_TABLES, SYSTEM_TABLES, TABLES
+from rox.schema import DERIVED_TABLES, RESULT_TABLES, SYSTEM_TABLES, TABLES
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -78,13 +78,23 @@ class SparkEngine(Engine):
     name = "spark"
 
     def __init__(
-        self, url: EngineURL, backend: Any, session: Any, lake: str, partition: str = "day"
+        self,
+        url: EngineURL,
+        backend: Any,
+        session: Any,
+        lake: str,
+        partition: str = "day",
+        *,
+        read_only: bool = False,
     ) -> None:
         super().__init__(url, backend)
         self.session = session
         self.lake = lake.rstrip("/")
         self.partition = partition
+        self.read_only = read_only
         self._schemas: dict[str, Any] = {}
+        #: the views this workspace registered (a view of the same name may be another lake's)
+        self._views: set[str] = set()
 
     @classmethod
     def open(cls, url: EngineURL, *, read_only: bool = False) -> SparkEngine:
@@ -95,11 +105,17 @@ class SparkEngine(Engine):
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise WorkspaceError(f"cannot start Spark for {url}: {first}") from None
         lake, partition = url.option("lake") or "", url.option("partition", "day") or "day"
-        return cls.from_session(session, lake, partition=partition, url=url)
+        return cls.from_session(session, lake, partition=partition, url=url, read_only=read_only)
 
     @classmethod
     def from_session(
-        cls, session: Any, lake: str, *, partition: str = "day", url: EngineURL | None = None
+        cls,
+        session: Any,
+        lake: str,
+        *,
+        partition: str = "day",
+        url: EngineURL | None = None,
+        read_only: bool = False,
     ) -> SparkEngine:
         """Use an existing SparkSession (spark-submit, Databricks) with tables under ``lake``."""
         import ibis
@@ -109,7 +125,7 @@ class SparkEngine(Engine):
         lake = lake_path(lake)
         backend = ibis.pyspark.connect(session)
         url = url or EngineURL("spark", "", (("lake", lake), ("partition", partition)))
-        return cls(url, backend, session, lake, partition)
+        return cls(url, backend, session, lake, partition, read_only=read_only)
 
     def path(self, table: str) -> str:
         """Folder of ``table`` in the lake."""
@@ -119,6 +135,27 @@ class SparkEngine(Engine):
         """Tables of the lake (registering each as a view of this session)."""
         return {name for name in _table_names() if self._register(name)}
 
+    def has_table(self, name: str) -> bool:
+        """Whether the lake has table ``name`` (registering its view if it has not been yet)."""
+        return name in self._views or (name in _table_names() and self._register(name))
+
+    def declare_missing(self, schemas: Mapping[str, ibis.Schema]) -> None:
+        """Show the tables of ``schemas`` without a folder yet as empty views (writing nothing).
+
+        The others are registered when first used (:meth:`has_table`, :meth:`table`): reading a
+        table's schema from its Parquet files costs a Spark job, and a command reads few tables.
+        """
+        for name, schema in schemas.items():
+            self._schemas[name] = schema
+            if not self._exists(self.path(name)):
+                self._empty(name).createOrReplaceTempView(name)
+                self._views.add(name)
+
+    def _writable(self, what: str) -> None:
+        """Refuse ``what`` on a workspace opened read-only."""
+        if self.read_only:
+            raise WorkspaceError(f"workspace {self.url} is open read-only; cannot {what}")
+
     def _register(self, table: str) -> bool:
         """(Re-)register the view of ``table``; False if the lake has no such table yet."""
         from pyspark.errors import AnalysisException
@@ -126,6 +163,7 @@ class SparkEngine(Engine):
         if not self._exists(self.path(table)):
             if table in self._schemas:  # created in this session, no rows yet
                 self._empty(table).createOrReplaceTempView(table)
+                self._views.add(table)
                 return True
             return False
         try:
@@ -134,15 +172,19 @@ class SparkEngine(Engine):
             if "PATH_NOT_FOUND" in str(exc) or "UNABLE_TO_INFER_SCHEMA" in str(exc):
                 if table in self._schemas:  # created in this session, no rows yet
                     self._empty(table).createOrReplaceTempView(table)
+                    self._views.add(table)
                     return True
                 return False
             raise
         frame = frame.drop(*(column for column, _ in PARTITIONS.values()))
         frame.createOrReplaceTempView(table)
+        self._views.add(table)
         return True
 
     def table(self, name: str) -> ibis.Table:
         """Table ``name``, its timestamps marked as UTC (Spark's are instants shown in UTC)."""
+        if name not in self._views:
+            self._register(name)
         t = self.backend.table(name)
         naive = [
             c for c, dtype in t.schema().items() if dtype.is_timestamp() and not dtype.timezone
@@ -168,8 +210,10 @@ class SparkEngine(Engine):
 
     def create_table(self, name: str, schema: ibis.Schema) -> None:
         """Declare ``name``; its folder appears with the first rows written to it."""
+        self._writable(f"create table {name!r}")
         self._schemas[name] = schema
         self._empty(name).createOrReplaceTempView(name)
+        self._views.add(name)
 
     def append(
         self,
@@ -181,6 +225,7 @@ class SparkEngine(Engine):
         """Write ``rows`` as Parquet (partitioned by day where a time column is given)."""
         from pyspark.sql import functions as F
 
+        self._writable(f"write to {', '.join(sorted(rows))}")
         time_columns = partition or {}
         layout = PARTITIONS.get(self.partition)
         for table, data in rows.items():
@@ -200,6 +245,7 @@ class SparkEngine(Engine):
 
     def replace_table(self, name: str, expr: ibis.Table) -> None:
         """Write the result of ``expr`` as the lake folder of ``name`` (overwritten)."""
+        self._writable(f"write table {name!r}")
         self._fixed.pop(name, None)
         self.backend._run_pre_execute_hooks(expr)  # registers in-memory tables
         frame = self.session.sql(self.backend.compile(expr))
@@ -208,18 +254,21 @@ class SparkEngine(Engine):
 
     def drop_table(self, name: str) -> None:
         """Delete the lake folder of ``name`` and its view."""
+        self._writable(f"drop table {name!r}")
         self._fixed.pop(name, None)
         jvm = self.session._jvm
         path = jvm.org.apache.hadoop.fs.Path(self.path(name))
         path.getFileSystem(self.session._jsc.hadoopConfiguration()).delete(path, True)
         self.session.catalog.dropTempView(name)
+        self._views.discard(name)
 
     def close(self) -> None:
         """Drop this workspace's views; the session stays (it may be shared)."""
         for name in _table_names():
             self.session.catalog.dropTempView(name)  # False when there is no such view
+        self._views.clear()
 
 
 def _table_names() -> tuple[str, ...]:
-    """The canonical, bookkeeping and derived tables a workspace may have."""
-    return (*TABLES, *SYSTEM_TABLES, *DERIVED_TABLES)
+    """The canonical, bookkeeping, derived and result tables a workspace may have."""
+    return (*TABLES, *SYSTEM_TABLES, *DERIVED_TABLES, *RESULT_TABLES)

@@ -35,9 +35,11 @@ from rox.journey.events import JourneyQuery, Journeys, journey_events
 from rox.journey.friction import REVENUE, Audit, FrictionTable, default_goal
 from rox.journey.friction import audit as journey_audit
 from rox.journey.friction import friction as journey_friction
-from rox.value import CLV, clv
+from rox.value import CLV, CLVTable, clv
 
 if TYPE_CHECKING:
+    import ibis.expr.types as ir
+
     from rox.workspace import Workspace
 
 __all__ = ["audit", "customer_values", "friction", "step_rox", "touchpoint_experience"]
@@ -47,7 +49,7 @@ __all__ = ["audit", "customer_values", "friction", "step_rox", "touchpoint_exper
 class _Valued:
     """Customers' values (by ``customer_id``), their basis, why not the one asked, and the CLV."""
 
-    values: pd.Series
+    values: pd.Series | ir.Table  # (a table of the engine for a stored CLVTable)
     basis: str
     note: str
     fitted: CLV | None
@@ -62,16 +64,22 @@ def customer_values(ws: Workspace, value: CLV | str = "clv") -> tuple[pd.Series,
     transactions have none.
     """
     v = _valued(ws, value)
+    assert isinstance(v.values, pd.Series)  # (only a CLVTable gives a table of the engine)
     return v.values, v.basis, v.note
 
 
-def _valued(ws: Workspace, value: CLV | str) -> _Valued:
+def _valued(ws: Workspace, value: CLV | CLVTable | str) -> _Valued:
+    if isinstance(value, CLVTable):  # stored in the engine (#20): it stays there
+        stored = ws.table(value.table)
+        return _Valued(stored.select("customer_id", value=stored.clv), value.basis, "", None)
     if isinstance(value, CLV):
         values = value.frame.set_index("customer_id")["clv"].astype("float64")
         values.index = values.index.astype(str)  # customer ids are text in every workspace
         return _Valued(values, value.basis, "", value)
     if value not in ("clv", "revenue"):
-        raise MetricError(f"value={value!r}: expected 'clv', 'revenue' or a rox.value.CLV")
+        raise MetricError(
+            f"value={value!r}: expected 'clv', 'revenue', a rox.value.CLV or a rox.value.CLVTable"
+        )
     note = ""
     if value == "clv":
         if not ws.count("transactions"):
@@ -115,15 +123,17 @@ def friction(
     *,
     goal: str | None = None,
     repeat_within: Any = "7D",
-    value: CLV | str = "clv",
+    value: CLV | CLVTable | str = "clv",
     **options: Any,
 ) -> FrictionTable:
     """The friction table of :func:`rox.journey.friction`, priced, with each touchpoint's CSAT/CES.
 
     Parameters
     ----------
-    value : {'clv', 'revenue'} or CLV
-        How customers are valued (see :func:`customer_values`).
+    value : {'clv', 'revenue'}, CLV or CLVTable
+        How customers are valued (see :func:`customer_values`); a
+        :class:`~rox.value.CLVTable` (``rox.value.clv_table(ws)``) is joined to the customers in
+        the engine, so that no customer comes to Python.
     query, goal, repeat_within, **options
         As :func:`rox.journey.friction`.
 
@@ -235,7 +245,7 @@ def audit(
     journey: str | None = None,
     *,
     goal: str | None = None,
-    value: CLV | str = "clv",
+    value: CLV | CLVTable | str = "clv",
     repeat_within: Any = "7D",
     rox: bool = True,
     **options: Any,
@@ -261,7 +271,8 @@ def audit(
     valued = _valued(ws, value)
     table = _priced(ws, None, goal, repeat_within, valued, {"journey": journey, **options})
     found = journey_audit(ws, journey, goal=table.goal, table=table)
-    if not rox or not valued.values.size:
+    # (the ROX line needs values in Python: a stored CLVTable prices the table, not the move)
+    if not rox or not isinstance(valued.values, pd.Series) or not valued.values.size:
         return found
     move = _step_rox(
         ws,

@@ -50,6 +50,8 @@ from rox.journey.events import JourneyQuery, Journeys, journey_events
 from rox.results import Result
 
 if TYPE_CHECKING:
+    import ibis.expr.types as ir
+
     from rox.workspace import Workspace
 
 __all__ = ["REVENUE", "Audit", "FrictionTable", "audit", "friction"]
@@ -105,7 +107,7 @@ def friction(
     *,
     goal: str | None = None,
     repeat_within: Any = "7D",
-    values: pd.Series | None = None,
+    values: pd.Series | ir.Table | None = None,
     value_basis: str = "",
     value_note: str = "",
     experience: pd.DataFrame | None = None,
@@ -120,9 +122,11 @@ def friction(
         quarter of journeys).
     repeat_within : duration
         Window of a repeated contact.
-    values : pandas.Series, optional
-        Each customer's value, indexed by ``customer_id`` (text): without it, nothing is priced.
-        :func:`rox.impact.friction` supplies it (a CLV, or revenue to date).
+    values : pandas.Series or ibis Table, optional
+        Each customer's value, indexed by ``customer_id`` (text), or a table of the engine with
+        ``customer_id`` and ``value`` (joined in the engine: no customer comes to Python); without
+        it, nothing is priced. :func:`rox.impact.friction` supplies it (a CLV, a stored
+        :class:`~rox.value.CLVTable`, or revenue to date).
     value_basis, value_note : str
         What the values are, and why not the ones asked for ("" when they are).
     experience : pandas.DataFrame, optional
@@ -179,15 +183,23 @@ def friction(
     steps["customers_affected"] = pd.to_numeric(steps["customers_affected"]).fillna(0)
     steps["customers_affected"] = steps["customers_affected"].astype("int64")
     journeys, won_journeys = int(steps["ended"].sum()), int(steps["ended_won"].sum())
-    # What they are worth, joined in pandas (a CLV is fitted in Python, and a read-only workspace
-    # on some engines cannot take a table from Python): only where some customer has a value.
+    # What they are worth: customers without a value count for nothing
     steps["value_at_risk"], per_goal = 0.0, 0.0
-    if len(values):
+    winners = e.filter(e.step == goal).select("customer_id").distinct()
+    if not isinstance(values, pd.Series):  # a table of the engine: joined there (#20)
+        risk = lost.join(values, "customer_id")
+        at_risk = risk.group_by("step").aggregate(value_at_risk=risk.value.sum()).execute()
+        at_risk = at_risk.set_index("step")["value_at_risk"].astype("float64")
+        steps["value_at_risk"] = steps["step"].map(at_risk).fillna(0.0).astype("float64")
+        mean = winners.join(values, "customer_id").value.mean().execute()
+        per_goal = 0.0 if mean is None or pd.isna(mean) else float(mean)
+    elif len(values):
+        # values from Python (a CLV fitted there), joined in pandas: a read-only workspace on some
+        # engines cannot take a table from Python
         pairs = lost.execute()
         at_risk = pairs["customer_id"].map(values).fillna(0.0).groupby(pairs["step"]).sum()
         steps["value_at_risk"] = steps["step"].map(at_risk).fillna(0.0).astype("float64")
-        winners = e.filter(e.step == goal).select("customer_id").distinct().execute()
-        valued = values.reindex(winners["customer_id"]).dropna()
+        valued = values.reindex(winners.execute()["customer_id"]).dropna()
         per_goal = float(valued.mean()) if len(valued) else 0.0
     steps["exit_rate"] = np.where(steps["step"] == goal, np.nan, steps["exits"] / steps["journeys"])
     steps["loop_rate"] = steps["loops"] / steps["journeys"]

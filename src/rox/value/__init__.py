@@ -5,6 +5,7 @@ workspace's engine; the models fit on the compressed summaries (:mod:`rox.value.
 """
 
 from rox.value.clv import CLV, clv
+from rox.value.clv_table import CLVTable, clv_table
 from rox.value.concentration import Concentration, concentration, gini
 from rox.value.holdout import HoldoutValidation, validate
 from rox.value.retention import (
@@ -21,12 +22,14 @@ from rox.value.rfm import RFM, rfm, sufficient_statistics
 __all__ = [
     "CLV",
     "RFM",
+    "CLVTable",
     "CohortRetention",
     "Concentration",
     "HoldoutValidation",
     "Survival",
     "churn_rates",
     "clv",
+    "clv_table",
     "cohorts",
     "concentration",
     "gini",

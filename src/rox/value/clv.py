@@ -71,12 +71,7 @@ class CLV(Result):
         For example ``"CLV over the next 52 weeks, discounted at 10% a year"``, and the margin when
         not all revenue is profit.
         """
-        basis = f"CLV over the next {self.horizon:g} {self.unit}"
-        if self.discount_rate:
-            basis += f", discounted at {self.discount_rate:.0%} a year"
-        if self.margin != 1:
-            basis += f", at a {self.margin:.0%} margin"
-        return basis
+        return clv_basis(self.horizon, self.unit, self.discount_rate, self.margin)
 
     @property
     def total(self) -> float:
@@ -101,6 +96,16 @@ class CLV(Result):
         )
 
 
+def clv_basis(horizon: float, unit: str, discount_rate: float, margin: float) -> str:
+    """What CLV values are, in words (see :attr:`CLV.basis`)."""
+    basis = f"CLV over the next {horizon:g} {unit}"
+    if discount_rate:
+        basis += f", discounted at {discount_rate:.0%} a year"
+    if margin != 1:
+        basis += f", at a {margin:.0%} margin"
+    return basis
+
+
 def discounted_value(
     purchase_model: _TransactionModel,
     data: pd.DataFrame,
@@ -112,10 +117,29 @@ def discounted_value(
     discount_rate: float = 0.1,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Discounted value and expected purchases of each customer over ``horizon`` (see module)."""
+    rows, index = purchase_model.distinct_rows(data)  # predictions depend on (x, t_x, T) only
+    value, expected = discounted_purchases(
+        purchase_model, rows, horizon=horizon, unit=unit, discount_rate=discount_rate
+    )
+    return margin * spend * value[index], expected[index]
+
+
+def discounted_purchases(
+    purchase_model: _TransactionModel,
+    rows: tuple[np.ndarray, ...],
+    *,
+    horizon: float,
+    unit: str = "weeks",
+    discount_rate: float = 0.1,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Discounted and plain expected purchases over ``horizon`` of each ``(x, t_x, T, z)`` row.
+
+    The sum of the module docstring without ``margin * E[M]``: a customer's CLV is this
+    discounted count times their margin per purchase.
+    """
     days = UNITS[unit]
     month = _DAYS_PER_YEAR / 12 / days
     ends = np.append(np.arange(month, horizon, month), horizon)
-    rows, index = purchase_model.distinct_rows(data)  # predictions depend on (x, t_x, T) only
     value = np.zeros(len(rows[0]))
     before = np.zeros(len(rows[0]))
     for t in ends:
@@ -123,7 +147,7 @@ def discounted_value(
         years = t * days / _DAYS_PER_YEAR
         value += (cumulative - before) / (1 + discount_rate) ** years
         before = cumulative
-    return margin * spend * value[index], before[index]
+    return value, before
 
 
 def clv(

@@ -75,12 +75,17 @@ class RFM(Result):
 
 
 def compress(frame: pd.DataFrame) -> pd.DataFrame:
-    """Distinct ``(frequency, recency, T)`` rows of ``frame`` with their ``count``."""
+    """Distinct ``(frequency, recency, T)`` rows of ``frame`` with their ``count``.
+
+    A frame that already has a ``count`` column (rows of several customers each, as
+    :func:`sufficient_statistics` returns) has its counts added up.
+    """
     keys = [frame[c].to_numpy(dtype="float64") for c in ("frequency", "recency", "T")]
     codes = group_codes(keys)
     first = first_rows(codes)
     x, tx, t = (k[first] for k in keys)
-    count = np.bincount(codes, minlength=len(first)).astype("int64")
+    weights = frame["count"].to_numpy(dtype="float64") if "count" in frame else None
+    count = np.bincount(codes, weights=weights, minlength=len(first)).astype("int64")
     order = np.lexsort((t, tx, x))
     return pd.DataFrame(
         {"frequency": x[order], "recency": tx[order], "T": t[order], "count": count[order]}
