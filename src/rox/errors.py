@@ -17,7 +17,9 @@ know rox::
     ├── LoadCancelledError           (RuntimeError)  a load was interrupted; nothing written
     ├── MetricError                  (ValueError)  a metric was asked for with impossible settings
     ├── NotFittedError               (ValueError, AttributeError)  a model was used before fit()
-    └── ConvergenceError             (RuntimeError)  a model fit did not converge
+    ├── ConvergenceError             (RuntimeError)  a model fit did not converge
+    └── ActionError                  (ValueError)  a case rule or action policy is not valid
+        └── CaseStateError                         a case was asked for a move its state forbids
 
 The CLI maps each class to an exit code in one place (:data:`EXIT_CODES`).
 """
@@ -28,6 +30,8 @@ from dataclasses import dataclass
 
 __all__ = [
     "EXIT_CODES",
+    "ActionError",
+    "CaseStateError",
     "ConvergenceError",
     "EngineNotSupportedError",
     "IngestError",
@@ -165,6 +169,14 @@ class ConvergenceError(RoxError, RuntimeError):
     """A model fit did not converge; the message lists what to try."""
 
 
+class ActionError(RoxError, ValueError):
+    """A case rule, an action policy or a case asked for is not valid (the message says which)."""
+
+
+class CaseStateError(ActionError):
+    """A case was asked for a move its state does not allow; names the case, state and moves."""
+
+
 #: Exit code of the ``rox`` command for each error class (most specific class wins).
 EXIT_CODES: dict[type[RoxError], int] = {
     RoxError: 1,
@@ -181,4 +193,6 @@ EXIT_CODES: dict[type[RoxError], int] = {
     MetricError: 10,
     NotFittedError: 11,
     ConvergenceError: 12,
+    ActionError: 16,
+    CaseStateError: 17,
 }

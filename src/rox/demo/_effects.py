@@ -24,6 +24,13 @@ PLANTED: dict[str, str] = {
         "A service change in month 19 (July 2024 with the default start) lifts NPS by about 11 "
         "points and service-visit CSAT by about 0.25 for every response given from then on."
     ),
+    "recovery_calls_save": (
+        "From month 6 to month 30 every detractor (NPS 0-6) and low CSAT (1-2) opened a case; 20% "
+        "were held out at random (no call). A call saves high-value customers (revenue before "
+        "the trigger at least 20,000: vehicle owners) who would not have bought again within "
+        "180 days with probability 0.7 (a service visit follows, and a promoter's follow-up "
+        "answer); it changes nothing for anyone else (sure things, lost causes)."
+    ),
 }
 """One sentence per planted effect, keyed by the effect's name."""
 
@@ -83,6 +90,14 @@ class DemoEffects:
         From the service change on, chance an NPS answer moves up one class.
     service_csat_lift : float
         From the service change on, chance a service-visit CSAT answer is one point higher.
+    outreach_holdout : float
+        Share of the past loop's cases held out at random (no recovery call).
+    responder_value : float
+        Revenue before the trigger (brand's currency) from which a call can save a customer.
+    save_p : float
+        Chance a call saves a responder who would not have bought again within 180 days.
+    follow_up_rate : float
+        Chance a case's customer answers the follow-up NPS survey (30-90 days after it opened).
     """
 
     class_p: tuple[float, float, float] = (0.45, 0.30, 0.25)
@@ -109,6 +124,10 @@ class DemoEffects:
     service_change_month: int = 18
     nps_lift: float = 0.2
     service_csat_lift: float = 0.3
+    outreach_holdout: float = 0.2
+    responder_value: float = 20_000.0
+    save_p: float = 0.7
+    follow_up_rate: float = 0.4
 
     def __post_init__(self) -> None:
         if len(self.funnel_continue) != 9:
