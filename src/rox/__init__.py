@@ -24,6 +24,7 @@ __version__ = "0.1.0"
 __all__ = ["RoxError", "Workspace", "__version__", "errors", "open"]
 
 _SUBPACKAGES = {
+    "actions",
     "demo",
     "experience",
     "impact",

@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 
     from rox.workspace import Workspace
 
-__all__ = ["DEFAULT_HORIZON_DAYS", "case_outcomes", "data_end"]
+__all__ = ["DEFAULT_HORIZON_DAYS", "case_outcomes", "data_end", "purchases_after"]
 
 #: Days after a case's opening in which its customer's outcomes count.
 DEFAULT_HORIZON_DAYS = 180
@@ -51,6 +51,21 @@ def data_end(ws: Workspace) -> pd.Timestamp:
         return pd.Timestamp.now(tz="UTC")
     end = max(ends)
     return end.tz_convert("UTC") if end.tzinfo else end.tz_localize("UTC")
+
+
+def purchases_after(ws: Workspace, anchors: ir.Table, horizon_days: float) -> ir.Table:
+    """Transactions in ``(at, at + horizon_days]`` per anchor: ``key``, ``purchases_after``.
+
+    ``anchors`` has the columns ``key`` (unique), ``customer_id`` and ``at`` (UTC); anchors
+    without such a transaction are absent from the result.
+    """
+    horizon = ibis.interval(seconds=round(float(horizon_days) * 86_400))
+    t = ws.table("transactions")
+    j = anchors.join(
+        t.select(t.customer_id, tx_ts=t.ts),
+        [anchors.customer_id == t.customer_id, t.ts > anchors.at, t.ts <= anchors.at + horizon],
+    )
+    return j.group_by("key").aggregate(purchases_after=j.count())
 
 
 def case_outcomes(
@@ -76,12 +91,9 @@ def case_outcomes(
     horizon = ibis.interval(seconds=round(float(horizon_days) * 86_400))
     keys = cases.select("case_id", "customer_id", "opened_at", "response_id")
 
-    t = ws.table("transactions")
-    tj = keys.join(
-        t.select(t.customer_id, tx_ts=t.ts),
-        [keys.customer_id == t.customer_id, t.ts > keys.opened_at, t.ts <= keys.opened_at + horizon],
-    )
-    bought = tj.group_by("case_id").aggregate(purchases_after=tj.count())
+    bought = purchases_after(
+        ws, keys.select("customer_id", key=keys.case_id, at=keys.opened_at), horizon_days
+    ).rename(case_id="key")
 
     r = ws.table("responses")
     trig = r.select(
