@@ -27,7 +27,8 @@ Rules are TOML (the defaults are :data:`DEFAULT_RULES`)::
 
 A case's id is ``<rule>-<trigger>`` (the response id, or the journey and its last step), so
 running the rules again opens nothing twice. A trigger that falls inside the life of one of the
-customer's cases (from its opening to its closing, or now) opens nothing, and a run opens at most
+customer's cases (from its opening to its closing, or now while it is active, or its due time
+for a held-out case) opens nothing, and a run opens at most
 one case per customer (the earliest trigger). The customer's value is their revenue before the
 trigger (the brand's currency), known at the time and computed in the engine.
 """
@@ -281,6 +282,10 @@ class OpenedCases(Result):
         )
 
 
+#: The end of an active case's life, for the comparison of times.
+_FOREVER = ibis.literal(pd.Timestamp("9999-12-31", tz="UTC").to_pydatetime(), "timestamp('UTC')")
+
+
 def _value_before(ws: Workspace, triggers: ir.Table) -> ir.Table:
     """Each trigger with ``value``: the customer's revenue strictly before the trigger."""
     t = ws.table("transactions")
@@ -408,10 +413,12 @@ def open_cases(
     lives = cases.select(
         "customer_id",
         life_from=cases.opened_at,
-        life_to=ibis.ifelse(
-            cases.status.isin(ACTIVE) | cases.closed_at.isnull(),
-            ibis.literal(pd.Timestamp.max.tz_localize("UTC").floor("s").to_pydatetime()),
-            cases.closed_at,
+        # an active case lives on; a closed one until its closing; a held-out one until it
+        # would have been due
+        life_to=ibis.cases(
+            (cases.status.isin(ACTIVE), _FOREVER),
+            (cases.closed_at.notnull(), cases.closed_at),
+            else_=cases.due_at.fill_null(cases.opened_at),
         ),
     )
     fresh = fresh.anti_join(

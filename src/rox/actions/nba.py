@@ -56,6 +56,8 @@ CONTACT_STEPS: tuple[str, ...] = ("support_call", "complaint")
 #: Days since a purchase for customers who never bought (a large, finite number for the models).
 _NEVER = 10_000.0
 PRIOR = "policy prior"
+#: One timestamp type for past actions from the cases and from a history frame.
+_MICROSECONDS = "timestamp('UTC', 6)"
 #: The columns of the export, in order.
 COLUMNS: tuple[str, ...] = (
     "customer_id",
@@ -155,13 +157,14 @@ def _history(
             c.select(
                 key=ibis.literal("case:") + c.case_id,
                 customer_id=c.customer_id,
-                at=c.opened_at,
+                at=c.opened_at.cast(_MICROSECONDS),
                 action=mapping,
                 treated=c.arm == OUTREACH,
             )
         )
     if actions is not None and len(actions):
-        parts.append(ibis.memtable(_actions_frame(actions)))
+        past = ibis.memtable(_actions_frame(actions))
+        parts.append(past.mutate(at=past.at.cast(_MICROSECONDS)))
     if not parts:
         return None
     return parts[0] if len(parts) == 1 else ibis.union(*parts)

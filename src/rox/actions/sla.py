@@ -100,7 +100,7 @@ def sla_report(
     if bad:
         raise ActionError(f"cannot group cases by {bad}: use one of {', '.join(GROUPINGS)}")
     at = (utc_timestamp(now, "now") or pd.Timestamp.now(tz="UTC")).to_pydatetime()
-    o = case_outcomes(ws, horizon_days=horizon_days, as_of=now)
+    o = case_outcomes(ws, horizon_days=horizon_days)  # outcomes as far as the data go
     o = o.filter(o.arm.isnull() | (o.arm != HOLDOUT))
     hours = (o.first_action_at.epoch_seconds() - o.opened_at.epoch_seconds()) / 3600.0
     closed = o.status == CLOSED
