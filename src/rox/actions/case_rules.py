@@ -50,11 +50,13 @@ from rox._time import utc_timestamp
 from rox.actions.cases import (
     ACTIVE,
     OPEN,
+    case_columns,
     case_rows,
     case_table,
     ensure_case_tables,
     escalate,
     event_rows,
+    is_missing,
 )
 from rox.actions.holdout import HOLDOUT, assign_arms
 from rox.errors import ActionError
@@ -501,37 +503,51 @@ def escalate_breached(
     """Escalate every active case past its due time, once per SLA period overdue.
 
     A case overdue by ``d`` hours with an SLA of ``s`` hours should stand at escalation level
-    ``min(1 + floor(d / s), max_escalations)``; each missing level moves its priority up one (to 1 at most) and its
-    owner to the owner's lead in ``[loop.leads]`` (or the team's lead when it has no owner).
-    Running it again at the same time escalates nothing more.
+    ``min(1 + floor(d / s), max_escalations)``; each missing level moves its priority up one
+    (to 1 at most) and its owner to the owner's lead in ``[loop.leads]`` (or the team's lead when
+    it has no owner), in one move per case. Running it again at the same time escalates nothing
+    more.
     """
     config = CaseRules.load(rules)
     at = utc_timestamp(now, "now") or pd.Timestamp.now(tz="UTC")
     t = case_table(ws)
-    due = t.filter(
-        t.status.isin(ACTIVE) & t.due_at.notnull() & (t.due_at < at.to_pydatetime())
-    ).execute()
+    columns = list(case_columns())
+    due = (
+        t.filter(t.status.isin(ACTIVE) & t.due_at.notnull() & (t.due_at < at.to_pydatetime()))
+        .select(*columns)
+        .execute()
+    )
     done = []
-    for r in due.itertuples(index=False):
-        sla = _sla_hours(config, r.trigger, r.opened_at, r.due_at)
-        overdue = (at - pd.Timestamp(r.due_at)).total_seconds() / 3600.0
+    for row in due.to_dict("records"):
+        current = {k: (None if is_missing(v) else v) for k, v in row.items() if k in columns}
+        sla = _sla_hours(config, row["trigger"], row["opened_at"], row["due_at"])
+        overdue = (at - pd.Timestamp(row["due_at"])).total_seconds() / 3600.0
         target = min(1 + math.floor(overdue / sla), config.max_escalations)
-        level = 0 if pd.isna(r.escalation) else int(r.escalation)
-        owner = None if pd.isna(r.owner) else str(r.owner)
-        team = None if pd.isna(r.team) else str(r.team)
-        case: dict[str, Any] = {}
-        while level < target:
-            holder = owner or team
-            lead = config.leads.get(holder) if holder is not None else None
-            case = escalate(
-                ws, r.case_id, lead=lead, at=at, reason=f"SLA breached by {overdue:.0f} h"
-            )
-            owner = case["owner"]
-            level += 1
-        if case:
-            done.append(
-                {"case_id": r.case_id, "level": level, "owner": owner, "priority": case["priority"]}
-            )
+        level = int(current.get("escalation") or 0)
+        if level >= target:
+            continue
+        owner, lead = current.get("owner"), None
+        for _ in range(target - level):  # up the chain of leads, one per level
+            holder = owner or current.get("team")
+            lead = config.leads.get(str(holder)) if holder is not None else None
+            owner = lead or owner
+        case = escalate(
+            ws,
+            str(row["case_id"]),
+            lead=owner if owner != current.get("owner") else None,
+            at=at,
+            reason=f"SLA breached by {overdue:.0f} h",
+            levels=target - level,
+            current=current,
+        )
+        done.append(
+            {
+                "case_id": row["case_id"],
+                "level": target,
+                "owner": case["owner"],
+                "priority": case["priority"],
+            }
+        )
     frame = pd.DataFrame(done, columns=["case_id", "level", "owner", "priority"])
     return Escalations(frame=frame)
 

@@ -205,10 +205,11 @@ def _current(ws: Workspace, case_id: str) -> dict[str, Any]:
     if rows.empty:
         raise ActionError(f"no case {case_id!r} in workspace {ws.url}")
     row = rows.iloc[0].to_dict()
-    return {k: (None if _missing(v) else v) for k, v in row.items()}
+    return {k: (None if is_missing(v) else v) for k, v in row.items()}
 
 
-def _missing(v: Any) -> bool:
+def is_missing(v: Any) -> bool:
+    """Whether ``v`` is a missing value (None, NaN, NaT, NA)."""
     return v is None or (not isinstance(v, str) and bool(pd.isna(v)))
 
 
@@ -233,12 +234,14 @@ def move_case(
     at: Any = None,
     changes: Mapping[str, Any] | None = None,
     detail: str = "",
+    current: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Apply ``move`` to ``case_id`` at ``at``, with column ``changes``; return the case after it.
 
     The one writer of case moves (see the module docstring): checks the move against the case's
     state, then writes the row's new values and the move's log row in one transaction, guarded
-    by the state it was checked against.
+    by the state it was checked against. ``current``, the case as just read, saves reading it
+    again (the guard still refuses the move if it has changed since).
 
     Raises
     ------
@@ -251,7 +254,7 @@ def move_case(
     if new_columns:  # an older workspace: add the columns first (one commit, no rows)
         ws.append_rows({}, new_columns={"cases": new_columns})
     when = utc_timestamp(at, "at") or pd.Timestamp.now(tz="UTC")
-    case = _current(ws, case_id)
+    case = dict(current) if current is not None else _current(ws, case_id)
     status = str(case["status"])
     to = _check(case_id, status, move)
     values: dict[str, Any] = {"status": to, "updated_at": when.to_pydatetime()}
@@ -334,15 +337,28 @@ def reopen(ws: Workspace, case_id: str, *, at: Any = None, reason: str = "") -> 
 
 
 def escalate(
-    ws: Workspace, case_id: str, *, lead: str | None, at: Any = None, reason: str = ""
+    ws: Workspace,
+    case_id: str,
+    *,
+    lead: str | None,
+    at: Any = None,
+    reason: str = "",
+    levels: int = 1,
+    current: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Escalate an active case: priority up one (to 1 at most), owner to ``lead`` when named."""
-    case = _current(ws, case_id)
+    """Escalate an active case ``levels`` levels: priority up one per level (to 1 at most),
+    owner to ``lead`` when named."""
+    case = dict(current) if current is not None else _current(ws, case_id)
     priority = case.get("priority")
+    priority = None if priority is None or pd.isna(priority) else int(priority)
+    level = case.get("escalation")
+    level = 0 if level is None or pd.isna(level) else int(level)
     changes: dict[str, Any] = {
-        "priority": max(1, int(priority) - 1) if priority is not None else 1,
-        "escalation": int(case.get("escalation") or 0) + 1,
+        "priority": max(1, priority - levels) if priority is not None else 1,
+        "escalation": level + levels,
     }
     if lead is not None:
         changes["owner"] = lead
-    return move_case(ws, case_id, "escalate", at=at, changes=changes, detail=reason)
+    return move_case(
+        ws, case_id, "escalate", at=at, changes=changes, detail=reason, current=case
+    )

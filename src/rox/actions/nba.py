@@ -394,7 +394,8 @@ def _past(ws: Workspace, history: ir.Table, config: Policy) -> pd.DataFrame:
     out = h.select("key", "action", "treated").join(feats.drop("customer_id", "at"), "key")
     out = out.left_join(bought, "key")
     out = out.mutate(responded=out.purchases_after.fill_null(0) > 0)
-    return out.drop(*[c for c in out.columns if c.endswith("_right")]).execute()
+    out = out.drop(*[c for c in out.columns if c.endswith("_right")]).order_by("key")
+    return out.execute()
 
 
 def _uplift(
