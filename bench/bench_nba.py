@@ -1,4 +1,4 @@
-"""Benchmark: ``rox nba`` (next best action) on the demo brand, against a bare scikit-learn T-learner.
+"""Benchmark: ``rox nba`` on the demo brand, against a bare scikit-learn T-learner.
 
 The demo brand of ``--customers`` customers (with its past closed loop: cases with outreach and
 a holdout) is built into a DuckDB file once (``--workspace``, reused when it exists). Timed,
@@ -109,8 +109,9 @@ def main() -> None:
     rox_median = statistics.median(times["rox"])
     for name, values in times.items():
         median = statistics.median(values)
-        print(f"{name:>16}: median {median:6.2f} s over {args.runs} runs "
-              f"({', '.join(f'{v:.2f}' for v in values)}); rox / this = {rox_median / median:.1f}x")  # fmt: skip
+        runs = ", ".join(f"{v:.2f}" for v in values)
+        print(f"{name:>16}: median {median:6.2f} s over {args.runs} runs ({runs}); "
+              f"rox / this = {rox_median / median:.1f}x")  # fmt: skip
     print(f"peak memory of the process: {_peak_mib():,.0f} MiB")
 
 

@@ -67,7 +67,10 @@ def _actions_sla(ns: dict[str, Any]) -> None:
     frame = ns["sla"].frame.set_index("owner")
     # the slow agent closes fewer cases within the SLA than the fastest
     assert frame.loc["dev", "share_within_sla"] < frame.loc["ana", "share_within_sla"]
-    assert frame.loc["dev", "first_action_hours_median"] > frame.loc["ana", "first_action_hours_median"]
+    assert (
+        frame.loc["dev", "first_action_hours_median"]
+        > frame.loc["ana", "first_action_hours_median"]
+    )
 
 
 @check("actions.md", "result = rox.actions.loop_return(ws)")

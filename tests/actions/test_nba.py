@@ -19,7 +19,11 @@ from rox.errors import ActionError, NotFittedError
 from rox.testing import insert_rows
 
 N = 120  # customers of each kind
-KINDS = {"responder": (30_000.0, 0.8, 0.1), "sure": (5_000.0, 0.9, 0.9), "lost": (500.0, 0.05, 0.05)}
+KINDS = {
+    "responder": (30_000.0, 0.8, 0.1),
+    "sure": (5_000.0, 0.9, 0.9),
+    "lost": (500.0, 0.05, 0.05),
+}
 CASE_AT = pd.Timestamp("2023-06-01", tz="UTC")
 TODAY = pd.Timestamp("2024-06-30", tz="UTC")
 
@@ -41,7 +45,7 @@ nps_group = ["detractor"]
 
 
 def _kind(customer_id: str) -> str:
-    return customer_id.split("-")[0]
+    return customer_id.split("-", maxsplit=1)[0]
 
 
 def _people() -> pd.DataFrame:

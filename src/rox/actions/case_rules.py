@@ -295,7 +295,7 @@ def _value_before(ws: Workspace, triggers: ir.Table) -> ir.Table:
         t.select(t.customer_id, tx_ts=t.ts, amount=t.amount),
         [triggers.customer_id == t.customer_id, t.ts < triggers.opened_at],
     )
-    keep = [c for c in triggers.columns]
+    keep = list(triggers.columns)
     return j.group_by(keep).aggregate(value=j.amount.sum().fill_null(0.0))
 
 
@@ -409,7 +409,9 @@ def open_cases(
     found = triggers(ws, config, since=since, until=until)
     cases = case_table(ws)
     if new_columns:
-        cases = cases.mutate(**{c: ibis.null(t) for c, t in new_columns.items() if c in cases.columns})
+        cases = cases.mutate(
+            **{c: ibis.null(t) for c, t in new_columns.items() if c in cases.columns}
+        )
     # nothing twice: not an id already opened, nor a trigger within one of the customer's cases
     fresh = found.anti_join(cases.select("case_id"), "case_id")
     lives = cases.select(
@@ -554,7 +556,7 @@ def escalate_breached(
 
 def _sla_hours(config: CaseRules, trigger: Any, opened: Any, due: Any) -> float:
     """The case's SLA in hours: its due time minus its opening (its rule's, else 48 h)."""
-    hours = (pd.Timestamp(due) - pd.Timestamp(opened)).total_seconds() / 3600.0
+    hours = float((pd.Timestamp(due) - pd.Timestamp(opened)).total_seconds()) / 3600.0
     if hours > 0:
         return hours
     names = {r.name: r.sla_hours for r in config.rules}

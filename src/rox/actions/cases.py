@@ -73,7 +73,12 @@ MOVES: dict[str, dict[str, str]] = {
 #: States in which a case is still being worked on.
 ACTIVE: tuple[str, ...] = (OPEN, IN_PROGRESS)
 
-_IBIS = {"string": "string", "float64": "float64", "int64": "int64", "timestamp": "timestamp('UTC')"}
+_IBIS = {
+    "string": "string",
+    "float64": "float64",
+    "int64": "int64",
+    "timestamp": "timestamp('UTC')",
+}
 
 
 def case_columns() -> dict[str, str]:
@@ -299,7 +304,9 @@ def assign(ws: Workspace, case_id: str, owner: str, *, at: Any = None) -> dict[s
     return move_case(ws, case_id, "assign", at=at, changes={"owner": owner}, detail=owner)
 
 
-def start(ws: Workspace, case_id: str, *, at: Any = None, owner: str | None = None) -> dict[str, Any]:
+def start(
+    ws: Workspace, case_id: str, *, at: Any = None, owner: str | None = None
+) -> dict[str, Any]:
     """Start work on an open case (the first action is timed from the first start)."""
     when = utc_timestamp(at, "at") or pd.Timestamp.now(tz="UTC")
     case = _current(ws, case_id)
@@ -346,8 +353,10 @@ def escalate(
     levels: int = 1,
     current: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Escalate an active case ``levels`` levels: priority up one per level (to 1 at most),
-    owner to ``lead`` when named."""
+    """Escalate an active case ``levels`` levels.
+
+    Its priority rises one per level (to 1 at most), and it passes to ``lead`` when named.
+    """
     case = dict(current) if current is not None else _current(ws, case_id)
     priority = case.get("priority")
     priority = None if priority is None or pd.isna(priority) else int(priority)
@@ -359,6 +368,4 @@ def escalate(
     }
     if lead is not None:
         changes["owner"] = lead
-    return move_case(
-        ws, case_id, "escalate", at=at, changes=changes, detail=reason, current=case
-    )
+    return move_case(ws, case_id, "escalate", at=at, changes=changes, detail=reason, current=case)

@@ -101,7 +101,8 @@ class LoopReturn(Result):
             f"{self.save_high:+.1%}): {verdict}; bought again within {self.horizon_days:g} days "
             f"{row.at['retention', 'outreach']:.1%} of {n1:,} outreach cases against "
             f"{row.at['retention', 'holdout']:.1%} of {n0:,} held out. Recovered value "
-            f"{self.recovered_value:,.0f} ({self.recovered_low:,.0f} to {self.recovered_high:,.0f}; "
+            f"{self.recovered_value:,.0f} ({self.recovered_low:,.0f} to "
+            f"{self.recovered_high:,.0f}; "
             f"{self.value_basis}). {self.cases_needed:,} cases are needed to detect a save rate of "
             f"{self.target_save_rate:.0%} with a {self.holdout_share:.0%} holdout "
             f"(power 80%, two-sided 5%)."
@@ -146,7 +147,9 @@ def cases_needed(
     return math.ceil(per_arm / 2 * (1 / holdout_share + 1 / (1 - holdout_share)))
 
 
-def _welch(m1: float, v1: float, n1: int, m0: float, v0: float, n0: int, level: float) -> tuple[float, float]:
+def _welch(
+    m1: float, v1: float, n1: int, m0: float, v0: float, n0: int, level: float
+) -> tuple[float, float]:
     if n1 < 2 or n0 < 2:
         return math.nan, math.nan
     a, b = v1 / n1, v0 / n0

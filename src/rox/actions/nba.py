@@ -35,7 +35,7 @@ import pandas as pd
 from rox._time import utc_timestamp
 from rox.actions.cases import ACTIVE, case_table
 from rox.actions.holdout import HOLDOUT, OUTREACH
-from rox.actions.outcomes import case_outcomes, data_end, purchases_after
+from rox.actions.outcomes import data_end, purchases_after
 from rox.actions.policy import Action, Policy
 from rox.actions.uplift import TLearner
 from rox.errors import ActionError
@@ -109,9 +109,7 @@ def features(
     """
     t = ws.table("transactions")
     tx = t.select(tx_customer=t.customer_id, tx_ts=t.ts, amount=t.amount)
-    tj = anchors.left_join(
-        tx, [anchors.customer_id == tx.tx_customer, tx.tx_ts < anchors.at]
-    )
+    tj = anchors.left_join(tx, [anchors.customer_id == tx.tx_customer, tx.tx_ts < anchors.at])
     bought = tj.group_by("key").aggregate(
         spend=tj.amount.sum().fill_null(0.0),
         purchases=tj.amount.count(),
@@ -143,9 +141,7 @@ def features(
     )
 
 
-def _history(
-    ws: Workspace, policy: Policy, actions: pd.DataFrame | None
-) -> ir.Table | None:
+def _history(ws: Workspace, policy: Policy, actions: pd.DataFrame | None) -> ir.Table | None:
     """Past actions with a holdout: ``key``, ``customer_id``, ``at``, ``action``, ``treated``."""
     parts = []
     learn = {t: a.name for a in policy.actions for t in a.learn_from}
@@ -236,7 +232,9 @@ def _cross_sell(ws: Workspace) -> tuple[ir.Table, pd.DataFrame]:
     price = t.group_by(b=t["product"]).aggregate(price=t.amount.mean())
     rules_frame = rules.join(price, "b").execute()
     r = ibis.memtable(rules_frame)
-    cand = owned.join(r, owned["product"] == r.a).select("customer_id", "a", "b", "confidence", "price")
+    cand = owned.join(r, owned["product"] == r.a).select(
+        "customer_id", "a", "b", "confidence", "price"
+    )
     have = owned.select(h_customer=owned.customer_id, h_product=owned["product"])
     cand = cand.anti_join(have, [cand.customer_id == have.h_customer, cand.b == have.h_product])
     best = cand.group_by("customer_id").aggregate(
@@ -438,11 +436,17 @@ def _uplift(
             (info["n_held_out"], "holdouts", config.min_cases_per_arm),
             (info["responses_acted"], "responses after an action", config.min_responses_per_arm),
             (info["responses_held_out"], "responses in the holdout", config.min_responses_per_arm),
-            (info["n_acted"] - info["responses_acted"], "non-responses after an action",
-             config.min_responses_per_arm),
-            (info["n_held_out"] - info["responses_held_out"], "non-responses in the holdout",
-             config.min_responses_per_arm),
-        )  # fmt: skip
+            (
+                info["n_acted"] - info["responses_acted"],
+                "non-responses after an action",
+                config.min_responses_per_arm,
+            ),
+            (
+                info["n_held_out"] - info["responses_held_out"],
+                "non-responses in the holdout",
+                config.min_responses_per_arm,
+            ),
+        )
         if n < floor
     ]
     if thin:
@@ -470,7 +474,8 @@ def _value_gained(action: Action, rows: pd.DataFrame) -> np.ndarray:
     if not isinstance(action.value, str):
         return np.full(len(rows), float(action.value))
     column = {"clv": "clv", "order": "order", "cross_sell": "cross_sell_price"}[action.value]
-    return rows[column].fillna(0.0).to_numpy(float)
+    gained: np.ndarray = rows[column].fillna(0.0).to_numpy(float)
+    return gained
 
 
 def _detail(action: Action, rows: pd.DataFrame) -> Any:

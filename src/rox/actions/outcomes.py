@@ -44,7 +44,9 @@ DEFAULT_HORIZON_DAYS = 180
 def data_end(ws: Workspace) -> pd.Timestamp:
     """The latest transaction or response time: when the workspace's outcomes were last seen."""
     ends = [
-        ws.table(name).ts.max().execute() for name in ("transactions", "responses") if ws.count(name)
+        ws.table(name).ts.max().execute()
+        for name in ("transactions", "responses")
+        if ws.count(name)
     ]
     ends = [pd.Timestamp(e) for e in ends if e is not None and not pd.isna(e)]
     if not ends:
@@ -96,9 +98,7 @@ def case_outcomes(
     ).rename(case_id="key")
 
     r = ws.table("responses")
-    trig = r.select(
-        trigger_response=r.response_id, trigger_metric=r.metric, trigger_score=r.score
-    )
+    trig = r.select(trigger_response=r.response_id, trigger_metric=r.metric, trigger_score=r.score)
     with_trigger = keys.left_join(trig, keys.response_id == trig.trigger_response)
     with_trigger = with_trigger.select(
         "case_id", "customer_id", "opened_at", "response_id", "trigger_metric", "trigger_score"
@@ -116,21 +116,24 @@ def case_outcomes(
             with_trigger.customer_id == later.r_customer,
             later.r_ts > with_trigger.opened_at,
             later.r_ts <= with_trigger.opened_at + horizon,
-            later.r_id.isnull() | with_trigger.response_id.isnull()
+            later.r_id.isnull()
+            | with_trigger.response_id.isnull()
             | (later.r_id != with_trigger.response_id),
         ],
     )
     nps_ts = ibis.ifelse(lj.r_metric == "nps", lj.r_ts, ibis.null("timestamp('UTC')"))
-    same_ts = ibis.ifelse(
-        lj.r_metric == lj.trigger_metric, lj.r_ts, ibis.null("timestamp('UTC')")
-    )
+    same_ts = ibis.ifelse(lj.r_metric == lj.trigger_metric, lj.r_ts, ibis.null("timestamp('UTC')"))
     scores = lj.group_by("case_id").aggregate(
-        later_nps=ibis.ifelse(lj.r_metric == "nps", lj.r_score, ibis.null("float64")).argmin(nps_ts),
+        later_nps=ibis.ifelse(lj.r_metric == "nps", lj.r_score, ibis.null("float64")).argmin(
+            nps_ts
+        ),
         later_score=ibis.ifelse(
             lj.r_metric == lj.trigger_metric, lj.r_score, ibis.null("float64")
         ).argmin(same_ts),
     )
-    out = cases.left_join(with_trigger.select("case_id", "trigger_metric", "trigger_score"), "case_id")
+    out = cases.left_join(
+        with_trigger.select("case_id", "trigger_metric", "trigger_score"), "case_id"
+    )
     out = out.left_join(bought, "case_id").left_join(scores, "case_id")
     bought_again = out.purchases_after.fill_null(0) > 0
     higher = (out.later_score > out.trigger_score).fill_null(False)

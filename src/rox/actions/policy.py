@@ -149,8 +149,10 @@ class Action:
                     f"{where}: unknown eligibility {key!r}; known: {', '.join(ELIGIBILITY)}"
                 )
             kind = ELIGIBILITY[key]
-            ok = isinstance(val, (int, float)) and not isinstance(val, bool) if kind is float else (
-                isinstance(val, kind)
+            ok = (
+                isinstance(val, (int, float)) and not isinstance(val, bool)
+                if kind is float
+                else (isinstance(val, kind))
             )
             if not ok:
                 raise ActionError(f"{where}: eligibility {key} must be a {kind.__name__}")

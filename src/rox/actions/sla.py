@@ -138,9 +138,7 @@ def sla_report(
     for c in [*counts, "recovered"]:
         frame[c] = frame[c].fillna(0).astype("int64")
     frame["share_within_sla"] = frame["within_sla"] / frame["decided"].where(frame["decided"] > 0)
-    frame["recovery_rate"] = frame["recovered"] / frame["detractors"].where(
-        frame["detractors"] > 0
-    )
+    frame["recovery_rate"] = frame["recovered"] / frame["detractors"].where(frame["detractors"] > 0)
     order = [
         *keys,
         "cases",

@@ -29,7 +29,9 @@ app.add_typer(cases_app)
 
 RulesOption = Annotated[
     Path | None,
-    typer.Option("--rules", help="Case rules (TOML; default: the built-in rules, docs/actions.md)."),
+    typer.Option(
+        "--rules", help="Case rules (TOML; default: the built-in rules, docs/actions.md)."
+    ),
 ]
 AtOption = Annotated[
     str | None, typer.Option("--at", help="When the move happened (UTC; default: now).")

@@ -56,7 +56,9 @@ def outreach(
     """
     r, tx = frames["responses"], frames["transactions"]
     lo, hi = start + pd.DateOffset(months=6), start + pd.DateOffset(months=30)
-    low = ((r["metric"] == "nps") & (r["score"] <= 6)) | ((r["metric"] == "csat") & (r["score"] <= 2))
+    low = ((r["metric"] == "nps") & (r["score"] <= 6)) | (
+        (r["metric"] == "csat") & (r["score"] <= 2)
+    )
     d = r[low & (r["ts"] >= lo) & (r["ts"] < hi)].sort_values(["ts", "response_id"])
     d = d.drop_duplicates("customer_id").reset_index(drop=True)
     rule = np.where(d["metric"] == "nps", "detractor", "low_csat")
@@ -82,7 +84,9 @@ def outreach(
 
     config = CaseRules.load()
     agent = rng.choice(list(_AGENTS), size=n)
-    first = (t + pd.to_timedelta(rng.exponential(1.0, n) * agent_hours(agent), unit="h")).dt.floor("s")
+    first = (t + pd.to_timedelta(rng.exponential(1.0, n) * agent_hours(agent), unit="h")).dt.floor(
+        "s"
+    )
     closed = (first + pd.to_timedelta(rng.exponential(24.0, n), unit="h")).dt.floor("s")
     due = t + pd.Timedelta(hours=48) * np.where(rule == "detractor", 1.0, 1.5)
     resolution = np.where(saved, "resolved", rng.choice(_RESOLUTIONS, size=n, p=(0.45, 0.35, 0.2)))
@@ -95,10 +99,10 @@ def outreach(
             "opened_at": t,
             "status": np.where(called, "closed", HOLDOUT),
             "response_id": d["response_id"].astype(object),
-            "owner": np.where(called, agent, None),
+            "owner": pd.Series(agent, dtype=object).where(called),
             "due_at": due,
             "closed_at": closed.where(called),
-            "resolution": np.where(called, resolution, None),
+            "resolution": pd.Series(resolution, dtype=object).where(called),
             "team": config.team,
             "priority": np.where(called & breached, np.maximum(priority - 1, 1), priority),
             "trigger": rule,
@@ -146,7 +150,7 @@ def outreach(
             "comment": None,
             "language": "en",
             "weight": 1.0,
-            "segment": d["segment"] if "segment" in d else None,
+            "segment": d.get("segment"),
         }
     )[asked]
     return {

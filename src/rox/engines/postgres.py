@@ -76,7 +76,6 @@ class PostgresEngine(Engine):
                         pacsv.write_csv(batch, buffer, options)
                         copy.write(buffer.getvalue())
 
-
     def update(
         self,
         table: str,
