@@ -68,6 +68,49 @@ def _impact_rox_model(ns: dict[str, Any]) -> None:
     assert low > 1
 
 
+# -- actions.md -----------------------------------------------------------------------------------
+@check("actions.md", "again = rox.actions.open_cases(")
+def _actions_cases(ns: dict[str, Any]) -> None:
+    assert len(ns["opened"]) > 0 and len(ns["again"]) == 0  # idempotent
+    log = ns["ws"].table("rox_case_events").execute()
+    assert {"open", "assign", "start", "close"} <= set(log["move"])
+    assert len(ns["escalated"]) > 0
+
+
+@check("actions.md", 'sla = rox.actions.sla_report(ws, "owner"')
+def _actions_sla(ns: dict[str, Any]) -> None:
+    frame = ns["sla"].frame.set_index("owner")
+    # the slow agent closes fewer cases within the SLA than the fastest
+    assert frame.loc["dev", "share_within_sla"] < frame.loc["ana", "share_within_sla"]
+    assert (
+        frame.loc["dev", "first_action_hours_median"]
+        > frame.loc["ana", "first_action_hours_median"]
+    )
+
+
+@check("actions.md", "result = rox.actions.loop_return(ws)")
+def _actions_return(ns: dict[str, Any]) -> None:
+    from rox.demo import DemoEffects
+
+    result = ns["result"]
+    # the planted save: 0.7 x the high-value cases who would not have bought, about 16 points
+    assert result.save_low > 0
+    assert result.save_low < 0.16 < result.save_high
+    assert DemoEffects().save_p == 0.7 and result.holdout_share == pytest.approx(0.2, abs=0.02)
+    assert result.recovered_low > 0
+
+
+@check("actions.md", "nba = rox.actions.next_best_actions(ws, doubly_robust=True)")
+def _actions_nba(ns: dict[str, Any]) -> None:
+    nba = ns["nba"]
+    frame = nba.frame
+    assert frame["customer_id"].is_unique and (frame["expected_value"] > 0).all()
+    est = nba.estimates.set_index("action")
+    assert est.loc["recovery_call", "source"] == "T-learner"
+    assert (est.drop("recovery_call")["source"] == "policy prior").all()
+    assert abs(est.loc["recovery_call", "dr_uplift"] - 0.16) < 3 * est.loc["recovery_call", "dr_se"]
+
+
 # -- experience.md --------------------------------------------------------------------------------
 @check("experience.md", "nps = rox.experience.nps(ws)")
 def _experience_metrics(ns: dict[str, Any]) -> None:

@@ -19,7 +19,9 @@ know rox::
     ├── NotFittedError               (ValueError, AttributeError)  a model was used before fit()
     ├── ConvergenceError             (RuntimeError)  a model fit did not converge
     ├── ServiceError                 (ValueError)    an unknown API key or scope (rox.service)
-    └── MissingDependencyError       (ImportError)   an optional extra (rox[text]) is not installed
+    ├── MissingDependencyError       (ImportError)   an optional extra (rox[text]) is not installed
+    └── ActionError                  (ValueError)  a case rule or action policy is not valid
+        └── CaseStateError                         a case was asked for a move its state forbids
 
 The CLI maps each class to an exit code in one place (:data:`EXIT_CODES`).
 """
@@ -30,6 +32,8 @@ from dataclasses import dataclass
 
 __all__ = [
     "EXIT_CODES",
+    "ActionError",
+    "CaseStateError",
     "ConvergenceError",
     "EngineNotSupportedError",
     "IngestError",
@@ -177,6 +181,14 @@ class MissingDependencyError(RoxError, ImportError):
     """An optional package that the analysis needs is not installed; the message names the extra."""
 
 
+class ActionError(RoxError, ValueError):
+    """A case rule, an action policy or a case asked for is not valid (the message says which)."""
+
+
+class CaseStateError(ActionError):
+    """A case was asked for a move its state does not allow; names the case, state and moves."""
+
+
 #: Exit code of the ``rox`` command for each error class (most specific class wins).
 EXIT_CODES: dict[type[RoxError], int] = {
     RoxError: 1,
@@ -195,4 +207,6 @@ EXIT_CODES: dict[type[RoxError], int] = {
     ConvergenceError: 12,
     ServiceError: 15,
     MissingDependencyError: 16,
+    ActionError: 17,
+    CaseStateError: 18,
 }

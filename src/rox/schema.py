@@ -28,6 +28,7 @@ from typing import Literal
 __all__ = [
     "API_KEYS_TABLE",
     "AUDIT_TABLE",
+    "CASE_EVENTS_TABLE",
     "CLV_TABLE",
     "DEFAULT_SCALES",
     "DERIVED",
@@ -188,6 +189,16 @@ TABLES: dict[str, TableSpec] = {
                 Column("due_at", _T, doc="when it must be resolved (UTC)"),
                 Column("closed_at", _T, doc="when it was closed (UTC)"),
                 Column("resolution", _S, doc="how it was resolved"),
+                Column("team", _S, doc="the team the case belongs to"),
+                Column("priority", _I, doc="1 (most urgent) to 4, by the customer's value"),
+                Column("trigger", _S, doc="the case rule that opened it, e.g. 'detractor'"),
+                Column("trigger_id", _S, doc="the row that triggered it (response or journey)"),
+                Column("touchpoint", _S, doc="the touchpoint of the trigger"),
+                Column("value", _F, doc="the customer's value when opened, brand's currency"),
+                Column("arm", _S, doc="'outreach', or 'holdout' (randomly left without outreach)"),
+                Column("first_action_at", _T, doc="when work on it started (UTC)"),
+                Column("escalation", _I, doc="times it was escalated for breaching its SLA"),
+                Column("updated_at", _T, doc="when it last changed (UTC)"),
             ),
             key=("case_id",),
             time_column="opened_at",
@@ -208,6 +219,8 @@ SETTINGS_TABLE = "rox_settings"
 API_KEYS_TABLE = "rox_api_keys"
 IDEMPOTENCY_TABLE = "rox_idempotency"
 AUDIT_TABLE = "rox_audit"
+#: Every move of every case (opened, assigned, started, closed, reopened, escalated).
+CASE_EVENTS_TABLE = "rox_case_events"
 
 #: Columns (ibis type strings) of the bookkeeping tables.
 SYSTEM_TABLES: dict[str, dict[str, str]] = {
@@ -268,6 +281,15 @@ SYSTEM_TABLES: dict[str, dict[str, str]] = {
         "action": "string",
         "subject": "string",  # for an erasure: SHA-256 of the customer id, never the id
         "detail": "string",  # JSON
+    },
+    CASE_EVENTS_TABLE: {
+        "case_id": "string",
+        "at": "timestamp('UTC')",
+        "move": "string",
+        "from_status": "string",
+        "to_status": "string",
+        "owner": "string",
+        "detail": "string",
     },
 }
 

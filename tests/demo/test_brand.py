@@ -164,6 +164,7 @@ def test_planted_effects_are_documented():
         "financing_friction",
         "detractors_buy_less",
         "promoters_refer",
+        "recovery_calls_save",
         "service_change",
         "family_care",
     }
@@ -312,4 +313,4 @@ def test_build_loads_every_chunk_into_the_workspace():
         assert "segment" in ws.table("responses").columns
     assert done == sorted(done)
     assert done[-1] == pytest.approx(1.0)
-    assert len(done) == 12
+    assert len(done) == 15  # 3 chunks x 5 tables (customers ... cases)

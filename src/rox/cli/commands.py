@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rox.cli import actions as actions
+from rox.cli import cases as cases
 from rox.cli import demo as demo
 from rox.cli import drivers as drivers
 from rox.cli import experience as experience

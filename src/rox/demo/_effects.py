@@ -31,6 +31,13 @@ PLANTED: dict[str, str] = {
         "accessory purchases are worth half as much again (x1.5); the other segments are its "
         "untreated control (examples/initiative.toml)."
     ),
+    "recovery_calls_save": (
+        "From month 6 to month 30 every detractor (NPS 0-6) and low CSAT (1-2) opened a case; 20% "
+        "were held out at random (no call). A call saves high-value customers (revenue before "
+        "the trigger at least 20,000: vehicle owners) who would not have bought again within "
+        "180 days with probability 0.7 (a service visit follows, and a promoter's follow-up "
+        "answer); it changes nothing for anyone else (sure things, lost causes)."
+    ),
 }
 """One sentence per planted effect, keyed by the effect's name."""
 
@@ -99,6 +106,14 @@ class DemoEffects:
     initiative_spend_lift : float
         From its start, the treated customers' service and accessory amounts are multiplied by
         ``1 + initiative_spend_lift``.
+    outreach_holdout : float
+        Share of the past loop's cases held out at random (no recovery call).
+    responder_value : float
+        Revenue before the trigger (brand's currency) from which a call can save a customer.
+    save_p : float
+        Chance a call saves a responder who would not have bought again within 180 days.
+    follow_up_rate : float
+        Chance a case's customer answers the follow-up NPS survey (30-90 days after it opened).
     """
 
     class_p: tuple[float, float, float] = (0.45, 0.30, 0.25)
@@ -129,6 +144,10 @@ class DemoEffects:
     initiative_segment: str = "family"
     initiative_nps_lift: float = 0.8
     initiative_spend_lift: float = 0.5
+    outreach_holdout: float = 0.2
+    responder_value: float = 20_000.0
+    save_p: float = 0.7
+    follow_up_rate: float = 0.4
 
     def __post_init__(self) -> None:
         if len(self.funnel_continue) != 9:

@@ -23,6 +23,7 @@ import pyarrow.compute as pc
 from rox.demo import _catalog as cat
 from rox.demo._effects import DemoEffects
 from rox.demo._journeys import PRODUCTS, Brand, simulate
+from rox.demo._outreach import OUTREACH_STREAM, outreach
 from rox.demo._surveys import METRICS, NPS, SCALES, responses
 from rox.demo._voice import STREAM, plant
 
@@ -32,7 +33,7 @@ if TYPE_CHECKING:
 __all__ = ["generate", "generate_chunks"]
 
 #: Tables generated, in load order.
-TABLE_NAMES: tuple[str, ...] = ("customers", "transactions", "events", "responses")
+TABLE_NAMES: tuple[str, ...] = ("customers", "transactions", "events", "responses", "cases")
 
 _SESSION_GAP = 30 * 60.0  # seconds of inactivity that end a session
 _STR = pd.StringDtype("pyarrow", na_value=np.nan)
@@ -64,16 +65,18 @@ def generate(
     Returns
     -------
     dict of str to pandas.DataFrame
-        ``customers``, ``transactions``, ``events`` and ``responses``, with the canonical columns
-        of :data:`rox.schema.TABLES` (times tz-aware UTC) plus ``customers.referred_by`` and
-        ``responses.segment``. Equal to the concatenated :func:`generate_chunks` output.
+        ``customers``, ``transactions``, ``events``, ``responses`` and ``cases`` (the past
+        closed loop, :mod:`rox.demo._outreach`), with the canonical columns of
+        :data:`rox.schema.TABLES` (times tz-aware UTC) plus ``customers.referred_by`` and
+        ``responses.segment``. The loop's service visits and follow-up answers come after the
+        simulated rows of each chunk. Equal to the concatenated :func:`generate_chunks` output.
 
     Examples
     --------
     >>> from rox.demo import generate
     >>> frames = generate(2_000, seed=7)
     >>> sorted(frames)
-    ['customers', 'events', 'responses', 'transactions']
+    ['cases', 'customers', 'events', 'responses', 'transactions']
     >>> len(frames["customers"])
     2000
     """
@@ -139,7 +142,19 @@ def generate_chunks(
         answers["planted"], answers["planted_language"] = plant(
             voice, answers["comment"], answers["metric"], answers["score"], answers["touchpoint"]
         )
-        yield _frames(brand, answers, offset, origin)
+        frames = _frames(brand, answers, offset, origin)
+        # the past closed loop, from its own stream: the tables above keep their rows
+        loop = outreach(
+            np.random.default_rng([seed, i, OUTREACH_STREAM]),
+            frames,
+            t0,
+            t0 + pd.DateOffset(months=months),
+            eff,
+        )
+        frames["cases"] = loop["cases"]
+        for name in ("transactions", "responses"):
+            frames[name] = pd.concat([frames[name], loop[name]], ignore_index=True)
+        yield frames
 
 
 #: The third seed word of the initiative's own random stream.

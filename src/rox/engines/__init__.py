@@ -215,6 +215,32 @@ class Engine:
         """
         raise NotImplementedError
 
+    def update(
+        self,
+        table: str,
+        key: Mapping[str, Any],
+        expected: Mapping[str, Any],
+        values: Mapping[str, Any],
+        *,
+        append: Mapping[str, pa.Table] | None = None,
+    ) -> bool:
+        """Change one row in place if it still holds ``expected``, and append rows, as one commit.
+
+        A compare-and-set: the row of ``table`` matching ``key`` (column → value) gets
+        ``values`` only if its ``expected`` columns still hold those values (nulls compare equal),
+        and ``append`` (table → Arrow rows) is written in the same transaction. When no row
+        matches, nothing is written and the result is False: another process moved it first.
+
+        Raises
+        ------
+        EngineNotSupportedError
+            On engines that cannot change a row in place (Spark's Parquet lake).
+        """
+        raise EngineNotSupportedError(
+            f"the {self.name} engine cannot change rows in place; closed-loop cases are kept on "
+            "DuckDB or PostgreSQL (analyse them on any engine)"
+        )
+
     def replace_table(self, name: str, expr: ir.Table) -> None:
         """Store the result of ``expr`` as table ``name``, replacing any table of that name.
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import ibis
 import ibis.expr.datatypes as dt
@@ -127,3 +127,34 @@ class DuckDBEngine(Engine):
         except BaseException:
             con.execute("ROLLBACK")
             raise
+
+    def update(
+        self,
+        table: str,
+        key: Mapping[str, Any],
+        expected: Mapping[str, Any],
+        values: Mapping[str, Any],
+        *,
+        append: Mapping[str, pa.Table] | None = None,
+    ) -> bool:
+        """One transaction: a guarded ``UPDATE``, then the appended rows (see :class:`Engine`)."""
+        sets = ", ".join(f"{ident(c)} = ?" for c in values)
+        where = " AND ".join(f"{ident(c)} IS NOT DISTINCT FROM ?" for c in (*key, *expected))
+        params = [*values.values(), *key.values(), *expected.values()]
+        con = self.backend.con
+        con.execute("BEGIN TRANSACTION")
+        try:
+            got = con.execute(f"UPDATE {ident(table)} SET {sets} WHERE {where}", params).fetchone()
+            if got is None or int(got[0]) != 1:
+                con.execute("ROLLBACK")
+                return False
+            for i, (name, data) in enumerate((append or {}).items()):
+                view = f"_rox_update_{i}"
+                con.register(view, data)
+                con.execute(f"INSERT INTO {ident(name)} BY NAME SELECT * FROM {view}")
+                con.unregister(view)
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        return True

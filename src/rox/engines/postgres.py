@@ -77,6 +77,40 @@ class PostgresEngine(Engine):
                         pacsv.write_csv(batch, buffer, options)
                         copy.write(buffer.getvalue())
 
+    def update(
+        self,
+        table: str,
+        key: Mapping[str, Any],
+        expected: Mapping[str, Any],
+        values: Mapping[str, Any],
+        *,
+        append: Mapping[str, pa.Table] | None = None,
+    ) -> bool:
+        """One transaction: a guarded ``UPDATE``, then the appended rows (see :class:`Engine`)."""
+        sets = ", ".join(f"{ident(c)} = %s" for c in values)
+        where = " AND ".join(f"{ident(c)} IS NOT DISTINCT FROM %s" for c in (*key, *expected))
+        params = [*values.values(), *key.values(), *expected.values()]
+        con = self.backend.con
+        try:
+            with con.transaction(), con.cursor() as cur:
+                cur.execute(f"UPDATE {ident(table)} SET {sets} WHERE {where}", params)
+                if cur.rowcount != 1:
+                    raise _NoRowMatched
+                for name, data in (append or {}).items():
+                    names = ", ".join(ident(c) for c in data.column_names)
+                    marks = ", ".join(["%s"] * data.num_columns)
+                    cur.executemany(
+                        f"INSERT INTO {ident(name)} ({names}) VALUES ({marks})",
+                        [tuple(r.values()) for r in data.to_pylist()],
+                    )
+        except _NoRowMatched:
+            return False
+        return True
+
+
+class _NoRowMatched(Exception):
+    """Rolls back an update whose row moved (raised and caught inside :meth:`update`)."""
+
 
 def _allow_cached_tables(backend: Any) -> None:
     """Let a read-only session create the temporary tables of ``Table.cache()`` and memtables.

@@ -222,6 +222,15 @@ class LoadPlan:
                     literal("not a number" + where),
                 )
             )
+        elif column.dtype == "int64":
+            number = f"TRY_CAST({raw} AS DOUBLE)"
+            rule.typed = (
+                f"CASE WHEN {number} = round({number}) AND abs({number}) < 9.0e15 "
+                f"THEN CAST({number} AS BIGINT) END"
+            )
+            rule.checks.append(
+                (f"{text} IS NOT NULL AND {got} IS NULL", literal("not a whole number" + where))
+            )
         elif column.dtype == "timestamp":
             rule.typed = self._timestamp(value, raw, src_type)
             expected = (
