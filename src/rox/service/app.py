@@ -25,6 +25,7 @@ from starlette.background import BackgroundTask
 from rox.errors import MetricError, RoxError, ServiceError
 from rox.schema import METRICS, TABLES
 from rox.service.erase import erase_customer
+from rox.service.web import add_dashboard
 from rox.service.keys import ApiKey, create_key, key_hash, list_keys, revoke_key
 from rox.service.limits import BodyLimit, ClientRateLimit, RateLimiter, too_many
 from rox.service.models import (
@@ -63,6 +64,16 @@ class ServiceConfig:
     webhook_secret : str, optional
         The ``whsec_`` secret inbound webhooks are signed with (Standard Webhooks); without it
         the webhook routes answer 404.
+    secret : str, optional
+        The key that signs the dashboard's session cookies (HMAC-SHA256); without it, a random
+        one per process (sessions then end when the service restarts).
+    session_hours : float
+        How long a dashboard session lasts.
+    dashboard_refresh : float
+        Least seconds between two computations of a dashboard page while data keeps arriving.
+    secure_cookie : bool, optional
+        Whether the session cookie is ``Secure`` (sent over HTTPS only); by default, when the
+        request came over HTTPS.
     switch_interval : float
         The process's thread switch interval while the app runs (:func:`sys.setswitchinterval`),
         in seconds: short, so that the writer thread is not kept waiting by the event loop.
@@ -76,6 +87,10 @@ class ServiceConfig:
     key_burst: float = 2000.0
     switch_interval: float = 0.0005
     webhook_secret: str | None = None
+    secret: str | None = None
+    session_hours: float = 8.0
+    dashboard_refresh: float = 10.0
+    secure_cookie: bool | None = None
 
 
 _bearer = HTTPBearer(
@@ -408,6 +423,7 @@ def create_app(config: ServiceConfig) -> FastAPI:
         deleted, cleared = await _run(
             writer(), lambda ws: erase_customer(ws, customer_id, actor=key.key_id)
         )
+        state["changes"] = state.get("changes", 0) + 1  # the dashboard's pages are stale
         return {"deleted": deleted, "cleared": cleared}
 
     @app.get("/healthz", tags=["health"])
@@ -415,6 +431,7 @@ def create_app(config: ServiceConfig) -> FastAPI:
         """Whether the service is up, and how many batches it committed."""
         return {"status": "ok", "commits": writer().commits}
 
+    add_dashboard(app, config, state, writer)
     app.add_middleware(BodyLimit, limit=config.max_body)
     app.add_middleware(
         ClientRateLimit, limiter=RateLimiter(config.client_rate, config.client_burst)
