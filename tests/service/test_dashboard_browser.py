@@ -37,7 +37,7 @@ FLAGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-HOSTILE = "<script>window.__pwned = 1</script><b id=\"bold\">bold?</b> & done"
+HOSTILE = '<script>window.__pwned = 1</script><b id="bold">bold?</b> & done'
 
 
 def _free_port() -> int:
@@ -102,10 +102,8 @@ def _watched(browser, base: str):
     elsewhere: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    page.on(
-        "request",
-        lambda r: elsewhere.append(r.url) if not r.url.startswith((base, "data:", "blob:")) else None,
-    )
+    local = (base, "data:", "blob:")
+    page.on("request", lambda r: None if r.url.startswith(local) else elsewhere.append(r.url))
     return page, errors, elsewhere
 
 
@@ -149,8 +147,14 @@ def test_a_posted_script_stays_inert_text_and_is_counted(browser, server):
     before = int(page.locator(".kpi .value").first.inner_text().replace(",", ""))
     answer = httpx.post(
         f"{base}/v1/responses",
-        json={"ts": "2026-05-01T10:00:00Z", "metric": "nps", "score": 2, "comment": HOSTILE,
-              "touchpoint": HOSTILE, "response_id": "hostile-1"},  # fmt: skip
+        json={
+            "ts": "2026-05-01T10:00:00Z",
+            "metric": "nps",
+            "score": 2,
+            "comment": HOSTILE,
+            "touchpoint": HOSTILE,
+            "response_id": "hostile-1",
+        },
         headers={"Authorization": f"Bearer {keys['write']}"},
         timeout=60,
     )

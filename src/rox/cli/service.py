@@ -49,7 +49,7 @@ def serve_command(
         str | None,
         typer.Option(
             envvar="ROX_SECRET",
-            help="The key that signs dashboard sessions (default: random; sessions end on restart).",
+            help="The key that signs dashboard sessions (default: random; they end on restart).",
             show_default=False,
         ),
     ] = None,

@@ -25,7 +25,6 @@ from starlette.background import BackgroundTask
 from rox.errors import MetricError, RoxError, ServiceError
 from rox.schema import METRICS, TABLES
 from rox.service.erase import erase_customer
-from rox.service.web import add_dashboard
 from rox.service.keys import ApiKey, create_key, key_hash, list_keys, revoke_key
 from rox.service.limits import BodyLimit, ClientRateLimit, RateLimiter, too_many
 from rox.service.models import (
@@ -38,6 +37,7 @@ from rox.service.models import (
     ResponseIn,
     Responses,
 )
+from rox.service.web import add_dashboard
 from rox.service.webhooks import formbricks_response, verified
 from rox.service.writer import IdempotencyConflict, Idempotent, RowsRefused, Writer
 

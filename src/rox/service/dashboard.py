@@ -1,4 +1,4 @@
-"""The live dashboard: server-rendered pages of the workspace, computed on load and cached.
+r"""The live dashboard: server-rendered pages of the workspace, computed on load and cached.
 
 Each page is a list of :class:`~rox.report.html.Section` built from the analyses (overview:
 :mod:`rox.report.headline` and the experience sections of the report; worth:
@@ -6,7 +6,7 @@ Each page is a list of :class:`~rox.report.html.Section` built from the analyses
 and :func:`rox.journey.friction`), drawn with :mod:`rox.viz`. Pages are rendered here and
 nothing of the user's text reaches the page unescaped: text goes through :func:`html.escape`
 (in :func:`rox.report.html.render_section`) and figures are embedded as JSON in
-``<script type="application/json">`` with ``<``, ``>`` and ``&`` written as ``\\u`` escapes,
+``<script type="application/json">`` with ``<``, ``>`` and ``&`` written as ``\u`` escapes,
 drawn by the static ``dashboard.js`` with the plotly.js of the installed plotly package.
 
 :class:`PageCache` keeps each page with the data version it was computed at (the number of
@@ -117,9 +117,7 @@ def journeys_page(ws: Workspace) -> list[Section]:
     figures: list[Any] = [plot_map(the_map)]
     if the_map.starts is not None and len(the_map.starts):
         start = str(the_map.starts["step"].iloc[0])
-        figures.append(
-            plot_paths(paths(ws, start, depth=3), title=f"Paths after {start} (Sankey)")
-        )
+        figures.append(plot_paths(paths(ws, start, depth=3), title=f"Paths after {start} (Sankey)"))
     sections = [Section("Journey map", figures=tuple(figures))]
     try:
         table = friction(ws)
@@ -162,9 +160,9 @@ PAGES: dict[str, Page] = {
 
 
 def figure_json(fig: Any) -> str:
-    """A plotly figure as an inert ``<script type="application/json">`` element.
+    r"""A plotly figure as an inert ``<script type="application/json">`` element.
 
-    ``<``, ``>`` and ``&`` are written as JSON ``\\u`` escapes, so that no text in the figure
+    ``<``, ``>`` and ``&`` are written as JSON ``\u`` escapes, so that no text in the figure
     (a group name, a title) can close the element or be read as HTML.
     """
     spec = fig.to_json()
@@ -251,4 +249,3 @@ class PageCache:
                 entry = _Entry(version, time.time(), body)
                 self._entries[slug] = entry
             return entry.body, entry.at
-

@@ -137,7 +137,9 @@ def add_dashboard(
             error = "That is not a valid API key with the admin scope."
             return _page(login_page(error=error, next_path=target), 401)
         answer = RedirectResponse(target, status_code=303)
-        secure = request.url.scheme == "https" if config.secure_cookie is None else config.secure_cookie  # fmt: skip
+        secure = config.secure_cookie
+        if secure is None:
+            secure = request.url.scheme == "https"
         answer.set_cookie(
             COOKIE,
             sign(secret, {"k": key.key_id}, ttl=ttl),
