@@ -26,6 +26,7 @@ __all__ = [
     "DERIVED",
     "DERIVED_TABLES",
     "IDEMPOTENCY_TABLE",
+    "IMPRESSIONS_TABLE",
     "JOURNEY_INDEX_TABLES",
     "LOADS_TABLE",
     "METRICS",
@@ -195,6 +196,8 @@ SETTINGS_TABLE = "rox_settings"
 API_KEYS_TABLE = "rox_api_keys"
 IDEMPOTENCY_TABLE = "rox_idempotency"
 AUDIT_TABLE = "rox_audit"
+#: Survey forms shown (impressions), kept apart from the responses for a true response rate.
+IMPRESSIONS_TABLE = "rox_impressions"
 
 #: Columns (ibis type strings) of the bookkeeping tables.
 SYSTEM_TABLES: dict[str, dict[str, str]] = {
@@ -255,6 +258,14 @@ SYSTEM_TABLES: dict[str, dict[str, str]] = {
         "action": "string",
         "subject": "string",  # for an erasure: SHA-256 of the customer id, never the id
         "detail": "string",  # JSON
+    },
+    IMPRESSIONS_TABLE: {
+        "invitation_id": "string",  # the invitation whose form was shown
+        "customer_id": "string",
+        "touchpoint": "string",
+        "metric": "string",
+        "language": "string",
+        "shown_at": "timestamp('UTC')",
     },
 }
 

@@ -18,7 +18,7 @@ from typing import Any
 
 from rox.errors import ServiceError
 
-__all__ = ["TokenExpired", "sign", "unsign"]
+__all__ = ["TokenExpired", "sign", "subkey", "unsign"]
 
 
 class TokenExpired(ServiceError):
@@ -71,3 +71,12 @@ def unsign(secret: bytes, token: str, *, now: float | None = None) -> dict[str, 
     if current >= payload["exp"]:
         raise TokenExpired("the token has expired")
     return payload
+
+
+def subkey(secret: bytes, purpose: str) -> bytes:
+    """A key for one purpose derived from ``secret`` (HMAC-SHA256 of the purpose's name).
+
+    Sessions and invitations sign with different subkeys, so that neither kind of token can
+    stand for the other.
+    """
+    return hmac.new(secret, f"rox:{purpose}".encode(), hashlib.sha256).digest()

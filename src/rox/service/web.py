@@ -29,7 +29,7 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Resp
 from rox.errors import ServiceError
 from rox.service.dashboard import PAGES, PageCache, login_page, render_page
 from rox.service.keys import ApiKey, key_hash
-from rox.service.tokens import sign, unsign
+from rox.service.tokens import sign, subkey, unsign
 
 if TYPE_CHECKING:
     from rox.service.app import ServiceConfig
@@ -80,11 +80,10 @@ def add_dashboard(
     config: "ServiceConfig",
     state: dict[str, Any],
     writer: Callable[[], "Writer"],
+    service_secret: bytes,
 ) -> None:
     """Add the sign-in, dashboard and static routes to ``app`` (none is in the OpenAPI schema)."""
-    import secrets
-
-    secret = config.secret.encode() if config.secret else secrets.token_bytes(32)
+    secret = subkey(service_secret, "session")
     ttl = config.session_hours * 3600
     cache = PageCache(config.dashboard_refresh)
     static = _static_files()
