@@ -170,3 +170,43 @@ def test_a_posted_script_stays_inert_text_and_is_counted(browser, server):
     page.screenshot(path=str(ARTIFACTS / "overview-hostile.png"), full_page=True)
     assert errors == []
     page.close()
+
+
+def test_a_survey_answered_without_javascript_on_a_phone_is_counted_on_the_dashboard(
+    browser, server
+):
+    base, keys = server
+    invitation = {"customer_id": "C-phone", "touchpoint": "delivery", "language": "it"}
+    made = httpx.post(
+        f"{base}/v1/invitations",
+        json=invitation,
+        headers={"Authorization": f"Bearer {keys['admin']}"},
+        timeout=60,
+    )
+    assert made.status_code == 201, made.text
+    phone = browser.new_context(
+        java_script_enabled=False, viewport={"width": 360, "height": 740}, is_mobile=True
+    )
+    form = phone.new_page()
+    form.goto(base + made.json()["url"])
+    legend = form.locator("fieldset legend").inner_text()
+    assert legend == "Quanto è probabile che ci consiglieresti a un amico o a un collega?"
+    for part in ("form", "fieldset", "textarea", "button"):  # it fits the phone's width
+        box = form.locator(part).bounding_box()
+        assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 360, part
+    form.get_by_label("9", exact=True).check()
+    form.get_by_label("C'è qualcosa che vorresti dirci? (facoltativo)").fill("<i>ottimo</i>")
+    form.screenshot(path=str(ARTIFACTS / "survey-phone.png"), full_page=True)
+    form.get_by_role("button", name="Invia").click()
+    assert "Grazie" in form.inner_text("main")
+    phone.close()
+
+    page, errors, _ = _watched(browser, base)
+    _sign_in(page, base, keys["admin"])
+    page.wait_for_selector(".js-plotly-plot .main-svg")
+    main = page.inner_text("main")
+    assert "SURVEY RESPONSE RATE" in main.upper() and "1 of 1 forms shown" in main
+    assert "<i>ottimo</i>" in main
+    page.screenshot(path=str(ARTIFACTS / "overview-survey.png"), full_page=True)
+    assert errors == []
+    page.close()

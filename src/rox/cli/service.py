@@ -53,6 +53,10 @@ def serve_command(
             show_default=False,
         ),
     ] = None,
+    survey_cooldown: Annotated[
+        float,
+        typer.Option(help="Days before a customer who answered at a touchpoint is invited again."),
+    ] = 30.0,
     dashboard_refresh: Annotated[
         float,
         typer.Option(help="Least seconds between two computations of a dashboard page."),
@@ -83,6 +87,7 @@ def serve_command(
         webhook_secret=webhook_secret,
         secret=secret,
         dashboard_refresh=dashboard_refresh,
+        survey_cooldown_days=survey_cooldown,
     )
     err_console.print(
         f"rox service on http://{host}:{port} (docs at /docs, dashboard at /dashboard), "

@@ -26,8 +26,11 @@ from importlib.resources import files
 from string import Template
 from typing import TYPE_CHECKING, Any
 
+import pandas as pd
+
 from rox.errors import RoxError
 from rox.report.html import Kpi, Section, render_section
+from rox.service.invitations import response_rate
 
 if TYPE_CHECKING:
     from rox.workspace import Workspace
@@ -48,7 +51,7 @@ class Page:
 
 
 def _received(ws: Workspace) -> Section:
-    """How many responses the workspace holds, by metric, and the latest ones with comments."""
+    """Responses held, by metric; the survey response rate; the latest responses with comments."""
     t = ws.table("responses")
     counts = t.group_by("metric").aggregate(n=t.count()).execute()
     by_metric = dict(zip(counts["metric"], counts["n"].astype(int), strict=True))
@@ -57,7 +60,14 @@ def _received(ws: Workspace) -> Section:
     kpis += [Kpi(f"{m.upper()} responses", f"{n:,}") for m, n in sorted(by_metric.items())]
     columns = [c for c in ("ts", "metric", "score", "touchpoint", "comment") if c in t.columns]
     latest = t.order_by(t.ts.desc()).select(*columns).limit(LATEST).execute()
-    tables = (latest,) if len(latest) else ()
+    tables: tuple[pd.DataFrame, ...] = (latest,) if len(latest) else ()
+    rates = response_rate(ws)
+    if len(rates):
+        shown, got = int(rates["shown"].sum()), int(rates["answered"].sum())
+        kpis.append(
+            Kpi("Survey response rate", f"{got / shown:.0%}", f"{got:,} of {shown:,} forms shown")
+        )
+        tables = (rates, *tables)
     title = f"Responses received (latest {LATEST} listed)"
     return Section(title, kpis=tuple(kpis), tables=tables)
 
