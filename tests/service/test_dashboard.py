@@ -23,7 +23,7 @@ from rox.errors import ServiceError
 from rox.service import ServiceConfig, create_app
 from rox.service.dashboard import figure_json
 from rox.service.keys import create_key
-from rox.service.tokens import TokenExpired, sign, unsign
+from rox.service.tokens import TokenExpired, sign, subkey, unsign
 
 HOSTILE = "<script>window.__pwned = 1</script>&\"'"
 
@@ -140,14 +140,16 @@ def test_a_forged_or_expired_session_is_refused(site):
     _sign_in(client, keys["admin"])
     real = client.cookies["rox_session"]
     payload = json.loads(base64.urlsafe_b64decode(real.split(".")[0] + "=="))
-    expired = sign(b"s3", {"k": payload["k"]}, ttl=-1)
-    other_secret = sign(b"not-s3", {"k": payload["k"]}, ttl=3600)
-    for cookie in (expired, other_secret, real[:-2] + "AA"):
+    key = subkey(b"s3", "session")  # sessions sign with the secret's session subkey
+    expired = sign(key, {"k": payload["k"]}, ttl=-1)
+    other_secret = sign(subkey(b"not-s3", "session"), {"k": payload["k"]}, ttl=3600)
+    unpurposed = sign(b"s3", {"k": payload["k"]}, ttl=3600)  # the secret itself: not a subkey
+    for cookie in (expired, other_secret, unpurposed, real[:-2] + "AA"):
         client.cookies.clear()
         client.cookies.set("rox_session", cookie)
         assert client.get("/dashboard/overview", follow_redirects=False).status_code == 303
     client.cookies.clear()
-    client.cookies.set("rox_session", sign(b"s3", {"k": payload["k"]}, ttl=3600))
+    client.cookies.set("rox_session", sign(key, {"k": payload["k"]}, ttl=3600))
     assert client.get("/dashboard/overview", follow_redirects=False).status_code == 200
 
 
