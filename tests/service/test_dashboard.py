@@ -73,6 +73,11 @@ def test_a_token_is_the_payload_and_its_hmac_sha256_as_rfc_2104_defines_it():
     assert unsign(b"key", token, now=1_000_059) == {"k": "abc", "exp": 1_000_060}
     with pytest.raises(TokenExpired):  # the expiry itself is past
         unsign(b"key", token, now=1_000_060)
+    # a fraction of a second is rounded up: valid when made, expired a second later
+    brief = sign(b"key", {}, ttl=0.01, now=1_000_000.5)
+    assert unsign(b"key", brief, now=1_000_000.5) == {"exp": 1_000_001}
+    with pytest.raises(TokenExpired):
+        unsign(b"key", brief, now=1_000_001)
 
 
 @pytest.mark.parametrize("bad", ["", "abc", ".x", "x.", "e30.AAAA"])

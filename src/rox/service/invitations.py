@@ -18,6 +18,7 @@ that touchpoint.
 from __future__ import annotations
 
 import secrets
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -85,11 +86,12 @@ def invite(
         "m": metric,
         "l": language,
     }
-    token = sign(subkey(secret, "invitation"), payload, ttl=hours * 3600)
-    return read_invitation(secret, token), token
+    issued = time.time()
+    token = sign(subkey(secret, "invitation"), payload, ttl=hours * 3600, now=issued)
+    return read_invitation(secret, token, now=issued), token
 
 
-def read_invitation(secret: bytes, token: str) -> Invitation:
+def read_invitation(secret: bytes, token: str, *, now: float | None = None) -> Invitation:
     """The invitation of ``token``.
 
     Raises
@@ -99,7 +101,7 @@ def read_invitation(secret: bytes, token: str) -> Invitation:
     TokenExpired
         The invitation has expired.
     """
-    p = unsign(subkey(secret, "invitation"), token)
+    p = unsign(subkey(secret, "invitation"), token, now=now)
     try:
         return Invitation(
             str(p["i"]),

@@ -13,6 +13,7 @@ import base64
 import hashlib
 import hmac
 import json
+import math
 import time
 from typing import Any
 
@@ -42,7 +43,9 @@ def sign(secret: bytes, payload: dict[str, Any], *, ttl: float, now: float | Non
     if not secret:
         raise ServiceError("the signing secret is empty")
     issued = time.time() if now is None else now
-    body = _b64(json.dumps({**payload, "exp": int(issued + ttl)}, separators=(",", ":")).encode())
+    # (rounded up: a token with a positive ttl is valid when it is made)
+    expiry = math.ceil(issued + ttl)
+    body = _b64(json.dumps({**payload, "exp": expiry}, separators=(",", ":")).encode())
     return f"{body}.{_mac(secret, body)}"
 
 
