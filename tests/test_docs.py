@@ -313,6 +313,15 @@ def _actions_at_risk(ns: dict[str, Any]) -> None:
     assert any(r.startswith("P(alive) fell from") for r in first["reasons"])
 
 
+@check("service.md", "again = client.post(")
+def _service_survey(ns: dict[str, Any]) -> None:
+    assert (ns["form"].status_code, ns["answered"].status_code) == (200, 201)
+    assert ns["again"].status_code == 409
+    assert ns["cooled"].status_code == 409 and "cooldown" in ns["cooled"].json()["detail"]
+    assert ns["overview"].status_code == 200
+    assert "Survey response rate" in ns["overview"].text and "on time" in ns["overview"].text
+
+
 # -- scale-out.md ---------------------------------------------------------------------------------
 @check("scale-out.md", 'rox.demo.build("spark://local[2]')
 def _scale_out_funnel(ns: dict[str, Any]) -> None:

@@ -34,6 +34,7 @@ __all__ = [
     "DERIVED",
     "DERIVED_TABLES",
     "IDEMPOTENCY_TABLE",
+    "IMPRESSIONS_TABLE",
     "JOURNEY_INDEX_TABLES",
     "LOADS_TABLE",
     "METRICS",
@@ -221,6 +222,8 @@ IDEMPOTENCY_TABLE = "rox_idempotency"
 AUDIT_TABLE = "rox_audit"
 #: Every move of every case (opened, assigned, started, closed, reopened, escalated).
 CASE_EVENTS_TABLE = "rox_case_events"
+#: Survey forms shown (impressions), kept apart from the responses for a true response rate.
+IMPRESSIONS_TABLE = "rox_impressions"
 
 #: Columns (ibis type strings) of the bookkeeping tables.
 SYSTEM_TABLES: dict[str, dict[str, str]] = {
@@ -290,6 +293,14 @@ SYSTEM_TABLES: dict[str, dict[str, str]] = {
         "to_status": "string",
         "owner": "string",
         "detail": "string",
+    },
+    IMPRESSIONS_TABLE: {
+        "invitation_id": "string",  # the invitation whose form was shown
+        "customer_id": "string",
+        "touchpoint": "string",
+        "metric": "string",
+        "language": "string",
+        "shown_at": "timestamp('UTC')",
     },
 }
 

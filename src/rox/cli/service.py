@@ -45,6 +45,22 @@ def serve_command(
             show_default=False,
         ),
     ] = None,
+    secret: Annotated[
+        str | None,
+        typer.Option(
+            envvar="ROX_SECRET",
+            help="The key that signs dashboard sessions (default: random; they end on restart).",
+            show_default=False,
+        ),
+    ] = None,
+    survey_cooldown: Annotated[
+        float,
+        typer.Option(help="Days before a customer who answered at a touchpoint is invited again."),
+    ] = 30.0,
+    dashboard_refresh: Annotated[
+        float,
+        typer.Option(help="Least seconds between two computations of a dashboard page."),
+    ] = 10.0,
     workspace: WorkspaceOption = None,
 ) -> None:
     """Run the intake service and admin API (docs at http://HOST:PORT/docs); needs rox[service]."""
@@ -69,8 +85,14 @@ def serve_command(
         key_rate=key_rate,
         key_burst=2 * key_rate,
         webhook_secret=webhook_secret,
+        secret=secret,
+        dashboard_refresh=dashboard_refresh,
+        survey_cooldown_days=survey_cooldown,
     )
-    err_console.print(f"rox service on http://{host}:{port} (docs at /docs), workspace {url}")
+    err_console.print(
+        f"rox service on http://{host}:{port} (docs at /docs, dashboard at /dashboard), "
+        f"workspace {url}"
+    )
     uvicorn.run(create_app(config), host=host, port=port, log_level="warning")
 
 

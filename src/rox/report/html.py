@@ -14,9 +14,10 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from pathlib import Path
 
-__all__ = ["Kpi", "Section", "render", "write"]
+__all__ = ["Kpi", "Section", "render", "render_section", "write"]
 
 
 @dataclass(frozen=True)
@@ -60,7 +61,7 @@ def render(
     from rox import __version__
 
     template = Template(files("rox.report").joinpath("templates/report.html").read_text("utf-8"))
-    body = "\n".join(_section(s, currency) for s in sections)
+    body = "\n".join(render_section(s, currency) for s in sections)
     return template.substitute(
         title=html.escape(title),
         meta=html.escape(meta),
@@ -84,7 +85,15 @@ def write(
     return path
 
 
-def _section(section: Section, currency: str | None = None) -> str:
+def _inline_figure(fig: Any) -> str:
+    html_text: str = fig.to_html(full_html=False, include_plotlyjs=False)
+    return html_text
+
+
+def render_section(
+    section: Section, currency: str | None = None, figure: Callable[[Any], str] = _inline_figure
+) -> str:
+    """One section as HTML (user text escaped); ``figure`` turns a plotly figure into HTML."""
     parts = [f"<section><h2>{html.escape(section.title)}</h2>"]
     if section.kpis:
         cards = "".join(
@@ -98,10 +107,7 @@ def _section(section: Section, currency: str | None = None) -> str:
     if section.findings:
         items = "".join(f"<li>{html.escape(f)}</li>" for f in section.findings)
         parts.append(f'<ul class="findings">{items}</ul>')
-    parts.extend(
-        f'<div class="figure">{fig.to_html(full_html=False, include_plotlyjs=False)}</div>'
-        for fig in section.figures
-    )
+    parts.extend(f'<div class="figure">{figure(fig)}</div>' for fig in section.figures)
     parts.extend(_table(t, currency) for t in section.tables)
     parts.append("</section>")
     return "\n".join(parts)

@@ -22,7 +22,7 @@ from rox.viz.experience import bars, comparison, trend
 if TYPE_CHECKING:
     from rox.workspace import Workspace
 
-__all__ = ["SECTIONS", "build_sections", "write_report"]
+__all__ = ["EXPERIENCE_SECTIONS", "SECTIONS", "build_sections", "write_report"]
 
 
 def _headline_section(ws: Workspace, result: Headline) -> Section:
@@ -165,13 +165,18 @@ def _data_section(ws: Workspace, result: Headline) -> Section:
     return Section("Data", tables=(ws.describe().to_frame(),))
 
 
-#: The report's sections, in order.
-SECTIONS: list[Callable[[Workspace, Headline], Section | None]] = [
+#: The experience sections (headline, then NPS, CSAT and CES), in order.
+EXPERIENCE_SECTIONS: list[Callable[[Workspace, Headline], Section | None]] = [
     _headline_section,
     _worth_section,
     _metric_section("nps"),
     _metric_section("csat"),
     _metric_section("ces"),
+]
+
+#: The report's sections, in order.
+SECTIONS: list[Callable[[Workspace, Headline], Section | None]] = [
+    *EXPERIENCE_SECTIONS,
     _value_section,
     _journey_section,
     _data_section,

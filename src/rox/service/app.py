@@ -12,6 +12,7 @@ import contextlib
 import hashlib
 import json
 import os
+import secrets
 import tempfile
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -25,18 +26,23 @@ from starlette.background import BackgroundTask
 from rox.errors import MetricError, RoxError, ServiceError
 from rox.schema import METRICS, TABLES
 from rox.service.erase import erase_customer
+from rox.service.invitations import cooldown_until, invite
 from rox.service.keys import ApiKey, create_key, key_hash, list_keys, revoke_key
 from rox.service.limits import BodyLimit, ClientRateLimit, RateLimiter, too_many
 from rox.service.models import (
     EventIn,
     Events,
     IntakeAnswer,
+    InvitationIn,
+    InvitationOut,
     KeyCreated,
     KeyIn,
     KeyOut,
     ResponseIn,
     Responses,
 )
+from rox.service.survey import add_survey
+from rox.service.web import add_dashboard
 from rox.service.webhooks import formbricks_response, verified
 from rox.service.writer import IdempotencyConflict, Idempotent, RowsRefused, Writer
 
@@ -63,6 +69,20 @@ class ServiceConfig:
     webhook_secret : str, optional
         The ``whsec_`` secret inbound webhooks are signed with (Standard Webhooks); without it
         the webhook routes answer 404.
+    secret : str, optional
+        The key that signs the dashboard's session cookies and the survey invitations
+        (HMAC-SHA256); without it, a random one per process (sessions and invitations then end
+        when the service restarts).
+    session_hours : float
+        How long a dashboard session lasts.
+    dashboard_refresh : float
+        Least seconds between two computations of a dashboard page while data keeps arriving.
+    secure_cookie : bool, optional
+        Whether the session cookie is ``Secure`` (sent over HTTPS only); by default, when the
+        request came over HTTPS.
+    survey_cooldown_days : float
+        Days after a customer's response at a touchpoint before they may be invited there again
+        (0: no cooldown).
     switch_interval : float
         The process's thread switch interval while the app runs (:func:`sys.setswitchinterval`),
         in seconds: short, so that the writer thread is not kept waiting by the event loop.
@@ -76,6 +96,11 @@ class ServiceConfig:
     key_burst: float = 2000.0
     switch_interval: float = 0.0005
     webhook_secret: str | None = None
+    secret: str | None = None
+    session_hours: float = 8.0
+    dashboard_refresh: float = 10.0
+    secure_cookie: bool | None = None
+    survey_cooldown_days: float = 30.0
 
 
 _bearer = HTTPBearer(
@@ -101,6 +126,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 def create_app(config: ServiceConfig) -> FastAPI:
     """Build the service for ``config`` (the workspace opens when the app starts)."""
     state: dict[str, Any] = {}
+    secret = config.secret.encode() if config.secret else secrets.token_bytes(32)
     key_limiter = RateLimiter(config.key_rate, config.key_burst)
 
     @contextlib.asynccontextmanager
@@ -408,13 +434,45 @@ def create_app(config: ServiceConfig) -> FastAPI:
         deleted, cleared = await _run(
             writer(), lambda ws: erase_customer(ws, customer_id, actor=key.key_id)
         )
+        state["changes"] = state.get("changes", 0) + 1  # the dashboard's pages are stale
         return {"deleted": deleted, "cleared": cleared}
+
+    cooling: dict[int | str, dict[str, Any]] = {409: {"description": "a cooldown is running"}}
+
+    @app.post("/v1/invitations", status_code=201, response_model=InvitationOut, tags=["admin"],
+              responses={**_ERRORS, **cooling})  # fmt: skip
+    async def post_invitation(body: InvitationIn, key: Admin) -> dict[str, Any]:
+        """A signed single-use survey invitation; its form is at ``url`` (docs/service.md)."""
+        until = await _run(
+            writer(),
+            lambda ws: cooldown_until(
+                ws, body.customer_id, body.touchpoint, config.survey_cooldown_days
+            ),
+        )
+        if until is not None:
+            raise HTTPException(
+                409,
+                f"customer {body.customer_id!r} answered at {body.touchpoint!r} lately: "
+                f"in a cooldown until {until.isoformat()}",
+            )
+        made, token = invite(
+            secret, body.customer_id, body.touchpoint, body.metric,
+            language=body.language, hours=body.hours,
+        )  # fmt: skip
+        return {
+            "invitation_id": made.invitation_id,
+            "token": token,
+            "url": f"/s/{token}",
+            "expires_at": made.expires_at.isoformat(),
+        }
 
     @app.get("/healthz", tags=["health"])
     async def health() -> dict[str, Any]:
         """Whether the service is up, and how many batches it committed."""
         return {"status": "ok", "commits": writer().commits}
 
+    add_dashboard(app, config, state, writer, secret)
+    add_survey(app, secret, writer)
     app.add_middleware(BodyLimit, limit=config.max_body)
     app.add_middleware(
         ClientRateLimit, limiter=RateLimiter(config.client_rate, config.client_burst)

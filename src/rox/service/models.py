@@ -109,3 +109,22 @@ class KeyCreated(KeyOut):
     """A new key: ``key`` is shown this once and stored only as a hash."""
 
     key: str
+
+
+class InvitationIn(_Strict):
+    """A survey invitation to make (``POST /v1/invitations``)."""
+
+    customer_id: Annotated[str, Field(min_length=1, max_length=200)]
+    touchpoint: Annotated[str, Field(min_length=1, max_length=200)]
+    metric: Literal["nps", "csat", "ces"] = "nps"
+    language: Literal["en", "it"] = "en"
+    hours: Annotated[float, Field(gt=0, le=24 * 365, description="how long it stays valid")] = 168
+
+
+class InvitationOut(BaseModel):
+    """A survey invitation: send ``url`` (relative to the service) to the customer."""
+
+    invitation_id: str
+    token: str
+    url: str
+    expires_at: str
