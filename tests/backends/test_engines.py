@@ -120,7 +120,7 @@ def test_a_workspace_opened_read_only_reads_everything_and_writes_nothing(
         assert ws.count("rejects") == 0  # never written to (on Spark: no folder), read as empty
         assert ws.settings() == {}
         # a journey analysis prepares its journeys in a temporary table (PostgreSQL)
-        table = rox.journey.friction(ws, goal="buy", value="revenue")
+        table = rox.impact.friction(ws, goal="buy", value="revenue")
         assert table.frame.set_index("step").loc["help", "exits"] == 1
         with pytest.raises(WorkspaceError, match="read-only"):
             ws.ingest("responses", _responses())

@@ -133,14 +133,15 @@ def generate_chunks(
         rng = np.random.default_rng([seed, i])
         brand = simulate(rng, n, end, eff)
         answers = responses(rng, brand, end, change, eff)
-        # (its own stream, so that every other row of the brand is drawn as before)
-        _initiative(
-            np.random.default_rng([seed, i, _INITIATIVE_STREAM]), brand, answers, launch, eff
-        )
-        # the planted comment themes draw from their own stream: nothing else changes (#18)
+        # the planted comment themes draw from their own stream: nothing else changes (#18);
+        # before the initiative, so that the comments do not depend on whether it runs
         voice = np.random.default_rng([seed, i, STREAM])
         answers["planted"], answers["planted_language"] = plant(
             voice, answers["comment"], answers["metric"], answers["score"], answers["touchpoint"]
+        )
+        # (its own stream, so that every other row of the brand is drawn as before)
+        _initiative(
+            np.random.default_rng([seed, i, _INITIATIVE_STREAM]), brand, answers, launch, eff
         )
         frames = _frames(brand, answers, offset, origin)
         # the past closed loop, from its own stream: the tables above keep their rows

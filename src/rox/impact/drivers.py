@@ -236,7 +236,7 @@ def key_drivers(
     >>> ws = rox.demo.build("duckdb://:memory:", n_customers=20_000, seed=7)
     >>> result = key_drivers(ws, "nps")  # every touchpoint's CSAT, pairwise
     >>> result.n_customers
-    1874
+    1847
     >>> bool(abs(result.to_frame()["lmg"].sum() - result.r2) < 1e-9)
     True
     """

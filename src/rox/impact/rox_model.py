@@ -810,7 +810,9 @@ class _Valuation:
         summary = self.purchase.summary().reset_index(names="parameter")
         summary = summary.rename(columns={"ci_low": "low", "ci_high": "high"})
         is_coef = summary["parameter"].str.contains(":")
-        summary["rate_ratio"] = np.where(is_coef, np.exp(summary["estimate"]), np.nan)
+        with np.errstate(over="ignore"):  # a coefficient run off along a flat ridge: inf
+            ratio = np.exp(summary["estimate"].to_numpy(dtype="float64"))
+        summary["rate_ratio"] = np.where(is_coef, ratio, np.nan)
         return summary
 
     def spend_levels(self) -> pd.DataFrame:
