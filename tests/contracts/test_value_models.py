@@ -82,7 +82,6 @@ CASES: dict[type, Case] = {
             "population_mean_spend": lambda m, d: m.population_mean_spend(),
             "summary": lambda m, d: m.summary(),
             "parameter_draws": lambda m, d: m.parameter_draws(5),
-            "parameter_draws": lambda m, d: m.parameter_draws(5),
         },
     ),
     models.ShiftedBetaGeoModel: Case(
@@ -92,7 +91,6 @@ CASES: dict[type, Case] = {
             "retention_rate": lambda m, d: m.retention_rate(7),
             "projection": lambda m, d: m.projection(10, cohort_size=1000.0),
             "summary": lambda m, d: m.summary(),
-            "parameter_draws": lambda m, d: m.parameter_draws(5),
             "parameter_draws": lambda m, d: m.parameter_draws(5),
         },
     ),
