@@ -138,6 +138,7 @@ def test_the_text_extra_adds_less_than_25_mb():
     rox_dist = metadata.distribution("rox")
     base = _closure([Requirement(r).name for r in rox_dist.requires or [] if "extra ==" not in r])
     text = _closure(["scikit-learn", "vaderSentiment", "yake"]) - base
-    assert {"scikit-learn", "vadersentiment", "yake"} <= text
+    # (scikit-learn is a dependency of rox itself since #17's uplift models: not added here)
+    assert {"vadersentiment", "yake"} <= text
     total, sizes = _wheel_mb(text)
     assert total < 25, sorted(sizes.items(), key=lambda kv: -kv[1])
