@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import ibis
 import ibis.expr.datatypes as dt
 
-from rox._sql import ident
+from rox._sql import guarded_update, ident
 from rox.engines import Engine, EngineURL
 from rox.errors import WorkspaceError
 
@@ -118,11 +118,7 @@ class DuckDBEngine(Engine):
                 for column, dtype in columns.items():
                     sql_type = DuckDBType.from_ibis(ibis.dtype(dtype)).sql("duckdb")
                     con.execute(f"ALTER TABLE {ident(table)} ADD COLUMN {ident(column)} {sql_type}")
-            for i, (table, data) in enumerate(rows.items()):
-                view = f"_rox_append_{i}"
-                con.register(view, data)
-                con.execute(f"INSERT INTO {ident(table)} BY NAME SELECT * FROM {view}")
-                con.unregister(view)
+            _insert_all(con, rows)
             con.execute("COMMIT")
         except BaseException:
             con.execute("ROLLBACK")
@@ -138,23 +134,26 @@ class DuckDBEngine(Engine):
         append: Mapping[str, pa.Table] | None = None,
     ) -> bool:
         """One transaction: a guarded ``UPDATE``, then the appended rows (see :class:`Engine`)."""
-        sets = ", ".join(f"{ident(c)} = ?" for c in values)
-        where = " AND ".join(f"{ident(c)} IS NOT DISTINCT FROM ?" for c in (*key, *expected))
-        params = [*values.values(), *key.values(), *expected.values()]
+        sql, params = guarded_update(table, key, expected, values, "?")
         con = self.backend.con
         con.execute("BEGIN TRANSACTION")
         try:
-            got = con.execute(f"UPDATE {ident(table)} SET {sets} WHERE {where}", params).fetchone()
+            got = con.execute(sql, params).fetchone()
             if got is None or int(got[0]) != 1:
                 con.execute("ROLLBACK")
                 return False
-            for i, (name, data) in enumerate((append or {}).items()):
-                view = f"_rox_update_{i}"
-                con.register(view, data)
-                con.execute(f"INSERT INTO {ident(name)} BY NAME SELECT * FROM {view}")
-                con.unregister(view)
+            _insert_all(con, append or {})
             con.execute("COMMIT")
         except BaseException:
             con.execute("ROLLBACK")
             raise
         return True
+
+
+def _insert_all(con: Any, rows: Mapping[str, pa.Table]) -> None:
+    """Insert each Arrow table into the workspace table it is keyed by (by column name)."""
+    for i, (table, data) in enumerate(rows.items()):
+        view = f"_rox_insert_{i}"
+        con.register(view, data)
+        con.execute(f"INSERT INTO {ident(table)} BY NAME SELECT * FROM {view}")
+        con.unregister(view)

@@ -6,7 +6,7 @@ import io
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from rox._sql import ident
+from rox._sql import guarded_update, ident
 from rox.engines import Engine, EngineURL
 from rox.errors import WorkspaceError
 from rox.schema import LOADS_TABLE
@@ -87,13 +87,11 @@ class PostgresEngine(Engine):
         append: Mapping[str, pa.Table] | None = None,
     ) -> bool:
         """One transaction: a guarded ``UPDATE``, then the appended rows (see :class:`Engine`)."""
-        sets = ", ".join(f"{ident(c)} = %s" for c in values)
-        where = " AND ".join(f"{ident(c)} IS NOT DISTINCT FROM %s" for c in (*key, *expected))
-        params = [*values.values(), *key.values(), *expected.values()]
+        sql, params = guarded_update(table, key, expected, values, "%s")
         con = self.backend.con
         try:
             with con.transaction(), con.cursor() as cur:
-                cur.execute(f"UPDATE {ident(table)} SET {sets} WHERE {where}", params)
+                cur.execute(sql, params)
                 if cur.rowcount != 1:
                     raise _NoRowMatched
                 for name, data in (append or {}).items():
