@@ -208,7 +208,7 @@ def loop_return(
         o = o.filter(o.trigger == trigger)
     counted = o.group_by("arm").aggregate(
         n=o.count(),
-        kept=o.bought_again.cast("int64").sum(),
+        kept=o.bought_again.ifelse(1, 0).sum(),  # PostgreSQL: no boolean -> bigint cast
         n_nps=o.later_nps.count(),
         nps_mean=o.later_nps.mean(),
         nps_var=o.later_nps.var(how="sample"),

@@ -108,15 +108,16 @@ def sla_report(
     within = closed & o.due_at.notnull() & (o.closed_at <= o.due_at)
     nps_bottom = DEFAULT_SCALES["nps"].bottom_to
     detractor = (o.trigger_metric == "nps") & (o.trigger_score <= nps_bottom) & o.observed
+    # (ifelse, not a cast: PostgreSQL casts a boolean to int4 but not to bigint)
     o = o.mutate(
         _hours=hours,
-        _closed=closed.cast("int64"),
-        _active=o.status.isin(ACTIVE).cast("int64"),
-        _decided=decided.cast("int64"),
-        _within=within.cast("int64"),
-        _overdue=(o.status.isin(ACTIVE) & o.due_at.notnull() & (o.due_at < at)).cast("int64"),
-        _detractor=detractor.cast("int64"),
-        _recovered=(detractor & o.recovered).cast("int64"),
+        _closed=closed.ifelse(1, 0),
+        _active=o.status.isin(ACTIVE).ifelse(1, 0),
+        _decided=decided.ifelse(1, 0),
+        _within=within.ifelse(1, 0),
+        _overdue=(o.status.isin(ACTIVE) & o.due_at.notnull() & (o.due_at < at)).ifelse(1, 0),
+        _detractor=detractor.ifelse(1, 0),
+        _recovered=(detractor & o.recovered).ifelse(1, 0),
     )
     metrics = {
         "cases": o.count(),
