@@ -29,6 +29,7 @@ from scipy import stats
 
 import rox
 from rox.actions import cases_needed, loop_return, sla_report
+from rox.actions.sla import SlaReport
 from rox.errors import ActionError
 from rox.testing import insert_rows
 
@@ -120,6 +121,22 @@ def test_sla_by_owner_by_hand(ws):
     # 30), k2 (9 > 5 on day 40), k3 (4 < 6: no), k5 (bought on day 200: after its 180 days)
     assert (ana["detractors"], ana["recovered"], ana["recovery_rate"]) == (2, 2, 1.0)
     assert (ben["detractors"], ben["recovered"], ben["recovery_rate"]) == (2, 0, 0.0)
+
+
+def test_sla_in_words():
+    """The summary line in words: a share of the decided cases, singular and plural, none yet."""
+
+    def said(cases: int, decided: int, within: int, overdue: int) -> str:
+        frame = pd.DataFrame(
+            {"cases": [cases], "decided": [decided], "within_sla": [within], "overdue": [overdue]}
+        )
+        return str(SlaReport(frame, None, None))
+
+    assert (
+        said(5, 5, 2, 2) == "5 cases: 40% of the 5 decided closed within their SLA; 2 are overdue"
+    )
+    assert said(1, 1, 0, 1) == "1 case: 0% of the 1 decided closed within their SLA; 1 is overdue"
+    assert said(2, 0, 0, 0) == "2 cases: none closed or past its due time yet; 0 are overdue"
 
 
 def test_sla_before_a_case_is_due_counts_it_nowhere(ws):

@@ -63,13 +63,14 @@ class SlaReport(Result):
         total = self.frame
         if total.empty:
             return "no cases with outreach"
-        decided = int(total["decided"].sum())
-        within = int(total["within_sla"].sum())
-        share = within / decided if decided else float("nan")
-        return (
-            f"{int(total['cases'].sum()):,} cases: {share:.0%} of the {decided:,} decided were "
-            f"closed within their SLA; {int(total['overdue'].sum()):,} are overdue"
-        )
+        cases, decided = int(total["cases"].sum()), int(total["decided"].sum())
+        within, overdue = int(total["within_sla"].sum()), int(total["overdue"].sum())
+        head = f"{cases:,} case{'' if cases == 1 else 's'}: "
+        if decided:
+            head += f"{within / decided:.0%} of the {decided:,} decided closed within their SLA"
+        else:
+            head += "none closed or past its due time yet"
+        return head + f"; {overdue:,} {'is' if overdue == 1 else 'are'} overdue"
 
 
 def sla_report(
