@@ -294,6 +294,8 @@ class Writer:
                 self._pending.pop(slot, None)
                 if answer is not None:
                     self._done[slot] = (item.idem, answer)
+        if item.future.cancelled():  # (the request went away; its rows stand)
+            return
         if exc is not None:
             item.future.set_exception(exc)
         else:
@@ -319,6 +321,8 @@ def _same_request(first: Idempotent, again: Idempotent) -> None:
 
 
 def _run_call(item: _Call, ws: Workspace) -> None:
+    if not item.future.set_running_or_notify_cancel():  # nobody waits for it any more
+        return
     try:
         item.future.set_result(item.fn(ws))
     except Exception as exc:
