@@ -476,7 +476,7 @@ def test_bad_webhook_files_are_refused_naming_the_setting(tmp_path, monkeypatch)
         load('[[endpoint]]\nname = "a"\nurl = "http://x/h"\nsecret = "plain"')
     with pytest.raises(ServiceError, match="url"):
         load(f'[[endpoint]]\nname = "a"\nurl = "ftp://x"\nsecret = "{SECRET}"')
-    with pytest.raises(ServiceError, match="case.reopened"):
+    with pytest.raises(ServiceError, match=r"case\.reopened"):
         load(good + '\nevents = ["case.reopened"]')
     with pytest.raises(ServiceError, match="ROX_NO_SUCH"):
         load('[[endpoint]]\nname = "a"\nurl = "http://x/h"\nsecret_env = "ROX_NO_SUCH"')
