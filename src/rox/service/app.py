@@ -119,6 +119,9 @@ class ServiceConfig:
     webhooks: str | None = None
 
 
+#: Ids in paths and filters: no control characters (DuckDB's parser refuses a NUL in a literal).
+_PRINTABLE = r"^[^\x00-\x1f]*$"
+
 _bearer = HTTPBearer(
     auto_error=False, description="an API key: `rox keys create NAME --scope write`"
 )
@@ -421,7 +424,7 @@ def create_app(config: ServiceConfig) -> FastAPI:
 
     @app.post("/v1/cases/{case_id}/{move}", tags=["admin"], responses=moving)
     async def move_case(
-        case_id: Annotated[str, Path(max_length=300)],
+        case_id: Annotated[str, Path(max_length=300, pattern=_PRINTABLE)],
         move: Literal["start", "assign", "close"],
         body: CaseMoveIn,
         key: Write,
@@ -460,8 +463,8 @@ def create_app(config: ServiceConfig) -> FastAPI:
     async def get_deliveries(
         key: Admin,
         status: Literal["pending", "delivered", "failed"] | None = None,
-        response_id: Annotated[str | None, Query(max_length=300)] = None,
-        endpoint: Annotated[str | None, Query(max_length=200)] = None,
+        response_id: Annotated[str | None, Query(max_length=300, pattern=_PRINTABLE)] = None,
+        endpoint: Annotated[str | None, Query(max_length=200, pattern=_PRINTABLE)] = None,
         limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
     ) -> list[dict[str, Any]]:
         """The outbound webhooks' delivery log, newest first (status, attempts, last error)."""
@@ -498,7 +501,8 @@ def create_app(config: ServiceConfig) -> FastAPI:
     @app.post("/v1/deliveries/replay", status_code=202, response_model=Replayed,
               tags=["webhooks"], responses=replaying)  # fmt: skip
     async def replay_response(
-        key: Admin, response_id: Annotated[str, Query(min_length=1, max_length=300)]
+        key: Admin,
+        response_id: Annotated[str, Query(min_length=1, max_length=300, pattern=_PRINTABLE)],
     ) -> dict[str, Any]:
         """Send again every delivery announcing a response (and the cases it opened)."""
         return await replayed(None, response_id)
@@ -506,7 +510,7 @@ def create_app(config: ServiceConfig) -> FastAPI:
     @app.post("/v1/deliveries/{delivery_id}/replay", status_code=202, response_model=Replayed,
               tags=["webhooks"], responses=replaying)  # fmt: skip
     async def replay_delivery(
-        delivery_id: Annotated[str, Path(max_length=300)], key: Admin
+        delivery_id: Annotated[str, Path(max_length=300, pattern=_PRINTABLE)], key: Admin
     ) -> dict[str, Any]:
         """Send one delivery again, as a new delivery (a new ``webhook-id``)."""
         return await replayed(delivery_id, None)
