@@ -457,6 +457,20 @@ def test_backoff_doubles_is_capped_and_yields_to_a_longer_retry_after():
     assert next_state(hooks, 1, Outcome("m", 204), now)["status"] == "delivered"
 
 
+def test_the_default_schedule_tries_for_about_two_and_a_half_hours():
+    hooks = Hooks()  # 12 attempts, 5 s doubled, at most 3,600 s
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    waits = []
+    for attempts in range(1, 13):
+        state = next_state(hooks, attempts, Outcome("m", 503), now, draw=0.0)
+        if state["status"] == "failed":
+            break
+        waits.append((state["next_attempt_at"] - now).total_seconds())
+    assert attempts == 12 and len(waits) == 11
+    assert waits == [5, 10, 20, 40, 80, 160, 320, 640, 1280, 2560, 3600]
+    assert sum(waits) == 8715  # 2.42 h, as docs/service.md says
+
+
 def test_retry_after_reads_seconds_and_http_dates():
     now = datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)
     assert retry_after("120", now) == 120.0
@@ -511,3 +525,114 @@ def test_the_signature_verifies_for_this_body_and_secret_only(start, tmp_path):
             Webhook(other).verify(body, headers)
     finally:
         receiver.stop()
+
+
+# -- a crash between commit and send --------------------------------------------------------------
+@pytest.mark.slow
+def test_sigkill_loses_no_webhook_of_an_acknowledged_response_or_its_case(tmp_path):
+    """A real ``rox serve`` killed with SIGKILL twice while it takes writes and sends webhooks.
+
+    Afterwards every stored response has had its ``response.created`` received, every case its
+    ``case.opened``, each event has one delivery (one ``webhook-id``), and every id in the log
+    reached the receiver (retries of an id may repeat it: the receiver dedupes by id).
+    """
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    import httpx
+
+    src = Path(__file__).resolve().parents[2] / "src"
+    path = tmp_path / "w.duckdb"
+    keys = keys_for(path)
+    token = keys["write"]
+    (tmp_path / "rules.toml").write_text(RULES)
+    receiver_port, port = free_port(), free_port()
+    hooks = hooks_file(tmp_path, receiver_port, max_attempts=1000)
+    receiver = Receiver(receiver_port, ok).start()
+
+    def serve() -> subprocess.Popen[bytes]:
+        env = {**os.environ, "PYTHONPATH": str(src)}
+        cmd = [sys.executable, "-m", "rox", "serve", "-w", str(path), "--port", str(port),
+               "--client-rate", "0", "--key-rate", "0", "--webhooks", str(hooks),
+               "--case-rules", str(tmp_path / "rules.toml")]  # fmt: skip
+        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        end = time.monotonic() + 300
+        while time.monotonic() < end:
+            assert proc.poll() is None, "the server exited"
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=10).status_code == 200:
+                    return proc
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        proc.kill()
+        raise AssertionError("the server did not start")
+
+    acked: set[str] = set()
+    lock = threading.Lock()
+    stop = threading.Event()
+    numbers = iter(range(10**6))
+
+    def client() -> None:
+        with httpx.Client(timeout=10) as http:
+            while not stop.is_set():
+                with lock:
+                    i = next(numbers)
+                if i >= 1500:
+                    return
+                body = nps(i, i % 11, customer=f"c{i % 53}")
+                while True:  # until answered: a request the server died under is sent again
+                    try:
+                        r = http.post(f"http://127.0.0.1:{port}/v1/responses", json=body,
+                                      headers={"Authorization": f"Bearer {token}"})  # fmt: skip
+                    except httpx.HTTPError:
+                        time.sleep(0.2)
+                        continue
+                    assert r.status_code == 201, r.text
+                    with lock:
+                        acked.add(body["response_id"])
+                    break
+
+    proc = serve()
+    threads = [threading.Thread(target=client, daemon=True) for _ in range(8)]
+    try:
+        for t in threads:
+            t.start()
+        for _ in range(2):
+            time.sleep(3)
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+            proc = serve()
+        for t in threads:
+            t.join()
+        admin = {"Authorization": f"Bearer {keys['admin']}"}
+
+        def settled() -> bool:
+            url = f"http://127.0.0.1:{port}/v1/deliveries"
+            answer = httpx.get(url, params={"status": "pending"}, headers=admin, timeout=10)
+            return answer.status_code == 200 and answer.json() == []
+
+        until(settled, seconds=180)
+    finally:
+        stop.set()
+        proc.terminate()
+        proc.wait(timeout=30)
+    receiver.stop()
+    con = duckdb.connect(str(path), read_only=True)
+    stored = {r for (r,) in con.execute("SELECT response_id FROM responses").fetchall()}
+    cases = {r for (r,) in con.execute("SELECT case_id FROM cases").fetchall()}
+    log = con.execute(
+        "SELECT delivery_id, event_type, response_id, case_id, status FROM rox_webhook_deliveries"
+    ).fetchall()
+    con.close()
+    assert acked <= stored and len(cases) > 0
+    created = [r for _, kind, r, _, _ in log if kind == "response.created"]
+    opened = [c for _, kind, _, c, _ in log if kind == "case.opened"]
+    assert sorted(created) == sorted(stored)  # one delivery per response, none missing
+    assert sorted(opened) == sorted(cases)  # one per case (holdout 0: every case announced)
+    assert {status for *_, status in log} == {"delivered"}
+    assert {d for d, *_ in log} == {m["id"] for m in receiver.got}  # every id reached it
+    got_created = [m["payload"]["data"]["response_id"] for m in receiver.got
+                   if m["payload"]["type"] == "response.created"]  # fmt: skip
+    assert set(got_created) == stored

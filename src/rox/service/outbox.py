@@ -4,7 +4,7 @@ The service announces ``response.created``, ``case.opened`` and ``case.closed`` 
 of a TOML file (``rox serve --webhooks FILE``)::
 
     [delivery]                  # optional; these are the defaults
-    max_attempts = 8            # attempts before a delivery is marked failed
+    max_attempts = 12           # attempts before a delivery is marked failed
     backoff = 5.0               # seconds before the first retry; doubled at each further one
     max_delay = 3600.0          # the longest wait between two attempts (and Retry-After's cap)
     timeout = 10.0              # seconds an attempt waits for an answer
@@ -139,7 +139,7 @@ class Hooks:
     """
 
     endpoints: tuple[Endpoint, ...] = ()
-    max_attempts: int = 8
+    max_attempts: int = 12
     backoff: float = 5.0
     max_delay: float = 3600.0
     timeout: float = 10.0
