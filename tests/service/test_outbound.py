@@ -120,6 +120,7 @@ class Running:
         self.client = TestClient(create_app(config))
         self.client.__enter__()
         self.keys = keys
+        self.stopped = False
 
     def auth(self, scope: str = "admin") -> dict[str, str]:
         return {"Authorization": f"Bearer {self.keys[scope]}"}
@@ -136,7 +137,9 @@ class Running:
         return out
 
     def stop(self) -> None:
-        self.client.__exit__(None, None, None)
+        if not self.stopped:
+            self.stopped = True
+            self.client.__exit__(None, None, None)
 
 
 def keys_for(path: Path) -> dict[str, str]:
@@ -636,3 +639,53 @@ def test_sigkill_loses_no_webhook_of_an_acknowledged_response_or_its_case(tmp_pa
     got_created = [m["payload"]["data"]["response_id"] for m in receiver.got
                    if m["payload"]["type"] == "response.created"]  # fmt: skip
     assert set(got_created) == stored
+
+
+def test_cli_lists_the_log_and_replays_with_the_service_stopped(
+    start, tmp_path, monkeypatch, capsys
+):
+    import sys
+
+    from rox.cli import main
+    from rox.errors import EXIT_CODES
+
+    def run(*args: str) -> tuple[int, str, str]:
+        monkeypatch.setenv("COLUMNS", "200")
+        monkeypatch.setattr(sys, "argv", ["rox", *args])
+        try:
+            main()
+            code = 0
+        except SystemExit as exc:
+            code = int(exc.code or 0)
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    port = free_port()
+    hooks = hooks_file(tmp_path, port)
+    receiver = Receiver(port, ok).start()
+    try:
+        service = start(hooks)
+        service.post(nps(1, 2))
+        until(lambda: len(receiver.got) == 2)
+        service.stop()
+        ws = str(tmp_path / "w.duckdb")
+        code, out, err = run("deliveries", "list", "-w", ws, "-f", "json")
+        assert code == 0, err
+        log = json.loads(out)
+        assert sorted(d["event_type"] for d in log) == ["case.opened", "response.created"]
+        assert {d["status"] for d in log} == {"delivered"}
+        code, _, err = run("deliveries", "replay", "--response", "r1", "-w", ws)
+        assert code == EXIT_CODES[ServiceError] and "--webhooks" in err
+        code, out, err = run("deliveries", "replay", "--response", "r1", "-w", ws,
+                             "--webhooks", str(hooks))  # fmt: skip
+        assert code == 0, err
+        new_ids = out.split()
+        code, out, _ = run("deliveries", "list", "-w", ws, "--status", "pending", "-f", "json")
+        assert sorted(d["delivery_id"] for d in json.loads(out)) == sorted(new_ids)
+        assert len(new_ids) == 2
+        again = start(hooks)  # the next run sends them
+        until(lambda: len(receiver.got) == 4)
+        assert {m["id"] for m in receiver.got[2:]} == set(new_ids)
+        assert again.deliveries(status="pending") == []
+    finally:
+        receiver.stop()
