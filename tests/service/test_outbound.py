@@ -372,6 +372,7 @@ def test_closing_a_case_through_the_api_announces_it(start, tmp_path):
         r = service.client.post("/v1/cases/detractor-r1/close", json={"resolution": "resolved"},
                                 headers=auth)  # fmt: skip
         assert r.status_code == 200 and r.json()["status"] == "closed"
+        assert r.json()["resolution"] == "resolved" and r.json()["closed_at"].endswith("Z")
         until(lambda: any(m["payload"]["type"] == "case.closed" for m in receiver.got))
         closed = next(m for m in receiver.got if m["payload"]["type"] == "case.closed")
         data = closed["payload"]["data"]

@@ -45,7 +45,14 @@ from rox.service.models import (
     ResponseIn,
     Responses,
 )
-from rox.service.outbox import DeliveryNotFound, Hooks, delivery_rows, list_deliveries, replay
+from rox.service.outbox import (
+    DeliveryNotFound,
+    Hooks,
+    delivery_rows,
+    jsonable,
+    list_deliveries,
+    replay,
+)
 from rox.service.survey import add_survey
 from rox.service.web import add_dashboard
 from rox.service.webhooks import formbricks_response, verified
@@ -455,7 +462,7 @@ def create_app(config: ServiceConfig) -> FastAPI:
         if move == "close":
             state["dispatcher"].wake()
         state["changes"] = state.get("changes", 0) + 1  # the dashboard's pages are stale
-        out: dict[str, Any] = json.loads(json.dumps(case_event(move, case).data, default=str))
+        out: dict[str, Any] = jsonable(case_event(move, case).data)
         return out
 
     # -- outbound webhooks: the delivery log and replay -------------------------------------------

@@ -58,6 +58,7 @@ __all__ = [
     "Event",
     "Hooks",
     "delivery_rows",
+    "jsonable",
     "list_deliveries",
     "replay",
     "write_rows",
@@ -243,7 +244,7 @@ def delivery_rows(
     stamp = at.isoformat().replace("+00:00", "Z")
     for event in events:
         for endpoint in hooks.subscribed(event.type):
-            body = {"type": event.type, "timestamp": stamp, "data": _jsonable(event.data)}
+            body = {"type": event.type, "timestamp": stamp, "data": jsonable(event.data)}
             payload = json.dumps(body, separators=(",", ":"))
             ids = (event.customer_id, event.response_id, event.case_id)
             rows.append(_row(endpoint, event.type, payload, at, *ids))
@@ -300,12 +301,12 @@ def write_rows(con: Any, rows: pa.Table) -> None:
         con.unregister("_rox_deliveries")
 
 
-def _jsonable(value: Any) -> Any:
+def jsonable(value: Any) -> Any:
     """``value`` with times as ISO 8601 text, missing values as null, numpy scalars as Python."""
     if isinstance(value, Mapping):
-        return {str(k): _jsonable(v) for k, v in value.items()}
+        return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
+        return [jsonable(v) for v in value]
     if value is None or isinstance(value, str | bool):
         return value
     if isinstance(value, datetime | date):
@@ -317,8 +318,8 @@ def _jsonable(value: Any) -> Any:
         if pd.isna(value):
             return None
         if isinstance(value, pd.Timestamp):
-            return _jsonable(value.to_pydatetime())
-        return _jsonable(value.item())
+            return jsonable(value.to_pydatetime())
+        return jsonable(value.item())
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
