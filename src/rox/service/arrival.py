@@ -8,13 +8,14 @@ are written to the delivery log, all **in the batch's transaction**: the respons
 and their announcements commit together or not at all, so a response acknowledged has its case,
 and a crash never leaves a case unannounced.
 
-Only the batch's rows are looked at (a temporary view of the responses of its load), by the
-same Ibis expressions as :func:`rox.actions.open_cases`, compiled to SQL once when the service
-starts: a response never opens two cases (a case's id is ``<rule>-<response id>``, and a trigger
-inside the life of one of the customer's cases opens nothing), and a batch opens at most one per
-customer. The friction rules (a journey's last step) are left to ``rox cases open``: a journey's
-end is known only once it has ended. Held-out cases (the randomised holdout) are opened but not
-announced: announcing them would bring the outreach they are kept from.
+Only the batch's rows are looked at (the responses of its load), by the same Ibis expressions
+as :func:`rox.actions.open_cases`, compiled to SQL once when the service starts (the load's id
+put in for each batch): a response never opens two cases (a case's id is
+``<rule>-<response id>``, and a trigger inside the life of one of the customer's cases opens
+nothing), and a batch opens at most one per customer. The friction rules (a journey's last
+step) are left to ``rox cases open``: a journey's end is known only once it has ended. Held-out
+cases (the randomised holdout) are opened but not announced: announcing them would bring the
+outreach they are kept from.
 """
 
 from __future__ import annotations
@@ -34,7 +35,8 @@ from rox.actions.case_rules import (
 )
 from rox.actions.cases import case_columns, ensure_case_tables
 from rox.actions.holdout import HOLDOUT
-from rox.schema import SYSTEM_COLUMNS
+from rox.errors import ServiceError
+from rox.schema import LOAD_COLUMN, SEQ_COLUMN, SYSTEM_COLUMNS
 from rox.service.outbox import Event, Hooks, delivery_rows, write_rows
 
 if TYPE_CHECKING:
@@ -42,8 +44,8 @@ if TYPE_CHECKING:
 
 __all__ = ["Arrival"]
 
-#: The temporary view of the batch's responses the compiled query reads.
-_BATCH = "_rox_arrival"
+#: The load id the query is compiled with, replaced by each batch's (digits found nowhere else).
+_SENTINEL = 987_654_321_987_654
 
 
 class Arrival:
@@ -70,14 +72,16 @@ class Arrival:
         self.rules = None if rules is False else CaseRules.load(None if rules is True else rules)
         self.cases_opened = 0
         self._sql: str | None = None
-        con = ws.backend.con
-        con.execute(f"CREATE OR REPLACE TEMP VIEW {_BATCH} AS {_batch_select(0)}")
         if self.rules is not None and any(r.metric for r in self.rules.rules):
             missing = ensure_case_tables(ws)
             if missing:  # an older workspace: the case columns it lacks, added once
                 ws.append_rows({}, new_columns={"cases": missing})
-            found = triggers(ws, self.rules, responses=ws.backend.table(_BATCH))
+            r = ws.table("responses")
+            batch = r.filter(r[LOAD_COLUMN] == _SENTINEL)
+            found = triggers(ws, self.rules, responses=batch)
             self._sql = str(ws.backend.compile(new_cases(ws, found)))
+            if self._sql.count(str(_SENTINEL)) != 1:
+                raise ServiceError("the case rules' query could not be prepared for batches")
 
     @property
     def announces(self) -> bool:
@@ -89,14 +93,13 @@ class Arrival:
         if table != "responses" or (self._sql is None and not self.hooks.subscribed(
                 "response.created")):  # fmt: skip
             return 0
-        con.execute(f"CREATE OR REPLACE TEMP VIEW {_BATCH} AS {_batch_select(load_id)}")
         now = datetime.now(UTC)
         events: list[Event] = []
         if self.hooks.subscribed("response.created"):
-            events.extend(_response_events(con))
+            events.extend(_response_events(con, load_id))
         if self._sql is not None:
             assert self.rules is not None
-            found = con.execute(self._sql).df()
+            found = con.execute(self._sql.replace(str(_SENTINEL), str(int(load_id)))).df()
             if len(found):
                 when = pd.Timestamp(now)
                 frame = complete_cases(
@@ -120,13 +123,12 @@ class Arrival:
         return int(rows.num_rows)
 
 
-def _batch_select(load_id: int) -> str:
-    return f"SELECT * FROM responses WHERE {SYSTEM_COLUMNS[1]} = {int(load_id)}"
-
-
-def _response_events(con: Any) -> list[Event]:
+def _response_events(con: Any, load_id: int) -> list[Event]:
     hidden = ", ".join(f'"{c}"' for c in SYSTEM_COLUMNS)
-    rows = con.execute(f"SELECT * EXCLUDE ({hidden}) FROM {_BATCH} ORDER BY _seq").fetchall()
+    rows = con.execute(
+        f"SELECT * EXCLUDE ({hidden}) FROM responses WHERE {LOAD_COLUMN} = {int(load_id)} "
+        f"ORDER BY {SEQ_COLUMN}"
+    ).fetchall()
     names = [d[0] for d in con.description]
     out = []
     for values in rows:
