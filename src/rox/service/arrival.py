@@ -80,7 +80,7 @@ class Arrival:
             batch = r.filter(r[LOAD_COLUMN] == _SENTINEL)
             found = triggers(ws, self.rules, responses=batch)
             self._sql = str(ws.backend.compile(new_cases(ws, found)))
-            if self._sql.count(str(_SENTINEL)) != 1:
+            if str(_SENTINEL) not in self._sql:
                 raise ServiceError("the case rules' query could not be prepared for batches")
 
     @property
