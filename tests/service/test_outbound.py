@@ -211,6 +211,25 @@ def test_cases_on_arrival_are_those_rox_cases_open_finds(start, tmp_path):
     assert len(arrived) == 9  # one per customer: each of the 9 has a detractor answer
 
 
+def test_the_built_in_rules_open_detractor_and_low_csat_cases(service, response):
+    """No --case-rules: the built-in rules (two response rules, a 10% holdout) apply."""
+    from rox.actions.holdout import HOLDOUT, holdout_draw
+
+    rows = [response(1, score=2), response(2, metric="csat", score=1, customer_id="c9"),
+            response(3, metric="csat", score=4), response(4, score=8)]  # fmt: skip
+    r = service.client.post("/v1/responses", json=rows, headers=service.auth("write"))
+    assert r.status_code == 201
+    cases = service.client.get("/v1/cases", headers=service.auth("read")).json()
+    assert sorted(c["case_id"] for c in cases) == ["detractor-r1", "low_csat-r2"]
+    for c in cases:  # the arm is the holdout's draw from the case id (seed 17, share 0.10)
+        expected = HOLDOUT if holdout_draw(c["case_id"], 17) < 0.10 else "outreach"
+        assert c["arm"] == expected
+    assert {c["case_id"]: c["due_at"] for c in cases} == {
+        "detractor-r1": "2026-05-03T10:00:00.000Z",  # 48 h
+        "low_csat-r2": "2026-05-04T10:00:00.000Z",  # 72 h
+    }
+
+
 def test_no_cases_on_arrival_when_turned_off(tmp_path):
     path = tmp_path / "w.duckdb"
     keys = keys_for(path)
