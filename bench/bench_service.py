@@ -14,6 +14,13 @@ for ``--seconds`` seconds or ``--requests`` requests, whichever comes first, aft
 warm-up. It reports requests/s (all answered 201), the latency median and p99, and for rox that
 the workspace holds exactly the responses acknowledged.
 
+Cases on arrival (#19): ``rox serve`` opens the case of a detractor in the transaction that stores
+the response, so a case is opened by the time its response is acknowledged: the time from sending
+a detractor's response to its 201 bounds the time to its case. The script reports that time for
+every response that opened a case (``cases.response_id``), and checks that every acknowledged
+response of the rules' triggers either opened its case or fell in the life of its customer's
+open case. ``--compare-cases`` also runs ``rox serve --no-cases``, for the cost of opening cases.
+
 Usage::
 
     python bench/bench_service.py --seconds 15 --concurrency 64
@@ -32,6 +39,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -99,8 +107,15 @@ async def read_response(reader: asyncio.StreamReader) -> int:
 
 
 async def load(
-    port: int, token: str | None, seconds: float, max_requests: int, concurrency: int, tag: str
+    port: int,
+    token: str | None,
+    seconds: float,
+    max_requests: int,
+    concurrency: int,
+    tag: str,
+    acked: dict[str, float] | None = None,
 ) -> tuple[int, float, list[float], int]:
+    """Requests as in the module docstring; ``acked`` gets each 201's latency by response id."""
     counter = iter(range(10**9))
     latencies: list[float] = []
     failures = 0
@@ -120,6 +135,8 @@ async def load(
             t1 = time.monotonic()
             if status != 201:
                 failures += 1
+            elif acked is not None:
+                acked[f"{tag}-{i}"] = t1 - t0
             if t0 >= warm_until:
                 if not start_box:
                     start_box.append(t0)
@@ -154,6 +171,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=15)
     parser.add_argument("--requests", type=int, default=100_000)
     parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument(
+        "--compare-cases", action="store_true", help="also run rox serve --no-cases"
+    )
     args = parser.parse_args()
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
     folder = Path(tempfile.mkdtemp(prefix="rox-bench-service-"))
@@ -183,34 +203,71 @@ def main() -> None:
         proc.terminate()
         proc.wait()
     rates["bare"] = report("bare", n, el, lat, bad)
-    # rox serve
-    port = free_port()
-    proc = run_server(
-        [sys.executable, "-m", "rox", "serve", "-w", str(ws), "--port", str(port),
-         "--client-rate", "0", "--key-rate", "0"],
-        env, port,
-    )  # fmt: skip
-    try:
-        n, el, lat, bad = asyncio.run(
-            load(port, token, args.seconds, args.requests, args.concurrency, "rox")
-        )
-    finally:
-        proc.terminate()
-        proc.wait()
-    rates["rox"] = report("rox", n, el, lat, bad)
-    import duckdb
-
-    con = duckdb.connect(str(ws), read_only=True)
+    # rox serve (and, to compare, without cases on arrival)
+    runs = [("rox", ws, [])]
+    if args.compare_cases:
+        runs.append(("rox-nocases", folder / "nocases.duckdb", ["--no-cases"]))
+    acked: dict[str, float] = {}
+    for name, path, extra in runs:
+        key = token if path == ws else new_key(path, env)
+        port = free_port()
+        proc = run_server(
+            [sys.executable, "-m", "rox", "serve", "-w", str(path), "--port", str(port),
+             "--client-rate", "0", "--key-rate", "0", *extra],
+            env, port,
+        )  # fmt: skip
+        try:
+            n, el, lat, bad = asyncio.run(
+                load(port, key, args.seconds, args.requests,
+                     args.concurrency, "rox", acked if path == ws else None)
+            )  # fmt: skip
+        finally:
+            proc.terminate()
+            proc.wait()
+        rates[name] = report(name, n, el, lat, bad)
+    con = duckdb_connect(ws)
     stored, distinct = con.execute(
         "SELECT count(*), count(DISTINCT response_id) FROM responses"
     ).fetchone()
     commits = con.execute("SELECT count(*) FROM rox_loads").fetchone()[0]
+    opened = [r for (r,) in con.execute("SELECT response_id FROM cases").fetchall()]
+    # a detractor's answer opens nothing only inside the life of its customer's open case
+    (orphans,) = con.execute(
+        "SELECT count(*) FROM responses r WHERE r.score <= 6 AND NOT EXISTS "
+        "(SELECT 1 FROM cases c WHERE c.customer_id = r.customer_id AND c.opened_at <= r.ts)"
+    ).fetchone()
     con.close()
     print(
         f"rox stored {stored} responses ({distinct} distinct) in {commits} commits "
         f"({stored / max(commits, 1):.1f} per commit); "
         f"ratio rox/bare {rates['rox'] / rates['bare']:.2f}"
     )
+    if "rox-nocases" in rates:
+        print(f"ratio rox/rox-nocases {rates['rox'] / rates['rox-nocases']:.2f}")
+    to_case = sorted(acked[r] for r in opened if r in acked)
+    within = sum(1 for t in to_case if t <= 1.0)
+    q = statistics.quantiles(to_case, n=100) if len(to_case) > 1 else to_case * 99
+    print(
+        f"cases opened on arrival: {len(opened)} (for {len(to_case)} acknowledged responses); "
+        f"response to case: median {statistics.median(to_case) * 1000:.1f} ms, "
+        f"p99 {q[98] * 1000:.1f} ms, max {to_case[-1] * 1000:.1f} ms; "
+        f"within 1 s: {within / len(to_case):.1%}; detractor answers without a case: {orphans}"
+    )
+
+
+def duckdb_connect(path: Path) -> Any:
+    import duckdb
+
+    return duckdb.connect(str(path), read_only=True)
+
+
+def new_key(path: Path, env: dict[str, str]) -> str:
+    """A new write key of ``path``'s workspace."""
+    made = subprocess.run(
+        [sys.executable, "-m", "rox", "keys", "create", "bench2", "-s", "write", "-w", str(path)],
+        env=env, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    return made.stdout.strip()
 
 
 if __name__ == "__main__":

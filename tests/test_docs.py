@@ -268,6 +268,19 @@ def _service_intake(ns: dict[str, Any]) -> None:
     assert ns["refused"].json()["detail"][0]["msg"] == "outside the nps scale 0-10"
 
 
+@check("service.md", "replayed = client.post(")
+def _service_webhooks(ns: dict[str, Any]) -> None:
+    assert ns["case"]["case_id"] == "detractor-app-1" and ns["case"]["arm"] == "outreach"
+    assert ns["case"]["due_at"].startswith("2026-05-04T09:00")
+    assert [m["type"] for m in ns["received"]] == ["case.opened", "case.closed"]
+    assert ns["received"][1]["data"]["resolution"] == "resolved"
+    assert sorted((d["event_type"], d["status"]) for d in ns["log"]) == [
+        ("case.closed", "delivered"),
+        ("case.opened", "delivered"),
+    ]
+    assert ns["replayed"].status_code == 202 and len(ns["replayed"].json()["replayed"]) == 2
+
+
 # -- voice.md -------------------------------------------------------------------------------------
 @check("voice.md", 'ws.ingest("responses", frame, mapping={"redact"')
 def _voice_redaction(ns: dict[str, Any]) -> None:

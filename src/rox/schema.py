@@ -31,6 +31,7 @@ __all__ = [
     "CASE_EVENTS_TABLE",
     "CLV_TABLE",
     "DEFAULT_SCALES",
+    "DELIVERIES_TABLE",
     "DERIVED",
     "DERIVED_TABLES",
     "IDEMPOTENCY_TABLE",
@@ -224,6 +225,9 @@ AUDIT_TABLE = "rox_audit"
 CASE_EVENTS_TABLE = "rox_case_events"
 #: Survey forms shown (impressions), kept apart from the responses for a true response rate.
 IMPRESSIONS_TABLE = "rox_impressions"
+#: The service's outbound webhooks: one row per message to one endpoint (its outbox and delivery
+#: log), written in the transaction of the event it announces (:mod:`rox.service.outbox`).
+DELIVERIES_TABLE = "rox_webhook_deliveries"
 
 #: Columns (ibis type strings) of the bookkeeping tables.
 SYSTEM_TABLES: dict[str, dict[str, str]] = {
@@ -301,6 +305,25 @@ SYSTEM_TABLES: dict[str, dict[str, str]] = {
         "metric": "string",
         "language": "string",
         "shown_at": "timestamp('UTC')",
+    },
+    DELIVERIES_TABLE: {
+        "delivery_id": "string",  # the message id, sent as webhook-id (stable across retries)
+        "event_type": "string",  # response.created, case.opened, case.closed
+        "endpoint": "string",  # the configured endpoint's name
+        "url": "string",  # its URL when the delivery was made
+        "payload": "string",  # the JSON body sent, byte for byte
+        "customer_id": "string",  # whom the event is about (erased with them)
+        "response_id": "string",  # the response it announces, or that opened the case
+        "case_id": "string",
+        "status": "string",  # pending, delivered, failed
+        "attempts": "int64",
+        "last_status_code": "int64",  # the HTTP status of the last attempt (null: no answer)
+        "last_error": "string",
+        "next_attempt_at": "timestamp('UTC')",  # when a pending delivery is tried next
+        "replay_of": "string",  # the delivery this one replays
+        "created_at": "timestamp('UTC')",
+        "updated_at": "timestamp('UTC')",
+        "delivered_at": "timestamp('UTC')",
     },
 }
 

@@ -65,6 +65,7 @@ from rox.schema import CASE_EVENTS_TABLE, DEFAULT_SCALES, KEY_COLUMN
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir
+    import pyarrow as pa
 
     from rox.workspace import Workspace
 
@@ -74,8 +75,12 @@ __all__ = [
     "CaseRules",
     "Escalations",
     "OpenedCases",
+    "case_writes",
+    "complete_cases",
     "escalate_breached",
+    "new_cases",
     "open_cases",
+    "triggers",
 ]
 
 #: The rules used when none are given: detractors (48 h) and low CSAT (72 h), 10% holdout.
@@ -299,8 +304,8 @@ def _value_before(ws: Workspace, triggers: ir.Table) -> ir.Table:
     return j.group_by(keep).aggregate(value=j.amount.sum().fill_null(0.0))
 
 
-def _response_triggers(ws: Workspace, rule: CaseRule) -> ir.Table:
-    r = ws.table("responses")
+def _response_triggers(ws: Workspace, rule: CaseRule, responses: ir.Table | None) -> ir.Table:
+    r = ws.table("responses") if responses is None else responses
     assert rule.metric is not None and rule.max_score is not None
     scale = DEFAULT_SCALES[rule.metric].label
     r = r.filter(
@@ -341,21 +346,38 @@ def _friction_triggers(ws: Workspace, rule: CaseRule) -> ir.Table:
     )
 
 
-def triggers(ws: Workspace, rules: CaseRules, *, since: Any = None, until: Any = None) -> ir.Table:
+def triggers(
+    ws: Workspace,
+    rules: CaseRules,
+    *,
+    since: Any = None,
+    until: Any = None,
+    responses: ir.Table | None = None,
+) -> ir.Table:
     """Every trigger of ``rules`` (an Ibis table), with the customer's value before it.
 
     Columns: ``case_id``, ``customer_id``, ``opened_at``, ``response_id``, ``trigger``,
     ``trigger_id``, ``touchpoint``, ``sla_hours``, ``min_value``, ``value``.
+
+    ``responses``, when given, are the only responses looked at (rows of the ``responses``
+    table, such as one batch just written), and the friction rules are left out: a journey's
+    last step is known once it has ended, which the rules run later (:func:`open_cases`) judge.
     """
     parts = []
     for rule in rules.rules:
-        part = _response_triggers(ws, rule) if rule.metric else _friction_triggers(ws, rule)
+        if responses is not None and not rule.metric:
+            continue
+        part = (
+            _response_triggers(ws, rule, responses) if rule.metric else _friction_triggers(ws, rule)
+        )
         parts.append(
             part.mutate(
                 sla_hours=ibis.literal(float(rule.sla_hours)),
                 min_value=ibis.literal(float(rule.min_value)),
             )
         )
+    if not parts:
+        raise ActionError("the case rules hold no response rule ([[rule]] with metric)")
     every = parts[0] if len(parts) == 1 else ibis.union(*parts)
     lo, hi = utc_timestamp(since, "since"), utc_timestamp(until, "until")
     if lo is not None:
@@ -407,12 +429,42 @@ def open_cases(
     new_columns = ensure_case_tables(ws)
     when = utc_timestamp(now, "now") or pd.Timestamp.now(tz="UTC")
     found = triggers(ws, config, since=since, until=until)
+    fresh = new_cases(ws, found, new_columns)
+    frame = fresh.execute().sort_values(["opened_at", "case_id"]).reset_index(drop=True)
+    frame = complete_cases(frame, config, when)
+    if len(frame):
+        ws.append_rows(
+            case_writes(frame, when),
+            new_columns={"cases": new_columns} if new_columns else None,
+        )
+    shown = [
+        "case_id",
+        "customer_id",
+        "trigger",
+        "opened_at",
+        "due_at",
+        "priority",
+        "value",
+        "arm",
+        "team",
+        "touchpoint",
+    ]
+    return OpenedCases(frame=frame.reindex(columns=shown), holdout_share=config.holdout)
+
+
+def new_cases(
+    ws: Workspace, found: ir.Table, new_columns: Mapping[str, str] | None = None
+) -> ir.Table:
+    """The triggers of ``found`` that open a case: none twice, one per customer (the earliest).
+
+    Not a case id already opened, nor a trigger within the life of one of the customer's cases
+    (see the module docstring). ``new_columns`` are ``cases`` columns an older workspace lacks.
+    """
     cases = case_table(ws)
     if new_columns:
         cases = cases.mutate(
             **{c: ibis.null(t) for c, t in new_columns.items() if c in cases.columns}
         )
-    # nothing twice: not an id already opened, nor a trigger within one of the customer's cases
     fresh = found.anti_join(cases.select("case_id"), "case_id")
     lives = cases.select(
         "customer_id",
@@ -436,45 +488,34 @@ def open_cases(
     # one case per customer per run: the earliest trigger
     first = ibis.row_number().over(group_by="customer_id", order_by=["opened_at", "case_id"])
     fresh = fresh.mutate(_n=first)
-    fresh = fresh.filter(fresh._n == 0).drop("_n")
-    frame = fresh.execute().sort_values(["opened_at", "case_id"]).reset_index(drop=True)
-    frame = _complete(frame, config, when)
-    if len(frame):
-        log = event_rows(
-            [
-                {
-                    "case_id": r.case_id,
-                    "at": when.to_pydatetime(),
-                    "move": "open" if r.arm != HOLDOUT else "hold out",
-                    "from_status": None,
-                    "to_status": r.status,
-                    "owner": None,
-                    "detail": r.trigger,
-                }
-                for r in frame.itertuples(index=False)
-            ]
-        )
-        ws.append_rows(
-            {"cases": case_rows(frame), CASE_EVENTS_TABLE: log},
-            new_columns={"cases": new_columns} if new_columns else None,
-        )
-    shown = [
-        "case_id",
-        "customer_id",
-        "trigger",
-        "opened_at",
-        "due_at",
-        "priority",
-        "value",
-        "arm",
-        "team",
-        "touchpoint",
-    ]
-    return OpenedCases(frame=frame.reindex(columns=shown), holdout_share=config.holdout)
+    return fresh.filter(fresh._n == 0).drop("_n")
 
 
-def _complete(frame: pd.DataFrame, config: CaseRules, when: pd.Timestamp) -> pd.DataFrame:
-    """Fill in the new cases' arm, status, priority, team and due time."""
+def case_writes(frame: pd.DataFrame, when: pd.Timestamp) -> dict[str, pa.Table]:
+    """The rows that open the cases of ``frame`` (from :func:`complete_cases`): table → rows.
+
+    The ``cases`` rows and their opening moves in ``rox_case_events``, to append in one
+    transaction.
+    """
+    log = event_rows(
+        [
+            {
+                "case_id": r.case_id,
+                "at": when.to_pydatetime(),
+                "move": "open" if r.arm != HOLDOUT else "hold out",
+                "from_status": None,
+                "to_status": r.status,
+                "owner": None,
+                "detail": r.trigger,
+            }
+            for r in frame.itertuples(index=False)
+        ]
+    )
+    return {"cases": case_rows(frame), CASE_EVENTS_TABLE: log}
+
+
+def complete_cases(frame: pd.DataFrame, config: CaseRules, when: pd.Timestamp) -> pd.DataFrame:
+    """Fill in the new cases' arm, status, priority, team and due time (at ``when``)."""
     if frame.empty:
         return frame.assign(arm=[], status=[], priority=[], team=[], due_at=[], updated_at=[])
     arms = assign_arms(frame["case_id"], config.holdout, config.seed)

@@ -40,9 +40,14 @@ from rox.results import Result
 from rox.schema import CASE_EVENTS_TABLE, KEY_COLUMN, LOAD_COLUMN, SYSTEM_TABLES, TABLES
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     import ibis.expr.types as ir
 
     from rox.workspace import Workspace
+
+    #: ``announce(move, case_after)``: more rows to write in a move's transaction (table → rows).
+    Announce = Callable[[str, dict[str, Any]], Mapping[str, pa.Table]]
 
 __all__ = [
     "CLOSED",
@@ -240,13 +245,16 @@ def move_case(
     changes: Mapping[str, Any] | None = None,
     detail: str = "",
     current: Mapping[str, Any] | None = None,
+    announce: Announce | None = None,
 ) -> dict[str, Any]:
     """Apply ``move`` to ``case_id`` at ``at``, with column ``changes``; return the case after it.
 
     The one writer of case moves (see the module docstring): checks the move against the case's
     state, then writes the row's new values and the move's log row in one transaction, guarded
     by the state it was checked against. ``current``, the case as just read, saves reading it
-    again (the guard still refuses the move if it has changed since).
+    again (the guard still refuses the move if it has changed since). ``announce``, called as
+    ``announce(move, case_after)``, gives more rows (table → Arrow rows) written in the same
+    transaction: the intake service's outbox of webhooks (:mod:`rox.service.outbox`).
 
     Raises
     ------
@@ -277,12 +285,13 @@ def move_case(
             }
         ]
     )
+    extra = dict(announce(move, {**case, **values})) if announce is not None else {}
     done = ws.engine.update(
         "cases",
         key={"case_id": case_id},
         expected={"status": status, "updated_at": _py(case["updated_at"])},
         values=values,
-        append={CASE_EVENTS_TABLE: log},
+        append={CASE_EVENTS_TABLE: log, **extra},
     )
     if not done:
         raise CaseStateError(
@@ -297,15 +306,24 @@ def _py(v: Any) -> Any:
     return v.to_pydatetime() if isinstance(v, pd.Timestamp) else v
 
 
-def assign(ws: Workspace, case_id: str, owner: str, *, at: Any = None) -> dict[str, Any]:
+def assign(
+    ws: Workspace, case_id: str, owner: str, *, at: Any = None, announce: Announce | None = None
+) -> dict[str, Any]:
     """Give an open or in-progress case to ``owner``."""
     if not owner.strip():
         raise ActionError("a case's owner must be named")
-    return move_case(ws, case_id, "assign", at=at, changes={"owner": owner}, detail=owner)
+    return move_case(
+        ws, case_id, "assign", at=at, changes={"owner": owner}, detail=owner, announce=announce
+    )
 
 
 def start(
-    ws: Workspace, case_id: str, *, at: Any = None, owner: str | None = None
+    ws: Workspace,
+    case_id: str,
+    *,
+    at: Any = None,
+    owner: str | None = None,
+    announce: Announce | None = None,
 ) -> dict[str, Any]:
     """Start work on an open case (the first action is timed from the first start)."""
     when = utc_timestamp(at, "at") or pd.Timestamp.now(tz="UTC")
@@ -315,10 +333,17 @@ def start(
         changes["first_action_at"] = when.to_pydatetime()
     if owner is not None:
         changes["owner"] = owner
-    return move_case(ws, case_id, "start", at=when, changes=changes)
+    return move_case(ws, case_id, "start", at=when, changes=changes, announce=announce)
 
 
-def close(ws: Workspace, case_id: str, resolution: str, *, at: Any = None) -> dict[str, Any]:
+def close(
+    ws: Workspace,
+    case_id: str,
+    resolution: str,
+    *,
+    at: Any = None,
+    announce: Announce | None = None,
+) -> dict[str, Any]:
     """Close an in-progress case as ``resolved``, ``unreachable`` or ``declined``."""
     if resolution not in RESOLUTIONS:
         raise ActionError(
@@ -326,7 +351,9 @@ def close(ws: Workspace, case_id: str, resolution: str, *, at: Any = None) -> di
         )
     when = utc_timestamp(at, "at") or pd.Timestamp.now(tz="UTC")
     changes = {"closed_at": when.to_pydatetime(), "resolution": resolution}
-    return move_case(ws, case_id, "close", at=when, changes=changes, detail=resolution)
+    return move_case(
+        ws, case_id, "close", at=when, changes=changes, detail=resolution, announce=announce
+    )
 
 
 def reopen(ws: Workspace, case_id: str, *, at: Any = None, reason: str = "") -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""``rox serve`` (the intake service) and ``rox keys`` (its API keys)."""
+"""``rox serve`` (the intake service), ``rox keys`` (API keys), ``rox deliveries`` (webhooks)."""
 
 from __future__ import annotations
 
@@ -22,6 +22,19 @@ keys_app = typer.Typer(
     help="API keys of the service: create, list, revoke (stored hashed).", no_args_is_help=True
 )
 app.add_typer(keys_app, name="keys")
+deliveries_app = typer.Typer(
+    help="Outbound webhooks of the service: the delivery log, and replay.", no_args_is_help=True
+)
+app.add_typer(deliveries_app, name="deliveries")
+WebhooksOption = Annotated[
+    str | None,
+    typer.Option(
+        "--webhooks",
+        envvar="ROX_WEBHOOKS",
+        help="The outbound webhooks' TOML file (endpoints, secrets, retries; docs/service.md).",
+        show_default=False,
+    ),
+]
 
 
 @app.command(name="serve")
@@ -61,6 +74,18 @@ def serve_command(
         float,
         typer.Option(help="Least seconds between two computations of a dashboard page."),
     ] = 10.0,
+    case_rules: Annotated[
+        str | None,
+        typer.Option(
+            help="Case rules (TOML) applied to responses as they arrive (default: the built-in "
+            "rules, docs/actions.md).",
+            show_default=False,
+        ),
+    ] = None,
+    cases: Annotated[
+        bool, typer.Option(help="Whether arriving responses open cases (per the case rules).")
+    ] = True,
+    webhooks: WebhooksOption = None,
     workspace: WorkspaceOption = None,
 ) -> None:
     """Run the intake service and admin API (docs at http://HOST:PORT/docs); needs rox[service]."""
@@ -88,6 +113,9 @@ def serve_command(
         secret=secret,
         dashboard_refresh=dashboard_refresh,
         survey_cooldown_days=survey_cooldown,
+        case_rules=case_rules,
+        cases_on_arrival=cases,
+        webhooks=webhooks,
     )
     err_console.print(
         f"rox service on http://{host}:{port} (docs at /docs, dashboard at /dashboard), "
@@ -140,3 +168,57 @@ def keys_revoke(
     with open_workspace(workspace, read_only=False) as ws:
         key = revoke_key(ws, key_id)
     console.print(f"revoked key {key.key_id} ({key.name})", highlight=False, markup=False)
+
+
+@deliveries_app.command(name="list")
+def deliveries_list(
+    status: Annotated[
+        str | None, typer.Option(help="pending, delivered or failed.", show_default=False)
+    ] = None,
+    response: Annotated[
+        str | None, typer.Option(help="Those announcing this response.", show_default=False)
+    ] = None,
+    limit: Annotated[int, typer.Option(help="At most this many (newest first).")] = 100,
+    workspace: WorkspaceOption = None,
+    fmt: FormatOption = OutputFormat.table,
+) -> None:
+    """The webhooks' delivery log: event, endpoint, status, attempts, last error."""
+    from rox.service.outbox import list_deliveries
+
+    with open_workspace(workspace) as ws:
+        frame = list_deliveries(ws, status=status, response_id=response, limit=limit)
+    shown = ["delivery_id", "event_type", "endpoint", "status", "attempts", "last_status_code",
+             "last_error", "next_attempt_at", "created_at"]  # fmt: skip
+    emit(frame, fmt, title="Webhook deliveries", table=frame[shown])
+
+
+@deliveries_app.command(name="replay")
+def deliveries_replay(
+    delivery_id: Annotated[
+        str | None, typer.Argument(help="The delivery to send again.", show_default=False)
+    ] = None,
+    response: Annotated[
+        str | None,
+        typer.Option(
+            help="Send again every delivery announcing this response.", show_default=False
+        ),
+    ] = None,
+    webhooks: WebhooksOption = None,
+    workspace: WorkspaceOption = None,
+) -> None:
+    """Queue deliveries again (new ids); `rox serve` sends them when it starts.
+
+    A running service holds its DuckDB workspace: replay through its API then
+    (POST /v1/deliveries/ID/replay).
+    """
+    from rox.errors import ServiceError
+    from rox.service.outbox import Hooks, replay
+
+    if webhooks is None:
+        raise ServiceError("give the webhooks file (--webhooks FILE) the endpoints are named in")
+    hooks = Hooks.load(webhooks)
+    with open_workspace(workspace, read_only=False) as ws:
+        ids = replay(ws, hooks, delivery_id=delivery_id, response_id=response)
+    err_console.print(f"{len(ids)} deliveries queued again; `rox serve` sends them:")
+    for new in ids:
+        console.print(new, highlight=False, markup=False)

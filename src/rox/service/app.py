@@ -1,4 +1,4 @@
-"""The FastAPI application: intake, API keys, admin reads, export and erasure.
+"""The FastAPI application: intake, API keys, admin reads, cases, webhooks, export and erasure.
 
 ``create_app(config)`` builds it; ``rox serve`` runs it on uvicorn. Every route but ``/healthz``
 and the docs needs an API key (``Authorization: Bearer rox_...``) with the route's scope: 401
@@ -18,18 +18,21 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request
+from fastapi import Depends, FastAPI, Header, HTTPException, Path, Query, Request
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.background import BackgroundTask
 
-from rox.errors import MetricError, RoxError, ServiceError
-from rox.schema import METRICS, TABLES
+from rox.errors import ActionError, CaseStateError, MetricError, RoxError, ServiceError
+from rox.schema import DELIVERIES_TABLE, METRICS, TABLES
+from rox.service.arrival import Arrival, case_event
+from rox.service.delivery import Dispatcher
 from rox.service.erase import erase_customer
 from rox.service.invitations import cooldown_until, invite
 from rox.service.keys import ApiKey, create_key, key_hash, list_keys, revoke_key
 from rox.service.limits import BodyLimit, ClientRateLimit, RateLimiter, too_many
 from rox.service.models import (
+    CaseMoveIn,
     EventIn,
     Events,
     IntakeAnswer,
@@ -38,8 +41,17 @@ from rox.service.models import (
     KeyCreated,
     KeyIn,
     KeyOut,
+    Replayed,
     ResponseIn,
     Responses,
+)
+from rox.service.outbox import (
+    DeliveryNotFound,
+    Hooks,
+    delivery_rows,
+    jsonable,
+    list_deliveries,
+    replay,
 )
 from rox.service.survey import add_survey
 from rox.service.web import add_dashboard
@@ -86,6 +98,14 @@ class ServiceConfig:
     switch_interval : float
         The process's thread switch interval while the app runs (:func:`sys.setswitchinterval`),
         in seconds: short, so that the writer thread is not kept waiting by the event loop.
+    case_rules : str, optional
+        The case rules' TOML file (:mod:`rox.actions.case_rules`) applied to responses as they
+        arrive; by default the built-in rules.
+    cases_on_arrival : bool
+        Whether arriving responses open cases (:mod:`rox.service.arrival`).
+    webhooks : str, optional
+        The outbound webhooks' TOML file (:mod:`rox.service.outbox`); without it nothing is
+        announced.
     """
 
     workspace: str
@@ -101,7 +121,13 @@ class ServiceConfig:
     dashboard_refresh: float = 10.0
     secure_cookie: bool | None = None
     survey_cooldown_days: float = 30.0
+    case_rules: str | None = None
+    cases_on_arrival: bool = True
+    webhooks: str | None = None
 
+
+#: Ids in paths and filters: no control characters (DuckDB's parser refuses a NUL in a literal).
+_PRINTABLE = r"^[^\x00-\x1f]*$"
 
 _bearer = HTTPBearer(
     auto_error=False, description="an API key: `rox keys create NAME --scope write`"
@@ -128,6 +154,11 @@ def create_app(config: ServiceConfig) -> FastAPI:
     state: dict[str, Any] = {}
     secret = config.secret.encode() if config.secret else secrets.token_bytes(32)
     key_limiter = RateLimiter(config.key_rate, config.key_burst)
+    hooks = Hooks.load(config.webhooks) if config.webhooks else Hooks()
+    if config.cases_on_arrival and config.case_rules is not None:
+        from rox.actions.case_rules import CaseRules
+
+        CaseRules.load(config.case_rules)  # (bad rules stop the service before it starts)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -141,10 +172,19 @@ def create_app(config: ServiceConfig) -> FastAPI:
         sys.setswitchinterval(config.switch_interval)
         writer = Writer(rox.open(config.workspace))
         state["writer"] = writer
+        dispatcher = Dispatcher(hooks, lambda fn: _run(writer, fn))
+        state["dispatcher"] = dispatcher
+        rules = config.case_rules if config.cases_on_arrival else False
+        writer.arrival = await _run(writer, lambda ws: Arrival(ws, rules, hooks))
+        writer.on_delivery = dispatcher.wake
         state["keys"] = {k.key_hash: k for k in await _run(writer, list_keys)}
+        delivering = asyncio.create_task(dispatcher.run())  # (resumes what is pending)
         try:
             yield
         finally:
+            delivering.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await delivering
             await asyncio.to_thread(writer.stop)
 
     app = FastAPI(
@@ -181,18 +221,11 @@ def create_app(config: ServiceConfig) -> FastAPI:
     Write = Annotated[ApiKey, Depends(scoped("write"))]
     Admin = Annotated[ApiKey, Depends(scoped("admin"))]
 
-    async def intake(
-        table: str,
-        rows: list[dict[str, Any]],
-        single: bool,
-        request: Request,
-        key: ApiKey,
-        idempotency_key: str | None,
-    ) -> JSONResponse:
-        idem = None
-        if idempotency_key is not None:
-            digest = hashlib.sha256(await request.body()).hexdigest()
-            idem = Idempotent(key.key_id, idempotency_key, request.url.path, digest)
+    async def stored(
+        table: str, rows: list[dict[str, Any]], single: bool, idem: Idempotent | None,
+        conflict: Callable[[IdempotencyConflict], Any],
+    ) -> JSONResponse:  # fmt: skip
+        """Rows written by the writer: 201 once committed, 422 if refused, 503 if not stored."""
         try:
             answer = await asyncio.wrap_future(
                 writer().submit(table, rows, single=single, idem=idem)
@@ -200,18 +233,7 @@ def create_app(config: ServiceConfig) -> FastAPI:
         except RowsRefused as exc:
             return JSONResponse({"detail": exc.errors}, status_code=422)
         except IdempotencyConflict as exc:
-            return JSONResponse(
-                {
-                    "detail": [
-                        {
-                            "loc": ["header", "idempotency-key"],
-                            "msg": str(exc),
-                            "type": "idempotency",
-                        }
-                    ]
-                },
-                status_code=422,
-            )
+            return JSONResponse({"detail": conflict(exc)}, status_code=422)
         except RoxError as exc:  # the workspace refused the batch: nothing stored
             return JSONResponse(
                 {"detail": f"not stored ({exc}); retry later"},
@@ -219,6 +241,25 @@ def create_app(config: ServiceConfig) -> FastAPI:
                 headers={"Retry-After": "1"},
             )
         return JSONResponse(answer, status_code=201)
+
+    def _conflict(exc: IdempotencyConflict) -> list[dict[str, Any]]:
+        return [{"loc": ["header", "idempotency-key"], "msg": str(exc), "type": "idempotency"}]
+
+    async def intake(
+        table: str,
+        body: Any,
+        one: type,
+        request: Request,
+        key: ApiKey,
+        idempotency_key: str | None,
+    ) -> JSONResponse:
+        """``body`` (one ``one`` or a list of them) stored in ``table`` for API key ``key``."""
+        idem = None
+        if idempotency_key is not None:
+            digest = hashlib.sha256(await request.body()).hexdigest()
+            idem = Idempotent(key.key_id, idempotency_key, request.url.path, digest)
+        rows, single = _rows(body, one)
+        return await stored(table, rows, single, idem, _conflict)
 
     @app.post(
         "/v1/responses",
@@ -232,10 +273,7 @@ def create_app(config: ServiceConfig) -> FastAPI:
         body: Responses, request: Request, key: Write, idempotency_key: IdempotencyKey = None
     ) -> JSONResponse:
         """Store responses; answered 201 only once they are committed to the workspace."""
-        items = [body] if isinstance(body, ResponseIn) else body
-        rows = [r.model_dump(exclude_none=True) for r in items]
-        single = isinstance(body, ResponseIn)
-        return await intake("responses", rows, single, request, key, idempotency_key)
+        return await intake("responses", body, ResponseIn, request, key, idempotency_key)
 
     @app.post(
         "/v1/events",
@@ -249,10 +287,7 @@ def create_app(config: ServiceConfig) -> FastAPI:
         body: Events, request: Request, key: Write, idempotency_key: IdempotencyKey = None
     ) -> JSONResponse:
         """Store events; answered 201 only once they are committed to the workspace."""
-        items = [body] if isinstance(body, EventIn) else body
-        rows = [e.model_dump(exclude_none=True) for e in items]
-        single = isinstance(body, EventIn)
-        return await intake("events", rows, single, request, key, idempotency_key)
+        return await intake("events", body, EventIn, request, key, idempotency_key)
 
     # -- inbound webhooks (signed, no API key) ---------------------------------------------------
     async def signed(request: Request) -> Any:
@@ -274,18 +309,7 @@ def create_app(config: ServiceConfig) -> FastAPI:
     async def webhook_intake(
         rows: list[dict[str, Any]], single: bool, idem: Idempotent | None
     ) -> JSONResponse:
-        try:
-            answer = await asyncio.wrap_future(
-                writer().submit("responses", rows, single=single, idem=idem)
-            )
-        except RowsRefused as exc:
-            return JSONResponse({"detail": exc.errors}, status_code=422)
-        except IdempotencyConflict as exc:
-            return JSONResponse({"detail": str(exc)}, status_code=422)
-        except RoxError as exc:
-            return JSONResponse({"detail": f"not stored ({exc}); retry later"}, status_code=503,
-                                headers={"Retry-After": "1"})  # fmt: skip
-        return JSONResponse(answer, status_code=201)
+        return await stored("responses", rows, single, idem, str)
 
     unsigned: dict[int | str, dict[str, Any]] = {401: {"description": "signature not verified"}}
 
@@ -301,11 +325,8 @@ def create_app(config: ServiceConfig) -> FastAPI:
             body = TypeAdapter(Responses).validate_python(payload)
         except ShapeError as exc:
             return JSONResponse({"detail": json.loads(exc.json())}, status_code=422)
-        items = [body] if isinstance(body, ResponseIn) else body
-        rows = [r.model_dump(exclude_none=True) for r in items]
-        return await webhook_intake(
-            rows, isinstance(body, ResponseIn), await webhook_idem(request, "generic")
-        )
+        rows, single = _rows(body, ResponseIn)
+        return await webhook_intake(rows, single, await webhook_idem(request, "generic"))
 
     @app.post("/v1/webhooks/formbricks", tags=["webhooks"], responses=unsigned)
     async def webhook_formbricks(
@@ -396,6 +417,111 @@ def create_app(config: ServiceConfig) -> FastAPI:
         )
         return records
 
+    def announce(move: str, case: dict[str, Any]) -> dict[str, Any]:
+        """The webhooks of a case's move, written in its transaction (the outbox)."""
+        if move != "close" or not hooks.subscribed("case.closed"):
+            return {}
+        return {DELIVERIES_TABLE: delivery_rows(hooks, [case_event("case.closed", case)])}
+
+    moving: dict[int | str, dict[str, Any]] = {
+        **_ERRORS,
+        404: {"description": "no such case"},
+        409: {"description": "the case's state does not allow the move"},
+    }
+
+    @app.post("/v1/cases/{case_id}/{move}", tags=["admin"], responses=moving)
+    async def move_case(
+        case_id: Annotated[str, Path(max_length=300, pattern=_PRINTABLE)],
+        move: Literal["start", "assign", "close"],
+        body: CaseMoveIn,
+        key: Write,
+    ) -> dict[str, Any]:
+        """Move a case: ``start`` work, ``assign`` (``owner``), ``close`` (``resolution``).
+
+        Closing announces ``case.closed`` to the outbound webhooks (docs/service.md).
+        """
+        from rox.actions import assign, close, start
+
+        def apply(ws: "Workspace") -> dict[str, Any]:
+            if move == "start":
+                return start(ws, case_id, owner=body.owner, announce=announce)
+            if move == "assign":
+                if body.owner is None:
+                    raise ActionError("assign needs the owner")
+                return assign(ws, case_id, body.owner, announce=announce)
+            if body.resolution is None:
+                raise ActionError("close needs the resolution: resolved, unreachable or declined")
+            return close(ws, case_id, body.resolution, announce=announce)
+
+        try:
+            case = await _run(writer(), apply)
+        except CaseStateError as exc:
+            raise HTTPException(409, str(exc)) from None
+        except ActionError as exc:
+            raise HTTPException(404 if str(exc).startswith("no case") else 422, str(exc)) from None
+        if move == "close":
+            state["dispatcher"].wake()
+        state["changes"] = state.get("changes", 0) + 1  # the dashboard's pages are stale
+        out: dict[str, Any] = jsonable(case_event(move, case).data)
+        return out
+
+    # -- outbound webhooks: the delivery log and replay -------------------------------------------
+    @app.get("/v1/deliveries", tags=["webhooks"], responses=_ERRORS)
+    async def get_deliveries(
+        key: Admin,
+        status: Literal["pending", "delivered", "failed"] | None = None,
+        response_id: Annotated[str | None, Query(max_length=300, pattern=_PRINTABLE)] = None,
+        endpoint: Annotated[str | None, Query(max_length=200, pattern=_PRINTABLE)] = None,
+        limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
+    ) -> list[dict[str, Any]]:
+        """The outbound webhooks' delivery log, newest first (status, attempts, last error)."""
+        frame = await _run(
+            writer(),
+            lambda ws: list_deliveries(
+                ws, status=status, response_id=response_id, endpoint=endpoint, limit=limit
+            ),
+        )
+        records: list[dict[str, Any]] = json.loads(
+            frame.to_json(orient="records", date_format="iso")
+        )
+        return records
+
+    replaying: dict[int | str, dict[str, Any]] = {
+        **_ERRORS,
+        404: {"description": "no such delivery, or none for the response"},
+        409: {"description": "the delivery's endpoint is not configured"},
+    }
+
+    async def replayed(delivery_id: str | None, response_id: str | None) -> dict[str, Any]:
+        try:
+            ids = await _run(
+                writer(),
+                lambda ws: replay(ws, hooks, delivery_id=delivery_id, response_id=response_id),
+            )
+        except DeliveryNotFound as exc:
+            raise HTTPException(404, str(exc)) from None
+        except ServiceError as exc:
+            raise HTTPException(409, str(exc)) from None
+        state["dispatcher"].wake()
+        return {"replayed": ids}
+
+    @app.post("/v1/deliveries/replay", status_code=202, response_model=Replayed,
+              tags=["webhooks"], responses=replaying)  # fmt: skip
+    async def replay_response(
+        key: Admin,
+        response_id: Annotated[str, Query(min_length=1, max_length=300, pattern=_PRINTABLE)],
+    ) -> dict[str, Any]:
+        """Send again every delivery announcing a response (and the cases it opened)."""
+        return await replayed(None, response_id)
+
+    @app.post("/v1/deliveries/{delivery_id}/replay", status_code=202, response_model=Replayed,
+              tags=["webhooks"], responses=replaying)  # fmt: skip
+    async def replay_delivery(
+        delivery_id: Annotated[str, Path(max_length=300, pattern=_PRINTABLE)], key: Admin
+    ) -> dict[str, Any]:
+        """Send one delivery again, as a new delivery (a new ``webhook-id``)."""
+        return await replayed(delivery_id, None)
+
     @app.get(
         "/v1/export/{table}",
         tags=["admin"],
@@ -478,6 +604,13 @@ def create_app(config: ServiceConfig) -> FastAPI:
         ClientRateLimit, limiter=RateLimiter(config.client_rate, config.client_burst)
     )
     return app
+
+
+def _rows(body: Any, one: type) -> tuple[list[dict[str, Any]], bool]:
+    """The rows of a body holding one item (of type ``one``) or a list, and whether it held one."""
+    single = isinstance(body, one)
+    items = [body] if single else body
+    return [item.model_dump(exclude_none=True) for item in items], single
 
 
 async def _run(writer: Writer, fn: Callable[["Workspace"], Any]) -> Any:

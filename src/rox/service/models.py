@@ -15,11 +15,13 @@ from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, Stric
 
 __all__ = [
     "MAX_ITEMS",
+    "CaseMoveIn",
     "EventIn",
     "IntakeAnswer",
     "KeyCreated",
     "KeyIn",
     "KeyOut",
+    "Replayed",
     "ResponseIn",
 ]
 
@@ -128,3 +130,20 @@ class InvitationOut(BaseModel):
     token: str
     url: str
     expires_at: str
+
+
+class CaseMoveIn(_Strict):
+    """A move of a closed-loop case (docs/actions.md): who takes it, how it was closed."""
+
+    owner: Annotated[str, Field(min_length=1, max_length=200)] | None = Field(
+        None, description="assign: the new owner (required); start: optionally the owner"
+    )
+    resolution: Literal["resolved", "unreachable", "declined"] | None = Field(
+        None, description="close: how the case ended (required)"
+    )
+
+
+class Replayed(BaseModel):
+    """Deliveries replayed: the new deliveries' ids (each a new ``webhook-id``)."""
+
+    replayed: list[str]

@@ -13,6 +13,10 @@ batch is checked again without it, so one bad request never refuses its neighbou
 Everything else that touches the workspace (admin reads, exports, erasure, keys) runs on the same
 thread, between batches (:meth:`Writer.call`): a DuckDB connection is used by one thread at a time.
 
+Arrival: in the same transaction, after the rows, the batch's responses open their cases and
+their webhooks are put in the outbox (:class:`rox.service.arrival.Arrival`); once the batch is
+committed, the delivery worker is woken (``on_delivery``).
+
 Idempotency: a request with an ``Idempotency-Key`` header is remembered (``rox_idempotency``,
 written in its batch's transaction) with the SHA-256 of its body and the answer it got. The same
 key again returns that answer and stores nothing; the same key with another body is refused. Two
@@ -95,11 +99,24 @@ class Writer:
     ----------
     ws : Workspace
         A DuckDB workspace open for writing; the writer closes it when stopped.
+    arrival : callable, optional
+        Called as ``arrival(connection, table, load_id)`` in each batch's transaction after its
+        rows (:class:`rox.service.arrival.Arrival`); returns the webhook deliveries it wrote.
+    on_delivery : callable, optional
+        Called (on the writer's thread) after a commit that wrote deliveries.
     """
 
-    def __init__(self, ws: Workspace) -> None:
+    def __init__(
+        self,
+        ws: Workspace,
+        *,
+        arrival: Callable[[Any, str, int], int] | None = None,
+        on_delivery: Callable[[], None] | None = None,
+    ) -> None:
         self.ws = ws
         self.batches = BatchWriter(ws)
+        self.arrival = arrival
+        self.on_delivery = on_delivery
         self._queue: queue.SimpleQueue[_Intake | _Call | None] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._done: dict[tuple[str, str], tuple[Idempotent, dict[str, Any]]] = {}
@@ -195,11 +212,14 @@ class Writer:
             for item in group:
                 starts.append(len(rows))
                 rows.extend(item.rows)
+            announced: list[int] = []
             try:
                 result = self.batches.append(
                     table,
                     _to_arrow(rows, self._schemas[table]),
-                    also=functools.partial(self._remember, group=group, starts=starts),
+                    also=functools.partial(
+                        self._remember, group=group, starts=starts, table=table, out=announced
+                    ),
                 )
             except Exception as exc:  # nothing was written: every request of the batch fails
                 for item in group:
@@ -212,6 +232,8 @@ class Writer:
                 group = [item for i, item in enumerate(group) if i not in refused]
                 continue
             self.commits += 1
+            if sum(announced) and self.on_delivery is not None:
+                self.on_delivery()
             for item, answer in zip(group, self._answers(group, starts, result), strict=True):
                 self._settle(item, answer=answer)
             return
@@ -228,8 +250,15 @@ class Writer:
         *,
         group: list[_Intake],
         starts: list[int],
+        table: str,
+        out: list[int],
     ) -> None:
-        """Write the idempotency records of ``group`` inside its batch's transaction."""
+        """Write the idempotency records of ``group`` inside its batch's transaction.
+
+        Then the batch's cases and webhooks (``arrival``); their count is appended to ``out``.
+        """
+        if self.arrival is not None:
+            out.append(self.arrival(con, table, load_id))
         keyed = [
             (item, answer)
             for item, answer in zip(group, _answers(group, starts, load_id, skipped), strict=True)
@@ -265,6 +294,8 @@ class Writer:
                 self._pending.pop(slot, None)
                 if answer is not None:
                     self._done[slot] = (item.idem, answer)
+        if item.future.cancelled():  # (the request went away; its rows stand)
+            return
         if exc is not None:
             item.future.set_exception(exc)
         else:
@@ -290,6 +321,8 @@ def _same_request(first: Idempotent, again: Idempotent) -> None:
 
 
 def _run_call(item: _Call, ws: Workspace) -> None:
+    if not item.future.set_running_or_notify_cancel():  # nobody waits for it any more
+        return
     try:
         item.future.set_result(item.fn(ws))
     except Exception as exc:

@@ -1,0 +1,154 @@
+"""What happens in a batch's transaction after its rows: cases opened, webhooks put in the outbox.
+
+When the writer (:mod:`rox.service.writer`) commits a batch of responses, the workspace's case
+rules (:mod:`rox.actions.case_rules`: the rules ``rox cases open`` applies; ``rox serve
+--case-rules FILE``, else the built-in ones) open cases for the new responses that trigger them,
+and the outbound webhooks (:mod:`rox.service.outbox`) of the new responses and of the cases opened
+are written to the delivery log, all **in the batch's transaction**: the responses, their cases
+and their announcements commit together or not at all, so a response acknowledged has its case,
+and a crash never leaves a case unannounced.
+
+Only the batch's rows are looked at (the responses of its load), by the same Ibis expressions
+as :func:`rox.actions.open_cases`, compiled to SQL once when the service starts (the load's id
+put in for each batch): a response never opens two cases (a case's id is
+``<rule>-<response id>``, and a trigger inside the life of one of the customer's cases opens
+nothing), and a batch opens at most one per customer. The friction rules (a journey's last
+step) are left to ``rox cases open``: a journey's end is known only once it has ended. Held-out
+cases (the randomised holdout) are opened but not announced: announcing them would bring the
+outreach they are kept from.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from rox.actions.case_rules import (
+    CaseRules,
+    case_writes,
+    complete_cases,
+    new_cases,
+    triggers,
+)
+from rox.actions.cases import case_columns, ensure_case_tables
+from rox.actions.holdout import HOLDOUT
+from rox.errors import ServiceError
+from rox.schema import LOAD_COLUMN, SEQ_COLUMN, SYSTEM_COLUMNS
+from rox.service.outbox import Event, Hooks, delivery_rows, write_rows
+
+if TYPE_CHECKING:
+    from rox.workspace import Workspace
+
+__all__ = ["Arrival"]
+
+#: The load id the query is compiled with, replaced by each batch's (digits found nowhere else).
+_SENTINEL = 987_654_321_987_654
+
+
+class Arrival:
+    """Opens cases and writes webhooks for each batch, inside its transaction.
+
+    Parameters
+    ----------
+    ws : Workspace
+        The writer's DuckDB workspace (open for writing).
+    rules : CaseRules, path, TOML text or None
+        The case rules (None: the built-in ones); ``False`` opens no case.
+    hooks : Hooks, optional
+        The webhook endpoints (none: nothing is announced).
+    """
+
+    def __init__(
+        self,
+        ws: Workspace,
+        rules: CaseRules | str | os.PathLike[str] | bool | None,
+        hooks: Hooks | None,
+    ) -> None:
+        self.ws = ws
+        self.hooks = hooks or Hooks()
+        self.rules = None if rules is False else CaseRules.load(None if rules is True else rules)
+        self.cases_opened = 0
+        self._sql: str | None = None
+        if self.rules is not None and any(r.metric for r in self.rules.rules):
+            missing = ensure_case_tables(ws)
+            if missing:  # an older workspace: the case columns it lacks, added once
+                ws.append_rows({}, new_columns={"cases": missing})
+            r = ws.table("responses")
+            batch = r.filter(r[LOAD_COLUMN] == _SENTINEL)
+            found = triggers(ws, self.rules, responses=batch)
+            self._sql = str(ws.backend.compile(new_cases(ws, found)))
+            if str(_SENTINEL) not in self._sql:
+                raise ServiceError("the case rules' query could not be prepared for batches")
+
+    @property
+    def announces(self) -> bool:
+        """Whether any endpoint is configured."""
+        return bool(self.hooks.endpoints)
+
+    def __call__(self, con: Any, table: str, load_id: int) -> int:
+        """Open the cases of load ``load_id`` and write its webhooks; return the deliveries."""
+        if table != "responses" or (self._sql is None and not self.hooks.subscribed(
+                "response.created")):  # fmt: skip
+            return 0
+        now = datetime.now(UTC)
+        events: list[Event] = []
+        if self.hooks.subscribed("response.created"):
+            events.extend(_response_events(con, load_id))
+        if self._sql is not None:
+            assert self.rules is not None
+            found = con.execute(self._sql.replace(str(_SENTINEL), str(int(load_id)))).df()
+            if len(found):
+                when = pd.Timestamp(now)
+                frame = complete_cases(
+                    found.sort_values(["opened_at", "case_id"]).reset_index(drop=True),
+                    self.rules,
+                    when,
+                )
+                for name, rows in case_writes(frame, when).items():
+                    view = f"_rox_arrival_{name}"
+                    con.register(view, rows)
+                    con.execute(f'INSERT INTO "{name}" BY NAME SELECT * FROM {view}')
+                    con.unregister(view)
+                self.cases_opened += len(frame)
+                if self.hooks.subscribed("case.opened"):
+                    events.extend(case_event("case.opened", c) for c in frame.to_dict("records")
+                                  if c["arm"] != HOLDOUT)  # fmt: skip
+        if not events:
+            return 0
+        rows = delivery_rows(self.hooks, events, now=now)
+        write_rows(con, rows)
+        return int(rows.num_rows)
+
+
+def _response_events(con: Any, load_id: int) -> list[Event]:
+    hidden = ", ".join(f'"{c}"' for c in SYSTEM_COLUMNS)
+    rows = con.execute(
+        f"SELECT * EXCLUDE ({hidden}) FROM responses WHERE {LOAD_COLUMN} = {int(load_id)} "
+        f"ORDER BY {SEQ_COLUMN}"
+    ).fetchall()
+    names = [d[0] for d in con.description]
+    out = []
+    for values in rows:
+        data = dict(zip(names, values, strict=True))
+        rid = data.get("response_id")
+        out.append(Event("response.created", data, data.get("customer_id"), rid))
+    return out
+
+
+def case_event(event_type: str, case: dict[str, Any]) -> Event:
+    """The announcement of a case (its canonical columns as they are after the event)."""
+    data = {c: case.get(c) for c in case_columns()}
+    return Event(
+        event_type,
+        data,
+        customer_id=_str(case.get("customer_id")),
+        response_id=_str(case.get("response_id")),
+        case_id=_str(case.get("case_id")),
+    )
+
+
+def _str(value: Any) -> str | None:
+    return None if value is None or pd.isna(value) else str(value)
