@@ -239,10 +239,14 @@ def run_rox(
 ) -> dict[str, Any]:
     """Journey map, all variants and the 5-step funnel; per-part times into ``parts``.
 
-    Parts named in ``skip`` (those that failed in the warm-up) are left out.
+    Parts named in ``skip`` (those that failed in the warm-up) are left out. Given the workspace,
+    each run starts from the events as loaded: what an earlier run left in the workspace's session
+    (the journeys ordered by the first analysis, which the next ones reuse) is forgotten first.
     """
     import rox
 
+    if isinstance(ws, rox.Workspace):
+        ws.forget()
     out: dict[str, Any] = {}
     calls: dict[str, Callable[[], Any]] = {
         "map": lambda: rox.journey.journey_map(ws),
