@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import duckdb
 import pandas as pd
-import pytest
 
 import rox
 from rox.journey import JourneyQuery, funnel, journey_map, paths, prepare, variants

@@ -257,23 +257,24 @@ class JourneyQuery:
         return e.drop(*[c for c in ("_pos", "_start", "_end") if c in e.columns])
 
 
-def journey_summary(events: ir.Table) -> ir.Table:
+def journey_summary(events: ir.Table, ws: Workspace) -> ir.Table:
     """One row per journey, with the key of its variant (its sequence of steps).
 
     Columns: ``journey_id, customer_id, steps, seconds`` (first to last event) and ``k1, k2``,
     which with ``steps`` identify the variant.
 
     The variant key is a sum of position-tagged hashes over the journey's events, taken modulo two
-    primes: no ordered aggregate (which cannot spill to disk, nor is portable), and two independent
-    sums, so that distinct sequences share a key only if both collide.
+    primes (:meth:`rox.engines.Engine.hash_mod`): no ordered aggregate (which cannot spill to disk,
+    nor is portable), and two independent sums, so that distinct sequences share a key only if
+    both collide.
     """
-    tagged = events.step.concat("@", events.seq.cast("string")).hash()
+    tagged = events.step.concat("@", events.seq.cast("string"))
     return events.group_by("journey_id").aggregate(
         customer_id=events.customer_id.min(),
         steps=events.count(),
         seconds=events.epoch_s.max() - events.epoch_s.min(),
-        k1=(tagged % 1_000_000_007).sum(),
-        k2=(tagged % 998_244_353).sum(),
+        k1=ws.engine.hash_mod(tagged, 1_000_000_007).sum(),
+        k2=ws.engine.hash_mod(tagged, 998_244_353).sum(),
     )
 
 
@@ -376,7 +377,7 @@ class Journeys:
     def summary(self) -> ir.Table:
         """One row per journey (:func:`journey_summary`), materialised on first use."""
         if "summary" not in self.stored:
-            self.stored["summary"] = journey_summary(self.events).cache()
+            self.stored["summary"] = journey_summary(self.events, self.ws).cache()
         return self.stored["summary"]
 
     def aggregate(self, name: str, build: Callable[[Journeys], ir.Table]) -> ir.Table:
