@@ -87,8 +87,10 @@ def run_pm4py(df: pd.DataFrame) -> dict[str, Any]:
 
 
 def run_rox(ws: Any) -> dict[str, Any]:
+    """Map + all variants; each run from the events as loaded (what the session kept forgotten)."""
     import rox
 
+    ws.forget()  # the first analysis orders the events, the second reuses them (#21)
     return {
         "map": rox.journey.journey_map(ws),
         "variants": rox.journey.variants(ws, top=None),

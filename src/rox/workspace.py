@@ -102,6 +102,12 @@ class Workspace:
         The connection every analysis runs on.
     url : str
         The URL it was opened from (without any password).
+    session : dict of str to object
+        What analyses keep for this session, by name: the journeys its journey analyses ordered
+        last (:mod:`rox.journey.events`), so that the next analysis of the same journeys does not
+        order the events again. Emptied (each value with a ``release()`` method released) by
+        :meth:`forget`: on every write through the workspace, and on :meth:`close`. A workspace
+        serves one thread at a time.
 
     Examples
     --------
@@ -116,6 +122,7 @@ class Workspace:
         self.backend = engine.backend
         self.url = str(engine.url)
         self.read_only = read_only
+        self.session: dict[str, Any] = {}
         if not read_only:
             self._create_missing_tables()
         else:
@@ -289,12 +296,32 @@ class Workspace:
         partition = {
             name: spec.time_column for name, spec in TABLES.items() if spec.time_column is not None
         }
-        self.engine.append(rows, new_columns=new_columns, partition=partition)
+        try:
+            self.engine.append(rows, new_columns=new_columns, partition=partition)
+        finally:
+            self.forget()  # what the session kept was computed from the rows before
+
+    # -- the session ------------------------------------------------------------------------------
+    def forget(self) -> None:
+        """Release what analyses keep for this session (:attr:`session`), e.g. ordered journeys.
+
+        Called on every write through the workspace and on :meth:`close`; call it to free the
+        engine's memory sooner.
+        """
+        kept = list(self.session.values())
+        self.session.clear()
+        for value in kept:
+            release = getattr(value, "release", None)
+            if callable(release):
+                release()
 
     # -- lifecycle --------------------------------------------------------------------------------
     def close(self) -> None:
-        """Close the connection."""
-        self.engine.close()
+        """Release what the session kept (:meth:`forget`), then close the connection."""
+        try:
+            self.forget()
+        finally:
+            self.engine.close()
 
     def __enter__(self) -> Workspace:
         return self

@@ -258,6 +258,14 @@ class Engine:
         """Seconds since 1970-01-01 UTC of a UTC timestamp column, for durations."""
         return ts.epoch_seconds()
 
+    def hash_mod(self, value: ir.StringValue, modulus: int) -> ir.IntegerValue:
+        """A hash of ``value`` modulo ``modulus`` (an ``int64``; its sign is the engine's).
+
+        For keys summed over rows (the journeys' variants); the engine's own hash, equal for
+        equal values within one engine.
+        """
+        return value.hash() % modulus
+
     def cache(self, expr: ir.Table) -> ir.Table:
         """``expr.cache()`` (a context manager dropping the table), on this engine.
 

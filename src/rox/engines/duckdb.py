@@ -29,6 +29,11 @@ def _epoch(ts: dt.Timestamp(timezone="UTC")) -> dt.float64:  # type: ignore[vali
     """DuckDB's epoch(): seconds since 1970 of a timestamp with time zone."""
 
 
+@ibis.udf.scalar.builtin(name="hash")  # type: ignore[untyped-decorator]
+def _hash(value: dt.string) -> dt.uint64:
+    """DuckDB's hash(): an unsigned 64-bit integer."""
+
+
 class DuckDBEngine(Engine):
     """A DuckDB database; ingestion runs inside it (see :mod:`rox.ingest.load`)."""
 
@@ -90,6 +95,16 @@ class DuckDBEngine(Engine):
         measured); the values are the same in a UTC workspace.
         """
         return _epoch(ts)
+
+    def hash_mod(self, value: ir.StringValue, modulus: int) -> ir.IntegerValue:
+        """DuckDB's ``hash(value) % modulus``, in ``[0, modulus)``.
+
+        Ibis's portable hash turns DuckDB's unsigned hash into a signed one through a bit
+        string, which cost the journeys' variant keys more than the rest of their aggregation
+        (1.2 s of 3.2 s on 1M events, measured); the modulo of the unsigned hash needs none.
+        """
+        result: ir.IntegerValue = (_hash(value) % modulus).cast("int64")
+        return result
 
     def utc_date(self, ts: ir.TimestampValue) -> ir.DateValue:
         """The UTC day from ``epoch(ts)``.

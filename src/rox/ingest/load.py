@@ -237,20 +237,23 @@ def ingest(
         progress=progress,
         fmt=fmt,
     )
-    if ws.engine.name == "duckdb":
-        # validate and write inside the workspace itself, in one transaction
-        rows, problems = _load(ws, job, notes=notes)
-    else:
-        # validate in a DuckDB staging database next to this process, then append what it
-        # accepted to the workspace's engine as one commit
-        with tempfile.TemporaryDirectory(prefix="rox-stage-") as folder:
-            # a workspace of the same class, on DuckDB (rox.workspace is the layer above)
-            url = engines.parse_url(f"duckdb://{folder}/stage.duckdb")
-            stage = type(ws)(engines.connect(url))
-            try:
-                rows, problems = _stage(ws, stage, job, notes)
-            finally:
-                stage.close()
+    try:
+        if ws.engine.name == "duckdb":
+            # validate and write inside the workspace itself, in one transaction
+            rows, problems = _load(ws, job, notes=notes)
+        else:
+            # validate in a DuckDB staging database next to this process, then append what it
+            # accepted to the workspace's engine as one commit
+            with tempfile.TemporaryDirectory(prefix="rox-stage-") as folder:
+                # a workspace of the same class, on DuckDB (rox.workspace is the layer above)
+                url = engines.parse_url(f"duckdb://{folder}/stage.duckdb")
+                stage = type(ws)(engines.connect(url))
+                try:
+                    rows, problems = _stage(ws, stage, job, notes)
+                finally:
+                    stage.close()
+    finally:
+        ws.forget()  # what the session kept (ordered journeys) was computed before the load
     frame = pd.DataFrame(
         rows, columns=["source", "rows_read", "rows_loaded", "rows_rejected", "rows_skipped"]
     )

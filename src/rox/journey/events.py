@@ -15,17 +15,27 @@ by an inactivity ``gap`` (a new journey starts after that long without an event)
 ``step, channel, seq`` (0-based position in the journey), ``next_step``, ``next_ts``,
 ``next_epoch_s``, ``next_channel``, ``n_events`` (length of the journey) and ``is_last``.
 
-Every analysis computes (and orders) these events itself; to run several analyses on the same
-journeys, :func:`prepare` them once and pass the :class:`Journeys` instead of the workspace: the
-ordering, the costly part, is then done once. The journey index (:mod:`rox.journey.index`) keeps
-one such preparation in the workspace, rebuilt on every load of events.
+Ordering the events is the costly part of every journey analysis, and it is done once for
+several:
+
+* an analysis given the workspace orders the events into a temporary table of the session and
+  the workspace keeps it (:attr:`Workspace.session <rox.workspace.Workspace.session>`): the next
+  analysis of the same journeys (the variants after the map, a funnel) reads it instead of
+  ordering again. It is kept only while the events are those it was ordered from: any write
+  through the workspace drops it (:meth:`Workspace.forget <rox.workspace.Workspace.forget>`),
+  and before each use the events' state (their last load and their number, as for the index)
+  is compared with the one it was ordered from, which catches loads by other connections and
+  processes. Only the journeys of the last query are kept (one copy of the events at most);
+* :func:`prepare` orders them for as long as the :class:`Journeys` it returns are held (pass
+  them instead of the workspace; release them to free the engine's copy);
+* the journey index (:mod:`rox.journey.index`) keeps them ordered in the workspace, rebuilt on
+  every load of events.
 """
 
 from __future__ import annotations
 
 import json
 import warnings
-import weakref
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -58,6 +68,7 @@ __all__ = [
     "journeys_of",
     "prepare",
     "recorded_order",
+    "session_journeys",
     "time_ties",
 ]
 
@@ -246,23 +257,24 @@ class JourneyQuery:
         return e.drop(*[c for c in ("_pos", "_start", "_end") if c in e.columns])
 
 
-def journey_summary(events: ir.Table) -> ir.Table:
+def journey_summary(events: ir.Table, ws: Workspace) -> ir.Table:
     """One row per journey, with the key of its variant (its sequence of steps).
 
     Columns: ``journey_id, customer_id, steps, seconds`` (first to last event) and ``k1, k2``,
     which with ``steps`` identify the variant.
 
     The variant key is a sum of position-tagged hashes over the journey's events, taken modulo two
-    primes: no ordered aggregate (which cannot spill to disk, nor is portable), and two independent
-    sums, so that distinct sequences share a key only if both collide.
+    primes (:meth:`rox.engines.Engine.hash_mod`): no ordered aggregate (which cannot spill to disk,
+    nor is portable), and two independent sums, so that distinct sequences share a key only if
+    both collide.
     """
-    tagged = events.step.concat("@", events.seq.cast("string")).hash()
+    tagged = events.step.concat("@", events.seq.cast("string"))
     return events.group_by("journey_id").aggregate(
         customer_id=events.customer_id.min(),
         steps=events.count(),
         seconds=events.epoch_s.max() - events.epoch_s.min(),
-        k1=(tagged % 1_000_000_007).sum(),
-        k2=(tagged % 998_244_353).sum(),
+        k1=ws.engine.hash_mod(tagged, 1_000_000_007).sum(),
+        k2=ws.engine.hash_mod(tagged, 998_244_353).sum(),
     )
 
 
@@ -359,12 +371,13 @@ class Journeys:
     events: ir.Table
     indexed: bool = False
     stored: dict[str, ir.Table] = field(default_factory=dict, repr=False)
+    released: bool = field(default=False, repr=False)
 
     @property
     def summary(self) -> ir.Table:
         """One row per journey (:func:`journey_summary`), materialised on first use."""
         if "summary" not in self.stored:
-            self.stored["summary"] = journey_summary(self.events).cache()
+            self.stored["summary"] = journey_summary(self.events, self.ws).cache()
         return self.stored["summary"]
 
     def aggregate(self, name: str, build: Callable[[Journeys], ir.Table]) -> ir.Table:
@@ -373,17 +386,14 @@ class Journeys:
         return build(self) if stored is None else stored
 
     def release(self) -> None:
-        """Free the materialised events (the journey index stays).
+        """Free the materialised events and aggregates (the journey index stays).
 
-        Journeys prepared twice from the same query share the engine's copy (Ibis caches by
-        expression): it is freed when the last of them is released.
+        Each preparation has its own copy (a second one holds the events as they are then, even
+        if they changed since the first); releasing twice does nothing.
         """
-        if self.indexed or self not in _HOLDERS:
+        if self.indexed or self.released:
             return
-        _HOLDERS.discard(self)
-        name = self.events.get_name()
-        if any(other.events.get_name() == name for other in _HOLDERS):
-            return
+        self.released = True
         for table in self.stored.values():
             table.release()
         self.events.release()
@@ -519,19 +529,62 @@ def prepare(ws: Workspace, query: JourneyQuery | None = None, **options: Any) ->
     indexed = indexed_journeys(ws, resolved)
     if indexed is not None:
         return indexed
-    journeys = Journeys(ws, resolved, resolved.events(ws).cache())
-    _HOLDERS.add(journeys)
+    return _ordered(ws, resolved)
+
+
+def _ordered(ws: Workspace, query: JourneyQuery) -> Journeys:
+    """The journeys of ``query``, ordered into a new temporary table of the session."""
+    # a copy of its own (``view``): Ibis keys its cache by expression, and would otherwise hand
+    # out the copy of an earlier preparation still held, ordered from the events as they were
+    return Journeys(ws, query, query.events(ws).view().cache())
+
+
+#: The key under which a workspace's session keeps the journeys its analyses ordered last.
+SESSION_KEY = "journey.ordered"
+
+
+@dataclass(frozen=True)
+class _Kept:
+    """Journeys an analysis ordered, kept by the workspace's session, and what they came from."""
+
+    query: str
+    state: tuple[int, int]
+    journeys: Journeys
+
+    def release(self) -> None:
+        """Free the engine's copy (:meth:`Workspace.forget` calls it)."""
+        self.journeys.release()
+
+
+def session_journeys(ws: Workspace, query: JourneyQuery) -> Journeys:
+    """The journeys an analysis given the workspace runs on.
+
+    The journey index if it holds them and is fresh; else the journeys the workspace's session
+    keeps, if they are of the same query and the events are in the state they were ordered from
+    (:func:`events_state`: the last load of events and their number); else the events ordered
+    now, and kept in their place (see the module docstring).
+    """
+    indexed = indexed_journeys(ws, query)
+    if indexed is not None:
+        return indexed
+    row = events_state(ws).to_pyarrow().to_pylist()[0]
+    state = (int(row["last"]), int(row["n"]))
+    kept = ws.session.get(SESSION_KEY)
+    if isinstance(kept, _Kept):
+        if kept.query == query.key() and kept.state == state and not kept.journeys.released:
+            return kept.journeys
+        # one copy at most: the old one goes before the new one is made
+        del ws.session[SESSION_KEY]
+        kept.release()
+    journeys = _ordered(ws, query)
+    ws.session[SESSION_KEY] = _Kept(query.key(), state, journeys)
     return journeys
-
-
-#: Prepared journeys not yet released (weakly: those nobody holds are freed by Ibis's finalizer).
-_HOLDERS: weakref.WeakSet[Journeys] = weakref.WeakSet()
 
 
 def journeys_of(
     source: Workspace | Journeys, query: JourneyQuery | None, options: Mapping[str, Any]
 ) -> Journeys:
-    """The journeys an analysis runs on: ``source`` if prepared, else prepared from ``source``."""
+    """The journeys an analysis runs on: ``source`` if prepared, else :func:`session_journeys`."""
     if isinstance(source, Journeys):
         if query is not None or options:
             raise MetricError(
@@ -539,7 +592,7 @@ def journeys_of(
                 "workspace (or prepare again)"
             )
         return source
-    return prepare(source, query, **options)
+    return session_journeys(source, JourneyQuery.resolve(query, options))
 
 
 def journey_events(

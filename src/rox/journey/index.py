@@ -71,7 +71,7 @@ REGISTRY, EVENTS = JOURNEY_INDEX_TABLES["index"], JOURNEY_INDEX_TABLES["events"]
 
 #: What the index keeps besides the events, in the order built: name -> how it is computed.
 AGGREGATES: dict[str, Callable[[Journeys], ir.Table]] = {
-    "summary": lambda journeys: journey_summary(journeys.events),
+    "summary": lambda journeys: journey_summary(journeys.events, journeys.ws),
     "edges": edge_table,
     "steps": step_table,
     "variants": spelled_variant_table,

@@ -109,6 +109,7 @@ def erase_customer(
     except BaseException:
         con.execute("ROLLBACK")
         raise
+    ws.forget()  # copies the session kept (ordered journeys) hold the erased rows
     from rox.journey.index import refresh_index
 
     refresh_index(ws)
