@@ -274,6 +274,7 @@ def test_demo_builds_analyses_and_writes_the_report(tmp_path):
     assert [r["metric"] for r in headline] == ["nps", "csat", "ces"]
 
 
+@pytest.mark.slow  # fits the CLV models (test_first_hour runs rox clv)
 def test_value_commands(demo_path, cli):
     out = cli("clv", "--top", "5", "--margin", "0.2", "-f", "json", workspace=demo_path)
     assert out.returncode == 0, out.stderr
@@ -293,6 +294,7 @@ def test_value_commands(demo_path, cli):
     assert pareto.stdout.startswith("The top 20% of ")
 
 
+@pytest.mark.slow  # prices friction by CLV, audits (test_first_hour runs rox audit)
 def test_journey_commands(demo_path, cli):
     out = cli("audit", "--journey", "purchase", workspace=demo_path)
     assert out.returncode == 0, out.stderr
