@@ -32,7 +32,12 @@ def _modules_with_examples() -> list[str]:
 
 MODULES = _modules_with_examples()
 #: Modules whose examples take more than ~10 s: run with the slow tests (CI runs them) (#14).
-SLOW_MODULES = {"rox.impact.counterfactual", "rox.impact.roi"}
+SLOW_MODULES = {
+    "rox.impact.counterfactual",
+    "rox.impact.roi",
+    "rox.impact.worth",
+    "rox.value.clv",
+}
 
 
 def test_examples_are_found():
