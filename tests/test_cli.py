@@ -26,6 +26,23 @@ from rox.errors import (
 from rox.testing import run_cli as rox
 
 
+@pytest.fixture
+def cli(tmp_path, monkeypatch, capsys):
+    """``rox ARGS [--workspace WORKSPACE]`` run in this process, as a completed process.
+
+    The same command line as :func:`rox.testing.run_cli` without starting an interpreter for
+    each command (about a second each: #14). The tests of what only a new process shows (the
+    imports a command needs, the demo, loading files) run ``rox`` in a subprocess.
+    """
+
+    def run(*args: str, workspace: Path | None = None) -> subprocess.CompletedProcess[str]:
+        extra = ["--workspace", str(workspace)] if workspace is not None else []
+        code, out, err = rox_here([*args, *extra], tmp_path, monkeypatch, capsys)
+        return subprocess.CompletedProcess(["rox", *args, *extra], code, out, err)
+
+    return run
+
+
 def rox_here(args: list[str], cwd: Path, monkeypatch, capsys) -> tuple[int, str, str]:
     """Run ``rox ARGS`` in this process, in ``cwd``, without ROX_WORKSPACE: (code, out, err)."""
     from rox.cli import main
@@ -44,11 +61,11 @@ def rox_here(args: list[str], cwd: Path, monkeypatch, capsys) -> tuple[int, str,
 
 
 @pytest.mark.parametrize("metric", ["nps", "csat", "ces"])
-def test_metric_commands_in_every_format(demo_path, metric):
-    table = rox(metric, "--by", "touchpoint", workspace=demo_path)
+def test_metric_commands_in_every_format(demo_path, metric, cli):
+    table = cli(metric, "--by", "touchpoint", workspace=demo_path)
     assert table.returncode == 0, table.stderr
     assert "interval" in table.stdout
-    csv = rox(
+    csv = cli(
         metric,
         "--by",
         "touchpoint,channel",
@@ -61,7 +78,7 @@ def test_metric_commands_in_every_format(demo_path, metric):
     frame = pd.read_csv(io.StringIO(csv.stdout))
     assert list(frame.columns[:3]) == ["touchpoint", "channel", "period"]
     assert {"estimate", "ci_low", "ci_high", "n", "low_n"} <= set(frame.columns)
-    records = json.loads(rox(metric, "-f", "json", workspace=demo_path).stdout)
+    records = json.loads(cli(metric, "-f", "json", workspace=demo_path).stdout)
     assert len(records) == 1
     # #22: the values, against the raw responses read with plain DuckDB and written-out formulas
     scores = _raw_scores(demo_path, metric)
@@ -100,10 +117,10 @@ def _wilson(k: int, n: int) -> tuple[float, float]:
     return centre - half, centre + half
 
 
-def test_metric_with_since_until(demo_path):
-    whole = json.loads(rox("nps", "-f", "json", workspace=demo_path).stdout)[0]["n"]
+def test_metric_with_since_until(demo_path, cli):
+    whole = json.loads(cli("nps", "-f", "json", workspace=demo_path).stdout)[0]["n"]
     part = json.loads(
-        rox(
+        cli(
             "nps",
             "-f",
             "json",
@@ -117,8 +134,8 @@ def test_metric_with_since_until(demo_path):
     assert 0 < part < whole
 
 
-def test_compare_periods_and_groups(demo_path):
-    out = rox(
+def test_compare_periods_and_groups(demo_path, cli):
+    out = cli(
         "compare",
         "nps",
         "--a",
@@ -130,17 +147,17 @@ def test_compare_periods_and_groups(demo_path):
     assert out.returncode == 0, out.stderr
     assert "a real difference" in out.stdout
     groups = json.loads(
-        rox("compare", "csat", "--by", "touchpoint", "-f", "json", workspace=demo_path).stdout
+        cli("compare", "csat", "--by", "touchpoint", "-f", "json", workspace=demo_path).stdout
     )
     worst = min(groups, key=lambda r: r["difference"])
     assert worst["b"] == "financing" and worst["significant"]
 
 
-def test_sample_size(demo_path):
-    out = rox("sample-size", "nps", "--margin", "5")
+def test_sample_size(demo_path, cli):
+    out = cli("sample-size", "nps", "--margin", "5")
     assert out.stdout.startswith("NPS: 1,534 responses are needed")
     plan = json.loads(
-        rox(
+        cli(
             "sample-size",
             "nps",
             "--difference",
@@ -156,8 +173,8 @@ def test_sample_size(demo_path):
     assert out.stdout.startswith(f"NPS: {math.ceil(stats.norm.ppf(0.975) ** 2 / 0.05**2 - 3):,}")
 
 
-def test_info_lists_the_tables(demo_path):
-    records = json.loads(rox("info", "-f", "json", workspace=demo_path).stdout)
+def test_info_lists_the_tables(demo_path, cli):
+    records = json.loads(cli("info", "-f", "json", workspace=demo_path).stdout)
     rows = {r["table"]: r["rows"] for r in records}
     with duckdb.connect(str(demo_path), read_only=True) as con:
         expected = {
@@ -220,9 +237,9 @@ def test_ingest_with_a_mapping(tmp_path):
         ),
     ],
 )
-def test_errors_are_one_line_with_their_exit_code(demo_path, tmp_path, args, error, message):
+def test_errors_are_one_line_with_their_exit_code(demo_path, tmp_path, args, error, message, cli):
     ws = demo_path if args[0] != "ingest" else tmp_path / "w.duckdb"
-    out = rox(*args, workspace=ws)
+    out = cli(*args, workspace=ws)
     assert out.returncode == EXIT_CODES[error]
     assert out.stderr.startswith(f"error: {message}")
     assert out.stderr.count("\n") == 1
@@ -235,12 +252,13 @@ def test_missing_workspace_is_a_clear_error(tmp_path):
     assert "does not exist; create it with `rox demo` or `rox ingest`" in out.stderr
 
 
-def test_usage_errors_exit_2(demo_path):
-    out = rox("nps", "--period", "fortnight", workspace=demo_path)
+def test_usage_errors_exit_2(demo_path, cli):
+    out = cli("nps", "--period", "fortnight", workspace=demo_path)
     assert out.returncode == 2
     assert "Traceback" not in out.stderr
 
 
+@pytest.mark.slow  # two demo builds and reports (the default run has test_first_hour's)
 def test_demo_builds_analyses_and_writes_the_report(tmp_path):
     out = rox("demo", "--customers", "2000", cwd=tmp_path)
     assert out.returncode == 0, out.stderr
@@ -256,31 +274,33 @@ def test_demo_builds_analyses_and_writes_the_report(tmp_path):
     assert [r["metric"] for r in headline] == ["nps", "csat", "ces"]
 
 
-def test_value_commands(demo_path):
-    out = rox("clv", "--top", "5", "--margin", "0.2", "-f", "json", workspace=demo_path)
+@pytest.mark.slow  # fits the CLV models (test_first_hour runs rox clv)
+def test_value_commands(demo_path, cli):
+    out = cli("clv", "--top", "5", "--margin", "0.2", "-f", "json", workspace=demo_path)
     assert out.returncode == 0, out.stderr
     records = json.loads(out.stdout)
     assert len(records) == 5 and records[0]["clv"] >= records[-1]["clv"]
-    table = rox("retention", "--period", "quarter", workspace=demo_path)
+    table = cli("retention", "--period", "quarter", workspace=demo_path)
     assert table.returncode == 0 and "since acquisition" in table.stdout
     churn = pd.read_csv(
         io.StringIO(
-            rox(
+            cli(
                 "retention", "--view", "churn", "--period", "year", "-f", "csv", workspace=demo_path
             ).stdout
         )
     )
     assert {"period", "churn_rate"} <= set(churn.columns)
-    pareto = rox("pareto", workspace=demo_path)
+    pareto = cli("pareto", workspace=demo_path)
     assert pareto.stdout.startswith("The top 20% of ")
 
 
-def test_journey_commands(demo_path):
-    out = rox("audit", "--journey", "purchase", workspace=demo_path)
+@pytest.mark.slow  # prices friction by CLV, audits (test_first_hour runs rox audit)
+def test_journey_commands(demo_path, cli):
+    out = cli("audit", "--journey", "purchase", workspace=demo_path)
     assert out.returncode == 0, out.stderr
     assert "the biggest friction point is financing" in out.stdout
     edges = json.loads(
-        rox(
+        cli(
             "journey", "map", "--top", "5", "-j", "purchase", "-f", "json", workspace=demo_path
         ).stdout
     )
@@ -288,7 +308,7 @@ def test_journey_commands(demo_path):
     steps = "configurator,quote,financing,purchase"
     f = pd.read_csv(
         io.StringIO(
-            rox(
+            cli(
                 "journey", "funnel", steps, "--window", "180D", "-f", "csv", workspace=demo_path
             ).stdout
         )
@@ -302,35 +322,35 @@ def test_journey_commands(demo_path):
     # (CSV is rounded for reading, to 3 decimals here; JSON keeps full precision)
     assert f["ci_low"].tolist() == pytest.approx([lo for lo, _ in expected], abs=5e-4)
     assert f["ci_high"].tolist() == pytest.approx([hi for _, hi in expected], abs=5e-4)
-    paths = rox("journey", "paths", "financing", "--depth", "1", "-f", "json", workspace=demo_path)
+    paths = cli("journey", "paths", "financing", "--depth", "1", "-f", "json", workspace=demo_path)
     assert {p["path"] for p in json.loads(paths.stdout)} >= {"financing", "financing > purchase"}
     friction = json.loads(
-        rox("journey", "friction", "-j", "purchase", "-f", "json", workspace=demo_path).stdout
+        cli("journey", "friction", "-j", "purchase", "-f", "json", workspace=demo_path).stdout
     )
     assert friction[0]["step"] == "financing"
     assert {"customers_affected", "value_at_risk"} <= set(friction[0])
-    by_revenue = rox("journey", "friction", "--value", "revenue", workspace=demo_path)
+    by_revenue = cli("journey", "friction", "--value", "revenue", workspace=demo_path)
     assert "value: revenue to date" in by_revenue.stdout.replace("\n", " ")
-    bad = rox("journey", "friction", "--value", "margin", workspace=demo_path)
+    bad = cli("journey", "friction", "--value", "margin", workspace=demo_path)
     assert bad.returncode == 2 and "margin" in bad.stderr
-    channels = rox("journey", "channels", workspace=demo_path)
+    channels = cli("journey", "channels", workspace=demo_path)
     assert "journeys use more than one channel" in channels.stdout
 
 
-def test_journey_index_command(demo_path, tmp_path):
+def test_journey_index_command(demo_path, tmp_path, cli):
     path = tmp_path / "demo.duckdb"
     path.write_bytes(demo_path.read_bytes())
-    shown = json.loads(rox("journey", "index", "--status", "-f", "json", workspace=path).stdout)
+    shown = json.loads(cli("journey", "index", "--status", "-f", "json", workspace=path).stdout)
     assert shown[0]["fresh"] is True and shown[0]["journeys"].startswith("as loaded")
-    built = rox("journey", "index", "--gap", "14D", "--exclude", "survey", "-f", "json",
+    built = cli("journey", "index", "--gap", "14D", "--exclude", "survey", "-f", "json",
                 workspace=path)  # fmt: skip
     assert built.returncode == 0, built.stderr
     info = json.loads(built.stdout)[0]
     assert info["journeys"] == "exclude=['survey']; gap=14 days 00:00:00" and info["fresh"]
-    assert "Journey index dropped." in rox("journey", "index", "--drop", workspace=path).stdout
-    missing = rox("journey", "index", "--status", workspace=path)
+    assert "Journey index dropped." in cli("journey", "index", "--drop", workspace=path).stdout
+    missing = cli("journey", "index", "--status", workspace=path)
     assert missing.returncode == 1 and "has no journey index" in missing.stdout
-    both = rox("journey", "index", "--status", "--drop", workspace=path)
+    both = cli("journey", "index", "--status", "--drop", workspace=path)
     assert both.returncode == 2
 
 
@@ -451,36 +471,36 @@ def test_rox_demo_builds_in_an_empty_workspace_and_says_so(tmp_path, monkeypatch
         assert ws.settings() == {"currency": "EUR", "demo": "customers=1000 seed=7"}
 
 
-def test_help_says_how_the_workspace_is_chosen_and_shows_no_bool_type():
-    out = rox("--help")
+def test_help_says_how_the_workspace_is_chosen_and_shows_no_bool_type(cli):
+    out = cli("--help")
     text = " ".join(out.stdout.split())
     assert "--workspace (-w)" in text and "ROX_WORKSPACE" in text and "rox.duckdb" in text
     for command in (["--help"], ["demo", "--help"], ["journey", "index", "--help"]):
-        assert "<bool>" not in rox(*command).stdout
+        assert "<bool>" not in cli(*command).stdout
 
 
-def test_csv_and_tables_are_rounded_and_json_keeps_full_precision(demo_path):
-    csv = rox("nps", "--by", "touchpoint,channel", "--period", "month", "-f", "csv",
+def test_csv_and_tables_are_rounded_and_json_keeps_full_precision(demo_path, cli):
+    csv = cli("nps", "--by", "touchpoint,channel", "--period", "month", "-f", "csv",
               workspace=demo_path).stdout  # fmt: skip
     frame = pd.read_csv(io.StringIO(csv), dtype=str, keep_default_na=False)
     numbers = frame[["estimate", "ci_low", "ci_high", "promoters", "passives", "se"]]
     assert not numbers.map(lambda v: "e-" in v or len(v.partition(".")[2]) > 3).any().any()
     assert set(frame["low_n"]) <= {"yes", "no"}
-    records = json.loads(rox("nps", "--by", "touchpoint", "-f", "json", workspace=demo_path).stdout)
+    records = json.loads(cli("nps", "--by", "touchpoint", "-f", "json", workspace=demo_path).stdout)
     assert any(len(str(r["ci_low"]).partition(".")[2]) > 3 for r in records)
-    table = rox("compare", "csat", "--by", "touchpoint", workspace=demo_path).stdout
+    table = cli("compare", "csat", "--by", "touchpoint", workspace=demo_path).stdout
     assert "<0.001" in table and " True " not in table and " False " not in table
 
 
-def test_money_is_shown_with_the_workspace_currency(demo_path, tmp_path):
+def test_money_is_shown_with_the_workspace_currency(demo_path, tmp_path, cli):
     path = tmp_path / "demo.duckdb"
     path.write_bytes(demo_path.read_bytes())
-    assert rox("config", "currency", "usd", workspace=path).stdout.strip() == "currency = USD"
-    audit = rox("audit", "--journey", "purchase", "--value", "revenue", workspace=path)
+    assert cli("config", "currency", "usd", workspace=path).stdout.strip() == "currency = USD"
+    audit = cli("audit", "--journey", "purchase", "--value", "revenue", workspace=path)
     assert "worth about USD " in " ".join(audit.stdout.split())
-    bad = rox("config", "currency", "dollars", workspace=path)
+    bad = cli("config", "currency", "dollars", workspace=path)
     assert bad.returncode == EXIT_CODES[WorkspaceError] and "ISO 4217" in bad.stderr
-    unknown = rox("config", "colour", "red", workspace=path)
+    unknown = cli("config", "colour", "red", workspace=path)
     assert unknown.returncode == 2
 
 
@@ -499,16 +519,16 @@ def test_every_journey_command_takes_the_journey_options():
         assert wanted <= options, command.name
 
 
-def test_start_end_and_merge_reach_the_journey_query(demo_path, tmp_path):
+def test_start_end_and_merge_reach_the_journey_query(demo_path, tmp_path, cli):
     path = tmp_path / "demo.duckdb"
     path.write_bytes(demo_path.read_bytes())
-    built = rox("journey", "index", "--start", "configurator", "--end", "purchase",
+    built = cli("journey", "index", "--start", "configurator", "--end", "purchase",
                 "--merge", "^test_drive_=test_drive", "-f", "json", workspace=path)  # fmt: skip
     assert built.returncode == 0, built.stderr
     described = json.loads(built.stdout)[0]["journeys"]
     assert "start=configurator" in described and "end=purchase" in described
     assert "merge=[['^test_drive_', 'test_drive']]" in described
-    bad = rox("journey", "paths", "--merge", "test_drive", workspace=path)
+    bad = cli("journey", "paths", "--merge", "test_drive", workspace=path)
     assert bad.returncode == 2 and "PATTERN=STEP" in bad.stderr
 
 

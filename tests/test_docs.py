@@ -27,6 +27,16 @@ DOCS = Path(__file__).resolve().parents[1] / "docs"
 PAGES = sorted(p for p in DOCS.glob("*.md") if "```python" in p.read_text(encoding="utf-8"))
 #: Pages whose examples need an engine other than DuckDB, with its marker.
 ENGINE_MARKS = {"scale-out.md": pytest.mark.spark}
+#: Pages whose examples take more than ~20 s (model fits, bootstraps, a 20,000-customer demo, a
+#: demo loaded into Spark): run with the slow tests (CI runs them), so that the default run stays
+#: short (#14).
+SLOW_PAGES = {"actions.md", "impact.md", "journey.md", "scale-out.md", "value.md"}
+
+
+def _marks(page: Path) -> list[pytest.MarkDecorator]:
+    marks = [ENGINE_MARKS[page.name]] if page.name in ENGINE_MARKS else []
+    return marks + ([pytest.mark.slow] if page.name in SLOW_PAGES else [])
+
 
 Check = Callable[[dict[str, Any]], None]
 CHECKS: dict[tuple[str, str], Check] = {}
@@ -343,7 +353,7 @@ def _scale_out_funnel(ns: dict[str, Any]) -> None:
 
 @pytest.mark.parametrize(
     "page",
-    [pytest.param(p, marks=ENGINE_MARKS.get(p.name, ())) for p in PAGES],
+    [pytest.param(p, marks=_marks(p)) for p in PAGES],
     ids=[p.name for p in PAGES],
 )
 def test_python_examples_run_and_show_what_they_say(page, tmp_path, monkeypatch):
@@ -363,6 +373,7 @@ def test_python_examples_run_and_show_what_they_say(page, tmp_path, monkeypatch)
 
 def test_every_check_names_a_page_with_examples():
     assert {page for page, _ in CHECKS} <= {p.name for p in PAGES}
+    assert SLOW_PAGES | set(ENGINE_MARKS) <= {p.name for p in PAGES}
 
 
 def test_cli_exit_codes_table_matches_the_code():

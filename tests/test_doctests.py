@@ -31,14 +31,24 @@ def _modules_with_examples() -> list[str]:
 
 
 MODULES = _modules_with_examples()
+#: Modules whose examples take more than ~10 s: run with the slow tests (CI runs them) (#14).
+SLOW_MODULES = {
+    "rox.impact.counterfactual",
+    "rox.impact.roi",
+    "rox.impact.worth",
+    "rox.value.clv",
+}
 
 
 def test_examples_are_found():
     # the walk itself works: these modules are known to carry examples
     assert {"rox", "rox._sql", "rox.value.models.base", "rox.journey.events"} <= set(MODULES)
+    assert set(MODULES) >= SLOW_MODULES
 
 
-@pytest.mark.parametrize("name", MODULES)
+@pytest.mark.parametrize(
+    "name", [pytest.param(m, marks=[pytest.mark.slow] * (m in SLOW_MODULES)) for m in MODULES]
+)
 def test_docstring_examples_run(name, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     module = importlib.import_module(name)

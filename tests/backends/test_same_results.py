@@ -209,7 +209,43 @@ ANALYSES: dict[str, tuple[Callable[[rox.Workspace], Any], str | None]] = {
 }
 
 
-@pytest.mark.parametrize("name", list(ANALYSES))
+#: The analyses compared on Spark in the default run: one or more of each layer (experience,
+#: value, journeys, impact, actions; the headline has its own test below). The others run on Spark
+#: with the slow tests (CI runs them): the Spark tests share one worker, and each analysis there
+#: takes seconds (#14). PostgreSQL runs every analysis in the default run.
+SPARK_DEFAULT = {
+    "nps",
+    "csat by touchpoint and month",
+    "rfm",
+    "clv in the engine",
+    "journey map",
+    "funnel",
+    "journey map, prepared",
+    "friction",
+    "worth by NPS group",
+    "ROX model rows",
+    "at risk",
+}
+
+
+def _cases() -> list[Any]:
+    postgres = [
+        pytest.param("postgres", name, id=f"postgres-{name}", marks=pytest.mark.postgres)
+        for name in ANALYSES
+    ]
+    spark = [
+        pytest.param(
+            "spark",
+            name,
+            id=f"spark-{name}",
+            marks=[pytest.mark.spark, *([] if name in SPARK_DEFAULT else [pytest.mark.slow])],
+        )
+        for name in ANALYSES
+    ]
+    return postgres + spark
+
+
+@pytest.mark.parametrize(("other", "name"), _cases(), indirect=["other"])
 def test_same_result_as_duckdb(name: str, reference: rox.Workspace, other: rox.Workspace) -> None:
     run, key = ANALYSES[name]
     expected, got = _frames(run(reference)), _frames(run(other))
@@ -227,6 +263,19 @@ def test_same_result_as_duckdb(name: str, reference: rox.Workspace, other: rox.W
         )
 
 
+def test_the_spark_default_names_analyses():
+    assert set(ANALYSES) >= SPARK_DEFAULT
+
+
+#: (the headline runs every analysis of the report: on Spark, with the slow tests)
+@pytest.mark.parametrize(
+    "other",
+    [
+        pytest.param("postgres", marks=pytest.mark.postgres),
+        pytest.param("spark", marks=[pytest.mark.spark, pytest.mark.slow]),
+    ],
+    indirect=True,
+)
 def test_headline_findings_are_word_for_word_the_same(reference, other):
     assert headline(other).findings == headline(reference).findings
 

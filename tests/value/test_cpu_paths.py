@@ -16,6 +16,8 @@ from pathlib import Path
 import pytest
 
 EDGE_CASES = "no_dropout or single_customer or no_repeat or geometric or fader or newton"
+#: Each test starts a pytest in a child process (11-15 s): with the slow tests, CI runs them (#14).
+pytestmark = pytest.mark.slow
 
 
 def _avx512_dispatch() -> str:
