@@ -103,7 +103,8 @@ def sla_report(
     at = (utc_timestamp(now, "now") or pd.Timestamp.now(tz="UTC")).to_pydatetime()
     o = case_outcomes(ws, horizon_days=horizon_days)  # outcomes as far as the data go
     o = o.filter(o.arm.isnull() | (o.arm != HOLDOUT))
-    hours = (o.first_action_at.epoch_seconds() - o.opened_at.epoch_seconds()) / 3600.0
+    seconds = ws.engine.epoch_seconds
+    hours = (seconds(o.first_action_at) - seconds(o.opened_at)) / 3600.0
     closed = o.status == CLOSED
     decided = closed | (o.due_at.notnull() & (o.due_at < at))
     within = closed & o.due_at.notnull() & (o.closed_at <= o.due_at)

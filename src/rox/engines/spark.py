@@ -17,6 +17,7 @@ leave rows without their load record; loading the same source again skips the ro
 
 from __future__ import annotations
 
+import functools
 import os
 import tempfile
 from pathlib import Path
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
 
     import ibis
+    import ibis.expr.types as ir
     import pyarrow as pa
 
 #: The hive-style partition column of each layout, and the format of its values (no leading
@@ -262,6 +264,15 @@ class SparkEngine(Engine):
         self.session.catalog.dropTempView(name)
         self._views.discard(name)
 
+    def epoch_seconds(self, ts: ir.TimestampValue) -> ir.NumericValue:
+        """Seconds since 1970 with their fraction: Spark's ``unix_micros(ts) / 1e6``.
+
+        Ibis compiles ``epoch_seconds`` to Spark's ``unix_timestamp``, which drops the fraction
+        of a second, so durations between times with fractions differed from DuckDB's and
+        PostgreSQL's (by up to a second each).
+        """
+        return _unix_micros()(ts) / 1_000_000
+
     def close(self) -> None:
         """Drop this workspace's views; the session stays (it may be shared)."""
         for name in _table_names():
@@ -272,3 +283,17 @@ class SparkEngine(Engine):
 def _table_names() -> tuple[str, ...]:
     """The canonical, bookkeeping, derived and result tables a workspace may have."""
     return (*TABLES, *SYSTEM_TABLES, *DERIVED_TABLES, *RESULT_TABLES)
+
+
+@functools.cache
+def _unix_micros() -> Any:
+    """Spark's ``unix_micros`` as an Ibis function (made on first use: Ibis loads lazily here)."""
+    import ibis
+    import ibis.expr.datatypes as dt
+
+    # (the signature given, not annotated: annotations are strings in this module)
+    @ibis.udf.scalar.builtin(name="unix_micros", signature=((dt.timestamp,), dt.int64))  # type: ignore[untyped-decorator]
+    def unix_micros(ts: Any) -> Any:
+        """Microseconds since 1970-01-01 UTC."""
+
+    return unix_micros
