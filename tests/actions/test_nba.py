@@ -249,3 +249,22 @@ def test_t_learner_contract():
         TLearner().fit(x, np.arange(40) % 2 == 0, np.ones(40))
     learner = TLearner(max_depth=2)
     assert learner.max_depth == 2 and not hasattr(learner, "treated_model_")
+
+
+@pytest.mark.slow
+def test_the_columns_nba_builds_give_the_actions_of_the_whole_profile(demo, monkeypatch):
+    """NBA builds only the profile's NPS group, CLV and P(alive): the same as the whole profile."""
+    import rox.actions.nba as nba_module
+
+    built = next_best_actions(demo)
+    whole = rox.impact.profile
+    assert len(built.frame) > 0 and (built.estimates["source"] == "T-learner").any()
+
+    def every_column(ws, *, value, columns):
+        assert set(columns) == {"nps_group", "clv", "p_alive"}
+        return whole(ws, value=value)
+
+    monkeypatch.setattr(nba_module, "profile", every_column)
+    before = next_best_actions(demo)
+    pd.testing.assert_frame_equal(built.frame, before.frame)
+    pd.testing.assert_frame_equal(built.estimates, before.estimates)

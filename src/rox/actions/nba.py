@@ -51,6 +51,8 @@ __all__ = ["FEATURES", "NextBestActions", "next_best_actions"]
 
 #: The features the uplift models see, in order.
 FEATURES: tuple[str, ...] = ("spend", "purchases", "days_since_purchase", "contacts")
+#: The experience profile's columns (:func:`rox.impact.profile`) the policy can use.
+SCORED: tuple[str, ...] = ("nps_group", "clv", "p_alive")
 #: Event steps counted as contacts (support calls and complaints).
 CONTACT_STEPS: tuple[str, ...] = ("support_call", "complaint")
 #: Days since a purchase for customers who never bought (a large, finite number for the models).
@@ -291,11 +293,11 @@ def next_best_actions(
     config = Policy.load(policy)
     end = utc_timestamp(as_of, "as_of") or data_end(ws)
     end_py = end.to_pydatetime()
-    p = profile(ws, value=value)
-    prof = p.table
+    # only the profile's columns NBA uses: no journeys, friction or contacts are built
+    prof = profile(ws, value=value, columns=SCORED).table
     anchors = prof.select("customer_id", key=prof.customer_id, at=ibis.literal(end_py))
     now = features(ws, anchors).drop("key", "at")
-    scoring = prof.select("customer_id", "nps_group", "clv", "p_alive").join(now, "customer_id")
+    scoring = prof.select("customer_id", *SCORED).join(now, "customer_id")
     scoring = scoring.mutate(order=scoring.spend / ibis.greatest(scoring.purchases, 1.0))
     # products named by `bought`
     t = ws.table("transactions")
