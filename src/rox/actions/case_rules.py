@@ -37,16 +37,15 @@ from __future__ import annotations
 
 import math
 import os
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import ibis
 import pandas as pd
 
 from rox._time import utc_timestamp
+from rox.actions._toml import entries, parse, settings
 from rox.actions.cases import (
     ACTIVE,
     OPEN,
@@ -204,38 +203,31 @@ class CaseRules:
         """
         if isinstance(source, CaseRules):
             return source
-        if source is None:
-            text = DEFAULT_RULES
-        elif isinstance(source, str) and "\n" in source:
-            text = source
-        else:
-            path = Path(source)
-            if not path.is_file():
-                raise ActionError(f"case rules file {path} does not exist")
-            text = path.read_text(encoding="utf-8")
-        try:
-            data = tomllib.loads(text)
-        except tomllib.TOMLDecodeError as exc:
-            raise ActionError(f"case rules are not valid TOML: {exc}") from None
+        data = parse(
+            source,
+            default=DEFAULT_RULES,
+            what="case rules",
+            invalid="case rules are not valid TOML",
+        )
         return cls.from_dict(data)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> CaseRules:
         """Rules from parsed TOML (``[loop]`` and ``[[rule]]``)."""
-        unknown = set(data) - {"loop", "rule"}
-        if unknown:
-            raise ActionError(f"unknown sections in the case rules: {sorted(unknown)}")
-        loop = dict(data.get("loop", {}))
-        known = {"holdout", "seed", "team", "priority_values", "leads", "max_escalations"}
-        if set(loop) - known:
-            raise ActionError(f"unknown [loop] settings: {sorted(set(loop) - known)}")
-        fields = set(CaseRule.__dataclass_fields__)
-        rules = []
-        for raw in data.get("rule", []):
-            bad = set(raw) - fields
-            if bad:
-                raise ActionError(f"case rule {raw.get('name')!r}: unknown settings {sorted(bad)}")
-            rules.append(CaseRule(**{**raw, "steps": tuple(raw.get("steps", ()))}))
+        loop = settings(
+            data,
+            tables=("loop", "rule"),
+            section="loop",
+            known=("holdout", "seed", "team", "priority_values", "leads", "max_escalations"),
+            what="case rules",
+        )
+        rules = entries(
+            data,
+            "rule",
+            lambda raw: CaseRule(**{**raw, "steps": tuple(raw.get("steps", ()))}),
+            fields=CaseRule.__dataclass_fields__,
+            label="case rule",
+        )
         return cls(
             rules=tuple(rules),
             holdout=float(loop.get("holdout", 0.10)),
