@@ -341,7 +341,7 @@ def test_the_policy_and_the_rules_name_a_missing_file_and_an_unknown_section(tmp
         CaseRules.load("[[rules]]\nname = 'x'\n")
     with pytest.raises(ActionError, match=r"^unknown sections in the policy: \['actions'\]$"):
         Policy.load("[[actions]]\nname = 'x'\n")
-    with pytest.raises(ActionError, match="^the policy is not valid TOML: "):
+    with pytest.raises(ActionError, match=r"^the policy is not valid TOML: "):
         Policy.load("[nba\n")
     # the first bad entry is named, in order
     two = "[[rule]]\nname = 'a b'\nsteps = ['x']\n[[rule]]\nname = 'c'\ncolour = 1\n"

@@ -1,14 +1,19 @@
-"""``rox cases ...`` end to end, in this process, on the hand workspace of test_cases.py (#17)."""
+"""``rox cases ...`` end to end, in this process, on a hand workspace (#17).
+
+c1: a detractor (5) on 2024-03-01 09:00 after spending 6,000; c2: a promoter; c3: a detractor (2)
+on 2024-03-02 and again (3) on 2024-03-02 12:00, inside the case of the first.
+"""
 
 from __future__ import annotations
 
 import json
 import sys
 
+import pandas as pd
 import pytest
 
 import rox
-from tests.actions.test_cases import _workspace
+from rox.testing import insert_rows
 
 RULES = """
 [loop]
@@ -22,6 +27,43 @@ metric = "nps"
 max_score = 6
 sla_hours = 48
 """
+
+
+def _workspace(ws: rox.Workspace) -> None:
+    insert_rows(
+        ws,
+        "transactions",
+        pd.DataFrame(
+            {
+                "customer_id": ["c1", "c1", "c3"],
+                "ts": pd.to_datetime(["2024-01-05", "2024-02-01", "2024-01-10"], utc=True),
+                "amount": [5_000.0, 1_000.0, 100.0],
+            }
+        ),
+    )
+    insert_rows(
+        ws,
+        "responses",
+        pd.DataFrame(
+            {
+                "ts": pd.to_datetime(
+                    [
+                        "2024-03-01 09:00",
+                        "2024-03-01 00:00",
+                        "2024-03-02 00:00",
+                        "2024-03-02 12:00",
+                    ],
+                    utc=True,
+                ),
+                "metric": ["nps"] * 4,
+                "score": [5.0, 10.0, 2.0, 3.0],
+                "response_id": ["r1", "r2", "r3", "r4"],
+                "customer_id": ["c1", "c2", "c3", "c3"],
+                "scale": ["0-10"] * 4,
+                "touchpoint": ["delivery", "delivery", "service_visit", "service_visit"],
+            }
+        ),
+    )
 
 
 def _rox(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
