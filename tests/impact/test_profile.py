@@ -139,6 +139,8 @@ def test_profile_columns_in_order_and_a_clashing_attribute_left_out(ws):
         ("nps_group", "clv", "p_alive"),  # what the next best action uses
         ("friction", "support_contacts"),
         ("spend", "segment", "csat_band"),
+        ("nps_touchpoint", "ces_band"),  # latest answers only
+        ("nps_mean", "nps_group", "responses"),
     ],
 )
 def test_some_columns_are_those_of_the_whole_profile(small, hand_clv, columns):

@@ -180,9 +180,10 @@ def profile(
         event).
     columns : sequence of str, optional
         Only these columns, in the profile's order (``customer_id`` is always kept; the
-        customers' attributes only when named): the parts of the profile the other columns need (the journeys and their
-        friction, the contacts, the survey answers, the lifetime-value fit) are then not built.
-        The values are those of the whole profile. Default: every column.
+        customers' attributes only when named). What only the other columns need is not built
+        (the journeys and their friction, the contacts, the lifetime-value fit; for the latest
+        NPS group alone, only the NPS answers are read). The values are those of the whole
+        profile. Default: every column.
 
     Returns
     -------
@@ -218,7 +219,7 @@ def profile(
         needs.add("spend")  # the value is revenue to date
     parts: list[ir.Table] = []
     if "experience" in needs:
-        parts.append(_experience(ws, end))
+        parts.append(_experience(ws, end, wanted))
     if "journeys" in needs:
         journeys, goal = _friction(ws, journey, goal)
         parts.append(journeys)
@@ -234,18 +235,18 @@ def profile(
         p = _attach(p, part)
     built: dict[str, Any] = {}
     if "experience" in needs:
+        fills: dict[str, Any] = {
+            "nps_group": NO_RESPONSE,
+            "csat_band": NO_RESPONSE,
+            "ces_band": NO_RESPONSE,
+            "responses": 0,
+        }
         built.update(
-            nps_latest=p.nps_latest,
-            nps_mean=p.nps_mean,
-            nps_latest_at=p.nps_latest_at,
-            nps_touchpoint=p.nps_touchpoint,
-            nps_group=p.nps_group.fill_null(NO_RESPONSE),
-            csat_mean=p.csat_mean,
-            csat_band=p.csat_band.fill_null(NO_RESPONSE),
-            ces_mean=p.ces_mean,
-            ces_band=p.ces_band.fill_null(NO_RESPONSE),
-            responses=p.responses.fill_null(0),
-            days_since_response=p.days_since_response,
+            {
+                c: p[c].fill_null(fills[c]) if c in fills else p[c]
+                for c in _PARTS["experience"]
+                if c in wanted
+            }
         )
     if "journeys" in needs:
         built.update(
@@ -395,21 +396,28 @@ def scored_responses(ws: Workspace) -> ir.Table:
     return r.mutate(customer_id=r.customer_id.cast("string"), x=x, category=category)
 
 
-def _experience(ws: Workspace, as_of: pd.Timestamp) -> ir.Table:
-    """Per customer: latest and mean answers, groups and bands, responses, days since the last."""
+#: The profile's columns read from each customer's latest answer, and the metric of that answer.
+_LATEST = {
+    "nps_latest": "nps",
+    "nps_latest_at": "nps",
+    "nps_touchpoint": "nps",
+    "nps_group": "nps",
+    "csat_band": "csat",
+    "ces_band": "ces",
+}
+
+
+def _experience(ws: Workspace, as_of: pd.Timestamp, wanted: set[str] | None = None) -> ir.Table:
+    """Per customer: latest and mean answers, groups and bands, responses, days since the last.
+
+    Only the columns in ``wanted`` (default all); when they are all read from latest answers,
+    only the answers to those metrics are read.
+    """
+    columns = [c for c in _PARTS["experience"] if wanted is None or c in wanted]
     r = scored_responses(ws)
-    latest_first = ibis.window(
-        group_by=[r.customer_id, r.metric], order_by=[ibis.desc(r.ts), ibis.desc(r._key)]
-    )
-    last = r.mutate(rank=ibis.row_number().over(latest_first)).filter(lambda t: t["rank"] == 0)
-    latest = last.group_by("customer_id").aggregate(
-        nps_latest=last.x.max(where=last.metric == "nps"),
-        nps_latest_at=last.ts.max(where=last.metric == "nps"),
-        nps_touchpoint=last.touchpoint.max(where=last.metric == "nps"),
-        nps_group=last.category.max(where=last.metric == "nps"),
-        csat_band=last.category.max(where=last.metric == "csat"),
-        ces_band=last.category.max(where=last.metric == "ces"),
-    )
+    if set(columns) <= set(_LATEST):
+        r = r.filter(r.metric.isin(sorted({_LATEST[c] for c in columns})))
+        return _latest_answers(r).select("customer_id", *columns)
     end_day = ibis.literal(as_of.tz_localize(None).date())
     means = r.group_by("customer_id").aggregate(
         nps_mean=r.x.mean(where=r.metric == "nps"),
@@ -419,20 +427,23 @@ def _experience(ws: Workspace, as_of: pd.Timestamp) -> ir.Table:
         last_response=r.ts.max().date(),
     )
     means = means.mutate(days_since_response=end_day.delta(means.last_response, unit="day"))
-    out = means.join(latest, "customer_id")
-    return out.select(
-        "customer_id",
-        "nps_latest",
-        "nps_mean",
-        "nps_latest_at",
-        "nps_touchpoint",
-        "nps_group",
-        "csat_mean",
-        "csat_band",
-        "ces_mean",
-        "ces_band",
-        "responses",
-        "days_since_response",
+    out = means.join(_latest_answers(r), "customer_id")
+    return out.select("customer_id", *columns)
+
+
+def _latest_answers(r: ir.Table) -> ir.Table:
+    """Per customer, from each metric's latest answer (ties by the row key): the latest columns."""
+    latest_first = ibis.window(
+        group_by=[r.customer_id, r.metric], order_by=[ibis.desc(r.ts), ibis.desc(r._key)]
+    )
+    last = r.mutate(rank=ibis.row_number().over(latest_first)).filter(lambda t: t["rank"] == 0)
+    return last.group_by("customer_id").aggregate(
+        nps_latest=last.x.max(where=last.metric == "nps"),
+        nps_latest_at=last.ts.max(where=last.metric == "nps"),
+        nps_touchpoint=last.touchpoint.max(where=last.metric == "nps"),
+        nps_group=last.category.max(where=last.metric == "nps"),
+        csat_band=last.category.max(where=last.metric == "csat"),
+        ces_band=last.category.max(where=last.metric == "ces"),
     )
 
 
