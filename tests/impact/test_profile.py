@@ -115,6 +115,8 @@ def test_declared_scale_cut_offs_are_respected_and_means_rescaled(ws):
 def test_bad_value_is_named(small):
     with pytest.raises(MetricError, match="value='margin'"):
         rox.impact.profile(small, value="margin")
+    with pytest.raises(MetricError, match="value='margin'"):  # also when no value is asked for
+        rox.impact.profile(small, value="margin", columns=["nps_group"])
 
 
 def test_profile_columns_in_order_and_a_clashing_attribute_left_out(ws):

@@ -212,6 +212,8 @@ def profile(
     base = _customer_ids(ws).left_join(customers.select("customer_id", *attributes), "customer_id")
     base = base.select("customer_id", *attributes)
     end = _as_of(ws, as_of)
+    if not isinstance(value, CLV) and value not in ("clv", "revenue"):
+        raise MetricError(f"value={value!r}: expected 'clv', 'revenue' or a rox.value.CLV")
     needs = {part for part, cols in _PARTS.items() if wanted & set(cols)}
     values, basis, note = _values(ws, value) if "values" in needs else (None, "", "")
     fitted = values is not None
