@@ -5,9 +5,10 @@ a holdout) is built into a DuckDB file once (``--workspace``, reused when it exi
 interleaved, after one warm-up each, ``--runs`` times:
 
 * ``rox``: ``next_best_actions(ws)`` with the default policy, end to end to its frame: the
-  profile (BG/NBD + Gamma-Gamma CLV fit, P(alive), NPS group), the features of every customer
-  and of every past case in the engine, eligibility and cooldowns in the engine, the T-learner
-  fitted on the past cases and applied to the eligible customers, one action per customer;
+  profile's NPS group, CLV and P(alive) (the purchase-model choice between BG/NBD and Pareto/NBD,
+  Gamma-Gamma, the predictions), the features of every customer and of every past case in the
+  engine, eligibility and cooldowns in the engine, the T-learner fitted on the past cases and
+  applied to the eligible customers, one action per customer;
 * ``bare T-learner``: the peer floor of the modelling alone: the same features, already in
   pandas (not timed), two ``HistGradientBoostingClassifier`` (same settings, one OpenMP thread)
   fitted on the same past cases, uplift predicted for every customer, and the best of the

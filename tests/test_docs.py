@@ -87,6 +87,11 @@ def _actions_cases(ns: dict[str, Any]) -> None:
     assert len(ns["escalated"]) > 0
 
 
+@check("actions.md", "flagged = rox.actions.open_cases(shop, comment_rule")
+def _actions_comment_rule(ns: dict[str, Any]) -> None:
+    assert ns["flagged"].frame["case_id"].tolist() == ["negative_comment-r1"]
+
+
 @check("actions.md", 'sla = rox.actions.sla_report(ws, "owner"')
 def _actions_sla(ns: dict[str, Any]) -> None:
     frame = ns["sla"].frame.set_index("owner")

@@ -326,3 +326,27 @@ def test_cases_need_a_writable_engine_that_can_update(ws):
 
     with pytest.raises(rox.errors.EngineNotSupportedError, match="in place"):
         Engine.update(ws.engine, "cases", {"case_id": case_id}, {}, {"status": "x"})
+
+
+def test_the_policy_and_the_rules_name_a_missing_file_and_an_unknown_section(tmp_path):
+    # (one loader reads both: rox.actions._toml)
+    from rox.actions import Policy
+
+    missing = tmp_path / "nope.toml"
+    with pytest.raises(ActionError, match=f"^case rules file {missing} does not exist$"):
+        CaseRules.load(missing)
+    with pytest.raises(ActionError, match=f"^policy file {missing} does not exist$"):
+        Policy.load(str(missing))
+    with pytest.raises(ActionError, match=r"^unknown sections in the case rules: \['rules'\]$"):
+        CaseRules.load("[[rules]]\nname = 'x'\n")
+    with pytest.raises(ActionError, match=r"^unknown sections in the policy: \['actions'\]$"):
+        Policy.load("[[actions]]\nname = 'x'\n")
+    with pytest.raises(ActionError, match=r"^the policy is not valid TOML: "):
+        Policy.load("[nba\n")
+    # the first bad entry is named, in order
+    two = "[[rule]]\nname = 'a b'\nsteps = ['x']\n[[rule]]\nname = 'c'\ncolour = 1\n"
+    with pytest.raises(ActionError, match="'a b': use letters"):
+        CaseRules.load(two)
+    path = tmp_path / "rules.toml"
+    path.write_text("[[rule]]\nname = 'from_file'\nsteps = ['x']\n")
+    assert CaseRules.load(path).rules[0].name == "from_file"

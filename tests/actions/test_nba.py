@@ -249,3 +249,41 @@ def test_t_learner_contract():
         TLearner().fit(x, np.arange(40) % 2 == 0, np.ones(40))
     learner = TLearner(max_depth=2)
     assert learner.max_depth == 2 and not hasattr(learner, "treated_model_")
+
+
+@pytest.mark.slow
+def test_the_columns_nba_builds_give_the_actions_of_the_whole_profile(demo, monkeypatch):
+    """NBA builds only the profile's NPS group, CLV and P(alive): the same as the whole profile."""
+    import rox.actions.nba as nba_module
+
+    built = next_best_actions(demo)
+    whole = rox.impact.profile
+    assert len(built.frame) > 0 and (built.estimates["source"] == "T-learner").any()
+
+    def every_column(ws, *, value, columns):
+        assert set(columns) == {"nps_group", "clv", "p_alive"}
+        return whole(ws, value=value)
+
+    monkeypatch.setattr(nba_module, "profile", every_column)
+    before = next_best_actions(demo)
+    pd.testing.assert_frame_equal(built.frame, before.frame)
+    pd.testing.assert_frame_equal(built.estimates, before.estimates)
+
+
+def test_features_at_one_time_are_those_of_anchors_at_that_time(demo):
+    import ibis
+
+    from rox.actions.nba import FEATURES, features, features_at
+
+    ids = demo.table("customers").select("customer_id")
+    for at in (pd.Timestamp("2025-06-30 12:00", tz="UTC"), pd.Timestamp("2030-01-01", tz="UTC")):
+        anchors = ids.select(
+            "customer_id", key=ids.customer_id, at=ibis.literal(at.to_pydatetime())
+        )
+        each = features(demo, anchors).execute().sort_values("customer_id", ignore_index=True)
+        once = features_at(demo, ids, at).execute().sort_values("customer_id", ignore_index=True)
+        assert list(once.columns) == ["customer_id", *FEATURES]
+        pd.testing.assert_frame_equal(once, each[["customer_id", *FEATURES]], rtol=1e-12)
+        assert (once["purchases"] > 0).any()
+        if at.year == 2025:
+            assert (once["contacts"] > 0).any() and (once["days_since_purchase"] < 10_000).any()

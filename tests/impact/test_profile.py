@@ -115,6 +115,8 @@ def test_declared_scale_cut_offs_are_respected_and_means_rescaled(ws):
 def test_bad_value_is_named(small):
     with pytest.raises(MetricError, match="value='margin'"):
         rox.impact.profile(small, value="margin")
+    with pytest.raises(MetricError, match="value='margin'"):  # also when no value is asked for
+        rox.impact.profile(small, value="margin", columns=["nps_group"])
 
 
 def test_profile_columns_in_order_and_a_clashing_attribute_left_out(ws):
@@ -131,3 +133,34 @@ def test_profile_columns_in_order_and_a_clashing_attribute_left_out(ws):
     assert "tier" in p.attributes
     assert "spend" not in p.attributes
     assert f.loc[0, "spend"] == 5.0
+
+
+@pytest.mark.parametrize(
+    "columns",
+    [
+        ("nps_group", "clv", "p_alive"),  # what the next best action uses
+        ("friction", "support_contacts"),
+        ("spend", "segment", "csat_band"),
+        ("nps_touchpoint", "ces_band"),  # latest answers only
+        ("nps_mean", "nps_group", "responses"),
+    ],
+)
+def test_some_columns_are_those_of_the_whole_profile(small, hand_clv, columns):
+    whole = rox.impact.profile(small, value=hand_clv, goal="purchase").to_frame()
+    part = rox.impact.profile(small, value=hand_clv, goal="purchase", columns=columns)
+    got = part.to_frame()
+    # in the profile's order
+    assert list(got.columns) == [c for c in whole.columns if c in {"customer_id", *columns}]
+    pd.testing.assert_frame_equal(got, whole[list(got.columns)])
+
+
+def test_some_columns_valued_by_revenue(small):
+    whole = rox.impact.profile(small, value="revenue").to_frame()
+    got = rox.impact.profile(small, value="revenue", columns=["clv", "p_alive"]).to_frame()
+    pd.testing.assert_frame_equal(got, whole[["customer_id", "clv", "p_alive"]])
+    assert (got["clv"] == whole["spend"]).all()
+
+
+def test_an_unknown_column_is_named(small):
+    with pytest.raises(MetricError, match="no column 'nps'"):
+        rox.impact.profile(small, value="revenue", columns=["nps", "clv"])

@@ -25,6 +25,17 @@ Rules are TOML (the defaults are :data:`DEFAULT_RULES`)::
     min_value = 1500
     sla_hours = 72
 
+    [[rule]]                    # a comment rule: a comment whose sentiment is below
+    name = "negative_comment"   # sentiment_below (in [-1, 1]; :mod:`rox.voice.sentiment`)
+    sentiment_below = -0.5
+    sla_hours = 48
+
+A comment rule reads the comments of the responses (of any metric) in the window, detects their
+language and scores their sentiment as :func:`rox.voice.analyse` does (VADER's compound score in
+English, the lexicon rules of :mod:`rox.voice.sentiment` in Italian, German, French and Spanish);
+a comment in a language without a method has no score and opens nothing. Scoring runs in Python,
+once per distinct text, on the comments of the window only.
+
 A case's id is ``<rule>-<trigger>`` (the response id, or the journey and its last step), so
 running the rules again opens nothing twice. A trigger that falls inside the life of one of the
 customer's cases (from its opening to its closing, or now while it is active, or its due time
@@ -37,16 +48,15 @@ from __future__ import annotations
 
 import math
 import os
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import ibis
 import pandas as pd
 
 from rox._time import utc_timestamp
+from rox.actions._toml import entries, parse, settings
 from rox.actions.cases import (
     ACTIVE,
     OPEN,
@@ -111,7 +121,7 @@ sla_hours = 72
 
 @dataclass(frozen=True)
 class CaseRule:
-    """One rule: a response rule (``metric`` and ``max_score``) or a friction rule (``steps``).
+    """One rule, by kind: response (``metric``), friction (``steps``) or comment (sentiment).
 
     Attributes
     ----------
@@ -124,6 +134,8 @@ class CaseRule:
         CES 1-7; answers on other scales are not matched).
     steps : tuple of str
         A journey whose last event is one of these steps opens a case.
+    sentiment_below : float, optional
+        A response whose comment's sentiment (in [-1, 1]) is below this opens a case.
     min_value : float
         Only customers whose revenue before the trigger is at least this (brand's currency).
     sla_hours : float
@@ -136,6 +148,7 @@ class CaseRule:
     metric: str | None = None
     max_score: float | None = None
     steps: tuple[str, ...] = ()
+    sentiment_below: float | None = None
     min_value: float = 0.0
     sla_hours: float = 48.0
     team: str | None = None
@@ -143,9 +156,16 @@ class CaseRule:
     def __post_init__(self) -> None:
         if not self.name or not self.name.replace("_", "").isalnum():
             raise ActionError(f"case rule name {self.name!r}: use letters, digits and _ only")
-        if (self.metric is None) == (not self.steps):
+        kinds = (self.metric is not None) + bool(self.steps) + (self.sentiment_below is not None)
+        if kinds != 1:
             raise ActionError(
-                f"case rule {self.name!r} needs either metric (with max_score) or steps"
+                f"case rule {self.name!r} needs either metric (with max_score), steps or "
+                "sentiment_below (one of them)"
+            )
+        if self.sentiment_below is not None and not -1.0 < self.sentiment_below <= 1.0:
+            raise ActionError(
+                f"case rule {self.name!r}: sentiment_below = {self.sentiment_below} is not in "
+                "(-1, 1], the range of a comment's sentiment"
             )
         if self.metric is not None:
             if self.metric not in DEFAULT_SCALES:
@@ -209,38 +229,31 @@ class CaseRules:
         """
         if isinstance(source, CaseRules):
             return source
-        if source is None:
-            text = DEFAULT_RULES
-        elif isinstance(source, str) and "\n" in source:
-            text = source
-        else:
-            path = Path(source)
-            if not path.is_file():
-                raise ActionError(f"case rules file {path} does not exist")
-            text = path.read_text(encoding="utf-8")
-        try:
-            data = tomllib.loads(text)
-        except tomllib.TOMLDecodeError as exc:
-            raise ActionError(f"case rules are not valid TOML: {exc}") from None
+        data = parse(
+            source,
+            default=DEFAULT_RULES,
+            what="case rules",
+            invalid="case rules are not valid TOML",
+        )
         return cls.from_dict(data)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> CaseRules:
         """Rules from parsed TOML (``[loop]`` and ``[[rule]]``)."""
-        unknown = set(data) - {"loop", "rule"}
-        if unknown:
-            raise ActionError(f"unknown sections in the case rules: {sorted(unknown)}")
-        loop = dict(data.get("loop", {}))
-        known = {"holdout", "seed", "team", "priority_values", "leads", "max_escalations"}
-        if set(loop) - known:
-            raise ActionError(f"unknown [loop] settings: {sorted(set(loop) - known)}")
-        fields = set(CaseRule.__dataclass_fields__)
-        rules = []
-        for raw in data.get("rule", []):
-            bad = set(raw) - fields
-            if bad:
-                raise ActionError(f"case rule {raw.get('name')!r}: unknown settings {sorted(bad)}")
-            rules.append(CaseRule(**{**raw, "steps": tuple(raw.get("steps", ()))}))
+        loop = settings(
+            data,
+            tables=("loop", "rule"),
+            section="loop",
+            known=("holdout", "seed", "team", "priority_values", "leads", "max_escalations"),
+            what="case rules",
+        )
+        rules = entries(
+            data,
+            "rule",
+            lambda raw: CaseRule(**{**raw, "steps": tuple(raw.get("steps", ()))}),
+            fields=CaseRule.__dataclass_fields__,
+            label="case rule",
+        )
         return cls(
             rules=tuple(rules),
             holdout=float(loop.get("holdout", 0.10)),
@@ -346,6 +359,40 @@ def _friction_triggers(ws: Workspace, rule: CaseRule) -> ir.Table:
     )
 
 
+def _comment_triggers(
+    ws: Workspace, rule: CaseRule, lo: pd.Timestamp | None, hi: pd.Timestamp | None
+) -> ir.Table:
+    """Responses whose comment's sentiment is below the rule's (scored in Python, see module)."""
+    from rox.voice.comments import with_sentiment
+
+    assert rule.sentiment_below is not None
+    r = ws.table("responses")
+    r = r.filter(r.customer_id.notnull() & r.comment.notnull() & (r.comment.strip() != ""))
+    if lo is not None:
+        r = r.filter(r.ts >= lo.to_pydatetime())
+    if hi is not None:
+        r = r.filter(r.ts < hi.to_pydatetime())
+    r = r.mutate(_rid=r.response_id.fill_null(r[KEY_COLUMN]))
+    read = ["_rid", "comment", *(["language"] if "language" in r.columns else [])]
+    comments = r.select(*read).execute()
+    below = []
+    if len(comments):
+        scored = with_sentiment(comments)
+        below = scored.loc[scored["sentiment"] < rule.sentiment_below, "_rid"].astype(str).tolist()
+    hits = ibis.memtable(pd.DataFrame({"_hit": pd.Series(below, dtype="object")}),
+                         schema={"_hit": "string"})  # fmt: skip
+    r = r.join(hits, r._rid == hits._hit)
+    return r.select(
+        case_id=ibis.literal(f"{rule.name}-") + r._rid,
+        customer_id=r.customer_id,
+        opened_at=r.ts,
+        response_id=r._rid,
+        trigger=ibis.literal(rule.name),
+        trigger_id=r._rid,
+        touchpoint=r.touchpoint,
+    )
+
+
 def triggers(
     ws: Workspace,
     rules: CaseRules,
@@ -360,16 +407,21 @@ def triggers(
     ``trigger_id``, ``touchpoint``, ``sla_hours``, ``min_value``, ``value``.
 
     ``responses``, when given, are the only responses looked at (rows of the ``responses``
-    table, such as one batch just written), and the friction rules are left out: a journey's
-    last step is known once it has ended, which the rules run later (:func:`open_cases`) judge.
+    table, such as one batch just written), and only the score rules apply: a journey's last
+    step is known once it has ended, and comments are scored in Python, which the rules run
+    later (:func:`open_cases`) do.
     """
+    lo, hi = utc_timestamp(since, "since"), utc_timestamp(until, "until")
     parts = []
     for rule in rules.rules:
         if responses is not None and not rule.metric:
-            continue
-        part = (
-            _response_triggers(ws, rule, responses) if rule.metric else _friction_triggers(ws, rule)
-        )
+            continue  # on arrival: the score rules only (see above)
+        if rule.metric:
+            part = _response_triggers(ws, rule, responses)
+        elif rule.steps:
+            part = _friction_triggers(ws, rule)
+        else:
+            part = _comment_triggers(ws, rule, lo, hi)
         parts.append(
             part.mutate(
                 sla_hours=ibis.literal(float(rule.sla_hours)),
@@ -379,7 +431,6 @@ def triggers(
     if not parts:
         raise ActionError("the case rules hold no response rule ([[rule]] with metric)")
     every = parts[0] if len(parts) == 1 else ibis.union(*parts)
-    lo, hi = utc_timestamp(since, "since"), utc_timestamp(until, "until")
     if lo is not None:
         every = every.filter(every.opened_at >= lo.to_pydatetime())
     if hi is not None:

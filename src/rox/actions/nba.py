@@ -47,10 +47,12 @@ if TYPE_CHECKING:
 
     from rox.workspace import Workspace
 
-__all__ = ["FEATURES", "NextBestActions", "next_best_actions"]
+__all__ = ["FEATURES", "NextBestActions", "features", "features_at", "next_best_actions"]
 
 #: The features the uplift models see, in order.
 FEATURES: tuple[str, ...] = ("spend", "purchases", "days_since_purchase", "contacts")
+#: The experience profile's columns (:func:`rox.impact.profile`) the policy can use.
+SCORED: tuple[str, ...] = ("nps_group", "clv", "p_alive")
 #: Event steps counted as contacts (support calls and complaints).
 CONTACT_STEPS: tuple[str, ...] = ("support_call", "complaint")
 #: Days since a purchase for customers who never bought (a large, finite number for the models).
@@ -111,9 +113,7 @@ def features(
     tx = t.select(tx_customer=t.customer_id, tx_ts=t.ts, amount=t.amount)
     tj = anchors.left_join(tx, [anchors.customer_id == tx.tx_customer, tx.tx_ts < anchors.at])
     bought = tj.group_by("key").aggregate(
-        spend=tj.amount.sum().fill_null(0.0),
-        purchases=tj.amount.count(),
-        last_ts=tj.tx_ts.max(),
+        spend=tj.amount.sum(), purchases=tj.amount.count(), last_ts=tj.tx_ts.max()
     )
     e = ws.table("events")
     e = e.filter(e.step.isin(list(contact_steps)))
@@ -129,16 +129,44 @@ def features(
     )
     contacts = ej.group_by("key").aggregate(contacts=ej.count())
     out = anchors.left_join(bought, "key").left_join(contacts, "key")
-    days = (anchors.at.epoch_seconds() - out.last_ts.epoch_seconds()) / 86_400.0
-    return out.select(
-        "key",
-        "customer_id",
-        "at",
-        spend=out.spend.fill_null(0.0),
-        purchases=out.purchases.fill_null(0).cast("float64"),
-        days_since_purchase=days.fill_null(_NEVER).cast("float64"),
-        contacts=out.contacts.fill_null(0).cast("float64"),
+    return out.select("key", "customer_id", "at", **_finished(out, out.at))
+
+
+def features_at(
+    ws: Workspace,
+    customers: ir.Table,
+    at: pd.Timestamp,
+    contact_steps: Sequence[str] = CONTACT_STEPS,
+) -> ir.Table:
+    """``customers`` (a table with ``customer_id``) with their :data:`FEATURES` at one time.
+
+    The values of :func:`features` with every anchor at ``at``; grouped once per customer (no
+    join of each customer with their history), so ``customers`` is read once.
+    """
+    when = ibis.literal(at.to_pydatetime())
+    t = ws.table("transactions")
+    t = t.filter(t.ts < when)
+    bought = t.group_by(_b=t.customer_id).aggregate(
+        spend=t.amount.sum(), purchases=t.amount.count(), last_ts=t.ts.max()
     )
+    e = ws.table("events")
+    e = e.filter(e.step.isin(list(contact_steps)) & (e.ts < when))
+    e = e.filter(e.ts >= when - ibis.interval(days=365))
+    contacts = e.group_by(_e=e.customer_id).aggregate(contacts=e.count())
+    out = customers.left_join(bought, customers.customer_id == bought._b)
+    out = out.left_join(contacts, out.customer_id == contacts._e)
+    return out.select(*customers.columns, **_finished(out, when))
+
+
+def _finished(out: ir.Table, at: ir.TimestampValue) -> dict[str, ir.Value]:
+    """The :data:`FEATURES` from the sums of the customer's history before ``at``."""
+    days = (at.epoch_seconds() - out.last_ts.epoch_seconds()) / 86_400.0
+    return {
+        "spend": out.spend.fill_null(0.0),
+        "purchases": out.purchases.fill_null(0).cast("float64"),
+        "days_since_purchase": days.fill_null(_NEVER).cast("float64"),
+        "contacts": out.contacts.fill_null(0).cast("float64"),
+    }
 
 
 def _history(ws: Workspace, policy: Policy, actions: pd.DataFrame | None) -> ir.Table | None:
@@ -291,11 +319,9 @@ def next_best_actions(
     config = Policy.load(policy)
     end = utc_timestamp(as_of, "as_of") or data_end(ws)
     end_py = end.to_pydatetime()
-    p = profile(ws, value=value)
-    prof = p.table
-    anchors = prof.select("customer_id", key=prof.customer_id, at=ibis.literal(end_py))
-    now = features(ws, anchors).drop("key", "at")
-    scoring = prof.select("customer_id", "nps_group", "clv", "p_alive").join(now, "customer_id")
+    # only the profile's columns NBA uses: no journeys, friction or contacts are built
+    prof = profile(ws, value=value, columns=SCORED).table
+    scoring = features_at(ws, prof.select("customer_id", *SCORED), end)
     scoring = scoring.mutate(order=scoring.spend / ibis.greatest(scoring.purchases, 1.0))
     # products named by `bought`
     t = ws.table("transactions")

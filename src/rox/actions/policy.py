@@ -33,12 +33,11 @@ product) with ``min_days_since_product`` (days since the customer last bought it
 from __future__ import annotations
 
 import os
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
+from rox.actions._toml import entries, parse, settings
 from rox.errors import ActionError
 
 __all__ = ["DEFAULT_POLICY", "ELIGIBILITY", "Action", "Policy"]
@@ -198,39 +197,27 @@ class Policy:
         """
         if isinstance(source, Policy):
             return source
-        if source is None:
-            text = DEFAULT_POLICY
-        elif isinstance(source, str) and "\n" in source:
-            text = source
-        else:
-            path = Path(source)
-            if not path.is_file():
-                raise ActionError(f"policy file {path} does not exist")
-            text = path.read_text(encoding="utf-8")
-        try:
-            data = tomllib.loads(text)
-        except tomllib.TOMLDecodeError as exc:
-            raise ActionError(f"the policy is not valid TOML: {exc}") from None
-        unknown = set(data) - {"nba", "action"}
-        if unknown:
-            raise ActionError(f"unknown sections in the policy: {sorted(unknown)}")
-        settings = dict(data.get("nba", {}))
-        known = {"horizon_days", "min_cases_per_arm", "min_responses_per_arm"}
-        if set(settings) - known:
-            raise ActionError(f"unknown [nba] settings: {sorted(set(settings) - known)}")
-        fields = set(Action.__dataclass_fields__)
-        actions = []
-        for raw in data.get("action", []):
-            bad = set(raw) - fields
-            if bad:
-                raise ActionError(f"action {raw.get('name')!r}: unknown settings {sorted(bad)}")
-            missing = {"name", "cost", "cooldown_days", "prior_uplift"} - set(raw)
-            if missing:
-                raise ActionError(f"action {raw.get('name')!r}: missing {sorted(missing)}")
-            actions.append(Action(**{**raw, "learn_from": tuple(raw.get("learn_from", ()))}))
+        data = parse(
+            source, default=DEFAULT_POLICY, what="policy", invalid="the policy is not valid TOML"
+        )
+        found = settings(
+            data,
+            tables=("nba", "action"),
+            section="nba",
+            known=("horizon_days", "min_cases_per_arm", "min_responses_per_arm"),
+            what="policy",
+        )
+        actions = entries(
+            data,
+            "action",
+            lambda raw: Action(**{**raw, "learn_from": tuple(raw.get("learn_from", ()))}),
+            fields=Action.__dataclass_fields__,
+            label="action",
+            required=("name", "cost", "cooldown_days", "prior_uplift"),
+        )
         return cls(
             actions=tuple(actions),
-            horizon_days=float(settings.get("horizon_days", 180)),
-            min_cases_per_arm=int(settings.get("min_cases_per_arm", 50)),
-            min_responses_per_arm=int(settings.get("min_responses_per_arm", 10)),
+            horizon_days=float(found.get("horizon_days", 180)),
+            min_cases_per_arm=int(found.get("min_cases_per_arm", 50)),
+            min_responses_per_arm=int(found.get("min_responses_per_arm", 10)),
         )

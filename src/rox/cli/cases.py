@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -43,9 +44,21 @@ def _say(text: str) -> None:
     console.print(text, highlight=False, markup=False)
 
 
-def _moved(case: dict[str, Any]) -> None:
+def _move(
+    workspace: str | None, move: Callable[..., dict[str, Any]], case_id: str, *args: Any, **kw: Any
+) -> None:
+    """Make ``move`` (a move of :mod:`rox.actions.cases`) on the case and say where it stands."""
+    with open_workspace(workspace, read_only=False) as ws:
+        case = move(ws, case_id, *args, **kw)
     owner = f", owner {case['owner']}" if case.get("owner") else ""
     _say(f"case {case['case_id']} is {case['status']}{owner}")
+
+
+def _show(result: Any, fmt: OutputFormat, *, title: str, **options: Any) -> None:
+    """Print ``result``'s frame in ``fmt``, and, in a table, the result in words after it."""
+    emit(result.frame, fmt, title=title, **options)
+    if fmt is OutputFormat.table:
+        _say(str(result))
 
 
 @cases_app.command(name="list")
@@ -109,8 +122,7 @@ def assign_command(
     """Give a case to an owner."""
     from rox.actions import assign
 
-    with open_workspace(workspace, read_only=False) as ws:
-        _moved(assign(ws, case_id, owner, at=at))
+    _move(workspace, assign, case_id, owner, at=at)
 
 
 @cases_app.command(name="start")
@@ -123,8 +135,7 @@ def start_command(
     """Start work on an open case (its first action)."""
     from rox.actions import start
 
-    with open_workspace(workspace, read_only=False) as ws:
-        _moved(start(ws, case_id, at=at, owner=owner))
+    _move(workspace, start, case_id, at=at, owner=owner)
 
 
 @cases_app.command(name="close")
@@ -137,8 +148,7 @@ def close_command(
     """Close a case in progress."""
     from rox.actions import close
 
-    with open_workspace(workspace, read_only=False) as ws:
-        _moved(close(ws, case_id, resolution, at=at))
+    _move(workspace, close, case_id, resolution, at=at)
 
 
 @cases_app.command(name="reopen")
@@ -151,8 +161,7 @@ def reopen_command(
     """Reopen a closed case (due again one SLA from now)."""
     from rox.actions import reopen
 
-    with open_workspace(workspace, read_only=False) as ws:
-        _moved(reopen(ws, case_id, at=at, reason=reason))
+    _move(workspace, reopen, case_id, at=at, reason=reason)
 
 
 @cases_app.command(name="sla")
@@ -179,9 +188,7 @@ def sla_command(
         result = sla_report(ws, by, now=now)
     if escalated is not None:
         err_console.print(str(escalated), highlight=False, markup=False)
-    emit(result.frame, fmt, title=f"Service levels by {by or 'all cases'}")
-    if fmt is OutputFormat.table:
-        _say(str(result))
+    _show(result, fmt, title=f"Service levels by {by or 'all cases'}")
 
 
 @cases_app.command(name="return")
@@ -204,9 +211,7 @@ def return_command(
         result = loop_return(
             ws, horizon_days=horizon, trigger=trigger, value=value, target_save_rate=target
         )
-    emit(result.frame, fmt, title="Outreach against holdout", currency=currency)
-    if fmt is OutputFormat.table:
-        _say(str(result))
+    _show(result, fmt, title="Outreach against holdout", currency=currency)
 
 
 @app.command(name="nba")

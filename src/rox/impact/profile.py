@@ -157,6 +157,7 @@ def profile(
     support_steps: Sequence[str] = ("support_call",),
     complaint_steps: Sequence[str] = ("complaint",),
     as_of: Any = None,
+    columns: Sequence[str] | None = None,
 ) -> ExperienceProfile:
     """Build each customer's experience profile, joined with their value (in the engine).
 
@@ -177,10 +178,21 @@ def profile(
     as_of : date-like, optional
         The day to count ``days_since_response`` to (default: the latest transaction, response or
         event).
+    columns : sequence of str, optional
+        Only these columns, in the profile's order (``customer_id`` is always kept; the
+        customers' attributes only when named). What only the other columns need is not built
+        (the journeys and their friction, the contacts, the lifetime-value fit; for the latest
+        NPS group alone, only the NPS answers are read). The values are those of the whole
+        profile. Default: every column.
 
     Returns
     -------
     ExperienceProfile
+
+    Raises
+    ------
+    MetricError
+        If ``columns`` names a column the profile does not have.
 
     Examples
     --------
@@ -195,47 +207,74 @@ def profile(
     attributes = tuple(
         c for c in customers.columns if not c.startswith("_") and c not in PROFILE_COLUMNS
     )
+    wanted = _wanted(columns, attributes)
+    attributes = tuple(a for a in attributes if a in wanted)
     base = _customer_ids(ws).left_join(customers.select("customer_id", *attributes), "customer_id")
     base = base.select("customer_id", *attributes)
     end = _as_of(ws, as_of)
-    experience = _experience(ws, end)
-    journeys, goal = _friction(ws, journey, goal)
-    contacts = _contacts(ws, support_steps, complaint_steps)
-    t = ws.table("transactions")
-    spend = t.group_by("customer_id").aggregate(purchases=t.count(), spend=t.amount.sum())
-    values, basis, note = _values(ws, value)
-
+    if not isinstance(value, CLV) and value not in ("clv", "revenue"):
+        raise MetricError(f"value={value!r}: expected 'clv', 'revenue' or a rox.value.CLV")
+    needs = {part for part, cols in _PARTS.items() if wanted & set(cols)}
+    values, basis, note = _values(ws, value) if "values" in needs else (None, "", "")
     fitted = values is not None
+    if "values" in needs and not fitted:
+        needs.add("spend")  # the value is revenue to date
+    parts: list[ir.Table] = []
+    if "experience" in needs:
+        parts.append(_experience(ws, end, wanted))
+    if "journeys" in needs:
+        journeys, goal = _friction(ws, journey, goal)
+        parts.append(journeys)
+    if "contacts" in needs:
+        parts.append(_contacts(ws, support_steps, complaint_steps))
+    if "spend" in needs:
+        t = ws.table("transactions")
+        parts.append(t.group_by("customer_id").aggregate(purchases=t.count(), spend=t.amount.sum()))
+    if fitted:
+        parts.append(values)
     p = base
-    for part in (experience, journeys, contacts, spend, *([values] if fitted else [])):
+    for part in parts:
         p = _attach(p, part)
-    spend_col = p.spend.fill_null(0.0)
+    built: dict[str, Any] = {}
+    if "experience" in needs:
+        fills: dict[str, Any] = {
+            "nps_group": NO_RESPONSE,
+            "csat_band": NO_RESPONSE,
+            "ces_band": NO_RESPONSE,
+            "responses": 0,
+        }
+        built.update(
+            {
+                c: p[c].fill_null(fills[c]) if c in fills else p[c]
+                for c in _PARTS["experience"]
+                if c in wanted
+            }
+        )
+    if "journeys" in needs:
+        built.update(
+            journeys=p.journeys,
+            friction_points=ibis.ifelse(p.journeys.isnull(), ibis.null("int64"), p.friction_points),
+            friction=ibis.cases(
+                (p.journeys.isnull(), "no journey"),
+                (p.friction_points > 0, "met friction"),
+                else_="no friction",
+            ),
+        )
+    if "contacts" in needs:
+        built.update(
+            support_contacts=p.support_contacts.fill_null(0),
+            complaints=p.complaints.fill_null(0),
+        )
+    if "spend" in needs:
+        built.update(purchases=p.purchases.fill_null(0), spend=p.spend.fill_null(0.0))
+    if "values" in needs:
+        built.update(
+            clv=p.clv.fill_null(0.0) if fitted else built["spend"],
+            p_alive=p.p_alive if fitted else ibis.null("float64"),
+        )
     out = p.select(
         "customer_id",
-        nps_latest=p.nps_latest,
-        nps_mean=p.nps_mean,
-        nps_latest_at=p.nps_latest_at,
-        nps_touchpoint=p.nps_touchpoint,
-        nps_group=p.nps_group.fill_null(NO_RESPONSE),
-        csat_mean=p.csat_mean,
-        csat_band=p.csat_band.fill_null(NO_RESPONSE),
-        ces_mean=p.ces_mean,
-        ces_band=p.ces_band.fill_null(NO_RESPONSE),
-        responses=p.responses.fill_null(0),
-        days_since_response=p.days_since_response,
-        journeys=p.journeys,
-        friction_points=ibis.ifelse(p.journeys.isnull(), ibis.null("int64"), p.friction_points),
-        friction=ibis.cases(
-            (p.journeys.isnull(), "no journey"),
-            (p.friction_points > 0, "met friction"),
-            else_="no friction",
-        ),
-        support_contacts=p.support_contacts.fill_null(0),
-        complaints=p.complaints.fill_null(0),
-        purchases=p.purchases.fill_null(0),
-        spend=spend_col,
-        clv=p.clv.fill_null(0.0) if fitted else spend_col,
-        p_alive=p.p_alive if fitted else ibis.null("float64"),
+        **{c: built[c] for c in PROFILE_COLUMNS[1:] if c in wanted},
         **{a: p[a] for a in attributes},
     )
     return ExperienceProfile(
@@ -247,6 +286,31 @@ def profile(
         attributes=attributes,
         workspace=ws,
     )
+
+
+#: The parts of the profile, and the columns each gives.
+_PARTS: dict[str, tuple[str, ...]] = {
+    "experience": PROFILE_COLUMNS[1:12],
+    "journeys": ("journeys", "friction_points", "friction"),
+    "contacts": ("support_contacts", "complaints"),
+    "spend": ("purchases", "spend"),
+    "values": ("clv", "p_alive"),
+}
+
+
+def _wanted(columns: Sequence[str] | None, attributes: tuple[str, ...]) -> set[str]:
+    """The columns asked for (all by default), checked against the profile's."""
+    known = (*PROFILE_COLUMNS, *attributes)
+    if columns is None:
+        return set(known)
+    if isinstance(columns, str):
+        columns = [columns]
+    unknown = [c for c in columns if c not in known]
+    if unknown:
+        raise MetricError(
+            f"the profile has no column {', '.join(map(repr, unknown))}; it has {', '.join(known)}"
+        )
+    return {"customer_id", *columns}
 
 
 def _attach(left: ir.Table, right: ir.Table) -> ir.Table:
@@ -334,21 +398,28 @@ def scored_responses(ws: Workspace) -> ir.Table:
     return r.mutate(customer_id=r.customer_id.cast("string"), x=x, category=category)
 
 
-def _experience(ws: Workspace, as_of: pd.Timestamp) -> ir.Table:
-    """Per customer: latest and mean answers, groups and bands, responses, days since the last."""
+#: The profile's columns read from each customer's latest answer, and the metric of that answer.
+_LATEST = {
+    "nps_latest": "nps",
+    "nps_latest_at": "nps",
+    "nps_touchpoint": "nps",
+    "nps_group": "nps",
+    "csat_band": "csat",
+    "ces_band": "ces",
+}
+
+
+def _experience(ws: Workspace, as_of: pd.Timestamp, wanted: set[str] | None = None) -> ir.Table:
+    """Per customer: latest and mean answers, groups and bands, responses, days since the last.
+
+    Only the columns in ``wanted`` (default all); when they are all read from latest answers,
+    only the answers to those metrics are read.
+    """
+    columns = [c for c in _PARTS["experience"] if wanted is None or c in wanted]
     r = scored_responses(ws)
-    latest_first = ibis.window(
-        group_by=[r.customer_id, r.metric], order_by=[ibis.desc(r.ts), ibis.desc(r._key)]
-    )
-    last = r.mutate(rank=ibis.row_number().over(latest_first)).filter(lambda t: t["rank"] == 0)
-    latest = last.group_by("customer_id").aggregate(
-        nps_latest=last.x.max(where=last.metric == "nps"),
-        nps_latest_at=last.ts.max(where=last.metric == "nps"),
-        nps_touchpoint=last.touchpoint.max(where=last.metric == "nps"),
-        nps_group=last.category.max(where=last.metric == "nps"),
-        csat_band=last.category.max(where=last.metric == "csat"),
-        ces_band=last.category.max(where=last.metric == "ces"),
-    )
+    if set(columns) <= set(_LATEST):
+        r = r.filter(r.metric.isin(sorted({_LATEST[c] for c in columns})))
+        return _latest_answers(r).select("customer_id", *columns)
     end_day = ibis.literal(as_of.tz_localize(None).date())
     means = r.group_by("customer_id").aggregate(
         nps_mean=r.x.mean(where=r.metric == "nps"),
@@ -358,20 +429,23 @@ def _experience(ws: Workspace, as_of: pd.Timestamp) -> ir.Table:
         last_response=r.ts.max().date(),
     )
     means = means.mutate(days_since_response=end_day.delta(means.last_response, unit="day"))
-    out = means.join(latest, "customer_id")
-    return out.select(
-        "customer_id",
-        "nps_latest",
-        "nps_mean",
-        "nps_latest_at",
-        "nps_touchpoint",
-        "nps_group",
-        "csat_mean",
-        "csat_band",
-        "ces_mean",
-        "ces_band",
-        "responses",
-        "days_since_response",
+    out = means.join(_latest_answers(r), "customer_id")
+    return out.select("customer_id", *columns)
+
+
+def _latest_answers(r: ir.Table) -> ir.Table:
+    """Per customer, from each metric's latest answer (ties by the row key): the latest columns."""
+    latest_first = ibis.window(
+        group_by=[r.customer_id, r.metric], order_by=[ibis.desc(r.ts), ibis.desc(r._key)]
+    )
+    last = r.mutate(rank=ibis.row_number().over(latest_first)).filter(lambda t: t["rank"] == 0)
+    return last.group_by("customer_id").aggregate(
+        nps_latest=last.x.max(where=last.metric == "nps"),
+        nps_latest_at=last.ts.max(where=last.metric == "nps"),
+        nps_touchpoint=last.touchpoint.max(where=last.metric == "nps"),
+        nps_group=last.category.max(where=last.metric == "nps"),
+        csat_band=last.category.max(where=last.metric == "csat"),
+        ces_band=last.category.max(where=last.metric == "ces"),
     )
 
 

@@ -13,7 +13,8 @@ as :func:`rox.actions.open_cases`, compiled to SQL once when the service starts 
 put in for each batch): a response never opens two cases (a case's id is
 ``<rule>-<response id>``, and a trigger inside the life of one of the customer's cases opens
 nothing), and a batch opens at most one per customer. The friction rules (a journey's last
-step) are left to ``rox cases open``: a journey's end is known only once it has ended. Held-out
+step) and the negative-comment rules are left to ``rox cases open``: a journey's end is known
+only once it has ended, and comments are scored in Python, outside the writer. Held-out
 cases (the randomised holdout) are opened but not announced: announcing them would bring the
 outreach they are kept from.
 """

@@ -34,7 +34,7 @@ from rox.voice.themes import Method, ThemeModel
 if TYPE_CHECKING:
     from rox.workspace import Workspace
 
-__all__ = ["Comments", "analyse", "contradictions"]
+__all__ = ["Comments", "analyse", "contradictions", "with_sentiment"]
 
 _READ = ("response_id", "customer_id", "ts", "metric", "score", "scale", "touchpoint", "channel")
 
@@ -119,6 +119,61 @@ def analyse(
     [['en', 'negative'], ['it', 'negative']]
     """
     frame, scales = _read(ws)
+    frame = _with_sentiment(frame, languages, language_method)
+    texts = frame["comment"].astype(str).tolist()
+    detected = frame["language"].to_numpy()
+    frame["contradicts"] = contradictions(frame, scales)
+    model = ThemeModel(
+        n_themes=n_themes,  # type: ignore[arg-type]
+        method=method,
+        rules=rules,
+        random_state=random_state,
+    ).fit(texts, list(detected))
+    assigned = model.assignments_
+    frame["theme"] = assigned["theme"].to_numpy()
+    frame["theme_id"] = assigned["theme_id"].to_numpy()
+    frame["theme_weight"] = assigned["weight"].to_numpy()
+    frame["theme_source"] = assigned["source"].to_numpy()
+    return Comments(frame=frame, themes=model.themes_)
+
+
+def with_sentiment(
+    ws: Workspace | pd.DataFrame,
+    *,
+    languages: Sequence[str] = lang_mod.DEFAULT_LANGUAGES,
+    language_method: lang_mod.Method = "stopwords",
+) -> pd.DataFrame:
+    """The comments with their language and sentiment only: :func:`analyse` without themes.
+
+    Parameters
+    ----------
+    ws : Workspace or pandas.DataFrame
+        As in :func:`analyse` (a frame needs a ``comment`` column; rows without one are left out).
+    languages, language_method
+        As in :func:`analyse`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The comments' rows with ``language``, ``sentiment`` (in [-1, 1], NaN where the language
+        has no method), ``sentiment_label`` and ``sentiment_method``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from rox.voice.comments import with_sentiment
+    >>> f = with_sentiment(pd.DataFrame({"comment": ["Terrible service, never again", None]}))
+    >>> len(f), f["sentiment_label"].tolist()
+    (1, ['negative'])
+    """
+    frame, _ = _read(ws)
+    return _with_sentiment(frame, languages, language_method)
+
+
+def _with_sentiment(
+    frame: pd.DataFrame, languages: Sequence[str], language_method: lang_mod.Method
+) -> pd.DataFrame:
+    """``frame`` with each comment's language and sentiment."""
     texts = frame["comment"].astype(str).tolist()
     # each distinct text is read once (surveys repeat "ok", "good service" ...)
     # (factorize hashes the strings: no fixed-width copy of a million texts)
@@ -144,19 +199,7 @@ def analyse(
     frame["sentiment"] = np.asarray(scores, dtype="float64")
     frame["sentiment_label"] = [sent_mod.label_of(s) for s in scores]
     frame["sentiment_method"] = [sent_mod.method_for(lang) for lang in detected]
-    frame["contradicts"] = contradictions(frame, scales)
-    model = ThemeModel(
-        n_themes=n_themes,  # type: ignore[arg-type]
-        method=method,
-        rules=rules,
-        random_state=random_state,
-    ).fit(texts, list(detected))
-    assigned = model.assignments_
-    frame["theme"] = assigned["theme"].to_numpy()
-    frame["theme_id"] = assigned["theme_id"].to_numpy()
-    frame["theme_weight"] = assigned["weight"].to_numpy()
-    frame["theme_source"] = assigned["source"].to_numpy()
-    return Comments(frame=frame, themes=model.themes_)
+    return frame
 
 
 def contradictions(
