@@ -17,7 +17,7 @@ it cannot be told "this module, these few test files". This runner is small and 
   module there (never in the checkout) and bytecode is never written, so no stale ``.pyc`` can
   serve an earlier mutant.
 - **Speed**: the runner imports the heavy third-party libraries (ibis, DuckDB, pandas, pyarrow,
-  scipy, pytest; not hypothesis, a pytest plugin) once, then forks one child per mutant; the child
+  scipy, pytest) once, then forks one child per mutant; the child
   imports rox from the copy and runs ``pytest -x`` on the module's test files only. A child that
   runs longer than ``--timeout-factor`` times the unmutated run is killed and counted as killed
   (timeout). A first, traced run of the unmutated tests records which lines of the module they
@@ -75,8 +75,14 @@ MODULES: dict[str, tuple[list[str], str | None]] = {
         ["tests/value/test_models.py", "tests/value/test_cpu_paths.py"],
         None,
     ),
-    "value/models/spend.py": (["tests/value/test_models.py"], None),
-    "value/models/sbg.py": (["tests/value/test_models.py"], None),
+    "value/models/spend.py": (
+        ["tests/value/test_models.py", "tests/value/test_model_rules.py"],
+        "gamma_gamma or GammaGamma or no_repeat or spend",
+    ),
+    "value/models/sbg.py": (
+        ["tests/value/test_models.py", "tests/value/test_model_rules.py"],
+        "sbg",
+    ),
     "value/models/purchase_base.py": (["tests/value/test_models.py"], None),
     "value/models/common_dropout.py": (["tests/value/test_common_dropout.py"], None),
     "value/models/pareto_gradient.py": (["tests/value/test_pareto_gradient.py"], None),
@@ -259,6 +265,7 @@ def _preload() -> None:
     import numpy  # noqa: F401
     import pandas  # noqa: F401
     import pyarrow  # noqa: F401
+    import hypothesis.strategies  # noqa: F401
     import pytest  # noqa: F401
     import scipy.optimize
     import scipy.special
@@ -310,8 +317,21 @@ def _run_tests(
                 os.dup2(devnull, 2)
             sys.path[:] = [str(src), str(ROOT), *[p for p in sys.path if "/src" not in p]]
             import pytest
+            from hypothesis import Phase, settings
 
             import rox
+
+            # a failing property needs no minimal example here, only the failure: without the
+            # shrink phase a killed mutant costs one failing example, not minutes of shrinking
+            # (conftest loads the profile HYPOTHESIS_PROFILE names, "ci" when unset)
+            settings.register_profile(
+                "mutation",
+                derandomize=True,
+                deadline=None,
+                database=None,
+                phases=[Phase.explicit, Phase.reuse, Phase.generate],
+            )
+            os.environ["HYPOTHESIS_PROFILE"] = "mutation"
 
             if not rox.__file__.startswith(str(src)):
                 os._exit(4)  # rox must come from the mutated copy
@@ -321,8 +341,12 @@ def _run_tests(
                 "-q",
                 "-p",
                 "no:cacheprovider",
+                "-p",
+                "no:schemathesis",  # an API-testing plugin the value tests do not use
                 "-W",
                 "ignore::pytest.PytestUnraisableExceptionWarning",
+                "-W",  # hypothesis is imported before pytest (preloaded, and for the profile)
+                "ignore::pytest.PytestAssertRewriteWarning",
             ]
             if select:
                 args += ["-k", select]
