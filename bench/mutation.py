@@ -260,12 +260,12 @@ def mutate(source: str, mutant: Mutant) -> str:
 def _preload() -> None:
     """Import the heavy third-party libraries once, before forking (never rox itself)."""
     import duckdb  # noqa: F401
+    import hypothesis.strategies  # noqa: F401
     import ibis
     import ibis.backends.duckdb  # noqa: F401
     import numpy  # noqa: F401
     import pandas  # noqa: F401
     import pyarrow  # noqa: F401
-    import hypothesis.strategies  # noqa: F401
     import pytest  # noqa: F401
     import scipy.optimize
     import scipy.special
