@@ -223,3 +223,155 @@ def test_spend_rows_need_positive_spend_and_two_repeat_customers(cdnow_spend):
         GammaGammaModel().fit(two.iloc[:2])
     with pytest.raises(ValueError, match="a DataFrame with frequency and monetary"):
         GammaGammaModel().fit(ok[["frequency"]])
+
+
+# -- shifted-beta-geometric (sbg.py) --------------------------------------------------------------
+REGULAR = [1000, 631, 468, 382, 326, 289, 262, 241]  # Fader & Hardie (2007), years 0-7
+
+
+def _sbg_by_recursion(a: float, b: float, n: int) -> tuple[list[float], list[float]]:
+    """P(T = t) and S(t), t = 0..n, by the recursions of Fader & Hardie (2007), eqs. 7-8.
+
+    P(T = 1) = a / (a + b), P(T = t) = (b + t - 2) / (a + b + t - 1) P(T = t - 1),
+    S(0) = 1, S(t) = S(t - 1) - P(T = t): no beta functions.
+    """
+    churn, surv = [math.nan], [1.0]
+    for t in range(1, n + 1):
+        churn.append(a / (a + b) if t == 1 else churn[-1] * (b + t - 2) / (a + b + t - 1))
+        surv.append(surv[-1] - churn[-1])
+    return churn, surv
+
+
+def _sbg_loglik(a: float, b: float, survivors: list[float]) -> float:
+    """ln L = sum_t (S(t-1) - S(t)) ln P(T = t) + S(n) ln S(n), from the recursions."""
+    n = len(survivors) - 1
+    churn, surv = _sbg_by_recursion(a, b, n)
+    lost = [survivors[t - 1] - survivors[t] for t in range(1, n + 1)]
+    return sum(k * math.log(churn[t]) for t, k in enumerate(lost, 1)) + survivors[-1] * math.log(
+        surv[n]
+    )
+
+
+def test_sbg_fit_maximises_the_likelihood_of_the_recursions():
+    model = ShiftedBetaGeoModel().fit(REGULAR)
+    a, b = model.params_.to_numpy()
+    # Fader & Hardie (2007): alpha = 0.704, beta = 1.182 for the "regular" segment
+    assert [round(a, 3), round(b, 3)] == [0.704, 1.182]
+    assert model.log_likelihood_ == pytest.approx(_sbg_loglik(a, b, REGULAR), rel=1e-12)
+    for da, db in ((1.01, 1), (0.99, 1), (1, 1.01), (1, 0.99)):
+        assert _sbg_loglik(a * da, b * db, REGULAR) < _sbg_loglik(a, b, REGULAR)
+    assert model.n_customers_ == 1000
+    assert model.periods_ == 7
+
+
+def test_sbg_survival_and_retention_by_recursion():
+    a, b = 0.704, 1.182
+    model = ShiftedBetaGeoModel.from_params(alpha=a, beta=b)
+    _, surv = _sbg_by_recursion(a, b, 7)
+    assert model.survival(7) == pytest.approx(surv, rel=1e-12)
+    assert model.survival([0, 2, 7]) == pytest.approx([surv[0], surv[2], surv[7]], rel=1e-12)
+    # retention r_t = S(t) / S(t - 1), t = 1..n
+    rates = [surv[t] / surv[t - 1] for t in range(1, 8)]
+    assert model.retention_rate(7) == pytest.approx(rates, rel=1e-12)
+    assert model.retention_rate([1, 3]) == pytest.approx([rates[0], rates[2]], rel=1e-12)
+    # period 1: r_1 = b / (a + b) = 1 - P(T = 1)
+    assert model.retention_rate(1)[0] == pytest.approx(1.182 / 1.886, rel=1e-12)
+
+
+def test_sbg_projection_scales_the_survival_to_the_cohort():
+    model = ShiftedBetaGeoModel().fit(REGULAR)
+    a, b = model.params_.to_numpy()
+    _, surv = _sbg_by_recursion(a, b, 3)
+    table = model.projection(3)
+    assert table["period"].tolist() == [0, 1, 2, 3]
+    assert table["survivors"].to_numpy() == pytest.approx(1000 * np.array(surv), rel=1e-12)
+    assert np.isnan(table["retention_rate"][0])
+    assert table["retention_rate"][1:].to_numpy() == pytest.approx(
+        [surv[t] / surv[t - 1] for t in (1, 2, 3)], rel=1e-12
+    )
+    other = model.projection(3, cohort_size=250)
+    assert other["survivors"].to_numpy() == pytest.approx(250 * np.array(surv), rel=1e-12)
+
+
+def _fits_or_fails_to_converge(survivors) -> None:
+    """A fit that passes the input checks: it fits, or stops with a ConvergenceError."""
+    try:
+        ShiftedBetaGeoModel().fit(survivors)
+    except ConvergenceError:
+        pass
+
+
+def test_sbg_input_rules_on_both_sides():
+    # at least two periods (0 and 1)
+    with pytest.raises(ValueError, match="at least two periods"):
+        ShiftedBetaGeoModel().fit([100])
+    _fits_or_fails_to_converge([100, 60])
+    with pytest.raises(ValueError, match="at least two periods"):
+        ShiftedBetaGeoModel().fit([[100, 60], [90, 50]])
+    # non-increasing: a period without churn is allowed, a rise is not
+    _fits_or_fails_to_converge([1000, 1000, 631, 468, 382])
+    with pytest.raises(ValueError, match="non-increasing"):
+        ShiftedBetaGeoModel().fit([1000, 631, 632])
+    # non-negative: a cohort that has all churned is allowed
+    _fits_or_fails_to_converge([100, 60, 30, 0])
+    with pytest.raises(ValueError, match="non-negative"):
+        ShiftedBetaGeoModel().fit([100, 60, -1])
+
+
+def _geometric_loglik(p: float, survivors: list[float]) -> float:
+    """Shifted-geometric ln L: churn in t has probability p (1-p)^(t-1); surviving n, (1-p)^n."""
+    n = len(survivors) - 1
+    lost = [survivors[t - 1] - survivors[t] for t in range(1, n + 1)]
+    return sum(k * (math.log(p) + (t - 1) * math.log1p(-p)) for t, k in enumerate(lost, 1)) + (
+        survivors[-1] * n * math.log1p(-p)
+    )
+
+
+def test_sbg_geometric_limit_is_within_a_hundredth_of_the_geometric_maximum():
+    from rox.value.models.sbg import _no_heterogeneity
+
+    survivors = [1000.0, 800.0, 640.0, 512.0]
+    # the geometric maximum: churned / periods at risk = 488 / (200 + 2*160 + 3*128 + 3*512)
+    p_hat = 488 / 2440
+    assert p_hat == 0.2
+
+    def loglik(params):
+        a, b = params
+        n = len(survivors) - 1
+        churn, surv = _sbg_by_recursion(a, b, n)
+        return np.array([*(math.log(c) for c in churn[1:]), math.log(surv[n])]), None
+
+    limit = _no_heterogeneity(np.array(survivors), loglik)
+    best = _geometric_loglik(p_hat, survivors)
+    big = 1e9  # alpha + beta: the sBG equals the geometric model to ~1e-6 in ln L
+    note = limit(np.array([p_hat * big, (1 - p_hat) * big]), ["alpha", "beta"])
+    assert note is not None and note[1] == ["alpha", "beta"]
+    assert "0.2 per period" in note[0]
+    # another direction flat, or alpha + beta below 1000: not this limit
+    assert limit(np.array([p_hat * big, (1 - p_hat) * big]), ["alpha", "beta", "x"]) is None
+    assert limit(np.array([0.2 * 999, 0.8 * 999]), ["alpha", "beta"]) is None
+    # ln L 0.005 below the geometric maximum: the limit; 0.015 below: not
+    for gap, is_limit in ((0.005, True), (0.015, False)):
+        lo, hi = p_hat, 0.5
+        for _ in range(200):  # bisection for the p whose geometric ln L is `gap` below the best
+            mid = (lo + hi) / 2
+            lo, hi = (mid, hi) if best - _geometric_loglik(mid, survivors) < gap else (lo, mid)
+        found = limit(np.array([lo * big, (1 - lo) * big]), ["alpha", "beta"])
+        assert (found is not None) is is_limit
+
+
+def test_sbg_geometric_limit_starts_at_alpha_plus_beta_1000():
+    from rox.value.models.sbg import _no_heterogeneity
+
+    # a cohort of one (shares): at alpha + beta = 999 or 1000 the sBG's ln L is within 1e-6 of
+    # the geometric maximum, so only the rule "alpha + beta >= 1000" tells them apart
+    survivors = [1.0, 0.8, 0.64, 0.512]
+
+    def loglik(params):
+        churn, surv = _sbg_by_recursion(*params, 3)
+        return np.array([*(math.log(c) for c in churn[1:]), math.log(surv[3])]), None
+
+    limit = _no_heterogeneity(np.array(survivors), loglik)
+    assert limit(np.array([0.2 * 1000, 0.8 * 1000]), ["alpha", "beta"]) is not None
+    assert limit(np.array([0.2 * 999, 0.8 * 999]), ["alpha", "beta"]) is None
+    assert limit(np.array([0.2 * 1000, 0.8 * 1000]), ["beta"]) is not None
