@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 from scipy import integrate, stats
 
-from rox.errors import ConvergenceError
+from rox.errors import ConvergenceError, NotFittedError
 from rox.value.models import GammaGammaModel, ShiftedBetaGeoModel
 from rox.value.models.spend import _GammaGammaRows, gamma_gamma_loglik
 
@@ -374,3 +374,147 @@ def test_sbg_geometric_limit_starts_at_alpha_plus_beta_1000():
     assert limit(np.array([0.2 * 1000, 0.8 * 1000]), ["alpha", "beta"]) is not None
     assert limit(np.array([0.2 * 999, 0.8 * 999]), ["alpha", "beta"]) is None
     assert limit(np.array([0.2 * 1000, 0.8 * 1000]), ["beta"]) is not None
+
+
+# -- what every model shares (base.py) ------------------------------------------------------------
+def test_base_summary_is_the_wald_interval_at_95_percent():
+    from rox.value.models import BetaGeoModel
+    from rox.value.models.fitting import FitResult
+
+    model = BetaGeoModel()
+    est, se = np.array([0.243, 4.414, 0.793, 2.426]), np.array([0.013, 0.378, 0.186, 0.705])
+    model._fit = FitResult(est, se, -9582.4, 5, 0.0)
+    table = model.summary()
+    z = stats.norm.ppf(0.975)  # 1.959964...
+    assert table.index.tolist() == ["r", "alpha", "a", "b"]
+    assert table["estimate"].tolist() == est.tolist()
+    assert table["standard_error"].tolist() == se.tolist()
+    assert table["ci_low"].to_numpy() == pytest.approx(est - z * se, rel=1e-7)  # z to 7 digits
+    assert table["ci_high"].to_numpy() == pytest.approx(est + z * se, rel=1e-7)
+    assert model.log_likelihood_ == -9582.4
+
+
+def test_base_repr_names_the_state():
+    from rox.value.models import BetaGeoModel
+    from rox.value.models.fitting import FitResult
+
+    assert repr(BetaGeoModel()) == "BetaGeoModel()"
+    given = BetaGeoModel.from_params(r=0.243, alpha=4.414, a=0.793, b=2.426)
+    assert repr(given) == "BetaGeoModel(r=0.243, alpha=4.414, a=0.793, b=2.426; given parameters)"
+    fitted = BetaGeoModel()
+    fitted._fit = FitResult(np.array([0.2426, 4.414, 0.7929, 2.426]), np.ones(4), -9582.43, 5, 0.0)
+    fitted.n_customers_ = 2357.0
+    assert repr(fitted) == (
+        "BetaGeoModel(r=0.2426, alpha=4.414, a=0.7929, b=2.426; "
+        "log-likelihood -9,582.4, 2,357 customers)"
+    )
+
+
+def test_base_from_params_takes_exactly_the_model_parameters():
+    from rox.value.models import BetaGeoModel
+
+    with pytest.raises(ValueError, match=r"takes exactly r, alpha, a, b; missing b$"):
+        BetaGeoModel.from_params(r=1, alpha=1, a=1)
+    with pytest.raises(ValueError, match=r"takes exactly r, alpha, a, b; unknown s$"):
+        BetaGeoModel.from_params(r=1, alpha=1, a=1, b=1, s=1)
+    with pytest.raises(ValueError, match=r"; missing b; unknown s$"):
+        BetaGeoModel.from_params(r=1, alpha=1, a=1, s=1)
+    model = BetaGeoModel.from_params(r=1, alpha=2, a=3, b=4)
+    assert model.params_.tolist() == [1.0, 2.0, 3.0, 4.0]
+    assert model.standard_errors_.isna().all()
+    with pytest.raises(NotFittedError, match="no covariance"):
+        model.parameter_draws(3)
+
+
+def test_base_get_and_set_params_are_the_constructor_arguments():
+    from rox.value.models import BetaGeoModel
+
+    model = BetaGeoModel(covariates=["g"])
+    model.n_customers_ = 5.0  # learned (trailing underscore) and private state are not params
+    model._private = 1
+    assert model.get_params() == {"covariates": ("g",)}
+    assert model.get_params(deep=False) == {"covariates": ("g",)}
+    assert model.set_params(covariates=()) is model
+    with pytest.raises(ValueError, match="BetaGeoModel has no parameter 'n_customers_'"):
+        model.set_params(n_customers_=3)
+
+
+def test_base_parameter_draws_are_log_normal_for_the_base_parameters_only():
+    from rox.value.models import BetaGeoModel
+    from rox.value.models.fitting import FitResult
+
+    # Krinsky & Robb: N(estimate, covariance) on the fitting scale, log for r, alpha, a, b and
+    # the covariate coefficients as they are; a covariance written down here
+    model = BetaGeoModel(covariates=["g"])
+    params = np.array([0.5, 4.0, 0.8, 2.5, -0.3, 0.2, 0.0])
+    sd = np.array([0.1, 0.05, 0.2, 0.1, 0.4, 0.3, 0.25])
+    model._fit = FitResult(params, sd, -1.0, 1, 0.0, covariance=np.diag(sd**2))
+    draws = model.parameter_draws(40_000, random_state=3)
+    assert draws.shape == (40_000, 7)
+    assert (draws[:, :4] > 0).all()
+    logged = np.log(draws[:, :4])
+    assert logged.mean(axis=0) == pytest.approx(np.log(params[:4]), abs=0.01)
+    assert logged.std(axis=0) == pytest.approx(sd[:4], rel=0.02)
+    assert draws[:, 4:].mean(axis=0) == pytest.approx(params[4:], abs=0.01)
+    assert draws[:, 4:].std(axis=0) == pytest.approx(sd[4:], rel=0.02)
+    assert (draws[:, 4] < 0).mean() == pytest.approx(stats.norm.cdf(0.3 / 0.4), abs=0.01)
+    # the same seed gives the same draws; the default seed is 0
+    assert np.array_equal(model.parameter_draws(5, random_state=3), draws[:5])
+    assert np.array_equal(model.parameter_draws(5), model.parameter_draws(5, random_state=0))
+
+
+def test_base_purchase_rows_read_frames_arrays_and_counts():
+    from types import SimpleNamespace
+
+    from rox.value.models.base import purchase_rows
+
+    frame = pd.DataFrame({"frequency": [0, 2], "recency": [0.0, 5.0], "T": [8.0, 9.0]})
+    x, tx, t, w = purchase_rows(frame)
+    assert (x.tolist(), tx.tolist(), t.tolist(), w.tolist()) == (
+        [0.0, 2.0], [0.0, 5.0], [8.0, 9.0], [1.0, 1.0]
+    )  # fmt: skip
+    counted = frame.assign(count=[3, 4])
+    assert purchase_rows(counted)[3].tolist() == [3.0, 4.0]
+    assert purchase_rows(counted, weights=[1, 2])[3].tolist() == [1.0, 2.0]  # weights win
+    # an RFM result: its compressed rows (with their counts), not every customer
+    rfm = SimpleNamespace(frame=frame, compressed=lambda: counted.iloc[[1]])
+    assert purchase_rows(rfm)[0].tolist() == [2.0] and purchase_rows(rfm)[3].tolist() == [4.0]
+    assert purchase_rows(SimpleNamespace(frame=frame))[0].tolist() == [0.0, 2.0]
+    x, tx, t, w = purchase_rows([1, 0], [2.0, 0.0], [3.0, 4.0])
+    assert (x.tolist(), w.tolist()) == ([1.0, 0.0], [1.0, 1.0])
+    with pytest.raises(TypeError, match="pass an RFM result, a DataFrame"):
+        purchase_rows([1, 2])
+    with pytest.raises(ValueError, match=r"lacks column\(s\) T, recency$"):
+        purchase_rows(frame[["frequency"]])
+    with pytest.raises(ValueError, match="must have the same length"):
+        purchase_rows([1, 0], [2.0, 0.0], [3.0])
+    with pytest.raises(ValueError, match="must have the same length"):
+        purchase_rows([1, 0], [2.0, 0.0], [3.0, 4.0], weights=[1.0])
+    with pytest.raises(ValueError, match="no customers to fit"):
+        purchase_rows([], [], [])
+
+
+@pytest.mark.parametrize(
+    ("x", "tx", "t", "valid"),
+    [
+        (0, 0.0, 5.0, True),
+        (1, 0.0, 5.0, True),  # a repeat purchase on the first day
+        (1, 5.0, 5.0, True),  # recency = T
+        (1, 5.0 + 1e-10, 5.0, True),  # within the rounding allowance of 1e-9
+        (1, 5.0 + 1e-8, 5.0, False),
+        (-1, 0.0, 5.0, False),
+        (1, -1e-12, 5.0, False),
+        (0, 1.0, 5.0, False),  # recency without a repeat purchase
+        (1, 1.0, np.inf, False),
+        (1, 1.0, np.nan, False),
+    ],
+)
+def test_base_purchase_rows_need_a_valid_summary(x, tx, t, valid):
+    from rox.value.models.base import purchase_rows
+
+    rows = ([2, x], [1.0, tx], [3.0, t])
+    if valid:
+        assert purchase_rows(*rows)[1][1] == tx
+    else:
+        with pytest.raises(ValueError, match=r"row 1: .* is not a valid summary"):
+            purchase_rows(*rows)
