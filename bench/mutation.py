@@ -92,7 +92,15 @@ MODULES: dict[str, tuple[list[str], str | None]] = {
     "impact/drivers.py": (["tests/impact/test_drivers.py"], None),
     "impact/_importance.py": (["tests/impact/test_drivers.py"], None),
     "value/models/fitting.py": (["tests/value/test_models.py"], None),
-    "value/models/base.py": (["tests/value/test_models.py"], None),
+    "value/models/base.py": (
+        [
+            "tests/value/test_models.py",
+            "tests/value/test_model_rules.py",
+            "tests/contracts/test_value_models.py",
+        ],
+        "base or estimator_contract or not_fitted or sklearn or invalid_summaries "
+        "or single_customer or reproduces_fader_hardie_lee",
+    ),
     "value/models/special.py": (["tests/value/test_models.py"], None),
 }
 
