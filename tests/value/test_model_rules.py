@@ -518,3 +518,216 @@ def test_base_purchase_rows_need_a_valid_summary(x, tx, t, valid):
     else:
         with pytest.raises(ValueError, match=r"row 1: .* is not a valid summary"):
             purchase_rows(*rows)
+
+
+# -- what BG/NBD and Pareto/NBD share (purchase_base.py) ------------------------------------------
+def test_purchase_logaddexp_masked_by_hand():
+    from rox.value.models.purchase_base import _logaddexp_masked
+
+    # log(e^a + mask e^b) and the shares e^a / total, mask e^b / total
+    a = np.array([0.0, 1.0, 3.0, -2.0])
+    b = np.array([math.log(2), 5.0, 1.0, 700.0])
+    mask = np.array([True, False, True, True])
+    total, wa, wb = _logaddexp_masked(a, b, mask)
+    assert total == pytest.approx(
+        [math.log(3), 1.0, math.log(math.exp(3) + math.exp(1)), 700.0], rel=1e-12
+    )
+    assert wa == pytest.approx([1 / 3, 1.0, math.exp(3) / (math.exp(3) + math.e), 0.0], abs=1e-12)
+    assert wb == pytest.approx([2 / 3, 0.0, math.e / (math.exp(3) + math.e), 1.0], abs=1e-12)
+
+
+def test_purchase_moment_start_by_hand():
+    from rox.value.models.purchase_base import moment_start
+
+    # rates x/T = 0.1, 0.4, 0, 0.5 with weights 1, 2, 1, 1: mean 1.4/5 = 0.28; variance
+    # (0.18^2 + 2 0.12^2 + 0.28^2 + 0.22^2)/5 = 0.0376; E[1/T] = (0.1 + 0.2 + 0.05 + 1/14)/5;
+    # excess = 0.0376 - 0.28 E[1/T] = 0.014; r = 0.28^2/0.014 = 5.6, alpha = r/0.28 = 20
+    x, T, w = np.array([1.0, 4, 0, 7]), np.array([10.0, 10, 20, 14]), np.array([1.0, 2, 1, 1])
+    assert moment_start(x, T, w) == pytest.approx((5.6, 20.0), rel=1e-9)
+    # no excess variance over the Poisson's: r = 1, alpha = 1/mean
+    same = np.array([2.0, 2.0]), np.array([10.0, 10.0]), np.array([1.0, 1.0])
+    assert moment_start(*same) == pytest.approx((1.0, 5.0), rel=1e-12)
+    # r clipped to [0.01, 100]
+    r, alpha = moment_start(np.array([0.0, 100.0]), np.array([1.0, 1.0]), np.array([1.0, 1.0]))
+    assert r == pytest.approx((50**2) / (50**2 - 50), rel=1e-12)  # 1.0204..., inside the clip
+    r, _ = moment_start(np.array([0.0, 0.0, 0.0, 1e4]), np.ones(4), np.ones(4))
+    assert r == pytest.approx(2500**2 / (1875e4 - 2500), rel=1e-12) and r > 0.01
+    r, _ = moment_start(np.array([0.0] * 999 + [1e6]), np.ones(1000), np.ones(1000))
+    assert r == 0.01  # mean 1000, variance ~ 1e9: r ~ 0.001 -> clipped
+    r, alpha = moment_start(np.array([50.0, 51.0]), np.array([100.0, 100.0]), np.ones(2))
+    # rates 0.5, 0.51: variance 2.5e-5 < mean/T = 0.00505: no excess, r = 1
+    assert (r, alpha) == pytest.approx((1.0, 1 / 0.505), rel=1e-12)
+    # nobody buys: the mean rate is floored at 1e-3 (so alpha = r / 1e-3 is finite)
+    assert moment_start(np.zeros(3), np.full(3, 5.0), np.ones(3)) == (1.0, 1000.0)
+    # T = 0 is taken as 1e-9 (no division by zero)
+    assert np.isfinite(moment_start(np.array([0.0, 1.0]), np.array([0.0, 2.0]), np.ones(2))).all()
+
+
+def test_purchase_moment_start_clips_r_at_100():
+    from rox.value.models.purchase_base import moment_start
+
+    # rates 1 and 1.2 over T = 1000: variance 0.01, mean/T = 0.0011, excess 0.0089,
+    # r = 1.21/0.0089 = 135.96 -> clipped to 100, alpha = 100/1.1
+    r, alpha = moment_start(np.array([1000.0, 1200.0]), np.full(2, 1000.0), np.ones(2))
+    assert (r, alpha) == pytest.approx((100.0, 100 / 1.1), rel=1e-12)
+
+
+def test_purchase_weighted_hessian_sums_the_lower_triangle():
+    from rox.value.models.purchase_base import weighted_hessian
+
+    w = np.array([1.0, 2.0, 3.0])
+    hess = [[np.array([1.0, 2.0, 3.0])], [0.5, np.array([0.0, 1.0, -1.0])]]
+    # h00 = 1 + 4 + 9 = 14; h10 = 0.5 * (1 + 2 + 3) = 3 (a scalar shared by all rows); h11 = -1
+    assert weighted_hessian(hess, w).tolist() == [[14.0, 3.0], [3.0, -1.0]]
+
+
+def _bgnbd_frame() -> pd.DataFrame:
+    from rox.value.simulate import simulate_bgnbd
+
+    frame = simulate_bgnbd(600, 0.3, 4.0, 0.8, 2.5, T=39.0, seed=21)
+    rng = np.random.default_rng(21)
+    return frame.assign(
+        g=rng.integers(0, 2, len(frame)).astype(float), h=rng.normal(size=len(frame))
+    )
+
+
+def test_purchase_covariates_scale_each_parameter_in_order():
+    from rox.value.models import BetaGeoModel, ParetoNBDModel
+
+    # param_names: the base parameters, then one coefficient per (scaled parameter, covariate)
+    model = BetaGeoModel(covariates=["g", "h"])
+    assert model.param_names == (
+        "r", "alpha", "a", "b", "alpha:g", "alpha:h", "a:g", "a:h", "b:g", "b:h",
+    )  # fmt: skip
+    assert ParetoNBDModel(covariates=["g"]).param_names == (
+        "r",
+        "alpha",
+        "s",
+        "beta",
+        "alpha:g",
+        "beta:g",
+    )
+    # FH 2007: alpha_i = alpha exp(-g_alpha z), a_i = a exp(g_a z), b_i = b exp(g_b z)
+    params = np.array([0.5, 4.0, 0.8, 2.5, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6])
+    z = np.array([[1.0, 2.0], [0.0, -1.0]])
+    r, alpha, a, b = model._individual(params, z)
+    assert r.tolist() == [0.5, 0.5]
+    assert alpha == pytest.approx(4.0 * np.exp(-np.array([0.1 + 0.4, -0.2])), rel=1e-12)
+    assert a == pytest.approx(0.8 * np.exp(np.array([0.3 + 0.8, -0.4])), rel=1e-12)
+    assert b == pytest.approx(2.5 * np.exp(np.array([0.5 + 1.2, -0.6])), rel=1e-12)
+    assert BetaGeoModel()._individual(params[:4], np.zeros((2, 0))) == [0.5, 4.0, 0.8, 2.5]
+
+
+def test_purchase_covariate_fit_merges_equal_rows_and_counts_customers():
+    from rox.value.models import BetaGeoModel
+
+    frame = _bgnbd_frame()
+    model = BetaGeoModel(covariates=["g"]).fit(frame)
+    assert model.n_customers_ == len(frame)
+    # the same customers, every row twice: the same estimates, twice the log-likelihood
+    doubled = BetaGeoModel(covariates=["g"]).fit(pd.concat([frame, frame]))
+    assert doubled.params_.to_numpy() == pytest.approx(model.params_.to_numpy(), rel=1e-4)
+    assert doubled.log_likelihood_ == pytest.approx(2 * model.log_likelihood_, rel=1e-8)
+    assert doubled.n_customers_ == 2 * len(frame)
+    # the coefficients start at 0 and may end below it: not forced positive
+    assert set(model.params_.index) == {"r", "alpha", "a", "b", "alpha:g", "a:g", "b:g"}
+
+
+def test_purchase_covariates_need_their_columns_in_a_frame():
+    from rox.value.models import BetaGeoModel
+
+    frame = _bgnbd_frame()
+    with pytest.raises(ValueError, match=r"lacks covariate column\(s\) z$"):
+        BetaGeoModel(covariates=["g", "z"]).fit(frame)
+    with pytest.raises(TypeError, match="needs a DataFrame with their columns"):
+        BetaGeoModel(covariates=["g"]).fit(frame.to_numpy())
+    with pytest.raises(ValueError, match="pass a DataFrame holding the covariate columns"):
+        BetaGeoModel(covariates=["g"]).fit(frame["frequency"], frame["recency"], frame["T"])
+
+
+def test_purchase_arrays_and_frames_fit_alike():
+    from rox.value.models import BetaGeoModel
+
+    frame = _bgnbd_frame()
+    by_frame = BetaGeoModel().fit(frame)
+    by_arrays = BetaGeoModel().fit(frame["frequency"], frame["recency"], frame["T"])
+    assert by_arrays.params_.to_numpy() == pytest.approx(by_frame.params_.to_numpy(), rel=1e-9)
+    weights = np.where(np.arange(len(frame)) % 2 == 0, 2.0, 1.0)
+    weighted = BetaGeoModel().fit(frame["frequency"], frame["recency"], frame["T"], weights=weights)
+    assert weighted.n_customers_ == weights.sum()
+    assert by_frame.n_customers_ == len(frame)
+
+
+def test_purchase_distinct_x_follows_the_data():
+    from rox.value.models import BetaGeoModel
+
+    model = BetaGeoModel()
+    one, other = np.array([3.0, 1.0, 3.0]), np.array([2.0, 5.0])
+    values, index = model._distinct_x(one)
+    assert (values.tolist(), index.tolist()) == ([1.0, 3.0], [1, 0, 1])
+    values, index = model._distinct_x(other)  # new data: not the cached values
+    assert (values.tolist(), index.tolist()) == ([2.0, 5.0], [0, 1])
+
+
+def test_purchase_no_dropout_limit_needs_a_dropout_level_of_at_most_a_thousandth():
+    from rox.value.models import BetaGeoModel
+
+    model = BetaGeoModel()
+    model.covariates = ()
+    model._rows = ()  # not reached: the no-dropout limit is decided first
+    # a / (a + b) = 0.001 exactly: the limit; just above: not (and flat must be a, b only)
+    at = np.array([0.5, 5.0, 1.0, 999.0])
+    note = model._limit_case(at, ["a", "b"])
+    assert note is not None and note[1] == ["a", "b"]
+    assert note[0].startswith("no dropout is evident in these data: a, b run to the no-dropout")
+    assert "dropout level 0.001" in note[0] and "BG/NBD equals the NBD model" in note[0]
+    assert model._limit_case(at, ["a"])[1] == ["a"]
+    above = np.array([0.5, 5.0, 1.0, 998.0])
+    assert model._limit_case(above, []) is None
+    assert model._limit_case(at, ["r", "a"]) is None
+
+
+def test_purchase_predictions_take_every_customer_not_the_counts():
+    from rox.value.models import BetaGeoModel
+
+    model = BetaGeoModel.from_params(r=0.243, alpha=4.414, a=0.793, b=2.426)
+    frame = pd.DataFrame(
+        {
+            "frequency": [2, 0, 2],
+            "recency": [30.43, 0.0, 30.43],
+            "T": [38.86] * 3,
+            "count": [5, 1, 2],
+        }
+    )
+    alive = model.p_alive(frame)
+    assert len(alive) == 3 and alive[1] == 1.0 and alive[0] == alive[2]
+    same = model.p_alive(frame["frequency"], frame["recency"], frame["T"])
+    assert same.tolist() == alive.tolist()
+    expected = model.expected_purchases(39, frame["frequency"], frame["recency"], frame["T"])
+    assert model.expected_purchases(39, frame).tolist() == expected.tolist()
+    (x, tx, t, z), codes = model.distinct_rows(frame)
+    assert (x.tolist(), tx.tolist(), t.tolist(), z.shape) == (
+        [2.0, 0.0], [30.43, 0.0], [38.86, 38.86], (2, 0)
+    )  # fmt: skip
+    assert codes.tolist() == [0, 1, 0]
+
+
+def test_purchase_predictions_read_the_covariates_of_each_customer():
+    from rox.value.models import BetaGeoModel
+    from rox.value.models.fitting import FitResult
+
+    model = BetaGeoModel(covariates=["g"])
+    # alpha:g = ln 2: group 1's alpha is halved, as a covariate-free model with alpha / 2 has
+    model._fit = FitResult(
+        np.array([0.243, 4.414, 0.793, 2.426, math.log(2), 0.0, 0.0]), np.ones(7), 0.0, 0, 0.0
+    )
+    frame = pd.DataFrame(
+        {"frequency": [2, 2], "recency": [30.0, 30.0], "T": [38.0, 38.0], "g": [0.0, 1.0]}
+    )
+    plain = BetaGeoModel.from_params(r=0.243, alpha=4.414, a=0.793, b=2.426)
+    halved = BetaGeoModel.from_params(r=0.243, alpha=4.414 / 2, a=0.793, b=2.426)
+    got = model.p_alive(frame)
+    assert got[0] == pytest.approx(plain.p_alive(frame.iloc[:1])[0], rel=1e-12)
+    assert got[1] == pytest.approx(halved.p_alive(frame.iloc[:1])[0], rel=1e-12)
+    (x, tx, t, z), codes = model.distinct_rows(frame)
+    assert z.tolist() == [[0.0], [1.0]] and codes.tolist() == [0, 1]
