@@ -83,7 +83,11 @@ MODULES: dict[str, tuple[list[str], str | None]] = {
         ["tests/value/test_models.py", "tests/value/test_model_rules.py"],
         "sbg",
     ),
-    "value/models/purchase_base.py": (["tests/value/test_models.py"], None),
+    "value/models/purchase_base.py": (
+        ["tests/value/test_models.py", "tests/value/test_model_rules.py"],
+        "purchase or reproduces_fader_hardie_lee or compressed or no_dropout or sklearn "
+        "or invalid_summaries or single_customer or prediction_invariants",
+    ),
     "value/models/common_dropout.py": (["tests/value/test_common_dropout.py"], None),
     "value/models/pareto_gradient.py": (["tests/value/test_pareto_gradient.py"], None),
     "value/choice.py": (["tests/value/test_choice.py"], None),

@@ -729,5 +729,5 @@ def test_purchase_predictions_read_the_covariates_of_each_customer():
     got = model.p_alive(frame)
     assert got[0] == pytest.approx(plain.p_alive(frame.iloc[:1])[0], rel=1e-12)
     assert got[1] == pytest.approx(halved.p_alive(frame.iloc[:1])[0], rel=1e-12)
-    (x, tx, t, z), codes = model.distinct_rows(frame)
+    (*_, z), codes = model.distinct_rows(frame)
     assert z.tolist() == [[0.0], [1.0]] and codes.tolist() == [0, 1]
