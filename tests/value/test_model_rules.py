@@ -731,3 +731,31 @@ def test_purchase_predictions_read_the_covariates_of_each_customer():
     assert got[1] == pytest.approx(halved.p_alive(frame.iloc[:1])[0], rel=1e-12)
     (*_, z), codes = model.distinct_rows(frame)
     assert z.tolist() == [[0.0], [1.0]] and codes.tolist() == [0, 1]
+
+
+def test_sbg_geometric_limit_with_periods_without_churn():
+    from rox.value.models.sbg import _no_heterogeneity
+
+    def loglik_of(survivors):
+        n = len(survivors) - 1
+
+        def loglik(params):
+            churn, surv = _sbg_by_recursion(*params, n)
+            with np.errstate(divide="ignore"):
+                return np.array([*(np.log(c) for c in churn[1:]), np.log(surv[n])]), None
+
+        return loglik
+
+    # a period without churn (weight 0) adds nothing to the geometric maximum:
+    # p_hat = 360 / (200 + 2*0 + 3*160 + 3*640)
+    survivors = [1000.0, 800.0, 800.0, 640.0]
+    p_hat = 360 / 2600
+    limit = _no_heterogeneity(np.array(survivors), loglik_of(survivors))
+    big = 1e9
+    assert limit(np.array([p_hat * big, (1 - p_hat) * big]), ["alpha", "beta"]) is not None
+    # nobody churns: p_hat = 0 and the geometric maximum is ln L = 0 (the zero-weight churn terms,
+    # ln 0, left out); an sBG with alpha + beta = 1000 at alpha / (alpha + beta) = 0.5 is far below
+    none_churn = [100.0, 100.0, 100.0]
+    limit = _no_heterogeneity(np.array(none_churn), loglik_of(none_churn))
+    assert limit(np.array([500.0, 500.0]), ["alpha", "beta"]) is None
+    assert limit(np.array([1e-9, 1e9]), ["alpha", "beta"]) is not None
