@@ -759,3 +759,100 @@ def test_sbg_geometric_limit_with_periods_without_churn():
     limit = _no_heterogeneity(np.array(none_churn), loglik_of(none_churn))
     assert limit(np.array([500.0, 500.0]), ["alpha", "beta"]) is None
     assert limit(np.array([1e-9, 1e9]), ["alpha", "beta"]) is not None
+
+
+# -- BG/NBD's limit of a common dropout probability (common_dropout.py) ---------------------------
+def _common_dropout_ll(r: float, alpha: float, p: float, x: float, tx: float, T: float) -> float:
+    """FHL (2005) eq. 6 in the limit a, b -> infinity at a / (a + b) = p, written out."""
+    inner = (1 - p) ** x * (alpha + T) ** -(r + x)
+    if x > 0:
+        inner += p * (1 - p) ** (x - 1) * (alpha + tx) ** -(r + x)
+    return math.lgamma(r + x) - math.lgamma(r) + r * math.log(alpha) + math.log(inner)
+
+
+def _common_dropout_total(v, x, tx, t, w) -> float:
+    r, alpha, p = v
+    inner = (1 - p) ** x * (alpha + t) ** -(r + x) + np.where(
+        x > 0, p * (1 - p) ** (x - 1) * (alpha + tx) ** -(r + x), 0.0
+    )
+    lgamma = np.vectorize(math.lgamma)
+    return float(w @ (lgamma(r + x) - math.lgamma(r) + r * math.log(alpha) + np.log(inner)))
+
+
+@pytest.fixture(scope="module")
+def common_dropout_data() -> pd.DataFrame:
+    from rox.value.simulate import simulate_bgnbd
+
+    data = simulate_bgnbd(3000, 0.5, 4.0, 0.2 * 1e9, 0.8 * 1e9, T=52.0, seed=5)
+    return data.groupby(["frequency", "recency", "T"]).size().rename("count").reset_index()
+
+
+def test_common_dropout_fit_maximises_the_hand_likelihood_with_delta_method_errors(
+    common_dropout_data,
+):
+    from rox.value.models import CommonDropoutModel
+
+    d = common_dropout_data
+    x, tx, t, w = (d[c].to_numpy(dtype=float) for c in ("frequency", "recency", "T", "count"))
+    # the hand formula (as _common_dropout_ll, vectorised)
+    assert _common_dropout_ll(0.5, 4.0, 0.2, x[-1], tx[-1], t[-1]) == pytest.approx(
+        _common_dropout_total(np.array([0.5, 4.0, 0.2]), x[-1:], tx[-1:], t[-1:], w[-1:]) / w[-1],
+        rel=1e-12,
+    )
+
+    def total(v):
+        return _common_dropout_total(v, x, tx, t, w)
+
+    model = CommonDropoutModel().fit(d)
+    est = model.params_.to_numpy()
+    assert model.n_customers_ == 3000
+    assert model.log_likelihood_ == pytest.approx(total(est), rel=1e-10)
+    for j in range(3):
+        for step in (0.98, 1.02):
+            moved = est.copy()
+            moved[j] *= step
+            assert total(moved) < total(est)
+    # standard errors: the inverse of the observed information in (r, alpha, p) themselves, by
+    # central differences of the hand likelihood (at the maximum the delta method from the odds
+    # p/(1-p) is exact)
+    h = 1e-4 * est
+    info = np.empty((3, 3))
+    for i in range(3):
+        for j in range(3):
+            ei, ej = np.eye(3)[i] * h[i], np.eye(3)[j] * h[j]
+            info[i, j] = -(
+                total(est + ei + ej)
+                - total(est + ei - ej)
+                - total(est - ei + ej)
+                + total(est - ei - ej)
+            ) / (4 * h[i] * h[j])
+    se = np.sqrt(np.diag(np.linalg.inv(info)))
+    assert model.standard_errors_.to_numpy() == pytest.approx(se, rel=0.02)
+    assert model._dropout_level(est) == est[2]
+    # arrays with weights: the same fit
+    arrays = CommonDropoutModel().fit(d["frequency"], d["recency"], d["T"], weights=d["count"])
+    assert arrays.params_.to_numpy() == pytest.approx(est, rel=1e-9)
+    assert arrays.n_customers_ == 3000
+
+
+def test_common_dropout_predictions_by_hand():
+    from rox.value.models import CommonDropoutModel
+
+    r, alpha, p = 0.6, 5.0, 0.15
+    model = CommonDropoutModel.from_params(r=r, alpha=alpha, p=p)
+    x, tx, T, t = np.array([0.0, 3.0]), np.array([0.0, 10.0]), np.array([20.0, 30.0]), 26.0
+    # P(alive) = 1 / (1 + 1{x>0} p/(1-p) ((alpha+T)/(alpha+t_x))^(r+x))
+    alive = [1.0, 1 / (1 + p / (1 - p) * (35 / 15) ** 3.6)]
+    assert model.p_alive(x, tx, T) == pytest.approx(alive, rel=1e-12)
+
+    # E[Y(t)|...] = P(alive) E[(1 - e^(-lambda p t)) / p], lambda ~ Gamma(r + x, rate alpha + T):
+    # integrated numerically here, not the closed form
+    def posterior_mean(shape: float, rate: float) -> float:
+        def f(lam: float) -> float:
+            return (1 - math.exp(-lam * p * t)) / p * stats.gamma.pdf(lam, shape, scale=1 / rate)
+
+        return integrate.quad(f, 0, np.inf, epsabs=0, epsrel=1e-11, limit=200)[0]
+
+    expected = [alive[0] * posterior_mean(0.6, 25.0), alive[1] * posterior_mean(3.6, 35.0)]
+    assert model.expected_purchases(t, x, tx, T) == pytest.approx(expected, rel=1e-8)
+    assert model.expected_purchases_new(t) == pytest.approx(posterior_mean(0.6, 5.0), rel=1e-8)
