@@ -856,3 +856,24 @@ def test_common_dropout_predictions_by_hand():
     expected = [alive[0] * posterior_mean(0.6, 25.0), alive[1] * posterior_mean(3.6, 35.0)]
     assert model.expected_purchases(t, x, tx, T) == pytest.approx(expected, rel=1e-8)
     assert model.expected_purchases_new(t) == pytest.approx(posterior_mean(0.6, 5.0), rel=1e-8)
+
+
+def test_spend_general_path_finds_fader_hardie_2013_too(cdnow_spend, monkeypatch):
+    # without Newton's method (the exact-Hessian path), L-BFGS-B on the per-row likelihood
+    from rox.value.models import fitting
+
+    monkeypatch.setattr(fitting, "_newton", lambda *args: None)
+    model = GammaGammaModel().fit(cdnow_spend)
+    assert model.params_.round(2).tolist() == [6.25, 3.74, 15.44]
+    assert model.n_customers_ == 946
+
+
+def test_spend_expected_reads_a_missing_spend_alike_from_frames_and_arrays():
+    # a frame's NaN spend and an array's NaN spend are the same input: the same expectation
+    # (for x = 0 the population mean, whatever the spend holds)
+    model = GammaGammaModel.from_params(p=6.25, q=3.74, gamma=15.44)
+    frame = pd.DataFrame({"frequency": [0, 3], "monetary": [np.nan, np.nan]})
+    by_frame = model.expected_spend(frame)
+    by_arrays = model.expected_spend(frame["frequency"].to_numpy(), frame["monetary"].to_numpy())
+    assert by_frame.tolist() == by_arrays.tolist()
+    assert by_frame[0] == pytest.approx(15.44 * 6.25 / 2.74, rel=1e-12)
