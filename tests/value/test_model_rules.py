@@ -877,3 +877,20 @@ def test_spend_expected_reads_a_missing_spend_alike_from_frames_and_arrays():
     by_arrays = model.expected_spend(frame["frequency"].to_numpy(), frame["monetary"].to_numpy())
     assert by_frame.tolist() == by_arrays.tolist()
     assert by_frame[0] == pytest.approx(15.44 * 6.25 / 2.74, rel=1e-12)
+
+
+def test_spend_rows_name_the_first_repeat_customer_without_a_positive_spend():
+    from rox.value.models.spend import _spend_rows
+
+    # any positive spend is valid, however small; the error names the first repeat customer
+    # whose spend is not positive (customers without repeat purchases are not checked)
+    frame = pd.DataFrame({"frequency": [0, 2, 1, 3, 1], "monetary": [np.nan, 0.5, 12.0, 30.0, 4.0]})
+    x, m, w = _spend_rows(frame, None, None)
+    assert (x.tolist(), m.tolist(), w.tolist()) == (
+        [2.0, 1.0, 3.0, 1.0],
+        [0.5, 12.0, 30.0, 4.0],
+        [1.0] * 4,
+    )
+    for bad in (0.0, -1.0, np.nan):
+        with pytest.raises(ValueError, match=r"^row 3: mean spend .* must be positive"):
+            _spend_rows(frame.assign(monetary=[np.nan, 0.5, 12.0, bad, 4.0]), None, None)
