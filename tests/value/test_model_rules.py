@@ -559,8 +559,13 @@ def test_purchase_moment_start_by_hand():
     assert (r, alpha) == pytest.approx((1.0, 1 / 0.505), rel=1e-12)
     # nobody buys: the mean rate is floored at 1e-3 (so alpha = r / 1e-3 is finite)
     assert moment_start(np.zeros(3), np.full(3, 5.0), np.ones(3)) == (1.0, 1000.0)
-    # T = 0 is taken as 1e-9 (no division by zero)
-    assert np.isfinite(moment_start(np.array([0.0, 1.0]), np.array([0.0, 2.0]), np.ones(2))).all()
+    # T = 0 is taken as 1e-9 (no division by zero): its 1/T = 1e9 swamps the variance, so there
+    # is no excess and r = 1, alpha = 1 / mean = 3 (rates 0, 1, 0); were T taken as 1, E[1/T]
+    # would be 0.4 and the excess 2/9 - 0.4/3 > 0
+    assert moment_start(np.array([0.0, 10.0, 0.0]), np.array([0.0, 10.0, 10.0]), np.ones(3)) == (
+        pytest.approx(1.0),
+        pytest.approx(3.0),
+    )
 
 
 def test_purchase_moment_start_clips_r_at_100():
