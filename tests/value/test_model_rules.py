@@ -501,6 +501,7 @@ def test_base_purchase_rows_read_frames_arrays_and_counts():
         (1, 0.0, 5.0, True),  # a repeat purchase on the first day
         (1, 5.0, 5.0, True),  # recency = T
         (1, 5.0 + 1e-10, 5.0, True),  # within the rounding allowance of 1e-9
+        (1, 5.0 + 1e-9, 5.0, True),  # at it (recency <= T + 1e-9)
         (1, 5.0 + 1e-8, 5.0, False),
         (-1, 0.0, 5.0, False),
         (1, -1e-12, 5.0, False),
