@@ -548,6 +548,8 @@ def test_purchase_moment_start_by_hand():
     # no excess variance over the Poisson's: r = 1, alpha = 1/mean
     same = np.array([2.0, 2.0]), np.array([10.0, 10.0]), np.array([1.0, 1.0])
     assert moment_start(*same) == pytest.approx((1.0, 5.0), rel=1e-12)
+    # an excess of exactly 0 (rates 0 and 2 over T = 1: variance 1 = mean 1 * E[1/T] 1) is none
+    assert moment_start(np.array([0.0, 2.0]), np.ones(2), np.ones(2)) == (1.0, 1.0)
     # r clipped to [0.01, 100]
     r, alpha = moment_start(np.array([0.0, 100.0]), np.array([1.0, 1.0]), np.array([1.0, 1.0]))
     assert r == pytest.approx((50**2) / (50**2 - 50), rel=1e-12)  # 1.0204..., inside the clip
