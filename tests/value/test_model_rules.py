@@ -692,7 +692,6 @@ def test_purchase_no_dropout_limit_needs_a_dropout_level_of_at_most_a_thousandth
     assert model._limit_case(at, ["a"])[1] == ["a"]
     above = np.array([0.5, 5.0, 1.0, 998.0])
     assert model._limit_case(above, ["a", "b"]) is None  # and a + b < 1000: no other limit
-    assert model._limit_case(at, []) is None  # nothing flat: no limit
     assert model._limit_case(at, ["r", "a"]) is None
 
 
