@@ -17,7 +17,7 @@ it cannot be told "this module, these few test files". This runner is small and 
   module there (never in the checkout) and bytecode is never written, so no stale ``.pyc`` can
   serve an earlier mutant.
 - **Speed**: the runner imports the heavy third-party libraries (ibis, DuckDB, pandas, pyarrow,
-  scipy, pytest; not hypothesis, a pytest plugin) once, then forks one child per mutant; the child
+  scipy, pytest) once, then forks one child per mutant; the child
   imports rox from the copy and runs ``pytest -x`` on the module's test files only. A child that
   runs longer than ``--timeout-factor`` times the unmutated run is killed and counted as killed
   (timeout). A first, traced run of the unmutated tests records which lines of the module they
@@ -75,10 +75,23 @@ MODULES: dict[str, tuple[list[str], str | None]] = {
         ["tests/value/test_models.py", "tests/value/test_cpu_paths.py"],
         None,
     ),
-    "value/models/spend.py": (["tests/value/test_models.py"], None),
-    "value/models/sbg.py": (["tests/value/test_models.py"], None),
-    "value/models/purchase_base.py": (["tests/value/test_models.py"], None),
-    "value/models/common_dropout.py": (["tests/value/test_common_dropout.py"], None),
+    "value/models/spend.py": (
+        ["tests/value/test_models.py", "tests/value/test_model_rules.py"],
+        "spend or gamma_gamma_totals or no_repeat",  # not the fits on cdnow_rfm: a DuckDB load each
+    ),
+    "value/models/sbg.py": (
+        ["tests/value/test_models.py", "tests/value/test_model_rules.py"],
+        "sbg",
+    ),
+    "value/models/purchase_base.py": (
+        ["tests/value/test_models.py", "tests/value/test_model_rules.py"],
+        "purchase or reproduces_fader_hardie_lee or compressed or no_dropout or sklearn "
+        "or invalid_summaries or single_customer or prediction_invariants",
+    ),
+    "value/models/common_dropout.py": (
+        ["tests/value/test_common_dropout.py", "tests/value/test_model_rules.py"],
+        "common_dropout and not bgnbd_on_common_dropout_data",  # not BG/NBD's 4 s fit
+    ),
     "value/models/pareto_gradient.py": (["tests/value/test_pareto_gradient.py"], None),
     "value/choice.py": (["tests/value/test_choice.py"], None),
     "impact/worth.py": (["tests/impact/test_worth.py", "tests/impact/test_bootstrap.py"], None),
@@ -86,7 +99,15 @@ MODULES: dict[str, tuple[list[str], str | None]] = {
     "impact/drivers.py": (["tests/impact/test_drivers.py"], None),
     "impact/_importance.py": (["tests/impact/test_drivers.py"], None),
     "value/models/fitting.py": (["tests/value/test_models.py"], None),
-    "value/models/base.py": (["tests/value/test_models.py"], None),
+    "value/models/base.py": (
+        [
+            "tests/value/test_models.py",
+            "tests/value/test_model_rules.py",
+            "tests/contracts/test_value_models.py",
+        ],
+        "base or estimator_contract or not_fitted or sklearn or invalid_summaries "
+        "or single_customer or reproduces_fader_hardie_lee",
+    ),
     "value/models/special.py": (["tests/value/test_models.py"], None),
 }
 
@@ -254,6 +275,7 @@ def mutate(source: str, mutant: Mutant) -> str:
 def _preload() -> None:
     """Import the heavy third-party libraries once, before forking (never rox itself)."""
     import duckdb  # noqa: F401
+    import hypothesis.strategies  # noqa: F401
     import ibis
     import ibis.backends.duckdb  # noqa: F401
     import numpy  # noqa: F401
@@ -310,8 +332,21 @@ def _run_tests(
                 os.dup2(devnull, 2)
             sys.path[:] = [str(src), str(ROOT), *[p for p in sys.path if "/src" not in p]]
             import pytest
+            from hypothesis import Phase, settings
 
             import rox
+
+            # a failing property needs no minimal example here, only the failure: without the
+            # shrink phase a killed mutant costs one failing example, not minutes of shrinking
+            # (conftest loads the profile HYPOTHESIS_PROFILE names, "ci" when unset)
+            settings.register_profile(
+                "mutation",
+                derandomize=True,
+                deadline=None,
+                database=None,
+                phases=[Phase.explicit, Phase.reuse, Phase.generate],
+            )
+            os.environ["HYPOTHESIS_PROFILE"] = "mutation"
 
             if not rox.__file__.startswith(str(src)):
                 os._exit(4)  # rox must come from the mutated copy
@@ -321,8 +356,12 @@ def _run_tests(
                 "-q",
                 "-p",
                 "no:cacheprovider",
+                "-p",
+                "no:schemathesis",  # an API-testing plugin the value tests do not use
                 "-W",
                 "ignore::pytest.PytestUnraisableExceptionWarning",
+                "-W",  # hypothesis is imported before pytest (preloaded, and for the profile)
+                "ignore::pytest.PytestAssertRewriteWarning",
             ]
             if select:
                 args += ["-k", select]

@@ -138,7 +138,7 @@ def _no_heterogeneity(survivors: np.ndarray, loglik: fitting.LogLikelihood) -> f
     weights = np.append(churned, survivors[-1])
     with np.errstate(divide="ignore", invalid="ignore"):
         geometric = np.append(np.log(p_hat) + (t - 1) * np.log1p(-p_hat), t[-1] * np.log1p(-p_hat))
-    best_geometric = float(np.sum(np.where(weights > 0, weights * geometric, 0.0)))
+        best_geometric = float(np.sum(np.where(weights > 0, weights * geometric, 0.0)))
 
     def limit(params: np.ndarray, flat: list[str]) -> tuple[str, list[str]] | None:
         a, b = params
