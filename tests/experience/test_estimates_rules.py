@@ -1,0 +1,150 @@
+"""Estimates and their intervals, method by method, by hand (#22: the mutation score).
+
+Each test states the rule it checks. Expected values come from the published formulas written out
+here (Wald, Wilson, Student t) or from the bootstrap replayed with its seed, never from the code
+under test.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from rox.experience import ces, csat, nps
+from rox.testing import responses_frame as responses
+
+Z95 = stats.norm.ppf(0.975)
+
+
+def _wilson(k: int, n: int, z: float = Z95) -> tuple[float, float]:
+    """Wilson (1927) score interval, written out."""
+    p = k / n
+    center = (p + z**2 / (2 * n)) / (1 + z**2 / n)
+    half = z / (1 + z**2 / n) * np.sqrt(p * (1 - p) / n + z**2 / (4 * n**2))
+    return center - half, center + half
+
+
+def test_nps_shares_and_wald_interval_by_hand(load):
+    # 4 promoters (10, 9, 9, 10), 2 passives (8, 7), 4 detractors (6, 5, 0, 3)
+    ws = load(responses("nps", [10, 9, 9, 8, 7, 6, 5, 0, 10, 3]))
+    row = nps(ws, method="wald").frame.iloc[0]
+    assert (row["promoters"], row["passives"], row["detractors"]) == pytest.approx((40, 20, 40))
+    # Wald: var = p + d - (p - d)^2 = 0.8 over n = 10
+    se = np.sqrt(0.8 / 10)
+    assert row["se"] == pytest.approx(100 * se)
+    assert (row["ci_low"], row["ci_high"]) == pytest.approx((-100 * Z95 * se, 100 * Z95 * se))
+
+
+def test_nps_at_another_level(load):
+    ws = load(responses("nps", [10, 9, 9, 8, 7, 6, 5, 0, 10, 3]))
+    row = nps(ws, method="wald", level=0.9).frame.iloc[0]
+    half = 100 * stats.norm.ppf(0.95) * np.sqrt(0.8 / 10)
+    assert (row["ci_low"], row["ci_high"]) == pytest.approx((-half, half))
+
+
+def test_nps_bootstrap_replays_the_multinomial_draws(load):
+    # 3 promoters, 1 passive, 2 detractors in 6; the bootstrap draws (promoters, passives,
+    # detractors) from the observed shares, 6 trials, n_resamples times, with the seed given
+    ws = load(responses("nps", [10, 9, 10, 8, 0, 6]))
+    row = nps(ws, method="bootstrap", n_resamples=500, seed=4).frame.iloc[0]
+    rng = np.random.default_rng(4)
+    draws = rng.multinomial(6, [3 / 6, 1 / 6, 2 / 6], size=(500, 1))[:, 0, :]
+    boot = (draws[:, 0] - draws[:, 2]) / 6
+    assert row["estimate"] == pytest.approx(100 / 6)
+    assert (row["ci_low"], row["ci_high"]) == pytest.approx(
+        tuple(100 * np.quantile(boot, [0.025, 0.975]))
+    )
+    assert row["se"] == pytest.approx(100 * boot.std(ddof=1))
+
+
+def test_csat_wilson_and_wald_by_hand(load):
+    # 7 satisfied (4 or 5) of 10
+    ws = load(responses("csat", [5, 4, 4, 3, 5, 1, 2, 4, 5, 5]))
+    wilson = csat(ws).frame.iloc[0]
+    low, high = _wilson(7, 10)
+    assert (wilson["ci_low"], wilson["ci_high"]) == pytest.approx((100 * low, 100 * high))
+    assert wilson["se"] == pytest.approx(100 * np.sqrt(0.21 / 10))
+    wald = csat(ws, method="wald").frame.iloc[0]
+    half = 100 * Z95 * np.sqrt(0.21 / 10)
+    assert (wald["ci_low"], wald["ci_high"]) == pytest.approx((70 - half, 70 + half))
+
+
+def test_csat_bootstrap_replays_the_binomial_draws(load):
+    ws = load(responses("csat", [5, 4, 1, 2, 5]))  # 3 of 5 satisfied
+    row = csat(ws, method="bootstrap", n_resamples=400, seed=2).frame.iloc[0]
+    rng = np.random.default_rng(2)
+    draws = rng.multinomial(5, [0.6, 0.4, 0.0], size=(400, 1))[:, 0, :]
+    boot = draws[:, 0] / 5
+    assert (row["ci_low"], row["ci_high"]) == pytest.approx(
+        tuple(100 * np.quantile(boot, [0.025, 0.975]))
+    )
+    assert row["se"] == pytest.approx(100 * boot.std(ddof=1))
+
+
+def test_ces_easy_share_has_a_wilson_interval(load):
+    # CES 1-7: "easy" is 5 to 7; here 1 of 5
+    ws = load(responses("ces", [1, 2, 3, 4, 5]))
+    row = ces(ws).frame.iloc[0]
+    low, high = _wilson(1, 5)
+    assert row["easy"] == 20.0
+    assert (row["easy_low"], row["easy_high"]) == pytest.approx((100 * low, 100 * high))
+    # the published Wilson interval for 1 of 5 (Newcombe 1998, Table I style): 0.0362 to 0.6245
+    assert (row["easy_low"], row["easy_high"]) == pytest.approx((3.62, 62.45), abs=0.01)
+    # the mean's standard error: sd / sqrt(n), sd with n - 1 (sd of 1..5 = sqrt(2.5))
+    assert row["se"] == pytest.approx(np.sqrt(2.5 / 5))
+
+
+def test_ces_bootstrap_replays_the_resampled_scores(load):
+    # scores 2, 2, 4, 7 (each response a draw): the distinct scores are resampled with their
+    # shares, 4 trials per resample; rows come sorted by score
+    ws = load(responses("ces", [4, 2, 7, 2]))
+    row = ces(ws, method="bootstrap", n_resamples=300, seed=8).frame.iloc[0]
+    rng = np.random.default_rng(8)
+    x = np.array([2.0, 4.0, 7.0])
+    draws = rng.multinomial(4, [0.5, 0.25, 0.25], size=300)
+    means = draws @ x / 4
+    assert row["estimate"] == pytest.approx(15 / 4)
+    low, high = np.quantile(means, [0.025, 0.975])
+    assert (row["ci_low"], row["ci_high"]) == pytest.approx((low, high))
+    assert row["se"] == pytest.approx(means.std(ddof=1))
+
+
+def test_ces_bootstrap_of_one_response_is_that_response(load):
+    # one response: every resample is that response, an interval of zero width
+    ws = load(responses("ces", [6]))
+    row = ces(ws, method="bootstrap").frame.iloc[0]
+    assert (row["estimate"], row["ci_low"], row["ci_high"], row["se"]) == (6, 6, 6, 0)
+
+
+def test_ces_weighted_sd_uses_the_effective_n(load):
+    # weights 1, 1, 2 on scores 1, 4, 7: weighted mean 19/4; weighted variance (population)
+    # sum w (x - m)^2 / sum w = (14.0625 + 0.5625 + 2 * 5.0625) / 4 = 6.1875;
+    # Kish n_eff = 16 / 6 = 8/3; sd^2 = 6.1875 * n_eff / (n_eff - 1) = 6.1875 * 8/5
+    frame = responses("ces", [1, 4, 7], weight=[1.0, 1.0, 2.0])
+    row = ces(load(frame)).frame.iloc[0]
+    assert row["estimate"] == pytest.approx(4.75)
+    n_eff = 8 / 3
+    sd = np.sqrt(6.1875 * 8 / 5)
+    assert row["n_eff"] == pytest.approx(n_eff)
+    assert row["se"] == pytest.approx(sd / np.sqrt(n_eff))
+    t = stats.t.ppf(0.975, n_eff - 1)
+    assert (row["ci_low"], row["ci_high"]) == pytest.approx(
+        (4.75 - t * sd / np.sqrt(n_eff), 4.75 + t * sd / np.sqrt(n_eff))
+    )
+
+
+def test_declared_nps_scale_uses_its_detractor_cut(ws):
+    # a 1-5 "recommend" scale declared with top_from 5 and bottom_to 2: the cut-offs of the
+    # declared scale, not of 0-10
+    frame = pd.DataFrame(
+        {"ts": ["2024-01-01"] * 5, "metric": ["nps"] * 5, "score": [5, 5, 3, 2, 1]}
+    )
+    ws.ingest(
+        "responses",
+        frame,
+        mapping={"scales": {"nps": {"low": 1, "high": 5, "top_from": 5, "bottom_to": 2}}},
+    )
+    row = nps(ws).frame.iloc[0]
+    assert (row["promoters"], row["passives"], row["detractors"]) == pytest.approx((40, 20, 40))
