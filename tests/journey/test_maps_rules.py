@@ -152,9 +152,7 @@ def test_paths_after_and_before_a_step(ws):
         {"configure > configure > quote": 2.0, "configure > quote": 1.0}
     )
     before = paths(ws, "buy", direction="before", depth=2).frame
-    assert before[["path", "steps", "journeys"]].values.tolist() == [
-        ["visit > quote > buy", 3, 3]
-    ]
+    assert before[["path", "steps", "journeys"]].values.tolist() == [["visit > quote > buy", 3, 3]]
     # depth 1 is the least: the step and the one next to it
     one = paths(ws, "quote", direction="before", depth=1, top=1).frame
     assert one[["path", "journeys"]].values.tolist() == [["visit > quote", 3]]
