@@ -17,11 +17,21 @@ it cannot be told "this module, these few test files". This runner is small and 
   module there (never in the checkout) and bytecode is never written, so no stale ``.pyc`` can
   serve an earlier mutant.
 - **Speed**: the runner imports the heavy third-party libraries (ibis, DuckDB, pandas, pyarrow,
-  scipy, pytest; not hypothesis, a pytest plugin) once, then forks one child per mutant; the child
-  imports rox from the copy and runs ``pytest -x`` on the module's test files only. A child that
-  runs longer than ``--timeout-factor`` times the unmutated run is killed and counted as killed
-  (timeout). A first, traced run of the unmutated tests records which lines of the module they
-  run; a mutant on a line they never run survives without a run (marked so in the results).
+  scipy, pytest; not hypothesis, a pytest plugin) once, compiles the copy of ``src/`` once
+  (except the module mutated), then forks one child per mutant; the child imports rox from the
+  copy and runs ``pytest -x --assert=plain`` without the plugins the tests do not use. A child
+  that runs longer than ``--timeout-factor`` times the unmutated run is killed and counted as
+  killed (timeout). A first, traced run of the unmutated tests records which tests run which
+  lines of the module: a mutant runs only the tests that run its line (``--all-tests``: all the
+  module's tests), in the order they ran (the files as listed in ``MODULES``); a mutant on a line
+  no test runs survives without a run (marked so in the results). A test that does not run a
+  line can still see its mutant through state shared with another test: a module-scoped fixture
+  built by the module's code (its lines are counted to the first test that uses it). The tests
+  of ``experience/*`` and ``journey/*`` share no such state; run modules whose tests share
+  fitted models (``value/models/*``) with ``--all-tests``.
+- **Which tests kill**: the first test that fails on each mutant is recorded (``killed_by``).
+  With tests added to a module's map after its earlier files (``--new-tests FILE ...`` when
+  printing the table), one run tells what the earlier tests kill and what the new ones add.
 - **Re-runs**: ``--retry results.json`` runs only the mutants that survived a previous run (the
   module's source must be unchanged), after tests were added to kill them.
 
@@ -30,6 +40,7 @@ Usage (from the repository root, with the project's venv)::
     python bench/mutation.py --list                         # the modules and their test files
     python bench/mutation.py value/clv.py experience/intervals.py --out /tmp/mut.json
     python bench/mutation.py --from-json /tmp/mut.json      # the markdown table again
+    python bench/mutation.py --from-json /tmp/mut.json --new-tests tests/x/test_new.py
 
 Results are recorded in docs/benchmarks.md ("Mutation testing").
 """
@@ -38,6 +49,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import compileall
 import copy
 import json
 import os
@@ -96,6 +108,18 @@ MODULES: dict[str, tuple[list[str], str | None]] = {
     "value/models/base.py": (["tests/value/test_models.py"], None),
     "value/models/special.py": (["tests/value/test_models.py"], None),
 }
+
+#: pytest plugins the mapped tests do not use: not loaded in each child (the last two only
+#: collect garbage at the end of a run, which costs a child with the libraries preloaded ~1 s).
+_UNUSED_PLUGINS = (
+    "cacheprovider",
+    "schemathesis",
+    "xdist",
+    "xdist.looponfail",
+    "unraisableexception",
+    "threadexception",
+)
+_NO_UNRAISABLE = "ignore::pytest.PytestUnraisableExceptionWarning"
 
 _BOUNDARY = {ast.Lt: ast.LtE, ast.LtE: ast.Lt, ast.Gt: ast.GtE, ast.GtE: ast.Gt}
 _NEGATE = {
@@ -364,15 +388,12 @@ def _run_tests(
 
             if not rox.__file__.startswith(str(src)):
                 os._exit(4)  # rox must come from the mutated copy
-            args = [
-                *tests,
-                "-x",
-                "-q",
-                "-p",
-                "no:cacheprovider",
-                "-W",
-                "ignore::pytest.PytestUnraisableExceptionWarning",
-            ]
+            # plain asserts: pass or fail is all that counts, and assertion rewriting cannot
+            # cache here (no bytecode is written), so it would recompile every rewritten module
+            # (and the ~280 of the schemathesis plugin) in every child: 4 s of CPU a mutant
+            args = [*tests, "-x", "-q", "--assert=plain", "-W", _NO_UNRAISABLE]
+            for plugin_name in _UNUSED_PLUGINS:
+                args += ["-p", f"no:{plugin_name}"]
             if select:
                 args += ["-k", select]
             plugins = [_FirstFailure(failure)] + ([plugin] if plugin is not None else [])
@@ -414,6 +435,8 @@ def run_module(
     """Run every mutant of ``module`` (or, given a ``previous`` run, only its survivors again)."""
     tests, select = MODULES[module]
     path = work / "rox" / module
+    for compiled in (path.parent / "__pycache__").glob(f"{path.stem}.*.pyc"):
+        compiled.unlink()  # never read: the module is compiled from its (mutated) source
     original = path.read_text(encoding="utf-8")
     covered_file = work.parent / "covered.json"
     outcome, _, _ = _run_tests(work, tests, select, 3600, trace=(path, covered_file))
@@ -576,6 +599,9 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="rox-mutation-") as tmp:
         work = Path(tmp) / "src"
         shutil.copytree(SRC, work, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        # bytecode of the unmutated modules, compiled once (children never write any); each
+        # module's own is removed before its mutants run, so a mutant is always compiled afresh
+        compileall.compile_dir(work, quiet=1, workers=1)
         os.chdir(ROOT)
         previous = {}
         if args.retry:
