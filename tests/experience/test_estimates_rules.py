@@ -148,3 +148,14 @@ def test_declared_nps_scale_uses_its_detractor_cut(ws):
     )
     row = nps(ws).frame.iloc[0]
     assert (row["promoters"], row["passives"], row["detractors"]) == pytest.approx((40, 20, 40))
+
+
+def test_ces_of_two_close_scores_by_hand(load):
+    # 3 and 4: mean 3.5, sample sd sqrt(0.5) (a population variance of 0.25, below 1), se 0.5,
+    # t(0.975, 1 df) = 12.706205: the least n with an interval (one response has none)
+    ws = load(responses("ces", [3, 4]))
+    row = ces(ws).frame.iloc[0]
+    assert (row["estimate"], row["se"]) == pytest.approx((3.5, 0.5))
+    assert (row["ci_low"], row["ci_high"]) == pytest.approx(
+        (3.5 - 12.706205 * 0.5, 3.5 + 12.706205 * 0.5), rel=1e-6
+    )
