@@ -114,6 +114,10 @@ def test_nan_p_values_are_left_out_of_the_family():
     assert adjust_pvalues([0.2, np.nan, 0.01], "none")[[0, 2]] == pytest.approx([0.2, 0.01])
     with pytest.raises(MetricError, match="unknown correction 'sidak'"):
         adjust_pvalues([0.1, 0.2], "sidak")  # type: ignore[arg-type]
+    # a family of one is checked too (and left as it is by either correction)
+    with pytest.raises(MetricError, match="unknown correction 'sidak'"):
+        adjust_pvalues([0.1], "sidak")  # type: ignore[arg-type]
+    assert adjust_pvalues([0.1], "holm") == adjust_pvalues([0.1], "bh") == pytest.approx([0.1])
 
 
 # -- arguments ------------------------------------------------------------------------------------
@@ -412,3 +416,13 @@ def test_paired_csat_within_groups_and_no_change(load):
     assert got.loc["web", ["ci_low", "ci_high"]].tolist() == [0.0, 0.0]
     assert got.loc["app", "difference"] == pytest.approx(100.0)
     assert np.isnan(got.loc["app", "detectable"])  # one customer: no bootstrap spread
+
+
+def test_paired_defaults_are_2000_resamples_and_seed_0(load):
+    customers = [f"c{i:02d}" for i in range(8)]
+    a = [3, 4, 2, 5, 3, 3, 4, 2]
+    b = [4, 4, 3, 6, 5, 3, 4, 4]
+    ws = load(_periods(a, b, "ces", customer_id=customers + customers))
+    row = compare(ws, "ces", periods=["2024-01", "2024-02"], paired=True).frame.iloc[0]
+    _, low, high, p = _replay(np.array(b, float) - np.array(a, float), 2000, 0)
+    assert (row["ci_low"], row["ci_high"], row["p_value"]) == pytest.approx((low, high, p))

@@ -236,7 +236,7 @@ def test_bootstrap_se_is_the_sample_sd_of_the_replayed_resamples():
     # #22: the resampling replayed with the same seed (three resamples of two groups: 10
     # responses with shares 0.5 / 0.3 / 0.2, 5 with 0.3 / 0.3 / 0.4); the bootstrap se is the
     # sample standard deviation (n - 1) of the three resampled NPS, not ddof=0 or 2
-    center, se, low, high = intervals.nps_bootstrap(
+    _, se, low, high = intervals.nps_bootstrap(
         [0.5, 0.3], [0.2, 0.4], [10, 5], n_resamples=3, seed=11
     )
     rng = np.random.default_rng(11)
