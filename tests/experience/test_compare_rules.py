@@ -426,3 +426,16 @@ def test_paired_defaults_are_2000_resamples_and_seed_0(load):
     row = compare(ws, "ces", periods=["2024-01", "2024-02"], paired=True).frame.iloc[0]
     _, low, high, p = _replay(np.array(b, float) - np.array(a, float), 2000, 0)
     assert (row["ci_low"], row["ci_high"], row["p_value"]) == pytest.approx((low, high, p))
+
+
+def test_groups_of_responses_without_a_scale(load):
+    # responses loaded without a scale are on the metric's default scale: pooled, not dropped
+    frame = responses(
+        "csat",
+        [5] * 30 + [1] * 10 + [1] * 30 + [5] * 10,
+        channel=["web"] * 40 + ["app"] * 40,
+    )
+    frame["scale"] = None
+    row = compare(load(frame), "csat", by="channel", groups=["app", "web"]).frame.iloc[0]
+    assert (row["n_a"], row["n_b"]) == (40, 40)
+    assert (row["estimate_a"], row["estimate_b"]) == pytest.approx((25.0, 75.0))
