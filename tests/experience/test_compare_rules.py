@@ -249,6 +249,13 @@ def test_min_n_is_the_least_judged_on_each_side(load):
     short = compare(ws, "nps", periods=["2024-01", "2024-02"], min_n=11).frame.iloc[0]
     assert short["low_n"] and not short["significant"]
     assert "at least 11 each are needed" in short["verdict"]
+    # the same on the other side: a has exactly min_n
+    ws.backend.raw_sql("DELETE FROM responses")
+    ws = load(_periods([10] * 10, [0] * 12))
+    judged = compare(ws, "nps", periods=["2024-01", "2024-02"], min_n=10).frame.iloc[0]
+    assert not judged["low_n"] and judged["significant"]
+    short = compare(ws, "nps", periods=["2024-01", "2024-02"], min_n=11).frame.iloc[0]
+    assert short["low_n"] and not short["significant"]
 
 
 def test_significant_means_p_below_alpha(load):
