@@ -446,3 +446,40 @@ def test_groups_of_responses_without_a_scale(load):
     row = compare(load(frame), "csat", by="channel", groups=["app", "web"]).frame.iloc[0]
     assert (row["n_a"], row["n_b"]) == (40, 40)
     assert (row["estimate_a"], row["estimate_b"]) == pytest.approx((25.0, 75.0))
+
+
+def test_a_difference_under_one_point_has_its_direction(load):
+    # CES 3.5 -> 4.0: half a point higher, significant (b has no spread at all)
+    ws = load(_periods([3, 4] * 20, [4] * 40, "ces"))
+    row = compare(ws, "ces", periods=["2024-01", "2024-02"]).frame.iloc[0]
+    assert row["difference"] == pytest.approx(0.5) and row["significant"]
+    assert row["verdict"].startswith("CES is 0.5 points on the 1-7 scale higher in 2024-02")
+
+
+def test_p_values_below_0001_are_written_as_such():
+    # the rule of the verdicts: "< 0.001" strictly below; 0.001 itself is written as a value
+    from rox.experience.compare import _p
+
+    assert _p(0.000999) == "< 0.001"
+    assert _p(0.001) == "= 0.001"
+    assert _p(0.0312) == "= 0.031"
+
+
+def test_paired_groups_keep_responses_without_the_column(load):
+    # customers answering without a channel form a group of their own (channel None)
+    customers = ["w1", "w2", "n1", "n2"]
+    frame = _periods(
+        [1, 2, 3, 4],
+        [2, 3, 5, 6],
+        "ces",
+        customer_id=customers + customers,
+        channel=["web", "web", None, None] * 2,
+    )
+    result = compare(
+        load(frame), "ces", periods=["2024-01", "2024-02"], by="channel", paired=True, min_n=1
+    )
+    f = result.frame
+    assert len(f) == 2
+    web, missing = f[f["channel"] == "web"].iloc[0], f[f["channel"].isna()].iloc[0]
+    assert (web["n_a"], web["difference"]) == (2, pytest.approx(1.0))
+    assert (missing["n_a"], missing["difference"]) == (2, pytest.approx(2.0))
