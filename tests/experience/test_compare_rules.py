@@ -483,3 +483,13 @@ def test_paired_groups_keep_responses_without_the_column(load):
     web, missing = f[f["channel"] == "web"].iloc[0], f[f["channel"].isna()].iloc[0]
     assert (web["n_a"], web["difference"]) == (2, pytest.approx(1.0))
     assert (missing["n_a"], missing["difference"]) == (2, pytest.approx(2.0))
+
+
+def test_paired_spread_needs_two_customers(load):
+    # two customers are the least with a bootstrap spread (one has none: see above)
+    ws = load(_periods([2, 3], [3, 5], "ces", customer_id=["c0", "c1", "c0", "c1"]))
+    row = compare(
+        ws, "ces", periods=["2024-01", "2024-02"], paired=True, n_resamples=400, min_n=1
+    ).frame.iloc[0]
+    boot, _, _, _ = _replay(np.array([1.0, 2.0]), 400, 0)
+    assert row["detectable"] == pytest.approx((Z95 + Z80) * boot.std(ddof=1))
