@@ -159,3 +159,40 @@ def test_ces_of_two_close_scores_by_hand(load):
     assert (row["ci_low"], row["ci_high"]) == pytest.approx(
         (3.5 - 12.706205 * 0.5, 3.5 + 12.706205 * 0.5), rel=1e-6
     )
+
+
+def test_summarise_groups_sorted_with_missing_keys_last(ws):
+    # one row per group, sorted, the group of responses without the column (None) kept, last;
+    # the score distribution only on request
+    from rox.experience.estimates import summarise
+
+    dist = pd.DataFrame(
+        {
+            "channel": ["web", None, "app", "app"],
+            "metric": ["csat"] * 4,
+            "scale": [None] * 4,
+            "score": [5.0, 1.0, 4.0, 2.0],
+            "n": [2, 1, 1, 1],
+            "w": [2.0, 1.0, 1.0, 1.0],
+            "w2": [2.0, 1.0, 1.0, 1.0],
+        }
+    )
+    out = summarise(dist, ["channel"], ws.scale_lookup())
+    assert out["channel"].tolist()[:2] == ["app", "web"] and pd.isna(out["channel"].iloc[2])
+    assert out["n"].tolist() == [2, 2, 1]
+    assert out["top"].tolist() == pytest.approx([0.5, 1.0, 0.0])  # 4 and 5 satisfied
+    assert out["mean"].tolist() == pytest.approx([3.0, 5.0, 1.0])
+    # sample sd: app sqrt(2) (4 and 2), web 0 (5 twice), one response none
+    assert out["sd"].tolist()[:2] == pytest.approx([np.sqrt(2), 0.0])
+    assert np.isnan(out["sd"].iloc[2])
+    assert "values" not in out.columns
+    values = summarise(dist, ["channel"], ws.scale_lookup(), with_values=True)["values"]
+    x, w = values.iloc[0]
+    assert (x.tolist(), w.tolist()) == ([4.0, 2.0], [1.0, 1.0])
+
+
+def test_nps_keeps_the_group_of_responses_without_the_column(load):
+    ws = load(responses("nps", [10, 0, 9], channel=["web", None, None]))
+    f = nps(ws, by="channel").frame
+    assert f["channel"].tolist()[0] == "web" and pd.isna(f["channel"].iloc[1])
+    assert f["estimate"].tolist() == pytest.approx([100.0, 0.0])
