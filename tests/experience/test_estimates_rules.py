@@ -196,3 +196,12 @@ def test_nps_keeps_the_group_of_responses_without_the_column(load):
     f = nps(ws, by="channel").frame
     assert f["channel"].tolist()[0] == "web" and pd.isna(f["channel"].iloc[1])
     assert f["estimate"].tolist() == pytest.approx([100.0, 0.0])
+
+
+def test_ces_bootstrap_keeps_the_group_without_the_column(load):
+    # the scores of responses without a channel are resampled as a group of their own: one
+    # response, 6, so every resample is 6
+    ws = load(responses("ces", [3, 5, 6], channel=["web", "web", None]))
+    f = ces(ws, by="channel", method="bootstrap").frame
+    missing = f[f["channel"].isna()].iloc[0]
+    assert (missing["n"], missing["ci_low"], missing["ci_high"]) == (1, 6.0, 6.0)
