@@ -205,3 +205,27 @@ def test_ces_bootstrap_keeps_the_group_without_the_column(load):
     f = ces(ws, by="channel", method="bootstrap").frame
     missing = f[f["channel"].isna()].iloc[0]
     assert (missing["n"], missing["ci_low"], missing["ci_high"]) == (1, 6.0, 6.0)
+
+
+def test_estimate_defaults_to_the_first_method_of_each_metric(ws):
+    # called without a method (as compare() does): adjusted Wald for NPS, Wilson for CSAT
+    from rox.experience.estimates import estimate, summarise
+
+    dist = pd.DataFrame(
+        {
+            "metric": ["nps"] * 3 + ["csat"] * 2,
+            "scale": [None] * 5,
+            "score": [10.0, 8.0, 3.0, 5.0, 2.0],
+            "n": [4, 2, 4, 7, 3],
+            "w": [4.0, 2.0, 4.0, 7.0, 3.0],
+            "w2": [4.0, 2.0, 4.0, 7.0, 3.0],
+        }
+    )
+    summary = summarise(dist, [], ws.scale_lookup())
+    got = estimate(summary[summary["metric"] == "nps"], "nps").iloc[0]
+    # adjusted Wald (Rocks 2016): 4.75 / 13 promoters and detractors, n + 3 = 13
+    half = 100 * Z95 * np.sqrt(2 * 4.75 / 13 / 13)
+    assert (got["ci_low"], got["ci_high"]) == pytest.approx((-half, half))
+    got = estimate(summary[summary["metric"] == "csat"], "csat").iloc[0]
+    low, high = _wilson(7, 10)
+    assert (got["ci_low"], got["ci_high"]) == pytest.approx((100 * low, 100 * high))
