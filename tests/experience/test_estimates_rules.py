@@ -229,3 +229,38 @@ def test_estimate_defaults_to_the_first_method_of_each_metric(ws):
     got = estimate(summary[summary["metric"] == "csat"], "csat").iloc[0]
     low, high = _wilson(7, 10)
     assert (got["ci_low"], got["ci_high"]) == pytest.approx((100 * low, 100 * high))
+
+
+def test_one_response_has_no_sample_sd_whatever_its_weight(ws):
+    # n_eff = 1: the n / (n - 1) correction is undefined, so the sd is NaN, even where rounding
+    # leaves the weighted variance a hair above 0 (weight 0.9, score 3: 1.8e-15)
+    from rox.experience.estimates import summarise
+
+    dist = pd.DataFrame(
+        {"metric": ["ces"], "scale": [None], "score": [3.0], "n": [1], "w": [0.9], "w2": [0.81]}
+    )
+    out = summarise(dist, [], ws.scale_lookup()).iloc[0]
+    assert out["n_eff"] == 1.0 and np.isnan(out["sd"])
+
+
+def test_ces_bootstrap_center_and_level_replayed(ws):
+    # 20 responses (scores 1-7), a 90% interval: the bootstrap's centre is the weighted mean,
+    # its limits the 5th and 95th percentiles of the resampled means
+    from rox.experience.estimates import estimate, summarise
+
+    scores = np.array([1, 2, 2, 3, 3, 3, 4, 4, 4, 4, 5, 5, 5, 6, 6, 7, 7, 7, 2, 5], float)
+    x, counts = np.unique(scores, return_counts=True)
+    dist = pd.DataFrame(
+        {"metric": "ces", "scale": None, "score": x, "n": counts, "w": counts * 1.0}
+    ).assign(w2=lambda d: d["w"])
+    summary = summarise(dist, [], ws.scale_lookup(), with_values=True)
+    got = estimate(summary, "ces", method="bootstrap", level=0.9, n_resamples=700, seed=5)
+    rng = np.random.default_rng(5)
+    means = rng.multinomial(20, counts / 20, size=700) @ x / 20
+    assert got["center"].iloc[0] == pytest.approx(scores.mean())
+    assert (got["ci_low"].iloc[0], got["ci_high"].iloc[0]) == pytest.approx(
+        tuple(np.quantile(means, [0.05, 0.95]))
+    )
+    assert got["se"].iloc[0] == pytest.approx(means.std(ddof=1))
+    # not the 2.5th percentile (of a 95% interval)
+    assert got["ci_low"].iloc[0] != pytest.approx(np.quantile(means, 0.025))
