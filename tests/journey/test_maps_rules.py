@@ -170,3 +170,13 @@ def test_paths_shorter_than_the_depth(ws):
     before = paths(ws, "visit", direction="before", depth=3).frame
     assert before[["path", "steps", "journeys"]].values.tolist() == [["visit", 1, 5]]
     assert before["median_hours"].tolist() == [0.0]
+
+
+def test_map_ties_are_ordered_by_source_then_target(ws):
+    # equal counts from one source: by target; from two sources: by source
+    _events(
+        ws,
+        {"x-1": _steps("visit", "buy"), "y-1": _steps("visit", "ask"), "z-1": _steps("ask", "buy")},
+    )
+    got = journey_map(ws).frame[["source", "target"]].values.tolist()
+    assert got == [["ask", "buy"], ["visit", "ask"], ["visit", "buy"]]
