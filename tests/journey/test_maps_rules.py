@@ -44,6 +44,16 @@ LOG = {
 
 def test_map_order_customers_and_share(ws):
     m = journey_map(_events(ws, LOG))
+    # the documented columns, and no others
+    assert list(m.frame.columns) == [
+        "source",
+        "target",
+        "transitions",
+        "customers",
+        "share",
+        "median_hours",
+        "p90_hours",
+    ]
     got = m.frame[["source", "target", "transitions", "customers"]].values.tolist()
     # most transitions first, ties by source then target
     assert got == [
