@@ -190,3 +190,14 @@ def test_map_ties_are_ordered_by_source_then_target(ws):
     )
     got = journey_map(ws).frame[["source", "target"]].values.tolist()
     assert got == [["ask", "buy"], ["visit", "ask"], ["visit", "buy"]]
+
+
+def test_default_top_20_and_depth_3(ws):
+    # 21 journeys s > t00 ... s > t20 (21 variants, 21 paths after s), and a > b > c > d > e
+    log = {f"j{i:02d}-1": _steps("s", f"t{i:02d}") for i in range(21)}
+    _events(ws, {**log, "k-1": _steps("a", "b", "c", "d", "e")})
+    assert len(variants(ws).frame) == 20  # of 22
+    assert len(variants(ws, top=None).frame) == 22
+    assert len(paths(ws, "s").frame) == 20  # of 21
+    # three steps after a, not four
+    assert paths(ws, "a").frame["path"].tolist() == ["a > b > c > d"]
