@@ -201,3 +201,10 @@ def test_default_top_20_and_depth_3(ws):
     assert len(paths(ws, "s").frame) == 20  # of 21
     # three steps after a, not four
     assert paths(ws, "a").frame["path"].tolist() == ["a > b > c > d"]
+
+
+def test_starts_and_ends_ties_are_ordered_by_step(ws):
+    _events(ws, {"x-1": _steps("visit", "buy"), "y-1": _steps("ask", "quote")})
+    m = journey_map(ws)
+    assert m.starts.values.tolist() == [["ask", 1], ["visit", 1]]
+    assert m.ends.values.tolist() == [["buy", 1], ["quote", 1]]
