@@ -17,11 +17,21 @@ it cannot be told "this module, these few test files". This runner is small and 
   module there (never in the checkout) and bytecode is never written, so no stale ``.pyc`` can
   serve an earlier mutant.
 - **Speed**: the runner imports the heavy third-party libraries (ibis, DuckDB, pandas, pyarrow,
-  scipy, pytest) once, then forks one child per mutant; the child
-  imports rox from the copy and runs ``pytest -x`` on the module's test files only. A child that
-  runs longer than ``--timeout-factor`` times the unmutated run is killed and counted as killed
-  (timeout). A first, traced run of the unmutated tests records which lines of the module they
-  run; a mutant on a line they never run survives without a run (marked so in the results).
+  scipy, pytest, hypothesis) once, compiles the copy of ``src/`` once
+  (except the module mutated), then forks one child per mutant; the child imports rox from the
+  copy and runs ``pytest -x --assert=plain`` without the plugins the tests do not use. A child
+  that runs longer than ``--timeout-factor`` times the unmutated run is killed and counted as
+  killed (timeout). A first, traced run of the unmutated tests records which tests run which
+  lines of the module: a mutant runs only the tests that run its line (``--all-tests``: all the
+  module's tests), in the order they ran (the files as listed in ``MODULES``); a mutant on a line
+  no test runs survives without a run (marked so in the results). A test that does not run a
+  line can still see its mutant through state shared with another test: a module-scoped fixture
+  built by the module's code (its lines are counted to the first test that uses it). The tests
+  of ``experience/*`` and ``journey/*`` share no such state; run modules whose tests share
+  fitted models (``value/models/*``) with ``--all-tests``.
+- **Which tests kill**: the first test that fails on each mutant is recorded (``killed_by``).
+  With tests added to a module's map after its earlier files (``--new-tests FILE ...`` when
+  printing the table), one run tells what the earlier tests kill and what the new ones add.
 - **Re-runs**: ``--retry results.json`` runs only the mutants that survived a previous run (the
   module's source must be unchanged), after tests were added to kill them.
 
@@ -30,6 +40,7 @@ Usage (from the repository root, with the project's venv)::
     python bench/mutation.py --list                         # the modules and their test files
     python bench/mutation.py value/clv.py experience/intervals.py --out /tmp/mut.json
     python bench/mutation.py --from-json /tmp/mut.json      # the markdown table again
+    python bench/mutation.py --from-json /tmp/mut.json --new-tests tests/x/test_new.py
 
 Results are recorded in docs/benchmarks.md ("Mutation testing").
 """
@@ -38,6 +49,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import compileall
 import copy
 import json
 import os
@@ -46,7 +58,7 @@ import signal
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -55,20 +67,28 @@ SRC = ROOT / "src"
 
 #: Each core module (under src/rox) and the few test files (with an optional -k) that test it.
 #: Tests that build the 5,000-customer demo are left out where a module has hand-built tests:
-#: a demo build per mutant would cost minutes on the shared machine.
+#: a demo build per mutant would cost minutes on the shared machine. So are the Hypothesis
+#: property tests of estimates and maps (40 and 25 examples of several queries each: most of a
+#: mutant's time on the shared machine), whose rules the hand-built tests check case by case.
 MODULES: dict[str, tuple[list[str], str | None]] = {
     "value/clv.py": (["tests/value/test_analytics.py"], "clv"),
     "experience/intervals.py": (["tests/experience/test_intervals.py"], None),
-    "experience/estimates.py": (["tests/experience/test_metrics.py"], None),
-    "experience/compare.py": (["tests/experience/test_compare.py"], None),
+    "experience/estimates.py": (
+        ["tests/experience/test_metrics.py", "tests/experience/test_estimates_rules.py"],
+        "not properties",
+    ),
+    "experience/compare.py": (
+        ["tests/experience/test_compare.py", "tests/experience/test_compare_rules.py"],
+        "not demo",
+    ),
     "journey/funnels.py": (["tests/journey/test_journeys.py"], "funnel and not demo"),
     "journey/friction.py": (
         ["tests/journey/test_journeys.py"],
         "(friction or repeat or exit_rate or fitted_clv or audit) and not demo and not planted",
     ),
     "journey/maps.py": (
-        ["tests/journey/test_journeys.py"],
-        "(map or variants or paths or cleaning or split or properties or query) and not demo",
+        ["tests/journey/test_journeys.py", "tests/journey/test_maps_rules.py"],
+        "(map or variants or paths or cleaning or split or query or top_and_coverage) and not demo",
     ),
     "ingest/rules.py": (["tests/ingest/test_ingest.py"], None),
     "value/models/transactions.py": (
@@ -111,6 +131,18 @@ MODULES: dict[str, tuple[list[str], str | None]] = {
     "value/models/special.py": (["tests/value/test_models.py"], None),
 }
 
+#: pytest plugins the mapped tests do not use: not loaded in each child (the last two only
+#: collect garbage at the end of a run, which costs a child with the libraries preloaded ~1 s).
+_UNUSED_PLUGINS = (
+    "cacheprovider",
+    "schemathesis",
+    "xdist",
+    "xdist.looponfail",
+    "unraisableexception",
+    "threadexception",
+)
+_NO_UNRAISABLE = "ignore::pytest.PytestUnraisableExceptionWarning"
+
 _BOUNDARY = {ast.Lt: ast.LtE, ast.LtE: ast.Lt, ast.Gt: ast.GtE, ast.GtE: ast.Gt}
 _NEGATE = {
     ast.Lt: ast.GtE, ast.LtE: ast.Gt, ast.Gt: ast.LtE, ast.GtE: ast.Lt,
@@ -140,6 +172,7 @@ class Mutant:
     description: str
     status: str = ""  # killed, survived, timeout
     seconds: float = 0.0
+    killed_by: str = ""  # the first test that failed
 
 
 @dataclass
@@ -287,26 +320,64 @@ def _preload() -> None:
     import scipy.stats  # noqa: F401
 
 
-def _trace_lines(path: Path, out: Path) -> Callable[[], None]:
-    """Record the lines of ``path`` that run (in this process); the function returned saves them."""
-    import threading
+def _trace_lines(path: Path, out: Path) -> tuple[Callable[[], None], object]:
+    """Record which tests run which lines of ``path`` (in this process).
 
-    target, lines = str(path), set()
+    Returns the function that saves ``{line: [test ids]}`` to ``out`` and the pytest plugin that
+    tells the tracer which test is running (lines run outside a test go under ``""``).
+    """
+    import threading
+    from collections import defaultdict
+
+    import pytest
+
+    target = str(path)
+    lines: dict[int, set[str]] = defaultdict(set)
+    order: list[str] = []
+
+    class Current:
+        test = ""
+
+        @pytest.hookimpl(hookwrapper=True)
+        def pytest_runtest_protocol(self, item, nextitem):  # type: ignore[no-untyped-def]
+            Current.test = item.nodeid
+            order.append(item.nodeid)
+            yield
+            Current.test = ""
 
     def local(frame, event, arg):  # type: ignore[no-untyped-def]
         if event == "line":
-            lines.add(frame.f_lineno)
+            lines[frame.f_lineno].add(Current.test)
         return local
 
     def tracer(frame, event, arg):  # type: ignore[no-untyped-def]
         if frame.f_code.co_filename == target:
-            lines.add(frame.f_lineno)
+            lines[frame.f_lineno].add(Current.test)
             return local
         return None
 
     sys.settrace(tracer)
     threading.settrace(tracer)
-    return lambda: out.write_text(json.dumps(sorted(lines)))
+
+    def dump() -> None:
+        rank = {test: i for i, test in enumerate(order)}
+        by_line = {
+            line: sorted(tests, key=lambda t: rank.get(t, -1)) for line, tests in lines.items()
+        }
+        out.write_text(json.dumps(by_line))
+
+    return dump, Current()
+
+
+class _FirstFailure:
+    """A pytest plugin writing the id of the first test that fails to ``path``."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def pytest_runtest_logreport(self, report):  # type: ignore[no-untyped-def]
+        if report.failed and not self.path.exists():
+            self.path.write_text(report.nodeid)
 
 
 def _run_tests(
@@ -315,16 +386,19 @@ def _run_tests(
     select: str | None,
     timeout: float,
     trace: tuple[Path, Path] | None = None,
-) -> tuple[str, float]:
-    """Fork, import rox from ``src`` and run the tests; 'passed', 'failed' or 'timeout'.
+) -> tuple[str, float, str]:
+    """Fork, import rox from ``src`` and run the tests: 'passed', 'failed' or 'timeout', the
+    seconds taken and the first test that failed.
 
-    ``trace``: (module file, output file): record the module's lines that the tests run.
+    ``trace``: (module file, output file): record which tests run which lines of the module.
     """
+    failure = src.parent / "first-failure.txt"
+    failure.unlink(missing_ok=True)
     start = time.monotonic()
     pid = os.fork()
     if pid == 0:  # the child
         try:
-            dump = _trace_lines(*trace) if trace is not None else None
+            dump, plugin = _trace_lines(*trace) if trace is not None else (None, None)
             os.setpgid(0, 0)
             if not os.environ.get("ROX_MUTATION_DEBUG"):
                 devnull = os.open(os.devnull, os.O_WRONLY)
@@ -350,22 +424,16 @@ def _run_tests(
 
             if not rox.__file__.startswith(str(src)):
                 os._exit(4)  # rox must come from the mutated copy
-            args = [
-                *tests,
-                "-x",
-                "-q",
-                "-p",
-                "no:cacheprovider",
-                "-p",
-                "no:schemathesis",  # an API-testing plugin the value tests do not use
-                "-W",
-                "ignore::pytest.PytestUnraisableExceptionWarning",
-                "-W",  # hypothesis is imported before pytest (preloaded, and for the profile)
-                "ignore::pytest.PytestAssertRewriteWarning",
-            ]
+            # plain asserts: pass or fail is all that counts, and assertion rewriting cannot
+            # cache here (no bytecode is written), so it would recompile every rewritten module
+            # (and the ~280 of the schemathesis plugin) in every child: 4 s of CPU a mutant
+            args = [*tests, "-x", "-q", "--assert=plain", "-W", _NO_UNRAISABLE]
+            for plugin_name in _UNUSED_PLUGINS:
+                args += ["-p", f"no:{plugin_name}"]
             if select:
                 args += ["-k", select]
-            code = pytest.main(args)
+            plugins = [_FirstFailure(failure)] + ([plugin] if plugin is not None else [])
+            code = pytest.main(args, plugins=plugins)
             if dump is not None:
                 dump()
         except BaseException:
@@ -380,11 +448,12 @@ def _run_tests(
         done, status = os.waitpid(pid, os.WNOHANG)
         if done:
             code = os.waitstatus_to_exitcode(status)
-            return ("passed" if code == 0 else "failed"), time.monotonic() - start
+            first = failure.read_text() if failure.exists() else ""
+            return ("passed" if code == 0 else "failed"), time.monotonic() - start, first
         if time.monotonic() > deadline:
             os.killpg(pid, signal.SIGKILL)
             os.waitpid(pid, 0)
-            return "timeout", time.monotonic() - start
+            return "timeout", time.monotonic() - start, ""
         time.sleep(0.05)
 
 
@@ -396,17 +465,23 @@ def run_module(
     limit: int | None,
     log: bool,
     previous: ModuleResult | None = None,
+    full: bool = False,
+    progress: Callable[[ModuleResult], None] | None = None,
 ) -> ModuleResult:
     """Run every mutant of ``module`` (or, given a ``previous`` run, only its survivors again)."""
     tests, select = MODULES[module]
     path = work / "rox" / module
+    for compiled in (path.parent / "__pycache__").glob(f"{path.stem}.*.pyc"):
+        compiled.unlink()  # never read: the module is compiled from its (mutated) source
     original = path.read_text(encoding="utf-8")
     covered_file = work.parent / "covered.json"
-    outcome, _ = _run_tests(work, tests, select, 3600, trace=(path, covered_file))
+    outcome, _, _ = _run_tests(work, tests, select, 3600, trace=(path, covered_file))
     if outcome != "passed":
         raise SystemExit(f"{module}: the unmutated tests do not pass ({outcome})")
-    covered = set(json.loads(covered_file.read_text()))
-    outcome, baseline = _run_tests(work, tests, select, timeout=3600)  # timed, untraced
+    # line -> the tests that run it (a mutant runs only those: a test that never runs the
+    # mutated line cannot see the bug, except through state a fixture shares with later tests)
+    covered = {int(k): [t for t in v if t] for k, v in json.loads(covered_file.read_text()).items()}
+    outcome, baseline, _ = _run_tests(work, tests, select, timeout=3600)  # timed, untraced
     result = ModuleResult(module, tests, select, round(baseline, 1))
     mutants = enumerate_mutants(original)[:limit]
     if previous is not None:
@@ -432,10 +507,16 @@ def run_module(
                 result.mutants.append(mutant)
                 continue
             path.write_text(mutate(original, mutant), encoding="utf-8")
-            outcome, seconds = _run_tests(work, tests, select, timeout)
+            if covered[mutant.line] and not full:
+                # in the order the tests ran: the files as listed in MODULES
+                outcome, seconds, first = _run_tests(work, covered[mutant.line], None, timeout)
+            else:  # run outside any test (at collection), or asked to run them all
+                outcome, seconds, first = _run_tests(work, tests, select, timeout)
             mutant.status = {"passed": "survived", "failed": "killed"}.get(outcome, outcome)
-            mutant.seconds = round(seconds, 1)
+            mutant.seconds, mutant.killed_by = round(seconds, 1), first
             result.mutants.append(mutant)
+            if progress is not None:
+                progress(result)
             if log:
                 print(
                     f"[{module} {n}/{len(mutants)}] line {mutant.line}: {mutant.description}"
@@ -448,18 +529,33 @@ def run_module(
     return result
 
 
+def _save(path: Path, results: list[ModuleResult]) -> None:
+    """Write the results so far (after each mutant: a run cut short keeps what it measured)."""
+    path.write_text(json.dumps([asdict(r) for r in results], indent=1))
+
+
 def _key(module: str, mutant: Mutant) -> str:
     """A mutant's name: module, line, node index and operator (stable while the source is)."""
     return f"{module}:{mutant.line}:{mutant.index}:{mutant.kind}"
 
 
-def markdown(results: list[ModuleResult], equivalent: dict[str, str] | None = None) -> str:
-    """The score table and the surviving mutants."""
+def markdown(
+    results: list[ModuleResult],
+    equivalent: dict[str, str] | None = None,
+    new_tests: Sequence[str] = (),
+) -> str:
+    """The score table and the surviving mutants.
+
+    ``new_tests``: test files added to kill survivors; the table then also says how many mutants
+    the other (earlier) tests kill, from the first test that failed on each (the tests run in the
+    order of ``MODULES``, earlier files first, so a mutant the earlier tests kill fails there).
+    """
     equivalent = equivalent or {}
+    earlier = " killed by the earlier tests |" if new_tests else ""
     lines = [
-        "| module | tests | mutants | killed | survived | judged equivalent "
+        f"| module | tests | mutants |{earlier} killed | survived | judged equivalent "
         "| score (non-equivalent) |",
-        "|---|---|---:|---:|---:|---:|---:|",
+        "|---|---|---:|---:|---:|---:|---:|" + ("---:|" if new_tests else ""),
     ]
     survivors = []
     for r in results:
@@ -468,8 +564,16 @@ def markdown(results: list[ModuleResult], equivalent: dict[str, str] | None = No
         scored = len(r.mutants) - len(eq)
         score = r.killed / scored if scored else float("nan")
         tests = ", ".join(Path(t).name for t in r.tests) + (f" `-k {r.select}`" if r.select else "")
+        first = ""
+        if new_tests:
+            before = sum(
+                m.status in ("killed", "timeout")
+                and not m.killed_by.startswith(tuple(f"{t}::" for t in new_tests))
+                for m in r.mutants
+            )
+            first = f" {before} |"
         lines.append(
-            f"| `{r.module}` | {tests} | {len(r.mutants)} | {r.killed} | {len(alive)} | "
+            f"| `{r.module}` | {tests} | {len(r.mutants)} |{first} {r.killed} | {len(alive)} | "
             f"{len(eq)} | {score:.0%} |"
         )
         for m in alive:
@@ -490,9 +594,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, help="write the results as JSON (appended per module)")
     parser.add_argument("--from-json", type=Path, nargs="+", help="print tables of earlier runs")
     parser.add_argument("--equivalent", type=Path, help="JSON {module:line:index:kind: why}")
+    parser.add_argument(
+        "--new-tests",
+        nargs="+",
+        default=(),
+        help="test files added to kill survivors: count what the earlier tests kill",
+    )
     parser.add_argument("--timeout-factor", type=float, default=3.0)
     parser.add_argument("--limit", type=int, help="at most this many mutants per module")
     parser.add_argument("--quiet", action="store_true")
+    parser.add_argument(
+        "--all-tests",
+        action="store_true",
+        help="run all the module's tests on each mutant, not only those that run its line",
+    )
     parser.add_argument(
         "--retry", type=Path, help="a previous run's JSON: run its surviving mutants again"
     )
@@ -511,7 +626,7 @@ def main(argv: list[str] | None = None) -> int:
             for r in json.loads(path.read_text()):
                 mutants = [Mutant(**m) for m in r.pop("mutants")]
                 results.append(ModuleResult(**r, mutants=mutants))
-        print(markdown(results, equivalent))
+        print(markdown(results, equivalent, args.new_tests))
         return 0
     os.environ["PYTHONDONTWRITEBYTECODE"] = "1"
     sys.dont_write_bytecode = True
@@ -520,6 +635,9 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="rox-mutation-") as tmp:
         work = Path(tmp) / "src"
         shutil.copytree(SRC, work, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        # bytecode of the unmutated modules, compiled once (children never write any); each
+        # module's own is removed before its mutants run, so a mutant is always compiled afresh
+        compileall.compile_dir(work, quiet=1, workers=1)
         os.chdir(ROOT)
         previous = {}
         if args.retry:
@@ -528,6 +646,11 @@ def main(argv: list[str] | None = None) -> int:
                 for m in mutants:
                     m.description = m.description.removesuffix(" (line not run by the tests)")
                 previous[r["module"]] = ModuleResult(**r, mutants=mutants)
+
+        def partial_saver(done: list[ModuleResult]) -> Callable[[ModuleResult], None] | None:
+            out = args.out
+            return None if out is None else lambda partial: _save(out, [*done, partial])
+
         for module in args.modules or list(previous or MODULES):
             started = time.monotonic()
             result = run_module(
@@ -537,6 +660,8 @@ def main(argv: list[str] | None = None) -> int:
                 limit=args.limit,
                 log=not args.quiet,
                 previous=previous.get(module),
+                full=args.all_tests,
+                progress=partial_saver(results),
             )
             results.append(result)
             print(
@@ -546,7 +671,7 @@ def main(argv: list[str] | None = None) -> int:
                 flush=True,
             )
             if args.out:
-                args.out.write_text(json.dumps([asdict(r) for r in results], indent=1))
+                _save(args.out, results)
     print(markdown(results, equivalent))
     return 0
 

@@ -230,3 +230,20 @@ def test_two_sided_p_values_by_hand():
     assert intervals.t_two_sided_p([2.776445, -2.776445], 4).tolist() == pytest.approx(
         [0.05, 0.05], abs=1e-7
     )
+
+
+def test_bootstrap_se_is_the_sample_sd_of_the_replayed_resamples():
+    # #22: the resampling replayed with the same seed (three resamples of two groups: 10
+    # responses with shares 0.5 / 0.3 / 0.2, 5 with 0.3 / 0.3 / 0.4); the bootstrap se is the
+    # sample standard deviation (n - 1) of the three resampled NPS, not ddof=0 or 2
+    _, se, low, high = intervals.nps_bootstrap(
+        [0.5, 0.3], [0.2, 0.4], [10, 5], n_resamples=3, seed=11
+    )
+    rng = np.random.default_rng(11)
+    draws = rng.multinomial([10, 5], [[0.5, 0.3, 0.2], [0.3, 0.3, 0.4]], size=(3, 2))
+    nps = (draws[..., 0] - draws[..., 2]) / np.array([10, 5])
+    for g in range(2):
+        values = nps[:, g]
+        sd = np.sqrt(((values - values.mean()) ** 2).sum() / (3 - 1))
+        assert se[g] == pytest.approx(sd, rel=1e-12)
+        assert (low[g], high[g]) == pytest.approx(tuple(np.quantile(values, [0.025, 0.975])))
