@@ -268,6 +268,23 @@ def _service_intake(ns: dict[str, Any]) -> None:
     assert ns["refused"].json()["detail"][0]["msg"] == "outside the nps scale 0-10"
 
 
+# -- drivers.md -----------------------------------------------------------------------------------
+@check("drivers.md", "themed = key_drivers(ws, \"nps\", drivers=[f\"theme:{t}\"")
+def _drivers_themes(ns: dict[str, Any]) -> None:
+    themed, found, alone = ns["themed"], ns["found"], ns["alone"]
+    frame = themed.to_frame()
+    # the page says: three planted complaints go with a lower NPS, delivery delays with none;
+    # the rude dealer first
+    corr = frame.set_index("driver")["correlation"]
+    assert (corr.drop("theme:delivery delays") < 0).all()
+    assert abs(corr["theme:delivery delays"]) < 0.03
+    assert frame["driver"].iloc[0] == "theme:rude dealer"
+    assert themed.n_customers == 2_064
+    assert (found.to_frame()["kind"] == "theme").sum() >= 4
+    # the themes add a little beside the touchpoints
+    assert 0 < found.r2 - alone.r2 < 0.1
+
+
 # -- voice.md -------------------------------------------------------------------------------------
 @check("voice.md", 'ws.ingest("responses", frame, mapping={"redact"')
 def _voice_redaction(ns: dict[str, Any]) -> None:
