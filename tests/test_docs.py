@@ -168,7 +168,7 @@ def _ingest_quarantine(ns: dict[str, Any]) -> None:
 
 
 # -- impact.md ------------------------------------------------------------------------------------
-@check("impact.md", "result = rox.impact.roi(ws, plan)")
+@check("impact.md", "result = rox.impact.roi(larger, plan)")
 def _impact_roi(ns: dict[str, Any]) -> None:
     result = ns["result"]
     figures = set(result.to_frame()["figure"])
@@ -177,6 +177,7 @@ def _impact_roi(ns: dict[str, Any]) -> None:
     assert "(the money of this one project)" in str(result)
     assert "(the value of all the experiences it changed)" in str(result)
     assert result.nps.low < result.nps.effect < result.nps.high
+    assert result.value_model == "the ROX model"  # (the page: projected through the ROX model)
 
 
 @check("impact.md", "nr = rox.impact.nonresponse(ws)")
@@ -187,6 +188,13 @@ def _impact_nonresponse(ns: dict[str, Any]) -> None:
     assert np.allclose(comp["weighted_share"], comp["base_share"])
     assert nr.bias == nr.unweighted - nr.weighted
     assert ns["by_propensity"].method == "propensity"
+
+
+@check("impact.md", "weighted = rox.impact.rox_model(larger")
+def _impact_weighted_rox(ns: dict[str, Any]) -> None:
+    weighted, model = ns["weighted"], ns["model"]
+    assert weighted.weighted and weighted.unweighted_total == pytest.approx(model.total, rel=1e-8)
+    assert weighted.total > 0
 
 
 @check("impact.md", "found = rox.impact.audit(ws, ")

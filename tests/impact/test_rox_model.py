@@ -309,7 +309,7 @@ def test_within_moves_only_those_customers(demo_rox):
     # a table of ids works as well as a list
     table = ws.table("customers").filter(lambda t: t.customer_id.isin(chosen))
     again = rox.impact.rox_model(ws, draws=100, random_state=0, placebo=False, within=table)
-    assert again.total == pytest.approx(part.total, rel=1e-12)
+    assert again.total == pytest.approx(part.total, rel=1e-8)  # (two fits: equal to ~1e-11)
     with pytest.raises(MetricError, match="not one string"):
         rox.impact.rox_model(ws, draws=10, placebo=False, within="c1")
 
@@ -356,8 +356,9 @@ def test_weights_count_in_the_totals_not_the_fit(demo_rox):
     # the fit is the unweighted one: the same coefficients, and the unweighted total kept
     pd.testing.assert_frame_equal(weighted.coefficients, result.coefficients)
     assert weighted.weighted and not result.weighted
-    assert weighted.unweighted_total == pytest.approx(result.total, rel=1e-12)
-    assert weighted.unweighted_low == pytest.approx(result.low, rel=1e-12)
+    # (two fits of the same rows agree to about 1e-11)
+    assert weighted.unweighted_total == pytest.approx(result.total, rel=1e-8)
+    assert weighted.unweighted_low == pytest.approx(result.low, rel=1e-8)
     assert weighted.low < weighted.total < weighted.high
     # one NPS point: weighted moves over weighted respondents
     buyers = profile[profile["purchases"] > 0]
