@@ -277,7 +277,7 @@ def _service_intake(ns: dict[str, Any]) -> None:
 
 
 # -- drivers.md -----------------------------------------------------------------------------------
-@check("drivers.md", "themed = key_drivers(ws, \"nps\", drivers=[f\"theme:{t}\"")
+@check("drivers.md", 'themed = key_drivers(ws, "nps", drivers=[f"theme:{t}"')
 def _drivers_themes(ns: dict[str, Any]) -> None:
     themed, found, alone = ns["themed"], ns["found"], ns["alone"]
     frame = themed.to_frame()
