@@ -183,7 +183,7 @@ def _ingest_quarantine(ns: dict[str, Any]) -> None:
 
 
 # -- impact.md ------------------------------------------------------------------------------------
-@check("impact.md", "result = rox.impact.roi(ws, plan)")
+@check("impact.md", "result = rox.impact.roi(larger, plan)")
 def _impact_roi(ns: dict[str, Any]) -> None:
     result = ns["result"]
     figures = set(result.to_frame()["figure"])
@@ -192,6 +192,7 @@ def _impact_roi(ns: dict[str, Any]) -> None:
     assert "(the money of this one project)" in str(result)
     assert "(the value of all the experiences it changed)" in str(result)
     assert result.nps.low < result.nps.effect < result.nps.high
+    assert result.value_model == "the ROX model"  # (the page: projected through the ROX model)
 
 
 @check("impact.md", "nr = rox.impact.nonresponse(ws)")
@@ -202,6 +203,13 @@ def _impact_nonresponse(ns: dict[str, Any]) -> None:
     assert np.allclose(comp["weighted_share"], comp["base_share"])
     assert nr.bias == nr.unweighted - nr.weighted
     assert ns["by_propensity"].method == "propensity"
+
+
+@check("impact.md", "weighted = rox.impact.rox_model(larger")
+def _impact_weighted_rox(ns: dict[str, Any]) -> None:
+    weighted, model = ns["weighted"], ns["model"]
+    assert weighted.weighted and weighted.unweighted_total == pytest.approx(model.total, rel=1e-8)
+    assert weighted.total > 0
 
 
 @check("impact.md", "found = rox.impact.audit(ws, ")
@@ -294,6 +302,23 @@ def _service_webhooks(ns: dict[str, Any]) -> None:
         ("case.opened", "delivered"),
     ]
     assert ns["replayed"].status_code == 202 and len(ns["replayed"].json()["replayed"]) == 2
+
+
+# -- drivers.md -----------------------------------------------------------------------------------
+@check("drivers.md", 'themed = key_drivers(ws, "nps", drivers=[f"theme:{t}"')
+def _drivers_themes(ns: dict[str, Any]) -> None:
+    themed, found, alone = ns["themed"], ns["found"], ns["alone"]
+    frame = themed.to_frame()
+    # the page says: three planted complaints go with a lower NPS, delivery delays with none;
+    # the rude dealer first
+    corr = frame.set_index("driver")["correlation"]
+    assert (corr.drop("theme:delivery delays") < 0).all()
+    assert abs(corr["theme:delivery delays"]) < 0.03
+    assert frame["driver"].iloc[0] == "theme:rude dealer"
+    assert themed.n_customers == 2_064
+    assert (found.to_frame()["kind"] == "theme").sum() >= 4
+    # the themes add a little beside the touchpoints
+    assert 0 < found.r2 - alone.r2 < 0.1
 
 
 # -- voice.md -------------------------------------------------------------------------------------

@@ -106,3 +106,11 @@ def test_rox_in_json_is_the_rox_by_channel(tmp_path):
     assert rows[3]["rox_low"] < rows[3]["rox"] < rows[3]["rox_high"]
     assert "Moving every detractor to the level of passive" in out.stderr
     assert "Placebo (experience shuffled across customers)" in out.stderr
+    # --weighted: the ROX weighted to the customer base, and the one above beside it
+    weighted = run("--rox", "--weighted", "--draws", "50", "--format", "json", workspace=path)
+    assert weighted.returncode == 0, weighted.stderr
+    both = {r["channel"]: r for r in json.loads(weighted.stdout)}
+    assert both["total unweighted"]["rox"] == pytest.approx(rows[3]["rox"], rel=1e-8)
+    assert both["total"]["rox"] != pytest.approx(rows[3]["rox"], rel=1e-3)
+    assert "Weighted to the customer base" in weighted.stderr
+    assert run("--weighted", workspace=path).returncode == 2  # (it weights the ROX: needs --rox)

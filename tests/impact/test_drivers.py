@@ -531,3 +531,280 @@ def test_too_few_complete_cases_for_a_binary_outcome_suggests_fewer_drivers(ws):
     _load(ws, _survey(100, seed=16, missing=0.5))
     with pytest.raises(MetricError, match=r"fewer drivers \(a binary outcome needs complete"):
         key_drivers(ws, "detractor", min_n=90)
+
+
+# -- themes of the comments as drivers (#16 §3, #18 §2) ------------------------------------------
+
+
+def _survey_with_comments(n: int, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Per customer NPS and delivery CSAT (driven by a latent attitude) and comments.
+
+    Unhappy customers (low attitude) write about the app crashing more often; a few others write
+    about the parking; the rest write about the service. Returns the wide frame and the comments.
+    """
+    rng = np.random.default_rng(seed)
+    z = rng.normal(size=n)
+    wide = pd.DataFrame(
+        {
+            "customer_id": [f"C{i:05d}" for i in range(n)],
+            "delivery": np.clip(np.round(3.5 + 0.9 * z + rng.normal(0, 0.8, n)), 1, 5),
+            "nps": np.clip(np.round(7 + 1.8 * z + rng.normal(0, 1.2, n)), 0, 10),
+        }
+    )
+    crash = rng.random(n) < 1 / (1 + np.exp(1.5 + 1.5 * z))
+    parking = ~crash & (rng.random(n) < 0.15)
+    texts = np.where(
+        crash,
+        np.where(rng.random(n) < 0.5, "The app crashes on login", "L'app si blocca sempre"),
+        np.where(parking, "No parking near the dealer", "Good service overall"),
+    )
+    comments = pd.DataFrame({"customer_id": wide["customer_id"], "comment": texts})
+    return wide, comments
+
+
+def _load_with_comments(ws, wide: pd.DataFrame, comments: pd.DataFrame, skip: int = 0) -> None:
+    """NPS answers with the comments, and delivery CSAT from all but the first ``skip``."""
+    nps = wide[["customer_id", "nps"]].rename(columns={"nps": "score"})
+    nps = nps.merge(comments, on="customer_id").assign(
+        metric="nps", scale="0-10", touchpoint="relationship"
+    )
+    csat = wide[["customer_id", "delivery"]][skip:].rename(columns={"delivery": "score"})
+    csat = csat.assign(metric="csat", scale="1-5", touchpoint="delivery")
+    frame = pd.concat([nps, csat], ignore_index=True)
+    frame["ts"] = pd.Timestamp("2024-01-01", tz="UTC")
+    insert_rows(ws, "responses", frame)
+
+
+def _mentions(comments: pd.DataFrame) -> pd.DataFrame:
+    """The themes a reader gives the test's comments (not rox.voice)."""
+    crash = comments["comment"].str.contains("crash|si blocca")
+    parking = comments["comment"].str.contains("parking")
+    theme = np.where(crash, "app crashes", np.where(parking, "parking", None))
+    return comments.assign(theme=theme).dropna(subset=["theme"])[["customer_id", "theme"]]
+
+
+def test_theme_mentions_are_drivers_like_any_other(ws):
+    """Complete cases: LMG as pingouin and relative weights as the SVD of the data give them, on
+    the wide table built by hand with a 0/1 column per theme."""
+    pingouin = pytest.importorskip("pingouin")
+    wide, comments = _survey_with_comments(400, seed=21)
+    _load_with_comments(ws, wide, comments)
+    mentions = _mentions(comments)
+    result = key_drivers(
+        ws, "nps", drivers=["csat:delivery"], themes=mentions, missing="complete", n_boot=100
+    )
+    data = wide.copy()
+    for theme in ("app crashes", "parking"):
+        who = set(mentions.loc[mentions["theme"] == theme, "customer_id"])
+        data[f"theme:{theme}"] = data["customer_id"].isin(who).astype(float)
+    names = ["delivery", "theme:app crashes", "theme:parking"]
+    table = pingouin.linear_regression(data[names], data["nps"], relimp=True)
+    expected_lmg = table.set_index("names")["relimp"].loc[names].to_numpy()
+    expected_rw = _johnson_by_svd(data["nps"].to_numpy(), data[names].to_numpy())
+    frame = result.to_frame().set_index("driver")
+    order = ["csat:delivery", "theme:app crashes", "theme:parking"]
+    np.testing.assert_allclose(frame.loc[order, "lmg"], expected_lmg, rtol=1e-8)
+    np.testing.assert_allclose(frame.loc[order, "rw"], expected_rw, rtol=1e-8)
+    np.testing.assert_allclose(
+        frame.loc[order[1:], "performance"], data[names[1:]].mean(), rtol=1e-12
+    )
+    assert list(frame.loc[order, "kind"]) == ["score", "theme", "theme"]
+    assert result.n_customers == 400 and result.themes_left_out == {}
+    # The crash theme is planted on unhappy customers: it carries real weight; parking none.
+    assert frame.loc["theme:app crashes", "correlation"] < -0.2
+    assert frame.loc["theme:app crashes", "rw_low"] > frame.loc["theme:parking", "rw"]
+
+
+def test_themes_from_rox_voice_with_rules_join_languages(ws):
+    """Keyword rules give one label in both languages: one driver, 1 for whoever wrote either."""
+    from rox.voice import analyse
+
+    wide, comments = _survey_with_comments(300, seed=22)
+    _load_with_comments(ws, wide, comments)
+    analysed = analyse(ws, rules={"app crashes": ["crash*", "si blocca"]})
+    result = key_drivers(ws, "nps", drivers=["theme:app crashes"], themes=analysed, n_boot=0)
+    frame = result.to_frame().set_index("driver")
+    assert list(frame.index) == ["theme:app crashes"]  # named: the only theme
+    crash = comments["comment"].str.contains("crash|si blocca").to_numpy(dtype=float)
+    assert frame.loc["theme:app crashes", "performance"] == pytest.approx(crash.mean())
+    expected = np.corrcoef(crash, wide["nps"])[0, 1]
+    assert frame.loc["theme:app crashes", "correlation"] == pytest.approx(expected, rel=1e-9)
+    # one driver: its share is its squared correlation
+    assert result.r2 == pytest.approx(expected**2, rel=1e-9)
+    # a theme table carries its comments, and gives the same drivers
+    table = __import__("rox").voice.themes(analysed, workspace=ws)
+    again = key_drivers(ws, "nps", drivers=["theme:app crashes"], themes=table, n_boot=0)
+    pd.testing.assert_frame_equal(again.to_frame(), result.to_frame())
+
+
+def test_themes_true_analyses_the_comments(ws):
+    wide, comments = _survey_with_comments(300, seed=23)
+    _load_with_comments(ws, wide, comments)
+    result = key_drivers(ws, "nps", drivers=[], themes=True, n_boot=50)
+    frame = result.to_frame()
+    assert (frame["kind"] == "theme").all() and len(frame) >= 2
+    assert frame["rw"].sum() == pytest.approx(result.r2)
+    assert set(frame["performance"]) <= set(np.linspace(0, 1, 301))  # shares of 300 customers
+
+
+def test_theme_drivers_of_churn_count_only_customers_who_answered(ws):
+    """A customer with no answer has no comment to mention a theme in: missing, not 0."""
+    wide, comments = _survey_with_comments(200, seed=24)
+    _load_with_comments(ws, wide, comments)
+    buyers = [*wide["customer_id"][:150], "X1", "X2", "X3"]  # X*: never answered
+    rng = np.random.default_rng(24)
+    last = np.where(rng.random(len(buyers)) < 0.3, "2024-01-10", "2025-06-01")
+    tx = pd.DataFrame(
+        {
+            "customer_id": buyers * 2,
+            "ts": pd.to_datetime(["2024-01-01"] * len(buyers) + list(last), utc=True),
+            "amount": 10.0,
+        }
+    )
+    insert_rows(ws, "transactions", tx)
+    result = key_drivers(ws, "churn", drivers=[], themes=_mentions(comments), n_boot=0)
+    # (as 0s, the three would enter: 153)
+    assert result.n_customers == 150 and result.n_dropped == 0
+
+
+def test_min_mentions_boundary_and_left_out_reasons(ws):
+    wide, comments = _survey_with_comments(300, seed=25)
+    _load_with_comments(ws, wide, comments)
+    mentions = _mentions(comments)
+    k = int((mentions["theme"] == "parking").sum())
+    kept = key_drivers(ws, "nps", drivers=[], themes=mentions, min_mentions=k, n_boot=0)
+    assert "theme:parking" in set(kept.frame["driver"]) and kept.themes_left_out == {}
+    dropped = key_drivers(ws, "nps", drivers=[], themes=mentions, min_mentions=k + 1, n_boot=0)
+    assert list(dropped.frame["driver"]) == ["theme:app crashes"]
+    assert dropped.themes_left_out == {
+        "theme:parking": f"mentioned by {k} of the customers analysed (min_mentions={k + 1})"
+    }
+    # the counts used are the exact per-driver counts: app crashes alone equals its r**2
+    crash = wide["customer_id"].isin(mentions.loc[mentions.theme == "app crashes", "customer_id"])
+    r = np.corrcoef(crash.astype(float), wide["nps"])[0, 1]
+    assert dropped.r2 == pytest.approx(r**2, rel=1e-9)
+
+
+def test_a_theme_constant_beside_another_driver_is_left_out_or_refused(ws):
+    """Pairwise: a theme nobody with a delivery answer mentions has no correlation with it."""
+    wide, comments = _survey_with_comments(300, seed=26)
+    _load_with_comments(ws, wide, comments, skip=40)
+    mentions = pd.concat(
+        [_mentions(comments), pd.DataFrame({"customer_id": wide["customer_id"][:40], "theme": "x"})]
+    )
+    result = key_drivers(ws, "nps", drivers=["csat:delivery"], themes=mentions, n_boot=0)
+    assert "theme:x" not in set(result.frame["driver"])
+    assert result.themes_left_out == {"theme:x": "no customer who has 'csat:delivery' mentions it"}
+    assert {"theme:app crashes", "theme:parking"} <= set(result.frame["driver"])
+    with pytest.raises(
+        MetricError, match=r"'theme:x' has the same value for every customer who has 'csat:deliv"
+    ):
+        key_drivers(ws, "nps", drivers=["csat:delivery", "theme:x"], themes=mentions)
+
+
+@pytest.mark.parametrize(
+    ("drivers", "themes", "message"),
+    [
+        (["theme:noise"], None, "no comment has the theme 'noise'; the themes are: app crashes, "
+         "parking"),
+        ([], 3, "themes=3: expected True, rox.voice.Comments"),
+        ([], pd.DataFrame({"customer_id": ["C00001"]}), "the themes have no theme column"),
+    ],
+)  # fmt: skip
+def test_bad_theme_requests_say_what_was_expected(ws, drivers, themes, message):
+    wide, comments = _survey_with_comments(100, seed=27)
+    _load_with_comments(ws, wide, comments)
+    mentions = _mentions(comments)
+    with pytest.raises(MetricError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        key_drivers(ws, "nps", drivers=drivers, themes=mentions if themes is None else themes)
+
+
+def test_themes_that_add_up_to_one_leave_the_most_mentioned_out(ws):
+    """One comment per customer and a theme for every comment: the indicators add up to 1."""
+    wide, comments = _survey_with_comments(300, seed=28)
+    _load_with_comments(ws, wide, comments)
+    mentions = _mentions(comments)
+    rest = comments[~comments["customer_id"].isin(mentions["customer_id"])]
+    every = pd.concat([mentions, rest.assign(theme="service")[["customer_id", "theme"]]])
+    assert every["theme"].value_counts().idxmax() == "service"
+    result = key_drivers(ws, "nps", drivers=[], themes=every, n_boot=0)
+    assert set(result.frame["driver"]) == {"theme:app crashes", "theme:parking"}
+    assert result.themes_left_out["theme:service"].startswith("the reference")
+    # against the two indicators as a reader builds them
+    data = wide.assign(
+        crash=wide["customer_id"].isin(every.loc[every.theme == "app crashes", "customer_id"]),
+        parking=wide["customer_id"].isin(every.loc[every.theme == "parking", "customer_id"]),
+    )
+    design = np.column_stack([np.ones(len(data)), data["crash"], data["parking"]]).astype(float)
+    beta, *_ = np.linalg.lstsq(design, data["nps"].to_numpy(), rcond=None)
+    r2 = 1 - np.var(data["nps"] - design @ beta) / np.var(data["nps"])
+    assert result.r2 == pytest.approx(r2, rel=1e-9)
+
+
+_PLANTED_RULES = {
+    "financing paperwork": ["paperwork", "pratiche"],
+    "delivery delays": ["delay*", "ritardo"],
+    "rude dealer": ["rude", "maleducato"],
+    "app crashes": ["crash*"],
+}
+
+
+def _strongest_planted_theme(demo) -> str:
+    """The planted theme most associated with NPS: its mention's squared correlation with each
+    NPS respondent's mean answer, from the generator's own sentences (not from rox.voice)."""
+    from rox.demo._voice import planted_topic
+
+    r = demo.table("responses").execute()
+    nps = r[r.metric == "nps"].groupby("customer_id")["score"].mean()
+    topic = [(planted_topic(c) or (None,))[0] for c in r["comment"]]
+    planted = r.assign(topic=topic).dropna(subset=["topic"])
+    strength = {
+        t: np.corrcoef(nps.index.isin(g["customer_id"]).astype(float), nps)[0, 1] ** 2
+        for t, g in planted.groupby("topic")
+    }
+    return max(strength, key=strength.__getitem__)
+
+
+def test_demo_strongest_planted_theme_ranks_first(demo):
+    from rox.demo._voice import planted_topic
+    from rox.voice import analyse
+
+    strongest = _strongest_planted_theme(demo)
+    assert strongest == "rude dealer"  # (a rare theme with the lowest scores, docs/drivers.md)
+    # keyword rules: one theme per planted topic, in both languages
+    ruled = analyse(demo, rules=_PLANTED_RULES)
+    named = [f"theme:{t}" for t in _PLANTED_RULES]
+    result = key_drivers(demo, "nps", drivers=named, themes=ruled, n_boot=100)
+    assert result.frame["driver"].iloc[0] == f"theme:{strongest}"
+    assert (result.frame["correlation"] < 0.05).all()  # complaints: none goes with a higher NPS
+    # discovered themes (one per topic and language): of the themes made of planted comments,
+    # the first is one of the strongest topic
+    found = analyse(demo)
+    f = found.frame.assign(topic=[(planted_topic(c) or (None,))[0] for c in found.frame.comment])
+    shares = pd.crosstab(f["theme"], f["topic"].fillna("-"), normalize="index")
+    best = shares.idxmax(axis=1)
+    dominant = best[(shares.max(axis=1) >= 0.5) & (best != "-")]
+    discovered = key_drivers(demo, "nps", drivers=[], themes=found, n_boot=0).to_frame()
+    planted = discovered[discovered["driver"].str[6:].isin(dominant.index)]
+    assert len(planted) >= 4
+    assert dominant[planted["driver"].iloc[0][6:]] == strongest
+
+
+def test_cli_drivers_themes_json(demo_path, tmp_path):
+    rules = tmp_path / "themes.toml"
+    rules.write_text(
+        "[themes]\n" + "".join(f'"{t}" = {json.dumps(w)}\n' for t, w in _PLANTED_RULES.items())
+    )
+    out = subprocess.run(
+        [
+            sys.executable, "-m", "rox", "drivers", "--themes", "--rules", str(rules),
+            "--drivers", "csat:financing", "--n-boot", "50", "--format", "json",
+            "--workspace", str(demo_path),
+        ],
+        capture_output=True, text=True, env={**os.environ, "COLUMNS": "200"}, timeout=300,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    records = {r["driver"]: r for r in json.loads(out.stdout)}
+    assert records["csat:financing"]["kind"] == "score"
+    assert {f"theme:{t}" for t in _PLANTED_RULES} <= set(records)
+    assert all(records[f"theme:{t}"]["kind"] == "theme" for t in _PLANTED_RULES)

@@ -100,6 +100,16 @@ def test_weighted_nps_by_hand(small):
         rox.impact.nonresponse(small, margins=["segment"], value="revenue")
 
 
+def test_respondent_weights_by_hand(small):
+    """The same base: a's respondents c1, c2, c5 weigh 1; b's c3, c4 1.5; c8 (no segment) 2."""
+    result = rox.impact.nonresponse(small, margins=["segment"], base="all", value="revenue")
+    w = result.weights()
+    assert w.to_dict() == pytest.approx(
+        {"c1": 1.0, "c2": 1.0, "c5": 1.0, "c3": 1.5, "c4": 1.5, "c8": 2.0}
+    )
+    assert w.sum() == pytest.approx(8)  # raking: the respondents stand for the whole base
+
+
 def test_nonresponse_errors(small):
     with pytest.raises(MetricError, match="metric='x'"):
         rox.impact.nonresponse(small, metric="x")

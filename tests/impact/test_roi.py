@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -348,3 +349,35 @@ def test_targets_from_events(small):
     assert sorted(visits["customer_id"]) == ["c1", "c2", "c4"]
     segment = Target("segment", ("b",)).customers(small).execute()
     assert sorted(segment["customer_id"]) == ["c3", "c4", "c6"]
+
+
+@pytest.mark.slow
+def test_projection_falls_back_with_its_reason(demo, monkeypatch):
+    """Where the ROX model cannot be fitted, the difference in means values the change."""
+    import importlib
+
+    roi_module = importlib.import_module("rox.impact.roi")  # (rox.impact.roi is the function)
+
+    def unfit(*args, **kwargs):
+        raise MetricError("passive has 3 customers with repeat purchases (a stand-in)")
+
+    monkeypatch.setattr(roi_module, "rox_model", unfit)
+    plan = Initiative(
+        "x", 500.0, Target("segment", ("family",)), pd.Timestamp("2025-01-01", tz="UTC"),
+        Change.parse("detractors to passive"), horizon_years=1,
+    )  # fmt: skip
+    result = roi(demo, plan, measure=False)
+    assert result.value_model == "the difference in means of the experience groups"
+    assert any(
+        "not the ROX model, which could not be used: passive has 3" in n for n in result.notes
+    )
+    # the fallback's figure is the counterfactual's, within the target
+    fitted = rox.value.clv(demo, horizon=52.0)
+    whole = rox.impact.profile(demo, value=fitted)
+    treated = plan.target.customers(demo)
+    t = whole.table
+    target = dataclasses.replace(
+        whole, table=t.semi_join(treated, t.customer_id == treated.customer_id)
+    )
+    expected = rox.impact.counterfactual(target, move="detractor", to="passive", replicates=500)
+    assert result.projected_value == pytest.approx(expected.total, rel=1e-9)

@@ -214,13 +214,13 @@ def demo_rox():
     ws = rox.demo.build("duckdb://:memory:", n_customers=8_000, seed=7, effects=quiet)
     result = rox.impact.rox_model(ws, draws=100, random_state=0)
     frame = rox.impact.profile(ws, value="revenue").to_frame()
-    yield result, frame
+    yield result, frame, ws
     ws.close()
 
 
 @pytest.mark.slow
 def test_demo_recovers_the_planted_effects(demo_rox):
-    result, _ = demo_rox
+    result, _, _ = demo_rox
     c = result.coefficients.set_index("parameter")["estimate"]
     # detractors buy less often and drop out faster than passives, as planted
     assert 0.4 * TRUE_PURCHASE_DETRACTOR > c["alpha:is_detractor"] > 1.6 * TRUE_PURCHASE_DETRACTOR
@@ -239,7 +239,7 @@ def test_demo_recovers_the_planted_effects(demo_rox):
 
 @pytest.mark.slow
 def test_demo_placebo_vanishes(demo_rox):
-    result, _ = demo_rox
+    result, _, _ = demo_rox
     assert result.placebo_vanishes
     assert result.placebo_low < 0 < result.placebo_high
     assert "it covers 0, as it should" in str(result)
@@ -247,7 +247,7 @@ def test_demo_placebo_vanishes(demo_rox):
 
 @pytest.mark.slow
 def test_demo_totals_add_up(demo_rox):
-    result, profile = demo_rox
+    result, profile, _ = demo_rox
     assert result.frame["rox"].sum() == pytest.approx(result.total, rel=1e-9)
     per = result.per_customer()
     assert per["rox"].sum() == pytest.approx(result.total, rel=1e-9)
@@ -268,7 +268,7 @@ def test_demo_totals_add_up(demo_rox):
 
 @pytest.mark.slow
 def test_demo_says_it_in_plain_words_and_draws_it(demo_rox):
-    result, _ = demo_rox
+    result, _, _ = demo_rox
     text = str(result)
     assert text.startswith("Moving every detractor to the level of passive (")
     assert "is worth about EUR " in text and "over 3 years" in text
@@ -283,3 +283,89 @@ def test_demo_says_it_in_plain_words_and_draws_it(demo_rox):
         "higher spend per purchase",
         "at the target level",
     ]
+
+
+@pytest.mark.slow
+def test_within_moves_only_those_customers(demo_rox):
+    """The same fit, fewer moves: the ROX of a subset is its customers' part of the whole ROX."""
+    result, profile, ws = demo_rox
+    per = result.per_customer()
+    moved = sorted(per.loc[per["moved"], "customer_id"])
+    others = sorted(per.loc[~per["moved"], "customer_id"])
+    chosen = moved[::3] + others[::5]  # a third of the detractors, and some who are not
+    part = rox.impact.rox_model(ws, draws=100, random_state=0, placebo=False, within=chosen)
+    inside = per["customer_id"].isin(chosen)
+    assert part.moved == int((inside & per["moved"]).sum()) == len(moved[::3])
+    assert part.customers == result.customers  # fitted on everyone
+    assert part.total == pytest.approx(per.loc[inside, "rox"].sum(), rel=1e-9)
+    by = part.frame.set_index("channel")["rox"]
+    for channel in ("purchases", "dropout", "spend"):
+        assert by[channel] == pytest.approx(per.loc[inside, channel].sum(), rel=1e-9, abs=1e-6)
+    assert part.low < part.total < part.high
+    # one NPS point: among the respondents within
+    buyers = profile[(profile["purchases"] > 0) & profile["customer_id"].isin(chosen)]
+    points = 100 * part.moved / int((buyers["nps_group"] != "no response").sum())
+    assert part.nps_point_value == pytest.approx(part.total / points)
+    # a table of ids works as well as a list
+    table = ws.table("customers").filter(lambda t: t.customer_id.isin(chosen))
+    again = rox.impact.rox_model(ws, draws=100, random_state=0, placebo=False, within=table)
+    assert again.total == pytest.approx(part.total, rel=1e-8)  # (two fits: equal to ~1e-11)
+    with pytest.raises(MetricError, match="not one string"):
+        rox.impact.rox_model(ws, draws=10, placebo=False, within="c1")
+
+
+@pytest.mark.slow
+def test_roi_projects_through_the_rox_model(demo_rox):
+    """An initiative's projected value is the ROX of its target's customers in the whole fit."""
+    from rox.impact import Change, Initiative, Target, roi
+
+    result, _, ws = demo_rox
+    per = result.per_customer()
+    customers = ws.table("customers").execute()
+    family = set(customers.loc[customers["segment"] == "family", "customer_id"].astype(str))
+    plan = Initiative(
+        "x", 10_000.0, Target("segment", ("family",)), pd.Timestamp("2025-01-01", tz="UTC"),
+        Change.parse("detractors to passive"), horizon_years=3,
+    )  # fmt: skip
+    projected = roi(ws, plan, measure=False)
+    expected = per.loc[per["customer_id"].astype(str).isin(family), "rox"].sum()
+    assert 0 < expected < result.total
+    assert projected.projected_value == pytest.approx(expected, rel=1e-9)
+    assert projected.value_model == "the ROX model"
+    assert projected.projected_low < projected.projected_value < projected.projected_high
+    row = projected.frame.set_index("figure").loc["projected value"]
+    assert row["basis"].startswith("the ROX model: Pareto/NBD")
+    assert "(the ROX model)" in str(projected)
+
+
+@pytest.mark.slow
+def test_weights_count_in_the_totals_not_the_fit(demo_rox):
+    """Weighted: each moved customer's ROX (from the unweighted fit) counted weight times."""
+    result, profile, ws = demo_rox
+    weights = rox.impact.nonresponse(ws, value="revenue").weights()
+    weighted = rox.impact.rox_model(ws, draws=100, random_state=0, placebo=False, weights=weights)
+    per = result.per_customer().set_index("customer_id")
+    moved = per[per["moved"]]
+    w = weights.reindex(moved.index.astype(str)).to_numpy()
+    assert not np.isnan(w).any()  # every moved customer is a weighted respondent
+    assert weighted.total == pytest.approx(float((moved["rox"].to_numpy() * w).sum()), rel=1e-9)
+    by = weighted.frame.set_index("channel")["rox"]
+    for channel in ("purchases", "dropout", "spend"):
+        expected = float((moved[channel].to_numpy() * w).sum())
+        assert by[channel] == pytest.approx(expected, rel=1e-9, abs=1e-6)
+    # the fit is the unweighted one: the same coefficients, and the unweighted total kept
+    pd.testing.assert_frame_equal(weighted.coefficients, result.coefficients)
+    assert weighted.weighted and not result.weighted
+    # (two fits of the same rows agree to about 1e-11)
+    assert weighted.unweighted_total == pytest.approx(result.total, rel=1e-8)
+    assert weighted.unweighted_low == pytest.approx(result.low, rel=1e-8)
+    assert weighted.low < weighted.total < weighted.high
+    # one NPS point: weighted moves over weighted respondents
+    buyers = profile[profile["purchases"] > 0]
+    respondents = buyers.loc[buyers["nps_group"] != "no response", "customer_id"].astype(str)
+    points = 100 * w.sum() / weights.reindex(respondents).sum()
+    assert weighted.nps_point_value == pytest.approx(weighted.total / points)
+    assert "Weighted to the customer base" in str(weighted)
+    # a respondent without a weight is an error, not a silent 0
+    with pytest.raises(MetricError, match="respondents of nps_group among the customers valued"):
+        rox.impact.rox_model(ws, draws=10, placebo=False, weights=weights.iloc[1:])

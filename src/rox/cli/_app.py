@@ -67,6 +67,39 @@ WorkspaceOption = Annotated[
     ),
 ]
 
+# -- how the comments are analysed (rox themes, rox comments, rox drivers --themes) --------------
+RulesOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--rules",
+        help="TOML file of keyword themes ([themes] name = [keywords]); they take precedence.",
+        show_default=False,
+    ),
+]
+LanguagesOption = Annotated[
+    str,
+    typer.Option(help="Languages to detect among, comma-separated (ISO 639-1)."),
+]
+ThemesOption = Annotated[
+    int | None,
+    typer.Option(
+        "--n-themes",
+        help="Themes per language (default: from the number of comments).",
+        show_default=False,
+    ),
+]
+
+
+def comment_options(rules: Path | None, languages: str, n_themes: int | None) -> dict[str, object]:
+    """The options of :func:`rox.voice.analyse` from the three options above."""
+    from rox.voice import load_rules
+
+    return {
+        "rules": None if rules is None else load_rules(rules),
+        "languages": [c.strip() for c in languages.split(",") if c.strip()],
+        "n_themes": "auto" if n_themes is None else n_themes,
+    }
+
 
 def workspace_file(workspace: str | None) -> Path | None:
     """The DuckDB file ``workspace`` names (default: $ROX_WORKSPACE, else ./rox.duckdb), if any."""

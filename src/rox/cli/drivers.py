@@ -9,9 +9,13 @@ import typer
 
 from rox.cli._app import (
     FormatOption,
+    LanguagesOption,
     OutputFormat,
+    RulesOption,
+    ThemesOption,
     WorkspaceOption,
     app,
+    comment_options,
     console,
     emit,
     open_workspace,
@@ -47,13 +51,31 @@ def drivers_command(
     drivers: Annotated[
         str | None,
         typer.Option(
-            help="Drivers, comma-separated: metric:touchpoint (csat:financing) or customers "
-            "columns (default: every touchpoint's CSAT; CES for --outcome csat)."
+            help="Drivers, comma-separated: metric:touchpoint (csat:financing), customers "
+            "columns, or theme:LABEL (a theme of the comments; then only the themes named join) "
+            "(default: every touchpoint's CSAT; CES for --outcome csat)."
         ),
     ] = None,
     attributes: Annotated[
         str | None, typer.Option(help="Customers columns added to the drivers, comma-separated.")
     ] = None,
+    themes: Annotated[
+        bool,
+        typer.Option(
+            "--themes",
+            help="Add the themes of the comments as candidate drivers (1 when a customer "
+            "mentions the theme); analyses the comments as `rox themes` does.",
+        ),
+    ] = False,
+    min_mentions: Annotated[
+        int,
+        typer.Option(
+            "--min-mentions", help="Fewest customers mentioning a theme for it to join (--themes)."
+        ),
+    ] = 10,
+    rules: RulesOption = None,
+    languages: LanguagesOption = "en,it,de,fr,es",
+    n_themes: ThemesOption = None,
     missing: Annotated[
         Missing | None,
         typer.Option(
@@ -78,11 +100,19 @@ def drivers_command(
         require(ws, "responses", *(["transactions"] if outcome is DriverOutcome.churn else []))
         from rox.impact import key_drivers
 
+        names = _names(drivers)
+        source = None
+        if themes or any(n.startswith("theme:") for n in names or ()):
+            from rox.voice import analyse
+
+            source = analyse(ws, **comment_options(rules, languages, n_themes))  # type: ignore[arg-type]
         result = key_drivers(
             ws,
             outcome.value,
-            drivers=_names(drivers),
+            drivers=names,
             attributes=_names(attributes) or (),
+            themes=source,
+            min_mentions=min_mentions,
             missing=None if missing is None else missing.value,
             min_n=min_n,
             inactive_after=inactive_after,
@@ -103,6 +133,8 @@ def drivers_command(
     if not result.binary:
         cols += ["lmg", "lmg_pct", "ranks_differ"]
     emit(frame, fmt, title=title, table=frame[cols])
+    for name, reason in result.themes_left_out.items():
+        console.print(f"Left out {name}: {reason}.", highlight=False, markup=False)
     if not result.binary and frame["ranks_differ"].any():
         console.print(
             "Relative weights and LMG rank some drivers differently (ranks_differ): "

@@ -68,11 +68,21 @@ def worth_command(
     draws: Annotated[
         int, typer.Option(help="With --rox: parametric draws behind the intervals.")
     ] = 200,
+    weighted: Annotated[
+        bool,
+        typer.Option(
+            "--weighted",
+            help="With --rox: also weight the moved respondents to the customer base (raking on "
+            "segment, region and value band, as `rox nonresponse`) and report the ROX weighted "
+            "and unweighted.",
+        ),
+    ] = False,
     workspace: WorkspaceOption = None,
     fmt: FormatOption = OutputFormat.table,
 ) -> None:
     """Mean CLV (95% bootstrap interval), P(alive), spend and retention by experience group."""
-    from rox.impact import counterfactual, profile, rox_model, worth
+    from rox.impact import counterfactual, nonresponse, profile, rox_model, worth
+    from rox.impact.nonresponse import VALUE_BAND
     from rox.impact.profile import GROUPS
 
     if rox_ and by not in GROUPS:
@@ -80,6 +90,8 @@ def worth_command(
             f"--rox moves customers between experience groups: --by must be one of "
             f"{', '.join(GROUPS)}, not {by!r}"
         )
+    if weighted and not rox_:
+        raise typer.BadParameter("--weighted weights the ROX: use it with --rox")
     model: ROXModel | None = None
     with open_workspace(workspace) as ws:
         require(ws, "transactions")
@@ -96,6 +108,17 @@ def worth_command(
         failure = ""
         if rox_:
             try:
+                weights = None
+                if weighted:
+                    metric = {"nps_group": "nps", "csat_band": "csat", "ces_band": "ces"}.get(by)
+                    if metric is None:
+                        raise MetricError(
+                            f"--weighted weighs the respondents of a metric; --by {by} has none"
+                        )
+                    margins = [m for m in ("segment", "region") if m in profiled.attributes]
+                    weights = nonresponse(
+                        profiled, metric=metric, margins=[*margins, VALUE_BAND]
+                    ).weights()
                 model = rox_model(
                     profiled,
                     by=by,
@@ -104,6 +127,7 @@ def worth_command(
                     horizon_years=horizon_years,
                     draws=draws,
                     random_state=seed,
+                    weights=weights,
                 )
             except (ConvergenceError, MetricError) as exc:
                 if fmt is not OutputFormat.table:
@@ -154,7 +178,8 @@ def worth_command(
         emit(
             _channels(model),
             fmt,
-            title=f"ROX by channel ({model.horizon_years:g} years, {model.label})",
+            title=f"ROX by channel ({model.horizon_years:g} years, {model.label}"
+            + (", weighted to the customer base)" if model.weighted else ")"),
             currency=currency,
         )
         console.print(str(model), highlight=False, markup=False)
@@ -174,17 +199,25 @@ def worth_command(
 
 
 def _channels(model: ROXModel) -> pd.DataFrame:
-    """The ROX by channel with a total row: ``channel``, ``rox``, ``rox_low``, ``rox_high``."""
+    """The ROX by channel with a total row (and the unweighted total when weighted)."""
     rows = model.frame[["channel", "rox", "rox_low", "rox_high", "share"]]
-    total = pd.DataFrame(
-        [
+    totals = [
+        {
+            "channel": "total",
+            "rox": model.total,
+            "rox_low": model.low,
+            "rox_high": model.high,
+            "share": 1.0,
+        }
+    ]
+    if model.weighted:
+        totals.append(
             {
-                "channel": "total",
-                "rox": model.total,
-                "rox_low": model.low,
-                "rox_high": model.high,
-                "share": 1.0,
+                "channel": "total unweighted",
+                "rox": model.unweighted_total,
+                "rox_low": model.unweighted_low,
+                "rox_high": model.unweighted_high,
+                "share": float("nan"),
             }
-        ]
-    )
-    return pd.concat([rows, total], ignore_index=True)
+        )
+    return pd.concat([rows, pd.DataFrame(totals)], ignore_index=True)

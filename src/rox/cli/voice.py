@@ -2,51 +2,23 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from rox.cli._app import (
     FormatOption,
+    LanguagesOption,
     OutputFormat,
+    RulesOption,
+    ThemesOption,
     WorkspaceOption,
     app,
+    comment_options,
     emit,
     open_workspace,
     require,
 )
-
-RulesOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--rules",
-        help="TOML file of keyword themes ([themes] name = [keywords]); they take precedence.",
-        show_default=False,
-    ),
-]
-LanguagesOption = Annotated[
-    str,
-    typer.Option(help="Languages to detect among, comma-separated (ISO 639-1)."),
-]
-ThemesOption = Annotated[
-    int | None,
-    typer.Option(
-        "--n-themes",
-        help="Themes per language (default: from the number of comments).",
-        show_default=False,
-    ),
-]
-
-
-def _options(rules: Path | None, languages: str, n_themes: int | None) -> dict[str, object]:
-    from rox.voice import load_rules
-
-    return {
-        "rules": None if rules is None else load_rules(rules),
-        "languages": [c.strip() for c in languages.split(",") if c.strip()],
-        "n_themes": "auto" if n_themes is None else n_themes,
-    }
 
 
 @app.command(name="themes")
@@ -88,7 +60,7 @@ def themes_command(
             value=clv,
             language=language,
             period=period,  # type: ignore[arg-type]
-            **_options(rules, languages, n_themes),  # type: ignore[arg-type]
+            **comment_options(rules, languages, n_themes),  # type: ignore[arg-type]
         )
     if trend:
         emit(result.trend, fmt, title=f"Themes by {period}: share of comments")
@@ -139,7 +111,7 @@ def comments_command(
         require(ws, "responses")
         from rox.voice import analyse
 
-        result = analyse(ws, **_options(rules, languages, n_themes))  # type: ignore[arg-type]
+        result = analyse(ws, **comment_options(rules, languages, n_themes))  # type: ignore[arg-type]
     frame = result.with_theme(theme) if theme is not None else result.frame
     if language is not None:
         frame = frame[frame["language"] == language]

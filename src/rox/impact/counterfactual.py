@@ -129,6 +129,28 @@ class Counterfactual(Result):
         )
 
 
+def _resolved_move(by: str, move: str | None, to: str | None, doing: str) -> tuple[str, str]:
+    """The group moved and the group whose level it gets, defaults filled in (:data:`MOVES`).
+
+    Raises
+    ------
+    MetricError
+        "cannot ``doing`` by ...": an unknown grouping; a group not of ``by``; ``move == to``.
+    """
+    if by not in GROUPS:
+        raise MetricError(f"cannot {doing} by {by!r}: expected one of {', '.join(GROUPS)}")
+    move = MOVES[by][0] if move is None else move
+    to = MOVES[by][1] if to is None else to
+    for name, group in (("move", move), ("to", to)):
+        if group not in GROUPS[by]:
+            raise MetricError(
+                f"{name}={group!r} is not a {by} group: expected one of {', '.join(GROUPS[by])}"
+            )
+    if move == to:
+        raise MetricError(f"move and to are both {move!r}: nothing to move")
+    return move, to
+
+
 def counterfactual(
     ws: Workspace | ExperienceProfile,
     *,
@@ -180,17 +202,7 @@ def counterfactual(
         raise MetricError(f"confidence={confidence}: expected a level between 0 and 1")
     if replicates < 1 or not resolution > 0:
         raise MetricError("replicates and resolution must be positive")
-    if by not in GROUPS:
-        raise MetricError(f"cannot move customers by {by!r}: expected one of {', '.join(GROUPS)}")
-    move = MOVES[by][0] if move is None else move
-    to = MOVES[by][1] if to is None else to
-    for name, group in (("move", move), ("to", to)):
-        if group not in GROUPS[by]:
-            raise MetricError(
-                f"{name}={group!r} is not a {by} group: expected one of {', '.join(GROUPS[by])}"
-            )
-    if move == to:
-        raise MetricError(f"move and to are both {move!r}: nothing to move")
+    move, to = _resolved_move(by, move, to, "move customers")
     if isinstance(ws, ExperienceProfile) and options:
         raise MetricError("pass the profile's options to profile(), not here, with a profile")
     p = ws if isinstance(ws, ExperienceProfile) else profile(ws, **options)

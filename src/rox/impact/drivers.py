@@ -25,6 +25,20 @@ One row per customer who has the outcome and at least one driver:
   one 0/1 indicator per value, except its most frequent value, the reference, named
   ``"segment=fleet"``). By default, every touchpoint with answers of ``driver_metric`` (CSAT, or CES
   for the ``csat`` outcome).
+- **themes** (``themes=``, #18): ``"theme:<label>"`` is 1 when the customer mentions the theme in
+  any comment, 0 when the customer answered some survey without mentioning it, and missing for
+  customers with no answer at all. The themes come from :func:`rox.voice.analyse` (``themes=True``,
+  or an analysed :class:`rox.voice.Comments` / :class:`rox.voice.ThemeTable`, e.g. with keyword
+  rules) or from a frame of mentions (``customer_id``, ``theme``: a customer's own tags). Themes
+  are matched by label, so themes of two languages that share a label (keyword rules give one label
+  in every language) are one driver. Every theme joins the drivers, unless ``drivers=`` names
+  themes, which are then the only ones; a theme joined unnamed is left out (and listed in
+  ``themes_left_out`` with the reason) when fewer than ``min_mentions`` of the customers analysed
+  mention it, when it is the same for every customer who has another variable (pairwise, its
+  correlation with that variable is undefined), or when it is the reference: if every customer
+  mentions exactly one theme (one comment each, and every comment has a theme), the indicators
+  add up to 1 and the most mentioned is left out, as a text column's most frequent value is.
+  Leaving themes out costs one more scan.
 
 Missing driver values (``missing=``): ``"complete"`` keeps the customers who have every driver and
 reports how many were dropped (``n_dropped``); ``"pairwise"`` computes each correlation from the
@@ -43,6 +57,11 @@ sums of the outcome and drivers (for ``pairwise``, each restricted to the custom
 one scan, whatever the number of responses. The correlation matrix, Johnson's relative weights and
 the Shapley decomposition of R**2 over all ``2**p`` subsets (LMG) are computed from those few
 numbers (:mod:`rox.impact._importance`); both sets of importances sum to the explained R**2.
+
+A theme driver is built from the small table of (customer, theme) mentions: the comments are
+read and analysed in Python by :mod:`rox.voice` (text analysis is the one analysis that does not
+run in the engine); the mentions go to the engine as one in-memory table of the customers who
+mention a theme, joined to the per-customer table there.
 
 For a binary outcome, the logistic regression is fitted by Newton-Raphson in the engine (one
 aggregation of the score and information per iteration), and the relative weights follow
@@ -75,8 +94,8 @@ Statistics*, 28(3), 449-481.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeAlias
 
 import ibis
 import numpy as np
@@ -93,13 +112,19 @@ if TYPE_CHECKING:
     import ibis.expr.types as ir
     from numpy.typing import NDArray
 
+    from rox.voice import Comments, ThemeTable
     from rox.workspace import Workspace
 
-__all__ = ["OUTCOMES", "KeyDrivers", "key_drivers"]
+__all__ = ["OUTCOMES", "THEME_PREFIX", "KeyDrivers", "key_drivers"]
 
 Outcome = Literal["nps", "csat", "detractor", "churn"]
 #: The outcomes and whether each is binary.
 OUTCOMES: dict[str, bool] = {"nps": False, "csat": False, "detractor": True, "churn": True}
+#: How a driver names a theme of the comments: ``"theme:financing paperwork"``.
+THEME_PREFIX = "theme:"
+#: Where themes come from: ``True`` (analyse the comments), analysed comments, a theme table, or
+#: a frame of mentions (``customer_id``, ``theme``).
+ThemeSource: TypeAlias = "bool | Comments | ThemeTable | pd.DataFrame | None"
 
 
 @dataclass(frozen=True)
@@ -109,6 +134,12 @@ class _Driver:
     touchpoint: str | None = None
     column: str | None = None
     level: str | None = None
+    theme: str | None = None
+
+    @property
+    def kind(self) -> str:
+        """``score``, ``attribute`` or ``theme``."""
+        return "score" if self.metric else "theme" if self.theme is not None else "attribute"
 
     def expr(self, r: ir.Table) -> ir.Value:
         return r.score.mean(where=(r.metric == self.metric) & (r.touchpoint == self.touchpoint))
@@ -121,8 +152,9 @@ class KeyDrivers(Result):
     Attributes
     ----------
     frame : pandas.DataFrame
-        One row per driver, most important (relative weight) first: ``driver``, ``metric``,
-        ``touchpoint`` (empty for attributes), ``n`` (customers with the driver), ``performance``
+        One row per driver, most important (relative weight) first: ``driver``, ``kind``
+        (``score``, ``attribute`` or ``theme``), ``metric``, ``touchpoint`` (empty for attributes
+        and themes), ``n`` (customers with the driver), ``performance``
         (mean of the driver, in its unit), ``performance_pct`` (that mean on 0-100 of the driver's
         observed range), ``correlation`` (with the outcome), ``rw``, ``rw_low``, ``rw_high``
         (Johnson's relative weight, a share of R**2, with its interval), ``rw_pct`` (percent of
@@ -145,6 +177,10 @@ class KeyDrivers(Result):
         replicate of pairwise correlations can be indefinite; it is left out).
     blocks : int
         Blocks of customers the bootstrap resamples.
+    themes_left_out : dict of str to str
+        Themes offered unnamed (``themes=``) but left out, with the reason: mentioned by fewer
+        than ``min_mentions`` of the customers analysed, or the same for every customer who has
+        another variable (their correlation is undefined).
     """
 
     outcome: str = "nps"
@@ -158,6 +194,7 @@ class KeyDrivers(Result):
     level: float = 0.95
     n_boot: int = 0
     blocks: int = 0
+    themes_left_out: dict[str, str] = field(default_factory=dict)
 
     _plotter: ClassVar[str | None] = "rox.viz.drivers:plot_drivers"
 
@@ -178,6 +215,8 @@ def key_drivers(
     drivers: Sequence[str] | None = None,
     driver_metric: str | None = None,
     attributes: Sequence[str] = (),
+    themes: ThemeSource = None,
+    min_mentions: int = 10,
     missing: Literal["complete", "pairwise"] | None = None,
     min_n: int = 30,
     inactive_after: int = 365,
@@ -201,6 +240,13 @@ def key_drivers(
         Metric of the default drivers: ``csat``, or ``ces`` for the ``csat`` outcome.
     attributes : sequence of str
         ``customers`` columns added to the drivers.
+    themes : bool, rox.voice.Comments, rox.voice.ThemeTable or pandas.DataFrame, optional
+        Themes of the comments as candidate drivers (module docstring): ``True`` analyses the
+        workspace's comments with :func:`rox.voice.analyse`'s defaults; analysed comments (or a
+        theme table) are used as they are; a frame needs ``customer_id`` and ``theme``, one row per
+        mention. Without it, a driver named ``"theme:<label>"`` analyses the comments too.
+    min_mentions : int
+        Fewest customers analysed who mention a theme for it to join the drivers unnamed.
     missing : {'complete', 'pairwise'}, optional
         Missing-value policy (module docstring); default ``pairwise`` for ``nps`` and ``csat``,
         ``complete`` for the binary outcomes.
@@ -224,8 +270,8 @@ def key_drivers(
     Raises
     ------
     MetricError
-        Unknown outcome, driver, touchpoint or column; too few customers; a driver without
-        variation; collinear drivers; mixed answer scales.
+        Unknown outcome, driver, touchpoint, column or theme; too few customers; a driver without
+        variation; collinear drivers; mixed answer scales; no theme that can be a driver.
     ConvergenceError
         The logistic regression of a binary outcome does not converge (separation).
 
@@ -249,21 +295,42 @@ def key_drivers(
         raise MetricError(f"missing={missing!r}; expected 'complete' or 'pairwise'")
     if not 0 < level < 1:
         raise MetricError(f"level={level} must lie strictly between 0 and 1")
-    if n_boot < 0 or blocks < 2 or min_n < 2:
+    if n_boot < 0 or blocks < 2 or min_n < 2 or min_mentions < 1:
         raise MetricError(
-            f"n_boot={n_boot}, blocks={blocks}, min_n={min_n}: expected n_boot >= 0, "
-            "blocks >= 2 and min_n >= 2"
+            f"n_boot={n_boot}, blocks={blocks}, min_n={min_n}, min_mentions={min_mentions}: "
+            "expected n_boot >= 0, blocks >= 2, min_n >= 2 and min_mentions >= 1"
         )
     if binary and missing != "complete":
         raise MetricError(
             f"the {outcome} outcome is binary: its logistic regression needs complete cases "
             "(missing='complete')"
         )
+    named_themes = [d for d in drivers or () if d.startswith(THEME_PREFIX)]
+    mentions = None
+    if (themes is not None and themes is not False) or named_themes:
+        mentions = _theme_mentions(ws, True if themes is None else themes)
     specs = _resolve_drivers(ws, outcome, drivers, driver_metric, attributes)
-    table = _customer_table(ws, outcome, specs, inactive_after)
-    table = table.mutate(_block=ibis.row_number().over(order_by=table.customer_id) % blocks)
-    q = len(specs) + 1
-    stats = _block_stats(table, q, missing == "pairwise")
+    if mentions is not None:
+        specs += _theme_drivers(mentions, named_themes, specs)
+    if not specs:
+        raise MetricError("no drivers: give drivers=, attributes= or themes=")
+    left_out: dict[str, str] = {}
+    while True:
+        table = _customer_table(ws, outcome, specs, inactive_after, mentions)
+        table = table.mutate(_block=ibis.row_number().over(order_by=table.customer_id) % blocks)
+        q = len(specs) + 1
+        stats = _block_stats(table, q, missing == "pairwise")
+        if mentions is None or named_themes or left_out:
+            break
+        # themes joined unnamed: leave out those too rare or constant beside another variable,
+        # and count again without them (another scan, only then)
+        left_out = _themes_to_leave_out(stats, specs, min_mentions)
+        if not left_out:
+            break
+        specs = [s for s in specs if s.name not in left_out]
+        if not specs:
+            reasons = "; ".join(f"{k}: {v}" for k, v in left_out.items())
+            raise MetricError(f"no theme can be a driver here ({reasons})")
     n_with_any = int(stats.pop("n_any").sum())
     block_ids = stats.pop("block").astype(np.int64)
     n_used = int(stats["N"][:, 0, 0].sum())
@@ -312,6 +379,7 @@ def key_drivers(
         level=level,
         n_boot=len(boot_rw),
         blocks=int(stats["N"].shape[0]),
+        themes_left_out=left_out,
     )
 
 
@@ -326,15 +394,13 @@ def _resolve_drivers(
     r = r.filter(r.customer_id.notnull() & r.touchpoint.notnull())
     seen = r.group_by(["metric", "touchpoint", "scale"]).aggregate(n=r.count()).execute()
     metric = driver_metric or ("ces" if outcome == "csat" else "csat")
-    names = list(drivers) if drivers is not None else []
+    names = [d for d in drivers if not d.startswith(THEME_PREFIX)] if drivers is not None else []
     if drivers is None:
         tps = seen.loc[seen["metric"] == metric, "touchpoint"].drop_duplicates().sort_values()
         if tps.empty:
             raise MetricError(f"no {metric} answers carry a touchpoint; name the drivers")
         names = [f"{metric}:{tp}" for tp in tps]
     names += [a for a in attributes if a not in names]
-    if not names:
-        raise MetricError("no drivers: give drivers= or attributes=")
     specs: list[_Driver] = []
     for name in names:
         if ":" in name:
@@ -390,8 +456,136 @@ def _attribute_drivers(ws: Workspace, column: str) -> list[_Driver]:
     return [_Driver(f"{column}={v}", column=column, level=str(v)) for v in counts[column][1:]]
 
 
+def _theme_mentions(ws: Workspace, themes: ThemeSource) -> pd.DataFrame:
+    """The distinct (``customer_id``, ``theme``) mentions of a theme source (module docstring)."""
+    from rox.voice import Comments, ThemeTable, analyse
+
+    if themes is True:
+        frame = analyse(ws).frame
+    elif isinstance(themes, ThemeTable):
+        if themes.comments is None:
+            raise MetricError("the theme table carries no comments to find who mentions each theme")
+        frame = themes.comments.frame
+    elif isinstance(themes, Comments):
+        frame = themes.frame
+    elif isinstance(themes, pd.DataFrame):
+        frame = themes
+    else:
+        raise MetricError(
+            f"themes={themes!r}: expected True, rox.voice.Comments, rox.voice.ThemeTable or a "
+            "DataFrame with customer_id and theme"
+        )
+    lacking = {"customer_id", "theme"} - set(frame.columns)
+    if lacking:
+        raise MetricError(
+            f"the themes have no {', '.join(sorted(lacking))} column; expected one row per "
+            "mention with customer_id and theme"
+        )
+    known = frame["customer_id"].notna() & frame["theme"].notna()
+    mentions = frame.loc[known, ["customer_id", "theme"]].astype({"theme": str})
+    return mentions.drop_duplicates().reset_index(drop=True)
+
+
+def _theme_drivers(
+    mentions: pd.DataFrame, named: Sequence[str], specs: list[_Driver]
+) -> list[_Driver]:
+    """Theme drivers: the ``named`` ones, else every theme, most mentioned first."""
+    customers = mentions.groupby("theme")["customer_id"].nunique()
+    if named:
+        out: list[_Driver] = []
+        for name in dict.fromkeys(named):
+            label = name[len(THEME_PREFIX) :]
+            if label not in customers.index:
+                raise MetricError(
+                    f"driver {name!r}: no comment has the theme {label!r}; the themes are: "
+                    f"{', '.join(sorted(customers.index)) or '(none)'}"
+                )
+            out.append(_Driver(name, theme=label))
+        return out
+    if customers.empty:
+        raise MetricError("no comment of a customer has a theme")
+    taken = {s.name for s in specs}
+    order = customers.reset_index().sort_values(["customer_id", "theme"], ascending=[False, True])
+    return [
+        _Driver(f"{THEME_PREFIX}{label}", theme=str(label))
+        for label in order["theme"]
+        if f"{THEME_PREFIX}{label}" not in taken
+    ]
+
+
+def _themes_to_leave_out(
+    stats: dict[str, NDArray[np.float64]], specs: list[_Driver], min_mentions: int
+) -> dict[str, str]:
+    """Theme drivers to leave out, with the reason (see ``KeyDrivers.themes_left_out``).
+
+    ``S[i, j]`` is the sum of variable ``i`` over the ``N[i, j]`` customers who have ``i`` and
+    ``j`` (:func:`_block_stats`): for a 0/1 theme, the customers among them who mention it.
+    """
+    n, s, q, p = (stats[k].sum(axis=0) for k in "NSQP")
+    names = ["the outcome", *(repr(d.name) for d in specs)]
+    out: dict[str, str] = {}
+    for i, spec in enumerate(specs, start=1):
+        if spec.theme is None:
+            continue
+        mentioned = round(float(s[i, i]))
+        if mentioned < min_mentions:
+            out[spec.name] = (
+                f"mentioned by {mentioned:,} of the customers analysed "
+                f"(min_mentions={min_mentions})"
+            )
+            continue
+        for j in range(len(names)):
+            if j == i or n[i, j] == 0:
+                continue
+            if s[i, j] == 0 or s[i, j] == n[i, j]:
+                who = "no customer" if s[i, j] == 0 else "every customer"
+                out[spec.name] = f"{who} who has {names[j]} mentions it"
+                break
+    themed = [i for i, d in enumerate(specs, start=1) if d.theme is not None and d.name not in out]
+    if len(themed) > 1:
+        block = np.ix_(themed, themed)
+        corr = imp.pair_correlations(n[block], s[block], q[block], p[block])
+        if np.linalg.eigvalsh(corr)[0] <= 1e-8:
+            # every customer mentions exactly one of them (one comment each, and every comment has
+            # a theme): their indicators add up to 1, so one is the reference, as the most
+            # frequent value of a text column is
+            top = max(themed, key=lambda i: (s[i, i], -i))
+            out[specs[top - 1].name] = (
+                "the reference: every customer analysed mentions exactly one of the themes, so "
+                "the most mentioned is left out"
+            )
+    return out
+
+
+def _theme_table(r: ir.Table, specs: list[_Driver], mentions: pd.DataFrame) -> ir.Table | None:
+    """Per customer who answered: ``v<i>`` of each theme driver, 1 (mentions it) or 0."""
+    columns = {s.theme: f"v{i + 1}" for i, s in enumerate(specs) if s.theme is not None}
+    if not columns:
+        return None
+    chosen = mentions[mentions["theme"].isin(list(columns))]
+    wide = (
+        pd.crosstab(chosen["customer_id"], chosen["theme"])
+        .clip(upper=1)
+        .reindex(columns=list(columns), fill_value=0)
+        .rename(columns=columns)
+        .astype("float64")
+        .rename_axis(index="customer_id", columns=None)
+        .reset_index()
+    )
+    wide["customer_id"] = wide["customer_id"].astype(str)
+    mentioning = ibis.memtable(wide)
+    mentioning = mentioning.mutate(customer_id=mentioning.customer_id.cast(r.customer_id.type()))
+    answered = r.group_by("customer_id").aggregate(_answers=r.count())
+    joined = answered.left_join(mentioning, "customer_id")
+    return joined.select("customer_id", **{c: joined[c].fill_null(0.0) for c in columns.values()})
+
+
 def _customer_table(
-    ws: Workspace, outcome: str, specs: list[_Driver], inactive_after: int
+    ws: Workspace,
+    outcome: str,
+    specs: list[_Driver],
+    inactive_after: int,
+    mentions: pd.DataFrame | None = None,
 ) -> ir.Table:
     """Per customer: ``customer_id``, ``v0`` (outcome) and ``v1..vp`` (drivers)."""
     r = ws.require_rows("responses")
@@ -425,6 +619,10 @@ def _customer_table(
         attr_table = customers.select("customer_id", **cols)
         assert per is not None  # the outcome always comes from responses or transactions
         per = per.left_join(attr_table, "customer_id").drop("customer_id_right")
+    themed = None if mentions is None else _theme_table(r, specs, mentions)
+    if themed is not None:
+        assert per is not None
+        per = per.left_join(themed, "customer_id").drop("customer_id_right")
     assert per is not None
     if outcome == "detractor":
         label = ws.table("responses").filter(lambda t: t.metric == "nps").scale.max().execute()
@@ -447,62 +645,61 @@ def _block_stats(table: ir.Table, q: int, pairwise: bool) -> dict[str, NDArray[n
     """Per block: pair counts and sums, each variable's min and max, customers before filtering.
 
     Returns the (q, q) matrices ``N``, ``S``, ``Q``, ``P`` of :func:`pair_correlations` per block,
-    ``min`` and ``max`` per block and variable, and ``n_any``, the customers of each block before
-    complete cases are kept.
+    ``min`` and ``max`` per block and variable, ``n_any``, the customers of each block before
+    complete cases are kept, and ``block``, the blocks' numbers.
+
+    The engine groups the customers by block and by which variables they have (the pattern of
+    missing values, a bit mask) and returns each group's count, sums, sums of squares and products
+    (plain sums, no filter: about ``q**2 / 2`` aggregates); the pair statistics are sums of those
+    over the patterns that have both variables. With ``pairwise=False`` only the patterns with
+    every driver count (complete cases).
     """
-    keep = None
-    if not pairwise:  # one predicate column, not the same AND in every aggregate's filter
-        table = table.mutate(_keep=ibis.and_(*[table[f"v{i}"].notnull() for i in range(1, q)]))
-        keep = table._keep
+    pattern = ibis.literal(0, type="int64")
+    for i in range(q):
+        pattern = pattern + table[f"v{i}"].notnull().ifelse(1 << i, 0).cast("int64")
+    table = table.mutate(_pattern=pattern)
     v = [table[f"v{i}"] for i in range(q)]
-    agg: dict[str, ir.Value] = {"n_any": table.count(), "n": table.count(where=keep)}
+    agg: dict[str, ir.Value] = {"n": table.count()}
     for i in range(q):
-        agg[f"min{i}"] = v[i].min(where=keep)
-        agg[f"max{i}"] = v[i].max(where=keep)
+        agg[f"S{i}"] = v[i].sum()
+        agg[f"min{i}"] = v[i].min()
+        agg[f"max{i}"] = v[i].max()
         for j in range(i, q):
-            agg[f"P{i}_{j}"] = (v[i] * v[j]).sum(where=keep)
-        if not pairwise:
-            agg[f"S{i}"] = v[i].sum(where=keep)
-            continue
-        agg[f"S{i}_{i}"] = v[i].sum()
-        for j in range(q):
-            if j != i:
-                agg[f"S{i}_{j}"] = v[i].sum(where=v[j].notnull())
-                agg[f"Q{i}_{j}"] = (v[i] * v[i]).sum(where=v[j].notnull())
-            if j >= i:
-                agg[f"N{i}_{j}"] = v[i].count(where=v[j].notnull())
-    frame = table.group_by("_block").aggregate(**agg).order_by("_block").execute()
-    extremes = {
-        name: np.stack([frame[f"{name}{i}"].to_numpy(dtype=float) for i in range(q)], axis=1)
-        for name in ("min", "max")
-    }
-    frame = frame.fillna(0.0)
-    k = len(frame)
-    mats = {name: np.zeros((k, q, q)) for name in "NSQP"}
-    for i in range(q):
-        for j in range(i, q):
-            mats["P"][:, i, j] = mats["P"][:, j, i] = frame[f"P{i}_{j}"]
-    if pairwise:
-        for i in range(q):
-            for j in range(q):
-                mats["S"][:, i, j] = frame[f"S{i}_{j}"]
-                mats["Q"][:, i, j] = frame[f"Q{i}_{j}"] if j != i else frame[f"P{i}_{i}"]
-                if j >= i:
-                    mats["N"][:, i, j] = mats["N"][:, j, i] = frame[f"N{i}_{j}"]
-    else:
-        n = frame["n"].to_numpy(dtype=float)
-        s = np.stack([frame[f"S{i}"].to_numpy(dtype=float) for i in range(q)], axis=1)
-        mats["N"][:] = n[:, None, None]
-        mats["S"][:] = s[:, :, None]
-        mats["Q"][:] = np.diagonal(mats["P"], axis1=1, axis2=2)[:, :, None]
-    return (
-        mats
-        | extremes
-        | {
-            "n_any": frame["n_any"].to_numpy(dtype=float),
-            "block": frame["_block"].to_numpy(dtype=np.int64),
-        }
+            agg[f"P{i}_{j}"] = (v[i] * v[j]).sum()
+    frame = (
+        table.group_by(["_block", "_pattern"])
+        .aggregate(**agg)
+        .order_by(["_block", "_pattern"])
+        .execute()
     )
+    blocks, row_block = np.unique(frame["_block"].to_numpy(dtype=np.int64), return_inverse=True)
+    k = len(blocks)
+    n_any = np.bincount(row_block, weights=frame["n"].to_numpy(dtype=float), minlength=k)
+    has = (frame["_pattern"].to_numpy(dtype=np.int64)[:, None] >> np.arange(q)) & 1 == 1
+    if not pairwise:  # complete cases: the outcome and every driver
+        has = has & has[:, 1:].all(axis=1, keepdims=True)
+    both = (has[:, :, None] & has[:, None, :]).astype(float)  # (rows, q, q)
+    n = frame["n"].to_numpy(dtype=float)
+    sums = np.stack([frame[f"S{i}"].to_numpy(dtype=float) for i in range(q)], axis=1)
+    prods = np.zeros((len(frame), q, q))
+    for i in range(q):
+        for j in range(i, q):
+            prods[:, i, j] = prods[:, j, i] = frame[f"P{i}_{j}"].to_numpy(dtype=float)
+    sums, prods = np.nan_to_num(sums), np.nan_to_num(prods)
+    squares = np.diagonal(prods, axis1=1, axis2=2)
+    mats = {name: np.zeros((k, q, q)) for name in "NSQP"}
+    np.add.at(mats["N"], row_block, n[:, None, None] * both)
+    np.add.at(mats["S"], row_block, sums[:, :, None] * both)
+    np.add.at(mats["Q"], row_block, squares[:, :, None] * both)
+    np.add.at(mats["P"], row_block, prods * both)
+    extremes = {}
+    for name, reduce in (("min", np.fmin), ("max", np.fmax)):
+        values = np.stack([frame[f"{name}{i}"].to_numpy(dtype=float) for i in range(q)], axis=1)
+        values = np.where(has, values, np.nan)
+        out = np.full((k, q), np.nan)
+        reduce.at(out, row_block, values)
+        extremes[name] = out
+    return mats | extremes | {"n_any": n_any, "block": blocks}
 
 
 def _check_counts(
@@ -539,6 +736,14 @@ def _check_corr(corr: NDArray[np.float64], specs: list[_Driver]) -> None:
     broken = (~np.isfinite(corr)).sum(axis=1)
     if broken.any():
         worst = int(np.argmax(broken))  # a constant variable breaks its whole row
+        if broken[worst] < len(names) - 1:  # constant only among the customers of one pair
+            other = int(np.flatnonzero(~np.isfinite(corr[worst]))[0])
+            a, b = sorted((worst, other))
+            raise MetricError(
+                f"{names[b]} has the same value for every customer who has {names[a]} (or the "
+                f"reverse), so their correlation is undefined; drop one of them (name the themes "
+                "you want, or raise min_mentions), or use missing='complete'"
+            )
         role = "nothing to explain" if worst == 0 else "it cannot be a driver"
         raise MetricError(f"{names[worst]} has the same value for every customer analysed; {role}")
     vals, vecs = np.linalg.eigh(corr)
@@ -601,6 +806,7 @@ def _frame(
     frame = pd.DataFrame(
         {
             "driver": [s.name for s in specs],
+            "kind": [s.kind for s in specs],
             "metric": [s.metric for s in specs],
             "touchpoint": [s.touchpoint for s in specs],
             "n": n.astype(np.int64),

@@ -119,8 +119,30 @@ class NonResponse(Result):
     base: str = "buyers"
     value_basis: str = ""
     confidence: float = 0.95
+    _respondents: Any = field(default=None, repr=False)
 
     _plotter: ClassVar[str | None] = None
+
+    def weights(self) -> pd.Series:
+        """Each respondent's weight, indexed by ``customer_id`` (text): its cell's weight.
+
+        The respondents' weights add up to the base's customers (raking) or to their expected
+        number (propensity); for :func:`rox.impact.rox_model`'s ``weights=``.
+
+        Raises
+        ------
+        MetricError
+            If the result was not computed here (no respondents to weight).
+        """
+        if self._respondents is None:
+            raise MetricError("this result has no respondents to weight")
+        f = self._respondents.execute()
+        out = pd.Series(
+            f["weight"].to_numpy(dtype="float64"),
+            index=pd.Index(f["customer_id"].astype(str), name="customer_id"),
+            name="weight",
+        )
+        return out.sort_index()
 
     def lines(self) -> list[str]:
         """The answer in plain words."""
@@ -384,6 +406,13 @@ def nonresponse(
     unweighted, u_low, u_high = interval(u_top, u_bottom, n)
     weighted, w_low, w_high = interval(w_top, w_bottom, n / deff)
     composition = _composition(cells, margins)
+    # each respondent's weight, joined in the engine when asked for (NonResponse.weights)
+    keyed = t.filter(t._responded).select(
+        customer_id=t.customer_id.cast("string"),
+        **{m: t[m].cast("string").fill_null("(none)") for m in margins},
+    )
+    by_cell = ibis.memtable(cells[[*margins, "weight"]].astype(dict.fromkeys(margins, str)))
+    respondents = keyed.join(by_cell, list(margins)).select("customer_id", "weight")
     return NonResponse(
         frame=frame,
         composition=composition,
@@ -404,6 +433,7 @@ def nonresponse(
         base=base,
         value_basis=p.value_basis,
         confidence=confidence,
+        _respondents=respondents,
     )
 
 

@@ -8,9 +8,15 @@ customers, whose lifetime value is counted over the initiative's horizon; then::
     payback = cost / (value gained / horizon in months)     (value taken to accrue evenly)
 
 The value model is any callable ``(profile, by, move, to) -> (value, low, high)`` (the
-:class:`ValueModel` protocol): the default, :func:`group_move_value`, is
-:func:`rox.impact.counterfactual`'s stratified difference in means (associational); a better
-model of what experience is worth plugs in there without changing anything else. A change of
+:class:`ValueModel` protocol). By default the change runs through **the ROX model**
+(:func:`rox.impact.rox_model`, :class:`ROXModelValue`): the covariate Pareto/NBD and the
+Gamma-Gamma spend by group are fitted on every buying customer, and only the target's customers
+are moved (``within=``), their value counted over the initiative's horizon with the model's
+parametric interval (causal under the ROX model's assumptions). Where it cannot be fitted (fewer
+than 20 customers with repeat purchases in a group involved, a fit that does not converge), the
+projection falls back to :func:`group_move_value`, :func:`rox.impact.counterfactual`'s stratified
+difference in means within the target (associational), and the result says so and why
+(``value_model``, ``notes``). A change of
 ``+N NPS points`` moves N% of the target's NPS respondents up one class, detractors first, and
 values each move as that share of the whole group's move (its interval: the moves' low and high
 ends added, a conservative bound).
@@ -32,18 +38,19 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 import pandas as pd
 
 from rox._display import money
-from rox.errors import MetricError
+from rox.errors import ConvergenceError, MetricError
 from rox.impact.counterfactual import counterfactual
 from rox.impact.did import DiD, did
 from rox.impact.initiative import Change, Initiative
 from rox.impact.profile import ExperienceProfile, profile
+from rox.impact.rox_model import ROXModel, rox_model
 from rox.results import Result
 from rox.value import clv
 
 if TYPE_CHECKING:
     from rox.workspace import Workspace
 
-__all__ = ["ROI", "ValueModel", "group_move_value", "roi"]
+__all__ = ["ROI", "ROXModelValue", "ValueModel", "group_move_value", "roi"]
 
 _WEEKS_A_YEAR = 52.0
 
@@ -61,9 +68,66 @@ class ValueModel(Protocol):
 def group_move_value(
     p: ExperienceProfile, *, by: str, move: str, to: str
 ) -> tuple[float, float, float]:
-    """The default value model: :func:`rox.impact.counterfactual` (bootstrap, 500 replicates)."""
+    """The fallback value model: :func:`rox.impact.counterfactual` (bootstrap, 500 replicates)."""
     c = counterfactual(p, by=by, move=move, to=to, replicates=500)
     return c.total, c.low, c.high
+
+
+#: How the result names each value model.
+ROX_MODEL = "the ROX model"
+DIFFERENCE_IN_MEANS = "the difference in means of the experience groups"
+
+
+class ROXModelValue:
+    """The default value model: :func:`rox.impact.rox_model` fitted on every customer.
+
+    Called with the target's profile, it moves only the target's customers (``within=``) and
+    returns the ROX over ``horizon_years`` with its parametric interval. Fits are kept per move,
+    so the projection and the measured ROX of one initiative share them.
+
+    Parameters
+    ----------
+    whole : ExperienceProfile
+        Every customer's profile (the model is fitted on all who bought).
+    horizon_years : float
+    draws : int
+        Parametric draws for the interval.
+    random_state : int
+    """
+
+    def __init__(
+        self,
+        whole: ExperienceProfile,
+        *,
+        horizon_years: float,
+        draws: int = 200,
+        random_state: int = 0,
+    ) -> None:
+        self.whole = whole
+        self.horizon_years = horizon_years
+        self.draws = draws
+        self.random_state = random_state
+        self.fits: dict[tuple[str, str, str], ROXModel] = {}
+
+    def __call__(
+        self, p: ExperienceProfile, *, by: str, move: str, to: str
+    ) -> tuple[float, float, float]:
+        """``(value, low, high)`` of moving the ``move`` customers of ``p`` to ``to``'s level."""
+        key = (by, move, to)
+        if key not in self.fits:
+            self.fits[key] = rox_model(
+                self.whole,
+                by=by,
+                move=move,
+                to=to,
+                within=p.table.select("customer_id"),
+                horizon_years=self.horizon_years,
+                draws=self.draws,
+                placebo=False,
+                random_state=self.random_state,
+            )
+        fit = self.fits[key]
+        return fit.total, fit.low, fit.high
 
 
 @dataclass(frozen=True, eq=False)
@@ -89,8 +153,11 @@ class ROI(Result):
     measured_rox, measured_rox_low, measured_rox_high : float
         The value of the measured NPS change over the horizon.
     value_basis : str
+    value_model : str
+        What valued the experience changes: ``"the ROX model"`` (default), ``"the difference in
+        means of the experience groups"`` (its fallback), or ``"a value model given"``.
     notes : tuple of str
-        Why a part is missing.
+        Why a part is missing, and why the value model fell back.
     """
 
     initiative: Initiative | None = None
@@ -108,6 +175,7 @@ class ROI(Result):
     measured_rox_low: float = float("nan")
     measured_rox_high: float = float("nan")
     value_basis: str = ""
+    value_model: str = ROX_MODEL
     notes: tuple[str, ...] = ()
 
     _plotter: ClassVar[str | None] = None
@@ -126,7 +194,7 @@ class ROI(Result):
             f"expected change {i.change}.",
             f"Projected: {i.change} in the target is worth about {m(self.projected_value)} "
             f"({m(self.projected_low)} to {m(self.projected_high)}) over {i.horizon_years:g} "
-            f"years of lifetime value: ROI {self.projected_roi:+.0%}"
+            f"years of lifetime value ({self.value_model}): ROI {self.projected_roi:+.0%}"
             + (
                 f", paid back in about {self.payback_months:.0f} months."
                 if self.payback_months == self.payback_months
@@ -144,7 +212,7 @@ class ROI(Result):
                 f"against a cost of {m(i.cost)}: ROI {self.measured_roi:+.0%}.",
                 f"Measured ROX (the value of all the experiences it changed): the target's NPS "
                 f"moved {n.effect:+.1f} points ({n.low:+.1f} to {n.high:+.1f}) against the others; "
-                f"valued through the lifetime-value model that is worth about "
+                f"valued through {self.value_model} that is worth about "
                 f"{m(self.measured_rox)} ({m(self.measured_rox_low)} to "
                 f"{m(self.measured_rox_high)}) over {i.horizon_years:g} years, "
                 f"ROX {(self.measured_rox - i.cost) / i.cost:+.0%} on the cost.",
@@ -156,8 +224,16 @@ class ROI(Result):
                         f"others' (p = {d.trend_p:.2f}): the measured effect may not be causal."
                     )
             out.append(
-                "The measured effects are causal only if " + "; ".join(n.assumptions) + "; the "
-                "projected values are associational (experience groups compared within the target)."
+                "The measured effects are causal only if "
+                + "; ".join(n.assumptions)
+                + "; "
+                + (
+                    "the values of the experience changes are causal only under the ROX model's "
+                    "assumptions (rox.impact.rox_model)."
+                    if self.value_model == ROX_MODEL
+                    else "the values of the experience changes are associational (experience "
+                    "groups compared within the target)."
+                )
             )
         out += list(self.notes)
         return out
@@ -170,7 +246,7 @@ def roi(
     ws: Workspace,
     initiative: Initiative,
     *,
-    value_model: ValueModel = group_move_value,
+    value_model: ValueModel | None = None,
     measure: bool = True,
     confidence: float = 0.95,
 ) -> ROI:
@@ -181,8 +257,9 @@ def roi(
     ws : Workspace
     initiative : Initiative
         See :func:`rox.impact.read_initiative`.
-    value_model : ValueModel
-        What an experience move is worth (default :func:`group_move_value`).
+    value_model : ValueModel, optional
+        What an experience move is worth; default the ROX model (:class:`ROXModelValue`), falling
+        back to :func:`group_move_value` where it cannot be fitted (see the module).
     measure : bool
         Also measure by difference in differences (needs data on both sides of the start).
     confidence : float
@@ -209,25 +286,8 @@ def roi(
     t = whole.table
     in_target = t.semi_join(treated, t.customer_id == treated.customer_id)
     target = dataclasses.replace(whole, table=in_target)
-    value, low, high = _project(target, i.change, value_model)
-    months = i.horizon_years * 12
-    payback = i.cost / (value / months) if value > 0 else float("nan")
-    if payback > months:
-        payback = float("nan")
-    rows = [
-        _row("projected value", value, low, high, "money", whole.value_basis),
-        _row(
-            "projected ROI",
-            (value - i.cost) / i.cost,
-            (low - i.cost) / i.cost,
-            (high - i.cost) / i.cost,
-            "ratio",
-            "(value - cost) / cost",
-        ),
-        _row("payback", payback, float("nan"), float("nan"), "months", "cost / value a month"),
-    ]
-    out: dict[str, Any] = {}
     notes: list[str] = []
+    n = s = None
     if measure:
         try:
             n = did(
@@ -239,68 +299,102 @@ def roi(
                 confidence=confidence,
             )
             s = did(
-                ws,
-                treated,
-                i.start,
-                outcome="spend",
-                window_days=i.window_days,
-                products=i.products,
-                confidence=confidence,
-            )
+                ws, treated, i.start, outcome="spend", window_days=i.window_days,
+                products=i.products, confidence=confidence,
+            )  # fmt: skip
         except MetricError as exc:
             notes.append(f"Not measured: {exc}.")
-        else:
-            buyers = int(s.frame.loc[s.frame["window"] == "after - before", "n"].iloc[0])
-            money_gained = s.effect * buyers
-            rox, rox_low, rox_high = _project(target, Change(points=abs(n.effect)), value_model)
-            sign = 1.0 if n.effect >= 0 else -1.0
-            rox, rox_low, rox_high = (sign * v for v in (rox, rox_low, rox_high))
-            if sign < 0:
-                rox_low, rox_high = rox_high, rox_low
-            out = {
-                "nps": n,
-                "spend": s,
-                "measured_money": money_gained,
-                "measured_roi": (money_gained - i.cost) / i.cost,
-                "measured_rox": rox,
-                "measured_rox_low": rox_low,
-                "measured_rox_high": rox_high,
-            }
-            rows += [
-                _row(
-                    "NPS difference in differences",
-                    n.effect,
-                    n.low,
-                    n.high,
-                    "NPS points",
-                    "causal under assumptions",
-                ),
-                _row(
-                    "spend difference in differences",
-                    s.effect,
-                    s.low,
-                    s.high,
-                    "money per customer",
-                    "causal under assumptions",
-                ),
-                _row(
-                    "measured money",
-                    money_gained,
-                    s.low * buyers,
-                    s.high * buyers,
-                    "money",
-                    f"{buyers} buying customers of the target",
-                ),
-                _row(
-                    "measured ROI",
-                    (money_gained - i.cost) / i.cost,
-                    (s.low * buyers - i.cost) / i.cost,
-                    (s.high * buyers - i.cost) / i.cost,
-                    "ratio",
-                    "(money - cost) / cost",
-                ),
-                _row("measured ROX value", rox, rox_low, rox_high, "money", whole.value_basis),
-            ]
+            n = s = None
+    if value_model is not None:
+        name, basis = "a value model given", whole.value_basis
+        values = _values(target, i.change, n, value_model)
+    else:
+        name = ROX_MODEL
+        basis = (
+            f"the ROX model: Pareto/NBD with the experience groups as covariates and "
+            f"Gamma-Gamma spend by group, fitted on every buying customer, the target's "
+            f"customers moved, over {i.horizon_years:g} years"
+        )
+        try:
+            values = _values(
+                target,
+                i.change,
+                n,
+                ROXModelValue(whole, horizon_years=i.horizon_years),
+            )
+        except (MetricError, ConvergenceError) as exc:
+            name, basis = DIFFERENCE_IN_MEANS, whole.value_basis
+            notes.append(
+                f"Valued through {DIFFERENCE_IN_MEANS} within the target "
+                f"(rox.impact.counterfactual), not the ROX model, which could not be used: {exc}."
+            )
+            values = _values(target, i.change, n, group_move_value)
+    (value, low, high), measured = values
+    months = i.horizon_years * 12
+    payback = i.cost / (value / months) if value > 0 else float("nan")
+    if payback > months:
+        payback = float("nan")
+    rows = [
+        _row("projected value", value, low, high, "money", basis),
+        _row(
+            "projected ROI",
+            (value - i.cost) / i.cost,
+            (low - i.cost) / i.cost,
+            (high - i.cost) / i.cost,
+            "ratio",
+            "(value - cost) / cost",
+        ),
+        _row("payback", payback, float("nan"), float("nan"), "months", "cost / value a month"),
+    ]
+    out: dict[str, Any] = {}
+    if n is not None and s is not None and measured is not None:
+        buyers = int(s.frame.loc[s.frame["window"] == "after - before", "n"].iloc[0])
+        money_gained = s.effect * buyers
+        rox, rox_low, rox_high = measured
+        out = {
+            "nps": n,
+            "spend": s,
+            "measured_money": money_gained,
+            "measured_roi": (money_gained - i.cost) / i.cost,
+            "measured_rox": rox,
+            "measured_rox_low": rox_low,
+            "measured_rox_high": rox_high,
+        }
+        rows += [
+            _row(
+                "NPS difference in differences",
+                n.effect,
+                n.low,
+                n.high,
+                "NPS points",
+                "causal under assumptions",
+            ),
+            _row(
+                "spend difference in differences",
+                s.effect,
+                s.low,
+                s.high,
+                "money per customer",
+                "causal under assumptions",
+            ),
+            _row(
+                "measured money",
+                money_gained,
+                s.low * buyers,
+                s.high * buyers,
+                "money",
+                f"{buyers} buying customers of the target",
+            ),
+            _row(
+                "measured ROI",
+                (money_gained - i.cost) / i.cost,
+                (s.low * buyers - i.cost) / i.cost,
+                (s.high * buyers - i.cost) / i.cost,
+                "ratio",
+                "(money - cost) / cost",
+            ),
+            _row("measured ROX value", rox, rox_low, rox_high, "money", basis),
+        ]
     return ROI(
         frame=pd.DataFrame(rows),
         initiative=i,
@@ -310,10 +404,24 @@ def roi(
         projected_high=high,
         projected_roi=(value - i.cost) / i.cost,
         payback_months=payback,
-        value_basis=whole.value_basis,
+        value_basis=basis,
+        value_model=name,
         notes=tuple(notes),
         **out,
     )
+
+
+def _values(
+    target: ExperienceProfile, change: Change, nps: DiD | None, model: ValueModel
+) -> tuple[tuple[float, float, float], tuple[float, float, float] | None]:
+    """The projected change's value, and the measured NPS change's (None when not measured)."""
+    projected = _project(target, change, model)
+    if nps is None:
+        return projected, None
+    rox, rox_low, rox_high = _project(target, Change(points=abs(nps.effect)), model)
+    if nps.effect < 0:
+        rox, rox_low, rox_high = -rox, -rox_high, -rox_low
+    return projected, (rox, rox_low, rox_high)
 
 
 def _row(

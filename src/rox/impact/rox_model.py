@@ -56,6 +56,18 @@ through the mechanisms of customer value:
    that of the retention change or it exceeds 1.5 times the perpetuity's gain (a finite horizon
    gains less than a perpetuity).
 
+8. **Non-response weights** (``weights=``, :func:`rox.impact.nonresponse`). The moved customers
+   are respondents (a group of ``by``); respondents may not be like the customers who did not
+   answer. The weights enter **the totals, not the fit**: each moved customer's ROX counts
+   ``weight`` times (so the ROX is that of moving every such customer of the base, the
+   non-respondents represented by the respondents like them), and the value of one NPS point
+   counts respondents and moves the same way. The fit stays unweighted because the experience
+   groups are its covariates: the rates are modelled conditionally on the group, which is what
+   weighting for who answered would correct (a regression conditional on the variables that
+   drive selection needs no weights; DuMouchel & Duncan 1983, JASA 78, 535-543), and every
+   buying customer, respondent or not, is already in the fit (non-respondents as ``no
+   response``). ``unweighted_total`` keeps the ROX of the moved respondents alone.
+
 The ROX is **causal under assumptions** (:data:`ASSUMPTIONS`); observational data cannot check
 them, and the placebo only catches a model that finds effects where there are none.
 """
@@ -63,7 +75,7 @@ them, and the placebo only catches a model that finds effects where there are no
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from itertools import combinations
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -75,7 +87,7 @@ import pandas as pd
 from rox._display import money
 from rox._time import utc_day
 from rox.errors import ConvergenceError, MetricError
-from rox.impact.counterfactual import MOVES
+from rox.impact.counterfactual import _resolved_move
 from rox.impact.profile import GROUPS, NO_RESPONSE, ExperienceProfile, profile
 from rox.results import Result
 from rox.value.models import ParetoNBDModel, fitting
@@ -84,6 +96,9 @@ from rox.value.models.transactions import paretonbd_loglik
 from rox.value.rfm import UNITS, rfm_expr
 
 if TYPE_CHECKING:
+    import ibis.expr.types as ir
+
+    from rox.impact.nonresponse import NonResponse
     from rox.workspace import Workspace
 
 __all__ = [
@@ -132,7 +147,12 @@ class ROXModel(Result):
         The ROX by channel (:data:`CHANNELS`): ``channel``, ``meaning``, ``rox``, ``rox_low``,
         ``rox_high``, ``share`` (of the total); the channels sum to :attr:`total`.
     total, low, high : float
-        The ROX over all moved customers with its parametric interval, in ``currency``.
+        The ROX over all moved customers with its parametric interval, in ``currency``; with
+        non-response weights, each moved customer counted ``weight`` times.
+    weighted : bool
+        Whether non-response weights were given (``weights=``).
+    unweighted_total, unweighted_low, unweighted_high : float
+        The ROX with every moved customer counted once (equal to ``total`` without weights).
     by, move, to : str
         The grouping, the group moved and the group whose level it gets.
     moved, customers : int
@@ -174,6 +194,10 @@ class ROXModel(Result):
     total: float = float("nan")
     low: float = float("nan")
     high: float = float("nan")
+    weighted: bool = False
+    unweighted_total: float = float("nan")
+    unweighted_low: float = float("nan")
+    unweighted_high: float = float("nan")
     by: str = "nps_group"
     move: str = "detractor"
     to: str = "passive"
@@ -249,6 +273,13 @@ class ROXModel(Result):
             f"({_short(self.low)}–{_short(self.high)}, {self.confidence:.0%} interval) over "
             f"{years}{lead}."
         ]
+        if self.weighted:
+            lines.append(
+                "Weighted to the customer base (non-response weights: each respondent moved "
+                "counts for the customers like them who did not answer); unweighted, the moved "
+                f"respondents alone: {_short(self.unweighted_total, self.currency)} "
+                f"({_short(self.unweighted_low)}–{_short(self.unweighted_high)})."
+            )
         if not math.isnan(self.nps_point_value):
             lines.append(
                 f"One NPS point is worth about {_short(self.nps_point_value, self.currency)} "
@@ -353,6 +384,8 @@ def rox_model(
     confidence: float = 0.95,
     placebo: bool = True,
     random_state: int | None = 0,
+    within: ir.Table | Sequence[str] | None = None,
+    weights: NonResponse | pd.Series | None = None,
     **options: Any,
 ) -> ROXModel:
     """The ROX of moving every customer of group ``move`` to the level of group ``to``.
@@ -384,6 +417,16 @@ def rox_model(
         Also run the placebo (groups shuffled across customers, the model refitted).
     random_state : int or None
         Seed of the draws and of the placebo's shuffle.
+    within : ibis Table with ``customer_id``, or sequence of str, optional
+        Move only the customers of ``move`` among these (an initiative's target): the model is
+        fitted on every customer, and the ROX, its channels, intervals, the placebo and the value
+        of one NPS point count the moves within (the points among the respondents within).
+    weights : rox.impact.NonResponse or pandas.Series, optional
+        Non-response weights (:meth:`rox.impact.NonResponse.weights`, or any weight per
+        ``customer_id``) for every respondent of ``by``: each moved customer's ROX counts
+        ``weight`` times in the totals, channels, intervals and the value of one NPS point (the
+        respondents then stand for the customer base). The fit is unweighted (see the module);
+        ``unweighted_total`` keeps the figure without weights.
     **options
         :func:`rox.impact.profile`'s options, with a workspace.
 
@@ -415,23 +458,14 @@ def rox_model(
         raise MetricError(f"draws={draws}: expected at least 2 parametric draws")
     if not horizon_years > 0 or margin < 0 or discount_rate < 0:
         raise MetricError("horizon_years must be positive, margin and discount_rate non-negative")
-    if by not in GROUPS:
-        raise MetricError(f"cannot model experience by {by!r}: expected one of {', '.join(GROUPS)}")
-    move = MOVES[by][0] if move is None else move
-    to = MOVES[by][1] if to is None else to
-    for name, group in (("move", move), ("to", to)):
-        if group not in GROUPS[by]:
-            raise MetricError(
-                f"{name}={group!r} is not a {by} group: expected one of {', '.join(GROUPS[by])}"
-            )
-    if move == to:
-        raise MetricError(f"move and to are both {move!r}: nothing to move")
+    move, to = _resolved_move(by, move, to, "model experience")
     if isinstance(ws, ExperienceProfile) and options:
         raise MetricError("pass the profile's options to profile(), not here, with a profile")
     p = ws if isinstance(ws, ExperienceProfile) else profile(ws, **{"value": "revenue", **options})
     if p.workspace is None:
         raise MetricError("the profile has no workspace to read the transactions from")
     data = _customer_rows(p, by)
+    valued = _within(data, within)
     counts = data[data["frequency"] > 0]["group"].value_counts()
     for name, group in (("move", move), ("to", to)):
         if counts.get(group, 0) < MIN_REPEAT_CUSTOMERS:
@@ -441,7 +475,10 @@ def rox_model(
                 "two groups to estimate their purchase and dropout rates"
             )
     currency = str(getattr(p.workspace, "currency", "") or "")
-    model = _Valuation.fit(data, move, to, horizon_years, discount_rate, margin, spend_by_group)
+    weight = _weights(data, weights, by, valued)
+    model = _Valuation.fit(
+        data, move, to, horizon_years, discount_rate, margin, spend_by_group, valued, weight
+    )
     point = model.evaluate(model.purchase.params_.to_numpy(), model.spend.params)
     rng_seed = 0 if random_state is None else random_state
     sample = model.draws(draws, rng_seed)
@@ -462,6 +499,7 @@ def rox_model(
     q = [100 * alpha, 100 * (1 - alpha)]
     totals = np.array([s.total for s in sample])
     low, high = (float(v) for v in np.percentile(totals, q))
+    u_low, u_high = (float(v) for v in np.percentile([s.unweighted for s in sample], q))
     rows = []
     for c, meaning in CHANNELS.items():
         values = np.array([s.channels[c] for s in sample])
@@ -477,8 +515,8 @@ def rox_model(
             }
         )
     per = model.per_customer(point, np.array([s.per_moved for s in sample]), q)
-    nps = _nps_point(data, by, move, to, point.total, low, high)
-    observed = float(point.observed[model.moved].sum())
+    nps = _nps_point(data[valued], weight[valued], by, move, to, point.total, low, high)
+    observed = float((point.observed * weight)[model.moved].sum())
     r0, r1 = model.retention(point)
     elastic = retention_elasticity(r0, r1, discount_rate) if r0 > 0 else float("nan")
     gain = point.channels["dropout"] / observed if observed else float("nan")
@@ -497,7 +535,15 @@ def rox_model(
         shuffled["group"] = rng.permutation(shuffled["group"].to_numpy())
         try:
             fake = _Valuation.fit(
-                shuffled, move, to, horizon_years, discount_rate, margin, spend_by_group
+                shuffled,
+                move,
+                to,
+                horizon_years,
+                discount_rate,
+                margin,
+                spend_by_group,
+                valued,
+                weight,
             )
             fake_point = fake.evaluate(fake.purchase.params_.to_numpy(), fake.spend.params)
             fake_totals = np.array([s.total for s in fake.draws(draws, rng_seed)])
@@ -511,6 +557,10 @@ def rox_model(
         total=point.total,
         low=low,
         high=high,
+        weighted=weights is not None,
+        unweighted_total=point.unweighted,
+        unweighted_low=u_low,
+        unweighted_high=u_high,
         by=by,
         move=move,
         to=to,
@@ -553,13 +603,23 @@ def _plausible(gain: float, elastic: float) -> bool:
 
 
 def _nps_point(
-    data: pd.DataFrame, by: str, move: str, to: str, total: float, low: float, high: float
+    data: pd.DataFrame,
+    weight: np.ndarray,
+    by: str,
+    move: str,
+    to: str,
+    total: float,
+    low: float,
+    high: float,
 ) -> tuple[float, float, float]:
-    """The ROX per NPS point gained by the move (NaN when the move is not between NPS groups)."""
+    """The ROX per NPS point gained by the move (NaN when the move is not between NPS groups).
+
+    Customers count ``weight`` times (1 each without non-response weights).
+    """
     if by != "nps_group" or move not in _NPS_SCORE or to not in _NPS_SCORE:
         return float("nan"), float("nan"), float("nan")
-    respondents = int((data["group"] != NO_RESPONSE).sum())
-    moved = int((data["group"] == move).sum())
+    respondents = float(weight[(data["group"] != NO_RESPONSE).to_numpy()].sum())
+    moved = float(weight[(data["group"] == move).to_numpy()].sum())
     points = 100 * moved * (_NPS_SCORE[to] - _NPS_SCORE[move]) / respondents
     ends = sorted((total / points, low / points, high / points))
     return total / points, ends[0], ends[2]
@@ -604,6 +664,56 @@ def _customer_rows(p: ExperienceProfile, by: str) -> pd.DataFrame:
     return frame
 
 
+def _within(data: pd.DataFrame, within: ir.Table | Sequence[str] | None) -> np.ndarray:
+    """Which rows of ``data`` may be moved: those whose customer is ``within`` (all without)."""
+    if within is None:
+        return np.ones(len(data), dtype=bool)
+    if isinstance(within, ibis.Table):
+        if "customer_id" not in within.columns:
+            raise MetricError("within= needs a customer_id column")
+        ids = within.select(customer_id=within.customer_id.cast("string")).execute()
+        chosen = set(ids["customer_id"].astype(str))
+    elif isinstance(within, str):
+        raise MetricError("within= expects customer ids (a list or a table), not one string")
+    else:
+        chosen = {str(c) for c in within}
+    return np.asarray(data["customer_id"].astype(str).isin(chosen).to_numpy(), dtype=bool)
+
+
+def _weights(
+    data: pd.DataFrame, weights: NonResponse | pd.Series | None, by: str, valued: np.ndarray
+) -> np.ndarray:
+    """Each row's weight in the totals: 1 without weights; else the respondent's, 0 for others.
+
+    Raises
+    ------
+    MetricError
+        If a respondent of ``by`` among the valued customers has no weight, or a weight is
+        negative or not finite.
+    """
+    if weights is None:
+        return np.ones(len(data))
+    if hasattr(weights, "weights") and callable(weights.weights):
+        weights = weights.weights()
+    if not isinstance(weights, pd.Series):
+        raise MetricError("weights= expects a NonResponse or a pandas Series by customer_id")
+    by_id = pd.Series(weights.to_numpy(dtype="float64"), index=weights.index.astype(str))
+    if by_id.index.duplicated().any():
+        raise MetricError("weights= gives some customer two weights")
+    w = data["customer_id"].astype(str).map(by_id).to_numpy(dtype="float64")
+    respondent = (data["group"] != NO_RESPONSE).to_numpy() & valued
+    lacking = int((respondent & np.isnan(w)).sum())
+    if lacking:
+        raise MetricError(
+            f"weights=: {lacking:,} respondents of {by} among the customers valued have no "
+            "weight; weigh the respondents of the same metric (rox.impact.nonresponse(metric=...))"
+        )
+    w = np.where(respondent, w, 0.0)
+    if not (np.isfinite(w).all() and (w >= 0).all()):
+        raise MetricError("weights= must be finite and non-negative")
+    return np.asarray(w, dtype="float64")
+
+
 def _slug(group: str) -> str:
     return "is_" + "".join(ch if ch.isalnum() else "_" for ch in group)
 
@@ -617,6 +727,7 @@ class _Evaluation:
     parts: dict[str, np.ndarray]  # per customer, by channel
     channels: dict[str, float]
     total: float
+    unweighted: float
     per_moved: np.ndarray
     b_observed: np.ndarray
     b_counterfactual: np.ndarray
@@ -642,6 +753,7 @@ class _Valuation:
     discount_rate: float
     margin: float
     notes: list[str]
+    weight: np.ndarray  # each customer's count in the totals (1; or a non-response weight)
 
     @classmethod
     def fit(
@@ -653,6 +765,8 @@ class _Valuation:
         discount_rate: float,
         margin: float,
         spend_by_group: bool,
+        valued: np.ndarray | None = None,
+        weight: np.ndarray | None = None,
     ) -> _Valuation:
         groups = [g for g in sorted(data["group"].unique()) if g != to]
         covariates = [_slug(g) for g in groups]
@@ -678,6 +792,8 @@ class _Valuation:
         spend = _fit_spend(frame, spend_groups)
         z = frame[covariates].to_numpy(dtype="float64")
         moved = (frame["group"] == move).to_numpy()
+        if valued is not None:
+            moved &= valued
         return cls(
             data=frame,
             covariates=covariates,
@@ -693,6 +809,7 @@ class _Valuation:
             discount_rate=discount_rate,
             margin=margin,
             notes=notes,
+            weight=np.ones(len(frame)) if weight is None else weight,
         )
 
     def draws(self, n: int, seed: int) -> list[_Evaluation]:
@@ -738,8 +855,9 @@ class _Valuation:
             observed=observed,
             counterfactual=counterfactual,
             parts=parts,
-            channels={c: float(v.sum()) for c, v in parts.items()},
-            total=float((counterfactual - observed).sum()),
+            channels={c: float((v * self.weight).sum()) for c, v in parts.items()},
+            total=float(((counterfactual - observed) * self.weight).sum()),
+            unweighted=float((counterfactual - observed).sum()),
             per_moved=(counterfactual - observed)[self.moved],
             b_observed=b0,
             b_counterfactual=b1,
