@@ -9,6 +9,7 @@ import pytest
 
 import rox
 from rox.errors import MetricError
+from rox.impact.counterfactual import _resolved_move
 from rox.impact.profile import ExperienceProfile
 
 
@@ -109,6 +110,9 @@ def test_placebo_within_strata_keeps_strata_sizes(planted):
     [
         ({"move": "critic"}, r"move='critic' is not a nps_group group: expected one of promoter"),
         ({"to": "detractor"}, "nothing to move"),
+        ({"move": "promoter"}, r"move='promoter' has no nps_group level above it: name the level"),
+        ({"move": "no response"}, r"move='no response' has no nps_group level above it"),
+        ({"by": "friction", "move": "no journey"}, "'no journey' has no friction level above"),
         ({"by": "segment"}, "cannot move customers by 'segment'"),
         ({"strata": "colour"}, r"cannot stratify by 'colour'.*segment"),
     ],
@@ -116,3 +120,19 @@ def test_placebo_within_strata_keeps_strata_sizes(planted):
 def test_bad_arguments_are_named(hand, kwargs, message):
     with pytest.raises(MetricError, match=message):
         rox.impact.counterfactual(hand, **kwargs)
+
+
+@pytest.mark.parametrize(
+    ("by", "move", "to"),
+    [
+        ("nps_group", None, "passive"),  # the default move: detractors to passive
+        ("nps_group", "detractor", "passive"),
+        ("nps_group", "passive", "promoter"),  # the level just above, not the default's
+        ("csat_band", "not satisfied", "satisfied"),
+        ("ces_band", "not easy", "easy"),
+        ("friction", "met friction", "no friction"),
+    ],
+)
+def test_the_level_moved_to_is_the_one_just_above(by, move, to):
+    expected_move = move or {"nps_group": "detractor"}[by]
+    assert _resolved_move(by, move, None, "move customers") == (expected_move, to)

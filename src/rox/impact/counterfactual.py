@@ -132,20 +132,34 @@ class Counterfactual(Result):
 def _resolved_move(by: str, move: str | None, to: str | None, doing: str) -> tuple[str, str]:
     """The group moved and the group whose level it gets, defaults filled in (:data:`MOVES`).
 
+    Without ``move``, the grouping's default move; without ``to``, the level just above
+    ``move`` (``GROUPS`` lists each grouping's levels best first): passive to promoter,
+    detractor to passive. A group with no level above it (the best, or a group outside the
+    scale such as "no response") needs ``to`` named.
+
     Raises
     ------
     MetricError
-        "cannot ``doing`` by ...": an unknown grouping; a group not of ``by``; ``move == to``.
+        "cannot ``doing`` by ...": an unknown grouping; a group not of ``by``; ``move == to``;
+        no level above ``move`` and no ``to``.
     """
     if by not in GROUPS:
         raise MetricError(f"cannot {doing} by {by!r}: expected one of {', '.join(GROUPS)}")
     move = MOVES[by][0] if move is None else move
-    to = MOVES[by][1] if to is None else to
-    for name, group in (("move", move), ("to", to)):
-        if group not in GROUPS[by]:
+    if move not in GROUPS[by]:
+        raise MetricError(
+            f"move={move!r} is not a {by} group: expected one of {', '.join(GROUPS[by])}"
+        )
+    if to is None:
+        levels = GROUPS[by][: GROUPS[by].index(MOVES[by][0]) + 1]  # the scale, best first
+        if move not in levels[1:]:
             raise MetricError(
-                f"{name}={group!r} is not a {by} group: expected one of {', '.join(GROUPS[by])}"
+                f"move={move!r} has no {by} level above it: name the level to move it to "
+                f"(to=, --to), one of {', '.join(g for g in GROUPS[by] if g != move)}"
             )
+        to = levels[levels.index(move) - 1]
+    if to not in GROUPS[by]:
+        raise MetricError(f"to={to!r} is not a {by} group: expected one of {', '.join(GROUPS[by])}")
     if move == to:
         raise MetricError(f"move and to are both {move!r}: nothing to move")
     return move, to
@@ -175,7 +189,8 @@ def counterfactual(
         The experience grouping (``nps_group``, ``csat_band``, ``ces_band``, ``friction``).
     move, to : str, optional
         The group moved and the group whose level it is moved to (default: detractor to passive,
-        not satisfied to satisfied, not easy to easy, met friction to no friction).
+        not satisfied to satisfied, not easy to easy, met friction to no friction; ``to``
+        defaults to the level just above ``move``, e.g. passive to promoter).
     strata : str, optional
         A column of ``customers`` (e.g. ``segment``): compare within its values.
     placebo : bool

@@ -399,7 +399,8 @@ def rox_model(
         The experience grouping: its groups are the model's covariates.
     move, to : str, optional
         The group moved and the level it is moved to (default: detractor to passive, not
-        satisfied to satisfied, not easy to easy, met friction to no friction).
+        satisfied to satisfied, not easy to easy, met friction to no friction; ``to`` defaults
+        to the level just above ``move``, e.g. passive to promoter).
     horizon_years : float
         How far ahead the value is counted (default 3 years).
     discount_rate : float
