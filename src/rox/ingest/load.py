@@ -478,7 +478,7 @@ def _load_once(
             con.execute("SET preserve_insertion_order = false")
             for view in views:
                 con.unregister(view)
-        drops = [f"DROP VIEW IF EXISTS {_RAW}"] + [  # (_RAW is a view or a table)
+        drops = [f"DROP VIEW IF EXISTS {v}" for v in (_TYPED, _RAW)] + [  # (or tables)
             f"DROP TABLE IF EXISTS {temp}"
             for temp in (_RAW, _SOURCE, _TYPED, _PROBLEMS, _SKIPPED, _LINES, _DUPLICATES,
                          "_rox_order", *CSV_REJECTS)  # fmt: skip
@@ -599,7 +599,7 @@ def _load_one(
     known_scales: Mapping[Any, Any],
     load_id: int,
     on_error: str,
-    step: Callable[[str, str], None],
+    step: Callable[[str, str], Any],
     existing: Callable[[Any], Any] | None = None,
     notes: list[str] | None = None,
     by_lines: bool = False,
@@ -672,14 +672,23 @@ def _load_one(
     # the plan, or broken text), so that the rules are spelled out only for the flagged rows
     text_flag = text_problems_condition(types, src.kind)
     typed = plan.typed_select(_RAW, keys_complete=complete, flag=text_flag or "false")
-    step("parse", f"CREATE OR REPLACE TEMP TABLE {_TYPED} AS {typed}")
+    if complete and spec.key:
+        # A view: the rows are parsed where they are used (flagged here, then written), which
+        # costs less than writing them parsed into a table and reading them again (measured).
+        # Keys made of content (their hash and a window over the whole source) are kept in a
+        # table, to be computed once.
+        con.execute(f"CREATE OR REPLACE TEMP VIEW {_TYPED} AS {typed}")
+    else:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {_TYPED} AS {typed}")
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE {_PROBLEMS} "
         '(row BIGINT, "column" VARCHAR, value VARCHAR, rule VARCHAR)'
     )
-    flagged = con.execute(
-        f"SELECT count(*) FILTER (WHERE {FLAG_COLUMN}), count(*) FILTER (WHERE {TEXT_FLAG_COLUMN})"
-        f" FROM {_TYPED}"
+    # (and whether any key repeats: all distinct, the key checks need not look for repeats)
+    flagged = step(
+        "parse",
+        f"SELECT count(*) FILTER (WHERE {FLAG_COLUMN}), count(*) FILTER (WHERE {TEXT_FLAG_COLUMN}),"
+        f" count(DISTINCT {KEY_COLUMN}) < count(*) FROM {_TYPED}",
     ).fetchone()
     if flagged[0]:
         bad = f"(SELECT * FROM {_TYPED} WHERE {FLAG_COLUMN})"
@@ -697,7 +706,7 @@ def _load_one(
         con.execute(f"INSERT INTO {_PROBLEMS} {conflicts}")
     if existing is not None:
         _copy_existing(con, table, existing)
-    _check_keys(con, plan, table)
+    _check_keys(con, plan, table, repeats=bool(flagged[2]))
     n_rows = int(con.execute(f"SELECT count(*) FROM {_RAW}").fetchone()[0]) + n_lines
     n_invalid = int(con.execute(f"SELECT count(DISTINCT row) FROM {_PROBLEMS}").fetchone()[0])
     first = [
@@ -894,7 +903,7 @@ def _copy_existing(con: Any, table: str, existing: Callable[[Any], Any]) -> None
         con.unregister("_rox_existing")
 
 
-def _check_keys(con: Any, plan: LoadPlan, table: str) -> None:
+def _check_keys(con: Any, plan: LoadPlan, table: str, *, repeats: bool = True) -> None:
     """Add key problems to the problems table and list the rows to skip.
 
     A row repeating an earlier row of the source (same key) is skipped when identical and rejected
@@ -904,12 +913,13 @@ def _check_keys(con: Any, plan: LoadPlan, table: str) -> None:
     computed only for the rows that need it: those whose key repeats in the source or is already
     loaded. A file of new keys costs one aggregate over its keys and a join with an empty
     result; the window that finds each key's first row runs only over the repeated keys.
+    ``repeats=False`` says that no key repeats in the source (the caller counted them).
     """
     key = plan.key_label()
     valid = f"(SELECT * FROM {_TYPED} WHERE {ROW_COLUMN} NOT IN (SELECT row FROM {_PROBLEMS}))"
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE {_DUPLICATES} AS SELECT {KEY_COLUMN} FROM {valid} "
-        f"GROUP BY {KEY_COLUMN} HAVING count(*) > 1"
+        f"GROUP BY {KEY_COLUMN} HAVING count(*) > 1{'' if repeats else ' LIMIT 0'}"
     )
     ours, theirs = compare_hash_sql(plan.spec, "t"), compare_hash_sql(plan.spec, "e")
     loaded = (
@@ -1053,18 +1063,19 @@ class _Progress:
             self._thread = threading.Thread(target=self._poll, daemon=True)
             self._thread.start()
 
-    def at(self, index: int) -> Callable[[str, str], None]:
+    def at(self, index: int) -> Callable[[str, str], Any]:
         """A runner of the SQL steps of source ``index`` that tracks where they are."""
 
-        def run(step: str, sql: str) -> None:
+        def run(step: str, sql: str) -> Any:
             start = index / self.n
             before = sum(w for s, w in _STEPS.items() if _order(s) < _order(step))
             lo = start + before / self.n
             self._span = (lo, lo + _STEPS[step] / self.n)
-            self.con.execute(sql)
+            result = self.con.execute(sql)
             self._span = (self._span[1], self._span[1])  # (statements between steps: no progress)
             if self.callback is not None:
                 self.callback(self._span[1])
+            return result
 
         return run
 
