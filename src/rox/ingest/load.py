@@ -478,10 +478,9 @@ def _load_once(
             con.execute("SET preserve_insertion_order = false")
             for view in views:
                 con.unregister(view)
+        temps = (_RAW, _SOURCE, _TYPED, _PROBLEMS, _SKIPPED, _LINES, _DUPLICATES, "_rox_order")
         drops = [f"DROP VIEW IF EXISTS {v}" for v in (_TYPED, _RAW)] + [  # (or tables)
-            f"DROP TABLE IF EXISTS {temp}"
-            for temp in (_RAW, _SOURCE, _TYPED, _PROBLEMS, _SKIPPED, _LINES, _DUPLICATES,
-                         "_rox_order", *CSV_REJECTS)  # fmt: skip
+            f"DROP TABLE IF EXISTS {temp}" for temp in (*temps, *CSV_REJECTS)
         ]
         for drop in drops:
             with contextlib.suppress(duckdb.Error):

@@ -32,7 +32,14 @@ from rox.errors import MappingError, SchemaError
 from rox.ingest.mapping import ColumnMapping
 from rox.schema import DEFAULT_SCALES, KEY_COLUMN, METRICS, SYSTEM_COLUMNS, Scale, TableSpec
 
-__all__ = ["FLAG_COLUMN", "ROW_COLUMN", "TEXT_FLAG_COLUMN", "LoadPlan", "compare_hash_sql", "hash_sql"]
+__all__ = [
+    "FLAG_COLUMN",
+    "ROW_COLUMN",
+    "TEXT_FLAG_COLUMN",
+    "LoadPlan",
+    "compare_hash_sql",
+    "hash_sql",
+]
 
 #: Column of the staged rows holding each row's 1-based position in its source.
 ROW_COLUMN = "_rox_row"
@@ -430,8 +437,8 @@ class LoadPlan:
             select = f"SELECT *, {shared} FROM ({select}) AS s"
         if flag is None:
             return select
-        broken = [TEXT_FLAG_COLUMN]
-        broken += [f"coalesce({cond}, false)" for r in self.columns.values() for cond, _ in r.checks]
+        checks = [cond for r in self.columns.values() for cond, _ in r.checks]
+        broken = [TEXT_FLAG_COLUMN, *(f"coalesce({cond}, false)" for cond in checks)]
         return f"SELECT *, {' OR '.join(broken)} AS {FLAG_COLUMN} FROM ({select}) AS k"
 
     def natural_key_origin(self) -> str | None:
