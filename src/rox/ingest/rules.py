@@ -32,10 +32,21 @@ from rox.errors import MappingError, SchemaError
 from rox.ingest.mapping import ColumnMapping
 from rox.schema import DEFAULT_SCALES, KEY_COLUMN, METRICS, SYSTEM_COLUMNS, Scale, TableSpec
 
-__all__ = ["ROW_COLUMN", "LoadPlan", "hash_sql"]
+__all__ = [
+    "FLAG_COLUMN",
+    "ROW_COLUMN",
+    "TEXT_FLAG_COLUMN",
+    "LoadPlan",
+    "compare_hash_sql",
+    "hash_sql",
+]
 
 #: Column of the staged rows holding each row's 1-based position in its source.
 ROW_COLUMN = "_rox_row"
+#: Column of the typed rows: the row breaks a rule (see :meth:`LoadPlan.typed_select`).
+FLAG_COLUMN = "_rox_bad"
+#: Column of the typed rows: the row has broken text (see :meth:`LoadPlan.typed_select`).
+TEXT_FLAG_COLUMN = "_rox_text_bad"
 
 SQL_TYPES = {
     "string": "VARCHAR",
@@ -46,10 +57,21 @@ SQL_TYPES = {
 _NUMERIC = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "FLOAT", "DOUBLE", "DECIMAL")
 _UNSIGNED = ("UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT")
 _NAIVE_TIMES = ("TIMESTAMP", "TIMESTAMP_NS", "TIMESTAMP_MS", "TIMESTAMP_S", "DATE")
-_RESERVED = {*SYSTEM_COLUMNS, ROW_COLUMN}
+_RESERVED = {*SYSTEM_COLUMNS, ROW_COLUMN, FLAG_COLUMN, TEXT_FLAG_COLUMN, "_rox_low", "_rox_high"}
 _INTEGERS = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UHUGEINT", *_UNSIGNED)
 #: 2**53: every whole number below it is exact in a double, and no larger one is known to be.
 _EXACT_IN_DOUBLE = 9007199254740992
+
+
+def compare_hash_sql(spec: TableSpec, alias: str) -> str:
+    """A 64-bit hash of the canonical content of row ``alias``, to tell equal rows from others.
+
+    DuckDB's ``hash`` of the typed values (about 3x faster than :func:`hash_sql`'s MD5 of their
+    text, measured): staged and loaded rows are compared inside one database, so the hash need
+    not be stable across versions, and two different rows with the same key pass as equal only
+    by a collision of 64-bit hashes (a chance of 2^-64 per pair compared).
+    """
+    return f"hash({', '.join(f'{alias}.{ident(c.name)}' for c in spec.columns)})"
 
 
 def hash_sql(spec: TableSpec) -> str:
@@ -93,6 +115,18 @@ def _exact_id(value: str, raw: str, src_type: str) -> str:
     return raw
 
 
+def _trimmed(text: str) -> str:
+    """``trim(text)``, computed only where it may change the text.
+
+    DuckDB's ``trim`` removes spaces, ASCII and Unicode ones (U+00A0, U+3000, ...), and costs
+    some 0.6 s per column and million rows even where there is nothing to remove; a text of
+    ASCII characters (as many characters as bytes) without a space at either end is its own
+    trim, and those tests cost a tenth of it (measured).
+    """
+    changed = f"prefix({text}, ' ') OR suffix({text}, ' ') OR length({text}) <> strlen({text})"
+    return f"CASE WHEN {changed} THEN trim({text}) ELSE {text} END"
+
+
 @dataclass
 class ColumnRule:
     """How one canonical column is filled and checked."""
@@ -129,6 +163,8 @@ class LoadPlan:
     known_scales: Mapping[tuple[str, str], Scale] = field(default_factory=dict)
     columns: dict[str, ColumnRule] = field(init=False)
     extras: dict[str, str] = field(init=False)  # source column -> DuckDB type
+    #: Values the checks share, computed once per row over the typed rows (name -> SQL).
+    shared: dict[str, str] = field(init=False, default_factory=dict)
 
     def __post_init__(self) -> None:
         self.mapping.check(self.spec)
@@ -193,7 +229,7 @@ class LoadPlan:
             value = ident(origin)
         # a JSON value (ids read from JSON lines) shows as its text: "abc" -> abc
         text_of = f"({value} ->> '$')" if src_type == "JSON" else f"CAST({value} AS VARCHAR)"
-        raw = f"NULLIF(trim({text_of}), '')"
+        raw = f"NULLIF({_trimmed(text_of)}, '')"
         where = "" if origin is None or origin == name else f" [source column {origin!r}]"
         rule = ColumnRule(name, origin, raw, "")
         # Checks run over the typed rows: the parsed value is the column itself, the text as read
@@ -351,7 +387,9 @@ class LoadPlan:
                 f"'^(-?[0-9]+(?:\\.[0-9]+)?)-(-?[0-9]+(?:\\.[0-9]+)?)$', {group}) AS DOUBLE)"
             )
             bounds[side] = f"(CASE {cases} WHEN {metric} <> 'nps' THEN {parsed} END)"
-        low, high = bounds["low"], bounds["high"]
+        # each bound is computed once per row, and the checks read it (five uses each)
+        self.shared = {"_rox_low": bounds["low"], "_rox_high": bounds["high"]}
+        low, high = ident("_rox_low"), ident("_rox_high")
         known_metric = f"{metric} IN ({', '.join(literal(m) for m in METRICS)})"
         given.checks.append(
             (
@@ -369,25 +407,39 @@ class LoadPlan:
         )
 
     # -- SQL --------------------------------------------------------------------------------------
-    def typed_select(self, staged: str, *, keys_complete: bool = False) -> str:
+    def typed_select(
+        self, staged: str, *, keys_complete: bool = False, flag: str | None = None
+    ) -> str:
         """SELECT turning staged rows into typed canonical rows, with raw text and keys.
 
         ``keys_complete``: every staged row has its natural key, so no row needs the content key
-        (and its window over the whole source is skipped).
+        (and neither its hash nor its window over the whole source are computed).
+        ``flag``: a condition over the staged rows (broken text); when given, the rows also get
+        :data:`TEXT_FLAG_COLUMN` (that condition) and :data:`FLAG_COLUMN` (it, or any check of
+        the plan, holds), so that the checks need spelling out only on the flagged rows.
         """
         cols = [ROW_COLUMN]
         cols += [f"{r.typed} AS {ident(n)}" for n, r in self.columns.items()]
         # the text as read is kept only where a rule may need to show it
         cols += [f"{r.raw} AS {ident('_raw_' + n)}" for n, r in self.columns.items() if r.checks]
         cols += [ident(c) for c in self.extras]
-        inner = f"SELECT {', '.join(cols)} FROM {staged}"
-        hashed = f"SELECT *, {hash_sql(self.spec)} AS _rox_hash FROM ({inner}) AS t"
-        key = (
-            f"CAST({ident(self.spec.key[0])} AS VARCHAR)"
-            if keys_complete and self.spec.key
-            else self._key_sql()
-        )
-        return f"SELECT *, {key} AS {ident(KEY_COLUMN)} FROM ({hashed}) AS h"
+        if flag is not None:
+            cols.append(f"coalesce({flag}, false) AS {TEXT_FLAG_COLUMN}")
+        select = f"SELECT {', '.join(cols)} FROM {staged}"
+        if keys_complete and self.spec.key:
+            key = f"CAST({ident(self.spec.key[0])} AS VARCHAR)"
+        else:
+            select = f"SELECT *, {hash_sql(self.spec)} AS _rox_hash FROM ({select}) AS t"
+            key = self._key_sql()
+        select = f"SELECT *, {key} AS {ident(KEY_COLUMN)} FROM ({select}) AS h"
+        if self.shared:
+            shared = ", ".join(f"{sql} AS {ident(name)}" for name, sql in self.shared.items())
+            select = f"SELECT *, {shared} FROM ({select}) AS s"
+        if flag is None:
+            return select
+        checks = [cond for r in self.columns.values() for cond, _ in r.checks]
+        broken = [TEXT_FLAG_COLUMN, *(f"coalesce({cond}, false)" for cond in checks)]
+        return f"SELECT *, {' OR '.join(broken)} AS {FLAG_COLUMN} FROM ({select}) AS k"
 
     def natural_key_origin(self) -> str | None:
         """The source expression of the natural key, if the source carries it."""

@@ -1,0 +1,139 @@
+"""Where the time of ``ws.ingest`` goes, by step, for one or more versions of rox's source.
+
+Each version loads the CSV into a fresh DuckDB file in its own child process (then loads it again:
+the re-ingest), with every statement timed through a proxy of the DuckDB connection and grouped
+by step; the bare DuckDB load follows in its own process. Versions and the bare load follow each
+other in one run, over ``--repeats`` rounds; medians are printed, with each total over the bare
+load's median.
+
+Usage::
+
+    git archive <commit> src | tar -x -C /tmp/before
+    python bench/profile_ingest.py --csv responses.csv --src /tmp/before/src,src
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+#: Steps of a load, each with the statements it counts (by a test on their SQL text).
+STEPS = {
+    "stage the file": lambda s: (
+        "read_csv" in s and ("_rox_row, * FROM" in s or "_rox_source AS" in s)
+    ),
+    "parse, hash, flag": lambda s: (
+        s.startswith(
+            ("CREATE OR REPLACE TEMP TABLE _rox_typed", "CREATE OR REPLACE TEMP VIEW _rox_typed")
+        )
+        or "FILTER (WHERE _rox_bad)" in s
+    ),
+    "key checks": lambda s: "_rox_keys" in s or "_rox_duplicates" in s or "_rox_skipped AS" in s,
+    "rules": lambda s: "_rox_problems" in s and not s.startswith(('INSERT INTO "', "SELECT count")),
+    "write": lambda s: s.startswith('INSERT INTO "'),
+}
+
+
+class _Timed:
+    """A DuckDB connection whose statements are timed."""
+
+    def __init__(self, con: Any, log: list[tuple[float, str]]) -> None:
+        self._con, self._log = con, log
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._con, name)
+
+    def execute(self, sql: str, *args: Any, **kwargs: Any) -> Any:
+        start = time.perf_counter()
+        out = self._con.execute(sql, *args, **kwargs)
+        self._log.append((time.perf_counter() - start, " ".join(str(sql).split())))
+        return out
+
+    def executemany(self, sql: str, *args: Any, **kwargs: Any) -> Any:
+        start = time.perf_counter()
+        out = self._con.executemany(sql, *args, **kwargs)
+        self._log.append((time.perf_counter() - start, " ".join(str(sql).split())))
+        return out
+
+
+def _profiled(ws: Any, csv: str) -> dict[str, float]:
+    log: list[tuple[float, str]] = []
+    real = ws.backend.con
+    ws.backend.con = _Timed(real, log)
+    start = time.perf_counter()
+    ws.ingest("responses", csv)
+    total = time.perf_counter() - start
+    ws.backend.con = real
+    out = dict.fromkeys([*STEPS, "the rest"], 0.0)
+    for seconds, sql in log:
+        out[next((n for n, test in STEPS.items() if test(sql)), "the rest")] += seconds
+    out["the rest"] += total - sum(s for s, _ in log)  # Python between statements
+    out["total"] = total
+    return out
+
+
+def child(side: str, csv: str) -> dict[str, Any]:
+    """Child mode: profile rox (fresh, then re-ingest), or time the bare DuckDB load."""
+    with tempfile.TemporaryDirectory(prefix="rox-profile-ingest-") as tmp:
+        if side == "duckdb":
+            import duckdb
+
+            start = time.perf_counter()
+            con = duckdb.connect(f"{tmp}/bare.duckdb")
+            con.execute("SET enable_progress_bar = false")
+            con.execute(f"CREATE TABLE t AS SELECT * FROM read_csv('{csv}')")
+            con.close()
+            return {"total": time.perf_counter() - start}
+        import rox
+
+        ws = rox.open(Path(tmp) / "w.duckdb")
+        fresh, again = _profiled(ws, csv), _profiled(ws, csv)
+        ws.close()
+        return {"fresh": fresh, "reingest": again}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--csv", required=True, help="a responses CSV (bench_ingest.write_csv)")
+    parser.add_argument("--src", required=True, help="comma-separated src folders to profile")
+    parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        sys.stdout.write(json.dumps(child(args.child, args.csv)) + "\n")
+        return 0
+    versions = args.src.split(",")
+    runs: dict[str, list[dict[str, Any]]] = {v: [] for v in [*versions, "duckdb"]}
+    for _ in range(args.repeats):
+        for version, done_runs in runs.items():
+            env = {"PATH": "/usr/bin:/bin"} | (
+                {} if version == "duckdb" else {"PYTHONPATH": version}
+            )
+            side = "duckdb" if version == "duckdb" else "rox"
+            done = subprocess.run(
+                [sys.executable, __file__, "--csv", args.csv, "--src", version, "--child", side],
+                capture_output=True,
+                check=True,
+                env=env,
+            )
+            done_runs.append(json.loads(done.stdout.decode().strip().splitlines()[-1]))
+    bare = statistics.median(r["total"] for r in runs["duckdb"])
+    for version in versions:
+        for load in ("fresh", "reingest"):
+            steps = runs[version][0][load]
+            median = {k: statistics.median(r[load][k] for r in runs[version]) for k in steps}
+            parts = ", ".join(f"{k} {v:.2f}" for k, v in median.items())
+            print(f"{version} {load}: {parts} ({median['total'] / bare:.2f}x the bare load)")
+    print(f"bare DuckDB load: {bare:.2f} s (median of {args.repeats})")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
