@@ -15,7 +15,7 @@ import pandas as pd
 from rox.experience import intervals
 from rox.schema import DEFAULT_SCALES, Scale
 
-__all__ = ["METHODS", "estimate", "summarise"]
+__all__ = ["METHODS", "estimate", "finish", "scale_cuts", "summarise"]
 
 #: Interval methods each metric accepts; the first is the default.
 METHODS: dict[str, tuple[str, ...]] = {
@@ -23,6 +23,34 @@ METHODS: dict[str, tuple[str, ...]] = {
     "csat": ("wilson", "wald", "bootstrap"),
     "ces": ("t", "bootstrap"),
 }
+
+
+#: The sufficient statistics of a group, summed over its responses (see :func:`summarise`).
+SUMS = ("n", "w", "w2", "w_top", "w_bottom", "wx", "wxx")
+
+#: Columns of :func:`scale_cuts`: each (metric, scale label)'s cut-offs and its default scale.
+CUT_COLUMNS = ("metric", "label", "low", "high", "top_from", "bottom_to", "d_low", "d_high")
+
+
+def scale_cuts(
+    pairs: Sequence[tuple[str, str]], scale_of: Callable[[str, str | None], Scale]
+) -> pd.DataFrame:
+    """The cut-offs of each ``(metric, scale label)`` (``""`` for no label), one row each.
+
+    ``low``, ``high``: the scale's ends; ``top_from`` and ``bottom_to`` (NaN where the metric
+    has no bad category): its categories; ``d_low``, ``d_high``: the ends of the metric's
+    default scale, onto which scores are rescaled linearly for the mean.
+    """
+    rows = []
+    for metric, label in pairs:
+        sc, default = scale_of(metric, label or None), DEFAULT_SCALES[metric]
+        bottom = np.nan if sc.bottom_to is None else sc.bottom_to
+        rows.append(
+            (metric, label, sc.low, sc.high, sc.top_from, bottom, default.low, default.high)
+        )
+    return pd.DataFrame(rows, columns=list(CUT_COLUMNS)).astype(
+        dict.fromkeys(CUT_COLUMNS[2:], "float64")
+    )
 
 
 def summarise(
@@ -38,34 +66,55 @@ def summarise(
     squared weights), ``n_eff`` = w^2 / w2 (Kish), ``top`` and ``bottom`` (weighted shares of
     the good and, for NPS, the bad category), ``mean`` and ``sd`` of the score rescaled linearly to
     the metric's default scale, and with ``with_values`` the group's weighted score distribution
-    ``values`` (for the bootstrap of a mean).
+    ``values`` (for the bootstrap of a mean). The same sums, added up by the engine instead
+    (:meth:`rox.experience.query.ScoreQuery.sums`), go through :func:`finish` alike.
     """
-    dist = dist.copy()
     # one lookup per distinct (metric, scale), then vectorised: the cut-offs of every row
     label = dist["scale"].astype(object).where(dist["scale"].notna(), "")
-    pairs = pd.MultiIndex.from_arrays([dist["metric"], label])
-    cuts = {}
-    for metric, lab in pairs.unique():
-        sc, default = scale_of(metric, lab or None), DEFAULT_SCALES[metric]
-        bottom = np.nan if sc.bottom_to is None else sc.bottom_to
-        cuts[(metric, lab)] = (sc.low, sc.high, sc.top_from, bottom, default.low, default.high)
-    table = pd.DataFrame.from_dict(cuts, orient="index").reindex(pairs).to_numpy(dtype="float64")
+    metric_codes, metrics = pd.factorize(dist["metric"])
+    label_codes, labels = pd.factorize(label)
+    pair_codes, pair_index = np.unique(
+        metric_codes * max(len(labels), 1) + label_codes, return_inverse=True
+    )
+    pairs = [
+        (metrics[c // max(len(labels), 1)], labels[c % max(len(labels), 1)]) for c in pair_codes
+    ]
+    table = scale_cuts(pairs, scale_of)[list(CUT_COLUMNS[2:])].to_numpy()[pair_index.ravel()]
     low, high, top_from, bottom_to, d_low, d_high = table.T
     score = dist["score"].to_numpy(dtype="float64")
     w = dist["w"].to_numpy(dtype="float64")
     x = d_low + (score - low) / (high - low) * (d_high - d_low)
-    dist["x"] = x
-    dist["w_top"] = w * (score >= top_from)
-    dist["w_bottom"] = w * (score <= bottom_to)
-    dist["wx"] = w * x
-    dist["wxx"] = w * x * x
     group = [*keys, "metric"]
-    sums = dist.groupby(group, dropna=False, sort=True)[
-        ["n", "w", "w2", "w_top", "w_bottom", "wx", "wxx"]
-    ].sum()
-    out = pd.DataFrame(index=sums.index)
+    parts = {k: dist[k] for k in group}
+    columns = {
+        "n": dist["n"].to_numpy(),
+        "w": w,
+        "w2": dist["w2"].to_numpy(dtype="float64"),
+        "w_top": w * (score >= top_from),
+        "w_bottom": w * (score <= bottom_to),
+        "wx": w * x,
+        "wxx": w * x * x,
+    }
+    frame = pd.DataFrame({**parts, **columns})
+    sums = frame.groupby(group, dropna=False, sort=True)[list(SUMS)].sum()
+    out = finish(sums.reset_index())
+    if with_values:
+        frame["x"] = x
+        values = frame.groupby(group, dropna=False, sort=True)[["x", "w"]].apply(
+            lambda g: (g["x"].to_numpy(), g["w"].to_numpy())
+        )
+        out["values"] = values.to_numpy()
+    return out
+
+
+def finish(sums: pd.DataFrame) -> pd.DataFrame:
+    """:func:`summarise`'s figures per group from its sums (:data:`SUMS`), in the same order.
+
+    The group columns are kept as they are; ``n`` becomes an integer, and ``n_eff``, ``top``,
+    ``bottom``, ``mean`` and ``sd`` (Kish-corrected) replace the sums.
+    """
+    out = sums.drop(columns=[c for c in SUMS if c not in ("n", "w")])
     out["n"] = sums["n"].astype("int64")
-    out["w"] = sums["w"]
     out["n_eff"] = sums["w"] ** 2 / sums["w2"]
     out["top"] = sums["w_top"] / sums["w"]
     out["bottom"] = sums["w_bottom"] / sums["w"]
@@ -75,11 +124,7 @@ def summarise(
         correction = np.where(out["n_eff"] > 1, out["n_eff"] / (out["n_eff"] - 1), np.nan)
     out["mean"] = mean
     out["sd"] = np.sqrt(var * correction)
-    if with_values:
-        out["values"] = dist.groupby(group, dropna=False, sort=True)[["x", "w"]].apply(
-            lambda g: (g["x"].to_numpy(), g["w"].to_numpy())
-        )
-    return out.reset_index()
+    return out.reset_index(drop=True)
 
 
 def estimate(

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import pandas as pd
 
 from rox.errors import MetricError
-from rox.experience.estimates import METHODS, estimate, summarise
+from rox.experience.estimates import METHODS, estimate, finish, scale_cuts, summarise
 from rox.experience.query import ScoreQuery, as_columns
 from rox.results import Result
 from rox.schema import METRICS
@@ -155,17 +155,24 @@ def scorecard(
     query = ScoreQuery(
         only, by=tuple(as_columns(by)), period=period, since=since, until=until, where=where
     )
-    dist = query.fetch(ws)
     keys = query.group_columns
     scale_of = ws.scale_lookup()
+    # the engine sums each group's statistics where every method chosen needs no more; the
+    # bootstrap resamples each group's score distribution, which only the distribution gives
+    boot = "bootstrap" in chosen.values()
+    table = query.fetch(ws) if boot else query.sums(ws, scale_cuts(query.scales(ws), scale_of))
     out = {}
     for metric, method in chosen.items():
-        part = dist[dist["metric"] == metric]
+        part = table[table["metric"] == metric]
         keep = [*keys, "n", "n_eff", "estimate", "ci_low", "ci_high", "se", *_SHARES[metric]]
         if part.empty:
             frame = pd.DataFrame(columns=keep)
         else:
-            summary = summarise(part, keys, scale_of, with_values=method == "bootstrap")
+            summary = (
+                summarise(part, keys, scale_of, with_values=method == "bootstrap")
+                if boot
+                else finish(part)
+            )
             frame = estimate(
                 summary, metric, method=method, level=level, n_resamples=n_resamples, seed=seed
             ).reindex(columns=keep)

@@ -146,14 +146,62 @@ class ScoreQuery:
         group = [v.name(k) for k, v in keys.items()] + [t.metric, t.scale, t.score]
         return t.group_by(group).aggregate(n=t.count(), w=weight.sum(), w2=(weight * weight).sum())
 
-    def fetch(self, ws: Workspace) -> pd.DataFrame:
-        """Run the aggregation and return the score distribution as a DataFrame."""
-        frame = self.expr(ws).execute()
+    def scales(self, ws: Workspace) -> list[tuple[str, str]]:
+        """The distinct ``(metric, scale label)`` of the responses (``""`` for no label)."""
+        t = self.responses(ws)
+        pairs = t.select(metric=t.metric, label=t.scale.fill_null("")).distinct().execute()
+        return sorted(zip(pairs["metric"], pairs["label"], strict=True))
+
+    def sums(self, ws: Workspace, cuts: pd.DataFrame) -> pd.DataFrame:
+        """The sufficient statistics per group (``group_columns`` + metric), summed by the engine.
+
+        The same sums :func:`rox.experience.estimates.summarise` adds up from the score
+        distribution (``n``, ``w``, ``w2``, ``w_top``, ``w_bottom``, ``wx``, ``wxx``), for the
+        interval methods that need no more than them (all but the bootstrap): the engine returns
+        one row per group instead of one per group and score. ``cuts`` are the scales'
+        cut-offs (:func:`rox.experience.estimates.scale_cuts`), joined in as a small table.
+        """
+        import ibis
+
+        t = self.responses(ws)
+        cut = ibis.memtable(cuts, columns=list(cuts.columns))
+        t = t.mutate(_label=t.scale.fill_null(""))
+        j = t.join(cut, [t.metric == cut.metric, t._label == cut.label])
+        keys: dict[str, Any] = {c: j[c] for c in self.by}
+        if self.by_customer:
+            keys["customer_id"] = j.customer_id
+        if self.period is not None:
+            keys["period"] = j.ts.truncate(PERIODS[self.period])
+        w = j.weight.fill_null(1.0)
+        score = j.score.cast("float64")
+        x = j.d_low + (score - j.low) / (j.high - j.low) * (j.d_high - j.d_low)
+        group = [v.name(k) for k, v in keys.items()] + [j.metric]
+        expr = j.group_by(group).aggregate(
+            n=j.count(),
+            w=w.sum(),
+            w2=(w * w).sum(),
+            w_top=(score >= j.top_from).ifelse(w, 0.0).sum(),
+            w_bottom=(j.bottom_to.notnull() & (score <= j.bottom_to)).ifelse(w, 0.0).sum(),
+            wx=(w * x).sum(),
+            wxx=(w * x * x).sum(),
+        )
+        frame = self._tidy(expr.execute())
+        return frame.sort_values(
+            [*self.group_columns, "metric"], kind="stable", na_position="last"
+        ).reset_index(drop=True)
+
+    def _tidy(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """Engine-independent types: integer counts, naive periods, None for missing groups."""
         frame["n"] = frame["n"].astype("int64")
         if "period" in frame:
             frame["period"] = pd.to_datetime(frame["period"]).dt.tz_localize(None)
         for c in self.by:
             frame[c] = frame[c].astype(object).where(frame[c].notna(), None)
+        return frame
+
+    def fetch(self, ws: Workspace) -> pd.DataFrame:
+        """Run the aggregation and return the score distribution as a DataFrame."""
+        frame = self._tidy(self.expr(ws).execute())
         # engines return groups in any order; the bootstrap's draws follow the rows' order
         keys = [c for c in frame.columns if c not in ("n", "w", "w2")]
         return frame.sort_values(keys, kind="stable", na_position="last").reset_index(drop=True)
