@@ -226,3 +226,16 @@ def test_hessian_only_on_request_and_the_same_with_distinct_pairs(rows):
     np.testing.assert_allclose(ll_d, ll, rtol=1e-14)
     np.testing.assert_allclose(grad_d, grad, rtol=1e-13)
     np.testing.assert_allclose(hess_d, hess, rtol=1e-12)
+
+
+def test_totals_are_nan_and_flagged_when_a_series_does_not_converge(rows):
+    # rule: paretonbd_totals returns no numbers (NaN, NaN x 4, NaN 4 x 4) and False when any row's
+    # series has not converged (alpha = 5, beta = 300: z close to 1), for the caller's fallback
+    x, tx, t = rows
+    total, grad, hess, converged = paretonbd_totals(
+        np.array([2.0, 5.0, 1.5, 300.0]), x, tx, t, np.ones(len(x))
+    )
+    assert converged is False
+    assert np.isnan(total)
+    assert grad.shape == (4,) and np.isnan(grad).all()
+    assert hess.shape == (4, 4) and np.isnan(hess).all()
