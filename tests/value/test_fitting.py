@@ -374,3 +374,41 @@ def test_special_trigamma_is_the_sum_of_inverse_squares():
     assert trigamma(v) == pytest.approx(
         sum(1 / (v + k) ** 2 for k in range(200_000)) + 1 / (v + 2e5), rel=1e-9
     )
+
+
+def test_fitting_newton_on_a_free_and_a_positive_parameter_has_the_closed_form_covariance():
+    # Newton itself (not the general path) on the normal likelihood, from near the maximum: the
+    # fitting scale is (mu, log s), so the covariance is diag(s^2 / N, 1 / (2 N)) and the
+    # standard errors (s / sqrt(N), s / sqrt(2 N)); a free parameter is not rescaled
+    found = fitting._newton(
+        normal_curvature,
+        np.array([3.0, math.log(1.5)]),
+        N,
+        np.array([False, True]),
+        [(-50.0, 50.0), (math.log(1e-8), math.log(1e8))],
+        lambda t: np.array([t[0], math.exp(t[1])]),
+    )
+    assert found is not None
+    assert found.params == pytest.approx([MEAN, SD], rel=1e-7)
+    assert found.covariance == pytest.approx(
+        np.array([[SD**2 / N, 0.0], [0.0, 1 / (2 * N)]]), rel=1e-6, abs=1e-7
+    )
+    assert found.standard_errors == pytest.approx(
+        [SD / math.sqrt(N), SD / math.sqrt(2 * N)], rel=1e-6
+    )
+    ll = float(np.sum(W * (-math.log(SD) - (X - MEAN) ** 2 / (2 * SD**2))))
+    assert found.log_likelihood == pytest.approx(ll, rel=1e-12)
+
+
+def test_fitting_default_seed_is_zero():
+    # the perturbed restarts are reproducible: the default seed is 0
+    def bumpy(params):
+        if params[0] < 1.5:
+            return np.full(4, np.nan), np.full((4, 1), np.nan)
+        return poisson(params)
+
+    default = fit(bumpy, [1.0], W, names=["lam"], restarts=20)
+    zero = fit(bumpy, [1.0], W, names=["lam"], restarts=20, seed=0)
+    assert (default.n_iter, default.params[0]) == (zero.n_iter, zero.params[0])
+    one = fit(bumpy, [1.0], W, names=["lam"], restarts=20, seed=1)
+    assert (one.n_iter, one.params[0]) != (zero.n_iter, zero.params[0])
