@@ -460,3 +460,19 @@ def test_fitting_newton_takes_the_steps_of_the_method_written_out(lam0):
     assert found is not None
     assert found.n_iter == n_iter
     assert math.log(found.params[0]) == pytest.approx(theta, abs=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("shift", "fits"), [(45.4, True), (46.4, False), (-54.6, False), (-53.6, True)]
+)
+def test_fitting_a_free_parameter_is_bounded_by_50_either_side(shift, fits):
+    # the normal mean of X + shift is 4.1 + shift: 49.5 and -49.5 inside [-50, 50], 50.5 and -50.5 not
+    def moved(p):
+        return normal(np.array([p[0] - shift, p[1]]))
+
+    if fits:
+        found = fit(moved, [0.0, 1.0], W, names=["mu", "sigma"], positive=[False, True])
+        assert found.params[0] == pytest.approx(MEAN + shift, rel=1e-6)
+    else:
+        with pytest.raises(ConvergenceError, match="mu ran to their bound"):
+            fit(moved, [0.0, 1.0], W, names=["mu", "sigma"], positive=[False, True])
