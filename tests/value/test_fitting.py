@@ -466,7 +466,8 @@ def test_fitting_newton_takes_the_steps_of_the_method_written_out(lam0):
     ("shift", "fits"), [(45.4, True), (46.4, False), (-54.6, False), (-53.6, True)]
 )
 def test_fitting_a_free_parameter_is_bounded_by_50_either_side(shift, fits):
-    # the normal mean of X + shift is 4.1 + shift: 49.5 and -49.5 inside [-50, 50], 50.5 and -50.5 not
+    # the normal mean of X + shift is 4.1 + shift: 49.5 and -49.5 lie inside [-50, 50],
+    # 50.5 and -50.5 do not
     def moved(p):
         return normal(np.array([p[0] - shift, p[1]]))
 
