@@ -477,3 +477,16 @@ def test_fitting_a_free_parameter_is_bounded_by_50_either_side(shift, fits):
     else:
         with pytest.raises(ConvergenceError, match="mu ran to their bound"):
             fit(moved, [0.0, 1.0], W, names=["mu", "sigma"], positive=[False, True])
+
+
+def test_fitting_a_non_finite_likelihood_with_a_finite_gradient_is_the_worst_value():
+    # the objective turns a non-finite log-likelihood into a huge value even when the gradient is
+    # finite, so the optimiser's line search backs off from it: a likelihood undefined above
+    # lam = 6 is still fitted (4.1) from lam = 0.01, whose first steps overshoot past 6
+    def undefined_above_6(params):
+        if params[0] > 6:
+            return np.full(4, np.nan), np.ones((4, 1))
+        return poisson(params)
+
+    found = fit(undefined_above_6, [0.01], W, names=["lam"], restarts=0)
+    assert found.params[0] == pytest.approx(MEAN, rel=1e-6)
