@@ -490,3 +490,21 @@ def test_fitting_a_non_finite_likelihood_with_a_finite_gradient_is_the_worst_val
 
     found = fit(undefined_above_6, [0.01], W, names=["lam"], restarts=0)
     assert found.params[0] == pytest.approx(MEAN, rel=1e-6)
+
+
+def test_fitting_tries_restarts_plus_one_distinct_starts_the_first_at_the_start():
+    # a likelihood that fails everywhere: the general path tries the start itself, then
+    # `restarts` perturbed starts, each different (the optimiser and the check may each evaluate
+    # a start, so the distinct points are counted, in order)
+    points = []
+
+    def nowhere(params):
+        points.append(float(params[0]))
+        return np.full(4, np.nan), np.full((4, 1), np.nan)
+
+    with pytest.raises(ConvergenceError, match="from 4 starts"):
+        fit(nowhere, [1.0], W, names=["lam"], restarts=3)
+    starts = list(dict.fromkeys(points))
+    assert len(starts) == 4
+    assert starts[0] == pytest.approx(1.0, rel=1e-12)
+    assert all(abs(s - 1.0) > 1e-6 for s in starts[1:])
