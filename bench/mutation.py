@@ -118,7 +118,10 @@ MODULES: dict[str, tuple[list[str], str | None]] = {
     "impact/bootstrap.py": (["tests/impact/test_bootstrap.py"], None),
     "impact/drivers.py": (["tests/impact/test_drivers.py"], None),
     "impact/_importance.py": (["tests/impact/test_drivers.py"], None),
-    "value/models/fitting.py": (["tests/value/test_models.py"], None),
+    "value/models/fitting.py": (
+        ["tests/value/test_fitting.py", "tests/value/test_models.py"],
+        "fitting or reproduces_fader_hardie_lee or sbg_reproduces or no_dropout",  # no CDNOW load
+    ),
     "value/models/base.py": (
         [
             "tests/value/test_models.py",
@@ -128,7 +131,7 @@ MODULES: dict[str, tuple[list[str], str | None]] = {
         "base or estimator_contract or not_fitted or sklearn or invalid_summaries "
         "or single_customer or reproduces_fader_hardie_lee",
     ),
-    "value/models/special.py": (["tests/value/test_models.py"], None),
+    "value/models/special.py": (["tests/value/test_fitting.py"], "special"),
 }
 
 #: pytest plugins the mapped tests do not use: not loaded in each child (the last two only
