@@ -194,7 +194,10 @@ class ScoreQuery:
         """Engine-independent types: integer counts, naive periods, None for missing groups."""
         frame["n"] = frame["n"].astype("int64")
         if "period" in frame:
-            frame["period"] = pd.to_datetime(frame["period"]).dt.tz_localize(None)
+            period = frame["period"]
+            if not pd.api.types.is_datetime64_any_dtype(period):  # (parsing walks every value)
+                period = pd.to_datetime(period)
+            frame["period"] = period.dt.tz_localize(None)
         for c in self.by:
             frame[c] = frame[c].astype(object).where(frame[c].notna(), None)
         return frame
