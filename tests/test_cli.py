@@ -45,11 +45,14 @@ def cli(tmp_path, monkeypatch, capsys):
 
 def rox_here(args: list[str], cwd: Path, monkeypatch, capsys) -> tuple[int, str, str]:
     """Run ``rox ARGS`` in this process, in ``cwd``, without ROX_WORKSPACE: (code, out, err)."""
-    from rox.cli import main
+    from rox.cli import _app, main
 
     monkeypatch.chdir(cwd)
     monkeypatch.delenv("ROX_WORKSPACE", raising=False)
     monkeypatch.setenv("COLUMNS", "200")
+    # the consoles read COLUMNS once, when rox.cli is first imported in this process
+    monkeypatch.setattr(_app.console, "width", 200)
+    monkeypatch.setattr(_app.err_console, "width", 200)
     monkeypatch.setattr(sys, "argv", ["rox", *args])
     try:
         main()

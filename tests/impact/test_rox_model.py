@@ -122,6 +122,7 @@ def _valuation(g_alpha: float, g_beta: float, gamma_ratio: float = 1.0) -> _Valu
         discount_rate=0.1,
         margin=1.0,
         notes=[],
+        weight=np.ones(6),  # every customer counted once (no non-response weights)
     )
 
 

@@ -178,7 +178,12 @@ def test_a_workspace_from_before_21_gets_its_order_on_the_next_load(tmp_path):
     path = tmp_path / "old.duckdb"
     ws = rox.open(path)
     ws.ingest("events", FIRST)
-    ws.backend.con.execute("ALTER TABLE events DROP COLUMN _seq")  # as written before #21
+    # as written before #21: the rows stored in the order they were read, and no _seq (today's
+    # loads write rows in any order: each carries its place in _seq)
+    con = ws.backend.con
+    con.execute("SET preserve_insertion_order = true")  # (rox's sessions turn it off)
+    con.execute("CREATE OR REPLACE TABLE events AS SELECT * FROM events ORDER BY _seq")
+    con.execute("ALTER TABLE events DROP COLUMN _seq")
     ws.close()
     ws = rox.open(path)
     ties = time_ties(ws)

@@ -732,6 +732,11 @@ def _load_one(
             f"FROM {_PROBLEMS} AS p LEFT JOIN {_RAW} AS r ON r.{ROW_COLUMN} = p.row "
             'ORDER BY p.row, p."column"'
         )
+    if mapping.order is not None and mapping.order not in types:  # (checked if nothing is new)
+        raise MappingError(
+            f"{mapping.origin}: order names column {mapping.order!r}, which {src.name} does not "
+            f"have; its columns are {', '.join(types)}"
+        )
     _add_extra_columns(con, table, plan.extras, stored)
     (n_skipped,) = con.execute(
         f"SELECT count(*) FROM {_SKIPPED} WHERE row NOT IN (SELECT row FROM {_PROBLEMS})"
@@ -740,7 +745,7 @@ def _load_one(
     if n_rows - n_invalid - n_skipped:  # (a file loaded already writes nothing)
         cols = plan.insert_columns()
         select = ", ".join(f"t.{ident(c)}" for c in cols)
-        seq, order_join = _recorded_order(con, table, src, mapping, types, seq_base)
+        seq, order_join = _recorded_order(con, table, mapping, seq_base)
         # the rows left out, if any (an anti-join of a whole file with nothing costs a scan)
         out = [
             f"SELECT row FROM {name}"
@@ -788,14 +793,7 @@ def last_seq(con: Any, table: str) -> int:
     return int(top)
 
 
-def _recorded_order(
-    con: Any,
-    table: str,
-    src: Source,
-    mapping: ColumnMapping,
-    types: Mapping[str, str],
-    seq_base: int,
-) -> tuple[str, str]:
+def _recorded_order(con: Any, table: str, mapping: ColumnMapping, seq_base: int) -> tuple[str, str]:
     """The ``_seq`` of the source's rows, as SQL over ``_TYPED AS t``, and the join it needs.
 
     The rows continue the table's recorded order (after ``seq_base`` and every row already in
@@ -805,11 +803,6 @@ def _recorded_order(
     base = max(last_seq(con, table), seq_base)
     if mapping.order is None:
         return f"({base} + t.{ROW_COLUMN})", ""
-    if mapping.order not in types:
-        raise MappingError(
-            f"{mapping.origin}: order names column {mapping.order!r}, which {src.name} does not "
-            f"have; its columns are {', '.join(types)}"
-        )
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE _rox_order AS SELECT {ROW_COLUMN}, row_number() OVER "
         f"(ORDER BY {ident(mapping.order)} NULLS LAST, {ROW_COLUMN}) AS _rox_pos FROM {_RAW}"
