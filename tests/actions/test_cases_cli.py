@@ -7,13 +7,12 @@ on 2024-03-02 and again (3) on 2024-03-02 12:00, inside the case of the first.
 from __future__ import annotations
 
 import json
-import sys
 
 import pandas as pd
 import pytest
 
 import rox
-from rox.testing import insert_rows
+from rox.testing import insert_rows, run_cli_here
 
 RULES = """
 [loop]
@@ -67,17 +66,7 @@ def _workspace(ws: rox.Workspace) -> None:
 
 
 def _rox(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
-    from rox.cli import main
-
-    monkeypatch.setenv("COLUMNS", "200")
-    monkeypatch.setattr(sys, "argv", ["rox", *args])
-    try:
-        main()
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
+    return run_cli_here(list(args), monkeypatch, capsys)
 
 
 @pytest.fixture
