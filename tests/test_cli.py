@@ -24,7 +24,6 @@ from rox.errors import (
     WorkspaceError,
 )
 from rox.testing import run_cli as rox
-from rox.testing import run_cli_here
 
 
 @pytest.fixture
@@ -46,9 +45,22 @@ def cli(tmp_path, monkeypatch, capsys):
 
 def rox_here(args: list[str], cwd: Path, monkeypatch, capsys) -> tuple[int, str, str]:
     """Run ``rox ARGS`` in this process, in ``cwd``, without ROX_WORKSPACE: (code, out, err)."""
+    from rox.cli import _app, main
+
     monkeypatch.chdir(cwd)
     monkeypatch.delenv("ROX_WORKSPACE", raising=False)
-    return run_cli_here(args, monkeypatch, capsys)
+    monkeypatch.setenv("COLUMNS", "200")
+    # the consoles read COLUMNS once, when rox.cli is first imported in this process
+    monkeypatch.setattr(_app.console, "width", 200)
+    monkeypatch.setattr(_app.err_console, "width", 200)
+    monkeypatch.setattr(sys, "argv", ["rox", *args])
+    try:
+        main()
+        code = 0
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    out, err = capsys.readouterr()
+    return code, out, err
 
 
 @pytest.mark.parametrize("metric", ["nps", "csat", "ces"])

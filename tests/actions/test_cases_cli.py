@@ -7,12 +7,13 @@ on 2024-03-02 and again (3) on 2024-03-02 12:00, inside the case of the first.
 from __future__ import annotations
 
 import json
+import sys
 
 import pandas as pd
 import pytest
 
 import rox
-from rox.testing import insert_rows, run_cli_here
+from rox.testing import insert_rows
 
 RULES = """
 [loop]
@@ -66,7 +67,17 @@ def _workspace(ws: rox.Workspace) -> None:
 
 
 def _rox(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
-    return run_cli_here(list(args), monkeypatch, capsys)
+    from rox.cli import main
+
+    monkeypatch.setenv("COLUMNS", "200")
+    monkeypatch.setattr(sys, "argv", ["rox", *args])
+    try:
+        main()
+        code = 0
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    out, err = capsys.readouterr()
+    return code, out, err
 
 
 @pytest.fixture

@@ -3,15 +3,25 @@
 from __future__ import annotations
 
 import json
+import sys
 
 import rox
 from rox.errors import EXIT_CODES, ServiceError
 from rox.service.keys import key_hash, list_keys
-from rox.testing import run_cli_here
 
 
 def run(args, monkeypatch, capsys):
-    return run_cli_here(list(args), monkeypatch, capsys)
+    from rox.cli import main
+
+    monkeypatch.setenv("COLUMNS", "200")
+    monkeypatch.setattr(sys, "argv", ["rox", *args])
+    try:
+        main()
+        code = 0
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    out, err = capsys.readouterr()
+    return code, out, err
 
 
 def test_keys_create_list_revoke(tmp_path, monkeypatch, capsys):

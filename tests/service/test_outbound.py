@@ -664,12 +664,21 @@ def test_sigkill_loses_no_webhook_of_an_acknowledged_response_or_its_case(tmp_pa
 def test_cli_lists_the_log_and_replays_with_the_service_stopped(
     start, tmp_path, monkeypatch, capsys
 ):
+    import sys
 
+    from rox.cli import main
     from rox.errors import EXIT_CODES
-    from rox.testing import run_cli_here
 
     def run(*args: str) -> tuple[int, str, str]:
-        return run_cli_here(list(args), monkeypatch, capsys)
+        monkeypatch.setenv("COLUMNS", "200")
+        monkeypatch.setattr(sys, "argv", ["rox", *args])
+        try:
+            main()
+            code = 0
+        except SystemExit as exc:
+            code = int(exc.code or 0)
+        out, err = capsys.readouterr()
+        return code, out, err
 
     port = free_port()
     hooks = hooks_file(tmp_path, port)

@@ -32,7 +32,7 @@ from rox.schema import (
 if TYPE_CHECKING:
     from rox.workspace import Workspace
 
-__all__ = ["insert_rows", "responses_frame", "run_cli", "run_cli_here", "table_counts"]
+__all__ = ["insert_rows", "responses_frame", "run_cli", "table_counts"]
 
 #: The answer scale of each metric by default, as stored in ``responses.scale``.
 _SCALES = {"nps": "0-10", "csat": "1-5", "ces": "1-7"}
@@ -138,24 +138,3 @@ def run_cli(
         env=env,
         check=False,
     )
-
-
-def run_cli_here(args: list[str], monkeypatch: Any, capsys: Any) -> tuple[int, str, str]:
-    """Run ``rox ARGS`` in this process (no interpreter start): ``(exit code, stdout, stderr)``.
-
-    For tests, with pytest's ``monkeypatch`` and ``capsys``: the output is 200 columns wide (the
-    consoles read ``COLUMNS`` once, when ``rox.cli`` is first imported, so their width is set too).
-    """
-    from rox.cli import _app, main
-
-    monkeypatch.setenv("COLUMNS", "200")
-    monkeypatch.setattr(_app.console, "width", 200)
-    monkeypatch.setattr(_app.err_console, "width", 200)
-    monkeypatch.setattr(sys, "argv", ["rox", *args])
-    try:
-        main()
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
