@@ -282,7 +282,9 @@ def test_rule_edges_accepted_and_refused():
     LifecycleRules(at_risk_after_days=0, lapsed_after_days=1)
     with pytest.raises(MetricError):
         LifecycleRules(at_risk_after_days=-1)
-    with pytest.raises(MetricError, match="cannot read"):
+    with pytest.raises(
+        MetricError, match=r"^lifecycle rules file /nonexistent/rules.toml does not exist$"
+    ):
         LifecycleRules.from_toml("/nonexistent/rules.toml")
 
 

@@ -9,11 +9,10 @@ becomes, so that a misspelt setting is named instead of silently ignored.
 from __future__ import annotations
 
 import os
-import tomllib
 from collections.abc import Callable, Iterable, Mapping
-from pathlib import Path
 from typing import Any, TypeVar
 
+from rox import _toml
 from rox.errors import ActionError
 
 __all__ = ["entries", "parse", "settings"]
@@ -21,9 +20,7 @@ __all__ = ["entries", "parse", "settings"]
 T = TypeVar("T")
 
 
-def parse(
-    source: str | os.PathLike[str] | None, *, default: str, what: str, invalid: str
-) -> dict[str, Any]:
+def parse(source: str | os.PathLike[str] | None, *, default: str, what: str) -> dict[str, Any]:
     """The parsed TOML of ``source`` (see the module), or of ``default`` when it is None.
 
     Parameters
@@ -33,27 +30,14 @@ def parse(
         The TOML text used when ``source`` is None.
     what : str
         What the TOML holds, as the errors name it (``"policy"``, ``"case rules"``).
-    invalid : str
-        The start of the error for malformed TOML (``"the policy is not valid TOML"``).
 
     Raises
     ------
     ActionError
-        If the file does not exist or the text is not valid TOML.
+        If the file does not exist, cannot be read, or the text is not valid TOML (the messages
+        of :func:`rox._toml.read`).
     """
-    if source is None:
-        text = default
-    elif isinstance(source, str) and "\n" in source:
-        text = source
-    else:
-        path = Path(source)
-        if not path.is_file():
-            raise ActionError(f"{what} file {path} does not exist")
-        text = path.read_text(encoding="utf-8")
-    try:
-        return tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ActionError(f"{invalid}: {exc}") from None
+    return _toml.read(default if source is None else source, what=what, error=ActionError)
 
 
 def settings(

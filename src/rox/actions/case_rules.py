@@ -229,12 +229,7 @@ class CaseRules:
         """
         if isinstance(source, CaseRules):
             return source
-        data = parse(
-            source,
-            default=DEFAULT_RULES,
-            what="case rules",
-            invalid="case rules are not valid TOML",
-        )
+        data = parse(source, default=DEFAULT_RULES, what="case rules")
         return cls.from_dict(data)
 
     @classmethod

@@ -31,7 +31,6 @@ running counts by window functions), the phases by ``CASE`` expressions, and thr
 
 from __future__ import annotations
 
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -41,6 +40,7 @@ import ibis
 import numpy as np
 import pandas as pd
 
+from rox import _toml
 from rox._stats import wilson
 from rox._time import utc_day
 from rox.actions._alive import TRIPLE, daily_purchases, p_alive_table, value_table
@@ -147,13 +147,7 @@ class LifecycleRules:
             If the file cannot be read or parsed, has no ``[lifecycle]`` table, or its settings
             are wrong.
         """
-        try:
-            with open(path, "rb") as f:
-                document = tomllib.load(f)
-        except OSError as exc:
-            raise MetricError(f"cannot read the lifecycle rules {path}: {exc.strerror}") from None
-        except tomllib.TOMLDecodeError as exc:
-            raise MetricError(f"the lifecycle rules {path} are not valid TOML: {exc}") from None
+        document = _toml.read(path, what="lifecycle rules", error=MetricError)
         table = document.get("lifecycle")
         if not isinstance(table, dict):
             raise MetricError(f"{path} has no [lifecycle] table (see docs/actions.md)")

@@ -197,9 +197,7 @@ class Policy:
         """
         if isinstance(source, Policy):
             return source
-        data = parse(
-            source, default=DEFAULT_POLICY, what="policy", invalid="the policy is not valid TOML"
-        )
+        data = parse(source, default=DEFAULT_POLICY, what="policy")
         found = settings(
             data,
             tables=("nba", "action"),

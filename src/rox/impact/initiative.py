@@ -31,7 +31,6 @@ The experience change is one of
 from __future__ import annotations
 
 import re
-import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from rox import _toml
 from rox._time import utc_timestamp
 from rox.errors import MetricError
 from rox.impact.counterfactual import MOVES
@@ -248,11 +248,4 @@ def read_initiative(path: str | Path) -> Initiative:
     >>> read_initiative("examples/initiative.toml").target.kind  # doctest: +SKIP
     'segment'
     """
-    p = Path(path)
-    try:
-        spec = tomllib.loads(p.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise MetricError(f"no initiative file at {p}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise MetricError(f"{p} is not valid TOML: {exc}") from None
-    return Initiative.from_dict(spec)
+    return Initiative.from_dict(_toml.read(path, what="initiative", error=MetricError))

@@ -49,12 +49,12 @@ import datetime as dt
 import json
 import os
 import re
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rox import _toml
 from rox.errors import MappingError
 from rox.ingest.redact import Redaction
 from rox.schema import METRICS, SYSTEM_COLUMNS, Scale, TableSpec
@@ -274,21 +274,7 @@ def load_mapping(
     if isinstance(mapping, Mapping):
         return ColumnMapping.from_dict(mapping)
     path = Path(mapping)
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise MappingError(f"mapping file {path} does not exist") from None
-    except IsADirectoryError:
-        raise MappingError(f"mapping file {path} is a directory, not a TOML file") from None
-    except UnicodeDecodeError as exc:
-        raise MappingError(
-            f"mapping file {path} is not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at "
-            f"offset {exc.start}); TOML files are UTF-8: save it as UTF-8"
-        ) from None
-    except OSError as exc:
-        raise MappingError(f"cannot read mapping file {path}: {exc.strerror or exc}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise MappingError(f"mapping file {path} is not valid TOML: {exc}") from None
+    data = _toml.read(path, what="mapping", error=MappingError)
     return ColumnMapping.from_dict(data, origin=str(path))
 
 

@@ -34,14 +34,13 @@ from __future__ import annotations
 import json
 import math
 import os
-import tomllib
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from rox import _toml
 from rox.errors import ServiceError
 from rox.schema import DELIVERIES_TABLE, SYSTEM_TABLES
 
@@ -168,17 +167,7 @@ class Hooks:
         ServiceError
             If the file is missing, not TOML, or a setting is wrong (naming it).
         """
-        if isinstance(source, str) and "\n" in source:
-            text = source
-        else:
-            path = Path(source)
-            if not path.is_file():
-                raise ServiceError(f"webhooks file {path} does not exist")
-            text = path.read_text(encoding="utf-8")
-        try:
-            data = tomllib.loads(text)
-        except tomllib.TOMLDecodeError as exc:
-            raise ServiceError(f"the webhooks file is not valid TOML: {exc}") from None
+        data = _toml.read(source, what="webhooks", error=ServiceError)
         unknown = set(data) - {"delivery", "endpoint"}
         if unknown:
             raise ServiceError(f"unknown sections in the webhooks file: {sorted(unknown)}")

@@ -43,6 +43,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from rox import _toml
 from rox.errors import MetricError, MissingDependencyError, NotFittedError
 
 __all__ = ["ThemeModel", "compile_rules", "load_rules"]
@@ -91,15 +92,8 @@ def load_rules(source: Mapping[str, Any] | str | Any) -> dict[str, tuple[str, ..
     MetricError
         If the file is not valid TOML or a theme has no keywords.
     """
-    import tomllib
-    from pathlib import Path
-
     if not isinstance(source, Mapping):
-        path = Path(source)
-        try:
-            data: Mapping[str, Any] = tomllib.loads(path.read_text(encoding="utf-8"))
-        except (OSError, tomllib.TOMLDecodeError) as exc:
-            raise MetricError(f"cannot read theme rules {path}: {exc}") from None
+        data: Mapping[str, Any] = _toml.read(source, what="theme rules", error=MetricError)
         source = data.get("themes", data)
     rules: dict[str, tuple[str, ...]] = {}
     for theme, words in source.items():
