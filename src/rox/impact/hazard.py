@@ -403,8 +403,8 @@ class ChurnRisk(Result):
         groups = ", ".join(f"{g} {by[g]:.1%}" for g in (*_LEVEL, NO_RESPONSE) if g in by)
         return (
             f"P(churn within {self.horizon_days} days) of {len(f):,} customers still active "
-            f"(churn: no purchase within {self.inactive_after} days): mean {f['p_churn'].mean():.1%}"
-            f"; by NPS group: {groups} (associational)"
+            f"(churn: no purchase within {self.inactive_after} days): mean "
+            f"{f['p_churn'].mean():.1%}; by NPS group: {groups} (associational)"
         )
 
 
