@@ -72,7 +72,16 @@ from rox.value import lifetimes
 if TYPE_CHECKING:
     from rox.workspace import Workspace
 
-__all__ = ["ChurnHazard", "ChurnRisk", "breslow", "churn_hazard", "churn_risk", "e_value"]
+__all__ = [
+    "ChurnHazard",
+    "ChurnRisk",
+    "breslow",
+    "churn_hazard",
+    "churn_probability",
+    "churn_risk",
+    "cumulative_hazard_at",
+    "e_value",
+]
 
 #: Share of churners below which a hazard ratio is read as a risk ratio (VanderWeele & Ding 2017).
 RARE_OUTCOME = 0.15
@@ -369,6 +378,29 @@ def cumulative_hazard_at(baseline: pd.DataFrame, t: np.ndarray) -> np.ndarray:
     return np.asarray(steps[np.searchsorted(times, np.asarray(t, float), "right")])
 
 
+def churn_probability(
+    baseline: pd.DataFrame, time: np.ndarray, hazard_ratio: np.ndarray, horizon: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """P(churn in (t, t+h]) = 1 - exp(-(H0(t+h) - H0(t)) hr), and where it was extrapolated.
+
+    Where ``t + h`` passes the baseline's last time (the last churn observed), the window is
+    the last ``h`` observed instead, (last - h, last] (from 0 when ``h`` is longer than the
+    follow-up): see the module.
+
+    Returns
+    -------
+    (ndarray, ndarray of bool)
+        The probabilities, and which windows were moved back.
+    """
+    t = np.asarray(time, dtype="float64")
+    end = float(baseline["time"].iloc[-1])
+    past = t + horizon > end
+    lo = np.where(past, max(end - horizon, 0.0), t)
+    hi = np.where(past, end, t + horizon)
+    gained = cumulative_hazard_at(baseline, hi) - cumulative_hazard_at(baseline, lo)
+    return -np.expm1(-gained * np.asarray(hazard_ratio, dtype="float64")), past
+
+
 @dataclass(frozen=True, eq=False)
 class ChurnRisk(Result):
     """Each customer's probability of churning within a horizon, from the churn hazard model.
@@ -460,10 +492,7 @@ def churn_risk(
     t = active["stop"].to_numpy(float)
     hr = np.exp(active[list(b.index)].to_numpy(float) @ b.to_numpy(float))
     end = float(baseline["time"].iloc[-1])
-    past = t + horizon_days > end  # read on the last horizon_days observed instead
-    lo = np.where(past, max(end - horizon_days, 0.0), t)
-    hi = np.where(past, end, t + horizon_days)
-    gained = cumulative_hazard_at(baseline, hi) - cumulative_hazard_at(baseline, lo)
+    p_churn, past = churn_probability(baseline, t, hr, horizon_days)
     level = active["level"].to_numpy(float)
     names = np.array(["detractor", "passive", "promoter"], dtype=object)
     nps_group = np.where(np.isnan(level), NO_RESPONSE, names[np.nan_to_num(level).astype(int)])
@@ -473,7 +502,7 @@ def churn_risk(
             "time": t,
             "nps_group": nps_group,
             "hazard_ratio": hr,
-            "p_churn": -np.expm1(-gained * hr),
+            "p_churn": p_churn,
             "extrapolated": past,
         }
     )
