@@ -127,7 +127,7 @@ def at_risk_command(
     workspace: WorkspaceOption = None,
     fmt: FormatOption = OutputFormat.table,
 ) -> None:
-    """Customers ranked by value at risk (CLV × the fall in P(alive) or × P(churn)), with reasons."""
+    """Customers ranked by value at risk (CLV × the fall in P(alive), or × P(churn))."""
     from rox.actions import at_risk
 
     with open_workspace(workspace) as ws:
