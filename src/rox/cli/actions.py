@@ -148,9 +148,14 @@ def at_risk_command(
         emit(pd.DataFrame(result.records()), fmt)
         return
     frame = result.frame.assign(reasons=result.frame["reasons"].map("; ".join))
+    why = (
+        f"P(alive) since {result.since:%Y-%m-%d}"
+        if result.since is not None
+        else f"P(churn within {result.horizon_days} days)"
+    )
     title = (
         f"{result.customers_at_risk:,} customers at risk on {result.as_of:%Y-%m-%d} "
-        f"({result.measure}); top {len(frame)}"
+        f"({why}); top {len(frame)}"
     )
     risk = "p_alive" if result.signal == "alive" else "p_churn"
     compact = frame[["rank", "customer_id", "value_at_risk", "clv", risk, "reasons"]]
