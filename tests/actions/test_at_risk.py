@@ -205,3 +205,71 @@ def test_cli_json_one_object_per_customer(demo_path):
         assert isinstance(r["reasons"], list) and all(isinstance(s, str) for s in r["reasons"])
     assert [r["value_at_risk"] for r in rows] == sorted((r["value_at_risk"] for r in rows),
                                                         reverse=True)  # fmt: skip
+
+
+# -- the churn hazard as the signal ---------------------------------------------------------------
+def test_hazard_signal_and_its_horizon_are_checked(at_risk_ws, given_clv):
+    value = given_clv(CLV_VALUES)
+    with pytest.raises(MetricError, match="signal='cox'"):
+        rox.actions.at_risk(at_risk_ws, value=value, signal="cox")
+    with pytest.raises(MetricError, match="horizon_days=0"):
+        rox.actions.at_risk(at_risk_ws, value=value, signal="hazard", horizon_days=0)
+    # one day is a horizon; this log (2024 only) has nobody lost after 365 days without buying
+    with pytest.raises(MetricError, match="no customer churned"):
+        rox.actions.at_risk(at_risk_ws, value=value, signal="hazard", horizon_days=1,
+                            as_of="2024-12-31")  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def demo_hazard(demo_path, demo_value):
+    with rox.open(demo_path, read_only=True) as ws:
+        return rox.actions.at_risk(ws, value=demo_value, signal="hazard", top=None)
+
+
+@pytest.mark.slow
+def test_demo_hazard_list_is_clv_times_p_churn(demo_hazard, demo_value):
+    f = demo_hazard.frame
+    assert f["value_at_risk"].is_monotonic_decreasing and (f["value_at_risk"] > 0).all()
+    assert f["value_at_risk"].to_numpy() == pytest.approx((f["clv"] * f["p_churn"]).to_numpy())
+    worth = demo_value.frame.set_index("customer_id")
+    assert f["clv"].tolist() == worth.loc[f["customer_id"], "clv"].tolist()
+    assert f["p_alive"].tolist() == worth.loc[f["customer_id"], "p_alive"].tolist()
+    assert demo_hazard.customers_at_risk == len(f)
+    assert demo_hazard.total_value_at_risk == pytest.approx(f["value_at_risk"].sum())
+    assert all(any(r.startswith("P(churn within 90 days)") for r in rs) for rs in f["reasons"])
+    assert "P(churn within 90 days)" in demo_hazard.plot().layout.title.text
+
+
+@pytest.mark.slow
+def test_demo_hazard_ranks_detractors_after_friction_higher(demo_hazard):
+    # planted: detractors stop buying sooner (mean life 1.25 years against 3-4), and financing is
+    # the friction; ranked by CLV x P(churn), detractors who met friction come earlier
+    from scipy import stats
+
+    f = demo_hazard.frame
+    by = f.groupby("nps_group")["p_churn"].mean()
+    assert by["detractor"] > max(by["passive"], by["promoter"])
+    hit = (f["nps_group"] == "detractor") & (f["friction"] == "met friction")
+    assert hit.sum() >= 20
+    assert f.loc[hit, "rank"].mean() < f.loc[~hit, "rank"].mean()
+    test = stats.mannwhitneyu(f.loc[hit, "rank"], f.loc[~hit, "rank"], alternative="less")
+    assert test.pvalue < 0.01
+
+
+@pytest.mark.slow
+def test_cli_hazard_json_keys(demo_path):
+    out = subprocess.run(
+        [sys.executable, "-m", "rox", "at-risk", "--signal", "hazard", "--horizon", "60",
+         "--top", "5", "--format", "json", "--workspace", str(demo_path)],
+        capture_output=True, text=True, timeout=600,
+        env={**os.environ, "COLUMNS": "200", "PYTHONPATH": SRC},
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    rows = json.loads(out.stdout)
+    assert len(rows) == 5
+    keys = {"customer_id", "value_at_risk", "p_alive", "p_churn", "hazard_ratio", "clv", "reasons"}
+    for r in rows:
+        assert set(r) == keys
+        assert any(s.startswith("P(churn within 60 days)") for s in r["reasons"])
+    assert [r["value_at_risk"] for r in rows] == sorted((r["value_at_risk"] for r in rows),
+                                                        reverse=True)  # fmt: skip

@@ -136,3 +136,112 @@ def test_a_workspace_without_churn_is_a_clear_error():
         )
         with pytest.raises(MetricError, match="no customer churned"):
             rox.impact.churn_hazard(ws)
+
+
+# -- the baseline (Breslow) and each customer's churn probability (#17) ---------------------------
+# Counting-process rows (start, stop], event at stop, relative risk exp(b'z):
+#   A (0, 2] event, 1.0   B (0, 3] censored, 2.0   C (1, 3] event, 0.5   D (0, 3] event, 1.5
+#   E (3, 6] event, 1.0   F (2, 5] censored, 4.0
+# at s = 2: A, B, C, D at risk (F starts at 2: not yet; A stops at 2: still) = 5, one event: 0.2
+# at s = 3: B, C, D, F (A gone; E starts at 3: not yet; B censored at 3: still) = 8, two: 0.25
+# at s = 6: E only = 1, one event: 1.0          H0 = 0.2, 0.45, 1.45 at 2, 3, 6
+BRESLOW_ROWS = {
+    "start": [0.0, 0.0, 1.0, 0.0, 3.0, 2.0],
+    "stop": [2.0, 3.0, 3.0, 3.0, 6.0, 5.0],
+    "event": [True, False, True, True, True, False],
+    "risk": [1.0, 2.0, 0.5, 1.5, 1.0, 4.0],
+}
+
+
+def test_breslow_baseline_by_hand_with_ties_and_late_entries():
+    from rox.impact import breslow
+
+    r = BRESLOW_ROWS
+    got = breslow(np.array(r["start"]), np.array(r["stop"]), np.array(r["event"]),
+                  np.array(r["risk"]))  # fmt: skip
+    assert got["time"].tolist() == [2.0, 3.0, 6.0]
+    assert got["cumulative_hazard"].to_numpy() == pytest.approx([0.2, 0.45, 1.45], rel=1e-12)
+
+
+def test_breslow_refuses_rows_that_are_not_intervals():
+    from rox.impact import breslow
+
+    with pytest.raises(MetricError, match="start < stop"):
+        breslow(np.array([1.0]), np.array([1.0]), np.array([True]), np.array([1.0]))
+    with pytest.raises(MetricError, match="one value per row"):
+        breslow(np.array([0.0, 0.0]), np.array([1.0]), np.array([True]), np.array([1.0]))
+
+
+def test_breslow_matches_lifelines_baseline_on_time_varying_data():
+    # the peer: lifelines' CoxTimeVaryingFitter keeps the same sum at the mean covariates,
+    # H0_lifelines(t) = H0(t) exp(mean(z)'b) (mean over the rows it was fitted on)
+    from lifelines import CoxTimeVaryingFitter
+
+    from rox.impact import breslow
+
+    rng = np.random.default_rng(3)
+    n = 300
+    switch = rng.uniform(5, 40, n)
+    z1, z2 = rng.integers(0, 2, n), rng.integers(0, 2, n)
+    end = np.round(rng.exponential(60 / np.exp(0.7 * z1), n)) + 1.0
+    censor = np.round(rng.uniform(20, 120, n)) + 1.0
+    stop, event = np.minimum(end, censor), end <= censor
+    rows = []
+    for i in range(n):
+        cut = float(np.round(switch[i]))
+        if cut < stop[i]:
+            rows.append((i, 0.0, cut, False, z1[i], 0))
+            rows.append((i, cut, stop[i], event[i], z1[i], z2[i]))
+        else:
+            rows.append((i, 0.0, stop[i], event[i], z1[i], 0))
+    data = pd.DataFrame(rows, columns=["id", "start", "stop", "event", "z1", "z2"])
+    fitter = CoxTimeVaryingFitter().fit(data, id_col="id", event_col="event",
+                                        start_col="start", stop_col="stop")  # fmt: skip
+    b = fitter.params_[["z1", "z2"]].to_numpy()
+    z = data[["z1", "z2"]].to_numpy(float)
+    ours = breslow(data["start"].to_numpy(), data["stop"].to_numpy(),
+                   data["event"].to_numpy(bool), np.exp(z @ b))  # fmt: skip
+    theirs = fitter.baseline_cumulative_hazard_.iloc[:, 0]
+    assert ours["time"].tolist() == theirs.index.tolist()
+    scaled = ours["cumulative_hazard"].to_numpy() * np.exp(z.mean(axis=0) @ b)
+    assert scaled == pytest.approx(theirs.to_numpy(), rel=1e-9)
+
+
+def _hand_baseline() -> pd.DataFrame:
+    return pd.DataFrame({"time": [2.0, 3.0, 6.0], "cumulative_hazard": [0.2, 0.45, 1.45]})
+
+
+def test_churn_probability_by_hand_on_both_sides_of_the_last_churn():
+    from rox.impact.hazard import churn_probability
+
+    base = _hand_baseline()  # last churn at 6
+    # horizon 4: t = 1 -> (1, 5]: 0.45; t = 2 -> (2, 6]: 1.45 - 0.2 = 1.25 (t + h = 6: observed);
+    # t = 3 -> t + h = 7 passes 6: the last 4 days observed, (2, 6]: 1.25 (not (3, 7]: 1.0)
+    p, moved = churn_probability(base, np.array([1.0, 2.0, 3.0]), np.array([2.0, 2.0, 2.0]), 4)
+    assert p == pytest.approx([1 - math.exp(-0.9), 1 - math.exp(-2.5), 1 - math.exp(-2.5)])
+    assert moved.tolist() == [False, False, True]
+    # a horizon longer than the follow-up: (0, 6], the whole baseline; hazard ratio 1
+    p, moved = churn_probability(base, np.array([1.0]), np.array([1.0]), 10)
+    assert p == pytest.approx([1 - math.exp(-1.45)]) and moved.tolist() == [True]
+    # a window between churn times gains nothing: (3.5, 5.5]
+    p, _ = churn_probability(base, np.array([3.5]), np.array([3.0]), 2)
+    assert p.tolist() == [0.0]
+
+
+def test_churn_hazard_keeps_the_group_models_baseline(demo):
+    hazard = rox.impact.churn_hazard(demo)
+    risk = rox.impact.churn_risk(demo, horizon_days=90)
+    pd.testing.assert_frame_equal(hazard.baseline, risk.baseline)
+    assert hazard.baseline["cumulative_hazard"].is_monotonic_increasing
+    # the per-customer hazard ratios are the group model's
+    hr = hazard.frame[hazard.frame["model"] == "group"].set_index("covariate")["hazard_ratio"]
+    for group in ("promoter", "detractor"):
+        got = risk.frame.loc[risk.frame["nps_group"] == group, "hazard_ratio"].unique()
+        assert got == pytest.approx([hr[group]], rel=1e-12)
+    assert (risk.frame.loc[risk.frame["nps_group"] == "passive", "hazard_ratio"] == 1.0).all()
+    assert risk.frame["p_churn"].between(0, 1).all()
+
+
+def test_churn_risk_refuses_a_horizon_that_is_not_positive(demo):
+    with pytest.raises(MetricError, match="horizon_days=0"):
+        rox.impact.churn_risk(demo, horizon_days=0)

@@ -260,19 +260,41 @@ def test_fitting_newton_falls_back_when_its_curvature_is_not_finite(monkeypatch)
     assert found.params[0] == pytest.approx(MEAN, rel=1e-6)
 
 
-def test_fitting_newton_tries_the_further_starts_in_order():
+def test_fitting_newton_tries_the_starts_best_log_likelihood_first():
+    # the Poisson log-likelihood per customer is MEAN ln(lam) - lam (MEAN = 4.1, without log x!):
+    # lam = 1: -1; 2: 4.1 ln 2 - 2 = 0.842; 3: 4.1 ln 3 - 3 = 1.504; 9: 4.1 ln 9 - 9 = 0.009
     calls = []
 
-    def newton(curvature, x0, total, pos, bounds, natural):
-        calls.append(float(np.exp(x0[0])))
+    def newton(curvature, x0, total, pos, bounds, natural, first=None):
+        lam = float(np.exp(x0[0]))
+        calls.append(lam)
+        # the start's evaluation is handed on, not computed again
+        assert first[0] == pytest.approx(N * (MEAN * math.log(lam) - lam), rel=1e-12)
 
     import unittest.mock
 
     with unittest.mock.patch.object(fitting, "_newton", newton):
         found = fit(poisson, [1.0], W, names=["lam"], curvature=poisson_curvature,
-                    newton_starts=[[2.0], [3.0]])  # fmt: skip
-    assert calls == pytest.approx([1.0, 2.0, 3.0])
-    assert found.params[0] == pytest.approx(MEAN, rel=1e-6)
+                    newton_starts=[[2.0], [9.0], [3.0]])  # fmt: skip
+    assert calls == pytest.approx([3.0, 2.0, 9.0, 1.0])
+    assert found.params[0] == pytest.approx(MEAN, rel=1e-6)  # (the general path, from 1.0)
+
+
+def test_fitting_newton_keeps_the_order_of_equal_starts_and_evaluates_a_single_one_itself():
+    seen = []
+
+    def newton(curvature, x0, total, pos, bounds, natural, first=None):
+        seen.append((float(np.exp(x0[0])), first is None))
+
+    import unittest.mock
+
+    with unittest.mock.patch.object(fitting, "_newton", newton):
+        # two equal starts keep their given order (both evaluated); a single one is not
+        fit(poisson, [2.0], W, names=["lam"], curvature=poisson_curvature,
+            newton_starts=[[2.0]])  # fmt: skip
+        fit(poisson, [5.0], W, names=["lam"], curvature=poisson_curvature)
+    assert seen == [(pytest.approx(2.0), False), (pytest.approx(2.0), False),
+                    (pytest.approx(5.0), True)]  # fmt: skip
 
 
 def test_fitting_newton_is_exact_in_a_few_steps_and_reaches_the_float_precision():

@@ -16,6 +16,19 @@ day ``lookback_days`` before it (τ, default 90 days):
     being a customer fell in the window. It is high for customers who are still worth much and
     are slipping; a customer whose P(alive) rose or held has none.
 
+**The churn hazard as the signal** (``signal="hazard"``): the risk is instead the probability
+of churning within ``horizon_days`` (default 90) given the customer's current covariates, from
+the Cox model of :func:`rox.impact.churn_hazard` (time-varying NPS group) and its Breslow
+baseline (:func:`rox.impact.churn_risk`, which states the formula and its reading past the last
+churn observed)::
+
+    value_at_risk = clv × P(churn within horizon_days | time since first purchase, NPS group)
+
+for each customer not yet lost by the churn rule (no purchase within ``inactive_after`` days).
+``p_churn`` and ``hazard_ratio`` (against a passive) replace ``p_alive_before``; ``p_alive`` is the
+CLV model's P(alive) on ``as_of``. The Cox fit runs in Python on the counting-process rows the
+engine returns; the ranking then runs on the per-customer frame.
+
 The list keeps the customers with a positive value at risk and a CLV of at least ``min_clv``,
 highest value at risk first (ties by ``customer_id``), and says why in words, from the experience
 profile (:func:`rox.impact.profile`) and the events of the last ``contact_days`` days:
@@ -45,6 +58,7 @@ import pandas as pd
 from rox._time import utc_day
 from rox.actions._alive import TRIPLE, daily_purchases, p_alive_table, value_table
 from rox.errors import MetricError
+from rox.impact.hazard import churn_risk
 from rox.impact.profile import profile
 from rox.results import Result
 from rox.value import CLV, clv
@@ -56,6 +70,7 @@ if TYPE_CHECKING:
 
 __all__ = ["AtRisk", "at_risk"]
 
+SIGNALS = ("alive", "hazard")
 _WORDS = ("no", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten")
 
 
@@ -70,8 +85,13 @@ class AtRisk(Result):
         ``p_alive``, ``p_alive_before``, ``days_since_purchase``, ``nps_group``, ``friction``,
         ``support_contacts`` and ``complaints`` (in the last ``contact_days`` days), and
         ``reasons`` (a list of sentences).
+        With ``signal="hazard"``, ``p_churn`` and ``hazard_ratio`` instead of
+        ``p_alive_before``.
     as_of, since : pandas.Timestamp
-        The day P(alive) is read and the day it is compared with.
+        The day P(alive) is read and the day it is compared with (``since`` is None with the
+        hazard signal).
+    signal : str
+        ``alive`` (the fall in P(alive)) or ``hazard`` (P(churn) within ``horizon_days``).
     value_basis : str
         What ``clv`` is.
     customers_at_risk : int
@@ -86,26 +106,40 @@ class AtRisk(Result):
     customers_at_risk: int = 0
     total_value_at_risk: float = 0.0
     contact_days: int = 30
+    signal: str = "alive"
+    horizon_days: int = 90
 
     _plotter: ClassVar[str | None] = "rox.viz.actions:plot_at_risk"
 
     def records(self) -> list[dict[str, Any]]:
         """One dict per customer, as ``rox at-risk --format json`` prints them.
 
-        Keys ``customer_id``, ``value_at_risk``, ``p_alive``, ``p_alive_before``, ``clv`` and
-        ``reasons`` (a list of str).
+        Keys ``customer_id``, ``value_at_risk``, ``p_alive``, ``p_alive_before`` (``p_churn``
+        and ``hazard_ratio`` with the hazard signal), ``clv`` and ``reasons`` (a list of str).
         """
-        cols = ["customer_id", "value_at_risk", "p_alive", "p_alive_before", "clv", "reasons"]
+        risk = ["p_alive_before"] if self.signal == "alive" else ["p_churn", "hazard_ratio"]
+        cols = ["customer_id", "value_at_risk", "p_alive", *risk, "clv", "reasons"]
         return [
             {k: (list(v) if k == "reasons" else v) for k, v in row.items()}
             for row in self.frame[cols].to_dict("records")
         ]
 
+    @property
+    def measure(self) -> str:
+        """What the value at risk is, in words."""
+        if self.signal == "hazard":
+            return f"CLV × P(churn within {self.horizon_days} days) by the churn hazard"
+        return "CLV × the fall in P(alive)"
+
     def __str__(self) -> str:
+        why = (
+            f"P(alive) fell since {self.since:%Y-%m-%d}"
+            if self.signal == "alive"
+            else f"churn hazard over the next {self.horizon_days} days"
+        )
         head = (
             f"{self.customers_at_risk:,} customers at risk on {self.as_of:%Y-%m-%d} "
-            f"(P(alive) fell since {self.since:%Y-%m-%d}); value at risk "
-            f"{self.total_value_at_risk:,.0f} ({self.value_basis})"
+            f"({why}); value at risk {self.total_value_at_risk:,.0f} ({self.value_basis})"
         )
         lines = [
             f"{r.rank}. {r.customer_id}: {r.value_at_risk:,.0f} at risk: " + "; ".join(r.reasons)
@@ -127,6 +161,9 @@ def at_risk(
     goal: str | None = None,
     support_steps: Sequence[str] = ("support_call",),
     complaint_steps: Sequence[str] = ("complaint",),
+    signal: str = "alive",
+    horizon_days: int = 90,
+    inactive_after: int = 365,
 ) -> AtRisk:
     """List the customers at risk, ranked by value at risk, each with the reasons in words.
 
@@ -148,6 +185,11 @@ def at_risk(
         The day of the list (default: the CLV's calibration end, else the last transaction).
     journey, goal, support_steps, complaint_steps
         The experience profile's options (:func:`rox.impact.profile`).
+    signal : {'alive', 'hazard'}
+        The churn signal: the fall in P(alive) over ``lookback_days``, or P(churn within
+        ``horizon_days``) by the churn hazard (see the module).
+    horizon_days, inactive_after : int
+        With ``signal="hazard"``: the window ahead, and the churn rule's days without a purchase.
 
     Returns
     -------
@@ -156,7 +198,8 @@ def at_risk(
     Raises
     ------
     MetricError
-        If a window or ``top`` is not positive, or ``value`` has no purchase model.
+        If a window or ``top`` is not positive, ``signal`` is unknown, or ``value`` has no
+        purchase model.
     ConvergenceError
         If no purchase model can be fitted.
 
@@ -173,12 +216,30 @@ def at_risk(
             f"lookback_days={lookback_days}, contact_days={contact_days}, top={top}: "
             "expected positive whole numbers"
         )
+    if signal not in SIGNALS:
+        raise MetricError(f"signal={signal!r}: expected 'alive' (P(alive)) or 'hazard' (Cox)")
+    if horizon_days < 1 or inactive_after < 1:
+        raise MetricError(
+            f"horizon_days={horizon_days}, inactive_after={inactive_after}: expected positive "
+            "whole numbers of days"
+        )
     ws.require_rows("transactions")
     end = _as_of(ws, as_of, value)
     if value is None:
         value = clv(ws, calibration_end=end, model="auto")
     if value.purchase_model is None:
         raise MetricError("at_risk needs a CLV with its fitted purchase model (rox.value.clv(ws))")
+    if signal == "hazard":
+        return _by_hazard(
+            ws,
+            value,
+            end,
+            top=top,
+            horizon_days=horizon_days,
+            inactive_after=inactive_after,
+            min_clv=min_clv,
+            reasons=(contact_days, journey, goal, support_steps, complaint_steps),
+        )
     since = end - pd.Timedelta(days=lookback_days)
     # the per-customer histories are aggregated once; the distinct ones go to the model, and
     # the ranking (a join with their P(alive) and the CLV) is kept for the count and the head
@@ -204,6 +265,64 @@ def at_risk(
         total_value_at_risk=float(total) if n_risk else 0.0,
         contact_days=contact_days,
     )
+
+
+def _by_hazard(
+    ws: Workspace,
+    value: CLV,
+    end: pd.Timestamp,
+    *,
+    top: int | None,
+    horizon_days: int,
+    inactive_after: int,
+    min_clv: float,
+    reasons: tuple[int, str | None, str | None, Sequence[str], Sequence[str]],
+) -> AtRisk:
+    """The list ranked by CLV × P(churn within the horizon) (see the module)."""
+    risk = churn_risk(ws, horizon_days=horizon_days, inactive_after=inactive_after, as_of=end)
+    worth = value.frame[["customer_id", "clv", "p_alive"]].astype({"customer_id": str})
+    f = risk.frame.merge(worth, on="customer_id", how="inner")
+    f["value_at_risk"] = f["clv"] * f["p_churn"]
+    f = f[(f["value_at_risk"] > 0) & (f["clv"] >= min_clv)]
+    f = f.sort_values(["value_at_risk", "customer_id"], ascending=[False, True])
+    head = f if top is None else f.head(top)
+    head = head[["customer_id", "value_at_risk", "clv", "p_alive", "p_churn", "hazard_ratio"]]
+    head = head.merge(_days_since_purchase(ws, head["customer_id"].tolist(), end), how="left")
+    contact_days, journey, goal, support_steps, complaint_steps = reasons
+    frame = _with_reasons(
+        ws,
+        head.reset_index(drop=True),
+        value,
+        end,
+        None,
+        contact_days,
+        journey,
+        goal,
+        support_steps,
+        complaint_steps,
+        horizon_days,
+    )
+    return AtRisk(
+        frame=frame,
+        as_of=end,
+        since=None,
+        value_basis=value.basis,
+        customers_at_risk=len(f),
+        total_value_at_risk=float(f["value_at_risk"].sum()),
+        contact_days=contact_days,
+        signal="hazard",
+        horizon_days=horizon_days,
+    )
+
+
+def _days_since_purchase(ws: Workspace, ids: list[str], end: pd.Timestamp) -> pd.DataFrame:
+    """``customer_id`` and whole days from the last purchase (up to ``end``) to ``end``."""
+    d = daily_purchases(ws, end)
+    d = d.filter(d.customer_id.isin(ids)) if ids else d.filter(ibis.literal(False))
+    last = d.group_by("customer_id").aggregate(
+        days_since_purchase=ibis.literal(end.date()).delta(d.day.max(), unit="day")
+    )
+    return last.execute().astype({"customer_id": str})
 
 
 def _as_of(ws: Workspace, as_of: Any, value: CLV | None) -> pd.Timestamp:
@@ -276,12 +395,13 @@ def _with_reasons(
     head: pd.DataFrame,
     value: CLV,
     end: pd.Timestamp,
-    since: pd.Timestamp,
+    since: pd.Timestamp | None,
     contact_days: int,
     journey: str | None,
     goal: str | None,
     support_steps: Sequence[str],
     complaint_steps: Sequence[str],
+    horizon_days: int = 0,
 ) -> pd.DataFrame:
     """The listed customers with their experience, recent contacts and reasons in words."""
     ids = head["customer_id"].astype(str).tolist()
@@ -319,8 +439,9 @@ def _with_reasons(
     frame = frame.merge(contacts, on="customer_id", how="left")
     for c in ("support_contacts", "complaints"):
         frame[c] = frame[c].fillna(0).astype("int64")
-    window = (end - since).days
-    frame["reasons"] = [_reasons(r, window, contact_days) for r in frame.itertuples()]
+    window = (end - since).days if since is not None else horizon_days
+    hazard = since is None
+    frame["reasons"] = [_reasons(r, window, contact_days, hazard) for r in frame.itertuples()]
     frame.insert(0, "rank", range(1, len(frame) + 1))
     out = [
         "rank",
@@ -328,7 +449,7 @@ def _with_reasons(
         "value_at_risk",
         "clv",
         "p_alive",
-        "p_alive_before",
+        *(["p_churn", "hazard_ratio"] if hazard else ["p_alive_before"]),
         "days_since_purchase",
         "nps_group",
         "friction",
@@ -375,8 +496,12 @@ def _count(n: int, one: str, many: str) -> str:
     return f"{words} {one if n == 1 else many}"
 
 
-def _reasons(r: Any, window: int, contact_days: int) -> list[str]:
-    """Why this customer is on the list, in words (see the module)."""
+def _reasons(r: Any, window: int, contact_days: int, hazard: bool = False) -> list[str]:
+    """Why this customer is on the list, in words (see the module).
+
+    With the hazard signal, ``window`` is the horizon and the churn sentence replaces the fall
+    in P(alive): ``P(churn within 90 days) 0.19 (churn hazard 2.88x a passive's)``.
+    """
     out: list[str] = []
     if r.nps_group == "detractor":
         text = f"detractor ({r.nps_latest:g})"
@@ -396,7 +521,13 @@ def _reasons(r: Any, window: int, contact_days: int) -> list[str]:
             if of > 1
             else "their journey ended at a friction point"
         )
-    out.append(f"P(alive) fell from {r.p_alive_before:.2f} to {r.p_alive:.2f} in {window} days")
+    if hazard:
+        text = f"P(churn within {window} days) {r.p_churn:.2f}"
+        if r.hazard_ratio != 1:
+            text += f" (churn hazard {r.hazard_ratio:.2f}x a passive's)"
+        out.append(text)
+    else:
+        out.append(f"P(alive) fell from {r.p_alive_before:.2f} to {r.p_alive:.2f} in {window} days")
     if r.days_since_purchase > 0:
         out.append(f"no purchase for {int(r.days_since_purchase)} days")
     if r.support_contacts:

@@ -92,11 +92,28 @@ def lifecycle_command(
     emit(frame, fmt, title=title, table=result.counts().reset_index(), currency=currency)
 
 
+class RiskSignal(enum.StrEnum):
+    """The churn signal of ``rox at-risk``."""
+
+    alive = "alive"
+    hazard = "hazard"
+
+
 @app.command(name="at-risk")
 def at_risk_command(
     top: Annotated[int, typer.Option(help="How many customers to list.", min=1)] = 100,
+    signal: Annotated[
+        RiskSignal,
+        typer.Option(
+            help="The churn signal: the fall in P(alive) over --lookback days, or P(churn "
+            "within --horizon days) by the churn hazard (Cox model with time-varying NPS)."
+        ),
+    ] = RiskSignal.alive,
     lookback: Annotated[
         int, typer.Option(help="Days over which the fall in P(alive) is measured.", min=1)
+    ] = 90,
+    horizon: Annotated[
+        int, typer.Option(help="With --signal hazard: days ahead of the churn risk.", min=1)
     ] = 90,
     contact_days: Annotated[
         int, typer.Option(help="Days of support calls and complaints among the reasons.", min=1)
@@ -110,7 +127,7 @@ def at_risk_command(
     workspace: WorkspaceOption = None,
     fmt: FormatOption = OutputFormat.table,
 ) -> None:
-    """Customers ranked by value at risk (CLV × the fall in P(alive)), with the reasons."""
+    """Customers ranked by value at risk (CLV × the fall in P(alive), or × P(churn))."""
     from rox.actions import at_risk
 
     with open_workspace(workspace) as ws:
@@ -124,14 +141,22 @@ def at_risk_command(
             min_clv=min_clv,
             journey=journey,
             goal=goal,
+            signal=signal.value,
+            horizon_days=horizon,
         )
     if fmt is OutputFormat.json:
         emit(pd.DataFrame(result.records()), fmt)
         return
     frame = result.frame.assign(reasons=result.frame["reasons"].map("; ".join))
+    why = (
+        f"P(alive) since {result.since:%Y-%m-%d}"
+        if result.since is not None
+        else f"P(churn within {result.horizon_days} days)"
+    )
     title = (
         f"{result.customers_at_risk:,} customers at risk on {result.as_of:%Y-%m-%d} "
-        f"(P(alive) since {result.since:%Y-%m-%d}); top {len(frame)}"
+        f"({why}); top {len(frame)}"
     )
-    compact = frame[["rank", "customer_id", "value_at_risk", "clv", "p_alive", "reasons"]]
+    risk = "p_alive" if result.signal == "alive" else "p_churn"
+    compact = frame[["rank", "customer_id", "value_at_risk", "clv", risk, "reasons"]]
     emit(frame, fmt, title=title, table=compact, currency=currency)

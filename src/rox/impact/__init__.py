@@ -8,7 +8,7 @@ from rox.impact.counterfactual import Counterfactual, counterfactual
 from rox.impact.did import DiD, did
 from rox.impact.drivers import OUTCOMES, KeyDrivers, key_drivers
 from rox.impact.friction_value import audit, customer_values, friction, step_rox
-from rox.impact.hazard import ChurnHazard, churn_hazard, e_value
+from rox.impact.hazard import ChurnHazard, ChurnRisk, breslow, churn_hazard, churn_risk, e_value
 from rox.impact.initiative import Change, Initiative, Target, read_initiative
 from rox.impact.nonresponse import NonResponse, nonresponse
 from rox.impact.profile import ExperienceProfile, profile
@@ -21,6 +21,7 @@ __all__ = [
     "ROI",
     "Change",
     "ChurnHazard",
+    "ChurnRisk",
     "Counterfactual",
     "DiD",
     "ExperienceProfile",
@@ -32,7 +33,9 @@ __all__ = [
     "ValueModel",
     "Worth",
     "audit",
+    "breslow",
     "churn_hazard",
+    "churn_risk",
     "counterfactual",
     "customer_values",
     "did",

@@ -32,6 +32,24 @@ group and churn to explain the hazard ratio away. ``E = RR + sqrt(RR (RR - 1))``
 common outcome" and its hazard-ratio analogue in VanderWeele & Ding 2017, table). For the
 interval, the E-value of the limit nearer 1 (1 when the interval covers 1).
 
+**Baseline and per-customer risk.** The group model's baseline cumulative hazard is Breslow's
+estimate (Breslow 1972, discussion of Cox 1972; Kalbfleisch & Prentice 2002, eq. 4.34) computed
+here from the counting-process rows, at the reference covariates (a passive, every covariate 0)::
+
+    H0(t) = sum over churn times s <= t of  d(s) / sum_{rows j: start_j < s <= stop_j} exp(b'z_j)
+
+with d(s) the churns at s (lifelines' ``baseline_cumulative_hazard_`` is the same sum at the mean
+covariates, i.e. ``H0(t) exp(b'z_mean)``). A customer not lost by the rule, at time t since their
+first purchase (days plus one) with the covariates of their latest NPS answer z, then churns
+within the next h days with probability (:func:`churn_risk`)::
+
+    P(churn in (t, t+h] | at risk at t, z) = 1 - exp(-(H0(t+h) - H0(t)) exp(b'z))
+
+The baseline is known only up to the last churn time observed (a churn is seen only
+``inactive_after`` days after it): where t + h passes it, the window is read as the last h days
+that are observed (a hazard past the follow-up that stays at its latest level), and the frame
+says so (``extrapolated``).
+
 Every hazard ratio is **associational**: who answers what is not randomised, and a customer
 drifting away may answer worse because they are leaving (reverse causation).
 """
@@ -54,7 +72,16 @@ from rox.value import lifetimes
 if TYPE_CHECKING:
     from rox.workspace import Workspace
 
-__all__ = ["ChurnHazard", "churn_hazard", "e_value"]
+__all__ = [
+    "ChurnHazard",
+    "ChurnRisk",
+    "breslow",
+    "churn_hazard",
+    "churn_probability",
+    "churn_risk",
+    "cumulative_hazard_at",
+    "e_value",
+]
 
 #: Share of churners below which a hazard ratio is read as a risk ratio (VanderWeele & Ding 2017).
 RARE_OUTCOME = 0.15
@@ -141,6 +168,9 @@ class ChurnHazard(Result):
     confidence : float
     notes : tuple of str
         What could not be estimated, and why.
+    baseline : pandas.DataFrame or None
+        The group model's baseline cumulative hazard (:func:`breslow`, a passive's): ``time``
+        (days since the first purchase, plus one) and ``cumulative_hazard``.
     label : str
     assumptions : tuple of str
     """
@@ -155,6 +185,7 @@ class ChurnHazard(Result):
     rare: bool = False
     confidence: float = 0.95
     notes: tuple[str, ...] = ()
+    baseline: pd.DataFrame | None = field(default=None, repr=False)
     label: str = "associational"
     assumptions: tuple[str, ...] = field(default=ASSUMPTIONS)
 
@@ -281,6 +312,207 @@ def churn_hazard(
         rare=rare,
         confidence=confidence,
         notes=tuple(notes),
+        baseline=_baseline(data, group),
+    )
+
+
+def breslow(
+    start: np.ndarray, stop: np.ndarray, event: np.ndarray, risk: np.ndarray
+) -> pd.DataFrame:
+    """Breslow's baseline cumulative hazard from counting-process rows (see the module).
+
+    Parameters
+    ----------
+    start, stop : array of float
+        Each row's interval (start, stop] (start < stop).
+    event : array of bool
+        Whether the row ends in the event (at ``stop``).
+    risk : array of float
+        Each row's relative risk exp(b'z) against the reference covariates.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``time`` (the distinct event times, ascending) and ``cumulative_hazard`` H0(time):
+        the sum over event times s up to it of (events at s) / (summed risk of the rows at risk
+        at s, those with start < s <= stop). Ties count every event at s (Breslow's handling).
+
+    Examples
+    --------
+    Two rows at risk at time 2, one churns: 1/(1+2); then one row, which churns at 5: 1/2.
+
+    >>> breslow(np.array([0.0, 0.0]), np.array([2.0, 5.0]), np.array([True, True]),
+    ...         np.array([1.0, 2.0])).cumulative_hazard.round(4).tolist()
+    [0.3333, 0.8333]
+    """
+    start, stop = np.asarray(start, "float64"), np.asarray(stop, "float64")
+    event, risk = np.asarray(event, bool), np.asarray(risk, "float64")
+    if len({len(start), len(stop), len(event), len(risk)}) != 1:
+        raise MetricError("breslow: start, stop, event and risk must have one value per row")
+    if np.any(stop <= start):
+        raise MetricError("breslow: every row needs start < stop")
+    times, deaths = np.unique(stop[event], return_counts=True)
+    # rows at risk at s: stop >= s minus start >= s (a row starting at or after s ends after it)
+    by_stop, by_start = np.argsort(stop, kind="stable"), np.argsort(start, kind="stable")
+    tail_stop = np.append(np.cumsum(risk[by_stop][::-1])[::-1], 0.0)
+    tail_start = np.append(np.cumsum(risk[by_start][::-1])[::-1], 0.0)
+    at_risk = (
+        tail_stop[np.searchsorted(stop[by_stop], times, "left")]
+        - tail_start[np.searchsorted(start[by_start], times, "left")]
+    )
+    return pd.DataFrame({"time": times, "cumulative_hazard": np.cumsum(deaths / at_risk)})
+
+
+def _baseline(data: pd.DataFrame, fitter: Any) -> pd.DataFrame:
+    """The fitted model's baseline cumulative hazard at the reference covariates (Breslow)."""
+    b = fitter.params_
+    risk = np.exp(data[list(b.index)].to_numpy(float) @ b.to_numpy(float))
+    event = data["event"].to_numpy(bool)
+    return breslow(data["start"].to_numpy(), data["stop"].to_numpy(), event, risk)
+
+
+def cumulative_hazard_at(baseline: pd.DataFrame, t: np.ndarray) -> np.ndarray:
+    """H0 at each ``t``: the step function of :func:`breslow` (0 before the first event)."""
+    times = baseline["time"].to_numpy(float)
+    steps = np.append(0.0, baseline["cumulative_hazard"].to_numpy(float))
+    return np.asarray(steps[np.searchsorted(times, np.asarray(t, float), "right")])
+
+
+def churn_probability(
+    baseline: pd.DataFrame, time: np.ndarray, hazard_ratio: np.ndarray, horizon: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """P(churn in (t, t+h]) = 1 - exp(-(H0(t+h) - H0(t)) hr), and where it was extrapolated.
+
+    Where ``t + h`` passes the baseline's last time (the last churn observed), the window is
+    the last ``h`` observed instead, (last - h, last] (from 0 when ``h`` is longer than the
+    follow-up): see the module.
+
+    Returns
+    -------
+    (ndarray, ndarray of bool)
+        The probabilities, and which windows were moved back.
+    """
+    t = np.asarray(time, dtype="float64")
+    end = float(baseline["time"].iloc[-1])
+    past = t + horizon > end
+    lo = np.where(past, max(end - horizon, 0.0), t)
+    hi = np.where(past, end, t + horizon)
+    gained = cumulative_hazard_at(baseline, hi) - cumulative_hazard_at(baseline, lo)
+    return -np.expm1(-gained * np.asarray(hazard_ratio, dtype="float64")), past
+
+
+@dataclass(frozen=True, eq=False)
+class ChurnRisk(Result):
+    """Each customer's probability of churning within a horizon, from the churn hazard model.
+
+    Attributes
+    ----------
+    frame : pandas.DataFrame
+        One row per customer not lost by the churn rule: ``customer_id``, ``time`` (days since
+        the first purchase, plus one), ``nps_group`` (their latest NPS answer's group, or ``no
+        response``), ``hazard_ratio`` (against a passive), ``p_churn`` (within ``horizon_days``)
+        and ``extrapolated`` (the window passed the last churn observed; see the module).
+    baseline : pandas.DataFrame
+        :func:`breslow` of the group model: ``time``, ``cumulative_hazard``.
+    coefficients : pandas.Series
+        The group model's log hazard ratios (``promoter``, ``detractor``, ``no response``).
+    horizon_days, inactive_after : int
+    last_churn : float
+        The last churn time observed (days plus one): the baseline's end.
+    label : str
+    """
+
+    baseline: pd.DataFrame | None = None
+    coefficients: pd.Series | None = None
+    horizon_days: int = 90
+    inactive_after: int = 365
+    last_churn: float = float("nan")
+    label: str = "associational"
+
+    def __str__(self) -> str:
+        f = self.frame
+        by = f.groupby("nps_group")["p_churn"].mean()
+        groups = ", ".join(f"{g} {by[g]:.1%}" for g in (*_LEVEL, NO_RESPONSE) if g in by)
+        return (
+            f"P(churn within {self.horizon_days} days) of {len(f):,} customers still active "
+            f"(churn: no purchase within {self.inactive_after} days): mean "
+            f"{f['p_churn'].mean():.1%}; by NPS group: {groups} (associational)"
+        )
+
+
+def churn_risk(
+    ws: Workspace,
+    *,
+    horizon_days: int = 90,
+    inactive_after: int = 365,
+    as_of: Any = None,
+) -> ChurnRisk:
+    """P(churn within ``horizon_days``) of each customer not yet lost, by the churn hazard.
+
+    The group model of :func:`churn_hazard` (time-varying NPS group), its Breslow baseline
+    (:func:`breslow`), and each customer's time since the first purchase and latest NPS group
+    (see the module for the formula and the reading past the last churn observed).
+
+    Parameters
+    ----------
+    ws : Workspace
+    horizon_days : int
+        The window ahead, in days.
+    inactive_after : int
+        The churn rule's days without a purchase.
+    as_of : date-like, optional
+        The end of the data (default: the last transaction).
+
+    Returns
+    -------
+    ChurnRisk
+
+    Examples
+    --------
+    >>> import rox
+    >>> ws = rox.demo.build("duckdb://:memory:", n_customers=4_000, seed=7)
+    >>> risk = rox.impact.churn_risk(ws, horizon_days=90)
+    >>> by = risk.frame.groupby("nps_group")["p_churn"].mean()
+    >>> bool(by["detractor"] > by["promoter"])
+    True
+    """
+    if horizon_days < 1:
+        raise MetricError(f"horizon_days={horizon_days}: expected a positive number of days")
+    if inactive_after < 1:
+        raise MetricError(f"inactive_after={inactive_after}: expected a positive number of days")
+    data = _intervals(ws, inactive_after, as_of)
+    if int(data["event"].sum()) == 0:
+        raise MetricError("no customer churned under the rule: no churn hazard to read")
+    group = _fit(data, list(_COVARIATES), 0.95)
+    baseline = _baseline(data, group)
+    b = group.params_
+    # each customer's last row: their current time and covariates
+    last = data.groupby("id", sort=False).tail(1)
+    active = last[~last["lost"].to_numpy(bool)]
+    t = active["stop"].to_numpy(float)
+    hr = np.exp(active[list(b.index)].to_numpy(float) @ b.to_numpy(float))
+    end = float(baseline["time"].iloc[-1])
+    p_churn, past = churn_probability(baseline, t, hr, horizon_days)
+    level = active["level"].to_numpy(float)
+    names = np.array(["detractor", "passive", "promoter"], dtype=object)
+    nps_group = np.where(np.isnan(level), NO_RESPONSE, names[np.nan_to_num(level).astype(int)])
+    frame = pd.DataFrame(
+        {
+            "customer_id": active["customer_id"].astype(str).to_numpy(),
+            "time": t,
+            "nps_group": nps_group,
+            "hazard_ratio": hr,
+            "p_churn": p_churn,
+            "extrapolated": past,
+        }
+    )
+    return ChurnRisk(
+        frame=frame.sort_values("customer_id").reset_index(drop=True),
+        baseline=baseline,
+        coefficients=b.copy(),
+        horizon_days=horizon_days,
+        inactive_after=inactive_after,
+        last_churn=end,
     )
 
 

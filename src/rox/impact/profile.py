@@ -209,8 +209,10 @@ def profile(
     )
     wanted = _wanted(columns, attributes)
     attributes = tuple(a for a in attributes if a in wanted)
-    base = _customer_ids(ws).left_join(customers.select("customer_id", *attributes), "customer_id")
-    base = base.select("customer_id", *attributes)
+    base = _customer_ids(ws)
+    if attributes:  # (without any, the join with the customers would add nothing)
+        base = base.left_join(customers.select("customer_id", *attributes), "customer_id")
+        base = base.select("customer_id", *attributes)
     end = _as_of(ws, as_of)
     if not isinstance(value, CLV) and value not in ("clv", "revenue"):
         raise MetricError(f"value={value!r}: expected 'clv', 'revenue' or a rox.value.CLV")

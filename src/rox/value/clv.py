@@ -142,8 +142,7 @@ def discounted_purchases(
     ends = np.append(np.arange(month, horizon, month), horizon)
     value = np.zeros(len(rows[0]))
     before = np.zeros(len(rows[0]))
-    for t in ends:
-        cumulative = purchase_model._expected(float(t), *rows)
+    for t, cumulative in zip(ends, purchase_model._expected_at(ends.tolist(), *rows), strict=True):
         years = t * days / _DAYS_PER_YEAR
         value += (cumulative - before) / (1 + discount_rate) ** years
         before = cumulative

@@ -108,7 +108,7 @@ def plot_at_risk(result: AtRisk, *, top: int = 20, title: str | None = None, **_
         )
     )
     fig.update_layout(
-        title=title or "Customers at risk: value at risk (CLV × the fall in P(alive))",
+        title=title or f"Customers at risk: value at risk ({result.measure})",
         xaxis_title=f"value at risk ({result.value_basis})",
         template="plotly_white",
     )

@@ -140,8 +140,9 @@ def fit(
         The weighted total log-likelihood with its gradient and Hessian (see
         :data:`LogLikelihoodWithCurvature`); given, the fit tries Newton's method first.
     newton_starts : sequence of sequences of float, optional
-        Further starting values for Newton's method, tried in order when it fails from
-        ``start`` (before the general path, which starts from ``start``).
+        Further starting values for Newton's method. With them, Newton's method is tried from
+        each start, highest log-likelihood first, until one converges (before the general
+        path, which starts from ``start``).
 
     Raises
     ------
@@ -173,9 +174,9 @@ def fit(
     # 6 ms per step with OpenBLAS threads on a busy 2-core machine, bench/bench_clv.py)
     with _thread_pools().limit(limits=1, user_api="blas"):
         if curvature is not None:
-            for first in (start, *newton_starts):
-                x0 = _start(first, pos, lower, upper)
-                found = _newton(curvature, x0, total, pos, bounds, natural)
+            starts = [_start(s, pos, lower, upper) for s in (start, *newton_starts)]
+            for x0, first in _newton_order(curvature, starts, natural):
+                found = _newton(curvature, x0, total, pos, bounds, natural, first)
                 if found is not None:
                     return found
         return _fit(
@@ -200,6 +201,31 @@ def _start(start: Sequence[float], pos: Array, lower: float, upper: float) -> Ar
     return np.where(pos, np.log(np.clip(np.abs(start_), lower, upper)), start_)
 
 
+def _newton_order(
+    curvature: LogLikelihoodWithCurvature,
+    thetas: list[Array],
+    natural: Callable[[Array], Array],
+) -> list[tuple[Array, tuple[float, Array, Array] | None]]:
+    """Newton's starts on the fitting scale, highest log-likelihood first, with their evaluation.
+
+    Newton's method converges from near a maximum; from a poor start it can wander along a
+    region the likelihood refuses (Pareto/NBD's long series) for its whole iteration budget
+    before giving way (measured: 306 evaluations, 20 s, on the demo's 183,043 buyers, where the
+    second start, 43,000 log-likelihood units higher, converged in 5 steps). So the starts are
+    tried best first; ties (and starts whose log-likelihood is not finite) keep their order. A
+    single start is not evaluated here. Each evaluation is handed on, so none is computed twice.
+    """
+    if len(thetas) == 1:
+        return [(thetas[0], None)]
+    firsts = []
+    for theta in thetas:
+        with np.errstate(all="ignore"):
+            firsts.append(curvature(natural(theta)))
+    scores = [float(f[0]) if np.isfinite(f[0]) else -np.inf for f in firsts]
+    order = sorted(range(len(thetas)), key=lambda i: -scores[i])  # stable: ties keep order
+    return [(thetas[i], firsts[i]) for i in order]
+
+
 def _newton(
     curvature: LogLikelihoodWithCurvature,
     theta0: Array,
@@ -207,6 +233,7 @@ def _newton(
     pos: Array,
     bounds: list[tuple[float, float]],
     natural: Callable[[Array], Array],
+    first: tuple[float, Array, Array] | None = None,
 ) -> FitResult | None:
     """Newton's method on the exact Hessian, with a backtracking (Armijo) line search.
 
@@ -221,10 +248,12 @@ def _newton(
     k = len(theta0)
     lo, hi = np.array(bounds).T
 
-    def evaluate(theta: Array) -> tuple[float, Array, Array]:
+    def evaluate(
+        theta: Array, given: tuple[float, Array, Array] | None = None
+    ) -> tuple[float, Array, Array]:
         params = natural(theta)
         with np.errstate(all="ignore"):
-            ll, grad, hess = curvature(params)
+            ll, grad, hess = curvature(params) if given is None else given
         value = -float(ll) / total
         g = -np.asarray(grad) / total  # natural scale
         h = -np.asarray(hess) / total
@@ -233,7 +262,7 @@ def _newton(
         return value, g * s, h * np.outer(s, s) + np.diag(np.where(pos, g * params, 0.0))
 
     theta = np.asarray(theta0, dtype="float64")
-    value, grad, hess = evaluate(theta)
+    value, grad, hess = evaluate(theta, first)
     n_iter = 0
     while n_iter < _NEWTON_MAXITER and np.isfinite(value):
         if float(np.max(np.abs(grad))) <= _NEWTON_GTOL:

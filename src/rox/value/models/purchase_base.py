@@ -263,3 +263,14 @@ class _TransactionModel(CustomerModel):
         z: np.ndarray,
     ) -> np.ndarray:
         raise NotImplementedError
+
+    def _expected_at(
+        self,
+        ts: Sequence[float],
+        x: np.ndarray,
+        tx: np.ndarray,
+        T: np.ndarray,
+        z: np.ndarray,
+    ) -> list[np.ndarray]:
+        """``_expected`` at each of ``ts``; a model computes once what does not depend on t."""
+        return [self._expected(float(t), x, tx, T, z) for t in ts]

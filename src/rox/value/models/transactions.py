@@ -26,6 +26,7 @@ compressed rows.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -431,8 +432,20 @@ class ParetoNBDModel(_TransactionModel):
         self, t: float, x: np.ndarray, tx: np.ndarray, tt: np.ndarray, z: np.ndarray
     ) -> np.ndarray:
         """E[Y(t) | x, t_x, T] (SMC 1987; Fader & Hardie 2005 note)."""
-        r, alpha, s, beta = self._individual(self._fitted().params, z)
+        return self._expected_given(t, x, tt, z, self._p_alive(x, tx, tt, z))
+
+    def _expected_at(
+        self, ts: Sequence[float], x: np.ndarray, tx: np.ndarray, tt: np.ndarray, z: np.ndarray
+    ) -> list[np.ndarray]:
+        """``_expected`` at each of ``ts``, with P(alive) (two 2F1 terms a row) computed once."""
         alive = self._p_alive(x, tx, tt, z)
+        return [self._expected_given(float(t), x, tt, z, alive) for t in ts]
+
+    def _expected_given(
+        self, t: float, x: np.ndarray, tt: np.ndarray, z: np.ndarray, alive: np.ndarray
+    ) -> np.ndarray:
+        """E[Y(t) | x, t_x, T] given each row's P(alive) at T."""
+        r, alpha, s, beta = self._individual(self._fitted().params, z)
         with np.errstate(divide="ignore", invalid="ignore"):
             general = (
                 (r + x)
