@@ -71,15 +71,15 @@ outcome with the fitted probability. There is no LMG column for binary outcomes.
 Bootstrap intervals without re-scanning rows
 --------------------------------------------
 The customers analysed (with ``complete``, those with every driver; with ``pairwise``, those with
-the outcome and some driver) are dealt into ``blocks`` blocks in turn (``row_number() over (order
-by customer_id) mod blocks``, the same on every engine), and the sufficient statistics come back
-per block. A bootstrap replicate resamples blocks with replacement (multinomial counts over the
-blocks) and adds up their statistics, so ``n_boot`` replicates cost ``n_boot x blocks`` additions
-in numpy and no query. The blocks are independent groups of customers, so this is the customer
-(cluster) bootstrap with the block as the unit; with as many blocks as customers (the default when there are at most
-``blocks`` customers) it is exactly the nonparametric bootstrap over customers. For the logistic
-variant, each replicate takes one Newton step from the full-data fit on its resampled score and
-information (the estimating-function bootstrap of Hu & Kalbfleisch 2000), and the fitted
+the outcome and some driver) are dealt into ``blocks`` blocks in turn (``row_number() over (order by
+customer_id) mod blocks``, the same on every engine), and the sufficient statistics come back per
+block. A bootstrap replicate resamples blocks with replacement (multinomial counts over the blocks)
+and adds up their statistics, so ``n_boot`` replicates cost ``n_boot x blocks`` additions in numpy
+and no query. The blocks are independent groups of customers, so this is the customer (cluster)
+bootstrap with the block as the unit; with as many blocks as customers (the default when there are
+at most ``blocks`` customers) it is exactly the nonparametric bootstrap over customers. For the
+logistic variant, each replicate takes one Newton step from the full-data fit on its resampled score
+and information (the estimating-function bootstrap of Hu & Kalbfleisch 2000), and the fitted
 probabilities stay at the full-data fit. Intervals are percentile intervals at ``level``.
 
 References
