@@ -118,6 +118,7 @@ def through_rox_model(
     *,
     horizon_years: float,
     fallback: ValueModel = group_move_value,
+    random_state: int = 0,
 ) -> Valued[T]:
     """Value experience moves through the ROX model, or fall back where it cannot be fitted.
 
@@ -127,9 +128,9 @@ def through_rox_model(
     :class:`~rox.errors.ConvergenceError` (fewer than 20 customers with repeat purchases in a group
     involved, a fit that does not converge), ``run`` values them again with ``fallback`` (by
     default :func:`group_move_value`, the stratified difference in means: associational), and
-    the reason is kept.
+    the reason is kept. ``random_state`` seeds the ROX model's parametric draws.
     """
-    model = ROXModelValue(whole, horizon_years=horizon_years)
+    model = ROXModelValue(whole, horizon_years=horizon_years, random_state=random_state)
     try:
         return Valued(run(model), ROX_MODEL, "", model)
     except (MetricError, ConvergenceError) as exc:
