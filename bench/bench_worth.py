@@ -6,7 +6,7 @@ each, ``--runs`` times:
 
 * ``rox``: ``worth(profile, replicates=1000)``, end to end to its frame (no retention: the profile
   is not a workspace's);
-* ``rox point``: the same with one replicate (the point estimates and the bins);
+* ``rox point``: the same with ``replicates=0`` (the point estimates alone: no bins);
 * ``bare``: ``SELECT nps_group, count(*), avg(clv), avg(p_alive), avg(spend), sum(clv)
   ... GROUP BY``.
 
@@ -21,6 +21,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import os
 import resource
 import statistics
 import time
@@ -64,6 +65,8 @@ def main() -> None:
     bare = con.sql(SQL).execute().set_index("nps_group").loc[result.index]
     np.testing.assert_allclose(result["clv"], bare["clv"], rtol=1e-9)
     np.testing.assert_allclose(result["spend"], bare["spend"], rtol=1e-9)
+    points = rox.impact.worth(profile, replicates=0).frame.set_index("nps_group")
+    np.testing.assert_allclose(points["clv"], bare["clv"], rtol=1e-9)
     half = 1.96 * frame.groupby("nps_group")["clv"].agg(lambda v: v.std() / np.sqrt(len(v)))
     half = half.loc[result.index]
     np.testing.assert_allclose(result["clv_low"], bare["clv"] - half, atol=0.05 * half.max())
@@ -72,7 +75,7 @@ def main() -> None:
     runs: dict[str, list[float]] = {"rox": [], "rox point": [], "bare": []}
     calls = {
         "rox": lambda: rox.impact.worth(profile, replicates=1000, random_state=0),
-        "rox point": lambda: rox.impact.worth(profile, replicates=1, random_state=0),
+        "rox point": lambda: rox.impact.worth(profile, replicates=0),
         "bare": lambda: con.sql(SQL).execute(),
     }
     for call in calls.values():
@@ -82,8 +85,14 @@ def main() -> None:
             start = time.perf_counter()
             call()
             runs[name].append(time.perf_counter() - start)
-    for name, times in runs.items():
-        print(f"{name:10s} median {statistics.median(times):.3f} s  (runs: {len(times)})")
+    medians = {name: statistics.median(times) for name, times in runs.items()}
+    print(f"{n:,} customers, median of {args.runs}; load average {os.getloadavg()[0]:.1f}")
+    print("| run | median s | x bare SQL | x rox point |\n| --- | ---: | ---: | ---: |")
+    for name, median in medians.items():
+        print(
+            f"| {name} | {median:.3f} | {median / medians['bare']:.2f} "
+            f"| {median / medians['rox point']:.2f} |"
+        )
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak RSS {peak:.0f} MiB (whole process, with the {n:,}-row pandas frame)")
 

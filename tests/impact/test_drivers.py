@@ -514,14 +514,17 @@ def test_collinear_drivers_are_refused(ws):
 
 
 def test_logistic_bootstrap_with_blocks_lacking_complete_cases(ws):
-    """Regression (#16): blocks are dealt among customers with any driver; a block without a
-    complete case has no logistic score row, and the replicates failed to line up."""
+    """Regression (#16): blocks were dealt among customers with any driver, and a block without a
+    complete case had no logistic score row, so the replicates failed to line up. Blocks are now
+    dealt among the complete cases (one per customer here), and the dropped are still counted."""
     wide = _survey(400, seed=15, missing=0.5)
     _load(ws, wide)
     result = key_drivers(ws, "detractor", blocks=400, n_boot=100, min_n=20)
     complete = wide.dropna()
-    assert result.blocks == wide[DRIVERS].notna().any(axis=1).sum() > len(complete)
+    with_any = wide[DRIVERS].notna().any(axis=1).sum()
+    assert result.blocks == len(complete) < with_any
     assert result.n_customers == len(complete)
+    assert result.n_dropped == with_any - len(complete)
     assert result.n_boot > 50
     frame = result.to_frame()
     assert (frame["rw_low"] <= frame["rw"]).all() and (frame["rw"] <= frame["rw_high"]).all()

@@ -44,6 +44,17 @@ def test_group_means_counts_and_multiple_by_hand(profile):
     pd.testing.assert_frame_equal(result[expected.columns], expected, check_dtype=False)
 
 
+def test_no_replicates_gives_the_same_point_estimates_without_intervals(profile):
+    points = rox.impact.worth(profile, replicates=0).frame
+    full = rox.impact.worth(profile, replicates=50, random_state=1).frame
+    same = ["nps_group", "customers", "clv", "clv_ratio", "p_alive", "spend", "clv_total"]
+    pd.testing.assert_frame_equal(points[same], full[same])
+    assert points[["clv_low", "clv_high", "clv_ratio_low", "clv_ratio_high"]].isna().all().all()
+    assert full[["clv_low", "clv_high"]].notna().all().all()
+    with pytest.raises(MetricError, match="replicates=-1"):
+        rox.impact.worth(profile, replicates=-1)
+
+
 def test_retention_is_the_kaplan_meier_share_after_a_year(profile):
     # promoters: c1 lost at day 151 (no purchase in the last year), c4 censored at day 365 -> 1/2;
     # detractors: c5 lost at day 0, c2 censored -> 1/2; the others all censored -> 1

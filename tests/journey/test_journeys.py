@@ -390,9 +390,14 @@ def test_audit_prices_removing_the_friction_by_hand(ws):
     assert found.findings[-1].startswith(
         "Removing the help friction is worth about 260 (95% interval "
     )
+    # five customers: too few with repeat purchases for the ROX model, so its fallback, saying why
+    assert isinstance(move, rox.impact.Counterfactual)
+    with pytest.raises(rox.errors.MetricError) as refused:
+        rox.impact.rox_model(ws, by="friction", move="met friction", to="no friction", draws=10)
     assert found.findings[-1].endswith(
         "in revenue to date: the customers whose journeys ended there valued like those who "
-        "reached help and went on (associational)."
+        "reached help and went on (associational; not through the ROX model, which could not be "
+        f"fitted: {refused.value})."
     )
     assert audit(ws, value="revenue", rox=False).findings == found.findings[:-1]
 

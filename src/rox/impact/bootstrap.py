@@ -46,31 +46,48 @@ def value_bin(value: ir.NumericValue, resolution: float) -> ir.IntegerValue:
 
 
 def bin_statistics(
-    t: ir.Table, group: ir.Value, resolution: float, **sums: ir.Scalar
+    t: ir.Table, group: ir.Value, resolution: float | None, **sums: ir.Scalar
 ) -> pd.DataFrame:
     """Per group and value bin of ``t.clv``: ``n``, ``mu``, ``var``, ``clv_sum`` and ``sums``.
 
     One aggregate run by the engine; ``group`` is an expression over ``t`` (its label), ``sums``
     further aggregates over ``t`` (their nulls come back as 0). Columns: ``group``, ``bin``, ``n``,
-    ``mu``, ``var``, ``clv_sum`` and the names of ``sums``.
+    ``mu``, ``var``, ``clv_sum`` and the names of ``sums``. With ``resolution=None``, one row per
+    group (``bin`` 0, ``var`` NaN): the point estimates alone, a plain ``GROUP BY`` of the group
+    (grouping by the bins too costs the engine about half as much again).
     """
-    t = t.mutate(_group=group, _bin=value_bin(t.clv, resolution))
+    t = t.mutate(_group=group)
     aggregates = {name: expr.name(name) for name, expr in sums.items()}
-    stats = (
-        t.group_by(["_group", "_bin"])
-        .aggregate(
-            n=t.count(),
-            mu=t.clv.mean(),
-            var=t.clv.var(how="pop"),
-            clv_sum=t.clv.sum(),
-            **aggregates,
+    if resolution is None:
+        stats = (
+            t.group_by("_group")
+            .aggregate(n=t.count(), clv_sum=t.clv.sum(), **aggregates)
+            .execute()
+            .rename(columns={"_group": "group"})
         )
-        .execute()
-        .rename(columns={"_group": "group", "_bin": "bin"})
-    )
+        stats["bin"] = 0
+        stats["clv_sum"] = pd.to_numeric(stats["clv_sum"]).astype("float64").fillna(0.0)
+        stats["mu"] = stats["clv_sum"] / stats["n"]
+        stats["var"] = 0.0  # (not computed: NaN once the columns are floats)
+    else:
+        t = t.mutate(_bin=value_bin(t.clv, resolution))
+        stats = (
+            t.group_by(["_group", "_bin"])
+            .aggregate(
+                n=t.count(),
+                mu=t.clv.mean(),
+                var=t.clv.var(how="pop"),
+                clv_sum=t.clv.sum(),
+                **aggregates,
+            )
+            .execute()
+            .rename(columns={"_group": "group", "_bin": "bin"})
+        )
     for column in ("mu", "var", "clv_sum", *sums):
         stats[column] = pd.to_numeric(stats[column]).astype("float64").fillna(0.0)
     stats["n"] = stats["n"].astype("int64")
+    if resolution is None:
+        stats["var"] = np.nan
     return stats
 
 

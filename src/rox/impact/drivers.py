@@ -70,15 +70,16 @@ outcome with the fitted probability. There is no LMG column for binary outcomes.
 
 Bootstrap intervals without re-scanning rows
 --------------------------------------------
-Customers are dealt into ``blocks`` blocks in turn (``row_number() over (order by customer_id) mod
-blocks``, the same on every engine), and the sufficient statistics come back per block. A bootstrap
-replicate resamples blocks with replacement (multinomial counts over the blocks) and adds up their
-statistics, so ``n_boot`` replicates cost ``n_boot x blocks`` additions in numpy and no query. The
-blocks are independent groups of customers, so this is the customer (cluster) bootstrap with the
-block as the unit; with as many blocks as customers (the default when there are at most
-``blocks`` customers) it is exactly the nonparametric bootstrap over customers. For the logistic
-variant, each replicate takes one Newton step from the full-data fit on its resampled score and
-information (the estimating-function bootstrap of Hu & Kalbfleisch 2000), and the fitted
+The customers analysed (with ``complete``, those with every driver; with ``pairwise``, those with
+the outcome and some driver) are dealt into ``blocks`` blocks in turn (``row_number() over (order by
+customer_id) mod blocks``, the same on every engine), and the sufficient statistics come back per
+block. A bootstrap replicate resamples blocks with replacement (multinomial counts over the blocks)
+and adds up their statistics, so ``n_boot`` replicates cost ``n_boot x blocks`` additions in numpy
+and no query. The blocks are independent groups of customers, so this is the customer (cluster)
+bootstrap with the block as the unit; with as many blocks as customers (the default when there are
+at most ``blocks`` customers) it is exactly the nonparametric bootstrap over customers. For the
+logistic variant, each replicate takes one Newton step from the full-data fit on its resampled score
+and information (the estimating-function bootstrap of Hu & Kalbfleisch 2000), and the fitted
 probabilities stay at the full-data fit. Intervals are percentile intervals at ``level``.
 
 References
@@ -316,9 +317,10 @@ def key_drivers(
         raise MetricError("no drivers: give drivers=, attributes= or themes=")
     left_out: dict[str, str] = {}
     while True:
-        table = _customer_table(ws, outcome, specs, inactive_after, mentions)
-        table = table.mutate(_block=ibis.row_number().over(order_by=table.customer_id) % blocks)
+        anyone = _customer_table(ws, outcome, specs, inactive_after, mentions)
         q = len(specs) + 1
+        table = anyone if missing == "pairwise" else _complete_cases(anyone, q)
+        table = table.mutate(_block=ibis.row_number().over(order_by=table.customer_id) % blocks)
         stats = _block_stats(table, q, missing == "pairwise")
         if mentions is None or named_themes or left_out:
             break
@@ -332,6 +334,8 @@ def key_drivers(
             reasons = "; ".join(f"{k}: {v}" for k, v in left_out.items())
             raise MetricError(f"no theme can be a driver here ({reasons})")
     n_with_any = int(stats.pop("n_any").sum())
+    if not len(stats["block"]):  # no complete case: count the customers with some driver
+        n_with_any = int(anyone.count().execute())
     block_ids = stats.pop("block").astype(np.int64)
     n_used = int(stats["N"][:, 0, 0].sum())
     _check_counts(stats["N"].sum(axis=0), specs, min_n, n_used, n_with_any, missing, binary)
@@ -342,8 +346,7 @@ def key_drivers(
 
     if binary:
         # Newton-Raphson reads the per-customer table once per iteration: build it once.
-        complete = table.filter(ibis.and_(*[table[f"v{j}"].notnull() for j in range(1, q)]))
-        with complete.cache() as cached:
+        with table.cache() as cached:  # (complete cases only: a binary outcome needs them)
             logit = fit_logistic(cached, len(specs), total, block_ids)
         rw = imp.logistic_relative_weights(corr[1:, 1:], logit.coef_std, np.asarray(logit.r_yp))
         boot_rw = bootstrap_logistic(stats, logit, weights_b)
@@ -634,6 +637,18 @@ def _customer_table(
     return per
 
 
+def _complete_cases(table: ir.Table, q: int) -> ir.Table:
+    """The customers of ``table`` with the outcome and every driver (``v0`` .. ``v{q-1}``).
+
+    ``_n_any`` is the number of rows of ``table`` (customers with the outcome and some driver), a
+    window count taken before the filter, in the same query. Filtering before the blocks are dealt
+    keeps the sort of the blocks' numbering to the complete cases (on many sparse drivers, a
+    small share of the customers).
+    """
+    every = ibis.and_(*[table[f"v{i}"].notnull() for i in range(q)])
+    return table.mutate(_n_any=table.v0.count().over()).filter(every)
+
+
 def _as_float(value: ir.Value) -> ir.Value:
     """``value`` as float64; booleans through int32 (PostgreSQL casts no boolean to a double)."""
     if value.type().is_boolean():
@@ -651,15 +666,22 @@ def _block_stats(table: ir.Table, q: int, pairwise: bool) -> dict[str, NDArray[n
     The engine groups the customers by block and by which variables they have (the pattern of
     missing values, a bit mask) and returns each group's count, sums, sums of squares and products
     (plain sums, no filter: about ``q**2 / 2`` aggregates); the pair statistics are sums of those
-    over the patterns that have both variables. With ``pairwise=False`` only the patterns with
-    every driver count (complete cases).
+    over the patterns that have both variables. With ``pairwise=False`` the table holds complete
+    cases only (:func:`_complete_cases`: one pattern, one row per block, where the patterns of
+    many drivers would return up to ``2**q x blocks``), and ``n_any`` is its ``_n_any`` (one
+    total, not per block).
     """
-    pattern = ibis.literal(0, type="int64")
-    for i in range(q):
-        pattern = pattern + table[f"v{i}"].notnull().ifelse(1 << i, 0).cast("int64")
+    if pairwise:
+        pattern = ibis.literal(0, type="int64")
+        for i in range(q):
+            pattern = pattern + table[f"v{i}"].notnull().ifelse(1 << i, 0).cast("int64")
+    else:  # complete cases only (:func:`_complete_cases`): one pattern, every bit set
+        pattern = ibis.literal((1 << q) - 1, type="int64")
     table = table.mutate(_pattern=pattern)
     v = [table[f"v{i}"] for i in range(q)]
     agg: dict[str, ir.Value] = {"n": table.count()}
+    if not pairwise:
+        agg["n_any"] = table._n_any.max()
     for i in range(q):
         agg[f"S{i}"] = v[i].sum()
         agg[f"min{i}"] = v[i].min()
@@ -674,10 +696,11 @@ def _block_stats(table: ir.Table, q: int, pairwise: bool) -> dict[str, NDArray[n
     )
     blocks, row_block = np.unique(frame["_block"].to_numpy(dtype=np.int64), return_inverse=True)
     k = len(blocks)
-    n_any = np.bincount(row_block, weights=frame["n"].to_numpy(dtype=float), minlength=k)
+    if pairwise:
+        n_any = np.bincount(row_block, weights=frame["n"].to_numpy(dtype=float), minlength=k)
+    else:  # (the same window count on every row: once)
+        n_any = frame["n_any"].to_numpy(dtype=float)[:1]
     has = (frame["_pattern"].to_numpy(dtype=np.int64)[:, None] >> np.arange(q)) & 1 == 1
-    if not pairwise:  # complete cases: the outcome and every driver
-        has = has & has[:, 1:].all(axis=1, keepdims=True)
     both = (has[:, :, None] & has[:, None, :]).astype(float)  # (rows, q, q)
     n = frame["n"].to_numpy(dtype=float)
     sums = np.stack([frame[f"S{i}"].to_numpy(dtype=float) for i in range(q)], axis=1)

@@ -12,9 +12,14 @@ module prices them, in the impact layer where experience and value meet:
 
 :func:`friction` returns the journey's friction table with ``value_at_risk`` and ``lost_value``
 filled in; :func:`audit` states the top friction point in plain words and adds what removing it
-is worth through the ROX model (:func:`rox.impact.counterfactual`): the customers whose journeys
-ended at the step without reaching the goal are valued like the customers who reached the step
-and went on (a stratified difference in means; associational, with its bootstrap interval).
+is worth (:func:`step_rox`) through the ROX model (:func:`rox.impact.rox_model` with
+``by="friction"``: the customers whose journeys ended at the step without reaching the goal get
+the purchase, dropout and spend of the customers who reached the step and went on, over three
+years, with its parametric interval and its channels; causal under the model's assumptions).
+Where the model cannot be fitted (too few customers with repeat purchases in either group, a fit
+that does not converge), it falls back, by the rule of :func:`rox.impact.roi`
+(:func:`rox.impact.roi.through_rox_model`), to :func:`rox.impact.counterfactual`: the stratified
+difference in means of the two groups (associational, with its bootstrap interval), and says why.
 """
 
 from __future__ import annotations
@@ -30,7 +35,9 @@ from rox._display import money
 from rox.errors import ConvergenceError, MetricError
 from rox.experience import scorecard
 from rox.impact.counterfactual import Counterfactual, counterfactual
-from rox.impact.profile import profile
+from rox.impact.profile import ExperienceProfile, profile
+from rox.impact.roi import Valued, through_rox_model
+from rox.impact.rox_model import ROXModel
 from rox.journey.events import JourneyQuery, Journeys, journey_events
 from rox.journey.friction import REVENUE, Audit, FrictionTable, default_goal
 from rox.journey.friction import audit as journey_audit
@@ -173,6 +180,10 @@ def _priced(
     )
 
 
+#: Years over which the ROX model values removing a friction point (the model's default).
+HORIZON_YEARS = 3.0
+
+
 def step_rox(
     ws: Workspace,
     step: str,
@@ -183,13 +194,15 @@ def step_rox(
     replicates: int = 500,
     random_state: int | None = 0,
     **options: Any,
-) -> Counterfactual:
-    """What removing the friction at ``step`` is worth (the ROX model, associational).
+) -> ROXModel | Counterfactual:
+    """What removing the friction at ``step`` is worth: through the ROX model, or its fallback.
 
     The customers with a journey that ended at ``step`` without reaching ``goal`` (``met
-    friction``) are moved to the mean value of the customers who reached ``step`` and did not end
-    there (``no friction``): :func:`rox.impact.counterfactual` with ``by="friction"`` on those two
-    groups (the others are left out).
+    friction``) are moved to the level of the customers who reached ``step`` and did not end there
+    (``no friction``): :func:`rox.impact.rox_model` with ``by="friction"`` over
+    :data:`HORIZON_YEARS` years (200 parametric draws, seed ``random_state``, no placebo); where
+    it cannot be fitted, :func:`rox.impact.counterfactual` on those two groups (``replicates``
+    bootstrap replicates; the others are left out). See the module.
 
     Examples
     --------
@@ -200,7 +213,8 @@ def step_rox(
     True
     """
     valued = value if isinstance(value, CLV) else _valued(ws, value).fitted or "revenue"
-    return _step_rox(ws, step, journey, goal, valued, replicates, random_state, options)
+    move, _ = _step_rox(ws, step, journey, goal, valued, replicates, random_state, options)
+    return move
 
 
 def _step_rox(
@@ -212,7 +226,7 @@ def _step_rox(
     replicates: int,
     random_state: int | None,
     options: dict[str, Any],
-) -> Counterfactual:
+) -> tuple[ROXModel | Counterfactual, Valued[tuple[float, float, float]]]:
     _, e = journey_events(ws, None, {"journey": journey, **options})
     goal = goal or default_goal(e)
     won = e.filter(e.step == goal).select("journey_id").distinct().mutate(won=True)
@@ -237,7 +251,26 @@ def _step_rox(
         )
     ).drop("_met", "_reached")
     moved = dataclasses.replace(p, table=labelled)
-    return counterfactual(moved, by="friction", replicates=replicates, random_state=random_state)
+    fallbacks: list[Counterfactual] = []
+
+    def difference_in_means(
+        p: ExperienceProfile, *, by: str, move: str, to: str
+    ) -> tuple[float, float, float]:
+        c = counterfactual(
+            p, by=by, move=move, to=to, replicates=replicates, random_state=random_state
+        )
+        fallbacks.append(c)
+        return c.total, c.low, c.high
+
+    valued = through_rox_model(
+        lambda model: model(moved, by="friction", move="met friction", to="no friction"),
+        moved,
+        horizon_years=HORIZON_YEARS,
+        fallback=difference_in_means,
+        random_state=0 if random_state is None else random_state,
+    )
+    fit = fallbacks[-1] if valued.reason else next(iter(valued.model.fits.values()))
+    return fit, valued
 
 
 def audit(
@@ -274,7 +307,7 @@ def audit(
     # (the ROX line needs values in Python: a stored CLVTable prices the table, not the move)
     if not rox or not isinstance(valued.values, pd.Series) or not valued.values.size:
         return found
-    move = _step_rox(
+    move, how = _step_rox(
         ws,
         found.step,
         journey,
@@ -286,10 +319,21 @@ def audit(
     )
     if move.total != move.total:  # nobody reached the step and went on: nothing to compare with
         return found
-    line = (
+    worth = (
         f"Removing the {found.step} friction is worth about {money(move.total, ws.currency)} "
         f"({move.confidence:.0%} interval {money(move.low, ws.currency)} to "
-        f"{money(move.high, ws.currency)}) in {move.value_basis}: the customers whose journeys "
-        f"ended there valued like those who reached {found.step} and went on (associational)."
+        f"{money(move.high, ws.currency)})"
     )
+    if isinstance(move, ROXModel):
+        line = (
+            f"{worth} over {move.horizon_years:g} years through the ROX model: the customers "
+            f"whose journeys ended there given the purchases, dropout and spend of those who "
+            f"reached {found.step} and went on ({move.label})."
+        )
+    else:
+        line = (
+            f"{worth} in {move.value_basis}: the customers whose journeys ended there valued "
+            f"like those who reached {found.step} and went on (associational; not through the "
+            f"ROX model, which could not be fitted: {how.reason})."
+        )
     return dataclasses.replace(found, findings=(*found.findings, line))

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, TypeVar
 
 import pandas as pd
 
@@ -48,9 +48,19 @@ from rox.results import Result
 from rox.value import clv
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from rox.workspace import Workspace
 
-__all__ = ["ROI", "ROXModelValue", "ValueModel", "group_move_value", "roi"]
+__all__ = [
+    "ROI",
+    "ROXModelValue",
+    "ValueModel",
+    "Valued",
+    "group_move_value",
+    "roi",
+    "through_rox_model",
+]
 
 _WEEKS_A_YEAR = 52.0
 
@@ -76,6 +86,55 @@ def group_move_value(
 #: How the result names each value model.
 ROX_MODEL = "the ROX model"
 DIFFERENCE_IN_MEANS = "the difference in means of the experience groups"
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Valued(Generic[T]):
+    """What :func:`through_rox_model` returns: the valuation, and which model made it.
+
+    Attributes
+    ----------
+    result : T
+        What the valuation returned.
+    value_model : str
+        :data:`ROX_MODEL`, or :data:`DIFFERENCE_IN_MEANS` when it fell back.
+    reason : str
+        Why the ROX model could not be used ("" when it was).
+    model : ROXModelValue
+        The ROX model's value model, with its fits (``fits``; empty when it fell back early).
+    """
+
+    result: T
+    value_model: str
+    reason: str
+    model: ROXModelValue
+
+
+def through_rox_model(
+    run: Callable[[ValueModel], T],
+    whole: ExperienceProfile,
+    *,
+    horizon_years: float,
+    fallback: ValueModel = group_move_value,
+    random_state: int = 0,
+) -> Valued[T]:
+    """Value experience moves through the ROX model, or fall back where it cannot be fitted.
+
+    The one fallback rule of the projections (:func:`roi`) and the report's headline: ``run``
+    values its moves with the ROX model (:class:`ROXModelValue` on ``whole``, over
+    ``horizon_years``); where that raises :class:`~rox.errors.MetricError` or
+    :class:`~rox.errors.ConvergenceError` (fewer than 20 customers with repeat purchases in a group
+    involved, a fit that does not converge), ``run`` values them again with ``fallback`` (by
+    default :func:`group_move_value`, the stratified difference in means: associational), and
+    the reason is kept. ``random_state`` seeds the ROX model's parametric draws.
+    """
+    model = ROXModelValue(whole, horizon_years=horizon_years, random_state=random_state)
+    try:
+        return Valued(run(model), ROX_MODEL, "", model)
+    except (MetricError, ConvergenceError) as exc:
+        return Valued(run(fallback), DIFFERENCE_IN_MEANS, str(exc), model)
 
 
 class ROXModelValue:
@@ -315,20 +374,19 @@ def roi(
             f"Gamma-Gamma spend by group, fitted on every buying customer, the target's "
             f"customers moved, over {i.horizon_years:g} years"
         )
-        try:
-            values = _values(
-                target,
-                i.change,
-                n,
-                ROXModelValue(whole, horizon_years=i.horizon_years),
-            )
-        except (MetricError, ConvergenceError) as exc:
-            name, basis = DIFFERENCE_IN_MEANS, whole.value_basis
+        valued = through_rox_model(
+            lambda model: _values(target, i.change, n, model),
+            whole,
+            horizon_years=i.horizon_years,
+        )
+        values = valued.result
+        if valued.reason:
+            name, basis = valued.value_model, whole.value_basis
             notes.append(
                 f"Valued through {DIFFERENCE_IN_MEANS} within the target "
-                f"(rox.impact.counterfactual), not the ROX model, which could not be used: {exc}."
+                "(rox.impact.counterfactual), not the ROX model, which could not be used: "
+                f"{valued.reason}."
             )
-            values = _values(target, i.change, n, group_move_value)
     (value, low, high), measured = values
     months = i.horizon_years * 12
     payback = i.cost / (value / months) if value > 0 else float("nan")

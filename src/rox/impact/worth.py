@@ -137,7 +137,8 @@ def worth(
     confidence : float
         Level of the intervals, in (0, 1).
     replicates : int
-        Bootstrap replicates.
+        Bootstrap replicates; 0 for the point estimates alone (no intervals: one plain
+        ``GROUP BY`` in the engine, without the bootstrap's value bins).
     resolution : float
         Width of the bootstrap's value bins on the log scale (0.05: customers whose values
         differ by more than about 5% are resampled apart; see :mod:`rox.impact.bootstrap`).
@@ -167,8 +168,11 @@ def worth(
     """
     if not 0 < confidence < 1:
         raise MetricError(f"confidence={confidence}: expected a level between 0 and 1")
-    if replicates < 1 or not resolution > 0:
-        raise MetricError("replicates and resolution must be positive")
+    if replicates < 0 or not resolution > 0:
+        raise MetricError(
+            f"replicates={replicates}, resolution={resolution}: expected replicates >= 0 "
+            "and resolution > 0"
+        )
     p = ws if isinstance(ws, ExperienceProfile) else profile(ws, **options)
     if isinstance(ws, ExperienceProfile) and options:
         raise MetricError("pass the profile's options to profile(), not to worth(), with a profile")
@@ -184,7 +188,7 @@ def worth(
     stats = bin_statistics(
         t,
         t[by].cast("string").fill_null(MISSING),
-        resolution,
+        resolution if replicates else None,
         alive_n=t.p_alive.count(),
         alive_sum=t.p_alive.sum(),
         spend_sum=t.spend.sum(),
@@ -210,11 +214,17 @@ def worth(
         raise MetricError(
             f"reference group {reference!r} is not among the {by} groups: {', '.join(order)}"
         )
-    draws = bootstrap_means(stats, order, replicates=replicates, random_state=random_state)
+    draws = (
+        bootstrap_means(stats, order, replicates=replicates, random_state=random_state)
+        if replicates
+        else {}
+    )
     alpha = (1 - confidence) / 2
     q = [100 * alpha, 100 * (1 - alpha)]
-    low_high = np.array([np.nanpercentile(draws[g], q) for g in order])
-    points["clv_low"], points["clv_high"] = low_high[:, 0], low_high[:, 1]
+    points["clv_low"] = points["clv_high"] = np.nan
+    if draws:
+        low_high = np.array([np.nanpercentile(draws[g], q) for g in order])
+        points["clv_low"], points["clv_high"] = low_high[:, 0], low_high[:, 1]
     points["clv_ratio"] = np.nan
     points["clv_ratio_low"] = np.nan
     points["clv_ratio_high"] = np.nan
@@ -222,7 +232,7 @@ def worth(
         ref = float(points.loc[points["_group"] == reference, "clv"].iloc[0])
         with np.errstate(invalid="ignore", divide="ignore"):
             points["clv_ratio"] = points["clv"] / ref if ref else np.nan
-            for i, g in enumerate(order):
+            for i, g in enumerate(order if draws else ()):
                 ratios = draws[g] / draws[reference]
                 ratios = ratios[np.isfinite(ratios)]
                 if len(ratios):

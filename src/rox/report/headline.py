@@ -1,9 +1,12 @@
 """The headline of a workspace: the money, the experience figures, the worst place, the change.
 
 Computation only (a :class:`Headline` result); :mod:`rox.report.workspace_report` draws it. The
-headline leads with the money: what moving every detractor to the passive level is worth
-(:func:`rox.impact.counterfactual`), and the promoter-to-detractor CLV multiple
-(:func:`rox.impact.worth`).
+headline leads with the money: what moving every detractor to the passive level is worth through
+the ROX model (:func:`rox.impact.rox_model`: with its parametric interval and its channels, over
+:data:`HORIZON_YEARS` years), falling back to the difference in means of the NPS groups
+(:func:`rox.impact.counterfactual`) with the reason stated where the model cannot be fitted (the
+rule of :func:`rox.impact.roi`, :func:`rox.impact.roi.through_rox_model`); and the
+promoter-to-detractor CLV multiple (:func:`rox.impact.worth`).
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from rox.results import Result
 from rox.schema import METRICS
 
 if TYPE_CHECKING:
-    from rox.impact import Counterfactual, KeyDrivers, Worth
+    from rox.impact import Counterfactual, ExperienceProfile, KeyDrivers, ROXModel, Worth
     from rox.journey import Audit
     from rox.value import CLV
     from rox.workspace import Workspace
@@ -29,6 +32,10 @@ __all__ = ["ExperienceWorth", "Headline", "experience_worth", "format_value", "h
 
 #: Bootstrap replicates of the report's intervals (worth, the ROX, the drivers).
 REPLICATES = 500
+#: Years over which the ROX model values moving the detractors (its default).
+HORIZON_YEARS = 3.0
+#: Names of the value models (as :func:`rox.impact.roi` gives them).
+ROX_MODEL = "the ROX model"
 
 
 @dataclass(frozen=True, eq=False)
@@ -39,8 +46,13 @@ class ExperienceWorth:
     ----------
     worth : Worth
         Mean CLV by NPS group with intervals, and the ratios to detractors.
-    rox : Counterfactual
-        Every detractor moved to the passive level.
+    rox : ROXModel or Counterfactual
+        Every detractor moved to the passive level: through the ROX model, or the difference in
+        means where the model cannot be fitted.
+    value_model : str
+        ``"the ROX model"`` or ``"the difference in means of the experience groups"``.
+    fallback_reason : str
+        Why the ROX model could not be used ("" when it was).
     drivers : KeyDrivers or None
         What drives NPS (None where it cannot be computed).
     audit : Audit or None
@@ -49,23 +61,53 @@ class ExperienceWorth:
     """
 
     worth: Worth
-    rox: Counterfactual
+    rox: ROXModel | Counterfactual
+    value_model: str = ROX_MODEL
+    fallback_reason: str = ""
     drivers: KeyDrivers | None = None
     audit: Audit | None = None
     currency: str | None = None
+
+    def _modelled(self) -> ROXModel | None:
+        """The ROX model's fit, or None when the headline fell back to the difference in means."""
+        from rox.impact import ROXModel
+
+        return self.rox if isinstance(self.rox, ROXModel) else None
+
+    def _over(self) -> str:
+        """What the ROX is counted in: years of the model's value, or the profile's value."""
+        fit = self._modelled()
+        if fit is None:
+            return f"in {self.rox.value_basis}"  # type: ignore[union-attr]
+        return f"over {fit.horizon_years:g} years (the ROX model, {fit.label})"
+
+    def _main_channel(self) -> str:
+        """The largest channel of the ROX model ("; most of it from lower dropout"), or ""."""
+        fit = self._modelled()
+        if fit is None or not len(fit.frame) or not fit.total:
+            return ""
+        main = fit.frame.loc[fit.frame["rox"].abs().idxmax()]
+        what = str(main["meaning"]).split(" (")[0]
+        share = float(main["share"])
+        return f"; most of it from {what}" if share > 0.5 else f"; {share:.0%} of it from {what}"
 
     def lead(self) -> str:
         """The money, in one sentence: the headline's first line."""
         r, cur = self.rox, self.currency
         line = (
             f"Moving every detractor to the passive level is worth about {money(r.total, cur)} "
-            f"({money(r.low, cur)} to {money(r.high, cur)}) in {r.value_basis}"
+            f"({money(r.low, cur)} to {money(r.high, cur)}) {self._over()}{self._main_channel()}"
         )
         multiple = self.multiple()
         if multiple is not None:
             ratio, low, high = multiple
-            line += f"; a promoter is worth {ratio:.1f}x a detractor ({low:.1f}x to {high:.1f}x)"
-        return line + " (associational)."
+            line += (
+                f"; a promoter is worth {ratio:.1f}x a detractor ({low:.1f}x to {high:.1f}x, "
+                "associational)"
+            )
+        elif self._modelled() is None:
+            line += " (associational)"
+        return line + "."
 
     def multiple(self) -> tuple[float, float, float] | None:
         """The promoter-to-detractor CLV multiple, or None without both groups."""
@@ -95,15 +137,32 @@ class ExperienceWorth:
                 f"The promoter-to-detractor multiple is {multiple[0]:.2f}x ({multiple[1]:.2f}x "
                 f"to {multiple[2]:.2f}x): the figure Bain asks every firm to measure for itself."
             )
-        r = self.rox
-        moved = int(r.frame.loc[r.frame["rox"].notna(), "moved"].sum())
-        out.append(
-            f"Moving the {moved:,} detractors to the passive level is worth about "
-            f"{money(r.total, cur)} ({r.confidence:.0%} interval {money(r.low, cur)} to "
-            f"{money(r.high, cur)}) in {r.value_basis}; associational: an effect only if "
-            + "; ".join(r.assumptions)
-            + "."
-        )
+        r, fit = self.rox, self._modelled()
+        if fit is not None:
+            channels = "; ".join(
+                f"{str(c.meaning).split(' (')[0]} {money(c.rox, cur)}"
+                for c in fit.frame.itertuples()
+            )
+            out.append(
+                f"Moving the {fit.moved:,} detractors who bought to the passive level is worth "
+                f"about {money(r.total, cur)} ({r.confidence:.0%} interval {money(r.low, cur)} "
+                f"to {money(r.high, cur)}) over {fit.horizon_years:g} years through the ROX "
+                f"model (Pareto/NBD with the NPS groups as covariates, Gamma-Gamma spend by "
+                f"group): {channels}; {fit.label}: an effect only if "
+                + "; ".join(fit.assumptions)
+                + "."
+            )
+        else:
+            moved = int(r.frame.loc[r.frame["rox"].notna(), "moved"].sum())
+            out.append(
+                f"Moving the {moved:,} detractors to the passive level is worth about "
+                f"{money(r.total, cur)} ({r.confidence:.0%} interval {money(r.low, cur)} to "
+                f"{money(r.high, cur)}) in {r.value_basis}"  # type: ignore[union-attr]
+                f", valued through {self.value_model}, not the ROX model, which could not be "
+                f"fitted ({self.fallback_reason}); associational: an effect only if "
+                + "; ".join(r.assumptions)
+                + "."
+            )
         if self.drivers is not None and len(self.drivers.frame):
             top = self.drivers.frame.head(3)
             out.append(
@@ -123,6 +182,7 @@ def experience_worth(ws: Workspace) -> ExperienceWorth | None:
     if not ws.count("transactions") or not ws.count("responses"):
         return None
     from rox.impact import audit, counterfactual, key_drivers, profile, worth
+    from rox.impact.roi import through_rox_model
     from rox.value import clv
 
     value: CLV | str
@@ -130,12 +190,29 @@ def experience_worth(ws: Workspace) -> ExperienceWorth | None:
         value = clv(ws)
     except (ConvergenceError, ValueError):  # (a MetricError is a ValueError)
         value = "revenue"
+    fallbacks: list[Counterfactual] = []
+
+    def difference_in_means(
+        p: ExperienceProfile, *, by: str, move: str, to: str
+    ) -> tuple[float, float, float]:
+        c = counterfactual(p, by=by, move=move, to=to, replicates=REPLICATES)
+        fallbacks.append(c)
+        return c.total, c.low, c.high
+
     try:
         p = profile(ws, value=value)
         by_group = worth(p, "nps_group", replicates=REPLICATES)
-        move = counterfactual(p, replicates=REPLICATES)
+        valued = through_rox_model(
+            lambda model: model(p, by="nps_group", move="detractor", to="passive"),
+            p,
+            horizon_years=HORIZON_YEARS,
+            fallback=difference_in_means,
+        )
     except (ConvergenceError, MetricError):
         return None
+    move: ROXModel | Counterfactual = (
+        fallbacks[-1] if valued.reason else next(iter(valued.model.fits.values()))
+    )
     if move.total != move.total:  # no detractor or no passive: nothing to move
         return None
     drivers: KeyDrivers | None
@@ -150,7 +227,13 @@ def experience_worth(ws: Workspace) -> ExperienceWorth | None:
         except MetricError:
             checked = None
     return ExperienceWorth(
-        worth=by_group, rox=move, drivers=drivers, audit=checked, currency=ws.currency
+        worth=by_group,
+        rox=move,
+        value_model=valued.value_model,
+        fallback_reason=valued.reason,
+        drivers=drivers,
+        audit=checked,
+        currency=ws.currency,
     )
 
 
