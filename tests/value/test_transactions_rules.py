@@ -308,10 +308,18 @@ def test_bgnbd_predictions_with_covariates_use_each_customers_parameters():
 
 # -- Pareto/NBD ----------------------------------------------------------------------------------
 @pytest.mark.parametrize(
-    "params", [PNBD, (0.553, 8.0, 0.606, 11.67), (1.2, 30.0, 0.9, 30.0), (0.8, 5.0, 1.0, 9.0)]
+    "params",
+    [
+        PNBD,
+        (0.553, 8.0, 0.606, 11.67),
+        (1.2, 30.0, 0.9, 30.0),
+        (0.8, 5.0, 1.0, 9.0),
+        (0.553, 14.0, 0.606, 11.67),
+    ],
 )
 def test_paretonbd_loglik_and_its_two_terms_are_the_integral_by_quadrature(params):
-    # alpha < beta, alpha > beta, alpha = beta, s = 1; (log term1, log term2) are the logs of the
+    # alpha < beta (three), alpha = beta, s = 1, alpha > beta (the series in s + 1, not in r + x);
+    # (log term1, log term2) are the logs of the
     # likelihood's "alive at T" and "dropped out before T" parts without the constant
     ll, log1, log2 = paretonbd_loglik(*params, X, TX, T)
     for i, row in enumerate(ROWS):
@@ -319,6 +327,18 @@ def test_paretonbd_loglik_and_its_two_terms_are_the_integral_by_quadrature(param
         assert ll[i] == pytest.approx(hand, rel=1e-10)
         assert math.exp(log1[i]) == pytest.approx(alive, rel=1e-10)
         assert math.exp(log2[i]) == pytest.approx(gone, rel=1e-8)
+
+
+@pytest.mark.parametrize("params", [(0.553, 40.0, 0.606, 0.5), (0.5, 0.5, 0.606, 40.0)])
+def test_paretonbd_loglik_keeps_the_hypergeometric_argument_in_0_1(params):
+    # FH 2005's two forms of the integral are equal (Pfaff's transformation), but only the one
+    # whose argument z = |alpha - beta| / (max(alpha, beta) + t) lies in [0, 1) is accurate for
+    # many purchases: with alpha = 40 above beta = 0.5 and x = 60 the other form, at z = -3.8, is
+    # 9e-6 off in ln L; the form chosen is exact to 1e-12 on either side
+    rows = np.array([[60.0, 10.0, 40.0], [20.0, 1.0, 30.0], [0.0, 0.0, 30.0]])
+    ll = paretonbd_loglik(*params, *rows.T)[0]
+    hand = [hand_pnbd(*params, *row)[0] for row in rows]
+    assert ll == pytest.approx(hand, rel=1e-12, abs=1e-12)
 
 
 def test_paretonbd_p_alive_and_expected_purchases_by_quadrature():
@@ -473,3 +493,51 @@ def test_paretonbd_covariates_scale_alpha_and_beta_down_with_the_chain_rule_grad
         _, a_part, g_part = hand_pnbd(*own, *row)
         alive.append(a_part / (a_part + g_part))
     assert fitted.p_alive(frame) == pytest.approx(alive, rel=1e-8)
+
+
+# -- BG/NBD's limit of a common dropout probability ----------------------------------------------
+_LX = np.array([4.0, 3.0, 2.0, 1.0, 3.0, 0.0])
+_LTX = np.array([6.0, 5.0, 4.0, 38.0, 39.0, 0.0])
+_LT = np.array([40.0, 40.0, 40.0, 40.0, 40.0, 20.0])
+
+
+@pytest.mark.parametrize("scale", [0.5, 1.0])
+def test_bgnbd_limit_case_needs_a_plus_b_of_1000_and_the_limits_likelihood(scale):
+    # the limit is taken when the fit is flat only in a and b, a + b >= 1000 (inclusive) and the
+    # BG/NBD log-likelihood there is within 0.01 of the common-dropout model's maximum (fitted
+    # on the same rows). At (r, alpha) of that maximum and a / (a + b) = its p with a + b = 1000,
+    # the gap on these six rows is 0.0057 with weights 0.5 to 2 and twice that, 0.0114, with
+    # weights twice as large (the limit's estimates are the same, its likelihood doubles)
+    from rox.value.models import CommonDropoutModel
+
+    w = scale * np.array([4.0, 2.0, 1.0, 1.0, 1.0, 3.0])
+    limit = CommonDropoutModel().fit(_LX, _LTX, _LT, weights=w)
+    r, alpha, p = limit.params_
+    a = round(p * 1000, 6)
+    b = 1000.0 - a
+    assert a + b == 1000.0
+    gap = abs(float(w @ bgnbd_loglik(r, alpha, a, b, _LX, _LTX, _LT)[0]) - limit.log_likelihood_)
+    assert gap == pytest.approx(0.0114 * scale, abs=2e-4)
+    model = BetaGeoModel()
+    model._rows = (_LX, _LTX, _LT, w)
+    found = model._limit_case(np.array([r, alpha, a, b]), ["a", "b"])
+    if scale == 1.0:  # more than 0.01 below the limit's maximum: not at the limit
+        assert found is None and model.limit_model_ is None
+        return
+    assert found is not None
+    note, undefined = found
+    assert undefined == ["a", "b"]
+    assert note.startswith("every customer drops out with about the same probability")
+    assert f"a / (a + b) = {p:.3g}" in note
+    assert isinstance(model.limit_model_, CommonDropoutModel)
+    assert model.limit_model_.params_.tolist() == pytest.approx([r, alpha, p])
+    # a + b a hair below 1000, a likelihood flat in r too, or a model with covariates: no limit
+    for params, flat, covariates in [
+        ([r, alpha, a, np.nextafter(b, 0)], ["a", "b"], ()),
+        ([r, alpha, a, b], ["r", "a", "b"], ()),
+        ([r, alpha, a, b], ["a", "b"], ("g",)),
+    ]:
+        other = BetaGeoModel(covariates=covariates)
+        other._rows = (_LX, _LTX, _LT, w)
+        assert other._limit_case(np.array(params), flat) is None
+        assert other.limit_model_ is None
