@@ -208,6 +208,19 @@ def test_bgnbd_expected_purchases_of_a_new_customer_is_fhl_2005_eq_7(t):
     assert hand == pytest.approx(hand_bgnbd_expected(t, *BG, 0.0, 0.0, 0.0), rel=1e-12)
 
 
+def test_bgnbd_new_customer_of_a_covariate_model_has_the_base_parameters():
+    # E[X(t)] of a new customer reads r, alpha, a, b: the customer at z = 0 of a model with
+    # covariates (its coefficients do not enter)
+    model = _model(BetaGeoModel, [*BG, 0.4, -0.3, 0.25], covariates=["g"])
+    r, alpha, a, b = BG
+    hand = (
+        (a + b - 1)
+        / (a - 1)
+        * (1 - (alpha / (alpha + 39.0)) ** r * hyp2f1(r, b, a + b - 1, 39.0 / (alpha + 39.0)))
+    )
+    assert model.expected_purchases_new(39.0) == pytest.approx(hand, rel=1e-10)
+
+
 def test_bgnbd_dropout_level_is_a_over_a_plus_b_and_starts_at_a_1_b_3():
     model = BetaGeoModel()
     assert model._dropout_level(np.array([0.2, 4.0, 0.793, 2.426])) == pytest.approx(
@@ -407,6 +420,9 @@ def test_paretonbd_dropout_level_and_starts():
     assert model._start(small, small, np.ones(2), np.ones(2)) == pytest.approx(
         [0.5, 250.0, 0.5, 250.0]
     )
+    # an observation shorter than 1 counts as it is (x = 1 in T = 0.5 is a rate of 2: mean 1)
+    short = model._start(np.array([1.0, 0.0]), np.array([0.4, 0.0]), np.array([0.5, 4.0]), w[:2])
+    assert short == pytest.approx([0.5, 0.5, 0.5, 0.5])
     # a customer observed for T = 0 counts at T = 1e-9, not as a division by zero
     start = model._start(
         np.array([0.0, 2.0]), np.array([0.0, 1.0]), np.array([0.0, 4.0]), np.ones(2)
@@ -541,3 +557,19 @@ def test_bgnbd_limit_case_needs_a_plus_b_of_1000_and_the_limits_likelihood(scale
         other._rows = (_LX, _LTX, _LT, w)
         assert other._limit_case(np.array(params), flat) is None
         assert other.limit_model_ is None
+
+
+def test_paretonbd_newton_totals_stop_the_series_at_128_terms():
+    # at z = 0.75 (alpha = 40, beta = 10, allowed) the series of a customer with x = 0, t_x = 0,
+    # T = 38 and s = 0.2 needs more than 128 terms (the exact gradient's module flags it) but
+    # not many more: Newton's totals are NaN there, so its line search steps back; the general
+    # path's likelihood is the quadrature value
+    from rox.value.models.pareto_gradient import paretonbd_totals
+
+    x, tx, big_t, w = np.array([0.0]), np.array([0.0]), np.array([38.0]), np.array([1.0])
+    params = np.array([0.553, 40.0, 0.2, 10.0])
+    assert math.isnan(paretonbd_totals(params, x, tx, big_t, w, max_terms=128)[0])
+    longer = paretonbd_totals(params, x, tx, big_t, w, max_terms=129)[0]
+    assert longer == pytest.approx(hand_pnbd(*params, 0.0, 0.0, 38.0)[0], rel=1e-10)
+    ll, grad, hess = ParetoNBDModel()._curvature(x, tx, big_t, w)(params)
+    assert math.isnan(ll) and np.isnan(grad).all() and np.isnan(hess).all()
