@@ -573,3 +573,12 @@ def test_paretonbd_newton_totals_stop_the_series_at_128_terms():
     assert longer == pytest.approx(hand_pnbd(*params, 0.0, 0.0, 38.0)[0], rel=1e-10)
     ll, grad, hess = ParetoNBDModel()._curvature(x, tx, big_t, w)(params)
     assert math.isnan(ll) and np.isnan(grad).all() and np.isnan(hess).all()
+
+
+def test_paretonbd_new_customer_of_a_covariate_model_has_the_base_parameters():
+    # E[X(t)] of a new customer reads r, alpha, s, beta: the customer at z = 0 (by quadrature)
+    model = _model(ParetoNBDModel, [*PNBD, 0.3, -0.5], covariates=["g"])
+    r, alpha, s, beta = PNBD
+    assert model.expected_purchases_new(39.0) == pytest.approx(
+        r / alpha * _mu_integral(s, beta, 39.0), rel=1e-7
+    )
