@@ -264,3 +264,71 @@ def test_ces_bootstrap_center_and_level_replayed(ws):
     assert got["se"].iloc[0] == pytest.approx(means.std(ddof=1))
     # not the 2.5th percentile (of a 95% interval)
     assert got["ci_low"].iloc[0] != pytest.approx(np.quantile(means, 0.025))
+
+
+def test_summarise_reads_each_metric_with_its_own_declared_scale():
+    # two metrics, each with responses on its default scale and on a declared one: every
+    # (metric, scale) pair gets its own cut-offs, and the mean is rescaled linearly onto the
+    # metric's default scale (NPS 0-10, CSAT 1-5)
+    from rox.experience.estimates import summarise
+    from rox.schema import DEFAULT_SCALES, Scale
+
+    declared = {
+        ("nps", "r5"): Scale(1, 5, 5, 2),  # a 1-5 recommend scale: promoter 5, detractor <= 2
+        ("csat", "c10"): Scale(0, 10, 8),  # a 0-10 satisfaction scale: satisfied from 8
+    }
+
+    def scale_of(metric, label):
+        return declared[(metric, label)] if label else DEFAULT_SCALES[metric]
+
+    dist = pd.DataFrame(
+        {
+            "metric": ["nps", "nps", "nps", "nps", "csat", "csat", "csat", "csat"],
+            "scale": [None, None, "r5", "r5", None, None, "c10", "c10"],
+            "score": [10.0, 6.0, 5.0, 2.0, 5.0, 3.0, 8.0, 4.0],
+            "n": [1] * 8,
+            "w": [1.0] * 8,
+            "w2": [1.0] * 8,
+        }
+    )
+    out = summarise(dist, [], scale_of).set_index("metric")
+    # NPS: promoters 10 (0-10) and 5 (1-5); detractors 6 (0-10) and 2 (1-5, <= 2)
+    assert out.loc["nps", "top"] == pytest.approx(0.5)
+    assert out.loc["nps", "bottom"] == pytest.approx(0.5)
+    # the 1-5 answers 5 and 2 rescaled to 0-10: 10 and 2.5; mean (10 + 6 + 10 + 2.5) / 4
+    assert out.loc["nps", "mean"] == pytest.approx(28.5 / 4)
+    # CSAT: satisfied 5 (1-5) and 8 (0-10); 8 and 4 on 0-10 rescaled to 1-5: 4.2 and 2.6
+    assert out.loc["csat", "top"] == pytest.approx(0.5)
+    assert out.loc["csat", "mean"] == pytest.approx((5 + 3 + 4.2 + 2.6) / 4)
+
+
+def test_finish_replaces_the_sums_by_the_figures_on_a_fresh_index():
+    # finish keeps the group columns, n (an integer) and w, and replaces the other sums by n_eff,
+    # top, bottom, mean and sd; the rows are numbered afresh (a part of a larger table comes in
+    # with its own index, as scorecard passes one metric's rows)
+    from rox.experience.estimates import finish
+
+    sums = pd.DataFrame(
+        {
+            "channel": ["app", "web"],
+            "metric": ["csat", "csat"],
+            "n": [4.0, 2.0],
+            "w": [4.0, 2.0],
+            "w2": [4.0, 2.0],
+            "w_top": [3.0, 1.0],
+            "w_bottom": [0.0, 0.0],
+            "wx": [14.0, 6.0],  # scores 5, 4, 4, 1 and 5, 1
+            "wxx": [58.0, 26.0],
+        },
+        index=[7, 9],
+    )
+    out = finish(sums)
+    assert out.columns.tolist() == [
+        "channel", "metric", "n", "w", "n_eff", "top", "bottom", "mean", "sd",
+    ]  # fmt: skip
+    assert out.index.tolist() == [0, 1]
+    assert out["n"].dtype == "int64"
+    assert out["top"].tolist() == pytest.approx([0.75, 0.5])
+    assert out["mean"].tolist() == pytest.approx([3.5, 3.0])
+    # sample sd: (5, 4, 4, 1) -> sqrt(3); (5, 1) -> sqrt(8)
+    assert out["sd"].tolist() == pytest.approx([np.sqrt(3.0), np.sqrt(8.0)])

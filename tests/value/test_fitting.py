@@ -530,3 +530,245 @@ def test_fitting_tries_restarts_plus_one_distinct_starts_the_first_at_the_start(
     assert len(starts) == 4
     assert starts[0] == pytest.approx(1.0, rel=1e-12)
     assert all(abs(s - 1.0) > 1e-6 for s in starts[1:])
+
+
+# -- Newton's method on objectives written for one rule each -------------------------------------
+# Each helper below is the per-customer objective f (minimised; the log-likelihood is -f) of one
+# free parameter, with its exact first and second derivatives, and records every point Newton
+# evaluates; total weight 1, so Newton's objective is f itself. The expected points and stops are
+# the method of `_newton`'s docstring worked by hand: the Hessian shifted to 1e-6 above zero where
+# its lowest eigenvalue is at most 1e-10 (Nocedal & Wright 2006, sec. 3.4), the step cut to 5 at
+# most, halved until f falls by 1e-4 of the predicted gain (Armijo), a stop when the gradient is at
+# most 1e-10 or the predicted gain at most 1e-14 max(1, |f|), and an end accepted only inside the
+# bounds with a gradient of at most 1e-7.
+
+
+def _recording(f, df, d2f):
+    points = []
+
+    def curvature(params):
+        x = float(params[0])
+        points.append(x)
+        return -f(x), np.array([-df(x)]), np.array([[-d2f(x)]])
+
+    return curvature, points
+
+
+def _newton_free(curvature, x0, bounds=(-50.0, 50.0)):
+    return fitting._newton(curvature, np.array([x0]), 1.0, np.array([False]), [bounds], np.array)
+
+
+def test_fitting_newton_shifts_an_indefinite_hessian_cuts_the_step_and_backtracks():
+    # the double well f = x^4 / 4 - x^2 / 2 (minima at +-1, f'' = 3 x^2 - 1) from x = 0.3, where
+    # f'' = -0.73: the shifted curvature is -0.73 + (1e-6 + 0.73) = 1e-6, so the step -f'/1e-6 =
+    # 2.73e5 is cut to 5; f(5.3), f(2.8) and f(1.55) lie above f(0.3) = -0.043, f(0.925) = -0.245
+    # below it: the step is halved three times. Then plain Newton steps end at the minimum x = 1,
+    # whose variance is 1 / f''(1) = 1 / 2.
+    f = lambda x: x**4 / 4 - x**2 / 2  # noqa: E731
+    curvature, points = _recording(f, lambda x: x**3 - x, lambda x: 3 * x**2 - 1)
+    found = _newton_free(curvature, 0.3)
+    assert points[:5] == pytest.approx([0.3, 5.3, 2.8, 1.55, 0.925], abs=1e-9)
+    assert f(1.55) > f(0.3) > f(0.925)
+    assert found is not None
+    # (to the float-precision stop: a predicted gain below 1e-14, so |x - 1| below 1e-7)
+    assert found.params == pytest.approx([1.0], abs=1e-7)
+    assert found.covariance == pytest.approx(np.array([[0.5]]), rel=1e-6)
+    assert found.log_likelihood == pytest.approx(0.25, rel=1e-12)  # -f(1)
+
+
+@pytest.mark.parametrize(("curv", "first_step"), [(1e-10, 4e-10 / 1e-6), (2e-10, 2.0)])
+def test_fitting_newton_shifts_a_curvature_of_at_most_1e_10(curv, first_step):
+    # f = curv / 2 (x - c)^2 with f'(0) = -4e-10 (above the 1e-10 gradient stop): a curvature of
+    # exactly 1e-10 is shifted to 1e-6 (step 4e-4); 2e-10 is not (the plain Newton step c = 2)
+    c = 4e-10 / curv
+    curvature, points = _recording(
+        lambda x: curv / 2 * (x - c) ** 2, lambda x: curv * (x - c), lambda x: curv
+    )
+    _newton_free(curvature, 0.0)
+    assert points[1] == pytest.approx(first_step, rel=1e-9)
+
+
+def _cubic(k):
+    """f = -2 x + x^2 / 2 + x^3 / 4 + k x^3: f(0) = 0, f'(0) = -2, f''(0) = 1, f(2) = 8 k."""
+    return (
+        lambda x: -2 * x + x * x / 2 + x**3 / 4 + k * x**3,
+        lambda x: -2 + x + 3 * (0.25 + k) * x**2,
+        lambda x: 1 + 6 * (0.25 + k) * x,
+    )
+
+
+@pytest.mark.parametrize(
+    ("k", "trials"),
+    [
+        (-1e-4 / 2, [2.0]),  # f(2) = -4e-4: exactly 1e-4 of the predicted gain 4: accepted
+        (-6e-4 / 8, [2.0]),  # f(2) = -6e-4: more than enough
+        (-2e-4 / 8, [2.0, 1.0]),  # f(2) = -2e-4: not enough; half the step: f(1) = -1.25
+        (1e-3 / 8, [2.0, 1.0]),  # f(2) = +1e-3: a rise
+    ],
+)
+def test_fitting_newton_accepts_a_step_by_armijo_sufficient_decrease(k, trials):
+    # from 0 the Newton step is 2 (f' = -2, f'' = 1) and the predicted gain 4 (slope -2 * 2): the
+    # step is taken when f(2) <= f(0) - 1e-4 * 4, inclusive, else halved. The method then ends
+    # at the local minimum, the positive root of f' = 0.
+    f, df, d2f = _cubic(k)
+    curvature, points = _recording(f, df, d2f)
+    found = _newton_free(curvature, 0.0)
+    assert f(2.0) == 8 * k  # exactly, so the first case is the boundary itself
+    # the trials of the first step, then the next Newton step from the point accepted
+    x = trials[-1]
+    assert points[1 : 2 + len(trials)] == pytest.approx([*trials, x - df(x) / d2f(x)], abs=1e-15)
+    a = 3 * (0.25 + k)
+    x_min = (-1 + math.sqrt(1 + 8 * a)) / (2 * a)
+    assert found is not None
+    assert found.params == pytest.approx([x_min], abs=1e-7)  # to the float-precision stop
+    assert found.covariance == pytest.approx(np.array([[1 / d2f(x_min)]]), rel=1e-9)
+
+
+def test_fitting_newton_judges_each_halved_step_by_its_own_predicted_gain():
+    # f = -2 x + x^2 / 2 + b x^3 + d x^4 with f(1) = -5e-4 and f(2) = +1e-3 (b + d = 1.4995,
+    # b + 2 d = 0.250125): from 0 the step 2 (predicted gain 4) rises and is halved; at t = 1/2
+    # the decrease asked for is 1e-4 * 1/2 * 4 = 2e-4, and f(1) = -5e-4 gives it, so x = 1 is
+    # accepted (not the 8e-4 of 1e-4 / t, nor a further halving to 0.5); the next step is Newton's
+    # from 1
+    d = 0.250125 - 1.4995
+    b = 1.4995 - d
+    f = lambda x: -2 * x + x * x / 2 + b * x**3 + d * x**4  # noqa: E731
+    df = lambda x: -2 + x + 3 * b * x**2 + 4 * d * x**3  # noqa: E731
+    d2f = lambda x: 1 + 6 * b * x + 12 * d * x**2  # noqa: E731
+    assert f(1.0) == pytest.approx(-5e-4, abs=1e-12)
+    assert f(2.0) == pytest.approx(1e-3, abs=1e-12)
+    curvature, points = _recording(f, df, d2f)
+    found = _newton_free(curvature, 0.0)
+    assert points[1:4] == pytest.approx([2.0, 1.0, 1.0 - df(1.0) / d2f(1.0)], abs=1e-15)
+    # it ends at the local minimum between 0 and 1: the real root of f' there (numpy's roots)
+    roots = [r.real for r in np.roots([4 * d, 3 * b, 1, -2]) if abs(r.imag) < 1e-12]
+    x_min = next(r for r in roots if 0 < r < 1 and d2f(r) > 0)
+    assert found is not None
+    assert found.params == pytest.approx([x_min], abs=1e-7)
+
+
+@pytest.mark.parametrize(("gradient", "n_iter"), [(1e-10, 0), (2e-10, 1)])
+def test_fitting_newton_stops_at_a_gradient_of_at_most_1e_10(gradient, n_iter):
+    # f = (x - c)^2 / 2 from 0, f'(0) = -c: a gradient of exactly 1e-10 is converged before any
+    # iteration; at 2e-10 one iteration is counted (which then stops at the float-precision rule:
+    # a predicted gain of 4e-20), both ending where they started, an accepted maximum
+    c = gradient
+    curvature, points = _recording(lambda x: (x - c) ** 2 / 2, lambda x: x - c, lambda x: 1.0)
+    found = _newton_free(curvature, 0.0)
+    assert found is not None
+    assert found.n_iter == n_iter
+    assert found.params == [0.0]
+    assert found.gradient_norm == gradient
+    assert points == [0.0]
+
+
+# f = V - G x + 2 x^2 from 0: f(0) = V, f'(0) = -G, f'' = 4, so the Newton step is G / 4 and the
+# predicted gain G^2 / 4 = 2^-46 with G = 2^-22; that is exactly 1e-14 V for this V
+_G = 2.0**-22
+_V_AT_THE_FLOAT_LIMIT = 2.0**-46 / 1e-14  # 1.42
+
+
+@pytest.mark.parametrize("value", [_V_AT_THE_FLOAT_LIMIT, 1.40, 0.5])
+def test_fitting_newton_stops_when_the_predicted_gain_is_below_float_precision(value):
+    # the stop is -slope <= 1e-14 max(1, |f|), inclusive: at V = 1.42 it stops where it is (and
+    # the gradient G = 2.4e-7, above the 1e-7 accepted, leaves the fit to the general path);
+    # at V = 1.40 (and at V = 0.5, where max(1, |f|) = 1) the step is taken and ends at G / 4
+    assert 1e-14 * _V_AT_THE_FLOAT_LIMIT == _G**2 / 4
+    curvature, points = _recording(lambda x: value - _G * x + 2 * x * x, lambda x: -_G + 4 * x,
+                                   lambda x: 4.0)  # fmt: skip
+    found = _newton_free(curvature, 0.0)
+    if value == _V_AT_THE_FLOAT_LIMIT:
+        assert found is None
+        assert points == [0.0]
+    else:
+        assert found is not None
+        assert found.params == [_G / 4]
+        assert found.n_iter == 1
+
+
+@pytest.mark.parametrize(("gradient", "accepted"), [(1e-7, True), (1.5e-7, False)])
+def test_fitting_newton_accepts_an_end_with_a_gradient_of_at_most_1e_7(gradient, accepted):
+    # f = 1e6 - G x + x^2 / 2 from 0: the predicted gain G^2 (1e-14, 2.25e-14) is below
+    # 1e-14 * 1e6, so Newton stops where it starts, with the gradient G
+    curvature, _ = _recording(lambda x: 1e6 - gradient * x + x * x / 2, lambda x: x - gradient,
+                              lambda x: 1.0)  # fmt: skip
+    found = _newton_free(curvature, 0.0)
+    if accepted:
+        assert found is not None
+        assert found.gradient_norm == gradient
+        assert found.params == [0.0]
+    else:
+        assert found is None
+
+
+@pytest.mark.parametrize(
+    ("c", "bounds", "interior"),
+    [
+        (2.0, (-3.0, 2.0), False),  # the maximum on the upper bound
+        (2.0, (-3.0, 2.5), True),
+        (-2.0, (-2.0, 3.0), False),  # on the lower bound
+        (-2.0, (-2.5, 3.0), True),
+    ],
+)
+def test_fitting_newton_accepts_only_an_interior_maximum(c, bounds, interior):
+    # f = (x - c)^2 / 2 from c / 2: one exact Newton step lands on c; a maximum on a bound is not
+    # interior (the general path decides), one inside the bounds is the fit
+    curvature, points = _recording(lambda x: (x - c) ** 2 / 2, lambda x: x - c, lambda x: 1.0)
+    found = _newton_free(curvature, c / 2, bounds)
+    assert points[1] == c
+    if interior:
+        assert found is not None
+        assert found.params == [c]
+    else:
+        assert found is None
+
+
+@pytest.mark.parametrize(("cap", "n_iter"), [(4, 4), (3, None), (100, 5)])
+def test_fitting_newton_stops_at_its_iteration_cap(monkeypatch, cap, n_iter):
+    # Newton on the Poisson rate from 1 takes 5 iterations (written out in
+    # _hand_newton_poisson); after 4 the gradient is 3.7e-9 (accepted, below 1e-7), after 3 it
+    # is 1.7e-4 (refused: None, the general path fits). The cap counts iterations, inclusive.
+    _, steps = _hand_newton_poisson(1.0)
+    assert steps == 5
+    monkeypatch.setattr(fitting, "_NEWTON_MAXITER", cap)
+    found = fitting._newton(poisson_curvature, np.log([1.0]), N, np.array([True]),
+                            [(math.log(1e-8), math.log(1e8))], np.exp)  # fmt: skip
+    if n_iter is None:
+        assert found is None
+        # through fit: Newton gives up at the cap and the general path finds the same maximum
+        assert fit(poisson, [1.0], W, names=["lam"], curvature=poisson_curvature).params[
+            0
+        ] == pytest.approx(MEAN, rel=1e-6)
+    else:
+        assert found is not None
+        assert found.n_iter == n_iter
+        assert found.params[0] == pytest.approx(MEAN, rel=1e-8)
+
+
+def test_fitting_newton_does_not_start_where_the_likelihood_is_not_finite():
+    # a log-likelihood of -inf at the start (its derivatives finite, the quadratic's): no step is
+    # taken, Newton gives up at once
+    curvature, points = _recording(
+        lambda x: math.inf if x == 0.0 else (x - 1) ** 2 / 2, lambda x: x - 1, lambda x: 1.0
+    )
+    assert _newton_free(curvature, 0.0) is None
+    assert points == [0.0]
+
+
+@pytest.mark.parametrize(("gradient", "error"), [(1e-3, "did not converge"), (0.9e-3, "flat in a")])
+def test_fitting_general_path_needs_a_gradient_below_1e_3(gradient, error):
+    # a likelihood flat in value whose gradient says otherwise: L-BFGS-B's line search fails
+    # where it starts, with that gradient; 1e-3 per customer is not converged (strict), 0.9e-3 is,
+    # and then the flat likelihood is refused as not identified
+    lik = lambda p: (np.zeros(1), np.full((1, 1), -gradient))  # noqa: E731
+    with pytest.raises(ConvergenceError, match=error):
+        fit(lik, [0.0], np.ones(1), names=["a"], positive=[False])
+
+
+def test_fitting_a_zero_variance_is_no_standard_error():
+    # the saddle of a b at (0, 0): the gradient is zero where it starts, the Hessian
+    # [[0, 1], [1, 0]] is its own inverse, so both variances are exactly 0: not a standard error
+    # of 0 (NaN), and the fit is refused as flat in both
+    saddle = lambda p: (np.array([-p[0] * p[1]]), np.array([[-p[1], -p[0]]]))  # noqa: E731
+    with pytest.raises(ConvergenceError, match=r"flat in a, b \(estimates 0, 0\)"):
+        fit(saddle, [0.0, 0.0], np.ones(1), names=["a", "b"], positive=[False, False])
