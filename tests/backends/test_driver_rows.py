@@ -51,8 +51,9 @@ def test_clv_table_brings_the_distinct_histories_not_the_customers(spark_session
     assert fit_large - fit_small < (SIZES[1] - SIZES[0]) / 10
     # the measure sees customers: rox.value.rfm (and rox.value.clv) bring every one of them
     assert max(large["rfm"]) == SIZES[1] and max(small["rfm"]) == SIZES[0]
-    # clv_table (BG/NBD: one model fitted, as fast as the test can be): the fit's rows, a few one-row answers (the calibration end, the summary); four
-    # times the customers add to them exactly the fit's new distinct rows, no row per customer
+    # clv_table (BG/NBD: one model fitted, the quickest): the fit's rows and a few one-row
+    # answers (the calibration end, the summary); four times the customers add to them exactly
+    # the fit's new distinct rows, no row per customer
     for counts, fit in ((small["clv_table"], fit_small), (large["clv_table"], fit_large)):
         assert fit <= sum(counts) <= fit + 5, counts
         assert max(counts) < fit, counts

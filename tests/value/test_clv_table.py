@@ -10,7 +10,6 @@ from __future__ import annotations
 import gc
 import tracemalloc
 
-import numpy as np
 import pandas as pd
 import pytest
 
