@@ -18,8 +18,6 @@ import pytest
 import rox
 from rox.testing import insert_rows, spark_rows_to_python, weekly_purchases
 
-pytestmark = [pytest.mark.spark, pytest.mark.slow]
-
 SIZES = (5_000, 20_000)
 
 
@@ -33,6 +31,8 @@ def _fit_rows(n: int) -> int:
     return histories + len(repeat[["frequency", "monetary"]].drop_duplicates())
 
 
+@pytest.mark.spark
+@pytest.mark.slow
 def test_clv_table_brings_the_distinct_histories_not_the_customers(spark_session, tmp_path: Path):
     brought: dict[int, dict[str, list[int]]] = {}
     for n in SIZES:
@@ -58,3 +58,62 @@ def test_clv_table_brings_the_distinct_histories_not_the_customers(spark_session
         assert fit <= sum(counts) <= fit + 5, counts
         assert max(counts) < fit, counts
     assert sum(large["clv_table"]) - sum(small["clv_table"]) == fit_large - fit_small
+
+
+ENGINES = ["duckdb", pytest.param("spark", marks=[pytest.mark.spark, pytest.mark.slow])]
+
+
+@pytest.fixture(scope="module", params=ENGINES)
+def demo(request, tmp_path_factory, workspace_url):
+    """The small demo brand on DuckDB, then on Spark."""
+    folder = tmp_path_factory.mktemp(request.param)
+    ws = rox.demo.build(workspace_url(request.param, request, folder), n_customers=600, seed=5)
+    yield ws
+    ws.close()
+
+
+@pytest.mark.slow
+def test_friction_prices_in_the_engine_what_python_priced(demo):
+    """rox.impact.friction keeps the customers in the engine (#20 §3): the values of before.
+
+    Before, the CLV was fitted by rox.value.clv and the customers' values joined in pandas; the
+    same CLV given as a rox.value.CLV (fitted in Python) prices the steps as the CLV computed in
+    the engine (the spend model fitted on grouped rows: within 1e-7), and revenue to date as the
+    transactions summed in pandas.
+    """
+    import pandas as pd
+
+    from rox.impact.friction_value import touchpoint_experience
+    from rox.journey.friction import REVENUE
+
+    in_engine = rox.impact.friction(demo, journey="purchase", value="clv")
+    in_python = rox.impact.friction(demo, journey="purchase", value=rox.value.clv(demo))
+    assert in_engine.value_basis == in_python.value_basis != REVENUE
+    assert in_engine.frame["value_at_risk"].sum() > 0
+    pd.testing.assert_frame_equal(in_engine.frame, in_python.frame, check_exact=False, rtol=1e-7)
+    revenue = demo.table("transactions").execute().groupby("customer_id")["amount"].sum()
+    by_hand = rox.journey.friction(demo, journey="purchase", values=revenue, value_basis=REVENUE,
+                                   experience=touchpoint_experience(demo))  # fmt: skip
+    priced = rox.impact.friction(demo, journey="purchase", value="revenue")
+    assert priced.value_basis == REVENUE and priced.frame["lost_value"].sum() > 0
+    pd.testing.assert_frame_equal(priced.frame, by_hand.frame, check_exact=False, rtol=1e-9)
+
+
+@pytest.mark.spark
+@pytest.mark.slow
+def test_friction_brings_no_customer_to_the_driver(spark_session, demo):
+    """On Spark, pricing the friction brings the steps and the CLV fit's rows, never a customer."""
+    if demo.engine.name != "spark":
+        pytest.skip("counts Spark's results")
+    customers = demo.table("customers").count().execute()
+    fitted = rox.value.clv_expr(demo)
+    with spark_rows_to_python() as by_clv:
+        table = rox.impact.friction(demo, journey="purchase", value="clv")
+    with spark_rows_to_python() as by_revenue:
+        rox.impact.friction(demo, journey="purchase", value="revenue")
+    steps = len(table.frame)
+    assert fitted.distinct_rows < customers / 2  # the fit's rows are few enough to tell apart
+    assert max(by_revenue) <= steps, by_revenue  # one row per step at most
+    # the fit: its distinct (x, t_x, T) rows and (x, m) pairs; then the steps
+    assert max(by_clv) <= fitted.distinct_rows, by_clv
+    assert max(by_clv) < customers / 2, by_clv
