@@ -101,10 +101,10 @@ def test_friction_prices_in_the_engine_what_python_priced(demo):
 
 @pytest.mark.spark
 @pytest.mark.slow
+@pytest.mark.parametrize("demo", ["spark"], indirect=True)
 def test_friction_brings_no_customer_to_the_driver(spark_session, demo):
     """On Spark, pricing the friction brings the steps and the CLV fit's rows, never a customer."""
-    if demo.engine.name != "spark":
-        pytest.skip("counts Spark's results")
+    assert demo.engine.name == "spark"
     customers = demo.table("customers").count().execute()
     fitted = rox.value.clv_expr(demo)
     with spark_rows_to_python() as by_clv:
