@@ -10,13 +10,12 @@ from __future__ import annotations
 import gc
 import tracemalloc
 
-import numpy as np
 import pandas as pd
 import pytest
 
 import rox
 from rox.errors import MetricError, WorkspaceError
-from rox.testing import insert_rows
+from rox.testing import insert_rows, weekly_purchases
 
 
 @pytest.fixture(scope="module")
@@ -99,34 +98,6 @@ def test_bad_settings(cdnow, options, message):
 
 
 # -- memory -----------------------------------------------------------------------------------
-def _customers(n: int, seed: int) -> pd.DataFrame:
-    """Transactions of ``n`` customers drawn from BG/NBD, on 26 Mondays at 4 prices.
-
-    The purchase histories and mean spends a customer can have are few (at most 26 x 26 x 26
-    (x, t_x, T) rows, means of 4 prices), so more customers repeat the same ones: what must reach
-    Python saturates while the customers grow.
-    """
-    from rox.value.simulate import simulate_bgnbd
-
-    rng = np.random.default_rng(seed)
-    ages = rng.integers(1, 27, n)  # weeks observed
-    drawn = simulate_bgnbd(n, r=0.6, alpha=3.0, a=0.8, b=2.5, T=ages.astype(float), seed=seed)
-    tx = np.floor(drawn["recency"].to_numpy()).astype("int64")  # whole weeks
-    x = np.where(tx > 0, drawn["frequency"].to_numpy(), 0)
-    k = x + 1  # purchases
-    position = np.arange(k.sum()) - np.repeat(np.cumsum(k) - k, k)  # 0: the first purchase
-    last, span = position == np.repeat(k - 1, k), np.repeat(tx, k)
-    between = rng.integers(1, np.maximum(span, 2))  # weeks after the first (some coincide)
-    week = np.repeat(26 - ages, k) + np.where(position == 0, 0, np.where(last, span, between))
-    return pd.DataFrame(
-        {
-            "customer_id": pd.Series(np.repeat(np.arange(n), k)).map("C{:08d}".format),
-            "ts": pd.Timestamp("2024-01-01", tz="UTC") + pd.to_timedelta(week * 7, unit="D"),
-            "amount": rng.choice([100.0, 150.0, 200.0, 250.0], len(week)),
-        }
-    )
-
-
 def _peak(run) -> int:
     """Peak bytes Python allocated while ``run()`` ran (numpy and pandas arrays included)."""
     gc.collect()
@@ -149,7 +120,7 @@ def test_python_memory_does_not_grow_with_customers():
     peaks: dict[int, dict[str, int]] = {}
     for n in (20_000, 200_000):
         with rox.open("duckdb://:memory:") as ws:
-            insert_rows(ws, "transactions", _customers(n, seed=1))
+            insert_rows(ws, "transactions", weekly_purchases(n, seed=1))
             result = rox.value.clv_table(ws)
             assert int(result.frame["customers"].iloc[0]) == n
             peaks[n] = {

@@ -28,7 +28,6 @@ import dataclasses
 from typing import TYPE_CHECKING, Any
 
 import ibis
-import numpy as np
 import pandas as pd
 
 from rox._display import money
@@ -42,7 +41,7 @@ from rox.journey.events import JourneyQuery, Journeys, journey_events
 from rox.journey.friction import REVENUE, Audit, FrictionTable, default_goal
 from rox.journey.friction import audit as journey_audit
 from rox.journey.friction import friction as journey_friction
-from rox.value import CLV, CLVTable, clv
+from rox.value import CLV, CLVExpr, CLVTable, clv_expr
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir
@@ -54,12 +53,18 @@ __all__ = ["audit", "customer_values", "friction", "step_rox", "touchpoint_exper
 
 @dataclasses.dataclass(frozen=True)
 class _Valued:
-    """Customers' values (by ``customer_id``), their basis, why not the one asked, and the CLV."""
+    """Customers' values (``customer_id``, ``value``), their basis, and why not the one asked.
 
-    values: pd.Series | ir.Table  # (a table of the engine for a stored CLVTable)
+    ``values`` is a table of the engine (a CLV computed there, a stored CLVTable, revenue to
+    date), or a Series for a :class:`~rox.value.CLV` given from Python; ``asked`` is how the ROX
+    line of :func:`audit` values the customers the same way (the CLV computed in the engine, the
+    CLV given, or the word).
+    """
+
+    values: pd.Series | ir.Table
     basis: str
     note: str
-    fitted: CLV | None
+    asked: CLV | CLVExpr | CLVTable | str
 
 
 def customer_values(ws: Workspace, value: CLV | str = "clv") -> tuple[pd.Series, str, str]:
@@ -68,17 +73,23 @@ def customer_values(ws: Workspace, value: CLV | str = "clv") -> tuple[pd.Series,
     ``value`` is ``'clv'`` (fit :func:`rox.value.clv`; revenue to date where it cannot be
     fitted, with the reason), ``'revenue'`` (revenue to date) or a :class:`~rox.value.CLV` used
     as it is. The reason is "" when the value is the one asked for. Customers without
-    transactions have none.
+    transactions have none. (One row per customer comes to Python: :func:`friction` keeps them
+    in the engine.)
     """
     v = _valued(ws, value)
-    assert isinstance(v.values, pd.Series)  # (only a CLVTable gives a table of the engine)
-    return v.values, v.basis, v.note
+    values = v.values
+    if not isinstance(values, pd.Series):
+        got = values.execute()
+        values = got.set_index("customer_id")["value"].astype("float64")
+        values.index = values.index.astype(str)
+    return values, v.basis, v.note
 
 
 def _valued(ws: Workspace, value: CLV | CLVTable | str) -> _Valued:
+    """The customers' values, kept in the engine unless they come from Python (#20)."""
     if isinstance(value, CLVTable):  # stored in the engine (#20): it stays there
         stored = ws.table(value.table)
-        return _Valued(stored.select("customer_id", value=stored.clv), value.basis, "", None)
+        return _Valued(stored.select("customer_id", value=stored.clv), value.basis, "", value)
     if isinstance(value, CLV):
         values = value.frame.set_index("customer_id")["clv"].astype("float64")
         values.index = values.index.astype(str)  # customer ids are text in every workspace
@@ -93,18 +104,26 @@ def _valued(ws: Workspace, value: CLV | CLVTable | str) -> _Valued:
             note = "there are no transactions to fit a lifetime-value model on"
         else:
             try:
-                fitted = clv(ws)
+                # the values of rox.value.clv(ws), computed in the engine (rox.value.clv_expr)
+                fitted = clv_expr(ws)
             except (ConvergenceError, ValueError) as exc:  # (a MetricError is a ValueError)
                 note = f"the lifetime-value model could not be fitted ({exc})"
             else:
-                if np.isfinite(fitted.frame["clv"]).all():
-                    return _valued(ws, fitted)
+                t = fitted.table
+                infinite = t.count(where=t.clv.isnull() | t.clv.isnan() | t.clv.isinf())
+                if not infinite.execute():
+                    return _Valued(t.select("customer_id", value=t.clv), fitted.basis, "", fitted)
                 note = "the lifetime-value model gave some customers no finite value"
     t = ws.table("transactions")
-    revenue = t.group_by("customer_id").aggregate(value=t.amount.sum()).execute()
-    values = revenue.set_index("customer_id")["value"].astype("float64")
-    values.index = values.index.astype(str)
-    return _Valued(values, REVENUE, note, None)
+    revenue = t.group_by(customer_id=t.customer_id.cast("string")).aggregate(value=t.amount.sum())
+    return _Valued(revenue, REVENUE, note, value)
+
+
+def _no_values(values: pd.Series | ir.Table) -> bool:
+    """Whether no customer has a value (no transactions)."""
+    if isinstance(values, pd.Series):
+        return bool(values.empty)
+    return int(values.count().execute()) == 0
 
 
 def touchpoint_experience(ws: Workspace) -> pd.DataFrame:
@@ -212,8 +231,8 @@ def step_rox(
     ...                     value="revenue").total > 0
     True
     """
-    valued = value if isinstance(value, CLV) else _valued(ws, value).fitted or "revenue"
-    move, _ = _step_rox(ws, step, journey, goal, valued, replicates, random_state, options)
+    # (rox.impact.profile values the customers as asked, revenue where a CLV cannot be fitted)
+    move, _ = _step_rox(ws, step, journey, goal, value, replicates, random_state, options)
     return move
 
 
@@ -222,7 +241,7 @@ def _step_rox(
     step: str,
     journey: str | None,
     goal: str | None,
-    value: CLV | str,
+    value: CLV | CLVExpr | str,
     replicates: int,
     random_state: int | None,
     options: dict[str, Any],
@@ -304,19 +323,13 @@ def audit(
     valued = _valued(ws, value)
     table = _priced(ws, None, goal, repeat_within, valued, {"journey": journey, **options})
     found = journey_audit(ws, journey, goal=table.goal, table=table)
-    # (the ROX line needs values in Python: a stored CLVTable prices the table, not the move)
-    if not rox or not isinstance(valued.values, pd.Series) or not valued.values.size:
+    # (the ROX line's profile takes a CLV or a word: a stored CLVTable prices the table only)
+    asked = valued.asked
+    if not rox or isinstance(asked, CLVTable) or _no_values(valued.values):
         return found
-    move, how = _step_rox(
-        ws,
-        found.step,
-        journey,
-        table.goal,
-        valued.fitted if valued.fitted is not None else "revenue",
-        500,
-        0,
-        options,
-    )
+    if valued.basis == REVENUE:  # asked for, or where a CLV could not be fitted
+        asked = "revenue"
+    move, how = _step_rox(ws, found.step, journey, table.goal, asked, 500, 0, options)
     if move.total != move.total:  # nobody reached the step and went on: nothing to compare with
         return found
     worth = (

@@ -57,7 +57,7 @@ from rox.errors import ConvergenceError, MetricError
 from rox.journey.events import JourneyQuery
 from rox.journey.friction import default_goal
 from rox.schema import DEFAULT_SCALES
-from rox.value import CLV, clv
+from rox.value import CLV, CLVExpr, clv
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir
@@ -151,7 +151,7 @@ class ExperienceProfile:
 def profile(
     ws: Workspace,
     *,
-    value: CLV | str = "clv",
+    value: CLV | CLVExpr | str = "clv",
     journey: str | None = None,
     goal: str | None = None,
     support_steps: Sequence[str] = ("support_call",),
@@ -167,7 +167,9 @@ def profile(
     value : {'clv', 'revenue'} or CLV
         How customers are valued: ``'clv'`` fits :func:`rox.value.clv` (revenue to date where it
         cannot be fitted, with the reason in ``value_note``), ``'revenue'`` takes revenue to
-        date, a :class:`~rox.value.CLV` is used as it is.
+        date, a :class:`~rox.value.CLV` is used as it is, and so is a
+        :class:`~rox.value.CLVExpr` (``rox.value.clv_expr(ws)``: every customer's CLV in the
+        engine).
     journey : str, optional
         Keep journeys whose ``journey`` value contains this text (e.g. ``"purchase"``).
     goal : str, optional
@@ -214,7 +216,7 @@ def profile(
         base = base.left_join(customers.select("customer_id", *attributes), "customer_id")
         base = base.select("customer_id", *attributes)
     end = _as_of(ws, as_of)
-    if not isinstance(value, CLV) and value not in ("clv", "revenue"):
+    if not isinstance(value, (CLV, CLVExpr)) and value not in ("clv", "revenue"):
         raise MetricError(f"value={value!r}: expected 'clv', 'revenue' or a rox.value.CLV")
     needs = {part for part, cols in _PARTS.items() if wanted & set(cols)}
     values, basis, note = _values(ws, value) if "values" in needs else (None, "", "")
@@ -479,8 +481,10 @@ def _contacts(ws: Workspace, support: Sequence[str], complaint: Sequence[str]) -
     )
 
 
-def _values(ws: Workspace, value: CLV | str) -> tuple[ir.Table | None, str, str]:
+def _values(ws: Workspace, value: CLV | CLVExpr | str) -> tuple[ir.Table | None, str, str]:
     """The customers' CLV and P(alive) as a table (None for revenue), its basis, and why not."""
+    if isinstance(value, CLVExpr):  # computed in the engine: it stays there
+        return value.table.select("customer_id", "clv", "p_alive"), value.basis, ""
     if isinstance(value, CLV):
         f = value.frame[["customer_id", "clv", "p_alive"]].copy()
         f["customer_id"] = f["customer_id"].astype(str)  # ids are text in every workspace

@@ -123,9 +123,10 @@ def friction(
     repeat_within : duration
         Window of a repeated contact.
     values : pandas.Series or ibis Table, optional
-        Each customer's value, indexed by ``customer_id`` (text), or a table of the engine with
-        ``customer_id`` and ``value`` (joined in the engine: no customer comes to Python); without
-        it, nothing is priced. :func:`rox.impact.friction` supplies it (a CLV, a stored
+        Each customer's value: a table of the engine with ``customer_id`` and ``value``, or a
+        Series indexed by ``customer_id`` (text; sent to the engine as a table). Either is joined
+        to the journeys in the engine: no customer comes to Python. Without it, nothing is
+        priced. :func:`rox.impact.friction` supplies it (a CLV, a stored
         :class:`~rox.value.CLVTable`, or revenue to date).
     value_basis, value_note : str
         What the values are, and why not the ones asked for ("" when they are).
@@ -145,7 +146,7 @@ def friction(
     """
     ws, e = journey_events(ws, query, options)
     if values is None:
-        values, value_basis = pd.Series(dtype="float64"), ""
+        value_basis = ""
     goal = goal or default_goal(e)
     within = pd.Timedelta(repeat_within).total_seconds()
     # Per journey and step: visits, whether the journey ends there, whether it reached the goal.
@@ -183,24 +184,24 @@ def friction(
     steps["customers_affected"] = pd.to_numeric(steps["customers_affected"]).fillna(0)
     steps["customers_affected"] = steps["customers_affected"].astype("int64")
     journeys, won_journeys = int(steps["ended"].sum()), int(steps["ended_won"].sum())
-    # What they are worth: customers without a value count for nothing
+    # What they are worth, joined in the engine (#20: no customer comes to Python); customers
+    # without a value count for nothing
     steps["value_at_risk"], per_goal = 0.0, 0.0
-    winners = e.filter(e.step == goal).select("customer_id").distinct()
-    if not isinstance(values, pd.Series):  # a table of the engine: joined there (#20)
+    if isinstance(values, pd.Series):  # values from Python: to the engine, as a table
+        given = values.dropna().astype("float64")
+        ids = pd.Series(given.index.astype(str), dtype=object)
+        frame = pd.DataFrame({"customer_id": ids, "value": given.to_numpy()})
+        values = ibis.memtable(frame, schema={"customer_id": "string", "value": "float64"})
+        if given.empty:
+            values = None
+    if values is not None:
+        winners = e.filter(e.step == goal).select("customer_id").distinct()
         risk = lost.join(values, "customer_id")
         at_risk = risk.group_by("step").aggregate(value_at_risk=risk.value.sum()).execute()
         at_risk = at_risk.set_index("step")["value_at_risk"].astype("float64")
         steps["value_at_risk"] = steps["step"].map(at_risk).fillna(0.0).astype("float64")
         mean = winners.join(values, "customer_id").value.mean().execute()
         per_goal = 0.0 if mean is None or pd.isna(mean) else float(mean)
-    elif len(values):
-        # values from Python (a CLV fitted there), joined in pandas: a read-only workspace on some
-        # engines cannot take a table from Python
-        pairs = lost.execute()
-        at_risk = pairs["customer_id"].map(values).fillna(0.0).groupby(pairs["step"]).sum()
-        steps["value_at_risk"] = steps["step"].map(at_risk).fillna(0.0).astype("float64")
-        valued = values.reindex(winners.execute()["customer_id"]).dropna()
-        per_goal = float(valued.mean()) if len(valued) else 0.0
     steps["exit_rate"] = np.where(steps["step"] == goal, np.nan, steps["exits"] / steps["journeys"])
     steps["loop_rate"] = steps["loops"] / steps["journeys"]
     steps["repeat_contact_rate"] = steps["repeats"] / steps["events"]

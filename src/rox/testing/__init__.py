@@ -3,6 +3,8 @@
 - :func:`insert_rows`: put rows in a workspace as they are, without validation;
 - :func:`responses_frame`: a small canonical responses frame;
 - :func:`table_counts`: the rows of every table, to check that a failed load changed nothing;
+- :func:`spark_rows_to_python`: count the rows a Spark session brings to Python;
+- :func:`weekly_purchases`: transactions of customers drawn from BG/NBD, few distinct histories;
 - :func:`run_cli`: run the ``rox`` command in a subprocess;
 - :mod:`rox.testing.strategies`: Hypothesis strategies of responses and journeys (needs
   ``hypothesis``, in the ``test`` extra).
@@ -10,12 +12,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 
@@ -32,7 +37,14 @@ from rox.schema import (
 if TYPE_CHECKING:
     from rox.workspace import Workspace
 
-__all__ = ["insert_rows", "responses_frame", "run_cli", "table_counts"]
+__all__ = [
+    "insert_rows",
+    "responses_frame",
+    "run_cli",
+    "spark_rows_to_python",
+    "table_counts",
+    "weekly_purchases",
+]
 
 #: The answer scale of each metric by default, as stored in ``responses.scale``.
 _SCALES = {"nps": "0-10", "csat": "1-5", "ces": "1-7"}
@@ -106,6 +118,78 @@ def responses_frame(
     for name, values in columns.items():
         frame[name] = values
     return frame
+
+
+@contextlib.contextmanager
+def spark_rows_to_python() -> Iterator[list[int]]:
+    """Count the rows Spark DataFrames bring to the driver's Python while the block runs.
+
+    Yields a list that receives the number of rows of each result: ``toPandas``, ``collect``,
+    ``toArrow``, ``tail`` and ``toLocalIterator`` (``take``, ``head`` and ``first`` collect; a
+    call made inside another, ``toPandas`` collecting, counts once). Every result of Ibis's
+    PySpark backend and of rox's Spark engine reaches Python through these: what the block
+    brings to the driver, and what ``spark.driver.maxResultSize`` bounds (#20).
+    """
+    from pyspark.sql.classic.dataframe import DataFrame
+
+    counts: list[int] = []
+    depth = [0]
+    names = ("toPandas", "collect", "toArrow", "tail", "toLocalIterator")
+    originals = {name: getattr(DataFrame, name) for name in names}
+
+    def counted(original: Any) -> Any:
+        def run(*args: Any, **kwargs: Any) -> Any:
+            depth[0] += 1
+            try:
+                out = original(*args, **kwargs)
+            finally:
+                depth[0] -= 1
+            if original.__name__ == "toLocalIterator":
+                out = list(out)
+            if depth[0] == 0:
+                counts.append(out.num_rows if hasattr(out, "num_rows") else len(out))
+            return out
+
+        return run
+
+    for name, original in originals.items():
+        setattr(DataFrame, name, counted(original))
+    try:
+        yield counts
+    finally:
+        for name, original in originals.items():
+            setattr(DataFrame, name, original)
+
+
+def weekly_purchases(n: int, seed: int = 1) -> pd.DataFrame:
+    """Transactions of ``n`` customers drawn from BG/NBD, on 26 Mondays at 4 prices.
+
+    Each customer is observed 1 to 26 weeks and buys as :func:`rox.value.simulate.simulate_bgnbd`
+    draws (r 0.6, alpha 3, a 0.8, b 2.5), in whole weeks, at 100, 150, 200 or 250. The purchase
+    histories and mean spends a customer can have are few (at most 26 x 26 x 26
+    ``(x, t_x, T)`` rows, means of 4 prices), so more customers repeat the same ones: what a CLV
+    fit needs saturates while the customers grow (for tests and benchmarks of memory, #20).
+    Columns ``customer_id`` (``C00000000``...), ``ts`` (UTC) and ``amount``.
+    """
+    from rox.value.simulate import simulate_bgnbd
+
+    rng = np.random.default_rng(seed)
+    ages = rng.integers(1, 27, n)  # weeks observed
+    drawn = simulate_bgnbd(n, r=0.6, alpha=3.0, a=0.8, b=2.5, T=ages.astype(float), seed=seed)
+    tx = np.floor(drawn["recency"].to_numpy()).astype("int64")  # whole weeks
+    x = np.where(tx > 0, drawn["frequency"].to_numpy(), 0)
+    k = x + 1  # purchases
+    position = np.arange(k.sum()) - np.repeat(np.cumsum(k) - k, k)  # 0: the first purchase
+    last, span = position == np.repeat(k - 1, k), np.repeat(tx, k)
+    between = rng.integers(1, np.maximum(span, 2))  # weeks after the first (some coincide)
+    week = np.repeat(26 - ages, k) + np.where(position == 0, 0, np.where(last, span, between))
+    return pd.DataFrame(
+        {
+            "customer_id": pd.Series(np.repeat(np.arange(n), k)).map("C{:08d}".format),
+            "ts": pd.Timestamp("2024-01-01", tz="UTC") + pd.to_timedelta(week * 7, unit="D"),
+            "amount": rng.choice([100.0, 150.0, 200.0, 250.0], len(week)),
+        }
+    )
 
 
 def table_counts(ws: Workspace) -> dict[str, int]:

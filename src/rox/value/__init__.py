@@ -5,7 +5,7 @@ workspace's engine; the models fit on the compressed summaries (:mod:`rox.value.
 """
 
 from rox.value.clv import CLV, clv
-from rox.value.clv_table import CLVTable, clv_table
+from rox.value.clv_table import CLVExpr, CLVTable, clv_expr, clv_table
 from rox.value.concentration import Concentration, concentration, gini
 from rox.value.holdout import HoldoutValidation, validate
 from rox.value.retention import (
@@ -22,6 +22,7 @@ from rox.value.rfm import RFM, rfm, sufficient_statistics
 __all__ = [
     "CLV",
     "RFM",
+    "CLVExpr",
     "CLVTable",
     "CohortRetention",
     "Concentration",
@@ -29,6 +30,7 @@ __all__ = [
     "Survival",
     "churn_rates",
     "clv",
+    "clv_expr",
     "clv_table",
     "cohorts",
     "concentration",

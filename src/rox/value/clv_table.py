@@ -42,7 +42,7 @@ from rox.value.rfm import RFM, Unit, _expression
 if TYPE_CHECKING:
     from rox.workspace import Workspace
 
-__all__ = ["CLVTable", "clv_table"]
+__all__ = ["CLVExpr", "CLVTable", "clv_expr", "clv_table"]
 
 _KEYS = ["frequency", "recency", "T"]
 
@@ -86,7 +86,35 @@ class CLVTable(Result):
         return float(self.frame["clv_total"].iloc[0])
 
 
-def clv_table(
+@dataclass(frozen=True)
+class CLVExpr:
+    """Every customer's CLV as an Ibis expression of the engine, and the models behind it.
+
+    Attributes
+    ----------
+    table : ibis.Table
+        One row per customer, with the columns of :attr:`rox.value.CLV.frame`; not computed
+        until it is stored, joined or aggregated.
+    customers : int
+        The customers of the RFM summary (the rows ``table`` must have).
+    distinct_rows : int
+        The distinct ``(frequency, recency, T)`` rows the predictions were computed on.
+    basis : str
+        What the values are, in words (as :attr:`rox.value.CLV.basis`).
+    purchase_model, spend_model, choice
+        As in :class:`rox.value.CLV`.
+    """
+
+    table: Any
+    basis: str
+    customers: int
+    distinct_rows: int
+    purchase_model: Any
+    spend_model: Any
+    choice: ModelChoice | None
+
+
+def clv_expr(
     ws: Workspace,
     *,
     calibration_end: Any = None,
@@ -95,47 +123,23 @@ def clv_table(
     margin: float = 1.0,
     discount_rate: float = 0.1,
     model: PurchaseModel = "auto",
-) -> CLVTable:
-    """Compute every customer's CLV in the engine into the table ``rox_clv`` (see module).
+) -> CLVExpr:
+    """Fit the CLV models on rows grouped in the engine; every customer's CLV as an expression.
 
-    The values are those of :func:`rox.value.clv` with the same arguments: the same purchase
-    model, fitted on the same rows (P(alive) and expected purchases equal); the spend model on
-    its rows grouped, the same likelihood summed in another order, whose optimum moves within the
-    optimizer's tolerance (CLV within 1e-8 relative on CDNOW). The table is replaced on each
-    call: a snapshot of the transactions at that time.
-
-    Parameters
-    ----------
-    ws : Workspace
-        A workspace open for writing.
-    calibration_end, unit, horizon, margin, discount_rate, model
-        As in :func:`rox.value.clv` (no holdout: ``model='auto'`` chooses by BIC).
-
-    Returns
-    -------
-    CLVTable
+    Steps 1 to 3 of the module: what :func:`clv_table` stores, for a caller that joins or
+    aggregates the values in the engine without storing them (the friction's value at risk:
+    :func:`rox.impact.friction`). Works on a read-only workspace (the distinct rows' predictions
+    go to the engine as an in-memory table). Arguments as :func:`clv_table`.
 
     Raises
     ------
-    WorkspaceError
-        If the workspace is open read-only.
     MetricError
         If an argument is out of range.
-
-    Examples
-    --------
-    >>> import rox
-    >>> ws = rox.demo.build("duckdb://:memory:", n_customers=2_000, seed=7)
-    >>> stored = rox.value.clv_table(ws, margin=0.2)
-    >>> int(stored.frame["customers"].iloc[0]) == ws.table("rox_clv").count().execute()
-    True
     """
     if model != "auto" and model not in CANDIDATES:
         raise MetricError(f"unknown purchase model {model!r}; expected auto, bgnbd or paretonbd")
     if horizon <= 0 or margin < 0 or discount_rate < 0:
         raise MetricError("horizon must be positive, margin and discount_rate non-negative")
-    if ws.read_only:
-        raise WorkspaceError(f"workspace {ws.url} is open read-only; cannot write {CLV_TABLE}")
     customers, cal_end, _ = _expression(ws, calibration_end, None, unit)
     # the fits' data, grouped in the engine (the order of rox.value.rfm(...).compressed())
     stats = customers.group_by(_KEYS).aggregate(count=customers.count()).execute()
@@ -187,6 +191,73 @@ def clv_table(
         expected_spend=spend,
         clv=margin * spend * joined._discounted,
     )
+    return CLVExpr(
+        table=values,
+        basis=clv_basis(horizon, unit, discount_rate, margin),
+        customers=int(stats["count"].sum()),
+        distinct_rows=len(stats),
+        purchase_model=purchases,
+        spend_model=spending,
+        choice=choice,
+    )
+
+
+def clv_table(
+    ws: Workspace,
+    *,
+    calibration_end: Any = None,
+    unit: Unit = "weeks",
+    horizon: float = 52.0,
+    margin: float = 1.0,
+    discount_rate: float = 0.1,
+    model: PurchaseModel = "auto",
+) -> CLVTable:
+    """Compute every customer's CLV in the engine into the table ``rox_clv`` (see module).
+
+    The values are those of :func:`rox.value.clv` with the same arguments: the same purchase
+    model, fitted on the same rows (P(alive) and expected purchases equal); the spend model on
+    its rows grouped, the same likelihood summed in another order, whose optimum moves within the
+    optimizer's tolerance (CLV within 1e-8 relative on CDNOW). The table is replaced on each
+    call: a snapshot of the transactions at that time.
+
+    Parameters
+    ----------
+    ws : Workspace
+        A workspace open for writing.
+    calibration_end, unit, horizon, margin, discount_rate, model
+        As in :func:`rox.value.clv` (no holdout: ``model='auto'`` chooses by BIC).
+
+    Returns
+    -------
+    CLVTable
+
+    Raises
+    ------
+    WorkspaceError
+        If the workspace is open read-only.
+    MetricError
+        If an argument is out of range.
+
+    Examples
+    --------
+    >>> import rox
+    >>> ws = rox.demo.build("duckdb://:memory:", n_customers=2_000, seed=7)
+    >>> stored = rox.value.clv_table(ws, margin=0.2)
+    >>> int(stored.frame["customers"].iloc[0]) == ws.table("rox_clv").count().execute()
+    True
+    """
+    if ws.read_only:
+        raise WorkspaceError(f"workspace {ws.url} is open read-only; cannot write {CLV_TABLE}")
+    fitted = clv_expr(
+        ws,
+        calibration_end=calibration_end,
+        unit=unit,
+        horizon=horizon,
+        margin=margin,
+        discount_rate=discount_rate,
+        model=model,
+    )
+    values = fitted.table
     ws.engine.replace_table(CLV_TABLE, values)
     stored = ws.engine.fixed_table(CLV_TABLE)
     got = stored.aggregate(
@@ -197,22 +268,22 @@ def clv_table(
         clv_median=stored.clv.median(),
         active_share=stored.p_alive.mean(),
     ).execute()
-    if int(got["customers"].iloc[0]) != int(stats["count"].sum()):  # a key lost in the join
+    if int(got["customers"].iloc[0]) != fitted.customers:  # a key lost in the join
         raise MetricError(
             f"{CLV_TABLE} holds {int(got['customers'].iloc[0]):,} customers of "
-            f"{int(stats['count'].sum()):,}: the predictions did not join back to every customer"
+            f"{fitted.customers:,}: the predictions did not join back to every customer"
         )
     got["customers"] = got["customers"].astype("int64")
     got["horizon"] = f"{horizon:g} {unit}"
     return CLVTable(
         frame=got,
         table=CLV_TABLE,
-        distinct_rows=len(stats),
-        purchase_model=purchases,
-        spend_model=spending,
+        distinct_rows=fitted.distinct_rows,
+        purchase_model=fitted.purchase_model,
+        spend_model=fitted.spend_model,
         horizon=horizon,
         unit=unit,
         margin=margin,
         discount_rate=discount_rate,
-        choice=choice,
+        choice=fitted.choice,
     )
