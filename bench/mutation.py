@@ -142,6 +142,22 @@ MODULES: dict[str, tuple[list[str], str | None]] = {
         ["tests/actions/test_nba.py", "tests/actions/test_uplift_rules.py"],
         "t_learner or uplift_rules",
     ),
+    "actions/sla.py": (
+        ["tests/actions/test_cases_sla.py", "tests/actions/test_sla_rules.py"],
+        None,
+    ),
+    "actions/loop_return.py": (
+        ["tests/actions/test_cases_sla.py", "tests/actions/test_loop_return_rules.py"],
+        None,
+    ),
+    "actions/lifecycle.py": (
+        ["tests/actions/test_lifecycle.py", "tests/actions/test_lifecycle_rules.py"],
+        "not demo and not cli",
+    ),
+    "actions/at_risk.py": (
+        ["tests/actions/test_at_risk.py", "tests/actions/test_at_risk_rules.py"],
+        "not demo and not cli",
+    ),
 }
 
 #: pytest plugins the mapped tests do not use: not loaded in each child (the last two only

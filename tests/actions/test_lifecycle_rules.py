@@ -1,0 +1,133 @@
+"""The lifecycle rules' own edges and words, on both sides of each (#22).
+
+Each threshold's documented range: ``0 < lapsed_below < at_risk_below <= 1`` and
+``0 <= at_risk_after_days < lapsed_after_days``; numbers may be written as integers where a
+fraction is expected, never as booleans. The log is the one of tests/actions/test_lifecycle.py
+(tests/actions/conftest.py).
+"""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import pytest
+
+import rox
+from rox.actions import LifecycleRules
+from rox.actions.lifecycle import Lifecycle
+from rox.errors import MetricError
+
+RECENCY = {"signal": "recency", "at_risk_after_days": 100, "lapsed_after_days": 200}
+
+
+def test_probability_thresholds_on_both_sides_of_each_edge():
+    LifecycleRules(lapsed_below=1e-9, at_risk_below=0.5)  # just above 0: allowed
+    for lapsed, at_risk in ((0.0, 0.5), (-0.1, 0.5), (0.5, 0.5), (0.6, 0.5)):
+        with pytest.raises(MetricError, match="0 < lapsed_below < at_risk_below <= 1"):
+            LifecycleRules(lapsed_below=lapsed, at_risk_below=at_risk)
+    LifecycleRules(lapsed_below=0.4999, at_risk_below=0.5)
+
+
+def test_day_thresholds_on_both_sides_of_each_edge():
+    LifecycleRules(at_risk_after_days=199, lapsed_after_days=200)
+    for at_risk, lapsed in ((200, 200), (201, 200), (-1, 200)):
+        with pytest.raises(MetricError, match="0 <= at_risk_after_days < lapsed_after_days"):
+            LifecycleRules(at_risk_after_days=at_risk, lapsed_after_days=lapsed)
+
+
+def test_the_documented_defaults():
+    rules = LifecycleRules()
+    assert (rules.signal, rules.at_risk_below, rules.lapsed_below) == ("p_alive", 0.5, 0.2)
+    assert (rules.at_risk_after_days, rules.lapsed_after_days) == (180, 365)
+
+
+def test_settings_from_a_mapping_take_integers_for_fractions_but_no_booleans():
+    assert LifecycleRules.from_mapping({"at_risk_below": 1, "lapsed_below": 0.5}).at_risk_below == 1
+    for key, value in (("at_risk_below", True), ("lapsed_below", False), ("signal", 1)):
+        with pytest.raises(MetricError, match=f"lifecycle setting {key} = "):
+            LifecycleRules.from_mapping({key: value})
+    with pytest.raises(MetricError, match="expected int$"):
+        LifecycleRules.from_mapping({"lapsed_after_days": 200.0})
+    with pytest.raises(MetricError, match="expected int or float"):
+        LifecycleRules.from_mapping({"at_risk_below": "half"})
+    assert LifecycleRules.from_mapping({}) == LifecycleRules()
+
+
+def test_the_rules_in_words():
+    assert LifecycleRules().describe() == (
+        "P(alive) at the period's end: active from 0.5, at risk from 0.2, lapsed below"
+    )
+    assert LifecycleRules(**RECENCY).describe() == (  # type: ignore[arg-type]
+        "days since the last purchase at the period's end: active up to 100, at risk up to "
+        "200, lapsed beyond"
+    )
+
+
+def test_the_summary_says_the_rules_and_the_note(lifecycle_ws, given_clv):
+    value = given_clv(dict.fromkeys("abdefghkm", 1.0))
+    result = rox.actions.lifecycle(lifecycle_ws, "quarter", rules=RECENCY, value=value)
+    text = str(result)
+    assert text.startswith("Lifecycle by quarter (days since the last purchase")
+    assert "note:" not in text and result.note == ""
+    noted = Lifecycle(frame=result.frame, rules=result.rules, period="quarter", note="why")
+    assert str(noted).splitlines()[1] == "note: why"
+
+
+def test_a_running_quarter_is_read_on_the_data_s_last_day_and_the_others_on_theirs(
+    lifecycle_ws, given_clv
+):
+    value = given_clv(dict.fromkeys("abdefghkm", 1.0))
+    result = rox.actions.lifecycle(
+        lifecycle_ws, "quarter", rules=RECENCY, value=value, as_of="2024-11-15"
+    )
+    ends = result.frame.drop_duplicates("period")[["period", "period_start", "period_end"]]
+    assert [str(d) for d in ends["period_end"]] == [
+        "2024-03-31",
+        "2024-06-30",
+        "2024-09-30",
+        "2024-11-15",
+    ]
+    assert [str(d) for d in ends["period_start"]] == [
+        "2024-01-01",
+        "2024-04-01",
+        "2024-07-01",
+        "2024-10-01",
+    ]
+    # g bought on 10-01 after being lapsed: reactivated in the running quarter as well
+    t = result.table.execute()
+    g = t[t["customer_id"] == "g"].sort_values("period_start")
+    assert g["phase"].tolist() == ["new", "at risk", "lapsed", "reactivated"]
+    assert g["from_phase"].tolist() == ["not yet a customer", "new", "at risk", "lapsed"]
+    # days since the last purchase, to each quarter's end (g: 03-13 then 10-01)
+    assert g["days_since_purchase"].tolist() == [18, 109, 201, 45]
+    assert g["spend"].tolist() == [10.0, 0.0, 0.0, 25.0]
+
+
+def test_months_are_labelled_by_year_and_month(lifecycle_ws, given_clv):
+    value = given_clv(dict.fromkeys("abdefghkm", 1.0))
+    result = rox.actions.lifecycle(
+        lifecycle_ws, "month", rules=RECENCY, value=value, as_of="2024-03-20"
+    )
+    frame = result.frame.drop_duplicates("period")
+    assert frame["period"].tolist() == ["2024-01", "2024-02", "2024-03"]
+    assert [str(d) for d in frame["period_end"]] == ["2024-01-31", "2024-02-29", "2024-03-20"]
+    # by 03-20: h (01-01) and m (01-05) new in January; f and g (03-13, 03-14) new in March
+    counts = result.counts()
+    assert counts.loc["2024-01", "new"] == 2 and counts.loc["2024-03", "new"] == 2
+    assert counts.loc["2024-02"].sum() == 2  # h and m, in no new phase
+
+
+def test_no_lapsed_customers_give_no_reactivation_rate():
+    frame = pd.DataFrame({"period": ["a", "b"], "phase": ["new", "new"], "customers": [1, 1]})
+    reactivation = pd.DataFrame(
+        {"period": ["b"], "lapsed_before": [0], "reactivated": [0], "rate": [math.nan]}
+    )
+    rate, low, high = Lifecycle(frame=frame, reactivation=reactivation).reactivation_rate()
+    assert math.isnan(rate) and math.isnan(low) and math.isnan(high)
+
+
+def test_a_transaction_log_without_purchases_up_to_as_of_is_refused(lifecycle_ws, given_clv):
+    value = given_clv(dict.fromkeys("abdefghkm", 1.0))
+    with pytest.raises(MetricError, match="no transactions up to 2023-12-31"):
+        rox.actions.lifecycle(lifecycle_ws, rules=RECENCY, value=value, as_of="2023-12-31")
