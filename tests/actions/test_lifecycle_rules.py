@@ -47,7 +47,7 @@ def test_settings_from_a_mapping_take_integers_for_fractions_but_no_booleans():
     for key, value in (("at_risk_below", True), ("lapsed_below", False), ("signal", 1)):
         with pytest.raises(MetricError, match=f"lifecycle setting {key} = "):
             LifecycleRules.from_mapping({key: value})
-    with pytest.raises(MetricError, match="expected int$"):
+    with pytest.raises(MetricError, match=r"expected int$"):
         LifecycleRules.from_mapping({"lapsed_after_days": 200.0})
     with pytest.raises(MetricError, match="expected int or float"):
         LifecycleRules.from_mapping({"at_risk_below": "half"})
