@@ -176,3 +176,25 @@ def test_only_held_out_cases_give_zero_counts_not_missing_ones(ws):
     assert [int(row[c]) for c in [*counts, "recovered"]] == [0] * 8
     assert math.isnan(row["share_within_sla"]) and math.isnan(row["recovery_rate"])
     assert report.now == NOW and report.by == ()
+
+
+def test_only_a_closed_case_is_within_its_sla_whatever_its_closing_time_says(ws):
+    # a case imported from another system as open again, with the closing time it had before
+    # (rox's own reopen clears it): its status decides, so it is overdue, not within its SLA
+    insert_rows(
+        ws,
+        "cases",
+        pd.DataFrame(
+            {
+                "case_id": ["r1"],
+                "customer_id": ["c1"],
+                "opened_at": [T0],
+                "status": ["open"],
+                "arm": ["outreach"],
+                "due_at": [T0 + 48 * H],
+                "closed_at": [T0 + 10 * H],
+            }
+        ),
+    )
+    row = sla_report(ws, None, now=NOW).frame.iloc[0]
+    assert (row["closed"], row["decided"], row["within_sla"], row["overdue"]) == (0, 1, 0, 1)
