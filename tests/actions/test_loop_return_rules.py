@@ -112,6 +112,7 @@ def test_loop_return_counts_observed_cases_with_an_arm(ws):
     assert (row.at["retention", "n_outreach"], row.at["retention", "n_holdout"]) == (4, 3)
     assert (row.at["retention", "outreach"], row.at["retention", "holdout"]) == (0.25, 1 / 3)
     assert result.save_rate == pytest.approx(1 / 4 - 1 / 3, abs=1e-15)
+    assert row.at["retention", "difference"] == pytest.approx(1 / 4 - 1 / 3, abs=1e-15)
     z = stats.norm.ppf(0.975)
     (l1, u1), (l0, u0) = _wilson(1, 4, z), _wilson(1, 3, z)
     d = 1 / 4 - 1 / 3
@@ -132,7 +133,7 @@ def test_later_nps_is_welch_on_the_answers(ws):
 def test_recovered_value_is_the_mean_difference_times_the_outreach_cases(ws):
     result = loop_return(_build(ws), value="revenue", level=0.9)
     row = result.frame.set_index("measure").loc["value"]
-    assert (row["outreach"], row["holdout"]) == (37.5, 10.0)
+    assert (row["outreach"], row["holdout"], row["difference"]) == (37.5, 10.0, 27.5)
     v1, v0 = pd.Series([100.0, 50, 0, 0]).var(), pd.Series([0.0, 0, 30]).var()
     a, b = v1 / 4, v0 / 3
     df = (a + b) ** 2 / (a**2 / 3 + b**2 / 2)
