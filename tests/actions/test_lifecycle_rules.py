@@ -131,3 +131,23 @@ def test_a_transaction_log_without_purchases_up_to_as_of_is_refused(lifecycle_ws
     value = given_clv(dict.fromkeys("abdefghkm", 1.0))
     with pytest.raises(MetricError, match="no transactions up to 2023-12-31"):
         rox.actions.lifecycle(lifecycle_ws, rules=RECENCY, value=value, as_of="2023-12-31")
+
+
+def test_a_move_made_by_one_customer_alone_is_a_share_of_one(lifecycle_ws, given_clv):
+    value = given_clv(dict.fromkeys("abdefghkm", 1.0))
+    result = rox.actions.lifecycle(lifecycle_ws, "quarter", rules=RECENCY, value=value)
+    q4 = result.matrix("2024Q4", share=True)
+    # into Q4: h alone was active (and stays so), k alone arrives; g alone of two lapsed returns
+    assert q4.loc["active", "active"] == 1.0 and q4.loc["active"].sum() == 1.0
+    assert q4.loc["not yet a customer", "new"] == 1.0
+    assert q4.loc["lapsed", "reactivated"] == 0.5 and q4.loc["lapsed", "lapsed"] == 0.5
+    assert q4.loc["new"].isna().all()  # nobody was new in Q3
+
+
+def test_counts_give_zero_for_a_phase_without_rows():
+    frame = pd.DataFrame(
+        {"period": ["2024Q1", "2024Q2"], "phase": ["new", "active"], "customers": [3, 2]}
+    )
+    counts = Lifecycle(frame=frame).counts()
+    assert counts.loc["2024Q1"].tolist() == [3, 0, 0, 0, 0]
+    assert counts.loc["2024Q2"].tolist() == [0, 0, 2, 0, 0]
