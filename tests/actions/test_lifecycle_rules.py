@@ -151,3 +151,29 @@ def test_counts_give_zero_for_a_phase_without_rows():
     counts = Lifecycle(frame=frame).counts()
     assert counts.loc["2024Q1"].tolist() == [3, 0, 0, 0, 0]
     assert counts.loc["2024Q2"].tolist() == [0, 0, 2, 0, 0]
+
+
+def test_moves_are_listed_by_period_then_phases_in_display_order(lifecycle_ws, given_clv):
+    value = given_clv(dict.fromkeys("abdefghkm", 1.0))
+    result = rox.actions.lifecycle(lifecycle_ws, "quarter", rules=RECENCY, value=value)
+    moves = result.migrations
+    assert list(moves.columns) == ["period", "from_phase", "to_phase", "customers"]
+    assert moves.index.tolist() == list(range(len(moves)))
+    before = "not yet a customer"
+    # the moves of tests/actions/test_lifecycle.py's table, phases in the order of PHASES
+    assert list(moves.itertuples(index=False, name=None)) == [
+        ("2024Q1", before, "new", 7),
+        ("2024Q2", before, "new", 1),  # b
+        ("2024Q2", "new", "active", 2),  # a d
+        ("2024Q2", "new", "at risk", 5),  # e f g h m
+        ("2024Q3", "new", "at risk", 1),  # b
+        ("2024Q3", "active", "at risk", 2),  # a d
+        ("2024Q3", "at risk", "active", 1),  # h bought
+        ("2024Q3", "at risk", "at risk", 2),  # e f
+        ("2024Q3", "at risk", "lapsed", 2),  # g m
+        ("2024Q4", before, "new", 1),  # k
+        ("2024Q4", "active", "active", 1),  # h
+        ("2024Q4", "at risk", "lapsed", 5),  # a b d e f
+        ("2024Q4", "lapsed", "reactivated", 1),  # g
+        ("2024Q4", "lapsed", "lapsed", 1),  # m
+    ]
