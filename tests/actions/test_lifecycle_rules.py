@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -177,3 +178,49 @@ def test_moves_are_listed_by_period_then_phases_in_display_order(lifecycle_ws, g
         ("2024Q4", "lapsed", "reactivated", 1),  # g
         ("2024Q4", "lapsed", "lapsed", 1),  # m
     ]
+
+
+def _model_p_alive(x: int, tx_days: int, t_days: int) -> float:
+    """P(alive) as the fitted model itself gives it (times in weeks, as the CLV's unit)."""
+    from rox.value.models import BetaGeoModel
+
+    # the CDNOW estimates of tests/actions/conftest.py (Fader, Hardie & Lee 2005, table 1)
+    model = BetaGeoModel.from_params(r=0.243, alpha=4.414, a=0.793, b=2.426)
+    days = np.array([tx_days, t_days], dtype="float64") / 7
+    return float(model.p_alive(np.array([float(x)]), days[:1], days[1:])[0])
+
+
+def test_a_p_alive_equal_to_a_threshold_is_on_its_upper_side(lifecycle_ws, given_clv):
+    # m: x = 2, t_x = 36 days; T = 269 days at Q3's end, 361 at Q4's. A P(alive) exactly at
+    # at_risk_below is active, exactly at lapsed_below at risk (the thresholds are ">=").
+    p3, p4 = _model_p_alive(2, 36, 269), _model_p_alive(2, 36, 361)
+    value = given_clv(dict.fromkeys("abdefghkm", 1.0))
+    rules = {"at_risk_below": p3, "lapsed_below": p4}
+    t = rox.actions.lifecycle(lifecycle_ws, "quarter", rules=rules, value=value).table.execute()
+    m = t[t["customer_id"] == "m"].sort_values("period_start")
+    assert m["p_alive"].iloc[2:].tolist() == [p3, p4]  # the very numbers compared
+    assert m["phase"].tolist() == ["new", "active", "active", "at risk"]
+
+
+def test_a_customer_lapsed_by_p_alive_who_buys_again_is_reactivated(
+    lifecycle_ws, given_clv, p_alive_by_hand
+):
+    # z: 01-01 and 01-10 (x = 1, t_x = 9 days), then 12-01. P(alive) at Q2's end (T = 181) and
+    # Q3's (T = 273) below 0.3: lapsed; buying in Q4 after that: reactivated
+    assert p_alive_by_hand(1, 9, 181) < 0.3 and p_alive_by_hand(1, 9, 273) < 0.3
+    lifecycle_ws.ingest(
+        "transactions",
+        pd.DataFrame(
+            {
+                "customer_id": ["z", "z", "z"],
+                "ts": ["2024-01-01", "2024-01-10", "2024-12-01"],
+                "amount": [5.0, 5.0, 5.0],
+                "order_id": ["z1", "z2", "z3"],
+            }
+        ),
+    )
+    value = given_clv(dict.fromkeys("abdefghkmz", 1.0))
+    rules = {"at_risk_below": 0.5, "lapsed_below": 0.3}
+    t = rox.actions.lifecycle(lifecycle_ws, "quarter", rules=rules, value=value).table.execute()
+    z = t[t["customer_id"] == "z"].sort_values("period_start")
+    assert z["phase"].tolist() == ["new", "lapsed", "lapsed", "reactivated"]
