@@ -224,3 +224,18 @@ def test_a_customer_lapsed_by_p_alive_who_buys_again_is_reactivated(
     t = rox.actions.lifecycle(lifecycle_ws, "quarter", rules=rules, value=value).table.execute()
     z = t[t["customer_id"] == "z"].sort_values("period_start")
     assert z["phase"].tolist() == ["new", "lapsed", "lapsed", "reactivated"]
+
+
+def test_a_period_of_one_customer_gives_shares_of_one_and_zero(lifecycle_ws, given_clv):
+    # by 2024-01-04 only h has bought (01-01): Q1 holds one new customer
+    value = given_clv(dict.fromkeys("abdefghkm", 1.0))
+    result = rox.actions.lifecycle(
+        lifecycle_ws, "quarter", rules=RECENCY, value=value, as_of="2024-01-04"
+    )
+    f = result.frame.set_index("phase")
+    assert f.loc["new", "customers"] == 1 and f.loc["new", "share"] == 1.0
+    assert f.loc["new", "spend"] == 10.0
+    others = f.drop(index="new")
+    assert (others["customers"] == 0).all() and (others["share"] == 0.0).all()
+    assert (others["spend"] == 0.0).all() and (others["clv"] == 0.0).all()
+    assert others["clv_mean"].isna().all() and f.loc["new", "clv_mean"] == 1.0
