@@ -239,3 +239,57 @@ def test_a_period_of_one_customer_gives_shares_of_one_and_zero(lifecycle_ws, giv
     assert (others["customers"] == 0).all() and (others["share"] == 0.0).all()
     assert (others["spend"] == 0.0).all() and (others["clv"] == 0.0).all()
     assert others["clv_mean"].isna().all() and f.loc["new", "clv_mean"] == 1.0
+
+
+def test_the_frame_has_its_documented_columns(lifecycle_ws, given_clv):
+    value = given_clv(dict.fromkeys("abdefghkm", 1.0))
+    result = rox.actions.lifecycle(lifecycle_ws, "quarter", rules=RECENCY, value=value)
+    assert list(result.frame.columns) == [
+        "period",
+        "period_start",
+        "period_end",
+        "phase",
+        "customers",
+        "share",
+        "spend",
+        "clv",
+        "clv_mean",
+    ]
+    assert result.frame.index.tolist() == list(range(4 * 5))
+
+
+def test_reactivation_counts_only_the_lapsed_who_come_back(lifecycle_ws, given_clv):
+    # y buys once on 01-02: 180 days at Q2's end (at risk), 272 at Q3's (lapsed), lapsed in Q4.
+    # Into Q4, three were lapsed (g, m, y) and one of them (g) came back: 1 of 3.
+    lifecycle_ws.ingest(
+        "transactions",
+        pd.DataFrame(
+            {"customer_id": ["y"], "ts": ["2024-01-02"], "amount": [5.0], "order_id": ["y1"]}
+        ),
+    )
+    value = given_clv(dict.fromkeys("abdefghkmy", 1.0))
+    result = rox.actions.lifecycle(lifecycle_ws, "quarter", rules=RECENCY, value=value)
+    r = result.reactivation
+    assert list(r.columns) == [
+        "period",
+        "lapsed_before",
+        "reactivated",
+        "rate",
+        "rate_low",
+        "rate_high",
+    ]
+    assert r.index.tolist() == [0, 1, 2]
+    assert r["period"].tolist() == ["2024Q2", "2024Q3", "2024Q4"]  # every period but the first
+    assert r["lapsed_before"].tolist() == [0, 0, 3]
+    assert r["reactivated"].tolist() == [0, 0, 1]
+    assert r["rate"].iloc[2] == pytest.approx(1 / 3, rel=1e-15)
+
+
+def test_one_lapsed_customer_who_stays_lapsed_is_a_rate_of_zero(lifecycle_ws, given_clv):
+    # lapsed after 210 days: at Q3's end only m (233 days) is lapsed, g (201) at risk; into Q4
+    # m stays lapsed: 0 of 1
+    value = given_clv(dict.fromkeys("abdefghkm", 1.0))
+    rules = {**RECENCY, "lapsed_after_days": 210}
+    r = rox.actions.lifecycle(lifecycle_ws, "quarter", rules=rules, value=value).reactivation
+    q4 = r.set_index("period").loc["2024Q4"]
+    assert (q4["lapsed_before"], q4["reactivated"], q4["rate"]) == (1, 0, 0.0)
