@@ -134,3 +134,10 @@ def test_nobody_at_risk_is_an_empty_list_worth_nothing(at_risk_ws, given_clv):
     assert str(result).startswith(
         "0 customers at risk on 2024-12-31 (P(alive) fell since 2024-10-02)"
     )
+
+
+def test_by_default_any_positive_value_at_risk_is_listed(at_risk_ws, given_clv):
+    # p2's CLV set to 0.5: its value at risk is tiny but positive, and min_clv defaults to 0
+    value = given_clv({**CLV_VALUES, "p2": 0.5})
+    result = rox.actions.at_risk(at_risk_ws, value=value, as_of="2024-12-31")
+    assert result.frame["customer_id"].tolist() == ["p1", "p6", "p7", "p2"]
