@@ -51,6 +51,7 @@ from rox.errors import (
     WorkspaceError,
     WorkspaceWriteError,
 )
+from rox.ingest.fingerprint import file_fingerprint, loaded_as, rows_checksum
 from rox.ingest.mapping import ColumnMapping, check_encoding, load_mapping
 from rox.ingest.reading import (
     csv_header_notes,
@@ -424,12 +425,24 @@ def _load_once(
     con.execute("BEGIN TRANSACTION")
     try:
         record_order(con, job.table)
+        fingerprints: list[str | None] = []
         for i, item in enumerate(job.sources):
+            fingerprint = file_fingerprint(item, job.table, job.mapping, job.fmt)
+            fingerprints.append(fingerprint)
             src = open_source(con, item, fmt=job.fmt, encoding=job.mapping.encoding)
             if src.kind == "frame":
                 views.append(src.relation)
             if src.temporary and src.path:
                 temporary.append(src.path)
+            # the same file and mapping as a load whose rows are all still there: nothing new
+            earlier = (
+                loaded_as(con, job.table, fingerprint)
+                if fingerprint is not None and existing is None
+                else None
+            )
+            if earlier is not None:
+                rows.append(_loaded_already(con, src, earlier, notes))
+                continue
             counts, first = _load_one(
                 con,
                 ws,
@@ -449,8 +462,14 @@ def _load_once(
             problems.extend(first)
         if rows and job.mapping.scales:
             _declare_scales(con, job.mapping, job.known_scales)
+        # the checksum of the rows written, where a later load of the same file may trust it
+        # (a load that loaded every row of a file; staged loads' rows are the engine's)
+        whole = any(r["rows_loaded"] == r["rows_read"] > 0 for r in rows)
+        checksum = rows_checksum(con, job.table, job.load_id)[1] if whole and existing is None else None
         con.executemany(
-            f"INSERT INTO {LOADS_TABLE} VALUES (?, ?, ?, now(), ?, ?, ?, ?)",
+            f"INSERT INTO {LOADS_TABLE} (load_id, table_name, source, loaded_at, rows_read, "
+            "rows_loaded, rows_rejected, rows_skipped, fingerprint, checksum) "
+            "VALUES (?, ?, ?, now(), ?, ?, ?, ?, ?, ?)",
             [
                 [
                     job.load_id,
@@ -460,8 +479,10 @@ def _load_once(
                     r["rows_loaded"],
                     r["rows_rejected"],
                     r["rows_skipped"],
+                    fingerprint,
+                    checksum,
                 ]
-                for r in rows
+                for r, fingerprint in zip(rows, fingerprints, strict=True)
             ],
         )
         con.execute("COMMIT")
@@ -492,6 +513,31 @@ def _load_once(
             with contextlib.suppress(OSError):
                 os.unlink(path)
     return rows, problems
+
+
+def _loaded_already(
+    con: Any, src: Source, earlier: tuple[int, int], notes: list[str] | None
+) -> dict[str, Any]:
+    """The counts of a source that load ``earlier`` (id, rows) loaded whole: every row skipped.
+
+    The source is not read, except its header (a CSV's repeated header names are still noted).
+    """
+    load_id, n = earlier
+    if notes is not None:
+        if src.kind == "csv":
+            names = [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {src.relation}").fetchall()]
+            notes.extend(csv_header_notes(con, src, names))
+        notes.append(
+            f"{src.name}: already loaded as load {load_id} (the same bytes, with the same "
+            f"mapping, and its {n:,} rows are unchanged): none of its rows is new"
+        )
+    return {
+        "source": src.name,
+        "rows_read": n,
+        "rows_loaded": 0,
+        "rows_rejected": 0,
+        "rows_skipped": n,
+    }
 
 
 def _rollback(con: Any) -> None:
