@@ -18,6 +18,7 @@ from rox import engines
 from rox.errors import TableNotFoundError, WorkspaceError
 from rox.results import Result
 from rox.schema import (
+    ADDED_COLUMNS,
     DEFAULT_SCALES,
     DERIVED_TABLES,
     KEY_COLUMN,
@@ -26,7 +27,6 @@ from rox.schema import (
     SCALES_TABLE,
     SEQ_COLUMN,
     SETTINGS_TABLE,
-    ADDED_COLUMNS,
     SYSTEM_TABLES,
     TABLES,
     Scale,

@@ -41,7 +41,12 @@ def test_the_same_file_again_is_skipped_whole_and_says_so(ws, tmp_path):
     source = _csv(tmp_path / "r.csv")
     first = ws.ingest("responses", source)
     again = ws.ingest("responses", source)
-    assert (again.rows_read, again.rows_loaded, again.rows_skipped, again.rows_rejected) == (3, 0, 3, 0)
+    assert (again.rows_read, again.rows_loaded, again.rows_skipped, again.rows_rejected) == (
+        3,
+        0,
+        3,
+        0,
+    )
     assert str(again).splitlines() == [
         "Loaded 0 of 3 rows into responses (3 skipped as already loaded or repeated) [load 2]",
         f"note: {source}: already loaded as load 1 (the same bytes, with the same mapping, and "
@@ -135,7 +140,13 @@ def test_a_column_added_later_keeps_the_trust_until_the_load_gets_a_value(ws, tm
     source = _csv(tmp_path / "r.csv")
     ws.ingest("responses", source)
     other = pd.DataFrame(
-        {"response_id": ["x1"], "ts": ["2024-02-01"], "metric": ["nps"], "score": [5], "store": ["Lyon"]}
+        {
+            "response_id": ["x1"],
+            "ts": ["2024-02-01"],
+            "metric": ["nps"],
+            "score": [5],
+            "store": ["Lyon"],
+        }
     )
     ws.ingest("responses", other)  # the table gains a column, null in the file's rows
     assert _fast(ws.ingest("responses", source))

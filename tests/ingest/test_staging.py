@@ -32,7 +32,9 @@ ROWS = [
 def _tables(path):
     con = duckdb.connect(str(path), read_only=True)
     try:
-        return sorted(n for (n,) in con.execute("SELECT table_name FROM duckdb_tables()").fetchall())
+        return sorted(
+            n for (n,) in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()
+        )
     finally:
         con.close()
 

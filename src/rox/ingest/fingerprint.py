@@ -67,7 +67,9 @@ def file_fingerprint(
     if not path.is_file():
         return None
     digest = hashlib.sha256()
-    digest.update("\0".join([VERSION, table, fmt or "", repr(replace(mapping, origin=""))]).encode())
+    digest.update(
+        "\0".join([VERSION, table, fmt or "", repr(replace(mapping, origin=""))]).encode()
+    )
     digest.update(b"\0")
     try:
         with path.open("rb") as fh:

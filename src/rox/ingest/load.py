@@ -465,7 +465,9 @@ def _load_once(
         # the checksum of the rows written, where a later load of the same file may trust it
         # (a load that loaded every row of a file; staged loads' rows are the engine's)
         whole = any(r["rows_loaded"] == r["rows_read"] > 0 for r in rows)
-        checksum = rows_checksum(con, job.table, job.load_id)[1] if whole and existing is None else None
+        checksum = (
+            rows_checksum(con, job.table, job.load_id)[1] if whole and existing is None else None
+        )
         con.executemany(
             f"INSERT INTO {LOADS_TABLE} (load_id, table_name, source, loaded_at, rows_read, "
             "rows_loaded, rows_rejected, rows_skipped, fingerprint, checksum) "
@@ -682,7 +684,9 @@ def _load_one(
             # read would run on one thread: 2.5x the time of the read, measured)
             con.execute("SET preserve_insertion_order = true")
             kind = "" if _stage_on_disk(con, src) else "TEMP"
-            step("read", f"CREATE OR REPLACE {kind} TABLE {_SOURCE} AS SELECT * FROM {src.relation}")
+            step(
+                "read", f"CREATE OR REPLACE {kind} TABLE {_SOURCE} AS SELECT * FROM {src.relation}"
+            )
         except duckdb.Error as exc:
             if isinstance(exc, duckdb.InterruptException) or _translated(exc, ws) is not exc:
                 raise
