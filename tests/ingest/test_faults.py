@@ -176,7 +176,7 @@ def big_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_ctrl_c_cancels_the_load_and_writes_nothing(tmp_path, big_csv):
     ws = _base_workspace(tmp_path / "ws.duckdb")
     before = _state(ws)
-    child = _child(["ingest", "responses", str(big_csv), "-w", str(ws)], env)
+    child = _child(["ingest", "responses", str(big_csv), "-w", str(ws)])
     assert _wait_until(lambda: _has_open(child.pid, big_csv.name), child)  # reading the file
     child.send_signal(signal.SIGINT)
     _, err = child.communicate(timeout=300)
