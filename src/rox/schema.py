@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 __all__ = [
+    "ADDED_COLUMNS",
     "API_KEYS_TABLE",
     "AUDIT_TABLE",
     "CASE_EVENTS_TABLE",
@@ -240,6 +241,12 @@ SYSTEM_TABLES: dict[str, dict[str, str]] = {
         "rows_loaded": "int64",
         "rows_rejected": "int64",
         "rows_skipped": "int64",
+        # what was read: a SHA-256 of the file's bytes with the mapping and format (null for
+        # data frames), so that the same file loaded again is recognised (rox.ingest.fingerprint)
+        "fingerprint": "string",
+        # a checksum of the load's rows as written (DuckDB workspaces; null elsewhere): the
+        # fingerprint is trusted only while the table still holds those rows unchanged
+        "checksum": "string",
     },
     REJECTS_TABLE: {
         "load_id": "int64",
@@ -326,6 +333,10 @@ SYSTEM_TABLES: dict[str, dict[str, str]] = {
         "delivered_at": "timestamp('UTC')",
     },
 }
+
+#: Columns a bookkeeping table gained after workspaces were made with it: opening a workspace for
+#: writing adds those it lacks (as nulls for the rows it has).
+ADDED_COLUMNS: dict[str, tuple[str, ...]] = {LOADS_TABLE: ("fingerprint", "checksum")}
 
 #: The tables of the journey index (:mod:`rox.journey.index`), by role: its record (``index``),
 #: the ordered events (``events``) and the aggregates computed from them.

@@ -18,6 +18,7 @@ from rox import engines
 from rox.errors import TableNotFoundError, WorkspaceError
 from rox.results import Result
 from rox.schema import (
+    ADDED_COLUMNS,
     DEFAULT_SCALES,
     DERIVED_TABLES,
     KEY_COLUMN,
@@ -134,6 +135,13 @@ class Workspace:
         for name, schema in _schemas().items():
             if name not in existing:
                 self.engine.create_table(name, schema)
+        # a workspace made by an earlier rox gains the bookkeeping columns added since
+        for name, added in ADDED_COLUMNS.items():
+            if name in existing:
+                have = set(self.engine.table(name).columns)
+                lacking = {c: SYSTEM_TABLES[name][c] for c in added if c not in have}
+                if lacking:
+                    self.engine.add_columns(name, lacking)
 
     def table(self, name: str) -> ir.Table:
         """Return canonical table ``name`` as an Ibis table expression.

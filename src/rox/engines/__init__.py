@@ -188,6 +188,14 @@ class Engine:
         """Create empty table ``name``."""
         self.backend.create_table(name, schema=schema)
 
+    def add_columns(self, name: str, columns: Mapping[str, str]) -> None:
+        """Add ``columns`` (name → Ibis type) that existing table ``name`` lacks, as nulls.
+
+        How a workspace made by an earlier rox gains the columns a bookkeeping table has grown
+        since (:data:`rox.schema.ADDED_COLUMNS`).
+        """
+        raise NotImplementedError
+
     def declare_missing(self, schemas: Mapping[str, ibis.Schema]) -> None:
         """Show the tables of ``schemas`` the workspace lacks as empty, without writing anything.
 

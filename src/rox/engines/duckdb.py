@@ -115,6 +115,24 @@ class DuckDBEngine(Engine):
         days = (self.epoch_seconds(ts) / 86_400).floor().cast("int32")
         return (ibis.date(1970, 1, 1) + days.as_interval("D")).cast("date")
 
+    def add_columns(self, name: str, columns: Mapping[str, str]) -> None:
+        """``ALTER TABLE … ADD COLUMN IF NOT EXISTS`` for each column, in one transaction."""
+        import ibis
+        from ibis.backends.sql.datatypes import DuckDBType
+
+        con = self.backend.con
+        con.execute("BEGIN TRANSACTION")
+        try:
+            for column, dtype in columns.items():
+                sql_type = DuckDBType.from_ibis(ibis.dtype(dtype)).sql("duckdb")
+                con.execute(
+                    f"ALTER TABLE {ident(name)} ADD COLUMN IF NOT EXISTS {ident(column)} {sql_type}"
+                )
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+
     def append(
         self,
         rows: Mapping[str, pa.Table],

@@ -43,6 +43,19 @@ class PostgresEngine(Engine):
             _allow_cached_tables(backend)
         return cls(url, backend)
 
+    def add_columns(self, name: str, columns: Mapping[str, str]) -> None:
+        """``ALTER TABLE … ADD COLUMN IF NOT EXISTS`` for each column, in one transaction."""
+        import ibis
+        from ibis.backends.sql.datatypes import PostgresType
+
+        con = self.backend.con
+        with con.transaction(), con.cursor() as cur:
+            for column, dtype in columns.items():
+                sql_type = PostgresType.from_ibis(ibis.dtype(dtype)).sql("postgres")
+                cur.execute(
+                    f"ALTER TABLE {ident(name)} ADD COLUMN IF NOT EXISTS {ident(column)} {sql_type}"
+                )
+
     def append(
         self,
         rows: Mapping[str, pa.Table],

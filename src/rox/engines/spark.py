@@ -95,6 +95,8 @@ class SparkEngine(Engine):
         self.partition = partition
         self.read_only = read_only
         self._schemas: dict[str, Any] = {}
+        #: columns the lake's files of a table may lack (added since): shown as nulls
+        self._added: dict[str, dict[str, str]] = {}
         #: the views this workspace registered (a view of the same name may be another lake's)
         self._views: set[str] = set()
 
@@ -179,6 +181,7 @@ class SparkEngine(Engine):
                 return False
             raise
         frame = frame.drop(*(column for column, _ in PARTITIONS.values()))
+        frame = self._with_added(table, frame)
         frame.createOrReplaceTempView(table)
         self._views.add(table)
         return True
@@ -194,6 +197,26 @@ class SparkEngine(Engine):
         if not naive:
             return t
         return t.mutate(**{c: t[c].cast("timestamp('UTC')") for c in naive})
+
+    def add_columns(self, name: str, columns: Mapping[str, str]) -> None:
+        """Show ``columns`` as nulls where the lake's files lack them (nothing is rewritten).
+
+        Files written from now on carry them; Parquet's merged schema reads both.
+        """
+        self._added.setdefault(name, {}).update(columns)
+        self._register(name)
+
+    def _with_added(self, table: str, frame: Any) -> Any:
+        """``frame`` with the columns of :meth:`add_columns` it lacks, as typed nulls."""
+        import ibis
+        from ibis.backends.pyspark.datatypes import PySparkType
+        from pyspark.sql import functions as F
+
+        for column, dtype in self._added.get(table, {}).items():
+            if column not in frame.columns:
+                spark_type = PySparkType.from_ibis(ibis.dtype(dtype))
+                frame = frame.withColumn(column, F.lit(None).cast(spark_type))
+        return frame
 
     def _exists(self, path: str) -> bool:
         """Whether ``path`` exists (asked of Hadoop's file system, which knows every lake)."""

@@ -181,7 +181,8 @@ class BatchWriter:
                 f"ORDER BY {ROW_COLUMN}"
             )
             con.execute(
-                f"INSERT INTO {LOADS_TABLE} VALUES (?, ?, ?, now(), ?, ?, 0, ?)",
+                f"INSERT INTO {LOADS_TABLE} (load_id, table_name, source, loaded_at, rows_read, "
+                "rows_loaded, rows_rejected, rows_skipped) VALUES (?, ?, ?, now(), ?, ?, 0, ?)",
                 [
                     load_id,
                     table,

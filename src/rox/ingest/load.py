@@ -51,6 +51,7 @@ from rox.errors import (
     WorkspaceError,
     WorkspaceWriteError,
 )
+from rox.ingest.fingerprint import file_fingerprint, loaded_as, rows_checksum
 from rox.ingest.mapping import ColumnMapping, check_encoding, load_mapping
 from rox.ingest.reading import (
     csv_header_notes,
@@ -424,12 +425,24 @@ def _load_once(
     con.execute("BEGIN TRANSACTION")
     try:
         record_order(con, job.table)
+        fingerprints: list[str | None] = []
         for i, item in enumerate(job.sources):
+            fingerprint = file_fingerprint(item, job.table, job.mapping, job.fmt)
+            fingerprints.append(fingerprint)
             src = open_source(con, item, fmt=job.fmt, encoding=job.mapping.encoding)
             if src.kind == "frame":
                 views.append(src.relation)
             if src.temporary and src.path:
                 temporary.append(src.path)
+            # the same file and mapping as a load whose rows are all still there: nothing new
+            earlier = (
+                loaded_as(con, job.table, fingerprint)
+                if fingerprint is not None and existing is None
+                else None
+            )
+            if earlier is not None:
+                rows.append(_loaded_already(con, src, earlier, notes))
+                continue
             counts, first = _load_one(
                 con,
                 ws,
@@ -449,8 +462,16 @@ def _load_once(
             problems.extend(first)
         if rows and job.mapping.scales:
             _declare_scales(con, job.mapping, job.known_scales)
+        # the checksum of the rows written, where a later load of the same file may trust it
+        # (a load that loaded every row of a file; staged loads' rows are the engine's)
+        whole = any(r["rows_loaded"] == r["rows_read"] > 0 for r in rows)
+        checksum = (
+            rows_checksum(con, job.table, job.load_id)[1] if whole and existing is None else None
+        )
         con.executemany(
-            f"INSERT INTO {LOADS_TABLE} VALUES (?, ?, ?, now(), ?, ?, ?, ?)",
+            f"INSERT INTO {LOADS_TABLE} (load_id, table_name, source, loaded_at, rows_read, "
+            "rows_loaded, rows_rejected, rows_skipped, fingerprint, checksum) "
+            "VALUES (?, ?, ?, now(), ?, ?, ?, ?, ?, ?)",
             [
                 [
                     job.load_id,
@@ -460,10 +481,13 @@ def _load_once(
                     r["rows_loaded"],
                     r["rows_rejected"],
                     r["rows_skipped"],
+                    fingerprint,
+                    checksum,
                 ]
-                for r in rows
+                for r, fingerprint in zip(rows, fingerprints, strict=True)
             ],
         )
+        con.execute(f"DROP TABLE IF EXISTS {_SOURCE}")
         con.execute("COMMIT")
     except _ReadByLines:
         _rollback(con)
@@ -492,6 +516,31 @@ def _load_once(
             with contextlib.suppress(OSError):
                 os.unlink(path)
     return rows, problems
+
+
+def _loaded_already(
+    con: Any, src: Source, earlier: tuple[int, int], notes: list[str] | None
+) -> dict[str, Any]:
+    """The counts of a source that load ``earlier`` (id, rows) loaded whole: every row skipped.
+
+    The source is not read, except its header (a CSV's repeated header names are still noted).
+    """
+    load_id, n = earlier
+    if notes is not None:
+        if src.kind == "csv":
+            names = [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {src.relation}").fetchall()]
+            notes.extend(csv_header_notes(con, src, names))
+        notes.append(
+            f"{src.name}: already loaded as load {load_id} (the same bytes, with the same "
+            f"mapping, and its {n:,} rows are unchanged): none of its rows is new"
+        )
+    return {
+        "source": src.name,
+        "rows_read": n,
+        "rows_loaded": 0,
+        "rows_rejected": 0,
+        "rows_skipped": n,
+    }
 
 
 def _rollback(con: Any) -> None:
@@ -634,7 +683,10 @@ def _load_one(
             # order, so a row's number is its rowid + 1 (a window numbering the rows as they are
             # read would run on one thread: 2.5x the time of the read, measured)
             con.execute("SET preserve_insertion_order = true")
-            step("read", f"CREATE OR REPLACE TEMP TABLE {_SOURCE} AS SELECT * FROM {src.relation}")
+            kind = "" if _stage_on_disk(con, src) else "TEMP"
+            step(
+                "read", f"CREATE OR REPLACE {kind} TABLE {_SOURCE} AS SELECT * FROM {src.relation}"
+            )
         except duckdb.Error as exc:
             if isinstance(exc, duckdb.InterruptException) or _translated(exc, ws) is not exc:
                 raise
@@ -808,6 +860,44 @@ def _recorded_order(con: Any, table: str, mapping: ColumnMapping, seq_base: int)
         f"(ORDER BY {ident(mapping.order)} NULLS LAST, {ROW_COLUMN}) AS _rox_pos FROM {_RAW}"
     )
     return f"({base} + o._rox_pos)", f" JOIN _rox_order AS o ON o.{ROW_COLUMN} = t.{ROW_COLUMN}"
+
+
+#: How many bytes of DuckDB's memory one byte of a text file takes once staged (measured: a
+#: 745 MB CSV of responses filled a 2 GB limit; 1M rows, 69 MiB, took 190 MiB).
+_STAGED_PER_BYTE = 2.7
+_SIZES = {"bytes": 1, "KiB": 2**10, "MiB": 2**20, "GiB": 2**30, "TiB": 2**40}
+
+
+def _stage_on_disk(con: Any, src: Source) -> bool:
+    """Whether to stage ``src`` in a table of the workspace file rather than a temporary one.
+
+    A temporary table lives in memory and spills beyond DuckDB's memory limit to its temporary
+    folder, which made a 10M-row load 14x slower under a 1 GB limit (docs/benchmarks.md). A table
+    of the workspace is written compressed to the file as it fills (DuckDB writes a large
+    transaction's rows optimistically) and its blocks leave memory without a spill; it costs
+    that write where memory would have sufficed (1M rows: 1.4x the staging time, measured), so
+    it is taken only for a file that, staged, would take more than half the memory limit. The
+    table is dropped before the load commits: nothing of it is kept but free blocks in the file,
+    which later writes reuse. (A gzip file's size understates what it stages.)
+    """
+    if src.path is None:
+        return False
+    (setting,) = con.execute("SELECT current_setting('memory_limit')").fetchone()
+    (path,) = con.execute(
+        "SELECT path FROM duckdb_databases() WHERE database_name = current_database()"
+    ).fetchone()
+    if path is None:  # an in-memory workspace: either table is in memory
+        return False
+    number, _, unit = str(setting).partition(" ")
+    try:
+        limit = float(number) * _SIZES[unit]
+    except (KeyError, ValueError):
+        return False
+    try:
+        size = os.path.getsize(src.path)
+    except OSError:
+        return False
+    return size * _STAGED_PER_BYTE > limit / 2
 
 
 def _number_rows(con: Any) -> None:
