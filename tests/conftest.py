@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -129,6 +130,39 @@ def pytest_collection_modifyitems(
 settings.register_profile("ci", derandomize=True, deadline=None, database=None, print_blob=True)
 settings.register_profile("explore", deadline=None, max_examples=500)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+@pytest.fixture
+def rox_here(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> Callable[..., tuple[int, str, str]]:
+    """``rox ARGS`` run in this process: ``rox_here(*args, cwd=None) -> (exit code, out, err)``.
+
+    The same command line as :func:`rox.testing.run_cli` without starting an interpreter for each
+    command (about a second each: #14); the tests of what only a new process shows (the imports a
+    command needs, the demo, loading files) run ``rox`` in a subprocess. Output is 200 columns
+    wide: ``COLUMNS`` is set, and so is the consoles' width, which they read once, when
+    ``rox.cli`` is first imported in the process. ``cwd`` runs the command in that folder.
+    """
+
+    def run(*args: str | os.PathLike[str], cwd: Path | None = None) -> tuple[int, str, str]:
+        from rox.cli import _app, main
+
+        if cwd is not None:
+            monkeypatch.chdir(cwd)
+        monkeypatch.setenv("COLUMNS", "200")
+        monkeypatch.setattr(_app.console, "width", 200)
+        monkeypatch.setattr(_app.err_console, "width", 200)
+        monkeypatch.setattr(sys, "argv", ["rox", *map(str, args)])
+        try:
+            main()
+            code = 0
+        except SystemExit as exc:
+            code = int(exc.code or 0)
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return run
 
 
 @pytest.fixture
