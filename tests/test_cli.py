@@ -27,40 +27,27 @@ from rox.testing import run_cli as rox
 
 
 @pytest.fixture
-def cli(tmp_path, monkeypatch, capsys):
+def cli(tmp_path, monkeypatch, rox_here):
     """``rox ARGS [--workspace WORKSPACE]`` run in this process, as a completed process.
 
-    The same command line as :func:`rox.testing.run_cli` without starting an interpreter for
-    each command (about a second each: #14). The tests of what only a new process shows (the
-    imports a command needs, the demo, loading files) run ``rox`` in a subprocess.
+    In ``tmp_path``, without ``ROX_WORKSPACE`` (the shared ``rox_here`` fixture: no interpreter
+    start per command).
     """
+    monkeypatch.delenv("ROX_WORKSPACE", raising=False)
 
     def run(*args: str, workspace: Path | None = None) -> subprocess.CompletedProcess[str]:
         extra = ["--workspace", str(workspace)] if workspace is not None else []
-        code, out, err = rox_here([*args, *extra], tmp_path, monkeypatch, capsys)
+        code, out, err = rox_here(*args, *extra, cwd=tmp_path)
         return subprocess.CompletedProcess(["rox", *args, *extra], code, out, err)
 
     return run
 
 
-def rox_here(args: list[str], cwd: Path, monkeypatch, capsys) -> tuple[int, str, str]:
-    """Run ``rox ARGS`` in this process, in ``cwd``, without ROX_WORKSPACE: (code, out, err)."""
-    from rox.cli import _app, main
-
-    monkeypatch.chdir(cwd)
+@pytest.fixture
+def here(tmp_path, monkeypatch, rox_here):
+    """``rox ARGS`` in this process, in ``tmp_path``, without ROX_WORKSPACE: (code, out, err)."""
     monkeypatch.delenv("ROX_WORKSPACE", raising=False)
-    monkeypatch.setenv("COLUMNS", "200")
-    # the consoles read COLUMNS once, when rox.cli is first imported in this process
-    monkeypatch.setattr(_app.console, "width", 200)
-    monkeypatch.setattr(_app.err_console, "width", 200)
-    monkeypatch.setattr(sys, "argv", ["rox", *args])
-    try:
-        main()
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
+    return lambda args: rox_here(*args, cwd=tmp_path)
 
 
 @pytest.mark.parametrize("metric", ["nps", "csat", "ces"])
@@ -386,42 +373,38 @@ _NEEDS = [
 
 
 @pytest.mark.parametrize(("args", "table"), _NEEDS, ids=[" ".join(a) for a, _ in _NEEDS])
-def test_a_command_on_an_empty_workspace_says_what_to_load(
-    tmp_path, monkeypatch, capsys, args, table
-):
+def test_a_command_on_an_empty_workspace_says_what_to_load(tmp_path, here, args, table):
     import rox
 
     rox.open(tmp_path / "rox.duckdb").close()
-    code, out, err = rox_here(args, tmp_path, monkeypatch, capsys)
+    code, out, err = here(args)
     assert code == EXIT_CODES[TableNotFoundError] == 4
     assert f"has no {table}; load it with `rox ingest {table} FILE`" in err
     assert out == ""
 
 
-def test_a_partly_filled_workspace_names_the_missing_table(tmp_path, monkeypatch, capsys):
+def test_a_partly_filled_workspace_names_the_missing_table(tmp_path, here):
     import rox
 
     with rox.open(tmp_path / "rox.duckdb") as ws:
         ws.ingest(
             "responses", pd.DataFrame({"ts": ["2024-01-01"], "metric": ["nps"], "score": [9]})
         )
-    assert rox_here(["nps", "-f", "csv"], tmp_path, monkeypatch, capsys)[0] == 0
-    code, _, err = rox_here(["clv"], tmp_path, monkeypatch, capsys)
+    assert here(["nps", "-f", "csv"])[0] == 0
+    code, _, err = here(["clv"])
     assert code == 4 and "has no transactions" in err
-    code, _, err = rox_here(["report"], tmp_path, monkeypatch, capsys)
+    code, _, err = here(["report"])
     assert code == 0, err
     assert "note: no transactions, so the report leaves out customer value" in err
     assert "note: no events, so the report leaves out the journeys" in err
     assert (tmp_path / "rox-report.html").is_file()
 
 
-def test_report_on_an_empty_workspace_says_there_is_nothing_to_report(
-    tmp_path, monkeypatch, capsys
-):
+def test_report_on_an_empty_workspace_says_there_is_nothing_to_report(tmp_path, here):
     import rox
 
     rox.open(tmp_path / "rox.duckdb").close()
-    code, _, err = rox_here(["report"], tmp_path, monkeypatch, capsys)
+    code, _, err = here(["report"])
     assert code == 4 and "holds no responses, transactions or events" in err
     assert not (tmp_path / "rox-report.html").exists()
 
@@ -436,38 +419,38 @@ def test_report_on_an_empty_workspace_says_there_is_nothing_to_report(
         ["journey", "index", "--drop"],
     ],
 )
-def test_a_failing_command_leaves_no_workspace_behind(tmp_path, monkeypatch, capsys, args):
-    code, _, err = rox_here(args, tmp_path, monkeypatch, capsys)
+def test_a_failing_command_leaves_no_workspace_behind(tmp_path, here, args):
+    code, _, err = here(args)
     assert code not in (0, 70), err
     assert err.startswith("error: ")
     assert list(tmp_path.iterdir()) == []
 
 
-def test_writing_commands_create_the_default_workspace(tmp_path, monkeypatch, capsys):
+def test_writing_commands_create_the_default_workspace(tmp_path, here):
     source = tmp_path / "r.csv"
     source.write_text("ts,metric,score\n2024-01-01,nps,9\n")
-    code, _, err = rox_here(["ingest", "responses", str(source)], tmp_path, monkeypatch, capsys)
+    code, _, err = here(["ingest", "responses", str(source)])
     assert code == 0, err
     assert (tmp_path / "rox.duckdb").is_file()
 
 
-def test_rox_demo_refuses_a_workspace_it_did_not_build(tmp_path, monkeypatch, capsys):
+def test_rox_demo_refuses_a_workspace_it_did_not_build(tmp_path, here):
     source = tmp_path / "r.csv"
     source.write_text("ts,metric,score\n2024-01-01,nps,9\n")
-    rox_here(["ingest", "responses", str(source)], tmp_path, monkeypatch, capsys)
-    code, _, err = rox_here(["demo", "--customers", "1000"], tmp_path, monkeypatch, capsys)
+    here(["ingest", "responses", str(source)])
+    code, _, err = here(["demo", "--customers", "1000"])
     assert code == EXIT_CODES[WorkspaceError]
     assert "holds data rox demo did not build (1 responses)" in err
     assert "--force" in err
-    code, out, _ = rox_here(["nps", "-f", "json"], tmp_path, monkeypatch, capsys)
+    code, out, _ = here(["nps", "-f", "json"])
     assert json.loads(out)[0]["n"] == 1  # left as it was
 
 
-def test_rox_demo_builds_in_an_empty_workspace_and_says_so(tmp_path, monkeypatch, capsys):
+def test_rox_demo_builds_in_an_empty_workspace_and_says_so(tmp_path, here):
     import rox
 
     rox.open(tmp_path / "rox.duckdb").close()  # what a failed command used to leave behind
-    code, _, err = rox_here(["demo", "--customers", "1000"], tmp_path, monkeypatch, capsys)
+    code, _, err = here(["demo", "--customers", "1000"])
     assert code == 0, err
     assert "Found an empty workspace" in err and "not built by rox demo" in err
     with rox.open(tmp_path / "rox.duckdb", read_only=True) as ws:

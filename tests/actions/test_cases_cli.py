@@ -7,7 +7,6 @@ on 2024-03-02 and again (3) on 2024-03-02 12:00, inside the case of the first.
 from __future__ import annotations
 
 import json
-import sys
 
 import pandas as pd
 import pytest
@@ -66,22 +65,8 @@ def _workspace(ws: rox.Workspace) -> None:
     )
 
 
-def _rox(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
-    from rox.cli import main
-
-    monkeypatch.setenv("COLUMNS", "200")
-    monkeypatch.setattr(sys, "argv", ["rox", *args])
-    try:
-        main()
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
 @pytest.fixture
-def loop(tmp_path, monkeypatch, capsys):
+def loop(tmp_path, monkeypatch, rox_here):
     path = tmp_path / "ws.duckdb"
     with rox.open(path) as ws:
         _workspace(ws)
@@ -90,7 +75,7 @@ def loop(tmp_path, monkeypatch, capsys):
     monkeypatch.delenv("ROX_WORKSPACE", raising=False)
 
     def run(*args: str) -> tuple[int, str, str]:
-        return _rox(monkeypatch, capsys, *args, "--workspace", str(path))
+        return rox_here(*args, "--workspace", path)
 
     code, out, err = run("cases", "open", "--rules", str(rules), "--format", "json")
     assert code == 0, err

@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
@@ -19,17 +17,16 @@ import pytest
 import rox
 from rox.errors import EXIT_CODES, MetricError
 
-SRC = str(Path(rox.__file__).resolve().parents[1])
 
+@pytest.fixture
+def run(rox_here):
+    """``rox worth ARGS --workspace W`` in this process (no interpreter start), as a process."""
 
-def run(*args: str, workspace: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "rox", "worth", *args, "--workspace", str(workspace)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**os.environ, "COLUMNS": "200", "PYTHONPATH": SRC},
-    )
+    def worth(*args: str, workspace: Path) -> subprocess.CompletedProcess[str]:
+        code, out, err = rox_here("worth", *args, "--workspace", workspace)
+        return subprocess.CompletedProcess(["rox", "worth", *args], code, out, err)
+
+    return worth
 
 
 EXPECTED = {
@@ -40,7 +37,7 @@ EXPECTED = {
 }
 
 
-def test_json_has_one_object_per_group(small_path):
+def test_json_has_one_object_per_group(small_path, run):
     out = run("--value", "revenue", "--goal", "purchase", "--format", "json", workspace=small_path)
     assert out.returncode == 0, out.stderr
     rows = json.loads(out.stdout)
@@ -54,7 +51,7 @@ def test_json_has_one_object_per_group(small_path):
         assert {"p_alive", "retention", "spend"} <= set(r)
 
 
-def test_csv_by_band(small_path):
+def test_csv_by_band(small_path, run):
     out = run("--by", "csat_band", "--value", "revenue", "--format", "csv", workspace=small_path)
     assert out.returncode == 0, out.stderr
     frame = pd.read_csv(io.StringIO(out.stdout))
@@ -65,7 +62,7 @@ def test_csv_by_band(small_path):
     assert frame["clv_ratio"].tolist() == pytest.approx([8.0, 1.0, 425 / 90], abs=5e-4)
 
 
-def test_table_states_the_multiple(small_path):
+def test_table_states_the_multiple(small_path, run):
     out = run("--value", "revenue", workspace=small_path)
     assert out.returncode == 0, out.stderr
     assert "promoter" in out.stdout
@@ -73,7 +70,7 @@ def test_table_states_the_multiple(small_path):
     assert "associational" in out.stdout
 
 
-def test_bad_by_is_a_clear_error(small_path):
+def test_bad_by_is_a_clear_error(small_path, run):
     out = run("--by", "colour", "--value", "revenue", workspace=small_path)
     assert out.returncode == EXIT_CODES[MetricError]
     assert "'colour'" in out.stderr
@@ -81,7 +78,7 @@ def test_bad_by_is_a_clear_error(small_path):
     assert "Traceback" not in out.stderr
 
 
-def test_rox_says_what_moving_detractors_is_worth(small_path):
+def test_rox_says_what_moving_detractors_is_worth(small_path, run):
     out = run("--value", "revenue", "--rox", "--replicates", "200", workspace=small_path)
     assert out.returncode == 0, out.stderr
     # detractors c2 (15) and c5 (25) at the passives' mean (20): 2 x (20 - 20) = 0
@@ -95,7 +92,7 @@ def test_rox_says_what_moving_detractors_is_worth(small_path):
 
 
 @pytest.mark.slow
-def test_rox_in_json_is_the_rox_by_channel(tmp_path):
+def test_rox_in_json_is_the_rox_by_channel(tmp_path, run):
     path = tmp_path / "demo.duckdb"
     rox.demo.build(path, n_customers=8_000, seed=7).close()
     out = run("--rox", "--draws", "50", "--format", "json", workspace=path)

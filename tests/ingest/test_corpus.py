@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from rox.cli import INTERNAL_ERROR_EXIT_CODE, main
+from rox.cli import INTERNAL_ERROR_EXIT_CODE
 
 _spec = importlib.util.spec_from_file_location(
     "corpus", Path(__file__).parent / "corpus" / "make.py"
@@ -22,31 +22,19 @@ sys.modules["corpus"] = corpus  # dataclasses look their module up
 _spec.loader.exec_module(corpus)
 
 
-def run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
-    """Run ``rox ARGS`` in this process; return its exit code and its output (both streams)."""
-    saved = sys.argv
-    sys.argv = ["rox", *args]
-    try:
-        main()
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    finally:
-        sys.argv = saved
-    out = capsys.readouterr()
-    return code, " ".join((out.out + out.err).split())
-
-
 @pytest.mark.parametrize("case", corpus.CASES, ids=lambda c: c.name)
-def test_corpus_case(case, tmp_path, capsys, monkeypatch):
-    monkeypatch.setenv("COLUMNS", "250")
-    monkeypatch.chdir(tmp_path)
+def test_corpus_case(case, tmp_path, rox_here):
+    def run(args: list[str]) -> tuple[int, str]:
+        """``rox ARGS`` in ``tmp_path``: its exit code and its output (both streams, one line)."""
+        code, out, err = rox_here(*args, cwd=tmp_path)
+        return code, " ".join((out + err).split())
+
     case.write(tmp_path)
     ws = str(tmp_path / "ws.duckdb")
     for table, name in case.before:
-        code, text = run(["ingest", table, name, "-w", ws], capsys)
+        code, text = run(["ingest", table, name, "-w", ws])
         assert code == 0, text
     args = [a.replace("{dir}", str(tmp_path)) for a in case.args]
-    result, text = run(["ingest", case.table, case.target, *args, "-w", ws], capsys)
+    result, text = run(["ingest", case.table, case.target, *args, "-w", ws])
     assert result != INTERNAL_ERROR_EXIT_CODE, text
     assert (result, case.says in text) == (case.exit, True), text

@@ -661,24 +661,8 @@ def test_sigkill_loses_no_webhook_of_an_acknowledged_response_or_its_case(tmp_pa
     assert set(got_created) == stored
 
 
-def test_cli_lists_the_log_and_replays_with_the_service_stopped(
-    start, tmp_path, monkeypatch, capsys
-):
-    import sys
-
-    from rox.cli import main
+def test_cli_lists_the_log_and_replays_with_the_service_stopped(start, tmp_path, rox_here):
     from rox.errors import EXIT_CODES
-
-    def run(*args: str) -> tuple[int, str, str]:
-        monkeypatch.setenv("COLUMNS", "200")
-        monkeypatch.setattr(sys, "argv", ["rox", *args])
-        try:
-            main()
-            code = 0
-        except SystemExit as exc:
-            code = int(exc.code or 0)
-        out, err = capsys.readouterr()
-        return code, out, err
 
     port = free_port()
     hooks = hooks_file(tmp_path, port)
@@ -689,18 +673,18 @@ def test_cli_lists_the_log_and_replays_with_the_service_stopped(
         until(lambda: len(receiver.got) == 2)
         service.stop()
         ws = str(tmp_path / "w.duckdb")
-        code, out, err = run("deliveries", "list", "-w", ws, "-f", "json")
+        code, out, err = rox_here("deliveries", "list", "-w", ws, "-f", "json")
         assert code == 0, err
         log = json.loads(out)
         assert sorted(d["event_type"] for d in log) == ["case.opened", "response.created"]
         assert {d["status"] for d in log} == {"delivered"}
-        code, _, err = run("deliveries", "replay", "--response", "r1", "-w", ws)
+        code, _, err = rox_here("deliveries", "replay", "--response", "r1", "-w", ws)
         assert code == EXIT_CODES[ServiceError] and "--webhooks" in err
-        code, out, err = run("deliveries", "replay", "--response", "r1", "-w", ws,
-                             "--webhooks", str(hooks))  # fmt: skip
+        code, out, err = rox_here("deliveries", "replay", "--response", "r1", "-w", ws,
+                                  "--webhooks", str(hooks))  # fmt: skip
         assert code == 0, err
         new_ids = out.split()
-        code, out, _ = run("deliveries", "list", "-w", ws, "--status", "pending", "-f", "json")
+        code, out, _ = rox_here("deliveries", "list", "-w", ws, "--status", "pending", "-f", "json")
         assert sorted(d["delivery_id"] for d in json.loads(out)) == sorted(new_ids)
         assert len(new_ids) == 2
         again = start(hooks)  # the next run sends them
