@@ -133,7 +133,10 @@ MODULES: dict[str, tuple[list[str], str | None]] = {
     "impact/initiative.py": (["tests/impact/test_roi.py"], "not slow and not demo and not cli"),
     "impact/roi.py": (["tests/impact/test_roi.py"], "not slow and not demo and not cli"),
     "impact/rox_model.py": (["tests/impact/test_rox_model.py"], "not slow and not demo"),
-    "impact/_importance.py": (["tests/impact/test_drivers.py"], "not demo and not cli"),
+    "impact/_importance.py": (
+        ["tests/impact/test_drivers.py", "tests/impact/test_importance_rules.py"],
+        "not demo and not cli",
+    ),
     "value/models/fitting.py": (
         ["tests/value/test_fitting.py", "tests/value/test_models.py"],
         "fitting or reproduces_fader_hardie_lee or sbg_reproduces or no_dropout",  # no CDNOW load
