@@ -125,7 +125,10 @@ MODULES: dict[str, tuple[list[str], str | None]] = {
     # the impact modules' fast tests: not the demo builds, the CLI runs on the demo or the
     # slow (demo-sized) fits
     "impact/drivers.py": (["tests/impact/test_drivers.py"], "not demo and not cli"),
-    "impact/_logistic.py": (["tests/impact/test_drivers.py"], "not demo and not cli"),
+    "impact/_logistic.py": (
+        ["tests/impact/test_drivers.py", "tests/impact/test_logistic_rules.py"],
+        "not demo and not cli",
+    ),
     "impact/counterfactual.py": (["tests/impact/test_counterfactual.py"], None),
     "impact/did.py": (["tests/impact/test_roi.py"], "not slow and not demo and not cli"),
     "impact/hazard.py": (["tests/impact/test_hazard.py"], "not slow and not demo"),

@@ -1,0 +1,97 @@
+"""The engine's logistic fit behind the drivers of a binary outcome, against a fit written out.
+
+The reference is Newton-Raphson (IRLS) in numpy on the drivers standardised with the sample mean
+and the standard deviation with ``n - 1`` (what :class:`rox.impact._logistic.Logit` documents:
+slopes per standard deviation), the intercept on a column of ones.
+"""
+
+from __future__ import annotations
+
+import ibis
+import numpy as np
+import pandas as pd
+import pytest
+
+from rox.errors import MetricError
+from rox.impact._logistic import fit_logistic
+
+
+def _irls(y: np.ndarray, design: np.ndarray) -> np.ndarray:
+    theta = np.zeros(design.shape[1])
+    for _ in range(100):
+        prob = 1 / (1 + np.exp(-design @ theta))
+        step = np.linalg.solve(
+            design.T @ (design * (prob * (1 - prob))[:, None]), design.T @ (y - prob)
+        )
+        theta += step
+        if np.abs(step).max() < 1e-13:
+            break
+    return theta
+
+
+def _fit(y: np.ndarray, x: np.ndarray, block: np.ndarray):
+    """fit_logistic on a memtable of the rows, with the totals written from the rows."""
+    data = np.column_stack([y, x])
+    q = data.shape[1]
+    frame = pd.DataFrame(data, columns=[f"v{i}" for i in range(q)]).assign(_block=block)
+    total = {
+        "N": np.full((q, q), float(len(y))),
+        "S": np.repeat(data.sum(axis=0)[:, None], q, axis=1),
+        "P": data.T @ data,
+    }
+    blocks = np.unique(block).astype(np.int64)
+    return fit_logistic(ibis.memtable(frame), q - 1, total, blocks)
+
+
+@pytest.fixture(scope="module")
+def rows():
+    rng = np.random.default_rng(22)
+    n = 300
+    # drivers far from 0 (a mean of 100 and of 4, small spreads): the fit is on standardised ones
+    x = np.column_stack([100 + rng.normal(0, 0.5, n), 4 + rng.normal(0, 1.0, n)])
+    eta = -0.5 + 2.0 * (x[:, 0] - 100) + 0.6 * (x[:, 1] - 4)
+    y = (rng.random(n) < 1 / (1 + np.exp(-eta))).astype(float)
+    return y, x, rng.integers(0, 4, n)
+
+
+def test_fit_is_irls_on_the_standardised_drivers(rows):
+    y, x, block = rows
+    fit = _fit(y, x, block)
+    mean, sd = x.mean(axis=0), x.std(axis=0, ddof=1)
+    z = (x - mean) / sd
+    theta = _irls(y, np.column_stack([np.ones(len(y)), z]))
+    np.testing.assert_allclose(fit.mean, mean, rtol=1e-12)
+    np.testing.assert_allclose(fit.sd, sd, rtol=1e-9)  # (sums of squares: cancellation)
+    np.testing.assert_allclose(fit.theta, theta, rtol=1e-7)
+    np.testing.assert_allclose(fit.coef_std, theta[1:], rtol=1e-7)
+    prob = 1 / (1 + np.exp(-(theta[0] + z @ theta[1:])))
+    assert fit.r_yp == pytest.approx(np.corrcoef(y, prob)[0, 1], rel=1e-7)
+    # the per-block score is (y - p) z summed over the block's rows: about 0 in total at the fit
+    design = np.column_stack([np.ones(len(y)), z])
+    for b in range(4):
+        rows_b = block == b
+        np.testing.assert_allclose(fit.score_b[b], design[rows_b].T @ (y - prob)[rows_b], atol=1e-6)
+        w = prob[rows_b] * (1 - prob[rows_b])
+        np.testing.assert_allclose(
+            fit.info_b[b], design[rows_b].T @ (design[rows_b] * w[:, None]), rtol=1e-7
+        )
+    assert np.abs(fit.score_b.sum(axis=0)).max() < 1e-6
+
+
+@pytest.mark.parametrize("value", [0.0, 1.0])
+def test_an_outcome_everyone_shares_is_refused(rows, value):
+    _, x, block = rows
+    with pytest.raises(MetricError, match=f"every customer analysed has the outcome = {value:g}"):
+        _fit(np.full(len(x), value), x, block)
+
+
+def test_one_customer_with_the_outcome_is_enough_to_start(rows):
+    # ybar = 1/300: just inside (0, 1), so the fit starts (at the log-odds of ybar)
+    _, x, block = rows
+    y = np.zeros(len(x))
+    y[0] = 1.0
+    y[1] = 1.0
+    fit = _fit(y, x, block)
+    z = (x - x.mean(axis=0)) / x.std(axis=0, ddof=1)
+    theta = _irls(y, np.column_stack([np.ones(len(y)), z]))
+    np.testing.assert_allclose(fit.theta, theta, rtol=1e-6)
