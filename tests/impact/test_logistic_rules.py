@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from rox.errors import MetricError
+from rox.errors import ConvergenceError, MetricError
 from rox.impact._logistic import fit_logistic
 
 
@@ -95,3 +95,27 @@ def test_one_customer_with_the_outcome_is_enough_to_start(rows):
     z = (x - x.mean(axis=0)) / x.std(axis=0, ddof=1)
     theta = _irls(y, np.column_stack([np.ones(len(y)), z]))
     np.testing.assert_allclose(fit.theta, theta, rtol=1e-6)
+
+
+def _nearly_separated(c: float) -> tuple[np.ndarray, np.ndarray]:
+    """40 points on [-1, 1], outcome 1 above 0, and two overlapping points at +-c."""
+    grid = np.linspace(-1, 1, 40)
+    x = np.concatenate([grid, [c, -c]])
+    y = np.concatenate([(grid > 0).astype(float), [0.0, 1.0]])
+    return y, x[:, None]
+
+
+@pytest.mark.parametrize(("c", "refused"), [(0.0114, False), (0.0108, True)])
+def test_a_slope_beyond_30_per_sd_is_refused_as_separation(c, refused):
+    # the nearer the overlapping points to 0, the steeper the fit: the reference's slope is just
+    # below 30 log-odds per standard deviation for c = 0.0114, just above for c = 0.0108
+    y, x = _nearly_separated(c)
+    z = (x - x.mean()) / x.std(ddof=1)
+    theta = _irls(y, np.column_stack([np.ones(len(y)), z]))
+    assert (29 < abs(theta[1]) < 30) if not refused else (30 < abs(theta[1]) < 31)
+    block = np.arange(len(y)) % 2
+    if refused:
+        with pytest.raises(ConvergenceError, match="did not converge"):
+            _fit(y, x, block)
+    else:
+        np.testing.assert_allclose(_fit(y, x, block).theta, theta, rtol=1e-6, atol=1e-9)
