@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from rox.errors import ConvergenceError, MetricError
-from rox.impact._logistic import fit_logistic
+from rox.impact._logistic import bootstrap_logistic, fit_logistic
 
 
 def _irls(y: np.ndarray, design: np.ndarray) -> np.ndarray:
@@ -119,3 +119,62 @@ def test_a_slope_beyond_30_per_sd_is_refused_as_separation(c, refused):
             _fit(y, x, block)
     else:
         np.testing.assert_allclose(_fit(y, x, block).theta, theta, rtol=1e-6, atol=1e-9)
+
+
+def test_no_resamples_give_no_replicates(rows):
+    y, x, block = rows
+    fit = _fit(y, x, block)
+    out = bootstrap_logistic({}, fit, np.empty((0, 4)))
+    assert out.shape == (0, 2)
+
+
+def test_a_replicate_is_one_newton_step_towards_the_reweighted_fit(rows):
+    # Hu & Kalbfleisch's one step from the full fit on a resample's score and information lands
+    # near the resample's own maximum (Newton converges quadratically), not away from it
+    from rox.impact._importance import logistic_relative_weights
+
+    y, x, block = rows
+    fit = _fit(y, x, block)
+    data = np.column_stack([y, x])
+    stats = {k: [] for k in "NSQP"}
+    for b in range(4):
+        d = data[block == b]
+        q = d.shape[1]
+        stats["N"].append(np.full((q, q), float(len(d))))
+        stats["S"].append(np.repeat(d.sum(axis=0)[:, None], q, axis=1))
+        stats["Q"].append(np.repeat((d**2).sum(axis=0)[:, None], q, axis=1))
+        stats["P"].append(d.T @ d)
+    stats = {k: np.array(v) for k, v in stats.items()}
+    w_block = np.array([1.0, 2.0, 1.0, 1.0])
+    got = bootstrap_logistic(stats, fit, w_block[None, :])[0]
+    # the reference: the weighted maximum written out (each row counted w times)
+    w = w_block[block]
+    n = w.sum()
+    mean = (w[:, None] * x).sum(axis=0) / n
+    sd = np.sqrt((w[:, None] * (x - mean) ** 2).sum(axis=0) / (n - 1))
+    z = (x - mean) / sd
+    design = np.column_stack([np.ones(len(y)), z])
+    theta = np.zeros(3)
+    for _ in range(100):
+        prob = 1 / (1 + np.exp(-design @ theta))
+        step = np.linalg.solve(
+            design.T @ (design * (w * prob * (1 - prob))[:, None]), design.T @ (w * (y - prob))
+        )
+        theta += step
+    prob = 1 / (1 + np.exp(-design @ theta))
+    cov = np.cov(np.column_stack([y, prob, x]), rowvar=False, aweights=w)
+    r_yp = cov[0, 1] / np.sqrt(cov[0, 0] * cov[1, 1])
+    var = np.diag(cov)[2:]
+    rxx = cov[2:, 2:] / np.sqrt(np.outer(var, var))
+    expected = logistic_relative_weights(rxx, theta[1:], np.asarray(r_yp))
+    full = logistic_relative_weights(rxx, fit.coef_std, np.asarray(fit.r_yp))
+    # (the last step is the formula checked against rwa's in test_drivers.py)
+    assert got == pytest.approx(expected, rel=0.01)
+    assert (np.abs(got - full) > 0.05 * full).all()  # the resample moved it: 6-12% here
+
+
+def test_a_singular_information_stops_the_fit(rows):
+    # a driver repeated: the information matrix is singular, Newton's step cannot be solved
+    y, x, block = rows
+    with pytest.raises(ConvergenceError, match="did not converge"):
+        _fit(y, np.column_stack([x, x[:, 0]]), block)
