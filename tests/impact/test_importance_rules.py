@@ -17,7 +17,6 @@ from rox.impact._importance import (
     positive_definite,
     r_squared,
     relative_weights,
-    sqrtm_psd,
 )
 
 
