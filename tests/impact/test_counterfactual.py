@@ -136,3 +136,30 @@ def test_bad_arguments_are_named(hand, kwargs, message):
 def test_the_level_moved_to_is_the_one_just_above(by, move, to):
     expected_move = move or {"nps_group": "detractor"}[by]
     assert _resolved_move(by, move, None, "move customers") == (expected_move, to)
+
+
+def _dealt(ids: list[str], labels: list[str], seed: int) -> dict[str, str]:
+    """The placebo's shuffle as the docstring of _shuffled states it, written out.
+
+    Customers numbered k = 0, 1, ... in id order; ordered by (k m + 97531) mod 4294967311 with
+    m = 2654435761 (seed + 1) mod 4294967311; the labels, in id order, are dealt in that order.
+    """
+    prime = 4_294_967_311
+    m = 2_654_435_761 * (seed + 1) % prime
+    order = sorted(range(len(ids)), key=lambda k: (k * m + 97_531) % prime)
+    return {ids[k]: labels[rank] for rank, k in enumerate(order)}
+
+
+@pytest.mark.parametrize("seed", [0, 5])
+def test_placebo_deals_the_labels_by_the_documented_hash(hand, seed):
+    ids = ["d1", "d2", "d3", "p1", "p2", "p3", "x1", "x2"]
+    labels = ["detractor"] * 3 + ["passive"] * 3 + ["promoter", "no response"]
+    values = dict(zip(ids, [10.0, 20.0, 30.0, 40.0, 60.0, 80.0, 500.0, 0.0], strict=True))
+    dealt = _dealt(ids, labels, seed)
+    moved = [values[c] for c in ids if dealt[c] == "detractor"]
+    target = [values[c] for c in ids if dealt[c] == "passive"]
+    expected = len(moved) * (np.mean(target) - np.mean(moved))
+    result = rox.impact.counterfactual(hand, placebo=True, replicates=20, random_state=seed)
+    assert result.total == pytest.approx(expected)
+    assert result.frame["moved_mean"].iloc[0] == pytest.approx(np.mean(moved))
+    assert result.frame["target_mean"].iloc[0] == pytest.approx(np.mean(target))
