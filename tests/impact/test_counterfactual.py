@@ -163,3 +163,73 @@ def test_placebo_deals_the_labels_by_the_documented_hash(hand, seed):
     assert result.total == pytest.approx(expected)
     assert result.frame["moved_mean"].iloc[0] == pytest.approx(np.mean(moved))
     assert result.frame["target_mean"].iloc[0] == pytest.approx(np.mean(target))
+
+
+def test_strata_without_a_target_or_without_movers():
+    # a: detractor 10, passive 40 -> 1 x 30; c: passives only (nobody to move: no row);
+    # d: a detractor and no passive (no level to move to: a row without ROX, out of the total)
+    rows = [
+        ("d1", "detractor", "a", 10.0),
+        ("p1", "passive", "a", 40.0),
+        ("p2", "passive", "c", 70.0),
+        ("d2", "detractor", "d", 5.0),
+    ]
+    frame = pd.DataFrame(rows, columns=["customer_id", "nps_group", "segment", "clv"])
+    result = rox.impact.counterfactual(_profile(frame), strata="segment", replicates=30)
+    assert result.frame["stratum"].tolist() == ["a", "d"]
+    assert result.frame["rox"].iloc[0] == pytest.approx(30.0)
+    assert np.isnan(result.frame["rox"].iloc[1])
+    assert result.frame["moved"].tolist() == [1, 1]
+    assert result.total == pytest.approx(30.0)
+    assert "Moving the 1 customers" in str(result)  # only the movers with a level to move to
+
+
+def test_no_stratum_with_a_target_gives_no_rox():
+    rows = [("d1", "detractor", "a", 10.0), ("x1", "promoter", "a", 40.0)]
+    frame = pd.DataFrame(rows, columns=["customer_id", "nps_group", "segment", "clv"])
+    result = rox.impact.counterfactual(_profile(frame), replicates=10)
+    assert np.isnan(result.total) and np.isnan(result.low) and np.isnan(result.high)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "ok"),
+    [
+        ({"confidence": 0.0}, False),
+        ({"confidence": 1.0}, False),
+        ({"confidence": 0.001}, True),
+        ({"confidence": 0.999}, True),
+        ({"replicates": 0}, False),
+        ({"replicates": 1}, True),
+        ({"resolution": 0.0}, False),
+        ({"resolution": 1e-6}, True),
+    ],
+)
+def test_levels_replicates_and_resolution_on_both_sides(hand, kwargs, ok):
+    if ok:
+        assert rox.impact.counterfactual(hand, **{"replicates": 5, **kwargs}).total == 120.0
+    else:
+        with pytest.raises(MetricError, match=r"confidence|replicates and resolution"):
+            rox.impact.counterfactual(hand, **kwargs)
+
+
+def test_profile_options_are_refused_with_a_profile(hand):
+    with pytest.raises(MetricError, match="pass the profile's options to profile"):
+        rox.impact.counterfactual(hand, goal="purchase")
+
+
+def test_interval_level_follows_confidence(hand):
+    # the total's interval is the (1 - c) / 2 and (1 + c) / 2 percentiles of the replicates:
+    # a 50% interval lies inside the 95% one, of the same replicates (same seed)
+    wide = rox.impact.counterfactual(hand, replicates=400, random_state=9)
+    narrow = rox.impact.counterfactual(hand, replicates=400, random_state=9, confidence=0.5)
+    assert wide.low < narrow.low < narrow.high < wide.high
+    rng = np.random.default_rng(9)
+    means = []
+    for values in ([10.0, 20.0, 30.0], [40.0, 60.0, 80.0]):
+        w = rng.poisson(1.0, size=(400, 3))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            means.append((w * values).sum(axis=1) / w.sum(axis=1))
+    expected = np.nanpercentile(3 * (means[1] - means[0]), [25, 75])
+    assert (narrow.low, narrow.high) == pytest.approx(tuple(expected))
+    row = narrow.frame.iloc[0]
+    assert (row["rox_low"], row["rox_high"]) == pytest.approx(tuple(expected))
