@@ -9,7 +9,7 @@ import pytest
 
 import rox
 from rox.errors import MetricError
-from rox.impact.counterfactual import _resolved_move
+from rox.impact.counterfactual import Counterfactual, _resolved_move
 from rox.impact.profile import ExperienceProfile
 
 
@@ -233,3 +233,45 @@ def test_interval_level_follows_confidence(hand):
     assert (narrow.low, narrow.high) == pytest.approx(tuple(expected))
     row = narrow.frame.iloc[0]
     assert (row["rox_low"], row["rox_high"]) == pytest.approx(tuple(expected))
+
+
+@pytest.mark.parametrize(
+    ("low", "high", "covers"),
+    [
+        (0.0, 5.0, True),
+        (-5.0, 0.0, True),
+        (-1.0, 1.0, True),
+        (0.5, 2.0, False),
+        (-2.0, -0.1, False),
+    ],
+)
+def test_placebo_verdict_is_whether_the_interval_covers_zero(low, high, covers):
+    frame = pd.DataFrame({"stratum": ["all"], "moved": [3], "rox": [1.0]})
+    result = Counterfactual(frame=frame, total=1.0, low=low, high=high, placebo=True)
+    text = str(result)
+    assert text.startswith("Placebo (experience shuffled across customers)")
+    assert ("it covers 0, as it should" in text) is covers
+    assert ("it does not cover 0" in text) is not covers
+
+
+def test_defaults_are_1000_replicates_and_seed_0(hand):
+    default = rox.impact.counterfactual(hand)
+    named = rox.impact.counterfactual(hand, replicates=1000, random_state=0)
+    assert (default.low, default.high) == (named.low, named.high)
+    other = rox.impact.counterfactual(hand, replicates=1001, random_state=0)
+    assert (default.low, default.high) != (other.low, other.high)
+
+
+def test_placebo_without_a_seed_shuffles_as_seed_0(hand):
+    # the shuffle reads a missing seed as 0 (its multiplier 2654435761 (0 + 1) mod p)
+    ids = ["d1", "d2", "d3", "p1", "p2", "p3", "x1", "x2"]
+    labels = ["detractor"] * 3 + ["passive"] * 3 + ["promoter", "no response"]
+    values = dict(zip(ids, [10.0, 20.0, 30.0, 40.0, 60.0, 80.0, 500.0, 0.0], strict=True))
+    dealt = _dealt(ids, labels, 0)
+    moved = [values[c] for c in ids if dealt[c] == "detractor"]
+    target = [values[c] for c in ids if dealt[c] == "passive"]
+    result = rox.impact.counterfactual(hand, placebo=True, replicates=20, random_state=None)
+    assert result.total == pytest.approx(len(moved) * (np.mean(target) - np.mean(moved)))
+    # and seed 1 deals otherwise (so the test can tell 0 from 1)
+    other = _dealt(ids, labels, 1)
+    assert other != dealt
