@@ -124,10 +124,32 @@ MODULES: dict[str, tuple[list[str], str | None]] = {
     ),
     "value/models/pareto_gradient.py": (["tests/value/test_pareto_gradient.py"], None),
     "value/choice.py": (["tests/value/test_choice.py"], None),
-    "impact/worth.py": (["tests/impact/test_worth.py", "tests/impact/test_bootstrap.py"], None),
-    "impact/bootstrap.py": (["tests/impact/test_bootstrap.py"], None),
-    "impact/drivers.py": (["tests/impact/test_drivers.py"], None),
-    "impact/_importance.py": (["tests/impact/test_drivers.py"], None),
+    "impact/worth.py": (
+        ["tests/impact/test_worth.py", "tests/impact/test_bootstrap.py"],
+        "not demo",
+    ),
+    "impact/bootstrap.py": (  # worth's tests reach value_bin and bin_statistics
+        ["tests/impact/test_bootstrap.py", "tests/impact/test_worth.py"],
+        "not demo",
+    ),
+    # the impact modules' fast tests: not the demo builds, the CLI runs on the demo or the
+    # slow (demo-sized) fits
+    "impact/drivers.py": (["tests/impact/test_drivers.py"], "not demo and not cli"),
+    "impact/_logistic.py": (
+        ["tests/impact/test_drivers.py", "tests/impact/test_logistic_rules.py"],
+        "not demo and not cli",
+    ),
+    "impact/counterfactual.py": (["tests/impact/test_counterfactual.py"], None),
+    "impact/did.py": (["tests/impact/test_roi.py"], "not slow and not demo and not cli"),
+    "impact/hazard.py": (["tests/impact/test_hazard.py"], "not slow and not demo"),
+    "impact/nonresponse.py": (["tests/impact/test_nonresponse.py"], "not demo and not cli"),
+    "impact/initiative.py": (["tests/impact/test_roi.py"], "not slow and not demo and not cli"),
+    "impact/roi.py": (["tests/impact/test_roi.py"], "not slow and not demo and not cli"),
+    "impact/rox_model.py": (["tests/impact/test_rox_model.py"], "not slow and not demo"),
+    "impact/_importance.py": (
+        ["tests/impact/test_drivers.py", "tests/impact/test_importance_rules.py"],
+        "not demo and not cli",
+    ),
     "value/models/fitting.py": (
         ["tests/value/test_fitting.py", "tests/value/test_models.py"],
         "fitting or reproduces_fader_hardie_lee or sbg_reproduces or no_dropout",  # no CDNOW load

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rox.impact.bootstrap import bootstrap_means
+from rox.impact.bootstrap import bootstrap_means, value_bin
 
 
 def _bins(values: np.ndarray, resolution: float) -> pd.DataFrame:
@@ -78,3 +78,75 @@ def test_replicate_means_stay_within_the_values(values, resolution):
         assert np.all(finite >= v.min() - 1e-6 * (1 + v.max()))
         assert np.all(finite <= v.max() + 1e-6 * (1 + v.max()))
     assert len(finite) > 0
+
+
+@pytest.mark.parametrize(
+    ("value", "resolution", "expected"),
+    [
+        # floor(sign(v) ln(1 + |v|) / resolution), worked out by hand
+        (0.0, 0.01, 0),  # ln 1 = 0
+        (0.5, 0.01, 40),  # ln 1.5 = 0.405465 -> 40.5
+        (100.0, 0.01, 461),  # ln 101 = 4.615121 -> 461.5
+        (-10.0, 1.0, -3),  # -ln 11 = -2.397895 -> floor -3
+        (-0.5, 0.1, -5),  # -ln 1.5 = -0.405465 -> -4.05 -> floor -5
+        (2000.0, 0.5, 15),  # ln 2001 = 7.601402 -> 15.2
+    ],
+)
+def test_value_bin_is_the_floor_of_the_signed_log1p(value, resolution, expected):
+    import ibis
+
+    t = ibis.memtable({"v": [value]})
+    got = ibis.duckdb.connect().execute(value_bin(t.v, resolution).name("b"))
+    assert int(got.iloc[0]) == expected
+
+
+def _replay(bins: pd.DataFrame, groups: list[str], replicates: int, seed: int) -> dict:
+    """The module docstring's seed design, written out: Poisson counts, then Z if any var > 0."""
+    rng = np.random.default_rng(seed)
+    out = {}
+    for group in groups:
+        g = bins[bins["group"] == group].sort_values("bin")
+        m = rng.poisson(g["n"].to_numpy(float), size=(replicates, len(g))).astype(float)
+        total = m @ g["mu"].to_numpy(float)
+        if (g["var"].to_numpy(float) > 0).any():
+            total = total + np.sqrt(m @ g["var"].to_numpy(float)) * rng.standard_normal(replicates)
+        count = m.sum(axis=1)
+        out[group] = np.array(
+            [t / c if c > 0 else np.nan for t, c in zip(total, count, strict=True)]
+        )
+    return out
+
+
+def test_replicates_follow_the_documented_seed_design():
+    # group a: one value per bin (var 0), so no normal draw; group b: a within-bin variance
+    # below 1 (0.25), so one normal draw per replicate, added (not subtracted) to the total
+    bins = pd.DataFrame(
+        {
+            "group": ["a", "a", "b", "b"],
+            "bin": [7, 3, 2, 9],
+            "n": [2, 3, 4, 1],
+            "mu": [10.0, 1.0, 5.0, 20.0],
+            "var": [0.0, 0.0, 0.25, 0.0],
+        }
+    )
+    got = bootstrap_means(bins, ["a", "b"], replicates=200, random_state=42)
+    expected = _replay(bins, ["a", "b"], 200, 42)
+    for group in ("a", "b"):
+        np.testing.assert_allclose(got[group], expected[group], rtol=1e-12)
+    # the spread of b's draws is kept: with Z drawn, b's means are not all on the grid of bin means
+    finite = got["b"][np.isfinite(got["b"])]
+    assert len(set(np.round(finite, 9))) > 100
+
+
+def test_a_group_without_spread_draws_no_normal():
+    # the first group has var 0 everywhere: no Z is drawn for it, so the second group's counts
+    # are the next Poisson draws of the same generator
+    bins = pd.DataFrame(
+        {"group": ["a", "b"], "bin": [0, 0], "n": [5, 5], "mu": [1.0, 2.0], "var": [0.0, 0.0]}
+    )
+    got = bootstrap_means(bins, ["a", "b"], replicates=50, random_state=3)
+    rng = np.random.default_rng(3)
+    rng.poisson([5.0], size=(50, 1))
+    m_b = rng.poisson([5.0], size=(50, 1))[:, 0]
+    expected_b = np.where(m_b > 0, 2.0, np.nan)
+    np.testing.assert_array_equal(got["b"], expected_b)
