@@ -138,8 +138,8 @@ def sla_report(
     if keys:
         frame = frame.sort_values(list(keys), na_position="last").reset_index(drop=True)
     counts = ["cases", "closed", "active", "decided", "within_sla", "overdue", "detractors"]
-    for c in [*counts, "recovered"]:
-        frame[c] = frame[c].fillna(0).astype("int64")
+    for c in [*counts, "recovered"]:  # (sums over no rows are nulls, of dtype object)
+        frame[c] = pd.to_numeric(frame[c]).fillna(0).astype("int64")
     frame["share_within_sla"] = frame["within_sla"] / frame["decided"].where(frame["decided"] > 0)
     frame["recovery_rate"] = frame["recovered"] / frame["detractors"].where(frame["detractors"] > 0)
     order = [
