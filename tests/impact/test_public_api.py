@@ -10,6 +10,7 @@ def test_impact_api():
         [
             "Change",
             "ChurnHazard",
+            "ChurnRisk",
             "Counterfactual",
             "DiD",
             "ExperienceProfile",
@@ -23,7 +24,9 @@ def test_impact_api():
             "ValueModel",
             "Worth",
             "audit",
+            "breslow",
             "churn_hazard",
+            "churn_risk",
             "counterfactual",
             "customer_values",
             "did",
