@@ -125,7 +125,11 @@ MODULES: dict[str, tuple[list[str], str | None]] = {
     "value/models/pareto_gradient.py": (["tests/value/test_pareto_gradient.py"], None),
     "value/choice.py": (["tests/value/test_choice.py"], None),
     "impact/worth.py": (
-        ["tests/impact/test_worth.py", "tests/impact/test_bootstrap.py"],
+        [
+            "tests/impact/test_worth.py",
+            "tests/impact/test_bootstrap.py",
+            "tests/impact/test_worth_rules.py",
+        ],
         "not demo",
     ),
     "impact/bootstrap.py": (  # worth's tests reach value_bin and bin_statistics
@@ -187,7 +191,11 @@ MODULES: dict[str, tuple[list[str], str | None]] = {
         "not demo and not cli",
     ),
     "actions/at_risk.py": (
-        ["tests/actions/test_at_risk.py", "tests/actions/test_at_risk_rules.py"],
+        [
+            "tests/actions/test_at_risk.py",
+            "tests/actions/test_at_risk_rules.py",
+            "tests/actions/test_at_risk_hazard_rules.py",
+        ],
         "not demo and not cli",
     ),
     # mapped, not run yet (#22): the cases' outcomes, the state machine and rules, NBA's policy

@@ -9,6 +9,7 @@ journeys of how many when there were more than one; "no purchase for n days" onl
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from types import SimpleNamespace
 
@@ -18,6 +19,7 @@ import pytest
 import rox
 from rox.actions.at_risk import _count, _reasons
 from rox.errors import MetricError
+from rox.value.rfm import RFM
 
 CLV_VALUES = {"p1": 1000.0, "p2": 500.0, "p3": 400.0, "p4": 900.0, "p6": 300.0, "p7": 200.0}
 
@@ -141,3 +143,34 @@ def test_by_default_any_positive_value_at_risk_is_listed(at_risk_ws, given_clv):
     value = given_clv({**CLV_VALUES, "p2": 0.5})
     result = rox.actions.at_risk(at_risk_ws, value=value, as_of="2024-12-31")
     assert result.frame["customer_id"].tolist() == ["p1", "p6", "p7", "p2"]
+
+
+def test_by_default_the_list_holds_the_top_100(given_clv):
+    # 101 customers who bought on 01-02 and 02-01 only: each one's P(alive) fell between 10-02
+    # and 12-31 (the same history, so the same fall); CLVs 1..101 rank them by CLV. The default
+    # list is the top 100 (c101 down to c2), the count all 101.
+    ids = [f"c{i:03d}" for i in range(1, 102) for _ in range(2)]
+    tx = pd.DataFrame(
+        {
+            "customer_id": ids,
+            "ts": ["2024-01-02", "2024-02-01"] * 101,
+            "amount": 10.0,
+            "order_id": [f"o{i}" for i in range(len(ids))],
+        }
+    )
+    with rox.open("duckdb://:memory:") as ws:
+        ws.ingest("transactions", tx)
+        value = given_clv({f"c{i:03d}": float(i) for i in range(1, 102)})
+        result = rox.actions.at_risk(ws, value=value, as_of="2024-12-31")
+    assert result.customers_at_risk == 101
+    assert result.frame["customer_id"].tolist() == [f"c{i:03d}" for i in range(101, 1, -1)]
+
+
+def test_the_day_defaults_to_the_clv_calibration_end_else_the_last_purchase(at_risk_ws, given_clv):
+    plain = given_clv(CLV_VALUES)  # no summary: the last transaction's day, p3's on 12-15
+    assert rox.actions.at_risk(at_risk_ws, value=plain).as_of == pd.Timestamp("2024-12-15")
+    summary = RFM(frame=pd.DataFrame(), unit="weeks", calibration_end=pd.Timestamp("2024-12-20"))
+    fitted = dataclasses.replace(plain, summary=summary)
+    result = rox.actions.at_risk(at_risk_ws, value=fitted)
+    assert result.as_of == pd.Timestamp("2024-12-20")
+    assert result.since == pd.Timestamp("2024-09-21")

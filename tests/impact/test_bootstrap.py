@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rox.impact.bootstrap import bootstrap_means, value_bin
+from rox.impact.bootstrap import bin_statistics, bootstrap_means, value_bin
 
 
 def _bins(values: np.ndarray, resolution: float) -> pd.DataFrame:
@@ -150,3 +150,47 @@ def test_a_group_without_spread_draws_no_normal():
     m_b = rng.poisson([5.0], size=(50, 1))[:, 0]
     expected_b = np.where(m_b > 0, 2.0, np.nan)
     np.testing.assert_array_equal(got["b"], expected_b)
+
+
+def test_bin_statistics_by_hand():
+    # group a: 30 and 30.5 share a bin at resolution 0.05 (ln 31 / 0.05 = 68.68, ln 31.5 / 0.05 =
+    # 68.9997: bin 68; mean 30.25, population variance 0.25^2 = 0.0625), 100 is alone in bin 92
+    # (ln 101 / 0.05 = 92.30); group b has no value (its sums come back as 0, not missing); group
+    # c one value, 5, in bin 35 (ln 6 / 0.05 = 35.8)
+    import ibis
+
+    t = ibis.memtable(
+        {
+            "g": ["a", "a", "a", "b", "b", "c"],
+            "clv": [30.0, 30.5, 100.0, None, None, 5.0],
+            "x": [1.0, None, 2.0, 3.0, None, None],
+        }
+    )
+    sums = {"x_sum": t.x.sum(), "x_n": t.x.count()}
+    binned = bin_statistics(t, t.g, 0.05, **sums).sort_values(["group", "bin"])
+    a = binned[binned["group"] == "a"]
+    assert a["bin"].tolist() == [68, 92]
+    assert a["n"].tolist() == [2, 1]
+    assert a["mu"].tolist() == pytest.approx([30.25, 100.0])
+    assert a["var"].tolist() == pytest.approx([0.0625, 0.0])
+    assert a["clv_sum"].tolist() == pytest.approx([60.5, 100.0])
+    assert a["x_sum"].tolist() == pytest.approx([1.0, 2.0])
+    b = binned[binned["group"] == "b"].iloc[0]
+    assert (b["n"], b["mu"], b["var"], b["clv_sum"], b["x_sum"]) == (2, 0.0, 0.0, 0.0, 3.0)
+    assert binned[binned["group"] == "c"]["bin"].tolist() == [35]
+    # resolution None: one row per group, bin 0, mean = sum / count, no variance (NaN)
+    points = bin_statistics(t, t.g, None, **sums).sort_values("group").reset_index(drop=True)
+    expected = pd.DataFrame(
+        {
+            "group": ["a", "b", "c"],
+            "n": [3, 2, 1],
+            "clv_sum": [160.5, 0.0, 5.0],
+            "mu": [53.5, 0.0, 5.0],
+            "x_sum": [3.0, 3.0, 0.0],
+            "x_n": [2.0, 1.0, 0.0],
+            "bin": [0, 0, 0],
+        }
+    )
+    pd.testing.assert_frame_equal(points[expected.columns], expected, check_dtype=False)
+    assert points["var"].isna().all()
+    assert points["n"].dtype == "int64"
