@@ -14,6 +14,7 @@ ratio to a passive's; ``days_since_purchase`` is whole days from the last purcha
 from __future__ import annotations
 
 import math
+import warnings
 from types import SimpleNamespace
 
 import pandas as pd
@@ -21,6 +22,7 @@ import pytest
 
 import rox
 from rox.actions.at_risk import _reasons
+from rox.errors import ConvergenceError, MetricError
 
 #: (customer, first purchase, last purchase, NPS answer a week after the first; None: no answer)
 MORE = [
@@ -209,3 +211,53 @@ def test_the_churn_sentence_names_the_ratio_only_when_it_is_not_one():
         "P(churn within 30 days) 0.19 (churn hazard 0.50x a passive's)",
         "no purchase for 12 days",
     ]
+
+
+def test_hazard_defaults_are_a_90_day_horizon_and_a_year_without_purchase(hazard_ws, given_clv):
+    # read on 2025-03-02, 366 days after q01's and p4's last purchases (2024-03-01): lost under
+    # the default rule (no purchase within 365 days), not under 366 days, where nobody has churned
+    as_of = "2025-03-02"
+    with pytest.raises(MetricError, match="no customer churned"):
+        rox.impact.churn_risk(hazard_ws, inactive_after=366, as_of=as_of)
+    # (two churners: lifelines warns that a group's variance is low; the fit is still the same
+    # on both sides of the comparison, which is all this test reads)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        expected = rox.impact.churn_risk(hazard_ws, horizon_days=90, inactive_after=365, as_of=as_of)
+        result = rox.actions.at_risk(
+            hazard_ws, value=given_clv(CLV_VALUES), as_of=as_of, signal="hazard", top=None
+        )
+    expected = expected.frame.set_index("customer_id")["p_churn"]
+    assert result.horizon_days == 90
+    f = result.frame.set_index("customer_id")
+    assert len(f) == len(expected[expected > 0])
+    assert f["p_churn"].to_dict() == pytest.approx(expected.loc[f.index].to_dict(), rel=1e-12)
+    assert all(r[-2].startswith("P(churn within 90 days)") or any(
+        s.startswith("P(churn within 90 days)") for s in r) for r in f["reasons"])  # fmt: skip
+
+
+def test_a_value_at_risk_of_zero_is_left_out_and_any_positive_one_listed(hazard_ws, given_clv):
+    # q11's CLV 0: no value at risk, not listed (min_clv 0 would keep it); q12's CLV 0.5: a value
+    # at risk of 0.5 x P(churn), below 1 but positive: listed
+    values = {**CLV_VALUES, "q11": 0.0, "q12": 0.5}
+    result = _hazard(hazard_ws, given_clv(values), top=None)
+    ids = result.frame["customer_id"].tolist()
+    assert "q11" not in ids and ids[-1] == "q12"
+    assert result.customers_at_risk == len(DAYS_SINCE) - 1
+    assert 0 < result.frame["value_at_risk"].iloc[-1] < 1
+
+
+def test_the_churn_rule_s_settings_are_positive_whole_numbers(hazard_ws, given_clv):
+    value = given_clv(CLV_VALUES)
+    with pytest.raises(MetricError, match=r"horizon_days=90, inactive_after=0: expected positive"):
+        rox.actions.at_risk(hazard_ws, value=value, as_of=AS_OF, signal="hazard", inactive_after=0)
+    with pytest.raises(MetricError, match=r"horizon_days=0, inactive_after=365: expected positive"):
+        rox.actions.at_risk(hazard_ws, value=value, as_of=AS_OF, signal="hazard", horizon_days=0)
+    # one day is allowed for both: the check lets them through to the Cox fit (which, with
+    # nearly everyone lost after one day without a purchase, has no solution on these data)
+    one = rox.actions.at_risk(hazard_ws, value=value, as_of=AS_OF, signal="hazard", horizon_days=1,
+                              inactive_after=100, top=None)  # fmt: skip
+    assert one.horizon_days == 1
+    with pytest.raises(ConvergenceError, match="could not be fitted"):
+        rox.actions.at_risk(hazard_ws, value=value, as_of=AS_OF, signal="hazard",
+                            inactive_after=1)  # fmt: skip

@@ -174,3 +174,20 @@ def test_the_day_defaults_to_the_clv_calibration_end_else_the_last_purchase(at_r
     result = rox.actions.at_risk(at_risk_ws, value=fitted)
     assert result.as_of == pd.Timestamp("2024-12-20")
     assert result.since == pd.Timestamp("2024-09-21")
+
+
+def test_a_first_purchase_after_tau_is_read_at_x_t_x_t_zero_under_pareto_nbd(at_risk_ws):
+    # p6's first purchase (10-03) is after tau (10-02): its P(alive) before is read at the first
+    # purchase, x = t_x = T = 0, which is 1 under Pareto/NBD too (at T = 1 day with x = 0 it is
+    # below 1: (alpha / (alpha + T))^r (beta / (beta + T))^s ... < 1; FHL's CDNOW estimates)
+    from rox.value import CLV
+    from rox.value.models import ParetoNBDModel
+
+    frame = pd.DataFrame({"customer_id": list(CLV_VALUES), "clv": list(CLV_VALUES.values())})
+    frame["p_alive"] = float("nan")
+    model = ParetoNBDModel.from_params(r=0.55, alpha=10.58, s=0.61, beta=11.67)
+    value = CLV(frame=frame, purchase_model=model, horizon=52.0, unit="weeks")
+    result = rox.actions.at_risk(at_risk_ws, value=value, as_of="2024-12-31", top=None)
+    p6 = result.frame.set_index("customer_id").loc["p6"]
+    assert p6["p_alive_before"] == 1.0
+    assert p6["p_alive"] < 1.0
