@@ -223,7 +223,9 @@ def test_hazard_defaults_are_a_90_day_horizon_and_a_year_without_purchase(hazard
     # on both sides of the comparison, which is all this test reads)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        expected = rox.impact.churn_risk(hazard_ws, horizon_days=90, inactive_after=365, as_of=as_of)
+        expected = rox.impact.churn_risk(
+            hazard_ws, horizon_days=90, inactive_after=365, as_of=as_of
+        )
         result = rox.actions.at_risk(
             hazard_ws, value=given_clv(CLV_VALUES), as_of=as_of, signal="hazard", top=None
         )
