@@ -13,15 +13,12 @@ ratio to a passive's; ``days_since_purchase`` is whole days from the last purcha
 
 from __future__ import annotations
 
-import math
 import warnings
-from types import SimpleNamespace
 
 import pandas as pd
 import pytest
 
 import rox
-from rox.actions.at_risk import _reasons
 from rox.errors import ConvergenceError, MetricError
 
 #: (customer, first purchase, last purchase, NPS answer a week after the first; None: no answer)
@@ -178,39 +175,6 @@ def test_hazard_records_measure_and_str_name_the_horizon(hazard_ws, given_clv, r
         "customer_id", "value_at_risk", "p_alive", "p_alive_before", "clv", "reasons",
     ]  # fmt: skip
     assert alive.measure == "CLV × the fall in P(alive)"
-
-
-def _row(**given):
-    row = {
-        "nps_group": "passive",
-        "nps_latest": math.nan,
-        "nps_latest_at": None,
-        "nps_touchpoint": None,
-        "csat_band": None,
-        "csat_mean": math.nan,
-        "ces_band": None,
-        "ces_mean": math.nan,
-        "friction": "no friction",
-        "friction_points": 0,
-        "journeys": 0,
-        "p_churn": 0.1875,
-        "hazard_ratio": 1.0,
-        "days_since_purchase": 0,
-        "support_contacts": 0,
-        "complaints": 0,
-    }
-    return SimpleNamespace(**{**row, **given})
-
-
-def test_the_churn_sentence_names_the_ratio_only_when_it_is_not_one():
-    assert _reasons(_row(), 90, 30, hazard=True) == ["P(churn within 90 days) 0.19"]
-    assert _reasons(_row(hazard_ratio=2.875), 60, 30, hazard=True) == [
-        "P(churn within 60 days) 0.19 (churn hazard 2.88x a passive's)"
-    ]
-    assert _reasons(_row(hazard_ratio=0.5, days_since_purchase=12), 30, 30, hazard=True) == [
-        "P(churn within 30 days) 0.19 (churn hazard 0.50x a passive's)",
-        "no purchase for 12 days",
-    ]
 
 
 def test_hazard_defaults_are_a_90_day_horizon_and_a_year_without_purchase(hazard_ws, given_clv):

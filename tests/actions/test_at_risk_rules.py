@@ -191,3 +191,18 @@ def test_a_first_purchase_after_tau_is_read_at_x_t_x_t_zero_under_pareto_nbd(at_
     p6 = result.frame.set_index("customer_id").loc["p6"]
     assert p6["p_alive_before"] == 1.0
     assert p6["p_alive"] < 1.0
+
+
+def test_the_churn_sentence_names_the_ratio_only_when_it_is_not_one():
+    assert _reasons(_row(p_churn=0.1875, hazard_ratio=1.0), 90, 30, hazard=True) == [
+        "P(churn within 90 days) 0.19"
+    ]
+    assert _reasons(_row(p_churn=0.1875, hazard_ratio=2.875), 60, 30, hazard=True) == [
+        "P(churn within 60 days) 0.19 (churn hazard 2.88x a passive's)"
+    ]
+    assert _reasons(
+        _row(p_churn=0.1875, hazard_ratio=0.5, days_since_purchase=12), 30, 30, hazard=True
+    ) == [
+        "P(churn within 30 days) 0.19 (churn hazard 0.50x a passive's)",
+        "no purchase for 12 days",
+    ]
