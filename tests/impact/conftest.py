@@ -130,3 +130,9 @@ def hand_clv() -> CLV:
         }
     )
     return CLV(frame=frame, horizon=52.0)
+
+
+@pytest.fixture
+def profile(small: rox.Workspace, hand_clv: CLV) -> rox.impact.ExperienceProfile:
+    """The hand workspace's experience profile, valued by ``hand_clv`` (as the module sets it)."""
+    return rox.impact.profile(small, value=hand_clv, goal="purchase")

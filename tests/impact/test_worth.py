@@ -23,11 +23,6 @@ VALUES = {
 }
 
 
-@pytest.fixture
-def profile(small, hand_clv):
-    return rox.impact.profile(small, value=hand_clv, goal="purchase")
-
-
 def test_group_means_counts_and_multiple_by_hand(profile):
     result = rox.impact.worth(profile, replicates=200, random_state=1).frame
     expected = pd.DataFrame(

@@ -31,11 +31,6 @@ CLOSE_GROUPS = {
 
 
 @pytest.fixture
-def profile(small, hand_clv):
-    return rox.impact.profile(small, value=hand_clv, goal="purchase")
-
-
-@pytest.fixture
 def close_profile(small):
     frame = pd.DataFrame({"customer_id": list(CLOSE), "clv": list(CLOSE.values()), "p_alive": 0.5})
     return rox.impact.profile(small, value=CLV(frame=frame, horizon=52.0), goal="purchase")
