@@ -26,8 +26,9 @@ from rox._sql import ident
 from rox.errors import RowProblem, WorkspaceError
 from rox.ingest.load import _check_keys, _translated, last_seq, reconcile, record_order
 from rox.ingest.mapping import ColumnMapping
+from rox.ingest.plain import typed_plainly
 from rox.ingest.rules import ROW_COLUMN, LoadPlan
-from rox.schema import LOAD_COLUMN, LOADS_TABLE, SEQ_COLUMN, Scale, table_spec
+from rox.schema import KEY_COLUMN, LOAD_COLUMN, LOADS_TABLE, SEQ_COLUMN, Scale, table_spec
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -40,6 +41,7 @@ __all__ = ["BatchResult", "BatchWriter"]
 # the temporary tables :func:`rox.ingest.load._check_keys` reads and writes
 _TYPED, _PROBLEMS, _SKIPPED = "_rox_typed", "_rox_problems", "_rox_skipped"
 _INPUT = "_rox_batch_input"
+_PLAIN = "_rox_plain"  # a batch typed in Python (rox.ingest.plain)
 
 
 @dataclass(frozen=True)
@@ -101,6 +103,9 @@ class BatchWriter:
         # the recorded order (``_seq``) each table's next batch starts after: this writer is the
         # workspace's only one, so it is read once per table and then counted
         self._last_seq: dict[str, int] = {}
+        #: Batches of plain responses are typed in Python (:mod:`rox.ingest.plain`); False sends
+        #: every batch through the rules' SQL (to compare the two)
+        self.plain = True
 
     def _plan(self, table: str, rows: pa.Table) -> LoadPlan:
         """The plan of ``table`` for batches shaped as ``rows`` (made once per shape)."""
@@ -116,6 +121,34 @@ class BatchWriter:
             self._plans[key] = LoadPlan(table_spec(table), self._mapping, types, "service",
                                         self.scales)  # fmt: skip
         return self._plans[key]
+
+    def _checked(
+        self, table: str, rows: pa.Table, source: str
+    ) -> tuple[list[RowProblem], frozenset[int]]:
+        """Type ``rows`` into ``_rox_typed`` by the rules; their problems and the rows to skip."""
+        con = self.con
+        con.register(_INPUT, rows.append_column(ROW_COLUMN, _row_numbers(rows.num_rows)))
+        plan = self._plan(table, rows)
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {_TYPED} AS {plan.typed_select(_INPUT)}")
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {_PROBLEMS} AS {plan.problems_select(_TYPED)}")
+        _check_keys(con, plan, table)
+        # the problems, and the rows to skip, in one statement
+        found = con.execute(
+            f'SELECT row, "column", value, rule, false FROM {_PROBLEMS} '
+            f"UNION ALL SELECT row, NULL, NULL, NULL, true FROM {_SKIPPED} "
+            'ORDER BY row, "column"'
+        ).fetchall()
+        problems = [RowProblem(source, int(r), c, v, rule) for r, c, v, rule, skip in found
+                    if not skip]  # fmt: skip
+        return problems, frozenset(int(r) for r, _, _, _, skip in found if skip)
+
+    def _stored(self, table: str, plain: pa.Table) -> bool:
+        """Whether a key of the plain rows (registered as ``_rox_plain``) is stored already."""
+        found = self.con.execute(
+            f"SELECT 1 FROM {ident(table)} WHERE {KEY_COLUMN} IN "
+            f"(SELECT {KEY_COLUMN} FROM {_PLAIN}) LIMIT 1"
+        ).fetchone()
+        return found is not None
 
     def append(
         self,
@@ -146,39 +179,33 @@ class BatchWriter:
         """
         con = self.con
         rows = _redacted(rows, self._mapping.redaction)  # personal data out before it is kept
-        numbered = rows.append_column(ROW_COLUMN, _row_numbers(rows.num_rows))
-        con.register(_INPUT, numbered)
+        spec = table_spec(table)
+        plain = typed_plainly(spec, rows, self._mapping, self.scales) if self.plain else None
+        if plain is not None:
+            con.register(_PLAIN, plain)
         con.execute("BEGIN TRANSACTION")
         try:
-            plan = self._plan(table, rows)
-            con.execute(f"CREATE OR REPLACE TEMP TABLE {_TYPED} AS {plan.typed_select(_INPUT)}")
-            con.execute(
-                f"CREATE OR REPLACE TEMP TABLE {_PROBLEMS} AS {plan.problems_select(_TYPED)}"
-            )
-            _check_keys(con, plan, table)
-            # the problems, and the rows to skip, in one statement
-            found = con.execute(
-                f'SELECT row, "column", value, rule, false FROM {_PROBLEMS} '
-                f"UNION ALL SELECT row, NULL, NULL, NULL, true FROM {_SKIPPED} "
-                'ORDER BY row, "column"'
-            ).fetchall()
-            problems = [RowProblem(source, int(r), c, v, rule) for r, c, v, rule, skip in found
-                        if not skip]  # fmt: skip
+            if plain is not None and self._stored(table, plain):
+                plain = None  # a key already stored: the rules skip or refuse the row
+            if plain is None:
+                origin, (problems, skipped) = _TYPED, self._checked(table, rows, source)
+            else:
+                origin, problems, skipped = _PLAIN, [], frozenset()
             if problems:
                 con.execute("ROLLBACK")
                 return BatchResult(0, problems)
-            skipped = frozenset(int(r) for r, _, _, _, skip in found if skip)
             load_id = self.last_load + 1
-            select = ", ".join(ident(c) for c in plan.insert_columns())
+            columns = [*spec.names, KEY_COLUMN] if plain is not None else None
+            select = ", ".join(ident(c) for c in columns or self._plan(table, rows).insert_columns())
             if table not in self._last_seq:
                 record_order(con, table)  # (a workspace from before the recorded order gains it)
             base = self._last_seq.get(table)
             base = last_seq(con, table) if base is None else base
             seq = f"{base} + {ROW_COLUMN} AS {SEQ_COLUMN}"  # the batch's rows in their order
+            unless = "" if not skipped else f"WHERE {ROW_COLUMN} NOT IN ({_rows_sql(skipped)}) "
             con.execute(
                 f"INSERT INTO {ident(table)} BY NAME SELECT {select}, {load_id} AS {LOAD_COLUMN}, "
-                f"{seq} FROM {_TYPED} WHERE {ROW_COLUMN} NOT IN (SELECT row FROM {_SKIPPED}) "
-                f"ORDER BY {ROW_COLUMN}"
+                f"{seq} FROM {origin} {unless}ORDER BY {ROW_COLUMN}"
             )
             con.execute(
                 f"INSERT INTO {LOADS_TABLE} (load_id, table_name, source, loaded_at, rows_read, "
@@ -203,8 +230,9 @@ class BatchWriter:
                 raise
             raise translated from exc
         finally:
-            with contextlib.suppress(duckdb.Error):
-                con.unregister(_INPUT)
+            for view in (_INPUT, _PLAIN):
+                with contextlib.suppress(duckdb.Error):
+                    con.unregister(view)
         self.last_load = load_id
         self._last_seq[table] = base + rows.num_rows
         return BatchResult(load_id, [], skipped)
@@ -226,6 +254,10 @@ def _redacted(rows: pa.Table, redaction: Redaction) -> pa.Table:
                 rows.column_names.index(name), name, pa.array(clean, pa.string())
             )
     return rows
+
+
+def _rows_sql(rows: frozenset[int]) -> str:
+    return ", ".join(str(int(r)) for r in sorted(rows))
 
 
 def _row_numbers(n: int) -> Any:
