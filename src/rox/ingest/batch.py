@@ -142,13 +142,23 @@ class BatchWriter:
                     if not skip]  # fmt: skip
         return problems, frozenset(int(r) for r, _, _, _, skip in found if skip)
 
-    def _stored(self, table: str, plain: pa.Table) -> bool:
-        """Whether a key of the plain rows (registered as ``_rox_plain``) is stored already."""
-        found = self.con.execute(
-            f"SELECT 1 FROM {ident(table)} WHERE {KEY_COLUMN} IN "
-            f"(SELECT {KEY_COLUMN} FROM {_PLAIN}) LIMIT 1"
-        ).fetchone()
-        return found is not None
+    def _base(self, table: str) -> int:
+        """The recorded order (``_seq``) the batch's rows of ``table`` come after."""
+        if table not in self._last_seq:
+            record_order(self.con, table)  # (a workspace from before the recorded order gains it)
+        base = self._last_seq.get(table)
+        return last_seq(self.con, table) if base is None else base
+
+    def _insert(
+        self, table: str, columns: list[str], origin: str, where: str, load_id: int, base: int
+    ) -> Any:
+        """Insert the rows of ``origin`` (``where`` they hold) after the table's ``base``-th row."""
+        select = ", ".join(ident(c) for c in columns)
+        seq = f"{base} + {ROW_COLUMN} AS {SEQ_COLUMN}"  # the batch's rows in their order
+        return self.con.execute(
+            f"INSERT INTO {ident(table)} BY NAME SELECT {select}, {load_id} AS {LOAD_COLUMN}, "
+            f"{seq} FROM {origin} {where}ORDER BY {ROW_COLUMN}"
+        )
 
     def append(
         self,
@@ -185,28 +195,27 @@ class BatchWriter:
             con.register(_PLAIN, plain)
         con.execute("BEGIN TRANSACTION")
         try:
-            if plain is not None and self._stored(table, plain):
-                plain = None  # a key already stored: the rules skip or refuse the row
+            load_id, base = self.last_load + 1, self._base(table)
+            skipped: frozenset[int] = frozenset()
+            if plain is not None:  # the rows, unless a key is stored already
+                columns = [*spec.names, KEY_COLUMN]
+                fresh = (
+                    f"WHERE NOT EXISTS (SELECT 1 FROM {ident(table)} AS e "
+                    f"WHERE e.{KEY_COLUMN} = {_PLAIN}.{KEY_COLUMN}) "
+                )
+                (written,) = self._insert(table, columns, _PLAIN, fresh, load_id, base).fetchone()
+                if written != plain.num_rows:  # the rules skip or refuse the row: start again
+                    con.execute("ROLLBACK")
+                    con.execute("BEGIN TRANSACTION")
+                    plain, base = None, self._base(table)
             if plain is None:
-                origin, (problems, skipped) = _TYPED, self._checked(table, rows, source)
-            else:
-                origin, problems, skipped = _PLAIN, [], frozenset()
-            if problems:
-                con.execute("ROLLBACK")
-                return BatchResult(0, problems)
-            load_id = self.last_load + 1
-            columns = [*spec.names, KEY_COLUMN] if plain is not None else None
-            select = ", ".join(ident(c) for c in columns or self._plan(table, rows).insert_columns())
-            if table not in self._last_seq:
-                record_order(con, table)  # (a workspace from before the recorded order gains it)
-            base = self._last_seq.get(table)
-            base = last_seq(con, table) if base is None else base
-            seq = f"{base} + {ROW_COLUMN} AS {SEQ_COLUMN}"  # the batch's rows in their order
-            unless = "" if not skipped else f"WHERE {ROW_COLUMN} NOT IN ({_rows_sql(skipped)}) "
-            con.execute(
-                f"INSERT INTO {ident(table)} BY NAME SELECT {select}, {load_id} AS {LOAD_COLUMN}, "
-                f"{seq} FROM {origin} {unless}ORDER BY {ROW_COLUMN}"
-            )
+                problems, skipped = self._checked(table, rows, source)
+                if problems:
+                    con.execute("ROLLBACK")
+                    return BatchResult(0, problems)
+                unless = "" if not skipped else f"WHERE {ROW_COLUMN} NOT IN ({_rows_sql(skipped)}) "
+                columns = self._plan(table, rows).insert_columns()
+                self._insert(table, columns, _TYPED, unless, load_id, base)
             con.execute(
                 f"INSERT INTO {LOADS_TABLE} (load_id, table_name, source, loaded_at, rows_read, "
                 "rows_loaded, rows_rejected, rows_skipped) VALUES (?, ?, ?, now(), ?, ?, 0, ?)",
