@@ -118,7 +118,7 @@ def main() -> None:
     for src in sources:
         med = statistics.median(times[src])
         print(
-            f"{str(src):40s} median batch of {args.size}: {med * 1000:7.1f} ms "
+            f"{src!s:40s} median batch of {args.size}: {med * 1000:7.1f} ms "
             f"({len(times[src])} batches), statements per batch "
             f"{statistics.median(statements[src]):.0f}, ratio to first {med / base:.2f}"
         )

@@ -70,7 +70,10 @@ def _stored(ws: rox.Workspace) -> list[tuple[object, ...]]:
 def test_plain_batches_are_stored_as_the_rules_store_them(tmp_path):
     rng = np.random.default_rng(19)
     batches = [_random_plain(rng, 40, 40 * b) for b in range(6)]
-    with rox.open(str(tmp_path / "p.duckdb")) as plain, rox.open(str(tmp_path / "r.duckdb")) as ruled:
+    with (
+        rox.open(str(tmp_path / "p.duckdb")) as plain,
+        rox.open(str(tmp_path / "r.duckdb")) as ruled,
+    ):
         fast, slow = BatchWriter(plain), BatchWriter(ruled)
         slow.plain = False
         for rows in batches:

@@ -5,7 +5,11 @@ reading, repair and bookkeeping (about 80 ms here). A service receiving a few ro
 needs less: :func:`append_batch` takes rows already in memory (an Arrow table) and checks them
 with the same rules (:class:`rox.ingest.rules.LoadPlan`: types, required values, scales, the
 plausible time range, ids, and the key checks of :func:`rox.ingest.load.ingest`: a repeated key
-with the same content is skipped, with other content refused), in about ten statements.
+with the same content is skipped, with other content refused), in about ten statements. A batch
+of plain responses (:mod:`rox.ingest.plain`: every value already as the rules store it, none
+breaking a rule) is typed in Python instead, and its rows are written by one statement whose
+anti-join is its key check; if a key turns out to be stored already, the transaction starts
+again and the batch goes through the rules, which skip or refuse the row.
 
 A batch is checked first; if any row breaks a rule, nothing is written and the problems come back
 (the caller drops the requests they belong to and tries again). Otherwise its rows, its record in

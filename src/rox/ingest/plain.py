@@ -16,9 +16,9 @@ this never accepts a row the rules would refuse, never refuses one, and stores t
 rules store (``tests/ingest/test_plain.py`` writes the same rows both ways and compares the
 tables). A plain response has:
 
-- ``ts``: ``YYYY-MM-DD[T ]HH:MM:SS[.ffffff]`` with ``Z``, ``+HH:MM`` (up to 14:59) or no offset (read as UTC,
-  as the rules read it in the workspace's UTC session), a real date and time, within the
-  mapping's plausible range;
+- ``ts``: ``YYYY-MM-DD[T ]HH:MM:SS[.ffffff]`` with ``Z``, ``+HH:MM`` (up to 14:59) or no
+  offset (read as UTC, as the rules read it in the workspace's UTC session), a real date and
+  time, within the mapping's plausible range;
 - ``metric``: nps, csat or ces (any case: the rules lower it);
 - ``scale``: absent (the metric's default) or a label the workspace knows for the metric;
 - ``score``: a finite number on that scale (bounds included); ``weight``: absent or a finite
@@ -88,7 +88,11 @@ def typed_plainly(
     """
     import pyarrow as pa
 
-    if spec.name != "responses" or not _default(mapping) or set(rows.column_names) != set(spec.names):
+    if (
+        spec.name != "responses"
+        or not _default(mapping)
+        or set(rows.column_names) != set(spec.names)
+    ):
         return None
     known = {(m, s.label): s for m, s in DEFAULT_SCALES.items()} | dict(scales)
     first = datetime.combine(mapping.earliest, time(), UTC)
