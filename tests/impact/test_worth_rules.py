@@ -164,3 +164,9 @@ def test_str_is_the_basis_the_note_and_the_table_without_its_index():
     )
     without = Worth(frame=frame, by="segment", value_basis="CLV")
     assert str(without) == "Value by segment (CLV)\nsegment  clv\n      a  1.5\n      b  2.0"
+
+
+@pytest.mark.parametrize("max_bins", [0, -1])
+def test_max_bins_below_one_is_refused(close_profile, max_bins):
+    with pytest.raises(MetricError, match=rf"max_bins={max_bins}: expected at least one bin"):
+        rox.impact.worth(close_profile, max_bins=max_bins)
