@@ -22,6 +22,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
 from pathlib import Path
@@ -118,7 +119,8 @@ def main() -> None:
     bare = statistics.median(times["bare"])
     print(
         f"{args.responses:,} responses, {result.n_customers:,} complete customers, "
-        f"{args.drivers} drivers, median of {args.repeats}; peak RSS {status_mib('VmHWM'):.0f} MiB"
+        f"{args.drivers} drivers, median of {args.repeats}; "
+        f"peak RSS {status_mib('VmHWM'):.0f} MiB; load average {os.getloadavg()[0]:.1f}"
     )
     print("| run | median s | × bare SQL |\n| --- | ---: | ---: |")
     for name, values in times.items():

@@ -164,3 +164,27 @@ def test_str_is_the_basis_the_note_and_the_table_without_its_index():
     )
     without = Worth(frame=frame, by="segment", value_basis="CLV")
     assert str(without) == "Value by segment (CLV)\nsegment  clv\n      a  1.5\n      b  2.0"
+
+
+@pytest.mark.parametrize("max_bins", [0, -1])
+def test_max_bins_below_one_is_refused(close_profile, max_bins):
+    with pytest.raises(MetricError, match=rf"max_bins={max_bins}: expected at least one bin"):
+        rox.impact.worth(close_profile, max_bins=max_bins)
+
+
+@pytest.mark.parametrize(("max_bins", "exact"), [(6, True), (5, False)])
+def test_a_group_with_more_than_max_bins_bins_is_pooled(close_profile, max_bins, exact):
+    # the six customers without a CSAT answer have six value bins (0, 20, 22, 30, 50, 300 at
+    # 0.05): with max_bins=6 they are drawn one by one (the exact Poisson bootstrap); with 5, bins
+    # 0, 60, 62, 68, 78, 114 (span 115) are pooled 23 at a time, 20, 22 and 30 together, so a
+    # normal draw of their spread is added and the interval is no longer the exact one
+    bands = {
+        "satisfied": [100.0],
+        "not satisfied": [10.0],
+        "no response": [0.0, 20.0, 22.0, 30.0, 50.0, 300.0],
+    }
+    got = rox.impact.worth(close_profile, "csat_band", max_bins=max_bins).frame
+    means = _poisson_bootstrap(bands, seed=0, replicates=1000)
+    expected = np.nanpercentile(means["no response"], [2.5, 97.5])
+    row = got[["clv_low", "clv_high"]].iloc[2].tolist()
+    assert (row == pytest.approx(expected)) is exact

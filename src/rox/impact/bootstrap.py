@@ -14,11 +14,19 @@ is ``sum(M mu) + sqrt(sum(M var)) Z`` with one standard normal ``Z`` (the within
 independent, so their sum is drawn at once); its mean is that total over ``sum(M)``. This is the
 exact Poisson bootstrap when every ``var`` is 0 (one value per bin), and otherwise exact in the
 first two moments of each bin's contribution. The cost is ``replicates x bins`` per group, whatever
-the number of customers.
+the number of customers; so a group with more than ``max_bins`` bins (32 by default) has them
+pooled into coarser bins first (:func:`pool_bins`: bins a whole multiple of the resolution wide,
+each with the count, mean and variance of its customers), which keeps the first two moments exact
+and the draws at ``replicates x 32`` per group. Against the textbook bootstrap (resampling the
+customers, 20,000 replicates) of 300 to 20,000 lognormal values, the 95% bounds from 32 pooled bins
+were within 3% of the interval's half-width, as close as those from the unpooled bins, where the
+normal interval mean +- 1.96 sd / sqrt(n) missed by 10-37% on the skewed samples
+(``tests/impact/test_bootstrap.py`` checks one such case).
 
 Seed design (what an independent check must repeat): one ``numpy.random.default_rng(seed)``; for
-each group in order, ``M = rng.poisson(n, size=(replicates, bins))`` over its bins in order of
-increasing value, then, only if some ``var`` > 0, ``Z = rng.standard_normal(replicates)``.
+each group in order, ``M = rng.poisson(n, size=(replicates, bins))`` over its bins (pooled, when
+there are more than ``max_bins``) in order of increasing value, then, only if some ``var`` > 0,
+``Z = rng.standard_normal(replicates)``.
 """
 
 from __future__ import annotations
@@ -31,8 +39,12 @@ import pandas as pd
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir
+    from numpy.typing import NDArray
 
-__all__ = ["bin_statistics", "bootstrap_means", "value_bin"]
+__all__ = ["MAX_BINS", "bin_statistics", "bootstrap_means", "pool_bins", "value_bin"]
+
+#: Most bins a group is resampled in (:func:`pool_bins`): the draws cost ``replicates x bins``.
+MAX_BINS = 32
 
 
 def value_bin(value: ir.NumericValue, resolution: float) -> ir.IntegerValue:
@@ -75,7 +87,6 @@ def bin_statistics(
             t.group_by(["_group", "_bin"])
             .aggregate(
                 n=t.count(),
-                mu=t.clv.mean(),
                 var=t.clv.var(how="pop"),
                 clv_sum=t.clv.sum(),
                 **aggregates,
@@ -83,6 +94,8 @@ def bin_statistics(
             .execute()
             .rename(columns={"_group": "group", "_bin": "bin"})
         )
+        # (the mean from the sum: an ``avg`` beside the sum costs the engine more than it gives)
+        stats["mu"] = pd.to_numeric(stats["clv_sum"]).astype("float64") / stats["n"]
     for column in ("mu", "var", "clv_sum", *sums):
         stats[column] = pd.to_numeric(stats[column]).astype("float64").fillna(0.0)
     stats["n"] = stats["n"].astype("int64")
@@ -91,12 +104,41 @@ def bin_statistics(
     return stats
 
 
+def pool_bins(
+    bins: NDArray[np.int64],
+    n: NDArray[np.float64],
+    mu: NDArray[np.float64],
+    var: NDArray[np.float64],
+    max_bins: int,
+) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
+    """One group's bins (sorted by ``bins``), pooled ``f`` at a time if there are over ``max_bins``.
+
+    With more than ``max_bins`` bins, bins ``b`` are pooled by ``(b - min(b)) // f``, ``f =
+    ceil(span / max_bins)`` where ``span = max(b) - min(b) + 1``: the bins of ``f`` times the
+    resolution, from the lowest bin up, at most ``max_bins``. A pooled bin's count, mean and
+    population variance are those of its customers (the variance of the pooled bin is the mean of
+    the within-bin variances plus the variance of the bin means, weighted by counts). Returns
+    ``n``, ``mu`` and ``var`` of the pooled bins, in order of increasing value.
+    """
+    if len(bins) <= max_bins:
+        return n, mu, var
+    span = int(bins[-1] - bins[0]) + 1
+    f = -(-span // max_bins)
+    key = (bins - bins[0]) // f
+    starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
+    pooled_n = np.add.reduceat(n, starts)
+    pooled_mu = np.add.reduceat(n * mu, starts) / pooled_n
+    spread = n * (var + (mu - np.repeat(pooled_mu, np.diff(np.r_[starts, len(n)]))) ** 2)
+    return pooled_n, pooled_mu, np.add.reduceat(spread, starts) / pooled_n
+
+
 def bootstrap_means(
     bins: pd.DataFrame,
     groups: Sequence[object],
     *,
     replicates: int,
     random_state: int | np.random.Generator | None = None,
+    max_bins: int = MAX_BINS,
 ) -> dict[object, np.ndarray]:
     """Bootstrap replicates of each group's mean from its bins' sufficient statistics.
 
@@ -111,6 +153,8 @@ def bootstrap_means(
         Number of bootstrap replicates.
     random_state : int, Generator or None
         Seed of the draws.
+    max_bins : int
+        Most bins a group is resampled in (:func:`pool_bins`).
 
     Returns
     -------
@@ -118,12 +162,16 @@ def bootstrap_means(
         Group -> array of ``replicates`` means (NaN where a replicate drew no customer).
     """
     rng = np.random.default_rng(random_state)
+    ordered = bins.sort_values(["group", "bin"], kind="stable")
+    labels = ordered["group"].to_numpy()
+    ids = ordered["bin"].to_numpy(dtype=np.int64)
+    counts = ordered["n"].to_numpy(dtype="float64")
+    means = ordered["mu"].to_numpy(dtype="float64")
+    variances = np.clip(ordered["var"].to_numpy(dtype="float64"), 0.0, None)
     out: dict[object, np.ndarray] = {}
     for group in groups:
-        g = bins[bins["group"] == group].sort_values("bin")
-        n = g["n"].to_numpy(dtype="float64")
-        mu = g["mu"].to_numpy(dtype="float64")
-        var = np.clip(g["var"].to_numpy(dtype="float64"), 0.0, None)
+        rows = labels == group
+        n, mu, var = pool_bins(ids[rows], counts[rows], means[rows], variances[rows], max_bins)
         m = rng.poisson(n, size=(replicates, len(n))).astype("float64")
         total = m @ mu
         if (var > 0).any():

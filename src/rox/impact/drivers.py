@@ -393,9 +393,13 @@ def _resolve_drivers(
     driver_metric: str | None,
     attributes: Sequence[str],
 ) -> list[_Driver]:
-    r = ws.require_rows("responses")
+    r = ws.table("responses")
     r = r.filter(r.customer_id.notnull() & r.touchpoint.notnull())
-    seen = r.group_by(["metric", "touchpoint", "scale"]).aggregate(n=r.count()).execute()
+    # (one scan: the distinct answers' metric, touchpoint and scale; the emptiness of the
+    # responses is counted only when none comes back)
+    seen = r.select("metric", "touchpoint", "scale").distinct().to_pyarrow().to_pandas()
+    if seen.empty:
+        ws.require_rows("responses")
     metric = driver_metric or ("ces" if outcome == "csat" else "csat")
     names = [d for d in drivers if not d.startswith(THEME_PREFIX)] if drivers is not None else []
     if drivers is None:
@@ -590,8 +594,11 @@ def _customer_table(
     inactive_after: int,
     mentions: pd.DataFrame | None = None,
 ) -> ir.Table:
-    """Per customer: ``customer_id``, ``v0`` (outcome) and ``v1..vp`` (drivers)."""
-    r = ws.require_rows("responses")
+    """Per customer: ``customer_id``, ``v0`` (outcome) and ``v1..vp`` (drivers).
+
+    ``responses`` has rows: :func:`_resolve_drivers` checked it.
+    """
+    r = ws.table("responses")
     r = r.filter(r.customer_id.notnull())
     agg: dict[str, ir.Value] = {
         f"v{i + 1}": s.expr(r) for i, s in enumerate(specs) if s.metric is not None
@@ -688,26 +695,34 @@ def _block_stats(table: ir.Table, q: int, pairwise: bool) -> dict[str, NDArray[n
         agg[f"max{i}"] = v[i].max()
         for j in range(i, q):
             agg[f"P{i}_{j}"] = (v[i] * v[j]).sum()
-    frame = (
-        table.group_by(["_block", "_pattern"])
-        .aggregate(**agg)
-        .order_by(["_block", "_pattern"])
-        .execute()
-    )
-    blocks, row_block = np.unique(frame["_block"].to_numpy(dtype=np.int64), return_inverse=True)
+    # (through Arrow straight to numpy: about 100 columns, whose conversion to a pandas frame
+    # cost about as much as the engine's query on a million responses; the rows are put in
+    # (block, pattern) order here, as an ORDER BY did, which cost more to compile than to run)
+    arrow = table.group_by(["_block", "_pattern"]).aggregate(**agg).to_pyarrow()
+
+    def unordered(name: str, dtype: type = float) -> NDArray[Any]:
+        return np.asarray(arrow.column(name).to_numpy(zero_copy_only=False), dtype=dtype)
+
+    order = np.lexsort((unordered("_pattern", np.int64), unordered("_block", np.int64)))
+
+    def column(name: str, dtype: type = float) -> NDArray[Any]:
+        return unordered(name, dtype)[order]
+
+    blocks, row_block = np.unique(column("_block", np.int64), return_inverse=True)
     k = len(blocks)
     if pairwise:
-        n_any = np.bincount(row_block, weights=frame["n"].to_numpy(dtype=float), minlength=k)
+        n_any = np.bincount(row_block, weights=column("n"), minlength=k)
     else:  # (the same window count on every row: once)
-        n_any = frame["n_any"].to_numpy(dtype=float)[:1]
-    has = (frame["_pattern"].to_numpy(dtype=np.int64)[:, None] >> np.arange(q)) & 1 == 1
+        n_any = column("n_any")[:1]
+    has = (column("_pattern", np.int64)[:, None] >> np.arange(q)) & 1 == 1
     both = (has[:, :, None] & has[:, None, :]).astype(float)  # (rows, q, q)
-    n = frame["n"].to_numpy(dtype=float)
-    sums = np.stack([frame[f"S{i}"].to_numpy(dtype=float) for i in range(q)], axis=1)
-    prods = np.zeros((len(frame), q, q))
+    n = column("n")
+    rows = len(n)
+    sums = np.stack([column(f"S{i}") for i in range(q)], axis=1)
+    prods = np.zeros((rows, q, q))
     for i in range(q):
         for j in range(i, q):
-            prods[:, i, j] = prods[:, j, i] = frame[f"P{i}_{j}"].to_numpy(dtype=float)
+            prods[:, i, j] = prods[:, j, i] = column(f"P{i}_{j}")
     sums, prods = np.nan_to_num(sums), np.nan_to_num(prods)
     squares = np.diagonal(prods, axis1=1, axis2=2)
     mats = {name: np.zeros((k, q, q)) for name in "NSQP"}
@@ -717,7 +732,7 @@ def _block_stats(table: ir.Table, q: int, pairwise: bool) -> dict[str, NDArray[n
     np.add.at(mats["P"], row_block, prods * both)
     extremes = {}
     for name, reduce in (("min", np.fmin), ("max", np.fmax)):
-        values = np.stack([frame[f"{name}{i}"].to_numpy(dtype=float) for i in range(q)], axis=1)
+        values = np.stack([column(f"{name}{i}") for i in range(q)], axis=1)
         values = np.where(has, values, np.nan)
         out = np.full((k, q), np.nan)
         reduce.at(out, row_block, values)
