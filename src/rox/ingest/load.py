@@ -291,7 +291,8 @@ def reconcile(ws: Workspace) -> list[str]:
     - rows whose load id is above every recorded load (the record was lost, or never written)
       are removed;
     - the last recorded load must hold exactly the rows and rejects its record counts; if not,
-      its rows, rejects and record are removed.
+      its rows, rejects and record are removed;
+    - a staged copy of a file left in the workspace (``_rox_source``) is dropped.
 
     A load that completed is never touched (earlier loads cannot be in flight: one process writes
     a DuckDB file at a time). :func:`ingest` calls this before each load; call it after a crash to
@@ -348,6 +349,16 @@ def reconcile(ws: Workspace) -> list[str]:
                     f"{rejected:,} rejected, but {have:,} and {have_rejected:,} were found (the "
                     "process was stopped while it committed); load its files again"
                 )
+        # a file staged in the workspace (_stage_on_disk) is dropped before its load commits, so
+        # a crash cannot leave it; a table of that name is nonetheless nothing a user made
+        left = con.execute(
+            "SELECT count(*) FROM duckdb_tables() WHERE table_name = ? AND NOT temporary "
+            "AND database_name = current_database()",
+            [_SOURCE],
+        ).fetchone()
+        if left[0]:
+            con.execute(f"DROP TABLE {_SOURCE}")
+            notes.append("removed the staged copy of a file an interrupted load left behind")
         con.execute("COMMIT")
     except BaseException as exc:
         _rollback(con)
