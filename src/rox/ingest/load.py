@@ -717,8 +717,7 @@ def _load_plain(
     try:
         types = dict(
             con.execute(
-                "SELECT column_name, column_type FROM "
-                f"(DESCRIBE SELECT * FROM {src.relation})"
+                f"SELECT column_name, column_type FROM (DESCRIBE SELECT * FROM {src.relation})"
             ).fetchall()
         )
     except duckdb.Error as exc:
