@@ -26,6 +26,14 @@ from typing import Any
 
 #: Steps of a load, each with the statements it counts (by a test on their SQL text).
 STEPS = {
+    "one pass (read, parse, flag, insert)": lambda s: (
+        s.startswith('INSERT INTO "') and "read_csv" in s
+    ),
+    "checks on the rows written": lambda s: (
+        'count(DISTINCT "_key")' in s
+        or ('_key" IN (SELECT' in s and s.startswith("SELECT count(*)"))
+    ),
+    "number the rows written": lambda s: s.startswith("UPDATE") and "_seq = rowid" in s,
     "stage the file": lambda s: (
         "read_csv" in s and ("_rox_row, * FROM" in s or "_rox_source AS" in s)
     ),

@@ -22,6 +22,8 @@ import pytest
 import rox
 from rox.errors import EXIT_CODES, LoadCancelledError, WorkspaceWriteError
 from rox.ingest import reconcile
+from rox.ingest.load import _stage_on_disk
+from rox.ingest.sources import open_source
 from rox.schema import TABLES
 
 N_BIG = 200_000
@@ -344,5 +346,55 @@ def test_kill_9_at_any_moment_leaves_each_load_whole_or_absent(tmp_path, big_csv
             again = opened.ingest("responses", str(big_csv))
             assert again.rows_loaded + again.rows_skipped == N_BIG
             assert opened.count("responses") == base_rows + N_BIG
+        assert _consistent(_state(ws))
+    sys.stderr.write("\n".join(["", *outcomes, ""]))  # what the kills hit (pytest -s shows it)
+
+
+@pytest.mark.slow
+def test_kill_9_while_the_file_is_staged_on_disk_leaves_the_load_whole_or_absent(
+    tmp_path, monkeypatch
+):
+    # a row breaking a rule sends the load down the staged path (the one pass stops at it), and a
+    # memory limit this low stages the 400,000 rows in a table of the workspace file
+    monkeypatch.setenv("ROX_MEMORY_LIMIT", "64MB")
+    n = 2 * N_BIG
+    csv = tmp_path / "staged.csv"
+    lines = _big_csv(tmp_path / "valid.csv", n).read_text().splitlines(keepends=True)
+    csv.write_text(lines[0] + "bad1,2024-01-01,nps,eleven\n" + "".join(lines[1:]))
+    base = _base_workspace(tmp_path / "base.duckdb")
+    base_rows = _state(base)["counts"]["responses"]  # type: ignore[index]
+    base_size = base.stat().st_size
+    with rox.open(tmp_path / "probe.duckdb") as ws:
+        src = open_source(ws.backend.con, str(csv))
+        assert _stage_on_disk(ws.backend.con, src)  # the moment this test is about
+    args = ["ingest", "responses", str(csv), "-w"]
+    # the staged rows reach the file as they are written: it grows past its size before the load
+    moments = [0.0, 0.0, 0.05, 0.2, 0.5]
+    outcomes = []
+    for i, delay in enumerate(moments):
+        ws = tmp_path / f"s{i}.duckdb"
+        shutil.copy(base, ws)
+        child = _child([*args, str(ws), "--on-error", "quarantine"])
+        grown = _wait_until(lambda: ws.stat().st_size > base_size + 2**18, child)  # noqa: B023
+        time.sleep(delay)
+        child.send_signal(signal.SIGKILL)
+        child.communicate(timeout=60)
+        with rox.open(ws) as opened:
+            notes = reconcile(opened)
+            leftovers = opened.backend.con.execute(
+                "SELECT table_name FROM duckdb_tables() WHERE table_name LIKE '_rox%'"
+            ).fetchall()
+        assert leftovers == [], (delay, leftovers)
+        state = _state(ws)
+        assert _consistent(state), (delay, state)
+        rows = state["counts"]["responses"]  # type: ignore[index]
+        assert rows in (base_rows, base_rows + n), (delay, state)
+        outcomes.append(f"staged +{delay:.2f}s (grown: {grown}): {rows:,} rows; {notes}")
+        # the next load completes the work: all of the file is there once, recorded
+        with rox.open(ws) as opened:
+            again = opened.ingest("responses", str(csv), on_error="quarantine")
+            assert again.rows_loaded + again.rows_skipped == n
+            assert again.rows_rejected == 1
+            assert opened.count("responses") == base_rows + n
         assert _consistent(_state(ws))
     sys.stderr.write("\n".join(["", *outcomes, ""]))  # what the kills hit (pytest -s shows it)

@@ -291,7 +291,8 @@ def reconcile(ws: Workspace) -> list[str]:
     - rows whose load id is above every recorded load (the record was lost, or never written)
       are removed;
     - the last recorded load must hold exactly the rows and rejects its record counts; if not,
-      its rows, rejects and record are removed.
+      its rows, rejects and record are removed;
+    - a staged copy of a file left in the workspace (``_rox_source``) is dropped.
 
     A load that completed is never touched (earlier loads cannot be in flight: one process writes
     a DuckDB file at a time). :func:`ingest` calls this before each load; call it after a crash to
@@ -348,6 +349,16 @@ def reconcile(ws: Workspace) -> list[str]:
                     f"{rejected:,} rejected, but {have:,} and {have_rejected:,} were found (the "
                     "process was stopped while it committed); load its files again"
                 )
+        # a file staged in the workspace (_stage_on_disk) is dropped before its load commits, so
+        # a crash cannot leave it; a table of that name is nonetheless nothing a user made
+        left = con.execute(
+            "SELECT count(*) FROM duckdb_tables() WHERE table_name = ? AND NOT temporary "
+            "AND database_name = current_database()",
+            [_SOURCE],
+        ).fetchone()
+        if left[0]:
+            con.execute(f"DROP TABLE {_SOURCE}")
+            notes.append("removed the staged copy of a file an interrupted load left behind")
         con.execute("COMMIT")
     except BaseException as exc:
         _rollback(con)
@@ -398,13 +409,17 @@ def _load(
     """
     start = len(notes) if notes is not None else 0
     by_lines: set[int] = set()
+    staged: set[int] = set()
     while True:
         try:
-            return _load_once(ws, job, existing, notes, by_lines)
+            return _load_once(ws, job, existing, notes, by_lines, staged)
         except _ReadByLines as exc:  # rolled back: load again, that source read line by line
             by_lines.add(exc.args[0])
-            if notes is not None:
-                del notes[start:]
+            staged.add(exc.args[0])
+        except _NotPlain as exc:  # rolled back: load again, that source staged and checked
+            staged.add(exc.args[0])
+        if notes is not None:
+            del notes[start:]
 
 
 def _load_once(
@@ -413,8 +428,9 @@ def _load_once(
     existing: Callable[[Any], Any] | None,
     notes: list[str] | None,
     by_lines: set[int],
+    staged: set[int],
 ) -> tuple[list[dict[str, Any]], list[RowProblem]]:
-    """One try of :func:`_load`."""
+    """One try of :func:`_load`: ``staged`` lists the sources that may not take the one pass."""
     con = ws.backend.con
     _check_mapping_on_engine(con, job.mapping)
     tracker = _Progress(con, job.progress, len(job.sources))
@@ -443,6 +459,21 @@ def _load_once(
             if earlier is not None:
                 rows.append(_loaded_already(con, src, earlier, notes))
                 continue
+            if i not in staged and existing is None:
+                plain = _load_plain(
+                    con,
+                    ws,
+                    job.table,
+                    src,
+                    job.mapping,
+                    job.known_scales,
+                    job.load_id,
+                    tracker.at(i),
+                    notes if notes is not None else [],
+                )
+                if plain is not None:
+                    rows.append(plain)
+                    continue
             counts, first = _load_one(
                 con,
                 ws,
@@ -492,6 +523,9 @@ def _load_once(
     except _ReadByLines:
         _rollback(con)
         raise _ReadByLines(i) from None
+    except _NotPlain:
+        _rollback(con)
+        raise _NotPlain(i) from None
     except BaseException as exc:
         _rollback(con)
         translated = _translated(exc, ws)
@@ -639,6 +673,130 @@ def _stage(
         new_columns={table: new_columns} if new_columns else None,
     )
     return rows, problems
+
+
+def _load_plain(
+    con: Any,
+    ws: Workspace,
+    table: str,
+    src: Source,
+    mapping: ColumnMapping,
+    known_scales: Mapping[Any, Any],
+    load_id: int,
+    step: Callable[[str, str], Any],
+    notes: list[str],
+) -> dict[str, Any] | None:
+    """Load a CSV whose rows are all valid and new in one pass, inside the open transaction.
+
+    The pass reads the file, parses, keys and flags every row (the same
+    :meth:`~rox.ingest.rules.LoadPlan.typed_select` as :func:`_load_one`) and inserts it into
+    the table, with no staged copy of the file: a flagged row (any rule of the plan, broken text,
+    no natural key) stops the statement at once (DuckDB's ``error()``). What the pass cannot see
+    row by row is checked on the rows written, by their load id: the reader set no line aside,
+    no key repeats in the file (one aggregate over the keys), and none was loaded before (a
+    semi-join with the table's other rows, only when it had rows). The rows are inserted in the
+    file's order (insertion order preserved), so their rowids are consecutive and a row's
+    recorded order is its rowid's distance from the first (one ``UPDATE`` of ``_seq``).
+
+    Anything else (a rule broken, a repeated or loaded key, a line set aside, a column to redact,
+    an ``order`` column, no natural key, an attribute column of another type) raises
+    :class:`_NotPlain`: the transaction is rolled back and :func:`_load` loads the source again
+    through :func:`_load_one`, which stages it and spells out every problem, so the outcome and
+    every message are the staged path's. Returns None for a source this path does not take.
+
+    Raises
+    ------
+    _NotPlain
+        If the source needs the staged path; the open transaction must be rolled back.
+    """
+    spec = table_spec(table)
+    if src.kind != "csv" or mapping.order is not None or not spec.key:
+        return None
+    for temp in CSV_REJECTS:  # the CSV reader refuses to reuse them
+        con.execute(f"DROP TABLE IF EXISTS {temp}")
+    try:
+        types = dict(
+            con.execute(
+                f"SELECT column_name, column_type FROM (DESCRIBE SELECT * FROM {src.relation})"
+            ).fetchall()
+        )
+    except duckdb.Error as exc:
+        if isinstance(exc, duckdb.InterruptException) or _translated(exc, ws) is not exc:
+            raise
+        raise _NotPlain from None  # (the staged path reports why the file cannot be read)
+    for temp in CSV_REJECTS:
+        con.execute(f"DROP TABLE IF EXISTS {temp}")
+    if ROW_COLUMN in types:
+        raise _NotPlain
+    plan = LoadPlan(spec, mapping, types, src.name, known_scales)
+    stored = _stored_types(con, table)
+    redacted = mapping.redaction.enabled and any(
+        name in mapping.redaction.columns and rule.origin is not None
+        for name, rule in plan.columns.items()
+    )
+    if (
+        redacted
+        or plan.natural_key_origin() is None
+        or _attribute_conflicts(table, plan.extras, stored) is not None
+    ):
+        raise _NotPlain
+    before, ours = con.execute(
+        f"SELECT count(*), count(*) FILTER (WHERE {LOAD_COLUMN} = {load_id}) FROM {ident(table)}"
+    ).fetchone()
+    if ours:  # an earlier source of this load wrote rows: its keys are the staged path's to check
+        return None
+    notes.extend(csv_header_notes(con, src, list(types)))
+    _add_extra_columns(con, table, plan.extras, stored)
+    base = last_seq(con, table)
+    text_flag = text_problems_condition(types, src.kind)
+    # the row numbers come from the rowids of the rows written (see above)
+    numbered = f"(SELECT NULL::BIGINT AS {ROW_COLUMN}, * FROM {src.relation})"
+    typed = plan.typed_select(numbered, keys_complete=True, flag=text_flag or "false")
+    select = ", ".join(f"t.{ident(c)}" for c in plan.insert_columns())
+    stop = f"t.{FLAG_COLUMN} OR t.{ident(KEY_COLUMN)} IS NULL"
+    con.execute("SET preserve_insertion_order = true")
+    try:
+        step(
+            "read",
+            f"INSERT INTO {ident(table)} BY NAME SELECT {select}, CASE WHEN {stop} "
+            f"THEN error('rox: this row needs the staged path') ELSE {load_id} END "
+            f"AS {LOAD_COLUMN} FROM ({typed}) AS t",
+        )
+    except duckdb.Error as exc:
+        if isinstance(exc, duckdb.InterruptException) or _translated(exc, ws) is not exc:
+            raise
+        raise _NotPlain from None
+    con.execute("SET preserve_insertion_order = false")  # (also reset on failure)
+    if line_problems(con, src, _LINES):
+        raise _NotPlain
+    low, high, n, keys = step(
+        "check",
+        f"SELECT min(rowid), max(rowid), count(*), count(DISTINCT {ident(KEY_COLUMN)}) "
+        f"FROM {ident(table)} WHERE {LOAD_COLUMN} = {load_id}",
+    ).fetchone()
+    if n and (keys != n or high - low + 1 != n):
+        raise _NotPlain
+    if n and before:
+        (loaded,) = con.execute(
+            f"SELECT count(*) FROM {ident(table)} WHERE {LOAD_COLUMN} = {load_id} AND "
+            f"{ident(KEY_COLUMN)} IN (SELECT {ident(KEY_COLUMN)} FROM {ident(table)} "
+            f"WHERE {LOAD_COLUMN} <> {load_id})"
+        ).fetchone()
+        if loaded:
+            raise _NotPlain
+    if n:
+        step(
+            "write",
+            f"UPDATE {ident(table)} SET {SEQ_COLUMN} = rowid - {int(low) - 1 - base} "
+            f"WHERE {LOAD_COLUMN} = {load_id}",
+        )
+    return {
+        "source": src.name,
+        "rows_read": int(n),
+        "rows_loaded": int(n),
+        "rows_rejected": 0,
+        "rows_skipped": 0,
+    }
 
 
 def _load_one(
@@ -1054,6 +1212,10 @@ def _check_keys(con: Any, plan: LoadPlan, table: str, *, repeats: bool = True) -
     )
     con.execute("DROP TABLE _rox_keys")
     con.execute(f"DROP TABLE {_DUPLICATES}")
+
+
+class _NotPlain(Exception):  # a signal from _load_plain to _load, never raised out of them
+    """A source cannot be loaded in one pass: load again, staging and checking it."""
 
 
 class _ReadByLines(Exception):  # a signal from _load_one to _load, never raised out of them

@@ -1,0 +1,110 @@
+"""#15 §3: a CSV whose rows are all valid and new loads in one pass, without a staged copy.
+
+Whether the one pass (:func:`rox.ingest.load._load_plain`) or the staged path
+(:func:`rox.ingest.load._load_one`) loaded a source is seen by counting the calls of the latter.
+Every file that must leave the one pass must come out exactly as the staged path loads it; the
+expected counts, orders and messages are written out by hand from the files below.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+import rox
+from rox.errors import ValidationError
+from rox.ingest import load
+
+HEADER = "response_id,ts,metric,score,store\n"
+
+
+def _csv(path, rows):
+    path.write_text(HEADER + "".join(rows))
+    return path
+
+
+@pytest.fixture
+def staged(monkeypatch):
+    """The sources the staged path loaded (by name), in order."""
+    seen: list[str] = []
+    real = load._load_one
+
+    def spy(con, ws, table, src, *args, **kwargs):
+        seen.append(src.name.rsplit("/", 1)[-1])
+        return real(con, ws, table, src, *args, **kwargs)
+
+    monkeypatch.setattr(load, "_load_one", spy)
+    return seen
+
+
+def test_a_valid_new_csv_takes_the_one_pass_in_the_files_order(tmp_path, staged):
+    first = _csv(tmp_path / "a.csv", ["r3,2024-01-03,nps,7,x\n", "r1,2024-01-01,nps,9,y\n"])
+    second = _csv(tmp_path / "b.csv", ["r2,2024-01-02,csat,4,z\n"])
+    with rox.open(tmp_path / "ws.duckdb") as ws:
+        assert ws.ingest("responses", first).rows_loaded == 2
+        assert ws.ingest("responses", second).rows_loaded == 1
+        got = ws.table("responses").order_by("_seq").execute()
+        # recorded order: the rows of each file in the file's order, the second file after
+        assert got["response_id"].tolist() == ["r3", "r1", "r2"]
+        assert got["_seq"].tolist() == [1, 2, 3]
+        assert got["_load_id"].tolist() == [1, 1, 2]
+        assert got["store"].tolist() == ["x", "y", "z"]  # an attribute column, added
+        assert got["scale"].tolist() == ["0-10", "0-10", "1-5"]
+        loads = ws.table("rox_loads").order_by("load_id").execute()
+        assert loads["rows_read"].tolist() == [2, 1]
+        assert loads["checksum"].notna().all()  # a later re-ingest can trust it
+        again = ws.ingest("responses", first)
+        assert (again.rows_loaded, again.rows_skipped) == (0, 2)
+    assert staged == []
+
+
+@pytest.mark.parametrize(
+    ("rows", "counts"),
+    [
+        # an identical repeat (row 3) is skipped, as staged
+        (["r1,2024-01-01,nps,9,\n", "r2,2024-01-02,nps,8,\n", "r1,2024-01-01,nps,9,\n"], (2, 0, 1)),
+        # a repeat with other values (row 2) is rejected
+        (["r1,2024-01-01,nps,9,\n", "r1,2024-01-01,nps,3,\n"], (1, 1, 0)),
+        # a score outside the scale (row 2) is rejected
+        (["r1,2024-01-01,nps,9,\n", "r2,2024-01-02,nps,11,\n"], (1, 1, 0)),
+        # a line with a field too many (row 2) is set aside by the reader
+        (["r1,2024-01-01,nps,9,\n", "r2,2024-01-02,nps,8,,extra\n"], (1, 1, 0)),
+        # no natural key (row 1): the row is keyed by its content
+        ([",2024-01-01,nps,9,\n", "r2,2024-01-02,nps,8,\n"], (2, 0, 0)),
+    ],
+)
+def test_a_file_the_one_pass_cannot_take_comes_out_as_staged(tmp_path, staged, rows, counts):
+    source = _csv(tmp_path / "f.csv", rows)
+    with rox.open(tmp_path / "ws.duckdb") as ws:
+        report = ws.ingest("responses", source, on_error="quarantine")
+        assert (report.rows_loaded, report.rows_rejected, report.rows_skipped) == counts
+        assert report.rows_read == len(rows)
+        assert ws.count("responses") == counts[0]
+        # numbered by their rows in the file, the rejected and skipped ones left out
+        got = ws.table("responses").order_by("_seq").execute()
+        assert got["_seq"].tolist()[0] == 1
+    assert staged == ["f.csv"]
+
+
+def test_a_key_loaded_before_with_other_values_is_rejected_as_staged(tmp_path, staged):
+    with rox.open(tmp_path / "ws.duckdb") as ws:
+        ws.ingest("responses", _csv(tmp_path / "a.csv", ["r1,2024-01-01,nps,9,\n"]))
+        assert staged == []
+        with pytest.raises(ValidationError, match="already loaded with different values"):
+            ws.ingest("responses", _csv(tmp_path / "b.csv", ["r1,2024-01-01,nps,2,\n"]))
+        assert staged == ["b.csv"]
+        assert ws.count("responses") == 1
+
+
+def test_text_to_redact_and_a_second_source_of_the_load_are_staged(tmp_path, staged):
+    commented = tmp_path / "c.csv"
+    commented.write_text("response_id,ts,metric,score,comment\nr1,2024-01-01,nps,9,hi\n")
+    a = _csv(tmp_path / "a.csv", ["r2,2024-01-02,nps,9,\n"])
+    b = _csv(tmp_path / "b.csv", ["r2,2024-01-02,nps,9,\n", "r3,2024-01-03,nps,5,\n"])
+    with rox.open(tmp_path / "ws.duckdb") as ws:
+        assert ws.ingest("responses", commented).rows_loaded == 1
+        report = ws.ingest("responses", [a, b])  # b repeats a's row: skipped
+        assert (report.rows_loaded, report.rows_skipped) == (2, 1)
+        got = ws.table("responses").order_by("_seq").execute()
+        assert got["response_id"].tolist() == ["r1", "r2", "r3"]
+        assert got["_seq"].tolist() == [1, 2, 4]  # b's row 2 after a's one row and b's row 1
+    assert staged == ["c.csv", "b.csv"]
