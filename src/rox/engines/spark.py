@@ -321,10 +321,9 @@ class SparkEngine(Engine):
         return _unix_micros()(ts) / 1_000_000
 
     def close(self) -> None:
-        """Drop this workspace's views (not another workspace's); the session stays (it may be
-        shared)."""
+        """Drop this workspace's views, not another's; the session stays (it may be shared)."""
         for name in self._views:
-            self.session.catalog.dropTempView(self.view(name))  # False when there is no such view
+            self.session.catalog.dropTempView(self.view(name))  # False if there is none
         self._views.clear()
 
     def view(self, table: str) -> str:

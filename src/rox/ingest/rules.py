@@ -509,7 +509,7 @@ def spark_sql(sql: str, timestamps: Collection[str] = ()) -> str:
     import sqlglot
     from sqlglot import exp
 
-    def rewrite(node: exp.Expression) -> exp.Expression:
+    def rewrite(node: Any) -> Any:
         if isinstance(node, exp.Case) and _is_trimmed(node):
             # _trimmed's shortcut, a DuckDB speed-up, made Spark's generated code too large
             # (over 64 KB per row): Spark trims its way, spaces of every kind at either end
@@ -535,7 +535,7 @@ def spark_sql(sql: str, timestamps: Collection[str] = ()) -> str:
         return node
 
     tree = sqlglot.parse_one(sql, read="duckdb").transform(rewrite)
-    return tree.sql("spark")
+    return str(tree.sql("spark"))
 
 
 def _is_trimmed(node: Any) -> bool:
