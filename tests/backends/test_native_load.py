@@ -117,9 +117,11 @@ def test_native_refuses_what_it_cannot_do(folder, tmp_path, workspace_url, reque
                 native=True,
                 mapping={"timestamps": {"timezone": "Europe/Paris"}},
             )
-    with rox.open(f"duckdb://{tmp_path / 'd.duckdb'}") as ws:
-        with pytest.raises(IngestError, match="native=True validates with Spark"):
-            ws.ingest("responses", str(folder / "a.csv"), native=True)
+    with (
+        rox.open(f"duckdb://{tmp_path / 'd.duckdb'}") as ws,
+        pytest.raises(IngestError, match="native=True validates with Spark"),
+    ):
+        ws.ingest("responses", str(folder / "a.csv"), native=True)
 
 
 def test_two_spark_workspaces_keep_their_own_views(tmp_path, workspace_url, request):
