@@ -21,7 +21,7 @@ CLEAN = HEADER + (
     "r3,c1,2024-05-03T12:00:00+02:00,NPS,3\n"
 )
 # row 2: no score; 3: no date; 4: unknown metric; 5: outside csat's 1-5; 6: r4 again, another
-# score; 7: r4 again, the same row (skipped)
+# score; 7: r4 again, the same row (skipped); 8: r1 of a.csv again, the same row (skipped)
 BAD = HEADER + (
     "r4,c3,2024-06-01,ces,5\n"
     "r5,c4,2024-06-02,nps,\n"
@@ -30,6 +30,7 @@ BAD = HEADER + (
     "r8,c6,2024-06-04,csat,9\n"
     "r4,c3,2024-06-01,ces,6\n"
     "r4,c3,2024-06-01,ces,5\n"
+    "r1,c1,2024-05-01 10:00:00,nps,9\n"
 )
 # comments are not redacted by this path: the files have none, the mapping says so
 MAPPING = {"redact": {"enabled": False}}
@@ -75,7 +76,7 @@ def test_a_native_load_gives_what_the_duckdb_path_gives(folder, tmp_path, worksp
         )
         # the same counts per file, the same rows, the same problems with their rows
         assert got.frame.drop(columns="source").equals(want.frame.drop(columns="source"))
-        assert (got.rows_loaded, got.rows_rejected, got.rows_skipped) == (4, 5, 1)
+        assert (got.rows_loaded, got.rows_rejected, got.rows_skipped) == (4, 5, 2)
         pd.testing.assert_frame_equal(_rows(ws), want_rows, check_dtype=False)
         assert _problems(got.problems) == _problems(want.problems)
         rejects = ws.table("rejects").execute()
@@ -88,7 +89,7 @@ def test_a_native_load_gives_what_the_duckdb_path_gives(folder, tmp_path, worksp
         again = ws.ingest(
             "responses", str(folder), mapping=MAPPING, on_error="quarantine", native=True
         )
-        assert (again.rows_loaded, again.rows_skipped, again.rows_rejected) == (0, 5, 5)
+        assert (again.rows_loaded, again.rows_skipped, again.rows_rejected) == (0, 6, 5)
         # a key loaded before with other values is refused, never overwritten
         (tmp_path / "later.csv").write_text(HEADER + "r1,c1,2024-05-01 10:00:00,nps,2\n")
         with pytest.raises(ValidationError) as changed:

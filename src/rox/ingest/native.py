@@ -213,9 +213,17 @@ def _load(
     runs = [_Source(session, uri, kind, spec, mapping, known_scales) for uri, kind in files]
     counts: list[dict[str, Any]] = []
     problems: list[RowProblem] = []
-    checked = []
+    checked: list[_Source] = []
+    content = [KEY_COLUMN, *spec.names]
     for run in runs:
-        run.check(engine.frame(table) if has_rows else None)
+        # the rows loaded, and those this load keeps of its earlier files (as in the DuckDB path,
+        # where each file is written before the next is checked)
+        pool = [engine.frame(table).select(*content)] if has_rows else []
+        pool += [earlier.kept().select(*content) for earlier in checked if earlier.n_loaded]
+        existing = None
+        for part in pool:
+            existing = part if existing is None else existing.unionByName(part)
+        run.check(existing)
         counts.append(run.counts())
         problems.extend(run.first)
         checked.append(run)
@@ -441,10 +449,7 @@ class _Source:
         from ibis.backends.pyspark.datatypes import PySparkType
         from pyspark.sql import functions as F
 
-        rows = self.session.table(self.typed).where(~F.col(FLAG_COLUMN))
-        for out in (self.bad_rows, self.skip):
-            if out is not None and (out is self.bad_rows or self.n_skipped):
-                rows = rows.join(out.withColumnRenamed("row", ROW_COLUMN), ROW_COLUMN, "left_anti")
+        rows = self.kept()
         cols = []
         for name in self.plan.insert_columns():
             column = F.col(f"`{name}`")
@@ -456,6 +461,16 @@ class _Source:
             F.lit(load_id).cast("long").alias(LOAD_COLUMN),
             (F.col(ROW_COLUMN) + seq_base).cast("long").alias(SEQ_COLUMN),
         )
+
+    def kept(self) -> Any:
+        """The typed rows to write: valid, not skipped."""
+        from pyspark.sql import functions as F
+
+        rows = self.session.table(self.typed).where(~F.col(FLAG_COLUMN))
+        for out in (self.bad_rows, self.skip):
+            if out is not None and (out is self.bad_rows or self.n_skipped):
+                rows = rows.join(out.withColumnRenamed("row", ROW_COLUMN), ROW_COLUMN, "left_anti")
+        return rows
 
     def rejects(self, load_id: int) -> Any:
         """The rejects of this file: one row per rule broken, with the row as read (JSON)."""
