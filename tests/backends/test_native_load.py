@@ -99,7 +99,7 @@ def test_a_native_load_gives_what_the_duckdb_path_gives(folder, tmp_path, worksp
              "response_id already loaded with different values; rox does not overwrite loaded "
              "rows"),
         ]  # fmt: skip
-        loads = ws.table("rox_loads").order_by("load_id").execute()
+        loads = ws.table("rox_loads").order_by(["load_id", "source"]).execute()
         assert loads["load_id"].tolist() == [1, 1, 2, 2]
         assert loads["rows_loaded"].tolist() == [3, 1, 0, 0]
         assert len(_rows(ws)) == 4
