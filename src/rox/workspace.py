@@ -280,6 +280,7 @@ class Workspace:
         mapping: ColumnMapping | str | os.PathLike[str] | Mapping[str, Any] | None = None,
         on_error: Literal["raise", "quarantine"] = "raise",
         progress: Callable[[float], None] | None = None,
+        native: bool | None = None,
     ) -> LoadReport:
         """Load ``source`` into canonical table ``table``, atomically.
 
@@ -287,7 +288,15 @@ class Workspace:
         """
         from rox.ingest.load import ingest
 
-        return ingest(self, table, source, mapping=mapping, on_error=on_error, progress=progress)
+        return ingest(
+            self,
+            table,
+            source,
+            mapping=mapping,
+            on_error=on_error,
+            progress=progress,
+            native=native,
+        )
 
     def append_rows(
         self,

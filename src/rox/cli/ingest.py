@@ -71,6 +71,15 @@ def ingest(
             "Europe), latin-1, utf-16.",
         ),
     ] = None,
+    native: Annotated[
+        bool | None,
+        typer.Option(
+            "--native/--no-native",
+            help="On Spark: validate and write with Spark itself (CSV or Parquet files or "
+            "folders Spark can read), not in a DuckDB staging database here. Default: for "
+            "sources of 256 MiB or more, when the mapping allows it.",
+        ),
+    ] = None,
     workspace: WorkspaceOption = None,
     fmt: FormatOption = OutputFormat.table,
 ) -> None:
@@ -91,6 +100,7 @@ def ingest(
                 progress=advance,
                 fmt=None if input_format is None else input_format.value,
                 encoding=encoding,
+                native=native,
             )
     except KeyboardInterrupt:  # outside the load's transaction: nothing was written
         raise LoadCancelledError("load cancelled (interrupted); nothing was written") from None

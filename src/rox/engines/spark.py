@@ -6,8 +6,9 @@ small: every partition is at least one file, and many tiny files make Spark slow
 
 The session sees each table as a temporary view over its folder (read with schema merging, so
 columns added by later loads appear), re-registered after every append. The view leaves out the
-partition column, so a table has the same columns on every engine. One workspace per session at a
-time: the views are named after the tables.
+partition column, so a table has the same columns on every engine. The views of each workspace
+carry its own number (``responses__rox1``, :meth:`SparkEngine.view`): several workspaces can be
+open in one session, and closing one drops only its own views.
 
 An append writes the data tables first and the load record (``rox_loads``) last, each as one
 Spark write job (whose files appear only when the job commits). A failure between two jobs can
@@ -18,6 +19,7 @@ leave rows without their load record; loading the same source again skips the ro
 from __future__ import annotations
 
 import functools
+import itertools
 import os
 import tempfile
 from pathlib import Path
@@ -33,6 +35,9 @@ if TYPE_CHECKING:
     import ibis
     import ibis.expr.types as ir
     import pyarrow as pa
+
+#: Numbers the workspaces of this process, whose views carry it (:meth:`SparkEngine.view`).
+_workspaces = itertools.count(1)
 
 #: The hive-style partition column of each layout, and the format of its values (no leading
 #: underscore: Arrow and other Parquet readers skip folders named ``_*``).
@@ -97,8 +102,9 @@ class SparkEngine(Engine):
         self._schemas: dict[str, Any] = {}
         #: columns the lake's files of a table may lack (added since): shown as nulls
         self._added: dict[str, dict[str, str]] = {}
-        #: the views this workspace registered (a view of the same name may be another lake's)
+        #: the tables whose views this workspace registered (named by :meth:`view`)
         self._views: set[str] = set()
+        self._number = next(_workspaces)
 
     @classmethod
     def open(cls, url: EngineURL, *, read_only: bool = False) -> SparkEngine:
@@ -152,7 +158,7 @@ class SparkEngine(Engine):
         for name, schema in schemas.items():
             self._schemas[name] = schema
             if not self._exists(self.path(name)):
-                self._empty(name).createOrReplaceTempView(name)
+                self._empty(name).createOrReplaceTempView(self.view(name))
                 self._views.add(name)
 
     def _writable(self, what: str) -> None:
@@ -166,7 +172,7 @@ class SparkEngine(Engine):
 
         if not self._exists(self.path(table)):
             if table in self._schemas:  # created in this session, no rows yet
-                self._empty(table).createOrReplaceTempView(table)
+                self._empty(table).createOrReplaceTempView(self.view(table))
                 self._views.add(table)
                 return True
             return False
@@ -175,14 +181,14 @@ class SparkEngine(Engine):
         except AnalysisException as exc:
             if "PATH_NOT_FOUND" in str(exc) or "UNABLE_TO_INFER_SCHEMA" in str(exc):
                 if table in self._schemas:  # created in this session, no rows yet
-                    self._empty(table).createOrReplaceTempView(table)
+                    self._empty(table).createOrReplaceTempView(self.view(table))
                     self._views.add(table)
                     return True
                 return False
             raise
         frame = frame.drop(*(column for column, _ in PARTITIONS.values()))
         frame = self._with_added(table, frame)
-        frame.createOrReplaceTempView(table)
+        frame.createOrReplaceTempView(self.view(table))
         self._views.add(table)
         return True
 
@@ -190,7 +196,7 @@ class SparkEngine(Engine):
         """Table ``name``, its timestamps marked as UTC (Spark's are instants shown in UTC)."""
         if name not in self._views:
             self._register(name)
-        t = self.backend.table(name)
+        t = self.backend.table(self.view(name))
         naive = [
             c for c, dtype in t.schema().items() if dtype.is_timestamp() and not dtype.timezone
         ]
@@ -237,7 +243,7 @@ class SparkEngine(Engine):
         """Declare ``name``; its folder appears with the first rows written to it."""
         self._writable(f"create table {name!r}")
         self._schemas[name] = schema
-        self._empty(name).createOrReplaceTempView(name)
+        self._empty(name).createOrReplaceTempView(self.view(name))
         self._views.add(name)
 
     def append(
@@ -248,25 +254,43 @@ class SparkEngine(Engine):
         partition: Mapping[str, str] | None = None,
     ) -> None:
         """Write ``rows`` as Parquet (partitioned by day where a time column is given)."""
-        from pyspark.sql import functions as F
-
         self._writable(f"write to {', '.join(sorted(rows))}")
         time_columns = partition or {}
-        layout = PARTITIONS.get(self.partition)
         for table, data in rows.items():
-            if not data.num_rows:
-                continue
-            frame = self.session.createDataFrame(data)
-            if layout is None or table not in time_columns:
-                frame.write.mode("append").parquet(self.path(table))
-                continue
-            column, pattern = layout
-            frame = frame.withColumn(column, F.date_format(F.col(time_columns[table]), pattern))
-            # one file per partition and load, written by as many tasks as there are partitions
-            frame = frame.repartition(column)
-            frame.write.mode("append").partitionBy(column).parquet(self.path(table))
+            if data.num_rows:
+                self.write_frame(table, self.session.createDataFrame(data), time_columns.get(table))
         for table in {*rows, *(new_columns or {})}:
             self._register(table)
+
+    def write_frame(self, table: str, frame: Any, time_column: str | None = None) -> None:
+        """Append Spark DataFrame ``frame`` to ``table``'s folder, as one write job.
+
+        The rows are written by the executors (nothing passes through this process),
+        partitioned by day or month of ``time_column`` as the lake's layout says. The view is
+        not re-registered: call :meth:`refresh` after the last write of a load.
+        """
+        from pyspark.sql import functions as F
+
+        self._writable(f"write to {table}")
+        layout = PARTITIONS.get(self.partition)
+        if layout is None or time_column is None:
+            frame.write.mode("append").parquet(self.path(table))
+            return
+        column, pattern = layout
+        frame = frame.withColumn(column, F.date_format(F.col(time_column), pattern))
+        # one file per partition and load, written by as many tasks as there are partitions
+        frame = frame.repartition(column)
+        frame.write.mode("append").partitionBy(column).parquet(self.path(table))
+
+    def refresh(self, table: str) -> None:
+        """Register ``table``'s view again, to show what was written to its folder."""
+        self._register(table)
+
+    def frame(self, table: str) -> Any:
+        """Table ``table`` as a Spark DataFrame (its view; registered if it is not yet)."""
+        if table not in self._views:
+            self._register(table)
+        return self.session.table(self.view(table))
 
     def replace_table(self, name: str, expr: ibis.Table) -> None:
         """Write the result of ``expr`` as the lake folder of ``name`` (overwritten)."""
@@ -284,7 +308,7 @@ class SparkEngine(Engine):
         jvm = self.session._jvm
         path = jvm.org.apache.hadoop.fs.Path(self.path(name))
         path.getFileSystem(self.session._jsc.hadoopConfiguration()).delete(path, True)
-        self.session.catalog.dropTempView(name)
+        self.session.catalog.dropTempView(self.view(name))
         self._views.discard(name)
 
     def epoch_seconds(self, ts: ir.TimestampValue) -> ir.NumericValue:
@@ -297,10 +321,18 @@ class SparkEngine(Engine):
         return _unix_micros()(ts) / 1_000_000
 
     def close(self) -> None:
-        """Drop this workspace's views; the session stays (it may be shared)."""
-        for name in _table_names():
-            self.session.catalog.dropTempView(name)  # False when there is no such view
+        """Drop this workspace's views, not another's; the session stays (it may be shared)."""
+        for name in self._views:
+            self.session.catalog.dropTempView(self.view(name))  # False if there is none
         self._views.clear()
+
+    def view(self, table: str) -> str:
+        """The name of ``table``'s temporary view in the session: ``<table>__rox<n>``.
+
+        Each workspace's views carry its own number, so two workspaces open in one session (two
+        lakes, or one lake opened twice) neither replace nor drop each other's views.
+        """
+        return f"{table}__rox{self._number}"
 
 
 def _table_names() -> tuple[str, ...]:

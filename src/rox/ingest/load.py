@@ -53,6 +53,7 @@ from rox.errors import (
 )
 from rox.ingest.fingerprint import file_fingerprint, loaded_as, rows_checksum
 from rox.ingest.mapping import ColumnMapping, check_encoding, load_mapping
+from rox.ingest.native import NATIVE_MIN_BYTES, native_files, native_load, total_bytes
 from rox.ingest.reading import (
     csv_header_notes,
     jsonl_by_lines,
@@ -67,6 +68,9 @@ from rox.ingest.rules import (
     TEXT_FLAG_COLUMN,
     LoadPlan,
     compare_hash_sql,
+    duplicate_key_rule,
+    loaded_key_rule,
+    spark_ready,
 )
 from rox.ingest.sources import (
     CSV_REJECTS,
@@ -175,6 +179,7 @@ def ingest(
     progress: Callable[[float], None] | None = None,
     fmt: Format | None = None,
     encoding: str | None = None,
+    native: bool | None = None,
 ) -> LoadReport:
     """Load ``source`` into canonical table ``table`` of ``ws``, atomically.
 
@@ -199,6 +204,13 @@ def ingest(
     encoding : str, optional
         Text encoding of CSV and JSON-lines files that are not UTF-8 (a Python codec name such
         as ``cp1252``); overrides the mapping's ``encoding``.
+    native : bool, optional
+        On a Spark workspace, validate and write with Spark itself
+        (:mod:`rox.ingest.native`) instead of a DuckDB staging database on this machine: for
+        CSV or Parquet files or folders Spark can read (local, ``s3a://``, ``hdfs://``,
+        ``dbfs:/``). ``None`` (default) takes it for sources of at least
+        :data:`~rox.ingest.native.NATIVE_MIN_BYTES` (256 MiB) when their mapping allows it;
+        ``True`` requires it (an error says why it cannot be taken); ``False`` never takes it.
 
     Returns
     -------
@@ -249,8 +261,19 @@ def ingest(
         progress=progress,
         fmt=fmt,
     )
+    files = _native_files(ws, sources, plan_mapping, fmt, encoding, native)
     try:
-        if ws.engine.name == "duckdb":
+        if files is not None:
+            rows, problems = native_load(
+                ws,
+                spec.name,
+                files,
+                plan_mapping,
+                job.known_scales,
+                job.load_id,
+                on_error,
+            )
+        elif ws.engine.name == "duckdb":
             # validate and write inside the workspace itself, in one transaction
             rows, problems = _load(ws, job, notes=notes)
         else:
@@ -280,6 +303,38 @@ def ingest(
         problems=problems[:PROBLEMS_KEPT],
         notes=notes,
     )
+
+
+def _native_files(
+    ws: Workspace,
+    sources: list[Any],
+    mapping: ColumnMapping,
+    fmt: Format | None,
+    encoding: str | None,
+    native: bool | None,
+) -> list[tuple[str, str]] | None:
+    """The files of a Spark-validated load (:mod:`rox.ingest.native`), or None for staging."""
+    if native is False or ws.engine.name != "spark":
+        if native:
+            raise IngestError(
+                f"native=True validates with Spark; workspace {ws.url} is on {ws.engine.name}"
+            )
+        return None
+    files = native_files(ws, sources, fmt)
+    why = None
+    if files is None:
+        why = "its sources are not all CSV or Parquet files or folders given by path"
+    elif encoding is not None or mapping.encoding is not None:
+        why = "it reads UTF-8 only (an encoding was given)"
+    elif spark_ready(mapping) is not None:
+        why = f"it cannot use the mapping's {spark_ready(mapping)}"
+    if why is not None:
+        if native:
+            raise IngestError(f"a Spark-validated load (native=True) cannot be taken: {why}")
+        return None
+    if native is None and total_bytes(ws, files or []) < NATIVE_MIN_BYTES:
+        return None
+    return files
 
 
 def reconcile(ws: Workspace) -> list[str]:
@@ -1193,11 +1248,8 @@ def _check_keys(con: Any, plan: LoadPlan, table: str, *, repeats: bool = True) -
         f"""
         INSERT INTO {_PROBLEMS}
         SELECT row, {literal(key)}, key,
-               CASE WHEN hash <> first_hash
-                    THEN 'duplicate {key}: row ' || first_row || ' has the same {key} with '
-                         || 'different values'
-                    ELSE '{key} already loaded with different values; rox does not overwrite '
-                         || 'loaded rows'
+               CASE WHEN hash <> first_hash THEN {duplicate_key_rule(key, "first_row")}
+                    ELSE {literal(loaded_key_rule(key))}
                END
         FROM _rox_keys
         WHERE hash <> first_hash OR (old_hash IS NOT NULL AND old_hash <> hash)

@@ -24,8 +24,9 @@ Rules
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from rox._sql import ident, literal
 from rox.errors import MappingError, SchemaError
@@ -38,7 +39,11 @@ __all__ = [
     "TEXT_FLAG_COLUMN",
     "LoadPlan",
     "compare_hash_sql",
+    "duplicate_key_rule",
     "hash_sql",
+    "loaded_key_rule",
+    "spark_ready",
+    "spark_sql",
 ]
 
 #: Column of the staged rows holding each row's 1-based position in its source.
@@ -482,3 +487,87 @@ class LoadPlan:
     def insert_columns(self) -> list[str]:
         """Columns written to the canonical table (canonical, extras, key)."""
         return [*self.spec.names, *self.extras, KEY_COLUMN]
+
+
+#: DuckDB functions of the rules that Spark SQL spells otherwise (see :func:`spark_sql`).
+_SPARK_NAMES = {"prefix": "startswith", "suffix": "endswith", "strlen": "octet_length"}
+
+
+def spark_sql(sql: str, timestamps: Collection[str] = ()) -> str:
+    """The same rules in Spark SQL: ``sql`` (the DuckDB SQL of a plan) translated by sqlglot.
+
+    The rules are written once, in DuckDB's SQL (:class:`LoadPlan`); a Spark-validated load
+    (:mod:`rox.ingest.native`) runs this translation of them, so that both engines apply the
+    same conditions and give the same messages. sqlglot translates the syntax; the few DuckDB
+    functions it passes through unchanged are rewritten here: ``prefix``/``suffix``/``strlen``
+    become ``startswith``/``endswith``/``octet_length``, ``epoch_us`` becomes
+    ``unix_micros``, and ``isfinite`` becomes a test for NaN and the infinities (true for the
+    columns named in ``timestamps``: Spark has no infinite timestamps).
+    ``timezone(zone, t)`` and ``try_strptime`` have no Spark form here: :func:`spark_ready`
+    refuses mappings that need them.
+    """
+    import sqlglot
+    from sqlglot import exp
+
+    def rewrite(node: Any) -> Any:
+        if isinstance(node, exp.Case) and _is_trimmed(node):
+            # _trimmed's shortcut, a DuckDB speed-up, made Spark's generated code too large
+            # (over 64 KB per row): Spark trims its way, spaces of every kind at either end
+            text = node.args["default"].sql("spark")
+            return sqlglot.parse_one(
+                f"regexp_replace({text}, '^\\\\p{{Zs}}+|\\\\p{{Zs}}+$', '')", read="spark"
+            )
+        if not isinstance(node, exp.Anonymous):
+            return node
+        name = str(node.this).lower()
+        if name in _SPARK_NAMES:
+            return exp.Anonymous(this=_SPARK_NAMES[name], expressions=node.expressions)
+        if name == "epoch_us":
+            return exp.Anonymous(this="unix_micros", expressions=node.expressions)
+        if name == "isfinite":
+            (arg,) = node.expressions
+            if isinstance(arg, exp.Column) and arg.name in timestamps:
+                return exp.true()
+            inner = arg.sql("spark")
+            return sqlglot.parse_one(
+                f"(NOT isnan({inner}) AND abs({inner}) <> double('infinity'))", read="spark"
+            )
+        return node
+
+    tree = sqlglot.parse_one(sql, read="duckdb").transform(rewrite)
+    return str(tree.sql("spark"))
+
+
+def _is_trimmed(node: Any) -> bool:
+    """Whether ``node`` is the expression :func:`_trimmed` writes."""
+    from sqlglot import exp
+
+    ifs = node.args.get("ifs") or []
+    if len(ifs) != 1 or node.args.get("default") is None:
+        return False
+    then = ifs[0].args.get("true")
+    return isinstance(then, exp.Trim) and then.this == node.args["default"]
+
+
+def spark_ready(mapping: ColumnMapping) -> str | None:
+    """Why ``mapping``'s rules cannot run as Spark SQL (:func:`spark_sql`), or None if they can."""
+    if mapping.timezone.upper() != "UTC":
+        return f"[timestamps] timezone {mapping.timezone!r} (only UTC is translated)"
+    if mapping.timestamp_format:
+        return f"[timestamps] format {mapping.timestamp_format!r} (DuckDB's strptime)"
+    if mapping.order is not None:
+        return f"order = {mapping.order!r}"
+    return None
+
+
+def duplicate_key_rule(key: str, first_row: str) -> str:
+    """SQL of the rule broken by a row repeating ``key`` of row ``first_row`` with other values."""
+    return (
+        f"{literal(f'duplicate {key}: row ')} || CAST({first_row} AS VARCHAR) || "
+        f"{literal(f' has the same {key} with different values')}"
+    )
+
+
+def loaded_key_rule(key: str) -> str:
+    """The rule broken by a row whose ``key`` is already loaded with other values."""
+    return f"{key} already loaded with different values; rox does not overwrite loaded rows"

@@ -1,0 +1,153 @@
+"""A responses load validated by Spark (rox's ``native`` path) vs Spark's own CSV-to-Parquet copy.
+
+Both sides run on Spark ``local[2]`` in a fresh process each (the JVM's peak memory is then the
+run's own), on the same generated CSV file of responses:
+
+- peer: ``spark.read.csv(path, header=True).write.parquet(out)`` (no typing, no checks);
+- rox: ``ws.ingest("responses", path, native=True)`` into an empty lake (read, type and check
+  every value, check the keys, write the rows partitioned by day and the load record).
+
+Reported per size: the median seconds of ``--repeats`` runs of each, their ratio, and the peak
+resident memory (VmHWM) of the Python process and of the JVM (in local mode the driver and the
+executors share it). The session's start is not timed (a one-row job warms it).
+
+    python bench/bench_spark_load.py --rows 1000000 --repeats 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+METRICS = np.array(["nps", "csat", "ces"])
+TOPS = np.array([10, 5, 7])
+
+
+def generate(path: Path, rows: int, seed: int) -> None:
+    """A CSV of ``rows`` valid responses, written in chunks (ids r1.., a year of timestamps)."""
+    rng = np.random.default_rng(seed)
+    start = np.datetime64("2024-01-01T00:00:00")
+    with path.open("w") as fh:
+        fh.write("response_id,customer_id,ts,metric,score\n")
+        step = 500_000
+        for lo in range(0, rows, step):
+            n = min(step, rows - lo)
+            which = rng.integers(0, 3, n)
+            score = rng.integers(0, 11, n) % (TOPS[which] + 1)
+            score = np.where(which == 0, score, np.maximum(score, 1))
+            ts = start + rng.integers(0, 365 * 86_400, n).astype("timedelta64[s]")
+            ids = np.arange(lo + 1, lo + n + 1)
+            customers = rng.integers(1, max(rows // 5, 2), n)
+            lines = [
+                f"r{i},c{c},{t},{m},{s}\n"
+                for i, c, t, m, s in zip(
+                    ids, customers, ts.astype(str), METRICS[which], score, strict=True
+                )
+            ]
+            fh.writelines(lines)
+
+
+def _jvm_hwm_mib() -> float:
+    """Peak resident memory of this process's child JVM (the Spark driver), in MiB."""
+    me = str(os.getpid())
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().split(") ")[-1].split()
+        except OSError:
+            continue
+        if fields[1] == me:
+            status = (stat.parent / "status").read_text()
+            if "java" in (stat.parent / "cmdline").read_text():
+                for line in status.splitlines():
+                    if line.startswith("VmHWM:"):
+                        return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def child(side: str, csv: Path, out: Path) -> dict[str, Any]:
+    """One timed run of ``side`` in this process."""
+    sys.path.insert(0, str(Path(__file__).parent))
+    import rox
+    from _measure import status_mib
+    from rox.engines.spark import local_session
+
+    session = local_session("local[2]")
+    session.range(1).count()  # (the session is warm; its start is not timed)
+    if side == "peer":
+        start = time.perf_counter()
+        session.read.csv(str(csv), header=True).write.parquet(str(out))
+        secs = time.perf_counter() - start
+        loaded = None
+    else:
+        ws = rox.open(f"spark://local[2]?lake={out}")
+        start = time.perf_counter()
+        report = ws.ingest(
+            "responses", str(csv), native=True, mapping={"redact": {"enabled": False}}
+        )
+        secs = time.perf_counter() - start
+        loaded = report.rows_loaded
+    return {
+        "side": side,
+        "secs": secs,
+        "rows_loaded": loaded,
+        "python_mib": status_mib("VmHWM"),
+        "jvm_mib": _jvm_hwm_mib(),
+    }
+
+
+def run(side: str, csv: Path, work: Path) -> dict[str, Any]:
+    out = work / f"out-{side}"
+    shutil.rmtree(out, ignore_errors=True)
+    cmd = [sys.executable, __file__, "--child", side, "--csv", str(csv), "--out", str(out)]
+    done = subprocess.run(cmd, check=True, capture_output=True, text=True)
+    shutil.rmtree(out, ignore_errors=True)
+    return dict(json.loads(done.stdout.strip().splitlines()[-1]))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, nargs="+", default=[1_000_000, 10_000_000])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--workdir", type=Path, default=Path("/tmp/rox-bench-spark-load"))
+    parser.add_argument("--seed", type=int, default=20240101)
+    parser.add_argument("--child", choices=["peer", "rox"], help=argparse.SUPPRESS)
+    parser.add_argument("--csv", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        print(json.dumps(child(args.child, args.csv, args.out)))
+        return 0
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    print("| rows | Spark read+write (s) | rox native (s) | ratio | Python peak (MiB) "
+          "| JVM peak rox / peer (MiB) |")  # fmt: skip
+    print("|---:|---:|---:|---:|---:|---:|")
+    for rows in args.rows:
+        csv = args.workdir / f"responses-{rows}.csv"
+        if not csv.exists():
+            generate(csv, rows, args.seed)
+        peer = [run("peer", csv, args.workdir) for _ in range(args.repeats)]
+        ours = [run("rox", csv, args.workdir) for _ in range(args.repeats)]
+        assert all(r["rows_loaded"] == rows for r in ours), ours
+        p = statistics.median(r["secs"] for r in peer)
+        o = statistics.median(r["secs"] for r in ours)
+        print(
+            f"| {rows:,} | {p:.1f} | {o:.1f} | {o / p:.2f}x "
+            f"| {max(r['python_mib'] for r in ours):,.0f} "
+            f"| {max(r['jvm_mib'] for r in ours):,.0f} / {max(r['jvm_mib'] for r in peer):,.0f} |",
+            flush=True,
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
