@@ -219,6 +219,11 @@ def test_ingest_with_a_mapping(tmp_path):
             SourceError,
             "/nonexistent.csv: no such file",
         ),
+        (  # a lake URL is named as given, "//" and all (as a Path it was "s3a:/b/x.csv")
+            ["ingest", "responses", "s3a://bucket/x.csv"],
+            SourceError,
+            "s3a://bucket/x.csv: no such file",
+        ),
         (["nps", "--by", "shop"], MetricError, "cannot break down by 'shop'"),
         (
             ["compare", "nps", "--a", "2024Q5", "--b", "2024Q1"],

@@ -41,9 +41,11 @@ class InputFormat(enum.StrEnum):
 @app.command()
 def ingest(
     table: Annotated[str, typer.Argument(help=f"Canonical table: {', '.join(TABLES)}.")],
-    # readable=False: rox itself says why a file cannot be read (an I/O error, not a usage error)
+    # text, not Path: rox itself says why a file cannot be read (an I/O error, not a usage
+    # error), and a lake URL keeps its "//" (Path("s3a://b/x") is "s3a:/b/x")
     files: Annotated[
-        list[Path], typer.Argument(help="CSV, Parquet or JSON-lines files.", readable=False)
+        list[str],
+        typer.Argument(help="CSV, Parquet or JSON-lines files or folders (or lake URLs on Spark)."),
     ],
     mapping: Annotated[
         Path | None,
@@ -94,7 +96,7 @@ def ingest(
             report = load(
                 ws,
                 table,
-                [str(f) for f in files],
+                files,
                 mapping=mapping,
                 on_error=on_error.value,
                 progress=advance,

@@ -99,10 +99,11 @@ def open_source(
     """
     if isinstance(source, str | os.PathLike):
         path = Path(source).expanduser()
+        given = os.fspath(source)  # (as given: Path would turn "s3a://b/x" into "s3a:/b/x")
         if path.is_dir():
-            raise SourceError(f"{path}: is a directory, not a file; give the files in it")
+            raise SourceError(f"{given}: is a directory, not a file; give the files in it")
         if not path.exists():
-            raise SourceError(f"{path}: no such file")
+            raise SourceError(f"{given}: no such file")
         suffixes = [x.lower() for x in path.suffixes]
         compressed = bool(suffixes) and suffixes[-1] == ".gz"
         suffix = suffixes[-2] if compressed and len(suffixes) > 1 else path.suffix.lower()
