@@ -356,3 +356,141 @@ def test_a_horizon_past_the_follow_up_starts_at_zero_with_a_churn_at_time_one():
     p, moved = churn_probability(base, np.array([2.0]), np.array([1.0]), 10)
     assert moved.tolist() == [True]
     assert p == pytest.approx([1 - math.exp(-0.75)])
+
+
+# -- a brand whose customers answer twice: the asymmetry model ------------------------------------
+LEVELS = ("detractor", "passive", "promoter")
+
+
+def _changing(n: int = 300, seed: int = 8) -> pd.DataFrame:
+    """Customers buying every 20 days, answering on a day in 1-30 and again on day 100."""
+    rng = np.random.default_rng(seed)
+    level1 = rng.integers(0, 3, n)
+    level2 = np.clip(level1 + rng.choice([-1, 0, 1], n, p=[0.35, 0.3, 0.35]), 0, 2)
+    first = rng.integers(0, 150, n)
+    scale = np.where(level2 < level1, 200, np.where(level2 > level1, 500, 350))
+    life = np.minimum(np.round(rng.exponential(scale) / 20) * 20, 700 - first).astype(int)
+    asked = rng.integers(1, 31, n)
+    return pd.DataFrame(
+        {"first": first, "life": life, "asked": asked, "level1": level1, "level2": level2}
+    )
+
+
+def _load_changing(ws: rox.Workspace, brand: pd.DataFrame) -> None:
+    tx, answers = [("z", END)], []
+    for i, c in brand.iterrows():
+        tx.extend(
+            (f"k{i:03d}", START + pd.Timedelta(days=int(c["first"]) + d))
+            for d in range(0, int(c["life"]) + 1, 20)
+        )
+        for day, level in ((c["asked"], c["level1"]), (100, c["level2"])):
+            ts = START + pd.Timedelta(days=int(c["first"] + day), hours=12)
+            answers.append((f"k{i:03d}", ts, SCORE[LEVELS[level]]))
+    t = pd.DataFrame(tx, columns=["customer_id", "ts"])
+    t["amount"], t["order_id"] = 5.0, [f"o{j}" for j in range(len(t))]
+    ws.ingest("transactions", t)
+    r = pd.DataFrame(answers, columns=["customer_id", "ts", "score"])
+    r["ts"] = r["ts"].dt.tz_localize("UTC")
+    r["response_id"], r["metric"] = [f"r{j}" for j in range(len(r))], "nps"
+    ws.ingest("responses", r)
+
+
+def _changing_rows(brand: pd.DataFrame) -> pd.DataFrame:
+    """The asymmetry model's rows by the module's rule: the level before, groups fallen, risen."""
+    rows = []
+    end = (END - START).days
+    for i, c in brand.iterrows():
+        lost = end - int(c["first"] + c["life"]) > 90
+        stop = (c["life"] if lost else end - c["first"]) + 1.0
+        l1, l2 = int(c["level1"]), int(c["level2"])
+        if c["asked"] >= stop:
+            rows.append((i, 0.0, stop, lost, 0, 0, 1, 0, 0))
+            continue
+        rows.append((i, 0.0, float(c["asked"]), False, 0, 0, 1, 0, 0))
+        cut = min(100.0, stop)
+        last = cut == stop
+        rows.append((i, float(c["asked"]), cut, lost and last, l1 == 2, l1 == 0, 0, 0, 0))
+        if not last:
+            drop, rise = max(l1 - l2, 0), max(l2 - l1, 0)
+            rows.append((i, 100.0, stop, lost, l1 == 2, l1 == 0, 0, drop, rise))
+    rows.append((len(brand), 0.0, 1.0, False, 0, 0, 1, 0, 0))
+    columns = ["before_promoter", "before_detractor", "no response", "nps_drop", "nps_rise"]
+    out = pd.DataFrame(rows, columns=["id", "start", "stop", "event", *columns])
+    return out.astype(dict.fromkeys(columns, float))
+
+
+def test_the_asymmetry_model_is_lifelines_on_the_rows_with_its_wald_interval():
+    from lifelines import CoxTimeVaryingFitter
+    from scipy import stats
+
+    frame = _changing()
+    rows = _changing_rows(frame)
+    events = rows["event"].astype(bool)
+    assert (events & (rows["nps_drop"] > 0)).sum() >= 10
+    assert (events & (rows["nps_rise"] > 0)).sum() >= 10
+    with rox.open("duckdb://:memory:") as ws:
+        _load_changing(ws, frame)
+        got = rox.impact.churn_hazard(ws, inactive_after=90, confidence=0.9)
+    peer = CoxTimeVaryingFitter(alpha=0.1).fit(
+        rows, id_col="id", event_col="event", start_col="start", stop_col="stop"
+    )
+    s = peer.summary
+    for covariate in s.index:
+        hr, low, high = got.hazard_ratio(covariate, "asymmetry")
+        assert hr == pytest.approx(s.loc[covariate, "exp(coef)"], rel=1e-6)
+        assert low == pytest.approx(s.loc[covariate, "exp(coef) lower 90%"], rel=1e-6)
+        assert high == pytest.approx(s.loc[covariate, "exp(coef) upper 90%"], rel=1e-6)
+    # b_drop + b_rise, its variance var_d + var_r + 2 cov, a 90% Wald interval and p-value
+    b = s["coef"]
+    v = pd.DataFrame(np.asarray(peer.variance_matrix_), index=b.index, columns=b.index)
+    diff = b["nps_drop"] + b["nps_rise"]
+    se = math.sqrt(
+        v.loc["nps_drop", "nps_drop"]
+        + v.loc["nps_rise", "nps_rise"]
+        + 2 * v.loc["nps_drop", "nps_rise"]
+    )
+    assert got.asymmetry == pytest.approx(diff, rel=1e-6)
+    assert got.asymmetry_low == pytest.approx(diff - 1.6448536 * se, rel=1e-6)
+    assert got.asymmetry_high == pytest.approx(diff + 1.6448536 * se, rel=1e-6)
+    assert got.asymmetry_p == pytest.approx(2 * stats.norm.sf(abs(diff) / se), rel=1e-6)
+    assert got.notes == ()
+    assert got.customers == len(frame) + 1 and got.churned == int(rows["event"].sum())
+
+
+def _result(asymmetry: float, low: float, high: float) -> rox.impact.ChurnHazard:
+    frame = pd.DataFrame(
+        {
+            "model": ["group", "asymmetry", "asymmetry"],
+            "covariate": ["detractor", "nps_drop", "nps_rise"],
+            "hazard_ratio": [2.0, 1.5, 0.8],
+            "low": [1.5, 1.2, 0.6],
+            "high": [2.5, 1.9, 1.1],
+            "p": [0.01, 0.02, 0.2],
+            "e_value": [3.41, 2.37, 1.81],
+            "e_value_ci": [2.37, 1.69, 1.0],
+            "label": "associational",
+        }
+    )
+    return rox.impact.ChurnHazard(
+        frame=frame, customers=10, churned=4, asymmetry=asymmetry, asymmetry_low=low,
+        asymmetry_high=high,
+    )  # fmt: skip
+
+
+def test_the_asymmetry_verdict_on_both_sides_of_zero():
+    assert "no evidence that a drop hurts more" in str(_result(0.2, 0.0, 0.4))
+    assert "no evidence that a drop hurts more" in str(_result(-0.2, -0.4, 0.0))
+    assert "a drop hurts more than a rise helps." in str(_result(0.2, 0.01, 0.4))
+    assert "a rise helps more than a drop hurts." in str(_result(-0.2, -0.4, -0.01))
+    text = str(_result(0.2, 0.01, 0.4))
+    assert "multiplies the hazard by 1.50, each risen by 0.80" in text
+    assert "detractor: 2.00 (95% 1.50–2.50); E-value 3.41 (interval 2.37)" in text
+    assert "Asymmetry" not in str(_result(math.nan, math.nan, math.nan))
+
+
+def test_hazard_ratio_names_what_the_model_has():
+    result = _result(0.2, 0.01, 0.4)
+    assert result.hazard_ratio("nps_rise", "asymmetry") == (0.8, 0.6, 1.1)
+    assert result.hazard_ratio("detractor") == (2.0, 1.5, 2.5)
+    with pytest.raises(MetricError, match="no covariate 'promoter' in the group model: detractor"):
+        result.hazard_ratio("promoter")
