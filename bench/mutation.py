@@ -153,7 +153,10 @@ MODULES: dict[str, tuple[list[str], str | None]] = {
         "(breslow or not slow) and not demo and not group_models_baseline "
         "and not refuses_a_horizon",
     ),
-    "impact/nonresponse.py": (["tests/impact/test_nonresponse.py"], "not demo and not cli"),
+    "impact/nonresponse.py": (
+        ["tests/impact/test_nonresponse.py", "tests/impact/test_nonresponse_rules.py"],
+        "not demo and not cli",
+    ),
     "impact/initiative.py": (["tests/impact/test_roi.py"], "not slow and not demo and not cli"),
     "impact/roi.py": (["tests/impact/test_roi.py"], "not slow and not demo and not cli"),
     "impact/rox_model.py": (["tests/impact/test_rox_model.py"], "not slow and not demo"),
