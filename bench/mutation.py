@@ -157,6 +157,8 @@ MODULES: dict[str, tuple[list[str], str | None]] = {
         ["tests/impact/test_nonresponse.py", "tests/impact/test_nonresponse_rules.py"],
         "not demo and not cli",
     ),
+    # the profile's hand-built tests (tests/impact/conftest.py's workspace); not the CLV fits
+    "impact/profile.py": (["tests/impact/test_profile.py"], None),
     "impact/initiative.py": (["tests/impact/test_roi.py"], "not slow and not demo and not cli"),
     "impact/roi.py": (["tests/impact/test_roi.py"], "not slow and not demo and not cli"),
     "impact/rox_model.py": (["tests/impact/test_rox_model.py"], "not slow and not demo"),

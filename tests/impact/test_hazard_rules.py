@@ -494,3 +494,17 @@ def test_hazard_ratio_names_what_the_model_has():
     assert result.hazard_ratio("detractor") == (2.0, 1.5, 2.5)
     with pytest.raises(MetricError, match="no covariate 'promoter' in the group model: detractor"):
         result.hazard_ratio("promoter")
+
+
+def test_the_defaults_a_year_without_a_purchase_a_95_level_and_90_days_ahead(brand):
+    ws, _ = brand
+    hazard = rox.impact.churn_hazard(ws)
+    assert (hazard.inactive_after, hazard.confidence) == (365, 0.95)
+    explicit = rox.impact.churn_hazard(ws, inactive_after=365, confidence=0.95)
+    pd.testing.assert_frame_equal(hazard.frame, explicit.frame)
+    assert hazard.churned == explicit.churned
+    risk = rox.impact.churn_risk(ws)
+    assert (risk.horizon_days, risk.inactive_after) == (90, 365)
+    pd.testing.assert_frame_equal(
+        risk.frame, rox.impact.churn_risk(ws, horizon_days=90, inactive_after=365).frame
+    )
