@@ -288,6 +288,10 @@ def test_the_group_model_is_lifelines_on_the_rows(brand):
         assert row["p"] == pytest.approx(s.loc[covariate, "p"], rel=1e-6)
         want = e_value(hr, low, high, rare=got.rare)
         assert (row["e_value"], row["e_value_ci"]) == pytest.approx(want)
+    assert got.frame.columns.tolist() == [
+        "model", "covariate", "hazard_ratio", "low", "high", "p", "e_value", "e_value_ci", "label"
+    ]  # fmt: skip
+    assert set(got.frame["label"]) == {"associational"}
     # no answer changed: no asymmetry model, and the note says why
     assert math.isnan(got.asymmetry)
     assert "fall in NPS group 0 times and a rise 0 times" in got.notes[0]
@@ -335,6 +339,10 @@ def test_churn_risk_by_lifelines_baseline(brand):
             assert got.loc[f"k{r.id:03d}", "nps_group"] == want_group
     assert got.loc["z", "nps_group"] == "no response"
     assert risk.frame["customer_id"].is_monotonic_increasing
+    assert risk.frame.columns.tolist() == [
+        "customer_id", "time", "nps_group", "hazard_ratio", "p_churn", "extrapolated"
+    ]  # fmt: skip
+    assert risk.frame.index.tolist() == list(range(len(want)))
 
 
 def test_the_smallest_settings_are_accepted(brand, hand):
