@@ -516,3 +516,30 @@ def test_the_defaults_a_year_without_a_purchase_a_95_level_and_90_days_ahead(bra
     pd.testing.assert_frame_equal(
         risk.frame, rox.impact.churn_risk(ws, horizon_days=90, inactive_after=365).frame
     )
+
+
+def test_rare_is_a_churn_share_under_15_percent_on_both_sides():
+    """The brand's 63 churners (window 90 days) among 420 customers: exactly 15%, not rare; among
+    421: rare. The customers added bought once, on the last day (censored at time 1)."""
+    frame = _brand()
+    shares = {}
+    for extra in (319, 320):
+        with rox.open("duckdb://:memory:") as ws:
+            _load_brand(ws, frame)
+            ws.ingest(
+                "transactions",
+                pd.DataFrame(
+                    {"customer_id": [f"y{j:03d}" for j in range(extra)], "ts": END,
+                     "amount": 5.0, "order_id": [f"p{j}" for j in range(extra)]}
+                ),
+            )  # fmt: skip
+            shares[extra] = rox.impact.churn_hazard(ws, inactive_after=90)
+    at, under = shares[319], shares[320]
+    assert (at.churned, at.customers, at.rare) == (63, 420, False)
+    assert (under.churned, under.customers, under.rare) == (63, 421, True)
+    # a rare outcome reads the hazard ratio as a risk ratio for the E-value; 15% converts it
+    row = under.frame.set_index("covariate").loc["detractor"]
+    assert row["e_value"] == pytest.approx(e_value(row["hazard_ratio"], row["low"], row["high"])[0])
+    row = at.frame.set_index("covariate").loc["detractor"]
+    common = e_value(row["hazard_ratio"], row["low"], row["high"], rare=False)[0]
+    assert row["e_value"] == pytest.approx(common)
