@@ -543,3 +543,22 @@ def test_rare_is_a_churn_share_under_15_percent_on_both_sides():
     row = at.frame.set_index("covariate").loc["detractor"]
     common = e_value(row["hazard_ratio"], row["low"], row["high"], rare=False)[0]
     assert row["e_value"] == pytest.approx(common)
+
+
+def test_the_asymmetry_needs_10_churns_after_a_fall_on_both_sides():
+    frame = _changing()
+    rows = _changing_rows(frame)
+    fell = rows.loc[rows["event"].astype(bool) & (rows["nps_drop"] > 0), "id"].tolist()
+    assert len(fell) == 32  # and 35 after a rise
+    for keep, estimated in ((10, True), (9, False)):
+        subset = frame.drop(index=fell[keep:])
+        with rox.open("duckdb://:memory:") as ws:
+            _load_changing(ws, subset)
+            got = rox.impact.churn_hazard(ws, inactive_after=90)
+        assert math.isnan(got.asymmetry) is not estimated
+        assert ("asymmetry" in set(got.frame["model"])) is estimated
+        if not estimated:
+            assert got.notes == (
+                "the asymmetry is not estimated: churn followed a fall in NPS group 9 times and "
+                "a rise 35 times (at least 10 each are needed)",
+            )
