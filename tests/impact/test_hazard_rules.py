@@ -27,7 +27,13 @@ import pytest
 
 import rox
 from rox.errors import ConvergenceError, MetricError
-from rox.impact.hazard import _intervals, churn_probability, cumulative_hazard_at, e_value
+from rox.impact import hazard as hazard_module
+from rox.impact.hazard import (
+    _intervals,
+    churn_probability,
+    cumulative_hazard_at,
+    e_value,
+)
 
 WINDOW = 30
 
@@ -462,6 +468,8 @@ def test_the_asymmetry_model_is_lifelines_on_the_rows_with_its_wald_interval():
     assert got.asymmetry_high == pytest.approx(diff + 1.6448536 * se, rel=1e-6)
     assert got.asymmetry_p == pytest.approx(2 * stats.norm.sf(abs(diff) / se), rel=1e-6)
     assert got.notes == ()
+    assert got.frame.index.tolist() == list(range(8))  # 3 group rows, then 5 asymmetry rows
+    assert got.frame["model"].tolist() == ["group"] * 3 + ["asymmetry"] * 5
     assert got.customers == len(frame) + 1 and got.churned == int(rows["event"].sum())
 
 
@@ -562,3 +570,57 @@ def test_the_asymmetry_needs_10_churns_after_a_fall_on_both_sides():
                 "the asymmetry is not estimated: churn followed a fall in NPS group 9 times and "
                 "a rise 35 times (at least 10 each are needed)",
             )
+
+
+class _Fitted:
+    """What _rows reads of a lifelines fit: its summary (here written by hand)."""
+
+    def __init__(self, summary: pd.DataFrame) -> None:
+        self.summary = summary
+
+
+def test_e_values_only_for_a_finite_positive_interval():
+    # a: a zero-width interval (2, 2, 2) still has its E-value 2 + sqrt 2; b: a lower limit of 0
+    # and c: an upper limit of infinity (a fit at its bounds) have none
+    summary = pd.DataFrame(
+        {
+            "exp(coef)": [2.0, 2.0, 2.0],
+            "exp(coef) lower 90%": [2.0, 0.0, 1.5],
+            "exp(coef) upper 90%": [2.0, 3.0, math.inf],
+            "p": [0.01, 0.5, 0.2],
+        },
+        index=pd.Index(["a", "b", "c"], name="covariate"),
+    )
+    got = hazard_module._rows(_Fitted(summary), "group", 0.9, True).set_index("covariate")
+    assert got.loc["a", "e_value"] == pytest.approx(2 + math.sqrt(2))
+    assert got.loc["a", "e_value_ci"] == pytest.approx(2 + math.sqrt(2))
+    assert got.loc[["b", "c"], "e_value"].isna().all()
+    assert got.loc[["b", "c"], "e_value_ci"].isna().all()
+    assert got["low"].tolist() == [2.0, 0.0, 1.5] and got["p"].tolist() == [0.01, 0.5, 0.2]
+
+
+def test_churn_risk_in_plain_words(brand):
+    ws, _ = brand
+    risk = rox.impact.churn_risk(ws, horizon_days=60, inactive_after=90)
+    f = risk.frame
+    by = f.groupby("nps_group")["p_churn"].mean()
+    groups = ", ".join(
+        f"{g} {by[g]:.1%}" for g in ("detractor", "passive", "promoter", "no response")
+    )
+    assert str(risk) == (
+        f"P(churn within 60 days) of {len(f):,} customers still active (churn: no purchase "
+        f"within 90 days): mean {f['p_churn'].mean():.1%}; by NPS group: {groups} (associational)"
+    )
+
+
+def test_churn_risk_without_churn_is_a_clear_error():
+    with rox.open("duckdb://:memory:") as ws:
+        ws.ingest(
+            "transactions",
+            pd.DataFrame(
+                {"customer_id": ["a", "a"], "ts": ["2024-01-01", "2024-02-01"],
+                 "amount": [1.0, 2.0], "order_id": ["o1", "o2"]}
+            ),
+        )  # fmt: skip
+        with pytest.raises(MetricError, match="no customer churned under the rule"):
+            rox.impact.churn_risk(ws)
