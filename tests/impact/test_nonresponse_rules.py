@@ -55,8 +55,18 @@ def test_rake_refuses_a_margin_it_does_not_have():
 
 
 def test_rake_accepts_totals_equal_to_six_decimals():
-    w, _ = rake(_cells(), {"s": {"a": 6, "b": 10}, "r": {"x": 8, "y": 8.0000000001}})
+    # 16 and 16.0000004 are one total at 6 decimals (not at 7); 16.000001 is another
+    # (the factors then swing by 2.5e-8 a pass, so the tolerance is wider than that)
+    w, _ = rake(_cells(), {"s": {"a": 6, "b": 10}, "r": {"x": 8, "y": 8.0000004}}, tol=1e-6)
     assert float((w * _cells()["respondents"]).sum()) == pytest.approx(16)
+    with pytest.raises(MetricError, match="totals differ"):
+        rake(_cells(), {"s": {"a": 6, "b": 10}, "r": {"x": 8, "y": 8.000001}})
+
+
+def test_rake_stops_after_100_passes_by_default():
+    diagonal = pd.DataFrame({"s": ["a", "b"], "r": ["x", "y"], "respondents": [1, 1]})
+    with pytest.raises(ConvergenceError, match="did not converge in 100 passes"):
+        rake(diagonal, {"s": {"a": 10, "b": 10}, "r": {"x": 15, "y": 5}})
 
 
 # -- propensity ------------------------------------------------------------------------------------
