@@ -78,6 +78,10 @@ def test_propensity_of_one_cell_is_its_response_rate_from_the_first_step():
     assert p.tolist() == pytest.approx([0.4], rel=1e-12)
     assert w.tolist() == pytest.approx([2.5], rel=1e-12)
     assert steps == 1
+    # so one step allowed is enough, and none is not
+    assert propensity_weights(cells, ["s"], max_iter=1)[2] == 1
+    with pytest.raises(ConvergenceError, match="did not converge in 0 Newton steps"):
+        propensity_weights(cells, ["s"], max_iter=0)
 
 
 def test_propensity_needs_someone_who_did_not_answer_and_someone_who_did():
