@@ -208,14 +208,21 @@ MODULES: dict[str, tuple[list[str], str | None]] = {
         None,
     ),
     "actions/cases.py": (
-        ["tests/actions/test_cases.py", "tests/actions/test_cases_comments.py"],
+        [
+            "tests/actions/test_cases.py",
+            "tests/actions/test_cases_comments.py",
+            "tests/actions/test_cases_rules.py",
+        ],
         None,
     ),
     "actions/case_rules.py": (
         ["tests/actions/test_cases.py", "tests/actions/test_cases_comments.py"],
         None,
     ),
-    "actions/policy.py": (["tests/actions/test_nba.py"], "policy"),
+    "actions/policy.py": (
+        ["tests/actions/test_nba.py", "tests/actions/test_policy_rules.py"],
+        "policy",
+    ),
     "actions/nba.py": (["tests/actions/test_nba.py"], "not slow and not features_at"),
 }
 
