@@ -204,6 +204,7 @@ MODULES: dict[str, tuple[list[str], str | None]] = {
             "tests/actions/test_cases_sla.py",
             "tests/actions/test_sla_rules.py",
             "tests/actions/test_loop_return_rules.py",
+            "tests/actions/test_outcomes_rules.py",
         ],
         None,
     ),
