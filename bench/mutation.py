@@ -217,7 +217,11 @@ MODULES: dict[str, tuple[list[str], str | None]] = {
         None,
     ),
     "actions/case_rules.py": (
-        ["tests/actions/test_cases.py", "tests/actions/test_cases_comments.py"],
+        [
+            "tests/actions/test_cases.py",
+            "tests/actions/test_cases_comments.py",
+            "tests/actions/test_case_rules_rules.py",
+        ],
         None,
     ),
     "actions/policy.py": (
