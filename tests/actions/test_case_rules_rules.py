@@ -7,6 +7,14 @@ allowed); ``sla_hours`` is positive (0 refused); the holdout share lies in [0, 1
 above** the k-th value has priority k (else one more than their count); settings not given take
 the documented defaults; an SLA is the due time minus the opening when positive, else the rule's
 ``sla_hours`` (48 h for a trigger without a rule).
+
+On a workspace: a score trigger is an answer at or below ``max_score`` on the metric's default
+scale (or none), of a known customer; the value is the revenue strictly before the trigger, at
+least ``min_value``; the window is ``since <= t < until``; an earlier case lives from its opening
+to its closing (both ends inside), an active one for ever, a held-out one until its due time (its
+opening when it has none); one case per customer, the earliest trigger (ties by id); a breached
+case (due strictly before now) stands at level ``min(1 + floor(overdue / SLA), max)``, each level
+passing it to the owner's lead (the team's when it has no owner).
 """
 
 from __future__ import annotations
@@ -24,8 +32,12 @@ from rox.actions.case_rules import (
     _sla_hours,
     case_writes,
     complete_cases,
+    escalate_breached,
+    new_cases,
+    triggers,
 )
 from rox.errors import ActionError
+from rox.testing import insert_rows
 
 DETRACTOR = CaseRule(name="detractor", metric="nps", max_score=6)
 
@@ -223,3 +235,224 @@ def test_the_results_say_what_they_hold():
     assert str(OpenedCases(frame=big, holdout_share=1 / 3)).startswith("1,200 cases opened (1,200")
     escalated = Escalations(frame=pd.DataFrame({"case_id": ["a"] * 1001}))
     assert str(escalated) == "1,001 cases escalated"
+
+
+# -- on a workspace: the triggers, the lives of earlier cases, the escalations -------------------
+T0 = pd.Timestamp("2024-05-01 08:00", tz="UTC")
+H = pd.Timedelta(hours=1)
+S = pd.Timedelta(seconds=1)
+NAT = pd.NaT
+SCORE_RULES = CaseRules(rules=(CaseRule(name="d", metric="nps", max_score=6, min_value=100.0),))
+
+
+def _responses(
+    ws: Any, rows: list[tuple[str, str | None, pd.Timestamp, float, str | None]]
+) -> None:
+    insert_rows(
+        ws,
+        "responses",
+        pd.DataFrame(
+            {
+                "response_id": [r[0] for r in rows],
+                "customer_id": [r[1] for r in rows],
+                "ts": [r[2] for r in rows],
+                "metric": ["nps"] * len(rows),
+                "score": [r[3] for r in rows],
+                "scale": [r[4] for r in rows],
+            }
+        ),
+    )
+
+
+def _purchases(ws: Any, rows: list[tuple[str, pd.Timestamp, float]]) -> None:
+    insert_rows(
+        ws,
+        "transactions",
+        pd.DataFrame(
+            {
+                "customer_id": [r[0] for r in rows],
+                "ts": [r[1] for r in rows],
+                "amount": [r[2] for r in rows],
+            }
+        ),
+    )
+
+
+def test_a_score_trigger_is_at_or_below_the_highest_score_on_the_default_scale(ws):
+    # every customer spent 100 before T0 (the rule's min_value, reached)
+    _purchases(ws, [(c, T0 - H, 100.0) for c in ("a", "b", "c", "d")])
+    _responses(
+        ws,
+        [
+            ("q1", "a", T0, 6.0, "0-10"),  # 6 <= 6: opens
+            ("q2", "b", T0, 7.0, "0-10"),  # 7: not
+            ("q3", "c", T0, 0.0, None),  # no scale: read as the default, opens
+            ("q4", None, T0, 0.0, "0-10"),  # no customer: nobody to follow up
+        ],
+    )
+    found = triggers(ws, SCORE_RULES).execute().set_index("case_id")
+    assert sorted(found.index) == ["d-q1", "d-q3"]
+    assert found.loc["d-q1", "trigger"] == "d" and found.loc["d-q1", "trigger_id"] == "q1"
+    assert found.loc["d-q1", "sla_hours"] == 48.0 and found.loc["d-q1", "min_value"] == 100.0
+
+
+def test_the_value_is_the_revenue_strictly_before_the_trigger_at_least_min_value(ws):
+    _purchases(
+        ws,
+        [
+            ("a", T0 - S, 60.0), ("a", T0 - H, 40.0),  # 100 before: reached
+            ("b", T0 - H, 99.99), ("b", T0, 500.0),  # 99.99 before (500 at the trigger: not)
+            ("c", T0 + S, 1000.0),  # nothing before
+        ],
+    )  # fmt: skip
+    _responses(ws, [(f"q{c}", c, T0, 2.0, "0-10") for c in ("a", "b", "c")])
+    everyone = CaseRules(rules=(CaseRule(name="d", metric="nps", max_score=6),))
+    values = triggers(ws, everyone).execute().set_index("customer_id")["value"].to_dict()
+    assert values == {"a": 100.0, "b": 99.99, "c": 0.0}
+    assert list(triggers(ws, SCORE_RULES).execute()["customer_id"]) == ["a"]
+
+
+def test_the_window_is_since_inclusive_until_exclusive(ws):
+    _purchases(ws, [("a", T0 - H, 100.0)])
+    _responses(ws, [("q1", "a", T0 - S, 1.0, "0-10"), ("q2", "a", T0, 1.0, "0-10")])
+    ids = sorted(triggers(ws, SCORE_RULES, since=T0).execute()["case_id"])
+    assert ids == ["d-q2"]
+    assert sorted(triggers(ws, SCORE_RULES, until=T0).execute()["case_id"]) == ["d-q1"]
+    assert triggers(ws, SCORE_RULES, since=T0, until=T0).execute().empty
+
+
+def test_on_arrival_only_the_score_rules_apply(ws):
+    _purchases(ws, [("a", T0 - H, 100.0)])
+    _responses(ws, [("q1", "a", T0, 1.0, "0-10")])
+    mixed = CaseRules(rules=(*SCORE_RULES.rules, CaseRule(name="f", steps=("pay",))))
+    batch = ws.table("responses")
+    assert list(triggers(ws, mixed, responses=batch).execute()["case_id"]) == ["d-q1"]
+    friction_only = CaseRules(rules=(CaseRule(name="f", steps=("pay",)),))
+    with pytest.raises(ActionError, match="hold no response rule"):
+        triggers(ws, friction_only, responses=batch)
+
+
+def _cases(ws: Any, rows: list[tuple[str, str, str, pd.Timestamp, Any, Any]]) -> None:
+    insert_rows(
+        ws,
+        "cases",
+        pd.DataFrame(
+            {
+                "case_id": [r[0] for r in rows],
+                "customer_id": [r[1] for r in rows],
+                "status": [r[2] for r in rows],
+                "opened_at": [r[3] for r in rows],
+                "due_at": [r[4] for r in rows],
+                "closed_at": [r[5] for r in rows],
+                "updated_at": [r[3] for r in rows],
+            }
+        ),
+    )
+
+
+def test_a_trigger_within_an_earlier_cases_life_opens_nothing(ws):
+    d48 = T0 + 48 * H
+    _cases(
+        ws,
+        [
+            ("old-m1", "m1", "closed", T0, d48, T0 + 10 * H),
+            ("old-m2", "m2", "closed", T0, d48, T0 + 10 * H),
+            ("old-m3", "m3", "closed", T0, d48, T0 + 10 * H),
+            ("old-m4", "m4", "holdout", T0, d48, NAT),
+            ("old-m5", "m5", "holdout", T0, d48, NAT),
+            ("old-m6", "m6", "open", T0, d48, NAT),
+            ("old-m7", "m7", "in_progress", T0, d48, NAT),
+            ("old-m8", "m8", "holdout", T0, NAT, NAT),
+        ],
+    )
+    _responses(
+        ws,
+        [
+            ("r1", "m1", T0 + 10 * H, 1.0, "0-10"),  # at the closing: inside its life
+            ("r2", "m2", T0 + 10 * H + S, 1.0, "0-10"),  # a second after: opens
+            ("r3a", "m3", T0, 1.0, "0-10"),  # at the opening: inside
+            ("r3b", "m3", T0 - S, 1.0, "0-10"),  # a second before: opens
+            ("r4", "m4", d48, 1.0, "0-10"),  # a held-out case lives until it was due
+            ("r5", "m5", d48 + S, 1.0, "0-10"),  # opens
+            ("r6", "m6", T0 + 1000 * 24 * H, 1.0, "0-10"),  # an active case lives on
+            ("r7", "m7", T0 + 1000 * 24 * H, 1.0, "0-10"),
+            ("r8a", "m8", T0, 1.0, "0-10"),  # held out without a due time: its opening only
+            ("r8b", "m8", T0 + S, 1.0, "0-10"),
+            ("r9b", "n9", T0, 1.0, "0-10"),  # two at once: the first id
+            ("r9a", "n9", T0, 1.0, "0-10"),
+            ("r9c", "n9", T0 - S, 1.0, "0-10"),  # ... unless an earlier one: that one
+            ("r10b", "n10", T0, 1.0, "0-10"),
+            ("r10a", "n10", T0, 1.0, "0-10"),
+        ],
+    )
+    everyone = CaseRules(rules=(CaseRule(name="d", metric="nps", max_score=6),))
+    fresh = new_cases(ws, triggers(ws, everyone)).execute()
+    assert sorted(fresh["case_id"]) == ["d-r10a", "d-r2", "d-r3b", "d-r5", "d-r8b", "d-r9c"]
+
+
+def test_a_case_id_already_opened_is_not_opened_again(ws):
+    _cases(ws, [("d-r1", "m1", "closed", T0 - 100 * H, T0 - 90 * H, T0 - 95 * H)])
+    _responses(ws, [("r1", "m1", T0, 1.0, "0-10"), ("r2", "m1", T0 + H, 1.0, "0-10")])
+    everyone = CaseRules(rules=(CaseRule(name="d", metric="nps", max_score=6),))
+    assert list(new_cases(ws, triggers(ws, everyone)).execute()["case_id"]) == ["d-r2"]
+
+
+LEADS = CaseRules(
+    rules=(CaseRule(name="d", metric="nps", max_score=6, sla_hours=10),),
+    leads={"ana": "lead1", "lead1": "boss", "care": "carelead"},
+    max_escalations=3,
+)
+
+
+def _breach(ws: Any) -> None:
+    due = T0 + 10 * H  # a 10 h SLA
+    insert_rows(
+        ws,
+        "cases",
+        pd.DataFrame(
+            {
+                "case_id": ["e1", "e2", "e3", "e4"],
+                "customer_id": ["c1", "c2", "c3", "c4"],
+                "status": ["open", "in_progress", "closed", "open"],
+                "opened_at": [T0] * 4,
+                "due_at": [due, due, due, T0],
+                "closed_at": [NAT, NAT, T0 + H, NAT],
+                "owner": ["ana", None, "ana", "zed"],
+                "team": ["care", "care", "care", "care"],
+                "trigger": ["d"] * 4,
+                "priority": pd.array([3, 4, 3, 2], dtype="Int64"),
+                "updated_at": [T0] * 4,
+            }
+        ),
+    )
+
+
+def _levels(frame: pd.DataFrame) -> dict[str, tuple[int, str | None, int]]:
+    return {
+        r.case_id: (int(r.level), r.owner, int(r.priority)) for r in frame.itertuples(index=False)
+    }
+
+
+def test_escalation_starts_once_due_and_climbs_one_level_per_sla_period(ws):
+    _breach(ws)
+    due = T0 + 10 * H
+    # e4 was due at its opening (an SLA of 0): its rule's 10 h count instead
+    assert _levels(escalate_breached(ws, LEADS, now=due).frame) == {"e4": (2, "zed", 1)}
+    first = escalate_breached(ws, LEADS, now=due + S).frame
+    # e1: ana -> her lead; e2 without an owner: the team's lead; e3 is closed
+    assert _levels(first) == {"e1": (1, "lead1", 2), "e2": (1, "carelead", 3)}
+    assert escalate_breached(ws, LEADS, now=due + 10 * H - S).frame.empty  # still level 1
+    second = escalate_breached(ws, LEADS, now=due + 10 * H).frame  # one whole period overdue
+    assert _levels(second) == {"e1": (2, "boss", 1), "e2": (2, "carelead", 2), "e4": (3, "zed", 1)}
+    capped = escalate_breached(ws, LEADS, now=due + 100 * H).frame  # capped at 3 levels
+    assert _levels(capped) == {"e1": (3, "boss", 1), "e2": (3, "carelead", 1)}
+    assert escalate_breached(ws, LEADS, now=due + 1000 * H).frame.empty
+    detail = ws.table("rox_case_events").execute().set_index(["case_id", "at"])["detail"]
+    assert detail.loc[("e1", due + 10 * H)] == "SLA breached by 10 h"
+
+
+def test_two_levels_at_once_climb_the_chain_of_leads_twice(ws):
+    _breach(ws)
+    jump = escalate_breached(ws, LEADS, now=T0 + 30 * H).frame  # 20 h overdue: level 3 at once
+    assert _levels(jump)["e1"] == (3, "boss", 1)  # ana -> lead1 -> boss, priority 3 -> 1
+    assert _levels(jump)["e2"] == (3, "carelead", 1)  # carelead has no lead: stays
