@@ -16,7 +16,8 @@ Horizon 10 days; every case opened at T = 2024-03-01 12:00:
 ====  ========  ========  =================================================  =====================
 case  customer  trigger   purchases                                          later answers
 ====  ========  ========  =================================================  =====================
-e1    u1        CSAT 2    at T (not after)                                   CSAT 2 at T + 1 d
+e1    u1        CSAT 2    at T (not after)                                   NPS 9 at T (not
+                                                                             after), CSAT 2 at +1 d
 e2    u2        CSAT 2    at T + 1 s                                         NPS 3 at +1 d, NPS 9 at
                                                                              +2 d, CSAT 4 at +3 d
 e3    u3        NPS 5     at T + 10 d                                        NPS 8 at T + 10 d 1 s
@@ -73,6 +74,7 @@ def _build(ws: rox.Workspace) -> rox.Workspace:
         ("t3", "u3", T, "nps", 5.0),
         ("t4", "u4", T, "nps", 5.0),
         ("t5", "u5", T + H, "nps", 5.0),
+        ("l0", "u1", T, "nps", 9.0),  # at the opening: not after it
         ("l1", "u1", T + D, "csat", 2.0),
         ("l2a", "u2", T + D, "nps", 3.0),
         ("l2b", "u2", T + 2 * D, "nps", 9.0),
@@ -115,7 +117,8 @@ def test_the_first_later_answers_other_than_the_trigger_within_the_horizon(ws):
     o = _outcomes(_build(ws))
     assert o["trigger_metric"].tolist() == ["csat", "csat", "nps", "nps", "nps"]
     assert o["trigger_score"].tolist() == [2.0, 2.0, 5.0, 5.0, 5.0]
-    # e2: the first NPS (3 at +1 d, not 9 at +2 d); e3: 8 is one second past the horizon;
+    # e1: its NPS 9 at the opening is not later; e2: the first NPS (3 at +1 d, not 9 at +2 d);
+    # e3: 8 is one second past the horizon;
     # e4: 6 exactly at the horizon counts; e5: its only answer is the trigger itself
     assert [_na(v) for v in o["later_nps"]] == [None, 3.0, None, 6.0, None]
     assert [_na(v) for v in o["later_score"]] == [2.0, 4.0, None, 6.0, None]
