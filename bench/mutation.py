@@ -198,7 +198,8 @@ MODULES: dict[str, tuple[list[str], str | None]] = {
         ],
         "not demo and not cli",
     ),
-    # mapped, not run yet (#22): the cases' outcomes, the state machine and rules, NBA's policy
+    # the cases' outcomes, the state machine and rules, NBA's policy (#22; scores in
+    # docs/benchmarks.md), each with its file of hand-computed rules last
     "actions/outcomes.py": (
         [
             "tests/actions/test_cases_sla.py",
