@@ -199,7 +199,7 @@ MODULES: dict[str, tuple[list[str], str | None]] = {
         "not demo and not cli",
     ),
     # the cases' outcomes, the state machine and rules, NBA's policy (#22; scores in
-    # docs/benchmarks.md), each with its file of hand-computed rules last
+    # docs/benchmarks.md); all but nba.py with their file of hand-computed rules last
     "actions/outcomes.py": (
         [
             "tests/actions/test_cases_sla.py",
