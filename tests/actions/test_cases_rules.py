@@ -38,7 +38,7 @@ import pytest
 
 import rox
 from rox.actions import escalate, list_cases, reopen, start
-from rox.actions.cases import is_missing, move_case
+from rox.actions.cases import case_columns, is_missing, move_case
 from rox.errors import ActionError, CaseStateError
 from rox.testing import insert_rows
 
@@ -95,7 +95,7 @@ def test_the_list_is_by_priority_then_due_time_then_id_without_a_priority_last(w
     # priority 1: k4, k5 (due NOW - 1 h, by id) then k2 (due NOW); 2: k1; 3: k3; none: k6
     assert _ids(frame) == ["k4", "k5", "k2", "k1", "k3", "k6"]
     assert list(frame.index) == list(range(6))
-    assert list(frame.columns)[-1] == "overdue"
+    assert list(frame.columns) == [*case_columns(), "overdue"]  # no "index" column
     assert _ids(list_cases(ws, now=NOW, limit=2).frame) == ["k4", "k5"]
 
 
@@ -137,6 +137,10 @@ def test_escalation_raises_the_priority_by_levels_to_one_at_most(ws):
     assert stored.loc["k3", "priority"] == 2 and stored.loc["k3", "escalation"] == 2
     assert stored.loc["k1", "priority"] == 1 and stored.loc["k1", "escalation"] == 5
     assert stored.loc["k6", "priority"] == 1 and stored.loc["k6", "escalation"] == 2
+    # each move is stamped with the time given, in the case and in its log
+    assert (stored.loc[["k1", "k3", "k6"], "updated_at"] == NOW).all()
+    log = ws.table("rox_case_events").execute()
+    assert list(log["at"]) == [NOW] * 3 and sorted(log["case_id"]) == ["k1", "k3", "k6"]
 
 
 def test_reopening_a_case_without_a_due_time_leaves_it_without_one(ws):
