@@ -179,3 +179,15 @@ def test_a_read_only_workspace_cannot_move_a_case(tmp_path):
         pytest.raises(ActionError, match="is open read-only; cases cannot change"),
     ):
         start(ws, "k2", at=NOW)
+
+
+def test_escalation_is_one_level_unless_told_and_reads_a_listed_row_as_the_case(ws):
+    _build(ws)
+    one = escalate(ws, "k3", lead=None, at=NOW)  # priority 3, escalation 1: one level
+    assert (one["priority"], one["escalation"]) == (2, 2)
+    # a row of the case list as the case just read: its missing priority and escalation are NA
+    row = list_cases(ws, now=NOW).frame.set_index("case_id").loc["k6"]
+    assert pd.isna(row["priority"]) and pd.isna(row["escalation"])
+    current = {"case_id": "k6", **row.drop("overdue").to_dict()}
+    two = escalate(ws, "k6", lead=None, at=NOW, levels=2, current=current)
+    assert (two["priority"], two["escalation"]) == (1, 2)
