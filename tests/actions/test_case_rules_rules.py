@@ -288,7 +288,23 @@ def test_a_score_trigger_is_at_or_below_the_highest_score_on_the_default_scale(w
             ("q2", "b", T0, 7.0, "0-10"),  # 7: not
             ("q3", "c", T0, 0.0, None),  # no scale: read as the default, opens
             ("q4", None, T0, 0.0, "0-10"),  # no customer: nobody to follow up
+            ("q5", "d", T0, 3.0, "1-10"),  # another scale: not matched
         ],
+    )
+    # another metric's low answers, on its scale or none: not matched by an NPS rule
+    insert_rows(
+        ws,
+        "responses",
+        pd.DataFrame(
+            {
+                "response_id": ["q6", "q7"],
+                "customer_id": ["d", "d"],
+                "ts": [T0, T0],
+                "metric": ["csat", "csat"],
+                "score": [1.0, 1.0],
+                "scale": ["1-5", None],
+            }
+        ),
     )
     found = triggers(ws, SCORE_RULES).execute().set_index("case_id")
     assert sorted(found.index) == ["d-q1", "d-q3"]
