@@ -1,0 +1,182 @@
+"""Rules of :func:`rox.impact.key_drivers` that the driver tests do not pin down (#22).
+
+Each test states the rule it checks: the documented defaults, the argument checks on both sides
+of their bounds, the cut-offs of the binary outcomes on both sides, the columns worked out by
+hand. Expected values come from the data as a reader writes them down (NumPy's Pearson
+correlation on hand-set labels, means and ranges by hand), never from the code under test.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from rox.errors import MetricError
+from rox.impact import key_drivers
+from rox.impact.drivers import _percentiles, _ranks
+from rox.testing import insert_rows
+
+T0 = pd.Timestamp("2024-01-01", tz="UTC")
+
+
+def _answers(ws, nps, drivers: dict[str, np.ndarray], ids=None) -> list[str]:
+    """NPS (0-10) and CSAT (1-5) answers at touchpoints, one per customer; NaN: no answer."""
+    ids = ids or [f"C{i:04d}" for i in range(len(nps))]
+    rows = [
+        {"customer_id": c, "metric": "nps", "score": float(s), "scale": "0-10",
+         "touchpoint": "relationship"}
+        for c, s in zip(ids, nps, strict=True) if not np.isnan(s)
+    ]  # fmt: skip
+    for tp, scores in drivers.items():
+        rows += [
+            {"customer_id": c, "metric": "csat", "score": float(s), "scale": "1-5",
+             "touchpoint": tp}
+            for c, s in zip(ids, scores, strict=True) if not np.isnan(s)
+        ]  # fmt: skip
+    insert_rows(ws, "responses", pd.DataFrame(rows).assign(ts=T0))
+    return ids
+
+
+def _random(n: int, seed: int) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """NPS driven by two CSAT touchpoints (a strongly, b weakly), integers as answered."""
+    rng = np.random.default_rng(seed)
+    a = rng.integers(1, 6, n).astype(float)
+    b = rng.integers(1, 6, n).astype(float)
+    nps = np.clip(np.round(1.2 * a + 0.4 * b + rng.normal(0, 1.5, n)), 0, 10)
+    return nps, {"a": a, "b": b}
+
+
+def test_defaults_are_the_documented_ones(ws):
+    """500 replicates over 200 blocks (as many as customers below 200), seed 0, 95%, pairwise."""
+    nps, drivers = _random(250, seed=1)
+    _answers(ws, nps, drivers)
+    result = key_drivers(ws, "nps")
+    # every customer answered everything: each replicate's matrix is a Gram matrix, positive
+    # definite, so none is left out
+    assert (result.blocks, result.n_boot, result.level) == (200, 500, 0.95)
+    assert (result.missing, result.n_customers, result.n_dropped) == ("pairwise", 250, 0)
+    seeded = key_drivers(ws, "nps", seed=0)
+    pd.testing.assert_frame_equal(result.to_frame(), seeded.to_frame())
+    assert result.r2_low == seeded.r2_low
+    assert key_drivers(ws, "nps", seed=1).r2_low != result.r2_low
+
+
+@pytest.fixture
+def sparse(ws):
+    """40 customers; CSAT at c answered by the first 30 of them, at d by the first 29."""
+    nps, drivers = _random(40, seed=3)
+    drivers["c"] = np.where(np.arange(40) < 30, drivers["b"], np.nan)
+    drivers["d"] = np.where(np.arange(40) < 29, drivers["b"], np.nan)
+    _answers(ws, nps, {"a": drivers["a"], "c": drivers["c"], "d": drivers["d"]})
+    return ws
+
+
+def test_min_n_default_is_30_customers_a_pair(sparse):
+    """Pairwise, a correlation resting on 30 customers is kept by default, on 29 refused."""
+    kept = key_drivers(sparse, "nps", drivers=["csat:a", "csat:c"], n_boot=0)
+    assert kept.frame.set_index("driver").loc["csat:c", "n"] == 30
+    with pytest.raises(
+        MetricError, match=r"only 29 customers have both the outcome and 'csat:d' \(min_n=30\)"
+    ):
+        key_drivers(sparse, "nps", drivers=["csat:a", "csat:d"], n_boot=0)
+    assert key_drivers(sparse, "nps", drivers=["csat:d"], n_boot=0, min_n=29).n_customers == 29
+
+
+def _churn_data(ws, days_before_end: np.ndarray, seed: int) -> np.ndarray:
+    """Customers whose last purchase is ``days_before_end`` days before the data's last day."""
+    n = len(days_before_end)
+    nps, drivers = _random(n, seed=seed)
+    ids = _answers(ws, nps, drivers)
+    end = pd.Timestamp("2025-01-01 12:00", tz="UTC")
+    last = end - pd.to_timedelta(days_before_end, unit="D")
+    tx = pd.DataFrame(
+        {
+            "customer_id": ids * 2,
+            "ts": [*([end - pd.Timedelta(days=900)] * n), *last],
+            "amount": 10.0,
+        }
+    )
+    insert_rows(ws, "transactions", tx)
+    return drivers["a"]
+
+
+def test_churn_default_is_more_than_365_days_without_a_purchase(ws):
+    """365 days since the last purchase is not churn; 366 is (the default ``inactive_after``)."""
+    rng = np.random.default_rng(4)
+    days = rng.choice([0, 365, 366, 700], size=60)
+    days[0] = 0  # the data's last day
+    a = _churn_data(ws, days, seed=4)
+    churned = (days > 365).astype(float)
+    assert 0 < churned.sum() < 60 and (days == 365).any() and (days == 366).any()
+    result = key_drivers(ws, "churn", drivers=["csat:a"], n_boot=0)
+    assert result.n_customers == 60
+    expected = np.corrcoef(a, churned)[0, 1]
+    assert result.frame["correlation"].iloc[0] == pytest.approx(expected, rel=1e-9)
+    # with a 365-day cut written out, the same labels
+    again = key_drivers(ws, "churn", drivers=["csat:a"], n_boot=0, inactive_after=365)
+    pd.testing.assert_frame_equal(again.to_frame(), result.to_frame())
+
+
+def test_min_mentions_default_is_10_customers(ws):
+    """A theme joined unnamed needs 10 of the customers analysed to mention it by default."""
+    nps, drivers = _random(40, seed=5)
+    ids = _answers(ws, nps, {"a": drivers["a"]})
+    mentions = pd.DataFrame(
+        {"customer_id": [*ids[:10], *ids[20:29]], "theme": ["ten"] * 10 + ["nine"] * 9}
+    )
+    result = key_drivers(ws, "nps", drivers=["csat:a"], themes=mentions, n_boot=0)
+    assert list(result.frame["driver"].sort_values()) == ["csat:a", "theme:ten"]
+    assert result.themes_left_out == {
+        "theme:nine": "mentioned by 9 of the customers analysed (min_mentions=10)"
+    }
+    ten = np.isin(ids, ids[:10]).astype(float)
+    frame = result.frame.set_index("driver")
+    assert frame.loc["theme:ten", "correlation"] == pytest.approx(np.corrcoef(ten, nps)[0, 1])
+    assert frame.loc["theme:ten", "performance"] == 0.25  # 10 of 40
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"n_boot": -1}, "n_boot=-1"),
+        ({"blocks": 1}, "blocks=1"),
+        ({"min_n": 1}, "min_n=1"),
+        ({"min_mentions": 0}, "min_mentions=0"),
+        ({"level": 0.0}, "level=0.0 must lie strictly between 0 and 1"),
+        ({"missing": "listwise"}, "missing='listwise'; expected 'complete' or 'pairwise'"),
+    ],
+)
+def test_arguments_just_outside_their_bounds_are_refused(ws, kwargs, message):
+    nps, drivers = _random(40, seed=6)
+    _answers(ws, nps, drivers)
+    with pytest.raises(MetricError, match=message):
+        key_drivers(ws, "nps", **kwargs)
+
+
+def test_arguments_at_their_bounds_are_allowed(ws):
+    """n_boot 0, blocks 2, min_n 2 and min_mentions 1 are the smallest allowed."""
+    nps, drivers = _random(40, seed=6)
+    ids = _answers(ws, nps, drivers)
+    mentions = pd.DataFrame({"customer_id": ids[:3], "theme": "three"})
+    result = key_drivers(
+        ws, "nps", n_boot=0, blocks=2, min_n=2, min_mentions=1, themes=mentions, level=0.5
+    )
+    assert (result.n_boot, result.blocks, result.themes_left_out) == (0, 2, {})
+    assert np.isnan(result.r2_low) and np.isnan(result.frame["rw_low"]).all()
+
+
+def test_percentile_interval_by_hand():
+    """The 2.5% and 97.5% points (here 25% and 75%: level 0.5) of the replicates, NumPy's linear
+    interpolation; fewer than two replicates give no interval."""
+    values = np.array([4.0, 1.0, 3.0, 2.0, 5.0])
+    assert _percentiles(values, 0.5) == (2.0, 4.0)  # positions 1 and 3 of 0..4, sorted
+    assert _percentiles(values, 0.8) == pytest.approx((1.4, 4.6))  # positions 0.4 and 3.6
+    lo, hi = _percentiles(np.array([1.0, 3.0]), 0.5)
+    assert (lo, hi) == (1.5, 2.5)
+    assert all(np.isnan(_percentiles(np.array([1.0]), 0.5)))
+    assert all(np.isnan(_percentiles(np.array([]), 0.5)))
+
+
+def test_ranks_largest_first_ties_in_driver_order():
+    np.testing.assert_array_equal(_ranks(np.array([0.1, 0.3, 0.3, 0.2])), [4, 1, 2, 3])
