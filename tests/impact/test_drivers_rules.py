@@ -180,3 +180,158 @@ def test_percentile_interval_by_hand():
 
 def test_ranks_largest_first_ties_in_driver_order():
     np.testing.assert_array_equal(_ranks(np.array([0.1, 0.3, 0.3, 0.2])), [4, 1, 2, 3])
+
+
+def test_detractor_is_a_mean_nps_answer_at_or_below_6(ws):
+    """A customer whose NPS answers average 6 (5 and 7) is a detractor; 6.5 (6 and 7) is not."""
+    rng = np.random.default_rng(7)
+    n = 60
+    first = rng.choice([3, 5, 6, 7, 9], size=n).astype(float)
+    second = np.where(first == 5, 7.0, np.where(first == 6, rng.choice([6.0, 7.0], n), np.nan))
+    a = rng.integers(1, 6, n).astype(float)
+    ids = _answers(ws, first, {"a": a})
+    more = [
+        {"customer_id": c, "metric": "nps", "score": s, "scale": "0-10", "touchpoint": "x"}
+        for c, s in zip(ids, second, strict=True)
+        if not np.isnan(s)
+    ]
+    insert_rows(ws, "responses", pd.DataFrame(more).assign(ts=T0))
+    mean = np.where(np.isnan(second), first, (first + np.nan_to_num(second)) / 2)
+    detractor = (mean <= 6).astype(float)
+    assert (mean == 6).any() and (mean == 6.5).any() and 0 < detractor.sum() < n
+    result = key_drivers(ws, "detractor", drivers=["csat:a"], n_boot=0)
+    expected = np.corrcoef(a, detractor)[0, 1]
+    assert result.frame["correlation"].iloc[0] == pytest.approx(expected, rel=1e-9)
+    assert result.binary and result.missing == "complete"
+
+
+def test_performance_columns_by_hand(ws):
+    """performance is the driver's mean; performance_pct puts it on 0-100 of the observed range."""
+    nps = np.array([9, 7, 3, 8, 10, 2, 6, 5, 9, 4], dtype=float)
+    a = np.array([5, 4, 1, 4, 5, 2, 3, 2, 4, 1], dtype=float)  # range 1-5, mean 3.1
+    b = np.array([3, 3, 2, np.nan, 4, 2, np.nan, 3, 2, 3], dtype=float)  # range 2-4, mean 2.75
+    _answers(ws, nps, {"a": a, "b": b})
+    result = key_drivers(ws, "nps", min_n=5, n_boot=0)
+    frame = result.frame.set_index("driver")
+    assert frame.loc["csat:a", "performance"] == pytest.approx(3.1)
+    assert frame.loc["csat:a", "performance_pct"] == pytest.approx(100 * (3.1 - 1) / 4)
+    assert frame.loc["csat:b", "performance"] == pytest.approx(2.75)
+    assert frame.loc["csat:b", "performance_pct"] == pytest.approx(100 * (2.75 - 2) / 2)
+    assert list(frame.loc[["csat:a", "csat:b"], "n"]) == [10, 8]
+    # the shares of R**2 in percent
+    r2 = result.r2
+    np.testing.assert_allclose(frame["rw_pct"], 100 * frame["rw"] / r2)
+    np.testing.assert_allclose(frame["lmg_pct"], 100 * frame["lmg"] / r2)
+    assert frame["rw_pct"].sum() == pytest.approx(100)
+
+
+def test_no_complete_case_counts_the_customers_with_some_driver(ws):
+    """Complete cases: nobody answered at both a and b, so none is kept out of 40 with some."""
+    nps, drivers = _random(40, seed=8)
+    first = np.arange(40) < 20
+    _answers(ws, nps, {"a": np.where(first, drivers["a"], np.nan),
+                       "b": np.where(first, np.nan, drivers["b"])})  # fmt: skip
+    with pytest.raises(MetricError, match=r"only 0 of the 40 customers with the outcome and some"):
+        key_drivers(ws, "nps", missing="complete")
+
+
+def test_an_attribute_needs_two_values_and_a_known_type(ws):
+    nps, drivers = _random(40, seed=9)
+    ids = _answers(ws, nps, {"a": drivers["a"]})
+    region = np.where(np.arange(40) < 25, "north", "south")
+    insert_rows(
+        ws,
+        "customers",
+        pd.DataFrame({"customer_id": ids, "region": region, "segment": "gold",
+                      "first_seen": T0}),
+    )  # fmt: skip
+    result = key_drivers(ws, "nps", attributes=["region"], n_boot=0)
+    frame = result.frame.set_index("driver")
+    assert sorted(frame.index) == ["csat:a", "region=south"]  # north (25 of 40): the reference
+    assert frame.loc["region=south", "kind"] == "attribute"
+    south = (region == "south").astype(float)
+    assert frame.loc["region=south", "correlation"] == pytest.approx(np.corrcoef(south, nps)[0, 1])
+    with pytest.raises(MetricError, match=r"customers\.segment has fewer than two values"):
+        key_drivers(ws, "nps", attributes=["segment"], n_boot=0)
+    with pytest.raises(MetricError, match=r"customers\.first_seen is .*expected a number, boolean"):
+        key_drivers(ws, "nps", attributes=["first_seen"], n_boot=0)
+    for hidden in ("_key", "customer_id"):  # no drivers: the id, rox's columns
+        with pytest.raises(MetricError, match=r"\(columns: first_seen, segment, region\)$"):
+            key_drivers(ws, "nps", attributes=[hidden], n_boot=0)
+    # an attribute both named as a driver and given in attributes= is one driver
+    once = key_drivers(ws, "nps", drivers=["csat:a", "region"], attributes=["region"], n_boot=0)
+    assert sorted(once.frame["driver"]) == ["csat:a", "region=south"]
+    with pytest.raises(MetricError, match="a driver is named twice"):
+        key_drivers(ws, "nps", drivers=["csat:a", "csat:a"], n_boot=0)
+
+
+def test_themes_that_add_up_to_one_with_a_tie_leave_out_the_first_label(ws):
+    """Every customer mentions exactly one theme; p and q are tied as the most mentioned (15
+    each), so the first in the drivers' order (most mentioned, then by label) is the reference."""
+    nps, drivers = _random(40, seed=10)
+    ids = _answers(ws, nps, {"a": drivers["a"]})
+    theme = ["q"] * 15 + ["p"] * 15 + ["r"] * 10
+    result = key_drivers(
+        ws,
+        "nps",
+        drivers=["csat:a"],
+        themes=pd.DataFrame({"customer_id": ids, "theme": theme}),
+        n_boot=0,
+    )
+    assert list(result.themes_left_out) == ["theme:p"]
+    assert sorted(result.frame["driver"]) == ["csat:a", "theme:q", "theme:r"]
+
+
+def test_an_outcome_without_variation_has_nothing_to_explain(ws):
+    _, drivers = _random(40, seed=11)
+    _answers(ws, np.full(40, 8.0), drivers)
+    with pytest.raises(MetricError, match="the outcome has the same value for every customer"):
+        key_drivers(ws, "nps", n_boot=0)
+
+
+def test_answers_on_two_scales_are_refused(ws):
+    nps, drivers = _random(40, seed=12)
+    ids = _answers(ws, nps, drivers)
+    other = pd.DataFrame({"customer_id": ids[:3], "metric": "csat", "score": 7.0,
+                          "scale": "1-10", "touchpoint": "a"})  # fmt: skip
+    insert_rows(ws, "responses", other.assign(ts=T0))
+    with pytest.raises(MetricError, match="csat answers come on several scales"):
+        key_drivers(ws, "nps", n_boot=0)
+
+
+def test_nps_answers_on_two_scales_are_refused_for_its_outcomes(ws):
+    nps, drivers = _random(40, seed=13)
+    ids = _answers(ws, nps, drivers)
+    other = pd.DataFrame({"customer_id": ids[:3], "metric": "nps", "score": 3.0,
+                          "scale": "1-5", "touchpoint": "b"})  # fmt: skip
+    insert_rows(ws, "responses", other.assign(ts=T0))
+    with pytest.raises(MetricError, match="nps answers come on several scales"):
+        key_drivers(ws, "nps", drivers=["csat:a"], n_boot=0)
+
+
+def test_csat_outcome_is_explained_by_ces_touchpoints(ws):
+    """The csat outcome: each customer's mean CSAT answer; its default drivers are CES."""
+    rng = np.random.default_rng(14)
+    n = 40
+    ids = [f"C{i:04d}" for i in range(n)]
+    csat_a = rng.integers(1, 6, n).astype(float)
+    csat_b = rng.integers(1, 6, n).astype(float)
+    ces = np.clip(np.round(csat_a + rng.normal(0, 1, n)), 1, 7)
+    rows = pd.concat(
+        [
+            pd.DataFrame({"customer_id": ids, "metric": "csat", "score": csat_a, "scale": "1-5",
+                          "touchpoint": "a"}),
+            pd.DataFrame({"customer_id": ids, "metric": "csat", "score": csat_b, "scale": "1-5",
+                          "touchpoint": "b"}),
+            pd.DataFrame({"customer_id": ids, "metric": "ces", "score": ces, "scale": "1-7",
+                          "touchpoint": "checkout"}),
+        ]
+    )  # fmt: skip
+    insert_rows(ws, "responses", rows.assign(ts=T0))
+    result = key_drivers(ws, "csat", n_boot=0)
+    assert list(result.frame["driver"]) == ["ces:checkout"]
+    expected = np.corrcoef(ces, (csat_a + csat_b) / 2)[0, 1]
+    assert result.frame["correlation"].iloc[0] == pytest.approx(expected, rel=1e-9)
+    assert result.r2 == pytest.approx(expected**2, rel=1e-9)
+    with pytest.raises(MetricError, match="no nps answers carry a touchpoint; name the drivers"):
+        key_drivers(ws, "csat", driver_metric="nps", n_boot=0)
