@@ -155,6 +155,12 @@ MODULES: dict[str, tuple[list[str], str | None]] = {
     "impact/nonresponse.py": (["tests/impact/test_nonresponse.py"], "not demo and not cli"),
     "impact/initiative.py": (["tests/impact/test_roi.py"], "not slow and not demo and not cli"),
     "impact/roi.py": (["tests/impact/test_roi.py"], "not slow and not demo and not cli"),
+    # friction priced (#16): the journeys' hand-built friction and audit tests (not the demo's)
+    "impact/friction_value.py": (
+        ["tests/impact/test_friction_value_rules.py", "tests/journey/test_journeys.py"],
+        "(friction or audit or step_rox or customer_values or touchpoint) and not demo "
+        "and not planted",
+    ),
     "impact/rox_model.py": (["tests/impact/test_rox_model.py"], "not slow and not demo"),
     "impact/_importance.py": (
         ["tests/impact/test_drivers.py", "tests/impact/test_importance_rules.py"],
