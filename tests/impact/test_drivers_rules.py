@@ -335,3 +335,31 @@ def test_csat_outcome_is_explained_by_ces_touchpoints(ws):
     assert result.r2 == pytest.approx(expected**2, rel=1e-9)
     with pytest.raises(MetricError, match="no nps answers carry a touchpoint; name the drivers"):
         key_drivers(ws, "csat", driver_metric="nps", n_boot=0)
+
+
+def test_a_named_theme_without_themes_analyses_the_comments(ws):
+    """``themes=None`` with a driver named ``theme:<label>``: the comments are analysed (rox.voice)
+    and the label looked up among their themes."""
+    nps, drivers = _random(40, seed=15)
+    ids = _answers(ws, nps, {"a": drivers["a"]})
+    text = np.where(np.arange(40) % 2 == 0, "The app crashes on login", "Good service overall")
+    comments = pd.DataFrame({"customer_id": ids, "metric": "nps", "score": nps, "scale": "0-10",
+                             "touchpoint": "relationship", "comment": text})  # fmt: skip
+    insert_rows(ws, "responses", comments.assign(ts=T0))
+    with pytest.raises(MetricError, match=r"'theme:nowhere': no comment has the theme 'nowhere'"):
+        key_drivers(ws, "nps", drivers=["csat:a", "theme:nowhere"], n_boot=0)
+
+
+def test_lmg_for_at_most_15_drivers(ws):
+    """LMG (2**p subsets) is computed for up to 15 drivers; with 16 its columns are empty."""
+    rng = np.random.default_rng(16)
+    n = 80
+    scores = {f"t{k:02d}": rng.integers(1, 6, n).astype(float) for k in range(16)}
+    nps = np.clip(np.round(sum(scores.values()) / 4 + rng.normal(0, 1, n)), 0, 10)
+    _answers(ws, nps, scores)
+    fifteen = key_drivers(ws, "nps", drivers=[f"csat:t{k:02d}" for k in range(15)], n_boot=0)
+    assert np.isfinite(fifteen.frame["lmg"]).all()
+    assert fifteen.frame["lmg"].sum() == pytest.approx(fifteen.r2)
+    sixteen = key_drivers(ws, "nps", n_boot=0)
+    assert len(sixteen.frame) == 16 and sixteen.frame["lmg"].isna().all()
+    assert sixteen.frame["rank_lmg"].isna().all() and not sixteen.frame["ranks_differ"].any()
