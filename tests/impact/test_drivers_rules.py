@@ -360,6 +360,22 @@ def test_lmg_for_at_most_15_drivers(ws):
     fifteen = key_drivers(ws, "nps", drivers=[f"csat:t{k:02d}" for k in range(15)], n_boot=0)
     assert np.isfinite(fifteen.frame["lmg"]).all()
     assert fifteen.frame["lmg"].sum() == pytest.approx(fifteen.r2)
-    sixteen = key_drivers(ws, "nps", n_boot=0)
+    sixteen = key_drivers(ws, "nps", n_boot=20)  # (nor for the replicates)
     assert len(sixteen.frame) == 16 and sixteen.frame["lmg"].isna().all()
+    assert sixteen.frame["lmg_low"].isna().all() and sixteen.frame["rw_low"].notna().all()
     assert sixteen.frame["rank_lmg"].isna().all() and not sixteen.frame["ranks_differ"].any()
+
+
+def test_default_drivers_are_the_touchpoints_of_customers_answers(ws):
+    """Answers without a customer or without a touchpoint name no default driver."""
+    nps, drivers = _random(40, seed=17)
+    _answers(ws, nps, drivers)
+    stray = pd.DataFrame(
+        {"customer_id": [None, "C0001"], "metric": "csat", "score": 4.0, "scale": "1-5",
+         "touchpoint": ["ghost", None]}
+    )  # fmt: skip
+    insert_rows(ws, "responses", stray.assign(ts=T0))
+    result = key_drivers(ws, "nps", n_boot=0)
+    assert sorted(result.frame["driver"]) == ["csat:a", "csat:b"]
+    with pytest.raises(MetricError, match=r"no csat answers at touchpoint 'ghost'; expected"):
+        key_drivers(ws, "nps", drivers=["csat:ghost"], n_boot=0)
