@@ -335,6 +335,12 @@ def test_csat_outcome_is_explained_by_ces_touchpoints(ws):
     assert result.r2 == pytest.approx(expected**2, rel=1e-9)
     with pytest.raises(MetricError, match="no nps answers carry a touchpoint; name the drivers"):
         key_drivers(ws, "csat", driver_metric="nps", n_boot=0)
+    # the outcome's own answers need one scale too
+    other = pd.DataFrame({"customer_id": ids[:2], "metric": "csat", "score": 8.0,
+                          "scale": "1-10", "touchpoint": "c"})  # fmt: skip
+    insert_rows(ws, "responses", other.assign(ts=T0))
+    with pytest.raises(MetricError, match="csat answers come on several scales"):
+        key_drivers(ws, "csat", n_boot=0)
 
 
 def test_a_named_theme_without_themes_analyses_the_comments(ws):
@@ -379,3 +385,24 @@ def test_default_drivers_are_the_touchpoints_of_customers_answers(ws):
     assert sorted(result.frame["driver"]) == ["csat:a", "csat:b"]
     with pytest.raises(MetricError, match=r"no csat answers at touchpoint 'ghost'; expected"):
         key_drivers(ws, "nps", drivers=["csat:ghost"], n_boot=0)
+
+
+def test_numeric_and_boolean_attributes_as_they_are_text_tied_by_value(ws):
+    """Numbers and booleans are drivers as they are (True as 1); a text column's reference is its
+    most frequent value, the first by value among ties (x and y: 20 customers each)."""
+    nps, drivers = _random(40, seed=18)
+    ids = _answers(ws, nps, {"a": drivers["a"]})
+    age = 20.0 + np.arange(40) % 7 * 5
+    vip = np.arange(40) % 3 == 0
+    ws.ingest(
+        "customers",
+        pd.DataFrame({"customer_id": ids, "age": age.astype(int), "vip": vip,
+                      "segment": np.where(np.arange(40) % 2 == 0, "y", "x")}),
+    )  # fmt: skip
+    result = key_drivers(ws, "nps", attributes=["age", "vip", "segment"], n_boot=0)
+    frame = result.frame.set_index("driver")
+    assert sorted(frame.index) == ["age", "csat:a", "segment=y", "vip"]
+    assert frame.loc["age", "performance"] == pytest.approx(age.mean())
+    assert frame.loc["vip", "performance"] == pytest.approx(vip.mean())
+    for name, x in (("age", age), ("vip", vip.astype(float))):
+        assert frame.loc[name, "correlation"] == pytest.approx(np.corrcoef(x, nps)[0, 1])
