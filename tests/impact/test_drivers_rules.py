@@ -123,13 +123,25 @@ def test_min_mentions_default_is_10_customers(ws):
     nps, drivers = _random(40, seed=5)
     ids = _answers(ws, nps, {"a": drivers["a"]})
     mentions = pd.DataFrame(
-        {"customer_id": [*ids[:10], *ids[20:29]], "theme": ["ten"] * 10 + ["nine"] * 9}
-    )
+        {
+            "customer_id": [*ids[:10], *ids[20:29], *ids[30:32], *ids[32:34], *ids[10:20], None],
+            "theme": ["ten"] * 10
+            + ["nine"] * 9
+            + ["two"] * 2
+            + ["deux"] * 2
+            + [None] * 10
+            + ["ten"],
+        }
+    )  # (a mention without a theme or without a customer is no mention)
     result = key_drivers(ws, "nps", drivers=["csat:a"], themes=mentions, n_boot=0)
     assert list(result.frame["driver"].sort_values()) == ["csat:a", "theme:ten"]
     assert result.themes_left_out == {
-        "theme:nine": "mentioned by 9 of the customers analysed (min_mentions=10)"
+        "theme:nine": "mentioned by 9 of the customers analysed (min_mentions=10)",
+        "theme:deux": "mentioned by 2 of the customers analysed (min_mentions=10)",
+        "theme:two": "mentioned by 2 of the customers analysed (min_mentions=10)",
     }
+    # in the themes' order: most mentioned first, then by label
+    assert list(result.themes_left_out) == ["theme:nine", "theme:deux", "theme:two"]
     ten = np.isin(ids, ids[:10]).astype(float)
     frame = result.frame.set_index("driver")
     assert frame.loc["theme:ten", "correlation"] == pytest.approx(np.corrcoef(ten, nps)[0, 1])
