@@ -418,3 +418,15 @@ def test_numeric_and_boolean_attributes_as_they_are_text_tied_by_value(ws):
     assert frame.loc["vip", "performance"] == pytest.approx(vip.mean())
     for name, x in (("age", age), ("vip", vip.astype(float))):
         assert frame.loc[name, "correlation"] == pytest.approx(np.corrcoef(x, nps)[0, 1])
+
+
+def test_two_themes_that_add_up_to_one_leave_the_more_mentioned_out(ws):
+    """Two themes, one per customer: yes (25) and no (15) add up to 1, so yes is the reference."""
+    nps, drivers = _random(40, seed=20)
+    ids = _answers(ws, nps, {"a": drivers["a"]})
+    theme = ["no"] * 15 + ["yes"] * 25
+    mentions = pd.DataFrame({"customer_id": ids, "theme": theme})
+    result = key_drivers(ws, "nps", drivers=["csat:a"], themes=mentions, n_boot=0)
+    assert list(result.themes_left_out) == ["theme:yes"]
+    assert result.themes_left_out["theme:yes"].startswith("the reference")
+    assert sorted(result.frame["driver"]) == ["csat:a", "theme:no"]
