@@ -138,7 +138,13 @@ MODULES: dict[str, tuple[list[str], str | None]] = {
     ),
     # the impact modules' fast tests: not the demo builds, the CLI runs on the demo or the
     # slow (demo-sized) fits
-    "impact/drivers.py": (["tests/impact/test_drivers.py"], "not demo and not cli"),
+    # the rules first (hand-built, about 1 s a test: most mutants fail there), then the driver
+    # tests (pingouin, the logistic references); not the Hypothesis property test of
+    # _importance, which never runs drivers.py
+    "impact/drivers.py": (
+        ["tests/impact/test_drivers_rules.py", "tests/impact/test_drivers.py"],
+        "not demo and not cli and not shares_sum_to_r2",
+    ),
     "impact/_logistic.py": (
         ["tests/impact/test_drivers.py", "tests/impact/test_logistic_rules.py"],
         "not demo and not cli",
@@ -161,6 +167,12 @@ MODULES: dict[str, tuple[list[str], str | None]] = {
     "impact/profile.py": (["tests/impact/test_profile.py"], None),
     "impact/initiative.py": (["tests/impact/test_roi.py"], "not slow and not demo and not cli"),
     "impact/roi.py": (["tests/impact/test_roi.py"], "not slow and not demo and not cli"),
+    # friction priced (#16): the journeys' hand-built friction and audit tests (not the demo's)
+    "impact/friction_value.py": (
+        ["tests/impact/test_friction_value_rules.py", "tests/journey/test_journeys.py"],
+        "(friction or audit or step_rox or customer_values or touchpoint) and not demo "
+        "and not planted",
+    ),
     "impact/rox_model.py": (["tests/impact/test_rox_model.py"], "not slow and not demo"),
     "impact/_importance.py": (
         ["tests/impact/test_drivers.py", "tests/impact/test_importance_rules.py"],
