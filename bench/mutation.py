@@ -144,7 +144,10 @@ MODULES: dict[str, tuple[list[str], str | None]] = {
         "not demo and not cli",
     ),
     "impact/counterfactual.py": (["tests/impact/test_counterfactual.py"], None),
-    "impact/did.py": (["tests/impact/test_roi.py"], "not slow and not demo and not cli"),
+    "impact/did.py": (
+        ["tests/impact/test_roi.py", "tests/impact/test_did_rules.py"],
+        "not slow and not demo and not cli",
+    ),
     "impact/hazard.py": (["tests/impact/test_hazard.py"], "not slow and not demo"),
     "impact/nonresponse.py": (["tests/impact/test_nonresponse.py"], "not demo and not cli"),
     "impact/initiative.py": (["tests/impact/test_roi.py"], "not slow and not demo and not cli"),
