@@ -150,7 +150,10 @@ MODULES: dict[str, tuple[list[str], str | None]] = {
     ),
     "impact/hazard.py": (["tests/impact/test_hazard.py"], "not slow and not demo"),
     "impact/nonresponse.py": (["tests/impact/test_nonresponse.py"], "not demo and not cli"),
-    "impact/initiative.py": (["tests/impact/test_roi.py"], "not slow and not demo and not cli"),
+    "impact/initiative.py": (
+        ["tests/impact/test_roi.py", "tests/impact/test_initiative_rules.py"],
+        "not slow and not demo and not cli",
+    ),
     "impact/roi.py": (["tests/impact/test_roi.py"], "not slow and not demo and not cli"),
     "impact/rox_model.py": (["tests/impact/test_rox_model.py"], "not slow and not demo"),
     "impact/_importance.py": (
