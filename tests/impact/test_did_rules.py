@@ -374,3 +374,52 @@ def test_covers_includes_both_ends_and_str_names_the_unit(spread, spending):
     spenders = Target("segment", ("t",)).customers(spending)
     spend = did(spending, spenders, START, outcome="spend", window_days=100)
     assert str(spend).startswith("Difference in differences (spend per customer): ")
+
+
+def test_default_window_is_whole_days_up_to_the_last_answer(spread):
+    # 2 s after the start: the last answer (at hi) is 100 days - 2 s later; the longest window of
+    # whole days that still holds it (end exclusive) is 99 days, though 100 days fit before
+    target = Target("segment", ("t",)).customers(spread)
+    t0 = T0 + pd.Timedelta(seconds=2)
+    result = did(spread, target, t0)
+    assert result.after == (t0, t0 + pd.Timedelta(days=99))
+
+
+def test_window_of_one_day_is_allowed(edges):
+    target = Target("segment", ("t",)).customers(edges)
+    last = pd.Timestamp("2024-07-02", tz="UTC")
+    result = did(edges, target, last, window_days=1)
+    assert result.before == (last - pd.Timedelta(days=1), last)
+
+
+@pytest.fixture
+def cents():
+    """t1, t2 (target) and c1, c2 bought on 2024-01-01, then a little around 2024-07-01."""
+    with rox.open("duckdb://:memory:") as ws:
+        ids = ["t1", "t2", "c1", "c2"]
+        ws.ingest("customers", pd.DataFrame({"customer_id": ids, "segment": list("ttcc")}))
+        before, after = "2024-06-15", "2024-07-15"
+        tx = [(c, "2024-01-01", 1.0) for c in ids]
+        tx += [(c, before, 1.0) for c in ids]
+        tx += [("t1", after, 1.1), ("t2", after, 1.3), ("c1", after, 1.0), ("c2", after, 1.2)]
+        ws.ingest(
+            "transactions",
+            pd.DataFrame(
+                {
+                    "customer_id": [t[0] for t in tx],
+                    "ts": [t[1] for t in tx],
+                    "amount": [t[2] for t in tx],
+                    "order_id": [f"o{i}" for i in range(len(tx))],
+                }
+            ),
+        )
+        yield ws
+
+
+def test_p_value_whenever_the_standard_error_is_positive(cents):
+    # changes: target 0.1, 0.3; control 0, 0.2: effect 0.1, se sqrt(0.02 / 2 + 0.02 / 2) = 0.14
+    target = Target("segment", ("t",)).customers(cents)
+    result = did(cents, target, START, outcome="spend", window_days=30)
+    assert result.effect == pytest.approx(0.1)
+    assert result.se == pytest.approx(math.sqrt(0.02))
+    assert result.p_value == pytest.approx(math.erfc(0.1 / math.sqrt(0.02) / math.sqrt(2)))
