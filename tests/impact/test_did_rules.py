@@ -247,9 +247,9 @@ def test_trend_difference_p_value_is_two_sided_normal():
 
 
 #: Spend: (customer, when, amount, product). The panel (first purchase before lo) is t1-t3 and
-#: c1-c3; t4's first purchase is inside the windows. Every before part has purchases of both
-#: groups; one purchase at lo (in), one at a part's first instant, one at the start (after), one
-#: at hi (out).
+#: c1-c3; t4's first purchase is inside the windows, c4's at lo itself (not before it: not in the
+#: panel). Every before part has purchases of both groups; one purchase at lo (in), one at a
+#: part's first instant, one at the start (after), one at hi (out).
 PURCHASES = [
     *[(c, pd.Timestamp("2024-01-01", tz="UTC"), 5.0, "shop") for c in ("t1", "t2", "t3")],
     *[(c, pd.Timestamp("2024-01-01", tz="UTC"), 5.0, "shop") for c in ("c1", "c2", "c3")],
@@ -268,6 +268,7 @@ PURCHASES = [
     ("c3", T0 + pd.Timedelta(days=45), 25.0, "shop"),
     ("t3", HI, 1000.0, "shop"),
     ("t4", T0 + pd.Timedelta(days=31), 500.0, "shop"),
+    ("c4", LO, 7.0, "shop"),  # a first purchase at lo itself: not before the windows
 ]
 
 
