@@ -264,6 +264,7 @@ def test_the_rox_model_values_by_default_once_per_move(hand, monkeypatch):
     assert result.measured_rox == pytest.approx(500.0)
     assert [(f["by"], f["move"], f["to"]) for f in fits] == [("nps_group", "detractor", "passive")]
     assert fits[0]["horizon_years"] == 2.0 and fits[0]["placebo"] is False
+    assert (fits[0]["draws"], fits[0]["random_state"]) == (200, 0)  # the documented defaults
     assert sorted(fits[0]["within"].execute()["customer_id"]) == [f"c{i}" for i in range(1, 7)]
     assert result.value_model == "the ROX model" and result.notes == ()
     assert "over 2 years" in result.value_basis
@@ -275,7 +276,17 @@ def test_falls_back_to_the_difference_in_means_with_the_reason(hand, monkeypatch
         raise MetricError("passive has 3 customers with repeat purchases (a stand-in)")
 
     monkeypatch.setattr(roi_module, "rox_model", unfit)
+    replicates: list[int] = []
+    real = roi_module.counterfactual
+
+    def recorded(p, **kwargs):
+        replicates.append(kwargs["replicates"])
+        return real(p, **kwargs)
+
+    # (on these few customers 500 and 501 replicates give the same interval: the count is read)
+    monkeypatch.setattr(roi_module, "counterfactual", recorded)
     result = roi(hand, _plan(500.0, "detractors to passive", ("a", "b")), measure=False)
+    assert replicates == [500]  # the documented bootstrap
     assert result.value_model == "the difference in means of the experience groups"
     assert result.notes[0].endswith("passive has 3 customers with repeat purchases (a stand-in).")
     whole = rox.impact.profile(hand, value=roi_module.clv(hand, horizon=52.0))
