@@ -299,3 +299,13 @@ def test_falls_back_to_the_difference_in_means_with_the_reason(hand, monkeypatch
     )
     assert result.projected_value == pytest.approx(expected.total)
     assert result.projected_low == pytest.approx(expected.low)
+
+
+def test_the_measured_sentences_need_both_measurements():
+    # an ROI built with the NPS measured and not the spend says nothing measured
+    plan = _plan(40.0, "detractors to passive")
+    only_nps = roi_module.ROI(
+        frame=pd.DataFrame(), initiative=plan, nps=_did("nps", 50.0, 40.0, 60.0), spend=None
+    )
+    assert "Measured" not in str(only_nps)
+    assert str(only_nps).startswith("plan: costs 40")
