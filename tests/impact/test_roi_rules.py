@@ -84,6 +84,7 @@ def test_projected_value_roi_and_payback_by_hand(hand):
     assert result.projected_roi == pytest.approx(1.5)
     assert result.payback_months == pytest.approx(9.6)
     rows = result.frame.set_index("figure")
+    assert rows.loc["projected ROI", "estimate"] == pytest.approx(1.5)
     assert rows.loc["projected ROI", "low"] == pytest.approx((80 - 40) / 40)
     assert rows.loc["projected ROI", "high"] == pytest.approx((120 - 40) / 40)
     assert rows.loc["payback", "estimate"] == pytest.approx(9.6)
@@ -309,3 +310,14 @@ def test_the_measured_sentences_need_both_measurements():
     )
     assert "Measured" not in str(only_nps)
     assert str(only_nps).startswith("plan: costs 40")
+
+
+def test_any_positive_value_pays_back(hand):
+    # a value of 0.5 over a year for a cost of 0.04: 0.04 / (0.5 / 12) = 0.96 months
+    result = roi(
+        hand,
+        _plan(0.04, "detractors to passive"),
+        value_model=lambda p, **kw: (0.5, 0.5, 0.5),
+        measure=False,
+    )
+    assert result.payback_months == pytest.approx(0.96)
