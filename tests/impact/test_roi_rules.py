@@ -199,6 +199,7 @@ def test_measured_money_roi_and_rox_by_hand(measured):
     )
     rows = result.frame.set_index("figure")
     assert rows.loc["measured money", ["low", "high"]].tolist() == [30.0, 90.0]
+    assert rows.loc["measured ROI", "estimate"] == pytest.approx(0.5)
     assert rows.loc["measured ROI", "low"] == pytest.approx(-0.25)
     assert rows.loc["measured ROI", "high"] == pytest.approx(1.25)
     assert rows.loc["NPS difference in differences", "estimate"] == 50.0
@@ -321,3 +322,15 @@ def test_any_positive_value_pays_back(hand):
         measure=False,
     )
     assert result.payback_months == pytest.approx(0.96)
+
+
+def test_a_small_measured_rise_is_valued_as_a_rise(measured):
+    # NPS +0.5 points: 0.025 of the 5 respondents moved, 0.0125 of the 2 detractors' move:
+    # 1.25 (1 to 1.5), not negated
+    measured.given["nps"] = _did("nps", 0.5, 0.1, 0.9)
+    result = roi(measured, _plan(40.0, "detractors to passive", ("a", "b")), value_model=Flat())
+    assert (result.measured_rox, result.measured_rox_low, result.measured_rox_high) == (
+        pytest.approx(1.25),
+        pytest.approx(1.0),
+        pytest.approx(1.5),
+    )
