@@ -334,3 +334,13 @@ def test_a_small_measured_rise_is_valued_as_a_rise(measured):
         pytest.approx(1.0),
         pytest.approx(1.5),
     )
+
+
+def test_rox_model_value_defaults(hand, monkeypatch):
+    # built directly: 200 parametric draws, seed 0
+    seen: list[dict] = []
+    monkeypatch.setattr(roi_module, "rox_model", lambda whole, **kw: seen.append(kw) or FakeROX(1))
+    whole = rox.impact.profile(hand, value=roi_module.clv(hand, horizon=52.0))
+    model = roi_module.ROXModelValue(whole, horizon_years=1.0)
+    assert model(whole, by="nps_group", move="detractor", to="passive") == (1, 0, 2)
+    assert (seen[0]["draws"], seen[0]["random_state"]) == (200, 0)
