@@ -150,6 +150,7 @@ MODULES: dict[str, tuple[list[str], str | None]] = {
         "not demo and not cli",
     ),
     "impact/counterfactual.py": (["tests/impact/test_counterfactual.py"], None),
+<<<<<<< HEAD
     "impact/did.py": (["tests/impact/test_roi.py"], "not slow and not demo and not cli"),
     # not the two tests on the demo fixture (a 5,000-customer build per mutant): the hand rules
     # check the counting-process rows, the fits' wiring and the per-customer risk instead
@@ -172,6 +173,23 @@ MODULES: dict[str, tuple[list[str], str | None]] = {
         ["tests/impact/test_friction_value_rules.py", "tests/journey/test_journeys.py"],
         "(friction or audit or step_rox or customer_values or touchpoint) and not demo "
         "and not planted",
+=======
+    "impact/did.py": (
+        ["tests/impact/test_roi.py", "tests/impact/test_did_rules.py"],
+        "not slow and not demo and not cli",
+    ),
+    "impact/hazard.py": (["tests/impact/test_hazard.py"], "not slow and not demo"),
+    "impact/nonresponse.py": (["tests/impact/test_nonresponse.py"], "not demo and not cli"),
+    "impact/initiative.py": (
+        ["tests/impact/test_roi.py", "tests/impact/test_initiative_rules.py"],
+        "not slow and not demo and not cli",
+    ),
+    # roi()'s own arithmetic on the hand workspace (its CLV and differences in differences set
+    # by hand): test_roi.py's fast tests do not call roi()
+    "impact/roi.py": (
+        ["tests/impact/test_roi.py", "tests/impact/test_roi_rules.py"],
+        "not slow and not demo and not cli",
+>>>>>>> mutroi
     ),
     "impact/rox_model.py": (["tests/impact/test_rox_model.py"], "not slow and not demo"),
     "impact/_importance.py": (
