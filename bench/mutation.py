@@ -150,8 +150,10 @@ MODULES: dict[str, tuple[list[str], str | None]] = {
         "not demo and not cli",
     ),
     "impact/counterfactual.py": (["tests/impact/test_counterfactual.py"], None),
-<<<<<<< HEAD
-    "impact/did.py": (["tests/impact/test_roi.py"], "not slow and not demo and not cli"),
+    "impact/did.py": (
+        ["tests/impact/test_roi.py", "tests/impact/test_did_rules.py"],
+        "not slow and not demo and not cli",
+    ),
     # not the two tests on the demo fixture (a 5,000-customer build per mutant): the hand rules
     # check the counting-process rows, the fits' wiring and the per-customer risk instead
     "impact/hazard.py": (
@@ -166,20 +168,6 @@ MODULES: dict[str, tuple[list[str], str | None]] = {
     ),
     # the profile's hand-built tests (tests/impact/conftest.py's workspace); not the CLV fits
     "impact/profile.py": (["tests/impact/test_profile.py"], None),
-    "impact/initiative.py": (["tests/impact/test_roi.py"], "not slow and not demo and not cli"),
-    "impact/roi.py": (["tests/impact/test_roi.py"], "not slow and not demo and not cli"),
-    # friction priced (#16): the journeys' hand-built friction and audit tests (not the demo's)
-    "impact/friction_value.py": (
-        ["tests/impact/test_friction_value_rules.py", "tests/journey/test_journeys.py"],
-        "(friction or audit or step_rox or customer_values or touchpoint) and not demo "
-        "and not planted",
-=======
-    "impact/did.py": (
-        ["tests/impact/test_roi.py", "tests/impact/test_did_rules.py"],
-        "not slow and not demo and not cli",
-    ),
-    "impact/hazard.py": (["tests/impact/test_hazard.py"], "not slow and not demo"),
-    "impact/nonresponse.py": (["tests/impact/test_nonresponse.py"], "not demo and not cli"),
     "impact/initiative.py": (
         ["tests/impact/test_roi.py", "tests/impact/test_initiative_rules.py"],
         "not slow and not demo and not cli",
@@ -189,7 +177,12 @@ MODULES: dict[str, tuple[list[str], str | None]] = {
     "impact/roi.py": (
         ["tests/impact/test_roi.py", "tests/impact/test_roi_rules.py"],
         "not slow and not demo and not cli",
->>>>>>> mutroi
+    ),
+    # friction priced (#16): the journeys' hand-built friction and audit tests (not the demo's)
+    "impact/friction_value.py": (
+        ["tests/impact/test_friction_value_rules.py", "tests/journey/test_journeys.py"],
+        "(friction or audit or step_rox or customer_values or touchpoint) and not demo "
+        "and not planted",
     ),
     "impact/rox_model.py": (["tests/impact/test_rox_model.py"], "not slow and not demo"),
     "impact/_importance.py": (
