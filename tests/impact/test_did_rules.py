@@ -272,34 +272,41 @@ PURCHASES = [
 ]
 
 
+def _spending(purchases):
+    ws = rox.open("duckdb://:memory:")
+    ids = [f"{g}{i}" for g in "tc" for i in range(1, 5)]
+    ws.ingest("customers", pd.DataFrame({"customer_id": ids, "segment": list("ttttcccc")}))
+    ws.ingest(
+        "transactions",
+        pd.DataFrame(
+            {
+                "customer_id": [p[0] for p in purchases],
+                "ts": [p[1] for p in purchases],
+                "amount": [p[2] for p in purchases],
+                "product": [p[3] for p in purchases],
+                "order_id": [f"o{i}" for i in range(len(purchases))],
+            }
+        ),
+    )
+    return ws
+
+
 @pytest.fixture
 def spending():
-    with rox.open("duckdb://:memory:") as ws:
-        ids = [f"{g}{i}" for g in "tc" for i in range(1, 5)]
-        ws.ingest("customers", pd.DataFrame({"customer_id": ids, "segment": list("ttttcccc")}))
-        ws.ingest(
-            "transactions",
-            pd.DataFrame(
-                {
-                    "customer_id": [p[0] for p in PURCHASES],
-                    "ts": [p[1] for p in PURCHASES],
-                    "amount": [p[2] for p in PURCHASES],
-                    "product": [p[3] for p in PURCHASES],
-                    "order_id": [f"o{i}" for i in range(len(PURCHASES))],
-                }
-            ),
-        )
+    with _spending(PURCHASES) as ws:
         yield ws
 
 
 PANEL = {"target": ["t1", "t2", "t3"], "control": ["c1", "c2", "c3"]}
 
 
-def _spent(customer: str, start: pd.Timestamp, end: pd.Timestamp, products=None) -> float:
+def _spent(
+    customer: str, start: pd.Timestamp, end: pd.Timestamp, products=None, purchases=PURCHASES
+) -> float:
     """What ``customer`` spent from ``start`` (inclusive) to ``end`` (exclusive)."""
     return sum(
         a
-        for c, ts, a, p in PURCHASES
+        for c, ts, a, p in purchases
         if c == customer and start <= ts < end and (products is None or p in products)
     )
 
@@ -327,15 +334,25 @@ def test_spend_did_is_welch_on_the_panels_changes(spending):
     assert frame.loc[("target", "after"), "mean"] == pytest.approx(45 / 3)
 
 
-def test_spend_trend_is_the_weighted_slope_of_spend_per_panel_customer(spending):
+#: The purchases without t2's of day 25: the target's panel buys nothing in the second part.
+QUIET_PART = [p for p in PURCHASES if p[:3] != ("t2", LO + pd.Timedelta(days=25), 20.0)]
+
+
+@pytest.mark.parametrize("purchases", [PURCHASES, QUIET_PART], ids=["every_part", "quiet_part"])
+def test_spend_trend_is_the_weighted_slope_of_spend_per_panel_customer(purchases):
     # each part's spend per panel customer (0 for those who did not buy in it) by group, its
-    # variance s^2 / 3; D_k and V_k as for NPS
-    target = Target("segment", ("t",)).customers(spending)
-    result = did(spending, target, START, outcome="spend", window_days=100)
+    # variance s^2 / 3; D_k and V_k as for NPS. A part in which a group's panel bought nothing is
+    # a mean of 0 with variance 0 for that group (not a part left out of the trend).
+    assert len(QUIET_PART) == len(PURCHASES) - 1
+    with _spending(purchases) as ws:
+        target = Target("segment", ("t",)).customers(ws)
+        result = did(ws, target, START, outcome="spend", window_days=100)
     d, v = [], []
     for k in range(4):
         a, b = LO + pd.Timedelta(days=25 * k), LO + pd.Timedelta(days=25 * (k + 1))
-        spent = {g: np.array([_spent(c, a, b) for c in PANEL[g]]) for g in PANEL}
+        spent = {
+            g: np.array([_spent(c, a, b, purchases=purchases) for c in PANEL[g]]) for g in PANEL
+        }
         d.append(spent["target"].mean() - spent["control"].mean())
         v.append(spent["target"].var(ddof=1) / 3 + spent["control"].var(ddof=1) / 3)
     years = (np.arange(4) + 0.5) * 25 / 365.25

@@ -24,7 +24,8 @@ The interval is ``effect +/- z * se`` (normal; Angrist & Pischke 2009, ch. 5).
 **Parallel trends** (the assumption that makes the effect causal: without the initiative, the
 target would have moved like the control). The ``before`` window is cut into ``bins`` equal
 parts; in each, the difference between the groups ``D_k`` and its variance ``V_k`` are computed as
-above (spend: the mean spend per panel customer in the part). The weighted least-squares slope of
+above (spend: the mean spend per panel customer in the part, 0 with variance 0 for a group
+whose panel bought nothing in it). The weighted least-squares slope of
 ``D_k`` on time (weights ``1/V_k``, parts taken as independent) is the pre-period trend difference
 per year, tested against 0 with ``z = slope / se``; a small p-value (below ``1 - confidence``)
 flags trends that were not parallel before the start, and the effect is then not to be read as
@@ -410,7 +411,21 @@ def _spend_bins(
     pj = pj.select(per, panel.treated)
     sizes = panel.group_by("treated").aggregate(customers=panel.count())
     by_bin = pj.group_by(["treated", "bin"]).aggregate(s1=pj.spend.sum(), s2=(pj.spend**2).sum())
-    by_bin = by_bin.join(sizes, "treated").execute()
+    by_bin = by_bin.execute()
+    # every part of both windows for each group with panel customers: a part in which none of
+    # them bought (no row from the engine) is a spend of 0 per customer, with variance 0
+    counts = sizes.execute()
+    counts["treated"] = counts["treated"].astype(bool)
+    by_bin["treated"] = by_bin["treated"].astype(bool)
+    every = pd.MultiIndex.from_product(
+        [counts["treated"].tolist(), range(2 * bins)], names=["treated", "bin"]
+    )
+    by_bin = (
+        by_bin.set_index(["treated", "bin"])[["s1", "s2"]]
+        .reindex(every, fill_value=0.0)
+        .reset_index()
+        .merge(counts, on="treated")
+    )
     # each panel customer's change, after - before (0 for those without purchases)
     change = per.group_by("customer_id").aggregate(
         change=per.spend.sum(where=per.bin >= bins).fill_null(0)
