@@ -8,6 +8,7 @@ c2 3 (not satisfied). The data end on 2024-12-31.
 
 from __future__ import annotations
 
+import importlib
 import math
 from datetime import date
 
@@ -274,3 +275,61 @@ def test_no_answer_at_all_is_a_clear_error():
 def test_weights_of_a_result_not_computed_here():
     with pytest.raises(MetricError, match="no respondents to weight"):
         NonResponse(frame=pd.DataFrame()).weights()
+
+
+# -- the defaults and the stop left open by the first mutation run (#22) ---------------------------
+def test_propensity_stops_after_50_newton_steps_by_default():
+    """``propensity_weights``' default ``max_iter`` is 50: a separated level (b: no one answered,
+    its log odds fall by about 1 a step towards minus infinity, p = e^-50 or so after 50 steps:
+    never 0, so never singular) fails after 50 steps, and says so."""
+    cells = pd.DataFrame({"s": ["a", "b"], "customers": [5, 5], "respondents": [2, 0]})
+    with pytest.raises(ConvergenceError, match="did not converge in 50 Newton steps"):
+        propensity_weights(cells, ["s"])
+
+
+def test_propensity_stops_on_a_step_strictly_below_tol():
+    """The Newton loop stops when its largest step is strictly below ``tol``. One cell, 1 of 2
+    answered: the intercept starts at the log odds log(1 / 1) = 0, where p = 1 / (1 + e^0) = 0.5
+    exactly, so the score 1 - 2 x 0.5 and the first step are exactly 0: below any tol > 0 (one
+    step), but not below tol = 0, where no step ever is (no convergence)."""
+    cells = pd.DataFrame({"s": ["a"], "customers": [2], "respondents": [1]})
+    w, p, steps = propensity_weights(cells, ["s"], tol=5e-324)
+    assert (steps, p.tolist(), w.tolist()) == (1, [0.5], [2.0])
+    with pytest.raises(ConvergenceError, match="did not converge in 50 Newton steps"):
+        propensity_weights(cells, ["s"], tol=0.0)
+
+
+@pytest.mark.parametrize(
+    ("method", "name"), [("raking", "rake"), ("propensity", "propensity_weights")]
+)
+def test_nonresponse_allows_100_iterations_by_default(small, monkeypatch, method, name):
+    """``nonresponse``'s ``max_iter`` (100 by default) is what it gives the weighting: raking's
+    passes or the propensity model's Newton steps (not the latter's own default of 50)."""
+    module = importlib.import_module(
+        "rox.impact.nonresponse"
+    )  # (the package's name is the function)
+    real = getattr(module, name)
+    seen: list[int] = []
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs["max_iter"])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(module, name, spy)
+    rox.impact.nonresponse(small, margins=["value_band"], bands=1, value="revenue", method=method)
+    rox.impact.nonresponse(
+        small, margins=["value_band"], bands=1, value="revenue", method=method, max_iter=7
+    )
+    assert seen == [100, 7]
+
+
+def test_nonresponse_cuts_4_value_bands_by_default(small):
+    """The default is 4 value bands, cut at the continuous (interpolated) quartiles of the buyers'
+    revenue 15, 20, 25, 40, 40, 120, 300 (positions 1.5, 3, 4.5 of 0-6): 22.5, 40 and 80, so V1
+    holds 15, 20; V2 25, 40, 40; V3 nothing; V4 120, 300. Five bands would cut at 21, 31, 40 and
+    104 (positions 1.2, 2.4, 3.6, 4.8): V1 15, 20; V2 25; V3 40, 40; V4 nothing; V5 120, 300."""
+    kwargs = {"margins": ["value_band"], "value": "revenue"}
+    default = rox.impact.nonresponse(small, **kwargs).cells.set_index("value_band")
+    assert default["customers"].to_dict() == {"V1": 2, "V2": 3, "V4": 2}
+    five = rox.impact.nonresponse(small, bands=5, **kwargs).cells.set_index("value_band")
+    assert five["customers"].to_dict() == {"V1": 2, "V2": 1, "V3": 2, "V5": 2}

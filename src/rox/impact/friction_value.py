@@ -219,9 +219,9 @@ def step_rox(
     The customers with a journey that ended at ``step`` without reaching ``goal`` (``met
     friction``) are moved to the level of the customers who reached ``step`` and did not end there
     (``no friction``): :func:`rox.impact.rox_model` with ``by="friction"`` over
-    :data:`HORIZON_YEARS` years (200 parametric draws, seed ``random_state``, no placebo); where
-    it cannot be fitted, :func:`rox.impact.counterfactual` on those two groups (``replicates``
-    bootstrap replicates; the others are left out). See the module.
+    :data:`HORIZON_YEARS` years (200 parametric draws, seed ``random_state``, 0 when None; no
+    placebo); where it cannot be fitted, :func:`rox.impact.counterfactual` on those two groups
+    (``replicates`` bootstrap replicates; the others are left out). See the module.
 
     Examples
     --------
