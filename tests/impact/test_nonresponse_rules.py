@@ -18,6 +18,7 @@ import pytest
 import rox
 from rox.errors import ConvergenceError, MetricError
 from rox.impact.nonresponse import NonResponse, propensity_weights, rake
+from rox.impact.profile import NO_RESPONSE
 
 Z95 = 1.959963984540054
 
@@ -333,3 +334,28 @@ def test_nonresponse_cuts_4_value_bands_by_default(small):
     assert default["customers"].to_dict() == {"V1": 2, "V2": 3, "V4": 2}
     five = rox.impact.nonresponse(small, bands=5, **kwargs).cells.set_index("value_band")
     assert five["customers"].to_dict() == {"V1": 2, "V2": 1, "V3": 2, "V5": 2}
+
+
+def test_everyone_answered_shows_0_non_respondents(small):
+    """A base where every customer answered (the profile kept to c1-c5, the buyers who answered
+    NPS): the comparison's non-respondents row is there with 0 customers and no means; the
+    weights are all 1 (each cell's respondents are its customers)."""
+    import dataclasses
+
+    p = rox.impact.profile(small, value="revenue")
+    answered = dataclasses.replace(p, table=p.table.filter(p.table.nps_group != NO_RESPONSE))
+    result = rox.impact.nonresponse(answered, margins=["segment"])
+    r = result.frame.set_index("group")
+    assert r["customers"].to_dict() == {"respondents": 5, "non-respondents": 0}
+    assert r.loc["non-respondents", ["recency_days", "frequency", "monetary"]].isna().all()
+    assert result.cells["weight"].tolist() == pytest.approx([1.0] * len(result.cells))
+
+
+def test_cells_have_the_margins_counts_and_weight_only(small):
+    """``NonResponse.cells``: one row per cell, in the margins' order, numbered 0, 1, ... and with
+    the margins, the four counts and the weight as its columns (no index column left over)."""
+    result = rox.impact.nonresponse(small, margins=["segment"], base="all", value="revenue")
+    cells = result.cells
+    assert list(cells.columns) == ["segment", "customers", "respondents", "top", "bottom", "weight"]
+    assert cells.index.tolist() == list(range(len(cells)))
+    assert cells["segment"].tolist() == sorted(cells["segment"])
