@@ -33,7 +33,8 @@ it cannot be told "this module, these few test files". This runner is small and 
   With tests added to a module's map after its earlier files (``--new-tests FILE ...`` when
   printing the table), one run tells what the earlier tests kill and what the new ones add.
 - **Re-runs**: ``--retry results.json`` runs only the mutants that survived a previous run (the
-  module's source must be unchanged), after tests were added to kill them.
+  module's source must be unchanged), after tests were added to kill them; a previous run that
+  was cut short is resumed (the mutants it never reached run too).
 
 Usage (from the repository root, with the project's venv)::
 
@@ -625,7 +626,8 @@ def run_module(
         before = [(m.index, m.kind, m.line) for m in previous.mutants]
         if before != [(m.index, m.kind, m.line) for m in mutants[: len(before)]]:
             raise SystemExit(f"{module}: the source changed since the previous run")
-        mutants = mutants[: len(before)]
+        # a run cut short (its JSON is saved after each mutant) is resumed: the mutants it
+        # never reached run now, after its survivors
         done = {(m.index, m.kind): m for m in previous.mutants if m.status != "survived"}
     else:
         done = {}
