@@ -167,8 +167,12 @@ MODULES: dict[str, tuple[list[str], str | None]] = {
         ["tests/impact/test_nonresponse.py", "tests/impact/test_nonresponse_rules.py"],
         "not demo and not cli",
     ),
-    # the profile's hand-built tests (tests/impact/conftest.py's workspace); not the CLV fits
-    "impact/profile.py": (["tests/impact/test_profile.py"], None),
+    # the profile's hand-built tests (tests/impact/conftest.py's workspace) and its rules (a
+    # fitted CLV's check on hand values in place of the fit); not the CLV fits
+    "impact/profile.py": (
+        ["tests/impact/test_profile.py", "tests/impact/test_profile_rules.py"],
+        None,
+    ),
     "impact/initiative.py": (
         ["tests/impact/test_roi.py", "tests/impact/test_initiative_rules.py"],
         "not slow and not demo and not cli",

@@ -14,7 +14,9 @@ least ``min_value``; the window is ``since <= t < until``; an earlier case lives
 to its closing (both ends inside), an active one for ever, a held-out one until its due time (its
 opening when it has none); one case per customer, the earliest trigger (ties by id); a breached
 case (due strictly before now) stands at level ``min(1 + floor(overdue / SLA), max)``, each level
-passing it to the owner's lead (the team's when it has no owner).
+passing it to the owner's lead (the team's when it has no owner), a case escalated before climbing
+only the levels it lacks. A comment rule's window is ``since <= t < until`` too, and a comment too
+short to detect its language is scored in the language its row gives.
 """
 
 from __future__ import annotations
@@ -348,6 +350,58 @@ def test_on_arrival_only_the_score_rules_apply(ws):
         triggers(ws, friction_only, responses=batch)
 
 
+# the negative-comment rule: VADER's compound of a text with one lexicon word of valence v is
+# v / sqrt(v**2 + 15) (Hutto & Gilbert 2014's normalisation): "awful" (-2.0) scores
+# -2 / sqrt(19) = -0.4588, below the rule's -0.05
+COMMENT_RULES = CaseRules(rules=(CaseRule(name="neg", sentiment_below=-0.05),))
+WORDY = "The staff was rude and the service awful"  # English by its stopwords
+SHORT = "Awful service"  # too short to tell its language: only a given language scores it
+
+
+def _comments(ws: Any, rows: list[tuple[str, pd.Timestamp, str, str | None]]) -> None:
+    insert_rows(
+        ws,
+        "responses",
+        pd.DataFrame(
+            {
+                "response_id": [r[0] for r in rows],
+                "customer_id": [f"c{r[0]}" for r in rows],
+                "ts": [r[1] for r in rows],
+                "metric": ["nps"] * len(rows),
+                "score": [9.0] * len(rows),
+                "scale": ["0-10"] * len(rows),
+                "comment": [r[2] for r in rows],
+                "language": [r[3] for r in rows],
+            }
+        ),
+    )
+
+
+def test_the_comment_rules_window_is_since_inclusive_until_exclusive(ws):
+    until = T0 + H
+    _comments(
+        ws,
+        [
+            ("a", T0 - S, WORDY, None),  # a second before since: out
+            ("b", T0, WORDY, None),  # at since: in
+            ("c", until - S, WORDY, None),  # a second before until: in
+            ("d", until, WORDY, None),  # at until: out
+        ],
+    )
+    found = triggers(ws, COMMENT_RULES, since=T0, until=until).execute()
+    assert sorted(found["case_id"]) == ["neg-b", "neg-c"]
+    assert sorted(triggers(ws, COMMENT_RULES).execute()["case_id"]) == [
+        "neg-a", "neg-b", "neg-c", "neg-d"
+    ]  # fmt: skip
+
+
+def test_a_comment_too_short_to_detect_is_scored_in_its_given_language(ws):
+    # "Awful service" in English scores -0.4588 (see above): below -0.05, it opens; without a
+    # language it has no method (no sentiment) and opens nothing
+    _comments(ws, [("e", T0, SHORT, "en"), ("f", T0, SHORT, None)])
+    assert list(triggers(ws, COMMENT_RULES).execute()["case_id"]) == ["neg-e"]
+
+
 def _cases(ws: Any, rows: list[tuple[str, str, str, pd.Timestamp, Any, Any]]) -> None:
     insert_rows(
         ws,
@@ -472,3 +526,15 @@ def test_two_levels_at_once_climb_the_chain_of_leads_twice(ws):
     jump = escalate_breached(ws, LEADS, now=T0 + 30 * H).frame  # 20 h overdue: level 3 at once
     assert _levels(jump)["e1"] == (3, "boss", 1)  # ana -> lead1 -> boss, priority 3 -> 1
     assert _levels(jump)["e2"] == (3, "carelead", 1)  # carelead has no lead: stays
+
+
+def test_a_case_escalated_before_climbs_only_the_levels_it_lacks(ws):
+    # a chain of leads longer than the levels: ana -> lead1 -> boss -> ceo
+    chain = CaseRules(
+        rules=LEADS.rules, leads={"ana": "lead1", "lead1": "boss", "boss": "ceo"}, max_escalations=3
+    )
+    _breach(ws)
+    due = T0 + 10 * H
+    assert _levels(escalate_breached(ws, chain, now=due + S).frame)["e1"] == (1, "lead1", 2)
+    # one whole period overdue: level 2, one level more than it has, so one lead up (not three)
+    assert _levels(escalate_breached(ws, chain, now=due + 10 * H).frame)["e1"] == (2, "boss", 1)
