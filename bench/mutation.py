@@ -269,7 +269,10 @@ MODULES: dict[str, tuple[list[str], str | None]] = {
         ["tests/actions/test_nba.py", "tests/actions/test_policy_rules.py"],
         "policy",
     ),
-    "actions/nba.py": (["tests/actions/test_nba.py"], "not slow and not features_at"),
+    "actions/nba.py": (
+        ["tests/actions/test_nba.py", "tests/actions/test_nba_rules.py"],
+        "not slow and not features_at",
+    ),
 }
 
 #: pytest plugins the mapped tests do not use: not loaded in each child (the last two only
