@@ -179,7 +179,7 @@ def test_the_order_value_is_spend_over_purchases_and_the_best_action_wins(ws):
     assert frame.loc["b", "action"] == "x" and frame.loc["b", "expected_value"] == 65.0
     assert frame.loc["b", "value_gained"] == 150.0
     assert (frame.drop(index="b")["action"] == "y").all()
-    assert list(result.frame["customer_id"])[0] == "b"  # best expected value first
+    assert result.frame["customer_id"].iloc[0] == "b"  # best expected value first
     top = next_best_actions(
         ws, _policy(order, _action("y", 1, 250, 0.2)), as_of=T, value="revenue", top=2
     )
