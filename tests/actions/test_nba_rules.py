@@ -197,9 +197,7 @@ PAST = pd.DataFrame(
 
 
 def _source(ws: rox.Workspace, cases: int, responses: int) -> str:
-    nba = (
-        f"horizon_days = 10\nmin_cases_per_arm = {cases}\nmin_responses_per_arm = {responses}\n"
-    )
+    nba = f"horizon_days = 10\nmin_cases_per_arm = {cases}\nmin_responses_per_arm = {responses}\n"
     policy = _policy(_action("learn", 1, 100, 0.5), nba=nba)
     result = next_best_actions(ws, policy, actions=PAST, as_of=T, value="revenue")
     est = result.estimates.set_index("action").loc["learn"]
