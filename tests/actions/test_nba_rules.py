@@ -20,16 +20,21 @@ Customers (all NPS detractors, answer 3 at ``T - 5 d``):
 ====  ===============================================  ========================================
 id    purchases                                        contacts
 ====  ===============================================  ========================================
-a     100 at T - 10 d, 50 at T (not before T)          call at T - 365 d, complaint at T - 1 s;
+a     p1: 100 at T - 10 d, 50 at T (not before T)      call at T - 365 d, complaint at T - 1 s;
                                                        not: call at T - 365 d - 1 s, complaint
                                                        at T, a 'visit' at T - 1 d
-b     200 at T - 4 d, 100 at T - 2 d                   none
+b     p1: 200 at T - 4 d; p3: 100 at T - 2 d           none
 c     none                                             none
 d, e  none                                             none
 ====  ===============================================  ========================================
 
 So spend (a, b, c) = (100, 300, 0), purchases (1, 2, 0), days since purchase (10, 2, 10,000),
-contacts (2, 0, 0), order (100, 150, 0).
+contacts (2, 0, 0), order (100, 150, 0). Days since the last p1 before T: a 10 (not 0: the one at
+T is not before it), b 4; since the last p3: b 2.
+
+Cross-sell by co-purchase: p1 is bought by a and b, p3 by b alone, so p1 -> p3 has confidence
+1/2 and p3 -> p1 1/1; a (p1 only) is offered p3 at its mean price 100 "(50% of p1 buyers buy
+it)"; b owns both, so gets no offer.
 """
 
 from __future__ import annotations
@@ -43,6 +48,7 @@ import pytest
 
 import rox
 from rox.actions.nba import FEATURES, features, features_at, next_best_actions
+from rox.errors import ActionError
 from rox.testing import insert_rows
 
 T = pd.Timestamp("2024-06-30", tz="UTC")
@@ -72,6 +78,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
                     "customer_id": ["a", "a", "b", "b"],
                     "ts": [T - 10 * D, T, T - 4 * D, T - 2 * D],
                     "amount": [100.0, 50.0, 200.0, 100.0],
+                    "product": ["p1", "p1", "p1", "p3"],
                 }
             ),
         )
@@ -165,7 +172,21 @@ def test_an_expected_value_of_zero_is_not_chosen_and_one_above_is(ws):
     assert int(zero.estimates.set_index("action").loc["x", "eligible"]) == 5
     one = next_best_actions(ws, _policy(_action("x", 49, 100, 0.5)), as_of=T, value="revenue")
     assert sorted(one.frame["customer_id"]) == IDS and (one.frame["expected_value"] == 1.0).all()
-    assert one.estimates.set_index("action").loc["x", "chosen"] == 5
+    est = one.estimates.set_index("action").loc["x"]
+    assert est["chosen"] == 5 and est["source"] == "policy prior"
+    # no past: no counts, no doubly-robust estimate
+    assert (est["n_acted"], est["n_held_out"]) == (0, 0)
+    assert (est["responses_acted"], est["responses_held_out"]) == (0, 0)
+    assert pd.isna(est["dr_uplift"]) and pd.isna(est["dr_se"])
+    assert str(one) == (
+        "5 customers get an action (as of 2024-06-30)\n"
+        "  x: no past x with a holdout: the policy's prior uplift 50.0% is used"
+    )
+
+
+def test_today_defaults_to_the_latest_transaction_or_response(ws):
+    result = next_best_actions(ws, _policy(_action("x", 49, 100, 0.5)), value="revenue")
+    assert result.as_of == T  # a's purchase at T is the latest
 
 
 def test_the_order_value_is_spend_over_purchases_and_the_best_action_wins(ws):
@@ -187,27 +208,71 @@ def test_the_order_value_is_spend_over_purchases_and_the_best_action_wins(ws):
 
 
 PAST = pd.DataFrame(
-    {  # at T - 12 d, horizon 10 d: a purchase in (T - 12 d, T - 2 d] responds
-        "customer_id": ["a", "c", "b", "d"],
+    {  # at T - 12 d, horizon 12 d: a purchase in (T - 12 d, T] responds; the outcomes are
+        # complete (T - 12 d + 12 d = T, the data's end); c's second at T - 1 d is not
+        "customer_id": ["a", "c", "d", "b", "e", "c"],
         "action": "learn",
-        "at": [T - 12 * D] * 4,
-        "arm": ["outreach", "outreach", "holdout", "holdout"],
+        "at": [T - 12 * D] * 5 + [T - D],
+        "arm": ["outreach", "outreach", "outreach", "holdout", "holdout", "outreach"],
     }
 )
 
 
 def _source(ws: rox.Workspace, cases: int, responses: int) -> str:
-    nba = f"horizon_days = 10\nmin_cases_per_arm = {cases}\nmin_responses_per_arm = {responses}\n"
+    nba = f"horizon_days = 12\nmin_cases_per_arm = {cases}\nmin_responses_per_arm = {responses}\n"
     policy = _policy(_action("learn", 1, 100, 0.5), nba=nba)
     result = next_best_actions(ws, policy, actions=PAST, as_of=T, value="revenue")
     est = result.estimates.set_index("action").loc["learn"]
-    # acted: a (bought at T - 10 d) and c (never); held out: b (bought at T - 4 d) and d (never)
-    assert (est["n_acted"], est["n_held_out"]) == (2, 2)
+    # acted: a (bought at T - 10 d and T: one response), c, d (never); held out: b (bought at
+    # T - 4 d), e (never)
+    assert (est["n_acted"], est["n_held_out"]) == (3, 2)
     assert (est["responses_acted"], est["responses_held_out"]) == (1, 1)
+    assert pd.isna(est["dr_uplift"])  # not asked for
     return str(est["source"])
 
 
 def test_the_past_is_enough_at_the_floors_and_thin_one_below(ws):
     assert _source(ws, cases=2, responses=1) == "T-learner"
-    assert _source(ws, cases=3, responses=1) == "policy prior"
+    assert _source(ws, cases=3, responses=1) == "policy prior"  # 2 held out
     assert _source(ws, cases=2, responses=2) == "policy prior"
+
+
+def test_bought_counts_days_since_the_product_before_today_inclusive_of_the_floor(ws):
+    def bought(product: str, floor: str = "") -> str:
+        return _action("x", 1, 100, 0.5) + f"bought = '{product}'\n{floor}"
+
+    spent_nothing = _action("y", 2, 100, 0.5) + "max_spend = 0.0\n"
+    # x: a (p1 10 days ago) and b (4 days ago) at a floor of 4 days, EV 0.5 x 100 - 1 = 49;
+    # y: c, d, e (spent 0), EV 48: one action each, both kept
+    result = next_best_actions(
+        ws, _policy(bought("p1", "min_days_since_product = 4.0\n"), spent_nothing), as_of=T,
+        value="revenue",
+    )  # fmt: skip
+    got = dict(zip(result.frame["customer_id"], result.frame["action"], strict=True))
+    assert got == {"a": "x", "b": "x", "c": "y", "d": "y", "e": "y"}
+    result = next_best_actions(
+        ws, _policy(bought("p1", "min_days_since_product = 4.01\n")), as_of=T, value="revenue"
+    )
+    assert list(result.frame["customer_id"]) == ["a"]
+    result = next_best_actions(ws, _policy(bought("p3")), as_of=T, value="revenue")
+    assert list(result.frame["customer_id"]) == ["b"]
+
+
+def test_cross_sell_offers_the_missing_product_by_co_purchase_confidence(ws):
+    action = _action("x", 1, 1, 0.5).replace("value = 1\n", "value = 'cross_sell'\n")
+    result = next_best_actions(
+        ws, _policy(action + "cross_sell = true\n"), as_of=T, value="revenue"
+    )
+    frame = result.frame
+    assert list(frame["customer_id"]) == ["a"]
+    assert frame["detail"].tolist() == ["p3 (50% of p1 buyers buy it)"]
+    assert frame["value_gained"].tolist() == [100.0]
+    assert frame["expected_value"].tolist() == [49.0]  # 0.5 x 100 - 1
+
+
+def test_an_arm_other_than_outreach_or_holdout_is_refused(ws):
+    history = PAST.assign(arm="control")
+    with pytest.raises(
+        ActionError, match=r"arm must be 'outreach' or 'holdout', found \['control'\]"
+    ):
+        next_best_actions(ws, _policy(_action("learn", 1, 100, 0.5)), actions=history, as_of=T)
