@@ -276,3 +276,20 @@ def test_an_arm_other_than_outreach_or_holdout_is_refused(ws):
         ActionError, match=r"arm must be 'outreach' or 'holdout', found \['control'\]"
     ):
         next_best_actions(ws, _policy(_action("learn", 1, 100, 0.5)), actions=history, as_of=T)
+
+
+def test_history_times_given_as_text_with_offsets_are_read_in_utc(ws):
+    # a: 02:00 at +02:00 is T - 30 d exactly (the cooldown is over); b: 23:00:01 at -01:00 the
+    # day before is T - 30 d + 1 s (still cooling)
+    history = pd.DataFrame(
+        {
+            "customer_id": ["a", "b"],
+            "action": "x",
+            "at": ["2024-05-31T02:00:00+02:00", "2024-05-30T23:00:01-01:00"],
+            "arm": "outreach",
+        }
+    )
+    result = next_best_actions(
+        ws, _policy(_action("x", 10, 100, 0.5)), actions=history, as_of=T, value="revenue"
+    )
+    assert sorted(result.frame["customer_id"]) == ["a", "c", "d", "e"]
