@@ -268,6 +268,8 @@ def test_cross_sell_offers_the_missing_product_by_co_purchase_confidence(ws):
     assert frame["detail"].tolist() == ["p3 (50% of p1 buyers buy it)"]
     assert frame["value_gained"].tolist() == [100.0]
     assert frame["expected_value"].tolist() == [49.0]  # 0.5 x 100 - 1
+    # only a has an offer: b, c, d, e are not eligible (not merely of no value)
+    assert int(result.estimates.set_index("action").loc["x", "eligible"]) == 1
 
 
 def test_an_arm_other_than_outreach_or_holdout_is_refused(ws):
