@@ -205,6 +205,12 @@ def test_the_order_value_is_spend_over_purchases_and_the_best_action_wins(ws):
         ws, _policy(order, _action("y", 1, 250, 0.2)), as_of=T, value="revenue", top=2
     )
     assert list(top.frame["customer_id"]) == ["b", "a"]  # 65, then 49 by customer id
+    alone = next_best_actions(ws, _policy(order), as_of=T, value="revenue").frame
+    # a: 100 / max(1, 1) x 0.5 - 10 = 40; b: 300 / 2 x 0.5 - 10 = 65; c-e: 0 - 10 (not chosen)
+    assert dict(zip(alone["customer_id"], alone["expected_value"], strict=True)) == {
+        "b": 65.0,
+        "a": 40.0,
+    }
 
 
 PAST = pd.DataFrame(
