@@ -22,6 +22,27 @@ HAND_CLV = {"c1": 100.0, "c2": 10.0, "c3": 50.0, "c4": 300.0, "c5": 30.0, "c6": 
 HAND_P_ALIVE = {"c1": 0.9, "c2": 0.5, "c3": 0.8, "c4": 1.0, "c5": 0.3, "c6": 0.6, "c7": 0.7}
 
 
+def ingest_purchases_of(ws: rox.Workspace, tx: list[tuple[str, str, float]]) -> None:
+    """Load ``(customer_id, ts, amount)`` rows as transactions, with order ids o0, o1, ..."""
+    ws.ingest(
+        "transactions",
+        pd.DataFrame(
+            {
+                "customer_id": [t[0] for t in tx],
+                "ts": [t[1] for t in tx],
+                "amount": [t[2] for t in tx],
+                "order_id": [f"o{i}" for i in range(len(tx))],
+            }
+        ),
+    )
+
+
+@pytest.fixture
+def ingest_purchases():
+    """:func:`ingest_purchases_of`, for the test files' own hand-built workspaces."""
+    return ingest_purchases_of
+
+
 def _load(ws: rox.Workspace) -> rox.Workspace:
     ws.ingest(
         "customers",
@@ -43,17 +64,7 @@ def _load(ws: rox.Workspace) -> rox.Workspace:
         ("c6", "2024-12-01", 20.0),
         ("c7", "2024-11-01", 40.0),
     ]
-    ws.ingest(
-        "transactions",
-        pd.DataFrame(
-            {
-                "customer_id": [t[0] for t in tx],
-                "ts": [t[1] for t in tx],
-                "amount": [t[2] for t in tx],
-                "order_id": [f"o{i}" for i in range(len(tx))],
-            }
-        ),
-    )
+    ingest_purchases_of(ws, tx)
     answers = [
         ("c1", "2024-01-01", "nps", 10),
         ("c1", "2024-03-01", "nps", 9),

@@ -411,7 +411,7 @@ def test_window_of_one_day_is_allowed(edges):
 
 
 @pytest.fixture
-def cents():
+def cents(ingest_purchases):
     """t1, t2 (target) and c1, c2 bought on 2024-01-01, then a little around 2024-07-01."""
     with rox.open("duckdb://:memory:") as ws:
         ids = ["t1", "t2", "c1", "c2"]
@@ -420,17 +420,7 @@ def cents():
         tx = [(c, "2024-01-01", 1.0) for c in ids]
         tx += [(c, before, 1.0) for c in ids]
         tx += [("t1", after, 1.1), ("t2", after, 1.3), ("c1", after, 1.0), ("c2", after, 1.2)]
-        ws.ingest(
-            "transactions",
-            pd.DataFrame(
-                {
-                    "customer_id": [t[0] for t in tx],
-                    "ts": [t[1] for t in tx],
-                    "amount": [t[2] for t in tx],
-                    "order_id": [f"o{i}" for i in range(len(tx))],
-                }
-            ),
-        )
+        ingest_purchases(ws, tx)
         yield ws
 
 

@@ -26,7 +26,7 @@ START = "2024-07-01"
 
 
 @pytest.fixture
-def hand() -> rox.Workspace:
+def hand(ingest_purchases) -> rox.Workspace:
     """Target t1-t4 (segment t) and control c1-c4, NPS answers and spend around 2024-07-01."""
     with rox.open("duckdb://:memory:") as ws:
         ids = [f"t{i}" for i in range(1, 5)] + [f"c{i}" for i in range(1, 5)]
@@ -72,17 +72,7 @@ def hand() -> rox.Workspace:
             ("t4", "2024-08-01", 1000.0),
             ("c4", "2024-10-01", 5.0),
         ]
-        ws.ingest(
-            "transactions",
-            pd.DataFrame(
-                {
-                    "customer_id": [t[0] for t in tx],
-                    "ts": [t[1] for t in tx],
-                    "amount": [t[2] for t in tx],
-                    "order_id": [f"o{i}" for i in range(len(tx))],
-                }
-            ),
-        )
+        ingest_purchases(ws, tx)
         yield ws
 
 
