@@ -223,6 +223,23 @@ def test_a_measured_fall_values_the_rise_negated(measured):
     )
 
 
+def test_the_measured_rox_claims_only_what_its_value_model_allows(measured, monkeypatch):
+    # a value model the user gives is neither the ROX model (causal under its assumptions) nor
+    # the fallback (associational): the sentence says its values hold as far as it does
+    plan = _plan(40.0, "detractors to passive", ("a", "b"))
+    given = str(roi(measured, plan, value_model=Flat()))
+    assert "the values of the experience changes hold only as far as the value model given" in given
+    assert "associational" not in given and "causal only under the ROX model" not in given
+
+    def unfit(*args, **kwargs):
+        raise MetricError("passive has 3 customers with repeat purchases (a stand-in)")
+
+    monkeypatch.setattr(roi_module, "rox_model", unfit)
+    fallback = str(roi(measured, plan))
+    assert "experience changes are associational (experience groups compared within" in fallback
+    assert "value model given" not in fallback and "causal only under the ROX" not in fallback
+
+
 def test_trends_not_parallel_are_warned(measured):
     measured.given["spend"] = _did("spend", 2.0, 1.0, 3.0, 30, p=0.01)
     text = str(roi(measured, _plan(40.0, "detractors to passive", ("a", "b")), value_model=Flat()))

@@ -86,6 +86,18 @@ def group_move_value(
 #: How the result names each value model.
 ROX_MODEL = "the ROX model"
 DIFFERENCE_IN_MEANS = "the difference in means of the experience groups"
+GIVEN_MODEL = "a value model given"
+#: What each value model lets the sentence on the measured ROX claim: the ROX model's values
+#: are causal under its assumptions, the fallback's are associational, and a model the user gave
+#: carries whatever its own assumptions give it (rox cannot tell).
+_VALUE_CLAIMS = {
+    ROX_MODEL: "the values of the experience changes are causal only under the ROX model's "
+    "assumptions (rox.impact.rox_model).",
+    DIFFERENCE_IN_MEANS: "the values of the experience changes are associational (experience "
+    "groups compared within the target).",
+    GIVEN_MODEL: "the values of the experience changes hold only as far as the value model "
+    "given holds (its assumptions are its own: rox does not know whether they are causal).",
+}
 
 T = TypeVar("T")
 
@@ -286,13 +298,7 @@ class ROI(Result):
                 "The measured effects are causal only if "
                 + "; ".join(n.assumptions)
                 + "; "
-                + (
-                    "the values of the experience changes are causal only under the ROX model's "
-                    "assumptions (rox.impact.rox_model)."
-                    if self.value_model == ROX_MODEL
-                    else "the values of the experience changes are associational (experience "
-                    "groups compared within the target)."
-                )
+                + _VALUE_CLAIMS[self.value_model]
             )
         out += list(self.notes)
         return out
@@ -365,7 +371,7 @@ def roi(
             notes.append(f"Not measured: {exc}.")
             n = s = None
     if value_model is not None:
-        name, basis = "a value model given", whole.value_basis
+        name, basis = GIVEN_MODEL, whole.value_basis
         values = _values(target, i.change, n, value_model)
     else:
         name = ROX_MODEL
