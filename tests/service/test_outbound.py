@@ -693,3 +693,82 @@ def test_cli_lists_the_log_and_replays_with_the_service_stopped(start, tmp_path,
         assert again.deliveries(status="pending") == []
     finally:
         receiver.stop()
+
+
+def test_case_moves_made_with_the_cli_are_announced_and_the_next_run_sends_them(
+    start, tmp_path, rox_here
+):
+    """`rox cases open|close --webhooks` write the same messages as the service, in the moves'
+    transactions; without --webhooks they write none; `rox serve` sends what they wrote."""
+    import pandas as pd
+
+    from rox.errors import EXIT_CODES
+
+    port = free_port()
+    hooks = hooks_file(tmp_path, port)
+    rules = tmp_path / "rules.toml"
+    rules.write_text(RULES)
+    ws = str(tmp_path / "w.duckdb")
+    keys_for(tmp_path / "w.duckdb")  # (what `start` would make: the same keys file)
+    with rox.open(ws) as w:
+        w.ingest("responses", pd.DataFrame([nps(1, 0), nps(2, 9), nps(3, 5)]))
+    code, _, err = rox_here("cases", "open", "--rules", rules, "--webhooks", tmp_path / "no.toml",
+                            "-w", ws)  # fmt: skip
+    assert code == EXIT_CODES[ServiceError] and "no.toml" in err  # before anything is written
+    code, _, err = rox_here("cases", "open", "--rules", rules, "--webhooks", hooks, "-w", ws)
+    assert code == 0, err
+    for case in ("detractor-r1", "detractor-r3"):
+        assert rox_here("cases", "start", case, "--owner", "ana", "-w", ws)[0] == 0
+    code, _, err = rox_here("cases", "close", "detractor-r1", "resolved", "--webhooks", hooks,
+                            "-w", ws)  # fmt: skip
+    assert code == 0, err
+    assert rox_here("cases", "close", "detractor-r3", "declined", "-w", ws)[0] == 0  # no hooks
+    with duckdb.connect(ws) as con:
+        pending = con.execute(
+            "SELECT event_type, case_id FROM rox_webhook_deliveries "
+            "WHERE status = 'pending' ORDER BY event_type, case_id"
+        ).fetchall()
+    assert pending == [
+        ("case.closed", "detractor-r1"),
+        ("case.opened", "detractor-r1"),
+        ("case.opened", "detractor-r3"),
+    ]
+    receiver = Receiver(port, ok).start()
+    try:
+        service = start(hooks)  # the next run of the service sends them
+        until(lambda: len(receiver.got) == 3)
+        by = {(m["payload"]["type"], m["payload"]["data"]["case_id"]): m for m in receiver.got}
+        closed = by["case.closed", "detractor-r1"]["payload"]["data"]
+        assert closed["status"] == "closed" and closed["resolution"] == "resolved"
+        assert closed["owner"] == "ana" and closed["closed_at"] is not None
+        opened = by["case.opened", "detractor-r3"]["payload"]["data"]
+        assert opened["status"] == "open" and opened["due_at"] == "2026-05-03T10:03:00Z"
+        assert service.deliveries(status="pending") == []
+    finally:
+        receiver.stop()
+
+
+@pytest.mark.parametrize(
+    ("holdout", "announced"),
+    [(0.0, ["detractor-r1", "detractor-r3"]), (0.40, ["detractor-r3"]), (0.46, [])],
+)
+def test_cases_opened_in_batch_are_announced_but_the_held_out(tmp_path, holdout, announced):
+    """A held-out case gets no outreach, so no case.opened (as on arrival). The cases' holdout
+    draws (seed 17) are 0.350 for detractor-r1 and 0.451 for detractor-r3: a share of 0.40
+    holds out r1 only, 0.46 both."""
+    import pandas as pd
+
+    from rox.actions.holdout import holdout_draw
+    from rox.service.arrival import announce_openings
+
+    assert round(holdout_draw("detractor-r1", 17), 3) == 0.350
+    assert round(holdout_draw("detractor-r3", 17), 3) == 0.451
+    hooks = Hooks.load(hooks_file(tmp_path, free_port()))
+    with rox.open(str(tmp_path / "w.duckdb")) as ws:
+        ws.ingest("responses", pd.DataFrame([nps(1, 0), nps(2, 9), nps(3, 5)]))
+        rules = RULES.replace("holdout = 0.0", f"holdout = {holdout}")
+        opened = open_cases(ws, rules, announce=announce_openings(hooks))
+        assert sorted(opened.frame["case_id"]) == ["detractor-r1", "detractor-r3"]
+        log = ws.table("rox_webhook_deliveries").execute()
+    assert sorted(log["case_id"]) == announced
+    assert set(log["event_type"]) <= {"case.opened"}

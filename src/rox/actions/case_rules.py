@@ -74,6 +74,8 @@ from rox.results import Result
 from rox.schema import CASE_EVENTS_TABLE, DEFAULT_SCALES, KEY_COLUMN
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     import ibis.expr.types as ir
     import pyarrow as pa
 
@@ -441,6 +443,7 @@ def open_cases(
     since: Any = None,
     until: Any = None,
     now: Any = None,
+    announce: Callable[[pd.DataFrame], Mapping[str, pa.Table]] | None = None,
 ) -> OpenedCases:
     """Open a case for every new trigger of ``rules``, assigning the holdout; idempotent.
 
@@ -455,6 +458,10 @@ def open_cases(
     now : date-like, optional
         The time recorded for the opening moves (default: the current time). A case's
         ``opened_at`` is its trigger's time, and its due time counts from there.
+    announce : callable, optional
+        Called with the cases opened (their frame, holdout included), it gives more rows (table
+        → Arrow rows) written in the same transaction as the cases: the outbound webhooks'
+        outbox (``rox cases open --webhooks``; :func:`rox.service.arrival.announce_openings`).
 
     Returns
     -------
@@ -479,10 +486,9 @@ def open_cases(
     frame = fresh.execute().sort_values(["opened_at", "case_id"]).reset_index(drop=True)
     frame = complete_cases(frame, config, when)
     if len(frame):
-        ws.append_rows(
-            case_writes(frame, when),
-            new_columns={"cases": new_columns} if new_columns else None,
-        )
+        rows: dict[str, Any] = case_writes(frame, when)
+        rows.update(announce(frame) if announce is not None else {})
+        ws.append_rows(rows, new_columns={"cases": new_columns} if new_columns else None)
     shown = [
         "case_id",
         "customer_id",

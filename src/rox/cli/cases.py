@@ -20,6 +20,7 @@ from rox.cli._app import (
     open_workspace,
     require,
 )
+from rox.cli.service import WebhooksOption
 
 cases_app = typer.Typer(
     name="cases",
@@ -44,10 +45,39 @@ def _say(text: str) -> None:
     console.print(text, highlight=False, markup=False)
 
 
+def _announcements(webhooks: str | None) -> Any:
+    """The service's announcement rules (:mod:`rox.service.arrival`) and the ``--webhooks``."""
+    if webhooks is None:
+        return None
+    try:
+        from rox.service import arrival, outbox
+    except ImportError as exc:
+        from rox.errors import MissingDependencyError
+
+        raise MissingDependencyError(
+            f"--webhooks writes the service's outbox and needs its optional extra: "
+            f"pip install 'rox[service]' ({exc})"
+        ) from None
+    return arrival, outbox.Hooks.load(webhooks)
+
+
 def _move(
-    workspace: str | None, move: Callable[..., dict[str, Any]], case_id: str, *args: Any, **kw: Any
+    workspace: str | None,
+    move: Callable[..., dict[str, Any]],
+    case_id: str,
+    *args: Any,
+    webhooks: str | None = None,
+    **kw: Any,
 ) -> None:
-    """Make ``move`` (a move of :mod:`rox.actions.cases`) on the case and say where it stands."""
+    """Make ``move`` (a move of :mod:`rox.actions.cases`) on the case and say where it stands.
+
+    With ``webhooks`` (a TOML file of outbound webhooks), the move's announcement goes to the
+    outbox in the move's transaction, as when the API makes it.
+    """
+    found = _announcements(webhooks)
+    if found is not None:
+        arrival, hooks = found
+        kw["announce"] = arrival.announce_move(hooks)
     with open_workspace(workspace, read_only=False) as ws:
         case = move(ws, case_id, *args, **kw)
     owner = f", owner {case['owner']}" if case.get("owner") else ""
@@ -95,15 +125,22 @@ def open_command(
         str | None, typer.Option(help="Only triggers from this time on (e.g. the go-live).")
     ] = None,
     until: Annotated[str | None, typer.Option(help="Only triggers before this time.")] = None,
+    webhooks: WebhooksOption = None,
     workspace: WorkspaceOption = None,
     fmt: FormatOption = OutputFormat.table,
 ) -> None:
-    """Open a case for every new trigger of the rules (idempotent), holding out a random share."""
+    """Open a case for every new trigger of the rules (idempotent), holding out a random share.
+
+    With --webhooks, the cases opened (but the held-out ones) are announced as case.opened,
+    written to the service's outbox with the cases; `rox serve` sends them.
+    """
     from rox.actions import open_cases
 
+    found = _announcements(webhooks)
+    announce = found[0].announce_openings(found[1]) if found is not None else None
     with open_workspace(workspace, read_only=False) as ws:
         require(ws, "responses")
-        result = open_cases(ws, rules, since=since, until=until)
+        result = open_cases(ws, rules, since=since, until=until, announce=announce)
     if fmt is OutputFormat.table:
         _say(str(result))
         if len(result.frame):
@@ -143,12 +180,17 @@ def close_command(
     case_id: CaseId,
     resolution: Annotated[str, typer.Argument(help="resolved, unreachable or declined.")],
     at: AtOption = None,
+    webhooks: WebhooksOption = None,
     workspace: WorkspaceOption = None,
 ) -> None:
-    """Close a case in progress."""
+    """Close a case in progress.
+
+    With --webhooks, the close is announced as case.closed, written to the service's outbox in
+    the move's transaction; `rox serve` sends it.
+    """
     from rox.actions import close
 
-    _move(workspace, close, case_id, resolution, at=at)
+    _move(workspace, close, case_id, resolution, at=at, webhooks=webhooks)
 
 
 @cases_app.command(name="reopen")

@@ -24,8 +24,8 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.background import BackgroundTask
 
 from rox.errors import ActionError, CaseStateError, MetricError, RoxError, ServiceError
-from rox.schema import DELIVERIES_TABLE, METRICS, TABLES
-from rox.service.arrival import Arrival, case_event
+from rox.schema import METRICS, TABLES
+from rox.service.arrival import Arrival, announce_move, case_event
 from rox.service.delivery import Dispatcher
 from rox.service.erase import erase_customer
 from rox.service.invitations import cooldown_until, invite
@@ -48,7 +48,6 @@ from rox.service.models import (
 from rox.service.outbox import (
     DeliveryNotFound,
     Hooks,
-    delivery_rows,
     jsonable,
     list_deliveries,
     replay,
@@ -417,11 +416,7 @@ def create_app(config: ServiceConfig) -> FastAPI:
         )
         return records
 
-    def announce(move: str, case: dict[str, Any]) -> dict[str, Any]:
-        """The webhooks of a case's move, written in its transaction (the outbox)."""
-        if move != "close" or not hooks.subscribed("case.closed"):
-            return {}
-        return {DELIVERIES_TABLE: delivery_rows(hooks, [case_event("case.closed", case)])}
+    announce = announce_move(hooks)  # a move's webhooks, written in its transaction
 
     moving: dict[int | str, dict[str, Any]] = {
         **_ERRORS,

@@ -37,13 +37,17 @@ from rox.actions.case_rules import (
 from rox.actions.cases import case_columns, ensure_case_tables
 from rox.actions.holdout import HOLDOUT
 from rox.errors import ServiceError
-from rox.schema import LOAD_COLUMN, SEQ_COLUMN, SYSTEM_COLUMNS
+from rox.schema import DELIVERIES_TABLE, LOAD_COLUMN, SEQ_COLUMN, SYSTEM_COLUMNS
 from rox.service.outbox import Event, Hooks, delivery_rows, write_rows
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    import pyarrow as pa
+
     from rox.workspace import Workspace
 
-__all__ = ["Arrival"]
+__all__ = ["Arrival", "announce_move", "announce_openings", "opened_events"]
 
 #: The load id the query is compiled with, replaced by each batch's (digits found nowhere else).
 _SENTINEL = 987_654_321_987_654
@@ -115,8 +119,7 @@ class Arrival:
                     con.unregister(view)
                 self.cases_opened += len(frame)
                 if self.hooks.subscribed("case.opened"):
-                    events.extend(case_event("case.opened", c) for c in frame.to_dict("records")
-                                  if c["arm"] != HOLDOUT)  # fmt: skip
+                    events.extend(opened_events(frame))
         if not events:
             return 0
         rows = delivery_rows(self.hooks, events, now=now)
@@ -153,3 +156,39 @@ def case_event(event_type: str, case: dict[str, Any]) -> Event:
 
 def _str(value: Any) -> str | None:
     return None if value is None or pd.isna(value) else str(value)
+
+
+def opened_events(frame: pd.DataFrame) -> list[Event]:
+    """``case.opened`` for each case of ``frame`` (cases just opened) but the held-out ones."""
+    return [case_event("case.opened", c) for c in frame.to_dict("records") if c["arm"] != HOLDOUT]
+
+
+def announce_openings(hooks: Hooks) -> Callable[[pd.DataFrame], dict[str, pa.Table]]:
+    """The ``announce`` of :func:`rox.actions.open_cases`: its cases' webhooks, in its transaction.
+
+    What a batch of the service announces when it opens cases (:func:`opened_events`), for the
+    cases ``rox cases open --webhooks FILE`` opens: the rows go to the outbox, and the service's
+    delivery worker sends them (at its next look, within a minute, when it runs on the same
+    workspace; when it next starts otherwise).
+    """
+
+    def announce(frame: pd.DataFrame) -> dict[str, pa.Table]:
+        events = opened_events(frame) if hooks.subscribed("case.opened") else []
+        return {DELIVERIES_TABLE: delivery_rows(hooks, events)} if events else {}
+
+    return announce
+
+
+def announce_move(hooks: Hooks) -> Callable[[str, dict[str, Any]], dict[str, pa.Table]]:
+    """The ``announce`` of a case's move (:func:`rox.actions.move_case`): close → ``case.closed``.
+
+    The one rule for every writer of moves: the API's ``POST /v1/cases/{id}/close`` and ``rox
+    cases close --webhooks FILE``. The other moves (start, assign, reopen) announce nothing.
+    """
+
+    def announce(move: str, case: dict[str, Any]) -> dict[str, pa.Table]:
+        if move != "close" or not hooks.subscribed("case.closed"):
+            return {}
+        return {DELIVERIES_TABLE: delivery_rows(hooks, [case_event("case.closed", case)])}
+
+    return announce
