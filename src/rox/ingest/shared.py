@@ -1,0 +1,261 @@
+"""Batches appended to a PostgreSQL workspace that several processes write at once.
+
+The service's one-writer design (:mod:`rox.ingest.batch`) holds on DuckDB because the file has one
+writing process. On PostgreSQL several ``rox serve`` processes share the workspace, so whatever
+made a batch safe inside one process must hold in the database instead:
+
+- **Commits take turns.** Each batch's transaction first takes ``LOCK TABLE rox_loads IN SHARE ROW
+  EXCLUSIVE MODE`` (the lock :class:`rox.engines.postgres.PostgresEngine` takes for every load):
+  the load id, the recorded order (``_seq``) and the key checks are then read from what every
+  process committed before, and no other load commits until this one has.
+- **Natural ids.** Under that lock the batch is checked by ingestion's rules in a DuckDB staging
+  database next to the process (a :class:`rox.ingest.batch.BatchWriter` on it), with the
+  workspace's rows of the batch's keys copied in first, as :func:`rox.ingest.ingest` checks a
+  staged load: a row whose key is stored already is skipped when equal and refused when not, even
+  when another process stored it a moment ago. ``CREATE UNIQUE INDEX`` on ``_key`` of the tables
+  the service writes backs it in the database (:meth:`SharedBatchWriter.ensure_indexes`).
+- **One transaction.** The accepted rows, the load's record and whatever the caller's ``also``
+  writes (idempotency records, cases, webhooks) are written with :meth:`PostgresEngine.append
+  <rox.engines.postgres.PostgresEngine.append>` (``COPY``) and :meth:`Transaction.insert` in the
+  same PostgreSQL transaction: an acknowledgement sent after :meth:`SharedBatchWriter.append`
+  returns is durable, and a process killed before its commit leaves nothing.
+
+The ``before`` hook of :meth:`SharedBatchWriter.append` runs right after the lock: the service
+looks up the batch's ``Idempotency-Key`` values there, so that a retry sent to another process
+returns the first answer (:mod:`rox.service.writer`).
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from rox import engines
+from rox._sql import ident
+from rox.errors import WorkspaceError
+from rox.ingest.batch import BatchResult, BatchWriter
+from rox.schema import IDEMPOTENCY_TABLE, KEY_COLUMN, LOAD_COLUMN, LOADS_TABLE, SEQ_COLUMN
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import pyarrow as pa
+
+    from rox.workspace import Workspace
+
+__all__ = ["SharedBatchWriter", "Transaction"]
+
+#: The tables the service appends to: their ``_key`` is unique (the rules keep it so).
+KEYED_TABLES = ("responses", "events", "cases")
+
+
+class _Refused(Exception):
+    """Rolls back the PostgreSQL transaction of a batch with problems (caught in ``append``)."""
+
+
+@dataclass(frozen=True)
+class _Result:
+    """What a cursor returned, with the few DuckDB-style accessors the service's code uses."""
+
+    description: list[tuple[str, ...]]
+    rows: list[tuple[Any, ...]]
+
+    def fetchall(self) -> list[tuple[Any, ...]]:
+        return self.rows
+
+    def fetchone(self) -> tuple[Any, ...] | None:
+        return self.rows[0] if self.rows else None
+
+    def df(self) -> pd.DataFrame:
+        """The rows as a DataFrame; PostgreSQL's ``numeric`` values (Decimal) as floats."""
+        import decimal
+
+        import pandas as pd
+
+        frame = pd.DataFrame(self.rows, columns=[d[0] for d in self.description])
+        for name in frame.columns[frame.dtypes == object]:
+            if frame[name].map(lambda v: isinstance(v, decimal.Decimal)).any():
+                frame[name] = frame[name].map(lambda v: None if v is None else float(v))
+        return frame
+
+
+class Transaction:
+    """The open PostgreSQL transaction of one batch, as the service's ``also`` hooks use it.
+
+    Parameters
+    ----------
+    ws : Workspace
+        The PostgreSQL workspace; its connection holds the transaction.
+    """
+
+    def __init__(self, ws: Workspace) -> None:
+        self.ws = ws
+        self.con: Any = ws.backend.con
+
+    def execute(self, sql: str, params: list[Any] | tuple[Any, ...] | None = None) -> _Result:
+        """Run ``sql`` (``%s`` placeholders) and fetch what it returns."""
+        with self.con.cursor() as cur:
+            cur.execute(sql, params)
+            if cur.description is None:
+                return _Result([], [])
+            return _Result([tuple(d) for d in cur.description], cur.fetchall())
+
+    def insert(self, table: str, rows: pa.Table | pd.DataFrame) -> None:
+        """Append ``rows`` (Arrow, or pandas) to ``table`` by column name, in this transaction."""
+        import pyarrow as pa
+
+        data = rows if isinstance(rows, pa.Table) else pa.Table.from_pandas(rows, preserve_index=False)
+        if data.num_rows:
+            # (the engine's own transaction is a savepoint of this one)
+            self.ws.engine.append({table: data})
+
+
+class SharedBatchWriter:
+    """Appends checked batches to the canonical tables of a PostgreSQL workspace.
+
+    Any number of processes may each hold one: their batches commit in turn (see the module).
+
+    Parameters
+    ----------
+    ws : Workspace
+        A PostgreSQL workspace open for writing.
+
+    Raises
+    ------
+    WorkspaceError
+        If the workspace is read-only or not on PostgreSQL.
+    """
+
+    def __init__(self, ws: Workspace) -> None:
+        if ws.read_only or ws.engine.name != "postgres":
+            raise WorkspaceError(
+                f"shared batches go to a PostgreSQL workspace open for writing, not {ws.url}"
+            )
+        self.ws = ws
+        self.con: Any = ws.backend.con
+        self.ensure_indexes()
+        self._folder = tempfile.mkdtemp(prefix="rox-batches-")
+        url = engines.parse_url(f"duckdb://{self._folder}/stage.duckdb")
+        # a workspace of the same class, on DuckDB (rox.workspace is the layer above)
+        self.stage = type(ws)(engines.connect(url))
+        self.checker = BatchWriter(self.stage)
+        self.checker.scales = ws.declared_scales()
+        self.notes: list[str] = []
+
+    def ensure_indexes(self) -> None:
+        """Unique indexes on the keys the service relies on (made once, by whichever process)."""
+        with self.con.transaction(), self.con.cursor() as cur:
+            # two processes starting together would race to create the same index
+            cur.execute("SELECT pg_advisory_xact_lock(hashtext('rox.ingest.shared'))")
+            for table in KEYED_TABLES:
+                cur.execute(
+                    f"CREATE UNIQUE INDEX IF NOT EXISTS {ident(f'rox_{table}_key')} "
+                    f"ON {ident(table)} ({KEY_COLUMN})"
+                )
+            cur.execute(
+                f"CREATE UNIQUE INDEX IF NOT EXISTS rox_idempotency_key "
+                f"ON {IDEMPOTENCY_TABLE} (principal, idempotency_key)"
+            )
+
+    def close(self) -> None:
+        """Close the staging database and remove its folder."""
+        self.stage.close()
+        shutil.rmtree(self._folder, ignore_errors=True)
+
+    def append(
+        self,
+        table: str,
+        rows: pa.Table,
+        *,
+        source: str = "service",
+        before: Callable[[Transaction], None] | None = None,
+        also: Callable[[Transaction, int, frozenset[int]], None] | None = None,
+    ) -> BatchResult:
+        """Check ``rows`` against the rules of ``table`` and, if all pass, append them.
+
+        Parameters
+        ----------
+        table : str
+            Canonical table.
+        rows : pyarrow.Table
+            Columns named as the table's canonical columns (text where the value is to be
+            parsed); no other columns.
+        source : str
+            The source recorded in ``rox_loads``.
+        before : callable, optional
+            Called as ``before(transaction)`` once the lock is held, before anything is checked;
+            an exception it raises rolls back and comes out of ``append``.
+        also : callable, optional
+            Called as ``also(transaction, load_id, skipped)`` after the rows are written, in the
+            same transaction.
+
+        Returns
+        -------
+        BatchResult
+            As :meth:`rox.ingest.batch.BatchWriter.append`.
+        """
+        txn = Transaction(self.ws)
+        stage = self.checker.con
+        result: BatchResult | None = None
+        try:
+            with self.con.transaction():
+                with self.con.cursor() as cur:
+                    cur.execute(f"LOCK TABLE {LOADS_TABLE} IN SHARE ROW EXCLUSIVE MODE")
+                    cur.execute(f"SELECT coalesce(max(load_id), 0) FROM {LOADS_TABLE}")
+                    load_id = int(cur.fetchone()[0]) + 1
+                    cur.execute(f"SELECT coalesce(max({SEQ_COLUMN}), 0) FROM {ident(table)}")
+                    base = int(cur.fetchone()[0])
+                if before is not None:
+                    before(txn)
+                # the stage holds only what this batch is checked against
+                stage.execute(f"DELETE FROM {ident(table)}")
+                stage.execute(f"DELETE FROM {LOADS_TABLE}")
+                self.checker.last_load = load_id - 1
+                self.checker._last_seq[table] = base
+                self.checker.existing = self._existing(table)
+                result = self.checker.append(table, rows, source=source)
+                if result.problems:
+                    raise _Refused
+                self.ws.engine.append(
+                    {
+                        table: self._of_load(table, LOAD_COLUMN, load_id),
+                        LOADS_TABLE: self._of_load(LOADS_TABLE, "load_id", load_id),
+                    }
+                )
+                if also is not None:
+                    also(txn, load_id, result.skipped)
+        except _Refused:
+            assert result is not None
+            return result
+        except Exception as exc:
+            import psycopg
+
+            if not isinstance(exc, psycopg.Error):
+                raise
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise WorkspaceError(
+                f"PostgreSQL refused the batch ({first}); nothing of it was written"
+            ) from exc
+        finally:
+            self.checker.existing = None
+            self.ws.forget()
+        assert result is not None
+        return result
+
+    def _existing(self, table: str) -> Callable[[pa.Table], pa.Table]:
+        """The workspace's rows of ``table`` with the given keys, in the stage's columns."""
+        columns = list(self.stage.table(table).columns)
+
+        def fetch(keys: pa.Table) -> pa.Table:
+            t = self.ws.table(table)
+            wanted = keys.column(KEY_COLUMN).to_pylist()
+            shared = [c for c in columns if c in t.columns]
+            return t.filter(t[KEY_COLUMN].isin(wanted)).select(*shared).to_pyarrow()
+
+        return fetch
+
+    def _of_load(self, name: str, column: str, load_id: int) -> pa.Table:
+        t = self.stage.table(name)
+        return t.filter(t[column] == load_id).to_pyarrow()
