@@ -1190,7 +1190,7 @@ def _is_view(con: Any, name: str) -> bool:
 def _copy_existing(
     con: Any, table: str, existing: Callable[[Any], Any], typed: str = _TYPED
 ) -> None:
-    """Copy the workspace's rows with the keys of ``typed`` (the source's) into the staging table."""
+    """Copy the workspace's rows with the keys of ``typed`` (the source's) into the stage."""
     keys = con.execute(
         f"SELECT DISTINCT {KEY_COLUMN} FROM {typed} EXCEPT SELECT {KEY_COLUMN} FROM {ident(table)}"
     ).to_arrow_table()

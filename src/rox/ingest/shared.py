@@ -27,8 +27,6 @@ returns the first answer (:mod:`rox.service.writer`).
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -75,7 +73,7 @@ class _Result:
         import pandas as pd
 
         frame = pd.DataFrame(self.rows, columns=[d[0] for d in self.description])
-        for name in frame.columns[frame.dtypes == object]:
+        for name in frame.columns[frame.dtypes.map(lambda d: d.kind == "O")]:
             if frame[name].map(lambda v: isinstance(v, decimal.Decimal)).any():
                 frame[name] = frame[name].map(lambda v: None if v is None else float(v))
         return frame
@@ -106,7 +104,9 @@ class Transaction:
         """Append ``rows`` (Arrow, or pandas) to ``table`` by column name, in this transaction."""
         import pyarrow as pa
 
-        data = rows if isinstance(rows, pa.Table) else pa.Table.from_pandas(rows, preserve_index=False)
+        data = (
+            rows if isinstance(rows, pa.Table) else pa.Table.from_pandas(rows, preserve_index=False)
+        )
         if data.num_rows:
             # (the engine's own transaction is a savepoint of this one)
             self.ws.engine.append({table: data})
@@ -136,8 +136,9 @@ class SharedBatchWriter:
         self.ws = ws
         self.con: Any = ws.backend.con
         self.ensure_indexes()
-        self._folder = tempfile.mkdtemp(prefix="rox-batches-")
-        url = engines.parse_url(f"duckdb://{self._folder}/stage.duckdb")
+        # in memory: a batch's rows are never kept on this machine's disk, and they are deleted
+        # from the stage after each batch (a GDPR erasure finds nothing of a customer here)
+        url = engines.parse_url("duckdb://:memory:")
         # a workspace of the same class, on DuckDB (rox.workspace is the layer above)
         self.stage = type(ws)(engines.connect(url))
         self.checker = BatchWriter(self.stage)
@@ -160,9 +161,8 @@ class SharedBatchWriter:
             )
 
     def close(self) -> None:
-        """Close the staging database and remove its folder."""
+        """Close the staging database."""
         self.stage.close()
-        shutil.rmtree(self._folder, ignore_errors=True)
 
     def append(
         self,
@@ -197,7 +197,6 @@ class SharedBatchWriter:
             As :meth:`rox.ingest.batch.BatchWriter.append`.
         """
         txn = Transaction(self.ws)
-        stage = self.checker.con
         result: BatchResult | None = None
         try:
             with self.con.transaction():
@@ -209,9 +208,7 @@ class SharedBatchWriter:
                     base = int(cur.fetchone()[0])
                 if before is not None:
                     before(txn)
-                # the stage holds only what this batch is checked against
-                stage.execute(f"DELETE FROM {ident(table)}")
-                stage.execute(f"DELETE FROM {LOADS_TABLE}")
+                self._empty_stage(table)  # it holds only what this batch is checked against
                 self.checker.last_load = load_id - 1
                 self.checker._last_seq[table] = base
                 self.checker.existing = self._existing(table)
@@ -240,9 +237,15 @@ class SharedBatchWriter:
             ) from exc
         finally:
             self.checker.existing = None
+            self._empty_stage(table)
             self.ws.forget()
         assert result is not None
         return result
+
+    def _empty_stage(self, table: str) -> None:
+        stage = self.checker.con
+        stage.execute(f"DELETE FROM {ident(table)}")
+        stage.execute(f"DELETE FROM {LOADS_TABLE}")
 
     def _existing(self, table: str) -> Callable[[pa.Table], pa.Table]:
         """The workspace's rows of ``table`` with the given keys, in the stage's columns."""

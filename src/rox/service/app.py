@@ -62,7 +62,11 @@ from rox.service.writer import IdempotencyConflict, Idempotent, RowsRefused, Wri
 if TYPE_CHECKING:
     from rox.workspace import Workspace
 
-__all__ = ["ServiceConfig", "create_app"]
+__all__ = ["CONFIG_VARIABLE", "ServiceConfig", "app_from_environment", "create_app"]
+
+#: The environment variable ``rox serve --workers N`` hands each worker process its configuration
+#: in (JSON of :class:`ServiceConfig`)
+CONFIG_VARIABLE = "ROX_SERVICE_CONFIG"
 
 
 @dataclass(frozen=True)
@@ -627,6 +631,26 @@ def create_app(config: ServiceConfig) -> FastAPI:
         ClientRateLimit, limiter=RateLimiter(config.client_rate, config.client_burst)
     )
     return app
+
+
+def app_from_environment() -> FastAPI:
+    """The app of a worker process of ``rox serve --workers N`` (uvicorn's factory).
+
+    uvicorn starts each worker by importing ``rox.service.app:app_from_environment``; the
+    configuration comes in the environment variable :data:`CONFIG_VARIABLE`.
+
+    Raises
+    ------
+    ServiceError
+        If the variable is missing or does not hold a configuration.
+    """
+    text = os.environ.get(CONFIG_VARIABLE)
+    if not text:
+        raise ServiceError(f"{CONFIG_VARIABLE} is not set: start the workers with rox serve")
+    try:
+        return create_app(ServiceConfig(**json.loads(text)))
+    except (TypeError, ValueError) as exc:
+        raise ServiceError(f"{CONFIG_VARIABLE} holds no service configuration ({exc})") from None
 
 
 def _rows(body: Any, one: type) -> tuple[list[dict[str, Any]], bool]:

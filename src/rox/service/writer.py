@@ -245,9 +245,10 @@ class Writer:
                     )
             except _AnsweredBefore as answered:  # (another process stored these keys first)
                 for i, (first, answer) in answered.found.items():
+                    again = group[i].idem
+                    assert again is not None
                     try:
-                        assert group[i].idem is not None
-                        _same_request(first, group[i].idem)
+                        _same_request(first, again)
                     except IdempotencyConflict as exc:
                         self._settle(group[i], exc=exc, remember=False)
                     else:
