@@ -621,8 +621,8 @@ def create_app(config: ServiceConfig) -> FastAPI:
 
     @app.get("/healthz", tags=["health"])
     async def health() -> dict[str, Any]:
-        """Whether the service is up, and how many batches it committed."""
-        return {"status": "ok", "commits": writer().commits}
+        """Whether the service is up, which process answered, how many batches it committed."""
+        return {"status": "ok", "process": os.getpid(), "commits": writer().commits}
 
     add_dashboard(app, config, state, writer, secret)
     add_survey(app, secret, writer)
