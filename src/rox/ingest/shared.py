@@ -91,6 +91,8 @@ class Transaction:
     def __init__(self, ws: Workspace) -> None:
         self.ws = ws
         self.con: Any = ws.backend.con
+        #: Rows :meth:`insert` took, by table, until :meth:`flush`
+        self.pending: dict[str, list[pa.Table]] = {}
 
     def execute(self, sql: str, params: list[Any] | tuple[Any, ...] | None = None) -> _Result:
         """Run ``sql`` (``%s`` placeholders) and fetch what it returns."""
@@ -107,9 +109,24 @@ class Transaction:
         data = (
             rows if isinstance(rows, pa.Table) else pa.Table.from_pandas(rows, preserve_index=False)
         )
-        if data.num_rows:
-            # (the engine's own transaction is a savepoint of this one)
-            self.ws.engine.append({table: data})
+        if data.num_rows:  # (written by flush, at the end of the batch's hooks)
+            self.pending.setdefault(table, []).append(data)
+
+    def flush(self) -> None:
+        """Write what :meth:`insert` took: a ``COPY`` a table, in one savepoint of the transaction.
+
+        (Each append of the engine is a savepoint and a ``COPY``: two round trips and a statement
+        more for each, while the batch holds the lock every commit waits for.)
+        """
+        import pyarrow as pa
+
+        if self.pending:
+            tables = {
+                name: parts[0] if len(parts) == 1 else pa.concat_tables(parts)
+                for name, parts in self.pending.items()
+            }
+            self.pending = {}
+            self.ws.engine.append(tables)
 
 
 class SharedBatchWriter:
@@ -201,11 +218,15 @@ class SharedBatchWriter:
         try:
             with self.con.transaction():
                 with self.con.cursor() as cur:
-                    cur.execute(f"LOCK TABLE {LOADS_TABLE} IN SHARE ROW EXCLUSIVE MODE")
-                    cur.execute(f"SELECT coalesce(max(load_id), 0) FROM {LOADS_TABLE}")
-                    load_id = int(cur.fetchone()[0]) + 1
-                    cur.execute(f"SELECT coalesce(max({SEQ_COLUMN}), 0) FROM {ident(table)}")
-                    base = int(cur.fetchone()[0])
+                    # one round trip: the lock, then the last load and the table's last row
+                    cur.execute(
+                        f"LOCK TABLE {LOADS_TABLE} IN SHARE ROW EXCLUSIVE MODE; "
+                        f"SELECT (SELECT coalesce(max(load_id), 0) FROM {LOADS_TABLE}), "
+                        f"(SELECT coalesce(max({SEQ_COLUMN}), 0) FROM {ident(table)})"
+                    )
+                    cur.nextset()  # (the SELECT's result comes after the LOCK's)
+                    last, base = (int(v) for v in cur.fetchone())
+                    load_id = last + 1
                 if before is not None:
                     before(txn)
                 self._empty_stage(table)  # it holds only what this batch is checked against
@@ -223,6 +244,7 @@ class SharedBatchWriter:
                 )
                 if also is not None:
                     also(txn, load_id, result.skipped)
+                    txn.flush()
         except _Refused:
             assert result is not None
             return result
