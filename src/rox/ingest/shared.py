@@ -8,12 +8,14 @@ made a batch safe inside one process must hold in the database instead:
   EXCLUSIVE MODE`` (the lock :class:`rox.engines.postgres.PostgresEngine` takes for every load):
   the load id, the recorded order (``_seq``) and the key checks are then read from what every
   process committed before, and no other load commits until this one has.
-- **Natural ids.** Under that lock the batch is checked by ingestion's rules in a DuckDB staging
-  database next to the process (a :class:`rox.ingest.batch.BatchWriter` on it), with the
-  workspace's rows of the batch's keys copied in first, as :func:`rox.ingest.ingest` checks a
-  staged load: a row whose key is stored already is skipped when equal and refused when not, even
-  when another process stored it a moment ago. ``CREATE UNIQUE INDEX`` on ``_key`` of the tables
-  the service writes backs it in the database (:meth:`SharedBatchWriter.ensure_indexes`).
+- **Natural ids.** The batch is checked by ingestion's rules in a DuckDB staging database in this
+  process's memory (a :class:`rox.ingest.batch.BatchWriter` on it), with the workspace's rows of
+  the batch's keys copied in first, as :func:`rox.ingest.ingest` checks a staged load: a row whose
+  key is stored already is skipped when equal and refused when not. The check runs before the
+  lock, against the loads committed by then (so that commits do not wait for it); under the lock,
+  if a later load stored one of the batch's new keys (another process, a moment ago), the batch
+  is checked again, now that no commit can come between. ``CREATE UNIQUE INDEX`` on ``_key`` of
+  the tables the service writes backs it in the database (:meth:`SharedBatchWriter.ensure_indexes`).
 - **One transaction.** The accepted rows, the load's record and whatever the caller's ``also``
   writes (idempotency records, cases, webhooks) are written with :meth:`PostgresEngine.append
   <rox.engines.postgres.PostgresEngine.append>` (``COPY``) and :meth:`Transaction.insert` in the
@@ -44,6 +46,9 @@ if TYPE_CHECKING:
     from rox.workspace import Workspace
 
 __all__ = ["SharedBatchWriter", "Transaction"]
+
+#: The temporary tables a check leaves in the stage (:mod:`rox.ingest.batch`)
+_STAGE_TEMPORARY = ("_rox_typed", "_rox_problems", "_rox_skipped")
 
 #: The tables the service appends to: their ``_key`` is unique (the rules keep it so).
 KEYED_TABLES = ("responses", "events", "cases")
@@ -216,6 +221,14 @@ class SharedBatchWriter:
         txn = Transaction(self.ws)
         result: BatchResult | None = None
         try:
+            # checked first without the lock, against the rows committed by now (load `seen`):
+            # commits wait for the lock, not for this
+            with self.con.cursor() as cur:
+                cur.execute(f"SELECT coalesce(max(load_id), 0) FROM {LOADS_TABLE}")
+                seen = int(cur.fetchone()[0])
+            result, fresh, load = self._check(table, rows, source)
+            if result.problems:
+                return result
             with self.con.transaction():
                 with self.con.cursor() as cur:
                     # one round trip: the lock, then the last load and the table's last row
@@ -229,17 +242,16 @@ class SharedBatchWriter:
                     load_id = last + 1
                 if before is not None:
                     before(txn)
-                self._empty_stage(table)  # it holds only what this batch is checked against
-                self.checker.last_load = load_id - 1
-                self.checker._last_seq[table] = base
-                self.checker.existing = self._existing(table)
-                result = self.checker.append(table, rows, source=source)
-                if result.problems:
-                    raise _Refused
+                if last > seen and self._stored_since(table, fresh, seen):
+                    # another process stored a key of the batch meanwhile: check again, now
+                    # that no commit can come between
+                    result, fresh, load = self._check(table, rows, source)
+                    if result.problems:
+                        raise _Refused
                 self.ws.engine.append(
                     {
-                        table: self._of_load(table, LOAD_COLUMN, load_id),
-                        LOADS_TABLE: self._of_load(LOADS_TABLE, "load_id", load_id),
+                        table: _stamped(fresh, LOAD_COLUMN, load_id, seq_base=base),
+                        LOADS_TABLE: _stamped(load, "load_id", load_id),
                     }
                 )
                 if also is not None:
@@ -258,16 +270,49 @@ class SharedBatchWriter:
                 f"PostgreSQL refused the batch ({first}); nothing of it was written"
             ) from exc
         finally:
+            self.ws.forget()
+        return BatchResult(load_id, [], result.skipped)
+
+    def _check(self, table: str, rows: pa.Table, source: str) -> tuple[BatchResult, Any, Any]:
+        """``rows`` checked in the stage; the result, the rows to write and the load's record.
+
+        The rows' ``_seq`` count from 1 and their load is the stage's (-1): :func:`_stamped` gives
+        them the workspace's once its lock is held.
+        """
+        self._empty_stage(table)  # it holds only what this batch is checked against
+        # the stage's load: -1, an id no load of the workspace has (its rows are copied in)
+        self.checker.last_load = -2
+        self.checker._last_seq[table] = 0
+        self.checker.existing = self._existing(table)
+        try:
+            result = self.checker.append(table, rows, source=source)
+            if result.problems:
+                return result, None, None
+            return (
+                result,
+                self._of_load(table, LOAD_COLUMN, result.load_id),
+                self._of_load(LOADS_TABLE, "load_id", result.load_id),
+            )
+        finally:
             self.checker.existing = None
             self._empty_stage(table)
-            self.ws.forget()
-        assert result is not None
-        return result
+
+    def _stored_since(self, table: str, fresh: pa.Table, seen: int) -> bool:
+        """Whether a load after ``seen`` stored one of the keys of ``fresh``."""
+        with self.con.cursor() as cur:
+            cur.execute(
+                f"SELECT EXISTS (SELECT 1 FROM {ident(table)} WHERE {KEY_COLUMN} = ANY(%s) "
+                f"AND {LOAD_COLUMN} > %s)",
+                [fresh.column(KEY_COLUMN).to_pylist(), seen],
+            )
+            return bool(cur.fetchone()[0])
 
     def _empty_stage(self, table: str) -> None:
         stage = self.checker.con
         stage.execute(f"DELETE FROM {ident(table)}")
         stage.execute(f"DELETE FROM {LOADS_TABLE}")
+        for temporary in _STAGE_TEMPORARY:  # the batch's typed rows, problems and skipped rows
+            stage.execute(f"DROP TABLE IF EXISTS {temporary}")
 
     def _existing(self, table: str) -> Callable[[pa.Table], pa.Table]:
         """The workspace's rows of ``table`` with the given keys, in the stage's columns.
@@ -303,3 +348,17 @@ class SharedBatchWriter:
             f"SELECT * FROM {ident(name)} WHERE {ident(column)} = ?", [load_id]
         ).fetch_arrow_table()
         return table
+
+
+def _stamped(rows: pa.Table, column: str, load_id: int, *, seq_base: int | None = None) -> pa.Table:
+    """``rows`` of load ``load_id``, their recorded order (``_seq``) after ``seq_base``."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    i = rows.column_names.index(column)
+    rows = rows.set_column(i, column, pa.array([load_id] * rows.num_rows, rows.schema[i].type))
+    if seq_base is not None:
+        j = rows.column_names.index(SEQ_COLUMN)
+        shifted = pc.add(rows.column(j), pa.scalar(seq_base, rows.schema[j].type))
+        rows = rows.set_column(j, SEQ_COLUMN, shifted)
+    return rows
