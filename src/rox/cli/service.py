@@ -195,7 +195,7 @@ def keys_revoke(
     key_id: Annotated[str, typer.Argument(help="The key's id (see `rox keys list`).")],
     workspace: WorkspaceOption = None,
 ) -> None:
-    """Revoke an API key (a running service sees it on restart; the API revokes at once)."""
+    """Revoke an API key (a service on DuckDB sees it on restart, on PostgreSQL within 5 s)."""
     from rox.service.keys import revoke_key
 
     with open_workspace(workspace, read_only=False) as ws:
