@@ -420,3 +420,64 @@ def test_acknowledged_responses_survive_a_sigkilled_process_and_are_stored_once(
     assert set(acked) <= set(stored), f"{len(set(acked) - set(stored))} acknowledged were lost"
     # the answer a retry got names the load that stored the response (the first answer)
     assert all(loads[rid] == load for rid, load in acked.items())
+
+
+def test_a_key_revoked_at_one_process_is_refused_at_the_other_within_the_refresh(pair):
+    made = httpx.post(f"{pair.base(0)}/v1/keys", headers=pair.auth("admin"), timeout=30,
+                      json={"name": "soon-gone", "scopes": ["read"]})  # fmt: skip
+    key = {"Authorization": f"Bearer {made.json()['key']}"}
+    assert httpx.get(f"{pair.base(1)}/v1/cases", headers=key, timeout=30).status_code == 200
+    gone = httpx.delete(f"{pair.base(0)}/v1/keys/{made.json()['key_id']}",
+                        headers=pair.auth("admin"), timeout=30)  # fmt: skip
+    assert gone.status_code == 200
+    assert httpx.get(f"{pair.base(0)}/v1/cases", headers=key, timeout=30).status_code == 401
+    revoked = time.monotonic()
+    while httpx.get(f"{pair.base(1)}/v1/cases", headers=key, timeout=30).status_code == 200:
+        assert time.monotonic() - revoked < 30, "still accepted at the other process"
+        time.sleep(0.25)
+    # ServiceConfig.key_refresh is 5 s (plus a busy machine's slack)
+    assert time.monotonic() - revoked < 15
+
+
+@pytest.mark.parametrize("same", [True, False])
+def test_a_key_stored_by_another_process_between_check_and_lock(postgres_server, monkeypatch, same):
+    """The batch checked before the lock is checked again when a later load took one of its keys.
+
+    Process A checks a batch; before A takes the lock, process B commits a row with the same
+    ``response_id`` (the same content, or another score). Under the lock A sees the later load,
+    checks again, and skips the row (same content) or refuses it; it never stores it twice.
+    """
+    from rox.ingest.shared import SharedBatchWriter
+    from rox.service.writer import _arrow_schema, _to_arrow
+
+    url = postgres_server.new_database()
+    row = response("raced", score=3, customer="x")
+    with rox.open(url) as ws_a, rox.open(url) as ws_b:
+        a, b = SharedBatchWriter(ws_a), SharedBatchWriter(ws_b)
+        schema = _arrow_schema("responses")
+        original = a._check
+
+        def checked_then_raced(table, rows, source):
+            out = original(table, rows, source)
+            if not getattr(checked_then_raced, "raced", False):
+                checked_then_raced.raced = True  # type: ignore[attr-defined]
+                theirs = row if same else {**row, "score": 9}
+                assert b.append("responses", _to_arrow([theirs], schema)).load_id == 1
+            return out
+
+        monkeypatch.setattr(a, "_check", checked_then_raced)
+        result = a.append("responses", _to_arrow([row], schema))
+        a.close()
+        b.close()
+    with psql(url) as c:
+        stored = c.execute("SELECT score, _load_id FROM responses").fetchall()
+        (loads,) = c.execute("SELECT count(*) FROM rox_loads").fetchone()
+    if same:
+        assert (result.problems, result.skipped, result.load_id) == ([], frozenset({1}), 2)
+        assert loads == 2  # B's load, and A's, which stored nothing
+    else:
+        assert [p.rule for p in result.problems] == [
+            "response_id already loaded with different values; rox does not overwrite loaded rows"
+        ]
+        assert loads == 1  # A's refused batch wrote nothing
+    assert stored == [(3.0 if same else 9.0, 1)]  # B's row, once
