@@ -481,3 +481,37 @@ def test_a_key_stored_by_another_process_between_check_and_lock(postgres_server,
         ]
         assert loads == 1  # A's refused batch wrote nothing
     assert stored == [(3.0 if same else 9.0, 1)]  # B's row, once
+
+
+@pytest.mark.slow
+def test_serve_with_two_workers_shares_the_port_and_the_workspace(postgres_server):
+    url = postgres_server.new_database()
+    with rox.open(url) as ws:
+        token = create_key(ws, "load", ["write"])[1]
+    port = free_port()
+    proc = start_all(url, [port], "--workers", "2")[0]
+    try:
+        seen: set[int] = set()
+        end = time.monotonic() + 120
+        while len(seen) < 2 and time.monotonic() < end:  # each request on a new connection
+            seen.add(httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=10).json()["process"])
+        assert len(seen) == 2 and proc.pid not in seen  # two workers answer, not the parent
+        headers = {"Authorization": f"Bearer {token}"}
+
+        def post(n: int) -> list[int]:
+            codes = []
+            for i in range(10):
+                rid = f"w{i}"  # both threads send the same ten responses, each with its key
+                r = httpx.post(f"http://127.0.0.1:{port}/v1/responses", json=response(rid),
+                               headers={**headers, "Idempotency-Key": rid}, timeout=30)  # fmt: skip
+                codes.append(r.status_code)
+            return codes
+
+        assert both(*(functools.partial(post, n) for n in range(4))) == [[201] * 10] * 4
+    finally:
+        stop(proc)
+    with psql(url) as c:
+        stored = c.execute("SELECT response_id, count(*) FROM responses GROUP BY 1").fetchall()
+        (keys,) = c.execute("SELECT count(*) FROM rox_idempotency").fetchone()
+    assert sorted(stored) == sorted((f"w{i}", 1) for i in range(10))
+    assert keys == 10
