@@ -86,6 +86,13 @@ def serve_command(
         bool, typer.Option(help="Whether arriving responses open cases (per the case rules).")
     ] = True,
     webhooks: WebhooksOption = None,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Server processes sharing the port (more than 1 needs a PostgreSQL workspace).",
+        ),
+    ] = 1,
     workspace: WorkspaceOption = None,
 ) -> None:
     """Run the intake service and admin API (docs at http://HOST:PORT/docs); needs rox[service]."""
@@ -119,9 +126,35 @@ def serve_command(
     )
     err_console.print(
         f"rox service on http://{host}:{port} (docs at /docs, dashboard at /dashboard), "
-        f"workspace {url}"
+        f"workspace {url}" + (f", {workers} processes" if workers > 1 else "")
     )
-    uvicorn.run(create_app(config), host=host, port=port, log_level="warning")
+    if workers == 1:
+        uvicorn.run(create_app(config), host=host, port=port, log_level="warning")
+        return
+    import dataclasses
+    import json
+    import os
+    import secrets
+
+    from rox.errors import ServiceError
+    from rox.service.app import CONFIG_VARIABLE
+
+    if engines.parse_url(url).engine != "postgres":
+        raise ServiceError(
+            f"--workers {workers} needs a PostgreSQL workspace (postgres://…): a DuckDB file has "
+            f"one writing process, not {url}"
+        )
+    # the processes must sign sessions and invitations alike: one secret for all of them
+    shared = dataclasses.replace(config, secret=secret or secrets.token_hex(32))
+    os.environ[CONFIG_VARIABLE] = json.dumps(dataclasses.asdict(shared))
+    uvicorn.run(
+        "rox.service.app:app_from_environment",
+        factory=True,
+        workers=workers,
+        host=host,
+        port=port,
+        log_level="warning",
+    )
 
 
 @keys_app.command(name="create")
@@ -162,7 +195,7 @@ def keys_revoke(
     key_id: Annotated[str, typer.Argument(help="The key's id (see `rox keys list`).")],
     workspace: WorkspaceOption = None,
 ) -> None:
-    """Revoke an API key (a running service sees it on restart; the API revokes at once)."""
+    """Revoke an API key (a service on DuckDB sees it on restart, on PostgreSQL within 5 s)."""
     from rox.service.keys import revoke_key
 
     with open_workspace(workspace, read_only=False) as ws:
