@@ -176,6 +176,7 @@ def test_an_expected_value_of_zero_is_not_chosen_and_one_above_is(ws):
     zero = next_best_actions(ws, _policy(_action("x", 50, 100, 0.5)), as_of=T, value="revenue")
     assert zero.frame.empty  # 0.5 x 100 - 50 = 0
     assert int(zero.estimates.set_index("action").loc["x", "eligible"]) == 5
+    assert int(zero.estimates.set_index("action").loc["x", "chosen"]) == 0  # eligible, not chosen
     one = next_best_actions(ws, _policy(_action("x", 49, 100, 0.5)), as_of=T, value="revenue")
     assert sorted(one.frame["customer_id"]) == IDS and (one.frame["expected_value"] == 1.0).all()
     est = one.estimates.set_index("action").loc["x"]
@@ -247,6 +248,32 @@ def test_the_past_is_enough_at_the_floors_and_thin_one_below(ws):
     assert _source(ws, cases=2, responses=1) == "T-learner"
     assert _source(ws, cases=3, responses=1) == "policy prior"  # 2 held out
     assert _source(ws, cases=2, responses=2) == "policy prior"
+
+
+def test_the_past_counts_responses_in_each_arm_and_says_which_are_too_few(ws):
+    # at T - 12 d, horizon 12 d: a acted on (bought at T - 10 d: a response); c and d held out
+    # (never bought: no response). So acted 1 with 1 response, held out 2 with 0 responses;
+    # at floors of 1, the holdout's responses and the acted's non-responses are too few
+    history = pd.DataFrame(
+        {
+            "customer_id": ["a", "c", "d"],
+            "action": "learn",
+            "at": [T - 12 * D] * 3,
+            "arm": ["outreach", "holdout", "holdout"],
+        }
+    )
+    nba = "horizon_days = 12\nmin_cases_per_arm = 1\nmin_responses_per_arm = 1\n"
+    policy = _policy(_action("learn", 1, 100, 0.5), nba=nba)
+    result = next_best_actions(ws, policy, actions=history, as_of=T, value="revenue")
+    est = result.estimates.set_index("action").loc["learn"]
+    assert (est["n_acted"], est["n_held_out"]) == (1, 2)
+    assert (est["responses_acted"], est["responses_held_out"]) == (1, 0)
+    assert est["source"] == "policy prior"
+    assert est["why"] == (
+        "the past cannot support an uplift estimate (only 0 responses in the holdout, "
+        "0 non-responses after an action; at least 1 of each arm and 1 responses and "
+        "non-responses each are needed): the policy's prior uplift 50.0% is used"
+    )
 
 
 def test_bought_counts_days_since_the_product_before_today_inclusive_of_the_floor(ws):
