@@ -248,6 +248,13 @@ def test_the_past_is_enough_at_the_floors_and_thin_one_below(ws):
     assert _source(ws, cases=2, responses=1) == "T-learner"
     assert _source(ws, cases=3, responses=1) == "policy prior"  # 2 held out
     assert _source(ws, cases=2, responses=2) == "policy prior"
+    # a past enough to learn from and no one eligible today: no customer, no uplift
+    nba = "horizon_days = 12\nmin_cases_per_arm = 2\nmin_responses_per_arm = 1\n"
+    policy = _policy(_action("learn", 1, 100, 0.5) + "min_spend = 1000.0\n", nba=nba)
+    result = next_best_actions(ws, policy, actions=PAST, as_of=T, value="revenue")
+    est = result.estimates.set_index("action").loc["learn"]
+    assert (est["source"], est["eligible"], est["chosen"]) == ("T-learner", 0, 0)
+    assert pd.isna(est["mean_uplift"]) and result.frame.empty
 
 
 def test_the_past_counts_responses_in_each_arm_and_says_which_are_too_few(ws):
@@ -273,6 +280,18 @@ def test_the_past_counts_responses_in_each_arm_and_says_which_are_too_few(ws):
         "the past cannot support an uplift estimate (only 0 responses in the holdout, "
         "0 non-responses after an action; at least 1 of each arm and 1 responses and "
         "non-responses each are needed): the policy's prior uplift 50.0% is used"
+    )
+    # acted a (responds) and c (not); held out b (bought at T - 4 d: responds): only the
+    # holdout's non-responses (1 - 1 = 0) are too few
+    history = history.assign(customer_id=["a", "c", "b"], arm=["outreach", "outreach", "holdout"])
+    result = next_best_actions(ws, policy, actions=history, as_of=T, value="revenue")
+    est = result.estimates.set_index("action").loc["learn"]
+    assert (est["n_acted"], est["n_held_out"]) == (2, 1)
+    assert (est["responses_acted"], est["responses_held_out"]) == (1, 1)
+    assert est["why"] == (
+        "the past cannot support an uplift estimate (only 0 non-responses in the holdout; at "
+        "least 1 of each arm and 1 responses and non-responses each are needed): the policy's "
+        "prior uplift 50.0% is used"
     )
 
 
