@@ -248,7 +248,10 @@ def test_the_past_is_enough_at_the_floors_and_thin_one_below(ws):
     assert _source(ws, cases=2, responses=1) == "T-learner"
     assert _source(ws, cases=3, responses=1) == "policy prior"  # 2 held out
     assert _source(ws, cases=2, responses=2) == "policy prior"
-    # a past enough to learn from and no one eligible today: no customer, no uplift
+
+
+def test_a_past_enough_to_learn_from_and_no_one_eligible_today_chooses_no_one(ws):
+    # the T-learner is fitted (the floors met as above), but min_spend 1,000 is met by no one
     nba = "horizon_days = 12\nmin_cases_per_arm = 2\nmin_responses_per_arm = 1\n"
     policy = _policy(_action("learn", 1, 100, 0.5) + "min_spend = 1000.0\n", nba=nba)
     result = next_best_actions(ws, policy, actions=PAST, as_of=T, value="revenue")
