@@ -16,6 +16,7 @@ buyers: 7 (d1-d3, p1-p3, m1).
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import math
 from collections.abc import Iterator
@@ -167,6 +168,10 @@ def test_retention_elasticity_bounds_and_zero_retention():
         (0.3015, 0.2, False),
         (-0.301, -0.2, True),  # both negative: the sizes compare
         (-0.3015, -0.2, False),
+        (0.001, -0.0009, False),  # 1e-3 itself is something
+        (0.0009, -0.001, False),
+        (1.5 * 0.2 + 1e-3, 0.2, True),  # the band's edge itself is inside
+        (0.5, 0.0, False),  # retention unchanged, a gain: outside
     ],
 )
 def test_plausible_band(gain, elastic, plausible):
@@ -656,6 +661,11 @@ def test_interval_is_the_percentiles_of_the_finite_draws(hand, monkeypatch):
         (1.975 / 2, 39.025 / 2)
     )
     assert "2 of 42 parametric draws gave no finite value" in " ".join(result.notes)
+    # one NPS point: 300/7 points (3 of 7 respondents one step up), the point and the interval
+    assert result.nps_point_value == pytest.approx(result.total / (300 / 7))
+    assert (result.nps_point_low, result.nps_point_high) == pytest.approx(
+        (1.975 / (300 / 7), 39.025 / (300 / 7))
+    )
     # 80%: positions 39 x 0.1 = 3.9 and 39 x 0.9 = 35.1
     result = _run(hand, draws=42, confidence=0.8)
     assert (result.low, result.high) == pytest.approx((4.9, 36.1))
@@ -1041,3 +1051,72 @@ def test_valuation_fit_falls_back_beyond_s_100_or_without_covariance(monkeypatch
     assert other.covariates == ["is_passive"] and other.moved.tolist() == [
         False, False, True, True, False
     ]  # fmt: skip
+
+
+# -- rules added after the first retry -------------------------------------------------------------
+def test_discounted_life_a_last_part_month_is_discounted_at_the_horizon():
+    """Months end every 1/12 year; a horizon a few days past a month end ends one more, short,
+    period discounted at the horizon (a month end closer than 1e-9 weeks to it is the horizon)."""
+    month = 365.25 / 12 / 7
+    h_years = 1 / 12 + 3 / 365.25  # a month and three days
+    h = h_years * WEEKS_PER_YEAR
+    s, b = 3.0, 50.0
+
+    def f(t: float) -> float:  # E[(1 - exp(-mu t)) / mu], mu ~ Gamma(3, 50)
+        return b / (s - 1) * (1 - (b / (b + t)) ** (s - 1))
+
+    by_hand = f(month) / 1.1 ** (1 / 12) + (f(h) - f(month)) / 1.1**h_years
+    got = mod._discounted_life(np.array([b]), s, h_years, 0.10)
+    assert got == pytest.approx([by_hand], rel=1e-12)
+
+
+def test_retention_with_little_chance_of_being_alive(hand, monkeypatch):
+    """P(alive) weights summing to less than 1 still give the weighted average."""
+    v = _three_groups()
+    point = v.evaluate(_params((0.0, 0.0), (LN2, 0.0)), v.spend.params)
+    pa = np.array([0.4, 0.3, 0.0, 1.0, 1.0, 1.0, 1.0])
+    low = point.__class__(**{**point.__dict__, "p_alive": pa})
+    b0 = P_BETA / 2 + np.array([50.0, 80.0])
+    r0, _ = v.retention(low)
+    assert r0 == pytest.approx(
+        float(
+            (
+                0.4 * (b0[0] / (b0[0] + WEEKS_PER_YEAR)) ** P_S
+                + 0.3 * (b0[1] / (b0[1] + WEEKS_PER_YEAR)) ** P_S
+            )
+            / 0.7
+        )
+    )
+
+
+def test_no_retention_before_no_elasticity(hand, monkeypatch):
+    """An observed retention of 0 has no elasticity (NaN), and the band then holds."""
+    Given(monkeypatch)
+    monkeypatch.setattr(_Valuation, "retention", lambda self, point: (0.0, 0.5))
+    result = _run(hand)
+    assert math.isnan(result.elasticity_gain) and result.plausible
+
+
+def test_a_group_without_any_repeat_buyer_has_zero(hand, monkeypatch):
+    """A group absent from the repeat buyers counts 0 of them (here with a minimum of 1)."""
+    Given(monkeypatch)
+    monkeypatch.setattr(mod, "MIN_REPEAT_CUSTOMERS", 1)
+    with pytest.raises(MetricError, match=r"'not satisfied' \(move\) has 0 customers"):
+        _run(hand, by="csat_band")
+
+
+def test_a_buyer_the_profile_lacks_is_in_the_no_answer_group(hand):
+    """A profile narrowed by the caller (here without d3) leaves buyers out: the ROX model still
+    values them, in the grouping's last group (no response)."""
+    narrowed = dataclasses.replace(hand, table=hand.table.filter(hand.table.customer_id != "d3"))
+    rows = mod._customer_rows(narrowed, "nps_group").set_index("customer_id")
+    assert rows.loc["d3", "group"] == "no response"
+    assert rows.loc["d1", "group"] == "detractor"
+
+
+def test_spend_levels_just_above_q_1_are_finite():
+    """q = 1.5: a finite mean spend gamma p / (q - 1) = 2 gamma p."""
+    v = _three_groups()
+    v.spend = fitting.FitResult(np.array([3.0, 1.5, 30.0]), np.full(3, np.nan), 0.0, 0, 0.0)
+    v.spend_groups = [""]
+    assert v.spend_levels()["mean_spend"].tolist() == pytest.approx([30.0 * 3 / 0.5])
