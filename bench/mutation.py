@@ -189,7 +189,10 @@ MODULES: dict[str, tuple[list[str], str | None]] = {
         "(friction or audit or step_rox or customer_values or touchpoint) and not demo "
         "and not planted",
     ),
-    "impact/rox_model.py": (["tests/impact/test_rox_model.py"], "not slow and not demo"),
+    "impact/rox_model.py": (
+        ["tests/impact/test_rox_model.py", "tests/impact/test_rox_model_rules.py"],
+        "not slow and not demo",
+    ),
     "impact/_importance.py": (
         ["tests/impact/test_drivers.py", "tests/impact/test_importance_rules.py"],
         "not demo and not cli",

@@ -615,15 +615,16 @@ def _nps_point(
 ) -> tuple[float, float, float]:
     """The ROX per NPS point gained by the move (NaN when the move is not between NPS groups).
 
-    Customers count ``weight`` times (1 each without non-response weights).
+    Customers count ``weight`` times (1 each without non-response weights). The interval is the
+    ROX's interval over the same points (the ends swapped for a move down, which loses points).
     """
     if by != "nps_group" or move not in _NPS_SCORE or to not in _NPS_SCORE:
         return float("nan"), float("nan"), float("nan")
     respondents = float(weight[(data["group"] != NO_RESPONSE).to_numpy()].sum())
     moved = float(weight[(data["group"] == move).to_numpy()].sum())
     points = 100 * moved * (_NPS_SCORE[to] - _NPS_SCORE[move]) / respondents
-    ends = sorted((total / points, low / points, high / points))
-    return total / points, ends[0], ends[2]
+    ends = sorted((low / points, high / points))  # a move down loses points: the ends swap
+    return total / points, ends[0], ends[1]
 
 
 def _customer_rows(p: ExperienceProfile, by: str) -> pd.DataFrame:
