@@ -74,6 +74,13 @@ def serve_command(
         float,
         typer.Option(help="Least seconds between two computations of a dashboard page."),
     ] = 10.0,
+    dashboard_expensive_refresh: Annotated[
+        float,
+        typer.Option(
+            help="Least seconds between two computations, in the background, of the overview's "
+            "worth of experience (customer value models fitted to every customer)."
+        ),
+    ] = 600.0,
     case_rules: Annotated[
         str | None,
         typer.Option(
@@ -112,6 +119,7 @@ def serve_command(
         webhook_secret=webhook_secret,
         secret=secret,
         dashboard_refresh=dashboard_refresh,
+        dashboard_expensive_refresh=dashboard_expensive_refresh,
         survey_cooldown_days=survey_cooldown,
         case_rules=case_rules,
         cases_on_arrival=cases,

@@ -12,7 +12,7 @@ promoter-to-detractor CLV multiple (:func:`rox.impact.worth`).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import pandas as pd
 
@@ -270,15 +270,33 @@ def format_value(metric: str, value: float) -> str:
     return _FORMAT[metric].format(value)
 
 
-def headline(ws: Workspace) -> Headline:
+def headline(
+    ws: Workspace,
+    *,
+    worth: ExperienceWorth | None | Literal["compute"] = "compute",
+    audit: Audit | None | Literal["compute"] = "compute",
+) -> Headline:
     """Compute the headline of ``ws``: the money, each metric, worst touchpoint, change.
 
     It leads with what experience is worth (:func:`experience_worth`) where there are
     transactions and NPS answers. The change compares the last six months of responses with the
     six months before them, with the tests of :func:`rox.experience.compare`.
+
+    Parameters
+    ----------
+    ws : Workspace
+    worth : ExperienceWorth or None, optional
+        What experience is worth, computed already (None: leave the money out); by default
+        computed here. The live dashboard computes it apart, as it takes long
+        (:mod:`rox.service.dashboard`).
+    audit : Audit or None, optional
+        The journeys' audit (:func:`rox.journey.audit`) whose first two findings end the
+        headline where ``worth`` carries no priced audit (None: leave them out); by default
+        computed here where there are events.
     """
     rows, findings = [], []
-    worth = experience_worth(ws)
+    if worth == "compute":
+        worth = experience_worth(ws)
     if worth is not None:
         findings.append(worth.lead())
     last = ws.table("responses").ts.max().execute()
@@ -314,10 +332,14 @@ def headline(ws: Workspace) -> Headline:
         rows.append(row)
     if not rows:
         findings.append("No survey responses yet: load some with `rox ingest responses FILE`.")
-    if ws.count("events"):
-        from rox.journey import audit
+    checked: Audit | None = worth.audit if worth is not None else None
+    if checked is None and audit == "compute" and ws.count("events"):
+        from rox.journey import audit as journey_audit
 
-        checked = worth.audit if worth is not None and worth.audit is not None else audit(ws)
+        checked = journey_audit(ws)
+    elif checked is None and audit != "compute":
+        checked = audit
+    if checked is not None:
         findings.extend(checked.findings[:2])
     frame = pd.DataFrame(
         rows, columns=["metric", "n", "estimate", "ci_low", "ci_high", "worst_touchpoint", "change"]

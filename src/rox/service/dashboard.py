@@ -17,9 +17,13 @@ most once every ``refresh`` seconds.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import html
+import queue
+import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass
 from importlib.resources import files
 from string import Template
@@ -32,9 +36,23 @@ from rox.report.html import Kpi, Section, render_section
 from rox.service.invitations import response_rate
 
 if TYPE_CHECKING:
+    from rox.journey import Audit
+    from rox.report.headline import ExperienceWorth
     from rox.workspace import Workspace
 
-__all__ = ["PAGES", "Page", "PageCache", "figure_json", "login_page", "render_page"]
+__all__ = [
+    "PAGES",
+    "Expensive",
+    "Page",
+    "PageCache",
+    "Pending",
+    "Reader",
+    "expensive",
+    "figure_json",
+    "login_page",
+    "render_page",
+    "second_connection",
+]
 
 #: Latest responses listed on the overview.
 LATEST = 20
@@ -42,11 +60,17 @@ LATEST = 20
 
 @dataclass(frozen=True)
 class Page:
-    """A dashboard page: its path under /dashboard, its title, and how to build it."""
+    """A dashboard page: its path under /dashboard, its title, and how to build it.
+
+    ``build(ws)`` computes the page's sections; a page with an ``expensive`` part is built as
+    ``build(ws, parts)`` from what ``expensive(ws)`` returned, or from :class:`Pending` while
+    that is being computed (:class:`PageCache`).
+    """
 
     slug: str
     title: str
-    build: Callable[[Workspace], list[Section]]
+    build: Callable[..., list[Section]]
+    expensive: Callable[[Workspace], Any] | None = None
 
 
 def _received(ws: Workspace) -> Section:
@@ -71,17 +95,76 @@ def _received(ws: Workspace) -> Section:
     return Section(title, kpis=tuple(kpis), tables=tables)
 
 
-def overview(ws: Workspace) -> list[Section]:
-    """Responses received; the headline with its significant changes; NPS, CSAT, CES trends."""
+@dataclass(frozen=True)
+class Expensive:
+    """What the overview takes long to compute, kept apart from what it recomputes on each load.
+
+    Attributes
+    ----------
+    worth : ExperienceWorth or None
+        What experience is worth (:func:`rox.report.headline.experience_worth`: customer value
+        models fitted to every customer, bootstrap intervals, the drivers, the priced audit of
+        the journeys); None without transactions or NPS answers.
+    audit : Audit or None
+        The journeys' audit (:func:`rox.journey.audit`) where ``worth`` carries no priced one
+        and there are events.
+    """
+
+    worth: ExperienceWorth | None
+    audit: Audit | None
+
+
+def expensive(ws: Workspace) -> Expensive:
+    """Compute the overview's expensive part (:class:`Expensive`) on ``ws``."""
+    from rox.journey import audit
+    from rox.report.headline import experience_worth
+
+    worth = experience_worth(ws)
+    checked = None
+    if (worth is None or worth.audit is None) and ws.count("events"):
+        checked = audit(ws)
+    return Expensive(worth, checked)
+
+
+def overview(ws: Workspace, parts: Expensive | Pending | None = None) -> list[Section]:
+    """Responses received; the headline with its significant changes; NPS, CSAT, CES trends.
+
+    ``parts`` is the expensive part computed already (by default computed here), or
+    :class:`Pending` while it is being computed: the page then says so in place of the money
+    and of the journeys' findings, and shows everything else.
+    """
     from rox.report.headline import headline
     from rox.report.workspace_report import EXPERIENCE_SECTIONS
 
     sections = [_received(ws)]
     if ws.count("responses") == 0:
         return sections
-    result = headline(ws)
+    if parts is None:
+        parts = expensive(ws)
+    if isinstance(parts, Pending):
+        result = headline(ws, worth=None, audit=None)
+    else:
+        result = headline(ws, worth=parts.worth, audit=parts.audit)
     sections += [s for build in EXPERIENCE_SECTIONS if (s := build(ws, result)) is not None]
+    if isinstance(parts, Pending):
+        note = (
+            f"Being computed (started {_utc(parts.since)}): the customer value models are fitted "
+            "to every customer, which takes minutes on a large workspace. Reload the page to see "
+            "it; the figures on this page are current."
+        )
+        sections.insert(2, Section("What experience is worth", findings=(note,)))
     return sections
+
+
+@dataclass(frozen=True)
+class Pending:
+    """The expensive part of a page is being computed since ``since`` (Unix seconds)."""
+
+    since: float
+
+
+def _utc(at: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(at))
 
 
 def worth_page(ws: Workspace) -> list[Section]:
@@ -187,7 +270,7 @@ def actions_page(ws: Workspace) -> list[Section]:
 PAGES: dict[str, Page] = {
     p.slug: p
     for p in (
-        Page("overview", "Overview", overview),
+        Page("overview", "Overview", overview, expensive),
         Page("worth", "Worth", worth_page),
         Page("journeys", "Journeys", journeys_page),
         Page("voice", "Voice", voice_page),
@@ -248,41 +331,203 @@ def login_page(*, error: str = "", next_path: str = "/dashboard/overview") -> st
     return render_page("Sign in", form, signed_in=False)
 
 
+def second_connection(ws: Workspace, url: str) -> Workspace:
+    """A workspace on a connection of its own to the database of ``ws`` (for another thread).
+
+    DuckDB: a cursor of the connection of ``ws`` (a second connection to the same database, in
+    UTC like the first), which reads what the first has committed; call it on the thread that
+    uses ``ws``. Other engines: ``url`` opened again.
+    """
+    import ibis
+
+    import rox
+    from rox.engines.duckdb import DuckDBEngine
+    from rox.workspace import Workspace
+
+    if not isinstance(ws.engine, DuckDBEngine):
+        return rox.open(url, read_only=True)
+    engine = DuckDBEngine(ws.engine.url, ibis.duckdb.from_connection(ws.backend.con.cursor()))
+    engine.backend.raw_sql("SET TimeZone = 'UTC'")
+    engine.backend.raw_sql("SET enable_progress_bar = true")
+    engine.backend.raw_sql("SET enable_progress_bar_print = false")
+    return Workspace(engine, read_only=True)
+
+
+class Reader:
+    """A thread of its own with a workspace connection of its own, running calls in turn.
+
+    The dashboard computes its pages here, off the event loop and off the writer's thread, so
+    that intake goes on while a page is computed. The connection is opened by ``connect`` on
+    the first call; before each call, what the last one kept (:meth:`Workspace.forget`) is
+    released, as data may have arrived since.
+    """
+
+    def __init__(self, connect: Callable[[], Workspace], name: str) -> None:
+        self._connect = connect
+        self._name = name
+        self._queue: queue.SimpleQueue[tuple[Callable[[Workspace], Any], Future[Any]] | None] = (
+            queue.SimpleQueue()
+        )
+        self._thread: threading.Thread | None = None
+
+    def call(self, fn: Callable[[Workspace], Any]) -> Future[Any]:
+        """Run ``fn(ws)`` on the reader's thread; its future."""
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
+            self._thread.start()
+        future: Future[Any] = Future()
+        self._queue.put((fn, future))
+        return future
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Close the connection once the calls queued so far are done, waiting up to ``timeout`` s.
+
+        A computation still running then goes on to its end on its (daemon) thread.
+        """
+        if self._thread is not None:
+            self._queue.put(None)
+            self._thread.join(timeout)
+            self._thread = None
+
+    def _run(self) -> None:
+        ws: Workspace | None = None
+        while (item := self._queue.get()) is not None:
+            fn, future = item
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                if ws is None:
+                    ws = self._connect()
+                ws.forget()
+                future.set_result(fn(ws))
+            except BaseException as exc:  # (handed to the caller)
+                future.set_exception(exc)
+        if ws is not None:
+            ws.close()
+
+
 @dataclass
 class _Entry:
     version: int
     at: float
     body: str
+    parts: Any = None
+
+
+@dataclass
+class _Expensive:
+    """A page's expensive part: the last value computed, and the computation under way."""
+
+    version: int = -1
+    at: float = 0.0
+    value: Any = None
+    job: Future[Any] | None = None
+    job_version: int = -1
+    pending: Pending | None = None
 
 
 class PageCache:
     """Pages computed once per data version, recomputed on load at most every ``refresh`` s.
+
+    A page's expensive part (:attr:`Page.expensive`) is computed apart, on ``background``, and
+    kept: a load starts its computation when there is none yet, or when data arrived since the
+    last one and ``expensive_refresh`` seconds passed; it waits at most ``wait`` seconds for it,
+    then shows the page with the last value computed (or :class:`Pending` before the first one).
+    The rest of the page is computed on ``live``, at each load after new data (at most every
+    ``refresh`` s), and again when a new expensive part is ready.
 
     Parameters
     ----------
     refresh : float
         Least seconds between two computations of a page while data keeps arriving (0: every
         load after new data recomputes).
+    live, background : callable, optional
+        Run ``fn(ws)`` somewhere and return its future (:meth:`Reader.call`); by default right
+        here, on the event loop's thread (tests).
+    expensive_refresh : float
+        Least seconds between two computations of a page's expensive part while data arrives.
+    wait : float
+        Most seconds a load waits for an expensive part under way before showing the page
+        without it.
     """
 
-    def __init__(self, refresh: float) -> None:
+    def __init__(
+        self,
+        refresh: float,
+        *,
+        live: Callable[[Callable[[Workspace], Any]], Future[Any]] | None = None,
+        background: Callable[[Callable[[Workspace], Any]], Future[Any]] | None = None,
+        expensive_refresh: float = 600.0,
+        wait: float = 1.0,
+    ) -> None:
         self.refresh = refresh
+        self.expensive_refresh = expensive_refresh
+        self.wait = wait
+        self._live = live
+        self._background = background
         self._entries: dict[str, _Entry] = {}
+        self._expensive: dict[str, _Expensive] = {}
         self._locks: dict[str, asyncio.Lock] = {}
 
-    async def get(
-        self, slug: str, version: int, compute: Callable[[], Awaitable[list[Section]]]
-    ) -> tuple[str, float]:
-        """The page's body and when it was computed (Unix seconds)."""
-        lock = self._locks.setdefault(slug, asyncio.Lock())
+    async def get(self, page: Page, version: int) -> tuple[str, float, str]:
+        """The page's body, when it was computed (Unix seconds), and a note on its expensive part."""
+        lock = self._locks.setdefault(page.slug, asyncio.Lock())
         async with lock:
-            entry = self._entries.get(slug)
-            fresh = entry is not None and (
-                entry.version == version or time.time() - entry.at < self.refresh
+            parts, note = None, ""
+            if page.expensive is not None:
+                parts, note = await self._expensive_part(page, version)
+            entry = self._entries.get(page.slug)
+            fresh = (
+                entry is not None
+                and entry.parts is parts
+                and (entry.version == version or time.time() - entry.at < self.refresh)
             )
             if entry is None or not fresh:
-                sections = await compute()
+                sections = await self._run(self._live, _building(page, parts))
                 body = "\n".join(render_section(s, figure=figure_json) for s in sections)
-                entry = _Entry(version, time.time(), body)
-                self._entries[slug] = entry
-            return entry.body, entry.at
+                entry = _Entry(version, time.time(), body, parts)
+                self._entries[page.slug] = entry
+            return entry.body, entry.at, note
+
+    async def _run(
+        self,
+        where: Callable[[Callable[[Workspace], Any]], Future[Any]] | None,
+        fn: Callable[[Workspace], Any],
+    ) -> Any:
+        if where is None:
+            raise RuntimeError("PageCache needs a place to compute its pages (live=...)")
+        return await asyncio.wrap_future(where(fn))
+
+    async def _expensive_part(self, page: Page, version: int) -> tuple[Any, str]:
+        assert page.expensive is not None
+        state = self._expensive.setdefault(page.slug, _Expensive())
+        now = time.time()
+        stale = state.version != version and now - state.at >= self.expensive_refresh
+        if state.job is None and (state.value is None or stale):
+            where = self._background or self._live
+            if where is None:
+                raise RuntimeError("PageCache needs a place to compute its pages (live=...)")
+            state.job, state.job_version = where(page.expensive), version
+            state.pending = Pending(now)
+        if state.job is not None:
+            job = state.job
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(job)), self.wait)
+            if job.done():
+                state.job = None
+                state.value = job.result()  # (an error is raised to this load, and retried)
+                state.version, state.at = state.job_version, time.time()
+        if state.value is None:
+            assert state.pending is not None
+            return state.pending, "its worth of experience is being computed"
+        note = f"its worth of experience at {_utc(state.at)} (data version {state.version})"
+        if state.job is not None:
+            note += ", being recomputed"
+        return state.value, note
+
+
+def _building(page: Page, parts: Any) -> Callable[[Workspace], list[Section]]:
+    def build(ws: Workspace) -> list[Section]:
+        return page.build(ws) if page.expensive is None else page.build(ws, parts)
+
+    return build

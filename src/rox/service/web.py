@@ -27,7 +27,14 @@ from fastapi import FastAPI, HTTPException, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 
 from rox.errors import ServiceError
-from rox.service.dashboard import PAGES, PageCache, login_page, render_page
+from rox.service.dashboard import (
+    PAGES,
+    PageCache,
+    Reader,
+    login_page,
+    render_page,
+    second_connection,
+)
 from rox.service.keys import ApiKey, key_hash
 from rox.service.tokens import sign, subkey, unsign
 
@@ -85,7 +92,21 @@ def add_dashboard(
     """Add the sign-in, dashboard and static routes to ``app`` (none is in the OpenAPI schema)."""
     secret = subkey(service_secret, "session")
     ttl = config.session_hours * 3600
-    cache = PageCache(config.dashboard_refresh)
+
+    def connect() -> "Workspace":
+        url = config.workspace
+        made: Workspace = writer().call(lambda ws: second_connection(ws, url)).result()
+        return made
+
+    live, background = Reader(connect, "rox-dashboard"), Reader(connect, "rox-dashboard-expensive")
+    state.setdefault("on_stop", []).extend([live.stop, background.stop])
+    cache = PageCache(
+        config.dashboard_refresh,
+        live=live.call,
+        background=background.call,
+        expensive_refresh=config.dashboard_expensive_refresh,
+        wait=config.dashboard_wait,
+    )
     static = _static_files()
 
     def admin_by_id(key_id: str) -> ApiKey | None:
@@ -168,16 +189,10 @@ def add_dashboard(
         if signed_in(request) is None:
             return RedirectResponse(f"/login?next={quote(request.url.path)}", status_code=303)
         version = writer().commits + state.get("changes", 0)
-
-        async def compute() -> list[Any]:
-            def build(ws: "Workspace") -> list[Any]:
-                return page.build(ws)
-
-            return list(await asyncio.wrap_future(writer().call(build)))
-
         started = time.perf_counter()
-        body, at = await cache.get(slug, version, compute)
+        body, at, note = await cache.get(page, version)
         took = time.perf_counter() - started
         stamp = datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-        meta = f"Computed at {stamp} (data version {version}); this load took {took:.2f} s."
+        meta = f"Computed at {stamp} (data version {version}); this load took {took:.2f} s"
+        meta += f"; {note}." if note else "."
         return _page(render_page(page.title, body, current=slug, meta=meta))
