@@ -37,7 +37,9 @@ def make_keys(path: Path) -> dict[str, str]:
 def site(tmp_path):
     path = tmp_path / "site.duckdb"
     keys = make_keys(path)
-    config = ServiceConfig(str(path), client_rate=0, key_rate=0, dashboard_refresh=0, secret="s3")
+    config = ServiceConfig(
+        str(path), client_rate=0, key_rate=0, dashboard_refresh=0, dashboard_wait=600, secret="s3"
+    )
     with TestClient(create_app(config)) as client:
         yield client, keys
 

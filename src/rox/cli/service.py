@@ -81,6 +81,13 @@ def serve_command(
             "worth of experience (customer value models fitted to every customer)."
         ),
     ] = 600.0,
+    dashboard_wait: Annotated[
+        float,
+        typer.Option(
+            help="Most seconds a dashboard load waits for a recomputation it starts before "
+            "showing the page it has (saying that newer data is being added)."
+        ),
+    ] = 1.0,
     case_rules: Annotated[
         str | None,
         typer.Option(
@@ -120,6 +127,7 @@ def serve_command(
         secret=secret,
         dashboard_refresh=dashboard_refresh,
         dashboard_expensive_refresh=dashboard_expensive_refresh,
+        dashboard_wait=dashboard_wait,
         survey_cooldown_days=survey_cooldown,
         case_rules=case_rules,
         cases_on_arrival=cases,

@@ -94,8 +94,9 @@ class ServiceConfig:
         of experience: customer value models fitted to every customer) while data keeps
         arriving; it is computed in the background and the page shows the last one meanwhile.
     dashboard_wait : float
-        Most seconds a page load waits for an expensive part under way before showing the page
-        without it (it says so).
+        Most seconds a page load that starts a computation waits for it before showing the page
+        it has (without the expensive part, or from older data: it says so); later loads do
+        not wait. The first load of a page waits for it whole.
     secure_cookie : bool, optional
         Whether the session cookie is ``Secure`` (sent over HTTPS only); by default, when the
         request came over HTTPS.

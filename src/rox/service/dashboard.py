@@ -433,8 +433,10 @@ class PageCache:
     kept: a load starts its computation when there is none yet, or when data arrived since the
     last one and ``expensive_refresh`` seconds passed; it waits at most ``wait`` seconds for it,
     then shows the page with the last value computed (or :class:`Pending` before the first one).
-    The rest of the page is computed on ``live``, at each load after new data (at most every
-    ``refresh`` s), and again when a new expensive part is ready.
+    The rest of the page is computed on ``live``, at a load after new data (at most every
+    ``refresh`` s), and again when a new expensive part is ready; such a load waits at most
+    ``wait`` seconds for it, then shows the page it has, saying that newer data is being added
+    (the next load shows the new page). Only the first load of a page waits for it whole.
 
     Parameters
     ----------
@@ -447,8 +449,8 @@ class PageCache:
     expensive_refresh : float
         Least seconds between two computations of a page's expensive part while data arrives.
     wait : float
-        Most seconds a load waits for an expensive part under way before showing the page
-        without it.
+        Most seconds a load that starts a computation waits for it before showing the page it
+        has (without the expensive part, or from older data); later loads do not wait.
     """
 
     def __init__(
@@ -466,37 +468,52 @@ class PageCache:
         self._live = live
         self._background = background
         self._entries: dict[str, _Entry] = {}
+        self._jobs: dict[str, Future[_Entry]] = {}
         self._expensive: dict[str, _Expensive] = {}
         self._locks: dict[str, asyncio.Lock] = {}
 
     async def get(self, page: Page, version: int) -> tuple[str, float, str]:
-        """The page's body, when it was computed (Unix seconds), and a note on its expensive part."""
+        """The page's body, when it was computed (Unix seconds), and a note on what is under way.
+
+        The first load of a page computes it. A load after new data (``refresh`` seconds after
+        the last computation) starts a new computation and waits at most ``wait`` seconds for
+        it; past that it shows the last page, and says that newer data is being added.
+        """
         lock = self._locks.setdefault(page.slug, asyncio.Lock())
         async with lock:
-            parts, note = None, ""
+            parts, notes = None, []
             if page.expensive is not None:
                 parts, note = await self._expensive_part(page, version)
+                notes.append(note)
             entry = self._entries.get(page.slug)
             fresh = (
                 entry is not None
                 and entry.parts is parts
                 and (entry.version == version or time.time() - entry.at < self.refresh)
             )
-            if entry is None or not fresh:
-                sections = await self._run(self._live, _building(page, parts))
-                body = "\n".join(render_section(s, figure=figure_json) for s in sections)
-                entry = _Entry(version, time.time(), body, parts)
+            job = self._jobs.get(page.slug)
+            if not fresh and job is None:
+                job = self._place(self._live)(_building(page, parts, version))
+                self._jobs[page.slug] = job
+                wait = None if entry is None else self.wait  # (a first load waits for its page)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(job)), wait)
+            if job is not None and job.done():
+                del self._jobs[page.slug]
+                entry = job.result()  # (an error is raised to this load, and retried)
                 self._entries[page.slug] = entry
-            return entry.body, entry.at, note
+            assert entry is not None
+            if page.slug in self._jobs:
+                notes.append(f"newer data is being added (data version {version})")
+            return entry.body, entry.at, "; ".join(n for n in notes if n)
 
-    async def _run(
-        self,
+    @staticmethod
+    def _place(
         where: Callable[[Callable[[Workspace], Any]], Future[Any]] | None,
-        fn: Callable[[Workspace], Any],
-    ) -> Any:
+    ) -> Callable[[Callable[[Workspace], Any]], Future[Any]]:
         if where is None:
             raise RuntimeError("PageCache needs a place to compute its pages (live=...)")
-        return await asyncio.wrap_future(where(fn))
+        return where
 
     async def _expensive_part(self, page: Page, version: int) -> tuple[Any, str]:
         assert page.expensive is not None
@@ -504,15 +521,14 @@ class PageCache:
         now = time.time()
         stale = state.version != version and now - state.at >= self.expensive_refresh
         if state.job is None and (state.value is None or stale):
-            where = self._background or self._live
-            if where is None:
-                raise RuntimeError("PageCache needs a place to compute its pages (live=...)")
+            where = self._place(self._background or self._live)
             state.job, state.job_version = where(page.expensive), version
             state.pending = Pending(now)
+            # (the load that starts it waits a little: on a small workspace, it is ready by then)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(state.job)), self.wait)
         if state.job is not None:
             job = state.job
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(job)), self.wait)
             if job.done():
                 state.job = None
                 state.value = job.result()  # (an error is raised to this load, and retried)
@@ -526,8 +542,12 @@ class PageCache:
         return state.value, note
 
 
-def _building(page: Page, parts: Any) -> Callable[[Workspace], list[Section]]:
-    def build(ws: Workspace) -> list[Section]:
-        return page.build(ws) if page.expensive is None else page.build(ws, parts)
+def _building(page: Page, parts: Any, version: int) -> Callable[[Workspace], _Entry]:
+    """Compute and render ``page`` (on a reader's thread: the figures' JSON is made there too)."""
+
+    def build(ws: Workspace) -> _Entry:
+        sections = page.build(ws) if page.expensive is None else page.build(ws, parts)
+        body = "\n".join(render_section(s, figure=figure_json) for s in sections)
+        return _Entry(version, time.time(), body, parts)
 
     return build
