@@ -48,7 +48,7 @@ from rox.service import ServiceConfig, create_app
 from rox.service.keys import create_key
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _measure import status_mib  # noqa: E402
+from _measure import status_mib
 
 #: The overview's figures in bare SQL: estimate and count per metric, group and period (the demo
 #: answers on the default scales: NPS 0-10, CSAT 1-5 top-2-box, CES 1-7 mean).
@@ -87,6 +87,11 @@ def check_peer(path: str, figures: dict[str, list[tuple[object, ...]]]) -> None:
             np.testing.assert_allclose(by_tp["estimate"], [r[3] for r in theirs], rtol=1e-9)
 
 
+def _count(page: str) -> int:
+    """The overview's first figure: the responses held."""
+    return int(page.split('class="value">')[1].split("<", maxsplit=1)[0].replace(",", ""))
+
+
 def timed(fn: object) -> float:
     started = time.perf_counter()
     fn()  # type: ignore[operator]
@@ -107,7 +112,8 @@ def main() -> None:
         partial = cache.with_suffix(".partial.duckdb")
         build(str(partial), n_customers=args.customers, seed=7).close()
         partial.rename(cache)
-        print(f"built the demo of {args.customers:,} customers in {time.perf_counter() - started:.0f} s")
+        took = time.perf_counter() - started
+        print(f"built the demo of {args.customers:,} customers in {took:.0f} s")
     work = Path(tempfile.mkdtemp(prefix="rox_bench_dashboard_"))
     path = str(work / "demo.duckdb")
     shutil.copyfile(cache, path)
@@ -122,7 +128,7 @@ def main() -> None:
     config = ServiceConfig(path, client_rate=0, key_rate=0, dashboard_refresh=0)
     from fastapi.testclient import TestClient
 
-    cold, warm, after = 0.0, [], []
+    cold, warm, after, visible = 0.0, [], [], []
     expensive_at: float | None = None
     with TestClient(create_app(config)) as client:
         answer = client.post("/login", data={"key": keys["admin"]}, follow_redirects=False)
@@ -147,8 +153,14 @@ def main() -> None:
                 "/v1/responses", json=batch, headers={"Authorization": f"Bearer {keys['write']}"}
             )
             assert posted.status_code == 201, posted.text
-            took = timed(lambda: (page := client.get("/dashboard/overview")))
-            after.append(took)
+            expected = rows + (i + 1) * args.batch
+            started_after = time.perf_counter()
+            shown = client.get("/dashboard/overview").text
+            after.append(time.perf_counter() - started_after)
+            while _count(shown) != expected:
+                time.sleep(0.1)
+                shown = client.get("/dashboard/overview").text
+            visible.append(time.perf_counter() - started_after)
         end = time.perf_counter() + args.expensive_timeout
         while time.perf_counter() < end:
             text = client.get("/dashboard/overview").text
@@ -156,9 +168,7 @@ def main() -> None:
                 expensive_at = time.perf_counter() - started
                 break
             time.sleep(2)
-        last = client.get("/dashboard/overview").text
-        counted = int(last.split('class="value">')[1].split("<")[0].replace(",", ""))
-        assert counted == rows + args.rounds * args.batch, (counted, rows)
+        assert _count(client.get("/dashboard/overview").text) == rows + args.rounds * args.batch
     peak = status_mib("VmHWM")
     shutil.rmtree(work, ignore_errors=True)
 
@@ -166,13 +176,24 @@ def main() -> None:
     print(f"demo: {args.customers:,} customers, {rows:,} responses; {args.rounds} rounds")
     print(f"{'case':<28}{'median s':>10}{'vs bare SQL':>13}")
     print(f"{'peer: bare DuckDB SQL':<28}{floor:>10.3f}{1:>12.1f}x")
-    for name, times in (("(a) cold (first load)", [cold]), ("(b) warm", warm), ("(c) after a load", after)):
+    cases = (
+        ("(a) cold (first load)", [cold]),
+        ("(b) warm", warm),
+        ("(c) after a load: served", after),
+        ("(c) after a load: shown", visible),
+    )
+    for name, times in cases:
         m = statistics.median(times)
-        print(f"{name:<28}{m:>10.3f}{m / floor:>12.1f}x   all: {', '.join(f'{t:.2f}' for t in times)}")
+        print(
+            f"{name:<28}{m:>10.3f}{m / floor:>12.1f}x   all: {', '.join(f'{t:.2f}' for t in times)}"
+        )
     if expensive_at is None:
-        print(f"expensive part (worth of experience): not finished within {args.expensive_timeout:.0f} s")
+        waited = args.expensive_timeout
+        print(f"expensive part (worth of experience): not finished within {waited:.0f} s")
     else:
-        print(f"expensive part (worth of experience): shown {expensive_at:.0f} s after the first load")
+        print(
+            f"expensive part (worth of experience): shown {expensive_at:.0f} s after the first load"
+        )
     print(f"peak resident memory: {peak:,.0f} MiB")
 
 

@@ -85,7 +85,7 @@ def serve_command(
         float,
         typer.Option(
             help="Most seconds a dashboard load waits for a recomputation it starts before "
-            "showing the page it has (saying that newer data is being added)."
+            "showing the page it has (saying that a newer one is being computed)."
         ),
     ] = 1.0,
     case_rules: Annotated[

@@ -294,8 +294,8 @@ def format_value(metric: str, value: float) -> str:
 def headline(
     ws: Workspace,
     *,
-    worth: ExperienceWorth | None | Literal["compute"] = "compute",
-    audit: Audit | None | Literal["compute"] = "compute",
+    worth: ExperienceWorth | Literal["compute"] | None = "compute",
+    audit: Audit | Literal["compute"] | None = "compute",
 ) -> Headline:
     """Compute the headline of ``ws``: the money, each metric, worst touchpoint, change.
 
@@ -370,9 +370,7 @@ def headline(
     return Headline(frame=frame, findings=tuple(findings), worth=worth, touchpoints=touchpoints)
 
 
-def _worst_touchpoint(
-    ws: Workspace, metric: str, kept: dict[str, Comparison]
-) -> pd.Series | None:
+def _worst_touchpoint(ws: Workspace, metric: str, kept: dict[str, Comparison]) -> pd.Series | None:
     """The touchpoint significantly furthest below the others, if any (the comparison kept)."""
     try:
         tested = compare(ws, metric, by=TOUCHPOINT)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import html
+import os
 import queue
 import threading
 import time
@@ -359,12 +360,15 @@ class Reader:
     The dashboard computes its pages here, off the event loop and off the writer's thread, so
     that intake goes on while a page is computed. The connection is opened by ``connect`` on
     the first call; before each call, what the last one kept (:meth:`Workspace.forget`) is
-    released, as data may have arrived since.
+    released, as data may have arrived since. ``nice`` lowers the thread's priority (Linux),
+    so that a long computation leaves the processor to intake and to the pages first.
     """
 
-    def __init__(self, connect: Callable[[], Workspace], name: str) -> None:
+    def __init__(self, connect: Callable[[], Workspace], name: str, *, nice: int = 0) -> None:
         self._connect = connect
         self._name = name
+        self._nice = nice
+        self._ws: Workspace | None = None
         self._queue: queue.SimpleQueue[tuple[Callable[[Workspace], Any], Future[Any]] | None] = (
             queue.SimpleQueue()
         )
@@ -387,23 +391,29 @@ class Reader:
         if self._thread is not None:
             self._queue.put(None)
             self._thread.join(timeout)
+            if self._thread.is_alive() and self._ws is not None:
+                with contextlib.suppress(Exception):  # (stop the query under way, if any)
+                    self._ws.backend.con.interrupt()
             self._thread = None
 
     def _run(self) -> None:
-        ws: Workspace | None = None
+        if self._nice:
+            with contextlib.suppress(OSError, AttributeError):  # (Linux: a thread's own nice)
+                os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), self._nice)
         while (item := self._queue.get()) is not None:
             fn, future = item
             if not future.set_running_or_notify_cancel():
                 continue
             try:
-                if ws is None:
-                    ws = self._connect()
-                ws.forget()
-                future.set_result(fn(ws))
+                if self._ws is None:
+                    self._ws = self._connect()
+                self._ws.forget()
+                future.set_result(fn(self._ws))
             except BaseException as exc:  # (handed to the caller)
                 future.set_exception(exc)
-        if ws is not None:
-            ws.close()
+        if self._ws is not None:
+            self._ws.close()
+            self._ws = None
 
 
 @dataclass
@@ -435,8 +445,8 @@ class PageCache:
     then shows the page with the last value computed (or :class:`Pending` before the first one).
     The rest of the page is computed on ``live``, at a load after new data (at most every
     ``refresh`` s), and again when a new expensive part is ready; such a load waits at most
-    ``wait`` seconds for it, then shows the page it has, saying that newer data is being added
-    (the next load shows the new page). Only the first load of a page waits for it whole.
+    ``wait`` seconds for it, then shows the page it has, saying that a newer one is being
+    computed (a later load shows it). Only the first load of a page waits for it whole.
 
     Parameters
     ----------
@@ -477,7 +487,7 @@ class PageCache:
 
         The first load of a page computes it. A load after new data (``refresh`` seconds after
         the last computation) starts a new computation and waits at most ``wait`` seconds for
-        it; past that it shows the last page, and says that newer data is being added.
+        it; past that it shows the last page, and says that a newer one is being computed.
         """
         lock = self._locks.setdefault(page.slug, asyncio.Lock())
         async with lock:
@@ -504,7 +514,7 @@ class PageCache:
                 self._entries[page.slug] = entry
             assert entry is not None
             if page.slug in self._jobs:
-                notes.append(f"newer data is being added (data version {version})")
+                notes.append(f"a newer page is being computed (data version {version})")
             return entry.body, entry.at, "; ".join(n for n in notes if n)
 
     @staticmethod

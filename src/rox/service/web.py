@@ -14,7 +14,6 @@ script runs, so text that slipped through unescaped still could not run), no fra
 """
 
 # (no `from __future__ import annotations`: FastAPI reads the routes' annotations at runtime)
-import asyncio
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -98,7 +97,8 @@ def add_dashboard(
         made: Workspace = writer().call(lambda ws: second_connection(ws, url)).result()
         return made
 
-    live, background = Reader(connect, "rox-dashboard"), Reader(connect, "rox-dashboard-expensive")
+    live = Reader(connect, "rox-dashboard")
+    background = Reader(connect, "rox-dashboard-expensive", nice=10)
     state.setdefault("on_stop", []).extend([live.stop, background.stop])
     cache = PageCache(
         config.dashboard_refresh,
