@@ -337,7 +337,7 @@ def second_connection(ws: Workspace, url: str) -> Workspace:
 
     DuckDB: a cursor of the connection of ``ws`` (a second connection to the same database, in
     UTC like the first), which reads what the first has committed; call it on the thread that
-    uses ``ws``. Other engines: ``url`` opened again.
+    uses ``ws``. Other engines (PostgreSQL): ``url`` opened again.
     """
     import ibis
 
@@ -345,8 +345,8 @@ def second_connection(ws: Workspace, url: str) -> Workspace:
     from rox.engines.duckdb import DuckDBEngine
     from rox.workspace import Workspace
 
-    if not isinstance(ws.engine, DuckDBEngine):
-        return rox.open(url, read_only=True)
+    if not isinstance(ws.engine, DuckDBEngine):  # (not read-only: analyses may stage tables)
+        return rox.open(url)
     engine = DuckDBEngine(ws.engine.url, ibis.duckdb.from_connection(ws.backend.con.cursor()))
     engine.backend.raw_sql("SET TimeZone = 'UTC'")
     engine.backend.raw_sql("SET enable_progress_bar = true")
