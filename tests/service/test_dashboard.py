@@ -344,7 +344,7 @@ class _Place:
     def __init__(self):
         self.started = []
 
-    def __call__(self, fn):
+    def __call__(self, slug, fn):
         gate = threading.Event()
         future = Future()
 

@@ -47,6 +47,7 @@ __all__ = [
     "Page",
     "PageCache",
     "Pending",
+    "Place",
     "Reader",
     "expensive",
     "figure_json",
@@ -416,6 +417,10 @@ class Reader:
             self._ws = None
 
 
+#: Where a page's computation runs: ``place(slug, fn)`` runs ``fn(ws)``, returns its future.
+Place = Callable[[str, Callable[["Workspace"], Any]], Future[Any]]
+
+
 @dataclass
 class _Entry:
     version: int
@@ -453,9 +458,12 @@ class PageCache:
     refresh : float
         Least seconds between two computations of a page while data keeps arriving (0: every
         load after new data recomputes).
-    live, background : callable, optional
-        Run ``fn(ws)`` somewhere and return its future (:meth:`Reader.call`); by default right
-        here, on the event loop's thread (tests).
+    live : callable
+        ``live(slug, fn)`` runs ``fn(ws)`` for page ``slug`` somewhere and returns its future
+        (the service: on the page's own :class:`Reader`, so that a long page never holds up
+        another).
+    background : callable, optional
+        The same, for the expensive parts (by default ``live``).
     expensive_refresh : float
         Least seconds between two computations of a page's expensive part while data arrives.
     wait : float
@@ -467,8 +475,8 @@ class PageCache:
         self,
         refresh: float,
         *,
-        live: Callable[[Callable[[Workspace], Any]], Future[Any]] | None = None,
-        background: Callable[[Callable[[Workspace], Any]], Future[Any]] | None = None,
+        live: Place,
+        background: Place | None = None,
         expensive_refresh: float = 600.0,
         wait: float = 1.0,
     ) -> None:
@@ -476,7 +484,7 @@ class PageCache:
         self.expensive_refresh = expensive_refresh
         self.wait = wait
         self._live = live
-        self._background = background
+        self._background = background or live
         self._entries: dict[str, _Entry] = {}
         self._jobs: dict[str, Future[_Entry]] = {}
         self._expensive: dict[str, _Expensive] = {}
@@ -503,7 +511,7 @@ class PageCache:
             )
             job = self._jobs.get(page.slug)
             if not fresh and job is None:
-                job = self._place(self._live)(_building(page, parts, version))
+                job = self._live(page.slug, _building(page, parts, version))
                 self._jobs[page.slug] = job
                 wait = None if entry is None else self.wait  # (a first load waits for its page)
                 with contextlib.suppress(TimeoutError):
@@ -517,22 +525,14 @@ class PageCache:
                 notes.append(f"a newer page is being computed (data version {version})")
             return entry.body, entry.at, "; ".join(n for n in notes if n)
 
-    @staticmethod
-    def _place(
-        where: Callable[[Callable[[Workspace], Any]], Future[Any]] | None,
-    ) -> Callable[[Callable[[Workspace], Any]], Future[Any]]:
-        if where is None:
-            raise RuntimeError("PageCache needs a place to compute its pages (live=...)")
-        return where
-
     async def _expensive_part(self, page: Page, version: int) -> tuple[Any, str]:
         assert page.expensive is not None
         state = self._expensive.setdefault(page.slug, _Expensive())
         now = time.time()
         stale = state.version != version and now - state.at >= self.expensive_refresh
         if state.job is None and (state.value is None or stale):
-            where = self._place(self._background or self._live)
-            state.job, state.job_version = where(page.expensive), version
+            state.job = self._background(page.slug, page.expensive)
+            state.job_version = version
             state.pending = Pending(now)
             # (the load that starts it waits a little: on a small workspace, it is ready by then)
             with contextlib.suppress(TimeoutError):

@@ -97,13 +97,14 @@ def add_dashboard(
         made: Workspace = writer().call(lambda ws: second_connection(ws, url)).result()
         return made
 
-    live = Reader(connect, "rox-dashboard")
+    # a reader per page (a long page never holds up another), and one, niced, for what is expensive
+    readers = {slug: Reader(connect, f"rox-dashboard-{slug}") for slug in PAGES}
     background = Reader(connect, "rox-dashboard-expensive", nice=10)
-    state.setdefault("on_stop", []).extend([live.stop, background.stop])
+    state.setdefault("on_stop", []).extend([r.stop for r in (*readers.values(), background)])
     cache = PageCache(
         config.dashboard_refresh,
-        live=live.call,
-        background=background.call,
+        live=lambda slug, fn: readers[slug].call(fn),
+        background=lambda slug, fn: background.call(fn),
         expensive_refresh=config.dashboard_expensive_refresh,
         wait=config.dashboard_wait,
     )
