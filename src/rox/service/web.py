@@ -94,7 +94,7 @@ def add_dashboard(
 
     def connect() -> "Workspace":
         url = config.workspace
-        made: Workspace = writer().call(lambda ws: second_connection(ws, url)).result()
+        made: Workspace = writer().call(lambda ws: second_connection(ws, url)).result(300)
         return made
 
     # a reader per page (a long page never holds up another), and one, niced, for what is expensive
