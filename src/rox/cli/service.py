@@ -74,6 +74,20 @@ def serve_command(
         float,
         typer.Option(help="Least seconds between two computations of a dashboard page."),
     ] = 10.0,
+    dashboard_expensive_refresh: Annotated[
+        float,
+        typer.Option(
+            help="Least seconds between two computations, in the background, of the overview's "
+            "worth of experience (customer value models fitted to every customer)."
+        ),
+    ] = 600.0,
+    dashboard_wait: Annotated[
+        float,
+        typer.Option(
+            help="Most seconds a dashboard load waits for a recomputation it starts before "
+            "showing the page it has (saying that a newer one is being computed)."
+        ),
+    ] = 1.0,
     case_rules: Annotated[
         str | None,
         typer.Option(
@@ -119,6 +133,8 @@ def serve_command(
         webhook_secret=webhook_secret,
         secret=secret,
         dashboard_refresh=dashboard_refresh,
+        dashboard_expensive_refresh=dashboard_expensive_refresh,
+        dashboard_wait=dashboard_wait,
         survey_cooldown_days=survey_cooldown,
         case_rules=case_rules,
         cases_on_arrival=cases,

@@ -93,6 +93,14 @@ class ServiceConfig:
         How long a dashboard session lasts.
     dashboard_refresh : float
         Least seconds between two computations of a dashboard page while data keeps arriving.
+    dashboard_expensive_refresh : float
+        Least seconds between two computations of a page's expensive part (the overview's worth
+        of experience: customer value models fitted to every customer) while data keeps
+        arriving; it is computed in the background and the page shows the last one meanwhile.
+    dashboard_wait : float
+        Most seconds a page load that starts a computation waits for it before showing the page
+        it has (without the expensive part, or from older data: it says so); later loads do
+        not wait. The first load of a page waits for it whole.
     secure_cookie : bool, optional
         Whether the session cookie is ``Secure`` (sent over HTTPS only); by default, when the
         request came over HTTPS.
@@ -127,6 +135,8 @@ class ServiceConfig:
     secret: str | None = None
     session_hours: float = 8.0
     dashboard_refresh: float = 10.0
+    dashboard_expensive_refresh: float = 600.0
+    dashboard_wait: float = 1.0
     secure_cookie: bool | None = None
     survey_cooldown_days: float = 30.0
     case_rules: str | None = None
@@ -195,6 +205,8 @@ def create_app(config: ServiceConfig) -> FastAPI:
             delivering.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await delivering
+            for stop in state.get("on_stop", ()):  # (the dashboard's readers)
+                stop()
             await asyncio.to_thread(writer.stop)
 
     app = FastAPI(
