@@ -164,19 +164,23 @@ def test_demo_report_has_the_worth_section_with_its_parts(demo_report):
         f"{money(model.high, cur)}) over 3 years"
     )
 
-    # the top three drivers, with their label
-    drivers = rox.impact.key_drivers(ws, n_boot=REPLICATES // 2).frame.head(3)
-    line = next(x for x in lines if x.startswith("What drives NPS most"))
-    assert line.endswith(
-        ": " + "; ".join(f"{d.driver} {d.rw_pct:.0f}%" for d in drivers.itertuples()) + "."
-    )
-    # (item 3) ASSOC
+    # the top three drivers with their label; or, where key_drivers refuses (on 5,000 customers
+    # the demo's touchpoint pairs may rest on fewer than min_n = 30), the reason
+    try:
+        drivers = rox.impact.key_drivers(ws, n_boot=REPLICATES // 2).frame.head(3)
+    except rox.errors.MetricError as refused:
+        assert f"note: what drives NPS could not be computed: {refused}." in lines
+        assert len(section.tables) == 2 and len(section.figures) == 1
+    else:
+        line = next(x for x in lines if x.startswith("What drives NPS most"))
+        assert line.endswith(
+            ": " + "; ".join(f"{d.driver} {d.rw_pct:.0f}%" for d in drivers.itertuples()) + "."
+        )
+        # (item 3) ASSOC
+        assert len(section.tables) == 3 and len(section.figures) == 2
 
     # the priced friction point: the audit's own finding, in the section
     audit = rox.impact.audit(ws, value=clv(ws))
     priced = [x for x in audit.findings if x.startswith(("Cost:", "Removing the"))]
     assert priced and all(x in lines for x in priced)
     assert any("financing" in x for x in priced)
-
-    # its tables and figures: worth by group, the ROX by channel, the drivers
-    assert len(section.tables) == 3 and len(section.figures) == 2

@@ -175,7 +175,9 @@ class ExperienceWorth:
                 + "."
             )
         elif self.drivers_reason:
-            out.append(f"note: what drives NPS could not be computed: {self.drivers_reason.rstrip('.')}.")
+            out.append(
+                f"note: what drives NPS could not be computed: {self.drivers_reason.rstrip('.')}."
+            )
         if self.audit is not None:
             out.extend(
                 line for line in self.audit.findings if line.startswith(("Cost:", "Removing the"))
