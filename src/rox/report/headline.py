@@ -170,7 +170,8 @@ class ExperienceWorth:
         if self.drivers is not None and len(self.drivers.frame):
             top = self.drivers.frame.head(3)
             out.append(
-                "What drives NPS most (share of the explained variance, relative weights): "
+                "What drives NPS most (share of the explained variance, relative weights; "
+                f"{self.drivers.label}: not the effect of changing a driver): "
                 + "; ".join(f"{d.driver} {d.rw_pct:.0f}%" for d in top.itertuples())
                 + "."
             )
