@@ -523,12 +523,7 @@ def rox_model(
     gain = point.channels["dropout"] / observed if observed else float("nan")
     plausible = _plausible(gain, elastic)
     if not plausible:
-        notes.append(
-            f"outside the plausible band: lower dropout adds {gain:+.1%} to the moved customers' "
-            f"value, where their annual retention moving {r0:.2f} -> {r1:.2f} would add "
-            f"{elastic:+.1%} even to a perpetuity (CLV proportional to r / (1 + i - r)); read the "
-            "dropout channel as a warning about the model, not as fact"
-        )
+        notes.append(_implausible(gain, elastic, r0, r1))
     p_total = p_low = p_high = float("nan")
     if placebo:
         shuffled = data.copy()
@@ -589,6 +584,16 @@ def rox_model(
         draws=draws,
         notes=tuple(notes),
         _customers=per,
+    )
+
+
+def _implausible(gain: float, elastic: float, before: float, after: float) -> str:
+    """The note flagging a dropout channel outside the band of :func:`_plausible`."""
+    return (
+        f"outside the plausible band: lower dropout adds {gain:+.1%} to the moved customers' "
+        f"value, where their annual retention moving {before:.2f} -> {after:.2f} would add "
+        f"{elastic:+.1%} even to a perpetuity (CLV proportional to r / (1 + i - r)); read the "
+        "dropout channel as a warning about the model, not as fact"
     )
 
 

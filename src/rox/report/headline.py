@@ -56,6 +56,9 @@ class ExperienceWorth:
         Why the ROX model could not be used ("" when it was).
     drivers : KeyDrivers or None
         What drives NPS (None where it cannot be computed).
+    drivers_reason : str
+        Why the drivers could not be computed (:func:`rox.impact.key_drivers`' refusal, e.g. too
+        few customers for ``min_n``); "" when they were.
     audit : Audit or None
         The priced audit of the journeys (None without events).
     currency : str or None
@@ -66,6 +69,7 @@ class ExperienceWorth:
     value_model: str = ROX_MODEL
     fallback_reason: str = ""
     drivers: KeyDrivers | None = None
+    drivers_reason: str = ""
     audit: Audit | None = None
     currency: str | None = None
 
@@ -167,9 +171,14 @@ class ExperienceWorth:
         if self.drivers is not None and len(self.drivers.frame):
             top = self.drivers.frame.head(3)
             out.append(
-                "What drives NPS most (share of the explained variance, relative weights): "
+                "What drives NPS most (share of the explained variance, relative weights; "
+                f"{self.drivers.label}: not the effect of changing a driver): "
                 + "; ".join(f"{d.driver} {d.rw_pct:.0f}%" for d in top.itertuples())
                 + "."
+            )
+        elif self.drivers_reason:
+            out.append(
+                f"note: what drives NPS could not be computed: {self.drivers_reason.rstrip('.')}."
             )
         if self.audit is not None:
             out.extend(
@@ -216,11 +225,12 @@ def experience_worth(ws: Workspace) -> ExperienceWorth | None:
     )
     if move.total != move.total:  # no detractor or no passive: nothing to move
         return None
-    drivers: KeyDrivers | None
+    drivers: KeyDrivers | None = None
+    drivers_reason = ""
     try:
         drivers = key_drivers(ws, n_boot=REPLICATES // 2)
-    except (ConvergenceError, MetricError):
-        drivers = None
+    except (ConvergenceError, MetricError) as exc:
+        drivers_reason = str(exc)
     checked: Audit | None = None
     if ws.count("events"):
         try:
@@ -233,6 +243,7 @@ def experience_worth(ws: Workspace) -> ExperienceWorth | None:
         value_model=valued.value_model,
         fallback_reason=valued.reason,
         drivers=drivers,
+        drivers_reason=drivers_reason,
         audit=checked,
         currency=ws.currency,
     )
