@@ -614,8 +614,10 @@ def run_module(
     previous: ModuleResult | None = None,
     full: bool = False,
     progress: Callable[[ModuleResult], None] | None = None,
+    lines: set[int] | None = None,
 ) -> ModuleResult:
-    """Run every mutant of ``module`` (or, given a ``previous`` run, only its survivors again)."""
+    """Run every mutant of ``module`` (or, given a ``previous`` run, only its survivors again;
+    given ``lines``, only the mutants on those lines)."""
     tests, select = MODULES[module]
     path = work / "rox" / module
     for compiled in (path.parent / "__pycache__").glob(f"{path.stem}.*.pyc"):
@@ -631,6 +633,8 @@ def run_module(
     outcome, baseline, _ = _run_tests(work, tests, select, timeout=3600)  # timed, untraced
     result = ModuleResult(module, tests, select, round(baseline, 1))
     mutants = enumerate_mutants(original)[:limit]
+    if lines:
+        mutants = [m for m in mutants if m.line in lines]
     if previous is not None:
         # the source must be the one the previous run mutated: same mutants, same order
         before = [(m.index, m.kind, m.line) for m in previous.mutants]
@@ -758,6 +762,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--retry", type=Path, help="a previous run's JSON: run its surviving mutants again"
     )
+    parser.add_argument(
+        "--lines",
+        type=lambda text: {int(x) for x in text.split(",")},
+        help="only the mutants on these lines (comma-separated): after a fix moved the lines of "
+        "an earlier run's survivors, those and the lines the fix changed",
+    )
     args = parser.parse_args(argv)
     equivalent = json.loads(args.equivalent.read_text()) if args.equivalent else {}
     if args.list:
@@ -809,6 +819,7 @@ def main(argv: list[str] | None = None) -> int:
                 previous=previous.get(module),
                 full=args.all_tests,
                 progress=partial_saver(results),
+                lines=args.lines,
             )
             results.append(result)
             print(
