@@ -28,7 +28,14 @@ import duckdb
 
 from rox._sql import ident
 from rox.errors import RowProblem, WorkspaceError
-from rox.ingest.load import _check_keys, _translated, last_seq, reconcile, record_order
+from rox.ingest.load import (
+    _check_keys,
+    _refresh_derived,
+    _translated,
+    last_seq,
+    reconcile,
+    record_order,
+)
 from rox.ingest.mapping import ColumnMapping
 from rox.ingest.plain import typed_plainly
 from rox.ingest.rules import ROW_COLUMN, LoadPlan
@@ -248,6 +255,9 @@ class BatchWriter:
                     con.unregister(view)
         self.last_load = load_id
         self._last_seq[table] = base + rows.num_rows
+        if rows.num_rows > len(skipped):
+            # what is derived from the table (the journey index: the journeys the batch touched)
+            _refresh_derived(self.ws, table)
         return BatchResult(load_id, [], skipped)
 
 
