@@ -255,9 +255,8 @@ class BatchWriter:
                     con.unregister(view)
         self.last_load = load_id
         self._last_seq[table] = base + rows.num_rows
-        if rows.num_rows > len(skipped):
-            # what is derived from the table (the journey index: the journeys the batch touched)
-            _refresh_derived(self.ws, table)
+        # what is derived from the table (the journey index: the journeys the batch touched)
+        _refresh_derived(self.ws, table)
         return BatchResult(load_id, [], skipped)
 
 

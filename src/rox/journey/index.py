@@ -240,7 +240,7 @@ def refresh_journeys(
     through_load, n_indexed = int(row["through_load"]), int(row["events"])
     last, n_events = int(row["last"]), int(row["n"])
     if (last, n_events) == (through_load, n_indexed):
-        return _record(ws, query, through_load, n_indexed)
+        return JourneyIndex(query, row["built_at"], through_load, n_indexed, fresh=True)
     events = ws.table("events")
     new = events.filter(events[LOAD_COLUMN] > through_load)
     n_new = int(new.count().execute())
@@ -248,6 +248,8 @@ def refresh_journeys(
         return None
     if ws.read_only:
         raise WorkspaceError(f"workspace {ws.url} is open read-only; cannot refresh its index")
+    if not n_new:  # loads of rows all skipped (already stored): the journeys are as they were
+        return _record(ws, query, last, n_events)
     ws.engine.drop_table(REGISTRY)  # no index while it is refreshed (as while it is built)
     indexed = ws.engine.fixed_table(EVENTS)
     summary = ws.engine.fixed_table(TABLES["summary"])
