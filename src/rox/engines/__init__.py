@@ -259,12 +259,11 @@ class Engine:
         self.backend.create_table(name, expr, overwrite=True)
 
     def replace_rows(self, name: str, column: str, values: Sequence[int], rows: ir.Table) -> None:
-        """In derived table ``name``, replace the rows whose ``column`` is one of ``values`` by
-        ``rows`` (the table's columns), as one commit.
+        """Replace the rows of derived table ``name`` whose ``column`` is in ``values``.
 
-        How the journey index refreshes the journeys a load touched. Here (a lake, which cannot
-        delete rows in place): the table is written anew through a staged copy; databases delete
-        and insert in one transaction.
+        By ``rows`` (the table's columns), as one commit: how the journey index refreshes the
+        journeys a load touched. Here (a lake, which cannot delete rows in place) the table is
+        written anew through a staged copy; databases delete and insert in one transaction.
         """
         table = self.table(name)
         kept = table.filter(~table[column].isin(list(values))) if values else table

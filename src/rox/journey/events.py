@@ -206,8 +206,10 @@ class JourneyQuery:
         return e.mutate(is_last=e.next_step.isnull())
 
     def kept_rows(self, e: ir.Table) -> ir.Table:
-        """The events the journeys are made of: within ``since``/``until``, steps merged and
-        excluded, of the ``journey`` asked for (row by row: nothing is ordered yet)."""
+        """The events the journeys are made of, row by row (nothing is ordered yet).
+
+        Within ``since``/``until``, steps merged and excluded, of the ``journey`` asked for.
+        """
         if self.since is not None:
             e = e.filter(e.ts >= _ts(self.since, "since"))
         if self.until is not None:
