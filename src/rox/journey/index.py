@@ -293,7 +293,7 @@ def refresh_journeys(
         variants = old_rows[["k1", "k2", "steps"]]
         new_summary = journey_summary(named, ws).select("k1", "k2", "steps")
         variants = pd.concat([variants, new_summary.to_pyarrow().to_pandas()]).drop_duplicates()
-        _refresh_variants(ws, query, variants)
+        _refresh_variants(ws, query, variants, named)
     finally:
         for table in cached:
             table.release()
@@ -349,20 +349,36 @@ def _refresh_edges(ws: Workspace, query: JourneyQuery, moves: pd.DataFrame) -> N
     ws.engine.replace_table(TABLES["edges"], ibis.memtable(frame, schema=stored.schema()))
 
 
-def _refresh_variants(ws: Workspace, query: JourneyQuery, touched: pd.DataFrame) -> None:
-    """Count the variants ``touched`` (``k1, k2, steps``) again, and rank all of them again."""
+def _refresh_variants(
+    ws: Workspace, query: JourneyQuery, touched: pd.DataFrame, refreshed: ir.Table
+) -> None:
+    """Count the variants ``touched`` (``k1, k2, steps``) again, and rank all of them again.
+
+    A variant's path is that of any of its journeys: a variant kept keeps its path; a new one is
+    spelled out from its example, one of the ``refreshed`` journeys (an untouched journey's
+    variant is not new).
+    """
     stored = ws.engine.fixed_table(TABLES["variants"])
     kept = stored.drop("rank", "total").to_pyarrow().to_pandas()
     keys = ["k1", "k2", "steps"]
     touched_index = pd.MultiIndex.from_frame(touched[keys])
-    kept = kept[~pd.MultiIndex.from_frame(kept[keys]).isin(touched_index)]
+    was = pd.MultiIndex.from_frame(kept[keys]).isin(touched_index)
+    paths = kept[was].set_index(keys)["path"]
+    kept = kept[~was]
     if len(touched):
         summary = ws.engine.fixed_table(TABLES["summary"])
         variants = ibis.memtable(touched[keys], schema={k: summary[k].type() for k in keys})
         per = summary.semi_join(variants, keys)
-        journeys = Journeys(ws, query, ws.engine.fixed_table(EVENTS), indexed=True)
-        journeys.stored["summary"] = per
-        counted = spelled_variants(journeys, variant_table(journeys))
+        journeys = Journeys(ws, query, refreshed, indexed=True, stored={"summary": per})
+        counted = variant_table(journeys).to_pyarrow().to_pandas()
+        counted_keys = pd.MultiIndex.from_frame(counted[keys])
+        new = ~counted_keys.isin(paths.index)
+        counted["path"] = paths.reindex(counted_keys).to_numpy()
+        if new.any():
+            fresh = ibis.memtable(counted.loc[new, keys], schema=variants.schema())
+            journeys.stored["summary"] = per.semi_join(fresh, keys)
+            spelled = spelled_variants(journeys, variant_table(journeys)).set_index(keys)["path"]
+            counted.loc[new, "path"] = spelled.reindex(counted_keys[new]).to_numpy()
         kept = pd.concat([kept, counted[list(kept.columns)]])
     frame = ranked_variants(kept.reset_index(drop=True))
     ws.engine.replace_table(TABLES["variants"], ibis.memtable(frame, schema=stored.schema()))
