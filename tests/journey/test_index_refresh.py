@@ -172,3 +172,17 @@ def test_a_large_load_builds_in_full(monkeypatch):
         assert calls[-1] is None  # 3 of 13 events: above, built in full
         assert index_info(ws).fresh
         assert refresh_index(ws, full=True).fresh
+
+
+def test_an_index_of_an_earlier_rox_is_built_in_full(incremental):
+    """An index whose summary names no journey (before #19) cannot be refreshed: built anew."""
+    with rox.open("duckdb://:memory:") as ws:
+        ws.ingest("events", _frame([("a", 0, "visit", None)]))
+        build_index(ws)
+        summary = ws.table("rox_journey_summary")
+        ws.engine.replace_table("rox_journey_summary", summary.drop("journey"))
+        incremental.clear()
+        ws.ingest("events", _frame([("a", 1, "buy", None)]))
+        assert len(incremental) == 1 and index_info(ws).fresh
+        assert "journey" in ws.table("rox_journey_summary").columns
+        assert journey_map(ws).frame["transitions"].tolist() == [1]

@@ -7,10 +7,11 @@ of events, in the engine, and keeps the result as tables of the workspace:
 
 ``rox_journey_events``
     :meth:`JourneyQuery.events` of the indexed query, its journeys numbered (``journey_id`` is an
-    integer, in the order of the journeys' ids: joins and groups on an integer cost DuckDB a
-    fraction of those on text);
+    integer: joins and groups on an integer cost DuckDB a fraction of those on text; a full build
+    numbers the journeys in the order of their ids, a refresh numbers new ones after the last);
 ``rox_journey_summary``
-    :func:`~rox.journey.events.journey_summary`: one row per journey, with its variant key;
+    :func:`~rox.journey.events.journey_summary`: one row per journey, with its variant key and
+    its name (``journey``: its id as :meth:`JourneyQuery.events` gives it);
 ``rox_journey_edges``, ``rox_journey_steps``, ``rox_journey_variants``
     what every journey map and variant table of these journeys is computed from (the transitions
     with their counts and times; each step's events, starts and ends; each variant's count, time,
@@ -22,9 +23,12 @@ of events, in the engine, and keeps the result as tables of the workspace:
     events it was built from (the last load of events and the number of events).
 
 Every analysis, and :func:`prepare`, given the workspace and the indexed query, reads the index
-instead of ordering the events. :func:`rox.ingest.ingest` rebuilds the index after each load of
-events, in full: exact for every definition of journeys (a late event can reorder a journey, or
-join two journeys split by a gap). An index that does not match the events (rows appended other
+instead of ordering the events. After each load of events (:func:`rox.ingest.ingest`, and each
+batch of the intake service's :class:`~rox.ingest.batch.BatchWriter`) the index is refreshed:
+only the journeys the new events touch are made again, and the aggregates updated
+(:func:`refresh_journeys`, exact: the tables are those of a full build); it is rebuilt in full
+when rows were removed or written other than by a load, and for loads of more than
+:data:`FULL_SHARE` of the events. An index that does not match the events (rows appended other
 than by a load) is not used: analyses then order the events themselves, as without an index, and
 say so with a :class:`JourneyIndexWarning`.
 
@@ -217,7 +221,8 @@ def refresh_journeys(
 
     1. the new events are those of the loads after the index's (``_load_id`` above its
        ``through_load``); if the events are not the index's plus those (rows removed, or written
-       other than by a load), None (rebuild in full);
+       other than by a load), or the index is an earlier rox's (its summary names no journey),
+       None (rebuild in full);
     2. the journeys they touch: those with the same name (``journey``, else the customer), or,
        with a ``gap`` (where a new event can join or split a customer's journeys, and renumber
        the later ones), every journey of their customers;
@@ -248,11 +253,14 @@ def refresh_journeys(
         return None
     if ws.read_only:
         raise WorkspaceError(f"workspace {ws.url} is open read-only; cannot refresh its index")
+    summary = ws.engine.fixed_table(TABLES["summary"])
+    spelled = ws.engine.fixed_table(TABLES["variants"]).columns
+    if "journey" not in summary.columns or "path" not in spelled:
+        return None  # an index of an earlier rox, without the journeys' names or the paths
     if not n_new:  # loads of rows all skipped (already stored): the journeys are as they were
         return _record(ws, query, last, n_events)
     ws.engine.drop_table(REGISTRY)  # no index while it is refreshed (as while it is built)
     indexed = ws.engine.fixed_table(EVENTS)
-    summary = ws.engine.fixed_table(TABLES["summary"])
     kept = query.kept_rows(new)
     if query.gap is None:
         names = kept.select(journey=kept.journey.fill_null(kept.customer_id)).distinct()
