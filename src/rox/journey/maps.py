@@ -199,6 +199,7 @@ def spelled_variant_table(journeys: Journeys) -> ir.Table:
 
 def spelled_variants(journeys: Journeys, groups: ir.Table) -> pd.DataFrame:
     """The variants ``groups`` (of :func:`variant_table`), each with its ``path`` spelled out."""
+    # numbered 0, 1, ... (to place their events without sorting, in _spell)
     groups = groups.mutate(variant=ibis.row_number().over(order_by=groups.example))
     columns = [c for c in groups.columns if c != "variant"]
     per = journeys.summary
@@ -248,10 +249,8 @@ def variants(
     if "path" in groups.columns:  # kept spelled out and ranked by the journey index
         rows = groups.select("path", *columns, "rank").to_pyarrow()
         out, ordered = rows.take(pc.sort_indices(rows["rank"])).to_pandas(), True
-    else:
-        # the kept variants numbered 0, 1, ... (to place their events without sorting, in _spell)
-        groups = groups.mutate(variant=ibis.row_number().over(order_by=groups.example))
-        out, ordered = _spelled(journeys.events, groups, columns), False
+    else:  # the kept variants spelled out from their examples' events
+        out, ordered = spelled_variants(journeys, groups.select("example", *columns)), False
     total = int(out["total"].iloc[0]) if len(out) else 0
     return _paths_result(out, None, total=total, ordered=ordered)
 
