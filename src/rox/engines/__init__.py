@@ -268,7 +268,9 @@ class Engine:
         table = self.table(name)
         kept = table.filter(~table[column].isin(list(values))) if values else table
         staged = f"{name}__staged"
-        self.replace_table(staged, kept.union(rows.select(*table.columns)))
+        # (as the table reads back: a lake's Parquet may narrow or drop a type's details)
+        rows = rows.select(*table.columns).cast(table.schema())
+        self.replace_table(staged, kept.union(rows))
         self.replace_table(name, self.table(staged))
         self.drop_table(staged)
 

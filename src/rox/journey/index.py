@@ -310,9 +310,9 @@ def refresh_journeys(
 
 def _numbers(names: list[str], known: dict[str, int], last: int) -> ir.Table:
     """Each journey's number: its own if it had one; else the next after ``last``, in name order."""
+    numbered = {n: known[n] for n in names if n in known}
     new = sorted(n for n in names if n not in known)
-    numbered = {**{n: known[n] for n in names if n in known}, **{n: last + 1 + i for i, n in
-                                                                   enumerate(new)}}  # fmt: skip
+    numbered.update({n: last + 1 + i for i, n in enumerate(new)})
     return ibis.memtable(
         {"journey_id": list(numbered), "_number": list(numbered.values())},
         schema={"journey_id": "string", "_number": "int64"},
@@ -328,7 +328,9 @@ def _steps_moved(ws: Workspace, was: Journeys, now: Journeys) -> ir.Table:
         step_table(was).to_pyarrow().to_pandas().set_index("step").mul(-1).reset_index(),
         step_table(now).to_pyarrow().to_pandas(),
     ]
-    total = pd.concat(frames).groupby("step", as_index=False)[counts].sum()
+    # (a count an engine gave as null, where no event of the step counted, is 0)
+    total = pd.concat(frames).fillna(dict.fromkeys(counts, 0)).groupby("step", as_index=False)
+    total = total[counts].sum().astype(dict.fromkeys(counts, "int64"))
     total = total[total["events"] > 0]
     return ibis.memtable(total[list(stored.columns)].reset_index(drop=True), schema=stored.schema())
 

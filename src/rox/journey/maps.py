@@ -156,11 +156,12 @@ def step_table(journeys: Journeys) -> ir.Table:
     ``tied``: the transitions from the step to an event with the same timestamp.
     """
     e = journeys.events
+    # (fill_null: Spark counts nothing as null where no event of the step is counted)
     return e.group_by("step").aggregate(
         events=e.count(),
-        starts=e.count(where=e.seq == 0),
-        ends=e.count(where=e.is_last),
-        tied=e.count(where=e.ts == e.next_ts),
+        starts=e.count(where=e.seq == 0).fill_null(0),
+        ends=e.count(where=e.is_last).fill_null(0),
+        tied=e.count(where=e.ts == e.next_ts).fill_null(0),
     )
 
 
