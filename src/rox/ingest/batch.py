@@ -31,6 +31,7 @@ from rox.errors import RowProblem, WorkspaceError
 from rox.ingest.load import (
     _check_keys,
     _copy_existing,
+    _refresh_derived,
     _translated,
     last_seq,
     reconcile,
@@ -263,6 +264,8 @@ class BatchWriter:
                     con.unregister(view)
         self.last_load = load_id
         self._last_seq[table] = base + rows.num_rows
+        # what is derived from the table (the journey index: the journeys the batch touched)
+        _refresh_derived(self.ws, table)
         return BatchResult(load_id, [], skipped)
 
 

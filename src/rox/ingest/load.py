@@ -292,8 +292,8 @@ def ingest(
     frame = pd.DataFrame(
         rows, columns=["source", "rows_read", "rows_loaded", "rows_rejected", "rows_skipped"]
     )
-    if frame["rows_loaded"].sum():
-        _refresh_derived(ws, spec.name)
+    # (a load of rows all skipped is recorded too: derived tables then say they include it)
+    _refresh_derived(ws, spec.name)
     if progress is not None:
         progress(1.0)
     return LoadReport(
