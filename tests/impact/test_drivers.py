@@ -339,10 +339,10 @@ def test_detractor_outcome_independent_driver_gets_about_zero(ws):
     assert frame["rw"].sum() == pytest.approx(result.r2)
 
 
-def test_churn_outcome_from_transactions(ws):
-    wide = _survey(600, seed=8)
-    _load(ws, wide)
-    rng = np.random.default_rng(8)
+def _churn_purchases(wide: pd.DataFrame, seed: int) -> tuple[pd.Series, pd.DataFrame]:
+    """Who churned (more likely the unhappier with delivery), and purchases that say so: a first
+    on 2024-01-01 and a last on 2024-01-10 for the churned, 2025-06-01 for the others."""
+    rng = np.random.default_rng(seed)
     churned = rng.random(len(wide)) < 1 / (1 + np.exp(2.0 * (wide["delivery"] - 3.5)))
     last = np.where(churned, "2024-01-10", "2025-06-01")
     tx = pd.DataFrame(
@@ -352,6 +352,13 @@ def test_churn_outcome_from_transactions(ws):
             "amount": 10.0,
         }
     )
+    return churned, tx
+
+
+def test_churn_outcome_from_transactions(ws):
+    wide = _survey(600, seed=8)
+    _load(ws, wide)
+    churned, tx = _churn_purchases(wide, seed=8)
     insert_rows(ws, "transactions", tx)
     result = key_drivers(ws, "churn", n_boot=100, inactive_after=365)
     frame = result.to_frame().set_index("touchpoint")
@@ -884,16 +891,7 @@ def outcomes_path(tmp_path_factory):
 
     path = tmp_path_factory.mktemp("drivers") / "outcomes.duckdb"
     wide = _survey(300, seed=21)
-    rng = np.random.default_rng(21)
-    churned = rng.random(len(wide)) < 1 / (1 + np.exp(2.0 * (wide["delivery"] - 3.5)))
-    last = np.where(churned, "2024-01-10", "2025-06-01")
-    tx = pd.DataFrame(
-        {
-            "customer_id": list(wide.customer_id) * 2,
-            "ts": pd.to_datetime(["2024-01-01"] * len(wide) + list(last), utc=True),
-            "amount": 10.0,
-        }
-    )
+    _, tx = _churn_purchases(wide, seed=21)
     with rox.open(path) as w:
         _load(w, wide)
         insert_rows(w, "responses", _ces(wide, 22))
