@@ -124,7 +124,7 @@ MODULES: dict[str, tuple[list[str], str | None]] = {
         "common_dropout and not bgnbd_on_common_dropout_data",  # not BG/NBD's 4 s fit
     ),
     "value/models/pareto_gradient.py": (["tests/value/test_pareto_gradient.py"], None),
-    "value/choice.py": (["tests/value/test_choice.py"], None),
+    "value/choice.py": (["tests/value/test_choice.py", "tests/value/test_choice_rules.py"], None),
     "impact/worth.py": (
         [
             "tests/impact/test_worth.py",
@@ -134,7 +134,11 @@ MODULES: dict[str, tuple[list[str], str | None]] = {
         "not demo",
     ),
     "impact/bootstrap.py": (  # worth's tests reach value_bin and bin_statistics
-        ["tests/impact/test_bootstrap.py", "tests/impact/test_worth.py"],
+        [
+            "tests/impact/test_bootstrap.py",
+            "tests/impact/test_worth.py",
+            "tests/impact/test_bootstrap_rules.py",
+        ],
         "not demo",
     ),
     # the impact modules' fast tests: not the demo builds, the CLI runs on the demo or the
