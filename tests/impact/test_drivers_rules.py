@@ -504,7 +504,7 @@ def test_relative_weights_lmg_and_the_rank_flag_on_three_drivers_by_hand(ws):
     assert result.frame.columns.tolist() == [
         "driver", "kind", "metric", "touchpoint", "n", "performance", "performance_pct",
         "correlation", "rw", "rw_low", "rw_high", "rw_pct", "lmg", "lmg_low", "lmg_high",
-        "lmg_pct", "rank_rw", "rank_lmg", "ranks_differ",
+        "lmg_pct", "rank_rw", "rank_lmg", "ranks_differ", "label",
     ]  # fmt: skip
 
 
