@@ -46,3 +46,4 @@ def test_serve_with_several_workers_needs_postgres(tmp_path):
     assert isinstance(done.exception, ServiceError)
     assert str(done.exception).startswith("--workers 2 needs a PostgreSQL workspace")
     assert not path.exists()  # refused before anything was opened
+    assert "rox service on" not in done.output  # nor announced as serving

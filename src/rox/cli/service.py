@@ -140,6 +140,13 @@ def serve_command(
         cases_on_arrival=cases,
         webhooks=webhooks,
     )
+    if workers > 1 and engines.parse_url(url).engine != "postgres":
+        from rox.errors import ServiceError
+
+        raise ServiceError(
+            f"--workers {workers} needs a PostgreSQL workspace (postgres://…): a DuckDB file has "
+            f"one writing process, not {url}"
+        )
     err_console.print(
         f"rox service on http://{host}:{port} (docs at /docs, dashboard at /dashboard), "
         f"workspace {url}" + (f", {workers} processes" if workers > 1 else "")
@@ -152,14 +159,8 @@ def serve_command(
     import os
     import secrets
 
-    from rox.errors import ServiceError
     from rox.service.app import CONFIG_VARIABLE
 
-    if engines.parse_url(url).engine != "postgres":
-        raise ServiceError(
-            f"--workers {workers} needs a PostgreSQL workspace (postgres://…): a DuckDB file has "
-            f"one writing process, not {url}"
-        )
     # the processes must sign sessions and invitations alike: one secret for all of them
     shared = dataclasses.replace(config, secret=secret or secrets.token_hex(32))
     os.environ[CONFIG_VARIABLE] = json.dumps(dataclasses.asdict(shared))
