@@ -8,6 +8,8 @@ import hashlib
 import hmac
 import json
 import re
+import subprocess
+import sys
 import threading
 import time
 from concurrent.futures import Future
@@ -450,3 +452,32 @@ def test_a_reader_reads_what_the_writer_committed_on_a_thread_of_its_own(tmp_pat
             assert zone.result(60).fetchone()[0] == "UTC"
         finally:
             reader.stop()
+
+
+_STOP_DURING_A_QUERY = """
+import time
+import rox
+from rox.service.dashboard import Reader
+
+ws = rox.open("duckdb://:memory:")
+reader = Reader(lambda: ws, "rox-test-reader")
+query = "SELECT sum(a.range * b.range) FROM range(100000) a, range(100000) b"  # minutes
+running = reader.call(lambda w: w.backend.raw_sql(query).fetchall())
+time.sleep(1.0)
+reader.stop(timeout=0.5)
+print("stopped", flush=True)
+"""
+
+
+def test_a_reader_stopped_during_a_query_lets_the_process_exit_cleanly(tmp_path):
+    # the query is interrupted and its thread unwinds before the interpreter exits; a daemon
+    # thread left inside DuckDB's native code aborts the process (exit 134, "terminate called
+    # without an active exception")
+    script = tmp_path / "stop.py"
+    script.write_text(_STOP_DURING_A_QUERY)
+    done = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.stdout.strip() == "stopped"
+    assert "terminate called" not in done.stderr
+    assert done.returncode == 0, done.stderr

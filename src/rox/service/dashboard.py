@@ -387,7 +387,11 @@ class Reader:
     def stop(self, timeout: float = 5.0) -> None:
         """Close the connection once the calls queued so far are done, waiting up to ``timeout`` s.
 
-        A computation still running then goes on to its end on its (daemon) thread.
+        A query still running then is interrupted, and the thread is given up to ``timeout`` s
+        more to unwind and close its connection: a process that exits while a daemon thread is
+        inside the engine's native code is aborted ("terminate called without an active
+        exception", exit 134). A Python computation that does not end is left to its (daemon)
+        thread.
         """
         if self._thread is not None:
             self._queue.put(None)
@@ -395,6 +399,7 @@ class Reader:
             if self._thread.is_alive() and self._ws is not None:
                 with contextlib.suppress(Exception):  # (stop the query under way, if any)
                     self._ws.backend.con.interrupt()
+                self._thread.join(timeout)
             self._thread = None
 
     def _run(self) -> None:
