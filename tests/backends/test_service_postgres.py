@@ -10,6 +10,7 @@ durability test kills one process with SIGKILL under a bounded load and restarts
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import signal
@@ -515,3 +516,85 @@ def test_serve_with_two_workers_shares_the_port_and_the_workspace(postgres_serve
         (keys,) = c.execute("SELECT count(*) FROM rox_idempotency").fetchone()
     assert sorted(stored) == sorted((f"w{i}", 1) for i in range(10))
     assert keys == 10
+
+
+def post_until_stored(base: str, auth: dict[str, str], body: dict[str, Any]) -> list[int]:
+    """POST ``body`` until it is answered 201 (as a client honouring ``Retry-After`` does)."""
+    statuses = []
+    end = time.monotonic() + 60
+    while time.monotonic() < end:
+        r = httpx.post(f"{base}/v1/responses", json=body, headers=auth, timeout=30)
+        statuses.append(r.status_code)
+        if r.status_code != 503:
+            return statuses
+        time.sleep(min(float(r.headers["retry-after"]), 2.0))
+    raise AssertionError(f"not stored within 60 s: {statuses}")
+
+
+def signed_in(base: str, admin: str) -> httpx.Client:
+    """A client holding the dashboard's session cookie."""
+    client = httpx.Client(base_url=base, timeout=120)
+    r = client.post("/login", data={"key": admin, "next": "/dashboard/overview"})
+    assert r.status_code == 303, r.text
+    return client
+
+
+@pytest.mark.parametrize("mode", ["fast", "immediate"])
+def test_intake_goes_on_after_the_database_server_restarts(own_postgres_server, mode):
+    """A server stopped (``fast``: sessions ended; ``immediate``: as a crash) and started again.
+
+    While it is down, a POST is 503 with ``Retry-After`` (nothing acknowledged); once it is back,
+    the same ``rox serve`` process stores again (the writer reconnects) and the dashboard's
+    pages load again (each reader reconnects), without restarting rox; each response is stored
+    once.
+    """
+    server = own_postgres_server
+    url = server.new_database()
+    with rox.open(url) as ws:
+        write, admin = (create_key(ws, s, [s])[1] for s in ("write", "admin"))
+    auth = {"Authorization": f"Bearer {write}"}
+    port = free_port()
+    proc, log = spawn(url, port, "--dashboard-refresh", "0")
+    ready(proc, log, port)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        first = httpx.post(f"{base}/v1/responses", json=response("before", 9), headers=auth,
+                           timeout=30)  # fmt: skip
+        assert first.status_code == 201, first.text
+        with contextlib.closing(signed_in(base, admin)) as client:
+            assert client.get("/dashboard/overview").status_code == 200
+            server.stop(mode)
+            down = httpx.post(f"{base}/v1/responses", json=response("during", 3), headers=auth,
+                              timeout=30)  # fmt: skip
+            assert down.status_code == 503, down.text
+            assert int(down.headers["retry-after"]) >= 1
+            # refused at once while down (the back-off), again 503
+            again = httpx.post(f"{base}/v1/responses", json=response("during", 3), headers=auth,
+                               timeout=30)  # fmt: skip
+            assert again.status_code == 503, again.text
+            server.resume()
+            statuses = post_until_stored(base, auth, response("during", 3))
+            assert statuses[-1] == 201, statuses
+            after = httpx.post(f"{base}/v1/responses", json=response("after", 10), headers=auth,
+                               timeout=30)  # fmt: skip
+            assert after.status_code == 201, after.text
+            assert after.json()["stored"] == 1
+            # new data (version 3: two more commits): the page is computed again by its reader,
+            # whose connection was lost with the server
+            end = time.monotonic() + 60
+            while time.monotonic() < end:
+                page = client.get("/dashboard/overview")
+                assert page.status_code == 200, log.read_text()[-3000:]
+                if "Computed at" in page.text and "newer page" not in page.text:
+                    break
+                time.sleep(0.5)
+            assert "(data version 3)" in page.text
+            assert "rox-figure" in page.text
+        assert proc.poll() is None  # the same process throughout
+    finally:
+        stop(proc)
+    with psql(url) as c:
+        stored = Counter(r for (r,) in c.execute("SELECT response_id FROM responses"))
+        (cases,) = c.execute("SELECT count(*) FROM cases WHERE response_id = 'during'").fetchone()
+    assert stored == {"before": 1, "during": 1, "after": 1}
+    assert cases == 1  # the detractor's case, opened with its response once it was stored

@@ -156,7 +156,6 @@ class SharedBatchWriter:
                 f"shared batches go to a PostgreSQL workspace open for writing, not {ws.url}"
             )
         self.ws = ws
-        self.con: Any = ws.backend.con
         self.ensure_indexes()
         # in memory: a batch's rows are never kept on this machine's disk, and they are deleted
         # from the stage after each batch (a GDPR erasure finds nothing of a customer here)
@@ -166,6 +165,11 @@ class SharedBatchWriter:
         self.checker = BatchWriter(self.stage)
         self.checker.scales = ws.declared_scales()
         self._columns: dict[str, pa.Schema] = {}
+
+    @property
+    def con(self) -> Any:
+        """The workspace's connection (a new one after a reconnection)."""
+        return self.ws.backend.con
 
     def ensure_indexes(self) -> None:
         """Unique indexes on the keys the service relies on (made once, by whichever process)."""
@@ -270,7 +274,12 @@ class SharedBatchWriter:
                 f"PostgreSQL refused the batch ({first}); nothing of it was written"
             ) from exc
         finally:
-            self.ws.forget()
+            try:
+                self.ws.forget()
+            except Exception:
+                # (the connection was lost: what was cached is gone with its session)
+                if not getattr(self.ws.engine, "broken", False):
+                    raise
         return BatchResult(load_id, [], result.skipped)
 
     def _check(self, table: str, rows: pa.Table, source: str) -> tuple[BatchResult, Any, Any]:
