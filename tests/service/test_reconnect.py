@@ -11,8 +11,8 @@ import pytest
 
 pytest.importorskip("fastapi")
 
-from rox.errors import WorkspaceError, WorkspaceUnavailableError  # noqa: E402
-from rox.service.reconnect import FIRST_WAIT, LONGEST_WAIT, Reconnect, retry_after  # noqa: E402
+from rox.errors import WorkspaceError, WorkspaceUnavailableError
+from rox.service.reconnect import FIRST_WAIT, LONGEST_WAIT, Reconnect, retry_after
 
 
 class Engine:
