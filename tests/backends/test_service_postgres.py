@@ -598,3 +598,52 @@ def test_intake_goes_on_after_the_database_server_restarts(own_postgres_server, 
         (cases,) = c.execute("SELECT count(*) FROM cases WHERE response_id = 'during'").fetchone()
     assert stored == {"before": 1, "during": 1, "after": 1}
     assert cases == 1  # the detractor's case, opened with its response once it was stored
+
+
+def test_events_posted_to_both_processes_keep_the_journey_index_as_a_full_build_makes_it(pair):
+    """Each process refreshes the journey index after its batch of events (under the loads' lock).
+
+    Both are sent batches at once, touching the same journeys; afterwards the index is fresh
+    (built through the last load) and its tables are those of a full build (journeys compared by
+    name). A journey first seen in a batch is numbered after the last (a refresh), where a full
+    build would have numbered it first (its name sorts first): the processes refreshed, they did
+    not rebuild.
+    """
+    from rox.journey import build_index, index_info
+    from rox.testing import journey_index_tables
+
+    def event(customer: str, minute: int, step: str) -> dict[str, Any]:
+        return {"customer_id": customer, "ts": f"2026-04-02T10:{minute:02d}:00Z", "step": step,
+                "channel": "web"}  # fmt: skip
+
+    steps = ["visit", "cart", "checkout"]
+    with rox.open(pair.url) as ws:
+        ws.ingest("events", pd.DataFrame(
+            [event(f"jr{c}", m, steps[m % 3]) for c in range(1, 10) for m in range(4)]
+        ))  # fmt: skip
+        build_index(ws)
+
+    def post(i: int, rows: list[dict[str, Any]]) -> httpx.Response:
+        return httpx.post(f"{pair.base(i)}/v1/events", json=rows, headers=pair.auth("write"),
+                          timeout=60)  # fmt: skip
+
+    for r in range(3):  # late events into the same journeys at both processes; a new journey
+        a, b = both(
+            functools.partial(post, 0, [event("jr1", 10 + r, "cart"), event("jr2", 1, "help")]),
+            functools.partial(post, 1, [event("jr1", 20 + r, "help"), event("jr0", r, "visit")]),
+        )
+        assert (a.status_code, b.status_code) == (201, 201), (a.text, b.text)
+    with rox.open(pair.url) as ws:
+        info = index_info(ws)
+        with psql(pair.url) as c:
+            (last,) = c.execute("SELECT max(load_id) FROM rox_loads").fetchone()
+        assert info is not None and info.fresh and info.through_load == last
+        numbers = ws.table("rox_journey_summary").execute().set_index("journey")["journey_id"]
+        refreshed = journey_index_tables(ws)
+        build_index(ws, info.query)
+        built = journey_index_tables(ws)
+        renumbered = ws.table("rox_journey_summary").execute().set_index("journey")["journey_id"]
+    assert numbers["jr0"] == numbers.max() and renumbered["jr0"] == renumbered.min()
+    assert refreshed["events"]["customer_id"].value_counts()["jr1"] == 4 + 6
+    for role, frame in built.items():
+        pd.testing.assert_frame_equal(refreshed[role], frame, obj=role)
