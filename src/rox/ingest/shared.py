@@ -22,6 +22,14 @@ made a batch safe inside one process must hold in the database instead:
   same PostgreSQL transaction: an acknowledgement sent after :meth:`SharedBatchWriter.append`
   returns is durable, and a process killed before its commit leaves nothing.
 
+- **What is derived follows.** After a batch of events commits, the journey index (if the
+  workspace has one) is refreshed as after any load (:func:`rox.journey.refresh_index`: only the
+  journeys the new events touch), in a transaction of its own that first takes the same lock:
+  two processes never refresh at once, and no batch commits while the index is refreshed, so the
+  refresh sees a fixed set of loads. A process whose refresh waited for another's finds the index
+  already brought up to its own batch and does nothing more. Other processes' readers see the
+  old index until the refresh commits, then the new one.
+
 The ``before`` hook of :meth:`SharedBatchWriter.append` runs right after the lock: the service
 looks up the batch's ``Idempotency-Key`` values there, so that a retry sent to another process
 returns the first answer (:mod:`rox.service.writer`).
@@ -37,7 +45,8 @@ from rox import engines
 from rox._sql import ident
 from rox.errors import WorkspaceError
 from rox.ingest.batch import BatchResult, BatchWriter
-from rox.schema import IDEMPOTENCY_TABLE, KEY_COLUMN, LOAD_COLUMN, LOADS_TABLE, SEQ_COLUMN
+from rox.ingest.load import _refresh_derived
+from rox.schema import DERIVED, IDEMPOTENCY_TABLE, KEY_COLUMN, LOAD_COLUMN, LOADS_TABLE, SEQ_COLUMN
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -156,7 +165,6 @@ class SharedBatchWriter:
                 f"shared batches go to a PostgreSQL workspace open for writing, not {ws.url}"
             )
         self.ws = ws
-        self.con: Any = ws.backend.con
         self.ensure_indexes()
         # in memory: a batch's rows are never kept on this machine's disk, and they are deleted
         # from the stage after each batch (a GDPR erasure finds nothing of a customer here)
@@ -166,6 +174,11 @@ class SharedBatchWriter:
         self.checker = BatchWriter(self.stage)
         self.checker.scales = ws.declared_scales()
         self._columns: dict[str, pa.Schema] = {}
+
+    @property
+    def con(self) -> Any:
+        """The workspace's connection (a new one after a reconnection)."""
+        return self.ws.backend.con
 
     def ensure_indexes(self) -> None:
         """Unique indexes on the keys the service relies on (made once, by whichever process)."""
@@ -270,8 +283,39 @@ class SharedBatchWriter:
                 f"PostgreSQL refused the batch ({first}); nothing of it was written"
             ) from exc
         finally:
-            self.ws.forget()
+            try:
+                self.ws.forget()
+            except Exception:
+                # (the connection was lost: what was cached is gone with its session)
+                if not getattr(self.ws.engine, "broken", False):
+                    raise
+        try:
+            self.refresh_derived(table)
+        except Exception as exc:  # (the connection lost, say): the batch is committed all the same
+            import warnings
+
+            warnings.warn(
+                f"the batch of {table} was stored, but what is derived from it was not refreshed "
+                f"({exc}); the next batch's refresh brings it up to date",
+                RuntimeWarning,
+                stacklevel=2,
+            )
         return BatchResult(load_id, [], result.skipped)
+
+    def refresh_derived(self, table: str) -> None:
+        """Refresh what is derived from ``table`` (the journey index), under the loads' lock.
+
+        One transaction: the lock, then the refresher (:data:`rox.schema.DERIVED`), whose
+        statements nest in it; it commits with the lock's release. The batch is committed by
+        then: should the refresh fail, the refresher drops the index and warns (as after any
+        load), and the batch stands.
+        """
+        if not any(derived.source == table for derived in DERIVED):
+            return
+        with self.con.transaction():
+            with self.con.cursor() as cur:
+                cur.execute(f"LOCK TABLE {LOADS_TABLE} IN SHARE ROW EXCLUSIVE MODE")
+            _refresh_derived(self.ws, table)
 
     def _check(self, table: str, rows: pa.Table, source: str) -> tuple[BatchResult, Any, Any]:
         """``rows`` checked in the stage; the result, the rows to write and the load's record.

@@ -24,7 +24,14 @@ from fastapi.responses import FileResponse, JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.background import BackgroundTask
 
-from rox.errors import ActionError, CaseStateError, MetricError, RoxError, ServiceError
+from rox.errors import (
+    ActionError,
+    CaseStateError,
+    MetricError,
+    RoxError,
+    ServiceError,
+    WorkspaceUnavailableError,
+)
 from rox.schema import METRICS, TABLES
 from rox.service.arrival import Arrival, announce_move, case_event
 from rox.service.delivery import Dispatcher
@@ -53,6 +60,7 @@ from rox.service.outbox import (
     list_deliveries,
     replay,
 )
+from rox.service.reconnect import retry_after
 from rox.service.survey import add_survey
 from rox.service.web import add_dashboard
 from rox.service.webhooks import formbricks_response, verified
@@ -221,6 +229,15 @@ def create_app(config: ServiceConfig) -> FastAPI:
         w: Writer = state["writer"]
         return w
 
+    @app.exception_handler(WorkspaceUnavailableError)
+    async def unavailable(request: Request, exc: WorkspaceUnavailableError) -> JSONResponse:
+        """The database server is down (PostgreSQL): 503, and when to try again."""
+        return JSONResponse(
+            {"detail": f"{exc}; retry later"},
+            status_code=503,
+            headers={"Retry-After": retry_after(exc)},
+        )
+
     async def known_key(digest: str) -> ApiKey | None:
         """The key with hash ``digest``; on a shared workspace, as the database has it lately.
 
@@ -276,7 +293,7 @@ def create_app(config: ServiceConfig) -> FastAPI:
             return JSONResponse(
                 {"detail": f"not stored ({exc}); retry later"},
                 status_code=503,
-                headers={"Retry-After": "1"},
+                headers={"Retry-After": retry_after(exc)},
             )
         return JSONResponse(answer, status_code=201)
 

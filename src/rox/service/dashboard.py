@@ -360,8 +360,9 @@ class Reader:
 
     The dashboard computes its pages here, off the event loop and off the writer's thread, so
     that intake goes on while a page is computed. The connection is opened by ``connect`` on
-    the first call; before each call, what the last one kept (:meth:`Workspace.forget`) is
-    released, as data may have arrived since. ``nice`` lowers the thread's priority (Linux),
+    the first call, and again when it was lost (a PostgreSQL server that restarted); before each
+    call, what the last one kept (:meth:`Workspace.forget`) is released, as data may have arrived
+    since. ``nice`` lowers the thread's priority (Linux),
     so that a long computation leaves the processor to intake and to the pages first.
     """
 
@@ -411,6 +412,11 @@ class Reader:
             if not future.set_running_or_notify_cancel():
                 continue
             try:
+                if self._ws is not None and getattr(self._ws.engine, "broken", False):
+                    # PostgreSQL restarted: a connection of its own again (rox.service.reconnect)
+                    with contextlib.suppress(Exception):
+                        self._ws.close()
+                    self._ws = None
                 if self._ws is None:
                     self._ws = self._connect()
                 self._ws.forget()

@@ -26,6 +26,7 @@ requests with one key arriving together share the first one's commit.
 from __future__ import annotations
 
 import bisect
+import contextlib
 import functools
 import json
 import queue
@@ -38,6 +39,7 @@ from typing import TYPE_CHECKING, Any
 from rox.ingest.batch import BatchWriter
 from rox.ingest.shared import SharedBatchWriter, Transaction
 from rox.schema import IDEMPOTENCY_TABLE, TABLES
+from rox.service.reconnect import Reconnect
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -125,6 +127,9 @@ class Writer:
         self.batches: BatchWriter | SharedBatchWriter = (
             SharedBatchWriter(ws) if self.shared else BatchWriter(ws)
         )
+        #: PostgreSQL: the connection opened again after the server restarted
+        #: (:mod:`rox.service.reconnect`)
+        self.reconnect = Reconnect(ws.engine) if self.shared else None
         self.arrival = arrival
         self.on_delivery = on_delivery
         self._queue: queue.SimpleQueue[_Intake | _Call | None] = queue.SimpleQueue()
@@ -209,7 +214,7 @@ class Writer:
             calls = [item for item in items if isinstance(item, _Call)]
             if calls and self.shared:
                 for call in calls:
-                    _run_call(call, self.ws)
+                    _run_call(call, self.ws, self._ready, self.reconnect)
             elif calls:
                 # reads and exports use every core; batches one thread (rox.ingest.batch)
                 self.batches.con.execute("RESET threads")
@@ -218,6 +223,16 @@ class Writer:
                         _run_call(call, self.ws)
                 finally:
                     self.batches.con.execute("SET threads = 1")
+
+    def _ready(self) -> None:
+        """PostgreSQL: reconnect if the connection was lost (refused while the server is down)."""
+        if self.reconnect is None:
+            return
+        if self.reconnect.broken:
+            # what the session cached lived in the lost session (its tables are gone with it)
+            with contextlib.suppress(Exception):
+                self.ws.forget()
+        self.reconnect.ready()
 
     def _commit(self, table: str, group: list[_Intake]) -> None:
         """Write ``group`` in one transaction; refuse, and write without, requests with problems."""
@@ -232,6 +247,7 @@ class Writer:
                 self._remember, group=group, starts=starts, table=table, out=announced
             )
             try:
+                self._ready()
                 if isinstance(self.batches, SharedBatchWriter):
                     result = self.batches.append(
                         table,
@@ -256,8 +272,9 @@ class Writer:
                 group = [item for i, item in enumerate(group) if i not in answered.found]
                 continue
             except Exception as exc:  # nothing was written: every request of the batch fails
+                lost = None if self.reconnect is None else self.reconnect.lost(exc)
                 for item in group:
-                    self._settle(item, exc=exc)
+                    self._settle(item, exc=lost or exc)
                 return
             if result.problems:
                 refused = _errors_by_request(result.problems, starts, group)
@@ -399,13 +416,22 @@ def _same_request(first: Idempotent, again: Idempotent) -> None:
         )
 
 
-def _run_call(item: _Call, ws: Workspace) -> None:
+def _run_call(
+    item: _Call,
+    ws: Workspace,
+    ready: Callable[[], None] | None = None,
+    reconnect: Reconnect | None = None,
+) -> None:
+    """Run a call; on PostgreSQL, ``ready()`` first, and a lost connection's error as such."""
     if not item.future.set_running_or_notify_cancel():  # nobody waits for it any more
         return
     try:
+        if ready is not None:
+            ready()
         item.future.set_result(item.fn(ws))
     except Exception as exc:
-        item.future.set_exception(exc)
+        lost = None if reconnect is None else reconnect.lost(exc)
+        item.future.set_exception(lost or exc)
 
 
 def _answers(
