@@ -20,15 +20,16 @@ CLASS_SCORE_SHIFT: dict[str, float] = {
 }
 """Chance that a CSAT or CES answer at each touchpoint moves one point with the loyalty class.
 
-The planted driver order (#16): the dealer visit moves most with the customer's attitude, then
-delivery, the service visit (and the configurator's CES), the test drive (and service booking),
-support calls, and financing hardly at all.
+The planted driver order (#16). The values are far apart because the past closed loop
+(:mod:`rox.demo._outreach`) also ties low CSAT to NPS: a low answer opens a case whose follow-up
+NPS answer is mostly low, which adds correlation at the touchpoints with many low answers
+(financing) and before the purchase (where a follow-up is often the customer's only NPS answer).
 """
 
 PLANTED: dict[str, str] = {
     "financing_friction": (
-        "The financing step hurts: CSAT there averages about 2.9 of 5 against about 4.1 at the "
-        "other touchpoints, CES about 3.5 of 7 against about 5.3, and half of the customers who "
+        "The financing step hurts: CSAT there averages about 3.0 of 5 against about 4.1 at the "
+        "other touchpoints, CES about 3.6 of 7 against about 5.3, and half of the customers who "
         "reach financing never purchase, the steepest drop-off of the funnel."
     ),
     "detractors_buy_less": (
@@ -41,9 +42,9 @@ PLANTED: dict[str, str] = {
     ),
     "driver_order": (
         "CSAT and CES answers move one point with the customer's loyalty class (a promoter's "
-        "up, a detractor's down) with a chance that depends on the touchpoint: 0.70 at the "
-        "dealer visit, 0.50 at delivery, 0.35 at the service visit and the configurator, 0.20 "
-        "at the test drive and service booking, 0.10 at support calls and 0.05 at financing, "
+        "up, a detractor's down) with a chance that depends on the touchpoint: 1.0 at the "
+        "dealer visit, 0.6 at financing, 0.5 at the configurator, 0.4 at the test drive, 0.3 "
+        "at delivery, 0.2 at service booking, 0.1 at the service visit and 0 at support calls, "
         "so key drivers of NPS rank the CSAT touchpoints in that order."
     ),
     "service_change": (
