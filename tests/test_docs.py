@@ -305,6 +305,30 @@ def _service_webhooks(ns: dict[str, Any]) -> None:
 
 
 # -- drivers.md -----------------------------------------------------------------------------------
+@check("drivers.md", 'result = key_drivers(ws, "nps")')
+def _drivers_planted_order(ns: dict[str, Any]) -> None:
+    from rox.demo._effects import CLASS_SCORE_SHIFT
+
+    frame = ns["result"].to_frame().set_index("touchpoint")
+    # the page says: the planted order (DemoEffects.class_score_shift), by both measures, R² 0.33
+    order = ["dealer_visit", "financing", "test_drive_visit", "delivery", "service_visit"]
+    order.append("support_call")
+    assert [CLASS_SCORE_SHIFT[t] for t in order] == [1.0, 0.6, 0.4, 0.3, 0.1, 0.0]
+    for measure in ("lmg", "rw"):
+        assert frame[measure].sort_values(ascending=False).index.tolist() == order
+    assert round(ns["result"].r2, 2) == 0.33
+    assert [round(v, 3) for v in frame.loc[order, "lmg"]] == [
+        0.138,
+        0.095,
+        0.050,
+        0.040,
+        0.005,
+        0.004,
+    ]
+    assert frame.loc["dealer_visit", "lmg_low"] > frame.loc["support_call", "lmg_high"]
+    assert round(frame.loc["financing", "performance"], 2) == 2.81
+
+
 @check("drivers.md", 'themed = key_drivers(ws, "nps", drivers=[f"theme:{t}"')
 def _drivers_themes(ns: dict[str, Any]) -> None:
     themed, found, alone = ns["themed"], ns["found"], ns["alone"]
@@ -315,7 +339,7 @@ def _drivers_themes(ns: dict[str, Any]) -> None:
     assert (corr.drop("theme:delivery delays") < 0).all()
     assert abs(corr["theme:delivery delays"]) < 0.03
     assert frame["driver"].iloc[0] == "theme:rude dealer"
-    assert themed.n_customers == 2_064
+    assert themed.n_customers == 2_076
     assert (found.to_frame()["kind"] == "theme").sum() >= 4
     # the themes add a little beside the touchpoints
     assert 0 < found.r2 - alone.r2 < 0.1

@@ -284,6 +284,7 @@ def test_class_score_shift_follows_the_touchpoint_table():
     touchpoint's chance; with chance 1 every answer that can move does. So, per touchpoint, the
     answers that move under the default table (against chance 0) are a subset of those that move
     under chance 1, and their share estimates the table's chance (binomial, 4 standard errors)."""
+
     def scores(effects: DemoEffects | None) -> pd.DataFrame:
         r = generate(10_000, seed=7, effects=effects)["responses"]
         # (the past loop's follow-up answers, ids ending -f1, start from the low CSAT answers)

@@ -425,7 +425,9 @@ def test_demo_planted_driver_order_is_recovered():
     assert len({CLASS_SCORE_SHIFT[step] for step in planted}) == len(planted)
     ws = rox.demo.build("duckdb://:memory:", n_customers=20_000, seed=7)
     frame = key_drivers(ws, "nps").to_frame()
-    assert list(frame["touchpoint"]) == list(frame.sort_values("lmg", ascending=False)["touchpoint"])
+    assert list(frame["touchpoint"]) == list(
+        frame.sort_values("lmg", ascending=False)["touchpoint"]
+    )
     for measure in ("lmg", "rw"):
         ranked = frame.sort_values(measure, ascending=False)["touchpoint"].tolist()
         assert ranked == planted, (measure, ranked)
