@@ -71,7 +71,7 @@ def _impact_rox_model(ns: dict[str, Any]) -> None:
     c = model.coefficients.set_index("parameter")["estimate"]
     assert c["alpha:is_detractor"] < 0 < c["beta:is_detractor"]
     assert 0 < model.low < model.total < model.high
-    assert model.moved == 138
+    assert model.moved == 131
     assert model.frame["rox"].sum() == pytest.approx(model.total)
     assert model.placebo_vanishes
     _, low, _ = hazard.hazard_ratio("detractor")
