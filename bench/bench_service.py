@@ -21,9 +21,18 @@ every response that opened a case (``cases.response_id``), and checks that every
 response of the rules' triggers either opened its case or fell in the life of its customer's
 open case. ``--compare-cases`` also runs ``rox serve --no-cases``, for the cost of opening cases.
 
+PostgreSQL (#19): ``--postgres URL`` (a server where the script may create databases) also runs
+``rox serve`` on PostgreSQL, each run on a fresh database: one process, then ``--workers 2`` (two
+processes sharing the port and the workspace; batches commit in turn under the loads' lock,
+:mod:`rox.ingest.shared`). For each: durable responses/s (a 201 only after the commit), median and
+p99, and that the database holds each acknowledged response exactly once. ``--only-postgres``
+leaves out the DuckDB run (the bare endpoint always runs, in the same invocation).
+
 Usage::
 
     python bench/bench_service.py --seconds 15 --concurrency 64
+    python bench/bench_service.py --seconds 10 --concurrency 32 --only-postgres \
+        --postgres postgresql://rox@127.0.0.1:5432/postgres
 """
 
 from __future__ import annotations
@@ -174,6 +183,13 @@ def main() -> None:
     parser.add_argument(
         "--compare-cases", action="store_true", help="also run rox serve --no-cases"
     )
+    parser.add_argument(
+        "--postgres",
+        help="a PostgreSQL server URL (…/postgres): also run rox serve on it, 1 and 2 processes",
+    )
+    parser.add_argument(
+        "--only-postgres", action="store_true", help="with --postgres: leave out the DuckDB run"
+    )
     args = parser.parse_args()
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
     folder = Path(tempfile.mkdtemp(prefix="rox-bench-service-"))
@@ -203,6 +219,14 @@ def main() -> None:
         proc.terminate()
         proc.wait()
     rates["bare"] = report("bare", n, el, lat, bad)
+    if args.postgres:
+        for name, extra in (("pg-1", []), ("pg-2", ["--workers", "2"])):
+            rates[name] = postgres_run(name, args, env, extra)
+        if args.only_postgres:
+            print(f"ratio pg-2/pg-1 {rates['pg-2'] / rates['pg-1']:.2f}; "
+                  f"pg-1/bare {rates['pg-1'] / rates['bare']:.2f}, "
+                  f"pg-2/bare {rates['pg-2'] / rates['bare']:.2f}")  # fmt: skip
+            return
     # rox serve (and, to compare, without cases on arrival)
     runs = [("rox", ws, [])]
     if args.compare_cases:
@@ -253,6 +277,66 @@ def main() -> None:
         f"p99 {q[98] * 1000:.1f} ms, max {to_case[-1] * 1000:.1f} ms; "
         f"within 1 s: {within / len(to_case):.1%}; detractor answers without a case: {orphans}"
     )
+
+
+def postgres_run(
+    name: str, args: argparse.Namespace, env: dict[str, str], extra: list[str]
+) -> float:
+    """``rox serve`` on a fresh database of the ``--postgres`` server; its durable rate."""
+    import psycopg
+
+    server = args.postgres.replace("postgres://", "postgresql://", 1)
+    database = f"rox_bench_{name.replace('-', '_')}_{os.getpid()}"
+    with psycopg.connect(server, autocommit=True) as c:
+        c.execute(f"CREATE DATABASE {database}")
+    url = server.rsplit("/", 1)[0] + "/" + database
+    made = subprocess.run(
+        [sys.executable, "-m", "rox", "keys", "create", "bench", "-s", "write", "-w", url],
+        env=env, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    port = free_port()
+    proc = run_server(
+        [sys.executable, "-m", "rox", "serve", "-w", url, "--port", str(port),
+         "--client-rate", "0", "--key-rate", "0", *extra],
+        env, port,
+    )  # fmt: skip
+    acked: dict[str, float] = {}
+    try:
+        wait_healthy(port, 2 if extra else 1)
+        n, el, lat, bad = asyncio.run(
+            load(port, made.stdout.strip(), args.seconds, args.requests, args.concurrency,
+                 name, acked)
+        )  # fmt: skip
+    finally:
+        proc.terminate()
+        proc.wait()
+    rate = report(name, n, el, lat, bad)
+    with psycopg.connect(url, autocommit=True) as c:
+        stored = [r for (r,) in c.execute("SELECT response_id FROM responses")]
+        (commits,) = c.execute("SELECT count(*) FROM rox_loads").fetchone()
+    missing = len(set(acked) - set(stored))
+    print(
+        f"{name}: stored {len(stored)} responses ({len(set(stored))} distinct) in {commits} "
+        f"commits ({len(stored) / max(commits, 1):.1f} per commit); acknowledged and missing: "
+        f"{missing}"
+    )
+    return rate
+
+
+def wait_healthy(port: int, processes: int, timeout: float = 300) -> None:
+    """Until /healthz has answered from ``processes`` processes (workers start one by one)."""
+    import urllib.request
+
+    end = time.monotonic() + timeout
+    seen: set[int] = set()
+    while time.monotonic() < end and len(seen) < processes:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=10) as r:
+                seen.add(json.loads(r.read())["process"])
+        except OSError:
+            time.sleep(0.2)
+    if len(seen) < processes:
+        raise RuntimeError(f"{len(seen)} of {processes} processes answered /healthz")
 
 
 def duckdb_connect(path: Path) -> Any:

@@ -124,7 +124,7 @@ MODULES: dict[str, tuple[list[str], str | None]] = {
         "common_dropout and not bgnbd_on_common_dropout_data",  # not BG/NBD's 4 s fit
     ),
     "value/models/pareto_gradient.py": (["tests/value/test_pareto_gradient.py"], None),
-    "value/choice.py": (["tests/value/test_choice.py"], None),
+    "value/choice.py": (["tests/value/test_choice.py", "tests/value/test_choice_rules.py"], None),
     "impact/worth.py": (
         [
             "tests/impact/test_worth.py",
@@ -134,7 +134,11 @@ MODULES: dict[str, tuple[list[str], str | None]] = {
         "not demo",
     ),
     "impact/bootstrap.py": (  # worth's tests reach value_bin and bin_statistics
-        ["tests/impact/test_bootstrap.py", "tests/impact/test_worth.py"],
+        [
+            "tests/impact/test_bootstrap.py",
+            "tests/impact/test_worth.py",
+            "tests/impact/test_bootstrap_rules.py",
+        ],
         "not demo",
     ),
     # the impact modules' fast tests: not the demo builds, the CLI runs on the demo or the
@@ -189,7 +193,10 @@ MODULES: dict[str, tuple[list[str], str | None]] = {
         "(friction or audit or step_rox or customer_values or touchpoint) and not demo "
         "and not planted",
     ),
-    "impact/rox_model.py": (["tests/impact/test_rox_model.py"], "not slow and not demo"),
+    "impact/rox_model.py": (
+        ["tests/impact/test_rox_model.py", "tests/impact/test_rox_model_rules.py"],
+        "not slow and not demo",
+    ),
     "impact/_importance.py": (
         ["tests/impact/test_drivers.py", "tests/impact/test_importance_rules.py"],
         "not demo and not cli",
@@ -611,8 +618,10 @@ def run_module(
     previous: ModuleResult | None = None,
     full: bool = False,
     progress: Callable[[ModuleResult], None] | None = None,
+    lines: set[int] | None = None,
 ) -> ModuleResult:
-    """Run every mutant of ``module`` (or, given a ``previous`` run, only its survivors again)."""
+    """Run every mutant of ``module`` (or, given a ``previous`` run, only its survivors again;
+    given ``lines``, only the mutants on those lines)."""
     tests, select = MODULES[module]
     path = work / "rox" / module
     for compiled in (path.parent / "__pycache__").glob(f"{path.stem}.*.pyc"):
@@ -628,6 +637,8 @@ def run_module(
     outcome, baseline, _ = _run_tests(work, tests, select, timeout=3600)  # timed, untraced
     result = ModuleResult(module, tests, select, round(baseline, 1))
     mutants = enumerate_mutants(original)[:limit]
+    if lines:
+        mutants = [m for m in mutants if m.line in lines]
     if previous is not None:
         # the source must be the one the previous run mutated: same mutants, same order
         before = [(m.index, m.kind, m.line) for m in previous.mutants]
@@ -755,6 +766,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--retry", type=Path, help="a previous run's JSON: run its surviving mutants again"
     )
+    parser.add_argument(
+        "--lines",
+        type=lambda text: {int(x) for x in text.split(",")},
+        help="only the mutants on these lines (comma-separated): after a fix moved the lines of "
+        "an earlier run's survivors, those and the lines the fix changed",
+    )
     args = parser.parse_args(argv)
     equivalent = json.loads(args.equivalent.read_text()) if args.equivalent else {}
     if args.list:
@@ -806,6 +823,7 @@ def main(argv: list[str] | None = None) -> int:
                 previous=previous.get(module),
                 full=args.all_tests,
                 progress=partial_saver(results),
+                lines=args.lines,
             )
             results.append(result)
             print(

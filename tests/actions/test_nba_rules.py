@@ -14,6 +14,11 @@ The rules (:mod:`rox.actions.nba`), with today ``T = 2024-06-30``:
   not chosen); ``order`` is ``spend / max(purchases, 1)``;
 - the past supports a T-learner when each arm has at least ``min_cases_per_arm`` actions and at
   least ``min_responses_per_arm`` responses and non-responses (equal to the floor is enough).
+- ``nps_group`` keeps only the groups it names (a customer with no answer is in none of them); a
+  rule on a value the customer lacks (no P(alive)) is not met; co-purchase pairs are two products
+  bought by the same customer; the case log teaches an action only through the cases of the
+  triggers it ``learn_from``, in the outreach or holdout arm (a case without an arm does not), and
+  an action that learns from no trigger is not taught by it (second workspace, below).
 
 Customers (all NPS detractors, answer 3 at ``T - 5 d``):
 
@@ -49,6 +54,7 @@ import pytest
 import rox
 from rox.actions.nba import FEATURES, features, features_at, next_best_actions
 from rox.errors import ActionError
+from rox.impact import profile
 from rox.testing import insert_rows
 
 T = pd.Timestamp("2024-06-30", tz="UTC")
@@ -170,6 +176,7 @@ def test_an_expected_value_of_zero_is_not_chosen_and_one_above_is(ws):
     zero = next_best_actions(ws, _policy(_action("x", 50, 100, 0.5)), as_of=T, value="revenue")
     assert zero.frame.empty  # 0.5 x 100 - 50 = 0
     assert int(zero.estimates.set_index("action").loc["x", "eligible"]) == 5
+    assert int(zero.estimates.set_index("action").loc["x", "chosen"]) == 0  # eligible, not chosen
     one = next_best_actions(ws, _policy(_action("x", 49, 100, 0.5)), as_of=T, value="revenue")
     assert sorted(one.frame["customer_id"]) == IDS and (one.frame["expected_value"] == 1.0).all()
     est = one.estimates.set_index("action").loc["x"]
@@ -243,6 +250,54 @@ def test_the_past_is_enough_at_the_floors_and_thin_one_below(ws):
     assert _source(ws, cases=2, responses=2) == "policy prior"
 
 
+def test_a_past_enough_to_learn_from_and_no_one_eligible_today_chooses_no_one(ws):
+    # the T-learner is fitted (the floors met as above), but min_spend 1,000 is met by no one
+    nba = "horizon_days = 12\nmin_cases_per_arm = 2\nmin_responses_per_arm = 1\n"
+    policy = _policy(_action("learn", 1, 100, 0.5) + "min_spend = 1000.0\n", nba=nba)
+    result = next_best_actions(ws, policy, actions=PAST, as_of=T, value="revenue")
+    est = result.estimates.set_index("action").loc["learn"]
+    assert (est["source"], est["eligible"], est["chosen"]) == ("T-learner", 0, 0)
+    assert pd.isna(est["mean_uplift"]) and result.frame.empty
+
+
+def test_the_past_counts_responses_in_each_arm_and_says_which_are_too_few(ws):
+    # at T - 12 d, horizon 12 d: a acted on (bought at T - 10 d: a response); c and d held out
+    # (never bought: no response). So acted 1 with 1 response, held out 2 with 0 responses;
+    # at floors of 1, the holdout's responses and the acted's non-responses are too few
+    history = pd.DataFrame(
+        {
+            "customer_id": ["a", "c", "d"],
+            "action": "learn",
+            "at": [T - 12 * D] * 3,
+            "arm": ["outreach", "holdout", "holdout"],
+        }
+    )
+    nba = "horizon_days = 12\nmin_cases_per_arm = 1\nmin_responses_per_arm = 1\n"
+    policy = _policy(_action("learn", 1, 100, 0.5), nba=nba)
+    result = next_best_actions(ws, policy, actions=history, as_of=T, value="revenue")
+    est = result.estimates.set_index("action").loc["learn"]
+    assert (est["n_acted"], est["n_held_out"]) == (1, 2)
+    assert (est["responses_acted"], est["responses_held_out"]) == (1, 0)
+    assert est["source"] == "policy prior"
+    assert est["why"] == (
+        "the past cannot support an uplift estimate (only 0 responses in the holdout, "
+        "0 non-responses after an action; at least 1 of each arm and 1 responses and "
+        "non-responses each are needed): the policy's prior uplift 50.0% is used"
+    )
+    # acted a (responds) and c (not); held out b (bought at T - 4 d: responds): only the
+    # holdout's non-responses (1 - 1 = 0) are too few
+    history = history.assign(customer_id=["a", "c", "b"], arm=["outreach", "outreach", "holdout"])
+    result = next_best_actions(ws, policy, actions=history, as_of=T, value="revenue")
+    est = result.estimates.set_index("action").loc["learn"]
+    assert (est["n_acted"], est["n_held_out"]) == (2, 1)
+    assert (est["responses_acted"], est["responses_held_out"]) == (1, 1)
+    assert est["why"] == (
+        "the past cannot support an uplift estimate (only 0 non-responses in the holdout; at "
+        "least 1 of each arm and 1 responses and non-responses each are needed): the policy's "
+        "prior uplift 50.0% is used"
+    )
+
+
 def test_bought_counts_days_since_the_product_before_today_inclusive_of_the_floor(ws):
     def bought(product: str, floor: str = "") -> str:
         return _action("x", 1, 100, 0.5) + f"bought = '{product}'\n{floor}"
@@ -301,3 +356,137 @@ def test_history_times_given_as_text_with_offsets_are_read_in_utc(ws):
         ws, _policy(_action("x", 10, 100, 0.5)), actions=history, as_of=T, value="revenue"
     )
     assert sorted(result.frame["customer_id"]) == ["a", "c", "d", "e"]
+
+
+# A second hand-built workspace for the rules the first cannot show (all of its customers are
+# detractors, none lacks an NPS answer, its co-purchase pairs are the same across customers as
+# within them, and it has no case log). Today is T again (h's purchase at T is the latest):
+#
+# ====  ==================================  ==============  =====================================
+# id    purchases                           NPS answer      case (all closed, opened T - 12 d)
+# ====  ==================================  ==============  =====================================
+# f     p1: 100 at T - 20 d; p2: 80 at T-19  9 (promoter)    detractor, outreach
+# g     p3: 60 at T - 18 d                  3 (detractor)   detractor, holdout
+# h     p1: 40 at T - 17 d, 10 at T (none)  3 (detractor)   detractor, no arm (opened by hand)
+# k     30 at T - 16 d, no product          none            low_csat, outreach
+# ====  ==================================  ==============  =====================================
+#
+# Co-purchase within a customer: only f owns two products, so p1 -> p2 has confidence 1/2 (p1
+# bought by f and h, p2 by f) and p2 -> p1 1/1; h (p1) is offered p2 at its mean price 80; f
+# owns both; g's p3 was never bought with anything, so g gets no offer.
+
+
+@pytest.fixture(scope="module")
+def built_other(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("nba_rules_other") / "w.duckdb"
+    with rox.open(path) as ws:
+        insert_rows(
+            ws,
+            "transactions",
+            pd.DataFrame(
+                {
+                    "customer_id": ["f", "f", "g", "h", "h", "k"],
+                    "ts": [T - 20 * D, T - 19 * D, T - 18 * D, T - 17 * D, T, T - 16 * D],
+                    "amount": [100.0, 80.0, 60.0, 40.0, 10.0, 30.0],
+                    "product": ["p1", "p2", "p3", "p1", "p1", None],
+                }
+            ),
+        )
+        insert_rows(
+            ws,
+            "responses",
+            pd.DataFrame(
+                {
+                    "response_id": ["rf", "rg", "rh"],
+                    "customer_id": ["f", "g", "h"],
+                    "ts": [T - 5 * D] * 3,
+                    "metric": "nps",
+                    "score": [9.0, 3.0, 3.0],
+                    "scale": "0-10",
+                }
+            ),
+        )
+        insert_rows(
+            ws,
+            "cases",
+            pd.DataFrame(
+                {
+                    "case_id": ["cf", "cg", "ch", "ck"],
+                    "customer_id": ["f", "g", "h", "k"],
+                    "opened_at": [T - 12 * D] * 4,
+                    "status": "closed",
+                    "trigger": ["detractor", "detractor", "detractor", "low_csat"],
+                    "arm": ["outreach", "holdout", None, "outreach"],
+                }
+            ),
+        )
+    return path
+
+
+@pytest.fixture
+def other(built_other: Path) -> Iterator[rox.Workspace]:
+    with rox.open(built_other, read_only=True) as workspace:
+        yield workspace
+
+
+def _eligible_ids(ws: rox.Workspace, action: str) -> list[str]:
+    result = next_best_actions(ws, _policy(action), as_of=T, value="revenue")
+    return sorted(result.frame["customer_id"])
+
+
+def test_the_nps_group_rule_keeps_only_its_groups_and_no_answer_is_in_none(other):
+    # uplift 0.5 x 100 - 1 = 49 > 0 for every eligible customer, so the chosen are the eligible
+    detractors = _action("x", 1, 100, 0.5)
+    assert _eligible_ids(other, detractors) == ["g", "h"]  # not f (promoter), not k (no answer)
+    promoters = detractors.replace("['detractor']", "['promoter']")
+    assert _eligible_ids(other, promoters) == ["f"]
+    # without an eligibility rule every customer is eligible, k too
+    assert _eligible_ids(other, detractors.replace("nps_group = ['detractor']\n", "")) == [
+        "f", "g", "h", "k",
+    ]  # fmt: skip
+
+
+def test_cross_sell_pairs_products_bought_by_the_same_customer_only(other):
+    action = _action("x", 1, 1, 0.5).replace("value = 1\n", "value = 'cross_sell'\n")
+    action = action.replace("nps_group = ['detractor']\n", "cross_sell = true\n")
+    result = next_best_actions(other, _policy(action), as_of=T, value="revenue")
+    assert list(result.frame["customer_id"]) == ["h"]
+    assert result.frame["detail"].tolist() == ["p2 (50% of p1 buyers buy it)"]
+    assert result.frame["expected_value"].tolist() == [39.0]  # 0.5 x 80 - 1
+    # g (p3, never bought with another product) has no offer: not eligible
+    assert int(result.estimates.set_index("action").loc["x", "eligible"]) == 1
+
+
+def test_cases_teach_only_the_actions_that_learn_from_their_trigger_with_an_arm(other):
+    # the outcomes are complete (T - 12 d + 12 d = T); no one responds (h's purchase at T would
+    # have), so the past is thin and the counts are what the estimates report
+    nba = "horizon_days = 12\nmin_cases_per_arm = 1\nmin_responses_per_arm = 1\n"
+    learns = _action("x", 1, 100, 0.5, "learn_from = ['detractor']\n")
+    est = (
+        next_best_actions(other, _policy(learns, nba=nba), as_of=T, value="revenue")
+        .estimates.set_index("action")
+        .loc["x"]
+    )
+    # f's outreach and g's holdout; not h's case (no arm) nor k's (low_csat is not learned from)
+    assert (est["n_acted"], est["n_held_out"]) == (1, 1)
+    assert (est["responses_acted"], est["responses_held_out"]) == (0, 0)
+    # an action that learns from no trigger is not taught by the case log
+    est = (
+        next_best_actions(
+            other, _policy(_action("x", 1, 100, 0.5), nba=nba), as_of=T, value="revenue"
+        )
+        .estimates.set_index("action")
+        .loc["x"]
+    )
+    assert (est["n_acted"], est["n_held_out"], est["source"]) == (0, 0, "policy prior")
+
+
+def test_a_rule_on_an_unknown_value_is_not_met(ws):
+    # five customers are too few to fit the purchase model: the profile has no P(alive) for any
+    # of them; a rule that reads it is not met (unknown is not a pass), so no one is eligible
+    p_alive = profile(ws, value="revenue", columns=("p_alive",)).table.execute()["p_alive"]
+    assert len(p_alive) == 5 and p_alive.isna().all()
+    for rule in ("min_p_alive = 0.0\n", "max_p_alive = 1.0\n"):
+        policy = _policy(_action("x", 1, 100, 0.5) + rule)
+        est = next_best_actions(ws, policy, as_of=T, value="revenue").estimates
+        assert int(est.set_index("action").loc["x", "eligible"]) == 0

@@ -170,6 +170,48 @@ def test_cdnow_loaded_into_each_engine_gives_the_published_fit(any_ws, ingest_cd
 
 # -- engine specifics ------------------------------------------------------------------------------
 @SLOW_ON_SPARK
+def test_a_refreshed_journey_index_equals_a_full_build(
+    backend, request, tmp_path, workspace_url, monkeypatch
+):
+    """#19: each load refreshes the journeys it touches; the tables are the full build's."""
+    import rox.journey.index as journey_index
+    from rox.testing import journey_index_tables
+
+    def events(rows):
+        return pd.DataFrame(rows, columns=["customer_id", "ts", "step", "journey"])
+
+    monkeypatch.setattr(journey_index, "FULL_SHARE", 1.0)  # refresh, however many events
+    with rox.open(workspace_url(backend, request, tmp_path)) as ws:
+        ws.ingest("events", events([("a", "2024-01-01 10:00", "visit", None),
+                                    ("a", "2024-01-01 12:00", "buy", None),
+                                    ("b", "2024-01-02 09:00", "visit", "b-1"),
+                                    ("c", "2024-01-02 09:00", "visit", None)]))  # fmt: skip
+        rox.journey.build_index(ws, gap="3h")
+        build = journey_index.build_index
+
+        def no_full_build(*args, **kwargs):
+            raise AssertionError("the load rebuilt the index in full")
+
+        monkeypatch.setattr(journey_index, "build_index", no_full_build)  # (else: dropped)
+        # a late event joining a's two journeys (2 h from each), a tie, a new customer
+        ws.ingest("events", events([("a", "2024-01-01 11:00", "quote", None),
+                                    ("c", "2024-01-02 09:00", "buy", None),
+                                    ("d", "2024-01-03 08:00", "visit", None)]))  # fmt: skip
+        info = rox.journey.index_info(ws)
+        assert info.fresh and info.events == 7 and info.through_load == 2
+        refreshed = journey_index_tables(ws)
+        assert refreshed["summary"]["journey"].tolist() == ["a#1", "b#1", "c#1", "d#1"]
+        assert refreshed["variants"].set_index("path")["journeys"].to_dict() == {
+            "visit > quote > buy": 1,
+            "visit > buy": 1,
+            "visit": 2,
+        }
+        build(ws, gap="3h")
+        for role, frame in journey_index_tables(ws).items():
+            pd.testing.assert_frame_equal(refreshed[role], frame, obj=role)
+
+
+@SLOW_ON_SPARK
 def test_the_journey_index_is_kept_by_loads(backend, request, tmp_path, workspace_url):
     def events(rows):
         return pd.DataFrame(rows, columns=["customer_id", "ts", "step", "journey"])

@@ -62,6 +62,21 @@ def test_csv_by_band(small_path, run):
     assert frame["clv_ratio"].tolist() == pytest.approx([8.0, 1.0, 425 / 90], abs=5e-4)
 
 
+def test_json_by_ces_band(small_path, run):
+    out = run("--by", "ces_band", "--value", "revenue", "--format", "json", workspace=small_path)
+    assert out.returncode == 0, out.stderr
+    rows = json.loads(out.stdout)
+    # CES 1-7, easy from 5: c1 answered 5 (easy, 120), c3 answered 4 (not easy, 40), the other
+    # six none: (15 + 300 + 25 + 20 + 40 + 0) / 6 = 400 / 6; the ratios divide by not easy's 40
+    assert [r["ces_band"] for r in rows] == ["easy", "not easy", "no response"]
+    assert [r["customers"] for r in rows] == [1, 1, 6]
+    assert [r["clv"] for r in rows] == pytest.approx([120.0, 40.0, 400 / 6])
+    assert [r["clv_ratio"] for r in rows] == pytest.approx([3.0, 1.0, 400 / 6 / 40])
+    # one customer in a group: every resample is that customer, so the interval is the value
+    assert (rows[0]["clv_low"], rows[0]["clv_high"]) == pytest.approx((120.0, 120.0))
+    assert rows[2]["clv_low"] <= 400 / 6 <= rows[2]["clv_high"]
+
+
 def test_table_states_the_multiple(small_path, run):
     out = run("--value", "revenue", workspace=small_path)
     assert out.returncode == 0, out.stderr
@@ -102,6 +117,14 @@ def test_rox_in_json_is_the_rox_by_channel(tmp_path, run):
     assert sum(r["rox"] for r in rows[:3]) == pytest.approx(rows[3]["rox"])
     assert rows[3]["rox_low"] < rows[3]["rox"] < rows[3]["rox_high"]
     assert "Moving every detractor to the level of passive" in out.stderr
+    # in plain words, with the channel that carries most of it (by the JSON's shares)
+    meaning = {"purchases": "more purchases", "dropout": "lower dropout", "spend": "higher spend"}
+    main = max(rows[:3], key=lambda r: abs(r["rox"]))
+    words = meaning[main["channel"]]
+    if main["share"] > 0.5:
+        assert f"over 3 years; most of it from {words}" in out.stderr
+    else:
+        assert f"over 3 years; the largest part ({main['share']:.0%}) from {words}" in out.stderr
     assert "Placebo (experience shuffled across customers)" in out.stderr
     # --weighted: the ROX weighted to the customer base, and the one above beside it
     weighted = run("--rox", "--weighted", "--draws", "50", "--format", "json", workspace=path)

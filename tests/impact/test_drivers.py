@@ -339,10 +339,10 @@ def test_detractor_outcome_independent_driver_gets_about_zero(ws):
     assert frame["rw"].sum() == pytest.approx(result.r2)
 
 
-def test_churn_outcome_from_transactions(ws):
-    wide = _survey(600, seed=8)
-    _load(ws, wide)
-    rng = np.random.default_rng(8)
+def _churn_purchases(wide: pd.DataFrame, seed: int) -> tuple[pd.Series, pd.DataFrame]:
+    """Who churned (more likely the unhappier with delivery), and purchases that say so: a first
+    on 2024-01-01 and a last on 2024-01-10 for the churned, 2025-06-01 for the others."""
+    rng = np.random.default_rng(seed)
     churned = rng.random(len(wide)) < 1 / (1 + np.exp(2.0 * (wide["delivery"] - 3.5)))
     last = np.where(churned, "2024-01-10", "2025-06-01")
     tx = pd.DataFrame(
@@ -352,6 +352,13 @@ def test_churn_outcome_from_transactions(ws):
             "amount": 10.0,
         }
     )
+    return churned, tx
+
+
+def test_churn_outcome_from_transactions(ws):
+    wide = _survey(600, seed=8)
+    _load(ws, wide)
+    churned, tx = _churn_purchases(wide, seed=8)
     insert_rows(ws, "transactions", tx)
     result = key_drivers(ws, "churn", n_boot=100, inactive_after=365)
     frame = result.to_frame().set_index("touchpoint")
@@ -837,3 +844,112 @@ def test_cli_drivers_themes_json(demo_path, tmp_path):
     assert records["csat:financing"]["kind"] == "score"
     assert {f"theme:{t}" for t in _PLANTED_RULES} <= set(records)
     assert all(records[f"theme:{t}"]["kind"] == "theme" for t in _PLANTED_RULES)
+
+
+# -- ranks_differ through key_drivers, the label, the CLI's other outcomes (#16) -----------------
+
+
+def test_ranks_differ_through_key_drivers(ws):
+    # customers whose answers have exactly the DISAGREE correlations: NPS 5 + y and CSAT 3 + x_j
+    # at three touchpoints (affine, so the correlations stay), inserted as they are
+    data = _data_with_correlation(DISAGREE, n=60)
+    wide = pd.DataFrame(
+        {
+            "customer_id": [f"C{i:05d}" for i in range(len(data))],
+            "nps": 5 + data[:, 0],
+            **{tp: 3 + data[:, j + 1] for j, tp in enumerate(DRIVERS)},
+        }
+    )
+    _load(ws, wide)
+    result = key_drivers(ws, "nps", missing="complete", n_boot=0)
+    # the ranks, computed independently: Johnson by SVD of the data, LMG by every ordering
+    rw = _johnson_by_svd(data[:, 0], data[:, 1:]).ravel()
+    shapley = _lmg_by_orderings(DISAGREE)
+    rank_rw = {d: int((rw > rw[j]).sum()) + 1 for j, d in enumerate(DRIVERS)}
+    rank_lmg = {d: int((shapley > shapley[j]).sum()) + 1 for j, d in enumerate(DRIVERS)}
+    assert rank_rw != rank_lmg  # the premise
+    frame = result.to_frame().set_index("touchpoint")
+    assert frame["rank_rw"].to_dict() == rank_rw
+    assert frame["rank_lmg"].astype(int).to_dict() == rank_lmg
+    differ = {d: rank_rw[d] != rank_lmg[d] for d in DRIVERS}
+    assert frame["ranks_differ"].to_dict() == differ and any(differ.values())
+    np.testing.assert_allclose(frame.loc[DRIVERS, "rw"], rw, rtol=1e-8)
+    np.testing.assert_allclose(frame.loc[DRIVERS, "lmg"], shapley, rtol=1e-8)
+
+
+def test_key_drivers_are_labelled_associational(ws):
+    _load(ws, _survey(200, seed=5))
+    result = key_drivers(ws, "nps", n_boot=50)
+    assert result.label == "associational"
+    assert result.to_frame()["label"].eq("associational").all()  # (so CSV and JSON carry it)
+    assert result.caveat == (
+        "Associational: importance in explaining the variance of the outcome across customers "
+        "(how much a driver helps tell who scores what), not the causal effect of changing the "
+        "driver."
+    )
+    assert result.caveat in str(result)
+
+
+def _ces(wide: pd.DataFrame, seed: int) -> pd.DataFrame:
+    """CES (1-7) at delivery and website: delivery's follows the customer's mean CSAT."""
+    rng = np.random.default_rng(seed)
+    mean_csat = wide[DRIVERS].mean(axis=1)
+    scores = {
+        "delivery": np.clip(np.round(1.2 * mean_csat + rng.normal(0, 0.8, len(wide))), 1, 7),
+        "website": np.clip(np.round(4 + rng.normal(0, 1.2, len(wide))), 1, 7),
+    }
+    frame = pd.DataFrame(
+        [
+            {"customer_id": c, "metric": "ces", "score": s, "scale": "1-7", "touchpoint": tp}
+            for tp, values in scores.items()
+            for c, s in zip(wide.customer_id, values, strict=True)
+        ]
+    )
+    frame["ts"] = pd.Timestamp("2024-01-02", tz="UTC")
+    return frame
+
+
+@pytest.fixture(scope="module")
+def outcomes_path(tmp_path_factory):
+    """A workspace file: 300 customers with NPS, CSAT at three touchpoints, CES at two, and
+    purchases whose last falls a year before the end for the customers unhappy with delivery."""
+    import rox
+
+    path = tmp_path_factory.mktemp("drivers") / "outcomes.duckdb"
+    wide = _survey(300, seed=21)
+    _, tx = _churn_purchases(wide, seed=21)
+    with rox.open(path) as w:
+        _load(w, wide)
+        insert_rows(w, "responses", _ces(wide, 22))
+        insert_rows(w, "transactions", tx)
+    return path
+
+
+@pytest.mark.parametrize("outcome", ["csat", "churn"])
+def test_cli_drivers_of_csat_and_churn_json(outcomes_path, rox_here, outcome):
+    import rox
+
+    code, out, err = rox_here(
+        "drivers", "--outcome", outcome, "--n-boot", "50", "-f", "json", "-w", outcomes_path
+    )
+    assert code == 0, err
+    records = json.loads(out)
+    with rox.open(outcomes_path, read_only=True) as w:
+        expected = key_drivers(w, outcome, n_boot=50).to_frame()
+    assert [r["driver"] for r in records] == expected["driver"].tolist()
+    # csat: the CES touchpoints (CSAT cannot drive itself); churn: the CSAT touchpoints
+    metric = {"csat": "ces", "churn": "csat"}[outcome]
+    assert {r["metric"] for r in records} == {metric}
+    assert [r["rw"] for r in records] == pytest.approx(expected["rw"].tolist(), abs=1e-9)
+    assert all(r["label"] == "associational" for r in records)
+    if outcome == "csat":  # delivery's CES follows CSAT; website's is noise
+        assert records[0]["touchpoint"] == "delivery"
+        assert [r["lmg"] for r in records] == pytest.approx(expected["lmg"].tolist(), abs=1e-9)
+    else:  # churn follows delivery's CSAT (logistic relative weights; no LMG)
+        assert records[0]["touchpoint"] == "delivery"
+        assert all(r["lmg"] is None for r in records)
+    code, out, err = rox_here(
+        "drivers", "--outcome", outcome, "--n-boot", "20", "-w", outcomes_path
+    )
+    assert code == 0, err
+    assert "Associational: importance in explaining the variance" in out

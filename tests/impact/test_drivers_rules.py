@@ -8,13 +8,16 @@ correlation on hand-set labels, means and ranges by hand), never from the code u
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pandas as pd
 import pytest
 
 from rox.errors import MetricError
+from rox.impact import _importance as imp
 from rox.impact import key_drivers
-from rox.impact.drivers import _percentiles, _ranks
+from rox.impact.drivers import _check_corr, _Driver, _percentiles, _ranks, _themes_to_leave_out
 from rox.testing import insert_rows
 
 T0 = pd.Timestamp("2024-01-01", tz="UTC")
@@ -297,7 +300,10 @@ def test_themes_that_add_up_to_one_with_a_tie_leave_out_the_first_label(ws):
 def test_an_outcome_without_variation_has_nothing_to_explain(ws):
     _, drivers = _random(40, seed=11)
     _answers(ws, np.full(40, 8.0), drivers)
-    with pytest.raises(MetricError, match="the outcome has the same value for every customer"):
+    with pytest.raises(
+        MetricError,
+        match=r"^the outcome has the same value for every customer analysed; nothing to explain$",
+    ):
         key_drivers(ws, "nps", n_boot=0)
 
 
@@ -430,3 +436,224 @@ def test_two_themes_that_add_up_to_one_leave_the_more_mentioned_out(ws):
     assert list(result.themes_left_out) == ["theme:yes"]
     assert result.themes_left_out["theme:yes"].startswith("the reference")
     assert sorted(result.frame["driver"]) == ["csat:a", "theme:no"]
+
+
+#: The outcome (first) and three drivers, written out: relative weights rank the third driver
+#: first and LMG the second (their 0.2577 vs 0.2517 and 0.2468 vs 0.2409); both put the first
+#: driver last.
+THREE = np.array(
+    [
+        [1.0, 0.36, 0.43, -0.46],
+        [0.36, 1.0, 0.24, -0.67],
+        [0.43, 0.24, 1.0, 0.21],
+        [-0.46, -0.67, 0.21, 1.0],
+    ]
+)
+
+
+def _exactly_correlated(corr: np.ndarray, n: int, seed: int) -> np.ndarray:
+    """``n`` rows whose sample correlation matrix is ``corr`` (whitened noise times Cholesky)."""
+    e = np.random.default_rng(seed).normal(size=(n, len(corr)))
+    e -= e.mean(axis=0)
+    e = e @ np.linalg.inv(np.linalg.cholesky(np.cov(e, rowvar=False))).T
+    return 5 + e @ np.linalg.cholesky(corr).T
+
+
+def _r2_of(corr: np.ndarray, subset: tuple[int, ...]) -> float:
+    """R**2 of the outcome (0) on the drivers ``subset``: r' R^-1 r."""
+    if not subset:
+        return 0.0
+    r = corr[0, list(subset)]
+    return float(r @ np.linalg.solve(corr[np.ix_(subset, subset)], r))
+
+
+def test_relative_weights_lmg_and_the_rank_flag_on_three_drivers_by_hand(ws):
+    """Johnson's weights (Lambda = R_xx^1/2 by eigendecomposition, beta = Lambda^-1 r_xy, weight_j
+    = sum_k Lambda_jk**2 beta_k**2) and LMG (each driver's gain in R**2 averaged over the 6 orders)
+    of a written-out matrix; ``ranks_differ`` is True for the two drivers the methods swap, False
+    for the one both put last."""
+    data = _exactly_correlated(THREE, n=40, seed=21)
+    np.testing.assert_allclose(np.corrcoef(data, rowvar=False), THREE, atol=1e-12)
+    _answers(ws, data[:, 0], {"x": data[:, 1], "y": data[:, 2], "z": data[:, 3]})
+    vals, vecs = np.linalg.eigh(THREE[1:, 1:])
+    lam = vecs @ np.diag(np.sqrt(vals)) @ vecs.T
+    beta = np.linalg.solve(lam, THREE[1:, 0])
+    rw = lam**2 @ beta**2
+    gains = np.zeros(3)
+    for order in itertools.permutations((1, 2, 3)):
+        for k, j in enumerate(order):
+            gains[j - 1] += _r2_of(THREE, order[: k + 1]) - _r2_of(THREE, order[:k])
+    lmg = gains / 6
+    r2 = _r2_of(THREE, (1, 2, 3))
+    assert np.argsort(-rw).tolist() == [2, 1, 0] and np.argsort(-lmg).tolist() == [1, 2, 0]
+
+    result = key_drivers(ws, "nps", n_boot=0)
+    frame = result.frame.set_index("driver").loc[["csat:x", "csat:y", "csat:z"]]
+    np.testing.assert_allclose(frame["rw"], rw, rtol=1e-9)
+    np.testing.assert_allclose(frame["lmg"], lmg, rtol=1e-9)
+    np.testing.assert_allclose(frame["correlation"], THREE[1:, 0], rtol=1e-9)
+    assert result.r2 == pytest.approx(r2, rel=1e-9)
+    np.testing.assert_allclose(frame["rw_pct"], 100 * rw / r2, rtol=1e-9)
+    np.testing.assert_allclose(frame["lmg_pct"], 100 * lmg / r2, rtol=1e-9)
+    assert frame["rank_rw"].tolist() == [3, 2, 1]
+    assert frame["rank_lmg"].tolist() == [3, 1, 2]
+    assert frame["ranks_differ"].tolist() == [False, True, True]
+    # most important (relative weight) first, numbered from 0, the documented columns only
+    assert result.frame["driver"].tolist() == ["csat:z", "csat:y", "csat:x"]
+    assert result.frame.index.tolist() == [0, 1, 2]
+    assert result.frame.columns.tolist() == [
+        "driver", "kind", "metric", "touchpoint", "n", "performance", "performance_pct",
+        "correlation", "rw", "rw_low", "rw_high", "rw_pct", "lmg", "lmg_low", "lmg_high",
+        "lmg_pct", "rank_rw", "rank_lmg", "ranks_differ", "label",
+    ]  # fmt: skip
+
+
+def _weighted_corr(x: np.ndarray, y: np.ndarray, w: np.ndarray) -> float:
+    """Pearson's r of the rows repeated ``w`` times (NumPy's frequency weights)."""
+    c = np.cov(x, y, fweights=w)
+    return float(c[0, 1] / np.sqrt(c[0, 0] * c[1, 1]))
+
+
+def test_bootstrap_resamples_blocks_dealt_in_turn_by_customer_id(ws):
+    """The customers, in customer_id order, are dealt into ``blocks`` blocks in turn (the i-th,
+    from 0, into block i mod blocks); a replicate draws as many blocks with replacement, uniformly
+    (multinomial counts from NumPy's generator seeded with ``seed``), and each pairwise correlation
+    is that of the customers having both variables, each counted as often as its block was drawn.
+    Replicates whose matrix is not positive definite (smallest eigenvalue at or below 1e-8) are left
+    out; R**2's interval is the 10% and 90% points (level 0.8) of the others."""
+    rng = np.random.default_rng(22)
+    n, blocks, n_boot, seed = 15, 4, 60, 5
+    a = rng.integers(1, 6, n).astype(float)
+    b = rng.integers(1, 6, n).astype(float)
+    b[[2, 7, 11]] = np.nan  # missing answers: pairwise correlations
+    nps = np.clip(np.round(a + 0.5 * np.nan_to_num(b, nan=3) + rng.normal(0, 1, n)), 0, 10)
+    ids = [f"K{i:02d}" for i in range(n)]
+    order = np.argsort(ids)[::-1]  # inserted in reverse: the dealing follows the ids, not the rows
+    _answers(ws, nps[order], {"a": a[order], "b": b[order]}, ids=[ids[i] for i in order])
+    result = key_drivers(ws, "nps", blocks=blocks, n_boot=n_boot, seed=seed, min_n=5, level=0.8)
+    assert result.blocks == blocks
+    draws = np.random.default_rng(seed).multinomial(blocks, np.full(blocks, 1 / blocks), n_boot)
+    has_b = ~np.isnan(b)
+    r2s = []
+    for counts in draws:
+        w = counts[np.arange(n) % blocks]
+        r_a = _weighted_corr(nps, a, w)
+        r_b = _weighted_corr(nps[has_b], b[has_b], w[has_b])
+        r_ab = _weighted_corr(a[has_b], b[has_b], w[has_b])
+        corr = np.array([[1, r_a, r_b], [r_a, 1, r_ab], [r_b, r_ab, 1]])
+        if np.isfinite(corr).all() and np.linalg.eigvalsh(corr)[0] > 1e-8:
+            r2s.append(_r2_of(corr, (1, 2)))
+    assert 0 < len(r2s) < n_boot  # some replicates are left out, most are kept
+    assert result.n_boot == len(r2s)
+    assert (result.r2_low, result.r2_high) == pytest.approx(np.quantile(r2s, [0.1, 0.9]), rel=1e-9)
+    # as many blocks as customers at most: 15 of 200
+    assert key_drivers(ws, "nps", n_boot=0, min_n=5).blocks == n
+
+
+@pytest.fixture
+def gappy(ws):
+    """30 customers with NPS and CSAT at a and b, 5 with NPS and a only, 3 with NPS only, 4 with
+    a and b and no NPS answer."""
+    nps, drivers = _random(42, seed=23)
+    a, b = drivers["a"], drivers["b"].copy()
+    nps[38:] = np.nan
+    a[35:38] = np.nan
+    b[30:38] = np.nan
+    _answers(ws, nps, {"a": a, "b": b})
+    return ws
+
+
+def test_customers_analysed_have_the_outcome_and_some_driver(gappy):
+    """Pairwise: the customers analysed are the 35 with an NPS answer and some driver; each
+    driver's ``n`` counts those of them who have it."""
+    result = key_drivers(gappy, "nps", n_boot=0, min_n=20)
+    assert (result.n_customers, result.n_dropped) == (35, 0)
+    assert result.frame.set_index("driver")["n"].to_dict() == {"csat:a": 35, "csat:b": 30}
+
+
+def test_complete_cases_drop_those_missing_a_driver_at_min_n_and_below(gappy):
+    """Complete cases: the 30 with every driver are kept, the 5 with the outcome and only a are
+    dropped (neither the 3 without a driver nor the 4 without NPS count); 30 complete cases meet
+    min_n=30, not 31 (whatever the number of blocks)."""
+    result = key_drivers(gappy, "nps", missing="complete", blocks=4, n_boot=0)
+    assert (result.n_customers, result.n_dropped, result.blocks) == (30, 5, 4)
+    with pytest.raises(
+        MetricError,
+        match=r"only 30 of the 35 customers with the outcome and some driver have every driver "
+        r"\(min_n=31\)",
+    ):
+        key_drivers(gappy, "nps", missing="complete", blocks=4, min_n=31, n_boot=0)
+
+
+def test_pairwise_with_fewer_customers_than_min_n_names_the_pair(ws):
+    """Pairwise, 29 customers with NPS and one driver: the pair (outcome, driver) is below
+    min_n=30 and named; with min_n=29 it is kept."""
+    nps, drivers = _random(29, seed=24)
+    _answers(ws, nps, {"a": drivers["a"]})
+    with pytest.raises(
+        MetricError, match=r"^only 29 customers have both the outcome and 'csat:a' \(min_n=30\)"
+    ):
+        key_drivers(ws, "nps", n_boot=0)
+    assert key_drivers(ws, "nps", n_boot=0, min_n=29).n_customers == 29
+
+
+def test_a_constant_outcome_or_driver_is_named_with_its_role(ws):
+    """A variable with one value over every customer analysed: the outcome has nothing to explain,
+    a driver cannot be one; one constant only among the customers of a pair names the pair."""
+    nps, drivers = _random(40, seed=25)
+    a, b = drivers["a"], drivers["b"].copy()
+    b[:30] = 3.0  # constant among the 30 who answered at a, varied among the other 10
+    a[30:] = np.nan
+    c = np.full(40, 4.0)
+    _answers(ws, nps, {"a": a, "b": b, "c": c})
+    with pytest.raises(
+        MetricError,
+        match=r"^'csat:b' has the same value for every customer who has 'csat:a' \(or the "
+        r"reverse\), so their correlation is undefined",
+    ):
+        key_drivers(ws, "nps", drivers=["csat:a", "csat:b"], n_boot=0)
+    with pytest.raises(
+        MetricError,
+        match=r"^'csat:c' has the same value for every customer analysed; it cannot be a driver$",
+    ):
+        key_drivers(ws, "nps", drivers=["csat:b", "csat:c"], n_boot=0)
+
+
+@pytest.mark.parametrize(("value", "n"), [(0.1, 113), (0.7, 37), (2.2, 113), (123.456, 113)])
+def test_a_constant_attribute_is_refused_whatever_the_rounding_of_its_sums(ws, value, n):
+    """An attribute with one value for every customer cannot be a driver, also when the rounding
+    of its sums leaves it a tiny variance (n * sum(x**2) - sum(x)**2 of 113 times 0.1 is not 0):
+    its smallest and largest values are equal. (Regression: these were kept, with a correlation
+    of rounding noise, about 5e-8, and no performance_pct.)"""
+    nps, drivers = _random(n, seed=27)
+    ids = _answers(ws, nps, {"a": drivers["a"]})
+    ws.ingest("customers", pd.DataFrame({"customer_id": ids, "w": value}))
+    with pytest.raises(
+        MetricError, match=r"^'w' has the same value for every customer analysed; it cannot be a"
+    ):
+        key_drivers(ws, "nps", attributes=["w"], n_boot=0)
+
+
+def test_a_smallest_eigenvalue_at_1e_8_is_singular():
+    """The correlation matrix is refused when its smallest eigenvalue is at or below 1e-8 (a
+    diagonal matrix's eigenvalues are its diagonal, exactly); just above, it is accepted."""
+    specs = [_Driver("csat:a", metric="csat", touchpoint="a")]
+    with pytest.raises(MetricError, match=r"singular or not positive definite .*around 'csat:a'"):
+        _check_corr(np.diag([1.0, 1e-8]), specs, np.zeros(2, dtype=bool))
+    _check_corr(np.diag([1.0, np.nextafter(1e-8, 1.0)]), specs, np.zeros(2, dtype=bool))
+
+
+def test_themes_whose_block_has_an_eigenvalue_at_1e_8_add_up_to_one(monkeypatch):
+    """Themes joined unnamed: their correlation block counts as singular (they add up to one,
+    the most mentioned is the reference) at a smallest eigenvalue of 1e-8, not just above."""
+    specs = [_Driver("theme:p", theme="p"), _Driver("theme:q", theme="q")]
+    # one block: 20 customers, p mentioned by 12, q by 8; every pair has all 20
+    n = np.full((1, 3, 3), 20.0)
+    s = np.zeros((1, 3, 3))
+    s[0, 0, :] = 100.0
+    s[0, 1, :] = 12.0
+    s[0, 2, :] = 8.0
+    stats = {"N": n, "S": s, "Q": s.copy(), "P": np.zeros((1, 3, 3))}
+    for smallest, left_out in ((1e-8, ["theme:p"]), (np.nextafter(1e-8, 1.0), [])):
+        monkeypatch.setattr(imp, "pair_correlations", lambda *_, v=smallest: np.diag([1.0, v]))
+        assert list(_themes_to_leave_out(stats, specs, min_mentions=5)) == left_out

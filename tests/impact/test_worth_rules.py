@@ -172,6 +172,14 @@ def test_max_bins_below_one_is_refused(close_profile, max_bins):
         rox.impact.worth(close_profile, max_bins=max_bins)
 
 
+def test_one_bin_per_group_is_the_least_max_bins_allowed(close_profile):
+    # max_bins=1 (the boundary's allowed side; 0 is refused above): each group's bins pool into
+    # one, and the point estimates are still the groups' mean values, by hand from CLOSE_GROUPS
+    got = rox.impact.worth(close_profile, max_bins=1, replicates=50).frame.set_index("nps_group")
+    for group, values in CLOSE_GROUPS.items():
+        assert got.loc[group, "clv"] == pytest.approx(sum(values) / len(values))
+
+
 @pytest.mark.parametrize(("max_bins", "exact"), [(6, True), (5, False)])
 def test_a_group_with_more_than_max_bins_bins_is_pooled(close_profile, max_bins, exact):
     # the six customers without a CSAT answer have six value bins (0, 20, 22, 30, 50, 300 at

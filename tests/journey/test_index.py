@@ -147,9 +147,12 @@ def test_loads_refresh_the_index(ws_file):
         "visit": 2,
         "visit > quote > buy": 1,
     }
-    # a load that adds nothing (the same rows again) leaves the index as it was
-    ws_file.ingest("events", _events([("c", "2024-01-03 08:00", "visit", "c-1")]))
-    assert index_info(ws_file).built_at == info.built_at
+    # a load that adds nothing (the same rows again) leaves the journeys as they were, and the
+    # index fresh: it includes that load (it was stale after it before #19)
+    again = ws_file.ingest("events", _events([("c", "2024-01-03 08:00", "visit", "c-1")]))
+    after = index_info(ws_file)
+    assert after.fresh and after.through_load == again.load_id == 3 and after.events == 5
+    assert prepare(ws_file).indexed
 
 
 def test_a_stale_index_is_not_used(ws_file):

@@ -34,3 +34,16 @@ def test_keys_create_list_revoke(tmp_path, rox_here):
     assert "unknown scope(s) 'root'" in err
     code, _, err = rox_here("keys", "revoke", "nosuch", "-w", ws)
     assert code == EXIT_CODES[ServiceError]
+
+
+def test_serve_with_several_workers_needs_postgres(tmp_path):
+    from typer.testing import CliRunner
+
+    from rox.cli import app
+
+    path = tmp_path / "one.duckdb"
+    done = CliRunner().invoke(app, ["serve", "--workers", "2", "--workspace", str(path)])
+    assert isinstance(done.exception, ServiceError)
+    assert str(done.exception).startswith("--workers 2 needs a PostgreSQL workspace")
+    assert not path.exists()  # refused before anything was opened
+    assert "rox service on" not in done.output  # nor announced as serving

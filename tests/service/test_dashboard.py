@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
 import json
 import re
+import threading
+import time
+from concurrent.futures import Future
 from pathlib import Path
 
+import pandas as pd
 import plotly
 import plotly.graph_objects as go
 import pytest
@@ -20,8 +25,18 @@ pytest.importorskip("fastapi")
 from fastapi.testclient import TestClient
 
 from rox.errors import ServiceError
+from rox.report.html import Section
 from rox.service import ServiceConfig, create_app
-from rox.service.dashboard import figure_json
+from rox.service.dashboard import (
+    Page,
+    PageCache,
+    Pending,
+    Reader,
+    expensive,
+    figure_json,
+    overview,
+    second_connection,
+)
 from rox.service.keys import create_key
 from rox.service.tokens import TokenExpired, sign, subkey, unsign
 
@@ -37,7 +52,9 @@ def make_keys(path: Path) -> dict[str, str]:
 def site(tmp_path):
     path = tmp_path / "site.duckdb"
     keys = make_keys(path)
-    config = ServiceConfig(str(path), client_rate=0, key_rate=0, dashboard_refresh=0, secret="s3")
+    config = ServiceConfig(
+        str(path), client_rate=0, key_rate=0, dashboard_refresh=0, dashboard_wait=600, secret="s3"
+    )
     with TestClient(create_app(config)) as client:
         yield client, keys
 
@@ -240,3 +257,196 @@ def test_plotly_js_is_served_from_the_installed_package(site):
     assert client.get("/static/dashboard.js").status_code == 200
     assert client.get("/static/..%2Fapp.py").status_code == 404
     assert client.get("/static/app.py").status_code == 404
+
+
+# -- the overview's parts: what is expensive kept apart, the rest recomputed on load (#19) -------
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    from rox.demo import build
+
+    path = tmp_path_factory.mktemp("overview") / "demo.duckdb"
+    build(path, n_customers=400, seed=7).close()
+    with rox.open(str(path), read_only=True) as ws:
+        yield ws
+
+
+@pytest.fixture(scope="module")
+def parts(demo):
+    """The demo's expensive part, computed once for the tests of this module."""
+    return expensive(demo)
+
+
+def _figures(section):
+    return [figure_json(f) for f in section.figures]
+
+
+def test_the_shared_scorecards_and_comparisons_equal_each_figure_computed_alone(demo):
+    from rox.experience import compare, measure
+    from rox.report.headline import headline
+
+    result = headline(demo, worth=None, audit=None)
+    assert sorted(result.touchpoints) == ["ces", "csat", "nps"]
+    for metric in ("nps", "csat", "ces"):
+        # what the headline and the report's sections computed each on its own before
+        alone = measure(demo, metric).frame.iloc[0]
+        row = result.frame.set_index("metric").loc[metric]
+        assert row["n"] == alone["n"]
+        assert (row["estimate"], row["ci_low"], row["ci_high"]) == (
+            alone["estimate"],
+            alone["ci_low"],
+            alone["ci_high"],
+        )
+        for by, period in ((None, "quarter"), ("touchpoint", None)):
+            shared = result.card(demo, by=by, period=period)[metric].frame
+            pd.testing.assert_frame_equal(shared, measure(demo, metric, by, period).frame)
+        pd.testing.assert_frame_equal(
+            result.touchpoints[metric].frame, compare(demo, metric, by="touchpoint").frame
+        )
+    # made once: the second section asking for a breakdown gets the same object
+    assert result.card(demo, period="quarter") is result.card(demo, period="quarter")
+
+
+@pytest.mark.slow
+def test_the_overview_from_its_kept_part_is_the_overview_computed_whole(demo, parts):
+    from rox.report.headline import headline
+
+    assert parts.worth is not None and parts.audit is None  # (the worth holds the priced audit)
+    built = overview(demo, parts)
+    whole = overview(demo)  # (computes its expensive part itself)
+    assert [s.title for s in built] == [s.title for s in whole]
+    for mine, theirs in zip(built, whole, strict=True):
+        assert mine.findings == theirs.findings and mine.kpis == theirs.kpis
+        assert len(mine.tables) == len(theirs.tables)
+        for a, b in zip(mine.tables, theirs.tables, strict=True):
+            pd.testing.assert_frame_equal(a, b, rtol=1e-9)
+    # the money leads the headline, as in the report's headline
+    assert built[1].findings[0] == headline(demo).findings[0]
+
+
+def test_while_the_expensive_part_is_computed_the_rest_of_the_overview_is_shown(demo, parts):
+    whole = overview(demo, parts)
+    waiting = overview(demo, Pending(0.0))
+    titles = [s.title for s in waiting]
+    assert titles[:3] == ["Responses received (latest 20 listed)", "Headline", titles[2]]
+    assert titles[2] == "What experience is worth"
+    assert "Being computed (started 1970-01-01 00:00:00 UTC)" in waiting[2].findings[0]
+    assert not waiting[2].figures and not waiting[2].tables
+    # the headline without the money; every metric section as in the whole overview
+    assert waiting[1].findings == whole[1].findings[1 : 1 + len(waiting[1].findings)]
+    later = {s.title: s for s in whole}
+    for section in waiting[3:]:
+        assert _figures(section) == _figures(later[section.title])
+
+
+class _Place:
+    """Runs each call on a thread when released (a stand-in for a dashboard Reader)."""
+
+    def __init__(self):
+        self.started = []
+
+    def __call__(self, slug, fn):
+        gate = threading.Event()
+        future = Future()
+
+        def run():
+            gate.wait(10)
+            future.set_result(fn(None))
+
+        threading.Thread(target=run, daemon=True).start()
+        self.started.append(gate)
+        return future
+
+    def release(self):
+        for gate in self.started:
+            gate.set()
+
+
+def _settle():
+    time.sleep(0.05)  # (the released thread sets its result)
+
+
+def test_a_load_after_new_data_shows_the_last_page_until_the_new_one_is_ready():
+    built = []
+
+    def build(ws):
+        built.append(len(built))
+        return [Section(f"page {len(built)}")]
+
+    page = Page("p", "P", build)
+    place = _Place()
+    cache = PageCache(0, live=place, wait=0.05)
+
+    async def scenario():
+        first = asyncio.ensure_future(cache.get(page, 1))
+        await asyncio.sleep(0.1)
+        assert not first.done()  # a page's first load waits for it whole
+        place.release()
+        body, _, note = await first
+        assert "page 1" in body and note == ""
+        assert (await cache.get(page, 1))[0] == body and len(place.started) == 1  # cached
+        body, _, note = await cache.get(page, 2)  # new data: recomputation under way
+        assert "page 1" in body and note == "a newer page is being computed (data version 2)"
+        assert len(place.started) == 2
+        assert "page 1" in (await cache.get(page, 2))[0] and len(place.started) == 2  # one at once
+        place.release()
+        _settle()
+        body, _, note = await cache.get(page, 2)
+        assert "page 2" in body and note == ""
+
+    asyncio.run(scenario())
+
+
+def test_the_expensive_part_is_computed_once_and_again_only_after_its_refresh_interval():
+    parts = []
+
+    def costly(ws):
+        parts.append(len(parts) + 1)
+        return f"parts {len(parts)}"
+
+    page = Page("o", "O", lambda ws, p: [Section(f"with {p}")], costly)
+    live, background = _Place(), _Place()
+    cache = PageCache(0, live=live, background=background, expensive_refresh=3600, wait=0.05)
+
+    async def scenario():
+        first = asyncio.ensure_future(cache.get(page, 1))
+        await asyncio.sleep(0.2)
+        live.release()  # the page is shown without its expensive part, which is under way
+        body, _, note = await first
+        assert "Pending(since=" in body and note == "its worth of experience is being computed"
+        background.release()
+        _settle()
+        body, _, note = await cache.get(page, 1)  # ready: the rest is recomputed with it
+        assert "Pending(since=" in body and "a newer page is being computed" in note
+        live.release()
+        _settle()
+        body, _, note = await cache.get(page, 1)
+        assert "with parts 1" in body and note.startswith("its worth of experience at ")
+        assert note.endswith("(data version 1)")
+        # new data within the hour: the rest is recomputed, the expensive part is kept
+        second = asyncio.ensure_future(cache.get(page, 2))
+        await asyncio.sleep(0.1)
+        live.release()
+        await second
+        _settle()
+        body, _, _ = await cache.get(page, 2)
+        assert "with parts 1" in body and parts == [1] and len(background.started) == 1
+
+    asyncio.run(scenario())
+
+
+def test_a_reader_reads_what_the_writer_committed_on_a_thread_of_its_own(tmp_path):
+    path = str(tmp_path / "reader.duckdb")
+    with rox.open(path) as ws:
+        reader = Reader(lambda: second_connection(ws, path), "rox-test-reader")
+        try:
+            assert reader.call(lambda r: r.count("responses")).result(60) == 0
+            ws.backend.raw_sql(
+                "INSERT INTO responses (response_id, ts, metric, score) "
+                "VALUES ('r1', TIMESTAMPTZ '2026-05-01 10:00:00+00', 'nps', 9)"
+            )
+            seen = reader.call(lambda r: (r.count("responses"), threading.current_thread().name))
+            assert seen.result(60) == (1, "rox-test-reader")
+            zone = reader.call(lambda r: r.backend.raw_sql("SELECT current_setting('TimeZone')"))
+            assert zone.result(60).fetchone()[0] == "UTC"
+        finally:
+            reader.stop()

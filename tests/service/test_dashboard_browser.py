@@ -50,7 +50,8 @@ def serve(path: Path, port: int) -> subprocess.Popen[bytes]:
     """``rox serve`` on 127.0.0.1:port, its pages recomputed on every load after new data."""
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
     cmd = [sys.executable, "-m", "rox", "serve", "-w", str(path), "--port", str(port),
-           "--client-rate", "0", "--key-rate", "0", "--dashboard-refresh", "0"]  # fmt: skip
+           "--client-rate", "0", "--key-rate", "0", "--dashboard-refresh", "0",
+           "--dashboard-wait", "600"]  # fmt: skip
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     end = time.monotonic() + 300  # (a busy machine starts Python slowly)
     while time.monotonic() < end:

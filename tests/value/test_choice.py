@@ -107,3 +107,52 @@ def test_clv_defaults_to_auto_and_says_why(cdnow_ws):
     assert result.purchase_model.label == result.choice.frame.iloc[0]["label"]
     with pytest.raises(rox.errors.MetricError, match="expected auto, bgnbd or paretonbd"):
         rox.value.clv(cdnow_ws, model="bg")  # type: ignore[arg-type]
+
+
+# -- `rox clv --holdout-end` (#16 section 0) -------------------------------------------------------
+@pytest.fixture(scope="module")
+def cdnow_path(tmp_path_factory, ingest_cdnow):
+    path = tmp_path_factory.mktemp("cdnow") / "cdnow.duckdb"
+    with rox.open(path) as ws:
+        ingest_cdnow(ws)
+    return path
+
+
+def test_cli_chooses_by_the_holdout_and_says_so(cdnow_path, rox_here):
+    import io
+    import json
+
+    args = ("clv", "--calibration-end", "1997-09-30", "--workspace", cdnow_path)
+    code, out, err = rox_here(*args, "--holdout-end", "1998-06-30", "--top", "5", "-f", "json")
+    assert code == 0, err
+    with rox.open(cdnow_path, read_only=True) as ws:
+        expected = rox.value.clv(ws, calibration_end="1997-09-30", holdout_end="1998-06-30")
+    assert expected.choice is not None and expected.choice.criterion == "holdout"
+    scores = expected.choice.frame.set_index("model")["holdout_mae"]
+    chosen = str(scores.idxmin())  # the smaller mean absolute error on the holdout wins
+    assert chosen == expected.choice.chosen
+    label = {"bgnbd": "BG/NBD", "paretonbd": "Pareto/NBD"}[chosen]
+    assert f"note: purchase model: {label} chosen: the closest holdout predictions" in err
+    assert "holdout to 1998-06-30" in err and "runner-up" in err
+    rows = json.loads(out)
+    assert [r["customer_id"] for r in rows] == expected.frame["customer_id"].head(5).tolist()
+    assert [r["clv"] for r in rows] == pytest.approx(expected.frame["clv"].head(5).tolist())
+    # the table says it too; without --holdout-end the choice is by BIC
+    code, out, _ = rox_here(*args, "--holdout-end", "1998-06-30", "--top", "0")
+    assert code == 0 and "Purchase model: " + label + " chosen: the closest holdout" in out
+    code, out, _ = rox_here(*args, "--top", "0")
+    assert code == 0 and "chosen: the lowest BIC" in out and "closest holdout" not in out
+    code, out, err = rox_here(*args, "--top", "3", "-f", "csv")
+    assert code == 0 and "no holdout period to judge predictions" in err
+    assert len(pd.read_csv(io.StringIO(out))) == 3
+
+
+def test_cli_holdout_end_needs_a_calibration_end_before_it(cdnow_path, rox_here):
+    code, _, err = rox_here("clv", "--holdout-end", "1998-06-30", "--workspace", cdnow_path)
+    assert code == 2 and "give --calibration-end too" in err
+    code, _, err = rox_here(
+        "clv", "--calibration-end", "1997-09-30", "--holdout-end", "1997-06-30",
+        "--workspace", cdnow_path,
+    )  # fmt: skip
+    assert code == rox.errors.EXIT_CODES[rox.errors.MetricError]
+    assert "holdout_end must be after calibration_end" in err

@@ -45,12 +45,16 @@ def _say(text: str) -> None:
     console.print(text, highlight=False, markup=False)
 
 
-def _announcements(webhooks: str | None) -> Any:
-    """The service's announcement rules (:mod:`rox.service.arrival`) and the ``--webhooks``."""
+def _announcements(webhooks: str | None) -> tuple[Any, Any] | None:
+    """The ``announce`` rules of ``--webhooks``: ``(openings, moves)``, or None without it.
+
+    They are the service's own (:mod:`rox.service.arrival`), for the file's outbound webhooks.
+    """
     if webhooks is None:
         return None
     try:
-        from rox.service import arrival, outbox
+        from rox.service.arrival import announce_move, announce_openings
+        from rox.service.outbox import Hooks
     except ImportError as exc:
         from rox.errors import MissingDependencyError
 
@@ -58,7 +62,8 @@ def _announcements(webhooks: str | None) -> Any:
             f"--webhooks writes the service's outbox and needs its optional extra: "
             f"pip install 'rox[service]' ({exc})"
         ) from None
-    return arrival, outbox.Hooks.load(webhooks)
+    hooks = Hooks.load(webhooks)
+    return announce_openings(hooks), announce_move(hooks)
 
 
 def _move(
@@ -76,8 +81,7 @@ def _move(
     """
     found = _announcements(webhooks)
     if found is not None:
-        arrival, hooks = found
-        kw["announce"] = arrival.announce_move(hooks)
+        kw["announce"] = found[1]
     with open_workspace(workspace, read_only=False) as ws:
         case = move(ws, case_id, *args, **kw)
     owner = f", owner {case['owner']}" if case.get("owner") else ""
@@ -137,7 +141,7 @@ def open_command(
     from rox.actions import open_cases
 
     found = _announcements(webhooks)
-    announce = found[0].announce_openings(found[1]) if found is not None else None
+    announce = found[0] if found is not None else None
     with open_workspace(workspace, read_only=False) as ws:
         require(ws, "responses")
         result = open_cases(ws, rules, since=since, until=until, announce=announce)

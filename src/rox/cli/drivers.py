@@ -133,6 +133,7 @@ def drivers_command(
     if not result.binary:
         cols += ["lmg", "lmg_pct", "ranks_differ"]
     emit(frame, fmt, title=title, table=frame[cols])
+    console.print(result.caveat, highlight=False, markup=False)
     for name, reason in result.themes_left_out.items():
         console.print(f"Left out {name}: {reason}.", highlight=False, markup=False)
     if not result.binary and frame["ranks_differ"].any():

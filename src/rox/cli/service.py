@@ -74,6 +74,20 @@ def serve_command(
         float,
         typer.Option(help="Least seconds between two computations of a dashboard page."),
     ] = 10.0,
+    dashboard_expensive_refresh: Annotated[
+        float,
+        typer.Option(
+            help="Least seconds between two computations, in the background, of the overview's "
+            "worth of experience (customer value models fitted to every customer)."
+        ),
+    ] = 600.0,
+    dashboard_wait: Annotated[
+        float,
+        typer.Option(
+            help="Most seconds a dashboard load waits for a recomputation it starts before "
+            "showing the page it has (saying that a newer one is being computed)."
+        ),
+    ] = 1.0,
     case_rules: Annotated[
         str | None,
         typer.Option(
@@ -86,6 +100,13 @@ def serve_command(
         bool, typer.Option(help="Whether arriving responses open cases (per the case rules).")
     ] = True,
     webhooks: WebhooksOption = None,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Server processes sharing the port (more than 1 needs a PostgreSQL workspace).",
+        ),
+    ] = 1,
     workspace: WorkspaceOption = None,
 ) -> None:
     """Run the intake service and admin API (docs at http://HOST:PORT/docs); needs rox[service]."""
@@ -112,16 +133,45 @@ def serve_command(
         webhook_secret=webhook_secret,
         secret=secret,
         dashboard_refresh=dashboard_refresh,
+        dashboard_expensive_refresh=dashboard_expensive_refresh,
+        dashboard_wait=dashboard_wait,
         survey_cooldown_days=survey_cooldown,
         case_rules=case_rules,
         cases_on_arrival=cases,
         webhooks=webhooks,
     )
+    if workers > 1 and engines.parse_url(url).engine != "postgres":
+        from rox.errors import ServiceError
+
+        raise ServiceError(
+            f"--workers {workers} needs a PostgreSQL workspace (postgres://…): a DuckDB file has "
+            f"one writing process, not {url}"
+        )
     err_console.print(
         f"rox service on http://{host}:{port} (docs at /docs, dashboard at /dashboard), "
-        f"workspace {url}"
+        f"workspace {url}" + (f", {workers} processes" if workers > 1 else "")
     )
-    uvicorn.run(create_app(config), host=host, port=port, log_level="warning")
+    if workers == 1:
+        uvicorn.run(create_app(config), host=host, port=port, log_level="warning")
+        return
+    import dataclasses
+    import json
+    import os
+    import secrets
+
+    from rox.service.app import CONFIG_VARIABLE
+
+    # the processes must sign sessions and invitations alike: one secret for all of them
+    shared = dataclasses.replace(config, secret=secret or secrets.token_hex(32))
+    os.environ[CONFIG_VARIABLE] = json.dumps(dataclasses.asdict(shared))
+    uvicorn.run(
+        "rox.service.app:app_from_environment",
+        factory=True,
+        workers=workers,
+        host=host,
+        port=port,
+        log_level="warning",
+    )
 
 
 @keys_app.command(name="create")
@@ -162,7 +212,7 @@ def keys_revoke(
     key_id: Annotated[str, typer.Argument(help="The key's id (see `rox keys list`).")],
     workspace: WorkspaceOption = None,
 ) -> None:
-    """Revoke an API key (a running service sees it on restart; the API revokes at once)."""
+    """Revoke an API key (a service on DuckDB sees it on restart, on PostgreSQL within 5 s)."""
     from rox.service.keys import revoke_key
 
     with open_workspace(workspace, read_only=False) as ws:

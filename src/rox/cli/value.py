@@ -53,10 +53,20 @@ def clv_command(
     discount_rate: Annotated[float, typer.Option(help="Annual discount rate.")] = 0.1,
     model: Annotated[
         PurchaseModel,
-        typer.Option(help="Purchase model (auto: the better of bgnbd and paretonbd, by BIC)."),
+        typer.Option(
+            help="Purchase model (auto: the better of bgnbd and paretonbd, by the holdout's "
+            "predictions with --holdout-end, else by BIC)."
+        ),
     ] = PurchaseModel.auto,
     calibration_end: Annotated[
         str | None, typer.Option(help="Fit on transactions up to this day (default: all).")
+    ] = None,
+    holdout_end: Annotated[
+        str | None,
+        typer.Option(
+            help="With --calibration-end: end of the holdout period on which --model auto "
+            "judges the candidates' predicted repeat purchases (default: none, by BIC)."
+        ),
     ] = None,
     top: Annotated[int, typer.Option(help="Customers to list (0: only the totals).")] = 20,
     workspace: WorkspaceOption = None,
@@ -65,12 +75,17 @@ def clv_command(
     """Fit BG/NBD or Pareto/NBD (the better, by default) and Gamma-Gamma; value every customer."""
     from rox.value import clv
 
+    if holdout_end is not None and calibration_end is None:
+        raise typer.BadParameter(
+            "--holdout-end ends the period after the calibration: give --calibration-end too"
+        )
     with open_workspace(workspace) as ws:
         require(ws, "transactions")
         currency = ws.currency
         result = clv(
             ws,
             calibration_end=calibration_end,
+            holdout_end=holdout_end,
             horizon=horizon,
             margin=margin,
             discount_rate=discount_rate,
@@ -79,6 +94,10 @@ def clv_command(
     for note in result.purchase_model.notes_ + result.spend_model.notes_:
         err_console.print(f"note: {note}", highlight=False, markup=False)
     if fmt is not OutputFormat.table:
+        if result.choice is not None:  # (the output stays the customers' rows)
+            err_console.print(
+                f"note: purchase model: {result.choice}", highlight=False, markup=False
+            )
         emit(result.to_frame() if top == 0 else result.to_frame().head(top), fmt)
         return
     if result.choice is not None:

@@ -29,10 +29,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit, urlunsplit
 
+from rox._sql import ident
 from rox.errors import EngineNotSupportedError
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Mapping, Sequence
 
     import ibis
     import ibis.expr.types as ir
@@ -256,6 +257,38 @@ class Engine:
         """
         self._fixed.pop(name, None)
         self.backend.create_table(name, expr, overwrite=True)
+
+    def replace_rows(self, name: str, column: str, values: Sequence[int], rows: ir.Table) -> None:
+        """Replace the rows of derived table ``name`` whose ``column`` is in ``values``.
+
+        By ``rows`` (the table's columns), as one commit: how the journey index refreshes the
+        journeys a load touched. Here (a lake, which cannot delete rows in place) the table is
+        written anew through a staged copy; databases delete and insert in one transaction.
+        """
+        table = self.table(name)
+        kept = table.filter(~table[column].isin(list(values))) if values else table
+        staged = f"{name}__staged"
+        # (as the table reads back: a lake's Parquet may narrow or drop a type's details)
+        rows = rows.select(*table.columns).cast(table.schema())
+        self.replace_table(staged, kept.union(rows))
+        self.replace_table(name, self.table(staged))
+        self.drop_table(staged)
+
+    def _replace_rows_sql(
+        self, name: str, column: str, values: Sequence[int], rows: ir.Table
+    ) -> list[str]:
+        """The statements of :meth:`replace_rows` for a SQL database (to run in a transaction)."""
+        self.backend._register_in_memory_tables(rows)
+        columns = ", ".join(ident(c) for c in self.fixed_table(name).columns)
+        statements = []
+        if values:
+            listed = ", ".join(str(int(v)) for v in values)
+            statements.append(f"DELETE FROM {ident(name)} WHERE {ident(column)} IN ({listed})")
+        statements.append(
+            f"INSERT INTO {ident(name)} ({columns}) SELECT {columns} "
+            f"FROM ({self.backend.compile(rows)}) AS _rows"
+        )
+        return statements
 
     def drop_table(self, name: str) -> None:
         """Drop table ``name`` if there is one (a derived table, never a canonical one)."""

@@ -14,7 +14,7 @@ from rox.engines import Engine, EngineURL
 from rox.errors import WorkspaceError
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Mapping, Sequence
 
     import ibis.expr.types as ir
     import pyarrow as pa
@@ -152,6 +152,18 @@ class DuckDBEngine(Engine):
                     sql_type = DuckDBType.from_ibis(ibis.dtype(dtype)).sql("duckdb")
                     con.execute(f"ALTER TABLE {ident(table)} ADD COLUMN {ident(column)} {sql_type}")
             _insert_all(con, rows)
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+
+    def replace_rows(self, name: str, column: str, values: Sequence[int], rows: ir.Table) -> None:
+        """Delete and insert in one transaction (see :class:`Engine`)."""
+        con = self.backend.con
+        con.execute("BEGIN TRANSACTION")
+        try:
+            for sql in self._replace_rows_sql(name, column, values, rows):
+                con.execute(sql)
             con.execute("COMMIT")
         except BaseException:
             con.execute("ROLLBACK")

@@ -12,8 +12,9 @@ from rox.errors import WorkspaceError
 from rox.schema import LOADS_TABLE
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Mapping, Sequence
 
+    import ibis.expr.types as ir
     import pyarrow as pa
 
 #: Rows sent per COPY chunk (bounds the memory of the CSV buffer).
@@ -89,6 +90,13 @@ class PostgresEngine(Engine):
                         # nulls are written as nothing, empty strings as "": COPY tells them apart
                         pacsv.write_csv(batch, buffer, options)
                         copy.write(buffer.getvalue())
+
+    def replace_rows(self, name: str, column: str, values: Sequence[int], rows: ir.Table) -> None:
+        """Delete and insert in one transaction (see :class:`Engine`)."""
+        statements = self._replace_rows_sql(name, column, values, rows)
+        with self.backend.con.transaction(), self.backend.con.cursor() as cur:
+            for sql in statements:
+                cur.execute(sql)
 
     def update(
         self,

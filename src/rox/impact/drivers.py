@@ -116,11 +116,18 @@ if TYPE_CHECKING:
     from rox.voice import Comments, ThemeTable
     from rox.workspace import Workspace
 
-__all__ = ["OUTCOMES", "THEME_PREFIX", "KeyDrivers", "key_drivers"]
+__all__ = ["LABEL", "MEANING", "OUTCOMES", "THEME_PREFIX", "KeyDrivers", "key_drivers"]
 
 Outcome = Literal["nps", "csat", "detractor", "churn"]
 #: The outcomes and whether each is binary.
 OUTCOMES: dict[str, bool] = {"nps": False, "csat": False, "detractor": True, "churn": True}
+#: What the importances are, as every figure of :mod:`rox.impact` is labelled: associational.
+LABEL = "associational"
+#: What that means for the drivers.
+MEANING = (
+    "importance in explaining the variance of the outcome across customers (how much a driver "
+    "helps tell who scores what), not the causal effect of changing the driver"
+)
 #: How a driver names a theme of the comments: ``"theme:financing paperwork"``.
 THEME_PREFIX = "theme:"
 #: Where themes come from: ``True`` (analyse the comments), analysed comments, a theme table, or
@@ -160,8 +167,8 @@ class KeyDrivers(Result):
         observed range), ``correlation`` (with the outcome), ``rw``, ``rw_low``, ``rw_high``
         (Johnson's relative weight, a share of R**2, with its interval), ``rw_pct`` (percent of
         R**2), ``lmg``, ``lmg_low``, ``lmg_high``, ``lmg_pct`` (the same for LMG; empty for binary
-        outcomes), ``rank_rw``, ``rank_lmg`` and ``ranks_differ`` (the two methods rank the driver
-        differently).
+        outcomes), ``rank_rw``, ``rank_lmg``, ``ranks_differ`` (the two methods rank the driver
+        differently) and ``label`` (:data:`LABEL`, so that CSV and JSON carry it).
     outcome : str
     binary : bool
         True for ``detractor`` and ``churn`` (logistic relative weights).
@@ -182,6 +189,10 @@ class KeyDrivers(Result):
         Themes offered unnamed (``themes=``) but left out, with the reason: mentioned by fewer
         than ``min_mentions`` of the customers analysed, or the same for every customer who has
         another variable (their correlation is undefined).
+    label : str
+        ``"associational"``: the importances are :data:`MEANING`. Observational answers cannot
+        say what changing a driver would do (confounding, reverse causation, a halo over every
+        answer of a customer).
     """
 
     outcome: str = "nps"
@@ -196,6 +207,7 @@ class KeyDrivers(Result):
     n_boot: int = 0
     blocks: int = 0
     themes_left_out: dict[str, str] = field(default_factory=dict)
+    label: str = LABEL
 
     _plotter: ClassVar[str | None] = "rox.viz.drivers:plot_drivers"
 
@@ -206,7 +218,13 @@ class KeyDrivers(Result):
             f"{self.n_customers:,} customers ({self.missing}, {self.n_dropped:,} dropped)"
         )
         cols = ["driver", "n", "performance", "rw", "rw_low", "rw_high", "rw_pct", "lmg"]
-        return f"{head}\n{self.frame[cols].to_string(index=False, max_rows=30)}"
+        table = self.frame[cols].to_string(index=False, max_rows=30)
+        return f"{head}\n{self.caveat}\n{table}"
+
+    @property
+    def caveat(self) -> str:
+        """The label in words: ``"Associational: importance in explaining ..."``."""
+        return f"{self.label[0].upper()}{self.label[1:]}: {MEANING}."
 
 
 def key_drivers(
@@ -341,7 +359,7 @@ def key_drivers(
     _check_counts(stats["N"].sum(axis=0), specs, min_n, n_used, n_with_any, missing, binary)
     total = {k: v.sum(axis=0) for k, v in stats.items() if k not in ("min", "max")}
     corr = imp.pair_correlations(total["N"], total["S"], total["Q"], total["P"])
-    _check_corr(corr, specs)
+    _check_corr(corr, specs, np.nanmin(stats["min"], axis=0) == np.nanmax(stats["max"], axis=0))
     weights_b = _bootstrap_weights(stats["N"].shape[0], n_boot, seed)
 
     if binary:
@@ -769,9 +787,20 @@ def _check_counts(
         )
 
 
-def _check_corr(corr: NDArray[np.float64], specs: list[_Driver]) -> None:
+def _check_corr(
+    corr: NDArray[np.float64], specs: list[_Driver], constant: NDArray[np.bool_]
+) -> None:
+    """Refuse an undefined or singular correlation matrix, naming the variables at fault.
+
+    ``constant`` marks the variables whose smallest and largest values over the customers analysed
+    are equal: such a variable is refused even when the rounding of its sums left it a tiny
+    variance and finite correlations (0.1 for 113 customers). A matrix whose smallest eigenvalue
+    is at or below 1e-8 is singular.
+    """
     names = ["the outcome", *(repr(s.name) for s in specs)]
-    broken = (~np.isfinite(corr)).sum(axis=1)
+    # (a constant's correlations are undefined, as when the rounding leaves its variance 0)
+    off_diagonal = (constant[:, None] | constant[None, :]) & ~np.eye(len(corr), dtype=bool)
+    broken = (~np.isfinite(corr) | off_diagonal).sum(axis=1)
     if broken.any():
         worst = int(np.argmax(broken))  # a constant variable breaks its whole row
         if broken[worst] < len(names) - 1:  # constant only among the customers of one pair
@@ -862,6 +891,7 @@ def _frame(
             "rank_rw": _ranks(rw),
             "rank_lmg": _ranks(lmg) if has_lmg else pd.array([pd.NA] * len(specs), "Int64"),
             "ranks_differ": (_ranks(rw) != _ranks(lmg)) if has_lmg else False,
+            "label": LABEL,
         }
     )
     return frame.sort_values("rank_rw", kind="stable").reset_index(drop=True)

@@ -523,12 +523,7 @@ def rox_model(
     gain = point.channels["dropout"] / observed if observed else float("nan")
     plausible = _plausible(gain, elastic)
     if not plausible:
-        notes.append(
-            f"outside the plausible band: lower dropout adds {gain:+.1%} to the moved customers' "
-            f"value, where their annual retention moving {r0:.2f} -> {r1:.2f} would add "
-            f"{elastic:+.1%} even to a perpetuity (CLV proportional to r / (1 + i - r)); read the "
-            "dropout channel as a warning about the model, not as fact"
-        )
+        notes.append(_implausible(gain, elastic, r0, r1))
     p_total = p_low = p_high = float("nan")
     if placebo:
         shuffled = data.copy()
@@ -592,6 +587,16 @@ def rox_model(
     )
 
 
+def _implausible(gain: float, elastic: float, before: float, after: float) -> str:
+    """The note flagging a dropout channel outside the band of :func:`_plausible`."""
+    return (
+        f"outside the plausible band: lower dropout adds {gain:+.1%} to the moved customers' "
+        f"value, where their annual retention moving {before:.2f} -> {after:.2f} would add "
+        f"{elastic:+.1%} even to a perpetuity (CLV proportional to r / (1 + i - r)); read the "
+        "dropout channel as a warning about the model, not as fact"
+    )
+
+
 def _plausible(gain: float, elastic: float) -> bool:
     """Whether the dropout channel's relative gain lies in the band the elasticity allows."""
     if math.isnan(gain) or math.isnan(elastic):
@@ -615,15 +620,16 @@ def _nps_point(
 ) -> tuple[float, float, float]:
     """The ROX per NPS point gained by the move (NaN when the move is not between NPS groups).
 
-    Customers count ``weight`` times (1 each without non-response weights).
+    Customers count ``weight`` times (1 each without non-response weights). The interval is the
+    ROX's interval over the same points (the ends swapped for a move down, which loses points).
     """
     if by != "nps_group" or move not in _NPS_SCORE or to not in _NPS_SCORE:
         return float("nan"), float("nan"), float("nan")
     respondents = float(weight[(data["group"] != NO_RESPONSE).to_numpy()].sum())
     moved = float(weight[(data["group"] == move).to_numpy()].sum())
     points = 100 * moved * (_NPS_SCORE[to] - _NPS_SCORE[move]) / respondents
-    ends = sorted((total / points, low / points, high / points))
-    return total / points, ends[0], ends[2]
+    ends = sorted((low / points, high / points))  # a move down loses points: the ends swap
+    return total / points, ends[0], ends[1]
 
 
 def _customer_rows(p: ExperienceProfile, by: str) -> pd.DataFrame:

@@ -28,7 +28,15 @@ import duckdb
 
 from rox._sql import ident
 from rox.errors import RowProblem, WorkspaceError
-from rox.ingest.load import _check_keys, _translated, last_seq, reconcile, record_order
+from rox.ingest.load import (
+    _check_keys,
+    _copy_existing,
+    _refresh_derived,
+    _translated,
+    last_seq,
+    reconcile,
+    record_order,
+)
 from rox.ingest.mapping import ColumnMapping
 from rox.ingest.plain import typed_plainly
 from rox.ingest.rules import ROW_COLUMN, LoadPlan
@@ -110,6 +118,10 @@ class BatchWriter:
         #: Batches of plain responses are typed in Python (:mod:`rox.ingest.plain`); False sends
         #: every batch through the rules' SQL (to compare the two)
         self.plain = True
+        #: Where this workspace stages batches for another (:mod:`rox.ingest.shared`): returns
+        #: the other's rows with the given keys (an Arrow table of ``_key``), copied in before
+        #: the key checks, as :func:`rox.ingest.load.ingest` does for a staged load
+        self.existing: Callable[[Any], Any] | None = None
 
     def _plan(self, table: str, rows: pa.Table) -> LoadPlan:
         """The plan of ``table`` for batches shaped as ``rows`` (made once per shape)."""
@@ -134,6 +146,8 @@ class BatchWriter:
         con.register(_INPUT, rows.append_column(ROW_COLUMN, _row_numbers(rows.num_rows)))
         plan = self._plan(table, rows)
         con.execute(f"CREATE OR REPLACE TEMP TABLE {_TYPED} AS {plan.typed_select(_INPUT)}")
+        if self.existing is not None:
+            _copy_existing(con, table, self.existing)
         con.execute(f"CREATE OR REPLACE TEMP TABLE {_PROBLEMS} AS {plan.problems_select(_TYPED)}")
         _check_keys(con, plan, table)
         # the problems, and the rows to skip, in one statement
@@ -202,6 +216,8 @@ class BatchWriter:
             load_id, base = self.last_load + 1, self._base(table)
             skipped: frozenset[int] = frozenset()
             if plain is not None:  # the rows, unless a key is stored already
+                if self.existing is not None:
+                    _copy_existing(con, table, self.existing, _PLAIN)
                 columns = [*spec.names, KEY_COLUMN]
                 fresh = (
                     f"WHERE NOT EXISTS (SELECT 1 FROM {ident(table)} AS e "
@@ -248,6 +264,8 @@ class BatchWriter:
                     con.unregister(view)
         self.last_load = load_id
         self._last_seq[table] = base + rows.num_rows
+        # what is derived from the table (the journey index: the journeys the batch touched)
+        _refresh_derived(self.ws, table)
         return BatchResult(load_id, [], skipped)
 
 

@@ -292,8 +292,8 @@ def ingest(
     frame = pd.DataFrame(
         rows, columns=["source", "rows_read", "rows_loaded", "rows_rejected", "rows_skipped"]
     )
-    if frame["rows_loaded"].sum():
-        _refresh_derived(ws, spec.name)
+    # (a load of rows all skipped is recorded too: derived tables then say they include it)
+    _refresh_derived(ws, spec.name)
     if progress is not None:
         progress(1.0)
     return LoadReport(
@@ -1187,10 +1187,12 @@ def _is_view(con: Any, name: str) -> bool:
     return bool(found[0])
 
 
-def _copy_existing(con: Any, table: str, existing: Callable[[Any], Any]) -> None:
-    """Copy the workspace's rows with the source's keys into the staging table."""
+def _copy_existing(
+    con: Any, table: str, existing: Callable[[Any], Any], typed: str = _TYPED
+) -> None:
+    """Copy the workspace's rows with the keys of ``typed`` (the source's) into the stage."""
     keys = con.execute(
-        f"SELECT DISTINCT {KEY_COLUMN} FROM {_TYPED} EXCEPT SELECT {KEY_COLUMN} FROM {ident(table)}"
+        f"SELECT DISTINCT {KEY_COLUMN} FROM {typed} EXCEPT SELECT {KEY_COLUMN} FROM {ident(table)}"
     ).to_arrow_table()
     if not keys.num_rows:
         return

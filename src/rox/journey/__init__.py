@@ -16,7 +16,7 @@ from rox.journey.events import (
 )
 from rox.journey.friction import Audit, FrictionTable, audit, friction
 from rox.journey.funnels import Funnel, funnel
-from rox.journey.index import build_index, drop_index
+from rox.journey.index import build_index, drop_index, refresh_index
 from rox.journey.maps import JourneyMap, PathTable, journey_map, paths, variants
 
 __all__ = [
@@ -41,5 +41,6 @@ __all__ = [
     "journey_map",
     "paths",
     "prepare",
+    "refresh_index",
     "variants",
 ]

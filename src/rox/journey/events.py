@@ -169,23 +169,13 @@ class JourneyQuery:
             gap=None if gap is None else timedelta(seconds=gap),
         )
 
-    def events(self, ws: Workspace) -> ir.Table:
-        """The cleaned, ordered journey events (see the module docstring)."""
-        e = ws.require_rows("events")
-        if self.since is not None:
-            e = e.filter(e.ts >= _ts(self.since, "since"))
-        if self.until is not None:
-            e = e.filter(e.ts < _ts(self.until, "until"))
-        step = e.step
-        if self.merge:
-            step = ibis.cases(
-                *[(e.step.re_search(p), name) for p, name in self.merge.items()], else_=e.step
-            )
-        e = e.mutate(step=step)
-        if self.exclude:
-            e = e.filter(~e.step.isin(list(self.exclude)))
-        if self.journey is not None:
-            e = e.filter(e.journey.contains(self.journey))
+    def events(self, ws: Workspace, rows: ir.Table | None = None) -> ir.Table:
+        """The cleaned, ordered journey events (see the module docstring).
+
+        ``rows``: the events to make journeys of (by default all of the workspace's); the journey
+        index refreshes the journeys a load touched from their events only.
+        """
+        e = self.kept_rows(ws.require_rows("events") if rows is None else rows)
         e = self._with_journey_id(e)
         if self.collapse:
             by_journey = ibis.window(group_by=e.journey_id, order_by=recorded_order(e))
@@ -214,6 +204,27 @@ class JourneyQuery:
             n_events=e.count().over(w),
         )
         return e.mutate(is_last=e.next_step.isnull())
+
+    def kept_rows(self, e: ir.Table) -> ir.Table:
+        """The events the journeys are made of, row by row (nothing is ordered yet).
+
+        Within ``since``/``until``, steps merged and excluded, of the ``journey`` asked for.
+        """
+        if self.since is not None:
+            e = e.filter(e.ts >= _ts(self.since, "since"))
+        if self.until is not None:
+            e = e.filter(e.ts < _ts(self.until, "until"))
+        step = e.step
+        if self.merge:
+            step = ibis.cases(
+                *[(e.step.re_search(p), name) for p, name in self.merge.items()], else_=e.step
+            )
+        e = e.mutate(step=step)
+        if self.exclude:
+            e = e.filter(~e.step.isin(list(self.exclude)))
+        if self.journey is not None:
+            e = e.filter(e.journey.contains(self.journey))
+        return e
 
     def _with_journey_id(self, e: ir.Table) -> ir.Table:
         if self.gap is None:

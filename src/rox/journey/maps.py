@@ -156,11 +156,12 @@ def step_table(journeys: Journeys) -> ir.Table:
     ``tied``: the transitions from the step to an event with the same timestamp.
     """
     e = journeys.events
+    # (fill_null: Spark counts nothing as null where no event of the step is counted)
     return e.group_by("step").aggregate(
         events=e.count(),
-        starts=e.count(where=e.seq == 0),
-        ends=e.count(where=e.is_last),
-        tied=e.count(where=e.ts == e.next_ts),
+        starts=e.count(where=e.seq == 0).fill_null(0),
+        ends=e.count(where=e.is_last).fill_null(0),
+        tied=e.count(where=e.ts == e.next_ts).fill_null(0),
     )
 
 
@@ -168,13 +169,15 @@ def variant_table(journeys: Journeys) -> ir.Table:
     """One row per variant: its key, ``journeys``, ``median_hours`` and an ``example``.
 
     The key is ``k1, k2, steps`` (:func:`~rox.journey.events.journey_summary`); the example is the
-    journey of lowest id, which spells the variant out.
+    journey of lowest id, which spells the variant out. The journey index numbers its journeys
+    and names each one in its summary (``journey``): its examples are those names, the lowest.
     """
     per = journeys.summary
+    named = per["journey"] if "journey" in per.columns else per.journey_id
     return per.group_by(["k1", "k2", "steps"]).aggregate(
         journeys=per.count(),
         median_hours=per.seconds.median() / _HOUR,
-        example=per.journey_id.min(),
+        example=named.min(),
     )
 
 
@@ -186,18 +189,35 @@ def spelled_variant_table(journeys: Journeys) -> ir.Table:
     orders the variants as :func:`variants` does (most journeys first, ties by path).
     """
     groups = variant_table(journeys)
-    groups = groups.mutate(variant=ibis.row_number().over(order_by=groups.example))
-    out = _spelled(journeys.events, groups, [*groups.columns])
-    rank = np.empty(len(out), dtype="int64")
-    rank[_order(out)] = np.arange(len(out))
-    out = out.drop(columns="variant").assign(rank=rank, total=int(out["journeys"].sum()))
     schema = {
-        **groups.drop("variant").schema(),
+        **groups.schema(),
         "path": "string",
         "rank": "int64",
         "total": "int64",
     }
-    return ibis.memtable(out, schema=schema)
+    return ibis.memtable(ranked_variants(spelled_variants(journeys, groups)), schema=schema)
+
+
+def spelled_variants(journeys: Journeys, groups: ir.Table) -> pd.DataFrame:
+    """The variants ``groups`` (of :func:`variant_table`), each with its ``path`` spelled out."""
+    # numbered 0, 1, ... (to place their events without sorting, in _spell)
+    groups = groups.mutate(variant=ibis.row_number().over(order_by=groups.example))
+    columns = [c for c in groups.columns if c != "variant"]
+    per = journeys.summary
+    if "journey" in per.columns:  # the examples are named: spell them out by their numbers
+        numbers = per.select(example=per["journey"], _number=per.journey_id)
+        groups = groups.join(numbers, "example")
+        return _spelled(journeys.events, groups, columns, on="_number")
+    return _spelled(journeys.events, groups, columns)
+
+
+def ranked_variants(spelled: pd.DataFrame) -> pd.DataFrame:
+    """Spelled-out variants with their ``rank`` (as :func:`variants` orders them) and ``total``."""
+    rank = np.empty(len(spelled), dtype="int64")
+    rank[_order(spelled)] = np.arange(len(spelled))
+    return spelled.drop(columns="variant", errors="ignore").assign(
+        rank=rank, total=int(spelled["journeys"].sum())
+    )
 
 
 @dataclass(frozen=True, eq=False)
@@ -230,21 +250,22 @@ def variants(
     if "path" in groups.columns:  # kept spelled out and ranked by the journey index
         rows = groups.select("path", *columns, "rank").to_pyarrow()
         out, ordered = rows.take(pc.sort_indices(rows["rank"])).to_pandas(), True
-    else:
-        # the kept variants numbered 0, 1, ... (to place their events without sorting, in _spell)
-        groups = groups.mutate(variant=ibis.row_number().over(order_by=groups.example))
-        out, ordered = _spelled(journeys.events, groups, columns), False
+    else:  # the kept variants spelled out from their examples' events
+        out, ordered = spelled_variants(journeys, groups.select("example", *columns)), False
     total = int(out["total"].iloc[0]) if len(out) else 0
     return _paths_result(out, None, total=total, ordered=ordered)
 
 
-def _spelled(e: ir.Table, groups: ir.Table, columns: Sequence[str]) -> pd.DataFrame:
+def _spelled(
+    e: ir.Table, groups: ir.Table, columns: Sequence[str], on: str = "example"
+) -> pd.DataFrame:
     """The ``columns`` of the numbered variants ``groups``, with each one's path spelled out.
 
-    Each variant's example journey, event by event, spelled out in Python by :func:`_spell` (an
-    ordered string aggregate is not portable, nor spillable by DuckDB).
+    Each variant's example journey (its id in column ``on``), event by event, spelled out in
+    Python by :func:`_spell` (an ordered string aggregate is not portable, nor spillable by
+    DuckDB).
     """
-    chosen = e.join(groups, e.journey_id == groups.example)
+    chosen = e.join(groups, e.journey_id == groups[on])
     keep = list(dict.fromkeys([*columns, "variant", "steps"]))
     rows = chosen.select(*keep, "seq", "step").to_pyarrow()
     return _spell(rows, columns)

@@ -11,18 +11,19 @@ promoter-to-detractor CLV multiple (:func:`rox.impact.worth`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Literal
 
 import pandas as pd
 
 from rox._display import money
 from rox.errors import ConvergenceError, MetricError
-from rox.experience import compare, measure
+from rox.experience import compare, scorecard
 from rox.results import Result
 from rox.schema import METRICS
 
 if TYPE_CHECKING:
+    from rox.experience import Comparison, ExperienceResult
     from rox.impact import Counterfactual, ExperienceProfile, KeyDrivers, ROXModel, Worth
     from rox.journey import Audit
     from rox.value import CLV
@@ -55,6 +56,9 @@ class ExperienceWorth:
         Why the ROX model could not be used ("" when it was).
     drivers : KeyDrivers or None
         What drives NPS (None where it cannot be computed).
+    drivers_reason : str
+        Why the drivers could not be computed (:func:`rox.impact.key_drivers`' refusal, e.g. too
+        few customers for ``min_n``); "" when they were.
     audit : Audit or None
         The priced audit of the journeys (None without events).
     currency : str or None
@@ -65,6 +69,7 @@ class ExperienceWorth:
     value_model: str = ROX_MODEL
     fallback_reason: str = ""
     drivers: KeyDrivers | None = None
+    drivers_reason: str = ""
     audit: Audit | None = None
     currency: str | None = None
 
@@ -166,9 +171,14 @@ class ExperienceWorth:
         if self.drivers is not None and len(self.drivers.frame):
             top = self.drivers.frame.head(3)
             out.append(
-                "What drives NPS most (share of the explained variance, relative weights): "
+                "What drives NPS most (share of the explained variance, relative weights; "
+                f"{self.drivers.label}: not the effect of changing a driver): "
                 + "; ".join(f"{d.driver} {d.rw_pct:.0f}%" for d in top.itertuples())
                 + "."
+            )
+        elif self.drivers_reason:
+            out.append(
+                f"note: what drives NPS could not be computed: {self.drivers_reason.rstrip('.')}."
             )
         if self.audit is not None:
             out.extend(
@@ -215,11 +225,12 @@ def experience_worth(ws: Workspace) -> ExperienceWorth | None:
     )
     if move.total != move.total:  # no detractor or no passive: nothing to move
         return None
-    drivers: KeyDrivers | None
+    drivers: KeyDrivers | None = None
+    drivers_reason = ""
     try:
         drivers = key_drivers(ws, n_boot=REPLICATES // 2)
-    except (ConvergenceError, MetricError):
-        drivers = None
+    except (ConvergenceError, MetricError) as exc:
+        drivers_reason = str(exc)
     checked: Audit | None = None
     if ws.count("events"):
         try:
@@ -232,6 +243,7 @@ def experience_worth(ws: Workspace) -> ExperienceWorth | None:
         value_model=valued.value_model,
         fallback_reason=valued.reason,
         drivers=drivers,
+        drivers_reason=drivers_reason,
         audit=checked,
         currency=ws.currency,
     )
@@ -256,10 +268,30 @@ class Headline(Result):
         The headline in plain words, most important first (the money first).
     worth : ExperienceWorth or None
         What experience is worth (None without transactions and NPS answers).
+    touchpoints : dict of str to Comparison
+        Each metric's touchpoints compared with the rest (:func:`rox.experience.compare`), as
+        the worst touchpoint was found from them; the report's metric sections show them.
+    cards : dict
+        Scorecards (:func:`rox.experience.scorecard`, the three metrics from one scan) by
+        ``(by, period)``, made as the report's metric sections ask for them, so that the three
+        sections share one scan per breakdown (:func:`card`).
     """
 
     findings: tuple[str, ...] = ()
     worth: ExperienceWorth | None = None
+    touchpoints: dict[str, Comparison] = field(default_factory=dict)
+    cards: dict[tuple[str | None, str | None], dict[str, ExperienceResult]] = field(
+        default_factory=dict, repr=False
+    )
+
+    def card(
+        self, ws: Workspace, by: str | None = None, period: str | None = None
+    ) -> dict[str, ExperienceResult]:
+        """The scorecard of ``ws`` by ``by`` and ``period``, made once for this headline."""
+        key = (by, period)
+        if key not in self.cards:
+            self.cards[key] = scorecard(ws, by, period)
+        return self.cards[key]
 
     def __str__(self) -> str:
         return "\n".join(self.findings)
@@ -270,20 +302,40 @@ def format_value(metric: str, value: float) -> str:
     return _FORMAT[metric].format(value)
 
 
-def headline(ws: Workspace) -> Headline:
+def headline(
+    ws: Workspace,
+    *,
+    worth: ExperienceWorth | Literal["compute"] | None = "compute",
+    audit: Audit | Literal["compute"] | None = "compute",
+) -> Headline:
     """Compute the headline of ``ws``: the money, each metric, worst touchpoint, change.
 
     It leads with what experience is worth (:func:`experience_worth`) where there are
     transactions and NPS answers. The change compares the last six months of responses with the
     six months before them, with the tests of :func:`rox.experience.compare`.
+
+    Parameters
+    ----------
+    ws : Workspace
+    worth : ExperienceWorth or None, optional
+        What experience is worth, computed already (None: leave the money out); by default
+        computed here. The live dashboard computes it apart, as it takes long
+        (:mod:`rox.service.dashboard`).
+    audit : Audit or None, optional
+        The journeys' audit (:func:`rox.journey.audit`) whose first two findings end the
+        headline where ``worth`` carries no priced audit (None: leave them out); by default
+        computed here where there are events.
     """
     rows, findings = [], []
-    worth = experience_worth(ws)
+    if worth == "compute":
+        worth = experience_worth(ws)
     if worth is not None:
         findings.append(worth.lead())
     last = ws.table("responses").ts.max().execute()
+    card = scorecard(ws)  # (the three metrics from one scan)
+    touchpoints: dict[str, Comparison] = {}
     for metric in METRICS:
-        overall = measure(ws, metric).frame
+        overall = card[metric].frame
         if overall.empty:
             continue
         o = overall.iloc[0]
@@ -302,7 +354,7 @@ def headline(ws: Workspace) -> Headline:
             f"{format_value(metric, o['ci_high'])}; {int(o['n']):,} responses)."
         )
         if TOUCHPOINT in ws.table("responses").columns:
-            worst = _worst_touchpoint(ws, metric)
+            worst = _worst_touchpoint(ws, metric, touchpoints)
             if worst is not None:
                 row["worst_touchpoint"] = worst["b"]
                 findings.append(worst["verdict"])
@@ -314,23 +366,29 @@ def headline(ws: Workspace) -> Headline:
         rows.append(row)
     if not rows:
         findings.append("No survey responses yet: load some with `rox ingest responses FILE`.")
-    if ws.count("events"):
-        from rox.journey import audit
+    checked: Audit | None = worth.audit if worth is not None else None
+    if checked is None and audit == "compute" and ws.count("events"):
+        from rox.journey import audit as journey_audit
 
-        checked = worth.audit if worth is not None and worth.audit is not None else audit(ws)
+        checked = journey_audit(ws)
+    elif checked is None and audit != "compute":
+        checked = audit
+    if checked is not None:
         findings.extend(checked.findings[:2])
     frame = pd.DataFrame(
         rows, columns=["metric", "n", "estimate", "ci_low", "ci_high", "worst_touchpoint", "change"]
     )
-    return Headline(frame=frame, findings=tuple(findings), worth=worth)
+    return Headline(frame=frame, findings=tuple(findings), worth=worth, touchpoints=touchpoints)
 
 
-def _worst_touchpoint(ws: Workspace, metric: str) -> pd.Series | None:
-    """The touchpoint significantly furthest below the others, if any."""
+def _worst_touchpoint(ws: Workspace, metric: str, kept: dict[str, Comparison]) -> pd.Series | None:
+    """The touchpoint significantly furthest below the others, if any (the comparison kept)."""
     try:
-        result = compare(ws, metric, by=TOUCHPOINT).frame
+        tested = compare(ws, metric, by=TOUCHPOINT)
     except MetricError:  # no touchpoint recorded for this metric: nothing to rank
         return None
+    kept[metric] = tested
+    result = tested.frame
     # lower is worse for all three (CES 2.0: 7 = "strongly agree it was easy")
     bad = result[result["significant"] & (result["difference"] < 0)]
     if bad.empty:

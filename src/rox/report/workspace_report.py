@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from rox._display import money
-from rox.experience import compare, measure
+from rox.experience import compare
 from rox.report.headline import NAMES, TOUCHPOINT, Headline, format_value, headline
 from rox.report.html import Kpi, Section, write
 from rox.viz.experience import bars, comparison, trend
@@ -44,19 +44,21 @@ def _metric_section(metric: str) -> Callable[[Workspace, Headline], Section | No
             return None
         figures = [
             trend(
-                measure(ws, metric, period="quarter"),
+                result.card(ws, period="quarter")[metric],
                 title=f"{NAMES[metric]} by quarter, with 95% intervals",
             )
         ]
         tables: list[pd.DataFrame] = []
         findings: list[str] = []
         if TOUCHPOINT in ws.table("responses").columns:
-            by_touchpoint = measure(ws, metric, by=TOUCHPOINT)
+            by_touchpoint = result.card(ws, by=TOUCHPOINT)[metric]
             if len(by_touchpoint) > 1:
                 figures.append(
                     bars(by_touchpoint, title=f"{NAMES[metric]} by touchpoint, with 95% intervals")
                 )
-                tested = compare(ws, metric, by=TOUCHPOINT)
+                tested = result.touchpoints.get(metric)  # (the headline's, when it made it)
+                if tested is None:
+                    tested = compare(ws, metric, by=TOUCHPOINT)
                 figures.append(
                     comparison(tested, title=f"{NAMES[metric]}: each touchpoint against all others")
                 )

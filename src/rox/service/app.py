@@ -14,7 +14,8 @@ import json
 import os
 import secrets
 import tempfile
-from collections.abc import AsyncIterator, Callable
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
@@ -60,7 +61,11 @@ from rox.service.writer import IdempotencyConflict, Idempotent, RowsRefused, Wri
 if TYPE_CHECKING:
     from rox.workspace import Workspace
 
-__all__ = ["ServiceConfig", "create_app"]
+__all__ = ["CONFIG_VARIABLE", "ServiceConfig", "app_from_environment", "create_app"]
+
+#: The environment variable ``rox serve --workers N`` hands each worker process its configuration
+#: in (JSON of :class:`ServiceConfig`)
+CONFIG_VARIABLE = "ROX_SERVICE_CONFIG"
 
 
 @dataclass(frozen=True)
@@ -88,6 +93,14 @@ class ServiceConfig:
         How long a dashboard session lasts.
     dashboard_refresh : float
         Least seconds between two computations of a dashboard page while data keeps arriving.
+    dashboard_expensive_refresh : float
+        Least seconds between two computations of a page's expensive part (the overview's worth
+        of experience: customer value models fitted to every customer) while data keeps
+        arriving; it is computed in the background and the page shows the last one meanwhile.
+    dashboard_wait : float
+        Most seconds a page load that starts a computation waits for it before showing the page
+        it has (without the expensive part, or from older data: it says so); later loads do
+        not wait. The first load of a page waits for it whole.
     secure_cookie : bool, optional
         Whether the session cookie is ``Secure`` (sent over HTTPS only); by default, when the
         request came over HTTPS.
@@ -105,6 +118,10 @@ class ServiceConfig:
     webhooks : str, optional
         The outbound webhooks' TOML file (:mod:`rox.service.outbox`); without it nothing is
         announced.
+    key_refresh : float
+        On a PostgreSQL workspace (shared by several processes), seconds a process trusts the
+        API keys it read before reading them again: a key revoked at another process is refused
+        here within that time (a key created there is read at its first use here).
     """
 
     workspace: str
@@ -118,11 +135,14 @@ class ServiceConfig:
     secret: str | None = None
     session_hours: float = 8.0
     dashboard_refresh: float = 10.0
+    dashboard_expensive_refresh: float = 600.0
+    dashboard_wait: float = 1.0
     secure_cookie: bool | None = None
     survey_cooldown_days: float = 30.0
     case_rules: str | None = None
     cases_on_arrival: bool = True
     webhooks: str | None = None
+    key_refresh: float = 5.0
 
 
 #: Ids in paths and filters: no control characters (DuckDB's parser refuses a NUL in a literal).
@@ -177,6 +197,7 @@ def create_app(config: ServiceConfig) -> FastAPI:
         writer.arrival = await _run(writer, lambda ws: Arrival(ws, rules, hooks))
         writer.on_delivery = dispatcher.wake
         state["keys"] = {k.key_hash: k for k in await _run(writer, list_keys)}
+        state["keys_read"] = time.monotonic()
         delivering = asyncio.create_task(dispatcher.run())  # (resumes what is pending)
         try:
             yield
@@ -184,6 +205,8 @@ def create_app(config: ServiceConfig) -> FastAPI:
             delivering.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await delivering
+            for stop in state.get("on_stop", ()):  # (the dashboard's readers)
+                stop()
             await asyncio.to_thread(writer.stop)
 
     app = FastAPI(
@@ -198,13 +221,29 @@ def create_app(config: ServiceConfig) -> FastAPI:
         w: Writer = state["writer"]
         return w
 
-    def scoped(scope: str) -> Callable[[Credentials], ApiKey]:
-        def check(credentials: Credentials) -> ApiKey:
+    async def known_key(digest: str) -> ApiKey | None:
+        """The key with hash ``digest``; on a shared workspace, as the database has it lately.
+
+        Other processes create and revoke keys on PostgreSQL: a key not known here, or known
+        for longer than ``key_refresh`` seconds, is looked up again (all keys, one small table).
+        """
+        key: ApiKey | None = state["keys"].get(digest)
+        if not writer().shared:
+            return key
+        now = time.monotonic()
+        if key is None or now - state["keys_read"] > config.key_refresh:
+            state["keys"] = {k.key_hash: k for k in await _run(writer(), list_keys)}
+            state["keys_read"] = now
+            key = state["keys"].get(digest)
+        return key
+
+    def scoped(scope: str) -> Callable[[Credentials], Awaitable[ApiKey]]:
+        async def check(credentials: Credentials) -> ApiKey:
             if credentials is None:
                 raise HTTPException(
                     401, "an API key is needed: Authorization: Bearer rox_...", _challenge()
                 )
-            key: ApiKey | None = state["keys"].get(key_hash(credentials.credentials))
+            key = await known_key(key_hash(credentials.credentials))
             if key is None or key.revoked_at is not None:
                 raise HTTPException(401, "unknown or revoked API key", _challenge())
             if not key.allows(scope):
@@ -589,8 +628,8 @@ def create_app(config: ServiceConfig) -> FastAPI:
 
     @app.get("/healthz", tags=["health"])
     async def health() -> dict[str, Any]:
-        """Whether the service is up, and how many batches it committed."""
-        return {"status": "ok", "commits": writer().commits}
+        """Whether the service is up, which process answered, how many batches it committed."""
+        return {"status": "ok", "process": os.getpid(), "commits": writer().commits}
 
     add_dashboard(app, config, state, writer, secret)
     add_survey(app, secret, writer)
@@ -599,6 +638,26 @@ def create_app(config: ServiceConfig) -> FastAPI:
         ClientRateLimit, limiter=RateLimiter(config.client_rate, config.client_burst)
     )
     return app
+
+
+def app_from_environment() -> FastAPI:
+    """The app of a worker process of ``rox serve --workers N`` (uvicorn's factory).
+
+    uvicorn starts each worker by importing ``rox.service.app:app_from_environment``; the
+    configuration comes in the environment variable :data:`CONFIG_VARIABLE`.
+
+    Raises
+    ------
+    ServiceError
+        If the variable is missing or does not hold a configuration.
+    """
+    text = os.environ.get(CONFIG_VARIABLE)
+    if not text:
+        raise ServiceError(f"{CONFIG_VARIABLE} is not set: start the workers with rox serve")
+    try:
+        return create_app(ServiceConfig(**json.loads(text)))
+    except (TypeError, ValueError) as exc:
+        raise ServiceError(f"{CONFIG_VARIABLE} holds no service configuration ({exc})") from None
 
 
 def _rows(body: Any, one: type) -> tuple[list[dict[str, Any]], bool]:

@@ -38,7 +38,7 @@ from rox.actions.cases import case_columns, ensure_case_tables
 from rox.actions.holdout import HOLDOUT
 from rox.errors import ServiceError
 from rox.schema import DELIVERIES_TABLE, LOAD_COLUMN, SEQ_COLUMN, SYSTEM_COLUMNS
-from rox.service.outbox import Event, Hooks, delivery_rows, write_rows
+from rox.service.outbox import Event, Hooks, delivery_rows, insert_rows, write_rows
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -59,7 +59,8 @@ class Arrival:
     Parameters
     ----------
     ws : Workspace
-        The writer's DuckDB workspace (open for writing).
+        The writer's workspace (open for writing): DuckDB, or PostgreSQL (then the batch's
+        connection is a :class:`rox.ingest.shared.Transaction`).
     rules : CaseRules, path, TOML text or None
         The case rules (None: the built-in ones); ``False`` opens no case.
     hooks : Hooks, optional
@@ -113,10 +114,7 @@ class Arrival:
                     when,
                 )
                 for name, rows in case_writes(frame, when).items():
-                    view = f"_rox_arrival_{name}"
-                    con.register(view, rows)
-                    con.execute(f'INSERT INTO "{name}" BY NAME SELECT * FROM {view}')
-                    con.unregister(view)
+                    insert_rows(con, name, rows)
                 self.cases_opened += len(frame)
                 if self.hooks.subscribed("case.opened"):
                     events.extend(opened_events(frame))
@@ -128,15 +126,14 @@ class Arrival:
 
 
 def _response_events(con: Any, load_id: int) -> list[Event]:
-    hidden = ", ".join(f'"{c}"' for c in SYSTEM_COLUMNS)
-    rows = con.execute(
-        f"SELECT * EXCLUDE ({hidden}) FROM responses WHERE {LOAD_COLUMN} = {int(load_id)} "
-        f"ORDER BY {SEQ_COLUMN}"
-    ).fetchall()
-    names = [d[0] for d in con.description]
+    found = con.execute(
+        f"SELECT * FROM responses WHERE {LOAD_COLUMN} = {int(load_id)} ORDER BY {SEQ_COLUMN}"
+    )
+    rows = found.fetchall()
+    names = [d[0] for d in found.description]
     out = []
     for values in rows:
-        data = dict(zip(names, values, strict=True))
+        data = {n: v for n, v in zip(names, values, strict=True) if n not in SYSTEM_COLUMNS}
         rid = data.get("response_id")
         out.append(Event("response.created", data, data.get("customer_id"), rid))
     return out

@@ -143,11 +143,15 @@ class Dispatcher:
         if not names:
             return
         timeout = httpx.Timeout(self.hooks.timeout)
+        # (a round's attempts run together: it ends within the timeout, well inside the lease)
+        claim = functools.partial(
+            due_deliveries, endpoints=names, limit=ROUND, lease=max(60.0, 4 * self.hooks.timeout)
+        )
         async with httpx.AsyncClient(timeout=timeout, follow_redirects=False) as client:
             while True:
                 self._event.clear()
                 try:
-                    due = await self._run(lambda ws: due_deliveries(ws, names, ROUND))
+                    due = await self._run(claim)
                     if due:
                         outcomes = await asyncio.gather(
                             *(self._attempt(client, row) for row in due)
@@ -206,9 +210,33 @@ def signed_headers(endpoint: Endpoint, delivery_id: str, payload: str) -> dict[s
     }
 
 
-def due_deliveries(ws: Workspace, endpoints: list[str], limit: int) -> list[dict[str, Any]]:
-    """Pending deliveries to ``endpoints`` due now, the most overdue first."""
+def due_deliveries(
+    ws: Workspace, endpoints: list[str], limit: int, lease: float = 60.0
+) -> list[dict[str, Any]]:
+    """Pending deliveries to ``endpoints`` due now, the most overdue first.
+
+    On PostgreSQL, where several service processes share the outbox, the deliveries are claimed:
+    ``SELECT … FOR UPDATE SKIP LOCKED`` picks rows no other process is claiming, and their
+    ``next_attempt_at`` moves ``lease`` seconds ahead in the same statement, so that no other
+    process takes them while this one attempts them (:func:`record` then writes the outcome). A
+    process that dies holding a lease leaves its deliveries due again when it ends: at least once,
+    with the same ``webhook-id``, as after a restart.
+    """
     con = ws.backend.con
+    if ws.engine.name == "postgres":
+        with con.transaction(), con.cursor() as cur:
+            cur.execute(
+                f"UPDATE {DELIVERIES_TABLE} AS d "
+                "SET next_attempt_at = now() + make_interval(secs => %s) "
+                f"WHERE d.delivery_id IN (SELECT delivery_id FROM {DELIVERIES_TABLE} "
+                f"WHERE status = '{PENDING}' AND next_attempt_at <= now() AND endpoint = ANY(%s) "
+                f"ORDER BY next_attempt_at, created_at LIMIT {int(limit)} "
+                "FOR UPDATE SKIP LOCKED) "
+                "RETURNING d.delivery_id, d.endpoint, d.payload, d.attempts",
+                [lease, endpoints],
+            )
+            names = [d[0] for d in cur.description or ()]
+            return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
     marks = ", ".join("?" for _ in endpoints)
     cursor = con.execute(
         f"SELECT delivery_id, endpoint, payload, attempts FROM {DELIVERIES_TABLE} "
@@ -222,12 +250,14 @@ def due_deliveries(ws: Workspace, endpoints: list[str], limit: int) -> list[dict
 
 def next_due(ws: Workspace, endpoints: list[str]) -> datetime | None:
     """When the next pending delivery to ``endpoints`` is due (None: none is pending)."""
-    marks = ", ".join("?" for _ in endpoints)
-    (when,) = ws.backend.con.execute(
-        f"SELECT min(next_attempt_at) FROM {DELIVERIES_TABLE} "
-        f"WHERE status = '{PENDING}' AND endpoint IN ({marks})",
-        endpoints,
-    ).fetchone()
+    sql = f"SELECT min(next_attempt_at) FROM {DELIVERIES_TABLE} WHERE status = '{PENDING}' AND "
+    if ws.engine.name == "postgres":
+        with ws.backend.con.cursor() as cur:
+            cur.execute(sql + "endpoint = ANY(%s)", [endpoints])
+            (when,) = cur.fetchone()
+    else:
+        marks = ", ".join("?" for _ in endpoints)
+        (when,) = ws.backend.con.execute(sql + f"endpoint IN ({marks})", endpoints).fetchone()
     return None if when is None else when.astimezone(UTC)
 
 
@@ -241,6 +271,14 @@ def record(ws: Workspace, states: list[dict[str, Any]]) -> None:
                "next_attempt_at", "updated_at", "delivered_at"]  # fmt: skip
     rows = pa.Table.from_pylist(states, schema=pa.schema([types.field(c) for c in columns]))
     con = ws.backend.con
+    if ws.engine.name == "postgres":
+        sets = ", ".join(f"{c} = %s" for c in columns[1:])
+        with con.transaction(), con.cursor() as cur:
+            cur.executemany(
+                f"UPDATE {DELIVERIES_TABLE} SET {sets} WHERE delivery_id = %s",
+                [(*(s[c] for c in columns[1:]), s["delivery_id"]) for s in rows.to_pylist()],
+            )
+        return
     con.register("_rox_attempts", rows)
     try:
         sets = ", ".join(f"{c} = a.{c}" for c in columns[1:])

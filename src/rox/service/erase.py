@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 
 from rox._sql import ident, literal
 from rox.errors import ServiceError
-from rox.schema import AUDIT_TABLE, REJECTS_TABLE
+from rox.schema import AUDIT_TABLE, LOADS_TABLE, REJECTS_TABLE
 
 if TYPE_CHECKING:
     from rox.workspace import Workspace
@@ -44,7 +44,7 @@ def erase_customer(
     Parameters
     ----------
     ws : Workspace
-        A DuckDB workspace open for writing.
+        A DuckDB or PostgreSQL workspace open for writing.
     customer_id : str
         The customer to erase (as stored: text).
     actor : str
@@ -60,12 +60,35 @@ def erase_customer(
     Raises
     ------
     ServiceError
-        If the id is empty or the workspace is not a writable DuckDB workspace.
+        If the id is empty or the workspace is not a writable DuckDB or PostgreSQL workspace.
     """
     if not customer_id.strip():
         raise ServiceError("give the id of the customer to erase")
-    if ws.read_only or ws.engine.name != "duckdb":
-        raise ServiceError(f"erasure runs on a DuckDB workspace open for writing, not {ws.url}")
+    if ws.read_only or ws.engine.name not in ("duckdb", "postgres"):
+        raise ServiceError(
+            f"erasure runs on a DuckDB or PostgreSQL workspace open for writing, not {ws.url}"
+        )
+    if ws.engine.name == "postgres":
+        deleted, cleared = _erase_postgres(ws, customer_id, actor)
+    else:
+        deleted, cleared = _erase_duckdb(ws, customer_id, actor)
+    ws.forget()  # copies the session kept (ordered journeys) hold the erased rows
+    from rox.journey.index import refresh_index
+
+    refresh_index(ws)
+    if ws.engine.name == "duckdb":
+        ws.backend.con.execute("CHECKPOINT")
+    return deleted, cleared
+
+
+def _audit_detail(deleted: dict[str, int], cleared: dict[str, int]) -> str:
+    return json.dumps({"deleted": deleted, "cleared": cleared})
+
+
+def _erase_duckdb(
+    ws: Workspace, customer_id: str, actor: str
+) -> tuple[dict[str, int], dict[str, int]]:
+    """The erasure on DuckDB: the tables from ``duckdb_columns()``, temporary ones included."""
     con = ws.backend.con
     who = literal(customer_id)
     deleted: dict[str, int] = {}
@@ -100,18 +123,78 @@ def erase_customer(
             ).fetchone()
             if n:
                 cleared[f"{table}.{column}"] = int(n)
-        detail = json.dumps({"deleted": deleted, "cleared": cleared})
         con.execute(
             f"INSERT INTO {AUDIT_TABLE} VALUES (?, ?, 'erase', ?, ?)",
-            [datetime.now(UTC), actor, subject_hash(customer_id), detail],
+            [datetime.now(UTC), actor, subject_hash(customer_id), _audit_detail(deleted, cleared)],
         )
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")
         raise
-    ws.forget()  # copies the session kept (ordered journeys) hold the erased rows
-    from rox.journey.index import refresh_index
+    return deleted, cleared
 
-    refresh_index(ws)
-    con.execute("CHECKPOINT")
+
+def _erase_postgres(
+    ws: Workspace, customer_id: str, actor: str
+) -> tuple[dict[str, int], dict[str, int]]:
+    """The erasure on PostgreSQL: the tables named by ``information_schema``.
+
+    The tables are those of the schemas on the search path, the session's temporary ones included.
+
+    Other processes may write the workspace meanwhile (``rox serve`` on several processes): the
+    transaction first takes the lock every load commits under (``rox_loads``, as
+    :mod:`rox.ingest.shared`), so that no batch holding the customer's rows commits between the
+    deletes. The rows' space is freed by PostgreSQL's (auto)vacuum, not at once.
+    """
+    deleted: dict[str, int] = {}
+    cleared: dict[str, int] = {}
+    # the tables (not views) of the schemas on the search path, the session's temporary schema
+    # included (another session's temporary tables cannot be touched, and hold nothing of ours)
+    tables = (
+        "FROM information_schema.columns AS c JOIN information_schema.tables AS t "
+        "USING (table_catalog, table_schema, table_name) "
+        "WHERE c.table_schema = ANY (current_schemas(true)) "
+        "AND c.table_schema NOT IN ('pg_catalog', 'information_schema') "
+        "AND t.table_type IN ('BASE TABLE', 'LOCAL TEMPORARY')"
+    )
+    con = ws.backend.con
+    with con.transaction(), con.cursor() as cur:
+        cur.execute(f"LOCK TABLE {LOADS_TABLE} IN SHARE ROW EXCLUSIVE MODE")
+        cur.execute(
+            f"SELECT DISTINCT table_schema, table_name {tables} "
+            "AND c.column_name = 'customer_id' ORDER BY 1, 2"
+        )
+        for schema, table in cur.fetchall():
+            cur.execute(
+                f"DELETE FROM {ident(schema)}.{ident(table)} WHERE customer_id::text = %s",
+                [customer_id],
+            )
+            if cur.rowcount:
+                deleted[table] = deleted.get(table, 0) + int(cur.rowcount)
+        cur.execute(
+            f"DELETE FROM {REJECTS_TABLE} WHERE value = %s "
+            "OR (CASE WHEN left(record, 1) = '{' THEN record::jsonb ->> 'customer_id' END) = %s",
+            [customer_id, customer_id],
+        )
+        if cur.rowcount:
+            deleted[REJECTS_TABLE] = int(cur.rowcount)
+        cur.execute(
+            f"SELECT table_schema, table_name, column_name {tables} "
+            "AND c.data_type IN ('text', 'character varying') AND c.column_name <> 'customer_id' "
+            "ORDER BY 1, 2, 3"
+        )
+        for schema, table, column in cur.fetchall():
+            cur.execute(
+                f"UPDATE {ident(schema)}.{ident(table)} SET {ident(column)} = NULL "
+                f"WHERE {ident(column)} = %s",
+                [customer_id],
+            )
+            if cur.rowcount:
+                cleared[f"{table}.{column}"] = cleared.get(f"{table}.{column}", 0) + int(
+                    cur.rowcount
+                )
+        cur.execute(
+            f"INSERT INTO {AUDIT_TABLE} VALUES (%s, %s, 'erase', %s, %s)",
+            [datetime.now(UTC), actor, subject_hash(customer_id), _audit_detail(deleted, cleared)],
+        )
     return deleted, cleared

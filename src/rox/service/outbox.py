@@ -41,6 +41,7 @@ from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
 
 from rox import _toml
+from rox._sql import ident
 from rox.errors import ServiceError
 from rox.schema import DELIVERIES_TABLE, SYSTEM_TABLES
 
@@ -280,14 +281,27 @@ def _table(rows: list[dict[str, Any]]) -> pa.Table:
 
 
 def write_rows(con: Any, rows: pa.Table) -> None:
-    """Append deliveries with DuckDB connection ``con`` (inside the caller's transaction)."""
-    if rows.num_rows == 0:
+    """Append deliveries with connection ``con`` (inside the caller's transaction)."""
+    insert_rows(con, DELIVERIES_TABLE, rows)
+
+
+def insert_rows(con: Any, table: str, rows: Any) -> None:
+    """Append ``rows`` (Arrow or pandas) to ``table`` by name, in the transaction of ``con``.
+
+    ``con`` is the DuckDB connection of a batch, or the PostgreSQL batch's
+    :class:`rox.ingest.shared.Transaction`.
+    """
+    if len(rows) == 0:
         return
-    con.register("_rox_deliveries", rows)
+    if hasattr(con, "insert"):
+        con.insert(table, rows)
+        return
+    view = f"_rox_insert_{table}"
+    con.register(view, rows)
     try:
-        con.execute(f"INSERT INTO {DELIVERIES_TABLE} BY NAME SELECT * FROM _rox_deliveries")
+        con.execute(f"INSERT INTO {ident(table)} BY NAME SELECT * FROM {view}")
     finally:
-        con.unregister("_rox_deliveries")
+        con.unregister(view)
 
 
 def jsonable(value: Any) -> Any:

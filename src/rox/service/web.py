@@ -14,7 +14,6 @@ script runs, so text that slipped through unescaped still could not run), no fra
 """
 
 # (no `from __future__ import annotations`: FastAPI reads the routes' annotations at runtime)
-import asyncio
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -27,7 +26,14 @@ from fastapi import FastAPI, HTTPException, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 
 from rox.errors import ServiceError
-from rox.service.dashboard import PAGES, PageCache, login_page, render_page
+from rox.service.dashboard import (
+    PAGES,
+    PageCache,
+    Reader,
+    login_page,
+    render_page,
+    second_connection,
+)
 from rox.service.keys import ApiKey, key_hash
 from rox.service.tokens import sign, subkey, unsign
 
@@ -85,7 +91,23 @@ def add_dashboard(
     """Add the sign-in, dashboard and static routes to ``app`` (none is in the OpenAPI schema)."""
     secret = subkey(service_secret, "session")
     ttl = config.session_hours * 3600
-    cache = PageCache(config.dashboard_refresh)
+
+    def connect() -> "Workspace":
+        url = config.workspace
+        made: Workspace = writer().call(lambda ws: second_connection(ws, url)).result(300)
+        return made
+
+    # a reader per page (a long page never holds up another), and one, niced, for what is expensive
+    readers = {slug: Reader(connect, f"rox-dashboard-{slug}") for slug in PAGES}
+    background = Reader(connect, "rox-dashboard-expensive", nice=10)
+    state.setdefault("on_stop", []).extend([r.stop for r in (*readers.values(), background)])
+    cache = PageCache(
+        config.dashboard_refresh,
+        live=lambda slug, fn: readers[slug].call(fn),
+        background=lambda slug, fn: background.call(fn),
+        expensive_refresh=config.dashboard_expensive_refresh,
+        wait=config.dashboard_wait,
+    )
     static = _static_files()
 
     def admin_by_id(key_id: str) -> ApiKey | None:
@@ -168,16 +190,10 @@ def add_dashboard(
         if signed_in(request) is None:
             return RedirectResponse(f"/login?next={quote(request.url.path)}", status_code=303)
         version = writer().commits + state.get("changes", 0)
-
-        async def compute() -> list[Any]:
-            def build(ws: "Workspace") -> list[Any]:
-                return page.build(ws)
-
-            return list(await asyncio.wrap_future(writer().call(build)))
-
         started = time.perf_counter()
-        body, at = await cache.get(slug, version, compute)
+        body, at, note = await cache.get(page, version)
         took = time.perf_counter() - started
         stamp = datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-        meta = f"Computed at {stamp} (data version {version}); this load took {took:.2f} s."
+        meta = f"Computed at {stamp} (data version {version}); this load took {took:.2f} s"
+        meta += f"; {note}." if note else "."
         return _page(render_page(page.title, body, current=slug, meta=meta))

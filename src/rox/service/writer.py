@@ -36,6 +36,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from rox.ingest.batch import BatchWriter
+from rox.ingest.shared import SharedBatchWriter, Transaction
 from rox.schema import IDEMPOTENCY_TABLE, TABLES
 
 if TYPE_CHECKING:
@@ -98,7 +99,12 @@ class Writer:
     Parameters
     ----------
     ws : Workspace
-        A DuckDB workspace open for writing; the writer closes it when stopped.
+        A DuckDB or PostgreSQL workspace open for writing; the writer closes it when stopped.
+        On PostgreSQL several processes may each run a writer on the same workspace: batches
+        go through :class:`rox.ingest.shared.SharedBatchWriter` (commits in turn, keys checked
+        against every process's rows), and ``Idempotency-Key`` values are looked up in the
+        database in each batch's transaction, so that a retry sent to another process returns
+        the first answer and stores nothing (a unique index on the key backs it).
     arrival : callable, optional
         Called as ``arrival(connection, table, load_id)`` in each batch's transaction after its
         rows (:class:`rox.service.arrival.Arrival`); returns the webhook deliveries it wrote.
@@ -114,7 +120,11 @@ class Writer:
         on_delivery: Callable[[], None] | None = None,
     ) -> None:
         self.ws = ws
-        self.batches = BatchWriter(ws)
+        #: Whether other processes write the workspace too (PostgreSQL)
+        self.shared = ws.engine.name == "postgres"
+        self.batches: BatchWriter | SharedBatchWriter = (
+            SharedBatchWriter(ws) if self.shared else BatchWriter(ws)
+        )
         self.arrival = arrival
         self.on_delivery = on_delivery
         self._queue: queue.SimpleQueue[_Intake | _Call | None] = queue.SimpleQueue()
@@ -169,6 +179,8 @@ class Writer:
         """Write what is queued, stop the thread and close the workspace."""
         self._queue.put(None)
         self._thread.join()
+        if isinstance(self.batches, SharedBatchWriter):
+            self.batches.close()
         self.ws.close()
 
     # -- the writer's thread ----------------------------------------------------------------------
@@ -195,7 +207,10 @@ class Writer:
             for table, group in by_table.items():
                 self._commit(table, group)
             calls = [item for item in items if isinstance(item, _Call)]
-            if calls:
+            if calls and self.shared:
+                for call in calls:
+                    _run_call(call, self.ws)
+            elif calls:
                 # reads and exports use every core; batches one thread (rox.ingest.batch)
                 self.batches.con.execute("RESET threads")
                 try:
@@ -213,14 +228,33 @@ class Writer:
                 starts.append(len(rows))
                 rows.extend(item.rows)
             announced: list[int] = []
+            also = functools.partial(
+                self._remember, group=group, starts=starts, table=table, out=announced
+            )
             try:
-                result = self.batches.append(
-                    table,
-                    _to_arrow(rows, self._schemas[table]),
-                    also=functools.partial(
-                        self._remember, group=group, starts=starts, table=table, out=announced
-                    ),
-                )
+                if isinstance(self.batches, SharedBatchWriter):
+                    result = self.batches.append(
+                        table,
+                        _to_arrow(rows, self._schemas[table]),
+                        before=functools.partial(_answered_before, group=group),
+                        also=also,
+                    )
+                else:
+                    result = self.batches.append(
+                        table, _to_arrow(rows, self._schemas[table]), also=also
+                    )
+            except _AnsweredBefore as answered:  # (another process stored these keys first)
+                for i, (first, answer) in answered.found.items():
+                    again = group[i].idem
+                    assert again is not None
+                    try:
+                        _same_request(first, again)
+                    except IdempotencyConflict as exc:
+                        self._settle(group[i], exc=exc, remember=False)
+                    else:
+                        self._settle(group[i], answer=answer)
+                group = [item for i, item in enumerate(group) if i not in answered.found]
+                continue
             except Exception as exc:  # nothing was written: every request of the batch fails
                 for item in group:
                     self._settle(item, exc=exc)
@@ -281,18 +315,26 @@ class Writer:
                 "created_at": pa.array([now] * len(keyed), pa.timestamp("us", tz="UTC")),
             }
         )
+        if isinstance(con, Transaction):
+            con.insert(IDEMPOTENCY_TABLE, records)
+            return
         con.register("_rox_idem", records)
         con.execute(f"INSERT INTO {IDEMPOTENCY_TABLE} BY NAME SELECT * FROM _rox_idem")
         con.unregister("_rox_idem")
 
     def _settle(
-        self, item: _Intake, *, answer: dict[str, Any] | None = None, exc: Exception | None = None
+        self,
+        item: _Intake,
+        *,
+        answer: dict[str, Any] | None = None,
+        exc: Exception | None = None,
+        remember: bool = True,
     ) -> None:
         if item.idem is not None:
             slot = (item.idem.principal, item.idem.key)
             with self._lock:
                 self._pending.pop(slot, None)
-                if answer is not None:
+                if answer is not None and remember:
                     self._done[slot] = (item.idem, answer)
         if item.future.cancelled():  # (the request went away; its rows stand)
             return
@@ -302,6 +344,8 @@ class Writer:
             item.future.set_result(answer or {})
 
     def _load_idempotency(self) -> None:
+        if self.shared:  # the database is looked up in each batch (_answered_before)
+            return
         con = self.batches.con
         for principal, key, endpoint, digest, answer in con.execute(
             f"SELECT principal, idempotency_key, endpoint, request_hash, answer "
@@ -309,6 +353,41 @@ class Writer:
         ).fetchall():
             idem = Idempotent(principal, key, endpoint, digest)
             self._done[(principal, key)] = (idem, json.loads(answer))
+
+
+class _AnsweredBefore(Exception):
+    """Keys of a batch's requests found stored (by another process): ``found[i]`` for request i."""
+
+    def __init__(self, found: dict[int, tuple[Idempotent, dict[str, Any]]]) -> None:
+        super().__init__(f"{len(found)} request(s) answered before")
+        self.found = found
+
+
+def _answered_before(txn: Transaction, *, group: list[_Intake]) -> None:
+    """Raise :class:`_AnsweredBefore` if a request of ``group`` has its key stored already.
+
+    Runs in the batch's transaction, after the lock that makes commits take turns: a key stored
+    by any process before is seen, and none can be stored until this batch commits.
+    """
+    keyed = {(i.idem.principal, i.idem.key): n for n, i in enumerate(group) if i.idem is not None}
+    if not keyed:
+        return
+    marks = ", ".join(["(%s, %s)"] * len(keyed))
+    found = txn.execute(
+        f"SELECT principal, idempotency_key, endpoint, request_hash, answer "
+        f"FROM {IDEMPOTENCY_TABLE} WHERE (principal, idempotency_key) IN ({marks})",
+        [part for slot in keyed for part in slot],
+    ).fetchall()
+    if found:
+        raise _AnsweredBefore(
+            {
+                keyed[(principal, key)]: (
+                    Idempotent(principal, key, endpoint, digest),
+                    json.loads(answer),
+                )
+                for principal, key, endpoint, digest, answer in found
+            }
+        )
 
 
 def _same_request(first: Idempotent, again: Idempotent) -> None:

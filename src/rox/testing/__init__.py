@@ -3,6 +3,7 @@
 - :func:`insert_rows`: put rows in a workspace as they are, without validation;
 - :func:`responses_frame`: a small canonical responses frame;
 - :func:`table_counts`: the rows of every table, to check that a failed load changed nothing;
+- :func:`journey_index_tables`: the tables of the journey index, comparable across builds;
 - :func:`spark_rows_to_python`: count the rows a Spark session brings to Python;
 - :func:`weekly_purchases`: transactions of customers drawn from BG/NBD, few distinct histories;
 - :func:`run_cli`: run the ``rox`` command in a subprocess;
@@ -25,6 +26,7 @@ import pandas as pd
 import pyarrow as pa
 
 from rox.schema import (
+    JOURNEY_INDEX_TABLES,
     KEY_COLUMN,
     LOAD_COLUMN,
     LOADS_TABLE,
@@ -39,6 +41,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "insert_rows",
+    "journey_index_tables",
     "responses_frame",
     "run_cli",
     "spark_rows_to_python",
@@ -222,3 +225,24 @@ def run_cli(
         env=env,
         check=False,
     )
+
+
+def journey_index_tables(ws: Workspace) -> dict[str, pd.DataFrame]:
+    """The tables of the workspace's journey index, each journey named, every table sorted.
+
+    A journey's number in the index is a handle (a refresh numbers new journeys after the last):
+    ``journey_id`` is replaced by the journey's name (the summary's ``journey``), and the rows
+    sorted by all their columns, so that two indexes of the same journeys compare equal
+    (``pandas.testing.assert_frame_equal``) however they were built. The record is left out.
+    """
+    names = ws.engine.table(JOURNEY_INDEX_TABLES["summary"]).to_pyarrow().to_pandas()
+    by_number = names.set_index("journey_id")["journey"]
+    out: dict[str, pd.DataFrame] = {}
+    for role, table in JOURNEY_INDEX_TABLES.items():
+        if role == "index":
+            continue
+        frame = ws.engine.table(table).to_pyarrow().to_pandas()
+        if "journey_id" in frame.columns:
+            frame["journey_id"] = frame["journey_id"].map(by_number)
+        out[role] = frame.sort_values(list(frame.columns)).reset_index(drop=True)
+    return out
