@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 
 from rox.demo import PLANTED, DemoEffects, build, generate, generate_chunks
-from rox.demo._catalog import CHANNELS, FUNNEL_STEPS, STEPS
+from rox.demo._catalog import CES_STEPS, CHANNELS, CSAT_STEPS, FUNNEL_STEPS, STEPS
+from rox.demo._effects import CLASS_SCORE_SHIFT
 from rox.demo._voice import planted_topic
 from rox.schema import DEFAULT_SCALES, TABLES
 
@@ -167,6 +168,7 @@ def test_planted_effects_are_documented():
         "recovery_calls_save",
         "service_change",
         "family_care",
+        "driver_order",
     }
     assert all(text.endswith(".") for text in PLANTED.values())
     with pytest.raises(ValueError, match="sum to 1"):
@@ -271,6 +273,76 @@ def test_family_care_changes_only_its_own_rows():
     np.testing.assert_allclose(
         t_on.loc[lifted, "amount"], (t_off.loc[lifted, "amount"] * 1.5).round(2)
     )
+
+
+def _shift_table(chance: float) -> DemoEffects:
+    return DemoEffects(class_score_shift=dict.fromkeys(CLASS_SCORE_SHIFT, chance))
+
+
+def test_class_score_shift_follows_the_touchpoint_table():
+    """Each CSAT/CES answer moves with the class when its own uniform draw is below its
+    touchpoint's chance; with chance 1 every answer that can move does. So, per touchpoint, the
+    answers that move under the default table (against chance 0) are a subset of those that move
+    under chance 1, and their share estimates the table's chance (binomial, 4 standard errors)."""
+
+    def scores(effects: DemoEffects | None) -> pd.DataFrame:
+        r = generate(10_000, seed=7, effects=effects)["responses"]
+        # (the past loop's follow-up answers, ids ending -f1, start from the low CSAT answers)
+        return r[~r["response_id"].str.endswith("-f1")].set_index("response_id")
+
+    default = scores(None)
+    base, full = scores(_shift_table(0))["score"], scores(_shift_table(1))["score"]
+    for metric, steps in (("csat", CSAT_STEPS), ("ces", CES_STEPS)):
+        for step in steps:
+            rows = (default["metric"] == metric) & (default["touchpoint"] == step)
+            can_move = rows & (full != base)
+            moved = rows & (default["score"] != base)
+            assert not (moved & ~can_move).any()
+            assert (default.loc[moved, "score"] == full[moved]).all()
+            n, chance = int(can_move.sum()), CLASS_SCORE_SHIFT[step]
+            assert n > 100, (metric, step, n)
+            share = moved.sum() / n
+            assert abs(share - chance) <= 4 * np.sqrt(chance * (1 - chance) / n) + 1e-12, (
+                metric,
+                step,
+                share,
+                chance,
+            )
+
+
+def test_driver_order_changes_only_csat_and_ces_scores():
+    """Against one chance for every touchpoint (0.25, the demo before #16), the same draws:
+    only CSAT/CES scores (and the comments picked by their score band) differ; the past loop
+    (cases, its visits and follow-up answers) starts from the low CSAT answers, so it may too."""
+    new = generate(3_000, seed=7)
+    old = generate(3_000, seed=7, effects=_shift_table(0.25))
+    for name in ("customers", "events"):
+        pd.testing.assert_frame_equal(new[name], old[name])
+    t_new, t_old = (f["transactions"] for f in (new, old))
+    pd.testing.assert_frame_equal(
+        t_new[~t_new["order_id"].str.endswith("-x1")],
+        t_old[~t_old["order_id"].str.endswith("-x1")],
+    )
+    r_new, r_old = (f["responses"] for f in (new, old))
+    r_new = r_new[~r_new["response_id"].str.endswith("-f1")]
+    r_old = r_old[~r_old["response_id"].str.endswith("-f1")]
+    scored = ["score", "comment", "language"]
+    pd.testing.assert_frame_equal(r_new.drop(columns=scored), r_old.drop(columns=scored))
+    nps = r_new["metric"] == "nps"
+    pd.testing.assert_frame_equal(r_new[nps], r_old[nps])
+    moved = r_new["score"] != r_old["score"]
+    assert moved.any()
+    assert ((r_new["score"] - r_old["score"]).abs()[moved] <= 2).all()
+    same = ~moved
+    pd.testing.assert_frame_equal(r_new[same], r_old[same])
+
+
+def test_class_score_shift_needs_every_touchpoint_in_0_1():
+    DemoEffects(class_score_shift=dict.fromkeys(CLASS_SCORE_SHIFT, 1.0))
+    with pytest.raises(ValueError, match="one chance per CSAT/CES touchpoint"):
+        DemoEffects(class_score_shift={"dealer_visit": 0.5})
+    with pytest.raises(ValueError, match=r"class_score_shift\['financing'\] must be in \[0, 1\]"):
+        DemoEffects(class_score_shift={**CLASS_SCORE_SHIFT, "financing": 1.5})
 
 
 # -- chunks ---------------------------------------------------------------------------------------

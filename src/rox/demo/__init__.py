@@ -3,8 +3,8 @@
 >>> from rox.demo import generate, PLANTED
 >>> frames = generate(2_000, seed=7)
 >>> sorted(PLANTED)
-['detractors_buy_less', 'family_care', 'financing_friction', 'promoters_refer',
- 'recovery_calls_save', 'service_change']
+['detractors_buy_less', 'driver_order', 'family_care', 'financing_friction',
+ 'promoters_refer', 'recovery_calls_save', 'service_change']
 """
 
 from __future__ import annotations

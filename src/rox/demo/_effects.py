@@ -2,14 +2,34 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-__all__ = ["PLANTED", "DemoEffects"]
+from rox.demo import _catalog as cat
+
+__all__ = ["CLASS_SCORE_SHIFT", "PLANTED", "DemoEffects"]
+
+CLASS_SCORE_SHIFT: dict[str, float] = {
+    "dealer_visit": 1.0,
+    "financing": 0.6,
+    "configurator": 0.5,
+    "test_drive_visit": 0.4,
+    "delivery": 0.3,
+    "service_booking": 0.2,
+    "service_visit": 0.1,
+    "support_call": 0.0,
+}
+"""Chance that a CSAT or CES answer at each touchpoint moves one point with the loyalty class.
+
+The planted driver order (#16). The values are far apart because the past closed loop
+(:mod:`rox.demo._outreach`) also ties low CSAT to NPS: a low answer opens a case whose follow-up
+NPS answer is mostly low, which adds correlation at the touchpoints with many low answers
+(financing) and before the purchase (where a follow-up is often the customer's only NPS answer).
+"""
 
 PLANTED: dict[str, str] = {
     "financing_friction": (
-        "The financing step hurts: CSAT there averages about 2.9 of 5 against about 4.1 at the "
-        "other touchpoints, CES about 3.5 of 7 against about 5.3, and half of the customers who "
+        "The financing step hurts: CSAT there averages about 3.0 of 5 against about 4.1 at the "
+        "other touchpoints, CES about 3.6 of 7 against about 5.3, and half of the customers who "
         "reach financing never purchase, the steepest drop-off of the funnel."
     ),
     "detractors_buy_less": (
@@ -19,6 +39,13 @@ PLANTED: dict[str, str] = {
     "promoters_refer": (
         "Promoters refer about 3 times as many new customers as passives, detractors almost none "
         "(customers.referred_by names the referrer)."
+    ),
+    "driver_order": (
+        "CSAT and CES answers move one point with the customer's loyalty class (a promoter's "
+        "up, a detractor's down) with a chance that depends on the touchpoint: 1.0 at the "
+        "dealer visit, 0.6 at financing, 0.5 at the configurator, 0.4 at the test drive, 0.3 "
+        "at delivery, 0.2 at service booking, 0.1 at the service visit and 0 at support calls, "
+        "so key drivers of NPS rank the CSAT touchpoints in that order."
     ),
     "service_change": (
         "A service change in month 19 (July 2024 with the default start) lifts NPS by about 11 "
@@ -64,8 +91,10 @@ class DemoEffects:
         Probabilities of CSAT 1..5 at most touchpoints and after financing.
     ces_p, ces_p_financing : tuple of float
         Probabilities of CES 1..7 at most touchpoints and after financing.
-    class_score_shift : float
-        Chance a promoter's CSAT/CES answer is one point higher (a detractor's one point lower).
+    class_score_shift : dict of str to float
+        Per touchpoint (every step of the CSAT and CES surveys), the chance a promoter's CSAT/CES
+        answer there is one point higher (a detractor's one point lower): the planted driver
+        order, :data:`CLASS_SCORE_SHIFT` by default.
     response_rate : tuple of float
         Chance of answering the CSAT, CES and NPS surveys.
     comment_rate : float
@@ -124,7 +153,7 @@ class DemoEffects:
     csat_p_financing: tuple[float, ...] = (0.15, 0.22, 0.30, 0.23, 0.10)
     ces_p: tuple[float, ...] = (0.02, 0.03, 0.07, 0.13, 0.25, 0.30, 0.20)
     ces_p_financing: tuple[float, ...] = (0.12, 0.18, 0.22, 0.20, 0.15, 0.08, 0.05)
-    class_score_shift: float = 0.25
+    class_score_shift: dict[str, float] = field(default_factory=lambda: dict(CLASS_SCORE_SHIFT))
     response_rate: tuple[float, float, float] = (0.35, 0.30, 0.40)
     comment_rate: float = 0.5
     service_interval_days: float = 180.0
@@ -156,3 +185,12 @@ class DemoEffects:
             probs = getattr(self, name)
             if abs(sum(probs) - 1.0) > 1e-9:
                 raise ValueError(f"{name} must sum to 1, got {sum(probs)}")
+        steps = set(cat.CSAT_STEPS) | set(cat.CES_STEPS)
+        if set(self.class_score_shift) != steps:
+            raise ValueError(
+                "class_score_shift needs one chance per CSAT/CES touchpoint "
+                f"({', '.join(sorted(steps))}), got {', '.join(sorted(self.class_score_shift))}"
+            )
+        for step, chance in self.class_score_shift.items():
+            if not 0.0 <= chance <= 1.0:
+                raise ValueError(f"class_score_shift[{step!r}] must be in [0, 1], got {chance}")

@@ -90,7 +90,11 @@ def _touchpoint_scores(
     top = len(usual)
     score = 1 + np.minimum((rng.random(len(idx))[:, None] >= cdf).sum(axis=1), top - 1)
     cls = brand.cls[cust]
-    shift = rng.random(len(idx)) < eff.class_score_shift
+    # the planted driver order: one uniform draw per answer, against its touchpoint's chance
+    chance = np.zeros(len(cat.STEPS))
+    for name in steps:
+        chance[cat.STEP[name]] = eff.class_score_shift[name]
+    shift = rng.random(len(idx)) < chance[step]
     score = score + shift * ((cls == cat.PROMOTER).astype(int) - (cls == cat.DETRACTOR))
     if metric == CSAT:
         lifted = (step == cat.STEP["service_visit"]) & (t >= change)
