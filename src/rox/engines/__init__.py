@@ -307,6 +307,23 @@ class Engine:
         """
         return value.hash() % modulus
 
+    def coded(self, expr: ir.Table, columns: Sequence[str]) -> ir.Table:
+        """``expr`` with its text ``columns`` held as codes, where the engine has such a type.
+
+        For columns of a few distinct values (steps, channels) kept in a large derived table
+        (the journey index): the values read back as text, compare with text, and only the
+        engine's storage of them changes. Here (no such type): ``expr`` itself. A table written
+        from the result accepts only the values it was coded with (:meth:`accepts`).
+        """
+        return expr
+
+    def accepts(self, name: str, values: Mapping[str, Sequence[str] | None]) -> bool:
+        """Whether table ``name`` (written from :meth:`coded`) can store these column values.
+
+        ``values``: column -> the text values rows to be written there hold. Here: always.
+        """
+        return True
+
     def cache(self, expr: ir.Table) -> ir.Table:
         """``expr.cache()`` (a context manager dropping the table), on this engine.
 

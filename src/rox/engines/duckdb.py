@@ -21,6 +21,14 @@ if TYPE_CHECKING:
 
 #: DuckDB memory limit of file workspaces unless ``ROX_MEMORY_LIMIT`` says otherwise.
 DEFAULT_MEMORY_LIMIT = "2GB"
+#: :meth:`DuckDBEngine.coded` keeps a column of more distinct values than this as text.
+MAX_CODES = 1000
+
+
+def _enum(values: Sequence[str]) -> str:
+    """The SQL of an anonymous ``ENUM`` type of ``values`` (quotes doubled)."""
+    quoted = ", ".join("'" + v.replace("'", "''") + "'" for v in values)
+    return f"ENUM({quoted})"
 
 
 # ibis's udf decorators carry no annotations: mypy cannot see the function they return
@@ -105,6 +113,44 @@ class DuckDBEngine(Engine):
         """
         result: ir.IntegerValue = (_hash(value) % modulus).cast("int64")
         return result
+
+    def coded(self, expr: ir.Table, columns: Sequence[str]) -> ir.Table:
+        """The text ``columns`` of ``expr`` cast to an ``ENUM`` of their values (see :class:`Engine`).
+
+        One scan collects each column's distinct values; a column of more than
+        :data:`MAX_CODES` (or none) stays text. An ``ENUM`` is stored as a small integer, so that
+        ordering the events carries and writes one byte where it carried the text (writing the
+        journey index's ordered events cost a third less, measured on 1M events); it reads back
+        as text, and compares with text (a value it lacks compares unequal).
+        """
+        distinct = expr.aggregate(**{c: expr[c].collect(distinct=True) for c in columns})
+        row = distinct.to_pyarrow().to_pylist()[0]
+        casts = []
+        for column in columns:
+            values = sorted(row[column] or [])
+            if 0 < len(values) <= MAX_CODES:
+                casts.append(f"CAST({ident(column)} AS {_enum(values)}) AS {ident(column)}")
+        if not casts:
+            return expr
+        sql = f"SELECT * REPLACE ({', '.join(casts)}) FROM ({self.backend.compile(expr)})"
+        coded: ir.Table = self.backend.sql(sql)
+        return coded
+
+    def accepts(self, name: str, values: Mapping[str, Sequence[str] | None]) -> bool:
+        """Whether each column of ``values`` that is an ``ENUM`` in ``name`` has those values."""
+        con = self.backend.con
+        for column, wanted in values.items():
+            found = con.execute(
+                "SELECT data_type FROM duckdb_columns() WHERE table_name = ? AND column_name = ? "
+                "AND schema_name = current_schema() AND database_name = current_database()",
+                [name, column],
+            ).fetchone()
+            if found is None or not str(found[0]).startswith("ENUM("):
+                continue
+            (codes,) = con.execute(f"SELECT enum_range(NULL::{found[0]})").fetchone() or ([],)
+            if not {v for v in wanted or () if v is not None} <= set(codes):
+                return False
+        return True
 
     def utc_date(self, ts: ir.TimestampValue) -> ir.DateValue:
         """The UTC day from ``epoch(ts)``.

@@ -175,8 +175,15 @@ class JourneyQuery:
         ``rows``: the events to make journeys of (by default all of the workspace's); the journey
         index refreshes the journeys a load touched from their events only.
         """
-        e = self.kept_rows(ws.require_rows("events") if rows is None else rows)
-        e = self._with_journey_id(e)
+        return self.ordered(ws, self.kept_rows(ws.require_rows("events") if rows is None else rows))
+
+    def ordered(self, ws: Workspace, kept: ir.Table) -> ir.Table:
+        """:meth:`events` of rows already kept (:meth:`kept_rows`): split, cleaned and ordered.
+
+        The journey index passes the kept rows with their steps and channels coded
+        (:meth:`rox.engines.Engine.coded`).
+        """
+        e = self._with_journey_id(kept)
         if self.collapse:
             by_journey = ibis.window(group_by=e.journey_id, order_by=recorded_order(e))
             e = e.mutate(_prev=e.step.lag().over(by_journey))
