@@ -114,6 +114,20 @@ class DuckDBEngine(Engine):
         result: ir.IntegerValue = (_hash(value) % modulus).cast("int64")
         return result
 
+    def replace_table(self, name: str, expr: ir.Table, *, codes: bool = False) -> None:
+        """As :class:`Engine`'s; with ``codes``, one ``CREATE OR REPLACE TABLE … AS``.
+
+        Ibis creates a table of its own types, then inserts into it: the ``ENUM`` columns of
+        :meth:`coded` would be written back as text.
+        """
+        if not codes:
+            super().replace_table(name, expr)
+            return
+        self._fixed.pop(name, None)
+        self.backend._run_pre_execute_hooks(expr)  # registers in-memory tables
+        sql = self.backend.compile(expr)
+        self.backend.con.execute(f"CREATE OR REPLACE TABLE {ident(name)} AS {sql}")
+
     def coded(self, expr: ir.Table, columns: Sequence[str]) -> ir.Table:
         """The text ``columns`` of ``expr`` cast to an ``ENUM`` of their values (see :class:`Engine`).
 
@@ -136,8 +150,12 @@ class DuckDBEngine(Engine):
         coded: ir.Table = self.backend.sql(sql)
         return coded
 
-    def accepts(self, name: str, values: Mapping[str, Sequence[str] | None]) -> bool:
-        """Whether each column of ``values`` that is an ``ENUM`` in ``name`` has those values."""
+    def admit(self, name: str, values: Mapping[str, Sequence[str | None] | None]) -> None:
+        """Widen each ``ENUM`` column of ``name`` that lacks some of ``values`` to have them.
+
+        The column is rewritten (``ALTER … SET DATA TYPE``): rare (a step or channel never seen
+        before), and cheap next to the events' ordering.
+        """
         con = self.backend.con
         for column, wanted in values.items():
             found = con.execute(
@@ -148,9 +166,14 @@ class DuckDBEngine(Engine):
             if found is None or not str(found[0]).startswith("ENUM("):
                 continue
             (codes,) = con.execute(f"SELECT enum_range(NULL::{found[0]})").fetchone() or ([],)
-            if not {v for v in wanted or () if v is not None} <= set(codes):
-                return False
-        return True
+            new = {v for v in wanted or () if v is not None} - set(codes)
+            if new:
+                widened = _enum(sorted({*codes, *new}))
+                con.execute(
+                    f"ALTER TABLE {ident(name)} ALTER COLUMN {ident(column)} "
+                    f"SET DATA TYPE {widened}"
+                )
+                self._fixed.pop(name, None)
 
     def utc_date(self, ts: ir.TimestampValue) -> ir.DateValue:
         """The UTC day from ``epoch(ts)``.

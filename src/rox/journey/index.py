@@ -128,7 +128,7 @@ def build_index(ws: Workspace, query: JourneyQuery | None = None, **options: Any
     ws.engine.drop_table(REGISTRY)
     # steps and channels coded where the engine can (a byte each on DuckDB, not their text):
     # ordering the events carries them, and the index writes them (a refresh whose new events
-    # bring a step or channel the codes lack rebuilds in full)
+    # bring a step or channel the codes lack adds it to them)
     kept = ws.engine.coded(resolved.kept_rows(ws.require_rows("events")), CODED)
     events = resolved.ordered(ws, kept)
     # journeys numbered in the order of their ids: joins and groups on an integer cost DuckDB a
@@ -138,7 +138,7 @@ def build_index(ws: Workspace, query: JourneyQuery | None = None, **options: Any
     ids = ws.engine.cache(ids.mutate(_number=ibis.row_number().over(order_by=ids.journey_id)))
     try:
         events = events.join(ids, "journey_id").drop("journey_id").rename(journey_id="_number")
-        ws.engine.replace_table(EVENTS, events)
+        ws.engine.replace_table(EVENTS, events, codes=True)
         journeys = Journeys(ws, resolved, ws.engine.fixed_table(EVENTS), indexed=True)
         ws.engine.replace_table(TABLES["summary"], _named_summary(journeys.events, ids, ws))
     finally:
@@ -271,12 +271,12 @@ def refresh_journeys(
         return None  # an index of an earlier rox, without the journeys' names or the paths
     if not n_new:  # loads of rows all skipped (already stored): the journeys are as they were
         return _record(ws, query, last, n_events)
-    kept = query.kept_rows(new)
-    # a step or channel the index's codes lack: rebuilt in full (with codes that have it)
-    seen = kept.aggregate(**{c: kept[c].collect(distinct=True) for c in CODED})
-    if not ws.engine.accepts(EVENTS, seen.to_pyarrow().to_pylist()[0]):
-        return None
     ws.engine.drop_table(REGISTRY)  # no index while it is refreshed (as while it is built)
+    kept = query.kept_rows(new)
+    # the index's codes (of its steps and channels) gain those the new events bring
+    seen = kept.aggregate(**{c: kept[c].collect(distinct=True) for c in CODED})
+    values = seen.to_pyarrow().to_pylist()[0]
+    ws.engine.admit(EVENTS, {**values, **{f"next_{c}": values[c] for c in CODED}})
     indexed = ws.engine.fixed_table(EVENTS)
     if query.gap is None:
         names = kept.select(journey=kept.journey.fill_null(kept.customer_id)).distinct()
