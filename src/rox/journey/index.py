@@ -134,7 +134,7 @@ def build_index(ws: Workspace, query: JourneyQuery | None = None, **options: Any
     # journeys numbered in the order of their ids: joins and groups on an integer cost DuckDB a
     # fraction of those on text (4x for the variants' examples); the summary keeps their names.
     # The numbers are kept for the build (the events and the summary both use them)
-    ids = events.select("journey_id").distinct()
+    ids = resolved.journey_ids(ws, kept)
     ids = ws.engine.cache(ids.mutate(_number=ibis.row_number().over(order_by=ids.journey_id)))
     try:
         events = events.join(ids, "journey_id").drop("journey_id").rename(journey_id="_number")
