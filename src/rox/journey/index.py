@@ -8,7 +8,8 @@ of events, in the engine, and keeps the result as tables of the workspace:
 ``rox_journey_events``
     :meth:`JourneyQuery.events` of the indexed query, its journeys numbered (``journey_id`` is an
     integer: joins and groups on an integer cost DuckDB a fraction of those on text; a full build
-    numbers the journeys in the order of their ids, a refresh numbers new ones after the last);
+    numbers the journeys in the order of their ids, a refresh numbers new ones after the last;
+    steps and channels are kept as codes where the engine has them, :data:`CODED`);
 ``rox_journey_summary``
     :func:`~rox.journey.events.journey_summary`: one row per journey, with its variant key and
     its name (``journey``: its id as :meth:`JourneyQuery.events` gives it);
