@@ -118,7 +118,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("workspace")
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args(argv)
-    con = duckdb.connect(args.workspace, read_only=True)
+    # the workspace attached read-only to an in-memory connection, which can attach the scratch
+    # file writable (a read-only connection attaches every database read-only)
+    con = duckdb.connect()
+    con.execute(f"attach '{args.workspace}' as ws (read_only); use ws")
     con.execute("set timezone = 'UTC'; set preserve_insertion_order = false")
     scratch = tempfile.TemporaryDirectory(prefix="rox-floor-", dir=Path(args.workspace).parent)
     con.execute(f"attach '{Path(scratch.name) / 'scratch.duckdb'}' as scratch")

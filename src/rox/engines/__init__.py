@@ -250,10 +250,11 @@ class Engine:
             "DuckDB or PostgreSQL (analyse them on any engine)"
         )
 
-    def replace_table(self, name: str, expr: ir.Table) -> None:
+    def replace_table(self, name: str, expr: ir.Table, *, codes: bool = False) -> None:
         """Store the result of ``expr`` as table ``name``, replacing any table of that name.
 
         For tables rox derives from the canonical ones (the journey index), never for those.
+        ``codes``: keep the columns :meth:`coded` coded (here: there are none).
         """
         self._fixed.pop(name, None)
         self.backend.create_table(name, expr, overwrite=True)
@@ -306,6 +307,23 @@ class Engine:
         equal values within one engine.
         """
         return value.hash() % modulus
+
+    def coded(self, expr: ir.Table, columns: Sequence[str]) -> ir.Table:
+        """``expr`` with its text ``columns`` held as codes, where the engine has such a type.
+
+        For columns of a few distinct values (steps, channels) kept in a large derived table
+        (the journey index): the values read back as text, compare with text, and only the
+        engine's storage of them changes. Here (no such type): ``expr`` itself. A table written
+        from the result (``replace_table(..., codes=True)``) stores only the values it was coded
+        with, until :meth:`admit` adds others.
+        """
+        return expr
+
+    def admit(self, name: str, values: Mapping[str, Sequence[str | None] | None]) -> None:
+        """Let the coded columns of table ``name`` store these values too (here: nothing to do).
+
+        ``values``: column -> the text values that rows about to be written there hold.
+        """
 
     def cache(self, expr: ir.Table) -> ir.Table:
         """``expr.cache()`` (a context manager dropping the table), on this engine.

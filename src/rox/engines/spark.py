@@ -292,8 +292,11 @@ class SparkEngine(Engine):
             self._register(table)
         return self.session.table(self.view(table))
 
-    def replace_table(self, name: str, expr: ibis.Table) -> None:
-        """Write the result of ``expr`` as the lake folder of ``name`` (overwritten)."""
+    def replace_table(self, name: str, expr: ibis.Table, *, codes: bool = False) -> None:
+        """Write the result of ``expr`` as the lake folder of ``name`` (overwritten).
+
+        ``codes``: nothing to keep (Parquet stores a text column of few values by dictionary).
+        """
         self._writable(f"write table {name!r}")
         self._fixed.pop(name, None)
         self.backend._run_pre_execute_hooks(expr)  # registers in-memory tables

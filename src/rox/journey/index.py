@@ -8,7 +8,8 @@ of events, in the engine, and keeps the result as tables of the workspace:
 ``rox_journey_events``
     :meth:`JourneyQuery.events` of the indexed query, its journeys numbered (``journey_id`` is an
     integer: joins and groups on an integer cost DuckDB a fraction of those on text; a full build
-    numbers the journeys in the order of their ids, a refresh numbers new ones after the last);
+    numbers the journeys in the order of their ids, a refresh numbers new ones after the last;
+    steps and channels are kept as codes where the engine has them, :data:`CODED`);
 ``rox_journey_summary``
     :func:`~rox.journey.events.journey_summary`: one row per journey, with its variant key and
     its name (``journey``: its id as :meth:`JourneyQuery.events` gives it);
@@ -90,6 +91,10 @@ AGGREGATES: dict[str, Callable[[Journeys], ir.Table]] = {
 }
 TABLES = {name: JOURNEY_INDEX_TABLES[name] for name in ("summary", *AGGREGATES)}
 
+#: The text columns of the index's events stored as codes where the engine can
+#: (:meth:`rox.engines.Engine.coded`); their ``next_`` columns follow.
+CODED = ("step", "channel")
+
 #: A load of more new events than this share of all the events rebuilds the index in full: the
 #: refresh of the journeys it touches would cost more (see docs/benchmarks.md).
 FULL_SHARE = 0.2
@@ -122,15 +127,23 @@ def build_index(ws: Workspace, query: JourneyQuery | None = None, **options: Any
     through_load, n_events = int(state["last"]), int(state["n"])
     # no index while it is rebuilt: should a step fail, analyses compute journeys themselves
     ws.engine.drop_table(REGISTRY)
-    events = resolved.events(ws)
+    # steps and channels coded where the engine can (a byte each on DuckDB, not their text):
+    # ordering the events carries them, and the index writes them (a refresh whose new events
+    # bring a step or channel the codes lack adds it to them)
+    kept = ws.engine.coded(resolved.kept_rows(ws.require_rows("events")), CODED)
+    events = resolved.ordered(ws, kept)
     # journeys numbered in the order of their ids: joins and groups on an integer cost DuckDB a
-    # fraction of those on text (4x for the variants' examples); the summary keeps their names
-    ids = events.select("journey_id").distinct()
-    ids = ids.mutate(_number=ibis.row_number().over(order_by=ids.journey_id))
-    events = events.join(ids, "journey_id").drop("journey_id").rename(journey_id="_number")
-    ws.engine.replace_table(EVENTS, events)
-    journeys = Journeys(ws, resolved, ws.engine.fixed_table(EVENTS), indexed=True)
-    ws.engine.replace_table(TABLES["summary"], _named_summary(journeys.events, ids, ws))
+    # fraction of those on text (4x for the variants' examples); the summary keeps their names.
+    # The numbers are kept for the build (the events and the summary both use them)
+    ids = resolved.journey_ids(ws, kept)
+    ids = ws.engine.cache(ids.mutate(_number=ibis.row_number().over(order_by=ids.journey_id)))
+    try:
+        events = events.join(ids, "journey_id").drop("journey_id").rename(journey_id="_number")
+        ws.engine.replace_table(EVENTS, events, codes=True)
+        journeys = Journeys(ws, resolved, ws.engine.fixed_table(EVENTS), indexed=True)
+        ws.engine.replace_table(TABLES["summary"], _named_summary(journeys.events, ids, ws))
+    finally:
+        ids.release()
     journeys.stored["summary"] = ws.engine.fixed_table(TABLES["summary"])
     # the aggregates every map and variant table of these journeys starts from, once
     for name, build in AGGREGATES.items():
@@ -260,8 +273,12 @@ def refresh_journeys(
     if not n_new:  # loads of rows all skipped (already stored): the journeys are as they were
         return _record(ws, query, last, n_events)
     ws.engine.drop_table(REGISTRY)  # no index while it is refreshed (as while it is built)
-    indexed = ws.engine.fixed_table(EVENTS)
     kept = query.kept_rows(new)
+    # the index's codes (of its steps and channels) gain those the new events bring
+    seen = kept.aggregate(**{c: kept[c].collect(distinct=True) for c in CODED})
+    values = seen.to_pyarrow().to_pylist()[0]
+    ws.engine.admit(EVENTS, {**values, **{f"next_{c}": values[c] for c in CODED}})
+    indexed = ws.engine.fixed_table(EVENTS)
     if query.gap is None:
         names = kept.select(journey=kept.journey.fill_null(kept.customer_id)).distinct()
         old = summary.filter(summary["journey"].isin(names["journey"]))
