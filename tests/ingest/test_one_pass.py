@@ -110,9 +110,9 @@ def test_text_to_redact_and_a_second_source_of_the_load_are_staged(tmp_path, sta
     assert staged == ["c.csv", "b.csv"]
 
 
-#: Odd values of the columns the one pass parses otherwise than the staged path (numbers read by
-#: the CSV reader as DOUBLE, times without the digit test): each file of one such value must load
-#: exactly as the staged path loads it, whichever path takes it.
+#: Odd values of the columns the one pass parses otherwise than the staged path (times without
+#: the digit test) or checks otherwise (numbers): each file of one such value must load exactly
+#: as the staged path loads it, whichever path takes it.
 ODD_SCORES = ["7", " 7 ", "7.", ".5e1", "+7", "1_0", "7e0", "0x7", "nan", "inf", "-inf", "1e400",
               "7\u00a0", "\u00a07", "seven", '"7"', "", "  ", "7,5", "10.0000000000000001"]  # fmt: skip
 ODD_WEIGHTS = ["0.5", " 0.5", "1_0", "nan", "inf", "0", "-1", "", "x", "5e-324", "1\u00a0"]
@@ -171,9 +171,8 @@ def test_an_odd_time_loads_as_staged(tmp_path, monkeypatch, ts, staged):
 @pytest.mark.parametrize(
     ("column", "value", "one_pass"),
     [
-        ("score", " 7 ", True),  # the reader trims blanks, as the rules do
-        ("score", "1_0", True),  # read as 10 by both
-        ("score", "7\u00a0", False),  # the rules trim a no-break space, the reader refuses it
+        ("score", " 7 ", True),  # trimmed
+        ("score", "7\u00a0", True),  # a no-break space is trimmed too
         ("score", "nan", False),  # read, then broken (not finite): flagged
         ("ts", "2024-11-30 10:36:08 UTC", True),
         ("ts", "epoch", False),  # 1970-01-01 by the cast: flagged, and refused as staged

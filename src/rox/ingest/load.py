@@ -76,7 +76,6 @@ from rox.ingest.sources import (
     CSV_REJECTS,
     Format,
     Source,
-    csv_with_types,
     json_with_text_columns,
     open_source,
 )
@@ -754,12 +753,11 @@ def _load_plain(
     file's order (insertion order preserved), so their rowids are consecutive and a row's
     recorded order is its rowid's distance from the first (one ``UPDATE`` of ``_seq``).
 
-    The pass does less per row than the staged path's select, with the same outcome for the
-    rows it writes: the CSV reader parses the columns of numbers (``DOUBLE``) itself, so a value
-    it cannot parse sets its line aside (and the file goes to the staged path), and the select
-    is the plan's quick one (``quick=True``: no regular expression per time, the epoch instant
-    flagged instead; no text of a typed value). ``tests/ingest/test_one_pass.py`` loads files of
-    odd values both ways and compares the tables.
+    The select is the plan's quick one (``quick=True``): no regular expression per time, the
+    epoch instant flagged instead, with the same outcome for the rows it writes
+    (``tests/ingest/test_one_pass.py`` loads files of odd values both ways and compares the
+    tables). Numbers stay text for the rules' casts: the CSV reader's own ``DOUBLE`` parsing
+    (``types=``) cost more CPU than it saved, measured at 1M rows (docs/benchmarks.md).
 
     Anything else (a rule broken, a repeated or loaded key, a line set aside, a column to redact,
     an ``order`` column, no natural key, an attribute column of another type) raises
@@ -811,19 +809,6 @@ def _load_plain(
     notes.extend(csv_header_notes(con, src, list(types)))
     _add_extra_columns(con, table, plan.extras, stored)
     base = last_seq(con, table)
-    # the reader parses the numbers itself (a value it cannot parse sets its line aside: the
-    # staged path then spells it out), and the rules' quick parses do the rest (see above)
-    numbers = {
-        rule.origin: "DOUBLE"
-        for rule in plan.columns.values()
-        if rule.origin is not None
-        and spec.column(rule.name).dtype == "float64"
-        and types[rule.origin].upper() == "VARCHAR"
-    }
-    if numbers:
-        src = csv_with_types(src, numbers)
-        types = {**types, **numbers}
-        plan = LoadPlan(spec, mapping, types, src.name, known_scales)
     text_flag = text_problems_condition(types, src.kind)
     # the row numbers come from the rowids of the rows written (see above)
     numbered = f"(SELECT NULL::BIGINT AS {ROW_COLUMN}, * FROM {src.relation})"

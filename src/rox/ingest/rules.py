@@ -141,10 +141,8 @@ class ColumnRule:
     raw: str  # the value as text (NULL when empty), for messages
     typed: str  # the parsed value, of the canonical type
     checks: list[tuple[str, str]] = field(default_factory=list)  # (condition, rule), SQL
-    #: For a select that only flags (:meth:`LoadPlan.typed_select` with ``quick``): SQL with the
-    #: nullness of ``raw`` but cheaper (the value itself, for a column read typed), ...
-    present: str | None = None
-    #: ... a cheaper parse, equal to ``typed`` wherever none of ``quick_checks`` holds, ...
+    #: For a select that only flags (:meth:`LoadPlan.typed_select` with ``quick``): a cheaper
+    #: parse, equal to ``typed`` wherever none of ``quick_checks`` holds, ...
     quick: str | None = None
     #: ... and the conditions (over the typed rows) where it may differ: such rows are flagged.
     quick_checks: list[str] = field(default_factory=list)
@@ -244,9 +242,6 @@ class LoadPlan:
         raw = f"NULLIF({_trimmed(text_of)}, '')"
         where = "" if origin is None or origin == name else f" [source column {origin!r}]"
         rule = ColumnRule(name, origin, raw, "")
-        if origin is not None and src_type not in ("VARCHAR", "JSON"):
-            # a value read typed is never empty text: it is missing exactly where it is NULL
-            rule.present = value
         # Checks run over the typed rows: the parsed value is the column itself, the text as read
         # is ``_raw_<name>``.
         got, text = ident(name), ident("_raw_" + name)
@@ -451,8 +446,7 @@ class LoadPlan:
         ``quick`` (with ``flag``): for a pass that writes only rows no rule flags and spells out
         no problem (:func:`rox.ingest.load._load_plain`): each column's cheaper parse where it
         has one (``ColumnRule.quick``), with the rows where it may differ from the full one
-        flagged too, and ``_raw_`` columns that only keep the nullness the checks test. The rows
-        not flagged are those of the full select, with the same values.
+        flagged too. The rows not flagged are those of the full select, with the same values.
         """
         if quick and flag is None:
             raise ValueError("a quick select flags its rows: give flag")
@@ -462,11 +456,7 @@ class LoadPlan:
             for n, r in self.columns.items()
         ]
         # the text as read is kept only where a rule may need to show it
-        cols += [
-            f"{(r.present or r.raw) if quick else r.raw} AS {ident('_raw_' + n)}"
-            for n, r in self.columns.items()
-            if r.checks
-        ]
+        cols += [f"{r.raw} AS {ident('_raw_' + n)}" for n, r in self.columns.items() if r.checks]
         cols += [ident(c) for c in self.extras]
         if flag is not None:
             cols.append(f"coalesce({flag}, false) AS {TEXT_FLAG_COLUMN}")

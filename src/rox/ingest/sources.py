@@ -24,7 +24,6 @@ __all__ = [
     "CSV_REJECTS",
     "FORMATS",
     "Source",
-    "csv_with_types",
     "json_with_text_columns",
     "open_source",
 ]
@@ -203,20 +202,6 @@ def json_with_text_columns(con: Any, src: Source, wanted: Callable[[str], bool])
         return src
     spec = ", ".join(f"{_quote(n)}: {_quote(t)}" for n, t in types.items())
     relation = src.relation[:-1] + f", columns = {{{spec}}})"
-    return Source(src.name, relation, src.kind, src.path, src.temporary)
-
-
-def csv_with_types(src: Source, types: dict[str, str]) -> Source:
-    """The CSV source ``src`` with the columns of ``types`` parsed by the reader, as those types.
-
-    The other columns stay text. A value the reader cannot parse as its column's type sets its
-    line aside in the rejects tables (error type ``CAST``), as a line it cannot split does; the
-    dialect and header are sniffed as for ``src``.
-    """
-    if src.kind != "csv" or not types:
-        return src
-    spec = ", ".join(f"{_quote(n)}: {_quote(t)}" for n, t in types.items())
-    relation = src.relation[:-1] + f", types = {{{spec}}})"
     return Source(src.name, relation, src.kind, src.path, src.temporary)
 
 
