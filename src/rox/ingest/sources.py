@@ -20,13 +20,7 @@ from typing import Any, Literal
 
 from rox.errors import SourceError
 
-__all__ = [
-    "CSV_REJECTS",
-    "FORMATS",
-    "Source",
-    "json_with_text_columns",
-    "open_source",
-]
+__all__ = ["CSV_REJECTS", "FORMATS", "Source", "json_with_text_columns", "open_source"]
 
 Format = Literal["csv", "parquet", "jsonl"]
 
