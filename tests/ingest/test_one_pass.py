@@ -108,3 +108,131 @@ def test_text_to_redact_and_a_second_source_of_the_load_are_staged(tmp_path, sta
         assert got["response_id"].tolist() == ["r1", "r2", "r3"]
         assert got["_seq"].tolist() == [1, 2, 4]  # b's row 2 after a's one row and b's row 1
     assert staged == ["c.csv", "b.csv"]
+
+
+#: Odd values of times (the one pass parses them without the staged path's digit test, the epoch
+#: instant flagged instead) and of numbers (parsed alike, checked by the one pass's flag): each
+#: file of one such value must load exactly as the staged path loads it, whichever path takes it.
+ODD_SCORES = [
+    "7",
+    " 7 ",
+    "7.",
+    ".5e1",
+    "+7",
+    "1_0",
+    "7e0",
+    "0x7",
+    "nan",
+    "inf",
+    "-inf",
+    "1e400",
+    "7\u00a0",
+    "\u00a07",
+    "seven",
+    '"7"',
+    "",
+    "  ",
+    "7,5",
+    "10.0000000000000001",
+]
+ODD_WEIGHTS = ["0.5", " 0.5", "1_0", "nan", "inf", "0", "-1", "", "x", "5e-324", "1\u00a0"]
+ODD_TIMES = [
+    "2024-11-30T10:36:08Z",
+    " 2024-11-30 ",
+    "epoch",
+    "EPOCH",
+    "infinity",
+    "-infinity",
+    "1970-01-01",
+    "1970-01-01T00:00:00Z",
+    "1970-01-01 00:00:01",
+    "2024-11-30 10:36 +02:00",
+    "2024-11-30 10:36:08 UTC",
+    "2024-11-30 10:36:08 Europe/Paris",
+    "2024/11/30",
+    "2024-1-3",
+    "2024-11-30 24:00:00",
+    "now",
+    "0044-03-15 (BC)",
+    "2024-11-30\u00a0",
+    "\t2024-11-30",
+    "2024-11-30T10:36:08+0200",
+    "1899-12-31 23:59:59",
+    "2101-01-01",
+]
+
+
+def _table(ws, name):
+    frame = ws.table(name).execute()
+    return frame.sort_values(list(frame.columns)).reset_index(drop=True)
+
+
+def _both_ways(tmp_path, monkeypatch, body):
+    """Load ``body`` (CSV text) by the usual path and by the staged one only; both outcomes."""
+    source = tmp_path / "f.csv"
+    source.write_text(body, encoding="utf-8")
+    outcomes = []
+    for only_staged in (False, True):
+        if only_staged:
+            monkeypatch.setattr(load, "_load_plain", lambda *args, **kwargs: None)
+        with rox.open(tmp_path / f"ws{int(only_staged)}.duckdb") as ws:
+            report = ws.ingest("responses", source, on_error="quarantine")
+            counts = (report.rows_read, report.rows_loaded, report.rows_rejected)
+            outcomes.append((counts, _table(ws, "responses"), _table(ws, "rejects")))
+    return outcomes
+
+
+def _same(outcomes):
+    (counts, rows, rejects), (counts2, rows2, rejects2) = outcomes
+    assert counts == counts2
+    assert rows.equals(rows2), (rows, rows2)  # every value, _key, _load_id and _seq included
+    assert rejects.drop(columns=["source"]).equals(rejects2.drop(columns=["source"]))
+
+
+@pytest.mark.parametrize("score", ODD_SCORES)
+def test_an_odd_number_loads_as_staged(tmp_path, monkeypatch, score, staged):
+    body = f'response_id,ts,metric,score,weight\nr1,2024-01-01,nps,"{score}",0.5\n'
+    _same(_both_ways(tmp_path, monkeypatch, body))
+
+
+@pytest.mark.parametrize("weight", ODD_WEIGHTS)
+def test_an_odd_weight_loads_as_staged(tmp_path, monkeypatch, weight, staged):
+    body = f'response_id,ts,metric,score,weight\nr1,2024-01-01,nps,7,"{weight}"\n'
+    body += "r2,2024-01-02,nps,8,\n"
+    _same(_both_ways(tmp_path, monkeypatch, body))
+
+
+@pytest.mark.parametrize("ts", ODD_TIMES)
+def test_an_odd_time_loads_as_staged(tmp_path, monkeypatch, ts, staged):
+    body = f'response_id,ts,metric,score\nr1,"{ts}",nps,7\nr2,2024-01-02,nps,8\n'
+    _same(_both_ways(tmp_path, monkeypatch, body))
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "one_pass"),
+    [
+        ("score", " 7 ", True),  # trimmed
+        ("score", "7\u00a0", True),  # a no-break space is trimmed too
+        ("score", "nan", False),  # read, then broken (not finite): flagged
+        ("ts", "2024-11-30 10:36:08 UTC", True),
+        ("ts", "epoch", False),  # 1970-01-01 by the cast: flagged, and refused as staged
+        ("ts", "1970-01-01T00:00:00Z", False),  # the epoch instant is left to the staged path
+    ],
+)
+def test_which_odd_values_the_one_pass_takes(tmp_path, monkeypatch, column, value, one_pass):
+    row = {"response_id": "r1", "ts": "2024-01-01", "metric": "nps", "score": "7"}
+    row[column] = value
+    body = "response_id,ts,metric,score\n" + ",".join(f'"{v}"' for v in row.values()) + "\n"
+    seen: list[str] = []
+    real = load._load_one
+
+    def spy(con, ws, table, src, *args, **kwargs):
+        seen.append(src.name)
+        return real(con, ws, table, src, *args, **kwargs)
+
+    monkeypatch.setattr(load, "_load_one", spy)
+    source = tmp_path / "f.csv"
+    source.write_text(body, encoding="utf-8")
+    with rox.open(tmp_path / "ws.duckdb") as ws:
+        ws.ingest("responses", source, on_error="quarantine")
+    assert (seen == []) is one_pass

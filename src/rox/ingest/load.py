@@ -753,6 +753,12 @@ def _load_plain(
     file's order (insertion order preserved), so their rowids are consecutive and a row's
     recorded order is its rowid's distance from the first (one ``UPDATE`` of ``_seq``).
 
+    The select is the plan's quick one (``quick=True``): no regular expression per time, the
+    epoch instant flagged instead, with the same outcome for the rows it writes
+    (``tests/ingest/test_one_pass.py`` loads files of odd values both ways and compares the
+    tables). Numbers stay text for the rules' casts: the CSV reader's own ``DOUBLE`` parsing
+    (``types=``) cost more CPU than it saved, measured at 1M rows (docs/benchmarks.md).
+
     Anything else (a rule broken, a repeated or loaded key, a line set aside, a column to redact,
     an ``order`` column, no natural key, an attribute column of another type) raises
     :class:`_NotPlain`: the transaction is rolled back and :func:`_load` loads the source again
@@ -806,7 +812,7 @@ def _load_plain(
     text_flag = text_problems_condition(types, src.kind)
     # the row numbers come from the rowids of the rows written (see above)
     numbered = f"(SELECT NULL::BIGINT AS {ROW_COLUMN}, * FROM {src.relation})"
-    typed = plan.typed_select(numbered, keys_complete=True, flag=text_flag or "false")
+    typed = plan.typed_select(numbered, keys_complete=True, flag=text_flag or "false", quick=True)
     select = ", ".join(f"t.{ident(c)}" for c in plan.insert_columns())
     stop = f"t.{FLAG_COLUMN} OR t.{ident(KEY_COLUMN)} IS NULL"
     con.execute("SET preserve_insertion_order = true")

@@ -141,6 +141,11 @@ class ColumnRule:
     raw: str  # the value as text (NULL when empty), for messages
     typed: str  # the parsed value, of the canonical type
     checks: list[tuple[str, str]] = field(default_factory=list)  # (condition, rule), SQL
+    #: For a select that only flags (:meth:`LoadPlan.typed_select` with ``quick``): a cheaper
+    #: parse, equal to ``typed`` wherever none of ``quick_checks`` holds, ...
+    quick: str | None = None
+    #: ... and the conditions (over the typed rows) where it may differ: such rows are flagged.
+    quick_checks: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -274,6 +279,13 @@ class LoadPlan:
             )
         elif column.dtype == "timestamp":
             rule.typed = self._timestamp(value, raw, src_type)
+            if not src_type.startswith(("TIMESTAMP", "DATE")) and self._utc_iso():
+                # The digit test costs a regular expression per row. Text without a digit that
+                # the cast reads is a special value: 'infinity' and '-infinity' (not finite,
+                # broken by the range rule) or 'epoch'; a quick select flags the epoch instant
+                # instead (a row truly at it is left to the full rules).
+                rule.quick = self._parse_timestamp(value, raw, src_type)
+                rule.quick_checks.append(f"{got} = TIMESTAMPTZ '1970-01-01 00:00:00+00'")
             expected = (
                 f"the format {self.mapping.timestamp_format!r}"
                 if self.mapping.timestamp_format
@@ -329,7 +341,7 @@ class LoadPlan:
         if src_type in _NAIVE_TIMES:
             return f"timezone({tz}, CAST({value} AS TIMESTAMP))"
         fmt = self.mapping.timestamp_format
-        if not fmt and self.mapping.timezone.upper() == "UTC":
+        if self._utc_iso():
             # the session is in UTC: one cast reads naive times as UTC and honours offsets; the
             # regular expressions only run on what it cannot read
             return f"coalesce(TRY_CAST({raw} AS TIMESTAMPTZ), {self._offset_timestamp(raw)})"
@@ -342,6 +354,10 @@ class LoadPlan:
             f"CASE WHEN {has_offset} THEN {self._offset_timestamp(raw)} "
             f"ELSE timezone({tz}, TRY_CAST({raw} AS TIMESTAMP)) END"
         )
+
+    def _utc_iso(self) -> bool:
+        """Whether times in text are read by the cast, in UTC (no format, no other zone)."""
+        return not self.mapping.timestamp_format and self.mapping.timezone.upper() == "UTC"
 
     @staticmethod
     def _offset_timestamp(raw: str) -> str:
@@ -413,7 +429,12 @@ class LoadPlan:
 
     # -- SQL --------------------------------------------------------------------------------------
     def typed_select(
-        self, staged: str, *, keys_complete: bool = False, flag: str | None = None
+        self,
+        staged: str,
+        *,
+        keys_complete: bool = False,
+        flag: str | None = None,
+        quick: bool = False,
     ) -> str:
         """SELECT turning staged rows into typed canonical rows, with raw text and keys.
 
@@ -422,9 +443,18 @@ class LoadPlan:
         ``flag``: a condition over the staged rows (broken text); when given, the rows also get
         :data:`TEXT_FLAG_COLUMN` (that condition) and :data:`FLAG_COLUMN` (it, or any check of
         the plan, holds), so that the checks need spelling out only on the flagged rows.
+        ``quick`` (with ``flag``): for a pass that writes only rows no rule flags and spells out
+        no problem (:func:`rox.ingest.load._load_plain`): each column's cheaper parse where it
+        has one (``ColumnRule.quick``), with the rows where it may differ from the full one
+        flagged too. The rows not flagged are those of the full select, with the same values.
         """
+        if quick and flag is None:
+            raise ValueError("a quick select flags its rows: give flag")
         cols = [ROW_COLUMN]
-        cols += [f"{r.typed} AS {ident(n)}" for n, r in self.columns.items()]
+        cols += [
+            f"{(r.quick or r.typed) if quick else r.typed} AS {ident(n)}"
+            for n, r in self.columns.items()
+        ]
         # the text as read is kept only where a rule may need to show it
         cols += [f"{r.raw} AS {ident('_raw_' + n)}" for n, r in self.columns.items() if r.checks]
         cols += [ident(c) for c in self.extras]
@@ -443,6 +473,8 @@ class LoadPlan:
         if flag is None:
             return select
         checks = [cond for r in self.columns.values() for cond, _ in r.checks]
+        if quick:
+            checks += [cond for r in self.columns.values() for cond in r.quick_checks]
         broken = [TEXT_FLAG_COLUMN, *(f"coalesce({cond}, false)" for cond in checks)]
         return f"SELECT *, {' OR '.join(broken)} AS {FLAG_COLUMN} FROM ({select}) AS k"
 
