@@ -162,16 +162,17 @@ class Floor:
                   then named_struct('k', 1, 'e0', x.epoch_s, 'e', array(x.epoch_s))
                 when acc.k between 1 and {n - 1} and x.step = element_at(array({names}), acc.k + 1)
                      and x.epoch_s - acc.e0 <= {window_s}
-                  then named_struct('k', acc.k + 1, 'e0', acc.e0, 'e', concat(acc.e, array(x.epoch_s)))
+                  then named_struct('k', acc.k + 1, 'e0', acc.e0,
+                                    'e', concat(acc.e, array(x.epoch_s)))
                 else acc end)"""
         per_stage = []
         for i in range(n):
-            h = f"(element_at(f.e, {i + 1}) - f.e0)"
+            h = f"(try_element_at(f.e, {i + 1}) - f.e0)"
             per_stage.append(
                 f"count_if(f.k >= {i + 1}) as n{i}, percentile({h}, 0.5) as m{i}, "
                 f"percentile({h}, 0.9) as p{i}"
             )
-        last = f"(element_at(f.e, {n}) - f.e0)"
+        last = f"(try_element_at(f.e, {n}) - f.e0)"
         quantiles = ", ".join(f"{k / 100}" for k in TIME_PERCENTILES)
         row = self.rows(
             f"""
