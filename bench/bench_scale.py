@@ -125,6 +125,7 @@ SIDES = {
     "spark1": ("spark", "local[1]"),
     "floor2": ("floor", "local[2]"),
     "floor1": ("floor", "local[1]"),
+    "spark2_base": ("spark", "local[2]"),
 }
 LABELS = {
     "duckdb": "DuckDB (2 threads)",
@@ -132,6 +133,7 @@ LABELS = {
     "spark1": "Spark local[1]",
     "floor2": "hand-written Spark local[2]",
     "floor1": "hand-written Spark local[1]",
+    "spark2_base": "Spark local[2], rox of --base-src",
 }
 
 
@@ -587,15 +589,19 @@ def serve(engine: str, master: str) -> int:
 class Worker:
     """A child process running one side; tracks the peak RSS of its process tree."""
 
-    def __init__(self, side: str, log: Path) -> None:
+    def __init__(self, side: str, log: Path, src: Path | None = None) -> None:
         engine, master = SIDES[side]
         self.side = side
         self.log = log.open("a")
         cmd = [sys.executable, __file__, "--only", engine]
         if master:
             cmd += ["--master", master]
+        env = None
+        if src is not None:  # another rox (e.g. the code before a change) on the same data
+            path = os.environ.get("PYTHONPATH", "")
+            env = {**os.environ, "PYTHONPATH": str(src) + (os.pathsep + path if path else "")}
         self.proc = subprocess.Popen(
-            cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log, text=True
+            cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log, text=True, env=env
         )
         self.peak_mib = 0.0
         self.runs = 0  # workload runs so far (a Spark side's JVM is warm after one)
@@ -967,6 +973,8 @@ def _size_markdown(r: dict[str, Any]) -> list[str]:
             ("spark2", "duckdb", "Spark[2] / DuckDB", "{:.1f}x"),
             ("floor2", "duckdb", "floor[2] / DuckDB", "{:.1f}x"),
             ("spark2", "floor2", "Spark[2] / floor[2]", "{:.1f}x"),
+            ("spark2_base", "floor2", "before / floor[2]", "{:.1f}x"),
+            ("spark2", "spark2_base", "Spark[2] / before", "{:.2f}"),
             ("spark1", "spark2", "Spark[1] / Spark[2]", "{:.2f}"),
             ("floor1", "floor2", "floor[1] / floor[2]", "{:.2f}"),
         )
@@ -1145,6 +1153,12 @@ def main(argv: list[str] | None = None) -> int:
         help="what runs: rox on DuckDB / Spark local[2] / local[1], and the hand-written Spark "
         "floor (scale_floor.py) on local[2] / local[1]; duckdb is always run (the reference)",
     )
+    parser.add_argument(
+        "--base-src",
+        type=Path,
+        help="the src folder of another rox (say, the commit before a change), run as side "
+        "spark2_base next to the others",
+    )
     parser.add_argument("--only", choices=["duckdb", "spark", "floor"], help=argparse.SUPPRESS)
     parser.add_argument("--ingest", choices=["duckdb", "spark"], help=argparse.SUPPRESS)
     parser.add_argument("--master", default="", help=argparse.SUPPRESS)
@@ -1167,7 +1181,12 @@ def main(argv: list[str] | None = None) -> int:
     sides = ["duckdb"] + [
         s for s in args.sides if s != "duckdb" and (s != "spark1" or args.spark1_max_events > 0)
     ]
-    workers = {side: Worker(side, args.workdir / f"{side}.log") for side in sides}
+    workers = {
+        side: Worker(
+            side, args.workdir / f"{side}.log", args.base_src if side == "spark2_base" else None
+        )
+        for side in sides
+    }
     reports: list[dict[str, Any]] = []
     proj: dict[str, Any] = {}
     try:
