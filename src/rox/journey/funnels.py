@@ -141,79 +141,50 @@ def funnel(
     ws, e = journey_events(ws, query, options)
     entries = _entries(e, steps[0], by, ws)
     limit = span.total_seconds()
-    # One table, one row per entering journey: its entry (e0) and group, and for each step i the
-    # position (s_i) and the seconds since 1970 (e_i) of its first qualifying visit, null where
-    # the journey did not get there. Each step is the table so far left-joined to that step's
-    # visits after the previous step's and within the window (no match for a journey that
-    # stopped: its previous position is null), grouped by journey. One table for all the steps
-    # rather than one per step summarised apart: engines that inline a query's shared parts
-    # (Spark) would otherwise compute the joins of step i again for every later step.
-    reached = entries.select("journey_id", "e0", "group", s_0="s0", e_0="e0")
-    for i, step in enumerate(steps[1:], start=1):
-        visits = e.filter(e.step == step).select(
-            v_journey=e.journey_id, v_seq=e.seq, v_epoch=e.epoch_s
-        )
-        previous = reached[f"s_{i - 1}"]
-        ok = (visits.v_seq == previous + 1) if mode == "strict" else (visits.v_seq > previous)
-        j = reached.left_join(
-            visits,
-            [
-                reached.journey_id == visits.v_journey,
-                ok,
-                (visits.v_epoch - reached.e0) <= limit,
-            ],
-        )
+    # One table per step: the journeys that reached it, with when (t), where (s) and the seconds
+    # since 1970 (e) of their first qualifying visit, and their entry (e0) and group. Each is the
+    # previous one joined to that step's visits (inner: a journey that stopped stays stopped),
+    # grouped by journey.
+    reached = entries.select("journey_id", "e0", "group", t="t0", s="s0", e="e0")
+    stages = [reached]
+    for step in steps[1:]:
+        visits = e.filter(e.step == step).select("journey_id", "ts", "seq", "epoch_s")
+        j = reached.join(visits, "journey_id")
+        ok = (j.seq == j.s + 1) if mode == "strict" else (j.seq > j.s)
+        j = j.filter(ok & ((j.epoch_s - j.e0) <= limit))
         # the first qualifying visit: earliest time, which is also the lowest position
-        reached = j.group_by(list(reached.columns)).aggregate(
-            **{f"s_{i}": j.v_seq.min(), f"e_{i}": j.v_epoch.min()}
+        reached = j.group_by(["journey_id", "e0", "group"]).aggregate(
+            t=j.ts.min(), s=j.seq.min(), e=j.epoch_s.min()
         )
-    # Each step summarised per group in one aggregate: journeys, and the seconds from entry,
-    # whose quantiles are turned into hours in Python (a float literal in the engine is a decimal
-    # on Spark, which would round the hours to 6 places); for the last step also the spread of
-    # the time to convert. One row per group comes back.
+        stages.append(reached)
+    # Each step summarised per group from its own table (no join back to the entries): journeys,
+    # and the seconds from entry, whose quantiles are turned into hours in Python (a float literal
+    # in the engine is a decimal on Spark, which would round the hours to 6 places); for the last
+    # step also the spread of the time to convert. One query: one row per group and step returns.
     last = len(steps) - 1
-    aggregates: dict[str, ir.Value] = {}
-    for i in range(len(steps)):
-        h = reached[f"e_{i}"] - reached.e0
-        aggregates[f"n_{i}"] = reached[f"e_{i}"].count()
-        aggregates[f"median_{i}"] = h.median().cast("float64")
-        aggregates[f"p90_{i}"] = h.quantile(0.9).cast("float64")
-        if i == last:
-            for k in TIME_PERCENTILES:
-                aggregates[f"q_{k}"] = h.quantile(k / 100).cast("float64")
-    wide = reached.group_by("group").aggregate(**aggregates).execute()
-    summary = _long(wide, len(steps))
+    parts = []
+    for i, stage in enumerate(stages):
+        h = stage.e - stage.e0
+        quantiles = {
+            f"q_{k}": h.quantile(k / 100) if i == last else ibis.null("float64")
+            for k in TIME_PERCENTILES
+        }
+        parts.append(
+            stage.group_by("group")
+            .aggregate(
+                n=stage.count(),
+                median=h.median().cast("float64"),
+                p90=h.quantile(0.9).cast("float64"),
+                **{name: q.cast("float64") for name, q in quantiles.items()},
+            )
+            .mutate(position=ibis.literal(i, "int64"))
+        )
+    summary = ibis.union(*parts).execute()
     return _summarise(summary, steps, mode, by, level)
 
 
 #: Percentiles of the time to convert reported in :attr:`Funnel.times`.
 TIME_PERCENTILES = (0, 5, 10, 25, 50, 75, 90, 95, 99, 100)
-
-
-def _long(wide: pd.DataFrame, n_steps: int) -> pd.DataFrame:
-    """The engine's row per group as one row per group and step reached (``position``).
-
-    Columns ``group, position, n, median, p90`` and, for the last step, ``q_<k>`` (null for the
-    others); a step no journey of a group reached has no row.
-    """
-    rows = []
-    for rec in wide.to_dict("records"):
-        for i in range(n_steps):
-            n = int(rec[f"n_{i}"])
-            if not n:
-                continue
-            row = {
-                "group": rec["group"],
-                "position": i,
-                "n": n,
-                "median": rec[f"median_{i}"],
-                "p90": rec[f"p90_{i}"],
-            }
-            for k in TIME_PERCENTILES:
-                row[f"q_{k}"] = rec[f"q_{k}"] if i == n_steps - 1 else np.nan
-            rows.append(row)
-    columns = ["group", "position", "n", "median", "p90", *(f"q_{k}" for k in TIME_PERCENTILES)]
-    return pd.DataFrame(rows, columns=columns)
 
 
 def _summarise(
