@@ -119,8 +119,22 @@ CALIBRATION_END = "2024-09-30"
 PARTS = ("map", "variants", "funnel", "rfm")
 #: What the growth fits and the efficiency are computed for.
 FIT_PARTS = (*PARTS, "total", "rfm_frame", "total_frame")
-SIDES = {"duckdb": ("duckdb", ""), "spark2": ("spark", "local[2]"), "spark1": ("spark", "local[1]")}
-LABELS = {"duckdb": "DuckDB (2 threads)", "spark2": "Spark local[2]", "spark1": "Spark local[1]"}
+SIDES = {
+    "duckdb": ("duckdb", ""),
+    "spark2": ("spark", "local[2]"),
+    "spark1": ("spark", "local[1]"),
+    "floor2": ("floor", "local[2]"),
+    "floor1": ("floor", "local[1]"),
+    "spark2_base": ("spark", "local[2]"),
+}
+LABELS = {
+    "duckdb": "DuckDB (2 threads)",
+    "spark2": "Spark local[2]",
+    "spark1": "Spark local[1]",
+    "floor2": "hand-written Spark local[2]",
+    "floor1": "hand-written Spark local[1]",
+    "spark2_base": "Spark local[2], rox of --base-src",
+}
 
 
 def say(text: str = "") -> None:
@@ -385,7 +399,14 @@ def check_payload(results: dict[str, Any]) -> dict[str, Any]:
             [p, int(s), int(j)] for p, s, j in zip(v.path, v.steps, v.journeys, strict=True)
         ]
     if "funnel" in results:
-        out["funnel"] = [int(j) for j in results["funnel"].frame.journeys]
+        fr = results["funnel"].frame
+        out["funnel"] = [int(j) for j in fr.journeys]
+        out["funnel_hours"] = {
+            s: [float(a), float(b)]
+            for s, n, a, b in zip(fr.step, fr.journeys, fr.median_hours, fr.p90_hours, strict=True)
+            if n
+        }
+        out["funnel_times"] = [float(h) for h in results["funnel"].times.hours]
     if "rfm" in results:
         stats = results["rfm"]
         out["rfm_stats_rows"] = len(stats)
@@ -435,6 +456,70 @@ def _vmhwm() -> dict[str, float]:
     return hwm
 
 
+def run_floor(floor: Any, name: str) -> dict[str, Any]:
+    """One part of the workload by hand-written Spark SQL (``scale_floor``), as its payload."""
+    if name == "map":
+        return floor.journey_map()
+    if name == "variants":
+        return floor.variants(top=20)
+    if name == "funnel":
+        return floor.funnel(FUNNEL, window_s=30 * 86_400.0)
+    if name == "rfm":
+        return floor.rfm(CALIBRATION_END)
+    raise ValueError(name)
+
+
+def serve_floor(master: str) -> int:
+    """Child mode of the hand-written Spark side: the commands of :func:`serve`, no rox code."""
+    reply = os.fdopen(os.dup(1), "w", buffering=1)
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    from scale_floor import Floor, session
+
+    spark: Any = None
+    floor: Any = None
+    for line in sys.stdin:
+        command, _, arg = line.strip().partition(" ")
+        out: dict[str, Any] = {}
+        if command == "quit":
+            break
+        if command == "open":
+            if floor is not None:
+                floor.close()
+            start = time.perf_counter()
+            spark = spark or session(master)
+            floor = Floor(spark, Path(arg) / "lake")
+            out = {"open_s": time.perf_counter() - start, "pid": os.getpid()}
+        elif command == "memory":
+            out = {"vmhwm_mib": _vmhwm()}
+        elif command == "explain":
+            floor.start_run()
+            floor.ordered.explain()
+            out = {}
+        else:
+            parts: dict[str, float] = {}
+            payload: dict[str, Any] = {"floor": True}
+            failed: dict[str, str] = {}
+            floor.start_run()  # each run orders the events once, as rox's runs do
+            for name in PARTS:
+                start = time.perf_counter()
+                try:
+                    payload.update(run_floor(floor, name))
+                except Exception:
+                    failed[name] = traceback.format_exc()
+                    sys.stderr.write(failed[name])
+                    continue
+                parts[name] = time.perf_counter() - start
+            out = {"parts": parts, "failed": failed}
+            if command == "warm":
+                out["check"] = payload
+        reply.write(json.dumps(out) + "\n")
+    if floor is not None:
+        floor.close()
+    reply.close()
+    return 0
+
+
 def serve(engine: str, master: str) -> int:
     """Child mode: run the commands read from stdin, one JSON reply line each.
 
@@ -442,7 +527,14 @@ def serve(engine: str, master: str) -> int:
     so its JVM stay), ``warm`` and ``run`` run the workload (``warm`` also returns what the sides
     must agree on), ``memory`` returns ``VmHWM`` of this process tree, ``quit`` ends. Replies go to
     the original stdout; anything else (the JVM's output included) goes to stderr.
+
+    Each run starts from a workspace that keeps nothing (``ws.forget()``): the journey analyses of
+    a run order the events once (the first, the map, orders them; the variants and the funnel
+    read the journeys the workspace's session keeps), not zero times because an earlier run
+    left them ordered.
     """
+    if engine == "floor":
+        return serve_floor(master)
     reply = os.fdopen(os.dup(1), "w", buffering=1)
     os.dup2(2, 1)
     sys.stdout = sys.stderr
@@ -471,6 +563,7 @@ def serve(engine: str, master: str) -> int:
         else:
             parts: dict[str, float] = {}
             results: dict[str, Any] = {}
+            ws.forget()  # the journeys ordered by the last run are not this run's
             for name in (*PARTS, "rfm_frame"):
                 if name in failed:
                     continue
@@ -496,15 +589,19 @@ def serve(engine: str, master: str) -> int:
 class Worker:
     """A child process running one side; tracks the peak RSS of its process tree."""
 
-    def __init__(self, side: str, log: Path) -> None:
+    def __init__(self, side: str, log: Path, src: Path | None = None) -> None:
         engine, master = SIDES[side]
         self.side = side
         self.log = log.open("a")
         cmd = [sys.executable, __file__, "--only", engine]
         if master:
             cmd += ["--master", master]
+        env = None
+        if src is not None:  # another rox (e.g. the code before a change) on the same data
+            path = os.environ.get("PYTHONPATH", "")
+            env = {**os.environ, "PYTHONPATH": str(src) + (os.pathsep + path if path else "")}
         self.proc = subprocess.Popen(
-            cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log, text=True
+            cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log, text=True, env=env
         )
         self.peak_mib = 0.0
         self.runs = 0  # workload runs so far (a Spark side's JVM is warm after one)
@@ -590,20 +687,45 @@ def run_ingest(side: str, folder: Path) -> dict[str, Any]:
 
 
 # -- one size -------------------------------------------------------------------------------------
+#: The one-core sides, and the two-core side each is compared with (parallel efficiency).
+ONE_CORE = {"spark1": "spark2", "floor1": "floor2"}
+#: Float results compared to within their largest absolute difference (hours).
+HOURS = ("map_hours", "funnel_hours", "funnel_times")
+#: What only rox's ``rfm()`` frame gives (the floor computes the four results of the total).
+FLOOR_LACKS = (
+    "rfm_rows",
+    "rfm_compressed_rows",
+    "rfm_digest",
+    "rfm_monetary_sums",
+    "rfm_stats_equal_compressed",
+)
+
+
 def compare(reference: dict[str, Any], other: dict[str, Any]) -> dict[str, Any]:
     """Which checked results are equal; the largest difference of the map's hours."""
     out: dict[str, Any] = {}
     for key, value in reference.items():
-        if key == "map_hours":
+        if key in HOURS:
             continue
+        if key in FLOOR_LACKS and other.get("floor"):
+            continue  # the floor computes the four results, not rfm()'s per-customer frame
         if key == "rfm_monetary_sums" and key in other:
             out[key] = bool(np.allclose(value, other[key], rtol=1e-12, atol=0.0))
             continue
         out[key] = "missing" if key not in other else other[key] == value
-    hours = reference.get("map_hours", {})
-    theirs = other.get("map_hours", {})
-    diffs = [abs(a - b) for k, v in hours.items() for a, b in zip(v, theirs.get(k, v), strict=True)]
-    out["map_hours_max_abs_diff"] = max(diffs, default=0.0)
+    for key in HOURS:
+        hours, theirs = reference.get(key, {}), other.get(key, {})
+        if isinstance(hours, list):  # the funnel's percentiles of the time to convert
+            hours, theirs = dict(enumerate(hours)), dict(enumerate(theirs))
+            out[f"{key}_same_keys"] = hours.keys() == theirs.keys()
+        else:
+            out[f"{key}_same_keys"] = hours.keys() == theirs.keys()
+        pairs = [
+            (a, b)
+            for k, v in hours.items()
+            for a, b in zip(np.ravel(v), np.ravel(theirs.get(k, v)), strict=True)
+        ]
+        out[f"{key}_max_abs_diff"] = max((abs(a - b) for a, b in pairs), default=0.0)
     return out
 
 
@@ -611,10 +733,10 @@ def bench_size(args: argparse.Namespace, events: int, workers: dict[str, Worker]
     """Load one size, run every side on it (interleaved), compare their results."""
     folder = args.workdir / f"n{events}"
     facts = prepare(folder, events, args.seed)
-    sides = [s for s in workers if s != "spark1" or events <= args.spark1_max_events]
+    sides = [s for s in workers if s not in ONE_CORE or events <= args.spark1_max_events]
     ingest: dict[str, Any] = {}
     if events <= args.ingest_max_events:
-        for side in ("duckdb", "spark2"):
+        for side in [s for s in ("duckdb", "spark2") if s in sides]:
             start = time.perf_counter()
             ingest[side] = run_ingest(side, folder)
             ingest[side]["wall_s"] = time.perf_counter() - start
@@ -622,8 +744,9 @@ def bench_size(args: argparse.Namespace, events: int, workers: dict[str, Worker]
     # Spark local[1] on large sizes: a run takes many minutes, so fewer runs, and no separate
     # warm-up when its JVM is warm from a smaller size (the first run also returns the check).
     plan = dict.fromkeys(sides, (True, args.repeats))
-    if "spark1" in plan and events > args.spark1_large and workers["spark1"].runs:
-        plan["spark1"] = (False, args.spark1_repeats_large)
+    for one in ONE_CORE:
+        if one in plan and events > args.spark1_large and workers[one].runs:
+            plan[one] = (False, args.spark1_repeats_large)
     opened: dict[str, float] = {}
     for side in sides:
         workers[side].peak_mib = 0.0
@@ -716,7 +839,7 @@ def projection(reports: list[dict[str, Any]], target: int, cores: list[int]) -> 
       ``f = 1/E - 1`` (clipped to [0, 1]): ``T1(target) * (f + (1 - f) / C)``.
     """
     out: dict[str, Any] = {"target": target, "fits": {}}
-    for side in ("duckdb", "spark2", "spark1"):
+    for side in SIDES:
         pts = [(r["events"], r["median_s"][side]) for r in reports if side in r["median_s"]]
         if len(pts) < 2:
             continue
@@ -737,14 +860,19 @@ def projection(reports: list[dict[str, Any]], target: int, cores: list[int]) -> 
                 }
         out["fits"][side] = fits
     eff: dict[int, dict[str, float]] = {}
-    for r in reports:
-        m = r["median_s"]
-        if "spark1" in m:
-            eff[r["events"]] = {
-                part: m["spark1"][part] / (2 * m["spark2"][part])
-                for part in FIT_PARTS
-                if part in m["spark1"] and part in m["spark2"]
-            }
+    for one, two in ONE_CORE.items():
+        for r in reports:
+            m = r["median_s"]
+            if one in m and two in m:
+                got = {
+                    part: m[one][part] / (2 * m[two][part])
+                    for part in FIT_PARTS
+                    if part in m[one] and part in m[two]
+                }
+                if one == "spark1":
+                    eff[r["events"]] = got
+                else:
+                    out.setdefault("floor_efficiency", {})[r["events"]] = got
     out["efficiency"] = eff
     fits = out["fits"]
     if not eff or "total" not in fits.get("spark2", {}):
@@ -838,7 +966,20 @@ NAMES = {
 def _size_markdown(r: dict[str, Any]) -> list[str]:
     n, med, f = r["events"], r["median_s"], r["facts"]
     sides = list(med)
-    one = "spark1" in sides
+    # ratios: (numerator, denominator, heading, format)
+    ratios = [
+        (a, b, head, fmt)
+        for a, b, head, fmt in (
+            ("spark2", "duckdb", "Spark[2] / DuckDB", "{:.1f}x"),
+            ("floor2", "duckdb", "floor[2] / DuckDB", "{:.1f}x"),
+            ("spark2", "floor2", "Spark[2] / floor[2]", "{:.1f}x"),
+            ("spark2_base", "floor2", "before / floor[2]", "{:.1f}x"),
+            ("spark2", "spark2_base", "Spark[2] / before", "{:.2f}"),
+            ("spark1", "spark2", "Spark[1] / Spark[2]", "{:.2f}"),
+            ("floor1", "floor2", "floor[1] / floor[2]", "{:.2f}"),
+        )
+        if a in sides and b in sides
+    ]
     runs = ", ".join(
         f"{LABELS[s]} {r['runs'][s]}" + ("" if r["warm_up"][s] else " (no separate warm-up)")
         for s in sides
@@ -853,19 +994,17 @@ def _size_markdown(r: dict[str, Any]) -> list[str]:
         "",
         "| part | "
         + " | ".join(LABELS[s] for s in sides)
-        + " | Spark[2] / DuckDB |"
-        + (" Spark[1] / Spark[2] |" if one else ""),
-        "|---|" + "---:|" * len(sides) + "---:|" + ("---:|" if one else ""),
+        + "".join(f" | {head}" for _, _, head, _ in ratios)
+        + " |",
+        "|---|" + "---:|" * (len(sides) + len(ratios)),
     ]
     for part, label in NAMES.items():
         row = f"| {label} | " + " | ".join(_fmt(med[s].get(part)) for s in sides)
-        d, s2 = med["duckdb"].get(part), med["spark2"].get(part)
-        row += f" | {s2 / d:.1f}x |" if d and s2 else " | — |"
-        if one:
-            s1 = med["spark1"].get(part)
-            row += f" {s1 / s2:.2f} |" if s1 and s2 else " — |"
-        lines.append(row)
-    blank = " | |" + (" |" if one else "")
+        for a, b, _, fmt in ratios:
+            x, y = med[a].get(part), med[b].get(part)
+            row += " | " + (fmt.format(x / y) if x and y else "—")
+        lines.append(row + " |")
+    blank = " |" + " |" * len(ratios)
     lines.append(
         "| open the workspace | " + " | ".join(_fmt(r["open_s"][s]) for s in sides) + blank
     )
@@ -899,12 +1038,14 @@ def _size_markdown(r: dict[str, Any]) -> list[str]:
         "summarised in the engine, one row per step coming back to pandas."
     )
     for side, agree in r["agreement"].items():
-        bad = [k for k, v in agree.items() if k != "map_hours_max_abs_diff" and v is not True]
+        bad = [k for k, v in agree.items() if not k.endswith("_max_abs_diff") and v is not True]
         verdict = "identical" if not bad else f"DIFFERENT in {', '.join(bad)}"
-        lines.append(
-            f"{LABELS[side]} vs DuckDB: {verdict}; map hours differ by at most "
-            f"{agree['map_hours_max_abs_diff']:.2g} h."
+        hours = ", ".join(
+            f"{k.removesuffix('_max_abs_diff')} {v:.2g} h"
+            for k, v in agree.items()
+            if k.endswith("_max_abs_diff")
         )
+        lines.append(f"{LABELS[side]} vs DuckDB: {verdict}; largest differences: {hours}.")
     for side, fails in r["failed"].items():
         for part, tb in fails.items():
             lines.append(f"{LABELS[side]} `{part}` FAILED: {tb.strip().splitlines()[-1]}")
@@ -934,6 +1075,9 @@ def _projection_markdown(proj: dict[str, Any]) -> list[str]:
     for n, e in proj["efficiency"].items():
         parts = ", ".join(f"{k} {v:.2f}" for k, v in e.items())
         lines.append(f"Parallel efficiency E = T1 / (2·T2) at {n:,} events: {parts}.")
+    for n, e in proj.get("floor_efficiency", {}).items():
+        parts = ", ".join(f"{k} {v:.2f}" for k, v in e.items())
+        lines.append(f"Hand-written Spark: E = T1 / (2·T2) at {n:,} events: {parts}.")
     c = proj.get("cluster")
     if c:
         power, linear = c["power"], c["linear"]
@@ -1001,7 +1145,21 @@ def main(argv: list[str] | None = None) -> int:
         nargs="+",
         help="only print the tables and the projection of earlier runs' --out files (merged)",
     )
-    parser.add_argument("--only", choices=["duckdb", "spark"], help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--sides",
+        nargs="+",
+        choices=list(SIDES),
+        default=["duckdb", "spark2", "spark1"],
+        help="what runs: rox on DuckDB / Spark local[2] / local[1], and the hand-written Spark "
+        "floor (scale_floor.py) on local[2] / local[1]; duckdb is always run (the reference)",
+    )
+    parser.add_argument(
+        "--base-src",
+        type=Path,
+        help="the src folder of another rox (say, the commit before a change), run as side "
+        "spark2_base next to the others",
+    )
+    parser.add_argument("--only", choices=["duckdb", "spark", "floor"], help=argparse.SUPPRESS)
     parser.add_argument("--ingest", choices=["duckdb", "spark"], help=argparse.SUPPRESS)
     parser.add_argument("--master", default="", help=argparse.SUPPRESS)
     parser.add_argument("--folder", type=Path, help=argparse.SUPPRESS)
@@ -1020,8 +1178,15 @@ def main(argv: list[str] | None = None) -> int:
 
     began = time.perf_counter()
     args.workdir.mkdir(parents=True, exist_ok=True)
-    sides = ["duckdb", "spark2"] + (["spark1"] if args.spark1_max_events > 0 else [])
-    workers = {side: Worker(side, args.workdir / f"{side}.log") for side in sides}
+    sides = ["duckdb"] + [
+        s for s in args.sides if s != "duckdb" and (s != "spark1" or args.spark1_max_events > 0)
+    ]
+    workers = {
+        side: Worker(
+            side, args.workdir / f"{side}.log", args.base_src if side == "spark2_base" else None
+        )
+        for side in sides
+    }
     reports: list[dict[str, Any]] = []
     proj: dict[str, Any] = {}
     try:
