@@ -301,7 +301,7 @@ def key_drivers(
     >>> ws = rox.demo.build("duckdb://:memory:", n_customers=20_000, seed=7)
     >>> result = key_drivers(ws, "nps")  # every touchpoint's CSAT, pairwise
     >>> result.n_customers
-    1847
+    1859
     >>> bool(abs(result.to_frame()["lmg"].sum() - result.r2) < 1e-9)
     True
     """
