@@ -208,6 +208,7 @@ EXIT_CODES: dict[type[RoxError], int] = {
     WorkspaceError: 3,
     EngineNotSupportedError: 13,
     WorkspaceWriteError: 14,
+    WorkspaceUnavailableError: 75,  # sysexits' EX_TEMPFAIL: a temporary failure, try again
     LoadCancelledError: 130,  # as a shell reports a command stopped by SIGINT (128 + 2)
     TableNotFoundError: 4,
     IngestError: 5,
