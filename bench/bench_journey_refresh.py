@@ -14,14 +14,22 @@ file workspace:
 Medians over the batches, ratios to the full build, the peak resident memory of the process;
 after the batches, the refreshed index is checked equal to a full build, table by table.
 
+On PostgreSQL (``--postgres URL``, a server where the script may create a database): the same
+log ingested into a fresh database, the batches appended by the service's
+``SharedBatchWriter`` (several processes' write path: each refresh in a transaction holding the
+loads' lock, as after any load).
+
 Reproduce (1M events, batches of 100 and 1,000, ~4 min on the 2-core machine)::
 
     python bench/bench_journey_refresh.py --events 1000000 --batch 100 1000 --rounds 5
+    python bench/bench_journey_refresh.py --events 1000000 --batch 100 1000 --rounds 5 \
+        --postgres postgresql://rox@127.0.0.1:5432/postgres
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import tempfile
@@ -58,18 +66,38 @@ def _batch(rng: np.random.Generator, log: pd.DataFrame, n: int, serial: int) -> 
     )
 
 
-def run(events: int, batches: list[int], rounds: int, builds: int, seed: int) -> dict[str, Any]:
+def _new_database(server: str) -> str:
+    """A fresh database on the PostgreSQL server at ``server`` (…/postgres); its URL."""
+    import psycopg
+
+    name = f"rox_refresh_{int(time.time())}"
+    with psycopg.connect(server.replace("postgres://", "postgresql://", 1), autocommit=True) as c:
+        c.execute(f"CREATE DATABASE {name}")
+    return server.rsplit("/", 1)[0] + "/" + name
+
+
+def run(
+    events: int,
+    batches: list[int],
+    rounds: int,
+    builds: int,
+    seed: int,
+    postgres: str | None = None,
+) -> dict[str, Any]:
     import rox
     import rox.journey.index as journey_index
     from rox.ingest.batch import BatchWriter
+    from rox.ingest.shared import SharedBatchWriter
     from rox.testing import journey_index_tables
 
-    out: dict[str, Any] = {"events": events}
+    out: dict[str, Any] = {"events": events, "engine": "postgres" if postgres else "duckdb"}
     with tempfile.TemporaryDirectory(prefix="rox-refresh-") as folder:
         parquet = Path(folder) / "events.parquet"
         write_parquet(parquet, events, seed)
-        ws = rox.open(Path(folder) / "ws.duckdb")
+        ws = rox.open(_new_database(postgres) if postgres else Path(folder) / "ws.duckdb")
+        start = time.perf_counter()
         ws.ingest("events", str(parquet))
+        out["ingest_s"] = time.perf_counter() - start
         full = []
         for _ in range(builds):
             start = time.perf_counter()
@@ -89,7 +117,7 @@ def run(events: int, batches: list[int], rounds: int, builds: int, seed: int) ->
                 refresh_times.append(time.perf_counter() - start)
 
         journey_index.refresh_index = timed  # type: ignore[assignment]
-        writer = BatchWriter(ws)
+        writer = SharedBatchWriter(ws) if postgres else BatchWriter(ws)
         serial = 0
         for n in batches:
             appended, refreshed = [], []
@@ -114,6 +142,8 @@ def run(events: int, batches: list[int], rounds: int, builds: int, seed: int) ->
             pd.testing.assert_frame_equal(refreshed_tables[role], frame, obj=role)
         out["equal_to_full_build"] = True
         out["events_after"] = ws.count("events")
+        if postgres:
+            writer.close()  # (its staging database)
         ws.close()
     out["peak_rss_mib"] = status_mib("VmHWM")
     return out
@@ -126,10 +156,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=5, help="batches of each size")
     parser.add_argument("--builds", type=int, default=3, help="timed full builds")
     parser.add_argument("--seed", type=int, default=20240601)
+    parser.add_argument(
+        "--postgres", help="a PostgreSQL server URL (…/postgres): run on a fresh database of it"
+    )
     args = parser.parse_args(argv)
-    out = run(args.events, args.batch, args.rounds, args.builds, args.seed)
-    print(f"{out['events']:,} events; full build (median of {args.builds}): "
-          f"{out['full_build_s']:.2f} s")  # fmt: skip
+    print(f"load average at start: {os.getloadavg()[0]:.2f}")
+    out = run(args.events, args.batch, args.rounds, args.builds, args.seed, args.postgres)
+    print(f"{out['engine']}: {out['events']:,} events (ingested in {out['ingest_s']:.1f} s); "
+          f"full build (median of {args.builds}): {out['full_build_s']:.2f} s")  # fmt: skip
     print("| batch | refresh (median) | append + refresh | refresh / full build |")
     print("|---|---|---|---|")
     for n in args.batch:
@@ -138,6 +172,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"| {n:,} events | {ms[0]:.0f} ms | {ms[1]:.0f} ms | {b['refresh_vs_full']:.3f}x |")
     print(f"refreshed index equal to a full build, table by table: {out['equal_to_full_build']}; "
           f"peak RSS {out['peak_rss_mib']:.0f} MiB")  # fmt: skip
+    print(f"load average at end: {os.getloadavg()[0]:.2f}")
     return 0
 
 

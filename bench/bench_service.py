@@ -32,6 +32,13 @@ the median, p99 and the worst latency, and how far the generator itself fell beh
 The p99 of the closed loop includes the queue a saturated server builds; the open loop's is the
 p99 *at that rate*, as the issue's target states it.
 
+Every run also reports the server's CPU time per request (user + system time of the server
+process and its children over the load, divided by the requests answered, warm-up included;
+``/proc``, Linux): on a loaded machine it is steadier than the rates and latencies. The load
+average is printed at the start and the end, and with ``--rate`` a last line per server says
+whether #19's latency target (p99 under 100 ms at the offered rate, the server keeping up: at
+least 98% of it achieved) was met in this run.
+
 PostgreSQL (#19): ``--postgres URL`` (a server where the script may create databases) also runs
 ``rox serve`` on PostgreSQL, each run on a fresh database: one process, then ``--workers 2`` (two
 processes sharing the port and the workspace; batches commit in turn under the loads' lock,
@@ -63,6 +70,11 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
+
+#: The status of every request answered in the last load, warm-up included (for CPU per request)
+ANSWERED: list[int] = []
+#: Each run's achieved rate (/s) and p99 (s), by server name
+RESULTS: dict[str, tuple[float, float]] = {}
 
 BARE = """
 from fastapi import FastAPI
@@ -140,6 +152,7 @@ async def load(
     counter = iter(range(10**9))
     latencies: list[float] = []
     failures = 0
+    ANSWERED.clear()
     warm_until = time.monotonic() + 1.0
     start_box: list[float] = []
     stop_at = warm_until + seconds
@@ -154,6 +167,7 @@ async def load(
             writer.write(request_bytes(port, token, i, tag))
             status = await read_response(reader)
             t1 = time.monotonic()
+            ANSWERED.append(status)
             if status != 201:
                 failures += 1
             elif acked is not None:
@@ -190,6 +204,7 @@ async def open_load(
         pool.put_nowait(await asyncio.open_connection("127.0.0.1", port))
     latencies: list[float] = []
     failures = 0
+    ANSWERED.clear()
     lag = 0.0
     start = time.monotonic() + 0.1
     warm_until = start + 1.0
@@ -207,6 +222,7 @@ async def open_load(
             status = await read_response(reader)
         finally:
             pool.put_nowait((reader, writer))
+        ANSWERED.append(status)
         took = time.monotonic() - at  # from when it was due: queueing anywhere counts
         if status != 201:
             failures += 1
@@ -236,6 +252,26 @@ async def open_load(
     return len(latencies), elapsed, latencies, failures, lag
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system, s) used so far by process ``pid`` and its children (Linux).
+
+    Children (``--workers``) are found by their parent id in ``/proc``; a process that ended
+    since is not counted.
+    """
+    tick = os.sysconf("SC_CLK_TCK")
+    total, parents = 0.0, {pid}
+    for stat in sorted(Path("/proc").glob("[0-9]*/stat"), key=lambda p: int(p.parent.name)):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        me, parent = int(stat.parent.name), int(fields[1])
+        if me in parents or parent in parents:
+            parents.add(me)
+            total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
 def run_server(cmd: list[str], env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
     proc = subprocess.Popen(cmd, env=env, cwd=ROOT)
     wait_up(port, proc)
@@ -243,18 +279,28 @@ def run_server(cmd: list[str], env: dict[str, str], port: int) -> subprocess.Pop
 
 
 def report(
-    name: str, n: int, elapsed: float, lat: list[float], failures: int, lag: float | None = None
+    name: str,
+    n: int,
+    elapsed: float,
+    lat: list[float],
+    failures: int,
+    lag: float | None = None,
+    cpu: float | None = None,
 ) -> float:
+    """Print a run's line; ``cpu``: the server's CPU seconds over the load (warm-up included)."""
     rate = n / elapsed
     q = statistics.quantiles(lat, n=100)
     extra = (
         "" if lag is None else f", max {max(lat) * 1000:6.1f} ms, generator lag {lag * 1000:.1f} ms"
     )
+    if cpu is not None:  # over every request answered, the warm-up's included
+        extra += f", server CPU {cpu / max(len(ANSWERED), 1) * 1000:.3f} ms/request"
     print(
         f"{name:5s} {n:7d} requests in {elapsed:5.1f} s: {rate:7.0f}/s, "
         f"median {statistics.median(lat) * 1000:6.1f} ms, p99 {q[98] * 1000:6.1f} ms, "
         f"failed {failures}{extra}"
     )
+    RESULTS[name] = (rate, q[98])
     return rate
 
 
@@ -299,6 +345,27 @@ def main() -> None:
         "--only-postgres", action="store_true", help="with --postgres: leave out the DuckDB run"
     )
     args = parser.parse_args()
+    print(f"load average at start: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
+    try:
+        run_all(args)
+    finally:
+        print(f"load average at end: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
+        if args.rate:
+            verdicts(args.rate)
+
+
+def verdicts(rate: float) -> None:
+    """#19's latency target for each server run: p99 < 100 ms at the offered rate, kept up."""
+    for name, (achieved, p99) in RESULTS.items():
+        kept = achieved >= 0.98 * rate
+        met = kept and p99 < 0.100
+        print(f"target p99 < 100 ms at {rate:,.0f}/s offered: {name}: "
+              f"{'met' if met else 'NOT met'} (achieved {achieved:,.0f}/s"
+              f"{'' if kept else ', did not keep up'}; p99 {p99 * 1000:,.1f} ms)")  # fmt: skip
+
+
+def run_all(args: argparse.Namespace) -> None:
+    """The runs ``args`` ask for, in turn (see the module)."""
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
     folder = Path(tempfile.mkdtemp(prefix="rox-bench-service-"))
     (folder / "bare_app.py").write_text(BARE)
@@ -320,11 +387,13 @@ def main() -> None:
         env, port,
     )  # fmt: skip
     try:
+        before = cpu_seconds(proc.pid)
         n, el, lat, bad, lag = run_load(args, port, None, "bare")
+        cpu = cpu_seconds(proc.pid) - before
     finally:
         proc.terminate()
         proc.wait()
-    rates["bare"] = report("bare", n, el, lat, bad, lag)
+    rates["bare"] = report("bare", n, el, lat, bad, lag, cpu)
     if args.postgres:
         for name, extra in (("pg-1", []), ("pg-2", ["--workers", "2"])):
             rates[name] = postgres_run(name, args, env, extra)
@@ -347,11 +416,13 @@ def main() -> None:
             env, port,
         )  # fmt: skip
         try:
+            before = cpu_seconds(proc.pid)
             n, el, lat, bad, lag = run_load(args, port, key, "rox", acked if path == ws else None)
+            cpu = cpu_seconds(proc.pid) - before
         finally:
             proc.terminate()
             proc.wait()
-        rates[name] = report(name, n, el, lat, bad, lag)
+        rates[name] = report(name, n, el, lat, bad, lag, cpu)
     con = duckdb_connect(ws)
     stored, distinct = con.execute(
         "SELECT count(*), count(DISTINCT response_id) FROM responses"
@@ -406,11 +477,13 @@ def postgres_run(
     acked: dict[str, float] = {}
     try:
         wait_healthy(port, 2 if extra else 1)
+        before = cpu_seconds(proc.pid)
         n, el, lat, bad, lag = run_load(args, port, made.stdout.strip(), name, acked)
+        cpu = cpu_seconds(proc.pid) - before
     finally:
         proc.terminate()
         proc.wait()
-    rate = report(name, n, el, lat, bad, lag)
+    rate = report(name, n, el, lat, bad, lag, cpu)
     with psycopg.connect(url, autocommit=True) as c:
         stored = [r for (r,) in c.execute("SELECT response_id FROM responses")]
         (commits,) = c.execute("SELECT count(*) FROM rox_loads").fetchone()

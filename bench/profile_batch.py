@@ -11,10 +11,14 @@ every 11 detractors, customers ``c0``-``c4999``), written by the writer's own co
 group, over ``--rounds`` rounds; the median batch time of each is printed, with the statements
 per batch and the ratio to the first version.
 
+``--statements`` also prints each statement's median time (and how many per batch), the
+costliest first.
+
 Usage::
 
     git archive <commit> src | tar -x -C /tmp/before
     python bench/profile_batch.py --src /tmp/before/src,src --size 30 --batches 40
+    python bench/profile_batch.py --size 100 --batches 40 --rounds 1 --statements
 """
 
 from __future__ import annotations
@@ -46,14 +50,26 @@ folder, size, batches, keyed, first, cases = (
 
 class Counted:
     def __init__(self, con):
-        self._con, self.n = con, 0
+        self._con, self.n, self.took = con, 0, {}
 
     def __getattr__(self, name):
         return getattr(self._con, name)
 
-    def execute(self, *a, **k):
+    def execute(self, sql, *a, **k):
         self.n += 1
-        return self._con.execute(*a, **k)
+        t0 = time.perf_counter()
+        try:
+            return self._con.execute(sql, *a, **k)
+        finally:
+            key = " ".join(sql.split())[:48]
+            self.took.setdefault(key, []).append(time.perf_counter() - t0)
+
+    def register(self, name, *a, **k):
+        t0 = time.perf_counter()
+        try:
+            return self._con.register(name, *a, **k)
+        finally:
+            self.took.setdefault(f"register {name}", []).append(time.perf_counter() - t0)
 
     def executemany(self, *a, **k):
         self.n += 1
@@ -76,6 +92,8 @@ for _ in range(batches):
         group.append(_Intake("responses", [row], True, idem))
         i += 1
     before = counted.n
+    if len(times) == 1:  # (the first batch warms the caches)
+        counted.took.clear()
     t0 = time.perf_counter()
     writer._commit("responses", group)
     times.append(time.perf_counter() - t0)
@@ -84,7 +102,7 @@ for _ in range(batches):
         item.future.result()  # every request answered 201
 writer.batches.con = counted._con
 writer.stop()
-print(json.dumps({"times": times, "statements": statements}))
+print(json.dumps({"times": times, "statements": statements, "took": counted.took}))
 """
 
 
@@ -96,10 +114,14 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--keyed", action="store_true", help="an Idempotency-Key per request")
     parser.add_argument("--no-cases", action="store_true", help="no cases on arrival")
+    parser.add_argument(
+        "--statements", action="store_true", help="also each statement's median time per batch"
+    )
     args = parser.parse_args()
     sources = [Path(s).resolve() for s in args.src.split(",")]
     times: dict[Path, list[float]] = {s: [] for s in sources}
     statements: dict[Path, list[int]] = {s: [] for s in sources}
+    took: dict[Path, dict[str, list[float]]] = {s: {} for s in sources}
     for r in range(args.rounds):
         for src in sources:
             with tempfile.TemporaryDirectory(prefix="rox-profile-batch-") as folder:
@@ -114,6 +136,8 @@ def main() -> None:
             got: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
             times[src].extend(got["times"][1:])  # (the first batch warms the caches)
             statements[src].extend(got["statements"][1:])
+            for key, spent in got["took"].items():
+                took[src].setdefault(key, []).extend(spent)
     base = statistics.median(times[sources[0]])
     for src in sources:
         med = statistics.median(times[src])
@@ -122,6 +146,12 @@ def main() -> None:
             f"({len(times[src])} batches), statements per batch "
             f"{statistics.median(statements[src]):.0f}, ratio to first {med / base:.2f}"
         )
+        if args.statements:  # the costliest first (median x times per batch)
+            per_batch = len(times[src])
+            rows = sorted(took[src].items(), key=lambda kv: -sum(kv[1]))
+            for key, spent in rows:
+                print(f"    {statistics.median(spent) * 1000:7.2f} ms "
+                      f"x{len(spent) / per_batch:4.1f} per batch  {key}")  # fmt: skip
 
 
 if __name__ == "__main__":

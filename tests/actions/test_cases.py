@@ -350,3 +350,35 @@ def test_the_policy_and_the_rules_name_a_missing_file_and_an_unknown_section(tmp
     path = tmp_path / "rules.toml"
     path.write_text("[[rule]]\nname = 'from_file'\nsteps = ['x']\n")
     assert CaseRules.load(path).rules[0].name == "from_file"
+
+
+def test_case_rows_write_missing_values_as_nulls_and_keep_the_others():  # #19
+    """A batch's new cases as Arrow: NaN, NaT and None are nulls; a column not given is null."""
+    from datetime import UTC, datetime
+
+    from rox.actions.cases import case_rows
+
+    frame = pd.DataFrame(
+        {
+            "case_id": ["k1", "k2"],
+            "customer_id": ["c1", "c2"],
+            "opened_at": pd.to_datetime(["2026-05-01 10:00", "2026-05-02 11:30"], utc=True),
+            "status": ["open", "holdout"],
+            "due_at": [pd.Timestamp("2026-05-03", tz="UTC"), pd.NaT],
+            "value": [125.5, float("nan")],
+            "priority": [2, 4],
+            "team": [None, "ops"],
+        }
+    )
+    result = case_rows(frame).to_pydict()
+    assert result["_key"] == ["k1", "k2"]
+    assert result["opened_at"] == [
+        datetime(2026, 5, 1, 10, tzinfo=UTC),
+        datetime(2026, 5, 2, 11, 30, tzinfo=UTC),
+    ]
+    assert result["due_at"] == [datetime(2026, 5, 3, tzinfo=UTC), None]
+    assert result["value"] == [125.5, None]
+    assert result["priority"] == [2, 4]
+    assert result["team"] == [None, "ops"]
+    assert result["owner"] == [None, None]
+    assert result["_load_id"] == [None, None]

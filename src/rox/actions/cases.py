@@ -25,6 +25,7 @@ DuckDB and PostgreSQL workspaces keep cases; a Spark lake can be analysed, not m
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -113,26 +114,41 @@ def ensure_case_tables(ws: Workspace) -> dict[str, str]:
     return missing_case_columns(ws)
 
 
+@functools.cache
+def _event_schema() -> pa.Schema:
+    """``rox_case_events``' columns as Arrow (made once: the service writes them per batch)."""
+    return ibis.schema(SYSTEM_TABLES[CASE_EVENTS_TABLE]).to_pyarrow()
+
+
+@functools.cache
+def _case_schema() -> pa.Schema:
+    """New ``cases`` rows' columns as Arrow: every canonical column, ``_key`` and ``_load_id``."""
+    return ibis.schema({**case_columns(), KEY_COLUMN: "string", LOAD_COLUMN: "int64"}).to_pyarrow()
+
+
 def event_rows(rows: list[dict[str, Any]]) -> pa.Table:
     """Rows of ``rox_case_events`` as Arrow, in its column order."""
-    schema = ibis.schema(SYSTEM_TABLES[CASE_EVENTS_TABLE]).to_pyarrow()
-    return pa.Table.from_pylist(rows, schema=schema)
+    return pa.Table.from_pylist(rows, schema=_event_schema())
 
 
 def case_rows(frame: pd.DataFrame) -> pa.Table:
-    """New ``cases`` rows as Arrow with every canonical and bookkeeping column."""
-    cols = {**case_columns(), KEY_COLUMN: "string", LOAD_COLUMN: "int64"}
-    schema = ibis.schema(cols).to_pyarrow()
+    """New ``cases`` rows as Arrow with every canonical and bookkeeping column.
+
+    Missing values (None, NaN, NaT) are written as nulls; a column ``frame`` lacks is all null.
+    Column by column (the intake service writes a batch's cases with each commit).
+    """
+    schema = _case_schema()
     out = {}
-    for name, field in zip(schema.names, schema, strict=True):
-        if name == KEY_COLUMN:
+    for field in schema:
+        if field.name == KEY_COLUMN:
             values: list[Any] = frame["case_id"].tolist()
-        elif name in frame.columns:
-            col = frame[name]
-            values = [None if pd.isna(v) else v for v in col.tolist()]
+        elif field.name in frame.columns:
+            col = frame[field.name]
+            missing = col.isna().tolist()
+            values = [None if m else v for v, m in zip(col.tolist(), missing, strict=True)]
         else:
             values = [None] * len(frame)
-        out[name] = pa.array(values, type=field.type)
+        out[field.name] = pa.array(values, type=field.type)
     return pa.table(out, schema=schema)
 
 

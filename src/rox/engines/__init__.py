@@ -23,6 +23,7 @@ and PostgreSQL, as Parquet files partitioned by day on Spark.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,7 +34,7 @@ from rox._sql import ident
 from rox.errors import EngineNotSupportedError
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Iterator, Mapping, Sequence
 
     import ibis
     import ibis.expr.types as ir
@@ -318,6 +319,18 @@ class Engine:
         with, until :meth:`admit` adds others.
         """
         return expr
+
+    @contextlib.contextmanager
+    def loads_held(self) -> Iterator[None]:
+        """Hold the workspace's loads still while the block runs: no other process commits one.
+
+        For what must see a fixed set of loads, such as the refresh of the tables derived from
+        a table after a load (:func:`rox.ingest.load.ingest`, the service's batches). Here
+        nothing is taken: a DuckDB file has one writing process, and a Spark lake's loads are
+        not shared while they run; :class:`~rox.engines.postgres.PostgresEngine` takes the
+        loads' lock.
+        """
+        yield
 
     def admit(self, name: str, values: Mapping[str, Sequence[str | None] | None]) -> None:
         """Let the coded columns of table ``name`` store these values too (here: nothing to do).

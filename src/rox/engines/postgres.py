@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -12,13 +13,19 @@ from rox.errors import WorkspaceError
 from rox.schema import LOADS_TABLE
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Iterator, Mapping, Sequence
 
     import ibis.expr.types as ir
     import pyarrow as pa
 
 #: Rows sent per COPY chunk (bounds the memory of the CSV buffer).
 _COPY_CHUNK = 200_000
+
+#: The loads' lock: whoever holds it is the only one committing a load (it conflicts with
+#: itself, not with readers), until its transaction ends. Taken by every load's commit, each
+#: batch of the service, each refresh of derived tables (:meth:`PostgresEngine.loads_held`)
+#: and an erasure.
+LOCK_LOADS = f"LOCK TABLE {LOADS_TABLE} IN SHARE ROW EXCLUSIVE MODE"
 
 
 class PostgresEngine(Engine):
@@ -107,6 +114,20 @@ class PostgresEngine(Engine):
         self.backend._memtables = weakref.WeakSet()
         if self.read_only:
             self._set_read_only()
+
+    @contextlib.contextmanager
+    def loads_held(self) -> Iterator[None]:
+        """One transaction holding the loads' lock (:data:`LOCK_LOADS`) while the block runs.
+
+        Statements the block runs on this connection nest in it (psycopg makes an inner
+        transaction a savepoint); it commits, and the lock is released, when the block ends.
+        Whoever waits for the lock then sees what the block committed.
+        """
+        con = self.backend.con
+        with con.transaction():
+            with con.cursor() as cur:
+                cur.execute(LOCK_LOADS)
+            yield
 
     def add_columns(self, name: str, columns: Mapping[str, str]) -> None:
         """``ALTER TABLE … ADD COLUMN IF NOT EXISTS`` for each column, in one transaction."""
@@ -236,7 +257,7 @@ def _claim_load_ids(cur: Any, loads: pa.Table | None) -> None:
     """
     if loads is None or not loads.num_rows:
         return
-    cur.execute(f"LOCK TABLE {LOADS_TABLE} IN SHARE ROW EXCLUSIVE MODE")
+    cur.execute(LOCK_LOADS)
     cur.execute(f"SELECT coalesce(max(load_id), 0) FROM {LOADS_TABLE}")
     latest = int(cur.fetchone()[0])
     mine = min(loads.column("load_id").to_pylist())

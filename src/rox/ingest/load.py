@@ -424,12 +424,23 @@ def reconcile(ws: Workspace) -> list[str]:
 def _refresh_derived(ws: Workspace, table: str) -> None:
     """Rebuild the tables derived from ``table`` (:data:`rox.schema.DERIVED`), by their refresher.
 
+    Every refresh after a load goes through here: :func:`ingest`'s, and each batch's of the
+    service (:mod:`rox.ingest.batch`, :mod:`rox.ingest.shared`). The refreshers run while the
+    workspace's loads are held still (:meth:`rox.engines.Engine.loads_held`: on PostgreSQL, one
+    transaction holding the loads' lock), so that a refresh sees a fixed set of loads and two
+    processes never refresh at once; the one that waited finds the tables brought up to date
+    and does nothing more. The load is committed before: should a refresh fail, the refresher
+    says so (and drops what it could not refresh), and the load stands.
+
     The refresher is named, not imported, so that the data layer does not reach up into the
     analysis that owns the derived tables; each refresher handles its own failures.
     """
-    for derived in DERIVED:
-        if derived.source == table:
-            module, _, name = derived.refresh.partition(":")
+    refreshers = [derived.refresh for derived in DERIVED if derived.source == table]
+    if not refreshers:
+        return
+    with ws.engine.loads_held():
+        for refresher in refreshers:
+            module, _, name = refresher.partition(":")
             getattr(importlib.import_module(module), name)(ws)
 
 

@@ -97,11 +97,12 @@ def typed_plainly(
     known = {(m, s.label): s for m, s in DEFAULT_SCALES.items()} | dict(scales)
     first = datetime.combine(mapping.earliest, time(), UTC)
     last = datetime.combine(mapping.latest, time(), UTC) + timedelta(days=1)
-    out: dict[str, list[Any]] = {name: [] for name in spec.names}
+    names = spec.names  # (a property making its list: once, not once per row)
+    out: dict[str, list[Any]] = {name: [] for name in names}
     try:
         for row in rows.to_pylist():
             typed = _plain_response(row, known, first, last)
-            for name in spec.names:
+            for name in names:
                 out[name].append(typed[name])
     except _NotPlain:
         return None

@@ -43,10 +43,11 @@ from typing import TYPE_CHECKING, Any
 
 from rox import engines
 from rox._sql import ident
+from rox.engines.postgres import LOCK_LOADS
 from rox.errors import WorkspaceError
 from rox.ingest.batch import BatchResult, BatchWriter
 from rox.ingest.load import _refresh_derived
-from rox.schema import DERIVED, IDEMPOTENCY_TABLE, KEY_COLUMN, LOAD_COLUMN, LOADS_TABLE, SEQ_COLUMN
+from rox.schema import IDEMPOTENCY_TABLE, KEY_COLUMN, LOAD_COLUMN, LOADS_TABLE, SEQ_COLUMN
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -246,7 +247,7 @@ class SharedBatchWriter:
                 with self.con.cursor() as cur:
                     # one round trip: the lock, then the last load and the table's last row
                     cur.execute(
-                        f"LOCK TABLE {LOADS_TABLE} IN SHARE ROW EXCLUSIVE MODE; "
+                        f"{LOCK_LOADS}; "
                         f"SELECT (SELECT coalesce(max(load_id), 0) FROM {LOADS_TABLE}), "
                         f"(SELECT coalesce(max({SEQ_COLUMN}), 0) FROM {ident(table)})"
                     )
@@ -290,7 +291,8 @@ class SharedBatchWriter:
                 if not getattr(self.ws.engine, "broken", False):
                     raise
         try:
-            self.refresh_derived(table)
+            # as after any load: under the loads' lock (rox.ingest.load._refresh_derived)
+            _refresh_derived(self.ws, table)
         except Exception as exc:  # (the connection lost, say): the batch is committed all the same
             import warnings
 
@@ -301,21 +303,6 @@ class SharedBatchWriter:
                 stacklevel=2,
             )
         return BatchResult(load_id, [], result.skipped)
-
-    def refresh_derived(self, table: str) -> None:
-        """Refresh what is derived from ``table`` (the journey index), under the loads' lock.
-
-        One transaction: the lock, then the refresher (:data:`rox.schema.DERIVED`), whose
-        statements nest in it; it commits with the lock's release. The batch is committed by
-        then: should the refresh fail, the refresher drops the index and warns (as after any
-        load), and the batch stands.
-        """
-        if not any(derived.source == table for derived in DERIVED):
-            return
-        with self.con.transaction():
-            with self.con.cursor() as cur:
-                cur.execute(f"LOCK TABLE {LOADS_TABLE} IN SHARE ROW EXCLUSIVE MODE")
-            _refresh_derived(self.ws, table)
 
     def _check(self, table: str, rows: pa.Table, source: str) -> tuple[BatchResult, Any, Any]:
         """``rows`` checked in the stage; the result, the rows to write and the load's record.

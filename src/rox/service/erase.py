@@ -22,8 +22,9 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from rox._sql import ident, literal
+from rox.engines.postgres import LOCK_LOADS
 from rox.errors import ServiceError
-from rox.schema import AUDIT_TABLE, LOADS_TABLE, REJECTS_TABLE
+from rox.schema import AUDIT_TABLE, REJECTS_TABLE
 
 if TYPE_CHECKING:
     from rox.workspace import Workspace
@@ -159,7 +160,7 @@ def _erase_postgres(
     )
     con = ws.backend.con
     with con.transaction(), con.cursor() as cur:
-        cur.execute(f"LOCK TABLE {LOADS_TABLE} IN SHARE ROW EXCLUSIVE MODE")
+        cur.execute(LOCK_LOADS)
         cur.execute(
             f"SELECT DISTINCT table_schema, table_name {tables} "
             "AND c.column_name = 'customer_id' ORDER BY 1, 2"
