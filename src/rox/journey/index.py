@@ -215,7 +215,9 @@ def refresh_index(ws: Workspace, *, full: bool | None = None) -> JourneyIndex | 
     if row is None:
         return None
     query = JourneyQuery.from_key(row["query"])
-    if not full:
+    # an index of an earlier rox (its journeys ordered, or its variants keyed, otherwise: its key
+    # is not the one this rox writes for the same query) is rebuilt: a refresh would mix the two
+    if not full and query.key() == row["query"]:
         refreshed = refresh_journeys(ws, query, row, always=full is False)
         if refreshed is not None:
             return refreshed
