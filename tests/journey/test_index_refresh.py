@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 
 import pandas as pd
@@ -186,3 +187,51 @@ def test_an_index_of_an_earlier_rox_is_built_in_full(incremental):
         assert len(incremental) == 1 and index_info(ws).fresh
         assert "journey" in ws.table("rox_journey_summary").columns
         assert journey_map(ws).frame["transitions"].tolist() == [1]
+
+
+def test_an_index_keyed_by_an_earlier_rox_is_built_in_full(incremental):
+    """Variant keys hashed otherwise (before #21 §2: the text ``step@seq``) are not mixed.
+
+    The index's record names the query with this rox's key; an index whose key is not (its
+    variants keyed by the earlier hash) is rebuilt after a load: refreshed, the new journey's
+    variant would get a key of its own, beside the old journeys' of the same path.
+    """
+    with rox.open("duckdb://:memory:") as ws:
+        ws.ingest("events", _frame([("a", 0, "visit", None), ("a", 1, "buy", None),
+                                    ("b", 0, "visit", None), ("b", 1, "buy", None)]))  # fmt: skip
+        build_index(ws)
+        con = ws.backend.con
+        earlier = json.loads(con.execute("SELECT query FROM rox_journey_index").fetchone()[0])
+        del earlier["variant_key"]
+        con.execute("UPDATE rox_journey_index SET query = ?", [json.dumps(earlier)])
+        con.execute("UPDATE rox_journey_summary SET k1 = k1 + 1")  # the earlier keys differ
+        con.execute("UPDATE rox_journey_variants SET k1 = k1 + 1")
+        ws.forget()
+        incremental.clear()
+        ws.ingest("events", _frame([("c", 0, "visit", None), ("c", 1, "buy", None)]))
+        assert len(incremental) == 1 and index_info(ws).fresh
+        assert variants(ws, top=None).frame.set_index("path")["journeys"].to_dict() == {
+            "visit > buy": 3
+        }
+        _assert_same_tables(ws)
+
+
+def test_variant_keys_do_not_depend_on_the_codes_of_the_steps(incremental):
+    """A step new to the index renumbers DuckDB's codes (ENUM) of the others: keys stay (#21)."""
+    with rox.open("duckdb://:memory:") as ws:
+        ws.ingest("events", _frame([("a", 0, "visit", None), ("a", 1, "quote", None),
+                                    ("b", 0, "visit", None), ("b", 1, "quote", None)]))  # fmt: skip
+        build_index(ws)
+        before = ws.table("rox_journey_summary").execute().set_index("journey")[["k1", "k2"]]
+        # "buy" sorts before both: every code moves; a (untouched) keeps its stored keys
+        ws.ingest("events", _frame([("b", 2, "buy", None), ("c", 0, "visit", None),
+                                    ("c", 1, "quote", None)]))  # fmt: skip
+        assert incremental == []
+        after = ws.table("rox_journey_summary").execute().set_index("journey")[["k1", "k2"]]
+        expected = tuple(before.loc["a"])  # c's steps are a's: the same variant, the same keys
+        assert [tuple(after.loc[j]) for j in ("a", "c")] == [expected, expected]
+        assert variants(ws, top=None).frame.set_index("path")["journeys"].to_dict() == {
+            "visit > quote": 2,
+            "visit > quote > buy": 1,
+        }
+        _assert_same_tables(ws)

@@ -309,6 +309,18 @@ class Engine:
         """
         return value.hash() % modulus
 
+    def position_hash(
+        self, step: ir.StringValue, position: ir.IntegerValue, modulus: int
+    ) -> ir.IntegerValue:
+        """A hash of a step at a position, modulo ``modulus`` (:meth:`hash_mod`'s kind of value).
+
+        Summed over a journey's events, the key of its variant
+        (:func:`rox.journey.events.journey_summary`): equal for the same step text at the same
+        position within one engine, whatever codes (:meth:`coded`) the step is stored as. Here:
+        the hash of ``"step@position"``.
+        """
+        return self.hash_mod(step.concat("@", position.cast("string")), modulus)
+
     def coded(self, expr: ir.Table, columns: Sequence[str]) -> ir.Table:
         """``expr`` with its text ``columns`` held as codes, where the engine has such a type.
 

@@ -42,6 +42,16 @@ def _hash(value: dt.string) -> dt.uint64:
     """DuckDB's hash(): an unsigned 64-bit integer."""
 
 
+@ibis.udf.scalar.builtin(name="hash")  # type: ignore[untyped-decorator]
+def _hash_pair(value: dt.string, position: dt.int64) -> dt.uint64:
+    """DuckDB's hash() of two values: one unsigned 64-bit integer for the pair."""
+
+
+#: Text that Ibis does not take for its own type: casting a column to it is written out
+#: (a cast to the column's own type is dropped), which turns an ``ENUM`` into its text.
+_TEXT = dt.String(nullable=False)
+
+
 class DuckDBEngine(Engine):
     """A DuckDB database; ingestion runs inside it (see :mod:`rox.ingest.load`)."""
 
@@ -114,15 +124,27 @@ class DuckDBEngine(Engine):
         result: ir.IntegerValue = (_hash(value) % modulus).cast("int64")
         return result
 
-    def replace_table(self, name: str, expr: ir.Table, *, codes: bool = False) -> None:
-        """As :class:`Engine`'s; with ``codes``, one ``CREATE OR REPLACE TABLE … AS``.
+    def position_hash(
+        self, step: ir.StringValue, position: ir.IntegerValue, modulus: int
+    ) -> ir.IntegerValue:
+        """DuckDB's ``hash(CAST(step AS VARCHAR), position) % modulus`` (see Engine).
 
-        Ibis creates a table of its own types, then inserts into it: the ``ENUM`` columns of
-        :meth:`coded` would be written back as text.
+        No string is built per event: the journeys' summary of 1M events costs 0.09 s instead of
+        0.16 s with the text ``step@position`` (hand-written SQL, measured for #21). The step is
+        cast to its text first: DuckDB hashes an ``ENUM`` by its code, which a new step renumbers
+        (:meth:`admit`).
         """
-        if not codes:
-            super().replace_table(name, expr)
-            return
+        result: ir.IntegerValue = (_hash_pair(step.cast(_TEXT), position) % modulus).cast("int64")
+        return result
+
+    def replace_table(self, name: str, expr: ir.Table, *, codes: bool = False) -> None:
+        """As :class:`Engine`'s, in one ``CREATE OR REPLACE TABLE … AS`` (``codes`` or not).
+
+        Ibis creates a table of its own types under another name, inserts into it, drops the old
+        table and renames the new one: the ``ENUM`` columns of :meth:`coded` would be written
+        back as text, and its four statements cost the journey index's build some 0.1 s on 1M
+        events (its six tables; measured for #21).
+        """
         self._fixed.pop(name, None)
         self.backend._run_pre_execute_hooks(expr)  # registers in-memory tables
         sql = self.backend.compile(expr)

@@ -152,6 +152,9 @@ class JourneyQuery:
                 # how the events of a journey are ordered: an index built before ties followed
                 # the recorded order (#21) has no such entry, matches no query, and is rebuilt
                 "order": "ts,_seq",
+                # how the variants are keyed (hashes of step and position, without the text
+                # "step@position" since #21 §2): an index keyed otherwise is rebuilt, not refreshed
+                "variant_key": "hash(step,seq)",
             },
             sort_keys=True,
         )
@@ -161,6 +164,7 @@ class JourneyQuery:
         """The query :meth:`key` describes."""
         d = json.loads(key)
         d.pop("order", None)
+        d.pop("variant_key", None)
         gap = d.pop("gap_seconds")
         if "goal" in d:  # a key stored before the cut-off step was renamed ``end`` (#14)
             d["end"] = d.pop("goal")
@@ -292,17 +296,17 @@ def journey_summary(events: ir.Table, ws: Workspace) -> ir.Table:
     which with ``steps`` identify the variant.
 
     The variant key is a sum of position-tagged hashes over the journey's events, taken modulo two
-    primes (:meth:`rox.engines.Engine.hash_mod`): no ordered aggregate (which cannot spill to disk,
-    nor is portable), and two independent sums, so that distinct sequences share a key only if
-    both collide.
+    primes (:meth:`rox.engines.Engine.position_hash`): no ordered aggregate (which cannot spill to
+    disk, nor is portable), and two independent sums, so that distinct sequences share a key only
+    if both collide.
     """
-    tagged = events.step.concat("@", events.seq.cast("string"))
+    hashed = ws.engine.position_hash
     return events.group_by("journey_id").aggregate(
         customer_id=events.customer_id.min(),
         steps=events.count(),
         seconds=events.epoch_s.max() - events.epoch_s.min(),
-        k1=ws.engine.hash_mod(tagged, 1_000_000_007).sum(),
-        k2=ws.engine.hash_mod(tagged, 998_244_353).sum(),
+        k1=hashed(events.step, events.seq, 1_000_000_007).sum(),
+        k2=hashed(events.step, events.seq, 998_244_353).sum(),
     )
 
 

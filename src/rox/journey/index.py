@@ -197,7 +197,8 @@ def refresh_index(ws: Workspace, *, full: bool | None = None) -> JourneyIndex | 
 
     The journeys the events loaded since the index was built touch are refreshed
     (:func:`refresh_journeys`); the index is rebuilt in full when that cannot be exact (events
-    were removed, or written other than by a load) or would cost more than a rebuild (the new
+    were removed, or written other than by a load; or the index is an earlier rox's, its
+    journeys ordered or its variants keyed otherwise) or would cost more than a rebuild (the new
     events are more than :data:`FULL_SHARE` of all).
 
     Parameters
@@ -215,7 +216,9 @@ def refresh_index(ws: Workspace, *, full: bool | None = None) -> JourneyIndex | 
     if row is None:
         return None
     query = JourneyQuery.from_key(row["query"])
-    if not full:
+    # an index of an earlier rox (its journeys ordered, or its variants keyed, otherwise: its key
+    # is not the one this rox writes for the same query) is rebuilt: a refresh would mix the two
+    if not full and query.key() == row["query"]:
         refreshed = refresh_journeys(ws, query, row, always=full is False)
         if refreshed is not None:
             return refreshed
