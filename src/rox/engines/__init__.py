@@ -359,6 +359,15 @@ class Engine:
         self.backend._register_in_memory_tables(expr)
         return expr.cache()
 
+    def reused(self, expr: ir.Table) -> contextlib.AbstractContextManager[ir.Table]:
+        """``expr`` for a query that reads it several times (a context manager).
+
+        Here: ``expr`` itself. Ibis writes a subquery used more than once as one common table
+        expression, which DuckDB and PostgreSQL (12 and later) compute once; an engine that
+        inlines it instead (Spark) keeps it with :meth:`cache`, dropped on exit.
+        """
+        return contextlib.nullcontext(expr)
+
     def utc_date(self, ts: ir.TimestampValue) -> ir.DateValue:
         """The UTC calendar day of a UTC timestamp column."""
         return ts.date()

@@ -18,6 +18,7 @@ leave rows without their load record; loading the same source again skips the ro
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import itertools
 import os
@@ -313,6 +314,14 @@ class SparkEngine(Engine):
         path.getFileSystem(self.session._jsc.hadoopConfiguration()).delete(path, True)
         self.session.catalog.dropTempView(self.view(name))
         self._views.discard(name)
+
+    def reused(self, expr: ir.Table) -> contextlib.AbstractContextManager[ir.Table]:
+        """``expr`` kept by Spark (:meth:`cache`), dropped on exit.
+
+        Spark SQL inlines a common table expression used several times, and would compute it
+        once for each use.
+        """
+        return self.cache(expr)
 
     def epoch_seconds(self, ts: ir.TimestampValue) -> ir.NumericValue:
         """Seconds since 1970 with their fraction: Spark's ``unix_micros(ts) / 1e6``.

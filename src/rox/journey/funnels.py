@@ -16,6 +16,7 @@ channel of their entry event, by a customers column (e.g. ``segment``) or by the
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -140,12 +141,32 @@ def funnel(
         raise MetricError(f"window={window!r} is not a duration (e.g. '30D', '12h')") from None
     ws, e = journey_events(ws, query, options)
     entries = _entries(e, steps[0], by, ws)
-    limit = span.total_seconds()
-    # One table per step: the journeys that reached it, with when (t), where (s) and the seconds
-    # since 1970 (e) of their first qualifying visit, and their entry (e0) and group. Each is the
-    # previous one joined to that step's visits (inner: a journey that stopped stays stopped),
-    # grouped by journey.
-    reached = entries.select("journey_id", "e0", "group", t="t0", s="s0", e="e0")
+    with contextlib.ExitStack() as kept:
+        summary = _reached_by_step(ws, e, entries, steps, mode, span.total_seconds(), kept)
+    return _summarise(summary, steps, mode, by, level)
+
+
+def _reached_by_step(
+    ws: Workspace,
+    e: ir.Table,
+    entries: ir.Table,
+    steps: list[str],
+    mode: str,
+    limit: float,
+    kept: contextlib.ExitStack,
+) -> pd.DataFrame:
+    """Per group and step, the journeys that reached it and the seconds from their entry.
+
+    One table per step: the journeys that reached it, with when (t), where (s) and the seconds
+    since 1970 (e) of their first qualifying visit, and their entry (e0) and group. Each is the
+    previous one joined to that step's visits (inner: a journey that stopped stays stopped),
+    grouped by journey. The next step and the summary's union both read each table: the engine
+    computes it once (``Engine.reused``, released when ``kept`` closes), where Spark, which inlines
+    a repeated subquery, used to run 1 + 2 + 3 + 4 joins for five steps instead of 4.
+    """
+    reached = kept.enter_context(
+        ws.engine.reused(entries.select("journey_id", "e0", "group", t="t0", s="s0", e="e0"))
+    )
     stages = [reached]
     for step in steps[1:]:
         visits = e.filter(e.step == step).select("journey_id", "ts", "seq", "epoch_s")
@@ -156,6 +177,7 @@ def funnel(
         reached = j.group_by(["journey_id", "e0", "group"]).aggregate(
             t=j.ts.min(), s=j.seq.min(), e=j.epoch_s.min()
         )
+        reached = kept.enter_context(ws.engine.reused(reached))
         stages.append(reached)
     # Each step summarised per group from its own table (no join back to the entries): journeys,
     # and the seconds from entry, whose quantiles are turned into hours in Python (a float literal
@@ -179,8 +201,7 @@ def funnel(
             )
             .mutate(position=ibis.literal(i, "int64"))
         )
-    summary = ibis.union(*parts).execute()
-    return _summarise(summary, steps, mode, by, level)
+    return ibis.union(*parts).execute()
 
 
 #: Percentiles of the time to convert reported in :attr:`Funnel.times`.
