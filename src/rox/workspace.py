@@ -155,12 +155,11 @@ class Workspace:
         if self.engine.name != "duckdb":
             return
         # (rox.ingest is the layer below, imported when first needed: not by every command)
-        from rox.ingest.order import has_order, number_rows
+        from rox.ingest.order import number_rows, unnumbered_tables
 
         con = self.backend.con
-        for name in TABLES:
-            if has_order(con, name):
-                number_rows(con, name)
+        for name in unnumbered_tables(con, list(TABLES)):
+            number_rows(con, name)
 
     def table(self, name: str) -> ir.Table:
         """Return canonical table ``name`` as an Ibis table expression.
