@@ -33,7 +33,12 @@ STEPS = {
         'count(DISTINCT "_key")' in s
         or ('_key" IN (SELECT' in s and s.startswith("SELECT count(*)"))
     ),
-    "number the rows written": lambda s: s.startswith("UPDATE") and "_seq = rowid" in s,
+    "number the rows written": lambda s: (
+        (s.startswith("UPDATE") and "_seq = rowid" in s)
+        or (s.startswith("SELECT count(*), min(rowid)") and "_seq IS NULL" in s)
+    ),
+    "checksum of the rows written": lambda s: "bit_xor(hash(" in s,
+    "commit": lambda s: s == "COMMIT",
     "stage the file": lambda s: (
         "read_csv" in s and ("_rox_row, * FROM" in s or "_rox_source AS" in s)
     ),
@@ -50,40 +55,49 @@ STEPS = {
 
 
 class _Timed:
-    """A DuckDB connection whose statements are timed."""
+    """A DuckDB connection whose statements are timed: wall time, and the process's CPU time.
 
-    def __init__(self, con: Any, log: list[tuple[float, str]]) -> None:
+    The CPU time is ``time.process_time()``: every thread of the process, DuckDB's included.
+    """
+
+    def __init__(self, con: Any, log: list[tuple[float, float, str]]) -> None:
         self._con, self._log = con, log
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._con, name)
 
-    def execute(self, sql: str, *args: Any, **kwargs: Any) -> Any:
-        start = time.perf_counter()
-        out = self._con.execute(sql, *args, **kwargs)
-        self._log.append((time.perf_counter() - start, " ".join(str(sql).split())))
+    def _timed(self, run: Any, sql: str, *args: Any, **kwargs: Any) -> Any:
+        start, cpu = time.perf_counter(), time.process_time()
+        out = run(sql, *args, **kwargs)
+        wall, cpu = time.perf_counter() - start, time.process_time() - cpu
+        self._log.append((wall, cpu, " ".join(str(sql).split())))
         return out
 
+    def execute(self, sql: str, *args: Any, **kwargs: Any) -> Any:
+        return self._timed(self._con.execute, sql, *args, **kwargs)
+
     def executemany(self, sql: str, *args: Any, **kwargs: Any) -> Any:
-        start = time.perf_counter()
-        out = self._con.executemany(sql, *args, **kwargs)
-        self._log.append((time.perf_counter() - start, " ".join(str(sql).split())))
-        return out
+        return self._timed(self._con.executemany, sql, *args, **kwargs)
 
 
 def _profiled(ws: Any, csv: str) -> dict[str, float]:
-    log: list[tuple[float, str]] = []
+    """Wall seconds by step (keys as in STEPS) and CPU seconds by step (the same keys + " cpu")."""
+    log: list[tuple[float, float, str]] = []
     real = ws.backend.con
     ws.backend.con = _Timed(real, log)
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     ws.ingest("responses", csv)
-    total = time.perf_counter() - start
+    total, cpu = time.perf_counter() - start, time.process_time() - cpu
     ws.backend.con = real
-    out = dict.fromkeys([*STEPS, "the rest"], 0.0)
-    for seconds, sql in log:
-        out[next((n for n, test in STEPS.items() if test(sql)), "the rest")] += seconds
-    out["the rest"] += total - sum(s for s, _ in log)  # Python between statements
-    out["total"] = total
+    names = [*STEPS, "the rest"]
+    out = dict.fromkeys(names + [f"{n} cpu" for n in names], 0.0)
+    for seconds, cpu_seconds, sql in log:
+        step = next((n for n, test in STEPS.items() if test(sql)), "the rest")
+        out[step] += seconds
+        out[f"{step} cpu"] += cpu_seconds
+    out["the rest"] += total - sum(s for s, _, _ in log)  # Python between statements
+    out["the rest cpu"] += cpu - sum(c for _, c, _ in log)
+    out["total"], out["total cpu"] = total, cpu
     return out
 
 
@@ -93,12 +107,12 @@ def child(side: str, csv: str) -> dict[str, Any]:
         if side == "duckdb":
             import duckdb
 
-            start = time.perf_counter()
+            start, cpu = time.perf_counter(), time.process_time()
             con = duckdb.connect(f"{tmp}/bare.duckdb")
             con.execute("SET enable_progress_bar = false")
             con.execute(f"CREATE TABLE t AS SELECT * FROM read_csv('{csv}')")
             con.close()
-            return {"total": time.perf_counter() - start}
+            return {"total": time.perf_counter() - start, "total cpu": time.process_time() - cpu}
         import rox
 
         ws = rox.open(Path(tmp) / "w.duckdb")
@@ -133,13 +147,22 @@ def main(argv: list[str] | None = None) -> int:
             )
             done_runs.append(json.loads(done.stdout.decode().strip().splitlines()[-1]))
     bare = statistics.median(r["total"] for r in runs["duckdb"])
+    bare_cpu = statistics.median(r["total cpu"] for r in runs["duckdb"])
     for version in versions:
         for load in ("fresh", "reingest"):
-            steps = runs[version][0][load]
-            median = {k: statistics.median(r[load][k] for r in runs[version]) for k in steps}
-            parts = ", ".join(f"{k} {v:.2f}" for k, v in median.items())
-            print(f"{version} {load}: {parts} ({median['total'] / bare:.2f}x the bare load)")
-    print(f"bare DuckDB load: {bare:.2f} s (median of {args.repeats})")
+            steps = [k for k in runs[version][0][load] if not k.endswith(" cpu")]
+            print(f"{version} {load} (medians of {args.repeats}; wall s, CPU s):")
+            for k in steps:
+                wall = statistics.median(r[load][k] for r in runs[version])
+                cpu = statistics.median(r[load][f"{k} cpu"] for r in runs[version])
+                every = ", ".join(f"{r[load][f'{k} cpu']:.2f}" for r in runs[version])
+                print(f"  {k}: {wall:.2f} s, {cpu:.2f} CPU-s (rounds: {every})")
+            total = statistics.median(r[load]["total"] for r in runs[version])
+            total_cpu = statistics.median(r[load]["total cpu"] for r in runs[version])
+            ratios = f"{total / bare:.2f}x the bare load's wall time, {total_cpu / bare_cpu:.2f}x"
+            print(f"  {ratios} its CPU time")
+    every = ", ".join(f"{r['total']:.2f} s / {r['total cpu']:.2f} CPU-s" for r in runs["duckdb"])
+    print(f"bare DuckDB load: {bare:.2f} s, {bare_cpu:.2f} CPU-s (medians; rounds: {every})")
     return 0
 
 

@@ -126,6 +126,7 @@ class Workspace:
         self.session: dict[str, Any] = {}
         if not read_only:
             self._create_missing_tables()
+            self._complete_order()
         else:
             self.engine.declare_missing(_schemas())
 
@@ -142,6 +143,23 @@ class Workspace:
                 lacking = {c: SYSTEM_TABLES[name][c] for c in added if c not in have}
                 if lacking:
                     self.engine.add_columns(name, lacking)
+
+    def _complete_order(self) -> None:
+        """Number the rows a load committed without their recorded order (``_seq``).
+
+        A valid CSV's rows are numbered in a transaction after the load's own; a process stopped
+        between the two leaves them unnumbered, and the first open for writing numbers them as
+        that transaction would have (:mod:`rox.ingest.order`). DuckDB only: other engines write
+        the recorded order with the rows.
+        """
+        if self.engine.name != "duckdb":
+            return
+        # (rox.ingest is the layer below, imported when first needed: not by every command)
+        from rox.ingest.order import number_rows, unnumbered_tables
+
+        con = self.backend.con
+        for name in unnumbered_tables(con, list(TABLES)):
+            number_rows(con, name)
 
     def table(self, name: str) -> ir.Table:
         """Return canonical table ``name`` as an Ibis table expression.

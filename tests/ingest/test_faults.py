@@ -71,13 +71,26 @@ def _state(path: Path) -> dict[str, object]:
         rows = dict(
             con.execute("SELECT _load_id, count(*) FROM responses GROUP BY 1 ORDER BY 1").fetchall()
         )
-    return {"counts": counts, "records": records, "rows": rows}
+        order = _order(con)
+    return {"counts": counts, "records": records, "rows": rows, "order": order}
+
+
+def _order(con: object) -> tuple[int, int]:
+    """Rows of responses with no recorded order (``_seq``), and rows sharing one with another.
+
+    (Their values are tested in tests/ingest/test_order.py: a staged load leaves the numbers of
+    rejected rows unused.)
+    """
+    return con.execute(  # type: ignore[attr-defined,no-any-return]
+        "SELECT count(*) FILTER (WHERE _seq IS NULL), count(_seq) - count(DISTINCT _seq) "
+        "FROM responses"
+    ).fetchone()
 
 
 def _consistent(state: dict[str, object]) -> bool:
     records, rows = state["records"], state["rows"]
     assert isinstance(records, dict) and isinstance(rows, dict)
-    return {k: v for k, v in records.items() if v} == rows
+    return {k: v for k, v in records.items() if v} == rows and state["order"] == (0, 0)
 
 
 def _child(args: list[str], **kwargs: object) -> subprocess.Popen[str]:
@@ -164,6 +177,7 @@ def _state_of(ws: rox.Workspace) -> dict[str, object]:
             con.execute("SELECT load_id, sum(rows_loaded) FROM rox_loads GROUP BY 1").fetchall()
         ),
         "rows": dict(con.execute("SELECT _load_id, count(*) FROM responses GROUP BY 1").fetchall()),
+        "order": _order(con),
     }
 
 

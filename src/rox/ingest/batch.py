@@ -33,11 +33,10 @@ from rox.ingest.load import (
     _copy_existing,
     _refresh_derived,
     _translated,
-    last_seq,
     reconcile,
-    record_order,
 )
 from rox.ingest.mapping import ColumnMapping
+from rox.ingest.order import last_seq, record_order
 from rox.ingest.plain import typed_plainly
 from rox.ingest.rules import ROW_COLUMN, LoadPlan
 from rox.schema import KEY_COLUMN, LOAD_COLUMN, LOADS_TABLE, SEQ_COLUMN, Scale, table_spec

@@ -41,7 +41,7 @@ from typing import Any
 
 from rox._sql import ident, literal
 from rox.ingest.mapping import ColumnMapping
-from rox.schema import LOAD_COLUMN, LOADS_TABLE
+from rox.schema import LOAD_COLUMN, LOADS_TABLE, SEQ_COLUMN
 
 __all__ = ["file_fingerprint", "loaded_as", "rows_checksum"]
 
@@ -80,11 +80,14 @@ def file_fingerprint(
     return digest.hexdigest()
 
 
-def rows_checksum(con: Any, table: str, load_id: int) -> tuple[int, str]:
+def rows_checksum(con: Any, table: str, load_id: int, seq: str | None = None) -> tuple[int, str]:
     """The number of rows of ``table`` with load id ``load_id`` and their checksum.
 
     One scan of the load's rows (DuckDB skips the row groups of other loads by their min-max
-    index). The checksum is defined in the module's docstring.
+    index). The checksum is defined in the module's docstring. ``seq``, SQL over the table's
+    columns (and ``rowid``), stands for the recorded order (``_seq``) of rows that are yet to
+    be numbered: the checksum is then that of the rows once numbered so (the one pass numbers
+    its rows after its commit, :func:`rox.ingest.load._load_plain`).
     """
     columns = [
         name
@@ -95,7 +98,9 @@ def rows_checksum(con: Any, table: str, load_id: int) -> tuple[int, str]:
         ).fetchall()
     ]
     terms = [
-        f"CASE WHEN {ident(c)} IS NULL THEN 0 ELSE hash(hash({literal(c)}, {ident(c)})) END"
+        f"hash(hash({literal(c)}, {seq}))"
+        if seq is not None and c == SEQ_COLUMN
+        else f"CASE WHEN {ident(c)} IS NULL THEN 0 ELSE hash(hash({literal(c)}, {ident(c)})) END"
         for c in columns
     ]
     row = terms[0]

@@ -19,7 +19,9 @@ index, if the workspace has one (:mod:`rox.journey.index`).
 
 A load is all or nothing even across a crash: every row carries its ``_load_id``, and before each
 load :func:`reconcile` removes what an interrupted load left behind (rows whose load has no record
-in ``rox_loads``, or a last load whose record does not match its rows). DuckDB alone does not
+in ``rox_loads``, or a last load whose record does not match its rows), and numbers the rows a
+complete load had not yet numbered (a valid CSV's rows get their ``_seq`` in a second
+transaction: :func:`_load_plain`). DuckDB alone does not
 guarantee it: killed during the commit of a large load, DuckDB 1.5.6 was seen to keep the big
 table's rows and lose the one-row record written in the same transaction (docs/ingest.md).
 """
@@ -54,6 +56,7 @@ from rox.errors import (
 from rox.ingest.fingerprint import file_fingerprint, loaded_as, rows_checksum
 from rox.ingest.mapping import ColumnMapping, check_encoding, load_mapping
 from rox.ingest.native import NATIVE_MIN_BYTES, native_files, native_load, total_bytes
+from rox.ingest.order import has_order, last_seq, number_rows, record_order
 from rox.ingest.reading import (
     csv_header_notes,
     jsonl_by_lines,
@@ -347,9 +350,12 @@ def reconcile(ws: Workspace) -> list[str]:
       are removed;
     - the last recorded load must hold exactly the rows and rejects its record counts; if not,
       its rows, rejects and record are removed;
-    - a staged copy of a file left in the workspace (``_rox_source``) is dropped.
+    - a staged copy of a file left in the workspace (``_rox_source``) is dropped;
+    - rows a complete load wrote without their recorded order (``_seq``; the process stopped
+      between the load's commit and the one numbering its rows) are numbered as that second
+      commit would have numbered them (:func:`rox.ingest.order.number_rows`).
 
-    A load that completed is never touched (earlier loads cannot be in flight: one process writes
+    A load that completed is never removed (earlier loads cannot be in flight: one process writes
     a DuckDB file at a time). :func:`ingest` calls this before each load; call it after a crash to
     clean up at once. Other engines commit a load in one engine transaction (PostgreSQL) or write
     the record last (Spark), and are left as they are.
@@ -414,6 +420,13 @@ def reconcile(ws: Workspace) -> list[str]:
         if left[0]:
             con.execute(f"DROP TABLE {_SOURCE}")
             notes.append("removed the staged copy of a file an interrupted load left behind")
+        for name in TABLES:
+            numbered = number_rows(con, name) if has_order(con, name) else 0
+            if numbered:
+                notes.append(
+                    f"numbered {numbered:,} rows of {name} that a load had written without their "
+                    "recorded order (the process was stopped after the load committed)"
+                )
         con.execute("COMMIT")
     except BaseException as exc:
         _rollback(con)
@@ -508,6 +521,8 @@ def _load_once(
     try:
         record_order(con, job.table)
         fingerprints: list[str | None] = []
+        # the one pass's rows, written with no recorded order: their _seq, as SQL over rowid
+        unnumbered: str | None = None
         for i, item in enumerate(job.sources):
             fingerprint = file_fingerprint(item, job.table, job.mapping, job.fmt)
             fingerprints.append(fingerprint)
@@ -525,6 +540,12 @@ def _load_once(
             if earlier is not None:
                 rows.append(_loaded_already(con, src, earlier, notes))
                 continue
+            if unnumbered is not None:  # later sources' rows come after the one pass's rows
+                con.execute(
+                    f"UPDATE {ident(job.table)} SET {SEQ_COLUMN} = {unnumbered} "
+                    f"WHERE {LOAD_COLUMN} = {job.load_id}"
+                )
+                unnumbered = None
             if i not in staged and existing is None:
                 plain = _load_plain(
                     con,
@@ -538,7 +559,8 @@ def _load_once(
                     notes if notes is not None else [],
                 )
                 if plain is not None:
-                    rows.append(plain)
+                    rows.append(plain[0])
+                    unnumbered = plain[1]
                     continue
             counts, first = _load_one(
                 con,
@@ -563,7 +585,9 @@ def _load_once(
         # (a load that loaded every row of a file; staged loads' rows are the engine's)
         whole = any(r["rows_loaded"] == r["rows_read"] > 0 for r in rows)
         checksum = (
-            rows_checksum(con, job.table, job.load_id)[1] if whole and existing is None else None
+            rows_checksum(con, job.table, job.load_id, unnumbered)[1]
+            if whole and existing is None
+            else None
         )
         con.executemany(
             f"INSERT INTO {LOADS_TABLE} (load_id, table_name, source, loaded_at, rows_read, "
@@ -615,7 +639,30 @@ def _load_once(
         for path in temporary:
             with contextlib.suppress(OSError):
                 os.unlink(path)
+    if unnumbered is not None:
+        _number_committed(con, job.table, job.load_id, notes)
     return rows, problems
+
+
+def _number_committed(con: Any, table: str, load_id: int, notes: list[str] | None) -> None:
+    """Number the rows a committed load wrote without a recorded order, in a transaction.
+
+    The load is complete and recorded already: if this fails or is interrupted, the rows are
+    numbered the same way the next time the workspace is opened for writing, or by the next load
+    (:func:`rox.ingest.order.number_rows`, called by :func:`reconcile`), and the report says so.
+    """
+    try:
+        con.execute("BEGIN TRANSACTION")
+        number_rows(con, table)
+        con.execute("COMMIT")
+    except (duckdb.Error, KeyboardInterrupt) as exc:
+        _rollback(con)
+        if notes is not None:
+            why = "interrupted" if isinstance(exc, KeyboardInterrupt) else str(exc).splitlines()[0]
+            notes.append(
+                f"load {load_id} is complete, but the recorded order of its rows was not written "
+                f"({why}); it is written when the workspace is next opened for writing"
+            )
 
 
 def _loaded_already(
@@ -751,7 +798,7 @@ def _load_plain(
     load_id: int,
     step: Callable[[str, str], Any],
     notes: list[str],
-) -> dict[str, Any] | None:
+) -> tuple[dict[str, Any], str | None] | None:
     """Load a CSV whose rows are all valid and new in one pass, inside the open transaction.
 
     The pass reads the file, parses, keys and flags every row (the same
@@ -762,7 +809,14 @@ def _load_plain(
     no key repeats in the file (one aggregate over the keys), and none was loaded before (a
     semi-join with the table's other rows, only when it had rows). The rows are inserted in the
     file's order (insertion order preserved), so their rowids are consecutive and a row's
-    recorded order is its rowid's distance from the first (one ``UPDATE`` of ``_seq``).
+    recorded order is its rowid's distance from the first.
+
+    The rows are written with no recorded order (``_seq`` null); the caller numbers them (by
+    the SQL returned, over ``rowid``, while the transaction is open; by :func:`number_rows`
+    after it commits, in a transaction of its own). An ``UPDATE`` of ``_seq`` inside the load's
+    transaction makes DuckDB rewrite at the commit every row the insert had written to the file
+    (3 CPU-s of a 10M-row load, measured; the same update after the commit costs 0.5):
+    docs/benchmarks.md.
 
     The select is the plan's quick one (``quick=True``): no regular expression per time, the
     epoch instant flagged instead, with the same outcome for the rows it writes
@@ -774,7 +828,13 @@ def _load_plain(
     an ``order`` column, no natural key, an attribute column of another type) raises
     :class:`_NotPlain`: the transaction is rolled back and :func:`_load` loads the source again
     through :func:`_load_one`, which stages it and spells out every problem, so the outcome and
-    every message are the staged path's. Returns None for a source this path does not take.
+    every message are the staged path's.
+
+    Returns
+    -------
+    tuple of (dict, str or None), or None
+        The source's counts, and the SQL of its rows' ``_seq`` over ``rowid`` (None if it had
+        no rows); None for a source this path does not take.
 
     Raises
     ------
@@ -856,19 +916,15 @@ def _load_plain(
         ).fetchone()
         if loaded:
             raise _NotPlain
-    if n:
-        step(
-            "write",
-            f"UPDATE {ident(table)} SET {SEQ_COLUMN} = rowid - {int(low) - 1 - base} "
-            f"WHERE {LOAD_COLUMN} = {load_id}",
-        )
-    return {
+    counts = {
         "source": src.name,
         "rows_read": int(n),
         "rows_loaded": int(n),
         "rows_rejected": 0,
         "rows_skipped": 0,
     }
+    # a row's recorded order is its rowid's distance from the first, after the table's last
+    return counts, f"(rowid - {int(low or 0) - 1 - base})::BIGINT" if n else None
 
 
 def _load_one(
@@ -1049,30 +1105,6 @@ def _load_one(
         "rows_skipped": n_skipped,
     }
     return counts, first
-
-
-def record_order(con: Any, table: str) -> None:
-    """Give DuckDB table ``table`` its recorded-order column (``_seq``) if it has none.
-
-    A workspace created before #21 has no ``_seq``: the column is added, and every row numbered
-    by its load, then its place in the table. DuckDB keeps the rows of a table in the order they
-    were inserted, and each load inserted its rows in their order in the source, so this is the
-    order in which they were recorded. Runs inside the load's transaction.
-    """
-    if SEQ_COLUMN in _stored_types(con, table):
-        return
-    con.execute(f"ALTER TABLE {ident(table)} ADD COLUMN {SEQ_COLUMN} BIGINT")
-    con.execute(
-        f"UPDATE {ident(table)} SET {SEQ_COLUMN} = o._n FROM (SELECT rowid AS _r, "
-        f"row_number() OVER (ORDER BY {LOAD_COLUMN}, rowid) AS _n FROM {ident(table)}) AS o "
-        f"WHERE {ident(table)}.rowid = o._r"
-    )
-
-
-def last_seq(con: Any, table: str) -> int:
-    """The highest recorded order (``_seq``) in ``table`` (0 when empty): new rows come after it."""
-    (top,) = con.execute(f"SELECT coalesce(max({SEQ_COLUMN}), 0) FROM {ident(table)}").fetchone()
-    return int(top)
 
 
 def _recorded_order(con: Any, table: str, mapping: ColumnMapping, seq_base: int) -> tuple[str, str]:
