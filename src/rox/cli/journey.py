@@ -184,8 +184,11 @@ def _query(
 
 def _describe(query: JourneyQuery) -> str:
     """The options of ``query`` that differ from the defaults, in words."""
+    from rox.journey.events import HOW_BUILT
+
     options = {k: v for k, v in json.loads(query.key()).items() if v not in (None, [], False)}
-    options.pop("order", None)  # how events are ordered (the recorded order, #21): not an option
+    for entry in HOW_BUILT:  # how this rox builds journeys: not an option
+        options.pop(entry, None)
     if "gap_seconds" in options:
         options["gap"] = str(pd.Timedelta(seconds=options.pop("gap_seconds")))
     if not options:

@@ -321,7 +321,8 @@ class SparkEngine(Engine):
         Spark SQL inlines a common table expression used several times, and would compute it
         once for each use.
         """
-        return self.cache(expr)
+        kept: contextlib.AbstractContextManager[ir.Table] = self.cache(expr)
+        return kept
 
     def epoch_seconds(self, ts: ir.TimestampValue) -> ir.NumericValue:
         """Seconds since 1970 with their fraction: Spark's ``unix_micros(ts) / 1e6``.

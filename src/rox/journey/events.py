@@ -92,6 +92,18 @@ def _ts(value: Any, name: str) -> datetime | None:
     return None if ts is None else ts.to_pydatetime()
 
 
+#: The entries of a :meth:`JourneyQuery.key` that say how this rox builds journeys, not what the
+#: user asked for: an index whose key lacks one or holds another value was built otherwise, matches
+#: no query, and is rebuilt, not refreshed.
+HOW_BUILT = {
+    # how the events of a journey are ordered: time, then the recorded order (#21)
+    "order": "ts,_seq",
+    # how the variants are keyed: hashes of step and position, without the text "step@position"
+    # (#21 §2)
+    "variant_key": "hash(step,seq)",
+}
+
+
 @dataclass(frozen=True)
 class JourneyQuery:
     """Which events make journeys, and how they are split and cleaned.
@@ -149,12 +161,7 @@ class JourneyQuery:
                 "collapse": bool(self.collapse),
                 "since": since.isoformat() if since else None,
                 "until": until.isoformat() if until else None,
-                # how the events of a journey are ordered: an index built before ties followed
-                # the recorded order (#21) has no such entry, matches no query, and is rebuilt
-                "order": "ts,_seq",
-                # how the variants are keyed (hashes of step and position, without the text
-                # "step@position" since #21 §2): an index keyed otherwise is rebuilt, not refreshed
-                "variant_key": "hash(step,seq)",
+                **HOW_BUILT,
             },
             sort_keys=True,
         )
@@ -163,8 +170,8 @@ class JourneyQuery:
     def from_key(cls, key: str) -> JourneyQuery:
         """The query :meth:`key` describes."""
         d = json.loads(key)
-        d.pop("order", None)
-        d.pop("variant_key", None)
+        for entry in HOW_BUILT:
+            d.pop(entry, None)
         gap = d.pop("gap_seconds")
         if "goal" in d:  # a key stored before the cut-off step was renamed ``end`` (#14)
             d["end"] = d.pop("goal")
