@@ -56,7 +56,7 @@ from rox.errors import (
 from rox.ingest.fingerprint import file_fingerprint, loaded_as, rows_checksum
 from rox.ingest.mapping import ColumnMapping, check_encoding, load_mapping
 from rox.ingest.native import NATIVE_MIN_BYTES, native_files, native_load, total_bytes
-from rox.ingest.order import has_order, last_seq, number_rows, record_order
+from rox.ingest.order import last_seq, number_rows, record_order, unnumbered_tables
 from rox.ingest.reading import (
     csv_header_notes,
     jsonl_by_lines,
@@ -420,8 +420,8 @@ def reconcile(ws: Workspace) -> list[str]:
         if left[0]:
             con.execute(f"DROP TABLE {_SOURCE}")
             notes.append("removed the staged copy of a file an interrupted load left behind")
-        for name in TABLES:
-            numbered = number_rows(con, name) if has_order(con, name) else 0
+        for name in unnumbered_tables(con, list(TABLES)):
+            numbered = number_rows(con, name)
             if numbered:
                 notes.append(
                     f"numbered {numbered:,} rows of {name} that a load had written without their "
@@ -541,10 +541,7 @@ def _load_once(
                 rows.append(_loaded_already(con, src, earlier, notes))
                 continue
             if unnumbered is not None:  # later sources' rows come after the one pass's rows
-                con.execute(
-                    f"UPDATE {ident(job.table)} SET {SEQ_COLUMN} = {unnumbered} "
-                    f"WHERE {LOAD_COLUMN} = {job.load_id}"
-                )
+                number_rows(con, job.table)
                 unnumbered = None
             if i not in staged and existing is None:
                 plain = _load_plain(
