@@ -43,6 +43,7 @@ __all__ = [
     "MetricError",
     "MissingDependencyError",
     "NotFittedError",
+    "RefreshCancelledError",
     "RowProblem",
     "RoxError",
     "SchemaError",
@@ -98,6 +99,16 @@ class LoadCancelledError(RoxError, RuntimeError):
 
     Not a :class:`KeyboardInterrupt`: the interrupt has been handled (the load rolled back), and
     the ``rox`` command reports it in one line with exit code 130.
+    """
+
+
+class RefreshCancelledError(RoxError, RuntimeError):
+    """A load committed, and the refresh of the tables derived from it was interrupted (Ctrl-C).
+
+    The load is complete and recorded (unlike :class:`LoadCancelledError`); only the derived
+    tables (:data:`rox.schema.DERIVED`, e.g. the journey index) may be behind it. Analyses never
+    use derived tables that are behind their source: they compute without them until they are
+    rebuilt. The ``rox`` command reports it in one line with exit code 130.
     """
 
 
@@ -210,6 +221,7 @@ EXIT_CODES: dict[type[RoxError], int] = {
     WorkspaceWriteError: 14,
     WorkspaceUnavailableError: 75,  # sysexits' EX_TEMPFAIL: a temporary failure, try again
     LoadCancelledError: 130,  # as a shell reports a command stopped by SIGINT (128 + 2)
+    RefreshCancelledError: 130,
     TableNotFoundError: 4,
     IngestError: 5,
     SourceError: 6,

@@ -365,12 +365,15 @@ class DerivedTables:
     refresh : str
         ``"module:function"`` called as ``function(workspace)`` after a load of ``source``; it
         handles its own failures (the load stands whatever happens to the derived tables).
+    rebuild : str
+        How a user rebuilds them, for messages.
     """
 
     name: str
     source: str
     tables: tuple[str, ...]
     refresh: str
+    rebuild: str
 
 
 #: Every set of derived tables a workspace may hold.
@@ -380,6 +383,7 @@ DERIVED: tuple[DerivedTables, ...] = (
         source="events",
         tables=tuple(JOURNEY_INDEX_TABLES.values()),
         refresh="rox.journey.index:refresh_after_load",
+        rebuild="`rox journey index` (rox.journey.build_index)",
     ),
 )
 

@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -412,3 +413,93 @@ def test_kill_9_while_the_file_is_staged_on_disk_leaves_the_load_whole_or_absent
             assert opened.count("responses") == base_rows + n
         assert _consistent(_state(ws))
     sys.stderr.write("\n".join(["", *outcomes, ""]))  # what the kills hit (pytest -s shows it)
+
+
+# -- Ctrl-C after the commit: the load stands, and the message says so ---------------------------
+def _events(customers: list[str], hour0: int) -> pd.DataFrame:
+    steps = ["visit", "quote", "buy"]
+    return pd.DataFrame(
+        {
+            "customer_id": [c for c in customers for _ in steps],
+            "ts": [
+                pd.Timestamp("2024-01-01", tz="UTC") + pd.Timedelta(hours=hour0 + i)
+                for _ in customers
+                for i in range(len(steps))
+            ],
+            "step": steps * len(customers),
+        }
+    )
+
+
+def _interrupt(*_args: object, **_kwargs: object) -> None:
+    raise KeyboardInterrupt
+
+
+@pytest.mark.parametrize(
+    "moment",
+    [
+        "index_record",  # before the refresh touched anything (the index is then behind)
+        "_numbers",  # after the index's record was dropped, while its journeys are rewritten
+    ],
+)
+def test_ctrl_c_while_refreshing_the_index_keeps_the_load_and_says_so(
+    tmp_path, monkeypatch, moment
+):
+    import rox.journey.index as journey_index
+    from rox.errors import RefreshCancelledError
+    from rox.journey import build_index, index_info, journey_map
+
+    first, second = _events(["a", "b"], 0), _events(["b", "c", "d"], 10)
+    ws = rox.open(tmp_path / "ws.duckdb")
+    ws.ingest("events", first)
+    build_index(ws)
+    monkeypatch.setattr(journey_index, "FULL_SHARE", 1.0)  # refresh the touched journeys
+    monkeypatch.setattr(journey_index, moment, _interrupt)
+    raised: BaseException | None = None
+    try:  # (a KeyboardInterrupt let through would stop pytest: catch it to fail the test)
+        ws.ingest("events", second)
+    except BaseException as exc:
+        raised = exc
+    monkeypatch.undo()
+    assert isinstance(raised, RefreshCancelledError), repr(raised)
+    assert str(raised).startswith(
+        "load 2 is complete (9 rows loaded into events), but refreshing the journey index after "
+        "it was interrupted"
+    )
+    assert "rebuild the journey index with `rox journey index`" in str(raised)
+    assert EXIT_CODES[RefreshCancelledError] == 130
+    loads = ws.table("rox_loads").to_pandas()
+    assert sorted(loads["load_id"]) == [1, 2] and ws.table("events").count().execute() == 15
+    # the index is missing or behind the events: analyses compute without it, and agree with
+    # the same analysis of both loads in a workspace that never had an index
+    info = index_info(ws)
+    assert info is None or not info.fresh
+    fresh = rox.open("duckdb://:memory:")
+    fresh.ingest("events", pd.concat([first, second], ignore_index=True))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        got = journey_map(ws).frame
+    pd.testing.assert_frame_equal(got, journey_map(fresh).frame)
+    ws.close()
+
+
+def test_rox_ingest_ctrl_c_while_refreshing_exits_130_and_says_the_load_is_complete(
+    tmp_path, monkeypatch, capsys
+):
+    import rox.journey.index as journey_index
+    from rox.cli import main
+
+    path = tmp_path / "ws.duckdb"
+    with rox.open(path) as ws:
+        ws.ingest("events", _events(["a"], 0))
+        rox.journey.build_index(ws)
+    source = tmp_path / "more.csv"
+    _events(["b"], 5).to_csv(source, index=False)
+    monkeypatch.setattr(journey_index, "refresh_index", _interrupt)
+    monkeypatch.setattr(sys, "argv", ["rox", "ingest", "events", str(source), "-w", str(path)])
+    with pytest.raises(SystemExit) as exited:
+        main()
+    said = " ".join(capsys.readouterr().err.split())
+    assert exited.value.code == 130, said
+    assert "load 2 is complete (3 rows loaded into events)" in said
+    assert "nothing was written" not in said

@@ -47,6 +47,7 @@ from rox.errors import (
     IngestError,
     LoadCancelledError,
     MappingError,
+    RefreshCancelledError,
     RowProblem,
     RoxError,
     ValidationError,
@@ -296,7 +297,10 @@ def ingest(
         rows, columns=["source", "rows_read", "rows_loaded", "rows_rejected", "rows_skipped"]
     )
     # (a load of rows all skipped is recorded too: derived tables then say they include it)
-    _refresh_derived(ws, spec.name)
+    try:
+        _refresh_derived(ws, spec.name)
+    except KeyboardInterrupt:  # the load stands: say so, not that nothing was written
+        raise _refresh_cancelled(job.load_id, spec.name, int(frame["rows_loaded"].sum())) from None
     if progress is not None:
         progress(1.0)
     return LoadReport(
@@ -455,6 +459,22 @@ def _refresh_derived(ws: Workspace, table: str) -> None:
         for refresher in refreshers:
             module, _, name = refresher.partition(":")
             getattr(importlib.import_module(module), name)(ws)
+
+
+def _refresh_cancelled(load_id: int, table: str, rows_loaded: int) -> RefreshCancelledError:
+    """The error of a refresh after load ``load_id`` interrupted (the load itself committed).
+
+    A refresher interrupted leaves its tables behind the load, never wrong: the journey index
+    drops its record before it rewrites anything, and an analysis computes without an index that
+    is missing or behind its events (:func:`rox.journey.events.indexed_journeys`).
+    """
+    derived = [d for d in DERIVED if d.source == table]
+    names = " and ".join(d.name for d in derived)
+    rebuild = "; ".join(f"rebuild the {d.name} with {d.rebuild}" for d in derived)
+    return RefreshCancelledError(
+        f"load {load_id} is complete ({rows_loaded:,} rows loaded into {table}), but refreshing "
+        f"the {names} after it was interrupted; analyses compute without it until then: {rebuild}"
+    )
 
 
 @dataclass(frozen=True)
