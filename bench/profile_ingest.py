@@ -29,6 +29,10 @@ STEPS = {
     "one pass (read, parse, flag, insert)": lambda s: (
         s.startswith('INSERT INTO "') and "read_csv" in s
     ),
+    # (after #15 §3's fold: the checks and the checksum in one scan, after the first rowid)
+    "checks and checksum of the rows written, one scan": lambda s: (
+        'count(DISTINCT hash("_key"))' in s or s.startswith('SELECT min(rowid) FROM "')
+    ),
     "checks on the rows written": lambda s: (
         'count(DISTINCT "_key")' in s
         or ('_key" IN (SELECT' in s and s.startswith("SELECT count(*)"))

@@ -13,6 +13,7 @@ import pytest
 import rox
 from rox.errors import ValidationError
 from rox.ingest import load
+from rox.ingest.fingerprint import rows_checksum
 
 HEADER = "response_id,ts,metric,score,store\n"
 
@@ -95,6 +96,33 @@ def test_a_key_loaded_before_with_other_values_is_rejected_as_staged(tmp_path, s
         assert ws.count("responses") == 1
 
 
+def _recorded_and_recomputed(ws):
+    """Each load's recorded checksum, and its rows' checksum recomputed now (numbered)."""
+    con = ws.backend.con
+    loads = con.execute("SELECT load_id, checksum FROM rox_loads ORDER BY load_id").fetchall()
+    return [(checksum, rows_checksum(con, "responses", load_id)[1]) for load_id, checksum in loads]
+
+
+def test_the_one_pass_records_the_checksum_the_staged_path_records(tmp_path, monkeypatch):
+    # #15 §3: the one pass computes the checksum in the scan of its checks, over the recorded
+    # order its rows get after the commit; a later load must trust it as it trusts the staged
+    # path's (the same definition: every column, nulls skipped, an attribute column included)
+    first = _csv(tmp_path / "a.csv", ["r3,2024-01-03,nps,7,x\n", "r1,2024-01-01,nps,9,\n"])
+    second = _csv(tmp_path / "b.csv", ["r2,2024-01-02,csat,4,z\n", "r0,2024-01-04,ces,5,\n"])
+    recorded = []
+    for only_staged in (False, True):
+        if only_staged:
+            monkeypatch.setattr(load, "_load_plain", lambda *args, **kwargs: None)
+        with rox.open(tmp_path / f"ws{int(only_staged)}.duckdb") as ws:
+            ws.ingest("responses", first)
+            ws.ingest("responses", second)
+            result = _recorded_and_recomputed(ws)
+            assert [got for got, _ in result] == [expected for _, expected in result]
+            recorded.append(result)
+    assert recorded[0] == recorded[1]
+    assert len({got for got, _ in recorded[0]}) == 2  # (two loads, two checksums)
+
+
 def test_text_to_redact_and_a_second_source_of_the_load_are_staged(tmp_path, staged):
     commented = tmp_path / "c.csv"
     commented.write_text("response_id,ts,metric,score,comment\nr1,2024-01-01,nps,9,hi\n")
@@ -107,6 +135,9 @@ def test_text_to_redact_and_a_second_source_of_the_load_are_staged(tmp_path, sta
         got = ws.table("responses").order_by("_seq").execute()
         assert got["response_id"].tolist() == ["r1", "r2", "r3"]
         assert got["_seq"].tolist() == [1, 2, 4]  # b's row 2 after a's one row and b's row 1
+        # the load's checksum covers b's row too, not only the rows of a's one pass
+        result = _recorded_and_recomputed(ws)
+        assert [got for got, _ in result] == [expected for _, expected in result]
     assert staged == ["c.csv", "b.csv"]
 
 

@@ -9,7 +9,8 @@ reading a row: every row is already loaded.
 - :func:`file_fingerprint`: a SHA-256 of the file's bytes (read in 1 MiB blocks, never whole),
   with the table, the format and the mapping, stored in ``rox_loads.fingerprint``;
 - :func:`rows_checksum`: a checksum of a load's rows as the table holds them, stored in
-  ``rox_loads.checksum`` when the load commits (DuckDB workspaces);
+  ``rox_loads.checksum`` when the load commits (DuckDB workspaces); :func:`checksum_sql`, the
+  same checksum as an aggregate, for a statement that scans the rows anyway;
 - :func:`loaded_as`: the earlier load that fingerprint and checksum still vouch for, or None.
 
 An earlier load vouches for a file only if it loaded every row it read (nothing rejected, nothing
@@ -43,7 +44,7 @@ from rox._sql import ident, literal
 from rox.ingest.mapping import ColumnMapping
 from rox.schema import LOAD_COLUMN, LOADS_TABLE, SEQ_COLUMN
 
-__all__ = ["file_fingerprint", "loaded_as", "rows_checksum"]
+__all__ = ["checksum_sql", "file_fingerprint", "loaded_as", "rows_checksum"]
 
 #: Changes when what rox makes of a file changes (its rules, its columns): fingerprints of older
 #: versions then no longer match, and their files are compared row by row again.
@@ -84,10 +85,28 @@ def rows_checksum(con: Any, table: str, load_id: int, seq: str | None = None) ->
     """The number of rows of ``table`` with load id ``load_id`` and their checksum.
 
     One scan of the load's rows (DuckDB skips the row groups of other loads by their min-max
-    index). The checksum is defined in the module's docstring. ``seq``, SQL over the table's
-    columns (and ``rowid``), stands for the recorded order (``_seq``) of rows that are yet to
-    be numbered: the checksum is then that of the rows once numbered so (the one pass numbers
-    its rows after its commit, :func:`rox.ingest.load._load_plain`).
+    index), aggregating :func:`checksum_sql`. ``seq``, SQL over the table's columns (and
+    ``rowid``), stands for the recorded order (``_seq``) of rows that are yet to be numbered: the
+    checksum is then that of the rows once numbered so (the one pass numbers its rows after its
+    commit, :func:`rox.ingest.load._load_plain`).
+    """
+    n, total = con.execute(
+        f"SELECT count(*), {checksum_sql(con, table, seq)} FROM {ident(table)} "
+        f"WHERE {LOAD_COLUMN} = ?",
+        [load_id],
+    ).fetchone()
+    return int(n), str(total)
+
+
+def checksum_sql(con: Any, table: str, seq: str | None = None) -> str:
+    """The checksum of the rows of ``table`` an aggregate runs over, as SQL (a UBIGINT).
+
+    The checksum is defined in the module's docstring: over the table's columns as they are now
+    (a column added later is null in earlier rows, which the checksum skips). ``seq`` as in
+    :func:`rows_checksum`. An aggregate, so that a statement that scans the rows for other
+    reasons computes the checksum in the same scan (the one pass's checks on the rows it wrote,
+    :func:`rox.ingest.load._load_plain`); read the result with ``str`` as :func:`rows_checksum`
+    does (0 when there are no rows).
     """
     columns = [
         name
@@ -106,12 +125,7 @@ def rows_checksum(con: Any, table: str, load_id: int, seq: str | None = None) ->
     row = terms[0]
     for term in terms[1:]:
         row = f"xor({row}, {term})"
-    n, total = con.execute(
-        f"SELECT count(*), coalesce(bit_xor(hash({row})), 0) FROM {ident(table)} "
-        f"WHERE {LOAD_COLUMN} = ?",
-        [load_id],
-    ).fetchone()
-    return int(n), str(total)
+    return f"coalesce(bit_xor(hash({row})), 0)"
 
 
 def loaded_as(con: Any, table: str, fingerprint: str) -> tuple[int, int] | None:
