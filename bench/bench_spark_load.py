@@ -12,6 +12,10 @@ resident memory (VmHWM) of the Python process and of the JVM (in local mode the 
 executors share it). The session's start is not timed (a one-row job warms it).
 
     python bench/bench_spark_load.py --rows 1000000 --repeats 3
+
+``--profile`` also prints, for each run, the Spark jobs of the timed part with their seconds and
+description (from Spark's event log: the native load describes each of its jobs), and the
+seconds outside any job (Python, planning, listing files).
 """
 
 from __future__ import annotations
@@ -74,15 +78,42 @@ def _jvm_hwm_mib() -> float:
     return float("nan")
 
 
-def child(side: str, csv: Path, out: Path) -> dict[str, Any]:
+def _jobs(log_dir: Path, since_ms: float) -> list[dict[str, Any]]:
+    """The Spark jobs submitted after ``since_ms`` (epoch ms), from the event log in ``log_dir``."""
+    jobs: dict[int, dict[str, Any]] = {}
+    for log in log_dir.iterdir():
+        for line in log.open():
+            event = json.loads(line)
+            if event["Event"] == "SparkListenerJobStart" and event["Submission Time"] >= since_ms:
+                props = event.get("Properties", {})
+                stages = [stage["Stage Name"] for stage in event.get("Stage Infos", [])]
+                what = props.get("spark.job.description") or "; ".join(stages)
+                jobs[event["Job ID"]] = {"start": event["Submission Time"], "what": what}
+            elif event["Event"] == "SparkListenerJobEnd" and event["Job ID"] in jobs:
+                job = jobs[event["Job ID"]]
+                job["secs"] = (event["Completion Time"] - job["start"]) / 1000
+    return [jobs[j] for j in sorted(jobs)]
+
+
+def child(side: str, csv: Path, out: Path, profile: bool) -> dict[str, Any]:
     """One timed run of ``side`` in this process."""
     sys.path.insert(0, str(Path(__file__).parent))
+    events = out.with_name(f"{out.name}-events")
+    if profile:
+        shutil.rmtree(events, ignore_errors=True)
+        events.mkdir(parents=True)
+        os.environ["PYSPARK_SUBMIT_ARGS"] = (
+            f"--conf spark.eventLog.enabled=true --conf spark.eventLog.dir={events.as_uri()} "
+            "--conf spark.eventLog.rolling.enabled=false --conf spark.eventLog.compress=false "
+            "pyspark-shell"
+        )
     import rox
     from _measure import status_mib
     from rox.engines.spark import local_session
 
     session = local_session("local[2]")
     session.range(1).count()  # (the session is warm; its start is not timed)
+    since_ms = time.time() * 1000
     if side == "peer":
         start = time.perf_counter()
         session.read.csv(str(csv), header=True).write.parquet(str(out))
@@ -96,22 +127,34 @@ def child(side: str, csv: Path, out: Path) -> dict[str, Any]:
         )
         secs = time.perf_counter() - start
         loaded = report.rows_loaded
-    return {
+    result = {
         "side": side,
         "secs": secs,
         "rows_loaded": loaded,
         "python_mib": status_mib("VmHWM"),
         "jvm_mib": _jvm_hwm_mib(),
     }
+    if profile:
+        session.stop()  # (the event log is complete once the session stops)
+        result["jobs"] = _jobs(events, since_ms)
+        shutil.rmtree(events, ignore_errors=True)
+    return result
 
 
-def run(side: str, csv: Path, work: Path) -> dict[str, Any]:
+def run(side: str, csv: Path, work: Path, profile: bool) -> dict[str, Any]:
     out = work / f"out-{side}"
     shutil.rmtree(out, ignore_errors=True)
     cmd = [sys.executable, __file__, "--child", side, "--csv", str(csv), "--out", str(out)]
-    done = subprocess.run(cmd, check=True, capture_output=True, text=True)
+    done = subprocess.run(cmd + ["--profile"] * profile, check=True, capture_output=True, text=True)
     shutil.rmtree(out, ignore_errors=True)
-    return dict(json.loads(done.stdout.strip().splitlines()[-1]))
+    result = dict(json.loads(done.stdout.strip().splitlines()[-1]))
+    if profile:
+        in_jobs = sum(job.get("secs", 0.0) for job in result["jobs"])
+        print(f"{side}, {result['secs']:.1f} s:", file=sys.stderr)
+        for job in result["jobs"]:
+            print(f"  {job.get('secs', float('nan')):7.2f} s  {job['what']}", file=sys.stderr)
+        print(f"  {result['secs'] - in_jobs:7.2f} s  outside Spark jobs", file=sys.stderr)
+    return result
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -120,12 +163,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/rox-bench-spark-load"))
     parser.add_argument("--seed", type=int, default=20240101)
+    parser.add_argument(
+        "--profile", action="store_true", help="print each run's Spark jobs and their seconds"
+    )
     parser.add_argument("--child", choices=["peer", "rox"], help=argparse.SUPPRESS)
     parser.add_argument("--csv", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
-        print(json.dumps(child(args.child, args.csv, args.out)))
+        print(json.dumps(child(args.child, args.csv, args.out, args.profile)))
         return 0
     args.workdir.mkdir(parents=True, exist_ok=True)
     print("| rows | Spark read+write (s) | rox native (s) | ratio | Python peak (MiB) "
@@ -135,8 +181,8 @@ def main(argv: list[str] | None = None) -> int:
         csv = args.workdir / f"responses-{rows}.csv"
         if not csv.exists():
             generate(csv, rows, args.seed)
-        peer = [run("peer", csv, args.workdir) for _ in range(args.repeats)]
-        ours = [run("rox", csv, args.workdir) for _ in range(args.repeats)]
+        peer = [run("peer", csv, args.workdir, args.profile) for _ in range(args.repeats)]
+        ours = [run("rox", csv, args.workdir, args.profile) for _ in range(args.repeats)]
         assert all(r["rows_loaded"] == rows for r in ours), ours
         p = statistics.median(r["secs"] for r in peer)
         o = statistics.median(r["secs"] for r in ours)

@@ -42,6 +42,11 @@ def _rows(ws: rox.Workspace) -> pd.DataFrame:
     return frame.sort_values("_seq")[COLUMNS].reset_index(drop=True)
 
 
+def _kept_by_spark(ws: rox.Workspace) -> int:
+    """How many data sets the Spark session keeps (persisted, with blocks stored)."""
+    return len(ws.engine.session.sparkContext._jsc.sc().getRDDStorageInfo())
+
+
 def _problems(report_or_error) -> list[tuple[str, int, str, object, str]]:
     return [(Path(p.source).name, p.row, p.column, p.value, p.rule) for p in report_or_error]
 
@@ -67,6 +72,7 @@ def test_a_native_load_gives_what_the_duckdb_path_gives(folder, tmp_path, worksp
     (tmp_path / "spark").mkdir()
     url = workspace_url("spark", request, tmp_path / "spark")
     with rox.open(url) as ws:
+        kept_before = _kept_by_spark(ws)
         with pytest.raises(ValidationError) as got_error:
             ws.ingest("responses", str(folder), mapping=MAPPING, native=True)
         assert _problems(got_error.value.problems) == _problems(want_error.value.problems)
@@ -103,6 +109,8 @@ def test_a_native_load_gives_what_the_duckdb_path_gives(folder, tmp_path, worksp
         assert loads["load_id"].tolist() == [1, 1, 2, 2]
         assert loads["rows_loaded"].tolist() == [3, 1, 0, 0]
         assert len(_rows(ws)) == 4
+        # the typed rows each load kept in Spark were released, refused loads' too
+        assert _kept_by_spark(ws) == kept_before
 
 
 def test_native_refuses_what_it_cannot_do(folder, tmp_path, workspace_url, request):

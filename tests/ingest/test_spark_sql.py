@@ -3,8 +3,10 @@ rewritten; expected texts written by hand from Spark's function reference."""
 
 from __future__ import annotations
 
+import unicodedata
+
 from rox.ingest.mapping import load_mapping
-from rox.ingest.rules import spark_ready, spark_sql
+from rox.ingest.rules import _SPACES, spark_ready, spark_sql
 
 
 def test_duckdb_functions_become_spark_ones():
@@ -22,7 +24,11 @@ def test_isfinite_tests_nan_and_infinities_and_is_true_for_timestamps():
 
 def test_the_trim_shortcut_becomes_one_trim_of_every_kind_of_space():
     sql = "SELECT CASE WHEN prefix(a, ' ') OR suffix(a, ' ') THEN trim(a) ELSE a END"
-    assert spark_sql(sql) == "SELECT REGEXP_REPLACE(a, '^\\\\p{Zs}+|\\\\p{Zs}+$', '')"
+    assert spark_sql(sql) == f"SELECT TRIM(BOTH '{_SPACES}' FROM a)"
+    # every kind of space is Unicode's category Zs (#20 §2: the regular expression \p{Zs} before)
+    expected = "".join(chr(c) for c in range(0x110000) if unicodedata.category(chr(c)) == "Zs")
+    result = _SPACES
+    assert result == expected
     # another CASE is left as it is
     assert spark_sql("SELECT CASE WHEN b THEN trim(a) ELSE c END") == (
         "SELECT CASE WHEN b THEN TRIM(a) ELSE c END"
