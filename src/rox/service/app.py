@@ -9,6 +9,7 @@ without a valid key, 403 without the scope. See docs/service.md.
 # the scope dependencies are local to create_app)
 import asyncio
 import contextlib
+import gc
 import json
 import os
 import secrets
@@ -211,9 +212,16 @@ def create_app(config: ServiceConfig) -> FastAPI:
         state["keys"] = {k.key_hash: k for k in await _run(writer, list_keys)}
         state["keys_read"] = time.monotonic()
         delivering = asyncio.create_task(dispatcher.run())  # (resumes what is pending)
+        # A full collection walks every object of the process (pandas, pyarrow, Ibis and FastAPI
+        # make millions): it held the GIL 120-145 ms every 2 s at 1,000 requests/s, stopping the
+        # event loop and the writer together (docs/benchmarks.md). What exists once the service
+        # has started lives as long as it: kept out of the collector's walks until it stops.
+        gc.collect()
+        gc.freeze()
         try:
             yield
         finally:
+            gc.unfreeze()
             delivering.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await delivering
