@@ -229,3 +229,17 @@ def test_one_wake_settles_every_waiter_of_a_batch():
         assert len(scheduled) == 2
 
     asyncio.run(main())
+
+
+def test_what_exists_once_the_service_started_is_kept_out_of_the_collectors_walks(tmp_path):
+    import gc
+
+    from fastapi.testclient import TestClient
+
+    from rox.service import ServiceConfig, create_app
+
+    app = create_app(ServiceConfig(str(tmp_path / "w.duckdb")))
+    with TestClient(app) as client:
+        assert client.get("/healthz").status_code == 200
+        assert gc.get_freeze_count() > 0
+    assert gc.get_freeze_count() == 0  # (given back when the service stops)
