@@ -9,7 +9,7 @@ without a valid key, 403 without the scope. See docs/service.md.
 # the scope dependencies are local to create_app)
 import asyncio
 import contextlib
-import hashlib
+import gc
 import json
 import os
 import secrets
@@ -36,6 +36,7 @@ from rox.schema import METRICS, TABLES
 from rox.service.arrival import Arrival, announce_move, case_event
 from rox.service.delivery import Dispatcher
 from rox.service.erase import erase_customer
+from rox.service.intake import DirectIntake, IntakeRoute, idempotent, rows_of
 from rox.service.invitations import cooldown_until, invite
 from rox.service.keys import ApiKey, create_key, key_hash, list_keys, revoke_key
 from rox.service.limits import BodyLimit, ClientRateLimit, RateLimiter, too_many
@@ -62,6 +63,7 @@ from rox.service.outbox import (
 )
 from rox.service.reconnect import retry_after
 from rox.service.survey import add_survey
+from rox.service.waiters import BatchWaiters
 from rox.service.web import add_dashboard
 from rox.service.webhooks import formbricks_response, verified
 from rox.service.writer import IdempotencyConflict, Idempotent, RowsRefused, Writer
@@ -199,6 +201,9 @@ def create_app(config: ServiceConfig) -> FastAPI:
         sys.setswitchinterval(config.switch_interval)
         writer = Writer(rox.open(config.workspace))
         state["writer"] = writer
+        waiters = BatchWaiters(asyncio.get_running_loop())  # (one wake-up of the loop a batch)
+        state["waiters"] = waiters
+        writer.on_settled = waiters.wake
         dispatcher = Dispatcher(hooks, lambda fn: _run(writer, fn))
         state["dispatcher"] = dispatcher
         rules = config.case_rules if config.cases_on_arrival else False
@@ -207,9 +212,16 @@ def create_app(config: ServiceConfig) -> FastAPI:
         state["keys"] = {k.key_hash: k for k in await _run(writer, list_keys)}
         state["keys_read"] = time.monotonic()
         delivering = asyncio.create_task(dispatcher.run())  # (resumes what is pending)
+        # A full collection walks every object of the process (pandas, pyarrow, Ibis and FastAPI
+        # make millions): it held the GIL 120-145 ms every 2 s at 1,000 requests/s, stopping the
+        # event loop and the writer together (docs/benchmarks.md). What exists once the service
+        # has started lives as long as it: kept out of the collector's walks until it stops.
+        gc.collect()
+        gc.freeze()
         try:
             yield
         finally:
+            gc.unfreeze()
             delivering.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await delivering
@@ -282,7 +294,7 @@ def create_app(config: ServiceConfig) -> FastAPI:
     ) -> JSONResponse:  # fmt: skip
         """Rows written by the writer: 201 once committed, 422 if refused, 503 if not stored."""
         try:
-            answer = await asyncio.wrap_future(
+            answer = await state["waiters"].result(
                 writer().submit(table, rows, single=single, idem=idem)
             )
         except RowsRefused as exc:
@@ -309,11 +321,9 @@ def create_app(config: ServiceConfig) -> FastAPI:
         idempotency_key: str | None,
     ) -> JSONResponse:
         """``body`` (one ``one`` or a list of them) stored in ``table`` for API key ``key``."""
-        idem = None
-        if idempotency_key is not None:
-            digest = hashlib.sha256(await request.body()).hexdigest()
-            idem = Idempotent(key.key_id, idempotency_key, request.url.path, digest)
-        rows, single = _rows(body, one)
+        raw = b"" if idempotency_key is None else await request.body()
+        idem = idempotent(key.key_id, idempotency_key, request.url.path, raw)
+        rows, single = rows_of(body, one)
         return await stored(table, rows, single, idem, _conflict)
 
     @app.post(
@@ -358,8 +368,7 @@ def create_app(config: ServiceConfig) -> FastAPI:
         message = request.headers.get("webhook-id")
         if message is None:
             return None
-        digest = hashlib.sha256(await request.body()).hexdigest()
-        return Idempotent(f"webhook:{source}", message, request.url.path, digest)
+        return idempotent(f"webhook:{source}", message, request.url.path, await request.body())
 
     async def webhook_intake(
         rows: list[dict[str, Any]], single: bool, idem: Idempotent | None
@@ -380,7 +389,7 @@ def create_app(config: ServiceConfig) -> FastAPI:
             body = TypeAdapter(Responses).validate_python(payload)
         except ShapeError as exc:
             return JSONResponse({"detail": json.loads(exc.json())}, status_code=422)
-        rows, single = _rows(body, ResponseIn)
+        rows, single = rows_of(body, ResponseIn)
         return await webhook_intake(rows, single, await webhook_idem(request, "generic"))
 
     @app.post("/v1/webhooks/formbricks", tags=["webhooks"], responses=unsigned)
@@ -650,6 +659,24 @@ def create_app(config: ServiceConfig) -> FastAPI:
 
     add_dashboard(app, config, state, writer, secret)
     add_survey(app, secret, writer)
+
+    async def store_intake(
+        table: str, rows: list[dict[str, Any]], single: bool, idem: Idempotent | None
+    ) -> JSONResponse:
+        return await stored(table, rows, single, idem, _conflict)
+
+    from pydantic import TypeAdapter
+
+    app.add_middleware(
+        DirectIntake,
+        routes={
+            "/v1/responses": IntakeRoute("responses", TypeAdapter(Responses), ResponseIn),
+            "/v1/events": IntakeRoute("events", TypeAdapter(Events), EventIn),
+        },
+        known_key=known_key,
+        limiter=key_limiter,
+        store=store_intake,
+    )
     app.add_middleware(BodyLimit, limit=config.max_body)
     app.add_middleware(
         ClientRateLimit, limiter=RateLimiter(config.client_rate, config.client_burst)
@@ -675,13 +702,6 @@ def app_from_environment() -> FastAPI:
         return create_app(ServiceConfig(**json.loads(text)))
     except (TypeError, ValueError) as exc:
         raise ServiceError(f"{CONFIG_VARIABLE} holds no service configuration ({exc})") from None
-
-
-def _rows(body: Any, one: type) -> tuple[list[dict[str, Any]], bool]:
-    """The rows of a body holding one item (of type ``one``) or a list, and whether it held one."""
-    single = isinstance(body, one)
-    items = [body] if single else body
-    return [item.model_dump(exclude_none=True) for item in items], single
 
 
 async def _run(writer: Writer, fn: Callable[["Workspace"], Any]) -> Any:

@@ -112,6 +112,10 @@ class Writer:
         rows (:class:`rox.service.arrival.Arrival`); returns the webhook deliveries it wrote.
     on_delivery : callable, optional
         Called (on the writer's thread) after a commit that wrote deliveries.
+    on_settled : callable, optional
+        Called (on the writer's thread) once after each round of batches, when the futures of
+        its requests are settled (:class:`rox.service.waiters.BatchWaiters` wakes the event
+        loop once for all of them).
     """
 
     def __init__(
@@ -120,6 +124,7 @@ class Writer:
         *,
         arrival: Callable[[Any, str, int], int] | None = None,
         on_delivery: Callable[[], None] | None = None,
+        on_settled: Callable[[], None] | None = None,
     ) -> None:
         self.ws = ws
         #: Whether other processes write the workspace too (PostgreSQL)
@@ -132,6 +137,7 @@ class Writer:
         self.reconnect = Reconnect(ws.engine) if self.shared else None
         self.arrival = arrival
         self.on_delivery = on_delivery
+        self.on_settled = on_settled
         self._queue: queue.SimpleQueue[_Intake | _Call | None] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._done: dict[tuple[str, str], tuple[Idempotent, dict[str, Any]]] = {}
@@ -209,8 +215,12 @@ class Writer:
                     stopping = True
                 elif isinstance(item, _Intake):
                     by_table.setdefault(item.table, []).append(item)
-            for table, group in by_table.items():
-                self._commit(table, group)
+            try:
+                for table, group in by_table.items():
+                    self._commit(table, group)
+            finally:
+                if by_table and self.on_settled is not None:
+                    self.on_settled()
             calls = [item for item in items if isinstance(item, _Call)]
             if calls and self.shared:
                 for call in calls:
