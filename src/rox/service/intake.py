@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import TypeAdapter, ValidationError
 
+from rox.service.limits import replay
 from rox.service.writer import Idempotent
 
 if TYPE_CHECKING:
@@ -119,7 +120,7 @@ class DirectIntake:
         messages, body = await _read(receive)
         value = _valid(route.body, body) if body is not None else None
         if value is None or self.limiter.wait(key.key_id):
-            await self.app(scope, _replay(messages, receive), send)
+            await self.app(scope, replay(messages, receive), send)
             return
         path: str = scope["path"]
         rows, single = rows_of(value, route.one)
@@ -205,16 +206,3 @@ def _valid(body_type: TypeAdapter[Any], body: bytes) -> Any:
         return body_type.validate_python(json.loads(body))
     except (ValueError, ValidationError, RecursionError):  # (json's errors are ValueErrors)
         return None
-
-
-def _replay(messages: list[Message], receive: Receive) -> Receive:
-    """``receive`` that gives ``messages`` again first, then what the client sends next."""
-    pending = iter(messages)
-
-    async def replayed() -> Message:
-        try:
-            return next(pending)
-        except StopIteration:
-            return await receive()
-
-    return replayed

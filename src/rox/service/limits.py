@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     Send = Callable[[Message], Awaitable[None]]
     ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
-__all__ = ["BodyLimit", "ClientRateLimit", "RateLimiter"]
+__all__ = ["BodyLimit", "ClientRateLimit", "RateLimiter", "replay"]
 
 
 @dataclass
@@ -67,6 +67,19 @@ class RateLimiter:
                 b.tokens -= 1
                 return 0.0
             return (1 - b.tokens) / self.rate
+
+
+def replay(messages: list[Message], receive: Receive) -> Receive:
+    """``receive`` that gives ``messages`` (a body read already) again first, then what follows."""
+    pending = iter(messages)
+
+    async def replayed() -> Message:
+        try:
+            return next(pending)
+        except StopIteration:
+            return await receive()
+
+    return replayed
 
 
 async def _refuse(send: Send, status: int, detail: str, headers: dict[str, str]) -> None:
@@ -141,12 +154,4 @@ class BodyLimit:
                 return
             chunks.append(message)
             more = bool(message.get("more_body", False))
-        replay = iter(chunks)
-
-        async def replayed() -> Message:
-            try:
-                return next(replay)
-            except StopIteration:
-                return await receive()
-
-        await self.app(scope, replayed, send)
+        await self.app(scope, replay(chunks, receive), send)
