@@ -16,6 +16,8 @@ know rox::
     │   ├── SchemaError                            a required column is missing or mistyped
     │   └── ValidationError                        rows break a rule; carries the problems found
     ├── LoadCancelledError           (RuntimeError)  a load was interrupted; nothing written
+    ├── RefreshCancelledError        (RuntimeError)  a load stands; the refresh after it was
+    │                                                    interrupted (derived tables behind it)
     ├── MetricError                  (ValueError)  a metric was asked for with impossible settings
     ├── NotFittedError               (ValueError, AttributeError)  a model was used before fit()
     ├── ConvergenceError             (RuntimeError)  a model fit did not converge
@@ -108,7 +110,8 @@ class RefreshCancelledError(RoxError, RuntimeError):
     The load is complete and recorded (unlike :class:`LoadCancelledError`); only the derived
     tables (:data:`rox.schema.DERIVED`, e.g. the journey index) may be behind it. Analyses never
     use derived tables that are behind their source: they compute without them until they are
-    rebuilt. The ``rox`` command reports it in one line with exit code 130.
+    rebuilt. The ``rox`` command reports it in one line with exit code 19 (not 130, which says that
+    nothing was written: a script that retries on 130 need not load this again).
     """
 
 
@@ -221,7 +224,7 @@ EXIT_CODES: dict[type[RoxError], int] = {
     WorkspaceWriteError: 14,
     WorkspaceUnavailableError: 75,  # sysexits' EX_TEMPFAIL: a temporary failure, try again
     LoadCancelledError: 130,  # as a shell reports a command stopped by SIGINT (128 + 2)
-    RefreshCancelledError: 130,
+    RefreshCancelledError: 19,  # the load stands: not 130, which says nothing was written
     TableNotFoundError: 4,
     IngestError: 5,
     SourceError: 6,

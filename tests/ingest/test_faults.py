@@ -467,7 +467,7 @@ def test_ctrl_c_while_refreshing_the_index_keeps_the_load_and_says_so(
         "it was interrupted"
     )
     assert "rebuild the journey index with `rox journey index`" in str(raised)
-    assert EXIT_CODES[RefreshCancelledError] == 130
+    assert EXIT_CODES[RefreshCancelledError] == 19
     loads = ws.table("rox_loads").to_pandas()
     assert sorted(loads["load_id"]) == [1, 2] and ws.table("events").count().execute() == 15
     # the index is missing or behind the events: analyses compute without it, and agree with
@@ -483,7 +483,7 @@ def test_ctrl_c_while_refreshing_the_index_keeps_the_load_and_says_so(
     ws.close()
 
 
-def test_rox_ingest_ctrl_c_while_refreshing_exits_130_and_says_the_load_is_complete(
+def test_rox_ingest_ctrl_c_while_refreshing_exits_19_and_says_the_load_is_complete(
     tmp_path, monkeypatch, capsys
 ):
     import rox.journey.index as journey_index
@@ -500,6 +500,6 @@ def test_rox_ingest_ctrl_c_while_refreshing_exits_130_and_says_the_load_is_compl
     with pytest.raises(SystemExit) as exited:
         main()
     said = " ".join(capsys.readouterr().err.split())
-    assert exited.value.code == 130, said
+    assert exited.value.code == 19, said
     assert "load 2 is complete (3 rows loaded into events)" in said
     assert "nothing was written" not in said
