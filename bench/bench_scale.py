@@ -469,55 +469,79 @@ def run_floor(floor: Any, name: str) -> dict[str, Any]:
     raise ValueError(name)
 
 
-def serve_floor(master: str) -> int:
-    """Child mode of the hand-written Spark side: the commands of :func:`serve`, no rox code."""
-    reply = os.fdopen(os.dup(1), "w", buffering=1)
-    os.dup2(2, 1)
-    sys.stdout = sys.stderr
-    from scale_floor import Floor, session
+class RoxSide:
+    """rox on one engine, as a child side: a workspace opened per size."""
 
-    spark: Any = None
-    floor: Any = None
-    for line in sys.stdin:
-        command, _, arg = line.strip().partition(" ")
-        out: dict[str, Any] = {}
-        if command == "quit":
-            break
-        if command == "open":
-            if floor is not None:
-                floor.close()
-            start = time.perf_counter()
-            spark = spark or session(master)
-            floor = Floor(spark, Path(arg) / "lake")
-            out = {"open_s": time.perf_counter() - start, "pid": os.getpid()}
-        elif command == "memory":
-            out = {"vmhwm_mib": _vmhwm()}
-        elif command == "explain":
-            floor.start_run()
-            floor.ordered.explain()
-            out = {}
+    parts = (*PARTS, "rfm_frame")
+
+    def __init__(self, engine: str, master: str) -> None:
+        self.engine, self.master = engine, master
+        self.ws: Any = None
+
+    def open(self, folder: Path) -> None:
+        import rox
+
+        self.close()
+        if self.engine == "duckdb":
+            self.ws = rox.open(str(folder / "bench.duckdb"))
         else:
-            parts: dict[str, float] = {}
-            payload: dict[str, Any] = {"floor": True}
-            failed: dict[str, str] = {}
-            floor.start_run()  # each run orders the events once, as rox's runs do
-            for name in PARTS:
-                start = time.perf_counter()
-                try:
-                    payload.update(run_floor(floor, name))
-                except Exception:
-                    failed[name] = traceback.format_exc()
-                    sys.stderr.write(failed[name])
-                    continue
-                parts[name] = time.perf_counter() - start
-            out = {"parts": parts, "failed": failed}
-            if command == "warm":
-                out["check"] = payload
-        reply.write(json.dumps(out) + "\n")
-    if floor is not None:
-        floor.close()
-    reply.close()
-    return 0
+            self.ws = rox.open(f"spark://{self.master}?lake={folder / 'lake'}")
+
+    def start_run(self) -> None:
+        self.ws.forget()  # the journeys ordered by the last run are not this run's
+
+    def run(self, name: str) -> Any:
+        return run_part(self.ws, name)
+
+    def check(self, results: dict[str, Any]) -> dict[str, Any]:
+        return check_payload(results)
+
+    def explain(self) -> None:
+        raise ValueError("explain: only the hand-written side prints its plan")
+
+    def close(self) -> None:
+        if self.ws is not None:
+            self.ws.close()
+            self.ws = None
+
+
+class FloorSide:
+    """The hand-written Spark SQL of ``scale_floor`` (no rox code), as a child side."""
+
+    parts = PARTS
+
+    def __init__(self, master: str) -> None:
+        self.master = master
+        self.spark: Any = None  # one session, so one JVM, for every size
+        self.floor: Any = None
+
+    def open(self, folder: Path) -> None:
+        from scale_floor import Floor, session
+
+        self.close()
+        self.spark = self.spark or session(self.master)
+        self.floor = Floor(self.spark, folder / "lake")
+
+    def start_run(self) -> None:
+        self.floor.start_run()  # each run orders the events once, as rox's runs do
+
+    def run(self, name: str) -> Any:
+        return run_floor(self.floor, name)
+
+    def check(self, results: dict[str, Any]) -> dict[str, Any]:
+        payload: dict[str, Any] = {"floor": True}
+        for part in results.values():
+            payload.update(part)
+        return payload
+
+    def explain(self) -> None:
+        self.floor.start_run()
+        self.floor.ordered.explain()
+
+    def close(self) -> None:
+        if self.floor is not None:
+            self.floor.close()
+            self.floor = None
 
 
 def serve(engine: str, master: str) -> int:
@@ -525,22 +549,20 @@ def serve(engine: str, master: str) -> int:
 
     ``open FOLDER`` opens that size's workspace (closing the previous one; the Spark session and
     so its JVM stay), ``warm`` and ``run`` run the workload (``warm`` also returns what the sides
-    must agree on), ``memory`` returns ``VmHWM`` of this process tree, ``quit`` ends. Replies go to
-    the original stdout; anything else (the JVM's output included) goes to stderr.
+    must agree on), ``memory`` returns ``VmHWM`` of this process tree, ``explain`` prints the
+    hand-written side's plan of the ordered events, ``quit`` ends. Replies go to the original
+    stdout; anything else (the JVM's output included) goes to stderr.
 
-    Each run starts from a workspace that keeps nothing (``ws.forget()``): the journey analyses of
-    a run order the events once (the first, the map, orders them; the variants and the funnel
-    read the journeys the workspace's session keeps), not zero times because an earlier run
-    left them ordered.
+    Each run starts from a side that keeps nothing (rox: ``ws.forget()``; the floor drops and
+    rebuilds its cache): the journey analyses of a run order the events once (the first, the
+    map, orders them; the variants and the funnel read the journeys the workspace's session
+    keeps), not zero times because an earlier run left them ordered. A part that failed once is
+    not run again until the next ``open``.
     """
-    if engine == "floor":
-        return serve_floor(master)
     reply = os.fdopen(os.dup(1), "w", buffering=1)
     os.dup2(2, 1)
     sys.stdout = sys.stderr
-    import rox
-
-    ws: Any = None
+    side: RoxSide | FloorSide = FloorSide(master) if engine == "floor" else RoxSide(engine, master)
     failed: dict[str, str] = {}
     for line in sys.stdin:
         command, _, arg = line.strip().partition(" ")
@@ -548,28 +570,24 @@ def serve(engine: str, master: str) -> int:
         if command == "quit":
             break
         if command == "open":
-            if ws is not None:
-                ws.close()
-            folder = Path(arg)
             start = time.perf_counter()
-            if engine == "duckdb":
-                ws = rox.open(str(folder / "bench.duckdb"))
-            else:
-                ws = rox.open(f"spark://{master}?lake={folder / 'lake'}")
+            side.open(Path(arg))
             out = {"open_s": time.perf_counter() - start, "pid": os.getpid()}
             failed = {}
         elif command == "memory":
             out = {"vmhwm_mib": _vmhwm()}
+        elif command == "explain":
+            side.explain()
         else:
             parts: dict[str, float] = {}
             results: dict[str, Any] = {}
-            ws.forget()  # the journeys ordered by the last run are not this run's
-            for name in (*PARTS, "rfm_frame"):
+            side.start_run()
+            for name in side.parts:
                 if name in failed:
                     continue
                 start = time.perf_counter()
                 try:
-                    results[name] = run_part(ws, name)
+                    results[name] = side.run(name)
                 except Exception:
                     failed[name] = traceback.format_exc()
                     sys.stderr.write(failed[name])
@@ -577,11 +595,10 @@ def serve(engine: str, master: str) -> int:
                 parts[name] = time.perf_counter() - start
             out = {"parts": parts, "failed": failed}
             if command == "warm":
-                out["check"] = check_payload(results)
+                out["check"] = side.check(results)
             del results
         reply.write(json.dumps(out) + "\n")
-    if ws is not None:
-        ws.close()
+    side.close()
     reply.close()
     return 0
 
