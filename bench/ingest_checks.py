@@ -1,8 +1,8 @@
 """What the one pass's checks on the rows it wrote cost in bare DuckDB, apart or in one scan.
 
-After the one pass (:func:`rox.ingest.load._load_plain`) has inserted a CSV's rows, still inside
-the load's transaction, it checks them (their rowids consecutive, no key repeated) and the load
-records their checksum (:mod:`rox.ingest.fingerprint`). This loads the CSV with the one pass's
+After the one pass (:func:`rox.ingest.one_pass.load_one_pass`) has inserted a CSV's rows, still
+inside the load's transaction, it checks them (their rowids consecutive, no key repeated) and the
+load records their checksum (:mod:`rox.ingest.fingerprint`). This loads the CSV with the one pass's
 shape (text read, numbers cast, a key column, ``_load_id``, ``_seq`` null; as
 ``bench/ingest_numbering.py``) into a fresh DuckDB file, then, in the same open transaction,
 times each way of asking, over ``--repeats`` interleaved rounds (CPU time is

@@ -1,7 +1,7 @@
 """Two processes loading events into one PostgreSQL workspace refresh its journey index in turn.
 
-Every refresh of derived tables after a load takes the loads' lock (``rox.ingest.load.
-_refresh_derived``, through ``Engine.loads_held``), ``rox ingest`` as well as the service's
+Every refresh of derived tables after a load takes the loads' lock (``rox.ingest.derived.
+refresh_derived``, through ``Engine.loads_held``), ``rox ingest`` as well as the service's
 batches. The test forces the interleaving that breaks an unlocked refresh: two ``rox ingest
 events`` processes (real processes, a real server), the second started once the first is
 stopped; a third session holds locks on the index's tables so that each refresh stops at the

@@ -23,8 +23,8 @@ import pytest
 import rox
 from rox.errors import EXIT_CODES, LoadCancelledError, WorkspaceWriteError
 from rox.ingest import reconcile
-from rox.ingest.load import _stage_on_disk
 from rox.ingest.sources import open_source
+from rox.ingest.staged import _stage_on_disk
 from rox.schema import TABLES
 
 N_BIG = 200_000

@@ -1,7 +1,7 @@
 """#15 §3: a CSV whose rows are all valid and new loads in one pass, without a staged copy.
 
-Whether the one pass (:func:`rox.ingest.load._load_plain`) or the staged path
-(:func:`rox.ingest.load._load_one`) loaded a source is seen by counting the calls of the latter.
+Whether the one pass (:func:`rox.ingest.one_pass.load_one_pass`) or the staged path
+(:func:`rox.ingest.staged.load_staged`) loaded a source is seen by counting the calls of the latter.
 Every file that must leave the one pass must come out exactly as the staged path loads it; the
 expected counts, orders and messages are written out by hand from the files below.
 """
@@ -12,7 +12,7 @@ import pytest
 
 import rox
 from rox.errors import ValidationError
-from rox.ingest import load
+from rox.ingest import transaction
 from rox.ingest.fingerprint import rows_checksum
 
 HEADER = "response_id,ts,metric,score,store\n"
@@ -27,13 +27,13 @@ def _csv(path, rows):
 def staged(monkeypatch):
     """The sources the staged path loaded (by name), in order."""
     seen: list[str] = []
-    real = load._load_one
+    real = transaction.load_staged
 
-    def spy(con, ws, table, src, *args, **kwargs):
+    def spy(con, ws, job, src, *args, **kwargs):
         seen.append(src.name.rsplit("/", 1)[-1])
-        return real(con, ws, table, src, *args, **kwargs)
+        return real(con, ws, job, src, *args, **kwargs)
 
-    monkeypatch.setattr(load, "_load_one", spy)
+    monkeypatch.setattr(transaction, "load_staged", spy)
     return seen
 
 
@@ -112,7 +112,7 @@ def test_the_one_pass_records_the_checksum_the_staged_path_records(tmp_path, mon
     recorded = []
     for only_staged in (False, True):
         if only_staged:
-            monkeypatch.setattr(load, "_load_plain", lambda *args, **kwargs: None)
+            monkeypatch.setattr(transaction, "load_one_pass", lambda *args, **kwargs: None)
         with rox.open(tmp_path / f"ws{int(only_staged)}.duckdb") as ws:
             ws.ingest("responses", first)
             ws.ingest("responses", second)
@@ -205,7 +205,7 @@ def _both_ways(tmp_path, monkeypatch, body):
     outcomes = []
     for only_staged in (False, True):
         if only_staged:
-            monkeypatch.setattr(load, "_load_plain", lambda *args, **kwargs: None)
+            monkeypatch.setattr(transaction, "load_one_pass", lambda *args, **kwargs: None)
         with rox.open(tmp_path / f"ws{int(only_staged)}.duckdb") as ws:
             report = ws.ingest("responses", source, on_error="quarantine")
             counts = (report.rows_read, report.rows_loaded, report.rows_rejected)
@@ -255,13 +255,13 @@ def test_which_odd_values_the_one_pass_takes(tmp_path, monkeypatch, column, valu
     row[column] = value
     body = "response_id,ts,metric,score\n" + ",".join(f'"{v}"' for v in row.values()) + "\n"
     seen: list[str] = []
-    real = load._load_one
+    real = transaction.load_staged
 
-    def spy(con, ws, table, src, *args, **kwargs):
+    def spy(con, ws, job, src, *args, **kwargs):
         seen.append(src.name)
-        return real(con, ws, table, src, *args, **kwargs)
+        return real(con, ws, job, src, *args, **kwargs)
 
-    monkeypatch.setattr(load, "_load_one", spy)
+    monkeypatch.setattr(transaction, "load_staged", spy)
     source = tmp_path / "f.csv"
     source.write_text(body, encoding="utf-8")
     with rox.open(tmp_path / "ws.duckdb") as ws:

@@ -14,7 +14,7 @@ import duckdb
 import pytest
 
 import rox
-from rox.ingest import load, reconcile
+from rox.ingest import reconcile, transaction
 from rox.ingest.order import number_rows
 
 
@@ -115,7 +115,7 @@ def test_a_failed_numbering_leaves_the_load_whole_and_says_so(tmp_path, monkeypa
             raise duckdb.IOException("IO Error: could not write the block")
         return number_rows(con, table)
 
-    monkeypatch.setattr(load, "number_rows", fail)
+    monkeypatch.setattr(transaction, "number_rows", fail)
     with rox.open(path) as ws:
         report = ws.ingest("responses", _csv(tmp_path / "a.csv", ["a2", "a1"]))
         assert report.rows_loaded == 2

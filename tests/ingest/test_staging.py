@@ -1,6 +1,6 @@
 """#15 §3: a large file is staged in a table of the workspace file, not in memory.
 
-The choice is by size (:func:`rox.ingest.load._stage_on_disk`); here any file is made large by
+The choice is by size (:func:`rox.ingest.staged._stage_on_disk`); here any file is made large by
 pretending each byte stages into a megabyte, and the loads must come out exactly as when staged in
 memory, leaving no staging table behind, whether they commit or fail.
 """
@@ -12,7 +12,7 @@ import pytest
 
 import rox
 from rox.errors import ValidationError
-from rox.ingest import load
+from rox.ingest import staged
 from rox.ingest.sources import open_source
 
 
@@ -42,12 +42,12 @@ def _tables(path):
 @pytest.mark.parametrize("on_disk", [False, True])
 def test_a_load_staged_on_disk_gives_the_same_rows(tmp_path, monkeypatch, on_disk):
     if on_disk:
-        monkeypatch.setattr(load, "_STAGED_PER_BYTE", 2.0**40)
+        monkeypatch.setattr(staged, "_STAGED_PER_BYTE", 2.0**40)
     source = _csv(tmp_path / "r.csv", ROWS)
     path = tmp_path / "ws.duckdb"
     with rox.open(path) as ws:
         con = ws.backend.con
-        assert load._stage_on_disk(con, open_source(con, source)) is on_disk
+        assert staged._stage_on_disk(con, open_source(con, source)) is on_disk
         report = ws.ingest("responses", source, on_error="quarantine")
         assert (report.rows_loaded, report.rows_rejected, report.rows_skipped) == (2, 1, 1)
         got = ws.table("responses").order_by("response_id").execute()
@@ -62,7 +62,7 @@ def test_a_load_staged_on_disk_gives_the_same_rows(tmp_path, monkeypatch, on_dis
 
 
 def test_an_in_memory_workspace_stages_in_memory(tmp_path, monkeypatch):
-    monkeypatch.setattr(load, "_STAGED_PER_BYTE", 2.0**40)
+    monkeypatch.setattr(staged, "_STAGED_PER_BYTE", 2.0**40)
     with rox.open("duckdb://:memory:") as ws:
         con = ws.backend.con
-        assert not load._stage_on_disk(con, open_source(con, _csv(tmp_path / "r.csv", ROWS)))
+        assert not staged._stage_on_disk(con, open_source(con, _csv(tmp_path / "r.csv", ROWS)))

@@ -281,14 +281,14 @@ def did(
         _nps_moments(b)
     else:
         b = before.set_index(["bin", "group"])[["mean", "var"]]
+    # both groups have a column: NPS refused an empty before cell of either group above, and
+    # spend has every part of both groups (_spend_bins needs panel customers in each); a part a
+    # group lacks is a NaN, which trend_difference drops (fewer than 3 parts: not testable)
     wide = b[["mean", "var"]].unstack("group").reindex(range(bins))
-    if ("mean", "target") in wide and ("mean", "control") in wide:
-        d = wide["mean", "target"] - wide["mean", "control"]
-        v = wide["var", "target"] + wide["var", "control"]
-        years = (np.arange(bins) + 0.5) * width / (365.25 * _DAY)
-        trend, trend_se, trend_p = trend_difference(years, d.to_numpy(), v.to_numpy())
-    else:
-        trend = trend_se = trend_p = float("nan")
+    d = wide["mean", "target"] - wide["mean", "control"]
+    v = wide["var", "target"] + wide["var", "control"]
+    years = (np.arange(bins) + 0.5) * width / (365.25 * _DAY)
+    trend, trend_se, trend_p = trend_difference(years, d.to_numpy(), v.to_numpy())
     frame = _cells_frame(cells, outcome, None if outcome == "nps" else spend_cells)
     return DiD(
         frame=frame,

@@ -4,8 +4,9 @@
 reading, repair and bookkeeping (about 80 ms here). A service receiving a few rows per request
 needs less: :func:`append_batch` takes rows already in memory (an Arrow table) and checks them
 with the same rules (:class:`rox.ingest.rules.LoadPlan`: types, required values, scales, the
-plausible time range, ids, and the key checks of :func:`rox.ingest.load.ingest`: a repeated key
-with the same content is skipped, with other content refused), in about ten statements. A batch
+plausible time range, ids, and the key checks of :func:`rox.ingest.ingest`, in
+:mod:`rox.ingest.key_checks`: a repeated key with the same content is skipped, with other content
+refused), in about ten statements. A batch
 of plain responses (:mod:`rox.ingest.plain`: every value already as the rules store it, none
 breaking a rule) is typed in Python instead, and its rows are written by one statement whose
 anti-join is its key check; if a key turns out to be stored already, the transaction starts
@@ -28,17 +29,15 @@ import duckdb
 
 from rox._sql import ident
 from rox.errors import RowProblem, WorkspaceError
-from rox.ingest.load import (
-    _check_keys,
-    _copy_existing,
-    _refresh_derived,
-    _translated,
-    reconcile,
-)
+from rox.ingest.derived import refresh_derived
+from rox.ingest.failures import rollback, translated
+from rox.ingest.key_checks import check_keys, copy_existing
 from rox.ingest.mapping import ColumnMapping
 from rox.ingest.order import last_seq, record_order
 from rox.ingest.plain import typed_plainly
+from rox.ingest.recovery import reconcile
 from rox.ingest.rules import ROW_COLUMN, LoadPlan
+from rox.ingest.temporary import PROBLEMS, SKIPPED, TYPED
 from rox.schema import KEY_COLUMN, LOAD_COLUMN, LOADS_TABLE, SEQ_COLUMN, Scale, table_spec
 
 if TYPE_CHECKING:
@@ -49,8 +48,6 @@ if TYPE_CHECKING:
 
 __all__ = ["BatchResult", "BatchWriter"]
 
-# the temporary tables :func:`rox.ingest.load._check_keys` reads and writes
-_TYPED, _PROBLEMS, _SKIPPED = "_rox_typed", "_rox_problems", "_rox_skipped"
 _INPUT = "_rox_batch_input"
 _PLAIN = "_rox_plain"  # a batch typed in Python (rox.ingest.plain)
 
@@ -79,7 +76,7 @@ class BatchWriter:
     """Appends checked batches to the canonical tables of one DuckDB workspace.
 
     One writer per workspace file: it numbers the loads itself (from the last recorded load,
-    after :func:`rox.ingest.load.reconcile` has removed what an interrupted load left).
+    after :func:`rox.ingest.reconcile` has removed what an interrupted load left).
 
     Parameters
     ----------
@@ -144,15 +141,15 @@ class BatchWriter:
         con = self.con
         con.register(_INPUT, rows.append_column(ROW_COLUMN, _row_numbers(rows.num_rows)))
         plan = self._plan(table, rows)
-        con.execute(f"CREATE OR REPLACE TEMP TABLE {_TYPED} AS {plan.typed_select(_INPUT)}")
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {TYPED} AS {plan.typed_select(_INPUT)}")
         if self.existing is not None:
-            _copy_existing(con, table, self.existing)
-        con.execute(f"CREATE OR REPLACE TEMP TABLE {_PROBLEMS} AS {plan.problems_select(_TYPED)}")
-        _check_keys(con, plan, table)
+            copy_existing(con, table, self.existing)
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {PROBLEMS} AS {plan.problems_select(TYPED)}")
+        check_keys(con, plan, table)
         # the problems, and the rows to skip, in one statement
         found = con.execute(
-            f'SELECT row, "column", value, rule, false FROM {_PROBLEMS} '
-            f"UNION ALL SELECT row, NULL, NULL, NULL, true FROM {_SKIPPED} "
+            f'SELECT row, "column", value, rule, false FROM {PROBLEMS} '
+            f"UNION ALL SELECT row, NULL, NULL, NULL, true FROM {SKIPPED} "
             'ORDER BY row, "column"'
         ).fetchall()
         problems = [RowProblem(source, int(r), c, v, rule) for r, c, v, rule, skip in found
@@ -216,7 +213,7 @@ class BatchWriter:
             skipped: frozenset[int] = frozenset()
             if plain is not None:  # the rows, unless a key is stored already
                 if self.existing is not None:
-                    _copy_existing(con, table, self.existing, _PLAIN)
+                    copy_existing(con, table, self.existing, _PLAIN)
                 columns = [*spec.names, KEY_COLUMN]
                 fresh = (
                     f"WHERE NOT EXISTS (SELECT 1 FROM {ident(table)} AS e "
@@ -234,7 +231,7 @@ class BatchWriter:
                     return BatchResult(0, problems)
                 unless = "" if not skipped else f"WHERE {ROW_COLUMN} NOT IN ({_rows_sql(skipped)}) "
                 columns = self._plan(table, rows).insert_columns()
-                self._insert(table, columns, _TYPED, unless, load_id, base)
+                self._insert(table, columns, TYPED, unless, load_id, base)
             con.execute(
                 f"INSERT INTO {LOADS_TABLE} (load_id, table_name, source, loaded_at, rows_read, "
                 "rows_loaded, rows_rejected, rows_skipped) VALUES (?, ?, ?, now(), ?, ?, 0, ?)",
@@ -251,12 +248,11 @@ class BatchWriter:
                 also(con, load_id, skipped)
             con.execute("COMMIT")
         except BaseException as exc:
-            with contextlib.suppress(duckdb.Error):
-                con.execute("ROLLBACK")
-            translated = _translated(exc, self.ws)
-            if translated is exc:
+            rollback(con)
+            error = translated(exc, self.ws)
+            if error is exc:
                 raise
-            raise translated from exc
+            raise error from exc
         finally:
             for view in (_INPUT, _PLAIN):
                 with contextlib.suppress(duckdb.Error):
@@ -264,7 +260,7 @@ class BatchWriter:
         self.last_load = load_id
         self._last_seq[table] = base + rows.num_rows
         # what is derived from the table (the journey index: the journeys the batch touched)
-        _refresh_derived(self.ws, table)
+        refresh_derived(self.ws, table)
         return BatchResult(load_id, [], skipped)
 
 

@@ -1,7 +1,7 @@
 """Recognising a file loaded already, without comparing its rows one by one.
 
 Loading a file twice adds nothing the second time: every row is keyed and compared with the row
-stored under its key (:func:`rox.ingest.load._check_keys`). For a 10-million-row file that
+stored under its key (:func:`rox.ingest.key_checks.check_keys`). For a 10-million-row file that
 comparison is most of a re-ingest. When the file is byte for byte one loaded before, with the same
 mapping, and that load's rows are still in the table unchanged, its outcome is known without
 reading a row: every row is already loaded.
@@ -88,7 +88,7 @@ def rows_checksum(con: Any, table: str, load_id: int, seq: str | None = None) ->
     index), aggregating :func:`checksum_sql`. ``seq``, SQL over the table's columns (and
     ``rowid``), stands for the recorded order (``_seq``) of rows that are yet to be numbered: the
     checksum is then that of the rows once numbered so (the one pass numbers its rows after its
-    commit, :func:`rox.ingest.load._load_plain`).
+    commit, :func:`rox.ingest.one_pass.load_one_pass`).
     """
     n, total = con.execute(
         f"SELECT count(*), {checksum_sql(con, table, seq)} FROM {ident(table)} "
@@ -105,8 +105,8 @@ def checksum_sql(con: Any, table: str, seq: str | None = None) -> str:
     (a column added later is null in earlier rows, which the checksum skips). ``seq`` as in
     :func:`rows_checksum`. An aggregate, so that a statement that scans the rows for other
     reasons computes the checksum in the same scan (the one pass's checks on the rows it wrote,
-    :func:`rox.ingest.load._load_plain`); read the result with ``str`` as :func:`rows_checksum`
-    does (0 when there are no rows).
+    :func:`rox.ingest.one_pass.load_one_pass`); read the result with ``str`` as
+    :func:`rows_checksum` does (0 when there are no rows).
     """
     columns = [
         name

@@ -5,7 +5,7 @@ Each row of a canonical table carries its place in the order the workspace recor
 source. Journeys order events sharing a timestamp by it (:mod:`rox.journey.events`).
 
 A load of a valid CSV writes its rows with no ``_seq`` and numbers them in a second transaction,
-after its commit (:func:`rox.ingest.load._load_plain` says why). The numbering follows from
+after its commit (:func:`rox.ingest.one_pass.load_one_pass` says why). The numbering follows from
 what the first transaction wrote, so :func:`number_rows` completes it whenever it did not
 happen (the process stopped between the two commits): the rows lacking a ``_seq``, in the order
 of their load, then of their place in the table (DuckDB keeps a table's rows in the order they

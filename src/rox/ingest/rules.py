@@ -444,7 +444,7 @@ class LoadPlan:
         :data:`TEXT_FLAG_COLUMN` (that condition) and :data:`FLAG_COLUMN` (it, or any check of
         the plan, holds), so that the checks need spelling out only on the flagged rows.
         ``quick`` (with ``flag``): for a pass that writes only rows no rule flags and spells out
-        no problem (:func:`rox.ingest.load._load_plain`): each column's cheaper parse where it
+        no problem (:func:`rox.ingest.one_pass.load_one_pass`): each column's cheaper parse where it
         has one (``ColumnRule.quick``), with the rows where it may differ from the full one
         flagged too. The rows not flagged are those of the full select, with the same values.
         """

@@ -46,7 +46,8 @@ from rox._sql import ident
 from rox.engines.postgres import LOCK_LOADS
 from rox.errors import WorkspaceError
 from rox.ingest.batch import BatchResult, BatchWriter
-from rox.ingest.load import _refresh_derived
+from rox.ingest.derived import refresh_derived
+from rox.ingest.temporary import PROBLEMS, SKIPPED, TYPED
 from rox.schema import IDEMPOTENCY_TABLE, KEY_COLUMN, LOAD_COLUMN, LOADS_TABLE, SEQ_COLUMN
 
 if TYPE_CHECKING:
@@ -58,7 +59,7 @@ if TYPE_CHECKING:
 __all__ = ["SharedBatchWriter", "Transaction"]
 
 #: The temporary tables a check leaves in the stage (:mod:`rox.ingest.batch`)
-_STAGE_TEMPORARY = ("_rox_typed", "_rox_problems", "_rox_skipped")
+_STAGE_TEMPORARY = (TYPED, PROBLEMS, SKIPPED)
 
 #: The tables the service appends to: their ``_key`` is unique (the rules keep it so).
 KEYED_TABLES = ("responses", "events", "cases")
@@ -291,8 +292,8 @@ class SharedBatchWriter:
                 if not getattr(self.ws.engine, "broken", False):
                     raise
         try:
-            # as after any load: under the loads' lock (rox.ingest.load._refresh_derived)
-            _refresh_derived(self.ws, table)
+            # as after any load: under the loads' lock (rox.ingest.derived.refresh_derived)
+            refresh_derived(self.ws, table)
         except Exception as exc:  # (the connection lost, say): the batch is committed all the same
             import warnings
 
