@@ -162,7 +162,10 @@ class Arrival:
             cases = [dict(zip(names, row, strict=True)) for row in written.fetchall()]
             if cases:
                 moves = opening_moves(
-                    *([c[name] for c in cases] for name in ("case_id", "arm", "status", "trigger")),
+                    [c["case_id"] for c in cases],
+                    [c["arm"] for c in cases],
+                    [c["status"] for c in cases],
+                    [c["trigger"] for c in cases],
                     now,
                 )
                 insert_rows(con, CASE_EVENTS_TABLE, moves)
