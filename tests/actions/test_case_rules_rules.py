@@ -220,6 +220,52 @@ def test_new_cases_get_their_arm_priority_team_and_due_time():
     assert writes["cases"].num_rows == 2
 
 
+@pytest.mark.parametrize("holdout", [0.0, 0.5])
+def test_cases_completed_in_the_engine_are_those_completed_in_python(holdout):
+    """completed_cases (the service's, on DuckDB) against complete_cases, column by column:
+    values at and just below each priority value, two rules with a team each or the loop's,
+    an SLA that is no whole number of seconds, a holdout drawn by the engine (or none)."""
+    import ibis
+
+    from rox.actions.case_rules import completed_cases, give_holdout_draw
+
+    rules = CaseRules(
+        rules=(CaseRule(name="detractor", metric="nps", max_score=6, sla_hours=1.2345678),
+               CaseRule(name="low_csat", metric="csat", max_score=2, sla_hours=72, team="ops")),
+        holdout=holdout, seed=5, team="care", priority_values=(900.0, 400.0, 100.0),
+    )  # fmt: skip
+    values = [0.0, 99.99, 100.0, 399.5, 400.0, 899.0, 900.0, 1e6, 50.0, 100.0, 400.0, 901.0]
+    t = pd.Timestamp("2024-01-01 08:00:00.123456", tz="UTC")
+    found = pd.DataFrame(
+        {
+            "case_id": [f"{'detractor' if i % 3 else 'low_csat'}-r{i}" for i in range(12)],
+            "customer_id": [f"c{i}" for i in range(12)],
+            "opened_at": [t + pd.Timedelta(minutes=37 * i) for i in range(12)],
+            "response_id": [f"r{i}" for i in range(12)],
+            "trigger": ["detractor" if i % 3 else "low_csat" for i in range(12)],
+            "trigger_id": [f"r{i}" for i in range(12)],
+            "touchpoint": ["shop", None] * 6,
+            "sla_hours": [1.2345678 if i % 3 else 72.0 for i in range(12)],
+            "min_value": [0.0] * 12,
+            "value": values,
+        }
+    )
+    con = ibis.duckdb.connect()
+    con.raw_sql("SET TimeZone = 'UTC'")
+    give_holdout_draw(con.con)
+    result = con.execute(completed_cases(ibis.memtable(found), rules)).sort_values("case_id")
+    expected = complete_cases(found, rules, pd.Timestamp("2024-02-01", tz="UTC"))
+    expected = expected.sort_values("case_id")
+    for column in ("arm", "status", "priority", "team", "escalation"):
+        assert list(result[column]) == list(expected[column]), column
+    assert list(result["due_at"]) == list(expected["due_at"])
+    assert set(result["arm"]) == ({"outreach"} if holdout == 0 else {"outreach", "holdout"})
+    levels = [4, 4, 3, 3, 2, 2, 1, 1, 4, 3, 2, 1]  # (at or above 900, 400, 100)
+    assert dict(zip(result["customer_id"], result["priority"], strict=True)) == {
+        f"c{i}": level for i, level in enumerate(levels)
+    }
+
+
 def test_no_new_cases_give_an_empty_frame_with_the_columns():
     empty = complete_cases(_found().iloc[:0], _rules(), pd.Timestamp("2024-02-01", tz="UTC"))
     assert empty.empty

@@ -16,6 +16,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pydantic import TypeAdapter
 from starlette.responses import JSONResponse
 
@@ -146,6 +148,76 @@ def test_any_other_request_goes_to_the_app_with_its_body(headers, chunks, extra)
     status, seen = _post(headers, chunks, **extra)
     assert (status, seen.stored) == (299, [])
     assert seen.passed == [b"".join(chunks)]
+
+
+_SHAPE = '{"ts":"2026-05-01T10:00:00Z","metric":"nps","score":%s,"response_id":%s}'
+_NUMBERS = (
+    "7", "7.0", "-0", "-0.0", "1E2", "0.1", "NaN", "Infinity", "-Infinity", "1e400",
+    "2.2250738585072011e-308", "4.9e-324", "9007199254740993", "123456789012345678901234567890",
+    "0.30000000000000004", "true", "null", '"7"',
+)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        *(_SHAPE % (n, '"r1"') for n in _NUMBERS),
+        _SHAPE % ("1", "12345678901234567890123"),
+        _SHAPE % ("1", '"\\ud83d\\ude00"'),  # an escaped surrogate pair
+        _SHAPE % ("1", '"nul\\u0000"'),
+        '{"ts":"2026-05-01T10:00:00Z","metric":"nps","score":1,"score":"x"}',  # the last wins
+        '{"ts":"2026-05-01T10:00:00Z","metric":"nps","score":"x","score":2}',
+        "[" + _SHAPE % ("1", '"a"') + "," + _SHAPE % ("2.5", '"b"') + "]",
+        "  \n" + _SHAPE % ("1", '"r1"') + " \n",
+    ],
+)
+def test_a_body_the_direct_path_takes_is_the_routes_body(body):
+    """JSON mode (one pass) against the route's json.loads and Python validation: where the
+    direct path takes a body, the route takes it too, with the same values."""
+    from rox.service.intake import _valid
+
+    adapter = TypeAdapter(Responses)
+    raw = body.encode()
+    result = _valid(adapter, raw)
+    try:
+        expected = adapter.validate_python(json.loads(raw))
+    except ValueError:  # (the route refuses it: so must the direct path)
+        expected = None
+    dump = TypeAdapter(Any).dump_python
+    assert repr(dump(result)) == repr(dump(expected))
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"\xef\xbb\xbf" + (_SHAPE % ("1", '"r1"')).encode(),  # a byte-order mark
+        (_SHAPE % ("1", '"r1"')).encode("utf-16"),
+        (_SHAPE % ("1", '"r1"')).encode() + b"x",  # something after the value
+        (_SHAPE % ("1", '"r\x01"')).encode(),  # a control character in a string
+        (_SHAPE % ("1", '"\\ud800"')).encode(),  # an escaped lone surrogate (the route takes it)
+        (_SHAPE % ("1", '"\xed\xa0\x80"')).encode("latin-1"),  # an encoded surrogate
+        (_SHAPE % ("1", '"\xff"')).encode("latin-1"),  # not UTF-8
+        b"{'ts': 1}",
+    ],
+)
+def test_a_body_json_mode_refuses_goes_to_the_route(raw):
+    from rox.service.intake import _valid
+
+    assert _valid(TypeAdapter(Responses), raw) is None
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.sampled_from(["{!r}", "{:.17g}", "{:e}", "{:.3E}"]),
+)
+def test_a_number_is_read_as_the_route_reads_it(number, form):
+    from rox.service.intake import _valid
+
+    raw = (_SHAPE % (form.format(number), '"r1"')).encode()
+    result = _valid(TypeAdapter(Responses), raw)
+    expected = TypeAdapter(Responses).validate_python(json.loads(raw))
+    assert repr(result.score) == repr(expected.score)
 
 
 def test_a_key_over_its_rate_goes_to_the_app_and_a_refused_request_takes_no_token():

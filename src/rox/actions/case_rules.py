@@ -46,6 +46,7 @@ trigger (the brand's currency), known at the time and computed in the engine.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 from collections.abc import Mapping
@@ -68,7 +69,7 @@ from rox.actions.cases import (
     event_rows,
     is_missing,
 )
-from rox.actions.holdout import HOLDOUT, assign_arms
+from rox.actions.holdout import HOLDOUT, OUTREACH, assign_arms, holdout_draw
 from rox.errors import ActionError
 from rox.results import Result
 from rox.schema import CASE_EVENTS_TABLE, DEFAULT_SCALES, KEY_COLUMN
@@ -83,15 +84,19 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_RULES",
+    "HOLDOUT_DRAW_FUNCTION",
     "CaseRule",
     "CaseRules",
     "Escalations",
     "OpenedCases",
     "case_writes",
     "complete_cases",
+    "completed_cases",
     "escalate_breached",
+    "give_holdout_draw",
     "new_cases",
     "open_cases",
+    "opening_moves",
     "triggers",
 ]
 
@@ -549,8 +554,26 @@ def case_writes(frame: pd.DataFrame, when: pd.Timestamp) -> dict[str, pa.Table]:
     The ``cases`` rows and their opening moves in ``rox_case_events``, to append in one
     transaction.
     """
-    at = when.to_pydatetime()
-    log = event_rows(
+    moves = opening_moves(
+        # (column by column: a row tuple per case costs more, for a batch's few cases)
+        frame["case_id"].tolist(),
+        frame["arm"].tolist(),
+        frame["status"].tolist(),
+        frame["trigger"].tolist(),
+        when.to_pydatetime(),
+    )
+    return {"cases": case_rows(frame), CASE_EVENTS_TABLE: moves}
+
+
+def opening_moves(
+    case_ids: list[str], arms: list[str], statuses: list[str], rules: list[str], at: Any
+) -> pa.Table:
+    """The opening moves (``rox_case_events`` rows) of new cases, given column by column.
+
+    ``open`` for a case with outreach, ``hold out`` for a held-out one, from no status to the
+    case's, at ``at``, with the rule that opened it as the detail.
+    """
+    return event_rows(
         [
             {
                 "case_id": case_id,
@@ -559,19 +582,11 @@ def case_writes(frame: pd.DataFrame, when: pd.Timestamp) -> dict[str, pa.Table]:
                 "from_status": None,
                 "to_status": status,
                 "owner": None,
-                "detail": trigger,
+                "detail": rule,
             }
-            # (column by column: a row tuple per case costs more, for a batch's few cases)
-            for case_id, arm, status, trigger in zip(
-                frame["case_id"].tolist(),
-                frame["arm"].tolist(),
-                frame["status"].tolist(),
-                frame["trigger"].tolist(),
-                strict=True,
-            )
+            for case_id, arm, status, rule in zip(case_ids, arms, statuses, rules, strict=True)
         ]
     )
-    return {"cases": case_rows(frame), CASE_EVENTS_TABLE: log}
 
 
 def complete_cases(frame: pd.DataFrame, config: CaseRules, when: pd.Timestamp) -> pd.DataFrame:
@@ -590,6 +605,96 @@ def complete_cases(frame: pd.DataFrame, config: CaseRules, when: pd.Timestamp) -
         escalation=0,
         updated_at=when,
     )
+
+
+#: The SQL function that draws a case's holdout number in the engine (:func:`completed_cases`):
+#: ``rox_holdout_draw(case_id, seed)``, :func:`rox.actions.holdout.holdout_draw` itself, which
+#: the connection must have been given (a DuckDB connection's ``create_function``)
+HOLDOUT_DRAW_FUNCTION = "rox_holdout_draw"
+
+
+# (ibis's udf decorators carry no annotations: mypy cannot see the function they return)
+@ibis.udf.scalar.builtin(name=HOLDOUT_DRAW_FUNCTION)  # type: ignore[untyped-decorator]
+def _holdout_draw(case_id: str, seed: int) -> float:  # type: ignore[empty-body]
+    """:func:`rox.actions.holdout.holdout_draw`, run by the engine (see above)."""
+
+
+def give_holdout_draw(con: Any) -> None:
+    """Give DuckDB connection ``con`` the SQL function :data:`HOLDOUT_DRAW_FUNCTION`.
+
+    It is :func:`rox.actions.holdout.holdout_draw` itself, called by DuckDB with each case id
+    and the seed (given again, the function is replaced by itself).
+    """
+    import duckdb
+    from duckdb import sqltypes
+
+    with contextlib.suppress(duckdb.InvalidInputException, duckdb.CatalogException):
+        con.remove_function(HOLDOUT_DRAW_FUNCTION)
+    con.create_function(
+        HOLDOUT_DRAW_FUNCTION,
+        holdout_draw,
+        [sqltypes.VARCHAR, sqltypes.BIGINT],
+        sqltypes.DOUBLE,
+        side_effects=False,
+    )
+
+
+def completed_cases(fresh: ir.Table, config: CaseRules) -> ir.Table:
+    """:func:`complete_cases` in the engine: the new cases of ``fresh`` as ``cases`` rows.
+
+    ``fresh`` is :func:`new_cases`' table; the result has the ``cases`` columns a new case
+    sets but ``updated_at`` (the time of the write, given by the writer): ``case_id``,
+    ``customer_id``, ``opened_at``, ``response_id``, ``trigger``, ``trigger_id``,
+    ``touchpoint``, ``value``, and as :func:`complete_cases` fills them in: ``arm`` (the
+    holdout's draw below the share: held out), ``status`` (``holdout`` or ``open``),
+    ``priority`` (:meth:`CaseRules.priority` of the value), ``team`` (the rule's, else the
+    loop's), ``due_at`` (the opening plus the rule's SLA, to the microsecond as pandas'
+    ``to_timedelta`` gives it, as stored) and ``escalation`` 0. Only the response rules'
+    triggers (``trigger`` the rule's name) are completed: the rules on arrival.
+
+    The draw is the SQL function :data:`HOLDOUT_DRAW_FUNCTION`, which the connection that
+    runs the expression must have (:func:`give_holdout_draw`); with a holdout share of 0
+    nothing is drawn (no draw is below 0). ``tests/service/test_arrival.py`` writes the same
+    batches both ways and compares the rows.
+    """
+    rules = [r for r in config.rules if r.metric]
+    if not rules:
+        raise ActionError("the case rules hold no response rule ([[rule]] with metric)")
+    f = fresh
+    if config.holdout > 0:
+        held = _holdout_draw(f.case_id, ibis.literal(config.seed, "int64")) < config.holdout
+        arm = ibis.ifelse(held, ibis.literal(HOLDOUT), ibis.literal(OUTREACH))
+    else:
+        arm = ibis.literal(OUTREACH)
+    levels = [(f.value >= floor, level) for level, floor in enumerate(config.priority_values, 1)]
+    last = ibis.literal(len(config.priority_values) + 1, "int64")
+    priority = ibis.cases(*levels, else_=last).cast("int64") if levels else last
+    team = ibis.cases(*((f.trigger == r.name, r.team or config.team) for r in rules))
+    due = ibis.cases(
+        *((f.trigger == r.name, f.opened_at + ibis.interval(microseconds=_sla_us(r)))
+          for r in rules)
+    )  # fmt: skip
+    return f.select(
+        "case_id",
+        "customer_id",
+        "opened_at",
+        "response_id",
+        "trigger",
+        "trigger_id",
+        "touchpoint",
+        "value",
+        arm=arm,
+        status=ibis.ifelse(arm == HOLDOUT, ibis.literal(HOLDOUT), ibis.literal(OPEN)),
+        priority=priority,
+        team=team,
+        due_at=due,
+        escalation=ibis.literal(0, "int64"),
+    )
+
+
+def _sla_us(rule: CaseRule) -> int:
+    """A rule's SLA in whole microseconds, as :func:`complete_cases`' due time is stored."""
+    return int(pd.to_timedelta(rule.sla_hours, unit="h") // pd.Timedelta(microseconds=1))
 
 
 @dataclass(frozen=True, eq=False)

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 from fastapi import Depends, FastAPI, Header, HTTPException, Path, Query, Request
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import TypeAdapter
 from starlette.background import BackgroundTask
 
 from rox.errors import (
@@ -182,6 +183,9 @@ def create_app(config: ServiceConfig) -> FastAPI:
     """Build the service for ``config`` (the workspace opens when the app starts)."""
     state: dict[str, Any] = {}
     secret = config.secret.encode() if config.secret else secrets.token_bytes(32)
+    # a body of responses as the intake route validates it, built once (building one is costly):
+    # the direct intake's and the generic webhook's
+    responses_body: TypeAdapter[Any] = TypeAdapter(Responses)
     key_limiter = RateLimiter(config.key_rate, config.key_burst)
     hooks = Hooks.load(config.webhooks) if config.webhooks else Hooks()
     if config.cases_on_arrival and config.case_rules is not None:
@@ -381,12 +385,11 @@ def create_app(config: ServiceConfig) -> FastAPI:
               tags=["webhooks"], responses=unsigned)  # fmt: skip
     async def webhook_responses(request: Request) -> JSONResponse:
         """Responses as ``POST /v1/responses`` takes them, signed (Standard Webhooks)."""
-        from pydantic import TypeAdapter
         from pydantic import ValidationError as ShapeError
 
         payload = await signed(request)
         try:
-            body = TypeAdapter(Responses).validate_python(payload)
+            body = responses_body.validate_python(payload)
         except ShapeError as exc:
             return JSONResponse({"detail": json.loads(exc.json())}, status_code=422)
         rows, single = rows_of(body, ResponseIn)
@@ -665,12 +668,10 @@ def create_app(config: ServiceConfig) -> FastAPI:
     ) -> JSONResponse:
         return await stored(table, rows, single, idem, _conflict)
 
-    from pydantic import TypeAdapter
-
     app.add_middleware(
         DirectIntake,
         routes={
-            "/v1/responses": IntakeRoute("responses", TypeAdapter(Responses), ResponseIn),
+            "/v1/responses": IntakeRoute("responses", responses_body, ResponseIn),
             "/v1/events": IntakeRoute("events", TypeAdapter(Events), EventIn),
         },
         known_key=known_key,

@@ -22,6 +22,7 @@ outreach they are kept from.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -31,13 +32,23 @@ from rox.actions.case_rules import (
     CaseRules,
     case_writes,
     complete_cases,
+    completed_cases,
+    give_holdout_draw,
     new_cases,
+    opening_moves,
     triggers,
 )
 from rox.actions.cases import case_columns, ensure_case_tables
 from rox.actions.holdout import HOLDOUT
 from rox.errors import ServiceError
-from rox.schema import DELIVERIES_TABLE, LOAD_COLUMN, SEQ_COLUMN, SYSTEM_COLUMNS
+from rox.schema import (
+    CASE_EVENTS_TABLE,
+    DELIVERIES_TABLE,
+    KEY_COLUMN,
+    LOAD_COLUMN,
+    SEQ_COLUMN,
+    SYSTEM_COLUMNS,
+)
 from rox.service.outbox import Event, Hooks, delivery_rows, insert_rows, write_rows
 
 if TYPE_CHECKING:
@@ -56,6 +67,16 @@ _SENTINEL = 987_654_321_987_654
 class Arrival:
     """Opens cases and writes webhooks for each batch, inside its transaction.
 
+    On DuckDB the batch's cases are written by one ``INSERT … SELECT … RETURNING`` of the
+    compiled rules (:func:`rox.actions.case_rules.completed_cases`: the triggers, the new cases
+    among them and their arm, status, priority, team and due time, computed in the engine, the
+    holdout's draw by :func:`rox.actions.holdout.holdout_draw` given to the connection), and
+    their opening moves by one more insert: no round trip of the cases through pandas. On
+    PostgreSQL (no Python in the engine for the draw) the cases are read and completed in
+    Python (:func:`rox.actions.case_rules.complete_cases`), then written, as
+    :func:`rox.actions.open_cases` does; both give the same rows
+    (``tests/service/test_arrival.py``).
+
     Parameters
     ----------
     ws : Workspace
@@ -65,6 +86,9 @@ class Arrival:
         The case rules (None: the built-in ones); ``False`` opens no case.
     hooks : Hooks, optional
         The webhook endpoints (none: nothing is announced).
+    in_engine : bool
+        Whether a DuckDB workspace's cases are completed and written in the engine; False does
+        it in Python, as on PostgreSQL (to compare the two).
     """
 
     def __init__(
@@ -72,12 +96,16 @@ class Arrival:
         ws: Workspace,
         rules: CaseRules | str | os.PathLike[str] | bool | None,
         hooks: Hooks | None,
+        *,
+        in_engine: bool = True,
     ) -> None:
         self.ws = ws
         self.hooks = hooks or Hooks()
         self.rules = None if rules is False else CaseRules.load(None if rules is True else rules)
         self.cases_opened = 0
         self._sql: str | None = None
+        #: DuckDB: the statement that writes a batch's new cases and returns them
+        self._insert: str | None = None
         if self.rules is not None and any(r.metric for r in self.rules.rules):
             missing = ensure_case_tables(ws)
             if missing:  # an older workspace: the case columns it lacks, added once
@@ -85,7 +113,17 @@ class Arrival:
             r = ws.table("responses")
             batch = r.filter(r[LOAD_COLUMN] == _SENTINEL)
             found = triggers(ws, self.rules, responses=batch)
-            self._sql = str(ws.backend.compile(new_cases(ws, found)))
+            fresh = new_cases(ws, found)
+            if in_engine and ws.engine.name == "duckdb":
+                give_holdout_draw(ws.backend.con)
+                self._sql = str(ws.backend.compile(completed_cases(fresh, self.rules)))
+                self._insert = (
+                    f"INSERT INTO cases BY NAME SELECT *, $now AS updated_at, "
+                    f"case_id AS {KEY_COLUMN} FROM ({self._sql}) ORDER BY opened_at, case_id "
+                    "RETURNING *"
+                )
+            else:
+                self._sql = str(ws.backend.compile(fresh))
             if str(_SENTINEL) not in self._sql:
                 raise ServiceError("the case rules' query could not be prepared for batches")
 
@@ -104,25 +142,45 @@ class Arrival:
         if self.hooks.subscribed("response.created"):
             events.extend(_response_events(con, load_id))
         if self._sql is not None:
-            assert self.rules is not None
-            found = con.execute(self._sql.replace(str(_SENTINEL), str(int(load_id)))).df()
-            if len(found):
-                when = pd.Timestamp(now)
-                frame = complete_cases(
-                    found.sort_values(["opened_at", "case_id"]).reset_index(drop=True),
-                    self.rules,
-                    when,
-                )
-                for name, rows in case_writes(frame, when).items():
-                    insert_rows(con, name, rows)
-                self.cases_opened += len(frame)
-                if self.hooks.subscribed("case.opened"):
-                    events.extend(opened_events(frame))
+            opened = self._open(con, load_id, now)
+            self.cases_opened += len(opened)
+            if opened and self.hooks.subscribed("case.opened"):
+                events.extend(opened_events(opened))
         if not events:
             return 0
         rows = delivery_rows(self.hooks, events, now=now)
         write_rows(con, rows)
         return int(rows.num_rows)
+
+    def _open(self, con: Any, load_id: int, now: datetime) -> list[dict[str, Any]]:
+        """Write the cases load ``load_id`` opens and their opening moves; return the cases."""
+        assert self._sql is not None and self.rules is not None
+        batch = str(int(load_id))
+        if self._insert is not None:  # DuckDB: the cases written in the engine
+            written = con.execute(self._insert.replace(str(_SENTINEL), batch), {"now": now})
+            names = [d[0] for d in written.description]
+            cases = [dict(zip(names, row, strict=True)) for row in written.fetchall()]
+            if cases:
+                moves = opening_moves(
+                    [c["case_id"] for c in cases],
+                    [c["arm"] for c in cases],
+                    [c["status"] for c in cases],
+                    [c["trigger"] for c in cases],
+                    now,
+                )
+                insert_rows(con, CASE_EVENTS_TABLE, moves)
+            return cases
+        found = con.execute(self._sql.replace(str(_SENTINEL), batch)).df()
+        if not len(found):
+            return []
+        when = pd.Timestamp(now)
+        frame = complete_cases(
+            found.sort_values(["opened_at", "case_id"]).reset_index(drop=True), self.rules, when
+        )
+        for name, rows in case_writes(frame, when).items():
+            insert_rows(con, name, rows)
+        records: list[dict[str, Any]] = frame.to_dict("records")
+        return records
 
 
 def _response_events(con: Any, load_id: int) -> list[Event]:
@@ -139,7 +197,7 @@ def _response_events(con: Any, load_id: int) -> list[Event]:
     return out
 
 
-def case_event(event_type: str, case: dict[str, Any]) -> Event:
+def case_event(event_type: str, case: Mapping[str, Any]) -> Event:
     """The announcement of a case (its canonical columns as they are after the event)."""
     data = {c: case.get(c) for c in case_columns()}
     return Event(
@@ -155,9 +213,9 @@ def _str(value: Any) -> str | None:
     return None if value is None or pd.isna(value) else str(value)
 
 
-def opened_events(frame: pd.DataFrame) -> list[Event]:
-    """``case.opened`` for each case of ``frame`` (cases just opened) but the held-out ones."""
-    return [case_event("case.opened", c) for c in frame.to_dict("records") if c["arm"] != HOLDOUT]
+def opened_events(cases: Iterable[Mapping[str, Any]]) -> list[Event]:
+    """``case.opened`` for each of ``cases`` (cases just opened, as rows) but the held-out ones."""
+    return [case_event("case.opened", c) for c in cases if c["arm"] != HOLDOUT]
 
 
 def announce_openings(hooks: Hooks) -> Callable[[pd.DataFrame], dict[str, pa.Table]]:
@@ -170,7 +228,8 @@ def announce_openings(hooks: Hooks) -> Callable[[pd.DataFrame], dict[str, pa.Tab
     """
 
     def announce(frame: pd.DataFrame) -> dict[str, pa.Table]:
-        events = opened_events(frame) if hooks.subscribed("case.opened") else []
+        opened = frame.to_dict("records")
+        events = opened_events(opened) if hooks.subscribed("case.opened") else []
         return {DELIVERIES_TABLE: delivery_rows(hooks, events)} if events else {}
 
     return announce

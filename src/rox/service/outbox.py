@@ -285,23 +285,25 @@ def write_rows(con: Any, rows: pa.Table) -> None:
     insert_rows(con, DELIVERIES_TABLE, rows)
 
 
-def insert_rows(con: Any, table: str, rows: Any) -> None:
-    """Append ``rows`` (Arrow or pandas) to ``table`` by name, in the transaction of ``con``.
+def insert_rows(con: Any, table: str, rows: pa.Table) -> None:
+    """Append Arrow ``rows`` to ``table`` by name, in the transaction of ``con``.
 
     ``con`` is the DuckDB connection of a batch, or the PostgreSQL batch's
-    :class:`rox.ingest.shared.Transaction`.
+    :class:`rox.ingest.shared.Transaction`. On DuckDB the columns go in as list parameters of
+    one ``INSERT … SELECT unnest(…)`` (the lists unnested side by side): a batch's few rows
+    without registering them as a view, which cost twice as much (docs/benchmarks.md).
     """
     if len(rows) == 0:
         return
     if hasattr(con, "insert"):
         con.insert(table, rows)
         return
-    view = f"_rox_insert_{table}"
-    con.register(view, rows)
-    try:
-        con.execute(f"INSERT INTO {ident(table)} BY NAME SELECT * FROM {view}")
-    finally:
-        con.unregister(view)
+    names = rows.column_names
+    con.execute(
+        f"INSERT INTO {ident(table)} ({', '.join(ident(n) for n in names)}) "
+        f"SELECT {', '.join(f'unnest(${i})' for i in range(1, len(names) + 1))}",
+        [rows.column(n).to_pylist() for n in names],
+    )
 
 
 def jsonable(value: Any) -> Any:
