@@ -69,6 +69,7 @@ import pyarrow.parquet as pq
 
 from _measure import status_mib
 from bench_journey_floor import QUERIES as FLOOR
+from bench_journey_floor import arrays_map_and_variants
 
 STEPS = [
     "visit_website",
@@ -322,6 +323,36 @@ def check_agreement(mine: dict[str, Any], peer: dict[str, Any]) -> dict[str, int
     return {"transitions": len(ours), "variants": len(ours_v), "journeys": sum(ours_v.values())}
 
 
+def check_arrays(mine: dict[str, Any], arrays: dict[str, pd.DataFrame]) -> None:
+    """Assert the arrays floor's map and variants equal rox's exactly (floats to the bit)."""
+    m = mine["map"]
+    cols = ["source", "target", "transitions", "customers", "median_hours", "p90_hours"]
+    edges = arrays["edges"].sort_values(
+        ["transitions", "source", "target"], ascending=[False, True, True]
+    )
+    pd.testing.assert_frame_equal(
+        edges[cols].reset_index(drop=True), m.frame[cols], check_dtype=False, check_exact=True
+    )
+    steps = arrays["steps"]
+    for name in ("starts", "ends"):
+        got = steps.loc[steps[name] > 0, ["step", name]].rename(columns={name: "journeys"})
+        got = got.sort_values(["journeys", "step"], ascending=[False, True])
+        pd.testing.assert_frame_equal(
+            got.reset_index(drop=True), getattr(m, name), check_dtype=False
+        )
+    assert int(steps["events"].sum()) == m.events
+    assert int(steps["starts"].sum()) == m.journeys
+    assert m.ties is not None and int(steps["tied"].sum()) == m.ties.tied
+    v = arrays["variants"].sort_values(["journeys", "path"], ascending=[False, True])
+    cols = ["path", "steps", "journeys", "median_hours"]
+    pd.testing.assert_frame_equal(
+        v[cols].reset_index(drop=True),
+        mine["variants"].frame[cols],
+        check_dtype=False,
+        check_exact=True,
+    )
+
+
 def _frames(result: Any) -> list[pd.DataFrame]:
     """The tables of a rox result (a map's frame, starts and ends; a funnel's frame and times)."""
     return [v for v in vars(result).values() if isinstance(v, pd.DataFrame)]
@@ -526,6 +557,9 @@ def bench_size(args: argparse.Namespace, events: int) -> dict[str, Any]:
     if with_pm4py:
         agreement = check_agreement(mine, run_pm4py(read_events(parquet)))
         print(f"{n:,} events: rox and pm4py agree exactly: {agreement}")
+    if not skip:
+        check_arrays(mine, arrays_map_and_variants(con))
+        print(f"{n:,} events: the arrays floor's map and variants equal rox's exactly")
     # the index gives the same results as computing the journeys
     on_index = run_rox(iws, skip=skip)
     assert rox.journey.prepare(iws).indexed
@@ -552,6 +586,7 @@ def bench_size(args: argparse.Namespace, events: int) -> dict[str, Any]:
         "rox_indexed": [],
         "bare": [],
         "floor_map_variants": [],
+        "floor_arrays": [],
     }
     parts: dict[str, list[float]] = {}
     prepared_parts: dict[str, list[float]] = {}
@@ -568,6 +603,7 @@ def bench_size(args: argparse.Namespace, events: int) -> dict[str, Any]:
             indexed_parts.setdefault("variants_top20", []).append(top20)
         times["bare"].append(_time(lambda: run_bare(con)))
         times["floor_map_variants"].append(_time(lambda: run_floor(con, "map + variants")))
+        times["floor_arrays"].append(_time(lambda: arrays_map_and_variants(con)))
         if with_pm4py:
             start = time.perf_counter()
             df = read_events(parquet)
@@ -617,8 +653,10 @@ def bench_size(args: argparse.Namespace, events: int) -> dict[str, Any]:
         ratios["rox_prepared_map_variants_over_floor"] = prepared_mv / med["floor_map_variants"]
         if with_pm4py:
             ratios["pm4py_over_rox_prepared"] = med["pm4py"] / prepared_mv
+    ratios["rox_map_variants_over_floor_arrays"] = rox_mv / med["floor_arrays"]
     if with_pm4py:
         ratios["pm4py_over_floor_map_variants"] = med["pm4py"] / med["floor_map_variants"]
+        ratios["pm4py_over_floor_arrays"] = med["pm4py"] / med["floor_arrays"]
 
     memory: dict[str, dict[str, float]] = {}
     if not args.no_memory:
@@ -721,6 +759,7 @@ def _table(report: dict[str, Any]) -> str:
         row("  `pd.read_parquet` alone", med["pm4py_read"])
     row("bare DuckDB `count(*) GROUP BY step`", bare, "bare")
     row("floor (hand SQL): map + variants", med["floor_map_variants"])
+    row("floor (arrays: numpy on the fetched columns): map + variants", med["floor_arrays"])
     row("floor (hand SQL): the events ordered once", med["floor_ordered"])
     row("floor (hand SQL): the events ordered once, persisted", med["floor_ordered_persisted"])
     r = report["ratios"]
@@ -730,7 +769,8 @@ def _table(report: dict[str, Any]) -> str:
         lines.append(
             f"- pm4py / rox map + variants from the events as loaded: {r['pm4py_over_rox']:.1f}x "
             f"— target ≥ 5x: {'met' if r['pm4py_over_rox'] >= 5 else 'NOT met'} (pm4py / the "
-            f"floor's map + variants: {r['pm4py_over_floor_map_variants']:.1f}x)"
+            f"floor's map + variants: {r['pm4py_over_floor_map_variants']:.1f}x; / the arrays "
+            f"floor's: {r['pm4py_over_floor_arrays']:.1f}x)"
         )
     lines.append(
         f"- rox map + variants / the floor's: {r['rox_map_variants_over_floor']:.2f}x — target "

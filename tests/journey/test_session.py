@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import duckdb
 import pandas as pd
+import pytest
 
 import rox
+from rox.engines.duckdb import DuckDBEngine
 from rox.journey import JourneyQuery, funnel, journey_map, paths, prepare, variants
 from rox.journey.events import SESSION_KEY, session_journeys
 from rox.testing import insert_rows
@@ -42,6 +44,13 @@ def _exists(journeys) -> bool:
     except duckdb.CatalogException:
         return False
     return True
+
+
+@pytest.fixture(autouse=True)
+def ordered_by_the_engine(monkeypatch):
+    # the map and the variants order the events in the engine here, as on every engine not in
+    # this process: on DuckDB they take arrays (#21 §2; their session: tests/journey/test_arrays)
+    monkeypatch.setattr(DuckDBEngine, "in_process", False)
 
 
 BEFORE = {("visit", "buy"): 1, ("visit", "quote"): 1}

@@ -157,6 +157,10 @@ class Engine:
     """
 
     name = ""
+    #: Whether the engine runs in this process (DuckDB): its rows reach Python as Arrow without
+    #: a network or a serialisation, so that the journey map and variants fetch the events and
+    #: order them in numpy (:mod:`rox.journey.arrays`) rather than with a window in the engine.
+    in_process = False
 
     def __init__(self, url: EngineURL, backend: Any) -> None:
         self.url = url

@@ -56,6 +56,7 @@ class DuckDBEngine(Engine):
     """A DuckDB database; ingestion runs inside it (see :mod:`rox.ingest.load`)."""
 
     name = "duckdb"
+    in_process = True
 
     @classmethod
     def open(cls, url: EngineURL, *, read_only: bool = False) -> DuckDBEngine:

@@ -30,6 +30,10 @@ several:
   them instead of the workspace; release them to free the engine's copy);
 * the journey index (:mod:`rox.journey.index`) keeps them ordered in the workspace, rebuilt on
   every load of events.
+
+On an engine in this process (DuckDB), the map and the variants of journeys neither indexed nor
+kept ordered fetch the events as arrays and order them in numpy instead, kept likewise by the
+session (:mod:`rox.journey.arrays`): the same results, at less cost.
 """
 
 from __future__ import annotations
@@ -59,6 +63,7 @@ __all__ = [
     "JourneyQuery",
     "Journeys",
     "TimeTies",
+    "events_now",
     "events_state",
     "index_info",
     "index_record",
@@ -66,6 +71,7 @@ __all__ = [
     "journey_events",
     "journey_summary",
     "journeys_of",
+    "kept_journeys",
     "prepare",
     "recorded_order",
     "session_journeys",
@@ -194,7 +200,7 @@ class JourneyQuery:
         The journey index passes the kept rows with their steps and channels coded
         (:meth:`rox.engines.Engine.coded`).
         """
-        e = self._with_journey_id(kept)
+        e = self.with_journey_id(kept)
         if self.collapse:
             by_journey = ibis.window(group_by=e.journey_id, order_by=recorded_order(e))
             e = e.mutate(_prev=e.step.lag().over(by_journey))
@@ -230,7 +236,7 @@ class JourneyQuery:
         without ordering each journey's events (0.65 s of the 3.75 s of CPU the journey index's
         build took on 1M events, measured).
         """
-        e = self.ordered(ws, kept) if self.start is not None else self._with_journey_id(kept)
+        e = self.ordered(ws, kept) if self.start is not None else self.with_journey_id(kept)
         return e.select("journey_id").distinct()
 
     def kept_rows(self, e: ir.Table) -> ir.Table:
@@ -254,7 +260,16 @@ class JourneyQuery:
             e = e.filter(e.journey.contains(self.journey))
         return e
 
-    def _with_journey_id(self, e: ir.Table) -> ir.Table:
+    @property
+    def row_wise(self) -> bool:
+        """Whether each journey is all its kept rows (:meth:`kept_rows`), whole and unchanged.
+
+        No split in time or by position: no ``gap``, ``start``, ``end`` or ``collapse``.
+        """
+        return self.gap is None and self.start is None and self.end is None and not self.collapse
+
+    def with_journey_id(self, e: ir.Table) -> ir.Table:
+        """The rows ``e`` with their ``journey_id`` (split by ``gap`` if given; not ordered)."""
         if self.gap is None:
             return e.mutate(journey_id=e.journey.fill_null(e.customer_id))
         seconds = self._gap_seconds()
@@ -595,6 +610,20 @@ class _Kept:
         self.journeys.release()
 
 
+def events_now(ws: Workspace) -> tuple[int, int]:
+    """:func:`events_state` as it is now: the last load of events and their number."""
+    row = events_state(ws).to_pyarrow().to_pylist()[0]
+    return int(row["last"]), int(row["n"])
+
+
+def kept_journeys(ws: Workspace, query: JourneyQuery, state: tuple[int, int]) -> Journeys | None:
+    """The journeys the workspace's session keeps, if of ``query`` and the events' ``state``."""
+    kept = ws.session.get(SESSION_KEY)
+    if not isinstance(kept, _Kept) or (kept.query, kept.state) != (query.key(), state):
+        return None
+    return None if kept.journeys.released else kept.journeys
+
+
 def session_journeys(ws: Workspace, query: JourneyQuery) -> Journeys:
     """The journeys an analysis given the workspace runs on.
 
@@ -606,14 +635,12 @@ def session_journeys(ws: Workspace, query: JourneyQuery) -> Journeys:
     indexed = indexed_journeys(ws, query)
     if indexed is not None:
         return indexed
-    row = events_state(ws).to_pyarrow().to_pylist()[0]
-    state = (int(row["last"]), int(row["n"]))
-    kept = ws.session.get(SESSION_KEY)
-    if isinstance(kept, _Kept):
-        if kept.query == query.key() and kept.state == state and not kept.journeys.released:
-            return kept.journeys
-        # one copy at most: the old one goes before the new one is made
-        del ws.session[SESSION_KEY]
+    state = events_now(ws)
+    journeys = kept_journeys(ws, query, state)
+    if journeys is not None:
+        return journeys
+    kept = ws.session.pop(SESSION_KEY, None)
+    if isinstance(kept, _Kept):  # one copy at most: the old one goes before the new one is made
         kept.release()
     journeys = _ordered(ws, query)
     ws.session[SESSION_KEY] = _Kept(query.key(), state, journeys)

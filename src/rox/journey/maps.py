@@ -18,12 +18,12 @@ import pandas as pd
 import pyarrow.compute as pc
 
 from rox.errors import MetricError
+from rox.journey.arrays import EventArrays, journeys_or_arrays
 from rox.journey.events import (
     JourneyQuery,
     Journeys,
     TimeTies,
     journey_events,
-    journeys_of,
 )
 from rox.results import Result
 from rox.schema import SEQ_COLUMN
@@ -100,9 +100,12 @@ def journey_map(
     >>> m.to_frame().columns[:3].tolist()
     ['source', 'target', 'transitions']
     """
-    journeys = journeys_of(ws, query, options)
-    edges = journeys.aggregate("edges", edge_table).execute()
-    by_step = journeys.aggregate("steps", step_table).execute()
+    journeys = journeys_or_arrays(ws, query, options)
+    if isinstance(journeys, EventArrays):  # the events fetched and ordered as arrays
+        edges, by_step = journeys.edges(), journeys.steps()
+    else:
+        edges = journeys.aggregate("edges", edge_table).execute()
+        by_step = journeys.aggregate("steps", step_table).execute()
     starts, ends = (
         by_step.loc[by_step[c] > 0, ["step", c]].rename(columns={c: "journeys"})
         for c in ("starts", "ends")
@@ -132,7 +135,9 @@ def journey_map(
             events - int(by_step["starts"].sum()),  # every event but a journey's last moves on
             tied,
             unit="transitions",
-            recorded=not tied or SEQ_COLUMN in journeys.ws.table("events").columns,
+            recorded=not tied
+            or isinstance(journeys, EventArrays)  # (which only events with their order make)
+            or SEQ_COLUMN in journeys.ws.table("events").columns,
         ),
     )
 
@@ -239,7 +244,11 @@ def variants(
     Ties at the ``top`` cut keep the variants first seen in the lowest journey ids; the table
     is ordered by journeys, then by path.
     """
-    journeys = journeys_of(ws, query, options)
+    journeys = journeys_or_arrays(ws, query, options)
+    if isinstance(journeys, EventArrays):  # the events fetched and ordered as arrays
+        out = journeys.variant_frame(top)
+        total = int(out["total"].iloc[0]) if len(out) else 0
+        return _paths_result(out, None, total=total)
     groups = journeys.aggregate("variants", variant_table)
     if "total" not in groups.columns:
         # all journeys, for the shares (a window over the groups: the same query, before any cut)
