@@ -4,10 +4,13 @@ Both sides run on Spark ``local[2]`` in a fresh process each (the JVM's peak mem
 run's own), on the same generated CSV file of responses:
 
 - peer: ``spark.read.csv(path, header=True).write.parquet(out)`` (no typing, no checks);
+- floor: the same validated load as hand-written Spark, no rox code (``spark_load_floor.py``:
+  one pass over the CSV typing, checking and writing the valid rows partitioned by day to a
+  staging folder, the keys checked on the staged Parquet, the files moved into the table);
 - rox: ``ws.ingest("responses", path, native=True)`` into an empty lake (read, type and check
   every value, check the keys, write the rows partitioned by day and the load record).
 
-Reported per size: the median seconds of ``--repeats`` runs of each, their ratio, and the peak
+Reported per size: the median seconds of ``--repeats`` runs of each, their ratios, and the peak
 resident memory (VmHWM) of the Python process and of the JVM (in local mode the driver and the
 executors share it). The session's start is not timed (a one-row job warms it).
 
@@ -119,6 +122,12 @@ def child(side: str, csv: Path, out: Path, profile: bool) -> dict[str, Any]:
         session.read.csv(str(csv), header=True).write.parquet(str(out))
         secs = time.perf_counter() - start
         loaded = None
+    elif side in ("floor", "floor_gather"):
+        from spark_load_floor import floor_load
+
+        start = time.perf_counter()
+        loaded = floor_load(session, str(csv), str(out), gather=side == "floor_gather")["loaded"]
+        secs = time.perf_counter() - start
     else:
         ws = rox.open(f"spark://local[2]?lake={out}")
         start = time.perf_counter()
@@ -157,6 +166,16 @@ def run(side: str, csv: Path, work: Path, profile: bool) -> dict[str, Any]:
     return result
 
 
+def _median(results: list[dict[str, Any]]) -> float:
+    """The median seconds of ``results`` (NaN for a side not run)."""
+    return statistics.median(r["secs"] for r in results) if results else float("nan")
+
+
+def _peak(results: list[dict[str, Any]], field: str) -> str:
+    """The largest ``field`` of ``results``, in MiB ("-" for a side not run)."""
+    return f"{max(r[field] for r in results):,.0f}" if results else "-"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, nargs="+", default=[1_000_000, 10_000_000])
@@ -166,7 +185,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--profile", action="store_true", help="print each run's Spark jobs and their seconds"
     )
-    parser.add_argument("--child", choices=["peer", "rox"], help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--sides",
+        nargs="+",
+        choices=["peer", "floor", "floor_gather", "rox"],
+        default=["peer", "floor", "rox"],
+        help="the sides to run (peer: Spark's copy; floor_gather: the floor writing through a "
+        "shuffle by day)",
+    )
+    parser.add_argument(
+        "--child", choices=["peer", "floor", "floor_gather", "rox"], help=argparse.SUPPRESS
+    )
     parser.add_argument("--csv", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -174,24 +203,35 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(child(args.child, args.csv, args.out, args.profile)))
         return 0
     args.workdir.mkdir(parents=True, exist_ok=True)
-    print("| rows | Spark read+write (s) | rox native (s) | ratio | Python peak (MiB) "
-          "| JVM peak rox / peer (MiB) |")  # fmt: skip
-    print("|---:|---:|---:|---:|---:|---:|")
+    print(
+        "| rows | Spark read+write (s) | floor (s) | rox native (s) | floor / copy | rox / copy "
+        "| rox / floor | Python peak (MiB) | JVM peak rox / floor / copy (MiB) |"
+    )
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for rows in args.rows:
         csv = args.workdir / f"responses-{rows}.csv"
         if not csv.exists():
             generate(csv, rows, args.seed)
-        peer = [run("peer", csv, args.workdir, args.profile) for _ in range(args.repeats)]
-        ours = [run("rox", csv, args.workdir, args.profile) for _ in range(args.repeats)]
-        assert all(r["rows_loaded"] == rows for r in ours), ours
-        p = statistics.median(r["secs"] for r in peer)
-        o = statistics.median(r["secs"] for r in ours)
+        runs = {
+            side: [run(side, csv, args.workdir, args.profile) for _ in range(args.repeats)]
+            for side in ("peer", "floor", "floor_gather", "rox")
+            if side in args.sides
+        }
+        peer, ours = runs.get("peer", []), runs.get("rox", [])
+        # the floor: the faster of its ways to write (by median), when both ran
+        floors = [runs[side] for side in ("floor", "floor_gather") if side in runs]
+        floor = min(floors, key=_median, default=[])
+        assert all(r["rows_loaded"] == rows for r in ours + floor), ours + floor
+        p, f, o = (_median(r) for r in (peer, floor, ours))
         print(
-            f"| {rows:,} | {p:.1f} | {o:.1f} | {o / p:.2f}x "
-            f"| {max(r['python_mib'] for r in ours):,.0f} "
-            f"| {max(r['jvm_mib'] for r in ours):,.0f} / {max(r['jvm_mib'] for r in peer):,.0f} |",
+            f"| {rows:,} | {p:.1f} | {f:.1f} | {o:.1f} | {f / p:.2f}x | {o / p:.2f}x "
+            f"| {o / f:.2f}x | {_peak(ours, 'python_mib')} "
+            f"| {_peak(ours, 'jvm_mib')} / {_peak(floor, 'jvm_mib')} / {_peak(peer, 'jvm_mib')} |",
             flush=True,
         )
+        for side, results in runs.items():
+            secs = ", ".join(f"{r['secs']:.1f}" for r in results)
+            print(f"<!-- {rows:,} rows, {side} runs (s): {secs} -->", flush=True)
     return 0
 
 
