@@ -14,7 +14,8 @@ Method
    journey's id, the customer, ``ts``, the engine's own seconds since 1970
    (:meth:`Engine.epoch_seconds <rox.engines.Engine.epoch_seconds>`, which every duration is a
    difference of, as in the engine), the recorded order ``_seq``, and the step.
-2. The text columns become integer codes (Arrow's dictionary encoding, by first appearance).
+2. The text columns become integer codes (Arrow's dictionary encoding, by first appearance;
+   the three columns in threads, since Arrow releases the GIL).
 3. The events are ordered by (journey, ``ts``, ``_seq``) (Arrow's ``sort_indices``, half the
    time of ``numpy.lexsort``): the journey's events in time, ties in the order recorded
    (:func:`~rox.journey.events.recorded_order`).
@@ -40,6 +41,7 @@ The arrays are kept by the workspace's session (as the engine's ordering is,
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -73,6 +75,8 @@ SEPARATOR = " > "
 _FEW = 64
 #: The key under which a workspace's session keeps the arrays of the journeys mapped last.
 SESSION_KEY = "journey.arrays"
+#: The text columns of the fetched rows turned into integer codes.
+_CODED = ("journey_id", "customer_id", "step")
 #: The most events the arrays are fetched for. Measured on the benchmark's log (#21 §2, 2026-12-07,
 #: docs/benchmarks.md): at 1M events the map and the variants took 0.65 s on arrays against 1.55 s
 #: in the engine; at 10M, 21.5 s against 8.9 s (Arrow's dictionary encoding and sort, and numpy's
@@ -224,9 +228,10 @@ class EventArrays:
     @classmethod
     def from_rows(cls, rows: pa.Table) -> EventArrays:
         """Order ``rows`` (``journey_id, customer_id, ts, epoch_s, _seq, step``) by journey."""
-        journey, journey_names = _codes(rows.column("journey_id"))
-        customer, _ = _codes(rows.column("customer_id"))
-        step, names = _codes(rows.column("step"))
+        # Arrow's encoding releases the GIL: the three columns are encoded side by side
+        with ThreadPoolExecutor(max_workers=3) as pool:
+            coded = list(pool.map(_codes, (rows.column(c) for c in _CODED)))
+        (journey, journey_names), (customer, _), (step, names) = coded
         ts_us = rows.column("ts").combine_chunks().cast(pa.int64()).to_numpy()
         epoch_s = rows.column("epoch_s").to_numpy()
         keys = pa.table({"j": journey, "ts": ts_us, "seq": rows.column(SEQ_COLUMN)})
