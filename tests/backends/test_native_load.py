@@ -145,9 +145,7 @@ def test_spaces_of_every_kind_and_times_without_digits_as_the_duckdb_path(
         want_rows = _rows(ref)
     (tmp_path / "spark").mkdir()
     with rox.open(workspace_url("spark", request, tmp_path / "spark")) as ws:
-        got = ws.ingest(
-            "responses", source, mapping=MAPPING, on_error="quarantine", native=True
-        )
+        got = ws.ingest("responses", source, mapping=MAPPING, on_error="quarantine", native=True)
         result = _rows(ws)
     assert (got.rows_loaded, got.rows_rejected) == (want.rows_loaded, want.rows_rejected)
     assert got.rows_loaded == 2  # r1 and r2; r3 has a zero-width space before its time
