@@ -113,6 +113,46 @@ def test_a_native_load_gives_what_the_duckdb_path_gives(folder, tmp_path, worksp
         assert _kept_by_spark(ws) == kept_before
 
 
+# spaces of every kind at either end (U+00A0, U+2003, U+3000 are trimmed, as U+0020; U+200B, a
+# zero-width space, is not a space), and times in words without a digit, which DuckDB's cast reads
+# ('epoch', 'infinity') and rox refuses
+EDGES = HEADER + (
+    " r1 ,\u00a0c1\u00a0,\u30002024-05-01 10:00:00\u3000, nps ,\u20039\n"
+    "r2,c2 ,2024-05-02\u00a0,\u00a0CSAT,4\u2003\n"
+    "\u200br3,c3,\u200b2024-05-03,ces,5\n"
+    "r4,c4,   ,nps,7\n"
+    "r5,c5,2024-05-05,\u3000,7\n"
+    "r6,c6,2024-05-06,nps,\u00a0\n"
+    + "".join(
+        f"w{i},c7,{word},nps,8\n"
+        for i, word in enumerate(
+            ["epoch", "infinity", "-infinity", "now", "today", "tomorrow", "yesterday",
+             "allballs", "T", "Z", ":"]
+        )
+    )
+)  # fmt: skip
+
+
+def test_spaces_of_every_kind_and_times_without_digits_as_the_duckdb_path(
+    tmp_path, workspace_url, request
+):
+    """#20 §2: Spark trims ASCII text with its own ``trim`` and reads times without the digit
+    test; the rows, values and problems are still the DuckDB path's."""
+    (tmp_path / "edges.csv").write_text(EDGES, encoding="utf-8")
+    source = str(tmp_path / "edges.csv")
+    with rox.open(f"duckdb://{tmp_path / 'ref.duckdb'}") as ref:
+        want = ref.ingest("responses", source, mapping=MAPPING, on_error="quarantine")
+        want_rows = _rows(ref)
+    (tmp_path / "spark").mkdir()
+    with rox.open(workspace_url("spark", request, tmp_path / "spark")) as ws:
+        got = ws.ingest("responses", source, mapping=MAPPING, on_error="quarantine", native=True)
+        result = _rows(ws)
+    assert (got.rows_loaded, got.rows_rejected) == (want.rows_loaded, want.rows_rejected)
+    assert got.rows_loaded == 2  # r1 and r2; r3 has a zero-width space before its time
+    pd.testing.assert_frame_equal(result, want_rows, check_dtype=False)
+    assert _problems(got.problems) == _problems(want.problems)
+
+
 def test_native_refuses_what_it_cannot_do(folder, tmp_path, workspace_url, request):
     url = workspace_url("spark", request, tmp_path)
     with rox.open(url) as ws:

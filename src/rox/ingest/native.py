@@ -379,7 +379,7 @@ class _Source:
         )
         self.raw = self._view(numbered, "raw")
         typed = self._sql(self.plan.typed_select(self.raw, keys_complete=complete, flag="false"))
-        self.typed = self._view(self._persisted(typed), "typed")
+        self.typed = self._view(self._persisted(self._problems_only(typed)), "typed")
         # one job: the rows flagged, and the distinct keys (fewer than the rows: a key repeats)
         with _described(self.session, f"rox native load: checking the rows of {self.uri}"):
             stats = (
@@ -508,6 +508,22 @@ class _Source:
             if out is not None:
                 rows = rows.join(out.withColumnRenamed("row", ROW_COLUMN), ROW_COLUMN, "left_anti")
         return rows
+
+    def _problems_only(self, typed: Any) -> Any:
+        """``typed``, with the columns only the problems read left NULL where no rule broke.
+
+        The problems are spelled out from the flagged rows alone (:meth:`LoadPlan.problems_select`:
+        the text as read, the scale's bounds); the rows kept, their keys and the write read only
+        the columns written, the row number and the flag. So the rows no rule flags (most) are
+        smaller to keep on disk and to read again.
+        """
+        from pyspark.sql import functions as F
+
+        read = {*self.plan.insert_columns(), ROW_COLUMN, FLAG_COLUMN}
+        flagged = F.col(FLAG_COLUMN)
+        return typed.withColumns(
+            {c: F.when(flagged, F.col(f"`{c}`")) for c in typed.columns if c not in read}
+        )
 
     def _persisted(self, typed: Any) -> Any:
         """``typed``, kept by Spark once computed (released when the load ends).
