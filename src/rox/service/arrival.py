@@ -73,12 +73,13 @@ class Arrival:
     every case of its customer); when there is none, nothing more is run: that query is a third
     of the cost of the full statement, most of which is DuckDB planning it whatever its rows, and
     most batches of a busy service open no case. Otherwise the batch's cases are written by one
-    ``INSERT … SELECT … RETURNING`` of the compiled rules (:func:`rox.actions.case_rules.completed_cases`: the triggers, the new cases
-    among them and their arm, status, priority, team and due time, computed in the engine, the
-    holdout's draw by :func:`rox.actions.holdout.holdout_draw` given to the connection), and
-    their opening moves by one more insert: no round trip of the cases through pandas. On
-    PostgreSQL (no Python in the engine for the draw) the cases are read and completed in
-    Python (:func:`rox.actions.case_rules.complete_cases`), then written, as
+    ``INSERT … SELECT … RETURNING`` of the compiled rules
+    (:func:`rox.actions.case_rules.completed_cases`: the triggers, the new cases among them and
+    their arm, status, priority, team and due time, computed in the engine, the holdout's draw
+    by :func:`rox.actions.holdout.holdout_draw` given to the connection), and their opening
+    moves by one more insert: no round trip of the cases through pandas. On PostgreSQL (no
+    Python in the engine for the draw) the cases are read and completed in Python
+    (:func:`rox.actions.case_rules.complete_cases`), then written, as
     :func:`rox.actions.open_cases` does; both give the same rows
     (``tests/service/test_arrival.py``).
 
