@@ -145,3 +145,58 @@ def _announced(tables: dict[str, pd.DataFrame]) -> list[dict[str, Any]]:
         body["data"].pop("updated_at", None)
         out.append(body)
     return out
+
+
+LIVES_RULES = """
+[loop]
+holdout = 0
+
+[[rule]]
+name = "detractor"
+metric = "nps"
+max_score = 6
+sla_hours = 1
+"""
+
+
+def _opened_by_batches(path: Path, *, in_engine: bool) -> list[list[str]]:
+    """The case ids each batch opens: c0's detractor answers around the life of its cases."""
+    from rox.actions import close, start
+
+    ws = rox.open(str(path))
+    writer = Writer(ws)
+    writer.arrival = Arrival(ws, LIVES_RULES, None, in_engine=in_engine)
+
+    def batch(rid: str, ts: str, customer: str = "c0") -> list[str]:
+        before = writer.arrival.cases_opened
+        row = {"ts": ts, "metric": "nps", "score": 2.0, "customer_id": customer,
+               "response_id": rid}  # fmt: skip
+        promoter = {**row, "score": 10.0, "customer_id": "c9", "response_id": f"{rid}-p"}
+        writer._commit("responses", [_Intake("responses", [r], True, None)
+                                     for r in (row, promoter)])  # fmt: skip
+        found = ws.backend.con.execute("SELECT case_id FROM cases ORDER BY rowid").fetchall()
+        return [c for (c,) in found][before:]
+
+    opened = [
+        batch("a", "2026-05-01T10:00:00Z"),  # c0's first case, active from 10:00
+        batch("b", "2026-05-01T11:00:00Z"),  # inside its life: nothing
+    ]
+    start(ws, "detractor-a", at="2026-05-01T11:30:00Z")
+    close(ws, "detractor-a", "resolved", at="2026-05-01T12:00:00Z")
+    opened += [
+        batch("c", "2026-05-01T13:00:00Z"),  # after its life (closed at 12:00): a new case
+        batch("d", "2026-05-01T09:00:00Z"),  # before both lives (a late answer): a new case
+        batch("e", "2026-05-01T14:00:00Z"),  # inside the life of the case of c: nothing
+    ]
+    writer.stop()
+    return opened
+
+
+def test_a_batch_whose_triggers_follow_or_precede_every_life_opens_their_cases(tmp_path):
+    # (#19) the writer's first query skips the full statement when no trigger may open a
+    # case: a batch whose only trigger is outside every life of its customer's cases still
+    # opens it, and one inside a life opens nothing, as rox cases open decides it in Python
+    result = _opened_by_batches(tmp_path / "engine.duckdb", in_engine=True)
+    expected = _opened_by_batches(tmp_path / "python.duckdb", in_engine=False)
+    assert result == [["detractor-a"], [], ["detractor-c"], ["detractor-d"], []]
+    assert result == expected
