@@ -36,7 +36,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_scale import PARTS, FloorSide, RoxSide  # noqa: E402
+from bench_scale import PARTS, FloorSide, RoxSide
 
 
 def session(master: str, eventlog: Path) -> Any:
@@ -169,17 +169,15 @@ def _where(details: str) -> str:
 
 def storage(spark: Any) -> list[dict[str, Any]]:
     """The cached tables now: MiB in memory and on disk, partitions cached (of all)."""
-    out = []
-    for info in spark.sparkContext._jsc.sc().getRDDStorageInfo():
-        out.append(
-            {
-                "name": str(info.name())[:60],
-                "memory_mib": round(info.memSize() / 2**20, 1),
-                "disk_mib": round(info.diskSize() / 2**20, 1),
-                "partitions": f"{info.numCachedPartitions()}/{info.numPartitions()}",
-            }
-        )
-    return out
+    return [
+        {
+            "name": str(info.name())[:60],
+            "memory_mib": round(info.memSize() / 2**20, 1),
+            "disk_mib": round(info.diskSize() / 2**20, 1),
+            "partitions": f"{info.numCachedPartitions()}/{info.numPartitions()}",
+        }
+        for info in spark.sparkContext._jsc.sc().getRDDStorageInfo()
+    ]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -194,7 +192,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, help="also write the profile as JSON here")
     args = parser.parse_args(argv)
 
-    folder = args.eventlog / f"{args.side}-{args.master.strip('local[]')}-{int(time.time())}"
+    cores = args.master.removeprefix("local[").removesuffix("]")
+    folder = args.eventlog / f"{args.side}-{cores}-{int(time.time())}"
     spark = session(args.master, folder)
     side: RoxSide | FloorSide = (
         RoxSide("spark", args.master) if args.side == "rox" else FloorSide(args.master)
