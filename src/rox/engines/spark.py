@@ -85,7 +85,7 @@ class SparkEngine(Engine):
 
     name = "spark"
     #: Journeys kept in Spark's cache without their seconds since 1970, computed where read: at
-    #: 10M events the cache of the benchmark's journeys held 429 MiB with them (#20 §4).
+    #: 10M events the cache of the benchmark's journeys holds 280 MiB, 429 with them (#20 §4).
     epoch_on_read = True
 
     def __init__(
