@@ -64,6 +64,7 @@ from rox.service.outbox import (
 )
 from rox.service.reconnect import retry_after
 from rox.service.survey import add_survey
+from rox.service.telemetry import telemetry_config
 from rox.service.waiters import BatchWaiters
 from rox.service.web import add_dashboard
 from rox.service.webhooks import formbricks_response, verified
@@ -239,6 +240,7 @@ def create_app(config: ServiceConfig) -> FastAPI:
         description="Listens for responses and events, and serves metrics, exports and erasure. "
         "See docs/service.md.",
         lifespan=lifespan,
+        telemetry=telemetry_config(),
     )
 
     def writer() -> Writer:
