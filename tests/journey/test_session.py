@@ -157,22 +157,3 @@ def test_the_index_is_preferred_to_the_session(ws_file):
     rox.journey.build_index(ws_file)
     assert session_journeys(ws_file, JourneyQuery()).indexed
     assert _edges(ws_file) == BEFORE
-
-
-def test_journeys_kept_without_their_seconds_read_them_back_the_same(ws_file, monkeypatch):
-    # #20 §4: on Spark the kept journeys leave out epoch_s and next_epoch_s, computed from ts and
-    # next_ts where read (Engine.epoch_on_read); here DuckDB is told to do the same
-    ws_file.ingest("events", _events([*FIRST, *LATE]))
-    with prepare(ws_file) as whole:
-        expected = whole.events.order_by(["journey_id", "seq"]).execute()
-        expected_funnel = funnel(whole, ["visit", "quote", "buy"]).frame
-    monkeypatch.setattr(ws_file.engine, "epoch_on_read", True)
-    with prepare(ws_file) as journeys:
-        result = journeys.events.order_by(["journey_id", "seq"]).execute()
-        result_funnel = funnel(journeys, ["visit", "quote", "buy"]).frame
-        assert journeys.cached is not None
-        assert {"epoch_s", "next_epoch_s"}.isdisjoint(journeys.cached.columns)
-    pd.testing.assert_frame_equal(result, expected)
-    pd.testing.assert_frame_equal(result_funnel, expected_funnel)
-    assert expected["next_epoch_s"].notna().sum() == 3  # durations were compared, not only nulls
-    assert not _exists(journeys)  # the kept copy was released with the journeys

@@ -161,13 +161,6 @@ class Engine:
     #: a network or a serialisation, so that the journey map and variants fetch the events and
     #: order them in numpy (:mod:`rox.journey.arrays`) rather than with a window in the engine.
     in_process = False
-    #: Whether journeys kept by the engine (:func:`rox.journey.prepare`, the session's) hold each
-    #: event's time only, its seconds since 1970 (``epoch_s``, ``next_epoch_s``) computed from it
-    #: where read, by the same expression (:meth:`epoch_seconds`, so the values are the same).
-    #: True on Spark, where that is a division of the stored microseconds and a smaller cache is
-    #: built faster (#20 §4); False on DuckDB, where converting a timestamp with time zone per use
-    #: costs more than keeping its seconds.
-    epoch_on_read = False
 
     def __init__(self, url: EngineURL, backend: Any) -> None:
         self.url = url

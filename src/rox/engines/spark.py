@@ -84,9 +84,6 @@ class SparkEngine(Engine):
     """A Spark session over a Parquet lake folder."""
 
     name = "spark"
-    #: Journeys kept in Spark's cache without their seconds since 1970, computed where read: at
-    #: 10M events the cache of the benchmark's journeys holds 280 MiB, 429 with them (#20 §4).
-    epoch_on_read = True
 
     def __init__(
         self,

@@ -418,10 +418,6 @@ class Journeys:
         Whether these are the workspace's journey index.
     stored : mapping of str to ibis Table
         Aggregates of these journeys the index keeps (see :meth:`aggregate`).
-    cached : ibis Table or None
-        The engine's copy ``events`` reads, where ``events`` computes some of its columns from it
-        (:attr:`Engine.epoch_on_read <rox.engines.Engine.epoch_on_read>`); None where ``events``
-        is that copy.
     """
 
     ws: Workspace
@@ -430,7 +426,6 @@ class Journeys:
     indexed: bool = False
     stored: dict[str, ir.Table] = field(default_factory=dict, repr=False)
     released: bool = field(default=False, repr=False)
-    cached: ir.Table | None = field(default=None, repr=False)
 
     @property
     def summary(self) -> ir.Table:
@@ -455,7 +450,7 @@ class Journeys:
         self.released = True
         for table in self.stored.values():
             table.release()
-        (self.events if self.cached is None else self.cached).release()
+        self.events.release()
 
     def __enter__(self) -> Journeys:
         return self
@@ -592,23 +587,10 @@ def prepare(ws: Workspace, query: JourneyQuery | None = None, **options: Any) ->
 
 
 def _ordered(ws: Workspace, query: JourneyQuery) -> Journeys:
-    """The journeys of ``query``, ordered into a new temporary table of the session.
-
-    Where the engine computes seconds since 1970 where they are read
-    (:attr:`Engine.epoch_on_read <rox.engines.Engine.epoch_on_read>`), the table keeps the
-    events without ``epoch_s`` and ``next_epoch_s``, and the journeys' events add them back from
-    ``ts`` and ``next_ts`` by the expression that made them, in their place among the columns.
-    """
-    events = query.events(ws)
-    if not ws.engine.epoch_on_read:
-        # a copy of its own (``view``): Ibis keys its cache by expression, and would otherwise
-        # hand out the copy of an earlier preparation still held, ordered from the events as
-        # they were
-        return Journeys(ws, query, events.view().cache())
-    cached = events.drop("epoch_s", "next_epoch_s").view().cache()
-    seconds = ws.engine.epoch_seconds
-    read = cached.mutate(epoch_s=seconds(cached.ts), next_epoch_s=seconds(cached.next_ts))
-    return Journeys(ws, query, read.select(*events.columns), cached=cached)
+    """The journeys of ``query``, ordered into a new temporary table of the session."""
+    # a copy of its own (``view``): Ibis keys its cache by expression, and would otherwise hand
+    # out the copy of an earlier preparation still held, ordered from the events as they were
+    return Journeys(ws, query, query.events(ws).view().cache())
 
 
 #: The key under which a workspace's session keeps the journeys its analyses ordered last.
