@@ -73,6 +73,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 #: The status of every request answered in the last load, warm-up included (for CPU per request)
 ANSWERED: list[int] = []
+#: The load generator's own CPU seconds (this process) over the last load
+GENERATOR_CPU: list[float] = [0.0]
 #: Each run's achieved rate (/s) and p99 (s), by server name
 RESULTS: dict[str, tuple[float, float]] = {}
 
@@ -272,6 +274,47 @@ def cpu_seconds(pid: int) -> float:
     return total
 
 
+def thread_cpu(pid: int) -> dict[str, tuple[float, int, int]]:
+    """CPU seconds and context switches (voluntary, involuntary) by thread name of ``pid`` (Linux).
+
+    The thread running the event loop is ``main``; the others are named ``<comm>-<tid>``.
+    """
+    tick = os.sysconf("SC_CLK_TCK")
+    out: dict[str, tuple[float, int, int]] = {}
+    for task in Path(f"/proc/{pid}/task").glob("[0-9]*"):
+        try:
+            tid = int(task.name)
+            name = "main" if tid == pid else f"{(task / 'comm').read_text().strip()}-{tid}"
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+            status = dict(
+                line.split(":", 1) for line in (task / "status").read_text().splitlines()
+            )
+        except OSError:
+            continue
+        cpu = (int(fields[11]) + int(fields[12])) / tick
+        vol = int(status["voluntary_ctxt_switches"])
+        inv = int(status["nonvoluntary_ctxt_switches"])
+        was = out.get(name, (0.0, 0, 0))
+        out[name] = (was[0] + cpu, was[1] + vol, was[2] + inv)
+    return out
+
+
+def thread_report(before: dict[str, tuple[float, int, int]], pid: int) -> str:
+    """Per thread name: CPU ms per request answered and context switches per request."""
+    after = thread_cpu(pid)
+    n = max(len(ANSWERED), 1)
+    parts = []
+    for name, (cpu, vol, inv) in sorted(after.items(), key=lambda kv: -kv[1][0]):
+        c0, v0, i0 = before.get(name, (0.0, 0, 0))
+        if cpu - c0 < 0.05:
+            continue
+        parts.append(
+            f"{name} {(cpu - c0) / n * 1000:.3f} ms "
+            f"(switches {(vol - v0) / n:.2f}+{(inv - i0) / n:.2f})"
+        )
+    return "; ".join(parts)
+
+
 def run_server(cmd: list[str], env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
     proc = subprocess.Popen(cmd, env=env, cwd=ROOT)
     wait_up(port, proc)
@@ -295,6 +338,7 @@ def report(
     )
     if cpu is not None:  # over every request answered, the warm-up's included
         extra += f", server CPU {cpu / max(len(ANSWERED), 1) * 1000:.3f} ms/request"
+        extra += f", generator CPU {GENERATOR_CPU[0] / max(len(ANSWERED), 1) * 1000:.3f} ms/request"
     print(
         f"{name:5s} {n:7d} requests in {elapsed:5.1f} s: {rate:7.0f}/s, "
         f"median {statistics.median(lat) * 1000:6.1f} ms, p99 {q[98] * 1000:6.1f} ms, "
@@ -312,6 +356,20 @@ def run_load(
     acked: dict[str, float] | None = None,
 ) -> tuple[int, float, list[float], int, float | None]:
     """The closed loop, or with ``--rate`` the open loop, against ``port``."""
+    started = time.process_time()
+    try:
+        return _run_load(args, port, token, tag, acked)
+    finally:
+        GENERATOR_CPU[0] = time.process_time() - started
+
+
+def _run_load(
+    args: argparse.Namespace,
+    port: int,
+    token: str | None,
+    tag: str,
+    acked: dict[str, float] | None = None,
+) -> tuple[int, float, list[float], int, float | None]:
     if args.rate:
         return asyncio.run(
             open_load(port, token, args.seconds, args.requests, args.rate, args.concurrency,
@@ -388,8 +446,10 @@ def run_all(args: argparse.Namespace) -> None:
     )  # fmt: skip
     try:
         before = cpu_seconds(proc.pid)
+        threads = thread_cpu(proc.pid)
         n, el, lat, bad, lag = run_load(args, port, None, "bare")
         cpu = cpu_seconds(proc.pid) - before
+        print(f"bare  by thread, per request: {thread_report(threads, proc.pid)}")
     finally:
         proc.terminate()
         proc.wait()
@@ -417,8 +477,10 @@ def run_all(args: argparse.Namespace) -> None:
         )  # fmt: skip
         try:
             before = cpu_seconds(proc.pid)
+            threads = thread_cpu(proc.pid)
             n, el, lat, bad, lag = run_load(args, port, key, "rox", acked if path == ws else None)
             cpu = cpu_seconds(proc.pid) - before
+            print(f"{name:5s} by thread, per request: {thread_report(threads, proc.pid)}")
         finally:
             proc.terminate()
             proc.wait()
