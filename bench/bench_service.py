@@ -286,9 +286,7 @@ def thread_cpu(pid: int) -> dict[str, tuple[float, int, int]]:
             tid = int(task.name)
             name = "main" if tid == pid else f"{(task / 'comm').read_text().strip()}-{tid}"
             fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
-            status = dict(
-                line.split(":", 1) for line in (task / "status").read_text().splitlines()
-            )
+            status = dict(line.split(":", 1) for line in (task / "status").read_text().splitlines())
         except OSError:
             continue
         cpu = (int(fields[11]) + int(fields[12])) / tick
