@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import duckdb
 
-from rox._sql import ident
+from rox._sql import ident, literal
 from rox.errors import RowProblem, WorkspaceError
 from rox.ingest.derived import refresh_derived
 from rox.ingest.failures import rollback, translated
@@ -137,9 +137,11 @@ class BatchWriter:
     def _checked(
         self, table: str, rows: pa.Table, source: str
     ) -> tuple[list[RowProblem], frozenset[int]]:
-        """Type ``rows`` into ``_rox_typed`` by the rules; their problems and the rows to skip."""
+        """Type ``rows`` into ``_rox_typed`` by the rules; their problems and the rows to skip.
+
+        ``rows`` are registered as ``_rox_batch_input`` already, numbered.
+        """
         con = self.con
-        con.register(_INPUT, rows.append_column(ROW_COLUMN, _row_numbers(rows.num_rows)))
         plan = self._plan(table, rows)
         con.execute(f"CREATE OR REPLACE TEMP TABLE {TYPED} AS {plan.typed_select(_INPUT)}")
         if self.existing is not None:
@@ -164,14 +166,26 @@ class BatchWriter:
         return last_seq(self.con, table) if base is None else base
 
     def _insert(
-        self, table: str, columns: list[str], origin: str, where: str, load_id: int, base: int
+        self,
+        table: str,
+        columns: list[str],
+        origin: str,
+        where: str,
+        load_id: int,
+        base: int,
+        *,
+        before: str = "",
     ) -> Any:
-        """Insert the rows of ``origin`` (``where`` they hold) after the table's ``base``-th row."""
+        """Insert the rows of ``origin`` (``where`` they hold) after the table's ``base``-th row.
+
+        ``before``: statements run first, in the same call (``;``-terminated); the result is the
+        insert's (the rows written).
+        """
         select = ", ".join(ident(c) for c in columns)
         seq = f"{base} + {ROW_COLUMN} AS {SEQ_COLUMN}"  # the batch's rows in their order
         return self.con.execute(
-            f"INSERT INTO {ident(table)} BY NAME SELECT {select}, {load_id} AS {LOAD_COLUMN}, "
-            f"{seq} FROM {origin} {where}ORDER BY {ROW_COLUMN}"
+            f"{before}INSERT INTO {ident(table)} BY NAME SELECT {select}, {load_id} AS "
+            f"{LOAD_COLUMN}, {seq} FROM {origin} {where}ORDER BY {ROW_COLUMN}"
         )
 
     def append(
@@ -205,9 +219,17 @@ class BatchWriter:
         rows = _redacted(rows, self._mapping.redaction)  # personal data out before it is kept
         spec = table_spec(table)
         plain = typed_plainly(spec, rows, self._mapping, self.scales) if self.plain else None
+        registered: list[str] = []  # (the views to drop at the end)
         if plain is not None:
             con.register(_PLAIN, plain)
-        con.execute("BEGIN TRANSACTION")
+            registered.append(_PLAIN)
+        # Under load every call into DuckDB costs the writer a wait for the GIL on the way back
+        # (about 1 ms while the event loop is busy): the usual batch (plain rows, its table's
+        # order known) opens its transaction, records its load and writes its rows in one call
+        # (docs/benchmarks.md, "The writer's calls into DuckDB").
+        one_call = plain is not None and self.existing is None and table in self._last_seq
+        if not one_call:
+            con.execute("BEGIN TRANSACTION")
         try:
             load_id, base = self.last_load + 1, self._base(table)
             skipped: frozenset[int] = frozenset()
@@ -219,31 +241,26 @@ class BatchWriter:
                     f"WHERE NOT EXISTS (SELECT 1 FROM {ident(table)} AS e "
                     f"WHERE e.{KEY_COLUMN} = {_PLAIN}.{KEY_COLUMN}) "
                 )
-                (written,) = self._insert(table, columns, _PLAIN, fresh, load_id, base).fetchone()
+                record = _load_record(load_id, table, source, rows.num_rows, skipped)
+                before = f"BEGIN TRANSACTION; {record}; " if one_call else f"{record}; "
+                (written,) = self._insert(
+                    table, columns, _PLAIN, fresh, load_id, base, before=before
+                ).fetchone()
                 if written != plain.num_rows:  # the rules skip or refuse the row: start again
                     con.execute("ROLLBACK")
                     con.execute("BEGIN TRANSACTION")
                     plain, base = None, self._base(table)
             if plain is None:
+                con.register(_INPUT, rows.append_column(ROW_COLUMN, _row_numbers(rows.num_rows)))
+                registered.append(_INPUT)
                 problems, skipped = self._checked(table, rows, source)
                 if problems:
                     con.execute("ROLLBACK")
                     return BatchResult(0, problems)
                 unless = "" if not skipped else f"WHERE {ROW_COLUMN} NOT IN ({_rows_sql(skipped)}) "
                 columns = self._plan(table, rows).insert_columns()
-                self._insert(table, columns, TYPED, unless, load_id, base)
-            con.execute(
-                f"INSERT INTO {LOADS_TABLE} (load_id, table_name, source, loaded_at, rows_read, "
-                "rows_loaded, rows_rejected, rows_skipped) VALUES (?, ?, ?, now(), ?, ?, 0, ?)",
-                [
-                    load_id,
-                    table,
-                    source,
-                    rows.num_rows,
-                    rows.num_rows - len(skipped),
-                    len(skipped),
-                ],
-            )
+                record = _load_record(load_id, table, source, rows.num_rows, skipped)
+                self._insert(table, columns, TYPED, unless, load_id, base, before=f"{record}; ")
             if also is not None:
                 also(con, load_id, skipped)
             con.execute("COMMIT")
@@ -254,7 +271,7 @@ class BatchWriter:
                 raise
             raise error from exc
         finally:
-            for view in (_INPUT, _PLAIN):
+            for view in registered:
                 with contextlib.suppress(duckdb.Error):
                     con.unregister(view)
         self.last_load = load_id
@@ -280,6 +297,15 @@ def _redacted(rows: pa.Table, redaction: Redaction) -> pa.Table:
                 rows.column_names.index(name), name, pa.array(clean, pa.string())
             )
     return rows
+
+
+def _load_record(load_id: int, table: str, source: str, read: int, skipped: frozenset[int]) -> str:
+    """The statement recording a batch's load in ``rox_loads``."""
+    return (
+        f"INSERT INTO {LOADS_TABLE} (load_id, table_name, source, loaded_at, rows_read, "
+        f"rows_loaded, rows_rejected, rows_skipped) VALUES ({int(load_id)}, {literal(table)}, "
+        f"{literal(source)}, now(), {int(read)}, {int(read) - len(skipped)}, 0, {len(skipped)})"
+    )
 
 
 def _rows_sql(rows: frozenset[int]) -> str:
