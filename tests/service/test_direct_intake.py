@@ -19,6 +19,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import TypeAdapter
+from starlette.middleware.errors import ServerErrorMiddleware
 from starlette.responses import JSONResponse
 
 from rox.service.intake import DirectIntake, IntakeRoute
@@ -246,9 +247,13 @@ def test_the_app_refuses_a_valid_body_as_the_route_does(service, response):
     ok = client.post("/v1/responses", json=body, headers=service.auth("write"))
     assert ok.status_code == 201
     assert ok.json()["stored"] == 1
-    # (the direct path is in the app: its middleware, inside the body and client limits)
-    classes = [m.cls for m in client.app.user_middleware]
-    assert classes == [ClientRateLimit, BodyLimit, DirectIntake]
+    # (the direct path is in the app: inside the body and client limits, in front of FastAPI's
+    # own middleware, which starts with its error layer)
+    stack, layer = [], client.app.middleware_stack
+    while layer is not None and len(stack) < 4:
+        stack.append(type(layer))
+        layer = getattr(layer, "app", None)
+    assert stack == [ClientRateLimit, BodyLimit, DirectIntake, ServerErrorMiddleware]
 
 
 def test_one_wake_settles_every_waiter_of_a_batch():
