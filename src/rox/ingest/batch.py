@@ -37,6 +37,7 @@ from rox.ingest.order import last_seq, record_order
 from rox.ingest.plain import typed_plainly
 from rox.ingest.recovery import reconcile
 from rox.ingest.rules import ROW_COLUMN, LoadPlan
+from rox.ingest.stored_keys import StoredKeys, key_hashes
 from rox.ingest.temporary import PROBLEMS, SKIPPED, TYPED
 from rox.schema import KEY_COLUMN, LOAD_COLUMN, LOADS_TABLE, SEQ_COLUMN, Scale, table_spec
 
@@ -114,6 +115,9 @@ class BatchWriter:
         #: Batches of plain responses are typed in Python (:mod:`rox.ingest.plain`); False sends
         #: every batch through the rules' SQL (to compare the two)
         self.plain = True
+        #: The hashes of each table's stored keys (rox.ingest.stored_keys), read at the first
+        #: plain batch of the table: a batch of new keys is written without the anti-join
+        self._stored: dict[str, StoredKeys] = {}
         #: Where this workspace stages batches for another (:mod:`rox.ingest.shared`): returns
         #: the other's rows with the given keys (an Arrow table of ``_key``), copied in before
         #: the key checks, as :func:`rox.ingest.load.ingest` does for a staged load
@@ -175,18 +179,37 @@ class BatchWriter:
         base: int,
         *,
         before: str = "",
+        ordered: bool = True,
     ) -> Any:
         """Insert the rows of ``origin`` (``where`` they hold) after the table's ``base``-th row.
 
         ``before``: statements run first, in the same call (``;``-terminated); the result is the
-        insert's (the rows written).
+        insert's (the rows written). ``ordered=False`` leaves out the ``ORDER BY`` of the rows'
+        numbers, for a plain scan of ``origin`` (kept in its order: one thread, insertion order
+        preserved); a join may reorder them.
         """
         select = ", ".join(ident(c) for c in columns)
         seq = f"{base} + {ROW_COLUMN} AS {SEQ_COLUMN}"  # the batch's rows in their order
+        order = f"ORDER BY {ROW_COLUMN}" if ordered else ""
         return self.con.execute(
             f"{before}INSERT INTO {ident(table)} BY NAME SELECT {select}, {load_id} AS "
-            f"{LOAD_COLUMN}, {seq} FROM {origin} {where}ORDER BY {ROW_COLUMN}"
+            f"{LOAD_COLUMN}, {seq} FROM {origin} {where}{order}"
         )
+
+    def _key_hashes(self, table: str, plain: pa.Table) -> tuple[list[int] | None, bool]:
+        """The hashes of ``plain``'s keys, and whether none of them is stored in ``table``.
+
+        (None, False) for a stage (its keys are looked up in the other workspace) or a key
+        that cannot be hashed.
+        """
+        if self.existing is not None:
+            return None, False
+        hashes = key_hashes(plain.column(KEY_COLUMN).to_pylist())
+        if hashes is None:
+            return None, False
+        if table not in self._stored:
+            self._stored[table] = StoredKeys(self.con, table)
+        return hashes, not self._stored[table].any_held(hashes)
 
     def append(
         self,
@@ -227,6 +250,8 @@ class BatchWriter:
         # (about 1 ms while the event loop is busy): the usual batch (plain rows, its table's
         # order known) opens its transaction, records its load and writes its rows in one call
         # (docs/benchmarks.md, "The writer's calls into DuckDB").
+        # the hashes of the keys written, held once committed (rox.ingest.stored_keys)
+        hashes, all_new = (None, False) if plain is None else self._key_hashes(table, plain)
         one_call = plain is not None and self.existing is None and table in self._last_seq
         if not one_call:
             con.execute("BEGIN TRANSACTION")
@@ -237,19 +262,21 @@ class BatchWriter:
                 if self.existing is not None:
                     copy_existing(con, table, self.existing, _PLAIN)
                 columns = [*spec.names, KEY_COLUMN]
-                fresh = (
+                # none of the keys stored (their hashes say so): no need to look in the table
+                fresh = "" if all_new else (
                     f"WHERE NOT EXISTS (SELECT 1 FROM {ident(table)} AS e "
                     f"WHERE e.{KEY_COLUMN} = {_PLAIN}.{KEY_COLUMN}) "
-                )
+                )  # fmt: skip
                 record = _load_record(load_id, table, source, rows.num_rows, skipped)
                 before = f"BEGIN TRANSACTION; {record}; " if one_call else f"{record}; "
                 (written,) = self._insert(
-                    table, columns, _PLAIN, fresh, load_id, base, before=before
-                ).fetchone()
+                    table, columns, _PLAIN, fresh, load_id, base, before=before,
+                    ordered=not all_new,
+                ).fetchone()  # fmt: skip
                 if written != plain.num_rows:  # the rules skip or refuse the row: start again
                     con.execute("ROLLBACK")
                     con.execute("BEGIN TRANSACTION")
-                    plain, base = None, self._base(table)
+                    plain, base, hashes = None, self._base(table), None
             if plain is None:
                 con.register(_INPUT, rows.append_column(ROW_COLUMN, _row_numbers(rows.num_rows)))
                 registered.append(_INPUT)
@@ -261,6 +288,14 @@ class BatchWriter:
                 columns = self._plan(table, rows).insert_columns()
                 record = _load_record(load_id, table, source, rows.num_rows, skipped)
                 self._insert(table, columns, TYPED, unless, load_id, base, before=f"{record}; ")
+                if table in self._stored:  # the keys written, to hold their hashes too
+                    hashes = [
+                        int(h)
+                        for h in con.execute(
+                            f"SELECT md5_number_lower({KEY_COLUMN}) AS h FROM {TYPED} {unless}"
+                            f"{'AND' if unless else 'WHERE'} {KEY_COLUMN} IS NOT NULL"
+                        ).fetchnumpy()["h"]
+                    ]
             if also is not None:
                 also(con, load_id, skipped)
             con.execute("COMMIT")
@@ -276,6 +311,8 @@ class BatchWriter:
                     con.unregister(view)
         self.last_load = load_id
         self._last_seq[table] = base + rows.num_rows
+        if hashes and table in self._stored:
+            self._stored[table].add(hashes)
         # what is derived from the table (the journey index: the journeys the batch touched)
         refresh_derived(self.ws, table)
         return BatchResult(load_id, [], skipped)
