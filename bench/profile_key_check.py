@@ -1,4 +1,4 @@
-"""The cost of the service's key check on the responses' insert, with and without an index.
+"""The cost of the service's key check on the responses' insert: anti-join, index or hashes.
 
 A DuckDB file with a table of the responses' shape holding ``--stored`` rows (random-looking
 ``_key`` values), ``SET threads = 1`` as the service's writer; then 60 batches of 126 new rows,
@@ -7,12 +7,16 @@ responses: with ``--index``, through ``CREATE UNIQUE INDEX`` on ``_key`` and ``I
 CONFLICT DO NOTHING``, else with the ``NOT EXISTS`` anti-join on the stored keys. Prints the
 median insert and ``COMMIT``, the time to build the index, a ``CHECKPOINT``, a bulk append of
 200,000 rows (what every later ``rox ingest`` of responses would pay for the index) and the
-process's peak memory. No rox code: DuckDB only (#19).
+process's peak memory. DuckDB only (#19), but for ``--hashes``: the check the writer makes
+(:mod:`rox.ingest.stored_keys`: the stored keys' hashes read once, each batch's hashed and looked
+up in them, then the insert without the anti-join or the ``ORDER BY``), its time per batch
+included in the insert's.
 
 Usage::
 
     python bench/profile_key_check.py --stored 10000
     python bench/profile_key_check.py --stored 1000000 --index
+    python bench/profile_key_check.py --stored 1000000 --hashes
 """
 
 from __future__ import annotations
@@ -32,12 +36,15 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--stored", type=int, default=10_000, help="rows stored before")
     parser.add_argument("--index", action="store_true", help="a unique index on _key")
+    parser.add_argument(
+        "--hashes", action="store_true", help="the writer's hashes of the stored keys"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="rox-key-check-") as folder:
-        run(Path(folder) / "keys.duckdb", args.stored, args.index)
+        run(Path(folder) / "keys.duckdb", args.stored, args.index, args.hashes)
 
 
-def run(path: Path, n: int, index: bool) -> None:
+def run(path: Path, n: int, index: bool, hashes: bool = False) -> None:
     con = duckdb.connect(str(path))
     con.execute("SET threads = 1")
     con.execute(
@@ -53,6 +60,13 @@ def run(path: Path, n: int, index: bool) -> None:
         t0 = time.perf_counter()
         con.execute("CREATE UNIQUE INDEX rk ON r(_key)")
         print(f"create index {1000 * (time.perf_counter() - t0):.0f} ms")
+    stored = None
+    if hashes:
+        from rox.ingest.stored_keys import StoredKeys, key_hashes
+
+        t0 = time.perf_counter()
+        stored = StoredKeys(con, "r")
+        print(f"read the hashes of {len(stored):,} keys {1000 * (time.perf_counter() - t0):.0f} ms")
     select = (
         "INSERT INTO r BY NAME SELECT _key, metric, score, customer_id, 2 AS _load_id, "
         "_rox_row AS _seq FROM p "
@@ -60,6 +74,8 @@ def run(path: Path, n: int, index: bool) -> None:
     insert = (
         select + "ORDER BY _rox_row ON CONFLICT DO NOTHING"
         if index
+        else select
+        if hashes
         else select + "WHERE NOT EXISTS (SELECT 1 FROM r AS e WHERE e._key = p._key) "
         "ORDER BY _rox_row"
     )
@@ -75,15 +91,23 @@ def run(path: Path, n: int, index: bool) -> None:
         con.register("p", rows)
         con.execute("BEGIN")
         t0 = time.perf_counter()
+        if stored is not None:
+            held = key_hashes(rows.column("_key").to_pylist())
+            assert held is not None and not stored.any_held(held)
         (written,) = con.execute(insert).fetchone()
         times.append(time.perf_counter() - t0)
         assert written == 126, written
         t0 = time.perf_counter()
         con.execute("COMMIT")
         commits.append(time.perf_counter() - t0)
+        if stored is not None:
+            stored.add(held)
         con.unregister("p")
     took, committed = statistics.median(times) * 1000, statistics.median(commits) * 1000
-    print(f"stored {n:,}, index {index}: insert of 126 {took:.2f} ms, commit {committed:.2f} ms")
+    print(
+        f"stored {n:,}, index {index}, hashes {hashes}: insert of 126 {took:.2f} ms, "
+        f"commit {committed:.2f} ms"
+    )
     t0 = time.perf_counter()
     con.execute("CHECKPOINT")
     print(f"checkpoint {1000 * (time.perf_counter() - t0):.0f} ms")
