@@ -205,7 +205,8 @@ def create_app(config: ServiceConfig) -> FastAPI:
         # client takes it after each task of a statement (to look for Ctrl-C): with the default
         # switch interval (5 ms) it waits up to that long each time while the event loop parses
         # requests, which made a batch cost four times its work under load here; at 0.1 ms a
-        # statement waits a quarter of what it waited at 0.5 ms (docs/benchmarks.md).
+        # BEGIN and ROLLBACK waited 0.3 ms beside a busy thread, 1.6 ms at 0.5 ms
+        # (docs/benchmarks.md).
         sys.setswitchinterval(config.switch_interval)
         writer = Writer(rox.open(config.workspace))
         state["writer"] = writer
