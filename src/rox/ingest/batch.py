@@ -37,7 +37,7 @@ from rox.ingest.order import last_seq, record_order
 from rox.ingest.plain import typed_plainly
 from rox.ingest.recovery import reconcile
 from rox.ingest.rules import ROW_COLUMN, LoadPlan
-from rox.ingest.stored_keys import StoredKeys, key_hashes
+from rox.ingest.stored_keys import StoredKeys, key_hashes, read_hashes
 from rox.ingest.temporary import PROBLEMS, SKIPPED, TYPED
 from rox.schema import KEY_COLUMN, LOAD_COLUMN, LOADS_TABLE, SEQ_COLUMN, Scale, table_spec
 
@@ -246,12 +246,12 @@ class BatchWriter:
         if plain is not None:
             con.register(_PLAIN, plain)
             registered.append(_PLAIN)
+        # the hashes of the keys written, held once committed (rox.ingest.stored_keys)
+        hashes, all_new = (None, False) if plain is None else self._key_hashes(table, plain)
         # Under load every call into DuckDB costs the writer a wait for the GIL on the way back
         # (about 1 ms while the event loop is busy): the usual batch (plain rows, its table's
         # order known) opens its transaction, records its load and writes its rows in one call
         # (docs/benchmarks.md, "The writer's calls into DuckDB").
-        # the hashes of the keys written, held once committed (rox.ingest.stored_keys)
-        hashes, all_new = (None, False) if plain is None else self._key_hashes(table, plain)
         one_call = plain is not None and self.existing is None and table in self._last_seq
         if not one_call:
             con.execute("BEGIN TRANSACTION")
@@ -284,18 +284,13 @@ class BatchWriter:
                 if problems:
                     con.execute("ROLLBACK")
                     return BatchResult(0, problems)
-                unless = "" if not skipped else f"WHERE {ROW_COLUMN} NOT IN ({_rows_sql(skipped)}) "
+                kept = "" if not skipped else f"{ROW_COLUMN} NOT IN ({_rows_sql(skipped)})"
+                unless = f"WHERE {kept} " if kept else ""
                 columns = self._plan(table, rows).insert_columns()
                 record = _load_record(load_id, table, source, rows.num_rows, skipped)
                 self._insert(table, columns, TYPED, unless, load_id, base, before=f"{record}; ")
                 if table in self._stored:  # the keys written, to hold their hashes too
-                    hashes = [
-                        int(h)
-                        for h in con.execute(
-                            f"SELECT md5_number_lower({KEY_COLUMN}) AS h FROM {TYPED} {unless}"
-                            f"{'AND' if unless else 'WHERE'} {KEY_COLUMN} IS NOT NULL"
-                        ).fetchnumpy()["h"]
-                    ]
+                    hashes = read_hashes(con, TYPED, kept).tolist()
             if also is not None:
                 also(con, load_id, skipped)
             con.execute("COMMIT")

@@ -28,7 +28,7 @@ import numpy as np
 from rox._sql import ident
 from rox.schema import KEY_COLUMN
 
-__all__ = ["StoredKeys", "key_hashes"]
+__all__ = ["StoredKeys", "key_hashes", "read_hashes"]
 
 #: Hashes added since the sorted array was made, kept in a set until there are this many
 _MERGE_AT = 100_000
@@ -43,6 +43,18 @@ def key_hashes(keys: Iterable[str]) -> list[int] | None:
         return None
 
 
+def read_hashes(con: Any, source: str, where: str = "") -> np.ndarray:
+    """The hashes of the keys (``_key``, not null) of ``source`` (a table's SQL name).
+
+    ``where``: a condition on its rows (SQL), if any.
+    """
+    found = con.execute(
+        f"SELECT md5_number_lower({KEY_COLUMN}) AS h FROM {source} "
+        f"WHERE {KEY_COLUMN} IS NOT NULL{f' AND ({where})' if where else ''}"
+    ).fetchnumpy()["h"]
+    return np.asarray(found, dtype=np.uint64)
+
+
 class StoredKeys:
     """The hashes of the keys (``_key``) of one table of a DuckDB workspace.
 
@@ -55,11 +67,7 @@ class StoredKeys:
     """
 
     def __init__(self, con: Any, table: str) -> None:
-        found = con.execute(
-            f"SELECT md5_number_lower({KEY_COLUMN}) AS h FROM {ident(table)} "
-            f"WHERE {KEY_COLUMN} IS NOT NULL"
-        ).fetchnumpy()["h"]
-        self._sorted = np.sort(np.asarray(found, dtype=np.uint64))
+        self._sorted = np.sort(read_hashes(con, ident(table)))
         self._recent: set[int] = set()
 
     def __len__(self) -> int:
