@@ -112,15 +112,14 @@ def serve_command(
     """Run the intake service and admin API (docs at http://HOST:PORT/docs); needs rox[service]."""
     try:
         import uvicorn
-
-        from rox.service import ServiceConfig, create_app
     except ImportError as exc:
-        from rox.errors import ServiceError
+        from rox.errors import MissingDependencyError
 
-        raise ServiceError(
-            f"the service needs the optional extra: pip install 'rox[service]' ({exc})"
+        raise MissingDependencyError(
+            f"the service needs its optional extra: pip install 'rox[service]' ({exc})"
         ) from None
     from rox import engines
+    from rox.service import ServiceConfig, create_app
 
     url = workspace if workspace is not None else engines.default_url()
     config = ServiceConfig(
