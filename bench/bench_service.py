@@ -39,6 +39,13 @@ average is printed at the start and the end, and with ``--rate`` a last line per
 whether #19's latency target (p99 under 100 ms at the offered rate, the server keeping up: at
 least 98% of it achieved) was met in this run.
 
+Paired rounds (#19): the machine this was measured on changes speed by up to 2x within minutes
+(docs/benchmarks.md), so one run of each server in turn can give either one the fast minutes.
+``--rounds K`` starts both servers once and loads them in alternation, ``K`` rounds of
+``--seconds`` each (bare then rox, then rox then bare, ...), and reports each round's ratio
+rox / bare, their median and range, and the ratio of the totals: a change of the machine's speed
+falls on both sides of a pair alike. The store is checked once at the end, over every round.
+
 PostgreSQL (#19): ``--postgres URL`` (a server where the script may create databases) also runs
 ``rox serve`` on PostgreSQL, each run on a fresh database: one process, then ``--workers 2`` (two
 processes sharing the port and the workspace; batches commit in turn under the loads' lock,
@@ -50,6 +57,7 @@ Usage::
 
     python bench/bench_service.py --seconds 15 --concurrency 64
     python bench/bench_service.py --seconds 10 --rate 1000 --concurrency 256
+    python bench/bench_service.py --seconds 4 --rounds 8 --concurrency 256
     python bench/bench_service.py --seconds 10 --concurrency 32 --only-postgres \
         --postgres postgresql://rox@127.0.0.1:5432/postgres
 """
@@ -387,6 +395,13 @@ def main() -> None:
         "--compare-cases", action="store_true", help="also run rox serve --no-cases"
     )
     parser.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="closed loop: load bare and rox in alternation, this many rounds of --seconds each, "
+        "and report the ratio of each pair (module docstring)",
+    )
+    parser.add_argument(
         "--postgres",
         help="a PostgreSQL server URL (…/postgres): also run rox serve on it, 1 and 2 processes",
     )
@@ -427,6 +442,9 @@ def run_all(args: argparse.Namespace) -> None:
         check=True,
     )
     token = created.stdout.strip()
+    if args.rounds > 1:
+        paired_rounds(args, env, folder, ws, token)
+        return
     rates = {}
     # bare endpoint
     port = free_port()
@@ -476,12 +494,20 @@ def run_all(args: argparse.Namespace) -> None:
             proc.terminate()
             proc.wait()
         rates[name] = report(name, n, el, lat, bad, lag, cpu)
+    check_store(ws, acked, rates["rox"] / rates["bare"])
+    if "rox-nocases" in rates:
+        print(f"ratio rox/rox-nocases {rates['rox'] / rates['rox-nocases']:.2f}")
+
+
+def check_store(ws: Path, acked: dict[str, float], ratio: float) -> None:
+    """Print what ``ws`` holds against the responses acknowledged, and the time to each case."""
     con = duckdb_connect(ws)
     stored, distinct = con.execute(
         "SELECT count(*), count(DISTINCT response_id) FROM responses"
     ).fetchone()
     commits = con.execute("SELECT count(*) FROM rox_loads").fetchone()[0]
     opened = [r for (r,) in con.execute("SELECT response_id FROM cases").fetchall()]
+    ids = {r for (r,) in con.execute("SELECT response_id FROM responses").fetchall()}
     # a detractor's answer opens nothing only inside the life of its customer's open case
     (orphans,) = con.execute(
         "SELECT count(*) FROM responses r WHERE r.score <= 6 AND NOT EXISTS "
@@ -491,10 +517,9 @@ def run_all(args: argparse.Namespace) -> None:
     print(
         f"rox stored {stored} responses ({distinct} distinct) in {commits} commits "
         f"({stored / max(commits, 1):.1f} per commit); "
-        f"ratio rox/bare {rates['rox'] / rates['bare']:.2f}"
+        f"ratio rox/bare {ratio:.2f}"
     )
-    if "rox-nocases" in rates:
-        print(f"ratio rox/rox-nocases {rates['rox'] / rates['rox-nocases']:.2f}")
+    print(f"acknowledged and not stored: {len(set(acked) - ids)}")
     to_case = sorted(acked[r] for r in opened if r in acked)
     within = sum(1 for t in to_case if t <= 1.0)
     q = statistics.quantiles(to_case, n=100) if len(to_case) > 1 else to_case * 99
@@ -504,6 +529,70 @@ def run_all(args: argparse.Namespace) -> None:
         f"p99 {q[98] * 1000:.1f} ms, max {to_case[-1] * 1000:.1f} ms; "
         f"within 1 s: {within / len(to_case):.1%}; detractor answers without a case: {orphans}"
     )
+
+
+def paired_rounds(
+    args: argparse.Namespace, env: dict[str, str], folder: Path, ws: Path, token: str
+) -> None:
+    """``--rounds``: both servers up at once, loaded in alternation (module docstring)."""
+    servers: dict[str, tuple[subprocess.Popen[bytes], int, str | None]] = {}
+    bare_port, rox_port = free_port(), free_port()
+    acked: dict[str, float] = {}
+    ratios: list[float] = []
+    totals = {"bare": [0, 0.0], "rox": [0, 0.0]}
+    cpu = {"bare": 0.0, "rox": 0.0}
+    answered = {"bare": 0, "rox": 0}
+    #: the CPU seconds the other server used while this one was loaded
+    idle_cpu = {"bare": 0.0, "rox": 0.0}
+    try:
+        servers["bare"] = (run_server(
+            [sys.executable, "-m", "uvicorn", "bare_app:app", "--app-dir", str(folder),
+             "--port", str(bare_port), "--log-level", "warning"],
+            env, bare_port,
+        ), bare_port, None)  # fmt: skip
+        servers["rox"] = (run_server(
+            [sys.executable, "-m", "rox", "serve", "-w", str(ws), "--port", str(rox_port),
+             "--client-rate", "0", "--key-rate", "0"],
+            env, rox_port,
+        ), rox_port, token)  # fmt: skip
+        for k in range(args.rounds):
+            rates = {}
+            for name in ("bare", "rox") if k % 2 == 0 else ("rox", "bare"):
+                proc, port, key = servers[name]
+                other = servers["rox" if name == "bare" else "bare"][0]
+                before, other_before = cpu_seconds(proc.pid), cpu_seconds(other.pid)
+                n, el, _, bad, _ = run_load(
+                    args, port, key, f"{name}{k}", acked if name == "rox" else None
+                )
+                cpu[name] += cpu_seconds(proc.pid) - before
+                idle_cpu[name] += cpu_seconds(other.pid) - other_before
+                answered[name] += len(ANSWERED)
+                if bad:
+                    raise RuntimeError(f"round {k}: {bad} requests to {name} not answered 201")
+                rates[name] = n / el
+                totals[name][0] += n
+                totals[name][1] += el
+            ratios.append(rates["rox"] / rates["bare"])
+            print(f"round {k + 1}: bare {rates['bare']:6.0f}/s, rox {rates['rox']:6.0f}/s, "
+                  f"ratio {ratios[-1]:.2f}", flush=True)  # fmt: skip
+    finally:
+        for proc, _, _ in servers.values():
+            proc.terminate()
+            proc.wait()
+    per = {name: n / el for name, (n, el) in totals.items()}
+    print(
+        f"{args.rounds} rounds of {args.seconds:g} s: bare {per['bare']:.0f}/s, "
+        f"rox {per['rox']:.0f}/s; server CPU per request: bare "
+        f"{cpu['bare'] / answered['bare'] * 1000:.3f} ms, rox "
+        f"{cpu['rox'] / answered['rox'] * 1000:.3f} ms; the idle server's CPU meanwhile: "
+        f"rox {idle_cpu['bare']:.2f} s, bare {idle_cpu['rox']:.2f} s"
+    )
+    print(
+        f"ratio rox/bare: median of the rounds {statistics.median(ratios):.2f} "
+        f"(range {min(ratios):.2f}-{max(ratios):.2f}); of the totals "
+        f"{per['rox'] / per['bare']:.2f}"
+    )
+    check_store(ws, acked, per["rox"] / per["bare"])
 
 
 def postgres_run(
