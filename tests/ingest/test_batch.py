@@ -7,7 +7,8 @@ import pytest
 
 import rox
 from rox.errors import ValidationError, WorkspaceError
-from rox.ingest.batch import BatchWriter
+from rox.ingest.batch import BatchWriter, Looked
+from rox.schema import TABLES
 
 ROWS = {
     "ts": ["2026-05-01T10:00:00Z", "yesterday", "2026-05-01", "1850-01-01", "2026-05-02"],
@@ -104,3 +105,54 @@ def test_a_batch_has_personal_data_redacted_before_it_is_stored(tmp_path):
         (stored,) = ws.table("responses").execute()["comment"].tolist()
         assert "@" not in stored and "[EMAIL]" in stored
         assert "comment_original" not in ws.table("responses").columns
+
+
+def _good(ids: list[str]) -> pa.Table:
+    """Responses as the service sends them: every canonical column (plain: rox.ingest.plain)."""
+    given = {"ts": "2026-05-01T10:00:00Z", "metric": "nps", "score": 9.0}
+    return pa.table({
+        c.name: pa.array(ids if c.name == "response_id" else [given.get(c.name)] * len(ids),
+                         pa.float64() if c.dtype == "float64" else pa.string())
+        for c in TABLES["responses"].columns
+    })  # fmt: skip
+
+
+def _replacements(ws) -> bool:
+    (on,) = ws.backend.con.execute(
+        "SELECT current_setting('python_enable_replacements')"
+    ).fetchone()
+    return bool(on)
+
+
+def test_look_runs_with_a_batch_of_new_keys_and_its_row_reaches_also(tmp_path):
+    # (#19) a batch none of whose keys is stored is written, and look's query run, in one call
+    with rox.open(str(tmp_path / "look.duckdb")) as ws:
+        writer = BatchWriter(ws)
+        asked, seen = [], []
+
+        def look(table, load_id):
+            asked.append((table, load_id))
+            return f"SELECT count(*), min(response_id) FROM responses WHERE _load_id = {load_id}"
+
+        def also(con, load_id, skipped, **kw):
+            seen.append((load_id, kw))
+
+        writer.append("responses", _good(["a"]), also=also, look=look)  # order not known yet
+        writer.append("responses", _good(["b", "c", "d"]), also=also, look=look)
+        writer.append("responses", _good(["d", "e"]), also=also, look=look)  # d is stored
+        assert asked == [("responses", 2)]
+        assert seen == [(1, {}), (2, {"looked": Looked((3, "b"))}), (3, {})]
+        assert sorted(ws.table("responses").execute()["response_id"]) == ["a", "b", "c", "d", "e"]
+        assert not _replacements(ws)  # as Ibis keeps its connection
+
+
+def test_a_failed_batch_of_new_keys_leaves_replacement_scans_off(tmp_path):
+    with rox.open(str(tmp_path / "off.duckdb")) as ws:
+        writer = BatchWriter(ws)
+        writer.append("responses", _good(["a"]))
+        ws.backend.con.execute("ALTER TABLE responses DROP COLUMN channel")  # the insert fails
+        with pytest.raises(Exception, match="channel"):
+            writer.append("responses", _good(["b"]))
+        assert not _replacements(ws)
+        assert ws.count("responses") == 1
+        assert ws.count("rox_loads") == 1

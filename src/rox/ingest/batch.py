@@ -47,10 +47,20 @@ if TYPE_CHECKING:
     from rox.ingest.redact import Redaction
     from rox.workspace import Workspace
 
-__all__ = ["BatchResult", "BatchWriter"]
+__all__ = ["BatchResult", "BatchWriter", "Looked"]
 
 _INPUT = "_rox_batch_input"
 _PLAIN = "_rox_plain"  # a batch typed in Python (rox.ingest.plain)
+#: Python objects found by name in the calling function's variables (``BatchWriter._insert``)
+_REPLACEMENTS = "SET python_enable_replacements = true"
+_NO_REPLACEMENTS = "SET python_enable_replacements = false"
+
+
+@dataclass(frozen=True)
+class Looked:
+    """The first row of ``look``'s query (None: it found none), run in the batch's rows' call."""
+
+    row: tuple[Any, ...] | None
 
 
 @dataclass(frozen=True)
@@ -179,22 +189,34 @@ class BatchWriter:
         base: int,
         *,
         before: str = "",
+        after: str = "",
         ordered: bool = True,
+        plain: pa.Table | None = None,
     ) -> Any:
         """Insert the rows of ``origin`` (``where`` they hold) after the table's ``base``-th row.
 
         ``before``: statements run first, in the same call (``;``-terminated); the result is the
-        insert's (the rows written). ``ordered=False`` leaves out the ``ORDER BY`` of the rows'
-        numbers, for a plain scan of ``origin`` (kept in its order: one thread, insertion order
-        preserved); a join may reorder them.
+        insert's (the rows written), or with ``plain`` that of ``after`` (a query run next, in
+        the same call). ``ordered=False`` leaves out the ``ORDER BY`` of the rows' numbers, for a
+        plain scan of ``origin`` (kept in its order: one thread, insertion order preserved); a
+        join may reorder them. ``plain``: the batch typed in Python, which DuckDB then finds as
+        ``_rox_plain`` among this function's variables (a replacement scan, allowed for this
+        statement only: Ibis turns them off on its connection) with no call to register it and
+        none to unregister it: under load each call into DuckDB is a wait for the GIL
+        (docs/benchmarks.md, "The writer's calls into DuckDB"). A failed statement leaves them
+        allowed: the caller turns them off again (:data:`_NO_REPLACEMENTS`).
         """
         select = ", ".join(ident(c) for c in columns)
         seq = f"{base} + {ROW_COLUMN} AS {SEQ_COLUMN}"  # the batch's rows in their order
         order = f"ORDER BY {ROW_COLUMN}" if ordered else ""
-        return self.con.execute(
-            f"{before}INSERT INTO {ident(table)} BY NAME SELECT {select}, {load_id} AS "
+        insert = (
+            f"INSERT INTO {ident(table)} BY NAME SELECT {select}, {load_id} AS "
             f"{LOAD_COLUMN}, {seq} FROM {origin} {where}{order}"
         )
+        if plain is not None:
+            _rox_plain = plain  # (read by DuckDB, by this name: see the docstring)
+            insert = f"{_REPLACEMENTS}; {insert}; {_NO_REPLACEMENTS}"
+        return self.con.execute(f"{before}{insert}{'; ' if after else ''}{after}")
 
     def _key_hashes(self, table: str, plain: pa.Table) -> tuple[list[int] | None, bool]:
         """The hashes of ``plain``'s keys, and whether none of them is stored in ``table``.
@@ -217,7 +239,8 @@ class BatchWriter:
         rows: pa.Table,
         *,
         source: str = "service",
-        also: Callable[[Any, int, frozenset[int]], None] | None = None,
+        also: Callable[..., None] | None = None,
+        look: Callable[[str, int], str | None] | None = None,
     ) -> BatchResult:
         """Check ``rows`` against the rules of ``table`` and, if all pass, append them.
 
@@ -232,7 +255,12 @@ class BatchWriter:
             The source recorded in ``rox_loads``.
         also : callable, optional
             Called as ``also(connection, load_id, skipped)`` inside the transaction, after the
-            rows are written: what it writes commits with them or not at all.
+            rows are written: what it writes commits with them or not at all. When ``look``'s
+            query ran, called as ``also(connection, load_id, skipped, looked=Looked(row))``.
+        look : callable, optional
+            ``look(table, load_id)`` gives a query of the batch's rows (or None) that ``also``
+            would run first; a batch of new keys runs it in the same call into DuckDB as its
+            rows, and ``also`` gets its first row: one wait for the GIL fewer (``_insert``).
 
         Returns
         -------
@@ -243,18 +271,22 @@ class BatchWriter:
         spec = table_spec(table)
         plain = typed_plainly(spec, rows, self._mapping, self.scales) if self.plain else None
         registered: list[str] = []  # (the views to drop at the end)
-        if plain is not None:
-            con.register(_PLAIN, plain)
-            registered.append(_PLAIN)
         # the hashes of the keys written, held once committed (rox.ingest.stored_keys)
         hashes, all_new = (None, False) if plain is None else self._key_hashes(table, plain)
         # Under load every call into DuckDB costs the writer a wait for the GIL on the way back
         # (about 1 ms while the event loop is busy): the usual batch (plain rows, its table's
         # order known) opens its transaction, records its load and writes its rows in one call
-        # (docs/benchmarks.md, "The writer's calls into DuckDB").
+        # (docs/benchmarks.md, "The writer's calls into DuckDB"). When none of its keys is
+        # stored, the insert writes every row: its count is not needed, so the same call also
+        # runs ``look``'s query, and reads the rows where they are (``_insert``'s ``plain``).
         one_call = plain is not None and self.existing is None and table in self._last_seq
+        in_place = one_call and all_new
+        if plain is not None and not in_place:
+            con.register(_PLAIN, plain)
+            registered.append(_PLAIN)
         if not one_call:
             con.execute("BEGIN TRANSACTION")
+        looked: Looked | None = None
         try:
             load_id, base = self.last_load + 1, self._base(table)
             skipped: frozenset[int] = frozenset()
@@ -269,10 +301,16 @@ class BatchWriter:
                 )  # fmt: skip
                 record = _load_record(load_id, table, source, rows.num_rows, skipped)
                 before = f"BEGIN TRANSACTION; {record}; " if one_call else f"{record}; "
-                (written,) = self._insert(
-                    table, columns, _PLAIN, fresh, load_id, base, before=before,
-                    ordered=not all_new,
-                ).fetchone()  # fmt: skip
+                after = (look(table, load_id) if look and in_place else None) or ""
+                result = self._insert(
+                    table, columns, _PLAIN, fresh, load_id, base, before=before, after=after,
+                    ordered=not all_new, plain=plain if in_place else None,
+                )  # fmt: skip
+                if in_place:  # (no condition: every row written)
+                    written = plain.num_rows
+                    looked = Looked(result.fetchone()) if after else None
+                else:
+                    (written,) = result.fetchone()
                 if written != plain.num_rows:  # the rules skip or refuse the row: start again
                     con.execute("ROLLBACK")
                     con.execute("BEGIN TRANSACTION")
@@ -291,10 +329,15 @@ class BatchWriter:
                 self._insert(table, columns, TYPED, unless, load_id, base, before=f"{record}; ")
                 if table in self._stored:  # the keys written, to hold their hashes too
                     hashes = read_hashes(con, TYPED, kept).tolist()
-            if also is not None:
+            if also is not None and looked is not None:
+                also(con, load_id, skipped, looked=looked)
+            elif also is not None:
                 also(con, load_id, skipped)
             con.execute("COMMIT")
         except BaseException as exc:
+            if in_place:  # (as Ibis keeps its connection, whatever the failed statement left)
+                with contextlib.suppress(duckdb.Error):
+                    con.execute(_NO_REPLACEMENTS)
             rollback(con)
             error = translated(exc, self.ws)
             if error is exc:

@@ -42,6 +42,7 @@ from rox.actions.case_rules import (
 from rox.actions.cases import case_columns, ensure_case_tables
 from rox.actions.holdout import HOLDOUT
 from rox.errors import ServiceError
+from rox.ingest.batch import Looked
 from rox.schema import (
     CASE_EVENTS_TABLE,
     DELIVERIES_TABLE,
@@ -141,8 +142,21 @@ class Arrival:
         """Whether any endpoint is configured."""
         return bool(self.hooks.endpoints)
 
-    def __call__(self, con: Any, table: str, load_id: int) -> int:
-        """Open the cases of load ``load_id`` and write its webhooks; return the deliveries."""
+    def look(self, table: str, load_id: int) -> str | None:
+        """DuckDB: the probe of load ``load_id``, for the writer to run in its rows' call.
+
+        Given to :meth:`rox.ingest.batch.BatchWriter.append` as ``look``; its first row comes
+        back to :meth:`__call__` as ``looked``. None when no probe is run for ``table``.
+        """
+        if table != "responses" or self._probe is None:
+            return None
+        return self._probe.replace(str(_SENTINEL), str(int(load_id)))
+
+    def __call__(self, con: Any, table: str, load_id: int, looked: Looked | None = None) -> int:
+        """Open the cases of load ``load_id`` and write its webhooks; return the deliveries.
+
+        ``looked``: the first row of :meth:`look`'s query for this load, when the writer ran it.
+        """
         if table != "responses" or (self._sql is None and not self.hooks.subscribed(
                 "response.created")):  # fmt: skip
             return 0
@@ -151,7 +165,7 @@ class Arrival:
         if self.hooks.subscribed("response.created"):
             events.extend(_response_events(con, load_id))
         if self._sql is not None:
-            opened = self._open(con, load_id, now)
+            opened = self._open(con, load_id, now, looked)
             self.cases_opened += len(opened)
             if opened and self.hooks.subscribed("case.opened"):
                 events.extend(opened_events(opened))
@@ -161,13 +175,16 @@ class Arrival:
         write_rows(con, rows)
         return int(rows.num_rows)
 
-    def _open(self, con: Any, load_id: int, now: datetime) -> list[dict[str, Any]]:
+    def _open(
+        self, con: Any, load_id: int, now: datetime, looked: Looked | None = None
+    ) -> list[dict[str, Any]]:
         """Write the cases load ``load_id`` opens and their opening moves; return the cases."""
         assert self._sql is not None and self.rules is not None
         batch = str(int(load_id))
         if self._insert is not None:  # DuckDB: the cases written in the engine
-            assert self._probe is not None
-            if con.execute(self._probe.replace(str(_SENTINEL), batch)).fetchone() is None:
+            probe = self.look("responses", load_id)
+            found = looked.row if looked is not None else con.execute(probe).fetchone()
+            if found is None:
                 return []  # no trigger outside a case's life: the full statement opens nothing
             written = con.execute(self._insert.replace(str(_SENTINEL), batch), {"now": now})
             names = [d[0] for d in written.description]

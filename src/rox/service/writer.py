@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from rox.ingest.batch import BatchWriter
+from rox.ingest.batch import BatchWriter, Looked
 from rox.ingest.shared import SharedBatchWriter, Transaction
 from rox.schema import IDEMPOTENCY_TABLE, TABLES
 from rox.service.reconnect import Reconnect
@@ -47,6 +47,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
     from rox.errors import RowProblem
+    from rox.service.arrival import Arrival
     from rox.workspace import Workspace
 
 __all__ = ["IdempotencyConflict", "Idempotent", "RowsRefused", "Writer"]
@@ -107,9 +108,10 @@ class Writer:
         against every process's rows), and ``Idempotency-Key`` values are looked up in the
         database in each batch's transaction, so that a retry sent to another process returns
         the first answer and stores nothing (a unique index on the key backs it).
-    arrival : callable, optional
-        Called as ``arrival(connection, table, load_id)`` in each batch's transaction after its
-        rows (:class:`rox.service.arrival.Arrival`); returns the webhook deliveries it wrote.
+    arrival : Arrival, optional
+        Called as ``arrival(connection, table, load_id, looked)`` in each batch's transaction
+        after its rows (:class:`rox.service.arrival.Arrival`); returns the webhook deliveries it
+        wrote. Its ``look`` is run with a batch's rows when it can be (``looked``).
     on_delivery : callable, optional
         Called (on the writer's thread) after a commit that wrote deliveries.
     on_settled : callable, optional
@@ -122,7 +124,7 @@ class Writer:
         self,
         ws: Workspace,
         *,
-        arrival: Callable[[Any, str, int], int] | None = None,
+        arrival: Arrival | None = None,
         on_delivery: Callable[[], None] | None = None,
         on_settled: Callable[[], None] | None = None,
     ) -> None:
@@ -267,8 +269,9 @@ class Writer:
                     )
                 else:
                     result = self.batches.append(
-                        table, _to_arrow(rows, self._schemas[table]), also=also
-                    )
+                        table, _to_arrow(rows, self._schemas[table]), also=also,
+                        look=None if self.arrival is None else self.arrival.look,
+                    )  # fmt: skip
             except _AnsweredBefore as answered:  # (another process stored these keys first)
                 for i, (first, answer) in answered.found.items():
                     again = group[i].idem
@@ -313,13 +316,15 @@ class Writer:
         starts: list[int],
         table: str,
         out: list[int],
+        looked: Looked | None = None,
     ) -> None:
         """Write the idempotency records of ``group`` inside its batch's transaction.
 
-        Then the batch's cases and webhooks (``arrival``); their count is appended to ``out``.
+        Then the batch's cases and webhooks (``arrival``, given what its ``look`` found when
+        the batch ran it); their count is appended to ``out``.
         """
         if self.arrival is not None:
-            out.append(self.arrival(con, table, load_id))
+            out.append(self.arrival(con, table, load_id, looked))
         keyed = [
             (item, answer)
             for item, answer in zip(group, _answers(group, starts, load_id, skipped), strict=True)
