@@ -411,7 +411,8 @@ def main() -> None:
     args = parser.parse_args()
     print(f"load average at start: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
     try:
-        run_all(args)
+        with tempfile.TemporaryDirectory(prefix="rox-bench-service-") as folder:
+            run_all(args, Path(folder))
     finally:
         print(f"load average at end: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
         if args.rate:
@@ -428,10 +429,9 @@ def verdicts(rate: float) -> None:
               f"{'' if kept else ', did not keep up'}; p99 {p99 * 1000:,.1f} ms)")  # fmt: skip
 
 
-def run_all(args: argparse.Namespace) -> None:
+def run_all(args: argparse.Namespace, folder: Path) -> None:
     """The runs ``args`` ask for, in turn (see the module)."""
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
-    folder = Path(tempfile.mkdtemp(prefix="rox-bench-service-"))
     (folder / "bare_app.py").write_text(BARE)
     ws = folder / "intake.duckdb"
     created = subprocess.run(
