@@ -67,7 +67,7 @@ def test_the_application_without_the_extra_is_a_missing_dependency():
     done = subprocess.run(
         [sys.executable, "-c", "import sys\nsys.modules['fastapi'] = None\n"
          "from rox.errors import MissingDependencyError\n"
-         "import rox.service.keys, rox.service.outbox\n"
+         "import rox.service.keys, rox.service.outbox, rox.service.arrival\n"
          "try:\n    from rox.service import create_app\n"
          "except MissingDependencyError as exc:\n    print('missing:', exc)\n"],
         capture_output=True, text=True, timeout=120,
