@@ -156,3 +156,12 @@ def test_a_failed_batch_of_new_keys_leaves_replacement_scans_off(tmp_path):
         assert not _replacements(ws)
         assert ws.count("responses") == 1
         assert ws.count("rox_loads") == 1
+
+
+def test_a_view_left_registered_never_stands_in_for_a_batch_read_in_place(tmp_path):
+    with rox.open(str(tmp_path / "stale.duckdb")) as ws:
+        writer = BatchWriter(ws)
+        writer.append("responses", _good(["a"]))
+        ws.backend.con.register("_rox_plain", _good(["stale"]))  # as if never unregistered
+        writer.append("responses", _good(["b"]))  # all new: read in place
+        assert sorted(ws.table("responses").execute()["response_id"]) == ["a", "b"]

@@ -51,6 +51,9 @@ __all__ = ["BatchResult", "BatchWriter", "Looked"]
 
 _INPUT = "_rox_batch_input"
 _PLAIN = "_rox_plain"  # a batch typed in Python (rox.ingest.plain)
+#: The same, read where it is (``BatchWriter._insert``); a name no view is registered under, so
+#: that a view left registered can never stand in for the batch
+_IN_PLACE = "_rox_plain_in_place"
 #: Python objects found by name in the calling function's variables (``BatchWriter._insert``)
 _REPLACEMENTS = "SET python_enable_replacements = true"
 _NO_REPLACEMENTS = "SET python_enable_replacements = false"
@@ -200,11 +203,12 @@ class BatchWriter:
         the same call). ``ordered=False`` leaves out the ``ORDER BY`` of the rows' numbers, for a
         plain scan of ``origin`` (kept in its order: one thread, insertion order preserved); a
         join may reorder them. ``plain``: the batch typed in Python, which DuckDB then finds as
-        ``_rox_plain`` among this function's variables (a replacement scan, allowed for this
-        statement only: Ibis turns them off on its connection) with no call to register it and
-        none to unregister it: under load each call into DuckDB is a wait for the GIL
-        (docs/benchmarks.md, "The writer's calls into DuckDB"). A failed statement leaves them
-        allowed: the caller turns them off again (:data:`_NO_REPLACEMENTS`).
+        ``_rox_plain_in_place`` (``origin``) among this function's variables (a replacement
+        scan, allowed for this statement only: Ibis turns them off on its connection) with no
+        call to register it and none to unregister it: under load each call into DuckDB is a
+        wait for the GIL (docs/benchmarks.md, "The writer's calls into DuckDB"). A failed
+        statement leaves them allowed: the caller turns them off again
+        (:data:`_NO_REPLACEMENTS`).
         """
         select = ", ".join(ident(c) for c in columns)
         seq = f"{base} + {ROW_COLUMN} AS {SEQ_COLUMN}"  # the batch's rows in their order
@@ -214,7 +218,7 @@ class BatchWriter:
             f"{LOAD_COLUMN}, {seq} FROM {origin} {where}{order}"
         )
         if plain is not None:
-            _rox_plain = plain  # (read by DuckDB, by this name: see the docstring)
+            _rox_plain_in_place = plain  # (read by DuckDB by this name, _IN_PLACE: docstring)
             insert = f"{_REPLACEMENTS}; {insert}; {_NO_REPLACEMENTS}"
         return self.con.execute(f"{before}{insert}{'; ' if after else ''}{after}")
 
@@ -303,7 +307,8 @@ class BatchWriter:
                 before = f"BEGIN TRANSACTION; {record}; " if one_call else f"{record}; "
                 after = (look(table, load_id) if look and in_place else None) or ""
                 result = self._insert(
-                    table, columns, _PLAIN, fresh, load_id, base, before=before, after=after,
+                    table, columns, _IN_PLACE if in_place else _PLAIN, fresh, load_id, base,
+                    before=before, after=after,
                     ordered=not all_new, plain=plain if in_place else None,
                 )  # fmt: skip
                 if in_place:  # (no condition: every row written)
