@@ -536,7 +536,14 @@ def new_cases(
 
 
 def _outside_lives(found: ir.Table, cases: ir.Table) -> ir.Table:
-    """The triggers of ``found`` outside the life of every one of their customer's ``cases``."""
+    """The triggers of ``found`` outside the life of every one of their customer's ``cases``.
+
+    Only the cases of ``found``'s customers are read for their lives (a semi-join first): the
+    anti-join matches no other, and the service runs this for each batch, whose few customers
+    would otherwise have every case ever opened computed and hashed (18.9 ms a batch at 500,000
+    cases against 1.35 ms at 5,000; docs/benchmarks.md).
+    """
+    cases = cases.filter(cases.customer_id.isin(found.customer_id))
     lives = cases.select(
         "customer_id",
         life_from=cases.opened_at,
