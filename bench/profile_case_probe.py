@@ -10,7 +10,7 @@ times, alternating, on one thread as the writer runs it:
 
 * ``rox``: the probe as rox compiles it (the lives of the batch's customers' cases only);
 * ``all``: the same query with the lives of every case (the anti-join alone, as before
-  2026-12-07), written here with the same Ibis expressions but the semi-join.
+  2026-12-07): the same Ibis expressions without the semi-join.
 
 It checks that both give the same rows for the last 40 batches, and prints the medians of 40.
 DuckDB only (#19).
